@@ -1,0 +1,1 @@
+"""The HTTP API: signup hook, unsubscribe, health."""

@@ -1,0 +1,30 @@
+"""The FastAPI application, built around a runtime (no globals, nothing at import time)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from orchestrator.api import signup, unsubscribe
+from orchestrator.api.deps import RuntimeDep
+from orchestrator.runtime import Runtime
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Stepmail",
+        version="0.1.0",
+        description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
+    )
+    app.state.runtime = runtime
+    app.include_router(signup.router, tags=["hooks"])
+    app.include_router(unsubscribe.router, tags=["recipients"])
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(runtime: RuntimeDep) -> dict[str, str]:
+        """Liveness and database reachability, for load balancers and orchestration."""
+        with runtime.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

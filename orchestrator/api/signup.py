@@ -1,0 +1,69 @@
+"""``POST /hooks/signup``: the product's signup flow enrolls a new customer here."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.signatures import InvalidSignature, verify
+from orchestrator.enrollment import enroll_signup
+from orchestrator.runtime import Runtime
+from orchestrator.signup import SignupAccepted, SignupRequest
+
+router = APIRouter()
+
+_BODY_SCHEMA = SignupRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+@router.post(
+    "/hooks/signup",
+    status_code=202,
+    response_model=SignupAccepted,
+    summary="Enroll a new customer",
+    responses={401: {"description": "Missing, wrong or stale signature"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
+    },
+)
+async def signup_hook(
+    request: Request,
+    runtime: RuntimeDep,
+    x_stepmail_timestamp: str | None = Header(default=None, description="Unix seconds"),
+    x_stepmail_signature: str | None = Header(
+        default=None, description='"v1=" + hex HMAC-SHA256 of "<timestamp>.<raw body>"'
+    ),
+) -> SignupAccepted:
+    """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
+    body = await request.body()
+    try:
+        verify(
+            runtime.settings.signup_hook_secret.get_secret_value(),
+            x_stepmail_timestamp,
+            x_stepmail_signature,
+            body,
+            now=time.time(),
+            tolerance=runtime.settings.signup_hook_tolerance,
+        )
+    except InvalidSignature as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from None
+    try:
+        signup = SignupRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in errors]
+        ) from None
+    return await run_in_threadpool(_enroll, runtime, signup)
+
+
+def _enroll(runtime: Runtime, signup: SignupRequest) -> SignupAccepted:
+    with Session(runtime.engine) as session, session.begin():
+        return enroll_signup(
+            session, signup, runtime.journeys, runtime.settings, runtime.clock.now()
+        )

@@ -1,0 +1,162 @@
+"""The tables. The ``scheduled_send`` rows are the durable schedule: the source of truth for
+what goes out when; Redis only carries the ids of rows that are due."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from orchestrator.db.types import UTCDateTime
+
+
+class SendState(StrEnum):
+    """Where a scheduled send is in its life. Only the first three are ever picked up again."""
+
+    PENDING = "pending"  # waiting for its due time (or a retry time)
+    DISPATCHED = "dispatched"  # claimed by a scheduler tick, a message is on its way
+    SENDING = "sending"  # a worker is talking to the transport right now
+    SENT = "sent"
+    SKIPPED = "skipped"  # not for this customer at send time (condition, tier, suppression, exit)
+    MISSED = "missed"  # overdue past the journey's grace: never sent late
+    FAILED = "failed"  # permanent error or attempts exhausted
+    UNKNOWN = "unknown"  # the transport may have taken it; not resent blindly
+    CANCELLED = "cancelled"  # the enrollment ended before this step came due
+
+
+ACTIVE_SEND_STATES = (SendState.PENDING, SendState.DISPATCHED, SendState.SENDING)
+
+
+def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Customer(SQLModel, table=True):
+    """A customer account as the product's signup flow described it; updated, never duplicated."""
+
+    __tablename__ = "customer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=255, unique=True)
+    public_id: str = Field(max_length=40, unique=True)  # random; what unsubscribe links carry
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    company: str = Field(default="", max_length=200)
+    plan: str = Field(default="", max_length=100)
+    annual_contract_value: Decimal = Field(
+        default=Decimal(0), sa_column=Column(Numeric(18, 2), nullable=False)
+    )
+    currency: str = Field(default="JPY", max_length=3)
+    locale: str = Field(default="ja", max_length=35)
+    timezone: str = Field(default="Asia/Tokyo", max_length=64)
+    tier: str = Field(max_length=10)
+    tier_explicit: bool = False
+    csm_name: str | None = Field(default=None, max_length=200)
+    csm_email: str | None = Field(default=None, max_length=320)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    signed_up_at: datetime = _utc_column()
+    created_at: datetime = _utc_column()
+    updated_at: datetime = _utc_column()
+
+
+class Enrollment(SQLModel, table=True):
+    """One customer in one journey. ``entry_key`` tells entries apart when re-entry is allowed."""
+
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "journey_id", "entry_key", name="uq_enrollment_entry"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")  # indexed by uq_enrollment_entry
+    journey_id: str = Field(max_length=100)
+    entry_key: str = Field(default="signup", max_length=200)
+    state: str = Field(default="active", max_length=20)
+    anchor_at: datetime = _utc_column()
+    created_at: datetime = _utc_column()
+    ended_at: datetime | None = _utc_column(nullable=True)
+    end_reason: str | None = Field(default=None, max_length=500)
+
+
+class ScheduledSend(SQLModel, table=True):
+    """One step of one enrollment: the unit of scheduling and the idempotency key of a send.
+
+    ``wake_at`` is when a scheduler should next look at the row (the due time, a retry time,
+    or the end of a dispatch lease); the partial index on it makes a tick cost what is due.
+    """
+
+    __tablename__ = "scheduled_send"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", name="uq_scheduled_send_step"),
+        Index(
+            "ix_scheduled_send_wake",
+            "wake_at",
+            sqlite_where=text("state IN ('pending', 'dispatched', 'sending')"),
+            postgresql_where=text("state IN ('pending', 'dispatched', 'sending')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id")  # indexed by uq_scheduled_send_step
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    journey_id: str = Field(max_length=100)
+    step_id: str = Field(max_length=100)
+    due_at: datetime = _utc_column()
+    wake_at: datetime = _utc_column()
+    state: str = Field(default=SendState.PENDING, max_length=20)
+    attempts: int = 0
+    dispatches: int = 0
+    reason: str | None = Field(default=None, max_length=1000)
+    sent_at: datetime | None = _utc_column(nullable=True)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    updated_at: datetime = _utc_column()
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at handing a scheduled send to a transport, kept for audit and debugging."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_send_id: int = Field(foreign_key="scheduled_send.id", index=True)
+    attempt: int
+    transport: str = Field(max_length=20)
+    started_at: datetime = _utc_column()
+    finished_at: datetime | None = _utc_column(nullable=True)
+    outcome: str | None = Field(default=None, max_length=20)
+    error: str | None = Field(default=None, max_length=2000)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+
+
+class UsageEvent(SQLModel, table=True):
+    """Something a customer did in the product; ``event_key`` makes a replayed event a no-op."""
+
+    __tablename__ = "usage_event"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "event_key", name="uq_usage_event_key"),
+        Index("ix_usage_event_customer_name", "customer_id", "name", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    name: str = Field(max_length=100)
+    event_key: str = Field(max_length=200)
+    occurred_at: datetime = _utc_column()
+    received_at: datetime = _utc_column()
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Suppression(SQLModel, table=True):
+    """An address that must not be mailed by any journey (unsubscribe, bounce, complaint)."""
+
+    __tablename__ = "suppression"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    reason: str = Field(max_length=50)
+    source: str = Field(default="", max_length=200)
+    created_at: datetime = _utc_column()

@@ -1,0 +1,391 @@
+"""Deliver one scheduled send: the only place that decides, renders and calls a transport.
+
+The row's state is the lock. A worker first moves it ``dispatched → sending`` with a
+conditional UPDATE; whoever loses that race (a duplicated message, a redelivery) does
+nothing. Conditions, tier and suppression are read now, with current data. The transport is
+called outside any transaction, then the outcome is written back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from orchestrator.compose import compose_mail
+from orchestrator.db.models import (
+    Customer,
+    DeliveryAttempt,
+    Enrollment,
+    ScheduledSend,
+    SendState,
+    Suppression,
+)
+from orchestrator.errors import (
+    ConditionError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TemplateError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.journeys.compiler import is_missed
+from orchestrator.journeys.conditions import evaluate_condition
+from orchestrator.journeys.model import Journey, Step
+from orchestrator.rendering.context import CustomerFacts, mail_context
+from orchestrator.runtime import Runtime
+from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+_SENDS = ScheduledSend.__table__  # type: ignore[attr-defined]
+_ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
+_ENROLLMENTS = Enrollment.__table__  # type: ignore[attr-defined]
+_CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
+_SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this worker now owns, with what it needs to decide."""
+
+    send_id: int
+    enrollment_id: int
+    customer_id: int
+    journey_id: str
+    step_id: str
+    due_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why a claimed send ends without a mail; ``None`` from :func:`decide` means send it."""
+
+    state: SendState
+    reason: str
+    end_enrollment: str | None = None
+
+
+def deliver(runtime: Runtime, send_id: int) -> str:
+    """Handle one dispatched row; returns the state it ended in (or ``ignored``)."""
+    now = runtime.clock.now()
+    lease = timedelta(seconds=runtime.settings.send_lease)
+    with runtime.engine.begin() as connection:
+        claim = _claim(connection, send_id, now, lease, runtime.transport.idempotent)
+    if claim is None:
+        return "ignored"
+    with runtime.engine.connect() as connection:
+        enrollment = connection.execute(
+            select(_ENROLLMENTS).where(_ENROLLMENTS.c.id == claim.enrollment_id)
+        ).one()
+        customer = customer_facts(connection, claim.customer_id)
+        suppressed = connection.execute(
+            select(_SUPPRESSIONS.c.reason).where(_SUPPRESSIONS.c.email == customer.email.lower())
+        ).scalar()
+    journey = runtime.journeys.get(claim.journey_id)
+    step = _find_step(journey, claim.step_id)
+    decision = decide(claim, enrollment.state, journey, step, customer, suppressed, now)
+    if decision is not None:
+        return _finish_without_sending(runtime, claim, decision, now)
+    assert journey is not None and step is not None  # decide() refuses a missing step
+    return _render_and_send(runtime, claim, journey, step, customer, now)
+
+
+def decide(
+    claim: Claim,
+    enrollment_state: str,
+    journey: Journey | None,
+    step: Step | None,
+    customer: CustomerFacts,
+    suppression_reason: str | None,
+    now: datetime,
+) -> Decision | None:
+    """Every reason not to send, in order of precedence; None when the mail should go."""
+    if enrollment_state != "active":
+        return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
+    if journey is None or step is None:
+        return Decision(SendState.SKIPPED, "the step is no longer in the journey")
+    if claim.attempts == 1 and is_missed(journey, claim.due_at, now):
+        late = now - claim.due_at
+        return Decision(SendState.MISSED, f"overdue by {late} (grace {journey.grace})")
+    if customer.tier not in step.tiers:
+        return Decision(SendState.SKIPPED, f"step is not for tier {customer.tier}")
+    if suppression_reason is not None:
+        return Decision(SendState.SKIPPED, f"address suppressed ({suppression_reason})")
+    context = condition_context(customer, now)
+    try:
+        for condition in journey.exit_when:
+            if evaluate_condition(condition, context):
+                reason = f"exit condition met: {condition}"
+                return Decision(SendState.CANCELLED, reason, end_enrollment=reason)
+        if step.when is not None and not evaluate_condition(step.when, context):
+            return Decision(SendState.SKIPPED, f"condition false: {step.when}")
+    except ConditionError as exc:
+        return Decision(SendState.FAILED, str(exc))
+    return None
+
+
+def condition_context(customer: CustomerFacts, now: datetime) -> dict[str, object]:
+    """What step conditions can read (documented in journeys/README.md)."""
+    return {
+        "customer": customer.as_dict(),
+        "tier": customer.tier,
+        "plan": customer.plan,
+        "attributes": dict(customer.attributes),
+        "days_since_signup": max(0, (now - customer.signed_up_at).days),
+    }
+
+
+def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
+    row = connection.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id)).one()
+    return CustomerFacts(
+        external_id=row.external_id,
+        email=row.email,
+        name=row.name,
+        company=row.company,
+        plan=row.plan,
+        tier=row.tier,
+        locale=row.locale,
+        timezone=row.timezone,
+        annual_contract_value=row.annual_contract_value,
+        currency=row.currency,
+        csm_name=row.csm_name,
+        csm_email=row.csm_email,
+        attributes=dict(row.attributes or {}),
+        signed_up_at=row.signed_up_at,
+        public_id=row.public_id,
+    )
+
+
+def _claim(
+    connection: Connection, send_id: int, now: datetime, lease: timedelta, idempotent: bool
+) -> Claim | None:
+    """Take the row for this worker, or return None if someone else has it or it is done.
+
+    A row still ``sending`` after its lease belongs to a worker that died mid-send: the mail
+    may have gone out. It is resent only by an idempotent transport; otherwise it is held as
+    ``unknown`` for reconciliation, never resent blindly.
+    """
+    takeable = _SENDS.c.state == SendState.DISPATCHED.value
+    expired_sending = and_(_SENDS.c.state == SendState.SENDING.value, _SENDS.c.wake_at <= now)
+    if not idempotent:
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == send_id, expired_sending)
+            .values(state=SendState.UNKNOWN.value, reason="worker lost mid-send", updated_at=now)
+        )
+    else:
+        takeable = takeable | expired_sending
+    row = connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id, takeable)
+        .values(
+            state=SendState.SENDING.value,
+            wake_at=now + lease,
+            attempts=_SENDS.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            _SENDS.c.id,
+            _SENDS.c.enrollment_id,
+            _SENDS.c.customer_id,
+            _SENDS.c.journey_id,
+            _SENDS.c.step_id,
+            _SENDS.c.due_at,
+            _SENDS.c.attempts,
+        )
+    ).first()
+    if row is None:
+        return None
+    return Claim(
+        row.id,
+        row.enrollment_id,
+        row.customer_id,
+        row.journey_id,
+        row.step_id,
+        row.due_at,
+        row.attempts,
+    )
+
+
+def _find_step(journey: Journey | None, step_id: str) -> Step | None:
+    if journey is None:
+        return None
+    try:
+        return journey.step(step_id)
+    except KeyError:
+        return None
+
+
+def _finish_without_sending(
+    runtime: Runtime, claim: Claim, decision: Decision, now: datetime
+) -> str:
+    with runtime.engine.begin() as connection:
+        _set_state(connection, claim.send_id, decision.state, decision.reason, now)
+        if decision.end_enrollment is not None:
+            end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
+    return decision.state.value
+
+
+def end_enrollment(
+    connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
+) -> None:
+    """Close an enrollment and cancel its steps that have not gone out yet."""
+    connection.execute(
+        update(_ENROLLMENTS)
+        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.state == "active")
+        .values(state=state, ended_at=now, end_reason=reason[:500])
+    )
+    connection.execute(
+        update(_SENDS)
+        .where(
+            _SENDS.c.enrollment_id == enrollment_id,
+            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+        )
+        .values(
+            state=SendState.CANCELLED.value,
+            reason=f"enrollment {state}: {reason}"[:1000],
+            updated_at=now,
+        )
+    )
+
+
+def _render_and_send(
+    runtime: Runtime,
+    claim: Claim,
+    journey: Journey,
+    step: Step,
+    customer: CustomerFacts,
+    now: datetime,
+) -> str:
+    settings = runtime.settings
+    link = unsubscribe_url(
+        settings.public_base_url,
+        make_unsubscribe_token(settings.signing_secret(), customer.public_id),
+    )
+    try:
+        rendered = runtime.renderer.render(
+            step.template,
+            customer.tier,
+            customer.locale,
+            mail_context(
+                customer=customer,
+                journey=journey,
+                step=step,
+                sender=runtime.sender,
+                unsubscribe_url=link,
+                now=now,
+            ),
+        )
+    except TemplateError as exc:
+        log.error("send %d failed to render: %s", claim.send_id, exc)
+        with runtime.engine.begin() as connection:
+            _set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
+        return SendState.FAILED.value
+    mail = compose_mail(
+        rendered=rendered,
+        customer=customer,
+        journey=journey,
+        step=step,
+        sender=runtime.sender,
+        send_id=claim.send_id,
+        enrollment_id=claim.enrollment_id,
+        unsubscribe_url=link,
+        now=now,
+    )
+    with runtime.engine.begin() as connection:
+        attempt_id = connection.execute(
+            insert(_ATTEMPTS)
+            .values(
+                scheduled_send_id=claim.send_id,
+                attempt=claim.attempts,
+                transport=runtime.transport.name,
+                started_at=now,
+            )
+            .returning(_ATTEMPTS.c.id)
+        ).scalar_one()
+    try:
+        result = runtime.transport.send(mail)
+    except DeliveryError as exc:
+        return _record_failure(runtime, claim, attempt_id, exc)
+    finished = runtime.clock.now()
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == claim.send_id)
+            .values(
+                state=SendState.SENT.value,
+                sent_at=finished,
+                reason=None,
+                provider_message_id=result.provider_message_id,
+                updated_at=finished,
+            )
+        )
+        _finish_attempt(connection, attempt_id, "sent", None, result.provider_message_id, finished)
+    log.info("send %d sent via %s", claim.send_id, runtime.transport.name)
+    return SendState.SENT.value
+
+
+def _record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: DeliveryError) -> str:
+    now = runtime.clock.now()
+    error = str(exc)[:2000]
+    if isinstance(exc, UnknownDeliveryOutcome):
+        state, outcome, wake = SendState.UNKNOWN, "unknown", now
+    elif (
+        isinstance(exc, TransientDeliveryError)
+        and claim.attempts < runtime.settings.max_send_attempts
+    ):
+        state, outcome, wake = (
+            SendState.PENDING,
+            "transient",
+            now + retry_delay(claim.attempts, exc.retry_after),
+        )
+    else:
+        assert isinstance(exc, (TransientDeliveryError, PermanentDeliveryError, DeliveryError))
+        state, outcome, wake = SendState.FAILED, "permanent", now
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == claim.send_id)
+            .values(state=state.value, reason=error[:1000], wake_at=wake, updated_at=now)
+        )
+        _finish_attempt(connection, attempt_id, outcome, error, None, now)
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, outcome, error)
+    return state.value
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> timedelta:
+    """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked."""
+    backoff = min(30 * 2 ** (attempt - 1), 3600)
+    return timedelta(seconds=max(backoff, retry_after or 0))
+
+
+def _set_state(
+    connection: Connection, send_id: int, state: SendState, reason: str, now: datetime
+) -> None:
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id)
+        .values(state=state.value, reason=reason[:1000], updated_at=now)
+    )
+
+
+def _finish_attempt(
+    connection: Connection,
+    attempt_id: int,
+    outcome: str,
+    error: str | None,
+    provider_message_id: str | None,
+    now: datetime,
+) -> None:
+    connection.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(
+            outcome=outcome, error=error, provider_message_id=provider_message_id, finished_at=now
+        )
+    )

@@ -1,0 +1,146 @@
+"""Enroll a customer: store them once, then compile each signup journey into schedule rows.
+
+Everything happens in one transaction with insert-if-absent statements, so repeated or
+concurrent hooks for the same ``external_id`` leave exactly one customer, one enrollment
+per journey and one row per step.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.db.models import Customer, Enrollment, ScheduledSend, SendState
+from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.journeys.compiler import compile_journey
+from orchestrator.journeys.model import Journey
+from orchestrator.settings import Settings
+from orchestrator.signup import SignupAccepted, SignupRequest
+from orchestrator.tiers import derive_tier
+
+
+def enroll_signup(
+    session: Session,
+    signup: SignupRequest,
+    journeys: Mapping[str, Journey],
+    settings: Settings,
+    now: datetime,
+) -> SignupAccepted:
+    """Create (or find) the customer and enroll them in every journey triggered by signup."""
+    created = _insert_customer(session, signup, settings, now)
+    customer = session.execute(
+        select(Customer).where(Customer.external_id == signup.external_id)  # type: ignore[arg-type]
+    ).scalar_one()
+    assert customer.id is not None
+    enrollment_ids = [
+        enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
+        for journey in journeys.values()
+        if journey.trigger == "signup"
+    ]
+    return SignupAccepted(
+        customer_id=customer.id,
+        external_id=customer.external_id,
+        tier=customer.tier,  # type: ignore[arg-type]
+        enrollment_ids=enrollment_ids,
+        created=created,
+    )
+
+
+def enroll_in_journey(
+    session: Session,
+    customer: Customer,
+    journey: Journey,
+    entry_key: str,
+    anchor: datetime,
+    now: datetime,
+) -> int:
+    """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
+    insert_ignoring_conflicts(
+        session,
+        Enrollment.__table__,  # type: ignore[attr-defined]
+        [
+            {
+                "customer_id": customer.id,
+                "journey_id": journey.id,
+                "entry_key": entry_key,
+                "state": "active",
+                "anchor_at": anchor,
+                "created_at": now,
+            }
+        ],
+        ["customer_id", "journey_id", "entry_key"],
+    )
+    enrollment_id = session.execute(
+        select(Enrollment.id).where(
+            Enrollment.customer_id == customer.id,  # type: ignore[arg-type]
+            Enrollment.journey_id == journey.id,  # type: ignore[arg-type]
+            Enrollment.entry_key == entry_key,  # type: ignore[arg-type]
+        )
+    ).scalar_one()
+    rows = [
+        {
+            "enrollment_id": enrollment_id,
+            "customer_id": customer.id,
+            "journey_id": journey.id,
+            "step_id": planned.step_id,
+            "due_at": planned.due_at,
+            "wake_at": planned.due_at,
+            "state": SendState.MISSED if planned.missed else SendState.PENDING,
+            "reason": "overdue past the journey's grace at enrollment" if planned.missed else None,
+            "updated_at": now,
+        }
+        for planned in compile_journey(journey, anchor, now)
+    ]
+    insert_ignoring_conflicts(
+        session,
+        ScheduledSend.__table__,  # type: ignore[attr-defined]
+        rows,
+        ["enrollment_id", "step_id"],
+    )
+    return int(enrollment_id)
+
+
+def _insert_customer(
+    session: Session, signup: SignupRequest, settings: Settings, now: datetime
+) -> bool:
+    """Insert the customer unless one with this ``external_id`` exists; True if this call did."""
+    tier = signup.tier or derive_tier(
+        signup.annual_contract_value, settings.tier_high_threshold, settings.tier_low_threshold
+    )
+    before = session.execute(
+        select(Customer.id).where(Customer.external_id == signup.external_id)  # type: ignore[arg-type]
+    ).first()
+    if before is not None:
+        return False
+    inserted = insert_ignoring_conflicts(
+        session,
+        Customer.__table__,  # type: ignore[attr-defined]
+        [
+            {
+                "external_id": signup.external_id,
+                "public_id": secrets.token_urlsafe(18),
+                "email": str(signup.email),
+                "name": signup.name,
+                "company": signup.company,
+                "plan": signup.plan,
+                "annual_contract_value": signup.annual_contract_value,
+                "currency": signup.currency,
+                "locale": signup.locale,
+                "timezone": signup.timezone,
+                "tier": tier,
+                "tier_explicit": signup.tier is not None,
+                "csm_name": signup.csm_name,
+                "csm_email": str(signup.csm_email) if signup.csm_email else None,
+                "attributes": signup.attributes,
+                "signed_up_at": signup.signed_up_at or now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+        ["external_id"],
+    )
+    return inserted == 1

@@ -1,0 +1,80 @@
+"""One exception family: callers catch what Stepmail raises, and retries are decided by type."""
+
+from __future__ import annotations
+
+
+class StepmailError(Exception):
+    """Base class of every error Stepmail raises on purpose."""
+
+
+class ConfigurationError(StepmailError):
+    """Raised when a setting is missing or invalid; the message names the variable."""
+
+
+class JourneyError(StepmailError):
+    """Raised when a journey file cannot be loaded; carries the file, line and field at fault."""
+
+    def __init__(self, path: str, line: int | None, field: str | None, message: str) -> None:
+        self.path, self.line, self.field, self.message = path, line, field, message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+
+class TemplateError(StepmailError):
+    """Raised when a mail template is missing, broken, or uses an undefined variable."""
+
+    def __init__(self, template: str, line: int | None, message: str) -> None:
+        self.template, self.line, self.message = template, line, message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.template if self.line is None else f"{self.template}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class ConditionError(StepmailError):
+    """Raised when a step condition cannot be compiled or evaluated."""
+
+
+class DeliveryError(StepmailError):
+    """Base class of transport failures; the subclass says whether a retry can help."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        self.status, self.body = status, body
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.status is not None:
+            text = f"{text} (HTTP {self.status})"
+        return f"{text}: {self.body}" if self.body else text
+
+
+class TransientDeliveryError(DeliveryError):
+    """Raised when the provider did not take the mail but may later: retry with backoff."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Raised when the provider refused the mail for good (bad request, auth): never retried."""
+
+
+class UnknownDeliveryOutcome(DeliveryError):
+    """Raised when the request may have reached the provider but no answer came back.
+
+    Resending blindly could mail the customer twice, so the send is held as ``unknown``.
+    """

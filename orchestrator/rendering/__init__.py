@@ -1,0 +1,1 @@
+"""Mail rendering: a sandboxed, autoescaping Jinja environment, tier/locale lookup, CSS, text."""

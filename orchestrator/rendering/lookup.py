@@ -1,0 +1,40 @@
+"""The documented fallback chain from (template, tier, locale) to a file under templates/mail.
+
+For template ``onboarding/welcome``, tier ``high`` and locale ``en-US`` (default ``ja``),
+the first file that exists wins::
+
+    onboarding/welcome.high.en-US.html
+    onboarding/welcome.en-US.html
+    onboarding/welcome.high.en.html
+    onboarding/welcome.en.html
+    onboarding/welcome.high.ja.html     (the installation's default locale)
+    onboarding/welcome.ja.html
+    onboarding/welcome.high.html
+    onboarding/welcome.html
+
+A ``.txt`` file found by the same chain becomes the plain-text part; without one, the text
+part is derived from the HTML.
+"""
+
+from __future__ import annotations
+
+
+def locale_chain(locale: str, default_locale: str) -> list[str]:
+    """``en-US`` → ``en-US, en, <default>``, without repeats."""
+    chain: list[str] = []
+    for candidate in (locale, locale.split("-")[0].split("_")[0], default_locale):
+        if candidate and candidate not in chain:
+            chain.append(candidate)
+    return chain
+
+
+def candidate_names(
+    template: str, tier: str, locale: str, default_locale: str, suffix: str
+) -> list[str]:
+    names = [
+        f"{template}.{part}.{suffix}"
+        for loc in locale_chain(locale, default_locale)
+        for part in (f"{tier}.{loc}", loc)
+    ]
+    names += [f"{template}.{tier}.{suffix}", f"{template}.{suffix}"]
+    return names

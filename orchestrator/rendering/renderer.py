@@ -1,0 +1,118 @@
+"""Render a step's mail for one tier and locale: subject, inlined HTML and plain text."""
+
+from __future__ import annotations
+
+import html as html_lib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+
+from orchestrator.errors import TemplateError
+from orchestrator.mail import single_line
+from orchestrator.rendering.environment import make_mail_environment
+from orchestrator.rendering.lookup import candidate_names
+
+_RENDER_ERRORS = (UndefinedError, SecurityError, TypeError, ValueError, AttributeError, KeyError)
+_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True, display_anchors=False)
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    html: str
+    text: str
+    template_name: str
+
+
+class MailRenderer:
+    """Finds, renders and post-processes mail templates. Safe to share between threads."""
+
+    def __init__(self, templates_dir: Path, default_locale: str = "ja") -> None:
+        self.templates_dir = templates_dir
+        self.default_locale = default_locale
+        self.env = make_mail_environment(templates_dir)
+        self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
+        self._lock = threading.Lock()
+
+    def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
+        """The first template name of the fallback chain that exists, or None."""
+        for name in candidate_names(template, tier, locale, self.default_locale, suffix):
+            if (self.templates_dir / name).is_file():
+                return name
+        return None
+
+    def render(
+        self, template: str, tier: str, locale: str, context: Mapping[str, Any]
+    ) -> RenderedMail:
+        html_name = self.resolve(template, tier, locale, "html")
+        if html_name is None:
+            raise TemplateError(
+                template, None, f"no HTML template for tier {tier!r}, locale {locale!r}"
+            )
+        html_template = self._load(html_name)
+        subject = self._subject(html_template, html_name, context)
+        body = self._inliner.inline(self._render(html_template, html_name, context))
+        text_name = self.resolve(template, tier, locale, "txt")
+        if text_name is not None:
+            text = self._render(self._load(text_name), text_name, context)
+        else:
+            text = get_text(body, _TEXT_CONFIG).strip() + "\n"
+        return RenderedMail(subject=subject, html=body, text=text, template_name=html_name)
+
+    def _load(self, name: str) -> Template:
+        try:
+            with self._lock:  # Jinja's cache is thread-safe; compiling the same file twice is waste
+                return self.env.get_template(name)
+        except TemplateNotFound as exc:
+            raise TemplateError(name, None, f"template not found: {exc.name}") from None
+        except TemplateSyntaxError as exc:
+            raise TemplateError(
+                _short(exc.filename, name), exc.lineno, exc.message or "syntax error"
+            ) from None
+
+    def _render(self, template: Template, name: str, context: Mapping[str, Any]) -> str:
+        try:
+            return template.render(context)
+        except _RENDER_ERRORS as exc:
+            raise self._located(exc, name) from None
+
+    def _subject(self, template: Template, name: str, context: Mapping[str, Any]) -> str:
+        block = template.blocks.get("subject")
+        if block is None:
+            raise TemplateError(name, None, "the template defines no {% block subject %}")
+        try:
+            try:
+                raw = "".join(block(template.new_context(dict(context))))
+            except Exception:
+                self.env.handle_exception()  # re-raises with template lines in the traceback
+        except _RENDER_ERRORS as exc:
+            raise self._located(exc, name) from None
+        subject = single_line(html_lib.unescape(raw))
+        if not subject:
+            raise TemplateError(name, None, "the subject is empty")
+        return subject
+
+    def _located(self, exc: BaseException, fallback: str) -> TemplateError:
+        """A TemplateError at the innermost template frame of Jinja's rewritten traceback."""
+        where, line = fallback, None
+        root = str(self.templates_dir.resolve())
+        tb = exc.__traceback__
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            if filename.startswith(root):
+                where, line = filename[len(root) + 1 :], tb.tb_lineno
+            tb = tb.tb_next
+        return TemplateError(where, line, str(exc))
+
+
+def _short(filename: str | None, fallback: str) -> str:
+    return filename or fallback

@@ -1,0 +1,76 @@
+"""The runtime: the long-lived parts one process shares (settings, engine, journeys, renderer,
+transport, clock). Entry points build it; routes, actors and commands receive it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.db.engine import make_engine
+from orchestrator.journeys.loader import load_journeys
+from orchestrator.journeys.model import Journey
+from orchestrator.rendering.context import SenderIdentity
+from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.settings import Settings
+from orchestrator.transports import make_transport
+from orchestrator.transports.base import Transport
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    journeys: dict[str, Journey]
+    renderer: MailRenderer
+    transport: Transport
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def sender(self) -> SenderIdentity:
+        s = self.settings
+        return SenderIdentity(
+            s.sender_name, s.sender_email, s.sender_postal_address, s.sender_contact
+        )
+
+    def close(self) -> None:
+        self.transport.close()
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+) -> Runtime:
+    """Load journeys (a broken file stops start-up), connect, and pick the transport."""
+    return Runtime(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        journeys=load_journeys(settings.journeys_dir),
+        renderer=MailRenderer(settings.templates_dir, settings.default_locale),
+        transport=transport or make_transport(settings),
+        clock=clock or SystemClock(),
+    )
+
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+def install_runtime(runtime: Runtime | None) -> None:
+    """Make ``runtime`` the one actors use in this process (set by entry points and tests)."""
+    global _current
+    with _lock:
+        _current = runtime
+
+
+def current_runtime() -> Runtime:
+    """The installed runtime; a worker started with ``dramatiq workers`` builds it on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            from orchestrator.settings import get_settings
+
+            _current = build_runtime(get_settings())
+        return _current

@@ -1,0 +1,106 @@
+"""Runtime configuration, read once by entry points from ``STEPMAIL_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.errors import ConfigurationError
+
+TransportName = Literal["outbox", "smtp", "sendgrid"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults run the embedded mode: SQLite, no Redis, outbox."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEPMAIL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///./var/stepmail.db"
+    redis_url: str | None = None
+    mail_transport: TransportName = "outbox"
+    outbox_dir: Path = Path("./var/outbox")
+    journeys_dir: Path = Path("./journeys")
+    templates_dir: Path = Path("./templates/mail")
+
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout: float = Field(default=10.0, gt=0)
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = Field(default=10.0, gt=0)
+
+    signup_hook_secret: SecretStr = SecretStr("dev-signup-secret-change-me")
+    signup_hook_tolerance: int = Field(default=300, gt=0, description="seconds")
+    unsubscribe_secret: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    sender_name: str = "Stepmail Demo"
+    sender_email: str = "onboarding@example.com"
+    sender_postal_address: str = "1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan"
+    sender_contact: str = "support@example.com"
+
+    tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0)
+    tier_low_threshold: Decimal = Field(default=Decimal(100_000), ge=0)
+    default_locale: str = "ja"
+    default_timezone: str = "Asia/Tokyo"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    dispatch_interval: float = Field(default=1.0, gt=0)
+    dispatch_batch_size: int = Field(default=500, gt=0)
+    send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
+    max_send_attempts: int = Field(default=8, gt=0)
+    worker_threads: int = Field(default=8, gt=0)
+    queue_name: str = "stepmail"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from orchestrator.timezones import validate_timezone
+
+        return validate_timezone(value)
+
+    def signing_secret(self) -> str:
+        """The key for unsubscribe tokens: its own setting, else derived from the hook secret."""
+        secret = self.unsubscribe_secret or self.signup_hook_secret
+        return "unsubscribe:" + secret.get_secret_value()
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when no Redis is configured: the broker and worker live in this process."""
+        return not self.redis_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's error into one that names each ``STEPMAIL_`` variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"STEPMAIL_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigurationError("; ".join(problems)) from None
+    if settings.tier_low_threshold > settings.tier_high_threshold:
+        raise ConfigurationError(
+            "STEPMAIL_TIER_LOW_THRESHOLD must not exceed STEPMAIL_TIER_HIGH_THRESHOLD"
+        )
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, for entry points only; library code takes settings as a value."""
+    return load_settings()

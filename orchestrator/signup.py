@@ -1,0 +1,56 @@
+"""The signup payload: what the product's signup flow sends to enroll a new customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+
+from orchestrator.tiers import Tier
+from orchestrator.timezones import validate_timezone
+
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35)]
+SingleLine = Annotated[str, Field(max_length=200, pattern=r"^[^\r\n]*$")]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise ValueError("must include a time-zone offset, e.g. 2026-11-22T09:00:00+09:00")
+    return moment
+
+
+class SignupRequest(BaseModel):
+    """A new customer. Unknown fields are refused so typos surface instead of vanishing."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    external_id: str = Field(
+        min_length=1, max_length=255, description="The customer's id in your product."
+    )
+    email: EmailStr
+    name: SingleLine = Field(min_length=1)
+    company: SingleLine = ""
+    plan: str = Field(default="", max_length=100)
+    annual_contract_value: Decimal = Field(
+        default=Decimal(0), ge=0, max_digits=16, decimal_places=2
+    )
+    currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+    locale: Locale = "ja"
+    timezone: Annotated[str, AfterValidator(validate_timezone)] = "Asia/Tokyo"
+    signed_up_at: Annotated[datetime | None, AfterValidator(_aware)] = None
+    tier: Tier | None = None
+    csm_name: SingleLine | None = None
+    csm_email: EmailStr | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignupAccepted(BaseModel):
+    """The hook's answer: the ids to correlate with, whether this call created them or not."""
+
+    customer_id: int
+    external_id: str
+    tier: Tier
+    enrollment_ids: list[int]
+    created: bool

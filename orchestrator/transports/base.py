@@ -1,0 +1,33 @@
+"""The one small interface every transport implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.mail import OutgoingMail
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the transport learnt: the provider's id for the mail, if it gave one."""
+
+    provider_message_id: str | None = None
+
+
+class Transport(Protocol):
+    """Hands a mail to someone who delivers it.
+
+    ``send`` returns on acceptance and raises a ``DeliveryError`` subclass otherwise:
+    ``TransientDeliveryError`` (retry later), ``PermanentDeliveryError`` (never retry) or
+    ``UnknownDeliveryOutcome`` (the request may have been taken; do not resend blindly).
+    ``idempotent`` is True when sending the same ``idempotency_key`` twice delivers once,
+    which makes resending after a crash safe.
+    """
+
+    name: str
+    idempotent: bool
+
+    def send(self, mail: OutgoingMail) -> SendResult: ...
+
+    def close(self) -> None: ...
