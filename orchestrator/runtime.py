@@ -12,7 +12,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
-from orchestrator.rendering.context import SenderIdentity
+from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
 from orchestrator.transports import make_transport
@@ -30,10 +30,7 @@ class Runtime:
 
     @property
     def sender(self) -> SenderIdentity:
-        s = self.settings
-        return SenderIdentity(
-            s.sender_name, s.sender_email, s.sender_postal_address, s.sender_contact
-        )
+        return sender_identity(self.settings)
 
     def close(self) -> None:
         self.transport.close()

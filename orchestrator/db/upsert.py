@@ -20,7 +20,6 @@ def insert_ignoring_conflicts(
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table).values(list(rows))
-    result = session.execute(
-        statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    statement = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
+    inserted = session.execute(statement.returning(*table.primary_key.columns)).all()
+    return len(inserted)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,15 @@ class SenderIdentity:
     email: str
     postal_address: str
     contact: str
+
+
+def sender_identity(settings: Settings) -> SenderIdentity:
+    return SenderIdentity(
+        settings.sender_name,
+        settings.sender_email,
+        settings.sender_postal_address,
+        settings.sender_contact,
+    )
 
 
 @dataclass(frozen=True)

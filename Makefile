@@ -1,0 +1,41 @@
+# Two commands: `make run` starts Stepmail on embedded defaults; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest signup check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stepmail run
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy orchestrator workers tests bench
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+check: $(STAMP)
+	$(BIN)/stepmail check
+
+# Post a signed sample signup to a running `make run` (see README, "Try it").
+signup: $(STAMP)
+	$(BIN)/python -m orchestrator.devtools.sample_signup
+
+bench: $(STAMP)
+	$(BIN)/python bench/end_to_end.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,241 @@
+"""The ``stepmail`` command. Each command is thin: it builds what it needs and calls a service."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import track
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import StepmailError
+from orchestrator.settings import Settings, load_settings
+from orchestrator.signup import SignupRequest
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
+LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
+
+
+def main() -> None:
+    """Console entry point: a StepmailError becomes one red line and exit code 1."""
+    try:
+        app()
+    except StepmailError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from orchestrator.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@app.command()
+def run() -> None:
+    """All in one: migrate, then API, scheduler and an in-process worker (embedded defaults)."""
+    from orchestrator.serve import run_all_in_one
+
+    _logging()
+    run_all_in_one(_settings())
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API only (scale it separately from schedulers and workers)."""
+    from orchestrator.serve import run_api
+
+    _logging()
+    run_api(_settings())
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler loop: claim due rows and hand them to Redis. Needs STEPMAIL_REDIS_URL."""
+    from orchestrator.serve import run_scheduler_process
+
+    _logging()
+    run_scheduler_process(_settings())
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="worker processes")] = 1,
+    threads: Annotated[int, typer.Option(help="threads per process")] = 8,
+) -> None:
+    """Run Dramatiq workers (same as ``dramatiq workers``). Needs STEPMAIL_REDIS_URL."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise StepmailError("STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode")
+    argv = [sys.executable, "-m", "dramatiq", "workers"]
+    argv += ["--processes", str(processes), "--threads", str(threads)]
+    os.execv(sys.executable, argv)  # noqa: S606  (replace this process with Dramatiq's CLI)
+
+
+@app.command()
+def check() -> None:
+    """Load every journey and render every step × tier × locale with sample data."""
+    from orchestrator.checks import check_all
+
+    settings = _settings()
+    problems, rendered = check_all(settings)
+    for problem in problems:
+        errors.print(f"[red]✗[/red] {problem}", highlight=False)
+    if problems:
+        errors.print(f"{len(problems)} problem(s)")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {rendered} mails rendered, no problems")
+
+
+@app.command()
+def preview(
+    journey: str,
+    step: str,
+    tier: TierOption = "tech",
+    locale: LocaleOption = "ja",
+    out: Annotated[Path, typer.Option(help="folder for the files")] = Path("var/preview"),
+) -> None:
+    """Render one step for a sample customer; writes the HTML and text and prints their paths."""
+    from orchestrator.checks import preview_step
+
+    paths = preview_step(_settings(), journey, step, tier, locale, out)
+    for path in paths:
+        console.print(str(path), highlight=False)
+
+
+@app.command()
+def simulate(
+    journey: str,
+    tier: TierOption = "tech",
+    locale: LocaleOption = "ja",
+    days: Annotated[int, typer.Option(help="how many days to simulate")] = 30,
+) -> None:
+    """Print the timeline of mails a new customer would get. No side effects."""
+    from orchestrator.simulation import format_timeline, simulate_journey
+
+    settings = _settings()
+    timeline = simulate_journey(settings, journey, tier, locale, days, datetime.now(UTC))
+    console.print(format_timeline(timeline), highlight=False)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Print the JSON Schema of journey files (for editors)."""
+    from orchestrator.journeys.loader import journey_json_schema
+
+    text = journey_json_schema()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(str(out))
+
+
+@app.command()
+def enroll(
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV with a header row")] = None,
+    external_id: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    company: Annotated[str, typer.Option()] = "",
+    plan: Annotated[str, typer.Option()] = "",
+    annual_contract_value: Annotated[str, typer.Option()] = "0",
+    locale: Annotated[str, typer.Option()] = "ja",
+    timezone: Annotated[str, typer.Option()] = "Asia/Tokyo",
+    tier: Annotated[str | None, typer.Option()] = None,
+    csm_name: Annotated[str | None, typer.Option()] = None,
+    csm_email: Annotated[str | None, typer.Option()] = None,
+    signed_up_at: Annotated[str | None, typer.Option(help="ISO 8601 with offset")] = None,
+) -> None:
+    """Enroll one customer from flags, or many from a CSV (all rows checked before any is stored)."""
+    if csv_file is not None:
+        signups = _signups_from_csv(csv_file)
+    else:
+        raw = {
+            "external_id": external_id,
+            "email": email,
+            "name": name,
+            "company": company,
+            "plan": plan,
+            "annual_contract_value": annual_contract_value,
+            "locale": locale,
+            "timezone": timezone,
+            "tier": tier,
+            "csm_name": csm_name,
+            "csm_email": csm_email,
+            "signed_up_at": signed_up_at,
+        }
+        signups = [_validated(raw, "--")]
+    _enroll_all(signups)
+
+
+def _validated(raw: dict[str, str | None], where: str) -> SignupRequest:
+    data = {k: v for k, v in raw.items() if v not in (None, "")}
+    try:
+        return SignupRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{where}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise StepmailError(problems) from None
+
+
+def _signups_from_csv(path: Path) -> list[SignupRequest]:
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise StepmailError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        signups, problems = [], []
+        for row in reader:
+            try:
+                signups.append(_validated(dict(row), f"{path}:{reader.line_num}: "))
+            except StepmailError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise StepmailError("\n".join(problems))
+    return signups
+
+
+def _enroll_all(signups: list[SignupRequest]) -> None:
+    from orchestrator.enrollment import enroll_signup
+    from orchestrator.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    now = runtime.clock.now()
+    created = 0
+    with Session(runtime.engine) as session, session.begin():
+        for signup in track(signups, description="enrolling", console=errors, disable=len(signups) < 2):
+            accepted = enroll_signup(session, signup, runtime.journeys, runtime.settings, now)
+            created += accepted.created
+    runtime.close()
+    console.print(f"{len(signups)} customer(s) processed, {created} new")

@@ -1,0 +1,89 @@
+"""Long-running processes: the all-in-one embedded service, the API, the scheduler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import dramatiq
+import uvicorn
+
+from orchestrator.api.app import create_app
+from orchestrator.db.migrate import upgrade
+from orchestrator.errors import ConfigurationError
+from orchestrator.queueing import BrokerDispatcher, make_broker, register_actors
+from orchestrator.runtime import Runtime, build_runtime, install_runtime
+from orchestrator.scheduler import run_scheduler
+from orchestrator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
+    """Tick in a daemon thread; set the returned event to stop it."""
+    settings = runtime.settings
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_scheduler,
+        name="stepmail-scheduler",
+        daemon=True,
+        kwargs={
+            "engine": runtime.engine,
+            "dispatcher": BrokerDispatcher(broker, settings.queue_name),
+            "clock_now": runtime.clock.now,
+            "interval": settings.dispatch_interval,
+            "batch_size": settings.dispatch_batch_size,
+            "lease": timedelta(seconds=settings.send_lease),
+            "stop": stop,
+        },
+    )
+    thread.start()
+    return stop
+
+
+def run_all_in_one(settings: Settings) -> None:
+    """``stepmail run``: everything in this process, so one command gives a working service."""
+    upgrade(settings.database_url)
+    runtime = build_runtime(settings)
+    install_runtime(runtime)
+    broker = make_broker(settings)
+    register_actors(broker, settings.queue_name)
+    worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
+    worker.start()
+    stop = start_scheduler_thread(runtime, broker)
+    _print_banner(settings)
+    try:
+        uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        stop.set()
+        worker.stop()
+        runtime.close()
+
+
+def run_api(settings: Settings) -> None:
+    runtime = build_runtime(settings)
+    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info")
+
+
+def run_scheduler_process(settings: Settings) -> None:
+    if not settings.redis_url:
+        raise ConfigurationError("STEPMAIL_REDIS_URL is required for a separate scheduler")
+    runtime = build_runtime(settings)
+    broker = make_broker(settings)
+    stop = start_scheduler_thread(runtime, broker)
+    try:
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+
+
+def _print_banner(settings: Settings) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    print(  # noqa: T201  (the banner is for the person who typed `make run`)
+        f"\n  Stepmail is running at {url}  (API docs: {url}/docs)\n"
+        f"  Outbox: {settings.outbox_dir.resolve()}\n"
+        f"  Send a test signup:  make signup   (or see README.md, 'Try it')\n",
+        flush=True,
+    )

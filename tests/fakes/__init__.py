@@ -1,0 +1,1 @@
+"""Local stand-ins for the providers Stepmail talks to, for tests and benchmarks."""
