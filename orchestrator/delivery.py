@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from orchestrator.compose import compose_mail
 from orchestrator.db.models import (
@@ -165,20 +165,20 @@ def _claim(
 ) -> Claim | None:
     """Take the row for this worker, or return None if someone else has it or it is done.
 
-    A row still ``sending`` after its lease belongs to a worker that died mid-send: the mail
-    may have gone out. It is resent only by an idempotent transport; otherwise it is held as
-    ``unknown`` for reconciliation, never resent blindly.
+    A ``stalled`` row belonged to a worker that died mid-send: the mail may have gone out.
+    It is resent only by an idempotent transport; otherwise it is held as ``unknown`` for
+    reconciliation, never resent blindly.
     """
     takeable = _SENDS.c.state == SendState.DISPATCHED.value
-    expired_sending = and_(_SENDS.c.state == SendState.SENDING.value, _SENDS.c.wake_at <= now)
-    if not idempotent:
+    stalled = _SENDS.c.state == SendState.STALLED.value
+    if idempotent:
+        takeable = takeable | stalled
+    else:
         connection.execute(
             update(_SENDS)
-            .where(_SENDS.c.id == send_id, expired_sending)
+            .where(_SENDS.c.id == send_id, stalled)
             .values(state=SendState.UNKNOWN.value, reason="worker lost mid-send", updated_at=now)
         )
-    else:
-        takeable = takeable | expired_sending
     row = connection.execute(
         update(_SENDS)
         .where(_SENDS.c.id == send_id, takeable)

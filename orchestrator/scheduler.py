@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _T = ScheduledSend.__table__  # type: ignore[attr-defined]
 # Literal SQL, identical to the partial index's predicate, so the planner always uses the index.
-WAKEABLE = text("state IN ('pending', 'dispatched', 'sending')")
+WAKEABLE = text("state IN ('pending', 'dispatched', 'sending', 'stalled')")
 
 
 class Dispatcher(Protocol):
@@ -36,8 +36,9 @@ class Dispatcher(Protocol):
 def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timedelta) -> list[int]:
     """Claim up to ``batch_size`` rows whose ``wake_at`` has come; the cost follows what is due.
 
-    Rows still ``sending`` after their lease are claimed too: the worker decides whether a
-    resend is safe for its transport.
+    Rows still ``sending`` after their lease lost their worker mid-send: they become
+    ``stalled`` and are dispatched, and the worker decides whether its transport can safely
+    send again.
     """
     due = (
         select(_T.c.id)
@@ -65,10 +66,14 @@ def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timed
 
 
 def _case_dispatched() -> object:
-    """Pending and dispatched rows become dispatched; a ``sending`` row keeps its state so the
-    worker can tell an expired send (unknown outcome) from a fresh one."""
+    """Pending and dispatched rows become dispatched; an expired ``sending`` row (or a
+    ``stalled`` one whose message was lost again) becomes ``stalled``."""
     return case(
-        (_T.c.state == SendState.SENDING.value, _T.c.state), else_=SendState.DISPATCHED.value
+        (
+            _T.c.state.in_([SendState.SENDING.value, SendState.STALLED.value]),
+            SendState.STALLED.value,
+        ),
+        else_=SendState.DISPATCHED.value,
     )
 
 

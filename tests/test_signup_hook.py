@@ -53,7 +53,10 @@ def test_signed_signup_puts_the_tiers_welcome_mail_in_the_outbox(
     client: TestClient, runtime: Runtime, settings: Settings, tier: str, locale: str
 ) -> None:
     response = post_signup(
-        client, signup_payload(f"c-{tier}-{locale}", locale=locale, **NAMES[locale], **TIER_CUSTOMERS[tier])
+        client,
+        signup_payload(
+            f"c-{tier}-{locale}", locale=locale, **NAMES[locale], **TIER_CUSTOMERS[tier]
+        ),
     )
 
     assert response.status_code == 202, response.text

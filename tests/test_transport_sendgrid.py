@@ -163,6 +163,16 @@ def test_500_is_transient(sendgrid: FakeSendGrid, transport: SendGridTransport) 
     assert len(sendgrid.accepted) == 1
 
 
+def test_a_callable_script_picks_the_answer_per_mail(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(lambda body: "503" if body["subject"] == "busy" else "ok")
+    with pytest.raises(TransientDeliveryError):
+        transport.send(make_mail(subject="busy"))
+    transport.send(make_mail())
+    assert [m.body["subject"] for m in sendgrid.accepted] == ["ようこそ"]
+
+
 def test_400_is_permanent_with_sendgrids_message(
     sendgrid: FakeSendGrid, transport: SendGridTransport
 ) -> None:

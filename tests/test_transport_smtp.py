@@ -6,6 +6,7 @@ import asyncio
 import email
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -46,7 +47,7 @@ class RecordingHandler:
     data_delay: float = 0.0
     received: list[Received] = field(default_factory=list)
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if self.rcpt_reply:
@@ -54,7 +55,7 @@ class RecordingHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         if self.data_reply:
@@ -65,19 +66,26 @@ class RecordingHandler:
         return "250 Message accepted for delivery"
 
 
-class EphemeralController(Controller):  # type: ignore[misc]
-    """aiosmtpd's Controller, bound to port 0: it learns the real port before its self-check."""
+class EphemeralController(Controller):
+    """aiosmtpd's Controller on port 0: it learns the real port before its start-up self-check."""
 
     def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        server = self.server
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+def start_server(handler: RecordingHandler, port: int = 0) -> Controller:
+    controller = EphemeralController(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[RecordingHandler, Controller]]:
     handler = RecordingHandler()
-    controller = EphemeralController(handler, hostname="127.0.0.1", port=0)
-    controller.start()
+    controller = start_server(handler)
     yield handler, controller
     controller.stop()
 
@@ -153,16 +161,22 @@ def test_one_connection_serves_consecutive_sends(
     assert first.peer == second.peer  # same client port: the connection was reused
 
 
-def test_a_connection_the_server_dropped_is_replaced(
-    smtp_server: tuple[RecordingHandler, Controller], transport: SmtpTransport
-) -> None:
-    handler, controller = smtp_server
-    transport.send(make_mail(key="enr-1:welcome"))
-    controller.stop()  # drops the pooled connection
-    controller.start()  # same port: EphemeralController keeps the one it bound first?
-    transport.send(make_mail(key="enr-2:welcome"))
-
+def test_a_connection_the_server_dropped_is_replaced() -> None:
+    handler = RecordingHandler()
+    first = start_server(handler)
+    smtp = SmtpTransport("127.0.0.1", first.port, timeout=TIMEOUT)
+    try:
+        smtp.send(make_mail(key="enr-1:welcome"))
+        first.stop()  # closes the pooled connection from the server's side
+        second = start_server(handler, port=first.port)
+        try:
+            smtp.send(make_mail(key="enr-2:welcome"))
+        finally:
+            second.stop()
+    finally:
+        smtp.close()
     assert len(handler.received) == 2
+    assert handler.received[0].peer != handler.received[1].peer
 
 
 @pytest.mark.parametrize(
@@ -218,7 +232,7 @@ def test_make_transport_builds_smtp() -> None:
         mail_transport="smtp",
         smtp_host="mail.example.com",
         smtp_port=2525,
-        smtp_password="secret",  # type: ignore[arg-type]
+        smtp_password="secret",
         smtp_timeout=3.0,
         _env_file=None,
     )
@@ -226,3 +240,16 @@ def test_make_transport_builds_smtp() -> None:
     assert isinstance(transport, SmtpTransport)
     assert (transport.host, transport.port, transport.timeout) == ("mail.example.com", 2525, 3.0)
     assert transport.idempotent is False
+
+
+def test_threads_share_the_transport_safely(
+    smtp_server: tuple[RecordingHandler, Controller], transport: SmtpTransport
+) -> None:
+    handler, _ = smtp_server
+    keys = [f"enr-{i}:welcome" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda key: transport.send(make_mail(key=key)), keys))
+
+    ids = sorted(r.message["Message-ID"] for r in handler.received)
+    assert ids == sorted(make_mail(key=key).message_id for key in keys)
+    assert len({r.peer for r in handler.received}) <= 4  # pooled: at most one per thread

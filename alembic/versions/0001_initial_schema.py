@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 13:49:34.816801
+Create Date: 2026-11-22 13:52:43.971660
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 
-import orchestrator.db.types
 from alembic import op
+import orchestrator.db.types
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -134,8 +135,8 @@ def upgrade() -> None:
             "ix_scheduled_send_wake",
             ["wake_at"],
             unique=False,
-            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending')"),
-            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending')"),
+            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
         )
 
     op.create_table(
@@ -174,8 +175,8 @@ def downgrade() -> None:
     with op.batch_alter_table("scheduled_send", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_scheduled_send_wake",
-            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending')"),
-            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending')"),
+            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
         )
         batch_op.drop_index(batch_op.f("ix_scheduled_send_customer_id"))
 

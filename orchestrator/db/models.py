@@ -15,11 +15,14 @@ from orchestrator.db.types import UTCDateTime
 
 
 class SendState(StrEnum):
-    """Where a scheduled send is in its life. Only the first three are ever picked up again."""
+    """Where a scheduled send is in its life. Only the first four are ever picked up again."""
 
     PENDING = "pending"  # waiting for its due time (or a retry time)
     DISPATCHED = "dispatched"  # claimed by a scheduler tick, a message is on its way
     SENDING = "sending"  # a worker is talking to the transport right now
+    STALLED = (
+        "stalled"  # its worker vanished mid-send; the next worker decides if resending is safe
+    )
     SENT = "sent"
     SKIPPED = "skipped"  # not for this customer at send time (condition, tier, suppression, exit)
     MISSED = "missed"  # overdue past the journey's grace: never sent late
@@ -28,7 +31,12 @@ class SendState(StrEnum):
     CANCELLED = "cancelled"  # the enrollment ended before this step came due
 
 
-ACTIVE_SEND_STATES = (SendState.PENDING, SendState.DISPATCHED, SendState.SENDING)
+ACTIVE_SEND_STATES = (
+    SendState.PENDING,
+    SendState.DISPATCHED,
+    SendState.SENDING,
+    SendState.STALLED,
+)
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
@@ -95,8 +103,8 @@ class ScheduledSend(SQLModel, table=True):
         Index(
             "ix_scheduled_send_wake",
             "wake_at",
-            sqlite_where=text("state IN ('pending', 'dispatched', 'sending')"),
-            postgresql_where=text("state IN ('pending', 'dispatched', 'sending')"),
+            sqlite_where=text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            postgresql_where=text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
         ),
     )
 

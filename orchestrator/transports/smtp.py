@@ -97,7 +97,7 @@ class SmtpTransport:
         connection.data_sent = False
         try:
             connection.send_message(message)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:  # smtplib wraps timeouts too
+        except smtplib.SMTPServerDisconnected as exc:  # how smtplib reports resets and timeouts
             raise _classify_lost(connection, exc) from None
         except smtplib.SMTPRecipientsRefused as exc:
             self._checkin(connection)
@@ -109,6 +109,8 @@ class SmtpTransport:
         except smtplib.SMTPException as exc:  # e.g. SMTPUTF8 needed but not offered
             self._checkin(connection)
             raise PermanentDeliveryError(f"SMTP server cannot take this mail: {exc}") from None
+        except OSError as exc:  # a socket error smtplib left unwrapped
+            raise _classify_lost(connection, exc) from None
 
     def _checkout(self, *, fresh: bool = False) -> tuple[_TrackedSMTP, bool]:
         """An idle pooled connection (reused=True) or a newly opened one."""
@@ -133,6 +135,8 @@ class SmtpTransport:
             connection = self._open()
         except smtplib.SMTPResponseException as exc:
             raise _classify_reply(exc.smtp_code, exc.smtp_error) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            raise TransientDeliveryError(f"SMTP server hung up during setup: {exc}") from None
         except smtplib.SMTPException as exc:  # e.g. no STARTTLS or AUTH method offered
             raise PermanentDeliveryError(f"SMTP session setup failed: {exc}") from None
         except OSError as exc:  # refused, unreachable, timed out, TLS handshake

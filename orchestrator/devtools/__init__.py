@@ -1,0 +1,1 @@
+"""Small tools for people trying Stepmail locally."""

@@ -1,0 +1,298 @@
+"""The send path's guarantees: one send per row whatever the messages, and every reason not to
+send recorded."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from orchestrator.clock import FrozenClock
+from orchestrator.db.models import DeliveryAttempt, Enrollment, ScheduledSend
+from orchestrator.delivery import deliver, retry_delay
+from orchestrator.errors import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.mail import OutgoingMail
+from orchestrator.runtime import Runtime
+from orchestrator.scheduler import claim_due_sends
+from orchestrator.settings import Settings
+from orchestrator.suppression import suppress
+from orchestrator.transports.base import SendResult
+from tests.conftest import outbox_files, post_signup, run_due, signup_payload
+
+LEASE = timedelta(seconds=120)
+
+
+class ScriptedTransport:
+    """A transport that fails as told, then accepts; counts what it accepted."""
+
+    name = "scripted"
+    idempotent = False
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.sent: list[OutgoingMail] = []
+
+    def send(self, mail: OutgoingMail) -> SendResult:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(mail)
+        return SendResult(provider_message_id=f"msg-{len(self.sent)}")
+
+    def close(self) -> None:
+        return None
+
+
+def welcome_row(runtime: Runtime) -> ScheduledSend:
+    with runtime.engine.connect() as connection:
+        row = connection.execute(
+            select(ScheduledSend).where(ScheduledSend.step_id == "welcome")
+        ).one()  # type: ignore[arg-type]
+        return row  # type: ignore[return-value]
+
+
+def claim_welcome(runtime: Runtime) -> int:
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
+    assert len(ids) == 1
+    return ids[0]
+
+
+def test_a_duplicated_message_sends_once(
+    client: TestClient, runtime: Runtime, settings: Settings
+) -> None:
+    post_signup(client, signup_payload())
+    send_id = claim_welcome(runtime)
+
+    assert deliver(runtime, send_id) == "sent"
+    assert deliver(runtime, send_id) == "ignored"
+    assert len(outbox_files(settings)) == 1
+
+
+def test_concurrent_duplicate_messages_send_once(client: TestClient, runtime: Runtime) -> None:
+    transport = ScriptedTransport()
+    runtime.transport = transport
+    post_signup(client, signup_payload())
+    send_id = claim_welcome(runtime)
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(deliver(runtime, send_id))) for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == ["ignored"] * 5 + ["sent"]
+    assert len(transport.sent) == 1
+
+
+def test_a_lost_message_is_dispatched_again_after_the_lease(
+    client: TestClient, runtime: Runtime, clock: FrozenClock, settings: Settings
+) -> None:
+    post_signup(client, signup_payload())
+    claim_welcome(runtime)  # the message never reaches a worker (Redis emptied, worker died)
+
+    assert run_due(runtime) == []  # still leased
+    clock.advance(LEASE)
+    assert run_due(runtime) == ["sent"]
+    assert welcome_row(runtime).dispatches == 2
+    assert len(outbox_files(settings)) == 1
+
+
+def test_a_worker_lost_mid_send_is_resent_only_by_an_idempotent_transport(
+    client: TestClient, runtime: Runtime, clock: FrozenClock, settings: Settings
+) -> None:
+    post_signup(client, signup_payload())
+    send_id = claim_welcome(runtime)
+    with runtime.engine.begin() as connection:  # as if a worker died after taking the row
+        connection.execute(
+            update(ScheduledSend)
+            .where(ScheduledSend.id == send_id)
+            .values(state="sending", wake_at=clock.now() + LEASE)
+        )  # type: ignore[arg-type]
+    clock.advance(LEASE)
+
+    runtime.transport = ScriptedTransport()
+    assert run_due(runtime) == ["ignored"]
+    assert welcome_row(runtime).state == "unknown"
+    assert runtime.transport.sent == []  # type: ignore[attr-defined]
+
+
+def test_a_worker_lost_mid_send_to_the_outbox_is_completed(
+    client: TestClient, runtime: Runtime, clock: FrozenClock, settings: Settings
+) -> None:
+    post_signup(client, signup_payload())
+    send_id = claim_welcome(runtime)
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(ScheduledSend)
+            .where(ScheduledSend.id == send_id)
+            .values(state="sending", wake_at=clock.now() + LEASE)
+        )  # type: ignore[arg-type]
+    clock.advance(LEASE)
+
+    assert run_due(runtime) == ["sent"]
+    assert len(outbox_files(settings)) == 1
+
+
+def test_transient_errors_retry_with_backoff_then_send_once(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    transport = ScriptedTransport(
+        TransientDeliveryError("busy", status=503),
+        TransientDeliveryError("slow down", status=429, retry_after=600),
+    )
+    runtime.transport = transport
+    post_signup(client, signup_payload())
+
+    assert run_due(runtime) == ["pending"]
+    clock.advance(retry_delay(1, None))
+    assert run_due(runtime) == ["pending"]
+    clock.advance(timedelta(seconds=599))
+    assert run_due(runtime) == []  # the provider asked for 600 s
+    clock.advance(timedelta(seconds=1))
+    assert run_due(runtime) == ["sent"]
+    assert len(transport.sent) == 1
+    with runtime.engine.connect() as connection:
+        outcomes = (
+            connection.execute(select(DeliveryAttempt.outcome).order_by(DeliveryAttempt.id))
+            .scalars()
+            .all()
+        )  # type: ignore[arg-type]
+    assert outcomes == ["transient", "transient", "sent"]
+
+
+def test_a_permanent_error_fails_without_retry_and_is_visible(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    runtime.transport = ScriptedTransport(
+        PermanentDeliveryError(
+            "bad request",
+            status=400,
+            body="The from address does not match a verified Sender Identity.",
+        )
+    )
+    post_signup(client, signup_payload())
+
+    assert run_due(runtime) == ["failed"]
+    clock.advance(timedelta(days=1))
+    assert run_due(runtime) == ["sent"]  # the next step, not a retry of the failed one
+    assert "verified Sender Identity" in (welcome_row(runtime).reason or "")
+
+
+def test_an_unknown_outcome_is_held_not_resent(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    transport = ScriptedTransport(UnknownDeliveryOutcome("read timeout"))
+    runtime.transport = transport
+    post_signup(client, signup_payload())
+
+    assert run_due(runtime) == ["unknown"]
+    clock.advance(timedelta(hours=1))
+    assert run_due(runtime) == []
+    assert transport.sent == []
+
+
+def test_a_suppressed_address_is_skipped_with_the_reason(
+    client: TestClient, runtime: Runtime, settings: Settings
+) -> None:
+    from sqlalchemy.orm import Session
+
+    post_signup(client, signup_payload())
+    with Session(runtime.engine) as session, session.begin():
+        suppress(session, "CUST-1@customer.example", "unsubscribe", "test", runtime.clock.now())
+
+    assert run_due(runtime) == ["skipped"]
+    assert "suppressed" in (welcome_row(runtime).reason or "")
+    assert outbox_files(settings) == []
+
+
+@pytest.fixture
+def conditional_journeys(tmp_path: Path) -> Path:
+    directory = tmp_path / "journeys"
+    directory.mkdir()
+    (directory / "trial.yaml").write_text(
+        """
+id: trial
+name: Trial
+exit_when: ["attributes.get('plan_cancelled', false)"]
+steps:
+  - id: welcome
+    after: 0d
+    template: onboarding/welcome
+  - id: enterprise_tips
+    after: 1d
+    template: onboarding/basics
+    when: "customer.annual_contract_value >= 1000000"
+  - id: only_high
+    after: 2d
+    template: onboarding/faq
+    tiers: [high]
+  - id: later
+    after: 3d
+    template: onboarding/faq
+""",
+        encoding="utf-8",
+    )
+    return directory
+
+
+def test_false_condition_and_other_tier_skip_with_reasons(
+    tmp_path: Path, database_url: str, clock: FrozenClock, conditional_journeys: Path
+) -> None:
+    from orchestrator.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url, journeys_dir=conditional_journeys)
+    runtime = build_runtime(settings, clock=clock)
+    from fastapi.testclient import TestClient as Client
+
+    from orchestrator.api.app import create_app
+
+    with Client(create_app(runtime)) as client:
+        post_signup(client, signup_payload())
+    first = run_due(runtime)
+    clock.advance(timedelta(days=2))
+    results = run_due(runtime)
+    runtime.close()
+
+    assert (first, results) == (["sent"], ["skipped", "skipped"])
+    with runtime.engine.connect() as connection:
+        reasons = dict(
+            connection.execute(select(ScheduledSend.step_id, ScheduledSend.reason)).all()
+        )  # type: ignore[call-overload]
+    assert (
+        reasons["enterprise_tips"] == "condition false: customer.annual_contract_value >= 1000000"
+    )
+    assert reasons["only_high"] == "step is not for tier low"
+
+
+def test_an_exit_condition_ends_the_enrollment_and_cancels_the_rest(
+    tmp_path: Path, database_url: str, clock: FrozenClock, conditional_journeys: Path
+) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from orchestrator.api.app import create_app
+    from orchestrator.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, database_url, journeys_dir=conditional_journeys)
+    runtime = build_runtime(settings, clock=clock)
+    with Client(create_app(runtime)) as client:
+        post_signup(client, signup_payload(attributes={"plan_cancelled": True}))
+    results = run_due(runtime)
+
+    assert results == ["cancelled"]
+    with runtime.engine.connect() as connection:
+        enrollment = connection.execute(select(Enrollment)).one()
+        states = connection.execute(select(ScheduledSend.state)).scalars().all()  # type: ignore[call-overload]
+    runtime.close()
+    assert enrollment.state == "exited" and "plan_cancelled" in enrollment.end_reason
+    assert set(states) == {"cancelled"}
