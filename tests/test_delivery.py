@@ -216,10 +216,17 @@ def test_a_suppressed_address_is_skipped_with_the_reason(
 
 @pytest.fixture
 def conditional_journeys(tmp_path: Path) -> Path:
+    import yaml
+
+    from tests.conftest import ROOT
+
     directory = tmp_path / "journeys"
     directory.mkdir()
+    onboarding = yaml.safe_load((ROOT / "journeys" / "onboarding.yaml").read_text("utf-8"))
+    template_vars = yaml.safe_dump({"vars": onboarding["vars"]})
     (directory / "trial.yaml").write_text(
-        """
+        template_vars
+        + """
 id: trial
 name: Trial
 exit_when: ["attributes.get('plan_cancelled', false)"]
