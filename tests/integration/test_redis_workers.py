@@ -1,0 +1,185 @@
+"""PostgreSQL + Redis with workers as separate ``dramatiq workers`` processes: a duplicated
+message, an emptied Redis and a worker killed between claim and send each give one mail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from orchestrator.clock import SystemClock
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
+from orchestrator.db.models import ScheduledSend
+from orchestrator.enrollment import enroll_signup
+from orchestrator.queueing import BrokerDispatcher, make_broker
+from orchestrator.runtime import Runtime, build_runtime
+from orchestrator.scheduler import tick
+from orchestrator.settings import Settings
+from orchestrator.signup import SignupRequest
+from tests.conftest import ROOT, _reset, make_settings, outbox_files, require_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+LEASE = timedelta(seconds=2)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    database_url = require_server("STEPMAIL_TEST_POSTGRES_URL")
+    redis_url = require_server("STEPMAIL_TEST_REDIS_URL")
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    _reset(engine)
+    engine.dispose()
+    redis.Redis.from_url(redis_url).flushdb()
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    return make_settings(tmp_path, database_url, redis_url=redis_url, queue_name=queue)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = build_runtime(settings, clock=SystemClock())
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start ``dramatiq workers`` in its own process group, configured only by environment."""
+    started: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "STEPMAIL_DATABASE_URL": settings.database_url,
+        "STEPMAIL_REDIS_URL": str(settings.redis_url),
+        "STEPMAIL_QUEUE_NAME": settings.queue_name,
+        "STEPMAIL_OUTBOX_DIR": str(settings.outbox_dir),
+        "STEPMAIL_JOURNEYS_DIR": str(settings.journeys_dir),
+        "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
+        "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "2"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def enroll(runtime: Runtime) -> None:
+    signup = SignupRequest(external_id="w-1", email="w-1@customer.example", name="Worker Test")  # type: ignore[call-arg]
+    with Session(runtime.engine) as session, session.begin():
+        enroll_signup(session, signup, runtime.journeys, runtime.settings, runtime.clock.now())
+
+
+def dispatch_due(runtime: Runtime, dispatcher: BrokerDispatcher) -> int:
+    return tick(runtime.engine, dispatcher, datetime.now(UTC), 100, LEASE)
+
+
+def welcome(runtime: Runtime) -> ScheduledSend:
+    with runtime.engine.connect() as connection:
+        return connection.execute(
+            select(ScheduledSend).where(ScheduledSend.step_id == "welcome")
+        ).one()  # type: ignore[arg-type, return-value]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_duplicated_message_gives_one_mail(
+    runtime: Runtime, settings: Settings, start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name)
+    enroll(runtime)
+    assert dispatch_due(runtime, dispatcher) == 1
+    dispatcher.dispatch([welcome(runtime).id])  # the same row id, a second message
+
+    start_worker()
+    wait_for(lambda: welcome(runtime).state == "sent")
+    time.sleep(1)  # give the duplicate its chance to misbehave
+    assert len(outbox_files(settings)) == 1
+
+
+def test_an_emptied_redis_is_recovered_from_the_database(
+    runtime: Runtime, settings: Settings, start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name)
+    enroll(runtime)
+    assert dispatch_due(runtime, dispatcher) == 1
+    redis.Redis.from_url(str(settings.redis_url)).flushdb()  # every queued message is gone
+
+    start_worker()
+    wait_for(lambda: datetime.now(UTC) > welcome(runtime).wake_at)
+    assert dispatch_due(runtime, dispatcher) == 1  # the lease ran out: dispatched again
+    wait_for(lambda: welcome(runtime).state == "sent")
+    assert len(outbox_files(settings)) == 1
+
+
+def test_a_worker_killed_between_claim_and_send_gives_exactly_one_mail(
+    runtime: Runtime, settings: Settings, start_worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name)
+    enroll(runtime)
+    assert dispatch_due(runtime, dispatcher) == 1
+    send_id = welcome(runtime).id
+
+    blocker = make_engine(settings.database_url).connect()
+    transaction = blocker.begin()
+    blocker.execute(
+        text("SELECT id FROM scheduled_send WHERE id = :id FOR UPDATE"), {"id": send_id}
+    )
+    victim = start_worker()
+    wait_for(lambda: _waiting_on_lock(runtime), timeout=30)  # the worker has the message, blocked
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    transaction.rollback()
+    blocker.close()
+    assert welcome(runtime).state == "dispatched"
+
+    start_worker()
+    wait_for(lambda: datetime.now(UTC) > welcome(runtime).wake_at)
+    assert dispatch_due(runtime, dispatcher) == 1
+    wait_for(lambda: welcome(runtime).state == "sent")
+    time.sleep(1)
+    row = welcome(runtime)
+    assert (row.dispatches, len(outbox_files(settings))) == (2, 1)
+
+
+def _waiting_on_lock(runtime: Runtime) -> bool:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'UPDATE scheduled_send%'"
+    )
+    with runtime.engine.connect() as connection:
+        return bool(connection.execute(query).scalar())
