@@ -48,7 +48,9 @@ def check_all(settings: Settings) -> tuple[list[str], int]:
                     try:
                         mail = render_sample(settings, renderer, journey, step, tier, locale)
                     except TemplateError as exc:
-                        problems.append(f"{_where(settings, exc)} ({journey.id}/{step.id}, {tier}, {locale})")
+                        problems.append(
+                            f"{_where(settings, exc)} ({journey.id}/{step.id}, {tier}, {locale})"
+                        )
                         continue
                     problems += _footer_problems(mail, journey, step, tier, locale, settings)
                     rendered += 1
@@ -98,4 +100,3 @@ def _footer_problems(
 def _where(settings: Settings, exc: TemplateError) -> str:
     path = settings.templates_dir / exc.template
     return f"{path}:{exc.line}: {exc.message}" if exc.line else f"{path}: {exc.message}"
-

@@ -8,9 +8,11 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import track
@@ -20,23 +22,32 @@ from orchestrator.errors import StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console(soft_wrap=True)  # paths and file:line messages stay on one line
+errors = Console(stderr=True, soft_wrap=True)
+
+
+class _StepmailGroup(TyperGroup):
+    """Shows a StepmailError as one red line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StepmailError as exc:
+            errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
-console = Console()
-errors = Console(stderr=True)
 
 TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
 LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
 
 
 def main() -> None:
-    """Console entry point: a StepmailError becomes one red line and exit code 1."""
-    try:
-        app()
-    except StepmailError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(1)
+    """Console entry point (``stepmail``)."""
+    app()
 
 
 def _settings() -> Settings:
@@ -175,7 +186,7 @@ def enroll(
     csm_email: Annotated[str | None, typer.Option()] = None,
     signed_up_at: Annotated[str | None, typer.Option(help="ISO 8601 with offset")] = None,
 ) -> None:
-    """Enroll one customer from flags, or many from a CSV (all rows checked before any is stored)."""
+    """Enroll one customer from flags, or a CSV of them (all rows checked before storing any)."""
     if csv_file is not None:
         signups = _signups_from_csv(csv_file)
     else:
@@ -234,7 +245,9 @@ def _enroll_all(signups: list[SignupRequest]) -> None:
     now = runtime.clock.now()
     created = 0
     with Session(runtime.engine) as session, session.begin():
-        for signup in track(signups, description="enrolling", console=errors, disable=len(signups) < 2):
+        for signup in track(
+            signups, description="enrolling", console=errors, disable=len(signups) < 2
+        ):
             accepted = enroll_signup(session, signup, runtime.journeys, runtime.settings, now)
             created += accepted.created
     runtime.close()

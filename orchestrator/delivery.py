@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, insert, select, update
 
 from orchestrator.compose import compose_mail
-from orchestrator.db.models import (
-    Customer,
-    DeliveryAttempt,
-    Enrollment,
-    ScheduledSend,
-    SendState,
-    Suppression,
+from orchestrator.db.models import SendState
+from orchestrator.db.tables import (
+    customers,
+    delivery_attempts,
+    enrollments,
+    scheduled_sends,
+    suppressions,
 )
 from orchestrator.errors import (
     ConditionError,
@@ -40,11 +40,11 @@ from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
 
 log = logging.getLogger(__name__)
 
-_SENDS = ScheduledSend.__table__  # type: ignore[attr-defined]
-_ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
-_ENROLLMENTS = Enrollment.__table__  # type: ignore[attr-defined]
-_CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
-_SUPPRESSIONS = Suppression.__table__  # type: ignore[attr-defined]
+_SENDS = scheduled_sends
+_ATTEMPTS = delivery_attempts
+_ENROLLMENTS = enrollments
+_CUSTOMERS = customers
+_SUPPRESSIONS = suppressions
 
 
 @dataclass(frozen=True)

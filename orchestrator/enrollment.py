@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Customer, Enrollment, ScheduledSend, SendState
+from orchestrator.db.models import Customer, SendState
+from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.journeys.compiler import compile_journey
 from orchestrator.journeys.model import Journey
@@ -33,7 +34,7 @@ def enroll_signup(
     """Create (or find) the customer and enroll them in every journey triggered by signup."""
     created = _insert_customer(session, signup, settings, now)
     customer = session.execute(
-        select(Customer).where(Customer.external_id == signup.external_id)  # type: ignore[arg-type]
+        select(Customer).where(customers.c.external_id == signup.external_id)
     ).scalar_one()
     assert customer.id is not None
     enrollment_ids = [
@@ -44,7 +45,7 @@ def enroll_signup(
     return SignupAccepted(
         customer_id=customer.id,
         external_id=customer.external_id,
-        tier=customer.tier,  # type: ignore[arg-type]
+        tier=customer.tier,
         enrollment_ids=enrollment_ids,
         created=created,
     )
@@ -61,7 +62,7 @@ def enroll_in_journey(
     """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
     insert_ignoring_conflicts(
         session,
-        Enrollment.__table__,  # type: ignore[attr-defined]
+        enrollments,
         [
             {
                 "customer_id": customer.id,
@@ -75,10 +76,10 @@ def enroll_in_journey(
         ["customer_id", "journey_id", "entry_key"],
     )
     enrollment_id = session.execute(
-        select(Enrollment.id).where(
-            Enrollment.customer_id == customer.id,  # type: ignore[arg-type]
-            Enrollment.journey_id == journey.id,  # type: ignore[arg-type]
-            Enrollment.entry_key == entry_key,  # type: ignore[arg-type]
+        select(enrollments.c.id).where(
+            enrollments.c.customer_id == customer.id,
+            enrollments.c.journey_id == journey.id,
+            enrollments.c.entry_key == entry_key,
         )
     ).scalar_one()
     rows = [
@@ -97,7 +98,7 @@ def enroll_in_journey(
     ]
     insert_ignoring_conflicts(
         session,
-        ScheduledSend.__table__,  # type: ignore[attr-defined]
+        scheduled_sends,
         rows,
         ["enrollment_id", "step_id"],
     )
@@ -112,13 +113,13 @@ def _insert_customer(
         signup.annual_contract_value, settings.tier_high_threshold, settings.tier_low_threshold
     )
     before = session.execute(
-        select(Customer.id).where(Customer.external_id == signup.external_id)  # type: ignore[arg-type]
+        select(customers.c.id).where(customers.c.external_id == signup.external_id)
     ).first()
     if before is not None:
         return False
     inserted = insert_ignoring_conflicts(
         session,
-        Customer.__table__,  # type: ignore[attr-defined]
+        customers,
         [
             {
                 "external_id": signup.external_id,

@@ -38,7 +38,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         Retries(),
     ]
     if settings.redis_url:
-        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=middleware)
+        broker: dramatiq.Broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=settings.redis_url, middleware=middleware
+        )
     else:
         broker = StubBroker(middleware=middleware)
     broker.declare_queue(settings.queue_name)
@@ -70,7 +72,7 @@ def deliver_scheduled_send(send_id: int) -> str:
     return deliver(current_runtime(), send_id)
 
 
-def register_actors(broker: dramatiq.Broker, queue_name: str) -> dramatiq.Actor:
+def register_actors(broker: dramatiq.Broker, queue_name: str) -> dramatiq.Actor[[int], str]:
     """Declare our actors on ``broker``. Delivery retries live in the database (backoff with a
     lease), so Dramatiq retries only what escaped it, such as a database outage."""
     return dramatiq.Actor(

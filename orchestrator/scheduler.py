@@ -18,11 +18,12 @@ from typing import Protocol
 from sqlalchemy import Engine, case, select, text, update
 
 from orchestrator.db.engine import is_postgres
-from orchestrator.db.models import ScheduledSend, SendState
+from orchestrator.db.models import SendState
+from orchestrator.db.tables import scheduled_sends
 
 log = logging.getLogger(__name__)
 
-_T = ScheduledSend.__table__  # type: ignore[attr-defined]
+_T = scheduled_sends
 # Literal SQL, identical to the partial index's predicate, so the planner always uses the index.
 WAKEABLE = text("state IN ('pending', 'dispatched', 'sending', 'stalled')")
 
@@ -101,7 +102,7 @@ def next_wake_at(engine: Engine) -> datetime | None:
     """The earliest time any row wants attention: lets an idle scheduler report its lag."""
     query = select(_T.c.wake_at).where(WAKEABLE).order_by(_T.c.wake_at).limit(1)
     with engine.connect() as connection:
-        return connection.execute(query).scalar()  # type: ignore[no-any-return]
+        return connection.execute(query).scalar()
 
 
 def run_scheduler(

@@ -81,7 +81,7 @@ def run_scheduler_process(settings: Settings) -> None:
 
 def _print_banner(settings: Settings) -> None:
     url = f"http://{settings.host}:{settings.port}"
-    print(  # noqa: T201  (the banner is for the person who typed `make run`)
+    print(
         f"\n  Stepmail is running at {url}  (API docs: {url}/docs)\n"
         f"  Outbox: {settings.outbox_dir.resolve()}\n"
         f"  Send a test signup:  make signup   (or see README.md, 'Try it')\n",

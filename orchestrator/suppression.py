@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Suppression
+from orchestrator.db.tables import suppressions
 from orchestrator.db.upsert import insert_ignoring_conflicts
 
 
@@ -14,7 +14,7 @@ def suppress(session: Session, email: str, reason: str, source: str, now: dateti
     """Add ``email`` (case-folded); True if it was not suppressed before."""
     inserted = insert_ignoring_conflicts(
         session,
-        Suppression.__table__,  # type: ignore[attr-defined]
+        suppressions,
         [{"email": email.lower(), "reason": reason, "source": source[:200], "created_at": now}],
         ["email"],
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ class DirectDispatcher:
         self.runtime = runtime
         self.results: list[str] = []
 
-    def dispatch(self, send_ids: list[int]) -> None:  # type: ignore[override]
+    def dispatch(self, send_ids: Sequence[int]) -> None:
         self.results += [deliver(self.runtime, send_id) for send_id in send_ids]
 
 

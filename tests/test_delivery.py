@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from orchestrator.clock import FrozenClock
-from orchestrator.db.models import DeliveryAttempt, Enrollment, ScheduledSend
+from orchestrator.db.models import Enrollment, ScheduledSend
+from orchestrator.db.tables import delivery_attempts, scheduled_sends
 from orchestrator.delivery import deliver, retry_delay
 from orchestrator.errors import (
     PermanentDeliveryError,
@@ -50,12 +52,12 @@ class ScriptedTransport:
         return None
 
 
-def welcome_row(runtime: Runtime) -> ScheduledSend:
+def welcome_row(runtime: Runtime) -> Any:
     with runtime.engine.connect() as connection:
         row = connection.execute(
-            select(ScheduledSend).where(ScheduledSend.step_id == "welcome")
-        ).one()  # type: ignore[arg-type]
-        return row  # type: ignore[return-value]
+            select(ScheduledSend).where(scheduled_sends.c.step_id == "welcome")
+        ).one()
+        return row
 
 
 def claim_welcome(runtime: Runtime) -> int:
@@ -114,15 +116,15 @@ def test_a_worker_lost_mid_send_is_resent_only_by_an_idempotent_transport(
     with runtime.engine.begin() as connection:  # as if a worker died after taking the row
         connection.execute(
             update(ScheduledSend)
-            .where(ScheduledSend.id == send_id)
+            .where(scheduled_sends.c.id == send_id)
             .values(state="sending", wake_at=clock.now() + LEASE)
-        )  # type: ignore[arg-type]
+        )
     clock.advance(LEASE)
 
     runtime.transport = ScriptedTransport()
     assert run_due(runtime) == ["ignored"]
     assert welcome_row(runtime).state == "unknown"
-    assert runtime.transport.sent == []  # type: ignore[attr-defined]
+    assert runtime.transport.sent == []
 
 
 def test_a_worker_lost_mid_send_to_the_outbox_is_completed(
@@ -133,9 +135,9 @@ def test_a_worker_lost_mid_send_to_the_outbox_is_completed(
     with runtime.engine.begin() as connection:
         connection.execute(
             update(ScheduledSend)
-            .where(ScheduledSend.id == send_id)
+            .where(scheduled_sends.c.id == send_id)
             .values(state="sending", wake_at=clock.now() + LEASE)
-        )  # type: ignore[arg-type]
+        )
     clock.advance(LEASE)
 
     assert run_due(runtime) == ["sent"]
@@ -162,10 +164,10 @@ def test_transient_errors_retry_with_backoff_then_send_once(
     assert len(transport.sent) == 1
     with runtime.engine.connect() as connection:
         outcomes = (
-            connection.execute(select(DeliveryAttempt.outcome).order_by(DeliveryAttempt.id))
+            connection.execute(select(delivery_attempts.c.outcome).order_by(delivery_attempts.c.id))
             .scalars()
             .all()
-        )  # type: ignore[arg-type]
+        )
     assert outcomes == ["transient", "transient", "sent"]
 
 
@@ -273,8 +275,8 @@ def test_false_condition_and_other_tier_skip_with_reasons(
     assert (first, results) == (["sent"], ["skipped", "skipped"])
     with runtime.engine.connect() as connection:
         reasons = dict(
-            connection.execute(select(ScheduledSend.step_id, ScheduledSend.reason)).all()
-        )  # type: ignore[call-overload]
+            connection.execute(select(scheduled_sends.c.step_id, scheduled_sends.c.reason)).all()
+        )
     assert (
         reasons["enterprise_tips"] == "condition false: customer.annual_contract_value >= 1000000"
     )
@@ -299,7 +301,7 @@ def test_an_exit_condition_ends_the_enrollment_and_cancels_the_rest(
     assert results == ["cancelled"]
     with runtime.engine.connect() as connection:
         enrollment = connection.execute(select(Enrollment)).one()
-        states = connection.execute(select(ScheduledSend.state)).scalars().all()  # type: ignore[call-overload]
+        states = connection.execute(select(scheduled_sends.c.state)).scalars().all()
     runtime.close()
     assert enrollment.state == "exited" and "plan_cancelled" in enrollment.end_reason
     assert set(states) == {"cancelled"}

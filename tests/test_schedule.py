@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
-from orchestrator.db.models import ScheduledSend
+from orchestrator.db.tables import scheduled_sends
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.conftest import START, outbox_files, post_signup, run_due, signup_payload
@@ -17,7 +17,7 @@ from tests.conftest import START, outbox_files, post_signup, run_due, signup_pay
 def states(runtime: Runtime) -> dict[str, tuple[str, str | None]]:
     with runtime.engine.connect() as connection:
         rows = connection.execute(
-            select(ScheduledSend.step_id, ScheduledSend.state, ScheduledSend.reason)
+            select(scheduled_sends.c.step_id, scheduled_sends.c.state, scheduled_sends.c.reason)
         )
         return {step: (state, reason) for step, state, reason in rows}
 

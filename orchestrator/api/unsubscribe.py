@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
-from orchestrator.db.models import Customer, Suppression
+from orchestrator.db.models import Customer
+from orchestrator.db.tables import customers, suppressions
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import suppress
 from orchestrator.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
@@ -45,7 +46,7 @@ def _customer_for(session: Session, runtime: Runtime, token: str) -> Customer:
     except InvalidUnsubscribeToken:
         raise HTTPException(status_code=400, detail="invalid unsubscribe link") from None
     customer = session.execute(
-        select(Customer).where(Customer.public_id == public_id)  # type: ignore[arg-type]
+        select(Customer).where(customers.c.public_id == public_id)
     ).scalar_one_or_none()
     if customer is None:
         raise HTTPException(status_code=404, detail="unknown recipient")
@@ -56,7 +57,7 @@ def _lookup(runtime: Runtime, token: str) -> tuple[Customer, bool]:
     with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
         customer = _customer_for(session, runtime, token)
         suppressed = session.execute(
-            select(Suppression.id).where(Suppression.email == customer.email.lower())  # type: ignore[arg-type]
+            select(suppressions.c.id).where(suppressions.c.email == customer.email.lower())
         ).first()
         return customer, suppressed is not None
 

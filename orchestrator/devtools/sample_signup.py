@@ -39,12 +39,14 @@ def main(argv: list[str]) -> int:
     headers = {
         "Content-Type": "application/json",
         "X-Stepmail-Timestamp": timestamp,
-        "X-Stepmail-Signature": sign(settings.signup_hook_secret.get_secret_value(), timestamp, body),
+        "X-Stepmail-Signature": sign(
+            settings.signup_hook_secret.get_secret_value(), timestamp, body
+        ),
     }
     url = f"http://{settings.host}:{settings.port}/hooks/signup"
     response = httpx.post(url, content=body, headers=headers, timeout=10)
-    print(response.status_code, response.text)  # noqa: T201
-    print(f"the welcome mail lands in {settings.outbox_dir.resolve()} within seconds")  # noqa: T201
+    print(response.status_code, response.text)
+    print(f"the welcome mail lands in {settings.outbox_dir.resolve()} within seconds")
     return 0 if response.status_code == 202 else 1
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -123,14 +122,8 @@ def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == part:
-                return value
+                return value  # type: ignore[no-any-return]
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
+        return node.value[part]  # type: ignore[no-any-return]
     return None
-
-
-def iter_steps(journeys: Mapping[str, Journey]) -> Iterable[tuple[Journey, Any]]:
-    for journey in journeys.values():
-        for step in journey.steps:
-            yield journey, step

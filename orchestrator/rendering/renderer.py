@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,17 @@ from orchestrator.mail import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
 
-_RENDER_ERRORS = (UndefinedError, SecurityError, TypeError, ValueError, AttributeError, KeyError)
+_RENDER_ERRORS = (
+    UndefinedError,
+    SecurityError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    TemplateNotFound,  # a missing layout or macro file, found only when extended or imported
+    TemplateSyntaxError,  # ... or a broken one
+)
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True, display_anchors=False)
 
 
@@ -65,7 +76,7 @@ class MailRenderer:
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)
         else:
-            text = get_text(body, _TEXT_CONFIG).strip() + "\n"
+            text = plain_text(body)
         return RenderedMail(subject=subject, html=body, text=text, template_name=html_name)
 
     def _load(self, name: str) -> Template:
@@ -103,6 +114,10 @@ class MailRenderer:
 
     def _located(self, exc: BaseException, fallback: str) -> TemplateError:
         """A TemplateError at the innermost template frame of Jinja's rewritten traceback."""
+        if isinstance(exc, TemplateSyntaxError):
+            return TemplateError(exc.name or fallback, exc.lineno, exc.message or "syntax error")
+        if isinstance(exc, TemplateNotFound):
+            return TemplateError(fallback, None, f"template not found: {exc.name}")
         where, line = fallback, None
         root = str(self.templates_dir.resolve())
         tb = exc.__traceback__
@@ -112,6 +127,14 @@ class MailRenderer:
                 where, line = filename[len(root) + 1 :], tb.tb_lineno
             tb = tb.tb_next
         return TemplateError(where, line, str(exc))
+
+
+def plain_text(html: str) -> str:
+    """The text part from the HTML: inscriptis keeps the layout's reading order; trailing
+    padding from table cells and runs of blank lines are trimmed."""
+    lines = [line.rstrip() for line in get_text(html, _TEXT_CONFIG).splitlines()]
+    text = _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+    return text + "\n"
 
 
 def _short(filename: str | None, fallback: str) -> str:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.models import ScheduledSend
+from orchestrator.db.tables import scheduled_sends
 from orchestrator.enrollment import enroll_signup
 from orchestrator.queueing import BrokerDispatcher, make_broker
 from orchestrator.runtime import Runtime, build_runtime
@@ -92,7 +94,7 @@ def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[b
 
 
 def enroll(runtime: Runtime) -> None:
-    signup = SignupRequest(external_id="w-1", email="w-1@customer.example", name="Worker Test")  # type: ignore[call-arg]
+    signup = SignupRequest(external_id="w-1", email="w-1@customer.example", name="Worker Test")
     with Session(runtime.engine) as session, session.begin():
         enroll_signup(session, signup, runtime.journeys, runtime.settings, runtime.clock.now())
 
@@ -101,11 +103,11 @@ def dispatch_due(runtime: Runtime, dispatcher: BrokerDispatcher) -> int:
     return tick(runtime.engine, dispatcher, datetime.now(UTC), 100, LEASE)
 
 
-def welcome(runtime: Runtime) -> ScheduledSend:
+def welcome(runtime: Runtime) -> Any:
     with runtime.engine.connect() as connection:
         return connection.execute(
-            select(ScheduledSend).where(ScheduledSend.step_id == "welcome")
-        ).one()  # type: ignore[arg-type, return-value]
+            select(ScheduledSend).where(scheduled_sends.c.step_id == "welcome")
+        ).one()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:

@@ -1,0 +1,154 @@
+"""The ``stepmail`` command: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
+from orchestrator.db.tables import customers, scheduled_sends
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
+    shutil.copytree(ROOT / "journeys", journeys)
+    shutil.copytree(ROOT / "templates" / "mail", templates)
+    return {
+        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "STEPMAIL_JOURNEYS_DIR": str(journeys),
+        "STEPMAIL_TEMPLATES_DIR": str(templates),
+        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_check_passes_on_the_shipped_journeys(env: dict[str, str]) -> None:
+    code, output = invoke(env, "check")
+    assert code == 0, output
+    assert "30 mails rendered, no problems" in output
+
+
+def test_check_names_file_and_line_of_a_broken_journey(env: dict[str, str]) -> None:
+    path = Path(env["STEPMAIL_JOURNEYS_DIR"]) / "onboarding.yaml"
+    path.write_text(path.read_text("utf-8").replace("after: 3d", "after: three days"), "utf-8")
+    code, output = invoke(env, "check")
+    assert code == 1
+    line = next(
+        i for i, text in enumerate(path.read_text("utf-8").splitlines(), 1) if "three days" in text
+    )
+    assert f"{path}:{line}: steps.2.after: expected a duration" in output
+
+
+def test_check_names_file_and_line_of_a_broken_template(env: dict[str, str]) -> None:
+    path = Path(env["STEPMAIL_TEMPLATES_DIR"]) / "onboarding" / "faq.low.en.html"
+    lines = path.read_text("utf-8").splitlines()
+    lines[4] = lines[4] + " {{ customer.nickname }}"
+    path.write_text("\n".join(lines), "utf-8")
+    code, output = invoke(env, "check")
+    assert code == 1
+    assert f"{path}:5: 'dict object' has no attribute 'nickname'" in output.replace("\n", "")
+
+
+def test_check_reports_a_template_syntax_error(env: dict[str, str]) -> None:
+    path = Path(env["STEPMAIL_TEMPLATES_DIR"]) / "onboarding" / "welcome.tech.ja.html"
+    path.write_text(path.read_text("utf-8") + "\n{% if %}\n", "utf-8")
+    code, output = invoke(env, "check")
+    assert code == 1
+    assert "welcome.tech.ja.html" in output and "Traceback" not in output
+
+
+def test_preview_writes_html_and_text(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = invoke(
+        env,
+        "preview",
+        "onboarding",
+        "welcome",
+        "--tier",
+        "high",
+        "--locale",
+        "en",
+        "--out",
+        str(tmp_path / "p"),
+    )
+    assert code == 0, output
+    html_path, text_path = (Path(line) for line in output.split())
+    assert html_path.read_text("utf-8").startswith(
+        "<!DOCTYPE html"
+    ) or "<html" in html_path.read_text("utf-8")
+    assert text_path.read_text("utf-8").startswith("Subject: ")
+
+
+def test_preview_of_an_unknown_step_is_a_clear_error(env: dict[str, str]) -> None:
+    code, output = invoke(env, "preview", "onboarding", "nope")
+    assert code == 1
+    assert "journey 'onboarding' has no step 'nope'" in output
+
+
+def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) -> None:
+    code, output = invoke(
+        env, "simulate", "onboarding", "--tier", "low", "--locale", "en", "--days", "7"
+    )
+    assert code == 0, output
+    steps = [line.split()[5] for line in output.strip().splitlines()]
+    assert steps == ["welcome", "basics", "faq", "case_studies"]
+    assert not Path(env["STEPMAIL_DATABASE_URL"].removeprefix("sqlite:///")).exists()
+
+
+def test_enroll_from_flags_and_from_csv(env: dict[str, str], tmp_path: Path) -> None:
+    upgrade(env["STEPMAIL_DATABASE_URL"])
+    code, output = invoke(
+        env, "enroll", "--external-id", "a1", "--email", "a1@example.com", "--name", "A One"
+    )
+    assert code == 0, output
+    csv_path = tmp_path / "customers.csv"
+    csv_path.write_text(
+        "external_id,email,name,annual_contract_value,locale\n"
+        "b1,b1@example.com,B One,2000000,en\n"
+        "b2,b2@example.com,B Two,50000,ja\n",
+        encoding="utf-8",
+    )
+    code, output = invoke(env, "enroll", "--csv", str(csv_path))
+    assert code == 0, output
+    assert "2 customer(s) processed, 2 new" in output
+    engine = make_engine(env["STEPMAIL_DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(customers)).scalar() == 3
+        assert connection.execute(select(func.count()).select_from(scheduled_sends)).scalar() == 15
+    engine.dispose()
+
+
+def test_a_bad_csv_row_names_file_and_line_and_stores_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    upgrade(env["STEPMAIL_DATABASE_URL"])
+    csv_path = tmp_path / "customers.csv"
+    csv_path.write_text(
+        "external_id,email,name\nc1,c1@example.com,C One\nc2,not-an-email,C Two\n", encoding="utf-8"
+    )
+    code, output = invoke(env, "enroll", "--csv", str(csv_path))
+    assert code == 1
+    assert f"{csv_path}:3: email:" in output.replace("\n", "")
+    engine = make_engine(env["STEPMAIL_DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(customers)).scalar() == 0
+    engine.dispose()
+
+
+def test_a_bad_setting_names_the_variable(env: dict[str, str]) -> None:
+    code, output = invoke({**env, "STEPMAIL_PORT": "eighty"}, "check")
+    assert code == 1
+    assert "STEPMAIL_PORT" in output and "Traceback" not in output
