@@ -12,11 +12,11 @@ from typing import Annotated, Any
 
 import click
 import typer
-from typer.core import TyperGroup
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import track
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
 from orchestrator.errors import StepmailError
 from orchestrator.settings import Settings, load_settings

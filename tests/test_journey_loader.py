@@ -61,7 +61,12 @@ def test_compile_anchors_steps_and_marks_the_overdue_ones_missed(tmp_path: Path)
         (GOOD.replace("  - id: later", "  - id: hello"), 1, None, "used twice"),
         (GOOD.replace("name: Sample", "name: Sample\ncolour: blue"), 3, "colour", "Extra inputs"),
         (GOOD.replace("id: sample", "id: other"), 1, "id", "file name"),
-        (GOOD.replace("    template: onboarding/basics\n", ""), 7, "steps.1.template", "Field required"),
+        (
+            GOOD.replace("    template: onboarding/basics\n", ""),
+            7,
+            "steps.1.template",
+            "Field required",
+        ),
         ("id: sample\nsteps: [\n", 3, None, "invalid YAML"),
     ],
 )
@@ -87,4 +92,6 @@ def test_durations() -> None:
 
 def test_the_committed_json_schema_is_current() -> None:
     committed = (ROOT / "journeys" / "journey.schema.json").read_text(encoding="utf-8")
-    assert committed == journey_json_schema(), "run `stepmail schema --out journeys/journey.schema.json`"
+    assert committed == journey_json_schema(), (
+        "run `stepmail schema --out journeys/journey.schema.json`"
+    )

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import email
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,62 +18,9 @@ from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.settings import Settings
 from orchestrator.transports import make_transport
 from orchestrator.transports.smtp import SmtpTransport
+from tests.fakes.smtp_server import RecordingHandler, start_server
 
 TIMEOUT = 2.0
-
-
-@dataclass
-class Received:
-    """One envelope as the server saw it, with the connection it came on."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-    peer: Any
-
-
-@dataclass
-class RecordingHandler:
-    """Stores envelopes; ``rcpt_reply``/``data_reply`` script a refusal, ``data_delay`` a stall."""
-
-    rcpt_reply: str | None = None
-    data_reply: str | None = None
-    data_delay: float = 0.0
-    received: list[Received] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_delay:
-            await asyncio.sleep(self.data_delay)
-        if self.data_reply:
-            return self.data_reply
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, envelope.rcpt_tos, message, session.peer))
-        return "250 Message accepted for delivery"
-
-
-class EphemeralController(Controller):
-    """aiosmtpd's Controller on port 0: it learns the real port before its start-up self-check."""
-
-    def _trigger_server(self) -> None:
-        server = self.server
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
-def start_server(handler: RecordingHandler, port: int = 0) -> Controller:
-    controller = EphemeralController(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
 
 
 @pytest.fixture
