@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -29,7 +28,7 @@ errors = Console(stderr=True, soft_wrap=True)
 class _StepmailGroup(TyperGroup):
     """Shows a StepmailError as one red line and exit code 1, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except StepmailError as exc:

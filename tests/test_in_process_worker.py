@@ -38,6 +38,6 @@ def test_ticks_feed_the_in_process_worker_and_duplicates_send_once(
     claimed = tick(runtime.engine, dispatcher, runtime.clock.now(), 100, timedelta(minutes=2))
     assert claimed == 2
     dispatcher.dispatch([1, 2])  # the same rows again: redelivered messages
-    worker.join(settings.queue_name)  # type: ignore[attr-defined]
+    worker.join(settings.queue_name)
 
     assert len(outbox_files(settings)) == 2

@@ -6,6 +6,7 @@ import email
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from tests.conftest import outbox_files, post_signup, run_due, signup_payload
 from tests.fakes.sendgrid_server import DEFAULT_API_KEY, FakeSendGrid
 from tests.fakes.smtp_server import RecordingHandler, start_server
 
-HIGH = {
+HIGH: dict[str, Any] = {
     "annual_contract_value": 5_000_000,
     "csm_name": "Hanako Sato",
     "csm_email": "hanako@acme.example",
