@@ -56,6 +56,8 @@ FUTURE_STEPS = ("basics", "faq", "case_studies", "feedback")
 WARM_UP_SEND_ID = 0  # no such row: the worker builds its runtime, claims nothing, returns
 EMPTY_CLAIM_REPEATS = 20
 MIB = 1024 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVER_COMMANDS = {"postgres": "postgres", "redis-server": "redis"}
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -422,42 +424,83 @@ def running_workers(config: BenchConfig, api_host: str, log_path: Path) -> Itera
         stop_workers(process)
 
 
+def _proc_stat(pid: int | str) -> tuple[str, list[str]]:
+    """The command name and the fields after it in /proc/<pid>/stat (the name may hold
+    spaces or parentheses, hence the split on the last ``)``)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    head, _, rest = raw.rpartition(")")
+    return head.partition("(")[2], rest.split()
+
+
+def _all_stats() -> Iterator[tuple[int, str, list[str]]]:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, fields = _proc_stat(entry.name)
+            except OSError:
+                continue  # exited while we looked
+            yield int(entry.name), name, fields
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    """utime + stime, fields 14 and 15 of /proc/<pid>/stat."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def child_pids(parent: int) -> list[int]:
     """Direct children of ``parent`` from /proc (psutil is not a dependency)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[1]) == parent:
-            children.append(int(entry.name))
-    return sorted(children)
+    return sorted(pid for pid, _, fields in _all_stats() if int(fields[1]) == parent)
 
 
 @dataclass(frozen=True)
-class Memory:
-    """Resident memory of one process now, and its peak so far, in bytes."""
+class ProcStats:
+    """Resident memory of one process now and at its peak (bytes), and CPU seconds so far."""
 
     pid: int
     rss: int
     peak: int
+    cpu: float
 
 
-def memory_of(pid: int) -> Memory:
+def stats_of(pid: int) -> ProcStats:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, rest = line.partition(":")
         if name in ("VmRSS", "VmHWM"):
             values[name] = int(rest.split()[0]) * 1024
-    return Memory(pid, values.get("VmRSS", 0), values.get("VmHWM", 0))
+    cpu = _cpu_seconds(_proc_stat(pid)[1])
+    return ProcStats(pid, values.get("VmRSS", 0), values.get("VmHWM", 0), cpu)
 
 
-def worker_memory(main_pid: int) -> list[Memory]:
-    return [memory_of(pid) for pid in child_pids(main_pid)]
+def worker_stats(main_pid: int) -> list[ProcStats]:
+    return [stats_of(pid) for pid in child_pids(main_pid)]
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds so far of the PostgreSQL and Redis processes: with the workers' and our
+    own, it shows which component a 2-core machine spends its time in."""
+    totals = dict.fromkeys(SERVER_COMMANDS.values(), 0.0)
+    for _, name, fields in _all_stats():
+        if name in SERVER_COMMANDS:
+            totals[SERVER_COMMANDS[name]] += _cpu_seconds(fields)
+    return totals
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds of every component at one instant; two of them bracket the drain."""
+
+    workers: float
+    bench: float
+    servers: dict[str, float]
+
+    def minus(self, earlier: CpuSnapshot) -> CpuSnapshot:
+        servers = {k: v - earlier.servers.get(k, 0.0) for k, v in self.servers.items()}
+        return CpuSnapshot(self.workers - earlier.workers, self.bench - earlier.bench, servers)
+
+
+def cpu_snapshot(workers: Sequence[ProcStats]) -> CpuSnapshot:
+    return CpuSnapshot(sum(w.cpu for w in workers), time.process_time(), server_cpu())
 
 
 # -- the fake provider -----------------------------------------------------------------------

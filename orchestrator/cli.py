@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import track
 from sqlalchemy.orm import Session
+from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
 from orchestrator.errors import StepmailError
@@ -28,7 +29,7 @@ errors = Console(stderr=True, soft_wrap=True)
 class _StepmailGroup(TyperGroup):
     """Shows a StepmailError as one red line and exit code 1, never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except StepmailError as exc:
