@@ -526,13 +526,14 @@ class PhaseResult:
     phase: Phase
     seed_seconds: float = 0.0
     startup_seconds: float = 0.0
-    drive: DriveResult = DriveResult(0.0, 0)
-    lag: Lag = Lag(0, 0.0, 0.0, 0.0)
+    drive: DriveResult = field(default_factory=lambda: DriveResult(0.0, 0))
+    lag: Lag = field(default_factory=lambda: Lag(0, 0.0, 0.0, 0.0))
     empty_claim_ms: list[float] = field(default_factory=list)
     batch_claim_ms: list[float] = field(default_factory=list)
     enqueue_ms: list[float] = field(default_factory=list)
-    memory_before: list[Memory] = field(default_factory=list)
-    memory_after: list[Memory] = field(default_factory=list)
+    workers_warm: list[ProcStats] = field(default_factory=list)
+    workers_after: list[ProcStats] = field(default_factory=list)
+    cpu: CpuSnapshot = field(default_factory=lambda: CpuSnapshot(0.0, 0.0, {}))
     states: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     connections: int = 0
@@ -543,7 +544,7 @@ class PhaseResult:
 
 
 def run_phase(engine: Engine, config: BenchConfig, phase: Phase, index: int) -> PhaseResult:
-    """Seed, measure an empty claim, start workers, warm them, then time the drain."""
+    """Seed and measure an idle claim, then time the drain through real workers."""
     settings = scheduler_settings(config)
     result = PhaseResult(phase)
     reset(engine, config.redis_url)
@@ -551,25 +552,7 @@ def run_phase(engine: Engine, config: BenchConfig, phase: Phase, index: int) -> 
     result.empty_claim_ms = empty_claim_ms(engine, settings)
     seed_due(engine, phase.mails, datetime.now(UTC))
     analyze(engine)
-    broker = make_broker(settings)
-    timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE))
-    fake = start_fake_sendgrid()
-    log_path = config.log_dir / f"workers-{index}.log"
-    try:
-        started = time.perf_counter()
-        with running_workers(config, fake.url, log_path) as main_pid:
-            warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
-            result.startup_seconds = time.perf_counter() - started
-            result.memory_before = worker_memory(main_pid)
-            restamp_due(engine, datetime.now(UTC))
-            timeout = 120 + phase.mails / 50
-            result.drive = drive(engine, timed, fake, settings, phase.mails, timeout)
-            result.memory_after = worker_memory(main_pid)
-        result.invalid, result.connections = len(fake.invalid), fake.connections
-    finally:
-        fake.stop()
-        broker.close()
-    result.batch_claim_ms, result.enqueue_ms = timed.claim_ms, timed.enqueue_ms
+    measure_drain(engine, config, settings, result, config.log_dir / f"workers-{index}.log")
     result.lag = sent_lag(engine)
     result.states = state_counts(engine)
     return result
@@ -582,6 +565,32 @@ def seed(engine: Engine, phase: Phase) -> float:
         seed_pending(engine, phase.pending, datetime.now(UTC))
         analyze(engine)
     return time.perf_counter() - started
+
+
+def measure_drain(
+    engine: Engine, config: BenchConfig, settings: Settings, result: PhaseResult, log: Path
+) -> None:
+    """Start the fake and the workers, warm up, then tick until every due mail is accepted."""
+    broker = make_broker(settings)
+    timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE))
+    fake = start_fake_sendgrid()
+    try:
+        started = time.perf_counter()
+        with running_workers(config, fake.url, log) as main_pid:
+            warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
+            result.startup_seconds = time.perf_counter() - started
+            result.workers_warm = worker_stats(main_pid)
+            cpu_before = cpu_snapshot(result.workers_warm)
+            restamp_due(engine, datetime.now(UTC))
+            timeout = 120 + result.phase.mails / 50
+            result.drive = drive(engine, timed, fake, settings, result.phase.mails, timeout)
+            result.workers_after = worker_stats(main_pid)
+            result.cpu = cpu_snapshot(result.workers_after).minus(cpu_before)
+        result.invalid, result.connections = len(fake.invalid), fake.connections
+    finally:
+        fake.stop()
+        broker.close()
+    result.batch_claim_ms, result.enqueue_ms = timed.claim_ms, timed.enqueue_ms
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -620,13 +629,25 @@ def print_phase(result: PhaseResult, config: BenchConfig) -> None:
     print(f"enqueue, per batch:   {ms_summary(result.enqueue_ms)}")
     print(f"rows by state: {result.states}")
     print(f"fake SendGrid: {result.invalid} invalid requests, {result.connections} connections")
-    before = {m.pid: m for m in result.memory_before}
-    for after in result.memory_after:
-        warm = before.get(after.pid)
+    print_cpu(result)
+    warm = {w.pid: w for w in result.workers_warm}
+    for after in result.workers_after:
+        before = warm.get(after.pid)
         print(
-            f"worker pid {after.pid}: RSS {mib(warm.rss) if warm else '?'} MiB warm -> "
+            f"worker pid {after.pid}: RSS {mib(before.rss) if before else '?'} MiB warm -> "
             f"{mib(after.rss)} MiB after, peak {mib(after.peak)} MiB"
         )
+
+
+def print_cpu(result: PhaseResult) -> None:
+    """Where the two cores went during the drain, in CPU ms per accepted mail."""
+    accepted = max(result.drive.accepted, 1)
+    parts = {"workers": result.cpu.workers, "bench (scheduler + fake SendGrid)": result.cpu.bench}
+    parts.update(result.cpu.servers)
+    shares = ", ".join(f"{name} {1000 * sec / accepted:.2f}" for name, sec in parts.items())
+    capacity = (os.cpu_count() or 1) * result.drive.seconds
+    used = sum(parts.values())
+    print(f"CPU ms per mail: {shares} (machine busy {100 * used / max(capacity, 1e-9):.0f}%)")
 
 
 def print_summary(results: Sequence[PhaseResult]) -> None:
@@ -639,7 +660,7 @@ def print_summary(results: Sequence[PhaseResult]) -> None:
         lag = f"{r.lag.p50:.1f}/{r.lag.p95:.1f}/{r.lag.max:.1f}"
         empty = statistics.median(r.empty_claim_ms) if r.empty_claim_ms else 0.0
         batch = statistics.median(r.batch_claim_ms) if r.batch_claim_ms else 0.0
-        rss = ", ".join(f"{mib(m.rss)} ({mib(m.peak)})" for m in r.memory_after)
+        rss = ", ".join(f"{mib(m.rss)} ({mib(m.peak)})" for m in r.workers_after)
         print(
             f"{r.phase.mails:>6} {r.phase.pending:>10,} {r.mails_per_second:>8.0f} "
             f"{lag:>19} {empty:>15.2f} {batch:>15.2f}  {rss}"

@@ -67,12 +67,13 @@ class BrokerDispatcher:
             )
 
 
-def deliver_scheduled_send(send_id: int) -> str:
-    """Render and send one scheduled row; duplicates and redeliveries are no-ops."""
-    return deliver(current_runtime(), send_id)
+def deliver_scheduled_send(send_id: int) -> None:
+    """Render and send one scheduled row; duplicates and redeliveries are no-ops. The outcome
+    lives in the database, so nothing is returned through the broker."""
+    deliver(current_runtime(), send_id)
 
 
-def register_actors(broker: dramatiq.Broker, queue_name: str) -> dramatiq.Actor[[int], str]:
+def register_actors(broker: dramatiq.Broker, queue_name: str) -> dramatiq.Actor[[int], None]:
     """Declare our actors on ``broker``. Delivery retries live in the database (backoff with a
     lease), so Dramatiq retries only what escaped it, such as a database outage."""
     return dramatiq.Actor(
