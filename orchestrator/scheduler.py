@@ -18,14 +18,14 @@ from typing import Protocol
 from sqlalchemy import Engine, case, select, text, update
 
 from orchestrator.db.engine import is_postgres
-from orchestrator.db.models import SendState
+from orchestrator.db.models import WAKEABLE_SQL, SendState
 from orchestrator.db.tables import scheduled_sends
 
 log = logging.getLogger(__name__)
 
 _T = scheduled_sends
 # Literal SQL, identical to the partial index's predicate, so the planner always uses the index.
-WAKEABLE = text("state IN ('pending', 'dispatched', 'sending', 'stalled')")
+WAKEABLE = text(WAKEABLE_SQL)
 
 
 class Dispatcher(Protocol):

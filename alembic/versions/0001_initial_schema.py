@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 13:52:43.971660
+Create Date: 2026-11-22 13:58:46.106027
 """
 
 from __future__ import annotations
@@ -44,9 +44,23 @@ def upgrade() -> None:
         sa.Column("signed_up_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("health_score", sa.Integer(), nullable=True),
+        sa.Column("health_band", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column(
+            "health_updated_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("external_id"),
         sa.UniqueConstraint("public_id"),
+    )
+    op.create_table(
+        "soft_bounce_tally",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("last_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("email"),
     )
     op.create_table(
         "suppression",
@@ -58,6 +72,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
+    op.create_table(
+        "consent_record",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("given_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("text_version", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("recorded_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("consent_record", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_consent_record_customer_id"), ["customer_id"], unique=False
+        )
+
+    op.create_table(
+        "csm_task",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("assignee", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+        sa.Column("created_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("notified_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("csm_task", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_csm_task_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index("ix_csm_task_status", ["status", "due_at"], unique=False)
+
     op.create_table(
         "enrollment",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -75,6 +131,57 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("customer_id", "journey_id", "entry_key", name="uq_enrollment_entry"),
+    )
+    op.create_table(
+        "health_action",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("band", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("fired_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("health_action", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_health_action_customer", ["customer_id", "band", "fired_at"], unique=False
+        )
+
+    op.create_table(
+        "health_score_history",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("band", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("components", sa.JSON(), nullable=False),
+        sa.Column("computed_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("health_score_history", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_health_history_customer", ["customer_id", "computed_at"], unique=False
+        )
+
+    op.create_table(
+        "subscription_preference",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("subscribed", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customer.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("customer_id", "topic", name="uq_subscription_topic"),
     )
     op.create_table(
         "usage_event",
@@ -96,6 +203,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_usage_event_customer_name", ["customer_id", "name", "occurred_at"], unique=False
         )
+        batch_op.create_index("ix_usage_event_occurred", ["occurred_at"], unique=False)
 
     op.create_table(
         "scheduled_send",
@@ -115,6 +223,10 @@ def upgrade() -> None:
             "provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True
         ),
         sa.Column("updated_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivery_status", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+        sa.Column("delivered_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("open_count", sa.Integer(), nullable=False),
+        sa.Column("click_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customer.id"],
@@ -128,14 +240,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("scheduled_send", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_scheduled_send_customer_id"), ["customer_id"], unique=False
+            "ix_scheduled_send_customer_sent", ["customer_id", "sent_at"], unique=False
         )
         batch_op.create_index(
             "ix_scheduled_send_wake",
             ["wake_at"],
             unique=False,
-            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
-            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            sqlite_where=sa.text(
+                "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+            ),
+            postgresql_where=sa.text(
+                "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+            ),
         )
 
     op.create_table(
@@ -162,11 +278,43 @@ def upgrade() -> None:
             batch_op.f("ix_delivery_attempt_scheduled_send_id"), ["scheduled_send_id"], unique=False
         )
 
+    op.create_table(
+        "provider_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("event_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+        sa.Column("scheduled_send_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True
+        ),
+        sa.Column("occurred_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["scheduled_send_id"],
+            ["scheduled_send.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("provider", "content_hash", name="uq_provider_event_content"),
+        sa.UniqueConstraint("provider", "event_id", name="uq_provider_event_id"),
+    )
+    with op.batch_alter_table("provider_event", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_provider_event_scheduled_send_id"), ["scheduled_send_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("provider_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_provider_event_scheduled_send_id"))
+
+    op.drop_table("provider_event")
     with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delivery_attempt_scheduled_send_id"))
 
@@ -174,17 +322,41 @@ def downgrade() -> None:
     with op.batch_alter_table("scheduled_send", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_scheduled_send_wake",
-            sqlite_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
-            postgresql_where=sa.text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            sqlite_where=sa.text(
+                "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+            ),
+            postgresql_where=sa.text(
+                "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+            ),
         )
-        batch_op.drop_index(batch_op.f("ix_scheduled_send_customer_id"))
+        batch_op.drop_index("ix_scheduled_send_customer_sent")
 
     op.drop_table("scheduled_send")
     with op.batch_alter_table("usage_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_event_occurred")
         batch_op.drop_index("ix_usage_event_customer_name")
 
     op.drop_table("usage_event")
+    op.drop_table("subscription_preference")
+    with op.batch_alter_table("health_score_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_health_history_customer")
+
+    op.drop_table("health_score_history")
+    with op.batch_alter_table("health_action", schema=None) as batch_op:
+        batch_op.drop_index("ix_health_action_customer")
+
+    op.drop_table("health_action")
     op.drop_table("enrollment")
+    with op.batch_alter_table("csm_task", schema=None) as batch_op:
+        batch_op.drop_index("ix_csm_task_status")
+        batch_op.drop_index(batch_op.f("ix_csm_task_customer_id"))
+
+    op.drop_table("csm_task")
+    with op.batch_alter_table("consent_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_consent_record_customer_id"))
+
+    op.drop_table("consent_record")
     op.drop_table("suppression")
+    op.drop_table("soft_bounce_tally")
     op.drop_table("customer")
     # ### end Alembic commands ###

@@ -15,14 +15,13 @@ from orchestrator.db.types import UTCDateTime
 
 
 class SendState(StrEnum):
-    """Where a scheduled send is in its life. Only the first four are ever picked up again."""
+    """Where a scheduled send is in its life. Only the first five are ever picked up again."""
 
     PENDING = "pending"  # waiting for its due time (or a retry time)
     DISPATCHED = "dispatched"  # claimed by a scheduler tick, a message is on its way
     SENDING = "sending"  # a worker is talking to the transport right now
-    STALLED = (
-        "stalled"  # its worker vanished mid-send; the next worker decides if resending is safe
-    )
+    STALLED = "stalled"  # its worker died mid-send; the next one decides if resending is safe
+    RECONCILING = "reconciling"  # outcome unknown: waits for a provider event, then resends
     SENT = "sent"
     SKIPPED = "skipped"  # not for this customer at send time (condition, tier, suppression, exit)
     MISSED = "missed"  # overdue past the journey's grace: never sent late
@@ -31,11 +30,14 @@ class SendState(StrEnum):
     CANCELLED = "cancelled"  # the enrollment ended before this step came due
 
 
+# The scheduler's filter, spelled exactly like the partial index's predicate so it is used.
+WAKEABLE_SQL = "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
 ACTIVE_SEND_STATES = (
     SendState.PENDING,
     SendState.DISPATCHED,
     SendState.SENDING,
     SendState.STALLED,
+    SendState.RECONCILING,
 )
 
 
@@ -69,6 +71,9 @@ class Customer(SQLModel, table=True):
     signed_up_at: datetime = _utc_column()
     created_at: datetime = _utc_column()
     updated_at: datetime = _utc_column()
+    health_score: int | None = None  # 0-100, latest; the history is in health_score_history
+    health_band: str | None = Field(default=None, max_length=20)
+    health_updated_at: datetime | None = _utc_column(nullable=True)
 
 
 class Enrollment(SQLModel, table=True):
@@ -100,17 +105,18 @@ class ScheduledSend(SQLModel, table=True):
     __tablename__ = "scheduled_send"
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", name="uq_scheduled_send_step"),
+        Index("ix_scheduled_send_customer_sent", "customer_id", "sent_at"),
         Index(
             "ix_scheduled_send_wake",
             "wake_at",
-            sqlite_where=text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
-            postgresql_where=text("state IN ('pending', 'dispatched', 'sending', 'stalled')"),
+            sqlite_where=text(WAKEABLE_SQL),
+            postgresql_where=text(WAKEABLE_SQL),
         ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id")  # indexed by uq_scheduled_send_step
-    customer_id: int = Field(foreign_key="customer.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")  # indexed with sent_at (frequency caps)
     journey_id: str = Field(max_length=100)
     step_id: str = Field(max_length=100)
     due_at: datetime = _utc_column()
@@ -122,6 +128,11 @@ class ScheduledSend(SQLModel, table=True):
     sent_at: datetime | None = _utc_column(nullable=True)
     provider_message_id: str | None = Field(default=None, max_length=255)
     updated_at: datetime = _utc_column()
+    # What the provider reported after acceptance (event webhook): latest status and engagement.
+    delivery_status: str | None = Field(default=None, max_length=30)
+    delivered_at: datetime | None = _utc_column(nullable=True)
+    open_count: int = 0
+    click_count: int = 0
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -147,6 +158,7 @@ class UsageEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("customer_id", "event_key", name="uq_usage_event_key"),
         Index("ix_usage_event_customer_name", "customer_id", "name", "occurred_at"),
+        Index("ix_usage_event_occurred", "occurred_at"),  # daily rescoring: what left a window
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -168,3 +180,112 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(max_length=50)
     source: str = Field(default="", max_length=200)
     created_at: datetime = _utc_column()
+
+
+class SoftBounceTally(SQLModel, table=True):
+    """Soft bounces per address; past the configured count the address is suppressed."""
+
+    __tablename__ = "soft_bounce_tally"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    count: int = 0
+    last_at: datetime = _utc_column()
+
+
+class ProviderEvent(SQLModel, table=True):
+    """One event a mail provider reported (SendGrid's event webhook), stored as received.
+
+    Two keys make replays no-ops: the provider's own event id, and a hash of the content for
+    when a retry arrives under a different id.
+    """
+
+    __tablename__ = "provider_event"
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_provider_event_id"),
+        UniqueConstraint("provider", "content_hash", name="uq_provider_event_content"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    event_id: str = Field(max_length=100)
+    content_hash: str = Field(max_length=64)
+    event_type: str = Field(max_length=40)
+    email: str = Field(default="", max_length=320)
+    scheduled_send_id: int | None = Field(default=None, foreign_key="scheduled_send.id", index=True)
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    occurred_at: datetime = _utc_column()
+    received_at: datetime = _utc_column()
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SubscriptionPreference(SQLModel, table=True):
+    """A customer's choice for one topic (a journey id): absent means subscribed."""
+
+    __tablename__ = "subscription_preference"
+    __table_args__ = (UniqueConstraint("customer_id", "topic", name="uq_subscription_topic"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    topic: str = Field(max_length=100)
+    subscribed: bool = True
+    updated_at: datetime = _utc_column()
+
+
+class ConsentRecord(SQLModel, table=True):
+    """How and when a customer agreed to receive mail (特定電子メール法 asks us to keep this)."""
+
+    __tablename__ = "consent_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    source: str = Field(max_length=100)
+    given_at: datetime = _utc_column()
+    text_version: str = Field(max_length=100)
+    recorded_at: datetime = _utc_column()
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class HealthScoreEntry(SQLModel, table=True):
+    """One computed health score, kept as history; the latest also sits on the customer."""
+
+    __tablename__ = "health_score_history"
+    __table_args__ = (Index("ix_health_history_customer", "customer_id", "computed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    score: int
+    band: str = Field(max_length=20)
+    components: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = _utc_column()
+
+
+class HealthAction(SQLModel, table=True):
+    """An action fired on entering a band; the latest per band enforces the cool-down."""
+
+    __tablename__ = "health_action"
+    __table_args__ = (Index("ix_health_action_customer", "customer_id", "band", "fired_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    band: str = Field(max_length=20)
+    action: str = Field(max_length=50)
+    fired_at: datetime = _utc_column()
+
+
+class CsmTask(SQLModel, table=True):
+    """Work for a human: the hand-off that keeps automation from abandoning a customer."""
+
+    __tablename__ = "csm_task"
+    __table_args__ = (Index("ix_csm_task_status", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=50)
+    reason: str = Field(max_length=1000)
+    status: str = Field(default="open", max_length=20)
+    assignee: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _utc_column()
+    due_at: datetime = _utc_column()
+    closed_at: datetime | None = _utc_column(nullable=True)
+    notified_at: datetime | None = _utc_column(nullable=True)

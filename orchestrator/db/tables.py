@@ -7,10 +7,17 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    ConsentRecord,
+    CsmTask,
     Customer,
     DeliveryAttempt,
     Enrollment,
+    HealthAction,
+    HealthScoreEntry,
+    ProviderEvent,
     ScheduledSend,
+    SoftBounceTally,
+    SubscriptionPreference,
     Suppression,
     UsageEvent,
 )
@@ -21,3 +28,10 @@ scheduled_sends = cast(Table, ScheduledSend.__table__)  # type: ignore[attr-defi
 delivery_attempts = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
 usage_events = cast(Table, UsageEvent.__table__)  # type: ignore[attr-defined]
 suppressions = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
+soft_bounce_tallies = cast(Table, SoftBounceTally.__table__)  # type: ignore[attr-defined]
+provider_events = cast(Table, ProviderEvent.__table__)  # type: ignore[attr-defined]
+subscription_preferences = cast(Table, SubscriptionPreference.__table__)  # type: ignore[attr-defined]
+consent_records = cast(Table, ConsentRecord.__table__)  # type: ignore[attr-defined]
+health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[attr-defined]
+health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
+csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
