@@ -56,6 +56,29 @@ class Settings(BaseSettings):
     default_locale: str = "ja"
     default_timezone: str = "Asia/Tokyo"
 
+    # The bearer token of the /v1 API (events, customers, tasks, suppressions); unset: /v1 refuses.
+    api_key: SecretStr | None = None
+
+    # Delivery (issue: production delivery).
+    sendgrid_sandbox: bool = False
+    sendgrid_webhook_public_key: str | None = None  # base64, as SendGrid's settings page shows it
+    sendgrid_webhook_tolerance: int = Field(default=600, gt=0, description="seconds")
+    reconciliation_window: int = Field(
+        default=1800, gt=0, description="seconds an unknown send waits for a provider event"
+    )
+    send_rate_limit: float = Field(default=0, ge=0, description="mails per second; 0 = off")
+    soft_bounce_limit: int = Field(default=3, gt=0)
+    unsubscribe_mailto: str | None = None
+    send_window: str | None = None  # e.g. "Mon-Fri 09:00-18:00", recipient's local time
+    quiet_days: str = ""  # comma-separated ISO dates on which nothing is sent
+    frequency_cap: str | None = None  # e.g. "1/day,3/week" per customer across journeys
+    consent_text_version: str = "signup-terms-v1"
+
+    # Hand-off to humans (issue: usage-driven journeys).
+    csm_team_email: str = "cs-team@example.com"
+    slack_webhook_url: SecretStr | None = None
+    health_action_cooldown: int = Field(default=7, gt=0, description="days")
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dispatch_interval: float = Field(default=1.0, gt=0)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+import hmac
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.runtime import Runtime
 
@@ -15,3 +18,26 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+_bearer = HTTPBearer(auto_error=False, description="STEPMAIL_API_KEY")
+
+
+def require_api_key(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """``Authorization: Bearer <STEPMAIL_API_KEY>``; with no key configured, /v1 is closed."""
+    expected = runtime.settings.api_key
+    if expected is None:
+        raise HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ApiKeyAuth = Depends(require_api_key)
