@@ -27,37 +27,40 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import Engine, text
+from bench_db import (
+    DbCounters,
+    Lag,
+    analyze,
+    check_journey,
+    db_counters,
+    prepare_database,
+    reset,
+    restamp_due,
+    seed_due,
+    seed_pending,
+    sent_lag,
+    state_counts,
+)
+from proc_stats import CpuSnapshot, ProcStats, cpu_snapshot, worker_stats
+from provider import FakeSendGridProcess
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
 
-import orchestrator.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from orchestrator.db.engine import make_engine
-from orchestrator.db.migrate import upgrade
-from orchestrator.journeys.loader import load_journeys
 from orchestrator.queueing import BrokerDispatcher, make_broker
 from orchestrator.scheduler import Dispatcher, claim_due_sends, tick
 from orchestrator.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from tests.fakes.sendgrid_server import FakeSendGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 QUEUE = "bench"
 API_KEY = "SG.bench"
-JOURNEY = "onboarding"
-DUE_STEP = "welcome"
-FUTURE_STEPS = ("basics", "faq", "case_studies", "feedback")
 WARM_UP_SEND_ID = 0  # no such row: the worker builds its runtime, claims nothing, returns
 EMPTY_CLAIM_REPEATS = 20
+STALL_SECONDS = 20
 MIB = 1024 * 1024
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SERVER_COMMANDS = {"postgres": "postgres", "redis-server": "redis"}
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -74,6 +77,7 @@ class BenchConfig:
     pending_mails: int
     processes: int
     threads: int
+    validating_fake: bool
     log_dir: Path
 
 
@@ -96,6 +100,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument("--pending-mails", type=int, help="mails due now in memory phases (1000)")
     parser.add_argument("--workers", type=int, default=2, help="dramatiq --processes")
     parser.add_argument("--threads", type=int, default=16, help="dramatiq --threads")
+    parser.add_argument(
+        "--validating-fake",
+        action="store_true",
+        help="check every payload with the tests' FakeSendGrid (costs ~1.2 ms CPU a mail)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
@@ -108,6 +117,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         pending_mails=_chosen(args.pending_mails, 500 if quick else 1_000),
         processes=args.workers,
         threads=args.threads,
+        validating_fake=args.validating_fake,
         log_dir=Path(tempfile.mkdtemp(prefix="stepmail-bench-")),
     )
 
@@ -144,154 +154,6 @@ def worker_env(config: BenchConfig, api_host: str) -> dict[str, str]:
         "STEPMAIL_JOURNEYS_DIR": str(ROOT / "journeys"),
         "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
     }
-
-
-# -- database and Redis ----------------------------------------------------------------------
-
-
-def prepare_database(url: str) -> Engine:
-    """Migrate the bench database; refuse any other, since every phase truncates it."""
-    name = make_url(url).database or ""
-    if "bench" not in name:
-        raise SystemExit(f"refusing to truncate database {name!r}: its name must contain 'bench'")
-    upgrade(url)
-    return make_engine(url)
-
-
-def check_journey(journeys_dir: Path) -> None:
-    """Fail early if the step ids seeded below no longer exist, rather than measure skips."""
-    journey = load_journeys(journeys_dir).get(JOURNEY)
-    if journey is None:
-        raise SystemExit(f"journey {JOURNEY!r} not found in {journeys_dir}")
-    for step_id in (DUE_STEP, *FUTURE_STEPS):
-        journey.step(step_id)
-
-
-def reset(engine: Engine, redis_url: str) -> None:
-    """Empty tables and the bench's Redis database so phases never see each other's rows."""
-    tables = ", ".join(t.name for t in reversed(SQLModel.metadata.sorted_tables))
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    client.close()
-
-
-INSERT_CUSTOMERS = text("""
-    INSERT INTO customer (external_id, public_id, email, name, company, plan,
-        annual_contract_value, currency, locale, timezone, tier, tier_explicit,
-        csm_name, csm_email, attributes, signed_up_at, created_at, updated_at)
-    SELECT :prefix || g, 'pub-' || :prefix || g, :prefix || g || '@customer.example',
-        'Customer ' || g, 'Company ' || g, 'business',
-        (ARRAY[2000000, 360000, 30000])[1 + g % 3], 'JPY',
-        (ARRAY['ja', 'en'])[1 + (g / 3) % 2], 'Asia/Tokyo',
-        (ARRAY['high', 'low', 'tech'])[1 + g % 3], false,
-        CASE WHEN g % 3 = 0 THEN 'Sato Hanako' END,
-        CASE WHEN g % 3 = 0 THEN 'sato@relay.example' END,
-        CAST('{}' AS json), :now, :now, :now
-    FROM generate_series(1, :count) AS g
-""")
-
-INSERT_ENROLLMENTS = text("""
-    INSERT INTO enrollment (customer_id, journey_id, entry_key, state, anchor_at, created_at)
-    SELECT id, :journey, 'signup', 'active', :now, :now
-    FROM customer WHERE external_id LIKE :prefix || '%'
-""")
-
-INSERT_DUE_SENDS = text("""
-    INSERT INTO scheduled_send (enrollment_id, customer_id, journey_id, step_id,
-        due_at, wake_at, state, attempts, dispatches, updated_at)
-    SELECT e.id, e.customer_id, e.journey_id, :step, :now, :now, 'pending', 0, 0, :now
-    FROM enrollment e JOIN customer c ON c.id = e.customer_id
-    WHERE c.external_id LIKE :prefix || '%'
-""")
-
-INSERT_FUTURE_SENDS = text("""
-    INSERT INTO scheduled_send (enrollment_id, customer_id, journey_id, step_id,
-        due_at, wake_at, state, attempts, dispatches, updated_at)
-    SELECT enrollment_id, customer_id, journey_id, step_id, due, due, 'pending', 0, 0, :now
-    FROM (
-        SELECT e.id AS enrollment_id, e.customer_id, e.journey_id, s.step_id,
-            CAST(:now AS timestamptz) + (1 + random() * 29) * interval '1 day' AS due
-        FROM enrollment e JOIN customer c ON c.id = e.customer_id
-        CROSS JOIN unnest(CAST(:steps AS text[])) AS s(step_id)
-        WHERE c.external_id LIKE :prefix || '%'
-        LIMIT :count
-    ) AS future
-""")
-
-
-def seed_customers(engine: Engine, prefix: str, count: int, now: datetime) -> None:
-    """Customers of all three tiers and both locales, each enrolled in onboarding."""
-    with engine.begin() as connection:
-        connection.execute(INSERT_CUSTOMERS, {"prefix": prefix, "count": count, "now": now})
-        connection.execute(INSERT_ENROLLMENTS, {"prefix": prefix, "journey": JOURNEY, "now": now})
-
-
-def seed_due(engine: Engine, count: int, now: datetime) -> None:
-    """``count`` customers whose welcome mail is due now: the rows the phase delivers."""
-    seed_customers(engine, "due-", count, now)
-    with engine.begin() as connection:
-        connection.execute(INSERT_DUE_SENDS, {"prefix": "due-", "step": DUE_STEP, "now": now})
-
-
-def seed_pending(engine: Engine, count: int, now: datetime) -> None:
-    """``count`` later steps due in 1 to 30 days, four per customer, all server-side SQL
-    (``INSERT … SELECT generate_series``) because a million rows must load in seconds."""
-    customers = -(-count // len(FUTURE_STEPS))
-    seed_customers(engine, "future-", customers, now)
-    params = {"prefix": "future-", "steps": list(FUTURE_STEPS), "count": count, "now": now}
-    with engine.begin() as connection:
-        connection.execute(INSERT_FUTURE_SENDS, params)
-
-
-def analyze(engine: Engine) -> None:
-    """Fresh planner statistics, as autovacuum would give a long-lived table."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("ANALYZE"))
-
-
-def restamp_due(engine: Engine, now: datetime) -> None:
-    """Make the due rows due *now*, so lag counts from the first tick, not from seeding or
-    worker start-up."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE scheduled_send SET due_at = :now, wake_at = :now, updated_at = :now"
-                " WHERE state = 'pending' AND step_id = :step"
-            ),
-            {"now": now, "step": DUE_STEP},
-        )
-
-
-@dataclass(frozen=True)
-class Lag:
-    """Seconds from ``due_at`` to ``sent_at`` over the sent rows."""
-
-    count: int
-    p50: float
-    p95: float
-    max: float
-
-
-def sent_lag(engine: Engine) -> Lag:
-    query = text("""
-        SELECT count(*),
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - due_at)),
-            percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - due_at)),
-            max(extract(epoch FROM sent_at - due_at))
-        FROM scheduled_send WHERE state = 'sent'
-    """)
-    with engine.connect() as connection:
-        count, p50, p95, worst = connection.execute(query).one()
-    return Lag(int(count), float(p50 or 0), float(p95 or 0), float(worst or 0))
-
-
-def state_counts(engine: Engine) -> dict[str, int]:
-    """Every row's state: shows failures or rows still pending instead of hiding them."""
-    query = text("SELECT state, count(*) FROM scheduled_send GROUP BY state ORDER BY state")
-    with engine.connect() as connection:
-        return {state: int(count) for state, count in connection.execute(query)}
 
 
 # -- the scheduler side ----------------------------------------------------------------------
@@ -339,23 +201,26 @@ class DriveResult:
 def drive(
     engine: Engine,
     dispatcher: TimedDispatcher,
-    fake: FakeSendGrid,
+    fake: FakeSendGridProcess,
     settings: Settings,
     mails: int,
-    timeout: float,
 ) -> DriveResult:
     """Tick every ``dispatch_interval`` like ``stepmail scheduler`` until the fake has taken
-    ``mails`` mails (or ``timeout``); returns the wall time from the first tick."""
+    ``mails`` mails; returns the wall time from the first tick. Gives up when nothing was
+    accepted for ``STALL_SECONDS`` (broken workers), so a failed run ends in seconds."""
     lease = timedelta(seconds=settings.send_lease)
-    started = time.perf_counter()
-    next_tick = started
-    while len(fake.accepted) < mails and time.perf_counter() - started < timeout:
+    started = last_progress = next_tick = time.perf_counter()
+    accepted = 0
+    while accepted < mails and time.perf_counter() - last_progress < STALL_SECONDS:
         if time.perf_counter() >= next_tick:
             dispatcher.start_tick()
             tick(engine, dispatcher, datetime.now(UTC), settings.dispatch_batch_size, lease)
             next_tick = time.perf_counter() + settings.dispatch_interval
-        time.sleep(0.002)
-    return DriveResult(time.perf_counter() - started, len(fake.accepted))
+        time.sleep(0.005)
+        now_accepted = fake.stats().accepted
+        if now_accepted > accepted:
+            accepted, last_progress = now_accepted, time.perf_counter()
+    return DriveResult(time.perf_counter() - started, accepted)
 
 
 def warm_up(dispatcher: Dispatcher, redis_url: str, messages: int, timeout: float = 60) -> None:
@@ -424,98 +289,6 @@ def running_workers(config: BenchConfig, api_host: str, log_path: Path) -> Itera
         stop_workers(process)
 
 
-def _proc_stat(pid: int | str) -> tuple[str, list[str]]:
-    """The command name and the fields after it in /proc/<pid>/stat (the name may hold
-    spaces or parentheses, hence the split on the last ``)``)."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    head, _, rest = raw.rpartition(")")
-    return head.partition("(")[2], rest.split()
-
-
-def _all_stats() -> Iterator[tuple[int, str, list[str]]]:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                name, fields = _proc_stat(entry.name)
-            except OSError:
-                continue  # exited while we looked
-            yield int(entry.name), name, fields
-
-
-def _cpu_seconds(fields: list[str]) -> float:
-    """utime + stime, fields 14 and 15 of /proc/<pid>/stat."""
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def child_pids(parent: int) -> list[int]:
-    """Direct children of ``parent`` from /proc (psutil is not a dependency)."""
-    return sorted(pid for pid, _, fields in _all_stats() if int(fields[1]) == parent)
-
-
-@dataclass(frozen=True)
-class ProcStats:
-    """Resident memory of one process now and at its peak (bytes), and CPU seconds so far."""
-
-    pid: int
-    rss: int
-    peak: int
-    cpu: float
-
-
-def stats_of(pid: int) -> ProcStats:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) * 1024
-    cpu = _cpu_seconds(_proc_stat(pid)[1])
-    return ProcStats(pid, values.get("VmRSS", 0), values.get("VmHWM", 0), cpu)
-
-
-def worker_stats(main_pid: int) -> list[ProcStats]:
-    return [stats_of(pid) for pid in child_pids(main_pid)]
-
-
-def server_cpu() -> dict[str, float]:
-    """CPU seconds so far of the PostgreSQL and Redis processes: with the workers' and our
-    own, it shows which component a 2-core machine spends its time in."""
-    totals = dict.fromkeys(SERVER_COMMANDS.values(), 0.0)
-    for _, name, fields in _all_stats():
-        if name in SERVER_COMMANDS:
-            totals[SERVER_COMMANDS[name]] += _cpu_seconds(fields)
-    return totals
-
-
-@dataclass(frozen=True)
-class CpuSnapshot:
-    """CPU seconds of every component at one instant; two of them bracket the drain."""
-
-    workers: float
-    bench: float
-    servers: dict[str, float]
-
-    def minus(self, earlier: CpuSnapshot) -> CpuSnapshot:
-        servers = {k: v - earlier.servers.get(k, 0.0) for k, v in self.servers.items()}
-        return CpuSnapshot(self.workers - earlier.workers, self.bench - earlier.bench, servers)
-
-
-def cpu_snapshot(workers: Sequence[ProcStats]) -> CpuSnapshot:
-    return CpuSnapshot(sum(w.cpu for w in workers), time.process_time(), server_cpu())
-
-
-# -- the fake provider -----------------------------------------------------------------------
-
-
-def start_fake_sendgrid() -> FakeSendGrid:
-    """The tests' SendGrid fake: it validates every body against the OpenAPI description
-    (~0.2 ms a request), so a mail SendGrid would refuse cannot count as delivered."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # `tests` is not an installed package
-    from tests.fakes.sendgrid_server import FakeSendGrid
-
-    return FakeSendGrid(API_KEY).start()
-
-
 # -- one phase -------------------------------------------------------------------------------
 
 
@@ -533,7 +306,9 @@ class PhaseResult:
     enqueue_ms: list[float] = field(default_factory=list)
     workers_warm: list[ProcStats] = field(default_factory=list)
     workers_after: list[ProcStats] = field(default_factory=list)
-    cpu: CpuSnapshot = field(default_factory=lambda: CpuSnapshot(0.0, 0.0, {}))
+    log: Path | None = None
+    cpu: CpuSnapshot = field(default_factory=lambda: CpuSnapshot(0.0, 0.0, 0.0, {}, 0.0))
+    db: DbCounters = field(default_factory=lambda: DbCounters(0, 0))
     states: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     connections: int = 0
@@ -552,7 +327,8 @@ def run_phase(engine: Engine, config: BenchConfig, phase: Phase, index: int) -> 
     result.empty_claim_ms = empty_claim_ms(engine, settings)
     seed_due(engine, phase.mails, datetime.now(UTC))
     analyze(engine)
-    measure_drain(engine, config, settings, result, config.log_dir / f"workers-{index}.log")
+    result.log = config.log_dir / f"workers-{index}.log"
+    measure_drain(engine, config, settings, result, result.log)
     result.lag = sent_lag(engine)
     result.states = state_counts(engine)
     return result
@@ -573,20 +349,23 @@ def measure_drain(
     """Start the fake and the workers, warm up, then tick until every due mail is accepted."""
     broker = make_broker(settings)
     timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE))
-    fake = start_fake_sendgrid()
+    fake = FakeSendGridProcess(API_KEY, validating=config.validating_fake)
     try:
         started = time.perf_counter()
         with running_workers(config, fake.url, log) as main_pid:
             warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
-            cpu_before = cpu_snapshot(result.workers_warm)
+            cpu_before = cpu_snapshot(result.workers_warm, fake.pid)
             restamp_due(engine, datetime.now(UTC))
-            timeout = 120 + result.phase.mails / 50
-            result.drive = drive(engine, timed, fake, settings, result.phase.mails, timeout)
+            db_before = db_counters(engine)
+            result.drive = drive(engine, timed, fake, settings, result.phase.mails)
             result.workers_after = worker_stats(main_pid)
-            result.cpu = cpu_snapshot(result.workers_after).minus(cpu_before)
-        result.invalid, result.connections = len(fake.invalid), fake.connections
+            result.cpu = cpu_snapshot(result.workers_after, fake.pid).minus(cpu_before)
+        time.sleep(1)  # backends report their statistics at most once a second
+        result.db = db_counters(engine).minus(db_before)
+        stats = fake.stats()
+        result.invalid, result.connections = stats.invalid, stats.connections
     finally:
         fake.stop()
         broker.close()
@@ -628,8 +407,15 @@ def print_phase(result: PhaseResult, config: BenchConfig) -> None:
     print(f"claim, per batch:     {ms_summary(result.batch_claim_ms)}")
     print(f"enqueue, per batch:   {ms_summary(result.enqueue_ms)}")
     print(f"rows by state: {result.states}")
+    accepted = max(result.drive.accepted, 1)
+    print(
+        f"PostgreSQL per mail: {result.db.transactions / accepted:.1f} transactions, "
+        f"{result.db.sessions / accepted:.2f} new connections"
+    )
     print(f"fake SendGrid: {result.invalid} invalid requests, {result.connections} connections")
     print_cpu(result)
+    if result.log is not None:
+        print(f"worker log: {log_levels(result.log)} ({result.log})")
     warm = {w.pid: w for w in result.workers_warm}
     for after in result.workers_after:
         before = warm.get(after.pid)
@@ -639,15 +425,27 @@ def print_phase(result: PhaseResult, config: BenchConfig) -> None:
         )
 
 
+def log_levels(log: Path) -> str:
+    """How many ERROR and WARNING lines the workers logged: a fast run full of errors
+    measures nothing."""
+    text = log.read_text(errors="replace")
+    return ", ".join(f"{text.count(f'] [{level}] ')} {level}" for level in ("ERROR", "WARNING"))
+
+
 def print_cpu(result: PhaseResult) -> None:
     """Where the two cores went during the drain, in CPU ms per accepted mail."""
     accepted = max(result.drive.accepted, 1)
-    parts = {"workers": result.cpu.workers, "bench (scheduler + fake SendGrid)": result.cpu.bench}
-    parts.update(result.cpu.servers)
+    parts = result.cpu.parts()
     shares = ", ".join(f"{name} {1000 * sec / accepted:.2f}" for name, sec in parts.items())
-    capacity = (os.cpu_count() or 1) * result.drive.seconds
-    used = sum(parts.values())
-    print(f"CPU ms per mail: {shares} (machine busy {100 * used / max(capacity, 1e-9):.0f}%)")
+    print(f"CPU ms per mail: {shares}")
+    capacity = max((os.cpu_count() or 1) * result.drive.seconds, 1e-9)
+    ours = sum(parts.values())
+    other = max(result.cpu.machine - ours, 0.0)
+    print(
+        f"machine CPU during the drain: {100 * result.cpu.machine / capacity:.0f}% busy; "
+        f"the parts above {100 * ours / capacity:.0f}%, everything else "
+        f"{100 * other / capacity:.0f}% (other processes on the machine)"
+    )
 
 
 def print_summary(results: Sequence[PhaseResult]) -> None:
@@ -675,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"database {make_url(config.database_url).database}, redis {config.redis_url}, "
         f"worker logs in {config.log_dir}"
     )
+    fake = "tests' validating FakeSendGrid" if config.validating_fake else "fast_sendgrid (202)"
+    load = os.getloadavg()[0]
+    print(f"SendGrid stand-in: {fake}; load average {load:.1f} on {os.cpu_count()} CPUs")
     results = []
     try:
         for index, phase in enumerate(phases(config)):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.errors import StepmailError, TemplateError
+from orchestrator.health.loader import health_problems
 from orchestrator.journeys.loader import load_all, load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
 from orchestrator.rendering.context import mail_context, sender_identity
@@ -39,6 +40,7 @@ def check_all(settings: Settings) -> tuple[list[str], int]:
     """Every problem as ``file:line: cause``, and how many mails rendered cleanly."""
     report = load_all(settings.journeys_dir)
     problems = [str(error) for error in report.errors]
+    problems += health_problems(settings.journeys_dir, report.journeys)
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     rendered = 0
     for journey in report.journeys.values():

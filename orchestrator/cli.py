@@ -6,7 +6,8 @@ import csv
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,10 @@ from sqlalchemy.orm import Session
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
+from orchestrator.cli_consent import app as _consent_app
+from orchestrator.cli_suppressions import app as _suppressions_app
+from orchestrator.cli_usage import health_app, tasks_app
+from orchestrator.cli_usage import track as track_command
 from orchestrator.errors import StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
@@ -40,6 +45,11 @@ class _StepmailGroup(TyperGroup):
 app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
+app.add_typer(_suppressions_app, name="suppressions")
+app.add_typer(_consent_app, name="consent")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(health_app, name="health")
+app.command("track")(track_command)
 
 TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
 LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
@@ -146,12 +156,29 @@ def simulate(
     tier: TierOption = "tech",
     locale: LocaleOption = "ja",
     days: Annotated[int, typer.Option(help="how many days to simulate")] = 30,
+    event: Annotated[
+        list[str] | None,
+        typer.Option("--event", help="OFFSET:NAME[:k=v,...], e.g. 2d:report_created (repeatable)"),
+    ] = None,
+    acv: Annotated[Decimal | None, typer.Option(help="starting annual contract value")] = None,
+    nps: Annotated[int | None, typer.Option(help="an NPS score submitted on day 0")] = None,
 ) -> None:
-    """Print the timeline of mails a new customer would get. No side effects."""
-    from orchestrator.simulation import format_timeline, simulate_journey
+    """Run the real pipeline for a sample customer with scripted usage: mails, skips, score
+    changes and tasks, day by day. No side effects (a throwaway database, nothing sent)."""
+    from orchestrator.simulation import (
+        ScriptedEvent,
+        format_timeline,
+        parse_scripted_event,
+        simulate_journey,
+    )
 
+    script = [parse_scripted_event(text) for text in event or []]
+    if nps is not None:
+        script.insert(0, ScriptedEvent(timedelta(0), "nps_submitted", {"score": nps}))
     settings = _settings()
-    timeline = simulate_journey(settings, journey, tier, locale, days, datetime.now(UTC))
+    timeline = simulate_journey(
+        settings, journey, tier, locale, days, datetime.now(UTC), script, acv
+    )
     console.print(format_timeline(timeline), highlight=False)
 
 

@@ -9,6 +9,7 @@ from orchestrator.journeys.model import Journey, Step
 from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.rendering.context import CustomerFacts, SenderIdentity
 from orchestrator.rendering.renderer import RenderedMail
+from orchestrator.unsubscribe import list_unsubscribe_header
 
 
 def compose_mail(
@@ -22,6 +23,7 @@ def compose_mail(
     enrollment_id: int,
     unsubscribe_url: str,
     now: datetime,
+    unsubscribe_mailto: str | None = None,
 ) -> OutgoingMail:
     """A high-touch mail comes from the customer's CSM (name and Reply-To); others from the team."""
     from_mailbox = Mailbox(sender.email, sender.name)
@@ -39,7 +41,7 @@ def compose_mail(
         html=rendered.html,
         text=rendered.text,
         headers={
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe": list_unsubscribe_header(unsubscribe_url, unsubscribe_mailto),
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
         metadata={

@@ -9,10 +9,11 @@ called outside any transaction, then the outcome is written back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from orchestrator.compose import compose_mail
 from orchestrator.db.models import SendState
@@ -34,9 +35,14 @@ from orchestrator.errors import (
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.pacing import deferred_until, hold_back
+from orchestrator.preferences import has_opted_out
+from orchestrator.reconciliation import hold_stalled, hold_unknown, settle_if_reported, takeable
 from orchestrator.rendering.context import CustomerFacts, mail_context
 from orchestrator.runtime import Runtime
+from orchestrator.transports.base import is_reconcilable
 from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
+from orchestrator.usage.facts import usage_context
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ _ATTEMPTS = delivery_attempts
 _ENROLLMENTS = enrollments
 _CUSTOMERS = customers
 _SUPPRESSIONS = suppressions
+RATE_LIMIT_REQUEUE = timedelta(seconds=1)  # when a row that found no send slot is tried again
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,8 @@ class Claim:
     step_id: str
     due_at: datetime
     attempts: int
+    held_until: datetime | None = None  # deferred to this moment (pacing): grace counts from it
+    admitted_at: datetime | None = None  # pacing let it go already: a requeue is not lateness
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,14 @@ class Decision:
 
 
 def deliver(runtime: Runtime, send_id: int) -> str:
-    """Handle one dispatched row; returns the state it ended in (or ``ignored``)."""
+    """Handle one dispatched row; returns the state it ended in (``deferred`` when it went back
+    to ``pending`` to wait for its send window or the frequency cap, or ``ignored``)."""
     now = runtime.clock.now()
     lease = timedelta(seconds=runtime.settings.send_lease)
     with runtime.engine.begin() as connection:
-        claim = _claim(connection, send_id, now, lease, runtime.transport.idempotent)
+        claim = _claim(
+            connection, send_id, now, lease, runtime.transport.idempotent, _window(runtime)
+        )
     if claim is None:
         return "ignored"
     with runtime.engine.connect() as connection:
@@ -85,12 +97,26 @@ def deliver(runtime: Runtime, send_id: int) -> str:
         suppressed = connection.execute(
             select(_SUPPRESSIONS.c.reason).where(_SUPPRESSIONS.c.email == customer.email.lower())
         ).scalar()
+        opted_out = has_opted_out(connection, claim.customer_id, claim.journey_id)
     journey = runtime.journeys.get(claim.journey_id)
     step = _find_step(journey, claim.step_id)
-    decision = decide(claim, enrollment.state, journey, step, customer, suppressed, now)
+    usage = usage_context(runtime.engine, claim.customer_id, enrollment.anchor_at, now)
+    decision = decide(
+        claim,
+        enrollment.state,
+        journey,
+        step,
+        customer,
+        suppressed,
+        now,
+        usage,
+        opted_out=opted_out,
+    )
     if decision is not None:
         return _finish_without_sending(runtime, claim, decision, now)
     assert journey is not None and step is not None  # decide() refuses a missing step
+    if _deferred(runtime, claim, journey, step, customer, now):
+        return "deferred"
     return _render_and_send(runtime, claim, journey, step, customer, now)
 
 
@@ -102,20 +128,27 @@ def decide(
     customer: CustomerFacts,
     suppression_reason: str | None,
     now: datetime,
+    usage: Mapping[str, object] | None = None,
+    *,
+    opted_out: bool = False,
 ) -> Decision | None:
-    """Every reason not to send, in order of precedence; None when the mail should go."""
+    """Every reason not to send, in order of precedence; None when the mail should go.
+    ``usage`` is :func:`orchestrator.usage.facts.usage_context`: what conditions ask of usage."""
     if enrollment_state != "active":
         return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
     if journey is None or step is None:
         return Decision(SendState.SKIPPED, "the step is no longer in the journey")
-    if claim.attempts == 1 and is_missed(journey, claim.due_at, now):
-        late = now - claim.due_at
+    on_time = claim.held_until or claim.due_at
+    if claim.attempts == 1 and claim.admitted_at is None and is_missed(journey, on_time, now):
+        late = now - on_time
         return Decision(SendState.MISSED, f"overdue by {late} (grace {journey.grace})")
     if customer.tier not in step.tiers:
         return Decision(SendState.SKIPPED, f"step is not for tier {customer.tier}")
     if suppression_reason is not None:
         return Decision(SendState.SKIPPED, f"address suppressed ({suppression_reason})")
-    context = condition_context(customer, now)
+    if opted_out:
+        return Decision(SendState.SKIPPED, f"customer opted out of {journey.name!r} ({journey.id})")
+    context = condition_context(customer, now, usage)
     try:
         for condition in journey.exit_when:
             if evaluate_condition(condition, context):
@@ -128,7 +161,9 @@ def decide(
     return None
 
 
-def condition_context(customer: CustomerFacts, now: datetime) -> dict[str, object]:
+def condition_context(
+    customer: CustomerFacts, now: datetime, usage: Mapping[str, object] | None = None
+) -> dict[str, object]:
     """What step conditions can read (documented in journeys/README.md)."""
     return {
         "customer": customer.as_dict(),
@@ -136,6 +171,7 @@ def condition_context(customer: CustomerFacts, now: datetime) -> dict[str, objec
         "plan": customer.plan,
         "attributes": dict(customer.attributes),
         "days_since_signup": max(0, (now - customer.signed_up_at).days),
+        **(usage or {}),
     }
 
 
@@ -161,27 +197,30 @@ def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
 
 
 def _claim(
-    connection: Connection, send_id: int, now: datetime, lease: timedelta, idempotent: bool
+    connection: Connection,
+    send_id: int,
+    now: datetime,
+    lease: timedelta,
+    idempotent: bool,
+    reconcile_window: timedelta | None = None,
 ) -> Claim | None:
     """Take the row for this worker, or return None if someone else has it or it is done.
 
     A ``stalled`` row belonged to a worker that died mid-send: the mail may have gone out.
-    It is resent only by an idempotent transport; otherwise it is held as ``unknown`` for
-    reconciliation, never resent blindly.
+    It is resent only by an idempotent transport; otherwise it is held for reconciliation
+    (``reconciling`` when the transport is reconcilable, else ``unknown``), never resent
+    blindly. A row with a provider event reported is not sent again but settled as ``sent``
+    (see :mod:`orchestrator.reconciliation`).
     """
-    takeable = _SENDS.c.state == SendState.DISPATCHED.value
+    condition = takeable(send_id)
     stalled = _SENDS.c.state == SendState.STALLED.value
     if idempotent:
-        takeable = takeable | stalled
-    else:
-        connection.execute(
-            update(_SENDS)
-            .where(_SENDS.c.id == send_id, stalled)
-            .values(state=SendState.UNKNOWN.value, reason="worker lost mid-send", updated_at=now)
-        )
+        condition = condition | stalled
+    elif hold_stalled(connection, send_id, now, reconcile_window):
+        return None
     row = connection.execute(
         update(_SENDS)
-        .where(_SENDS.c.id == send_id, takeable)
+        .where(_SENDS.c.id == send_id, condition)
         .values(
             state=SendState.SENDING.value,
             wake_at=now + lease,
@@ -196,9 +235,12 @@ def _claim(
             _SENDS.c.step_id,
             _SENDS.c.due_at,
             _SENDS.c.attempts,
+            _SENDS.c.reason,
+            _SENDS.c.sent_at,
         )
     ).first()
     if row is None:
+        settle_if_reported(connection, send_id, now)
         return None
     return Claim(
         row.id,
@@ -208,7 +250,32 @@ def _claim(
         row.step_id,
         row.due_at,
         row.attempts,
+        held_until=deferred_until(row.reason),
+        admitted_at=row.sent_at,
     )
+
+
+def _deferred(
+    runtime: Runtime,
+    claim: Claim,
+    journey: Journey,
+    step: Step,
+    customer: CustomerFacts,
+    now: datetime,
+) -> bool:
+    """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
+    (see :mod:`orchestrator.pacing`)."""
+    deferral = hold_back(
+        runtime,
+        claim.send_id,
+        claim.customer_id,
+        journey,
+        step,
+        customer.timezone,
+        now,
+        was_held=claim.held_until is not None,
+    )
+    return deferral is not None
 
 
 def _find_step(journey: Journey | None, step_id: str) -> Step | None:
@@ -296,6 +363,7 @@ def _render_and_send(
         enrollment_id=claim.enrollment_id,
         unsubscribe_url=link,
         now=now,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
     )
     with runtime.engine.begin() as connection:
         attempt_id = connection.execute(
@@ -308,6 +376,8 @@ def _render_and_send(
             )
             .returning(_ATTEMPTS.c.id)
         ).scalar_one()
+    if runtime.rate_limiter is not None and not runtime.rate_limiter.acquire():
+        return _wait_for_send_slot(runtime, claim, attempt_id)
     try:
         result = runtime.transport.send(mail)
     except DeliveryError as exc:
@@ -334,8 +404,8 @@ def _record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: Delive
     now = runtime.clock.now()
     error = str(exc)[:2000]
     if isinstance(exc, UnknownDeliveryOutcome):
-        state, outcome, wake = SendState.UNKNOWN, "unknown", now
-    elif (
+        return _record_unknown(runtime, claim, attempt_id, error, now)
+    if (
         isinstance(exc, TransientDeliveryError)
         and claim.attempts < runtime.settings.max_send_attempts
     ):
@@ -356,6 +426,62 @@ def _record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: Delive
         _finish_attempt(connection, attempt_id, outcome, error, None, now)
     log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, outcome, error)
     return state.value
+
+
+def _record_unknown(
+    runtime: Runtime, claim: Claim, attempt_id: int, error: str, now: datetime
+) -> str:
+    """No answer after the request left: settled, reconciling or unknown (see
+    :mod:`orchestrator.reconciliation`); never resent here."""
+    with runtime.engine.begin() as connection:
+        _finish_attempt(connection, attempt_id, "unknown", error, None, now)
+        hold = hold_unknown(
+            connection,
+            claim.send_id,
+            reconcilable=is_reconcilable(runtime.transport),
+            window=timedelta(seconds=runtime.settings.reconciliation_window),
+            now=now,
+            error=error,
+        )
+        values = {"state": hold.state.value, "reason": hold.reason[:1000], "wake_at": hold.wake_at}
+        if hold.state is SendState.SENT:
+            values["sent_at"] = now
+        connection.execute(
+            update(_SENDS).where(_SENDS.c.id == claim.send_id).values(**values, updated_at=now)
+        )
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, hold.state, error)
+    return hold.state.value
+
+
+def _wait_for_send_slot(runtime: Runtime, claim: Claim, attempt_id: int) -> str:
+    """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
+    scheduler to dispatch again in a second. Nothing was sent, so it costs no attempt.
+
+    (The slot is taken after the attempt row is written, so that nothing but the request
+    itself stands between the slot and the provider.)"""
+    now = runtime.clock.now()
+    with runtime.engine.begin() as connection:
+        connection.execute(delete(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id))
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
+            .values(
+                state=SendState.PENDING.value,
+                wake_at=now + RATE_LIMIT_REQUEUE,
+                attempts=_SENDS.c.attempts - 1,
+                reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
+                updated_at=now,
+            )
+        )
+    log.info("send %d waits for a send slot", claim.send_id)
+    return SendState.PENDING.value
+
+
+def _window(runtime: Runtime) -> timedelta | None:
+    """How long an unknown outcome waits for a provider event; None: the transport has none."""
+    if not is_reconcilable(runtime.transport):
+        return None
+    return timedelta(seconds=runtime.settings.reconciliation_window)
 
 
 def retry_delay(attempt: int, retry_after: float | None) -> timedelta:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.consent import record_consent
 from orchestrator.db.models import Customer, SendState
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
@@ -37,6 +38,16 @@ def enroll_signup(
         select(Customer).where(customers.c.external_id == signup.external_id)
     ).scalar_one()
     assert customer.id is not None
+    if created:  # the call that created the customer records its consent, once
+        record_consent(
+            session.connection(),
+            customer_id=customer.id,
+            email=customer.email,
+            consent=signup.consent,
+            signed_up_at=customer.signed_up_at,
+            default_text_version=settings.consent_text_version,
+            now=now,
+        )
     enrollment_ids = [
         enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
         for journey in journeys.values()

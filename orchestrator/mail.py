@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import default as _default_policy
 from email.utils import format_datetime, make_msgid
 
 _WHITESPACE = re.compile(r"\s+")
+# Lines up to RFC 5322's hard limit: with the default 78, a List-Unsubscribe URL longer than a
+# line is turned into RFC 2047 encoded words, which no mailbox provider reads as a URL.
+MIME_POLICY = _default_policy.clone(max_line_length=998)
 
 
 def single_line(value: str) -> str:
@@ -68,7 +72,7 @@ class OutgoingMail:
 
     def to_email_message(self) -> EmailMessage:
         """The MIME form: multipart/alternative with the text part first, as clients expect."""
-        message = EmailMessage()
+        message = EmailMessage(policy=MIME_POLICY)
         message["Subject"] = self.subject
         message["From"] = self.sender.as_address()
         message["To"] = self.to.as_address()

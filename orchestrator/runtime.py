@@ -12,6 +12,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
+from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
@@ -27,6 +28,7 @@ class Runtime:
     renderer: MailRenderer
     transport: Transport
     clock: Clock = field(default_factory=SystemClock)
+    rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
 
     @property
     def sender(self) -> SenderIdentity:
@@ -34,6 +36,8 @@ class Runtime:
 
     def close(self) -> None:
         self.transport.close()
+        if self.rate_limiter is not None:
+            self.rate_limiter.close()
         self.engine.dispose()
 
 
@@ -43,12 +47,20 @@ def build_runtime(
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
     return Runtime(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=make_engine(settings.database_url, **pool_options(settings)),
         journeys=load_journeys(settings.journeys_dir),
         renderer=MailRenderer(settings.templates_dir, settings.default_locale),
         transport=transport or make_transport(settings),
         clock=clock or SystemClock(),
+        rate_limiter=build_send_rate_limiter(settings),
     )
+
+
+def pool_options(settings: Settings) -> dict[str, int]:
+    """Connection-pool size for PostgreSQL (SQLite uses SQLAlchemy's defaults)."""
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {"pool_size": settings.db_pool_size}
 
 
 _current: Runtime | None = None

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
     max_send_attempts: int = Field(default=8, gt=0)
     worker_threads: int = Field(default=8, gt=0)
+    db_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process")
     queue_name: str = "stepmail"
 
     @field_validator("default_timezone")
@@ -94,6 +95,13 @@ class Settings(BaseSettings):
         from orchestrator.timezones import validate_timezone
 
         return validate_timezone(value)
+
+    @field_validator("send_window", "quiet_days", "frequency_cap", "unsubscribe_mailto")
+    @classmethod
+    def _parseable_delivery_rule(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from orchestrator.delivery_rules import check_delivery_setting
+
+        return check_delivery_setting(info.field_name or "", value)
 
     def signing_secret(self) -> str:
         """The key for unsubscribe tokens: its own setting, else derived from the hook secret."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
+from orchestrator.consent import ConsentIn
 from orchestrator.tiers import Tier
 from orchestrator.timezones import validate_timezone
 
@@ -44,6 +45,9 @@ class SignupRequest(BaseModel):
     csm_name: SingleLine | None = None
     csm_email: EmailStr | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    consent: ConsentIn | None = Field(
+        default=None, description="How and when the customer agreed to receive mail."
+    )
 
 
 class SignupAccepted(BaseModel):

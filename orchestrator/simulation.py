@@ -1,62 +1,283 @@
-"""``stepmail simulate``: the mails a sample customer would get, decided by the same code the
-worker runs (:func:`orchestrator.delivery.decide`), with no database and no sending."""
+"""``stepmail simulate``: run the real pipeline for one scripted customer, with no side effects.
+
+The simulator does not re-implement anything: it enrolls a sample customer through the
+signup service into a throwaway SQLite database, moves a :class:`FrozenClock` from one due
+time to the next, feeds the scripted events through the same ingestion service as
+``POST /v1/events``, runs the daily health job, and lets the scheduler tick deliver inline
+into a recording transport. What it prints is read back from that database, so the
+simulator and the pipeline cannot disagree. The database lives in a temporary folder that
+is deleted afterwards; nothing is sent.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
 
-from orchestrator.checks import render_sample
-from orchestrator.delivery import Claim, decide
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+from orchestrator.clock import FrozenClock
+from orchestrator.db.engine import make_engine
+from orchestrator.db.tables import (
+    csm_tasks,
+    customers,
+    enrollments,
+    health_score_history,
+    scheduled_sends,
+    usage_events,
+)
+from orchestrator.delivery import deliver
+from orchestrator.enrollment import enroll_signup
 from orchestrator.errors import StepmailError
+from orchestrator.handoff.notify import notify_tasks
+from orchestrator.health.daily import run_daily
+from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
+from orchestrator.mail import OutgoingMail
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.runtime import Runtime
 from orchestrator.samples import sample_customer
+from orchestrator.scheduler import next_wake_at, tick
 from orchestrator.settings import Settings
+from orchestrator.signup import SignupRequest
+from orchestrator.tiers import Tier
 from orchestrator.timezones import zone
+from orchestrator.transports.base import SendResult
+from orchestrator.usage.events import EventIn, ingest_events, usage_rules
+
+SIMULATED_ID = "simulated-customer"
+MAX_STEPS = 10_000
+_SCRIPT = re.compile(r"^(?P<at>[^:]+):(?P<name>[a-z0-9][a-z0-9_.:-]*?)(?::(?P<props>.*))?$")
+
+
+@dataclass(frozen=True)
+class ScriptedEvent:
+    """``2d:report_created`` or ``4d 6h:nps_submitted:score=3``: an event at an offset."""
+
+    after: timedelta
+    name: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_scripted_event(text: str) -> ScriptedEvent:
+    found = _SCRIPT.match(text.strip())
+    if found is None:
+        raise StepmailError(f"--event {text!r}: expected OFFSET:NAME[:key=value,...]")
+    try:
+        after = parse_duration(found["at"].strip())
+    except ValueError as exc:
+        raise StepmailError(f"--event {text!r}: {exc}") from None
+    properties: dict[str, Any] = {}
+    for pair in filter(None, (found["props"] or "").split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise StepmailError(f"--event {text!r}: properties are key=value pairs")
+        properties[key.strip()] = parse_value(value.strip())
+    return ScriptedEvent(after, found["name"], properties)
+
+
+def parse_value(text: str) -> Any:
+    """``9`` → 9, ``true`` → True, anything else stays a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
     day: int
     at: datetime  # in the customer's time zone
-    step_id: str
-    action: str  # "send" or the state the step would end in
-    detail: str  # the subject, or why not
+    kind: str  # mail, skipped, missed, cancelled, failed, event, score, task, ended
+    what: str  # step, event name, band, task kind or journey
+    detail: str  # subject, reason, properties
+
+
+class RecordingTransport:
+    """Keeps every mail instead of sending it; idempotent like the outbox."""
+
+    name = "simulation"
+    idempotent = True
+
+    def __init__(self) -> None:
+        self.mails: dict[str, OutgoingMail] = {}
+
+    def send(self, mail: OutgoingMail) -> SendResult:
+        self.mails.setdefault(mail.idempotency_key, mail)
+        return SendResult(provider_message_id=mail.idempotency_key)
+
+    def close(self) -> None:
+        return None
+
+
+class _InlineDispatcher:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def dispatch(self, send_ids: Sequence[int]) -> None:
+        for send_id in send_ids:
+            deliver(self.runtime, send_id)
 
 
 def simulate_journey(
-    settings: Settings, journey_id: str, tier: str, locale: str, days: int, start: datetime
+    settings: Settings,
+    journey_id: str,
+    tier: str,
+    locale: str,
+    days: int,
+    start: datetime,
+    events: Sequence[ScriptedEvent] = (),
+    annual_contract_value: Decimal | None = None,
 ) -> list[TimelineEntry]:
-    journey = load_journeys(settings.journeys_dir).get(journey_id)
-    if journey is None:
+    """What ``journey_id`` does for a sample customer of ``tier`` over ``days`` days."""
+    journeys = load_journeys(settings.journeys_dir)
+    if journey_id not in journeys:
         raise StepmailError(f"no journey {journey_id!r} in {settings.journeys_dir}")
-    customer = sample_customer(tier, locale, start)
-    renderer = MailRenderer(settings.templates_dir, settings.default_locale)
-    local = zone(customer.timezone)
-    timeline = []
-    for step in journey.steps:
-        due = start + step.after
-        if step.after > timedelta(days=days):
-            continue
-        claim = Claim(0, 0, 0, journey.id, step.id, due, attempts=1)
-        decision = decide(claim, "active", journey, step, customer, None, due)
-        if decision is None:
-            mail = render_sample(settings, renderer, journey, step, tier, locale)
-            action, detail = "send", mail.subject
-        else:
-            action, detail = decision.state.value, decision.reason
-        timeline.append(
-            TimelineEntry(step.after.days, due.astimezone(local), step.id, action, detail)
+    # Only this journey is entered at signup; journeys entered on events or by health actions
+    # stay, so their mails appear too.
+    journeys = {jid: j for jid, j in journeys.items() if jid == journey_id or j.trigger != "signup"}
+    with tempfile.TemporaryDirectory(prefix="stepmail-simulate-") as folder:
+        engine = make_engine(f"sqlite:///{Path(folder) / 'simulation.db'}")
+        SQLModel.metadata.create_all(engine)
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            journeys=journeys,
+            renderer=MailRenderer(settings.templates_dir, settings.default_locale),
+            transport=RecordingTransport(),
+            clock=FrozenClock(start),
         )
-    return timeline
+        try:
+            _enroll(runtime, tier, locale, start, annual_contract_value)
+            _run(runtime, start, start + timedelta(days=days), events)
+            return _timeline(runtime, start, start + timedelta(days=days))
+        finally:
+            runtime.close()
 
 
-def format_timeline(timeline: list[TimelineEntry]) -> str:
+def _enroll(runtime: Runtime, tier: str, locale: str, start: datetime, acv: Decimal | None) -> None:
+    sample = sample_customer(tier, locale, start)
+    signup = SignupRequest(
+        external_id=SIMULATED_ID,
+        email=sample.email,
+        name=sample.name,
+        company=sample.company,
+        plan=sample.plan,
+        annual_contract_value=sample.annual_contract_value if acv is None else acv,
+        currency=sample.currency,
+        locale=sample.locale,
+        timezone=sample.timezone,
+        tier=cast(Tier, tier),  # checked by sample_customer
+        csm_name=sample.csm_name,
+        csm_email=sample.csm_email,
+        attributes=dict(sample.attributes),
+        signed_up_at=start,
+    )
+    with Session(runtime.engine) as session, session.begin():
+        enroll_signup(session, signup, runtime.journeys, runtime.settings, start)
+
+
+def _run(runtime: Runtime, start: datetime, end: datetime, script: Sequence[ScriptedEvent]) -> None:
+    """Jump the clock to the next thing that happens (a due row, an event, a daily run)."""
+    assert isinstance(runtime.clock, FrozenClock)
+    pending = sorted(script, key=lambda e: e.after)
+    next_daily = start + timedelta(days=1)
+    for _ in range(MAX_STEPS):
+        candidates = [next_daily]
+        wake = next_wake_at(runtime.engine)
+        if wake is not None:
+            candidates.append(max(wake, runtime.clock.now()))
+        if pending:
+            candidates.append(start + pending[0].after)
+        now = min(candidates)
+        if now > end:
+            return
+        runtime.clock.set(now)
+        while pending and start + pending[0].after <= now:
+            _ingest(runtime, pending.pop(0), now)
+        if now >= next_daily:
+            _daily(runtime, now)
+            next_daily += timedelta(days=1)
+        tick(runtime.engine, _InlineDispatcher(runtime), now, 500, timedelta(seconds=120))
+    raise StepmailError("simulation did not settle; is a step rescheduling itself?")
+
+
+def _ingest(runtime: Runtime, event: ScriptedEvent, now: datetime) -> None:
+    item = EventIn(
+        external_id=SIMULATED_ID, name=event.name, occurred_at=now, properties=event.properties
+    )
+    with Session(runtime.engine) as session, session.begin():
+        result = ingest_events(session, [item], usage_rules(runtime), now)
+    notify_tasks(runtime, result.task_ids)
+
+
+def _daily(runtime: Runtime, now: datetime) -> None:
+    rules = usage_rules(runtime)
+    if rules.health is None:
+        return
+    report = run_daily(
+        runtime.engine, rules.health, rules.journeys, rules.settings, now, now - timedelta(days=1)
+    )
+    notify_tasks(runtime, report.task_ids)
+
+
+def _timeline(runtime: Runtime, start: datetime, end: datetime) -> list[TimelineEntry]:
+    assert isinstance(runtime.transport, RecordingTransport)
+    mails = runtime.transport.mails
+    with runtime.engine.connect() as connection:
+        local = zone(connection.execute(select(customers.c.timezone)).scalar_one())
+        rows: list[tuple[datetime, str, str, str]] = []
+        for send in connection.execute(
+            select(scheduled_sends).where(scheduled_sends.c.state.not_in(["pending"]))
+        ):
+            at = send.sent_at or send.updated_at
+            if send.state == "sent":
+                key = f"stepmail-{send.enrollment_id}-{send.step_id}"
+                subject = mails[key].subject if key in mails else ""
+                rows.append((at, "mail", f"{send.journey_id}/{send.step_id}", subject))
+            else:
+                rows.append(
+                    (at, send.state, f"{send.journey_id}/{send.step_id}", send.reason or "")
+                )
+        for event in connection.execute(select(usage_events)):
+            props = json.dumps(event.properties, ensure_ascii=False) if event.properties else ""
+            rows.append((event.occurred_at, "event", event.name, props))
+        for score in connection.execute(select(health_score_history)):
+            rows.append((score.computed_at, "score", f"{score.score} ({score.band})", ""))
+        for task in connection.execute(select(csm_tasks)):
+            rows.append((task.created_at, "task", task.kind, task.reason))
+        for ended in connection.execute(
+            select(enrollments).where(enrollments.c.ended_at.is_not(None))
+        ):
+            rows.append((ended.ended_at, ended.state, ended.journey_id, ended.end_reason or ""))
+    order = {"event": 0, "score": 1, "task": 2, "converted": 3, "exited": 3}
+    rows = [r for r in rows if r[0] <= end]
+    rows.sort(key=lambda r: (r[0], order.get(r[1], 4)))
+    return [
+        TimelineEntry((at - start).days, at.astimezone(local), kind, what, detail)
+        for at, kind, what, detail in rows
+    ]
+
+
+def sent_mails(timeline: Sequence[TimelineEntry]) -> list[tuple[int, str]]:
+    """(day, journey/step) of every mail sent: what tests compare with the real pipeline."""
+    return [(entry.day, entry.what) for entry in timeline if entry.kind == "mail"]
+
+
+def format_timeline(timeline: Sequence[TimelineEntry]) -> str:
     if not timeline:
-        return "(no mails in this window)"
-    width = max(len(entry.step_id) for entry in timeline)
+        return "(nothing happens in this window)"
+    width = max(len(entry.what) for entry in timeline)
     return "\n".join(
-        f"day {e.day:>3}  {e.at:%Y-%m-%d %H:%M %Z}  {e.step_id:<{width}}  {e.action:<7} {e.detail}"
+        f"day {e.day:>3}  {e.at:%Y-%m-%d %H:%M %Z}  {e.kind:<9} {e.what:<{width}}  {e.detail}"
         for e in timeline
     )

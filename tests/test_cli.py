@@ -39,18 +39,18 @@ def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
 def test_check_passes_on_the_shipped_journeys(env: dict[str, str]) -> None:
     code, output = invoke(env, "check")
     assert code == 0, output
-    assert "30 mails rendered, no problems" in output
+    assert "62 mails rendered, no problems" in output
 
 
 def test_check_names_file_and_line_of_a_broken_journey(env: dict[str, str]) -> None:
     path = Path(env["STEPMAIL_JOURNEYS_DIR"]) / "onboarding.yaml"
-    path.write_text(path.read_text("utf-8").replace("after: 3d", "after: three days"), "utf-8")
+    path.write_text(path.read_text("utf-8").replace("after: 3d\n", "after: three days\n"), "utf-8")
     code, output = invoke(env, "check")
     assert code == 1
     line = next(
         i for i, text in enumerate(path.read_text("utf-8").splitlines(), 1) if "three days" in text
     )
-    assert f"{path}:{line}: steps.2.after: expected a duration" in output
+    assert f"{path}:{line}: steps.3.after: expected a duration" in output
 
 
 def test_check_names_file_and_line_of_a_broken_template(env: dict[str, str]) -> None:
@@ -103,8 +103,15 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
         env, "simulate", "onboarding", "--tier", "low", "--locale", "en", "--days", "7"
     )
     assert code == 0, output
-    steps = [line.split()[5] for line in output.strip().splitlines()]
-    assert steps == ["welcome", "basics", "faq", "case_studies"]
+    lines = [line.split() for line in output.strip().splitlines()]
+    mails = [parts[6] for parts in lines if parts[5] == "mail"]
+    assert mails == [
+        "onboarding/welcome",
+        "onboarding/basics",
+        "onboarding/faq",
+        "onboarding/activation_nudge",
+        "onboarding/case_studies",
+    ]
     assert not Path(env["STEPMAIL_DATABASE_URL"].removeprefix("sqlite:///")).exists()
 
 
@@ -127,7 +134,7 @@ def test_enroll_from_flags_and_from_csv(env: dict[str, str], tmp_path: Path) -> 
     engine = make_engine(env["STEPMAIL_DATABASE_URL"])
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(customers)).scalar() == 3
-        assert connection.execute(select(func.count()).select_from(scheduled_sends)).scalar() == 15
+        assert connection.execute(select(func.count()).select_from(scheduled_sends)).scalar() == 18
     engine.dispose()
 
 

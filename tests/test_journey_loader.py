@@ -33,12 +33,14 @@ def write(tmp_path: Path, text: str, name: str = "sample.yaml") -> Path:
     return path
 
 
-def test_the_default_journey_loads_with_the_five_steps() -> None:
+def test_the_default_journey_loads_with_its_steps() -> None:
     journey = load_journey(ROOT / "journeys" / "onboarding.yaml")
     assert [(s.id, s.after.days) for s in journey.steps] == [
         ("welcome", 0),
         ("basics", 1),
+        ("next_steps", 0),  # on_event: report_created
         ("faq", 3),
+        ("activation_nudge", 3),
         ("case_studies", 7),
         ("feedback", 30),
     ]

@@ -20,7 +20,15 @@ from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.samples import sample_customer
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ("welcome", "basics", "faq", "case_studies", "feedback")
+STEPS = (
+    "welcome",
+    "basics",
+    "next_steps",
+    "faq",
+    "activation_nudge",
+    "case_studies",
+    "feedback",
+)
 LOCALES = ("ja", "en")
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 SENDER = SenderIdentity(
@@ -89,7 +97,7 @@ def body_text(mail: RenderedMail, customer: CustomerFacts) -> str:
     return " ".join(above_footer.split())
 
 
-def test_the_journey_has_the_five_onboarding_steps(journey: Journey) -> None:
+def test_the_journey_has_the_onboarding_steps(journey: Journey) -> None:
     assert journey.id == "onboarding"
     assert journey.trigger == "signup"
     assert journey.grace == timedelta(hours=24)
@@ -97,10 +105,16 @@ def test_the_journey_has_the_five_onboarding_steps(journey: Journey) -> None:
     assert [(s.id, s.after.days, s.template) for s in journey.steps] == [
         ("welcome", 0, "onboarding/welcome"),
         ("basics", 1, "onboarding/basics"),
+        ("next_steps", 0, "onboarding/next_steps"),
         ("faq", 3, "onboarding/faq"),
+        ("activation_nudge", 3, "onboarding/activation_nudge"),
         ("case_studies", 7, "onboarding/case_studies"),
         ("feedback", 30, "onboarding/feedback"),
     ]
+    assert journey.step("next_steps").on_event is not None
+    assert journey.step("next_steps").on_event.event == "report_created"  # type: ignore[union-attr]
+    assert journey.step("activation_nudge").when == "not usage.seen('report_created')"
+    assert journey.goal is not None and journey.goal.event == "subscription_upgraded"
     assert all(step.description and step.tiers == ALL_TIERS for step in journey.steps)
 
 

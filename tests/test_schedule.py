@@ -28,14 +28,20 @@ def test_each_step_goes_out_when_due_and_not_before(
     post_signup(client, signup_payload())
     assert run_due(runtime) == ["sent"]  # day 0
 
-    for day, step in [(1, "basics"), (3, "faq"), (7, "case_studies"), (30, "feedback")]:
-        clock.set(START + timedelta(days=day) - timedelta(seconds=1))
+    for due, step in [
+        (timedelta(days=1), "basics"),
+        (timedelta(days=3), "faq"),
+        (timedelta(days=3, hours=4), "activation_nudge"),  # no report_created yet
+        (timedelta(days=7), "case_studies"),
+        (timedelta(days=30), "feedback"),
+    ]:
+        clock.set(START + due - timedelta(seconds=1))
         assert run_due(runtime) == [], f"{step} went out early"
-        clock.set(START + timedelta(days=day))
+        clock.set(START + due)
         assert run_due(runtime) == ["sent"], step
         assert states(runtime)[step][0] == "sent"
 
-    assert len(outbox_files(settings)) == 5
+    assert len(outbox_files(settings)) == 6
     assert run_due(runtime) == []
 
 

@@ -97,7 +97,7 @@ def test_repeated_hook_enrolls_once_and_returns_the_same_ids(
     assert (first["created"], second["created"]) == (True, False)
     with runtime.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Enrollment)).scalar() == 1
-        assert connection.execute(select(func.count()).select_from(ScheduledSend)).scalar() == 5
+        assert connection.execute(select(func.count()).select_from(ScheduledSend)).scalar() == 6
 
 
 def test_concurrent_hooks_for_one_customer_enroll_once(
@@ -118,7 +118,7 @@ def test_concurrent_hooks_for_one_customer_enroll_once(
     with runtime.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Customer)).scalar() == 1
         assert connection.execute(select(func.count()).select_from(Enrollment)).scalar() == 1
-        assert connection.execute(select(func.count()).select_from(ScheduledSend)).scalar() == 5
+        assert connection.execute(select(func.count()).select_from(ScheduledSend)).scalar() == 6
 
 
 @pytest.mark.parametrize(

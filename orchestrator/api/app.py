@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from orchestrator.api import signup, unsubscribe
+from orchestrator.api import customers as customer_routes
+from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.runtime import Runtime
 
@@ -19,6 +20,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
+    app.include_router(sendgrid_webhook.router, tags=["hooks"])
+    app.include_router(suppressions.router, tags=["suppressions"])
+    app.include_router(events.router, tags=["usage"])
+    app.include_router(customer_routes.router, tags=["usage"])
+    app.include_router(tasks.router, tags=["csm tasks"])
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:

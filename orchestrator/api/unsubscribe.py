@@ -1,22 +1,37 @@
-"""One-click unsubscribe (RFC 8058): ``POST /unsubscribe/{token}`` suppresses at once, with no
-cookie or login; ``GET`` shows a confirmation page in the customer's language."""
+"""One-click unsubscribe (RFC 8058) and the preferences page behind every mail's link.
+
+``POST /unsubscribe/{token}`` suppresses the address at once, with no cookie, login or form
+field required (mailbox providers post ``List-Unsubscribe=One-Click``; the page's own button
+posts the same). ``GET`` shows a page in the customer's language: choose topics (one per
+journey), unsubscribe from everything, or resubscribe after an unsubscribe of one's own.
+
+The signed token in the path is the capability: whoever holds the link may act on it, and no
+cookie or session exists that another site could ride on, so the forms need no CSRF token. The
+pages are autoescaped, work without JavaScript, and are served ``no-store``/``no-referrer`` so
+the link does not leak into caches or to other sites.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.db.models import Customer
-from orchestrator.db.tables import customers, suppressions
+from orchestrator.db.tables import customers, enrollments, suppressions
+from orchestrator.preferences import opted_out_topics, save_preferences
 from orchestrator.runtime import Runtime
-from orchestrator.suppression import suppress
+from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
 from orchestrator.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
 
 router = APIRouter()
@@ -25,53 +40,177 @@ _PAGES = Environment(
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
 )
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+Notice = Literal["saved", "resubscribed", "unsubscribed"]
+_Action = Callable[[Session, Runtime, Customer], None]  # what a POST does, in the transaction
+_NOTICES: tuple[Notice, ...] = ("saved", "resubscribed", "unsubscribed")
+MAX_FORM_BYTES = 64 * 1024  # a topics form is a few journey ids
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    name: str
+    subscribed: bool
+
+
+@dataclass(frozen=True)
+class PageState:
+    """Everything the page shows about one recipient."""
+
+    lang: str
+    email: str
+    token: str
+    topics: tuple[Topic, ...]
+    suppression: str | None  # the reason, if the address is suppressed
+    notice: Notice | None = None
+
+
+class _BadLink(Exception):
+    """Raised when the token was not signed by us (400) or names no customer any more (404)."""
+
+    def __init__(self, status: int, lang: str = "en") -> None:
+        self.status = status
+        self.lang = lang
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-async def unsubscribe_page(token: str, runtime: RuntimeDep) -> HTMLResponse:
-    customer, suppressed = await run_in_threadpool(_lookup, runtime, token)
-    return _page(customer, token, done=suppressed)
+async def preferences_page(
+    token: str, request: Request, runtime: RuntimeDep, done: str | None = None
+) -> Response:
+    notice = done if done in _NOTICES else None
+    return await run_in_threadpool(_act, runtime, token, None, notice, _reader_language(request))
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-async def unsubscribe_now(token: str, runtime: RuntimeDep) -> HTMLResponse:
-    """Works for the mailbox provider's one-click POST and for the page's button alike."""
-    customer = await run_in_threadpool(_unsubscribe, runtime, token)
-    return _page(customer, token, done=True)
+async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> Response:
+    """One click: works for the mailbox provider's POST (any body) and the page's button."""
+    language = _reader_language(request)
+    return await run_in_threadpool(_act, runtime, token, _unsubscribe, "unsubscribed", language)
 
 
-def _customer_for(session: Session, runtime: Runtime, token: str) -> Customer:
+@router.post("/unsubscribe/{token}/topics", response_class=HTMLResponse)
+async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Response:
+    """The checked topics stay subscribed; every other topic on the page is turned off."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return HTMLResponse("form too large", status_code=413, headers=_HEADERS)
+    form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    chosen = frozenset(form.get("topic", []))
+
+    def save(session: Session, runtime: Runtime, customer: Customer) -> None:
+        topics = _topics(session, runtime, customer)
+        choices = {topic.id: topic.id in chosen for topic in topics}
+        assert customer.id is not None
+        save_preferences(session.connection(), customer.id, choices, runtime.clock.now())
+
+    problem = await run_in_threadpool(_act, runtime, token, save, None, _reader_language(request))
+    if problem.status_code != 200:
+        return problem
+    return RedirectResponse(f"/unsubscribe/{token}?done=saved", status_code=303)
+
+
+@router.post("/unsubscribe/{token}/resubscribe", response_class=HTMLResponse)
+async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Response:
+    """Undo the recipient's own unsubscribe; a bounce or spam-report suppression stays."""
+    language = _reader_language(request)
+    problem = await run_in_threadpool(_act, runtime, token, _resubscribe, None, language)
+    if problem.status_code != 200:
+        return problem
+    return RedirectResponse(f"/unsubscribe/{token}?done=resubscribed", status_code=303)
+
+
+def _unsubscribe(session: Session, runtime: Runtime, customer: Customer) -> None:
+    suppress(session, customer.email, UNSUBSCRIBE, "one-click", runtime.clock.now())
+
+
+def _resubscribe(session: Session, runtime: Runtime, customer: Customer) -> None:
+    unsuppress(session, customer.email, reasons=[UNSUBSCRIBE])
+
+
+def _act(
+    runtime: Runtime,
+    token: str,
+    action: _Action | None,
+    notice: Notice | None,
+    reader_language: str | None,
+) -> Response:
+    """Check the token, run ``action`` for its customer in one transaction, show the page.
+
+    A bad link's page speaks the browser's language (there is no customer to ask)."""
+    try:
+        with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
+            customer = _customer_for(session, runtime, token, reader_language)
+            if action is not None:
+                action(session, runtime, customer)
+            state = _state(session, runtime, customer, token, notice)
+    except _BadLink as problem:
+        html = _PAGES.get_template("unsubscribe_error.html").render(
+            lang=problem.lang, status=problem.status, contact=runtime.settings.sender_contact
+        )
+        return HTMLResponse(html, status_code=problem.status, headers=_HEADERS)
+    html = _PAGES.get_template("unsubscribe.html").render(
+        page=state, sender=runtime.settings.sender_name, contact=runtime.settings.sender_contact
+    )
+    return HTMLResponse(html, headers=_HEADERS)
+
+
+def _customer_for(
+    session: Session, runtime: Runtime, token: str, reader_language: str | None
+) -> Customer:
+    language = reader_language or _language(runtime.settings.default_locale)
     try:
         public_id = read_unsubscribe_token(runtime.settings.signing_secret(), token)
     except InvalidUnsubscribeToken:
-        raise HTTPException(status_code=400, detail="invalid unsubscribe link") from None
+        raise _BadLink(400, language) from None
     customer = session.execute(
         select(Customer).where(customers.c.public_id == public_id)
     ).scalar_one_or_none()
     if customer is None:
-        raise HTTPException(status_code=404, detail="unknown recipient")
+        raise _BadLink(404, language)
     return customer
 
 
-def _lookup(runtime: Runtime, token: str) -> tuple[Customer, bool]:
-    with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
-        customer = _customer_for(session, runtime, token)
-        suppressed = session.execute(
-            select(suppressions.c.id).where(suppressions.c.email == customer.email.lower())
-        ).first()
-        return customer, suppressed is not None
-
-
-def _unsubscribe(runtime: Runtime, token: str) -> Customer:
-    with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
-        customer = _customer_for(session, runtime, token)
-        suppress(session, customer.email, "unsubscribe", "one-click", runtime.clock.now())
-        return customer
-
-
-def _page(customer: Customer, token: str, *, done: bool) -> HTMLResponse:
-    language = "ja" if customer.locale.startswith("ja") else "en"
-    html = _PAGES.get_template("unsubscribe.html").render(
-        lang=language, email=customer.email, token=token, done=done
+def _state(
+    session: Session, runtime: Runtime, customer: Customer, token: str, notice: Notice | None
+) -> PageState:
+    suppression = session.execute(
+        select(suppressions.c.reason).where(suppressions.c.email == customer.email.lower())
+    ).scalar()
+    return PageState(
+        lang=_language(customer.locale),
+        email=customer.email,
+        token=token,
+        topics=_topics(session, runtime, customer),
+        suppression=suppression,
+        notice=notice,
     )
-    return HTMLResponse(html)
+
+
+def _topics(session: Session, runtime: Runtime, customer: Customer) -> tuple[Topic, ...]:
+    """The journeys the customer is (or was) in, plus any they chose about, by name."""
+    assert customer.id is not None
+    connection = session.connection()
+    off = opted_out_topics(connection, customer.id)
+    enrolled = connection.execute(
+        select(enrollments.c.journey_id).where(enrollments.c.customer_id == customer.id).distinct()
+    ).scalars()
+    ids = (set(enrolled) | off) & set(runtime.journeys)
+    topics = (Topic(i, runtime.journeys[i].name, i not in off) for i in ids)
+    return tuple(sorted(topics, key=lambda topic: (topic.name, topic.id)))
+
+
+def _language(locale: str) -> str:
+    return "ja" if locale.lower().startswith("ja") else "en"
+
+
+def _reader_language(request: Request) -> str | None:
+    """The browser's first ``Accept-Language`` choice, as ja or en; None without the header."""
+    header = request.headers.get("accept-language", "").strip()
+    return _language(header.split(",")[0].strip()) if header else None

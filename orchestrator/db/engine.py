@@ -28,7 +28,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # A pool as large as a worker's threads: opening a PostgreSQL connection costs more than a
+    # send. No pre-ping (a round trip per checkout); a dropped connection fails that one
+    # transaction, is discarded by the pool, and the send is retried.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 

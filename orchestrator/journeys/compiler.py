@@ -25,8 +25,8 @@ def compile_journey(journey: Journey, anchor: datetime, now: datetime) -> list[P
     """
     return [
         PlannedSend(step.id, due, is_missed(journey, due, now))
-        for step in journey.steps
-        for due in (anchor + step.after,)
+        for step, offset in journey.scheduled_offsets()
+        for due in (anchor + offset,)
     ]
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.journeys.durations import Duration
+from orchestrator.send_window import parse_send_window
 from orchestrator.tiers import Tier
 
 ALL_TIERS: tuple[Tier, ...] = ("high", "low", "tech")
@@ -27,15 +36,83 @@ def _valid_condition(source: str) -> str:
 ConditionSource = Annotated[str, Field(min_length=1), AfterValidator(_valid_condition)]
 
 
+def _valid_send_window(text: str) -> str:
+    parse_send_window(text)  # ValueError names the expected form
+    return text
+
+
+SendWindowText = Annotated[str, AfterValidator(_valid_send_window)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- usage: events that trigger, branch, convert and end journeys -----------------------------
+
+PropertyValue = str | int | float | bool
+
+
+class EventMatch(_Frozen):
+    """A product event by name, optionally with properties that must all be equal."""
+
+    event: Slug
+    properties: dict[str, PropertyValue] = Field(
+        default_factory=dict, description="Properties the event must carry, e.g. {to: high}."
+    )
+
+    def matches(self, name: str, properties: dict[str, Any]) -> bool:
+        return name == self.event and all(
+            properties.get(key) == value for key, value in self.properties.items()
+        )
+
+
+def _event_ref(value: Any) -> Any:
+    """``report_created`` is short for ``{event: report_created}``."""
+    return {"event": value} if isinstance(value, str) else value
+
+
+def _trigger_ref(value: Any) -> Any:
+    return value if value in ("signup", "manual") else _event_ref(value)
+
+
+EventRef = Annotated[
+    EventMatch, BeforeValidator(_event_ref, json_schema_input_type=Slug | EventMatch)
+]
+
+
+class WaitFor(_Frozen):
+    """After this step's due time, wait up to ``timeout`` for ``event``; then exactly one of
+    ``if_seen`` (as soon as the event arrives) or ``if_timeout`` (at the timeout) is scheduled."""
+
+    event: Slug
+    timeout: Duration
+    if_seen: Slug | None = Field(default=None, description="Step scheduled when the event comes.")
+    if_timeout: Slug | None = Field(default=None, description="Step scheduled at the timeout.")
+
+    @model_validator(mode="after")
+    def _has_a_branch(self) -> WaitFor:
+        if self.if_seen is None and self.if_timeout is None:
+            raise ValueError("a wait needs if_seen, if_timeout or both")
+        return self
+
+
+class ReentryAfter(_Frozen):
+    after: Duration = Field(description="Minimum time between two entries of one customer.")
+
+
+Reentry = Literal["never", "always"] | ReentryAfter
 
 
 class Step(_Frozen):
     """One mail of a journey, sent ``after`` the enrollment's anchor if its condition holds."""
 
     id: Slug = Field(description="Unique within the journey; part of the send's idempotency key.")
-    after: Duration = Field(description="Offset from enrollment, e.g. '0d', '3d', '36h'.")
+    after: Duration = Field(
+        default=timedelta(0),
+        description="Offset from enrollment, e.g. '0d', '3d', '36h'; for an `on_event` step or "
+        "a branch of a wait, the delay after the event or the branch.",
+    )
     template: str = Field(
         pattern=r"^[a-z0-9_/-]+$",
         description="Template name under templates/mail, without tier, locale or suffix.",
@@ -45,6 +122,21 @@ class Step(_Frozen):
         default=None, description="Jinja expression evaluated at send time; false skips the step."
     )
     description: str = ""
+    transactional: bool = Field(
+        default=False, description="Exempt from the frequency cap, and not counted by it."
+    )
+    on_event: EventRef | None = Field(
+        default=None,
+        description="Send `after` this event, once, when it arrives while enrolled.",
+    )
+    wait_for: WaitFor | None = Field(
+        default=None, description="Wait for an event after this step, then branch."
+    )
+
+    @property
+    def is_timed(self) -> bool:
+        """Scheduled at enrollment (not by an event): the classic drip step."""
+        return self.on_event is None
 
     @field_validator("tiers")
     @classmethod
@@ -60,10 +152,36 @@ class Journey(_Frozen):
     id: Slug
     name: str = Field(min_length=1)
     description: str = ""
-    trigger: Literal["signup"] = "signup"
+    trigger: Annotated[
+        Literal["signup", "manual"] | EventMatch,
+        BeforeValidator(
+            _trigger_ref, json_schema_input_type=Literal["signup", "manual"] | Slug | EventMatch
+        ),
+    ] = Field(
+        default="signup",
+        description="signup; manual (entered by Stepmail, e.g. health actions); or an event.",
+    )
+    reentry: Reentry = Field(
+        default="never",
+        description="For event triggers: never, always, or {after: 30d} since the last entry.",
+    )
+    goal: EventRef | None = Field(
+        default=None, description="The conversion event: ends the enrollment as converted."
+    )
+    exit_on_events: tuple[EventRef, ...] = Field(
+        default=(), description="Events that end the enrollment as exited."
+    )
     grace: Duration = Field(
         default=timedelta(hours=24),
         description="How late a step may still go out; later, it is recorded as missed.",
+    )
+    send_window: SendWindowText | None = Field(
+        default=None,
+        description="Recipient-local hours for this journey, e.g. 'Mon-Fri 09:00-18:00'; "
+        "overrides STEPMAIL_SEND_WINDOW.",
+    )
+    quiet_days: tuple[date, ...] = Field(
+        default=(), description="Dates (recipient-local) with no mail, besides STEPMAIL_QUIET_DAYS."
     )
     exit_when: tuple[ConditionSource, ...] = Field(
         default=(), description="Conditions that end the enrollment when true at send time."
@@ -83,7 +201,34 @@ class Journey(_Frozen):
             if step.id in seen:
                 raise ValueError(f"step id {step.id!r} is used twice")
             seen.add(step.id)
+        _check_branches(self)
         return self
+
+    @property
+    def trigger_event(self) -> EventMatch | None:
+        return self.trigger if isinstance(self.trigger, EventMatch) else None
+
+    def branch_targets(self) -> dict[str, Step]:
+        """Step id → the waiting step whose branch it is; such steps are not timed."""
+        return {
+            target: step
+            for step in self.steps
+            if step.wait_for is not None
+            for target in (step.wait_for.if_seen, step.wait_for.if_timeout)
+            if target is not None
+        }
+
+    def scheduled_offsets(self) -> list[tuple[Step, timedelta]]:
+        """The steps written at enrollment with their offset from the anchor: timed steps, and
+        the timeout branch of every wait (its row is what the event branch races against)."""
+        targets = self.branch_targets()
+        planned = [(s, s.after) for s in self.steps if s.is_timed and s.id not in targets]
+        for step in self.steps:
+            wait = step.wait_for
+            if wait is not None and wait.if_timeout is not None:
+                branch = self.step(wait.if_timeout)
+                planned.append((branch, step.after + wait.timeout + branch.after))
+        return planned
 
     def step(self, step_id: str) -> Step:
         """The step called ``step_id``; KeyError if the journey has none (e.g. it was removed)."""
@@ -91,3 +236,29 @@ class Journey(_Frozen):
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+
+def _check_branches(journey: Journey) -> None:
+    """Waits point at existing steps used by no other wait; event steps and branches are not
+    timed; timed steps say when they go."""
+    ids = {step.id for step in journey.steps}
+    targets: set[str] = set()
+    for step in journey.steps:
+        wait = step.wait_for
+        if wait is None:
+            continue
+        if not step.is_timed:
+            raise ValueError(f"step {step.id!r}: wait_for needs a timed step, not an on_event one")
+        for target in (wait.if_seen, wait.if_timeout):
+            if target is None:
+                continue
+            if target not in ids:
+                raise ValueError(f"step {step.id!r}: wait_for names no step {target!r}")
+            if target in targets or target == step.id:
+                raise ValueError(f"step {target!r} is the branch of more than one wait")
+            targets.add(target)
+    for step in journey.steps:
+        if step.id in targets and (step.on_event is not None or step.wait_for is not None):
+            raise ValueError(f"step {step.id!r}: a branch of a wait cannot wait or have on_event")
+        if step.is_timed and step.id not in targets and "after" not in step.model_fields_set:
+            raise ValueError(f"step {step.id!r} needs `after` (or `on_event`)")

@@ -48,6 +48,7 @@ def _sendgrid(settings: Settings) -> Transport:
         api_key=key.get_secret_value(),
         api_host=settings.sendgrid_api_host,
         timeout=settings.sendgrid_timeout,
+        sandbox_mode=settings.sendgrid_sandbox,
     )
 
 

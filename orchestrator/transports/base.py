@@ -31,3 +31,13 @@ class Transport(Protocol):
     def send(self, mail: OutgoingMail) -> SendResult: ...
 
     def close(self) -> None: ...
+
+
+def is_reconcilable(transport: Transport) -> bool:
+    """True when a provider's event webhook reports what happened to each mail, so an unknown
+    outcome can wait for that event instead of staying unknown forever.
+
+    A transport opts in with a class attribute ``reconcilable = True``; it is read with a
+    default so transports (and test doubles) that predate the attribute need no change.
+    """
+    return bool(getattr(transport, "reconcilable", False))

@@ -71,10 +71,16 @@ _NEVER_SENT = (
 
 
 class SendGridTransport:
-    """Posts each mail to ``/v3/mail/send``; 202 means SendGrid took it."""
+    """Posts each mail to ``/v3/mail/send``; 202 means SendGrid took it.
+
+    Not idempotent (the API has no idempotency key), but reconcilable: every payload carries
+    our send id in ``custom_args``, and the event webhook echoes it back, so an unknown
+    outcome can be settled by a ``processed`` or ``delivered`` event instead of a resend.
+    """
 
     name = "sendgrid"
     idempotent = False
+    reconcilable = True
 
     def __init__(
         self,

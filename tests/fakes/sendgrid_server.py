@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import sys
 import threading
 import time
@@ -80,15 +81,18 @@ class FakeSendGrid:
         *,
         hang_seconds: float = 3.0,
         spec_path: Path = DEFAULT_SPEC,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.hang_seconds = hang_seconds
+        self.tls = tls  # serve HTTPS (a benchmark's new connections then pay a handshake)
         self._validate = body_validator(str(spec_path))
         self._lock = threading.Lock()
         self._accepted: list[ReceivedMail] = []
         self._invalid: list[RejectedRequest] = []
         self._queue: deque[Behaviour] = deque()
         self._connections = 0
+        self._request_times: list[float] = []
         self._script: Script | None = None
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -100,6 +104,10 @@ class FakeSendGrid:
         self._stopping.clear()
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
+        if self.tls is not None:  # handshakes run in the handler threads, not in accept()
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -127,7 +135,8 @@ class FakeSendGrid:
     def url(self) -> str:
         assert self._server is not None, "FakeSendGrid is not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host!s}:{port}"
 
     # -- scripting and records -------------------------------------------------------------
 
@@ -154,6 +163,13 @@ class FakeSendGrid:
             return list(self._invalid)
 
     @property
+    def request_times(self) -> list[float]:
+        """``time.monotonic()`` when each valid request arrived (scripted failures included):
+        what a rate limit is measured on, and how many tries a mail took."""
+        with self._lock:
+            return list(self._request_times)
+
+    @property
     def connections(self) -> int:
         """How many TCP connections clients opened: 1 for many mails proves keep-alive."""
         with self._lock:
@@ -165,8 +181,11 @@ class FakeSendGrid:
 
     # -- request handling (called from handler threads) ------------------------------------
 
-    def respond(self, headers: Mapping[str, str], raw: bytes) -> Reply | None:
-        """The reply for one POST (header names in lower case); None means "hang up"."""
+    def respond(
+        self, headers: Mapping[str, str], raw: bytes, arrived: float | None = None
+    ) -> Reply | None:
+        """The reply for one POST (header names in lower case); None means "hang up".
+        ``arrived`` is when its request line was read (``time.monotonic()``)."""
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return self._reject(401, [_error(ERROR_MESSAGES[401])], raw)
         if not headers.get("content-type", "").startswith("application/json"):
@@ -178,6 +197,8 @@ class FakeSendGrid:
         problems = self._validate(body)
         if problems:
             return self._reject(400, problems, raw)
+        with self._lock:
+            self._request_times.append(time.monotonic() if arrived is None else arrived)
         return self._behave(self._next_behaviour(body), body, headers)
 
     def _next_behaviour(self, body: dict[str, Any]) -> Behaviour:
@@ -252,10 +273,13 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeSendGrid/1.0"
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
         cast(_Server, self.server).fake.count_connection()
 
     def do_POST(self) -> None:
+        arrived = time.monotonic()  # before body and validation: what a rate limit is about
         length = self.headers.get("Content-Length")
         if length is None:
             self._send(_json_reply(411, {"errors": [_error("Content-Length required")]}))
@@ -265,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_json_reply(404, {"errors": [_error("not found")]}))
             return
         fake = cast(_Server, self.server).fake
-        reply = fake.respond({k.lower(): v for k, v in self.headers.items()}, raw)
+        reply = fake.respond({k.lower(): v for k, v in self.headers.items()}, raw, arrived)
         if reply is None:
             self.close_connection = True
             return

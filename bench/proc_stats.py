@@ -1,0 +1,136 @@
+"""What /proc says about processes: children, resident memory and CPU time, so the bench
+needs no psutil. Linux only, like the machine the target is set for."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int | str) -> tuple[str, list[str]]:
+    """The command name and the fields after it in /proc/<pid>/stat (the name may hold
+    spaces or parentheses, hence the split on the last ``)``)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    head, _, rest = raw.rpartition(")")
+    return head.partition("(")[2], rest.split()
+
+
+def _all_stats() -> Iterator[tuple[int, str, list[str]]]:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, fields = _proc_stat(entry.name)
+            except OSError:
+                continue  # exited while we looked
+            yield int(entry.name), name, fields
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    """utime + stime: fields 14 and 15 of /proc/<pid>/stat."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def child_pids(parent: int) -> list[int]:
+    """Direct children of ``parent`` from /proc (psutil is not a dependency)."""
+    return sorted(pid for pid, _, fields in _all_stats() if int(fields[1]) == parent)
+
+
+@dataclass(frozen=True)
+class ProcStats:
+    """Resident memory of one process now and at its peak (bytes), and CPU seconds so far."""
+
+    pid: int
+    rss: int
+    peak: int
+    cpu: float
+
+
+def stats_of(pid: int) -> ProcStats:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) * 1024
+    cpu = _cpu_seconds(_proc_stat(pid)[1])
+    return ProcStats(pid, values.get("VmRSS", 0), values.get("VmHWM", 0), cpu)
+
+
+def worker_stats(main_pid: int) -> list[ProcStats]:
+    return [stats_of(pid) for pid in child_pids(main_pid)]
+
+
+def server_cpu() -> dict[str, float]:
+    """CPU seconds so far of Redis and PostgreSQL, keyed per process so one that exits is
+    dropped rather than subtracted. Backends that exit hand their CPU time to the
+    postmaster (its cutime + cstime, fields 16 and 17), so connection churn is counted.
+
+    Every database's backends are included: on a shared machine, the test suite's too,
+    which the "everything else" share of the report makes visible.
+    """
+    stats = {pid: (name, fields) for pid, name, fields in _all_stats()}
+    postgres = {pid for pid, (name, _) in stats.items() if name == "postgres"}
+    totals = {"redis": 0.0}
+    for pid, (name, fields) in stats.items():
+        if name == "redis-server":
+            totals["redis"] += _cpu_seconds(fields)
+        elif pid in postgres:
+            totals[f"postgres:{pid}"] = _cpu_seconds(fields)
+            if int(fields[1]) not in postgres:  # the postmaster
+                reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+                totals[f"postgres:{pid}:reaped"] = reaped
+    return totals
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core spent not idle, from /proc/stat: whatever else runs on the
+    machine (a test suite, say) shows up as the gap to our own components."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds of every component at one instant; two of them bracket the drain."""
+
+    workers: float
+    scheduler: float
+    fake: float
+    servers: dict[str, float]
+    machine: float
+
+    def minus(self, earlier: CpuSnapshot) -> CpuSnapshot:
+        """The CPU spent in between; a process new since ``earlier`` counts from zero."""
+        servers = {k: v - earlier.servers.get(k, 0.0) for k, v in self.servers.items()}
+        return CpuSnapshot(
+            self.workers - earlier.workers,
+            self.scheduler - earlier.scheduler,
+            self.fake - earlier.fake,
+            servers,
+            self.machine - earlier.machine,
+        )
+
+    def parts(self) -> dict[str, float]:
+        backends = sum(v for k, v in self.servers.items() if k.startswith("postgres:"))
+        return {
+            "workers": self.workers,
+            "scheduler (this process)": self.scheduler,
+            "fake SendGrid": self.fake,
+            "postgres": backends,
+            "redis": self.servers.get("redis", 0.0),
+        }
+
+
+def cpu_snapshot(workers: Sequence[ProcStats], fake_pid: int) -> CpuSnapshot:
+    return CpuSnapshot(
+        workers=sum(w.cpu for w in workers),
+        scheduler=time.process_time(),
+        fake=stats_of(fake_pid).cpu,
+        servers=server_cpu(),
+        machine=machine_busy_seconds(),
+    )

@@ -1,0 +1,49 @@
+"""``PATCH /v1/customers/{external_id}``: what the product knows changed about a customer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.handoff.notify import notify_tasks
+from orchestrator.runtime import Runtime
+from orchestrator.usage.customers import (
+    CustomerNotFound,
+    CustomerPatch,
+    CustomerUpdate,
+    CustomerView,
+    update_customer,
+)
+from orchestrator.usage.events import usage_rules
+
+router = APIRouter(dependencies=[ApiKeyAuth])
+
+
+@router.patch(
+    "/v1/customers/{external_id}",
+    response_model=CustomerView,
+    summary="Update a customer (attributes merge; the tier follows the contract value)",
+    responses={
+        401: {"description": "Missing or wrong bearer token"},
+        404: {"description": "Unknown customer"},
+    },
+)
+async def patch_customer(
+    external_id: str, patch: CustomerPatch, runtime: RuntimeDep, background: BackgroundTasks
+) -> CustomerView:
+    try:
+        result = await run_in_threadpool(_update, runtime, external_id, patch)
+    except CustomerNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    if result.task_ids:
+        background.add_task(notify_tasks, runtime, result.task_ids)
+    return result.customer
+
+
+def _update(runtime: Runtime, external_id: str, patch: CustomerPatch) -> CustomerUpdate:
+    with Session(runtime.engine) as session, session.begin():
+        return update_customer(
+            session, external_id, patch, usage_rules(runtime), runtime.clock.now()
+        )

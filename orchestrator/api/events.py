@@ -1,0 +1,111 @@
+"""``POST /v1/events``: product usage events in, one or a batch of up to 1,000."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.handoff.notify import notify_tasks
+from orchestrator.runtime import Runtime
+from orchestrator.usage.events import (
+    MAX_BATCH,
+    EventBatch,
+    EventIn,
+    EventsAccepted,
+    UnknownCustomers,
+    ingest_events,
+    usage_rules,
+)
+
+router = APIRouter(dependencies=[ApiKeyAuth])
+
+_EVENT = EventIn.model_json_schema()
+_BODY = {
+    "anyOf": [
+        _EVENT,
+        {
+            "type": "object",
+            "properties": {
+                "events": {"type": "array", "items": _EVENT, "minItems": 1, "maxItems": MAX_BATCH}
+            },
+            "required": ["events"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=EventsAccepted,
+    summary="Record product usage events",
+    responses={
+        401: {"description": "Missing or wrong bearer token"},
+        404: {"description": "Single event for an unknown customer"},
+        422: {"description": "A bad item or an unknown customer: nothing of the batch stored"},
+    },
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY}}}
+    },
+)
+async def post_events(
+    request: Request, runtime: RuntimeDep, background: BackgroundTasks
+) -> EventsAccepted:
+    """All or nothing. An event whose ``id`` was stored before is counted as a duplicate and
+    changes nothing, so retrying a request is safe."""
+    events, batched = _parse(await request.body())
+    try:
+        accepted = await run_in_threadpool(_ingest, runtime, events)
+    except UnknownCustomers as exc:
+        if not batched:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown_customer",
+                    "loc": ("body", "events", index, "external_id"),
+                    "msg": f"unknown customer {external_id!r}",
+                }
+                for index, external_id in exc.unknown
+            ]
+        ) from None
+    if accepted.task_ids:
+        background.add_task(notify_tasks, runtime, accepted.task_ids)
+    return accepted
+
+
+def _parse(body: bytes) -> tuple[list[EventIn], bool]:
+    """A JSON object with ``events`` is a batch; any other object is one event."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "body is not valid JSON"}]
+        ) from None
+    batched = isinstance(data, dict) and "events" in data
+    try:
+        if batched:
+            return EventBatch.model_validate(data).events, True
+        return [EventIn.model_validate(data)], False
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in errors]
+        ) from None
+
+
+def _ingest(runtime: Runtime, events: list[EventIn]) -> EventsAccepted:
+    rules = usage_rules(runtime)
+    with Session(runtime.engine) as session, session.begin():
+        result = ingest_events(session, events, rules, runtime.clock.now())
+    return EventsAccepted(
+        stored=len(result.stored), duplicates=result.duplicates, task_ids=result.task_ids
+    )

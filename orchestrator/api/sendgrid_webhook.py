@@ -1,0 +1,108 @@
+"""``POST /hooks/sendgrid``: SendGrid's signed event webhook.
+
+Closed until ``STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` is set (SendGrid keeps retrying for a
+day, so nothing is lost while it is). A verified batch is stored idempotently and applied in
+one transaction, then answered ``200`` with what was new.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.sendgrid_signature import verify_event_signature
+from orchestrator.api.signatures import InvalidSignature
+from orchestrator.errors import ConfigurationError
+from orchestrator.provider_events.record import record_events
+from orchestrator.provider_events.sendgrid import InvalidEventBatch, SendGridEvents
+from orchestrator.provider_events.vocabulary import NormalizedEvent
+from orchestrator.runtime import Runtime
+
+router = APIRouter()
+
+
+class EventBatchAccepted(BaseModel):
+    """``recorded`` events were new and applied; ``duplicates`` had been received before."""
+
+    received: int
+    recorded: int
+    duplicates: int
+
+
+@router.post(
+    "/hooks/sendgrid",
+    response_model=EventBatchAccepted,
+    summary="Receive SendGrid delivery and engagement events",
+    responses={
+        400: {"description": "The body is not a JSON array of event objects"},
+        401: {"description": "Missing, wrong or stale signature"},
+        503: {"description": "No webhook public key is configured (or it is unusable)"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "object"},
+                        "description": "SendGrid event objects, as SendGrid posts them",
+                    }
+                }
+            },
+        }
+    },
+)
+async def sendgrid_events(
+    request: Request,
+    runtime: RuntimeDep,
+    x_twilio_email_event_webhook_signature: str | None = Header(
+        default=None, description="base64 DER ECDSA signature of timestamp + raw body"
+    ),
+    x_twilio_email_event_webhook_timestamp: str | None = Header(
+        default=None, description="Unix seconds"
+    ),
+) -> EventBatchAccepted:
+    body = await request.body()
+    settings = runtime.settings
+    key = settings.sendgrid_webhook_public_key
+    if not key:
+        raise HTTPException(
+            status_code=503,
+            detail="STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused",
+        )
+    now = runtime.clock.now()
+    try:
+        verify_event_signature(
+            key,
+            x_twilio_email_event_webhook_signature,
+            x_twilio_email_event_webhook_timestamp,
+            body,
+            now=now.timestamp(),
+            tolerance=settings.sendgrid_webhook_tolerance,
+        )
+    except InvalidSignature as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from None
+    except ConfigurationError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+    try:
+        events = SendGridEvents.parse_batch(body, received_at=now)
+    except InvalidEventBatch as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return await run_in_threadpool(_record, runtime, events)
+
+
+def _record(runtime: Runtime, events: list[NormalizedEvent]) -> EventBatchAccepted:
+    with Session(runtime.engine) as session, session.begin():
+        summary = record_events(
+            session,
+            events,
+            soft_bounce_limit=runtime.settings.soft_bounce_limit,
+            now=runtime.clock.now(),
+        )
+    return EventBatchAccepted(
+        received=summary.received, recorded=summary.recorded, duplicates=summary.duplicates
+    )

@@ -1,0 +1,46 @@
+"""``GET /v1/tasks`` and ``POST /v1/tasks/{id}/close``: the CSM's to-do list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+
+from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.handoff.tasks import TaskNotFound, TaskView, close_task, list_tasks
+from orchestrator.runtime import Runtime
+
+router = APIRouter(dependencies=[ApiKeyAuth])
+
+
+@router.get("/v1/tasks", response_model=list[TaskView], summary="List CSM tasks, soonest due first")
+async def get_tasks(
+    runtime: RuntimeDep,
+    status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[TaskView]:
+    return await run_in_threadpool(_list, runtime, status, limit)
+
+
+@router.post(
+    "/v1/tasks/{task_id}/close",
+    response_model=TaskView,
+    summary="Close a task",
+    responses={404: {"description": "No such task"}},
+)
+async def post_close(task_id: int, runtime: RuntimeDep) -> TaskView:
+    try:
+        return await run_in_threadpool(_close, runtime, task_id)
+    except TaskNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+
+
+def _list(runtime: Runtime, status: str, limit: int) -> list[TaskView]:
+    with runtime.engine.connect() as connection:
+        return list_tasks(connection, None if status == "all" else status, limit)  # type: ignore[arg-type]
+
+
+def _close(runtime: Runtime, task_id: int) -> TaskView:
+    with runtime.engine.begin() as connection:
+        return close_task(connection, task_id, runtime.clock.now())

@@ -1,0 +1,167 @@
+"""``stepmail track``, ``stepmail tasks …`` and ``stepmail health daily``: usage and hand-off
+from the command line, through the same services as the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import StepmailError
+from orchestrator.settings import load_settings
+
+console = Console(soft_wrap=True)
+tasks_app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human.")
+health_app = typer.Typer(no_args_is_help=True, help="Health scores.")
+
+
+def track(
+    external_id: str,
+    event: str,
+    prop: Annotated[
+        list[str] | None, typer.Option("--prop", help="key=value (numbers and true/false typed)")
+    ] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
+    at: Annotated[str | None, typer.Option(help="ISO 8601 with offset; default now")] = None,
+) -> None:
+    """Record a usage event for a customer, as ``POST /v1/events`` would."""
+    from orchestrator.handoff.notify import notify_tasks
+    from orchestrator.runtime import build_runtime
+    from orchestrator.simulation import parse_value
+    from orchestrator.usage.events import EventIn, ingest_events, usage_rules
+
+    properties = {}
+    for pair in prop or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise StepmailError(f"--prop {pair!r}: expected key=value")
+        properties[key] = parse_value(value)
+    try:
+        item = EventIn.model_validate(
+            {
+                "external_id": external_id,
+                "name": event,
+                "id": event_id,
+                "occurred_at": at,
+                "properties": properties,
+            }
+        )
+    except ValidationError as exc:
+        raise StepmailError(_problems(exc)) from None
+    runtime = build_runtime(load_settings())
+    try:
+        now = runtime.clock.now()
+        with Session(runtime.engine) as session, session.begin():
+            result = ingest_events(session, [item], usage_rules(runtime), now)
+        notify_tasks(runtime, result.task_ids)
+    finally:
+        runtime.close()
+    what = "stored" if result.stored else "already stored (same id): nothing done"
+    console.print(f"{event} for {external_id}: {what}", highlight=False)
+
+
+@tasks_app.command("list")
+def tasks_list(
+    status: Annotated[str, typer.Option(help="open | closed | all")] = "open",
+    limit: int = 100,
+) -> None:
+    """Tasks, soonest due first."""
+    from orchestrator.db.engine import make_engine
+    from orchestrator.handoff.tasks import list_tasks
+
+    if status not in ("open", "closed", "all"):
+        raise StepmailError(f"--status must be open, closed or all, not {status!r}")
+    engine = make_engine(load_settings().database_url)
+    with engine.connect() as connection:
+        tasks = list_tasks(connection, None if status == "all" else status, limit)  # type: ignore[arg-type]
+    engine.dispose()
+    for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
+        console.print(
+            f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
+            f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
+            f"-> {task.assignee or 'CS team'}  {task.reason}",
+            highlight=False,
+        )
+    if not tasks:
+        console.print("no tasks")
+
+
+@tasks_app.command("close")
+def tasks_close(task_id: int) -> None:
+    """Close a task."""
+    from orchestrator.clock import SystemClock
+    from orchestrator.db.engine import make_engine
+    from orchestrator.handoff.tasks import TaskNotFound, close_task
+
+    engine = make_engine(load_settings().database_url)
+    try:
+        with engine.begin() as connection:
+            task = close_task(connection, task_id, SystemClock().now())
+    except TaskNotFound as exc:
+        raise StepmailError(str(exc)) from None
+    finally:
+        engine.dispose()
+    console.print(f"task {task.id} {task.status}")
+
+
+@tasks_app.command("notify")
+def tasks_notify() -> None:
+    """Notify CSMs of open tasks whose notification has not gone out yet."""
+    from orchestrator.handoff.notify import notify_tasks
+    from orchestrator.runtime import build_runtime
+
+    runtime = build_runtime(load_settings())
+    try:
+        console.print(f"{notify_tasks(runtime)} task(s) notified")
+    finally:
+        runtime.close()
+
+
+@health_app.command("daily")
+def health_daily(
+    since: Annotated[
+        str | None, typer.Option(help="ISO 8601; default 24 hours ago (the last daily run)")
+    ] = None,
+) -> None:
+    """Rescore the customers whose events entered or left a window since the last run."""
+    from orchestrator.handoff.notify import notify_tasks
+    from orchestrator.health.daily import run_daily
+    from orchestrator.runtime import build_runtime
+    from orchestrator.usage.events import usage_rules
+
+    runtime = build_runtime(load_settings())
+    try:
+        rules = usage_rules(runtime)
+        if rules.health is None:
+            raise StepmailError(f"no health.yaml in {runtime.settings.journeys_dir}")
+        start = _moment(since) if since else None
+        report = run_daily(
+            runtime.engine, rules.health, rules.journeys, rules.settings, runtime.clock.now(), start
+        )
+        notified = notify_tasks(runtime)
+    finally:
+        runtime.close()
+    console.print(
+        f"{report.candidates} customer(s) rescored ({report.rows_examined} event rows read), "
+        f"{len(report.task_ids)} task(s) opened, {notified} notified"
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise StepmailError(f"--since {text!r}: expected ISO 8601") from None
+    if moment.tzinfo is None:
+        raise StepmailError(f"--since {text!r}: needs a time-zone offset")
+    return moment
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+    )

@@ -1,0 +1,110 @@
+"""CSM tasks: stored, listed, closed. One open task per customer and kind, so a signal that
+repeats (a second detractor score, a wobbling band) does not flood the CSM's list."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Select, insert, select, update
+
+from orchestrator.db.tables import csm_tasks, customers
+from orchestrator.errors import StepmailError
+
+_TASKS = csm_tasks
+TaskStatus = Literal["open", "closed"]
+
+
+class TaskNotFound(StepmailError):
+    """Raised when a task id does not exist."""
+
+
+class TaskView(BaseModel):
+    id: int
+    external_id: str
+    customer_name: str
+    company: str
+    tier: str
+    kind: str
+    reason: str
+    status: str
+    assignee: str | None
+    created_at: datetime
+    due_at: datetime
+    closed_at: datetime | None
+    notified_at: datetime | None
+
+
+def open_task(
+    connection: Connection,
+    customer_id: int,
+    kind: str,
+    reason: str,
+    due_in: timedelta,
+    now: datetime,
+) -> int | None:
+    """Open a task assigned to the customer's CSM; None if one of this kind is already open."""
+    already = connection.execute(
+        select(_TASKS.c.id).where(
+            _TASKS.c.customer_id == customer_id, _TASKS.c.kind == kind, _TASKS.c.status == "open"
+        )
+    ).first()
+    if already is not None:
+        return None
+    assignee = connection.execute(
+        select(customers.c.csm_email).where(customers.c.id == customer_id)
+    ).scalar()
+    return int(
+        connection.execute(
+            insert(_TASKS)
+            .values(
+                customer_id=customer_id,
+                kind=kind,
+                reason=reason[:1000],
+                status="open",
+                assignee=assignee,
+                created_at=now,
+                due_at=now + due_in,
+            )
+            .returning(_TASKS.c.id)
+        ).scalar_one()
+    )
+
+
+def list_tasks(
+    connection: Connection, status: TaskStatus | None = "open", limit: int = 100
+) -> list[TaskView]:
+    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this)."""
+    query = _with_customer().order_by(_TASKS.c.due_at, _TASKS.c.id).limit(limit)
+    if status is not None:
+        query = query.where(_TASKS.c.status == status)
+    return [TaskView.model_validate(row, from_attributes=True) for row in connection.execute(query)]
+
+
+def get_task(connection: Connection, task_id: int) -> TaskView:
+    row = connection.execute(_with_customer().where(_TASKS.c.id == task_id)).first()
+    if row is None:
+        raise TaskNotFound(f"no task {task_id}")
+    return TaskView.model_validate(row, from_attributes=True)
+
+
+def close_task(connection: Connection, task_id: int, now: datetime) -> TaskView:
+    """Close a task (closing a closed one is a no-op that returns it)."""
+    get_task(connection, task_id)
+    connection.execute(
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id, _TASKS.c.status == "open")
+        .values(status="closed", closed_at=now)
+    )
+    return get_task(connection, task_id)
+
+
+def _with_customer() -> Select[Any]:
+    return select(
+        _TASKS,
+        customers.c.external_id,
+        customers.c.name.label("customer_name"),
+        customers.c.company,
+        customers.c.tier,
+    ).join(customers, customers.c.id == _TASKS.c.customer_id)

@@ -1,0 +1,237 @@
+"""Whether a send that should go may go *now*: send windows, quiet days and the frequency cap.
+
+Called by :func:`orchestrator.delivery.deliver` after every reason not to send was ruled out. A
+send that must wait gets a :class:`Deferral`: its row goes back to ``pending`` with ``wake_at``
+at the next moment it may go and a ``reason`` that says why. A deferral is not an attempt.
+
+The reason starts ``deferred until <UTC time>:``, which :func:`deferred_until` reads back, so
+the journey's grace (how late a mail may still go) counts from the moment the send was deferred
+to, not from its original due time: a step deferred over a weekend is not missed on Monday.
+Once admitted here a send's ``sent_at`` is stamped, so a later requeue (the rate limiter) does
+not make it look late either, and the frequency cap counts it while it is in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, or_, select, update
+
+from orchestrator.db.engine import is_postgres
+from orchestrator.db.models import ACTIVE_SEND_STATES, SendState
+from orchestrator.db.tables import customers, scheduled_sends
+from orchestrator.frequency_cap import CappedSend, cap_wait, parse_frequency_cap
+from orchestrator.journeys.model import Journey, Step
+from orchestrator.runtime import Runtime
+from orchestrator.send_window import (
+    SEARCH_DAYS,
+    SendWindow,
+    next_opening,
+    parse_quiet_days,
+    parse_send_window,
+    why_closed,
+)
+from orchestrator.timezones import zone
+
+log = logging.getLogger(__name__)
+
+_SENDS = scheduled_sends
+_DEFERRED = re.compile(r"^deferred until (\S+?): ")
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """A send that should go, but not yet: when to look again and why."""
+
+    wake_at: datetime
+    reason: str
+
+
+def deferral_reason(wake_at: datetime, why: str) -> str:
+    return f"deferred until {wake_at.astimezone(UTC).isoformat()}: {why}"
+
+
+def deferred_until(reason: str | None) -> datetime | None:
+    """The moment a deferred row was put off to, read back from its ``reason``."""
+    match = _DEFERRED.match(reason or "")
+    if match is None:
+        return None
+    try:
+        return datetime.fromisoformat(match[1])
+    except ValueError:
+        return None
+
+
+def hold_back(
+    runtime: Runtime,
+    send_id: int,
+    customer_id: int,
+    journey: Journey,
+    step: Step,
+    timezone: str,
+    now: datetime,
+    *,
+    was_held: bool = False,
+) -> Deferral | None:
+    """None when the send may go now; else the deferral, already written to its row.
+
+    ``was_held``: the row was deferred before, so admitting it stamps ``sent_at`` (see above).
+    """
+    window, quiet = send_rules(runtime.settings.send_window, runtime.settings.quiet_days, journey)
+    local_zone = zone(timezone or runtime.settings.default_timezone)
+    deferral = window_deferral(window, quiet, local_zone, now)
+    cap = runtime.settings.frequency_cap
+    capped = deferral is None and bool(cap) and not step.transactional
+    if deferral is None and not capped and not was_held:
+        return None  # the common case writes nothing
+    with runtime.engine.begin() as connection:
+        if capped and cap:
+            deferral = _cap_deferral(
+                connection,
+                runtime.journeys,
+                cap,
+                send_id,
+                customer_id,
+                window,
+                quiet,
+                local_zone,
+                now,
+            )
+            was_held = True  # an admitted capped send holds its slot from now on
+        if deferral is not None:
+            _defer(connection, send_id, deferral, now)
+        elif was_held:
+            _stamp_admitted(connection, send_id, now)
+    if deferral is not None:
+        log.info("send %d %s", send_id, deferral.reason)
+    return deferral
+
+
+def send_rules(
+    installation_window: str | None, installation_quiet_days: str, journey: Journey
+) -> tuple[SendWindow | None, frozenset[date]]:
+    """The window that applies (the journey's, else the installation's) and every quiet day."""
+    text = journey.send_window or installation_window
+    window = parse_send_window(text) if text else None
+    return window, _quiet_days(installation_quiet_days) | frozenset(journey.quiet_days)
+
+
+def window_deferral(
+    window: SendWindow | None, quiet: frozenset[date], local_zone: ZoneInfo, now: datetime
+) -> Deferral | None:
+    """Pure: None when ``now`` is open for this recipient, else a deferral to the next opening."""
+    opening = next_opening(window, quiet, local_zone, now)
+    if opening == now:
+        return None
+    why = why_closed(window, quiet, local_zone, now)
+    if opening is None:  # every opening for years is a quiet day: look again much later
+        later = now + timedelta(days=SEARCH_DAYS)
+        return Deferral(later, deferral_reason(later, f"no opening in {SEARCH_DAYS} days, {why}"))
+    return Deferral(opening, deferral_reason(opening, why))
+
+
+def _cap_deferral(
+    connection: Connection,
+    journeys: Mapping[str, Journey],
+    cap: str,
+    send_id: int,
+    customer_id: int,
+    window: SendWindow | None,
+    quiet: frozenset[date],
+    local_zone: ZoneInfo,
+    now: datetime,
+) -> Deferral | None:
+    """Count and decide under a lock on the customer, so concurrent workers take turns.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the customer row; SQLite: the transaction already
+    began with ``BEGIN IMMEDIATE``, which serialises writers.
+    """
+    if is_postgres(connection.engine):
+        connection.execute(
+            select(customers.c.id).where(customers.c.id == customer_id).with_for_update()
+        )
+    rules = parse_frequency_cap(cap)
+    sends = _capped_sends(connection, journeys, customer_id, now - max(r.period for r in rules))
+    mine = next((s for s in sends if s.id == send_id), None)
+    if mine is None:
+        return None
+    wait = cap_wait(rules, mine, [s for s in sends if s.id != send_id], now)
+    if wait is None:
+        return None
+    until, why = wait
+    opening = next_opening(window, quiet, local_zone, until) or until
+    return Deferral(opening, deferral_reason(opening, why))
+
+
+def _capped_sends(
+    connection: Connection, journeys: Mapping[str, Journey], customer_id: int, since: datetime
+) -> list[CappedSend]:
+    """The customer's sends that are still to go or went out since ``since``, minus the
+    transactional ones (exempt). Few rows per customer, read through the customer index."""
+    rows = connection.execute(
+        select(
+            _SENDS.c.id,
+            _SENDS.c.journey_id,
+            _SENDS.c.step_id,
+            _SENDS.c.due_at,
+            _SENDS.c.wake_at,
+            _SENDS.c.state,
+            _SENDS.c.sent_at,
+        ).where(
+            _SENDS.c.customer_id == customer_id,
+            or_(
+                _SENDS.c.state.in_([s.value for s in ACTIVE_SEND_STATES]),
+                _SENDS.c.sent_at > since,
+            ),
+        )
+    )
+    return [
+        CappedSend(row.id, row.due_at, row.wake_at, row.state, row.sent_at)
+        for row in rows
+        if not _is_transactional(journeys, row.journey_id, row.step_id)
+    ]
+
+
+def _is_transactional(journeys: Mapping[str, Journey], journey_id: str, step_id: str) -> bool:
+    journey = journeys.get(journey_id)
+    if journey is None:
+        return False
+    try:
+        return journey.step(step_id).transactional
+    except KeyError:
+        return False
+
+
+def _defer(connection: Connection, send_id: int, deferral: Deferral, now: datetime) -> None:
+    """Back to ``pending`` until ``wake_at``; the claim's attempt is given back."""
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.SENDING.value)
+        .values(
+            state=SendState.PENDING.value,
+            wake_at=deferral.wake_at,
+            attempts=_SENDS.c.attempts - 1,
+            reason=deferral.reason[:1000],
+            sent_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def _stamp_admitted(connection: Connection, send_id: int, now: datetime) -> None:
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.SENDING.value)
+        .values(sent_at=now)
+    )
+
+
+@lru_cache(maxsize=16)
+def _quiet_days(text: str) -> frozenset[date]:
+    return parse_quiet_days(text)

@@ -1,0 +1,136 @@
+"""What step conditions can ask about a customer's usage, read lazily at send time.
+
+A condition such as ``usage.count('login', within='14d') >= 3`` calls a method of the
+:class:`UsageFacts` passed into the sandbox. Each distinct question is one indexed query
+(``usage_event (customer_id, name, occurred_at)``), asked only if the condition asks it, and
+answered once per send. Attributes starting with ``_`` are out of the sandbox's reach, so a
+journey file cannot get at the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Select, func, select
+
+from orchestrator.db.tables import customers, usage_events
+from orchestrator.journeys.durations import parse_duration
+
+_E = usage_events
+_T = TypeVar("_T")
+
+
+class UsageFacts:
+    """Read-only questions about one customer's events, as of ``now``."""
+
+    def __init__(self, engine: Engine, customer_id: int, now: datetime) -> None:
+        self._engine = engine
+        self._customer_id = customer_id
+        self._now = now
+        self._answers: dict[tuple[object, ...], object] = {}
+
+    def count(self, name: str, within: str | None = None) -> int:
+        """How many ``name`` events, ever or in the last ``within`` (e.g. ``'14d'``)."""
+        return int(
+            self._ask(("count", name, within), lambda: self._scalar(self._count(name, within)))
+        )
+
+    def seen(self, name: str, within: str | None = None) -> bool:
+        return self.count(name, within) > 0
+
+    def first(self, name: str) -> datetime | None:
+        """When ``name`` first happened, or None."""
+        query = self._where(select(func.min(_E.c.occurred_at)), name)
+        return self._moment(("first", name), query)
+
+    def last(self, name: str) -> datetime | None:
+        query = self._where(select(func.max(_E.c.occurred_at)), name)
+        return self._moment(("last", name), query)
+
+    def days_since(self, name: str) -> int | None:
+        """Whole days since the latest ``name`` event; None if it never happened."""
+        last = self.last(name)
+        return None if last is None else max(0, (self._now - last).days)
+
+    def property(self, name: str, key: str, default: Any = None) -> Any:
+        """``key`` of the latest ``name`` event's properties (e.g. the last NPS score)."""
+        query = (
+            self._where(select(_E.c.properties), name)
+            .order_by(_E.c.occurred_at.desc(), _E.c.id.desc())
+            .limit(1)
+        )
+        properties = self._ask(("property", name), lambda: self._scalar(query)) or {}
+        return properties.get(key, default)
+
+    def _count(self, name: str, within: str | None) -> Select[Any]:
+        query = self._where(select(func.count()).select_from(_E), name)
+        if within is not None:
+            query = query.where(_E.c.occurred_at > self._now - _window(within))
+        return query
+
+    def _where(self, query: Select[Any], name: str) -> Select[Any]:
+        return query.where(
+            _E.c.customer_id == self._customer_id,
+            _E.c.name == name,
+            _E.c.occurred_at <= self._now,
+        )
+
+    def _moment(self, key: tuple[object, ...], query: Select[Any]) -> datetime | None:
+        moment: datetime | None = self._ask(key, lambda: self._scalar(query))
+        return moment
+
+    def _scalar(self, query: Select[Any]) -> Any:
+        with self._engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def _ask(self, key: tuple[object, ...], answer: Callable[[], _T]) -> _T:
+        if key not in self._answers:
+            self._answers[key] = answer()
+        return self._answers[key]  # type: ignore[return-value]
+
+
+class HealthFacts:
+    """The customer's latest health score and band (None before the first score)."""
+
+    def __init__(self, engine: Engine, customer_id: int) -> None:
+        self._engine = engine
+        self._customer_id = customer_id
+        self._row: tuple[int | None, str | None] | None = None
+
+    @property
+    def score(self) -> int | None:
+        return self._load()[0]
+
+    @property
+    def band(self) -> str | None:
+        return self._load()[1]
+
+    def _load(self) -> tuple[int | None, str | None]:
+        if self._row is None:
+            query = select(customers.c.health_score, customers.c.health_band).where(
+                customers.c.id == self._customer_id
+            )
+            with self._engine.connect() as connection:
+                row = connection.execute(query).one()
+            self._row = (row.health_score, row.health_band)
+        return self._row
+
+
+def usage_context(
+    engine: Engine, customer_id: int, enrolled_at: datetime, now: datetime
+) -> dict[str, object]:
+    """The usage names conditions see besides the customer's (see journeys/README.md)."""
+    return {
+        "usage": UsageFacts(engine, customer_id, now),
+        "health": HealthFacts(engine, customer_id),
+        "days_since_enrollment": max(0, (now - enrolled_at).days),
+    }
+
+
+def _window(within: str) -> timedelta:
+    try:
+        return parse_duration(within)
+    except ValueError as exc:
+        raise ValueError(f"within={within!r}: {exc}") from None

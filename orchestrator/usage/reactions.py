@@ -1,0 +1,223 @@
+"""How journeys react to a customer's new events: goals, exits, event-triggered steps, waits
+and journeys entered on an event. Runs inside the transaction that stored the events, so a
+reaction is never lost or done twice: replayed events are not new and reach nothing here.
+
+The race between the two branches of a wait is settled by one conditional UPDATE on the
+timeout branch's row: the event branch is scheduled only if it moved that row from
+``pending``/``dispatched`` to ``cancelled``. A worker takes a row with the same kind of
+UPDATE (``dispatched → sending``), so whichever comes first wins and the other does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.db.models import Customer, SendState
+from orchestrator.db.tables import enrollments, scheduled_sends
+from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.delivery import end_enrollment
+from orchestrator.enrollment import enroll_in_journey
+from orchestrator.journeys.compiler import is_missed
+from orchestrator.journeys.model import Journey, ReentryAfter, Step
+
+log = logging.getLogger(__name__)
+
+_SENDS = scheduled_sends
+_ENROLLMENTS = enrollments
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event this transaction stored for the first time."""
+
+    customer_id: int
+    name: str
+    event_key: str
+    occurred_at: datetime
+    properties: Mapping[str, Any]
+
+
+@dataclass
+class _Active:
+    id: int
+    journey_id: str
+    anchor_at: datetime
+    active: bool = True
+
+
+def react_to_events(
+    session: Session, events: Sequence[NewEvent], journeys: Mapping[str, Journey], now: datetime
+) -> None:
+    """Apply every journey rule the new events meet, in the order they happened."""
+    if not events:
+        return
+    active = _active_enrollments(session, {e.customer_id for e in events})
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
+        for enrollment in active.get(event.customer_id, []):
+            journey = journeys.get(enrollment.journey_id)
+            if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
+                continue
+            if _ends_enrollment(session, journey, enrollment, event, now):
+                enrollment.active = False
+                continue
+            _schedule_event_steps(session, journey, enrollment, event, now)
+            _settle_waits(session, journey, enrollment, event, now)
+        _enter_triggered_journeys(session, event, journeys, now)
+
+
+def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, list[_Active]]:
+    rows = session.execute(
+        select(
+            _ENROLLMENTS.c.id,
+            _ENROLLMENTS.c.customer_id,
+            _ENROLLMENTS.c.journey_id,
+            _ENROLLMENTS.c.anchor_at,
+        ).where(_ENROLLMENTS.c.customer_id.in_(customer_ids), _ENROLLMENTS.c.state == "active")
+    )
+    found: dict[int, list[_Active]] = {}
+    for row in rows:
+        found.setdefault(row.customer_id, []).append(_Active(row.id, row.journey_id, row.anchor_at))
+    return found
+
+
+def _ends_enrollment(
+    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+) -> bool:
+    """A goal converts, an exit event exits; both cancel the steps not yet sent."""
+    at = event.occurred_at.isoformat()
+    if journey.goal is not None and journey.goal.matches(event.name, dict(event.properties)):
+        state, reason = "converted", f"goal {event.name} at {at}"
+    elif any(m.matches(event.name, dict(event.properties)) for m in journey.exit_on_events):
+        state, reason = "exited", f"exit event {event.name} at {at}"
+    else:
+        return False
+    end_enrollment(session.connection(), enrollment.id, state, reason, now)
+    log.info("enrollment %d %s: %s", enrollment.id, state, reason)
+    return True
+
+
+def _schedule_event_steps(
+    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+) -> None:
+    for step in journey.steps:
+        if step.on_event is not None and step.on_event.matches(event.name, dict(event.properties)):
+            schedule_step(
+                session,
+                journey,
+                enrollment.id,
+                event.customer_id,
+                step,
+                event.occurred_at + step.after,
+                now,
+            )
+
+
+def _settle_waits(
+    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+) -> None:
+    for step in journey.steps:
+        wait = step.wait_for
+        if wait is None or wait.event != event.name:
+            continue
+        start = enrollment.anchor_at + step.after
+        if event.occurred_at > start + wait.timeout:
+            continue  # came after the timeout: the timeout branch stands
+        if wait.if_seen is not None and _has_row(session, enrollment.id, wait.if_seen):
+            continue  # an earlier event already took the branch
+        if wait.if_timeout is not None and not _cancel_timeout_branch(
+            session, enrollment.id, wait.if_timeout, event, now
+        ):
+            continue  # the timeout branch is already on its way: it won the race
+        if wait.if_seen is not None:
+            branch = journey.step(wait.if_seen)
+            due = max(event.occurred_at, start) + branch.after
+            schedule_step(session, journey, enrollment.id, event.customer_id, branch, due, now)
+
+
+def _cancel_timeout_branch(
+    session: Session, enrollment_id: int, step_id: str, event: NewEvent, now: datetime
+) -> bool:
+    result = session.execute(
+        update(_SENDS)
+        .where(
+            _SENDS.c.enrollment_id == enrollment_id,
+            _SENDS.c.step_id == step_id,
+            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+        )
+        .values(
+            state=SendState.CANCELLED.value,
+            reason=f"waited-for {event.name} came at {event.occurred_at.isoformat()}",
+            updated_at=now,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
+    query = select(_SENDS.c.id).where(
+        _SENDS.c.enrollment_id == enrollment_id, _SENDS.c.step_id == step_id
+    )
+    return session.execute(query).first() is not None
+
+
+def schedule_step(
+    session: Session,
+    journey: Journey,
+    enrollment_id: int,
+    customer_id: int,
+    step: Step,
+    due: datetime,
+    now: datetime,
+) -> bool:
+    """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
+    missed = is_missed(journey, due, now)
+    row = {
+        "enrollment_id": enrollment_id,
+        "customer_id": customer_id,
+        "journey_id": journey.id,
+        "step_id": step.id,
+        "due_at": due,
+        "wake_at": due,
+        "state": SendState.MISSED if missed else SendState.PENDING,
+        "reason": "the event came later than the journey's grace" if missed else None,
+        "updated_at": now,
+    }
+    return insert_ignoring_conflicts(session, _SENDS, [row], ["enrollment_id", "step_id"]) == 1
+
+
+def _enter_triggered_journeys(
+    session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
+) -> None:
+    for journey in journeys.values():
+        trigger = journey.trigger_event
+        if trigger is None or not trigger.matches(event.name, dict(event.properties)):
+            continue
+        entry_key = _entry_key(session, journey, event)
+        if entry_key is None:
+            continue
+        customer = session.get(Customer, event.customer_id)
+        assert customer is not None
+        enroll_in_journey(session, customer, journey, entry_key, event.occurred_at, now)
+
+
+def _entry_key(session: Session, journey: Journey, event: NewEvent) -> str | None:
+    """never: one entry per customer; always: one per event; after N: none within N of the last."""
+    if journey.reentry == "never":
+        return f"event:{event.name}"
+    if isinstance(journey.reentry, ReentryAfter):
+        last = session.execute(
+            select(func.max(_ENROLLMENTS.c.anchor_at)).where(
+                _ENROLLMENTS.c.customer_id == event.customer_id,
+                _ENROLLMENTS.c.journey_id == journey.id,
+            )
+        ).scalar()
+        if last is not None and event.occurred_at < last + journey.reentry.after:
+            return None
+    return f"event:{event.name}:{event.event_key}"[:200]

@@ -1,0 +1,155 @@
+"""Health score as code: the pure score, the definition file, band actions with their
+cool-down on the real pipeline, and the daily recompute that reads only what moved."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from orchestrator.clock import FrozenClock
+from orchestrator.db.tables import customers, health_actions, health_score_history
+from orchestrator.errors import JourneyError
+from orchestrator.health.daily import run_daily
+from orchestrator.health.loader import health_problems, load_health
+from orchestrator.health.score import ActionHistory, actions_to_fire, score
+from orchestrator.runtime import Runtime
+from orchestrator.settings import Settings
+from tests.conftest import ROOT, START, make_settings, post_signup, run_due, signup_payload
+from tests.usage_helpers import API_KEY, enrollment_rows, event, post_events
+
+DEFINITION = load_health(ROOT / "journeys" / "health.yaml")
+KEY_FEATURES = ("report_created", "workflow_created", "integration_connected", "teammate_invited")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def thriving(external_id: str, nps: int) -> list[dict[str, Any]]:
+    """Ten logins, every key feature and an NPS: 100 with a 10, 75 with a 0."""
+    logins = [event(external_id, "login", id=f"login-{i}") for i in range(10)]
+    features = [event(external_id, name, id=name) for name in KEY_FEATURES]
+    return [*logins, *features, nps_event(external_id, nps, "nps-0")]
+
+
+def nps_event(external_id: str, score: int, event_id: str) -> dict[str, Any]:
+    return event(external_id, "nps_submitted", id=event_id, properties={"score": score})
+
+
+def test_the_score_weighs_the_components() -> None:
+    assert score(DEFINITION, {}).score == round(100 * (15 + 12.5) / 100)  # no events: 28
+    full = {"logins": 10, "adoption": set(KEY_FEATURES), "support_tickets": 0, "nps": 10}
+    assert (score(DEFINITION, full).score, score(DEFINITION, full).band) == (100, "upsell")
+    half = {"logins": 5, "adoption": {"report_created", "x"}, "support_tickets": 5, "nps": 6}
+    result = score(DEFINITION, half)
+    assert result.score == round(30 * 0.5 + 30 * 0.25 + 0 + 25 * 0.6)  # 38
+    assert result.band == "at_risk"
+    assert result.components["adoption"]["raw"] == ["report_created", "x"]
+
+
+def test_band_actions_fire_on_entry_outside_the_cooldown_and_the_first_days() -> None:
+    band = DEFINITION.band("upsell")
+    week = timedelta(days=7)
+    signed_up = START - timedelta(days=30)
+    fire = actions_to_fire
+    assert fire(DEFINITION, band, "low", signed_up, ActionHistory(None, None), week, START)
+    assert not fire(DEFINITION, band, "low", START, ActionHistory(None, None), week, START)
+    assert not fire(DEFINITION, band, "low", signed_up, ActionHistory("upsell", None), week, START)
+    recent = ActionHistory("tips", START - timedelta(days=6))
+    assert not fire(DEFINITION, band, "low", signed_up, recent, week, START)
+    old = ActionHistory("tips", START - timedelta(days=8))
+    assert fire(DEFINITION, band, "low", signed_up, old, week, START)
+
+
+def test_a_bad_health_file_names_file_line_and_field(tmp_path: Path) -> None:
+    text = (ROOT / "journeys" / "health.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "health.yaml"
+    path.write_text(text.replace("weight: 25", "weight: -1"), encoding="utf-8")
+    with pytest.raises(JourneyError) as caught:
+        load_health(path)
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "weight: -1" in t)
+    assert (caught.value.line, caught.value.field) == (line, "components.3.weight")
+    path.write_text(text.replace("journey: health_tips", "journey: nope"), encoding="utf-8")
+    assert health_problems(tmp_path, ["health_upsell", "health_follow_up"]) == [
+        f"{path}: bands: a mail action names no journey 'nope'"
+    ]
+
+
+def actions(runtime: Runtime) -> list[tuple[str, str]]:
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            select(health_actions.c.band, health_actions.c.action).order_by(health_actions.c.id)
+        )
+        return [(band, action) for band, action in rows]
+
+
+def test_band_entry_fires_each_action_once_and_the_cooldown_holds_a_wobbling_score(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    post_signup(
+        client, signup_payload("wobbly", signed_up_at=(START - timedelta(days=30)).isoformat())
+    )
+    post_events(client, *thriving("wobbly", nps=10))  # 100: upsell
+    post_events(client, nps_event("wobbly", 0, "nps-1"))  # 75: tips
+    post_events(client, nps_event("wobbly", 10, "nps-2"))  # upsell again, within the week
+    post_events(client, nps_event("wobbly", 0, "nps-3"))  # tips again
+    clock.advance(timedelta(days=8))
+    post_events(client, nps_event("wobbly", 10, "nps-4"))  # upsell, a week later
+
+    assert actions(runtime) == [
+        ("upsell", "mail:health_upsell"),
+        ("tips", "mail:health_tips"),
+        ("upsell", "mail:health_upsell"),
+    ]
+    with runtime.engine.connect() as connection:
+        history = connection.execute(
+            select(health_score_history.c.score).order_by(health_score_history.c.id)
+        ).scalars()
+        assert list(history) == [100, 75, 100, 75, 100]
+        latest = connection.execute(select(customers.c.health_score, customers.c.health_band)).one()
+    assert tuple(latest) == (100, "upsell")
+    journeys = [e.journey_id for e in enrollment_rows(runtime) if e.journey_id != "onboarding"]
+    assert journeys == ["health_upsell", "health_tips", "health_upsell"]
+    assert run_due(runtime).count("sent") >= 1  # the latest upsell mail goes through the pipeline
+
+
+def test_no_band_actions_in_the_first_days(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    post_signup(client, signup_payload("newbie"))
+    post_events(client, event("newbie", "login"))
+    assert actions(runtime) == []
+    with runtime.engine.connect() as connection:
+        assert connection.execute(select(customers.c.health_band)).scalar() == "at_risk"
+
+
+def test_the_daily_job_reads_only_the_events_that_left_a_window(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    for name in ("moving", "still"):
+        post_signup(
+            client, signup_payload(name, signed_up_at=(START - timedelta(days=60)).isoformat())
+        )
+    at = clock.now() - timedelta(days=13, hours=12)
+    post_events(client, *[event("moving", "login", at, id=f"m{i}") for i in range(10)])
+    post_events(client, event("still", "report_created", clock.now() - timedelta(days=20)))
+    clock.advance(timedelta(days=1))
+
+    report = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+    assert report.candidates == 1 and report.rows_examined == 10
+    with runtime.engine.connect() as connection:
+        scores = dict(
+            (external_id, score)
+            for external_id, score in connection.execute(
+                select(customers.c.external_id, customers.c.health_score)
+            )
+        )
+        computed = connection.execute(select(func.count()).select_from(health_score_history))
+        assert computed.scalar() == 3  # moving twice (on arrival, then daily), still once
+    assert scores["moving"] < 50 and scores["still"] is not None

@@ -1,0 +1,46 @@
+"""Helpers for the usage, health and hand-off tests: authenticated calls and small queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from orchestrator.db.tables import enrollments, scheduled_sends, usage_events
+from orchestrator.runtime import Runtime
+
+API_KEY = "test-api-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def event(external_id: str, name: str, at: datetime | None = None, **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"external_id": external_id, "name": name, **extra}
+    if at is not None:
+        item["occurred_at"] = at.isoformat()
+    return item
+
+
+def post_events(client: TestClient, *events: dict[str, Any]) -> Any:
+    body: Any = events[0] if len(events) == 1 else {"events": list(events)}
+    return client.post("/v1/events", json=body, headers=AUTH)
+
+
+def send_states(runtime: Runtime, journey_id: str = "onboarding") -> dict[tuple[int, str], str]:
+    """(customer id, step) → state of every row of ``journey_id``."""
+    query = select(
+        scheduled_sends.c.customer_id, scheduled_sends.c.step_id, scheduled_sends.c.state
+    ).where(scheduled_sends.c.journey_id == journey_id)
+    with runtime.engine.connect() as connection:
+        return {(cid, step): state for cid, step, state in connection.execute(query)}
+
+
+def enrollment_rows(runtime: Runtime) -> list[Any]:
+    with runtime.engine.connect() as connection:
+        return list(connection.execute(select(enrollments).order_by(enrollments.c.id)))
+
+
+def event_count(runtime: Runtime) -> int:
+    with runtime.engine.connect() as connection:
+        return len(connection.execute(select(usage_events.c.id)).all())
