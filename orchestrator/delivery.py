@@ -260,11 +260,8 @@ def _claim(
     (see :mod:`orchestrator.reconciliation`).
     """
     condition = takeable(send_id)
-    stalled = _SENDS.c.state == SendState.STALLED.value
     if idempotent:
-        condition = condition | stalled
-    elif hold_stalled(connection, send_id, now, reconcile_window):
-        return None
+        condition = condition | (_SENDS.c.state == SendState.STALLED.value)
     row = connection.execute(
         update(_SENDS)
         .where(_SENDS.c.id == send_id, condition)
@@ -286,7 +283,9 @@ def _claim(
             _SENDS.c.sent_at,
         )
     ).first()
-    if row is None:
+    if row is None:  # taken, done, or needing care: none of these is on the hot path
+        if not idempotent:
+            hold_stalled(connection, send_id, now, reconcile_window)
         settle_if_reported(connection, send_id, now)
         return None
     return Claim(

