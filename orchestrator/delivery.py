@@ -37,7 +37,7 @@ from orchestrator.errors import (
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.pacing import deferred_until, hold_back
+from orchestrator.pacing import hold_back
 from orchestrator.reconciliation import hold_stalled, hold_unknown, settle_if_reported, takeable
 from orchestrator.rendering.context import CustomerFacts, mail_context
 from orchestrator.runtime import Runtime
@@ -279,8 +279,8 @@ def _claim(
             _SENDS.c.step_id,
             _SENDS.c.due_at,
             _SENDS.c.attempts,
-            _SENDS.c.reason,
-            _SENDS.c.sent_at,
+            _SENDS.c.held_until,
+            _SENDS.c.admitted_at,
         )
     ).first()
     if row is None:  # taken, done, or needing care: none of these is on the hot path
@@ -296,8 +296,8 @@ def _claim(
         row.step_id,
         row.due_at,
         row.attempts,
-        held_until=deferred_until(row.reason),
-        admitted_at=row.sent_at,
+        held_until=row.held_until,
+        admitted_at=row.admitted_at,
     )
 
 

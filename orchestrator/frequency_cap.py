@@ -3,10 +3,11 @@
 ``STEPMAIL_FREQUENCY_CAP="1/day,3/week"``. Pure functions: the caller reads the customer's sends
 under a lock and asks :func:`cap_wait` whether one more may go now, or until when it must wait.
 
-A send *holds a slot* from the moment the cap admits it (its ``sent_at`` is stamped then, so a
-mail still in flight counts for a concurrent worker) until it ends without being sent. Among
-sends due at once the order is stable: earlier ``due_at`` first, then lower id, so two workers
-never leapfrog each other; a later send waits while an earlier one that is ready has not gone.
+A send *holds a slot* from the moment the cap admits it (its ``admitted_at``, so a mail still
+in flight counts for a concurrent worker; ``sent_at`` for mails sent before the cap was on)
+until it ends without being sent. Among sends due at once the order is stable: earlier
+``due_at`` first, then lower id, so two workers never leapfrog each other; a later send waits
+while an earlier one that is ready has not gone.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class CappedSend:
     due_at: datetime
     wake_at: datetime
     state: str
-    sent_at: datetime | None
+    sent_at: datetime | None  # when it took its slot: admitted by the cap, or else sent
 
 
 @lru_cache(maxsize=64)

@@ -4,17 +4,16 @@ Called by :func:`orchestrator.delivery.deliver` after every reason not to send w
 send that must wait gets a :class:`Deferral`: its row goes back to ``pending`` with ``wake_at``
 at the next moment it may go and a ``reason`` that says why. A deferral is not an attempt.
 
-The reason starts ``deferred until <UTC time>:``, which :func:`deferred_until` reads back, so
-the journey's grace (how late a mail may still go) counts from the moment the send was deferred
-to, not from its original due time: a step deferred over a weekend is not missed on Monday.
-Once admitted here a send's ``sent_at`` is stamped, so a later requeue (the rate limiter) does
-not make it look late either, and the frequency cap counts it while it is in flight.
+The row's ``held_until`` keeps the moment it was deferred to, so the journey's grace (how late a
+mail may still go) counts from there, not from the original due time: a step deferred over a
+weekend is not missed on Monday. Once admitted here a send's ``admitted_at`` is stamped, so a
+later requeue (the rate limiter) does not make it look late either, and the frequency cap
+counts it while it is in flight.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,7 +41,6 @@ from orchestrator.timezones import zone
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
-_DEFERRED = re.compile(r"^deferred until (\S+?): ")
 
 
 @dataclass(frozen=True)
@@ -55,17 +53,6 @@ class Deferral:
 
 def deferral_reason(wake_at: datetime, why: str) -> str:
     return f"deferred until {wake_at.astimezone(UTC).isoformat()}: {why}"
-
-
-def deferred_until(reason: str | None) -> datetime | None:
-    """The moment a deferred row was put off to, read back from its ``reason``."""
-    match = _DEFERRED.match(reason or "")
-    if match is None:
-        return None
-    try:
-        return datetime.fromisoformat(match[1])
-    except ValueError:
-        return None
 
 
 def hold_back(
@@ -182,17 +169,19 @@ def _capped_sends(
             _SENDS.c.due_at,
             _SENDS.c.wake_at,
             _SENDS.c.state,
+            _SENDS.c.admitted_at,
             _SENDS.c.sent_at,
         ).where(
             _SENDS.c.customer_id == customer_id,
             or_(
                 _SENDS.c.state.in_([s.value for s in ACTIVE_SEND_STATES]),
                 _SENDS.c.sent_at > since,
+                _SENDS.c.admitted_at > since,
             ),
         )
     )
     return [
-        CappedSend(row.id, row.due_at, row.wake_at, row.state, row.sent_at)
+        CappedSend(row.id, row.due_at, row.wake_at, row.state, row.admitted_at or row.sent_at)
         for row in rows
         if not _is_transactional(journeys, row.journey_id, row.step_id)
     ]
@@ -218,7 +207,8 @@ def _defer(connection: Connection, send_id: int, deferral: Deferral, now: dateti
             wake_at=deferral.wake_at,
             attempts=_SENDS.c.attempts - 1,
             reason=deferral.reason[:1000],
-            sent_at=None,
+            held_until=deferral.wake_at,
+            admitted_at=None,
             updated_at=now,
         )
     )
@@ -228,7 +218,7 @@ def _stamp_admitted(connection: Connection, send_id: int, now: datetime) -> None
     connection.execute(
         update(_SENDS)
         .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.SENDING.value)
-        .values(sent_at=now)
+        .values(admitted_at=now)
     )
 
 

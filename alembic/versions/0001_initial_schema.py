@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 13:58:46.106027
+Create Date: 2026-11-22 14:52:42.265229
 """
 
 from __future__ import annotations
@@ -219,6 +219,8 @@ def upgrade() -> None:
         sa.Column("dispatches", sa.Integer(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("sent_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("held_until", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("admitted_at", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "provider_message_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True
         ),
@@ -241,6 +243,11 @@ def upgrade() -> None:
     with op.batch_alter_table("scheduled_send", schema=None) as batch_op:
         batch_op.create_index(
             "ix_scheduled_send_customer_sent", ["customer_id", "sent_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_scheduled_send_provider_message_id"),
+            ["provider_message_id"],
+            unique=False,
         )
         batch_op.create_index(
             "ix_scheduled_send_wake",
@@ -329,6 +336,7 @@ def downgrade() -> None:
                 "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
             ),
         )
+        batch_op.drop_index(batch_op.f("ix_scheduled_send_provider_message_id"))
         batch_op.drop_index("ix_scheduled_send_customer_sent")
 
     op.drop_table("scheduled_send")

@@ -126,7 +126,11 @@ class ScheduledSend(SQLModel, table=True):
     dispatches: int = 0
     reason: str | None = Field(default=None, max_length=1000)
     sent_at: datetime | None = _utc_column(nullable=True)
-    provider_message_id: str | None = Field(default=None, max_length=255)
+    # Pacing (send windows, frequency cap): the moment a deferral put the row off to, from which
+    # the journey's grace counts; and when the cap admitted it, from which it holds a cap slot.
+    held_until: datetime | None = _utc_column(nullable=True)
+    admitted_at: datetime | None = _utc_column(nullable=True)
+    provider_message_id: str | None = Field(default=None, max_length=255, index=True)
     updated_at: datetime = _utc_column()
     # What the provider reported after acceptance (event webhook): latest status and engagement.
     delivery_status: str | None = Field(default=None, max_length=30)
