@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,8 @@ from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import ROOT, _reset, make_settings, outbox_files, require_server
+from tests.conftest import _reset, make_settings, outbox_files, require_server
+from tests.integration.workers import worker_env, worker_processes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=2)
@@ -57,40 +57,8 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start ``dramatiq workers`` in its own process group, configured only by environment."""
-    started: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        "STEPMAIL_DATABASE_URL": settings.database_url,
-        "STEPMAIL_REDIS_URL": str(settings.redis_url),
-        "STEPMAIL_QUEUE_NAME": settings.queue_name,
-        "STEPMAIL_OUTBOX_DIR": str(settings.outbox_dir),
-        "STEPMAIL_JOURNEYS_DIR": str(settings.journeys_dir),
-        "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
-        "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
-    }
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "2"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with worker_processes(worker_env(settings), threads=2) as workers:
+        yield workers.start
 
 
 def enroll(runtime: Runtime) -> None:

@@ -4,9 +4,7 @@ send-rate limit holds across two of them, and a hang is settled by the webhook, 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,9 +28,10 @@ from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import ROOT, _reset, require_server
+from tests.conftest import _reset, require_server
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.integration.workers import worker_env, worker_processes
 from tests.sendgrid_helpers import post_events, sendgrid_settings
 from tests.test_rate_limit import max_per_sliding_second
 
@@ -83,45 +82,18 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 @pytest.fixture
 def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """``dramatiq workers`` in its own process group, configured only by environment."""
-    started: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        "STEPMAIL_DATABASE_URL": settings.database_url,
-        "STEPMAIL_REDIS_URL": str(settings.redis_url),
-        "STEPMAIL_QUEUE_NAME": settings.queue_name,
-        "STEPMAIL_JOURNEYS_DIR": str(settings.journeys_dir),
-        "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
-        "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
-        "STEPMAIL_MAIL_TRANSPORT": "sendgrid",
-        "STEPMAIL_SENDGRID_API_KEY": "SG.fake-test-key",
-        "STEPMAIL_SENDGRID_API_HOST": settings.sendgrid_api_host,
-        "STEPMAIL_SENDGRID_TIMEOUT": str(settings.sendgrid_timeout),
-        "STEPMAIL_SEND_RATE_LIMIT": str(settings.send_rate_limit),
-        "STEPMAIL_SENDER_EMAIL": settings.sender_email,
-    }
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "4"],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with worker_processes(
+        worker_env(
+            settings,
+            STEPMAIL_MAIL_TRANSPORT="sendgrid",
+            STEPMAIL_SENDGRID_API_KEY="SG.fake-test-key",
+            STEPMAIL_SENDGRID_API_HOST=settings.sendgrid_api_host,
+            STEPMAIL_SENDGRID_TIMEOUT=str(settings.sendgrid_timeout),
+            STEPMAIL_SEND_RATE_LIMIT=str(settings.send_rate_limit),
+        ),
+        threads=4,
+    ) as workers:
+        yield workers.start
 
 
 def enroll(runtime: Runtime, count: int) -> None:

@@ -1,0 +1,71 @@
+"""``dramatiq workers`` as real separate processes, configured only through the environment,
+as an operator would run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from orchestrator.settings import Settings
+from tests.conftest import ROOT
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a worker process see the same installation as ``settings``."""
+    return {
+        **os.environ,
+        "STEPMAIL_DATABASE_URL": settings.database_url,
+        "STEPMAIL_REDIS_URL": str(settings.redis_url),
+        "STEPMAIL_QUEUE_NAME": settings.queue_name,
+        "STEPMAIL_OUTBOX_DIR": str(settings.outbox_dir),
+        "STEPMAIL_JOURNEYS_DIR": str(settings.journeys_dir),
+        "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
+        "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
+        "STEPMAIL_SENDER_EMAIL": settings.sender_email,
+        **extra,
+    }
+
+
+class WorkerProcesses:
+    """Starts worker processes, each in its own process group so a test can kill one whole."""
+
+    def __init__(self, env: dict[str, str], threads: int = 2) -> None:
+        self.env, self.threads = env, threads
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "dramatiq", "workers", "--processes", "1"]
+        process = subprocess.Popen(
+            [*command, "--threads", str(self.threads)],
+            cwd=ROOT,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is not None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@contextmanager
+def worker_processes(env: dict[str, str], threads: int = 2) -> Iterator[WorkerProcesses]:
+    workers = WorkerProcesses(env, threads)
+    try:
+        yield workers
+    finally:
+        workers.stop_all()
