@@ -9,12 +9,12 @@ called outside any transaction, then the outcome is written back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from orchestrator.compose import compose_mail
 from orchestrator.db.models import SendState
@@ -37,11 +37,12 @@ from orchestrator.errors import (
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.mail import OutgoingMail
 from orchestrator.pacing import hold_back
 from orchestrator.reconciliation import hold_stalled, hold_unknown, settle_if_reported, takeable
 from orchestrator.rendering.context import CustomerFacts, mail_context
 from orchestrator.runtime import Runtime
-from orchestrator.transports.base import is_reconcilable
+from orchestrator.transports.base import SendResult, is_reconcilable
 from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
 from orchestrator.usage.facts import usage_context
 
@@ -81,39 +82,61 @@ class Decision:
 
 
 def deliver(runtime: Runtime, send_id: int) -> str:
-    """Handle one dispatched row; returns the state it ended in (``deferred`` when it went back
-    to ``pending`` to wait for its send window or the frequency cap, or ``ignored``)."""
+    """Handle one dispatched row; see :func:`deliver_many`."""
+    return deliver_many(runtime, [send_id])[0]
+
+
+def deliver_many(runtime: Runtime, send_ids: Sequence[int]) -> list[str]:
+    """Handle dispatched rows together; returns, per id, the state it ended in (``deferred``
+    when it went back to ``pending`` for its send window or the frequency cap, ``ignored``
+    when another worker has it or it is done).
+
+    Each row is decided, paced and rendered on its own, but the database work of a batch is
+    shared: one transaction claims the rows and reads what the decisions need, one records
+    the attempts, one the sends that went out. That is what makes a worker fast.
+    """
     now = runtime.clock.now()
     lease = timedelta(seconds=runtime.settings.send_lease)
     with runtime.engine.begin() as connection:
-        claim = _claim(
-            connection, send_id, now, lease, runtime.transport.idempotent, _window(runtime)
+        claims = _claim_many(
+            connection, send_ids, now, lease, runtime.transport.idempotent, _window(runtime)
         )
-        if claim is None:
-            return "ignored"
-        facts = load_send_facts(connection, claim)
-    enrollment, customer = facts.enrollment, facts.customer
-    suppressed, opted_out = facts.suppression_reason, facts.opted_out
+        facts = load_send_facts_many(connection, claims)
+    outcomes = {send_id: "ignored" for send_id in send_ids}
+    ready: list[tuple[Claim, OutgoingMail]] = []
+    for claim in claims:
+        prepared = _prepare(runtime, claim, facts[claim.send_id], now)
+        if isinstance(prepared, str):
+            outcomes[claim.send_id] = prepared
+        else:
+            ready.append((claim, prepared))
+    outcomes.update(_send_all(runtime, ready, now))
+    return [outcomes[send_id] for send_id in send_ids]
+
+
+def _prepare(runtime: Runtime, claim: Claim, facts: SendFacts, now: datetime) -> str | OutgoingMail:
+    """The mail to send for a claimed row, or the state the row ended in without one."""
+    customer = facts.customer
     journey = runtime.journeys.get(claim.journey_id)
     step = _find_step(journey, claim.step_id)
-    usage = usage_context(runtime.engine, claim.customer_id, enrollment.anchor_at, now)
+    usage = usage_context(runtime.engine, claim.customer_id, facts.enrollment.anchor_at, now)
     decision = decide(
         claim,
-        enrollment.state,
+        facts.enrollment.state,
         journey,
         step,
         customer,
-        suppressed,
+        facts.suppression_reason,
         now,
         usage,
-        opted_out=opted_out,
+        opted_out=facts.opted_out,
     )
     if decision is not None:
         return _finish_without_sending(runtime, claim, decision, now)
     assert journey is not None and step is not None  # decide() refuses a missing step
     if _deferred(runtime, claim, journey, step, customer, now):
         return "deferred"
-    return _render_and_send(runtime, claim, journey, step, customer, now)
+    return _render(runtime, claim, journey, step, customer, now)
 
 
 def decide(
@@ -187,11 +210,14 @@ class SendFacts:
     opted_out: bool
 
 
-def load_send_facts(connection: Connection, claim: Claim) -> SendFacts:
-    """The enrollment, the customer, any suppression of their address and their choice for
-    this journey's topic: one joined SELECT on the send's hot path."""
+def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dict[int, SendFacts]:
+    """For each claim: the enrollment, the customer, any suppression of their address and
+    their choice for the journey's topic. One joined SELECT for the whole batch."""
+    if not claims:
+        return {}
     query = (
         select(
+            _SENDS.c.id.label("send_id"),
             _CUSTOMERS,
             _ENROLLMENTS.c.state.label("enrollment_state"),
             _ENROLLMENTS.c.anchor_at.label("enrollment_anchor_at"),
@@ -199,23 +225,26 @@ def load_send_facts(connection: Connection, claim: Claim) -> SendFacts:
             _PREFERENCES.c.subscribed.label("topic_subscribed"),
         )
         .select_from(
-            _ENROLLMENTS.join(_CUSTOMERS, _CUSTOMERS.c.id == _ENROLLMENTS.c.customer_id)
+            _SENDS.join(_ENROLLMENTS, _ENROLLMENTS.c.id == _SENDS.c.enrollment_id)
+            .join(_CUSTOMERS, _CUSTOMERS.c.id == _ENROLLMENTS.c.customer_id)
             .outerjoin(_SUPPRESSIONS, _SUPPRESSIONS.c.email == func.lower(_CUSTOMERS.c.email))
             .outerjoin(
                 _PREFERENCES,
                 (_PREFERENCES.c.customer_id == _CUSTOMERS.c.id)
-                & (_PREFERENCES.c.topic == claim.journey_id),
+                & (_PREFERENCES.c.topic == _SENDS.c.journey_id),
             )
         )
-        .where(_ENROLLMENTS.c.id == claim.enrollment_id)
+        .where(_SENDS.c.id.in_([claim.send_id for claim in claims]))
     )
-    row = connection.execute(query).one()
-    return SendFacts(
-        enrollment=EnrollmentFacts(row.enrollment_state, row.enrollment_anchor_at),
-        customer=_customer_from_row(row),
-        suppression_reason=row.suppression_reason,
-        opted_out=row.topic_subscribed is False,
-    )
+    return {
+        row.send_id: SendFacts(
+            enrollment=EnrollmentFacts(row.enrollment_state, row.enrollment_anchor_at),
+            customer=_customer_from_row(row),
+            suppression_reason=row.suppression_reason,
+            opted_out=row.topic_subscribed is False,
+        )
+        for row in connection.execute(query)
+    }
 
 
 def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
@@ -243,15 +272,15 @@ def _customer_from_row(row: Any) -> CustomerFacts:
     )
 
 
-def _claim(
+def _claim_many(
     connection: Connection,
-    send_id: int,
+    send_ids: Sequence[int],
     now: datetime,
     lease: timedelta,
     idempotent: bool,
     reconcile_window: timedelta | None = None,
-) -> Claim | None:
-    """Take the row for this worker, or return None if someone else has it or it is done.
+) -> list[Claim]:
+    """Take the rows for this worker; rows someone else has, or that are done, are left out.
 
     A ``stalled`` row belonged to a worker that died mid-send: the mail may have gone out.
     It is resent only by an idempotent transport; otherwise it is held for reconciliation
@@ -259,12 +288,12 @@ def _claim(
     blindly. A row with a provider event reported is not sent again but settled as ``sent``
     (see :mod:`orchestrator.reconciliation`).
     """
-    condition = takeable(send_id)
+    condition = takeable(_SENDS.c.id)
     if idempotent:
         condition = condition | (_SENDS.c.state == SendState.STALLED.value)
-    row = connection.execute(
+    rows = connection.execute(
         update(_SENDS)
-        .where(_SENDS.c.id == send_id, condition)
+        .where(_SENDS.c.id.in_(list(send_ids)), condition)
         .values(
             state=SendState.SENDING.value,
             wake_at=now + lease,
@@ -282,22 +311,30 @@ def _claim(
             _SENDS.c.held_until,
             _SENDS.c.admitted_at,
         )
-    ).first()
-    if row is None:  # taken, done, or needing care: none of these is on the hot path
-        if not idempotent:
-            hold_stalled(connection, send_id, now, reconcile_window)
-        settle_if_reported(connection, send_id, now)
-        return None
-    return Claim(
-        row.id,
-        row.enrollment_id,
-        row.customer_id,
-        row.journey_id,
-        row.step_id,
-        row.due_at,
-        row.attempts,
-        held_until=row.held_until,
-        admitted_at=row.admitted_at,
+    ).all()
+    claimed = {row.id for row in rows}
+    for send_id in send_ids:  # taken, done, or needing care: none of these is the hot path
+        if send_id not in claimed:
+            if not idempotent:
+                hold_stalled(connection, send_id, now, reconcile_window)
+            settle_if_reported(connection, send_id, now)
+    order = {send_id: i for i, send_id in enumerate(send_ids)}
+    return sorted(
+        (
+            Claim(
+                row.id,
+                row.enrollment_id,
+                row.customer_id,
+                row.journey_id,
+                row.step_id,
+                row.due_at,
+                row.attempts,
+                held_until=row.held_until,
+                admitted_at=row.admitted_at,
+            )
+            for row in rows
+        ),
+        key=lambda claim: order[claim.send_id],
     )
 
 
@@ -367,14 +404,15 @@ def end_enrollment(
     )
 
 
-def _render_and_send(
+def _render(
     runtime: Runtime,
     claim: Claim,
     journey: Journey,
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> str:
+) -> str | OutgoingMail:
+    """The composed mail, or ``failed`` when the template cannot render for this customer."""
     settings = runtime.settings
     link = unsubscribe_url(
         settings.public_base_url,
@@ -399,7 +437,7 @@ def _render_and_send(
         with runtime.engine.begin() as connection:
             _set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
         return SendState.FAILED.value
-    mail = compose_mail(
+    return compose_mail(
         rendered=rendered,
         customer=customer,
         journey=journey,
@@ -411,39 +449,86 @@ def _render_and_send(
         now=now,
         unsubscribe_mailto=settings.unsubscribe_mailto,
     )
+
+
+def _send_all(
+    runtime: Runtime, ready: Sequence[tuple[Claim, OutgoingMail]], now: datetime
+) -> dict[int, str]:
+    """Record an attempt per mail, send them one by one, then record the sent ones together.
+
+    The attempts are written before any request leaves, so a worker that dies mid-batch
+    leaves rows whose attempt has no outcome: :mod:`orchestrator.reconciliation` treats
+    them as possibly sent.
+    """
+    if not ready:
+        return {}
     with runtime.engine.begin() as connection:
-        attempt_id = connection.execute(
-            insert(_ATTEMPTS)
-            .values(
-                scheduled_send_id=claim.send_id,
-                attempt=claim.attempts,
-                transport=runtime.transport.name,
-                started_at=now,
+        attempt_ids = (
+            connection.execute(
+                insert(_ATTEMPTS).returning(_ATTEMPTS.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "scheduled_send_id": claim.send_id,
+                        "attempt": claim.attempts,
+                        "transport": runtime.transport.name,
+                        "started_at": now,
+                    }
+                    for claim, _ in ready
+                ],
             )
-            .returning(_ATTEMPTS.c.id)
-        ).scalar_one()
-    if runtime.rate_limiter is not None and not runtime.rate_limiter.acquire():
-        return _wait_for_send_slot(runtime, claim, attempt_id)
-    try:
-        result = runtime.transport.send(mail)
-    except DeliveryError as exc:
-        return _record_failure(runtime, claim, attempt_id, exc)
-    finished = runtime.clock.now()
+            .scalars()
+            .all()
+        )
+    outcomes: dict[int, str] = {}
+    sent: list[tuple[Claim, int, SendResult, datetime]] = []
+    for (claim, mail), attempt_id in zip(ready, attempt_ids, strict=True):
+        if runtime.rate_limiter is not None and not runtime.rate_limiter.acquire():
+            outcomes[claim.send_id] = _wait_for_send_slot(runtime, claim, attempt_id)
+            continue
+        try:
+            result = runtime.transport.send(mail)
+        except DeliveryError as exc:
+            outcomes[claim.send_id] = _record_failure(runtime, claim, attempt_id, exc)
+            continue
+        sent.append((claim, attempt_id, result, runtime.clock.now()))
+        outcomes[claim.send_id] = SendState.SENT.value
+    _record_sent(runtime, sent)
+    return outcomes
+
+
+def _record_sent(runtime: Runtime, sent: Sequence[tuple[Claim, int, SendResult, datetime]]) -> None:
+    if not sent:
+        return
     with runtime.engine.begin() as connection:
         connection.execute(
             update(_SENDS)
-            .where(_SENDS.c.id == claim.send_id)
+            .where(_SENDS.c.id == bindparam("b_send_id"))
             .values(
                 state=SendState.SENT.value,
-                sent_at=finished,
+                sent_at=bindparam("b_at"),
                 reason=None,
-                provider_message_id=result.provider_message_id,
-                updated_at=finished,
-            )
+                provider_message_id=bindparam("b_message_id"),
+                updated_at=bindparam("b_at"),
+            ),
+            [
+                {"b_send_id": c.send_id, "b_at": at, "b_message_id": r.provider_message_id}
+                for c, _, r, at in sent
+            ],
         )
-        _finish_attempt(connection, attempt_id, "sent", None, result.provider_message_id, finished)
-    log.info("send %d sent via %s", claim.send_id, runtime.transport.name)
-    return SendState.SENT.value
+        connection.execute(
+            update(_ATTEMPTS)
+            .where(_ATTEMPTS.c.id == bindparam("b_attempt_id"))
+            .values(
+                outcome="sent",
+                provider_message_id=bindparam("b_message_id"),
+                finished_at=bindparam("b_at"),
+            ),
+            [
+                {"b_attempt_id": a, "b_at": at, "b_message_id": r.provider_message_id}
+                for _, a, r, at in sent
+            ],
+        )
+    log.info("%d sent via %s", len(sent), runtime.transport.name)
 
 
 def _record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: DeliveryError) -> str:

@@ -47,12 +47,12 @@ class Hold:
     reason: str
 
 
-def reported(send_id: int) -> ColumnElement[bool]:
+def reported(send_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     """True when the provider has reported any event for this send: proof that it left."""
     return exists().where(_EVENTS.c.scheduled_send_id == send_id)
 
 
-def takeable(send_id: int) -> ColumnElement[bool]:
+def takeable(send_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     """A ``dispatched`` row no event has been reported for: a worker may send it.
 
     A first send never has events; a row woken after its reconciliation window may have

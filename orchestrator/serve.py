@@ -30,7 +30,9 @@ def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threadi
         daemon=True,
         kwargs={
             "engine": runtime.engine,
-            "dispatcher": BrokerDispatcher(broker, settings.queue_name),
+            "dispatcher": BrokerDispatcher(
+                broker, settings.queue_name, settings.dispatch_message_size
+            ),
             "clock_now": runtime.clock.now,
             "interval": settings.dispatch_interval,
             "batch_size": settings.dispatch_batch_size,

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     dispatch_interval: float = Field(default=1.0, gt=0)
     dispatch_batch_size: int = Field(default=500, gt=0)
+    dispatch_message_size: int = Field(
+        default=10, gt=0, le=100, description="rows per broker message (one worker batch)"
+    )
     send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
     max_send_attempts: int = Field(default=8, gt=0)
     worker_threads: int = Field(default=8, gt=0)

@@ -21,7 +21,7 @@ from orchestrator.api.signatures import sign
 from orchestrator.clock import FrozenClock
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
-from orchestrator.delivery import deliver
+from orchestrator.delivery import deliver_many
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings, load_settings
@@ -116,7 +116,9 @@ class DirectDispatcher:
         self.results: list[str] = []
 
     def dispatch(self, send_ids: Sequence[int]) -> None:
-        self.results += [deliver(self.runtime, send_id) for send_id in send_ids]
+        """In batches of three, so every scheduling test also crosses batch boundaries."""
+        for start in range(0, len(send_ids), 3):
+            self.results += deliver_many(self.runtime, send_ids[start : start + 3])
 
 
 def run_due(runtime: Runtime) -> list[str]:

@@ -136,7 +136,7 @@ def test_the_send_rate_limit_holds_across_two_worker_processes(
     fake: FakeSendGrid,
     start_worker: Callable[[], subprocess.Popen[bytes]],
 ) -> None:
-    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name)
+    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name, batch_size=1)
     enroll(runtime, MAILS)
     start_worker()
     start_worker()
@@ -158,7 +158,7 @@ def test_a_hang_is_settled_by_the_webhook_without_a_second_send(
     signer: EventSigner,
     start_worker: Callable[[], subprocess.Popen[bytes]],
 ) -> None:
-    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name)
+    dispatcher = BrokerDispatcher(make_broker(settings), settings.queue_name, batch_size=1)
     fake.script(["hang"])
     enroll(runtime, 1)
     start_worker()
