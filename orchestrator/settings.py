@@ -127,6 +127,13 @@ def load_settings(**overrides: object) -> Settings:
             for err in exc.errors()
         ]
         raise ConfigurationError("; ".join(problems)) from None
+    slowest = settings.dispatch_message_size * max(settings.sendgrid_timeout, settings.smtp_timeout)
+    if slowest >= settings.send_lease:
+        raise ConfigurationError(
+            "STEPMAIL_DISPATCH_MESSAGE_SIZE × the transport timeout must stay below "
+            f"STEPMAIL_SEND_LEASE ({slowest:.0f}s ≥ {settings.send_lease}s): a worker could still "
+            "be sending a batch when its lease runs out"
+        )
     if settings.tier_low_threshold > settings.tier_high_threshold:
         raise ConfigurationError(
             "STEPMAIL_TIER_LOW_THRESHOLD must not exceed STEPMAIL_TIER_HIGH_THRESHOLD"

@@ -52,13 +52,33 @@ class MailRenderer:
         self.env = make_mail_environment(templates_dir)
         self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, str, str, str], tuple[int, str | None]] = {}
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
-        """The first template name of the fallback chain that exists, or None."""
-        for name in candidate_names(template, tier, locale, self.default_locale, suffix):
-            if (self.templates_dir / name).is_file():
-                return name
-        return None
+        """The first template name of the fallback chain that exists, or None.
+
+        Remembered per folder version: one ``stat`` of the template's folder instead of one
+        per candidate file on every send, and a file added or removed is still seen at once.
+        """
+        folder = (self.templates_dir / template).parent
+        try:
+            version = folder.stat().st_mtime_ns
+        except OSError:
+            return None
+        key = (template, tier, locale, suffix)
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = next(
+            (
+                name
+                for name in candidate_names(template, tier, locale, self.default_locale, suffix)
+                if (self.templates_dir / name).is_file()
+            ),
+            None,
+        )
+        self._resolved[key] = (version, found)
+        return found
 
     def render(
         self, template: str, tier: str, locale: str, context: Mapping[str, Any]
