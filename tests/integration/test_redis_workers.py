@@ -17,19 +17,22 @@ import redis
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
-from orchestrator.db.migrate import upgrade
 from orchestrator.db.models import ScheduledSend
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.enrollment import enroll_signup
 from orchestrator.queueing import BrokerDispatcher, make_broker
-from orchestrator.runtime import Runtime, build_runtime
+from orchestrator.runtime import Runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import _reset, make_settings, outbox_files, require_server
-from tests.integration.workers import worker_env, worker_processes
+from tests.conftest import make_settings, outbox_files
+from tests.integration.workers import (
+    fresh_servers,
+    real_time_runtime,
+    worker_env,
+    worker_processes,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=2)
@@ -37,22 +40,14 @@ LEASE = timedelta(seconds=2)
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    database_url = require_server("STEPMAIL_TEST_POSTGRES_URL")
-    redis_url = require_server("STEPMAIL_TEST_REDIS_URL")
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    _reset(engine)
-    engine.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
-    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
-    return make_settings(tmp_path, database_url, redis_url=redis_url, queue_name=queue)
+    servers = fresh_servers()
+    return make_settings(tmp_path, servers.pop("database_url"), **servers)
 
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(settings, clock=SystemClock())
-    yield runtime
-    runtime.close()
+    with real_time_runtime(settings) as runtime:
+        yield runtime
 
 
 @pytest.fixture

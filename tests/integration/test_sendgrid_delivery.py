@@ -3,7 +3,6 @@ send-rate limit holds across two of them, and a hang is settled by the webhook, 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -12,26 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.app import create_app
 from orchestrator.clock import SystemClock
-from orchestrator.db.engine import make_engine
-from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.enrollment import enroll_signup
 from orchestrator.queueing import BrokerDispatcher, make_broker
-from orchestrator.runtime import Runtime, build_runtime
+from orchestrator.runtime import Runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import _reset, require_server
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
-from tests.integration.workers import worker_env, worker_processes
+from tests.integration.workers import (
+    fresh_servers,
+    real_time_runtime,
+    worker_env,
+    worker_processes,
+)
 from tests.sendgrid_helpers import post_events, sendgrid_settings
 from tests.test_rate_limit import max_per_sliding_second
 
@@ -54,30 +54,16 @@ def signer() -> EventSigner:
 
 @pytest.fixture
 def settings(tmp_path: Path, fake: FakeSendGrid, signer: EventSigner) -> Settings:
-    database_url = require_server("STEPMAIL_TEST_POSTGRES_URL")
-    redis_url = require_server("STEPMAIL_TEST_REDIS_URL")
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    _reset(engine)
-    engine.dispose()
-    redis.Redis.from_url(redis_url).flushdb()
-    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    servers = fresh_servers()
     return sendgrid_settings(
-        tmp_path,
-        database_url,
-        fake,
-        signer,
-        redis_url=redis_url,
-        queue_name=queue,
-        send_rate_limit=RATE,
+        tmp_path, servers.pop("database_url"), fake, signer, send_rate_limit=RATE, **servers
     )
 
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(settings, clock=SystemClock())
-    yield runtime
-    runtime.close()
+    with real_time_runtime(settings) as runtime:
+        yield runtime
 
 
 @pytest.fixture

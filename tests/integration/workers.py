@@ -7,11 +7,42 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
+
+from orchestrator.clock import SystemClock
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
+from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _reset, require_server
+
+
+def fresh_servers() -> dict[str, str]:
+    """Real PostgreSQL (migrated, emptied) and Redis (flushed), plus a queue of this test's
+    own: the keyword arguments for the test's settings."""
+    database_url = require_server("STEPMAIL_TEST_POSTGRES_URL")
+    redis_url = require_server("STEPMAIL_TEST_REDIS_URL")
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    _reset(engine)
+    engine.dispose()
+    redis.Redis.from_url(redis_url).flushdb()
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    return {"database_url": database_url, "redis_url": redis_url, "queue_name": queue}
+
+
+@contextmanager
+def real_time_runtime(settings: Settings) -> Iterator[Runtime]:
+    """The test process's own runtime, on the real clock the worker processes use too."""
+    runtime = build_runtime(settings, clock=SystemClock())
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
