@@ -245,3 +245,24 @@ def test_an_oversized_topics_form_is_refused(runtime: Runtime, client: TestClien
     path = link_of(runtime, client)
     body = b"topic=" + b"x" * (70 * 1024)
     assert client.post(f"{path}/topics", content=body, headers=ONE_CLICK).status_code == 413
+
+
+def test_topic_labels_are_localised_and_internal_journeys_are_not_offered(
+    tmp_path: Path, database_url: str, clock: FrozenClock
+) -> None:
+    journeys = write_journeys(
+        tmp_path / "journeys",
+        {
+            "tips": TOPICS["tips"] + 'topic: {ja: "活用のヒント", en: "Product tips"}\n',
+            "news": TOPICS["news"] + "topic: false\n",
+        },
+    )
+    settings = make_settings(tmp_path, database_url, journeys_dir=journeys)
+    runtime = build_runtime(settings, clock=clock)
+    with TestClient(create_app(runtime)) as client:
+        page = client.get(link_of(runtime, client)).text
+    runtime.close()
+
+    assert "活用のヒント" in page
+    assert 'value="tips"' in page
+    assert 'value="news"' not in page and "Monthly news" not in page

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
+from orchestrator.journeys.model import Journey
 from orchestrator.preferences import opted_out_topics, save_preferences
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
@@ -105,7 +106,7 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
     chosen = frozenset(form.get("topic", []))
 
     def save(session: Session, runtime: Runtime, customer: Customer) -> None:
-        topics = _topics(session, runtime, customer)
+        topics = _topics(session, runtime, customer, _language(customer.locale))
         choices = {topic.id: topic.id in chosen for topic in topics}
         assert customer.id is not None
         save_preferences(session.connection(), customer.id, choices, runtime.clock.now())
@@ -187,14 +188,15 @@ def _state(
         lang=_language(customer.locale),
         email=customer.email,
         token=token,
-        topics=_topics(session, runtime, customer),
+        topics=_topics(session, runtime, customer, _language(customer.locale)),
         suppression=suppression,
         notice=notice,
     )
 
 
-def _topics(session: Session, runtime: Runtime, customer: Customer) -> tuple[Topic, ...]:
-    """The journeys the customer is (or was) in, plus any they chose about, by name."""
+def _topics(session: Session, runtime: Runtime, customer: Customer, lang: str) -> tuple[Topic, ...]:
+    """The journeys the customer is (or was) in, plus any they chose about, under the label
+    the journey gives its topic (journeys marked ``topic: false`` are not offered)."""
     assert customer.id is not None
     connection = session.connection()
     off = opted_out_topics(connection, customer.id)
@@ -202,8 +204,20 @@ def _topics(session: Session, runtime: Runtime, customer: Customer) -> tuple[Top
         select(enrollments.c.journey_id).where(enrollments.c.customer_id == customer.id).distinct()
     ).scalars()
     ids = (set(enrolled) | off) & set(runtime.journeys)
-    topics = (Topic(i, runtime.journeys[i].name, i not in off) for i in ids)
+    topics = (
+        Topic(i, label, i not in off)
+        for i in ids
+        if (label := _topic_label(runtime.journeys[i], lang)) is not None
+    )
     return tuple(sorted(topics, key=lambda topic: (topic.name, topic.id)))
+
+
+def _topic_label(journey: Journey, lang: str) -> str | None:
+    if journey.topic is False:
+        return None
+    if not journey.topic:
+        return journey.name
+    return journey.topic.get(lang) or next(iter(journey.topic.values()))
 
 
 def _language(locale: str) -> str:

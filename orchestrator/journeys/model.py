@@ -189,6 +189,14 @@ class Journey(_Frozen):
     csm_sender_tiers: tuple[Tier, ...] = Field(
         default=("high",), description="Tiers whose mails come from the customer's CSM."
     )
+    topic: dict[str, str] | Literal[False] | None = Field(
+        default=None,
+        description=(
+            "How the unsubscribe page offers this journey as a topic: a label per language "
+            "({ja: ..., en: ...}); false to not offer it (unsubscribe-all still covers it); "
+            "unset to show the journey's name."
+        ),
+    )
     vars: dict[str, Any] = Field(
         default_factory=dict, description="Constants for templates, e.g. links to guides."
     )
