@@ -481,7 +481,10 @@ def _send_all(
         )
     outcomes: dict[int, str] = {}
     sent: list[tuple[Claim, int, SendResult, datetime]] = []
-    for (claim, mail), attempt_id in zip(ready, attempt_ids, strict=True):
+    lease = timedelta(seconds=runtime.settings.send_lease)
+    leased_until = now + lease
+    for index, ((claim, mail), attempt_id) in enumerate(zip(ready, attempt_ids, strict=True)):
+        leased_until = _keep_lease(runtime, ready[index:], leased_until, lease)
         if runtime.rate_limiter is not None and not runtime.rate_limiter.acquire():
             outcomes[claim.send_id] = _wait_for_send_slot(runtime, claim, attempt_id)
             continue
@@ -494,6 +497,29 @@ def _send_all(
         outcomes[claim.send_id] = SendState.SENT.value
     _record_sent(runtime, sent)
     return outcomes
+
+
+def _keep_lease(
+    runtime: Runtime,
+    waiting: Sequence[tuple[Claim, OutgoingMail]],
+    leased_until: datetime,
+    lease: timedelta,
+) -> datetime:
+    """Renew the lease of the batch's unsent rows once half of it is gone, so a slow provider
+    does not make the scheduler take them for a dead worker's rows."""
+    now = runtime.clock.now()
+    if now < leased_until - lease / 2:
+        return leased_until
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(_SENDS)
+            .where(
+                _SENDS.c.id.in_([claim.send_id for claim, _ in waiting]),
+                _SENDS.c.state == SendState.SENDING.value,
+            )
+            .values(wake_at=now + lease)
+        )
+    return now + lease
 
 
 def _record_sent(runtime: Runtime, sent: Sequence[tuple[Claim, int, SendResult, datetime]]) -> None:

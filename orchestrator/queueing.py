@@ -53,10 +53,11 @@ class BrokerDispatcher:
 
     A worker handles a message's rows with shared database round trips, so larger messages
     mean fewer statements per mail; smaller ones spread a burst over more worker threads.
-    Keep ``batch_size × transport timeout`` below the send lease.
+    The worker renews the batch's lease as it goes, so a slow provider is no reason to keep
+    messages small.
     """
 
-    def __init__(self, broker: dramatiq.Broker, queue_name: str, batch_size: int = 10) -> None:
+    def __init__(self, broker: dramatiq.Broker, queue_name: str, batch_size: int = 25) -> None:
         self.broker = broker
         self.queue_name = queue_name
         self.batch_size = batch_size

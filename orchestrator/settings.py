@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     dispatch_interval: float = Field(default=1.0, gt=0)
     dispatch_batch_size: int = Field(default=500, gt=0)
     dispatch_message_size: int = Field(
-        default=10, gt=0, le=100, description="rows per broker message (one worker batch)"
+        default=25, gt=0, le=100, description="rows per broker message (one worker batch)"
     )
     send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
     max_send_attempts: int = Field(default=8, gt=0)
@@ -127,12 +127,12 @@ def load_settings(**overrides: object) -> Settings:
             for err in exc.errors()
         ]
         raise ConfigurationError("; ".join(problems)) from None
-    slowest = settings.dispatch_message_size * max(settings.sendgrid_timeout, settings.smtp_timeout)
-    if slowest >= settings.send_lease:
+    slowest = max(settings.sendgrid_timeout, settings.smtp_timeout)
+    if slowest >= settings.send_lease / 2:
         raise ConfigurationError(
-            "STEPMAIL_DISPATCH_MESSAGE_SIZE × the transport timeout must stay below "
-            f"STEPMAIL_SEND_LEASE ({slowest:.0f}s ≥ {settings.send_lease}s): a worker could still "
-            "be sending a batch when its lease runs out"
+            "the transport timeout (STEPMAIL_SENDGRID_TIMEOUT, STEPMAIL_SMTP_TIMEOUT) must stay "
+            f"below half of STEPMAIL_SEND_LEASE ({slowest:.0f}s ≥ {settings.send_lease / 2:.0f}s): "
+            "a worker renews its batch's lease between sends, not during one"
         )
     if settings.tier_low_threshold > settings.tier_high_threshold:
         raise ConfigurationError(

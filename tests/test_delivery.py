@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from orchestrator.clock import FrozenClock
 from orchestrator.db.models import Enrollment, ScheduledSend
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
-from orchestrator.delivery import deliver, retry_delay
+from orchestrator.delivery import deliver, deliver_many, retry_delay
 from orchestrator.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -305,3 +305,36 @@ def test_an_exit_condition_ends_the_enrollment_and_cancels_the_rest(
     runtime.close()
     assert enrollment.state == "exited" and "plan_cancelled" in enrollment.end_reason
     assert set(states) == {"cancelled"}
+
+
+class SlowTransport(ScriptedTransport):
+    """Each send takes 70 s of the frozen clock, and notes whether the row it sends is still
+    leased (a scheduler would otherwise take it for a dead worker's row)."""
+
+    def __init__(self, runtime: Runtime, clock: FrozenClock) -> None:
+        super().__init__()
+        self.runtime, self.clock = runtime, clock
+        self.leased: list[bool] = []
+
+    def send(self, mail: OutgoingMail) -> SendResult:
+        self.clock.advance(timedelta(seconds=70))
+        send_id = int(mail.metadata["stepmail_send_id"])
+        with self.runtime.engine.connect() as connection:
+            wake_at = connection.execute(
+                select(scheduled_sends.c.wake_at).where(scheduled_sends.c.id == send_id)
+            ).scalar_one()
+        self.leased.append(wake_at > self.clock.now())
+        return super().send(mail)
+
+
+def test_a_slow_batch_keeps_its_rows_leased(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    transport = SlowTransport(runtime, clock)
+    runtime.transport = transport
+    for n in range(3):
+        post_signup(client, signup_payload(f"slow-{n}"))
+    ids = claim_due_sends(runtime.engine, clock.now(), 100, LEASE)
+
+    assert deliver_many(runtime, ids) == ["sent"] * 3
+    assert transport.leased == [True, True, True]  # 70 s, 140 s, 210 s into a 120 s lease
