@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from orchestrator.clock import FrozenClock
 from orchestrator.db.models import Enrollment, ScheduledSend
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
-from orchestrator.delivery import deliver, deliver_many, retry_delay
+from orchestrator.delivery import deliver, deliver_many
 from orchestrator.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -24,6 +24,7 @@ from orchestrator.errors import (
 from orchestrator.mail import OutgoingMail
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import claim_due_sends
+from orchestrator.send_outcomes import retry_delay
 from orchestrator.settings import Settings
 from orchestrator.suppression import suppress
 from orchestrator.transports.base import SendResult

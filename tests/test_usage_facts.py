@@ -9,10 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator.clock import FrozenClock
-from orchestrator.delivery import condition_context, customer_facts
+from orchestrator.decisions import condition_context
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.runtime import Runtime
+from orchestrator.send_facts import customer_facts
 from orchestrator.settings import Settings
 from orchestrator.usage.facts import usage_context
 from tests.conftest import START, make_settings, post_signup, signup_payload

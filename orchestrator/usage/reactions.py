@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from orchestrator.db.models import Customer, SendState
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
-from orchestrator.delivery import end_enrollment
 from orchestrator.enrollment import enroll_in_journey
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
+from orchestrator.send_outcomes import end_enrollment
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,209 @@
+"""Writing down how a send ended: sent (a batch at once), failed, retried later, held as
+unknown, skipped, or put back for a send slot; and ending an enrollment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, delete, update
+
+from orchestrator.db.models import SendState
+from orchestrator.db.tables import delivery_attempts, enrollments, scheduled_sends
+from orchestrator.decisions import Claim, Decision
+from orchestrator.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.reconciliation import hold_unknown
+from orchestrator.runtime import Runtime
+from orchestrator.transports.base import SendResult, is_reconcilable
+
+log = logging.getLogger(__name__)
+
+_SENDS = scheduled_sends
+_ATTEMPTS = delivery_attempts
+_ENROLLMENTS = enrollments
+RATE_LIMIT_REQUEUE = timedelta(seconds=1)  # when a row that found no send slot is tried again
+
+
+def finish_without_sending(
+    runtime: Runtime, claim: Claim, decision: Decision, now: datetime
+) -> str:
+    with runtime.engine.begin() as connection:
+        set_state(connection, claim.send_id, decision.state, decision.reason, now)
+        if decision.end_enrollment is not None:
+            end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
+    return decision.state.value
+
+
+def end_enrollment(
+    connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
+) -> None:
+    """Close an enrollment and cancel its steps that have not gone out yet."""
+    connection.execute(
+        update(_ENROLLMENTS)
+        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.state == "active")
+        .values(state=state, ended_at=now, end_reason=reason[:500])
+    )
+    connection.execute(
+        update(_SENDS)
+        .where(
+            _SENDS.c.enrollment_id == enrollment_id,
+            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+        )
+        .values(
+            state=SendState.CANCELLED.value,
+            reason=f"enrollment {state}: {reason}"[:1000],
+            updated_at=now,
+        )
+    )
+
+
+def record_sent(runtime: Runtime, sent: Sequence[tuple[Claim, int, SendResult, datetime]]) -> None:
+    if not sent:
+        return
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == bindparam("b_send_id"))
+            .values(
+                state=SendState.SENT.value,
+                sent_at=bindparam("b_at"),
+                reason=None,
+                provider_message_id=bindparam("b_message_id"),
+                updated_at=bindparam("b_at"),
+            ),
+            [
+                {"b_send_id": c.send_id, "b_at": at, "b_message_id": r.provider_message_id}
+                for c, _, r, at in sent
+            ],
+        )
+        connection.execute(
+            update(_ATTEMPTS)
+            .where(_ATTEMPTS.c.id == bindparam("b_attempt_id"))
+            .values(
+                outcome="sent",
+                provider_message_id=bindparam("b_message_id"),
+                finished_at=bindparam("b_at"),
+            ),
+            [
+                {"b_attempt_id": a, "b_at": at, "b_message_id": r.provider_message_id}
+                for _, a, r, at in sent
+            ],
+        )
+    log.info("%d sent via %s", len(sent), runtime.transport.name)
+
+
+def record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: DeliveryError) -> str:
+    now = runtime.clock.now()
+    error = str(exc)[:2000]
+    if isinstance(exc, UnknownDeliveryOutcome):
+        return record_unknown(runtime, claim, attempt_id, error, now)
+    if (
+        isinstance(exc, TransientDeliveryError)
+        and claim.attempts < runtime.settings.max_send_attempts
+    ):
+        state, outcome, wake = (
+            SendState.PENDING,
+            "transient",
+            now + retry_delay(claim.attempts, exc.retry_after),
+        )
+    else:
+        assert isinstance(exc, (TransientDeliveryError, PermanentDeliveryError, DeliveryError))
+        state, outcome, wake = SendState.FAILED, "permanent", now
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == claim.send_id)
+            .values(state=state.value, reason=error[:1000], wake_at=wake, updated_at=now)
+        )
+        finish_attempt(connection, attempt_id, outcome, error, None, now)
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, outcome, error)
+    return state.value
+
+
+def record_unknown(
+    runtime: Runtime, claim: Claim, attempt_id: int, error: str, now: datetime
+) -> str:
+    """No answer after the request left: settled, reconciling or unknown (see
+    :mod:`orchestrator.reconciliation`); never resent here."""
+    with runtime.engine.begin() as connection:
+        finish_attempt(connection, attempt_id, "unknown", error, None, now)
+        hold = hold_unknown(
+            connection,
+            claim.send_id,
+            reconcilable=is_reconcilable(runtime.transport),
+            window=timedelta(seconds=runtime.settings.reconciliation_window),
+            now=now,
+            error=error,
+        )
+        values = {"state": hold.state.value, "reason": hold.reason[:1000], "wake_at": hold.wake_at}
+        if hold.state is SendState.SENT:
+            values["sent_at"] = now
+        connection.execute(
+            update(_SENDS).where(_SENDS.c.id == claim.send_id).values(**values, updated_at=now)
+        )
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, hold.state, error)
+    return hold.state.value
+
+
+def wait_for_send_slot(runtime: Runtime, claim: Claim, attempt_id: int) -> str:
+    """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
+    scheduler to dispatch again in a second. Nothing was sent, so it costs no attempt.
+
+    (The slot is taken after the attempt row is written, so that nothing but the request
+    itself stands between the slot and the provider.)"""
+    now = runtime.clock.now()
+    with runtime.engine.begin() as connection:
+        connection.execute(delete(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id))
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
+            .values(
+                state=SendState.PENDING.value,
+                wake_at=now + RATE_LIMIT_REQUEUE,
+                attempts=_SENDS.c.attempts - 1,
+                reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
+                updated_at=now,
+            )
+        )
+    log.info("send %d waits for a send slot", claim.send_id)
+    return SendState.PENDING.value
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> timedelta:
+    """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked."""
+    backoff = min(30 * 2 ** (attempt - 1), 3600)
+    return timedelta(seconds=max(backoff, retry_after or 0))
+
+
+def set_state(
+    connection: Connection, send_id: int, state: SendState, reason: str, now: datetime
+) -> None:
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id)
+        .values(state=state.value, reason=reason[:1000], updated_at=now)
+    )
+
+
+def finish_attempt(
+    connection: Connection,
+    attempt_id: int,
+    outcome: str,
+    error: str | None,
+    provider_message_id: str | None,
+    now: datetime,
+) -> None:
+    connection.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(
+            outcome=outcome, error=error, provider_message_id=provider_message_id, finished_at=now
+        )
+    )
