@@ -3,7 +3,7 @@ from the command line, through the same services as the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -124,24 +124,30 @@ def tasks_notify() -> None:
 @health_app.command("daily")
 def health_daily(
     since: Annotated[
-        str | None, typer.Option(help="ISO 8601; default 24 hours ago (the last daily run)")
+        str | None,
+        typer.Option(help="ISO 8601; default: where the last run (scheduled or not) stopped"),
     ] = None,
 ) -> None:
-    """Rescore the customers whose events entered or left a window since the last run."""
+    """Rescore now the customers whose events entered or left a window since the last run.
+    (The scheduler does this once a day by itself.)"""
     from orchestrator.handoff.notify import notify_tasks
-    from orchestrator.health.daily import run_daily
+    from orchestrator.health.scheduled import run_daily_if_due, run_window
+    from orchestrator.periodic import Window
     from orchestrator.runtime import build_runtime
     from orchestrator.usage.events import usage_rules
 
     runtime = build_runtime(load_settings())
     try:
-        rules = usage_rules(runtime)
-        if rules.health is None:
+        if usage_rules(runtime).health is None:
             raise StepmailError(f"no health.yaml in {runtime.settings.journeys_dir}")
-        start = _moment(since) if since else None
-        report = run_daily(
-            runtime.engine, rules.health, rules.journeys, rules.settings, runtime.clock.now(), start
-        )
+        now = runtime.clock.now()
+        if since:
+            report = run_window(runtime, Window(_moment(since), now))
+        else:
+            maybe = run_daily_if_due(runtime, now, every=timedelta(0))
+            if maybe is None:
+                raise StepmailError("another process is running the daily rescoring right now")
+            report = maybe
         notified = notify_tasks(runtime)
     finally:
         runtime.close()

@@ -113,9 +113,15 @@ def run_scheduler(
     batch_size: int,
     lease: timedelta,
     stop: threading.Event,
+    periodic: Sequence[Callable[[datetime], object]] = (),
 ) -> None:
-    """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal."""
+    """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal.
+
+    ``periodic`` jobs are offered the time once a minute; each decides whether it is due (see
+    :mod:`orchestrator.periodic`), so the tick itself stays what is due and nothing else.
+    """
     log.info("scheduler started (interval %.1fs, batch %d)", interval, batch_size)
+    next_periodic = clock_now()
     while not stop.is_set():
         try:
             count = tick(engine, dispatcher, clock_now(), batch_size, lease)
@@ -123,5 +129,19 @@ def run_scheduler(
                 log.info("dispatched %d due sends", count)
         except Exception:
             log.exception("scheduler tick failed; retrying next interval")
+        if periodic and clock_now() >= next_periodic:
+            next_periodic = clock_now() + PERIODIC_EVERY
+            _run_periodic(periodic, clock_now())
         stop.wait(interval)
     log.info("scheduler stopped")
+
+
+PERIODIC_EVERY = timedelta(minutes=1)
+
+
+def _run_periodic(jobs: Sequence[Callable[[datetime], object]], now: datetime) -> None:
+    for job in jobs:
+        try:
+            job(now)
+        except Exception:
+            log.exception("periodic job failed; it is offered again in a minute")

@@ -12,6 +12,7 @@ import uvicorn
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.errors import ConfigurationError
+from orchestrator.health.scheduled import run_daily_if_due
 from orchestrator.queueing import BrokerDispatcher, make_broker, register_actors
 from orchestrator.runtime import Runtime, build_runtime, install_runtime
 from orchestrator.scheduler import run_scheduler
@@ -38,6 +39,7 @@ def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threadi
             "batch_size": settings.dispatch_batch_size,
             "lease": timedelta(seconds=settings.send_lease),
             "stop": stop,
+            "periodic": [lambda now: run_daily_if_due(runtime, now)],
         },
     )
     thread.start()

@@ -16,7 +16,9 @@ from orchestrator.db.tables import customers, health_actions, health_score_histo
 from orchestrator.errors import JourneyError
 from orchestrator.health.daily import run_daily
 from orchestrator.health.loader import health_problems, load_health
+from orchestrator.health.scheduled import run_daily_if_due
 from orchestrator.health.score import ActionHistory, actions_to_fire, score
+from orchestrator.periodic import claim_window, finish_window
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.conftest import ROOT, START, make_settings, post_signup, run_due, signup_payload
@@ -153,3 +155,34 @@ def test_the_daily_job_reads_only_the_events_that_left_a_window(
         computed = connection.execute(select(func.count()).select_from(health_score_history))
         assert computed.scalar() == 3  # moving twice (on arrival, then daily), still once
     assert scores["moving"] < 50 and scores["still"] is not None
+
+
+def test_the_scheduled_daily_job_runs_once_a_day_and_catches_up_after_an_outage(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    post_signup(
+        client, signup_payload("moving", signed_up_at=(START - timedelta(days=60)).isoformat())
+    )
+    at = clock.now() - timedelta(days=13, hours=12)
+    post_events(client, *[event("moving", "login", at, id=f"m{i}") for i in range(10)])
+
+    first = run_daily_if_due(runtime, clock.now())
+    assert first is not None and first.candidates == 0  # covers the last day: nothing left yet
+    assert run_daily_if_due(runtime, clock.now() + timedelta(hours=23)) is None  # not due
+
+    clock.advance(timedelta(days=3))  # an outage: the job did not run for three days
+    caught_up = run_daily_if_due(runtime, clock.now())
+    assert caught_up is not None and caught_up.candidates == 1  # the logins left the window
+    assert run_daily_if_due(runtime, clock.now()) is None
+
+
+def test_two_schedulers_never_claim_the_same_window(runtime: Runtime, clock: FrozenClock) -> None:
+    now = clock.now()
+    first = claim_window(runtime.engine, "job", timedelta(days=1), now, timedelta(hours=1))
+    second = claim_window(runtime.engine, "job", timedelta(days=1), now, timedelta(hours=1))
+    assert first is not None and second is None
+    later = now + timedelta(hours=2)  # the first claimant died: its claim lapses
+    taken_over = claim_window(runtime.engine, "job", timedelta(days=1), later, timedelta(hours=1))
+    assert taken_over is not None and taken_over.since == first.since
+    finish_window(runtime.engine, "job", taken_over)
+    assert claim_window(runtime.engine, "job", timedelta(days=1), later, timedelta(hours=1)) is None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 14:52:42.265229
+Create Date: 2026-11-22 15:26:08.056154
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("external_id"),
         sa.UniqueConstraint("public_id"),
+    )
+    op.create_table(
+        "job_watermark",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+        sa.Column("done_until", orchestrator.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_until", orchestrator.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "soft_bounce_tally",
@@ -366,5 +373,6 @@ def downgrade() -> None:
     op.drop_table("consent_record")
     op.drop_table("suppression")
     op.drop_table("soft_bounce_tally")
+    op.drop_table("job_watermark")
     op.drop_table("customer")
     # ### end Alembic commands ###

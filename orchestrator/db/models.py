@@ -293,3 +293,15 @@ class CsmTask(SQLModel, table=True):
     due_at: datetime = _utc_column()
     closed_at: datetime | None = _utc_column(nullable=True)
     notified_at: datetime | None = _utc_column(nullable=True)
+
+
+class JobWatermark(SQLModel, table=True):
+    """How far a periodic job has covered time. The next run starts there, so a run missed
+    during an outage is caught up, and ``claimed_until`` keeps two schedulers from running
+    the same window at once."""
+
+    __tablename__ = "job_watermark"
+
+    name: str = Field(primary_key=True, max_length=50)
+    done_until: datetime = _utc_column()
+    claimed_until: datetime | None = _utc_column(nullable=True)

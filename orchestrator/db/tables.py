@@ -14,6 +14,7 @@ from orchestrator.db.models import (
     Enrollment,
     HealthAction,
     HealthScoreEntry,
+    JobWatermark,
     ProviderEvent,
     ScheduledSend,
     SoftBounceTally,
@@ -35,3 +36,4 @@ consent_records = cast(Table, ConsentRecord.__table__)  # type: ignore[attr-defi
 health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[attr-defined]
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
+job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
