@@ -18,16 +18,6 @@ from orchestrator.db.tables import subscription_preferences
 _PREFS = subscription_preferences
 
 
-def has_opted_out(connection: Connection, customer_id: int, topic: str) -> bool:
-    """True when the customer turned ``topic`` off."""
-    subscribed = connection.execute(
-        select(_PREFS.c.subscribed).where(
-            _PREFS.c.customer_id == customer_id, _PREFS.c.topic == topic
-        )
-    ).scalar()
-    return subscribed is False
-
-
 def opted_out_topics(connection: Connection, customer_id: int) -> frozenset[str]:
     """Every topic the customer turned off."""
     rows = connection.execute(

@@ -134,13 +134,7 @@ def test_without_a_usable_public_key_every_batch_is_refused(
     clock: FrozenClock,
     key: str | None,
 ) -> None:
-    settings = sendgrid_settings(
-        tmp_path, database_url, fake_sendgrid, signer, sendgrid_webhook_public_key=key
-    )
-    runtime = build_runtime(settings, clock=clock)
-    with TestClient(create_app(runtime)) as client:
-        response = post_events(client, signer, clock, [{"event": "open"}])
-    runtime.close()
+    response = post_open_with_key(key, tmp_path, database_url, fake_sendgrid, signer, clock)
     assert response.status_code == 503
     assert "STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY" in response.json()["detail"]
 
@@ -154,13 +148,7 @@ def test_a_key_in_pem_form_works_too(
 ) -> None:
     der = signer.public_key  # base64 DER, as SendGrid shows it; the same key wrapped as PEM:
     pem = "-----BEGIN PUBLIC KEY-----\n" + der + "\n-----END PUBLIC KEY-----\n"
-    settings = sendgrid_settings(
-        tmp_path, database_url, fake_sendgrid, signer, sendgrid_webhook_public_key=pem
-    )
-    runtime = build_runtime(settings, clock=clock)
-    with TestClient(create_app(runtime)) as client:
-        response = post_events(client, signer, clock, [{"event": "open"}])
-    runtime.close()
+    response = post_open_with_key(pem, tmp_path, database_url, fake_sendgrid, signer, clock)
     assert response.status_code == 200
 
 
@@ -382,3 +370,22 @@ def test_a_batch_of_many_events_is_stored_in_one_go(
         assert connection.execute(select(func.count()).select_from(provider_events)).scalar() == (
             1200
         )
+
+
+def post_open_with_key(
+    key: str | None,
+    tmp_path: Path,
+    database_url: str,
+    fake_sendgrid: FakeSendGrid,
+    signer: EventSigner,
+    clock: FrozenClock,
+) -> Any:
+    """One signed ``open`` event to an installation configured with ``key``."""
+    settings = sendgrid_settings(
+        tmp_path, database_url, fake_sendgrid, signer, sendgrid_webhook_public_key=key
+    )
+    runtime = build_runtime(settings, clock=clock)
+    with TestClient(create_app(runtime)) as client:
+        response = post_events(client, signer, clock, [{"event": "open"}])
+    runtime.close()
+    return response

@@ -20,43 +20,42 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Frequency(_Frozen):
+class _Component(_Frozen):
+    """What every component has: a name for the history and its share of the score."""
+
+    id: Slug
+    weight: float = Field(gt=0)
+
+
+class Frequency(_Component):
     """How often ``event`` happened in the last ``within``: ``target`` times or more is 1."""
 
     kind: Literal["frequency"]
-    id: Slug
-    weight: float = Field(gt=0)
     event: Slug
     within: Duration
     target: int = Field(gt=0)
 
 
-class Adoption(_Frozen):
+class Adoption(_Component):
     """The share of ``events`` (key features) seen at least once."""
 
     kind: Literal["adoption"]
-    id: Slug
-    weight: float = Field(gt=0)
     events: tuple[Slug, ...] = Field(min_length=1)
 
 
-class Penalty(_Frozen):
+class Penalty(_Component):
     """Fewer is better: 1 with no ``event`` in the last ``within``, 0 at ``limit`` or more."""
 
     kind: Literal["penalty"]
-    id: Slug
-    weight: float = Field(gt=0)
     event: Slug
     within: Duration
     limit: int = Field(gt=0)
 
 
-class Latest(_Frozen):
+class Latest(_Component):
     """The latest ``event``'s ``property`` scaled from [min, max]; ``missing`` if none yet."""
 
     kind: Literal["latest"]
-    id: Slug
-    weight: float = Field(gt=0)
     event: Slug
     property: str = Field(min_length=1)
     min: float = 0
