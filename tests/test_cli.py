@@ -159,3 +159,14 @@ def test_a_bad_setting_names_the_variable(env: dict[str, str]) -> None:
     code, output = invoke({**env, "STEPMAIL_PORT": "eighty"}, "check")
     assert code == 1
     assert "STEPMAIL_PORT" in output and "Traceback" not in output
+
+
+def test_check_names_the_line_of_a_stylesheet_rule_that_cannot_be_inlined(
+    env: dict[str, str],
+) -> None:
+    path = Path(env["STEPMAIL_TEMPLATES_DIR"]) / "layouts" / "mail.css"
+    path.write_text(path.read_text("utf-8") + "\n.content p { color: red; }\n", "utf-8")
+    line = len(path.read_text("utf-8").splitlines())
+    code, output = invoke(env, "check")
+    assert code == 1
+    assert f"{path}:{line}: selector '.content p' cannot be inlined" in output.replace("\n", "")

@@ -245,12 +245,10 @@ def test_css_is_inlined(renderer: MailRenderer, journey: Journey, tier: str) -> 
 
     assert 'style="' in mail.html
     assert re.search(r'<a class="button-link"[^>]*style="[^"]*color: #ffffff', mail.html)
-    # The only <style> left is the one marked "keep": @media rules cannot be inlined.
-    kept = re.findall(r"<style([^>]*)>(.*?)</style>", mail.html, flags=re.DOTALL)
+    # The only <style> is the layout's: @media rules cannot be inlined.
+    kept = re.findall(r"<style>(.*?)</style>", mail.html, flags=re.DOTALL)
     assert len(kept) == 1
-    attributes, rules = kept[0]
-    assert 'data-css-inline="keep"' in attributes
-    assert rules.strip().startswith("@media") and rules.count("@media") == 1
+    assert kept[0].strip().startswith("@media") and kept[0].count("@media") == 1
 
 
 def test_an_unknown_locale_falls_back_to_japanese(renderer: MailRenderer, journey: Journey) -> None:

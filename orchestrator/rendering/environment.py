@@ -3,17 +3,43 @@ and strict (an undefined variable is an error, not an empty string in a customer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
+
+
+class MailTemplateLoader(FileSystemLoader):
+    """Templates from the folder; one compiled with the stylesheet inlined goes stale when
+    either its file or the stylesheet changes."""
+
+    def __init__(self, templates_dir: Path, stylesheet: StylesheetFile) -> None:
+        super().__init__(str(templates_dir), encoding="utf-8")
+        self.stylesheet = stylesheet
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        css_version = self.stylesheet.version()
+
+        def fresh() -> bool:
+            return uptodate() and self.stylesheet.version() == css_version
+
+        return source, filename, fresh
 
 
 def make_mail_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
+    stylesheet = StylesheetFile(templates_dir)
+    loader: BaseLoader = MailTemplateLoader(templates_dir, stylesheet)
     env = ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(str(templates_dir), encoding="utf-8"),
+        loader=loader,
+        extensions=[InlineStylesheet],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -21,6 +47,7 @@ def make_mail_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
         auto_reload=True,
         cache_size=1000,
     )
+    env.extend(mail_stylesheet=stylesheet)
     env.filters["money"] = format_money
     env.filters["date"] = format_date
     return env

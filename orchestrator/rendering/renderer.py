@@ -1,4 +1,8 @@
-"""Render a step's mail for one tier and locale: subject, inlined HTML and plain text."""
+"""Render a step's mail for one tier and locale: subject, HTML and plain text.
+
+The HTML needs no post-processing: the stylesheet was inlined when the template was compiled
+(see :mod:`orchestrator.rendering.css`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import css_inline
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from resiliparse.extract.html2text import extract_plain_text
@@ -50,7 +53,6 @@ class MailRenderer:
         self.templates_dir = templates_dir
         self.default_locale = default_locale
         self.env = make_mail_environment(templates_dir)
-        self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False)
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[int, str | None]] = {}
 
@@ -90,7 +92,7 @@ class MailRenderer:
             )
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
-        body = self._inliner.inline(self._render(html_template, html_name, context))
+        body = self._render(html_template, html_name, context)  # CSS inlined at compile time
         text_name = self.resolve(template, tier, locale, "txt")
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)

@@ -1,0 +1,267 @@
+"""CSS inlined once per template, as Jinja compiles it, instead of once per send.
+
+Many email clients drop ``<style>`` blocks, so every rule must sit in a ``style=""``
+attribute. Inlining each rendered mail cost about a tenth of a send's CPU; here the
+stylesheet ``layouts/mail.css`` is written into the template's own start tags when Jinja
+compiles the template, so the compiled template already carries its styles.
+
+That is sound only because a selector may be ``tag``, ``.class`` or ``tag.class`` (or a list
+of these): such a rule depends on the element alone, never on what Jinja puts around it, so
+it can be applied to the template source. Anything else (descendants, pseudo-classes,
+``@media``) is refused with its file and line. ``@media`` rules belong in a ``<style>``
+block of the layout, which is sent as it is. A class attribute written by Jinja is refused
+too: which rules match it is only known per send.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import tinycss2
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
+
+STYLESHEET = "layouts/mail.css"
+
+_SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?P<classes>(?:\.[a-zA-Z_-][\w-]*)*)")
+# A run of Jinja tokens stands in the markup as \ue000<n>\ue001 while start tags are rewritten.
+_HOLE = re.compile("\ue000(\\d+)\ue001")
+_MARKUP = re.compile(
+    r"<!--.*?-->"  # comments, Outlook's conditional ones included, are left alone
+    r"|<(?P<raw>style|script)\b.*?</(?P=raw)\s*>"  # so are style and script bodies
+    r"|<(?P<tag>[a-zA-Z][a-zA-Z0-9-]*)"
+    r"(?P<attrs>(?:\s+[^\s\"'<>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?"
+    r"|\s*\ue000\d+\ue001)*)"  # Jinja code may sit between attributes
+    r"\s*/?>"
+    r"|<(?P<unreadable>[a-zA-Z])",  # a start tag the pattern above cannot read
+    re.DOTALL | re.IGNORECASE,
+)
+_ATTRIBUTE = r"(?P<after>^|\s|\ue001){name}\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+)"
+_CLASS = re.compile(_ATTRIBUTE.format(name="class"), re.IGNORECASE)
+_STYLE = re.compile(_ATTRIBUTE.format(name="style"), re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    tag: str | None
+    classes: frozenset[str]
+    order: int
+    declarations: tuple[tuple[str, str, bool], ...]  # name, value, !important
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        return (len(self.classes), int(self.tag is not None), self.order)
+
+    def matches(self, tag: str, classes: frozenset[str]) -> bool:
+        return (self.tag is None or self.tag == tag) and self.classes <= classes
+
+
+class StylesheetError(ValueError):
+    """The stylesheet has something that cannot be inlined; ``line`` is in the CSS file."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+class Stylesheet:
+    """Rules with element-only selectors, and the ``style`` value each element gets."""
+
+    def __init__(self, css: str) -> None:
+        self._rules = tuple(_parse(css))
+        self.style_for = cache(self._style_for)
+
+    def _style_for(self, tag: str, classes: frozenset[str]) -> str:
+        """The cascade for one element: specificity, then source order; ``!important`` last."""
+        normal: dict[str, str] = {}
+        important: dict[str, str] = {}
+        matching = sorted(
+            (rule for rule in self._rules if rule.matches(tag, classes)),
+            key=lambda rule: rule.specificity,
+        )
+        for rule in matching:
+            for name, value, is_important in rule.declarations:
+                (important if is_important else normal)[name] = value
+        merged = {**normal, **{name: f"{value} !important" for name, value in important.items()}}
+        return " ".join(f"{name}: {_attribute_safe(value)};" for name, value in merged.items())
+
+
+def _parse(css: str) -> Iterator[_Rule]:
+    for order, node in enumerate(tinycss2.parse_stylesheet(css, True, True)):
+        if node.type == "error":
+            raise StylesheetError(node.source_line, f"CSS syntax error: {node.message}")
+        if node.type == "at-rule":
+            raise StylesheetError(
+                node.source_line,
+                f"@{node.at_keyword} cannot be inlined: put it in a <style> block of the layout",
+            )
+        declarations = tuple(_declarations(node))
+        for selector in tinycss2.serialize(node.prelude).split(","):
+            tag, classes = _simple_selector(selector.strip(), node.source_line)
+            yield _Rule(tag, classes, order, declarations)
+
+
+def _declarations(rule: tinycss2.ast.QualifiedRule) -> Iterator[tuple[str, str, bool]]:
+    for item in tinycss2.parse_declaration_list(rule.content, True, True):
+        if item.type == "error":
+            raise StylesheetError(item.source_line, f"CSS syntax error: {item.message}")
+        if item.type == "declaration":
+            yield item.lower_name, tinycss2.serialize(item.value).strip(), item.important
+
+
+def _simple_selector(selector: str, line: int) -> tuple[str | None, frozenset[str]]:
+    match = _SELECTOR.fullmatch(selector)
+    if not selector or match is None:
+        raise StylesheetError(
+            line,
+            f"selector {selector!r} cannot be inlined once per template: "
+            "use tag, .class or tag.class",
+        )
+    tag = match["tag"].lower() if match["tag"] else None
+    return tag, frozenset(filter(None, match["classes"].split(".")))
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if value[:1] in "\"'" else value
+
+
+def _attribute_safe(value: str) -> str:
+    """CSS strings may use either quote; the attribute is double-quoted."""
+    value = value.replace("&", "&amp;").replace("<", "&lt;")
+    return value.replace('"', "'") if "'" not in value else value.replace('"', "&quot;")
+
+
+class StylesheetFile:
+    """``layouts/mail.css`` of a templates folder, parsed again only when the file changes."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.path = templates_dir / STYLESHEET
+        self._parsed: tuple[int, Stylesheet | None] | None = None
+
+    def version(self) -> int:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def load(self) -> Stylesheet | None:
+        version = self.version()
+        if self._parsed is None or self._parsed[0] != version:
+            css = self.path.read_text("utf-8") if version else None
+            self._parsed = (version, Stylesheet(css) if css is not None else None)
+        return self._parsed[1]
+
+
+class InlineStylesheet(Extension):
+    """Writes the stylesheet into the start tags of every ``.html`` template it compiles.
+
+    The environment names the stylesheet: ``environment.extend(mail_stylesheet=...)``.
+    """
+
+    def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
+        source: StylesheetFile | None = getattr(self.environment, "mail_stylesheet", None)
+        if source is None or not (stream.name or "").endswith(".html"):
+            return stream
+        try:
+            stylesheet = source.load()
+        except StylesheetError as exc:
+            raise TemplateSyntaxError(str(exc), exc.line, STYLESHEET, str(source.path)) from None
+        if stylesheet is None:
+            return stream
+        return _inline(list(stream), stylesheet, stream.name, stream.filename)
+
+
+def _inline(
+    tokens: list[Token], stylesheet: Stylesheet, name: str | None, filename: str | None
+) -> list[Token]:
+    """Rewrite the markup of the data tokens while each run of other tokens waits as a hole.
+
+    The markup alternates data and holes, ``d0 H0 d1 H1 … dn``; the holes come back, in
+    order and untouched, between the rewritten data.
+    """
+    datas: list[tuple[int, str]] = [(tokens[0].lineno if tokens else 1, "")]
+    holes: list[list[Token]] = []
+    in_hole = False
+    for token in tokens:
+        if token.type != "data":
+            if not in_hole:
+                holes.append([])
+            holes[-1].append(token)
+            in_hole = True
+        elif "\ue000" in token.value:
+            raise TemplateSyntaxError("U+E000 cannot appear in a template", token.lineno, name)
+        elif in_hole:
+            datas.append((token.lineno, token.value))
+            in_hole = False
+        else:
+            line, text = datas[-1]
+            datas[-1] = (line if text else token.lineno, text + token.value)
+    if in_hole:
+        datas.append((holes[-1][-1].lineno, ""))
+    markup = "".join(
+        text + (f"\ue000{index}\ue001" if index < len(holes) else "")
+        for index, (_, text) in enumerate(datas)
+    )
+
+    def style(match: re.Match[str]) -> str:
+        before = markup[: match.start()]
+        slot = len(_HOLE.findall(before))
+        line = datas[slot][0] + before[before.rfind("\ue001") + 1 :].count("\n")
+        return _styled_tag(match, stylesheet, line, name, filename)
+
+    rewritten = _HOLE.split(_MARKUP.sub(style, markup))[0::2]
+    out: list[Token] = []
+    for index, text in enumerate(rewritten):
+        if text:
+            out.append(Token(datas[index][0], "data", text))
+        if index < len(holes):
+            out.extend(holes[index])
+    return out
+
+
+def _styled_tag(
+    match: re.Match[str], stylesheet: Stylesheet, line: int, name: str | None, filename: str | None
+) -> str:
+    """The start tag with the stylesheet's declarations first in its ``style`` attribute."""
+    tag, whole = match["tag"], match[0]
+    if match["unreadable"]:
+        raise TemplateSyntaxError(
+            "cannot read this start tag to inline the stylesheet (write a '<' that starts "
+            "no tag as &lt;)",
+            line,
+            name,
+            filename,
+        )
+    if tag is None:  # a comment, or a style or script element
+        return whole
+    attrs = match["attrs"] or ""
+    class_attr, style_attr = _CLASS.search(attrs), _STYLE.search(attrs)
+    class_value = _unquote(class_attr["value"]) if class_attr else ""
+    for attr in (class_attr, style_attr):
+        if attr and (
+            attr["after"] == "\ue001" or (attr is class_attr and _HOLE.search(class_value))
+        ):
+            raise TemplateSyntaxError(
+                f"<{tag}>: a class or style attribute written or chosen by Jinja cannot get "
+                "the stylesheet, which is inlined when the template is compiled: write it as "
+                "plain text and put the condition around the whole tag",
+                line,
+                name,
+                filename,
+            )
+    declarations = stylesheet.style_for(tag.lower(), frozenset(class_value.split()))
+    if not declarations:
+        return whole
+    offset = match.start("attrs") - match.start()
+    if style_attr is None:
+        end = offset + len(attrs)
+        return f'{whole[:end]} style="{declarations}"{whole[end:]}'
+    # The template's own declarations come after the stylesheet's, so they win, as in CSS.
+    own = _unquote(style_attr["value"]).replace('"', "&quot;")
+    begin, end = offset + style_attr.start("value"), offset + style_attr.end("value")
+    return f'{whole[:begin]}"{declarations} {own}"{whole[end:]}'

@@ -1,0 +1,236 @@
+"""The stylesheet is written into templates when Jinja compiles them: the cascade, tags that
+span Jinja code, what cannot be inlined, errors with file and line, and the shipped mails
+styled exactly as css-inline styles them per send."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import css_inline
+import pytest
+
+from orchestrator.checks import render_sample
+from orchestrator.errors import TemplateError
+from orchestrator.journeys.loader import load_journeys
+from orchestrator.journeys.model import ALL_TIERS
+from orchestrator.rendering.renderer import MailRenderer
+from tests.conftest import make_settings
+
+CSS = """
+p { color: black; margin: 0; }
+.note { color: grey; }
+p.note { font-size: 12px; }
+td { font-family: "Segoe UI", Arial; }
+.loud { color: red !important; }
+a, .link { color: blue; }
+"""
+SHELL = (
+    "<html><head><title>{% block subject %}{% endblock %}</title><style>"
+    "@media (x) { p { color: red } }</style></head><body>{% block content %}{% endblock %}"
+    "</body></html>"
+)
+
+Render = Callable[..., str]
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    root = tmp_path / "mail"
+    (root / "layouts").mkdir(parents=True)
+    (root / "layouts" / "mail.css").write_text(CSS, "utf-8")
+    (root / "layouts" / "shell.html").write_text(SHELL, "utf-8")
+    return root
+
+
+@pytest.fixture
+def render(templates: Path) -> Render:
+    renderer = MailRenderer(templates)
+    written = iter(range(1000))
+
+    def render_content(content: str, **context: Any) -> str:
+        """Render ``content`` as a new template: a rewrite within one mtime tick goes unseen."""
+        name = f"t{next(written)}"
+        source = (
+            '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
+            "{% block content %}" + content + "{% endblock %}"
+        )
+        (templates / f"{name}.ja.html").write_text(source, "utf-8")
+        body = renderer.render(name, "tech", "ja", context).html
+        return body.split("<body>")[1].split("</body>")[0]
+
+    return render_content
+
+
+def render_page(templates: Path) -> str:
+    (templates / "page.ja.html").write_text(
+        '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}', "utf-8"
+    )
+    return MailRenderer(templates).render("page", "tech", "ja", {}).html
+
+
+def styles_of(markup: str, tag: str) -> list[str]:
+    return [
+        html.unescape(m.group(1)) for m in re.finditer(rf'<{tag}\b[^>]*style="([^"]*)"', markup)
+    ]
+
+
+def test_the_cascade_orders_by_specificity_then_source_order(render: Render) -> None:
+    body = render('<p>a</p><p class="note">b</p><p class="note loud">c</p>')
+    assert styles_of(body, "p") == [
+        "color: black; margin: 0;",
+        "color: grey; margin: 0; font-size: 12px;",
+        "color: red !important; margin: 0; font-size: 12px;",
+    ]
+
+
+def test_the_templates_own_style_wins_unless_the_sheet_says_important(render: Render) -> None:
+    body = render('<p style="color: green">a</p><p class="loud" style="color: green">b</p>')
+    assert styles_of(body, "p") == [
+        "color: black; margin: 0; color: green",
+        "color: red !important; margin: 0; color: green",
+    ]
+
+
+def test_a_quoted_font_name_stays_inside_the_attribute(render: Render) -> None:
+    body = render("<table><tr><td>x</td></tr></table>")
+    assert "<td style=\"font-family: 'Segoe UI', Arial;\">x</td>" in body
+
+
+def test_a_tag_around_jinja_code_is_styled(render: Render) -> None:
+    body = render(
+        '<a href="{{ url }}" class="link" {% if new %}target="_blank"{% endif %}>{{ label }}</a>',
+        url="https://example.test/?a=1&b=2",
+        label="<go>",
+        new=True,
+    )
+    assert body == (
+        '<a href="https://example.test/?a=1&amp;b=2" class="link" target="_blank"'
+        ' style="color: blue;">&lt;go&gt;</a>'
+    )
+
+
+def test_tags_in_every_branch_are_styled(render: Render) -> None:
+    source = '{% if loud %}<p class="loud">a</p>{% else %}<p class="note">b</p>{% endif %}'
+    assert styles_of(render(source, loud=True), "p") == ["color: red !important; margin: 0;"]
+    assert styles_of(render(source, loud=False), "p") == [
+        "color: grey; margin: 0; font-size: 12px;"
+    ]
+
+
+def test_comments_and_style_blocks_are_left_alone(render: Render, templates: Path) -> None:
+    outlook = '<!--[if mso]><p class="note">x</p><![endif]-->'
+    assert render(outlook) == outlook
+    page = (templates / "layouts" / "shell.html").read_text("utf-8")
+    assert "<style>@media (x) { p { color: red } }</style>" in page
+    assert "<style>@media (x) { p { color: red } }</style>" in render_page(templates)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '<p class="{{ kind }}">',
+        '<p {% if kind %}class="note"{% endif %}>',
+        '<p {% if kind %}style="color: red"{% endif %}>',
+    ],
+)
+def test_a_class_or_style_chosen_by_jinja_is_refused_with_its_line(
+    render: Render, tag: str
+) -> None:
+    with pytest.raises(TemplateError) as raised:
+        render(f"\n{tag}a</p>", kind="note")
+    assert raised.value.line == 2
+    assert re.search(r"t\d+\.ja\.html$", raised.value.template)
+    assert "class or style attribute" in raised.value.message
+
+
+def test_a_start_tag_it_cannot_read_is_refused(render: Render) -> None:
+    with pytest.raises(TemplateError) as raised:
+        render("<p>if a<b then</p>")
+    assert "cannot read this start tag" in raised.value.message
+
+
+def test_errors_after_a_styled_tag_keep_their_line(render: Render) -> None:
+    with pytest.raises(TemplateError) as raised:
+        render('<p class="note">\none</p>\n<p>\n{{ missing.value }}</p>')
+    assert raised.value.line == 4
+
+
+@pytest.mark.parametrize(
+    ("css", "line", "cause"),
+    [
+        ("p { color: red }\n.content p { color: blue }", 2, "'.content p' cannot be inlined"),
+        ("p { color: red }\n\n@media (max-width: 600px) { p { color: blue } }", 3, "@media"),
+        ("a:hover { color: red }", 1, "'a:hover' cannot be inlined"),
+    ],
+)
+def test_a_selector_that_cannot_be_inlined_is_named_with_its_line(
+    render: Render, templates: Path, css: str, line: int, cause: str
+) -> None:
+    (templates / "layouts" / "mail.css").write_text(css, "utf-8")
+    with pytest.raises(TemplateError) as raised:
+        render("<p>a</p>")
+    assert raised.value.template.endswith("layouts/mail.css")
+    assert raised.value.line == line
+    assert cause in raised.value.message
+
+
+def test_a_changed_stylesheet_is_seen_without_a_restart(render: Render, templates: Path) -> None:
+    assert styles_of(render("<p>a</p>"), "p") == ["color: black; margin: 0;"]
+    sheet = templates / "layouts" / "mail.css"
+    sheet.write_text("p { color: purple; }", "utf-8")
+    later = sheet.stat().st_mtime_ns + 1_000_000
+    os.utime(sheet, ns=(later, later))
+    assert styles_of(render("<p>a</p>"), "p") == ["color: purple;"]
+
+
+def test_without_a_stylesheet_templates_are_left_as_written(
+    render: Render, templates: Path
+) -> None:
+    (templates / "layouts" / "mail.css").unlink()
+    assert render('<p class="note">a</p>') == '<p class="note">a</p>'
+
+
+def _declarations(markup: str) -> list[tuple[str, dict[str, str]]]:
+    """Each element's tag and the declarations in its style attribute, quotes normalised."""
+    found = []
+    for tag in re.finditer(r"<([a-z0-9]+)\b([^>]*)>", markup):
+        if tag.group(1) in ("html", "head", "meta", "title", "style", "tbody"):
+            continue
+        style = re.search(r'style="([^"]*)"', tag.group(2))
+        declarations = {}
+        for item in html.unescape(style.group(1)).split(";") if style else []:
+            if ":" in item:
+                name, value = item.split(":", 1)
+                declarations[name.strip()] = value.strip().replace("'", '"')
+        found.append((tag.group(1), declarations))
+    return found
+
+
+def test_shipped_mails_are_styled_as_css_inline_styles_them(tmp_path: Path) -> None:
+    """The reference: css-inline applied to each rendered mail with the stylesheet in a
+    <style> block, as the renderer did before inlining moved to compile time."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    sheet = (settings.templates_dir / "layouts" / "mail.css").read_text("utf-8")
+    inliner = css_inline.CSSInliner(
+        load_remote_stylesheets=False, keep_style_tags=False, extra_css=sheet
+    )
+    compiled, plain = MailRenderer(settings.templates_dir), MailRenderer(settings.templates_dir)
+    setattr(plain.env, "mail_stylesheet", None)  # noqa: B010 - the reference: raw markup
+    compared = 0
+    for journey in load_journeys(settings.journeys_dir).values():
+        for step in journey.steps:
+            for tier in (t for t in ALL_TIERS if t in step.tiers):
+                for locale in ("ja", "en"):
+                    ours = render_sample(settings, compiled, journey, step, tier, locale)
+                    raw = render_sample(settings, plain, journey, step, tier, locale)
+                    reference = inliner.inline(raw.html)
+                    assert _declarations(ours.html) == _declarations(reference), (
+                        f"{journey.id}/{step.id} {tier} {locale}"
+                    )
+                    compared += 1
+    assert compared > 50
