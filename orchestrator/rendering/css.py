@@ -41,9 +41,9 @@ _MARKUP = re.compile(
     r"|<(?P<unreadable>[a-zA-Z])",  # a start tag the pattern above cannot read
     re.DOTALL | re.IGNORECASE,
 )
-_ATTRIBUTE = r"(?P<after>^|\s|\ue001){name}\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+)"
-_CLASS = re.compile(_ATTRIBUTE.format(name="class"), re.IGNORECASE)
-_STYLE = re.compile(_ATTRIBUTE.format(name="style"), re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    r"(?P<name>[^\s\"'<>/=]+)(?:\s*=\s*(?P<value>\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?"
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,21 @@ def _simple_selector(selector: str, line: int) -> tuple[str | None, frozenset[st
     return tag, frozenset(filter(None, match["classes"].split(".")))
 
 
+def _class_and_style(attrs: str) -> dict[str, re.Match[str]]:
+    """The tag's class and style attributes; ValueError when Jinja writes or chooses one."""
+    found: dict[str, re.Match[str]] = {}
+    for attr in _ATTRIBUTE.finditer(attrs):
+        plain = _HOLE.sub("", attr["name"]).lower()
+        if plain not in ("class", "style"):
+            continue
+        if attr["name"].lower() != plain or (
+            plain == "class" and "\ue000" in (attr["value"] or "")
+        ):
+            raise ValueError(plain)
+        found.setdefault(plain, attr)  # as in HTML, the first of two wins
+    return found
+
+
 def _unquote(value: str) -> str:
     return value[1:-1] if value[:1] in "\"'" else value
 
@@ -194,7 +209,9 @@ def _inline(
             holes[-1].append(token)
             in_hole = True
         elif "\ue000" in token.value:
-            raise TemplateSyntaxError("U+E000 cannot appear in a template", token.lineno, name)
+            raise TemplateSyntaxError(
+                "U+E000 cannot appear in a template", token.lineno, name, filename
+            )
         elif in_hole:
             datas.append((token.lineno, token.value))
             in_hole = False
@@ -240,20 +257,19 @@ def _styled_tag(
     if tag is None:  # a comment, or a style or script element
         return whole
     attrs = match["attrs"] or ""
-    class_attr, style_attr = _CLASS.search(attrs), _STYLE.search(attrs)
-    class_value = _unquote(class_attr["value"]) if class_attr else ""
-    for attr in (class_attr, style_attr):
-        if attr and (
-            attr["after"] == "\ue001" or (attr is class_attr and _HOLE.search(class_value))
-        ):
-            raise TemplateSyntaxError(
-                f"<{tag}>: a class or style attribute written or chosen by Jinja cannot get "
-                "the stylesheet, which is inlined when the template is compiled: write it as "
-                "plain text and put the condition around the whole tag",
-                line,
-                name,
-                filename,
-            )
+    try:
+        found = _class_and_style(attrs)
+    except ValueError:
+        raise TemplateSyntaxError(
+            f"<{tag}>: a class or style attribute written or chosen by Jinja cannot get "
+            "the stylesheet, which is inlined when the template is compiled: write it as "
+            "plain text and put the condition around the whole tag",
+            line,
+            name,
+            filename,
+        ) from None
+    class_attr, style_attr = found.get("class"), found.get("style")
+    class_value = _unquote(class_attr["value"] or "") if class_attr else ""
     declarations = stylesheet.style_for(tag.lower(), frozenset(class_value.split()))
     if not declarations:
         return whole
@@ -262,6 +278,6 @@ def _styled_tag(
         end = offset + len(attrs)
         return f'{whole[:end]} style="{declarations}"{whole[end:]}'
     # The template's own declarations come after the stylesheet's, so they win, as in CSS.
-    own = _unquote(style_attr["value"]).replace('"', "&quot;")
+    own = _unquote(style_attr["value"] or "").replace('"', "&quot;")
     begin, end = offset + style_attr.start("value"), offset + style_attr.end("value")
     return f'{whole[:begin]}"{declarations} {own}"{whole[end:]}'
