@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import ipaddress
 import socket
+import ssl
+import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
-import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from urllib3 import HTTPHeaderDict
 
 from orchestrator.errors import (
     ConfigurationError,
@@ -18,7 +29,14 @@ from orchestrator.errors import (
 from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.settings import Settings
 from orchestrator.transports import make_transport
-from orchestrator.transports.sendgrid import SendGridTransport, retry_after_seconds
+from orchestrator.transports.sendgrid import (
+    SEND_PATH,
+    SendGridTransport,
+    build_pool,
+    error_text,
+    json_body,
+    retry_after_seconds,
+)
 from tests.fakes.sendgrid_server import DEFAULT_SPEC, FakeSendGrid, body_validator
 
 CLIENT_TIMEOUT = 0.5
@@ -64,6 +82,47 @@ def free_port() -> int:
     return port
 
 
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed P-256 certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_sendgrid(certificate: tuple[Path, Path]) -> Iterator[FakeSendGrid]:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*certificate)
+    with FakeSendGrid(tls=tls) as server:
+        yield server
+
+
 # -- what is sent ----------------------------------------------------------------------------
 
 
@@ -76,6 +135,8 @@ def test_a_mail_is_accepted_with_a_valid_payload(
     [received] = sendgrid.accepted
     assert result.provider_message_id == received.message_id
     assert received.headers["authorization"] == f"Bearer {sendgrid.api_key}"
+    assert received.headers["content-type"] == "application/json"
+    assert received.headers["user-agent"] == "stepmail"
     body = received.body
     assert body["from"] == {"email": "onboarding@example.com", "name": "Acme"}
     assert body["personalizations"] == [{"to": [{"email": "taro@example.jp", "name": "山田 太郎"}]}]
@@ -231,6 +292,140 @@ def test_connection_refused_is_transient() -> None:
         transport.close()
 
 
+@pytest.mark.parametrize("answer", [b"", b"garbage\r\n\r\n"], ids=["reset", "malformed"])
+def test_a_reset_or_a_malformed_answer_after_the_request_is_an_unknown_outcome(
+    answer: bytes,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = threading.Thread(target=_read_request_then_answer, args=(server, answer))
+        peer.start()
+        transport = SendGridTransport("SG.key", f"http://127.0.0.1:{server.getsockname()[1]}")
+        try:
+            with pytest.raises(UnknownDeliveryOutcome):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+            peer.join()
+
+
+def _read_request_then_answer(server: socket.socket, answer: bytes) -> None:
+    """Read the whole request, then send ``answer``, or reset the connection if it is empty."""
+    server.settimeout(2.0)  # a test that never connects fails instead of hanging
+    connection, _ = server.accept()
+    with connection:
+        connection.settimeout(0.2)
+        with contextlib.suppress(TimeoutError):
+            while connection.recv(65536):
+                pass
+        if answer:
+            connection.sendall(answer)
+        else:  # a zero linger time makes close() send a TCP reset
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_a_name_that_does_not_resolve_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown_name(*args: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_name)  # no DNS server involved
+    transport = SendGridTransport("SG.key", "https://api.sendgrid.invalid", timeout=1.0)
+    try:
+        with pytest.raises(TransientDeliveryError, match="NameResolutionError"):
+            transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+def test_a_connect_timeout_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def time_out(self: socket.socket, address: object) -> None:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket.socket, "connect", time_out)  # a silent network, made certain
+    transport = SendGridTransport("SG.key", f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    try:
+        with pytest.raises(TransientDeliveryError, match="ConnectTimeoutError"):
+            transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+def test_no_free_connection_in_time_is_transient(sendgrid: FakeSendGrid) -> None:
+    pool = build_pool(sendgrid.api_key, sendgrid.url, CLIENT_TIMEOUT, max_connections=1)
+    transport = SendGridTransport(sendgrid.api_key, sendgrid.url, CLIENT_TIMEOUT, pool=pool)
+    body = json_body(transport.build_payload(make_mail()))
+    held = pool.urlopen("POST", SEND_PATH, body=body, preload_content=False)  # keeps the one
+    try:
+        with pytest.raises(TransientDeliveryError, match="EmptyPoolError"):
+            transport.send(make_mail())
+        assert len(sendgrid.accepted) == 1  # only the held request reached SendGrid
+    finally:
+        held.drain_conn()  # read to the end, so the connection can serve the next request
+        held.release_conn()
+    transport.send(make_mail())
+    transport.close()
+    assert len(sendgrid.accepted) == 2
+
+
+def test_a_closed_transport_does_not_send(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    transport.close()
+    with pytest.raises(TransientDeliveryError, match="ClosedPoolError"):
+        transport.send(make_mail())
+    assert sendgrid.accepted == []
+
+
+def test_tls_is_verified_against_ssl_cert_file(
+    tls_sendgrid: FakeSendGrid, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    transport = SendGridTransport(tls_sendgrid.api_key, tls_sendgrid.url, timeout=CLIENT_TIMEOUT)
+    try:
+        transport.send(make_mail())
+    finally:
+        transport.close()
+    assert len(tls_sendgrid.accepted) == 1
+
+
+def test_an_untrusted_certificate_is_transient(certificate: tuple[Path, Path]) -> None:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*certificate)  # not in SSL_CERT_FILE nor in the system store
+    refused: list[ssl.SSLError] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = threading.Thread(target=_handshake, args=(server, tls, refused))
+        peer.start()
+        url = f"https://127.0.0.1:{server.getsockname()[1]}"
+        transport = SendGridTransport("SG.key", url, timeout=CLIENT_TIMEOUT)
+        try:
+            with pytest.raises(TransientDeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+            peer.join()
+    assert refused  # the handshake failed, so no byte of the request was sent
+
+
+def _handshake(server: socket.socket, tls: ssl.SSLContext, refused: list[ssl.SSLError]) -> None:
+    server.settimeout(2.0)
+    connection, _ = server.accept()
+    with connection:
+        try:
+            tls.wrap_socket(connection, server_side=True).close()
+        except ssl.SSLError as exc:
+            refused.append(exc)
+
+
+def test_a_tls_handshake_that_never_completes_is_transient() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers TLS
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        transport = SendGridTransport("SG.key", url, timeout=CLIENT_TIMEOUT)
+        try:
+            with pytest.raises(TransientDeliveryError, match="TLS handshake failed"):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+
+
 def test_the_keep_alive_connection_is_reused(
     sendgrid: FakeSendGrid, transport: SendGridTransport
 ) -> None:
@@ -244,11 +439,17 @@ def test_the_keep_alive_connection_is_reused(
 
 
 def test_retry_after_falls_back_to_the_rate_limit_reset() -> None:
-    assert retry_after_seconds(httpx.Headers({"X-RateLimit-Reset": "1000"}), now=990.0) == 10.0
-    assert retry_after_seconds(httpx.Headers({"Retry-After": "3"}), now=0.0) == 3.0
-    date = httpx.Headers({"Retry-After": "Thu, 01 Jan 1970 00:00:30 GMT"})
+    assert retry_after_seconds(HTTPHeaderDict({"x-ratelimit-reset": "1000"}), now=990.0) == 10.0
+    assert retry_after_seconds(HTTPHeaderDict({"Retry-After": "3"}), now=0.0) == 3.0
+    date = HTTPHeaderDict({"retry-after": "Thu, 01 Jan 1970 00:00:30 GMT"})
     assert retry_after_seconds(date, now=10.0) == 20.0
-    assert retry_after_seconds(httpx.Headers({}), now=0.0) is None
+    assert retry_after_seconds(HTTPHeaderDict(), now=0.0) is None
+
+
+def test_error_text_falls_back_to_the_raw_body() -> None:
+    assert error_text(b'{"errors": [{"message": "bad", "field": "subject"}]}') == "subject: bad"
+    assert error_text(b'{"errors": 5}') == '{"errors": 5}'
+    assert error_text("<html>障害".encode() + b"x" * 600) == "<html>障害" + "x" * 492
 
 
 def test_the_api_key_is_not_in_the_repr(transport: SendGridTransport) -> None:

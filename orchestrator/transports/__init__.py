@@ -1,7 +1,7 @@
 """Transports behind one protocol, chosen by ``STEPMAIL_MAIL_TRANSPORT``.
 
 Adding a transport is one module plus one line in ``FACTORIES``. Each factory imports its
-module lazily, so the embedded default never loads httpx or smtplib code it does not use.
+module lazily, so the embedded default never loads the SendGrid or SMTP code it does not use.
 """
 
 from __future__ import annotations
