@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,13 @@ def templates(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def render(templates: Path) -> Render:
-    renderer = MailRenderer(templates)
+def recheck_after() -> float:
+    return 0.0
+
+
+@pytest.fixture
+def render(templates: Path, recheck_after: float) -> Render:
+    renderer = MailRenderer(templates, recheck_after=recheck_after)
     written = iter(range(1000))
 
     def render_content(content: str, **context: Any) -> str:
@@ -179,13 +185,29 @@ def test_a_selector_that_cannot_be_inlined_is_named_with_its_line(
     assert cause in raised.value.message
 
 
-def test_a_changed_stylesheet_is_seen_without_a_restart(render: Render, templates: Path) -> None:
-    assert styles_of(render("<p>a</p>"), "p") == ["color: black; margin: 0;"]
+@pytest.mark.parametrize("recheck_after", [0.0, 0.3])
+def test_a_changed_stylesheet_is_seen_without_a_restart(
+    templates: Path, recheck_after: float
+) -> None:
+    renderer = MailRenderer(templates, recheck_after=recheck_after)
+    (templates / "page.ja.html").write_text(
+        '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
+        "{% block content %}<p>a</p>{% endblock %}",
+        "utf-8",
+    )
+
+    def page_style() -> list[str]:
+        return styles_of(renderer.render("page", "tech", "ja", {}).html, "p")
+
+    assert page_style() == ["color: black; margin: 0;"]
     sheet = templates / "layouts" / "mail.css"
     sheet.write_text("p { color: purple; }", "utf-8")
     later = sheet.stat().st_mtime_ns + 1_000_000
     os.utime(sheet, ns=(later, later))
-    assert styles_of(render("<p>a</p>"), "p") == ["color: purple;"]
+    if recheck_after:  # the files are looked at again only after recheck_after seconds
+        assert page_style() == ["color: black; margin: 0;"]
+        time.sleep(recheck_after + 0.05)
+    assert page_style() == ["color: purple;"]
 
 
 def test_without_a_stylesheet_templates_are_left_as_written(
@@ -234,3 +256,15 @@ def test_shipped_mails_are_styled_as_css_inline_styles_them(tmp_path: Path) -> N
                     )
                     compared += 1
     assert compared > 50
+
+
+def test_a_template_added_later_is_found_after_recheck_after(templates: Path) -> None:
+    """The fallback chain is remembered; the folder is looked at again after a while."""
+    renderer = MailRenderer(templates, recheck_after=0.3)
+    shell = '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
+    (templates / "news.html").write_text(shell, "utf-8")
+    assert renderer.resolve("news", "high", "ja") == "news.html"
+    (templates / "news.high.ja.html").write_text(shell, "utf-8")
+    assert renderer.resolve("news", "high", "ja") == "news.html"
+    time.sleep(0.35)
+    assert renderer.resolve("news", "high", "ja") == "news.high.ja.html"

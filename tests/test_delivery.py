@@ -339,3 +339,29 @@ def test_a_slow_batch_keeps_its_rows_leased(
 
     assert deliver_many(runtime, ids) == ["sent"] * 3
     assert transport.leased == [True, True, True]  # 70 s, 140 s, 210 s into a 120 s lease
+
+
+def test_a_batch_records_each_mail_with_its_own_time_and_provider_id(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    transport = SlowTransport(runtime, clock)  # each send 70 s after the previous one
+    runtime.transport = transport
+    for n in range(3):
+        post_signup(client, signup_payload(f"batch-{n}"))
+    start = clock.now()
+    ids = claim_due_sends(runtime.engine, start, 100, LEASE)
+
+    assert deliver_many(runtime, ids) == ["sent"] * 3
+    with runtime.engine.connect() as connection:
+        sends = connection.execute(
+            select(scheduled_sends).where(scheduled_sends.c.id.in_(ids))
+        ).all()
+        attempts = connection.execute(select(delivery_attempts)).all()
+    by_id = {row.id: row for row in sends}
+    expected = [(start + timedelta(seconds=70 * (n + 1)), f"msg-{n + 1}") for n in range(3)]
+    assert [(by_id[i].sent_at, by_id[i].provider_message_id) for i in ids] == expected
+    assert {row.state for row in sends} == {"sent"}
+    by_send = {row.scheduled_send_id: row for row in attempts}
+    assert [
+        (by_send[i].outcome, by_send[i].finished_at, by_send[i].provider_message_id) for i in ids
+    ] == [("sent", at, message_id) for at, message_id in expected]

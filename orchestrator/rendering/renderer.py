@@ -9,6 +9,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,28 +50,35 @@ class RenderedMail:
 class MailRenderer:
     """Finds, renders and post-processes mail templates. Safe to share between threads."""
 
-    def __init__(self, templates_dir: Path, default_locale: str = "ja") -> None:
+    def __init__(
+        self, templates_dir: Path, default_locale: str = "ja", recheck_after: float = 1.0
+    ) -> None:
         self.templates_dir = templates_dir
         self.default_locale = default_locale
-        self.env = make_mail_environment(templates_dir)
+        self.recheck_after = recheck_after
+        self.env = make_mail_environment(templates_dir, recheck_after)
         self._lock = threading.Lock()
-        self._resolved: dict[tuple[str, str, str, str], tuple[int, str | None]] = {}
+        self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first template name of the fallback chain that exists, or None.
 
-        Remembered per folder version: one ``stat`` of the template's folder instead of one
-        per candidate file on every send, and a file added or removed is still seen at once.
+        Remembered per folder version, and the folder is looked at again only after
+        ``recheck_after`` seconds: a file added or removed is seen within that time.
         """
+        key = (template, tier, locale, suffix)
+        cached = self._resolved.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.recheck_after:
+            return cached[2]
         folder = (self.templates_dir / template).parent
         try:
             version = folder.stat().st_mtime_ns
         except OSError:
             return None
-        key = (template, tier, locale, suffix)
-        cached = self._resolved.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        if cached is not None and cached[1] == version:
+            self._resolved[key] = (now, version, cached[2])
+            return cached[2]
         found = next(
             (
                 name
@@ -79,7 +87,7 @@ class MailRenderer:
             ),
             None,
         )
-        self._resolved[key] = (version, found)
+        self._resolved[key] = (now, version, found)
         return found
 
     def render(
