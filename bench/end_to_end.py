@@ -97,7 +97,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--pending", type=int, nargs="*", help="future rows per memory phase (100000 1000000)"
     )
-    parser.add_argument("--pending-mails", type=int, help="mails due now in memory phases (1000)")
+    parser.add_argument("--pending-mails", type=int, help="mails due now in memory phases (5000)")
     parser.add_argument("--workers", type=int, default=2, help="dramatiq --processes")
     parser.add_argument("--threads", type=int, default=16, help="dramatiq --threads")
     parser.add_argument(
@@ -114,7 +114,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         redis_url=args.redis_url,
         mails=_chosen(args.mails, 500 if quick else 5_000),
         pending=tuple(args.pending if args.pending is not None else _default_pending(quick)),
-        pending_mails=_chosen(args.pending_mails, 500 if quick else 1_000),
+        pending_mails=_chosen(args.pending_mails, 500 if quick else 5_000),
         processes=args.workers,
         threads=args.threads,
         validating_fake=args.validating_fake,
