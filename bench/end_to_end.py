@@ -7,7 +7,7 @@ the real scheduler ``tick`` in this process, and stops the clock when the fake h
 every mail. It prints numbers only; nothing here asserts on time.
 
     .venv/bin/python bench/end_to_end.py --quick
-    .venv/bin/python bench/end_to_end.py --workers 2 --threads 16
+    .venv/bin/python bench/end_to_end.py --workers 4 --threads 2
 
 See bench/README.md for what each number means.
 """
@@ -99,7 +99,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     )
     parser.add_argument("--pending-mails", type=int, help="mails due now in memory phases (5000)")
     parser.add_argument("--workers", type=int, default=2, help="dramatiq --processes")
-    parser.add_argument("--threads", type=int, default=16, help="dramatiq --threads")
+    parser.add_argument("--threads", type=int, default=4, help="dramatiq --threads")
     parser.add_argument(
         "--validating-fake",
         action="store_true",

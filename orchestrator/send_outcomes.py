@@ -134,10 +134,11 @@ def _sent_statements(
 
 
 # On PostgreSQL a batch is one statement per table, joined on the primary key to the rows
-# passed as arrays. One statement per row also cost a round trip each, and a plan cached
-# while the attempts table looked empty then scanned the whole table once per mail. The
-# arrays keep the statement text fixed, so SQLAlchemy compiles it once. SQLite (embedded,
-# in-process) runs the same update once per row.
+# passed as arrays. With one statement per row, a plan cached while the attempts table
+# looked empty (a fresh install, then a burst) scanned the whole table once per mail: 1.3 ms
+# each in a 20,000-mail bench. The arrays keep the statement text fixed, so SQLAlchemy
+# compiles it once (a VALUES list would be compiled for every batch). SQLite, embedded and
+# in-process, runs the same update once per row.
 _SENT = (
     func.unnest(
         bindparam("send_ids", type_=ARRAY(Integer)),
