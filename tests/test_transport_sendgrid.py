@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import ipaddress
@@ -37,6 +38,7 @@ from orchestrator.transports.sendgrid import (
     json_body,
     retry_after_seconds,
 )
+from tests.fakes.connect_proxy import ConnectProxy
 from tests.fakes.sendgrid_server import DEFAULT_SPEC, FakeSendGrid, body_validator
 
 CLIENT_TIMEOUT = 0.5
@@ -476,3 +478,59 @@ def test_make_transport_builds_sendgrid(sendgrid: FakeSendGrid) -> None:
     finally:
         transport.close()
     assert len(sendgrid.accepted) == 1
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]) -> Iterator[None]:
+    """No proxy settings but the test's own; the stand-in's certificate trusted."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    yield
+
+
+def send_once(server: FakeSendGrid) -> None:
+    transport = SendGridTransport(server.api_key, server.url, timeout=CLIENT_TIMEOUT)
+    try:
+        transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_https_proxy_from_the_environment_tunnels_the_post(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("//", "//ops:s3cret@"))
+        send_once(tls_sendgrid)
+    target = tls_sendgrid.url.removeprefix("https://")
+    assert proxy.tunnels == [target]
+    assert proxy.authorizations == ["Basic " + base64.b64encode(b"ops:s3cret").decode()]
+    assert len(tls_sendgrid.accepted) == 1  # TLS end to end: the proxy saw bytes only
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_no_proxy_sends_directly(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        send_once(tls_sendgrid)
+    assert proxy.tunnels == []
+    assert len(tls_sendgrid.accepted) == 1
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_a_proxy_that_is_down_or_refuses_the_tunnel_is_transient(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TransientDeliveryError, match="not sent"):
+        send_once(tls_sendgrid)
+    with ConnectProxy(refuse=True) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        with pytest.raises(TransientDeliveryError, match="not sent"):
+            send_once(tls_sendgrid)
+    assert proxy.tunnels and tls_sendgrid.accepted == []

@@ -11,8 +11,9 @@ With ``retries=False`` urllib3 2.x re-raises the first failure as it is, which t
 sent" (safe to retry) apart from "maybe sent" (an unknown outcome, never resent blindly):
 
 - never sent → ``TransientDeliveryError``: ``NewConnectionError`` (refused, unreachable, and
-  here any failed TLS handshake: see ``_HTTPSConnection``) with its subclass
-  ``NameResolutionError`` (DNS), ``ConnectTimeoutError``, ``EmptyPoolError`` (no pooled
+  here any failed TLS handshake or refused proxy tunnel: see ``_HTTPSConnection``) with its
+  subclass ``NameResolutionError`` (DNS), ``ConnectTimeoutError``, ``ProxyError`` (urllib3
+  raises it only before the connection to the proxy exists), ``EmptyPoolError`` (no pooled
   connection came free in time) and ``ClosedPoolError``.
 - maybe sent → ``UnknownDeliveryOutcome``: ``ReadTimeoutError``, ``ProtocolError`` (reset,
   dropped, ``RemoteDisconnected``, a malformed answer; urllib3 swallows a write that fails
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,6 +51,7 @@ from urllib3.exceptions import (
     HTTPError,
     NameResolutionError,
     NewConnectionError,
+    ProxyError,
 )
 
 from orchestrator.errors import (
@@ -89,6 +92,7 @@ RESERVED_HEADERS = frozenset(
 # Failures raised before any byte of the request was written (see the module docstring).
 # NewConnectionError and NameResolutionError subclass ConnectTimeoutError; listed for clarity.
 _NEVER_SENT = (
+    ProxyError,  # raised only while no connection to the proxy exists yet
     NewConnectionError,
     NameResolutionError,
     ConnectTimeoutError,
@@ -192,21 +196,47 @@ def build_pool(
     ``block=True`` caps one process at ``max_connections`` to SendGrid: a thread beyond them
     waits for a free one (``EmptyPoolError`` after the pool timeout, never sent) rather than
     paying a TLS handshake for a connection urllib3 would close after one request.
+
+    An HTTPS host is reached through the proxy the environment names (``HTTPS_PROXY``, not
+    for hosts in ``NO_PROXY``), as curl and most HTTP clients do: a CONNECT tunnel, so the
+    proxy sees neither the key nor the mail.
     """
-    pool = urllib3.connection_from_url(
-        api_host,
-        maxsize=max_connections,
-        block=True,
-        timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-        headers={
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "User-Agent": "stepmail",
-        },
-    )
+    options: dict[str, Any] = {
+        "maxsize": max_connections,
+        "block": True,
+        "timeout": urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
+    }
+    proxy = proxy_for(api_host)
+    if proxy is None:
+        pool = urllib3.connection_from_url(api_host, **options)
+    else:
+        credentials = urllib3.util.parse_url(proxy).auth
+        proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
+        manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
+        pool = manager.connection_from_url(api_host)
+    pool.headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Content-Type": "application/json",
+        "User-Agent": "stepmail",
+    }
     if isinstance(pool, urllib3.HTTPSConnectionPool):
         pool.ConnectionCls = _HTTPSConnection
     return pool
+
+
+def proxy_for(api_host: str) -> str | None:
+    """The proxy for an HTTPS ``api_host`` from ``HTTPS_PROXY``/``https_proxy`` unless
+    ``NO_PROXY`` lists the host; None for a direct connection (and for plain-HTTP hosts,
+    which only local stand-ins use)."""
+    url = urllib3.util.parse_url(api_host)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get("https")
+    if url.scheme != "https" or not proxy:
+        return None
+    # proxy_bypass_environment: the stdlib's NO_PROXY matching, missing from typeshed
+    if urllib.request.proxy_bypass_environment(url.host or "", proxies):  # type: ignore[attr-defined]
+        return None
+    return proxy
 
 
 def json_body(payload: dict[str, Any]) -> bytes:
