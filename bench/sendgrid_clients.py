@@ -23,8 +23,6 @@ round trips, which loopback cannot show).
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import multiprocessing
 import os
 import ssl
@@ -44,15 +42,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
 from provider import FakeSendGridProcess, FakeStats  # noqa: E402  (bench/ is the script's folder)
 from sendgrid import SendGridAPIClient  # noqa: E402
 
 from orchestrator.mail import Mailbox, OutgoingMail  # noqa: E402
 from orchestrator.transports.sendgrid import SEND_PATH, SendGridTransport  # noqa: E402
+from tests.fakes.certificates import write_self_signed  # noqa: E402
 
 API_KEY = "SG.bench-key"
 WARM_UP = 50
@@ -101,38 +96,6 @@ def _serve_tls(conn: Connection, cert: str, key: str) -> None:
         conn.send((len(fake.accepted), len(fake.invalid), fake.connections))
     fake.stop()
     conn.send(None)
-
-
-def write_self_signed(directory: Path) -> tuple[Path, Path]:
-    """A P-256 certificate for 127.0.0.1, valid for a day."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass(frozen=True)
