@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
@@ -53,9 +53,8 @@ def make_mail_environment(
     templates_dir: Path, recheck_after: float = 1.0
 ) -> ImmutableSandboxedEnvironment:
     stylesheet = StylesheetFile(templates_dir)
-    loader: BaseLoader = MailTemplateLoader(templates_dir, stylesheet, recheck_after)
     env = ImmutableSandboxedEnvironment(
-        loader=loader,
+        loader=MailTemplateLoader(templates_dir, stylesheet, recheck_after),
         extensions=[InlineStylesheet],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
