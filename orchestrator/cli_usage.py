@@ -152,7 +152,8 @@ def health_daily(
     finally:
         runtime.close()
     console.print(
-        f"{report.candidates} customer(s) rescored ({report.rows_examined} event rows read), "
+        f"{report.candidates} customer(s) rescored ({report.rows_examined} event rows read, "
+        f"{report.newly_actionable} past their first days), "
         f"{len(report.task_ids)} task(s) opened, {notified} notified"
     )
 

@@ -157,6 +157,31 @@ def test_the_daily_job_reads_only_the_events_that_left_a_window(
     assert scores["moving"] < 50 and scores["still"] is not None
 
 
+def test_a_customer_who_never_used_the_product_is_pulled_in_when_the_first_days_end(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    """No event ever moves a silent customer's score; the day band actions become allowed
+    is when they are first scored with actions: at risk, a CSM task and a follow-up mail."""
+    for name, days_ago in (("silent", 13), ("newer", 12), ("older", 20)):
+        signed_up_at = clock.now() - timedelta(days=days_ago, hours=12)
+        post_signup(client, signup_payload(name, signed_up_at=signed_up_at.isoformat()))
+    clock.advance(timedelta(days=1))  # silent: 14 days and 12 hours since signup
+
+    report = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+
+    assert (report.newly_actionable, report.candidates, report.rows_examined) == (1, 1, 0)
+    fired = [("at_risk", "csm_task"), ("at_risk", "mail:health_follow_up")]
+    assert actions(runtime) == fired
+    with runtime.engine.connect() as connection:
+        scored = dict(
+            connection.execute(select(customers.c.external_id, customers.c.health_band)).all()
+        )
+    assert scored == {"silent": "at_risk", "newer": None, "older": None}
+    assert [row.journey_id for row in enrollment_rows(runtime)][-1] == "health_follow_up"
+    again = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+    assert again.task_ids == [] and actions(runtime) == fired  # the same window again: no repeat
+
+
 def test_the_scheduled_daily_job_runs_once_a_day_and_catches_up_after_an_outage(
     client: TestClient, runtime: Runtime, clock: FrozenClock
 ) -> None:

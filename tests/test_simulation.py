@@ -64,7 +64,7 @@ def test_the_simulator_prints_what_the_pipeline_sends(
         (1, "onboarding/next_steps"),
         (3, "onboarding/faq"),
         (7, "onboarding/case_studies"),
-        (16, "health_follow_up/follow_up"),
+        (14, "health_follow_up/follow_up"),  # at risk when its first 14 days end
     ]
     kinds = {entry.kind for entry in timeline}
     assert {"mail", "skipped", "event", "score", "task", "converted", "cancelled"} <= kinds

@@ -49,6 +49,8 @@ class Customer(SQLModel, table=True):
     """A customer account as the product's signup flow described it; updated, never duplicated."""
 
     __tablename__ = "customer"
+    # The daily health job finds the customers whose first days without band actions end.
+    __table_args__ = (Index("ix_customer_signed_up_at", "signed_up_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=255, unique=True)

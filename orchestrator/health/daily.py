@@ -5,8 +5,15 @@ enters or leaves its window. So the candidates are the customers with such an ev
 ``occurred_at`` lies in ``(since - window, until - window]`` (left a window) or in
 ``(since, until]`` (entered one, e.g. a future-dated event). Each slice is a range scan of
 the ``usage_event (occurred_at)`` index: the work follows the events that moved, not the
-number of customers. Run it once a day (cron: ``stepmail health daily``); after an outage,
-pass ``--since`` with the last successful run.
+number of customers.
+
+One more group: the customers whose first ``actions_after`` days end in the window, a range
+scan of ``customer (signed_up_at)``. Band actions wait for those days, so this is when a
+customer who never used the product (no event ever moves their score) is first scored with
+actions allowed: at risk, a CSM is pulled in. Without it they would never be looked at.
+
+The scheduler runs this once a day (``orchestrator.health.scheduled``); by hand it is
+``stepmail health daily``, with ``--since`` the last successful run after an outage.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from orchestrator.db.tables import usage_events
+from orchestrator.db.tables import customers, usage_events
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.service import rescore_customers
 from orchestrator.journeys.model import Journey
@@ -26,12 +33,14 @@ from orchestrator.settings import Settings
 from orchestrator.usage.events import lock_customers
 
 _E = usage_events
+_C = customers
 
 
 @dataclass
 class DailyReport:
     rows_examined: int = 0  # usage_event rows read from the index slices
-    candidates: int = 0  # customers whose score can have changed
+    candidates: int = 0  # customers whose score can have changed, or who may now be acted on
+    newly_actionable: int = 0  # of them, customers whose first actions_after days just ended
     task_ids: list[int] = field(default_factory=list)
 
 
@@ -56,6 +65,15 @@ def changed_customers(
     return found, examined
 
 
+def newly_actionable(
+    connection: Connection, definition: HealthDefinition, since: datetime, until: datetime
+) -> set[int]:
+    """Customers whose first ``actions_after`` days (no band actions) end in ``(since, until]``."""
+    lo, hi = since - definition.actions_after, until - definition.actions_after
+    query = select(_C.c.id).where(_C.c.signed_up_at > lo, _C.c.signed_up_at <= hi)
+    return set(connection.execute(query).scalars())
+
+
 def run_daily(
     engine: Engine,
     definition: HealthDefinition,
@@ -70,6 +88,9 @@ def run_daily(
     report = DailyReport()
     with engine.connect() as connection:
         candidates, report.rows_examined = changed_customers(connection, definition, since, until)
+        actionable = newly_actionable(connection, definition, since, until)
+    report.newly_actionable = len(actionable)
+    candidates |= actionable
     report.candidates = len(candidates)
     for ids in _chunks(sorted(candidates), chunk):
         with Session(engine) as session, session.begin():
