@@ -20,6 +20,7 @@ from typer._click.core import Context as ClickContext  # typer vendors click sin
 from typer.core import TyperGroup
 
 from orchestrator.cli_consent import app as _consent_app
+from orchestrator.cli_sends import app as _sends_app
 from orchestrator.cli_suppressions import app as _suppressions_app
 from orchestrator.cli_usage import health_app, tasks_app
 from orchestrator.cli_usage import track as track_command
@@ -47,6 +48,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
 app.add_typer(_suppressions_app, name="suppressions")
 app.add_typer(_consent_app, name="consent")
+app.add_typer(_sends_app, name="sends")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(health_app, name="health")
 app.command("track")(track_command)

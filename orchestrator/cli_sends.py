@@ -1,0 +1,54 @@
+"""``stepmail sends unknown|settle``: the sends whose outcome stayed unknown, for a person to
+settle (see :mod:`orchestrator.unknown_sends`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.clock import SystemClock
+from orchestrator.db.engine import make_engine
+from orchestrator.settings import load_settings
+from orchestrator.unknown_sends import Settlement, list_unknown, settle_unknown
+
+app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: settle them by hand.")
+
+
+@app.command("unknown")
+def unknown_command(
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
+) -> None:
+    """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""
+    engine = make_engine(load_settings().database_url)
+    try:
+        with engine.connect() as connection:
+            sends = list_unknown(connection, limit)
+    finally:
+        engine.dispose()
+    for send in sends:
+        typer.echo(
+            f"{send.send_id}\t{send.email}\t{send.journey_id}/{send.step_id}\t"
+            f"{send.attempts}\t{send.since.isoformat()}\t{send.reason or ''}"
+        )
+    if not sends:
+        typer.echo("no sends with an unknown outcome")
+
+
+@app.command("settle")
+def settle_command(
+    send_id: int,
+    as_: Annotated[
+        Settlement,
+        typer.Option("--as", help="sent: it went out · resend: send it again · skip: leave it"),
+    ],
+    note: Annotated[str, typer.Option(help="what you checked (kept on the send)")] = "",
+) -> None:
+    """Settle one unknown send after checking the provider's log or with the recipient."""
+    engine = make_engine(load_settings().database_url)
+    try:
+        with engine.begin() as connection:
+            settle_unknown(connection, send_id, as_, note.strip(), SystemClock().now())
+    finally:
+        engine.dispose()
+    typer.echo(f"send {send_id} settled as {as_.value}")
