@@ -9,11 +9,16 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from orchestrator.consent import ConsentIn
+from orchestrator.mail_headers import refuse_unsafe_characters
 from orchestrator.tiers import Tier
 from orchestrator.timezones import validate_timezone
 
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35)]
-SingleLine = Annotated[str, Field(max_length=200, pattern=r"^[^\r\n]*$")]
+# Text that can reach a mail header (To, From, Reply-To, a subject): one line, no control
+# characters, NUL or Unicode line breaks. The mail layer would neutralise them anyway
+# (orchestrator/mail_headers.py); refusing them here tells the sender which field was wrong.
+OneLine = AfterValidator(refuse_unsafe_characters)
+SingleLine = Annotated[str, Field(max_length=200), OneLine]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -27,13 +32,13 @@ class SignupRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    external_id: str = Field(
+    external_id: Annotated[str, OneLine] = Field(
         min_length=1, max_length=255, description="The customer's id in your product."
     )
     email: EmailStr
     name: SingleLine = Field(min_length=1)
     company: SingleLine = ""
-    plan: str = Field(default="", max_length=100)
+    plan: Annotated[str, OneLine] = Field(default="", max_length=100)
     annual_contract_value: Decimal = Field(
         default=Decimal(0), ge=0, max_digits=16, decimal_places=2
     )

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
 from orchestrator.handoff.tasks import open_task
-from orchestrator.signup import Locale, SingleLine
+from orchestrator.signup import Locale, OneLine, SingleLine
 from orchestrator.tiers import Tier, derive_tier
 from orchestrator.timezones import validate_timezone
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
@@ -53,7 +53,7 @@ class CustomerPatch(BaseModel):
     email: EmailStr | None = None
     name: SingleLine | None = Field(default=None, min_length=1)
     company: SingleLine | None = None
-    plan: str | None = Field(default=None, max_length=100)
+    plan: Annotated[str, Field(max_length=100), OneLine] | None = None
     annual_contract_value: Decimal | None = Field(
         default=None, ge=0, max_digits=16, decimal_places=2
     )
