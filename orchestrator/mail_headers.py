@@ -157,6 +157,15 @@ def addr_spec(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def check_plain_address(email: str) -> str:
+    """For settings: ``email`` unchanged if a header can carry it, ValueError otherwise."""
+    try:
+        addr_spec(email)
+    except UnsafeMailError as exc:
+        raise ValueError(str(exc)) from None
+    return email
+
+
 def mailbox(name: str, display: str, email: str) -> list[str]:
     """``From``/``To``/``Reply-To``: ``phrase <addr>``, or the bare address without a name."""
     phrase = display_name(display)

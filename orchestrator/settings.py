@@ -106,6 +106,21 @@ class Settings(BaseSettings):
 
         return check_delivery_setting(info.field_name or "", value)
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _web_link(cls, value: str) -> str:
+        from orchestrator.links import check_web_link
+
+        return check_web_link(value)  # the base of every unsubscribe link in a mail
+
+    @field_validator("sender_name", "sender_email", "csm_team_email")
+    @classmethod
+    def _header_safe(cls, value: str, info: ValidationInfo) -> str:
+        from orchestrator.mail_headers import check_plain_address, refuse_unsafe_characters
+
+        value = refuse_unsafe_characters(value)  # each lands in a From or To header
+        return value if info.field_name == "sender_name" else check_plain_address(value)
+
     def signing_secret(self) -> str:
         """The key for unsubscribe tokens: its own setting, else derived from the hook secret."""
         secret = self.unsubscribe_secret or self.signup_hook_secret

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from orchestrator.consent import ConsentIn
+from orchestrator.links import check_link_attributes
 from orchestrator.mail_headers import refuse_unsafe_characters
 from orchestrator.tiers import Tier
 from orchestrator.timezones import validate_timezone
@@ -19,6 +20,8 @@ Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", ma
 # (orchestrator/mail_headers.py); refusing them here tells the sender which field was wrong.
 OneLine = AfterValidator(refuse_unsafe_characters)
 SingleLine = Annotated[str, Field(max_length=200), OneLine]
+# Free JSON, but a top-level key ending in _url is a link a template may put in an href.
+Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -49,7 +52,7 @@ class SignupRequest(BaseModel):
     tier: Tier | None = None
     csm_name: SingleLine | None = None
     csm_email: EmailStr | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
     consent: ConsentIn | None = Field(
         default=None, description="How and when the customer agreed to receive mail."
     )

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import customers
+from orchestrator.errors import ConfigurationError
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from orchestrator.transports.smtp import SmtpTransport
@@ -268,3 +269,19 @@ def test_a_csv_row_or_a_flag_with_a_control_character_is_refused_naming_it(
     result = runner.invoke(app, flags, env=env)
     assert result.exit_code == 1
     assert "--name:" in result.output and "U+0085" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("sender_name", "Acme\r\nBcc: victim@evil.com"),
+        ("sender_name", "Acme\u2028Cloud"),
+        ("sender_email", "onboarding@acme.example>, victim@evil.com"),
+        ("csm_team_email", "cs team@acme.example"),
+    ],
+)
+def test_a_header_bound_setting_stops_start_up_naming_the_variable(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"STEPMAIL_{variable.upper()}"):
+        make_settings(tmp_path, "sqlite://", **{variable: value})

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
 from orchestrator.handoff.tasks import open_task
-from orchestrator.signup import Locale, OneLine, SingleLine
+from orchestrator.signup import Attributes, Locale, OneLine, SingleLine
 from orchestrator.tiers import Tier, derive_tier
 from orchestrator.timezones import validate_timezone
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
@@ -63,7 +63,7 @@ class CustomerPatch(BaseModel):
     tier: Tier | None = Field(default=None, description="null: derive from the contract value")
     csm_name: SingleLine | None = None
     csm_email: EmailStr | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> CustomerPatch:
