@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.policy import default as _default_policy
 from email.utils import format_datetime
 
+from orchestrator.errors import UnsafeMailError
 from orchestrator.mail_headers import (
     addr_spec,
     header_block,
@@ -101,7 +102,10 @@ class OutgoingMail:
         """The whole message: our header lines, then the MIME body (multipart/alternative,
         the text part first, as clients expect) with its own two header lines."""
         body = EmailMessage(policy=MIME_POLICY)
-        body.set_content(self.text, subtype="plain", charset="utf-8")
-        body.add_alternative(self.html, subtype="html", charset="utf-8")
+        try:
+            body.set_content(self.text, subtype="plain", charset="utf-8")
+            body.add_alternative(self.html, subtype="html", charset="utf-8")
+        except UnicodeEncodeError:  # a lone surrogate that came in through data
+            raise UnsafeMailError("the body holds text UTF-8 cannot carry") from None
         head = header_block(self.header_lines(), linesep)
         return head + body.as_bytes(policy=MIME_POLICY.clone(linesep=linesep))

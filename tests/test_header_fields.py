@@ -23,12 +23,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.db.migrate import upgrade
-from orchestrator.db.tables import customers
+from orchestrator.db.tables import customers, scheduled_sends
 from orchestrator.errors import ConfigurationError
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
@@ -285,3 +285,19 @@ def test_a_header_bound_setting_stops_start_up_naming_the_variable(
 ) -> None:
     with pytest.raises(ConfigurationError, match=f"STEPMAIL_{variable.upper()}"):
         make_settings(tmp_path, "sqlite://", **{variable: value})
+
+
+def test_a_stored_address_no_header_can_carry_fails_that_send_for_good(
+    client: TestClient, runtime: Runtime, settings: Settings
+) -> None:
+    """Data written around the API reaches the mail layer, which refuses it on its own."""
+    assert post_signup(client, signup_payload("c1", **HIGH_TOUCH)).status_code == 202
+    with runtime.engine.begin() as connection:
+        connection.execute(update(customers).values(email="c1@customer.example>, victim@evil.com"))
+    assert run_due(runtime) == ["failed"]
+    assert outbox_files(settings) == []
+    with runtime.engine.connect() as connection:
+        [reason] = connection.execute(
+            select(scheduled_sends.c.reason).where(scheduled_sends.c.state == "failed")
+        ).scalars()
+    assert "not a plain local@domain" in reason

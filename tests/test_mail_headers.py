@@ -306,3 +306,17 @@ def test_sendgrid_gets_one_line_names_and_subjects(form: str) -> None:
     assert payload["subject"] == expected
     body = json_body(payload).decode()
     assert all(code not in json.loads(body)["subject"] for code in "\r\n\x00\u2028\u2029\x85")
+
+
+def test_a_body_utf8_cannot_carry_fails_the_send_for_good(tmp_path: Path) -> None:
+    mail = make_mail("to", "Taro")
+    broken = OutgoingMail(
+        idempotency_key="k",
+        sender=mail.sender,
+        to=mail.to,
+        subject="s",
+        html="<p>\ud800</p>",
+        text="\ud800",
+    )
+    with pytest.raises(PermanentDeliveryError, match="body"):
+        through_outbox(tmp_path)(broken)
