@@ -202,45 +202,43 @@ def test_an_encoded_word_in_the_csm_task_mail_subject_stays_text(
 
 
 @pytest.mark.parametrize("field", ["name", "company", "csm_name", "plan", "external_id"])
-@pytest.mark.parametrize("control", list(CONTROLS))
 def test_a_signup_with_a_control_character_in_a_header_field_gets_422(
-    client: TestClient, runtime: Runtime, field: str, control: str
+    client: TestClient, runtime: Runtime, field: str
 ) -> None:
-    payload = signup_payload("c1", **{**HIGH_TOUCH, "csm_name": "Hanako"})
-    payload[field] = f"Acme {CONTROLS[control]}"
-    response = post_signup(client, payload)
+    for control, text in CONTROLS.items():
+        payload = signup_payload("c1", **{**HIGH_TOUCH, "csm_name": "Hanako"})
+        payload[field] = f"Acme {text}"
+        response = post_signup(client, payload)
 
-    assert response.status_code == 422, response.text
-    assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
+        assert response.status_code == 422, (control, response.text)
+        assert ["body", field] in [error["loc"] for error in response.json()["detail"]], control
     with runtime.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(customers)).scalar() == 0
 
 
 @pytest.mark.parametrize("field", ["email", "csm_email"])
-@pytest.mark.parametrize("control", ["CR LF", "NUL", "U+2028"])
 def test_a_signup_with_a_control_character_in_an_address_gets_422(
-    client: TestClient, field: str, control: str
+    client: TestClient, field: str
 ) -> None:
-    payload = signup_payload("c1", **HIGH_TOUCH)
-    payload[field] = f"a{CONTROLS[control]}@customer.example"
-    response = post_signup(client, payload)
-    assert response.status_code == 422
-    assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
+    for control in ["CR LF", "NUL", "NEL", "U+2028"]:
+        payload = signup_payload("c1", **HIGH_TOUCH)
+        payload[field] = f"a{CONTROLS[control]}@customer.example"
+        response = post_signup(client, payload)
+        assert response.status_code == 422, control
+        assert ["body", field] in [error["loc"] for error in response.json()["detail"]]
 
 
 @pytest.mark.parametrize("field", ["name", "company", "csm_name", "plan", "email", "csm_email"])
-@pytest.mark.parametrize("control", ["CR LF", "NUL", "NEL", "U+2028"])
 def test_a_patch_with_a_control_character_in_a_header_field_gets_422(
-    client: TestClient, runtime: Runtime, field: str, control: str
+    client: TestClient, runtime: Runtime, field: str
 ) -> None:
     assert post_signup(client, signup_payload("c1", **HIGH_TOUCH)).status_code == 202
-    value = f"Acme {CONTROLS[control]}"
-    if field.endswith("email"):
-        value = f"a{CONTROLS[control]}@customer.example"
-    response = client.patch("/v1/customers/c1", json={field: value}, headers=AUTH)
+    for control, text in CONTROLS.items():
+        value = f"a{text}@customer.example" if field.endswith("email") else f"Acme {text}"
+        response = client.patch("/v1/customers/c1", json={field: value}, headers=AUTH)
 
-    assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", field]
+        assert response.status_code == 422, (control, response.text)
+        assert response.json()["detail"][0]["loc"] == ["body", field], control
     with runtime.engine.connect() as connection:
         row = connection.execute(select(customers)).one()
     assert (row.company, row.name, row.plan) == ("株式会社サンプル", "山田 太郎", "business")
