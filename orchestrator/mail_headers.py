@@ -87,7 +87,9 @@ def encoded_words(text: str) -> list[str]:
     """
     data = text.encode("utf-8")
     use_q = len(_q(data)) <= len(base64.b64encode(data))
-    prefix, budget = ("=?utf-8?q?", 63) if use_q else ("=?utf-8?b?", 45)  # 75 - 12 framing
+    prefix = "=?utf-8?q?" if use_q else "=?utf-8?b?"
+    room = _WORD_LENGTH - len(prefix) - len("?=")  # characters for the encoded text
+    budget = room if use_q else room // 4 * 3  # Q: encoded characters; B: bytes to encode
     words: list[str] = []
     chunk, size = bytearray(), 0
     for char in text:

@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 
 from orchestrator.errors import PermanentDeliveryError
 from orchestrator.mail import Mailbox, OutgoingMail
-from orchestrator.mail_headers import single_line
+from orchestrator.mail_headers import encoded_words, single_line
 from orchestrator.transports.outbox import OutboxTransport
 from orchestrator.transports.sendgrid import SendGridTransport, json_body
 from orchestrator.transports.smtp import SmtpTransport
@@ -320,3 +320,13 @@ def test_a_body_utf8_cannot_carry_fails_the_send_for_good(tmp_path: Path) -> Non
     )
     with pytest.raises(PermanentDeliveryError, match="body"):
         through_outbox(tmp_path)(broken)
+
+
+LONG_TEXTS = ["佐藤花子" * 20, "é" * 100, "a_b c=d?e " * 30, HOSTILE["encoded-word b"] * 3]
+
+
+@pytest.mark.parametrize("text", [*LONG_TEXTS, "😀x" * 40])
+def test_encoded_words_are_short_and_give_back_the_text(text: str) -> None:
+    words = encoded_words(text)
+    assert all(len(word) <= 75 for word in words)
+    assert decoded(" ".join(words)) == text
