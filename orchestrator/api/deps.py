@@ -26,12 +26,16 @@ def require_api_key(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """``Authorization: Bearer <STEPMAIL_API_KEY>``; with no key configured, /v1 is closed."""
+    """``Authorization: Bearer <STEPMAIL_API_KEY>``; with no key configured, /v1 is closed.
+
+    A blank key counts as none here too, whatever the settings let through: an empty token
+    must never match an empty key.
+    """
     expected = runtime.settings.api_key
-    if expected is None:
+    if expected is None or not expected.get_secret_value().strip():
         raise HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
     given = credentials.credentials if credentials else ""
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise HTTPException(
             status_code=401,
             detail="missing or wrong bearer token",
