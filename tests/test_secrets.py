@@ -20,7 +20,7 @@ from orchestrator.api.signatures import InvalidSignature, sign, verify
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, suppressions
 from orchestrator.runtime import Runtime, build_runtime
-from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings
+from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load_settings
 from orchestrator.transports.outbox import OutboxTransport
 from orchestrator.unsubscribe import (
     InvalidUnsubscribeToken,
@@ -38,6 +38,12 @@ def serve(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
     with TestClient(create_app(runtime)) as client:
         yield client
     runtime.close()
+
+
+def without_hook_secret(tmp_path: Path, database_url: str, **values: Any) -> Settings:
+    """The test settings as an operator who never set STEPMAIL_SIGNUP_HOOK_SECRET has them."""
+    test_values = make_settings(tmp_path, database_url).model_dump(exclude={"signup_hook_secret"})
+    return load_settings(_env_file=None, **{**test_values, **values})
 
 
 def post_signed_signup(client: TestClient, secret: str, external_id: str = "cust-1") -> Any:
@@ -100,9 +106,7 @@ def test_the_hook_refuses_an_empty_secret_that_bypassed_the_settings(
 def test_a_production_hook_without_a_secret_refuses_the_public_default(
     tmp_path: Path, database_url: str, clock: FrozenClock
 ) -> None:
-    settings = make_settings(
-        tmp_path, database_url, environment="production", signup_hook_secret=None
-    )
+    settings = without_hook_secret(tmp_path, database_url, environment="production")
     with serve(settings, clock) as client:
         assert post_signed_signup(client, DEVELOPMENT_SIGNUP_HOOK_SECRET).status_code == 401
 
@@ -128,8 +132,7 @@ def test_a_link_signed_with_the_public_default_unsubscribes_no_one(
     """Development, no secrets set: the hook takes the public default (that is what `make run`
     is for), but unsubscribe links are signed with a key of this process, so knowing the
     public default does not let anyone stop someone else's mail."""
-    settings = make_settings(tmp_path, database_url, signup_hook_secret=None)
-    assert settings.is_development
+    settings = without_hook_secret(tmp_path, database_url, environment="development")
     with serve(settings, clock) as client:
         assert post_signed_signup(client, DEVELOPMENT_SIGNUP_HOOK_SECRET).status_code == 202
         runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
