@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         secret, else a random key for this process. Never from a public default: whoever knows
         the key can unsubscribe anyone."""
         secret = self.unsubscribe_secret or self.signup_hook_secret
-        if secret is None:
+        if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
             return "unsubscribe:" + _process_key()
         return "unsubscribe:" + secret.get_secret_value()
 

@@ -59,11 +59,15 @@ def test_the_hook_key_is_the_public_default_only_in_development() -> None:
     assert own.signup_hook_key() == "a-real-secret-of-ours"
 
 
+@pytest.mark.parametrize("secret", [None, DEVELOPMENT_SIGNUP_HOOK_SECRET])
 @pytest.mark.parametrize("environment", ["development", "production"])
-def test_the_unsubscribe_key_never_comes_from_the_public_default(environment: str) -> None:
-    key = settings(environment=environment).signing_secret()
-    assert DEVELOPMENT_SIGNUP_HOOK_SECRET not in key
-    assert key == settings(environment=environment).signing_secret()  # one per process
+def test_the_unsubscribe_key_never_comes_from_the_public_default(
+    environment: str, secret: str | None
+) -> None:
+    for name in ("signup_hook_secret", "unsubscribe_secret"):
+        key = settings(environment=environment, **{name: secret}).signing_secret()
+        assert DEVELOPMENT_SIGNUP_HOOK_SECRET not in key
+        assert key == settings(environment=environment).signing_secret()  # one per process
 
 
 def test_the_unsubscribe_key_is_still_derived_from_a_configured_hook_secret() -> None:

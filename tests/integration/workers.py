@@ -58,7 +58,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
         "STEPMAIL_SENDER_EMAIL": settings.sender_email,
         "STEPMAIL_ENVIRONMENT": settings.environment,
-        "STEPMAIL_SIGNUP_HOOK_SECRET": settings.signup_hook_key(),  # unsubscribe links agree
+        "STEPMAIL_SIGNUP_HOOK_SECRET": settings.signup_hook_key(),  # unsubscribe keys agree
         **extra,
     }
 
