@@ -128,16 +128,12 @@ def _identity_problems(settings: Settings) -> list[DevelopmentDefault]:
             found.append(
                 DevelopmentDefault(variable, f"is {value!r}, an example domain: set your own")
             )
-    if not settings.sender_email.strip():
-        found.append(DevelopmentDefault("STEPMAIL_SENDER_EMAIL", "is empty"))
     return found
 
 
 def _base_url_problem(url: str) -> str | None:
-    host = urlsplit(url).hostname
-    if not host:
-        return f"is {url!r}, not an absolute URL: unsubscribe links would not work"
-    if is_reserved_host(host):
+    """Settings made sure it is an http(s) URL with a host; here: one recipients can reach."""
+    if is_reserved_host(urlsplit(url).hostname or ""):
         return (
             f"is {url!r}: unsubscribe links must reach this service from a recipient's "
             "mailbox; set the API's public URL"
