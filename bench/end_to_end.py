@@ -43,9 +43,9 @@ from bench_db import (
     sent_lag,
     state_counts,
 )
-from proc_stats import CpuSnapshot, ProcStats, cpu_snapshot, worker_stats
+from proc_stats import CpuSnapshot, ProcStats, cpu_snapshot, parent_pid, worker_stats
 from provider import FakeSendGridProcess
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from orchestrator.queueing import BrokerDispatcher, make_broker
@@ -357,12 +357,14 @@ def measure_drain(
             warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
-            cpu_before = cpu_snapshot(result.workers_warm, fake.pid)
+            postmaster = postmaster_pid(engine)
+            cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster)
             restamp_due(engine, datetime.now(UTC))
             db_before = db_counters(engine)
             result.drive = drive(engine, timed, fake, settings, result.phase.mails)
             result.workers_after = worker_stats(main_pid)
-            result.cpu = cpu_snapshot(result.workers_after, fake.pid).minus(cpu_before)
+            after = cpu_snapshot(result.workers_after, fake.pid, postmaster)
+            result.cpu = after.minus(cpu_before)
         time.sleep(1)  # backends report their statistics at most once a second
         result.db = db_counters(engine).minus(db_before)
         stats = fake.stats()
@@ -371,6 +373,14 @@ def measure_drain(
         fake.stop()
         broker.close()
     result.batch_claim_ms, result.enqueue_ms = timed.claim_ms, timed.enqueue_ms
+
+
+def postmaster_pid(engine: Engine) -> int | None:
+    """The PostgreSQL server of the bench database, when it runs on this machine: only its
+    processes are counted, not those of another server other people's tests use."""
+    with engine.connect() as connection:
+        backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    return parent_pid(int(backend))
 
 
 # -- output ----------------------------------------------------------------------------------

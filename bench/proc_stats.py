@@ -64,16 +64,19 @@ def worker_stats(main_pid: int) -> list[ProcStats]:
     return [stats_of(pid) for pid in child_pids(main_pid)]
 
 
-def server_cpu() -> dict[str, float]:
+def server_cpu(postmaster: int | None = None) -> dict[str, float]:
     """CPU seconds so far of Redis and PostgreSQL, keyed per process so one that exits is
     dropped rather than subtracted. Backends that exit hand their CPU time to the
     postmaster (its cutime + cstime, fields 16 and 17), so connection churn is counted.
 
-    Every database's backends are included: on a shared machine, the test suite's too,
-    which the "everything else" share of the report makes visible.
+    With ``postmaster`` only that server's processes count (a private one for the bench,
+    when others use the shared server); else every database's backends are included: on a
+    shared machine, the test suite's too, which the "everything else" share makes visible.
     """
     stats = {pid: (name, fields) for pid, name, fields in _all_stats()}
     postgres = {pid for pid, (name, _) in stats.items() if name == "postgres"}
+    if postmaster is not None:
+        postgres = {p for p in postgres if p == postmaster or int(stats[p][1][1]) == postmaster}
     totals = {"redis": 0.0}
     for pid, (name, fields) in stats.items():
         if name == "redis-server":
@@ -126,11 +129,21 @@ class CpuSnapshot:
         }
 
 
-def cpu_snapshot(workers: Sequence[ProcStats], fake_pid: int) -> CpuSnapshot:
+def cpu_snapshot(
+    workers: Sequence[ProcStats], fake_pid: int, postmaster: int | None = None
+) -> CpuSnapshot:
     return CpuSnapshot(
         workers=sum(w.cpu for w in workers),
         scheduler=time.process_time(),
         fake=stats_of(fake_pid).cpu,
-        servers=server_cpu(),
+        servers=server_cpu(postmaster),
         machine=machine_busy_seconds(),
     )
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of ``pid``, or None when it is not a process of this machine."""
+    try:
+        return int(_proc_stat(pid)[1][1])
+    except OSError:
+        return None
