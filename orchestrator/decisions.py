@@ -30,6 +30,7 @@ class Claim:
     attempts: int
     held_until: datetime | None = None  # deferred to this moment (pacing): grace counts from it
     admitted_at: datetime | None = None  # pacing let it go already: a requeue is not lateness
+    dispatch: int = 0  # the row's dispatch count when claimed: a higher one means it was taken back
 
 
 @dataclass(frozen=True)

@@ -14,36 +14,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, Row, update
 
 from orchestrator.compose import compose_mail
 from orchestrator.db.models import SendState
-from orchestrator.db.tables import delivery_attempts, scheduled_sends
+from orchestrator.db.tables import scheduled_sends
 from orchestrator.decisions import Claim, decide, find_step
 from orchestrator.errors import DeliveryError, TemplateError
+from orchestrator.hand_over import HandOverLog, recover_stalled
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.mail import OutgoingMail
 from orchestrator.pacing import hold_back
-from orchestrator.reconciliation import hold_stalled, settle_if_reported, takeable
+from orchestrator.reconciliation import settle_if_reported, takeable
 from orchestrator.rendering.context import CustomerFacts, mail_context
 from orchestrator.runtime import Runtime
 from orchestrator.send_facts import SendFacts, load_send_facts_many
 from orchestrator.send_outcomes import (
     finish_without_sending,
     record_failure,
-    record_sent,
     set_state,
     wait_for_send_slot,
 )
-from orchestrator.transports.base import SendResult, is_reconcilable
+from orchestrator.transports.base import is_reconcilable
 from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
 from orchestrator.usage.facts import usage_context
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
-_ATTEMPTS = delivery_attempts
 
 
 def deliver(runtime: Runtime, send_id: int) -> str:
@@ -58,7 +58,9 @@ def deliver_many(runtime: Runtime, send_ids: Sequence[int]) -> list[str]:
 
     Each row is decided, paced and rendered on its own, but the database work of a batch is
     shared: one transaction claims the rows and reads what the decisions need, one records
-    the attempts, one the sends that went out. That is what makes a worker fast.
+    the sends that went out. That is what makes a worker fast. The one write per mail is its
+    hand-over, just before the transport call, so a crash strands nothing
+    (:mod:`orchestrator.hand_over`).
     """
     now = runtime.clock.now()
     lease = timedelta(seconds=runtime.settings.send_lease)
@@ -114,42 +116,26 @@ def _claim_many(
 ) -> list[Claim]:
     """Take the rows for this worker; rows someone else has, or that are done, are left out.
 
-    A ``stalled`` row belonged to a worker that died mid-send: the mail may have gone out.
-    It is resent only by an idempotent transport; otherwise it is held for reconciliation
-    (``reconciling`` when the transport is reconcilable, else ``unknown``), never resent
-    blindly. A row with a provider event reported is not sent again but settled as ``sent``
-    (see :mod:`orchestrator.reconciliation`).
+    A ``stalled`` row belonged to a worker that died after handing its mail over: the mail may
+    have gone out. :func:`orchestrator.hand_over.recover_stalled` settles it as ``sent`` when
+    that was recorded, gives it back to be claimed here when the transport is idempotent, and
+    otherwise holds it for reconciliation (``reconciling`` when the transport is reconcilable,
+    else ``unknown``), never resent blindly. A row with a provider event reported is not sent
+    again but settled as ``sent`` (see :mod:`orchestrator.reconciliation`).
     """
-    condition = takeable(_SENDS.c.id)
-    if idempotent:
-        condition = condition | (_SENDS.c.state == SendState.STALLED.value)
-    rows = connection.execute(
-        update(_SENDS)
-        .where(_SENDS.c.id.in_(list(send_ids)), condition)
-        .values(
-            state=SendState.SENDING.value,
-            wake_at=now + lease,
-            attempts=_SENDS.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(
-            _SENDS.c.id,
-            _SENDS.c.enrollment_id,
-            _SENDS.c.customer_id,
-            _SENDS.c.journey_id,
-            _SENDS.c.step_id,
-            _SENDS.c.due_at,
-            _SENDS.c.attempts,
-            _SENDS.c.held_until,
-            _SENDS.c.admitted_at,
-        )
-    ).all()
+    rows = _take(connection, send_ids, now, lease)
     claimed = {row.id for row in rows}
+    redo = []
     for send_id in send_ids:  # taken, done, or needing care: none of these is the hot path
-        if send_id not in claimed:
-            if not idempotent:
-                hold_stalled(connection, send_id, now, reconcile_window)
-            settle_if_reported(connection, send_id, now)
+        if send_id in claimed:
+            continue
+        if recover_stalled(
+            connection, send_id, now, idempotent=idempotent, window=reconcile_window
+        ):
+            redo.append(send_id)
+        settle_if_reported(connection, send_id, now)
+    if redo:
+        rows += _take(connection, redo, now, lease)
     order = {send_id: i for i, send_id in enumerate(send_ids)}
     return sorted(
         (
@@ -163,10 +149,41 @@ def _claim_many(
                 row.attempts,
                 held_until=row.held_until,
                 admitted_at=row.admitted_at,
+                dispatch=row.dispatches,
             )
             for row in rows
         ),
         key=lambda claim: order[claim.send_id],
+    )
+
+
+def _take(
+    connection: Connection, send_ids: Sequence[int], now: datetime, lease: timedelta
+) -> list[Row[Any]]:
+    """``dispatched → sending`` for the rows still waiting for a worker (one UPDATE)."""
+    return list(
+        connection.execute(
+            update(_SENDS)
+            .where(_SENDS.c.id.in_(list(send_ids)), takeable(_SENDS.c.id))
+            .values(
+                state=SendState.SENDING.value,
+                wake_at=now + lease,
+                attempts=_SENDS.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                _SENDS.c.id,
+                _SENDS.c.enrollment_id,
+                _SENDS.c.customer_id,
+                _SENDS.c.journey_id,
+                _SENDS.c.step_id,
+                _SENDS.c.due_at,
+                _SENDS.c.attempts,
+                _SENDS.c.held_until,
+                _SENDS.c.admitted_at,
+                _SENDS.c.dispatches,
+            )
+        ).all()
     )
 
 
@@ -243,49 +260,48 @@ def _render(
 def _send_all(
     runtime: Runtime, ready: Sequence[tuple[Claim, OutgoingMail]], now: datetime
 ) -> dict[int, str]:
-    """Record an attempt per mail, send them one by one, then record the sent ones together.
+    """Send the mails one by one, each handed over on the record first, then record the sent
+    rows together.
 
-    The attempts are written before any request leaves, so a worker that dies mid-batch
-    leaves rows whose attempt has no outcome: :mod:`orchestrator.reconciliation` treats
-    them as possibly sent.
+    Killed at any point, the worker leaves at most the one mail it was handing over with an
+    unknown outcome: the ones before are recorded as sent on their attempts, the ones after
+    have no attempt and are simply sent later (see :mod:`orchestrator.hand_over`).
     """
-    if not ready:
-        return {}
-    with runtime.engine.begin() as connection:
-        attempt_ids = (
-            connection.execute(
-                insert(_ATTEMPTS).returning(_ATTEMPTS.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "scheduled_send_id": claim.send_id,
-                        "attempt": claim.attempts,
-                        "transport": runtime.transport.name,
-                        "started_at": now,
-                    }
-                    for claim, _ in ready
-                ],
-            )
-            .scalars()
-            .all()
-        )
     outcomes: dict[int, str] = {}
-    sent: list[tuple[Claim, int, SendResult, datetime]] = []
+    hand_overs = HandOverLog(runtime.engine, runtime.transport.name)
     lease = timedelta(seconds=runtime.settings.send_lease)
     leased_until = now + lease
-    for index, ((claim, mail), attempt_id) in enumerate(zip(ready, attempt_ids, strict=True)):
+    for index, (claim, mail) in enumerate(ready):
         leased_until = _keep_lease(runtime, ready[index:], leased_until, lease)
-        if runtime.rate_limiter is not None and not runtime.rate_limiter.acquire():
-            outcomes[claim.send_id] = wait_for_send_slot(runtime, claim, attempt_id)
+        if not _send_slot(runtime, hand_overs):
+            outcomes[claim.send_id] = wait_for_send_slot(runtime, claim)
+            continue
+        attempt_id = hand_overs.hand_over(claim, runtime.clock.now())
+        if attempt_id is None:
+            log.warning("send %d was taken back before it was handed over", claim.send_id)
+            outcomes[claim.send_id] = "ignored"
             continue
         try:
             result = runtime.transport.send(mail)
         except DeliveryError as exc:
+            hand_overs.flush()
             outcomes[claim.send_id] = record_failure(runtime, claim, attempt_id, exc)
             continue
-        sent.append((claim, attempt_id, result, runtime.clock.now()))
+        hand_overs.sent(claim, attempt_id, result, runtime.clock.now())
         outcomes[claim.send_id] = SendState.SENT.value
-    record_sent(runtime, sent)
+    hand_overs.finish()
     return outcomes
+
+
+def _send_slot(runtime: Runtime, hand_overs: HandOverLog) -> bool:
+    """A slot under ``STEPMAIL_SEND_RATE_LIMIT`` (always, when there is no limit). Before
+    waiting for one, the last sent mail goes on the record, so a crash in the wait leaves it
+    known as sent. The slot is taken before the hand-over: a mail waiting for one has not left."""
+    limiter = runtime.rate_limiter
+    if limiter is None or limiter.try_acquire():
+        return True
+    hand_overs.flush()
+    return limiter.acquire()
 
 
 def _keep_lease(

@@ -110,11 +110,7 @@ def hold_stalled(
     ).first()
     if stalled is None:
         return False
-    connection.execute(
-        update(_ATTEMPTS)
-        .where(_ATTEMPTS.c.scheduled_send_id == send_id, _ATTEMPTS.c.outcome.is_(None))
-        .values(outcome="lost", error="worker lost mid-send", finished_at=now)
-    )
+    close_lost_attempts(connection, send_id, now)
     if window is None:
         return True
     hold = hold_unknown(
@@ -126,6 +122,15 @@ def hold_stalled(
         .values(state=hold.state.value, wake_at=hold.wake_at, reason=hold.reason[:1000])
     )
     return True
+
+
+def close_lost_attempts(connection: Connection, send_id: int, now: datetime) -> None:
+    """The attempts of a dead worker's send that never got an outcome: ``lost``."""
+    connection.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.scheduled_send_id == send_id, _ATTEMPTS.c.outcome.is_(None))
+        .values(outcome="lost", error="worker lost mid-send", finished_at=now)
+    )
 
 
 def settle_if_reported(connection: Connection, send_id: int, now: datetime) -> bool:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, case, select, text, update
+from sqlalchemy import ColumnElement, Engine, case, select, text, update
 
 from orchestrator.db.engine import is_postgres
 from orchestrator.db.models import WAKEABLE_SQL, SendState
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.hand_over import began
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,10 @@ class Dispatcher(Protocol):
 def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timedelta) -> list[int]:
     """Claim up to ``batch_size`` rows whose ``wake_at`` has come; the cost follows what is due.
 
-    Rows still ``sending`` after their lease lost their worker mid-send: they become
-    ``stalled`` and are dispatched, and the worker decides whether its transport can safely
-    send again.
+    Rows still ``sending`` after their lease lost their worker. One whose mail was never
+    handed over is dispatched again like any other (the claim it lost is given back); one whose
+    transport call began becomes ``stalled`` and is dispatched, and the worker decides what
+    became of it (see :mod:`orchestrator.hand_over`).
     """
     due = (
         select(_T.c.id)
@@ -58,6 +60,7 @@ def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timed
             .where(_T.c.id.in_(ids))
             .values(
                 state=_case_dispatched(),
+                attempts=case((_never_handed(), _T.c.attempts - 1), else_=_T.c.attempts),
                 wake_at=now + lease,
                 dispatches=_T.c.dispatches + 1,
                 updated_at=now,
@@ -67,15 +70,22 @@ def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timed
 
 
 def _case_dispatched() -> object:
-    """Pending and dispatched rows become dispatched; an expired ``sending`` row (or a
+    """Pending and dispatched rows become dispatched, and so does an expired ``sending`` row
+    whose mail was never handed over; an expired row whose transport call began (or a
     ``stalled`` one whose message was lost again) becomes ``stalled``."""
     return case(
+        (_never_handed(), SendState.DISPATCHED.value),
         (
             _T.c.state.in_([SendState.SENDING.value, SendState.STALLED.value]),
             SendState.STALLED.value,
         ),
         else_=SendState.DISPATCHED.value,
     )
+
+
+def _never_handed() -> ColumnElement[bool]:
+    """A ``sending`` row whose claim has no attempt: its worker died before the hand-over."""
+    return (_T.c.state == SendState.SENDING.value) & ~began(_T.c.id, _T.c.attempts)
 
 
 def tick(

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     column,
-    delete,
     func,
     update,
 )
@@ -78,43 +77,31 @@ def end_enrollment(
     )
 
 
-def record_sent(runtime: Runtime, sent: Sequence[tuple[Claim, int, SendResult, datetime]]) -> None:
-    """Mark a batch's rows and their attempts sent, in one transaction."""
+def record_sent(connection: Connection, sent: Sequence[tuple[int, SendResult, datetime]]) -> None:
+    """Mark a batch's sent rows ``sent`` (``(send id, result, when)`` each); their attempts
+    are recorded as the batch goes (see :mod:`orchestrator.hand_over`)."""
     if not sent:
         return
-    with runtime.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            columns: dict[str, list[Any]] = {
-                "send_ids": [claim.send_id for claim, _, _, _ in sent],
-                "attempt_ids": [attempt_id for _, attempt_id, _, _ in sent],
-                "ats": [at for _, _, _, at in sent],
-                "message_ids": [result.provider_message_id for _, _, result, _ in sent],
-            }
-            connection.execute(_SENDS_SENT_FROM_ARRAYS, columns)
-            connection.execute(_ATTEMPTS_SENT_FROM_ARRAYS, columns)
-        else:
-            each = [
-                {
-                    "send_id": c.send_id,
-                    "attempt_id": a,
-                    "at": at,
-                    "message_id": r.provider_message_id,
-                }
-                for c, a, r, at in sent
-            ]
-            connection.execute(_SENDS_SENT_EACH, each)
-            connection.execute(_ATTEMPTS_SENT_EACH, each)
-    log.info("%d sent via %s", len(sent), runtime.transport.name)
+    if connection.dialect.name == "postgresql":
+        columns: dict[str, list[Any]] = {
+            "send_ids": [send_id for send_id, _, _ in sent],
+            "ats": [at for _, _, at in sent],
+            "message_ids": [result.provider_message_id for _, result, _ in sent],
+        }
+        connection.execute(_SENT_FROM_ARRAYS, columns)
+    else:
+        each = [
+            {"send_id": send_id, "at": at, "message_id": result.provider_message_id}
+            for send_id, result, at in sent
+        ]
+        connection.execute(_SENT_EACH, each)
 
 
-def _sent_statements(
-    send_id: ColumnElement[int],
-    attempt_id: ColumnElement[int],
-    at: ColumnElement[datetime],
-    message_id: ColumnElement[str],
-) -> tuple[Update, Update]:
-    """The two updates that record sent mails, over per-row values however they arrive."""
-    sends = (
+def _sent_statement(
+    send_id: ColumnElement[int], at: ColumnElement[datetime], message_id: ColumnElement[str]
+) -> Update:
+    """The update that records sent mails, over per-row values however they arrive."""
+    return (
         update(_SENDS)
         .where(_SENDS.c.id == send_id)
         .values(
@@ -125,41 +112,29 @@ def _sent_statements(
             updated_at=at,
         )
     )
-    attempts = (
-        update(_ATTEMPTS)
-        .where(_ATTEMPTS.c.id == attempt_id)
-        .values(outcome="sent", provider_message_id=message_id, finished_at=at)
-    )
-    return sends, attempts
 
 
-# On PostgreSQL a batch is one statement per table, joined on the primary key to the rows
-# passed as arrays. With one statement per row, a plan cached while the attempts table
-# looked empty (a fresh install, then a burst) scanned the whole table once per mail: 1.3 ms
-# each in a 20,000-mail bench. The arrays keep the statement text fixed, so SQLAlchemy
-# compiles it once (a VALUES list would be compiled for every batch). SQLite, embedded and
-# in-process, runs the same update once per row.
+# On PostgreSQL a batch is one statement, joined on the primary key to the rows passed as
+# arrays. With one statement per row, a plan cached while the table looked empty (a fresh
+# install, then a burst) scanned the whole table once per mail: 1.3 ms each in a 20,000-mail
+# bench. The arrays keep the statement text fixed, so SQLAlchemy compiles it once (a VALUES
+# list would be compiled for every batch). SQLite, embedded and in-process, runs the same
+# update once per row.
 _SENT = (
     func.unnest(
         bindparam("send_ids", type_=ARRAY(Integer)),
-        bindparam("attempt_ids", type_=ARRAY(Integer)),
         bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
         bindparam("message_ids", type_=ARRAY(String)),
     )
     .table_valued(
         column("send_id", Integer),
-        column("attempt_id", Integer),
         column("at", DateTime(timezone=True)),
         column("message_id", String),
     )
     .render_derived(name="sent")
 )
-_SENDS_SENT_FROM_ARRAYS, _ATTEMPTS_SENT_FROM_ARRAYS = _sent_statements(
-    _SENT.c.send_id, _SENT.c.attempt_id, _SENT.c.at, _SENT.c.message_id
-)
-_SENDS_SENT_EACH, _ATTEMPTS_SENT_EACH = _sent_statements(
-    bindparam("send_id"), bindparam("attempt_id"), bindparam("at"), bindparam("message_id")
-)
+_SENT_FROM_ARRAYS = _sent_statement(_SENT.c.send_id, _SENT.c.at, _SENT.c.message_id)
+_SENT_EACH = _sent_statement(bindparam("send_id"), bindparam("at"), bindparam("message_id"))
 
 
 def record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: DeliveryError) -> str:
@@ -215,15 +190,11 @@ def record_unknown(
     return hold.state.value
 
 
-def wait_for_send_slot(runtime: Runtime, claim: Claim, attempt_id: int) -> str:
+def wait_for_send_slot(runtime: Runtime, claim: Claim) -> str:
     """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
-    scheduler to dispatch again in a second. Nothing was sent, so it costs no attempt.
-
-    (The slot is taken after the attempt row is written, so that nothing but the request
-    itself stands between the slot and the provider.)"""
+    scheduler to dispatch again in a second. Nothing was handed over, so it costs no attempt."""
     now = runtime.clock.now()
     with runtime.engine.begin() as connection:
-        connection.execute(delete(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id))
         connection.execute(
             update(_SENDS)
             .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)

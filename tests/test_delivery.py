@@ -29,6 +29,7 @@ from orchestrator.settings import Settings
 from orchestrator.suppression import suppress
 from orchestrator.transports.base import SendResult
 from tests.conftest import outbox_files, post_signup, run_due, signup_payload
+from tests.crash_helpers import DiesMidCall, WorkerKilled
 
 LEASE = timedelta(seconds=120)
 
@@ -109,40 +110,123 @@ def test_a_lost_message_is_dispatched_again_after_the_lease(
     assert len(outbox_files(settings)) == 1
 
 
-def test_a_worker_lost_mid_send_is_resent_only_by_an_idempotent_transport(
+def sign_up_and_claim(client: TestClient, runtime: Runtime, count: int) -> list[int]:
+    for n in range(count):
+        post_signup(client, signup_payload(f"batch-{n}"))
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
+    assert len(ids) == count
+    return ids
+
+
+def rows_by_id(runtime: Runtime, ids: list[int]) -> list[Any]:
+    with runtime.engine.connect() as connection:
+        rows = {
+            row.id: row
+            for row in connection.execute(
+                select(scheduled_sends).where(scheduled_sends.c.id.in_(ids))
+            )
+        }
+    return [rows[i] for i in ids]
+
+
+def attempt_outcomes(runtime: Runtime, send_id: int) -> list[tuple[int, str | None]]:
+    with runtime.engine.connect() as connection:
+        query = (
+            select(delivery_attempts.c.attempt, delivery_attempts.c.outcome)
+            .where(delivery_attempts.c.scheduled_send_id == send_id)
+            .order_by(delivery_attempts.c.id)
+        )
+        return [(row.attempt, row.outcome) for row in connection.execute(query)]
+
+
+def test_a_worker_killed_mid_batch_leaves_only_the_mail_in_hand_unknown(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    first = ScriptedTransport()
+    runtime.transport = DiesMidCall(first, die_at=3)  # the server took the third, then death
+    ids = sign_up_and_claim(client, runtime, 5)
+    with pytest.raises(WorkerKilled):
+        deliver_many(runtime, ids)
+
+    clock.advance(LEASE)
+    survivor = ScriptedTransport()
+    runtime.transport = survivor
+    run_due(runtime)
+
+    rows = rows_by_id(runtime, ids)
+    assert [row.state for row in rows] == ["sent", "sent", "unknown", "sent", "sent"]
+    assert (len(first.sent), len(survivor.sent)) == (3, 2)  # every mail reached a server once
+    assert [attempt_outcomes(runtime, i) for i in ids] == [
+        [(1, "sent")],
+        [(1, "sent")],
+        [(1, "lost")],
+        [(1, "sent")],  # the claim the dead worker never used was given back
+        [(1, "sent")],
+    ]
+    assert [row.provider_message_id for row in rows[:2]] == ["msg-1", "msg-2"]
+
+
+def test_a_worker_killed_before_its_first_hand_over_strands_nothing(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    runtime.transport = DiesMidCall(ScriptedTransport(), die_at=1, mail_left=False)
+    ids = sign_up_and_claim(client, runtime, 3)
+    with pytest.raises(WorkerKilled):
+        deliver_many(runtime, ids)
+    clock.advance(LEASE)
+    survivor = ScriptedTransport()
+    runtime.transport = survivor
+
+    run_due(runtime)
+    # The first call had begun, so that mail stays unknown even though it never left: the
+    # record cannot know how far a call got. The others are simply sent.
+    assert [row.state for row in rows_by_id(runtime, ids)] == ["unknown", "sent", "sent"]
+    assert len(survivor.sent) == 2
+
+
+def test_a_worker_killed_mid_send_to_the_outbox_is_completed_once(
     client: TestClient, runtime: Runtime, clock: FrozenClock, settings: Settings
 ) -> None:
-    post_signup(client, signup_payload())
-    send_id = claim_welcome(runtime)
-    with runtime.engine.begin() as connection:  # as if a worker died after taking the row
-        connection.execute(
-            update(ScheduledSend)
-            .where(scheduled_sends.c.id == send_id)
-            .values(state="sending", wake_at=clock.now() + LEASE)
-        )
+    outbox = runtime.transport
+    runtime.transport = DiesMidCall(outbox, die_at=2)
+    ids = sign_up_and_claim(client, runtime, 3)
+    with pytest.raises(WorkerKilled):
+        deliver_many(runtime, ids)
     clock.advance(LEASE)
+    runtime.transport = outbox
 
-    runtime.transport = ScriptedTransport()
-    assert run_due(runtime) == ["ignored"]
-    assert welcome_row(runtime).state == "unknown"
-    assert runtime.transport.sent == []
+    run_due(runtime)
+    assert [row.state for row in rows_by_id(runtime, ids)] == ["sent"] * 3
+    assert len(outbox_files(settings)) == 3
+    assert attempt_outcomes(runtime, ids[1]) == [(1, "lost"), (2, "sent")]  # resent: idempotent
 
 
-def test_a_worker_lost_mid_send_to_the_outbox_is_completed(
-    client: TestClient, runtime: Runtime, clock: FrozenClock, settings: Settings
+def test_a_row_taken_back_from_a_slow_worker_is_not_handed_over_by_it(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
 ) -> None:
-    post_signup(client, signup_payload())
-    send_id = claim_welcome(runtime)
-    with runtime.engine.begin() as connection:
-        connection.execute(
-            update(ScheduledSend)
-            .where(scheduled_sends.c.id == send_id)
-            .values(state="sending", wake_at=clock.now() + LEASE)
-        )
-    clock.advance(LEASE)
+    ids = sign_up_and_claim(client, runtime, 2)
 
-    assert run_due(runtime) == ["sent"]
-    assert len(outbox_files(settings)) == 1
+    class TooSlow(ScriptedTransport):
+        """Stalls so long on the first mail that the second row's lease runs out, and the
+        scheduler gives that row to another worker, which claims it."""
+
+        def send(self, mail: OutgoingMail) -> SendResult:
+            if not self.sent:
+                clock.advance(LEASE)
+                assert claim_due_sends(runtime.engine, clock.now(), 100, LEASE) == ids
+                with runtime.engine.begin() as connection:
+                    connection.execute(
+                        update(scheduled_sends)
+                        .where(scheduled_sends.c.id == ids[1])
+                        .values(state="sending", attempts=scheduled_sends.c.attempts + 1)
+                    )
+            return super().send(mail)
+
+    slow = TooSlow()
+    runtime.transport = slow
+    assert deliver_many(runtime, ids) == ["sent", "ignored"]
+    assert len(slow.sent) == 1
+    assert attempt_outcomes(runtime, ids[1]) == []  # the other worker's to hand over
 
 
 def test_transient_errors_retry_with_backoff_then_send_once(

@@ -259,6 +259,9 @@ class DeniesOnce:
     def __init__(self) -> None:
         self.asked = 0
 
+    def try_acquire(self) -> bool:
+        return False
+
     def acquire(self) -> bool:
         self.asked += 1
         return self.asked > 1

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
-from orchestrator.db.models import ScheduledSend
-from orchestrator.db.tables import delivery_attempts, scheduled_sends
+from orchestrator.db.tables import delivery_attempts
 from orchestrator.delivery import deliver
 from orchestrator.errors import UnknownDeliveryOutcome
 from orchestrator.mail import OutgoingMail
@@ -20,6 +20,7 @@ from orchestrator.scheduler import claim_due_sends
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.sendgrid import SendGridTransport
 from tests.conftest import post_signup, run_due, signup_payload
+from tests.crash_helpers import DiesMidCall, WorkerKilled
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.sendgrid_helpers import (
@@ -211,12 +212,11 @@ def test_a_worker_lost_mid_send_waits_for_an_event_then_resends_once(
 ) -> None:
     post_signup(sg_client, signup_payload())
     [send_id] = claim_due_sends(sg_runtime.engine, clock.now(), 10, LEASE)
-    with sg_runtime.engine.begin() as connection:  # a worker took it, then died
-        connection.execute(
-            update(ScheduledSend)
-            .where(scheduled_sends.c.id == send_id)
-            .values(state="sending", wake_at=clock.now() + LEASE)
-        )
+    transport = sg_runtime.transport
+    sg_runtime.transport = DiesMidCall(transport, die_at=1, mail_left=False)
+    with pytest.raises(WorkerKilled):  # the worker died as it handed the mail over
+        deliver(sg_runtime, send_id)
+    sg_runtime.transport = transport
     clock.advance(LEASE)
 
     assert run_due(sg_runtime) == ["ignored"]
