@@ -33,6 +33,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.send_facts import SendFacts, load_send_facts_many
 from orchestrator.send_outcomes import (
     finish_without_sending,
+    reconciliation_window,
     record_failure,
     set_state,
     wait_for_send_slot,
@@ -331,4 +332,4 @@ def _window(runtime: Runtime) -> timedelta | None:
     """How long an unknown outcome waits for a provider event; None: the transport has none."""
     if not is_reconcilable(runtime.transport):
         return None
-    return timedelta(seconds=runtime.settings.reconciliation_window)
+    return reconciliation_window(runtime)

@@ -3,6 +3,7 @@ transport, clock). Entry points build it; routes, actors and commands receive it
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
+from orchestrator.jitter import RandomSource
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
@@ -29,6 +31,7 @@ class Runtime:
     transport: Transport
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
+    jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
 
     @property
     def sender(self) -> SenderIdentity:
@@ -42,7 +45,11 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: Transport | None = None,
+    jitter: RandomSource | None = None,
 ) -> Runtime:
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
     return Runtime(
@@ -53,6 +60,7 @@ def build_runtime(
         transport=transport or make_transport(settings),
         clock=clock or SystemClock(),
         rate_limiter=build_send_rate_limiter(settings),
+        jitter=jitter or random.Random(),
     )
 
 

@@ -31,6 +31,13 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
+from orchestrator.jitter import (
+    BACKOFF_SPREAD,
+    RECONCILE_SPREAD,
+    REQUEUE_SPREAD,
+    RandomSource,
+    spread,
+)
 from orchestrator.reconciliation import hold_unknown
 from orchestrator.runtime import Runtime
 from orchestrator.transports.base import SendResult, is_reconcilable
@@ -40,7 +47,9 @@ log = logging.getLogger(__name__)
 _SENDS = scheduled_sends
 _ATTEMPTS = delivery_attempts
 _ENROLLMENTS = enrollments
-RATE_LIMIT_REQUEUE = timedelta(seconds=1)  # when a row that found no send slot is tried again
+RATE_LIMIT_REQUEUE = timedelta(
+    seconds=1
+)  # at the soonest, a row that found no send slot is tried again
 
 
 def finish_without_sending(
@@ -149,7 +158,7 @@ def record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: Deliver
         state, outcome, wake = (
             SendState.PENDING,
             "transient",
-            now + retry_delay(claim.attempts, exc.retry_after),
+            now + retry_delay(claim.attempts, exc.retry_after, runtime.jitter),
         )
     else:
         assert isinstance(exc, (TransientDeliveryError, PermanentDeliveryError, DeliveryError))
@@ -176,7 +185,7 @@ def record_unknown(
             connection,
             claim.send_id,
             reconcilable=is_reconcilable(runtime.transport),
-            window=timedelta(seconds=runtime.settings.reconciliation_window),
+            window=reconciliation_window(runtime),
             now=now,
             error=error,
         )
@@ -200,7 +209,7 @@ def wait_for_send_slot(runtime: Runtime, claim: Claim) -> str:
             .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
             .values(
                 state=SendState.PENDING.value,
-                wake_at=now + RATE_LIMIT_REQUEUE,
+                wake_at=now + spread(RATE_LIMIT_REQUEUE, runtime.jitter, REQUEUE_SPREAD),
                 attempts=_SENDS.c.attempts - 1,
                 reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
                 updated_at=now,
@@ -210,10 +219,18 @@ def wait_for_send_slot(runtime: Runtime, claim: Claim) -> str:
     return SendState.PENDING.value
 
 
-def retry_delay(attempt: int, retry_after: float | None) -> timedelta:
-    """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked."""
+def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -> timedelta:
+    """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked,
+    then stretched at random (see :mod:`orchestrator.jitter`)."""
     backoff = min(30 * 2 ** (attempt - 1), 3600)
-    return timedelta(seconds=max(backoff, retry_after or 0))
+    return spread(timedelta(seconds=max(backoff, retry_after or 0)), jitter, BACKOFF_SPREAD)
+
+
+def reconciliation_window(runtime: Runtime) -> timedelta:
+    """How long this unknown outcome waits for a provider event: ``RECONCILIATION_WINDOW``,
+    stretched at random so the resends after an outage do not all leave together."""
+    window = timedelta(seconds=runtime.settings.reconciliation_window)
+    return spread(window, runtime.jitter, RECONCILE_SPREAD)
 
 
 def set_state(

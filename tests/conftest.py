@@ -105,9 +105,24 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url)
 
 
+class FixedDraw:
+    """A random source that always draws ``value``: retry jitter made predictable (0 = none)."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
 @pytest.fixture
 def runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
-    runtime = build_runtime(settings, clock=clock, transport=OutboxTransport(settings.outbox_dir))
+    runtime = build_runtime(
+        settings,
+        clock=clock,
+        transport=OutboxTransport(settings.outbox_dir),
+        jitter=FixedDraw(),
+    )
     yield runtime
     runtime.close()
 

@@ -19,7 +19,7 @@ from orchestrator.clock import Clock, FrozenClock
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.settings import Settings
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, FixedDraw, make_settings
 from tests.fakes.sendgrid_events import EventSigner
 from tests.fakes.sendgrid_server import FakeSendGrid
 
@@ -94,7 +94,7 @@ def sg_settings(
 
 @pytest.fixture
 def sg_runtime(sg_settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
-    runtime = build_runtime(sg_settings, clock=clock)
+    runtime = build_runtime(sg_settings, clock=clock, jitter=FixedDraw())
     yield runtime
     runtime.close()
 

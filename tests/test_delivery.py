@@ -28,7 +28,7 @@ from orchestrator.send_outcomes import retry_delay
 from orchestrator.settings import Settings
 from orchestrator.suppression import suppress
 from orchestrator.transports.base import SendResult
-from tests.conftest import outbox_files, post_signup, run_due, signup_payload
+from tests.conftest import FixedDraw, outbox_files, post_signup, run_due, signup_payload
 from tests.crash_helpers import DiesMidCall, WorkerKilled
 
 LEASE = timedelta(seconds=120)
@@ -240,7 +240,7 @@ def test_transient_errors_retry_with_backoff_then_send_once(
     post_signup(client, signup_payload())
 
     assert run_due(runtime) == ["pending"]
-    clock.advance(retry_delay(1, None))
+    clock.advance(retry_delay(1, None, FixedDraw()))
     assert run_due(runtime) == ["pending"]
     clock.advance(timedelta(seconds=599))
     assert run_due(runtime) == []  # the provider asked for 600 s

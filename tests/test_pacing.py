@@ -24,7 +24,14 @@ from orchestrator.journeys.loader import load_journey
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.scheduler import claim_due_sends
 from orchestrator.transports.outbox import OutboxTransport
-from tests.conftest import make_settings, outbox_files, post_signup, run_due, signup_payload
+from tests.conftest import (
+    FixedDraw,
+    make_settings,
+    outbox_files,
+    post_signup,
+    run_due,
+    signup_payload,
+)
 from tests.journey_files import write_journeys
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -50,7 +57,10 @@ def make_runtime(tmp_path: Path, database_url: str, clock: FrozenClock) -> Itera
         directory = write_journeys(tmp_path / f"journeys{len(built)}", journeys)
         settings = make_settings(tmp_path, database_url, journeys_dir=directory, **overrides)
         runtime = build_runtime(
-            settings, clock=clock, transport=OutboxTransport(settings.outbox_dir)
+            settings,
+            clock=clock,
+            transport=OutboxTransport(settings.outbox_dir),
+            jitter=FixedDraw(),
         )
         built.append(runtime)
         return runtime
