@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.routing import StrictRoute
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
 from orchestrator.usage.customers import (
@@ -18,7 +21,7 @@ from orchestrator.usage.customers import (
 )
 from orchestrator.usage.events import usage_rules
 
-router = APIRouter(dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth])
 
 
 @router.patch(
@@ -31,7 +34,10 @@ router = APIRouter(dependencies=[ApiKeyAuth])
     },
 )
 async def patch_customer(
-    external_id: str, patch: CustomerPatch, runtime: RuntimeDep, background: BackgroundTasks
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    patch: CustomerPatch,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
 ) -> CustomerView:
     try:
         result = await run_in_threadpool(_update, runtime, external_id, patch)
@@ -44,6 +50,9 @@ async def patch_customer(
 
 def _update(runtime: Runtime, external_id: str, patch: CustomerPatch) -> CustomerUpdate:
     with Session(runtime.engine) as session, session.begin():
-        return update_customer(
+        result = update_customer(
             session, external_id, patch, usage_rules(runtime), runtime.clock.now()
         )
+        # Serialised before the commit: a customer that cannot be answered is not stored.
+        result.customer.model_dump_json()
+        return result

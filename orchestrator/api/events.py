@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.routing import StrictRoute, invalid_input, validation_errors
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
+from orchestrator.strict_json import InvalidJson, parse_json
 from orchestrator.usage.events import (
     MAX_BATCH,
     EventBatch,
@@ -24,7 +24,7 @@ from orchestrator.usage.events import (
     usage_rules,
 )
 
-router = APIRouter(dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth])
 
 _EVENT = EventIn.model_json_schema()
 _BODY = {
@@ -67,11 +67,11 @@ async def post_events(
     except UnknownCustomers as exc:
         if not batched:
             raise HTTPException(status_code=404, detail=str(exc)) from None
-        raise RequestValidationError(
+        raise invalid_input(
             [
                 {
                     "type": "unknown_customer",
-                    "loc": ("body", "events", index, "external_id"),
+                    "loc": ["body", "events", index, "external_id"],
                     "msg": f"unknown customer {external_id!r}",
                 }
                 for index, external_id in exc.unknown
@@ -85,21 +85,16 @@ async def post_events(
 def _parse(body: bytes) -> tuple[list[EventIn], bool]:
     """A JSON object with ``events`` is a batch; any other object is one event."""
     try:
-        data: Any = json.loads(body)
-    except ValueError:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "body is not valid JSON"}]
-        ) from None
+        data: Any = parse_json(body)
+    except InvalidJson as exc:
+        raise invalid_input(exc.errors) from None
     batched = isinstance(data, dict) and "events" in data
     try:
         if batched:
             return EventBatch.model_validate(data).events, True
         return [EventIn.model_validate(data)], False
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in errors]
-        ) from None
+        raise invalid_input(validation_errors(exc)) from None
 
 
 def _ingest(runtime: Runtime, events: list[EventIn]) -> EventsAccepted:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.routing import StrictRoute, invalid_input
 from orchestrator.api.sendgrid_signature import verify_event_signature
 from orchestrator.api.signatures import InvalidSignature
 from orchestrator.errors import ConfigurationError
@@ -21,7 +22,7 @@ from orchestrator.provider_events.sendgrid import InvalidEventBatch, SendGridEve
 from orchestrator.provider_events.vocabulary import NormalizedEvent
 from orchestrator.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 
 class EventBatchAccepted(BaseModel):
@@ -66,7 +67,6 @@ async def sendgrid_events(
         default=None, description="Unix seconds"
     ),
 ) -> EventBatchAccepted:
-    body = await request.body()
     settings = runtime.settings
     key = settings.sendgrid_webhook_public_key
     if not key:
@@ -74,6 +74,7 @@ async def sendgrid_events(
             status_code=503,
             detail="STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused",
         )
+    body = await request.body()  # capped by api/body_limit.py; verified before it is parsed
     now = runtime.clock.now()
     try:
         verify_event_signature(
@@ -91,7 +92,7 @@ async def sendgrid_events(
     try:
         events = SendGridEvents.parse_batch(body, received_at=now)
     except InvalidEventBatch as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+        raise invalid_input(exc.errors, status=400) from None
     return await run_in_threadpool(_record, runtime, events)
 
 

@@ -6,17 +6,16 @@ import time
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.routing import StrictRoute, validate_body
 from orchestrator.api.signatures import InvalidSignature, verify
 from orchestrator.enrollment import enroll_signup
 from orchestrator.runtime import Runtime
 from orchestrator.signup import SignupAccepted, SignupRequest
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 _BODY_SCHEMA = SignupRequest.model_json_schema(ref_template="#/components/schemas/{model}")
 
@@ -52,13 +51,7 @@ async def signup_hook(
         )
     except InvalidSignature as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from None
-    try:
-        signup = SignupRequest.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in errors]
-        ) from None
+    signup = validate_body(SignupRequest, body)
     return await run_in_threadpool(_enroll, runtime, signup)
 
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.routing import StrictRoute
+from orchestrator.bounds import DB_INT_MAX
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import (
     MANUAL,
@@ -21,7 +23,7 @@ from orchestrator.suppression import (
     unsuppress,
 )
 
-router = APIRouter(prefix="/v1/suppressions", dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, prefix="/v1/suppressions", dependencies=[ApiKeyAuth])
 
 
 class SuppressionCreate(BaseModel):
@@ -50,7 +52,7 @@ async def list_entries(
     runtime: RuntimeDep,
     reason: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> list[SuppressionPublic]:
     """Newest first; ``reason`` filters (``unsubscribe``, ``bounce``, ``spam-report``, …)."""
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.routing import StrictRoute
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
 from orchestrator.journeys.model import Journey
@@ -35,7 +36,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
 from orchestrator.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 _PAGES = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "pages")),
     autoescape=select_autoescape(default=True),
@@ -51,7 +52,6 @@ _HEADERS = {
 Notice = Literal["saved", "resubscribed", "unsubscribed"]
 _Action = Callable[[Session, Runtime, Customer], None]  # what a POST does, in the transaction
 _NOTICES: tuple[Notice, ...] = ("saved", "resubscribed", "unsubscribed")
-MAX_FORM_BYTES = 64 * 1024  # a topics form is a few journey ids
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,7 @@ async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> 
 @router.post("/unsubscribe/{token}/topics", response_class=HTMLResponse)
 async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """The checked topics stay subscribed; every other topic on the page is turned off."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return HTMLResponse("form too large", status_code=413, headers=_HEADERS)
+    body = await request.body()  # a few journey ids; capped by api/body_limit.py
     form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     chosen = frozenset(form.get("topic", []))
 

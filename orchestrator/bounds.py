@@ -1,0 +1,31 @@
+"""What an inbound value may be so that every later step can hold it: integers the database
+can store, and moments that stay inside Python's calendar however far a journey, a
+time zone or a health window moves them. Refused at the door with a 4xx naming the field,
+never a 500 from deep inside."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+DB_INT_MAX = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER; what a JSON column's numbers keep
+ROW_ID_MAX = 2**31 - 1  # the id columns are INTEGER (32 bits) on PostgreSQL
+MIN_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_MOMENT = datetime(3000, 1, 1, tzinfo=UTC)  # years of journey steps from here still fit
+
+
+def bounded_moment(moment: datetime | None) -> datetime | None:
+    """An aware moment between 1970 and 3000 (UTC); a naive one would be read in an unknown
+    zone, and one near year 1 or 9999 overflows when a step's delay or a zone is applied."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("must include a time-zone offset, e.g. 2026-11-22T09:00:00+09:00")
+    if not MIN_MOMENT <= moment < MAX_MOMENT:
+        raise ValueError("must be between 1970-01-01 and 3000-01-01 (UTC)")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(bounded_moment)]

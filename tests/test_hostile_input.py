@@ -1,0 +1,314 @@
+"""Hostile values in every JSON body, path and query get a 4xx naming the field, on SQLite and
+PostgreSQL alike, and nothing of the request is stored: out-of-range integers and moments, deep
+nesting, lone surrogates (values and keys), NUL characters, NaN and Infinity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from orchestrator.db.tables import customers
+from orchestrator.runtime import Runtime
+from tests.conftest import signup_payload
+from tests.hostile_helpers import (
+    AUTH,
+    armed_client,
+    armed_runtime,
+    enroll,
+    sendgrid_raw,
+    signup_raw,
+    stored_rows,
+    v1_raw,
+)
+
+__all__ = ["armed_client", "armed_runtime"]
+
+Poster = Callable[[TestClient, bytes], httpx.Response]
+
+# Raw JSON fragments: most cannot even be written by json.dumps.
+POISONS = {
+    "lone-surrogate": '"\\ud800"',
+    "low-surrogate": '"x\\udfff"',
+    "nul": '"a\\u0000b"',
+    "nan": "NaN",
+    "infinity": "-Infinity",
+    "overflowing-float": "1e400",
+    "int-past-64-bits": "9223372036854775808",
+    "nested-3000-deep": '{"a":' * 3000 + "1" + "}" * 3000,
+    "nested-40-deep": "[" * 40 + "]" * 40,
+}
+
+
+def _events(client: TestClient, body: bytes) -> httpx.Response:
+    return v1_raw(client, "POST", "/v1/events", body)
+
+
+def _patch(client: TestClient, body: bytes) -> httpx.Response:
+    return v1_raw(client, "PATCH", "/v1/customers/a1", body)
+
+
+def _suppress(client: TestClient, body: bytes) -> httpx.Response:
+    return v1_raw(client, "POST", "/v1/suppressions", body)
+
+
+def _with(payload: dict[str, Any], place: list[str], fragment: str) -> bytes:
+    """``payload`` as JSON with the raw ``fragment`` at ``place`` (a path of object keys)."""
+    marker = "__POISON__"
+    target = payload
+    for key in place[:-1]:
+        target = target.setdefault(key, {})
+    target[place[-1]] = marker
+    return json.dumps(payload).replace(f'"{marker}"', fragment).encode()
+
+
+EVENT = {"external_id": "a1", "name": "report_created"}
+# (route, poster, payload, where the poison goes, the loc the answer must name)
+PLACES: list[tuple[str, Poster, dict[str, Any], list[str], list[Any]]] = [
+    ("signup-attributes", signup_raw, signup_payload("p1"), ["attributes", "s"], []),
+    ("signup-consent", signup_raw, signup_payload("p1"), ["consent", "details", "k"], []),
+    ("event-properties", _events, EVENT, ["properties", "v"], []),
+    ("batch-properties", _events, {"events": [EVENT]}, ["events"], []),
+    ("patch-attributes", _patch, {}, ["attributes", "s"], []),
+    ("suppression-source", _suppress, {"email": "x@example.com"}, ["source"], []),
+]
+
+
+@pytest.mark.parametrize("poison", POISONS.values(), ids=POISONS.keys())
+@pytest.mark.parametrize(
+    ("poster", "payload", "place"),
+    [pytest.param(p, body, where, id=name) for name, p, body, where, _ in PLACES],
+)
+def test_a_poisoned_json_body_is_a_422_naming_the_field_and_stores_nothing(
+    armed_client: TestClient,
+    armed_runtime: Runtime,
+    poster: Poster,
+    payload: dict[str, Any],
+    place: list[str],
+    poison: str,
+) -> None:
+    enroll(armed_client)
+    before = stored_rows(armed_runtime)
+    if place == ["events"]:  # inside the second item of a batch
+        body = json.dumps({"events": [EVENT, {**EVENT, "properties": {"v": "__P__"}}]})
+        raw = body.replace('"__P__"', poison).encode()
+        expected_loc = ["body", "events", 1, "properties", "v"]
+    else:
+        raw = _with(json.loads(json.dumps(payload)), place, poison)
+        expected_loc = ["body", *place]
+
+    response = poster(armed_client, raw)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert set(error) >= {"type", "loc", "msg"}
+    if error["type"] == "json_too_deep":  # named where the depth ran out, or the whole body
+        assert error["loc"][: len(expected_loc)] == expected_loc or error["loc"] == ["body"]
+    else:
+        assert error["loc"] == expected_loc
+    assert stored_rows(armed_runtime) == before
+
+
+@pytest.mark.parametrize("key", ['"\\ud800"', '"k\\u0000"'], ids=["surrogate-key", "nul-key"])
+def test_a_poisoned_key_is_refused_too(armed_client: TestClient, key: str) -> None:
+    enroll(armed_client)
+    raw = ('{"attributes": {"ok": {' + key + ": 1}}}").encode()
+
+    response = _patch(armed_client, raw)
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"][:3] == ["body", "attributes", "ok"]
+    assert error["msg"].startswith("key ")
+
+
+def test_a_surrogate_patch_is_refused_and_later_patches_still_work(
+    armed_client: TestClient, armed_runtime: Runtime
+) -> None:
+    """Item 8: it used to commit, then fail to serialise, then fail on every later PATCH."""
+    enroll(armed_client)
+
+    refused = _patch(armed_client, b'{"attributes":{"s":"\\ud800"}}')
+    later = armed_client.patch("/v1/customers/a1", json={"plan": "pro"}, headers=AUTH)
+
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "attributes", "s"]
+    assert later.status_code == 200
+    assert later.json()["attributes"] == {}
+    with armed_runtime.engine.connect() as connection:
+        attributes = connection.execute(select(customers.c.attributes)).scalar_one()
+    assert attributes == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (b'[{"event": "open", "email": "\\ud800"}]', ["body", 0, "email"]),
+        (b'[{"event": "open", "\\udfff": 1}]', ["body", 0, "\\udfff"]),
+        (b'[{"event": "open", "sg_event_id": "a\\u0000"}]', ["body", 0, "sg_event_id"]),
+        (b'[{"event": "open", "timestamp": NaN}]', ["body", 0, "timestamp"]),
+        (b"[" * 5000 + b"]" * 5000, ["body"]),
+        (b'[{"event": "open", "n": ' + b"[" * 100 + b"]" * 100 + b"}]", None),
+    ],
+    ids=["surrogate", "surrogate-key", "nul", "nan", "nested-5000", "nested-100"],
+)
+def test_a_poisoned_sendgrid_batch_is_a_400_naming_the_item(
+    armed_client: TestClient, armed_runtime: Runtime, body: bytes, loc: list[Any] | None
+) -> None:
+    response = sendgrid_raw(armed_client, body)
+
+    assert response.status_code == 400
+    [error] = response.json()["detail"]
+    if loc is not None:
+        assert error["loc"] == loc
+    assert error["loc"][:2] in (["body"], ["body", 0])
+
+
+@pytest.mark.parametrize("field", ["external_id", "name", "company", "plan", "csm_name", "email"])
+def test_a_nul_in_a_signup_field_is_a_422_naming_it(
+    armed_client: TestClient, armed_runtime: Runtime, field: str
+) -> None:
+    payload = signup_payload("n1")
+    payload[field] = "a\x00b"
+
+    response = signup_raw(armed_client, json.dumps(payload).encode())
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert stored_rows(armed_runtime)["customer"] == 0
+
+
+@pytest.mark.parametrize("field", ["external_id", "id", "name"])
+def test_a_nul_in_an_event_field_is_a_422_naming_it(
+    armed_client: TestClient, armed_runtime: Runtime, field: str
+) -> None:
+    enroll(armed_client)
+    event = {"external_id": "a1", "name": "login", "id": "e-1", field: "a1\x00"}
+
+    response = _events(armed_client, json.dumps(event).encode())
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert stored_rows(armed_runtime)["usage_event"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("PATCH", "/v1/customers/a1%00", ["path", "external_id"]),
+        ("DELETE", "/v1/suppressions/x%00%40example.com", ["path", "email"]),
+        ("GET", "/v1/suppressions?reason=a%00", ["query", "reason"]),
+        ("GET", "/v1/tasks?status=open&x=%00", ["query", "x"]),
+        ("GET", "/unsubscribe/t%00k", ["path", "token"]),
+    ],
+)
+def test_a_nul_in_a_path_or_query_is_a_422_naming_it(
+    armed_client: TestClient, method: str, path: str, loc: list[str]
+) -> None:
+    enroll(armed_client)
+
+    response = armed_client.request(method, path, json={"plan": "x"}, headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "loc"),
+    [
+        ("POST", "/v1/tasks/9223372036854775808/close", ["path", "task_id"]),
+        ("POST", "/v1/tasks/2147483648/close", ["path", "task_id"]),
+        ("POST", "/v1/tasks/0/close", ["path", "task_id"]),
+        ("POST", "/v1/tasks/-1/close", ["path", "task_id"]),
+        ("POST", "/v1/tasks/" + "9" * 5000 + "/close", ["path", "task_id"]),
+        ("GET", "/v1/suppressions?offset=9223372036854775808", ["query", "offset"]),
+        ("GET", "/v1/suppressions?limit=9223372036854775808", ["query", "limit"]),
+        ("GET", "/v1/tasks?limit=-9223372036854775809", ["query", "limit"]),
+    ],
+)
+def test_an_integer_the_database_cannot_hold_in_a_path_or_query_is_a_422(
+    armed_client: TestClient, method: str, path: str, loc: list[str]
+) -> None:
+    response = armed_client.request(method, path, headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+def test_the_largest_task_id_is_an_ordinary_404(armed_client: TestClient) -> None:
+    """Row ids are INTEGER (32 bits) on PostgreSQL: the largest one is a plain miss."""
+    response = armed_client.post("/v1/tasks/2147483647/close", headers=AUTH)
+
+    assert response.status_code == 404
+
+
+EXTREME_MOMENTS = [
+    "9999-12-31T23:59:59+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00-14:00",
+    "1969-12-31T23:59:59+00:00",
+    "3000-01-01T00:00:00+00:00",
+]
+
+
+@pytest.mark.parametrize("moment", EXTREME_MOMENTS)
+@pytest.mark.parametrize(
+    ("poster", "payload", "place"),
+    [
+        pytest.param(signup_raw, signup_payload("m1"), ["signed_up_at"], id="signed_up_at"),
+        pytest.param(signup_raw, signup_payload("m1"), ["consent", "given_at"], id="given_at"),
+        pytest.param(_events, dict(EVENT), ["occurred_at"], id="occurred_at"),
+    ],
+)
+def test_a_moment_outside_1970_to_3000_is_a_422_naming_the_field(
+    armed_client: TestClient,
+    armed_runtime: Runtime,
+    poster: Poster,
+    payload: dict[str, Any],
+    place: list[str],
+    moment: str,
+) -> None:
+    enroll(armed_client)
+    before = stored_rows(armed_runtime)
+
+    response = poster(armed_client, _with(json.loads(json.dumps(payload)), place, f'"{moment}"'))
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", *place]
+    assert stored_rows(armed_runtime) == before
+
+
+def test_moments_at_the_edges_of_the_range_are_accepted(armed_client: TestClient) -> None:
+    enroll(armed_client)
+    for index, moment in enumerate(["1970-01-01T09:00:00+09:00", "2999-12-31T23:59:59+00:00"]):
+        event = {**EVENT, "id": f"edge-{index}", "occurred_at": moment}
+        assert _events(armed_client, json.dumps(event).encode()).status_code == 202
+
+
+@pytest.mark.parametrize("value", ["1e20", "100000000000000", "-1", "1.001"])
+def test_a_contract_value_out_of_range_is_a_422(armed_client: TestClient, value: str) -> None:
+    enroll(armed_client)
+    body = ('{"annual_contract_value": ' + value + "}").encode()
+
+    response = _patch(armed_client, body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "annual_contract_value"]
+
+
+@pytest.mark.parametrize("field", ["email", "name", "timezone", "attributes", "plan"])
+def test_null_for_a_field_that_cannot_be_null_names_the_field(
+    armed_client: TestClient, field: str
+) -> None:
+    enroll(armed_client)
+
+    response = _patch(armed_client, json.dumps({field: None}).encode())
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
