@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
@@ -21,17 +22,14 @@ from orchestrator.usage.customers import (
 )
 from orchestrator.usage.events import usage_rules
 
-router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
 
 @router.patch(
     "/v1/customers/{external_id}",
     response_model=CustomerView,
     summary="Update a customer (attributes merge; the tier follows the contract value)",
-    responses={
-        401: {"description": "Missing or wrong bearer token"},
-        404: {"description": "Unknown customer"},
-    },
+    responses=answers(404, 413, 422, s404="Unknown customer"),
 )
 async def patch_customer(
     external_id: Annotated[str, Path(min_length=1, max_length=255)],

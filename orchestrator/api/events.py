@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute, invalid_input, validation_errors
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
@@ -24,9 +25,9 @@ from orchestrator.usage.events import (
     usage_rules,
 )
 
-router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
-_EVENT = EventIn.model_json_schema()
+_EVENT = body_schema(EventIn)
 _BODY = {
     "anyOf": [
         _EVENT,
@@ -47,14 +48,14 @@ _BODY = {
     status_code=202,
     response_model=EventsAccepted,
     summary="Record product usage events",
-    responses={
-        401: {"description": "Missing or wrong bearer token"},
-        404: {"description": "Single event for an unknown customer"},
-        422: {"description": "A bad item or an unknown customer: nothing of the batch stored"},
-    },
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY}}}
-    },
+    responses=answers(
+        404,
+        413,
+        422,
+        s404="Single event for an unknown customer",
+        s422="A bad item or an unknown customer (`loc` names it): nothing of the batch stored",
+    ),
+    openapi_extra=json_body(_BODY),
 )
 async def post_events(
     request: Request, runtime: RuntimeDep, background: BackgroundTasks

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import answers, json_body
 from orchestrator.api.routing import StrictRoute, invalid_input
 from orchestrator.api.sendgrid_signature import verify_event_signature
 from orchestrator.api.signatures import InvalidSignature
@@ -37,25 +38,23 @@ class EventBatchAccepted(BaseModel):
     "/hooks/sendgrid",
     response_model=EventBatchAccepted,
     summary="Receive SendGrid delivery and engagement events",
-    responses={
-        400: {"description": "The body is not a JSON array of event objects"},
-        401: {"description": "Missing, wrong or stale signature"},
-        503: {"description": "No webhook public key is configured (or it is unusable)"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "object"},
-                        "description": "SendGrid event objects, as SendGrid posts them",
-                    }
-                }
-            },
+    responses=answers(
+        400,
+        401,
+        413,
+        422,
+        503,
+        s400="The body is not a JSON array of event objects, or breaks a JSON rule",
+        s401="Missing, wrong or stale signature",
+        s503="No webhook public key is configured (or it is unusable)",
+    ),
+    openapi_extra=json_body(
+        {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "SendGrid event objects, as SendGrid posts them",
         }
-    },
+    ),
 )
 async def sendgrid_events(
     request: Request,

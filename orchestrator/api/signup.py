@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute, validate_body
 from orchestrator.api.signatures import InvalidSignature, verify
 from orchestrator.enrollment import enroll_signup
@@ -17,18 +18,14 @@ from orchestrator.signup import SignupAccepted, SignupRequest
 
 router = APIRouter(route_class=StrictRoute)
 
-_BODY_SCHEMA = SignupRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-
 
 @router.post(
     "/hooks/signup",
     status_code=202,
     response_model=SignupAccepted,
     summary="Enroll a new customer",
-    responses={401: {"description": "Missing, wrong or stale signature"}},
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
-    },
+    responses=answers(401, 413, 422, s401="Missing, wrong or stale signature"),
+    openapi_extra=json_body(body_schema(SignupRequest)),
 )
 async def signup_hook(
     request: Request,

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import Responses, answers, html_answers
 from orchestrator.api.routing import StrictRoute
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
@@ -81,7 +82,28 @@ class _BadLink(Exception):
         self.lang = lang
 
 
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+_BAD_LINK = html_answers(
+    s400="The link was not signed by us (a page says so)",
+    s404="The link's customer no longer exists (a page says so)",
+)
+_FORM = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"topic": {"type": "array", "items": {"type": "string"}}},
+                }
+            }
+        }
+    }
+}
+_BACK_TO_THE_PAGE: Responses = {303: {"description": "Done: back to the page, with a notice"}}
+
+
+@router.get(
+    "/unsubscribe/{token}", response_class=HTMLResponse, responses={**_BAD_LINK, **answers(422)}
+)
 async def preferences_page(
     token: str, request: Request, runtime: RuntimeDep, done: str | None = None
 ) -> Response:
@@ -89,14 +111,23 @@ async def preferences_page(
     return await run_in_threadpool(_act, runtime, token, None, notice, _reader_language(request))
 
 
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    responses={**_BAD_LINK, **answers(413, 422)},
+)
 async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """One click: works for the mailbox provider's POST (any body) and the page's button."""
     language = _reader_language(request)
     return await run_in_threadpool(_act, runtime, token, _unsubscribe, "unsubscribed", language)
 
 
-@router.post("/unsubscribe/{token}/topics", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}/topics",
+    response_class=HTMLResponse,
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **answers(413, 422)},
+    openapi_extra=_FORM,
+)
 async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """The checked topics stay subscribed; every other topic on the page is turned off."""
     body = await request.body()  # a few journey ids; capped by api/body_limit.py
@@ -115,7 +146,11 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
     return RedirectResponse(f"/unsubscribe/{token}?done=saved", status_code=303)
 
 
-@router.post("/unsubscribe/{token}/resubscribe", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}/resubscribe",
+    response_class=HTMLResponse,
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **answers(413, 422)},
+)
 async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """Undo the recipient's own unsubscribe; a bounce or spam-report suppression stays."""
     language = _reader_language(request)
