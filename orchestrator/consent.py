@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 
-from orchestrator.bounds import Moment
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import consent_records, customers
 
 DEFAULT_SOURCE = "signup"
@@ -33,10 +33,10 @@ EXPORT_COLUMNS = (
 )
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(StrippedText):
     """The signup's ``consent`` object; every field is optional (see :func:`record_consent`)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     source: str | None = Field(
         default=None,

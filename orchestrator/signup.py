@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema
 
-from orchestrator.bounds import Moment
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.consent import ConsentIn
 from orchestrator.tiers import Tier
 from orchestrator.timezones import validate_timezone
@@ -30,10 +30,10 @@ Money = Annotated[
 ]
 
 
-class SignupRequest(BaseModel):
+class SignupRequest(StrippedText):
     """A new customer. Unknown fields are refused so typos surface instead of vanishing."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(
         min_length=1, max_length=255, description="The customer's id in your product."

@@ -312,3 +312,58 @@ def test_null_for_a_field_that_cannot_be_null_names_the_field(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("external_id", "x" * 255 + " "),  # 256 as sent: the schema's maxLength is 255
+        ("name", "Taro\r\n"),  # a line break at the end is still a line break
+        ("company", "\nAcme"),
+        ("locale", " ja"),
+        ("name", "   "),  # required text, blank
+    ],
+)
+def test_text_is_checked_as_sent_before_it_is_trimmed(
+    armed_client: TestClient, armed_runtime: Runtime, field: str, value: str
+) -> None:
+    payload = signup_payload("t1")
+    payload[field] = value
+
+    response = signup_raw(armed_client, json.dumps(payload).encode())
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert stored_rows(armed_runtime)["customer"] == 0
+
+
+def test_surrounding_spaces_are_still_trimmed(armed_client: TestClient) -> None:
+    payload = signup_payload("t2", name="  Taro  ", company=" Acme ")
+
+    response = signup_raw(armed_client, json.dumps(payload).encode())
+
+    assert response.status_code == 202
+    customer = armed_client.patch("/v1/customers/t2", json={}, headers=AUTH).json()
+    assert (customer["name"], customer["company"]) == ("Taro", "Acme")
+
+
+@pytest.mark.parametrize("value", [0, 1700000000, 1.5, True])
+@pytest.mark.parametrize(
+    ("poster", "payload", "place"),
+    [
+        pytest.param(signup_raw, signup_payload("m2"), ["consent", "given_at"], id="given_at"),
+        pytest.param(_events, dict(EVENT), ["occurred_at"], id="occurred_at"),
+    ],
+)
+def test_a_moment_must_be_text_not_unix_seconds(
+    armed_client: TestClient, poster: Poster, payload: dict[str, Any], place: list[str], value: Any
+) -> None:
+    """The schema offers an ISO 8601 string; pydantic alone also read numbers as seconds."""
+    enroll(armed_client)
+
+    response = poster(
+        armed_client, _with(json.loads(json.dumps(payload)), place, json.dumps(value))
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", *place]

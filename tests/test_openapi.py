@@ -81,6 +81,9 @@ def test_the_unsubscribe_routes_document_their_error_pages(spec: dict[str, Any])
             assert "text/html" in responses["400"]["content"]
             if method == "POST":
                 assert "413" in responses
+            for status in ("413", "422"):  # JSON beside the pages, not text/html
+                if status in responses:
+                    assert list(responses[status]["content"]) == ["application/json"], path
 
 
 def test_error_answers_have_one_documented_shape(spec: dict[str, Any]) -> None:

@@ -56,6 +56,18 @@ def answers(*codes: int, **described: str) -> Responses:
     return result
 
 
+def json_answers_beside_pages(*codes: int) -> Responses:
+    """Error answers for a route whose success is a page: FastAPI files a ``model`` under the
+    route's own media type (text/html), so these name their JSON schema themselves. (The
+    components exist because JSON routes use :func:`answers`; tests check every $ref.)"""
+    result: Responses = {}
+    for code in codes:
+        schema = {"$ref": f"#/components/schemas/{_MODELS.get(code, Problem).__name__}"}
+        content = {"application/json": {"schema": schema}}
+        result[code] = {"description": _DESCRIPTIONS[code], "content": content}
+    return result
+
+
 def html_answers(**described: str) -> Responses:
     """Statuses a page answers with a page (the unsubscribe link's error pages)."""
     return {

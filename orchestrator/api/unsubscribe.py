@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
-from orchestrator.api.openapi import Responses, answers, html_answers
+from orchestrator.api.openapi import Responses, html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
@@ -102,7 +102,9 @@ _BACK_TO_THE_PAGE: Responses = {303: {"description": "Done: back to the page, wi
 
 
 @router.get(
-    "/unsubscribe/{token}", response_class=HTMLResponse, responses={**_BAD_LINK, **answers(422)}
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    responses={**_BAD_LINK, **json_answers_beside_pages(422)},
 )
 async def preferences_page(
     token: str, request: Request, runtime: RuntimeDep, done: str | None = None
@@ -114,7 +116,7 @@ async def preferences_page(
 @router.post(
     "/unsubscribe/{token}",
     response_class=HTMLResponse,
-    responses={**_BAD_LINK, **answers(413, 422)},
+    responses={**_BAD_LINK, **json_answers_beside_pages(413, 422)},
 )
 async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """One click: works for the mailbox provider's POST (any body) and the page's button."""
@@ -125,7 +127,7 @@ async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> 
 @router.post(
     "/unsubscribe/{token}/topics",
     response_class=HTMLResponse,
-    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **answers(413, 422)},
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **json_answers_beside_pages(413, 422)},
     openapi_extra=_FORM,
 )
 async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Response:
@@ -149,7 +151,7 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
 @router.post(
     "/unsubscribe/{token}/resubscribe",
     response_class=HTMLResponse,
-    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **answers(413, 422)},
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **json_answers_beside_pages(413, 422)},
 )
 async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """Undo the recipient's own unsubscribe; a bounce or spam-report suppression stays."""

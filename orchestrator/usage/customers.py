@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, fie
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.bounds import StrippedText
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
 from orchestrator.handoff.tasks import open_task
@@ -58,12 +59,10 @@ def _null_only_where_allowed(schema: dict[str, Any]) -> None:
             field["anyOf"] = branches
 
 
-class CustomerPatch(BaseModel):
+class CustomerPatch(StrippedText):
     """Only the fields given change. ``attributes`` merge (a key set to null is removed)."""
 
-    model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, json_schema_extra=_null_only_where_allowed
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_allowed)
 
     email: EmailStr | None = None
     name: SingleLine | None = Field(default=None, min_length=1)

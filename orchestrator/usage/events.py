@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from orchestrator.bounds import Moment
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import StepmailError
 from orchestrator.health.loader import health_definition
@@ -49,10 +49,10 @@ EventName = Annotated[
 ]
 
 
-class EventIn(BaseModel):
+class EventIn(StrippedText):
     """One product event. Send ``id`` to make retries safe: the same id is stored once."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=255, description="The customer.")
     name: EventName = Field(description="e.g. login, report_created, nps_submitted")
