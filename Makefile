@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run` and `make signup` are the trial: development mode, whose defaults the banner lists.
+run signup: export STEPMAIL_ENVIRONMENT ?= development
+
 run: $(STAMP)
 	$(BIN)/stepmail run
 

@@ -70,6 +70,7 @@ def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPMAIL_")}
     env.update(
         {
+            "STEPMAIL_ENVIRONMENT": "development",
             "STEPMAIL_DATABASE_URL": database,
             "STEPMAIL_PORT": str(port),
             "STEPMAIL_API_KEY": API_KEY,

@@ -145,6 +145,7 @@ def scheduler_settings(config: BenchConfig) -> Settings:
 def worker_env(config: BenchConfig, api_host: str) -> dict[str, str]:
     """What ``dramatiq workers`` reads: the same settings an operator would export."""
     return {
+        "STEPMAIL_ENVIRONMENT": "development",  # the bench's identities are example domains
         "STEPMAIL_DATABASE_URL": config.database_url,
         "STEPMAIL_REDIS_URL": config.redis_url,
         "STEPMAIL_MAIL_TRANSPORT": "sendgrid",

@@ -24,7 +24,7 @@ from orchestrator.cli_sends import app as _sends_app
 from orchestrator.cli_suppressions import app as _suppressions_app
 from orchestrator.cli_usage import health_app, tasks_app
 from orchestrator.cli_usage import track as track_command
-from orchestrator.errors import StepmailError
+from orchestrator.errors import ConfigurationError, StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
 
@@ -33,13 +33,15 @@ errors = Console(stderr=True, soft_wrap=True)
 
 
 class _StepmailGroup(TyperGroup):
-    """Shows a StepmailError as one red line and exit code 1, never a traceback."""
+    """Shows a StepmailError as red lines (one per problem) and exit code 1, never a traceback."""
 
     def invoke(self, ctx: ClickContext) -> Any:
+        _warn_about_unknown_variables()
         try:
             return super().invoke(ctx)
         except StepmailError as exc:
-            errors.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
             raise typer.Exit(1) from None
 
 
@@ -66,16 +68,29 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _warn_about_unknown_variables() -> None:
+    """A mistyped STEPMAIL_* name would otherwise be silently ignored."""
+    from orchestrator.startup.unknown_variables import unknown_variable_warnings
+
+    for warning in unknown_variable_warnings():
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+
+
 def _logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line a plugin
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     from orchestrator.db.migrate import upgrade
+    from orchestrator.startup.preflight import database_problems
 
     settings = _settings()
+    problems = database_problems(settings.database_url, migrates_itself=True)
+    if problems:
+        raise ConfigurationError("\n".join(problems))
     upgrade(settings.database_url, revision)
     console.print(f"database at {revision}")
 
@@ -113,9 +128,13 @@ def worker(
     threads: Annotated[int, typer.Option(help="threads per process")] = 8,
 ) -> None:
     """Run Dramatiq workers (same as ``dramatiq workers``). Needs STEPMAIL_REDIS_URL."""
+    from orchestrator.startup.gate import check_before_serving, log_development_defaults
+
     settings = _settings()
     if not settings.redis_url:
         raise StepmailError("STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode")
+    _logging()
+    log_development_defaults(check_before_serving(settings))
     argv = [sys.executable, "-m", "dramatiq", "workers"]
     argv += ["--processes", str(processes), "--threads", str(threads)]
     os.execv(sys.executable, argv)  # noqa: S606  (replace this process with Dramatiq's CLI)

@@ -73,6 +73,11 @@ class PermanentDeliveryError(DeliveryError):
     """Raised when the provider refused the mail for good (bad request, auth): never retried."""
 
 
+class UnsafeMailError(PermanentDeliveryError):
+    """Raised when a mail cannot be written safely (an address that is not a plain
+    ``local@domain``, a header of our own that is not one line of ASCII): never sent."""
+
+
 class UnknownDeliveryOutcome(DeliveryError):
     """Raised when the request may have reached the provider but no answer came back.
 

@@ -1,29 +1,37 @@
-"""The outgoing mail, as every transport receives it, and its RFC 5322 form."""
+"""The outgoing mail, as every transport receives it, and its RFC 5322 form.
+
+The headers are written by :mod:`orchestrator.mail_headers`, never by the ``email`` package,
+which would decode encoded-words in them and could write the decoded line breaks back
+(CVE-2024-6923); that package only writes the body, whose content no header parser reads.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as _default_policy
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
-_WHITESPACE = re.compile(r"\s+")
-# Lines up to RFC 5322's hard limit: with the default 78, a List-Unsubscribe URL longer than a
-# line is turned into RFC 2047 encoded words, which no mailbox provider reads as a URL.
+from orchestrator.errors import UnsafeMailError
+from orchestrator.mail_headers import (
+    addr_spec,
+    header_block,
+    mailbox,
+    single_line,
+    structured,
+    unstructured,
+)
+
+# The body's policy, as mails have always been written (short UTF-8 lines stay 8bit).
 MIME_POLICY = _default_policy.clone(max_line_length=998)
-
-
-def single_line(value: str) -> str:
-    """Fold CR, LF, tabs and runs of spaces into one space: no header can be smuggled in."""
-    return _WHITESPACE.sub(" ", value).strip()
+_NOT_IN_MESSAGE_ID = re.compile(r"[^A-Za-z0-9.-]")
 
 
 @dataclass(frozen=True)
 class Mailbox:
-    """A display name and an address; the name is always made single-line."""
+    """A display name and an address, both made single-line (what SendGrid's JSON gets too)."""
 
     email: str
     name: str = ""
@@ -32,9 +40,9 @@ class Mailbox:
         object.__setattr__(self, "name", single_line(self.name))
         object.__setattr__(self, "email", single_line(self.email))
 
-    def as_address(self) -> Address:
-        username, _, domain = self.email.rpartition("@")
-        return Address(display_name=self.name, username=username, domain=domain)
+    def header(self, field_name: str) -> list[str]:
+        """``From: phrase <addr>``, folded; UnsafeMailError if the address is not plain."""
+        return mailbox(field_name, self.name, self.email)
 
 
 @dataclass(frozen=True)
@@ -67,22 +75,37 @@ class OutgoingMail:
     @property
     def message_id(self) -> str:
         """Deterministic per idempotency key, so a resend is recognisably the same mail."""
-        local = re.sub(r"[^A-Za-z0-9.-]", ".", self.idempotency_key)
-        return f"<{local}@{self.message_id_domain}>"
+        local = _NOT_IN_MESSAGE_ID.sub(".", self.idempotency_key)
+        domain = _NOT_IN_MESSAGE_ID.sub(".", self.message_id_domain)
+        return f"<{local}@{domain}>"
 
-    def to_email_message(self) -> EmailMessage:
-        """The MIME form: multipart/alternative with the text part first, as clients expect."""
-        message = EmailMessage(policy=MIME_POLICY)
-        message["Subject"] = self.subject
-        message["From"] = self.sender.as_address()
-        message["To"] = self.to.as_address()
+    @property
+    def envelope(self) -> tuple[str, list[str]]:
+        """SMTP's MAIL FROM and RCPT TO: the plain addresses, never read back from headers."""
+        return addr_spec(self.sender.email), [addr_spec(self.to.email)]
+
+    def header_lines(self) -> list[str]:
+        """Every header, written by :mod:`orchestrator.mail_headers` (UnsafeMailError if one
+        cannot be written safely)."""
+        lines = [*unstructured("Subject", self.subject), *self.sender.header("From")]
+        lines += self.to.header("To")
         if self.reply_to is not None:
-            message["Reply-To"] = self.reply_to.as_address()
-        message["Message-ID"] = self.message_id or make_msgid()
+            lines += self.reply_to.header("Reply-To")
+        lines.append(f"Message-ID: {self.message_id}")
         if self.date is not None:
-            message["Date"] = format_datetime(self.date)
+            lines.append(f"Date: {format_datetime(self.date)}")
         for name, value in self.headers.items():
-            message[name] = value
-        message.set_content(self.text, subtype="plain", charset="utf-8")
-        message.add_alternative(self.html, subtype="html", charset="utf-8")
-        return message
+            lines += structured(name, value)
+        return lines
+
+    def as_bytes(self, linesep: str = "\n") -> bytes:
+        """The whole message: our header lines, then the MIME body (multipart/alternative,
+        the text part first, as clients expect) with its own two header lines."""
+        body = EmailMessage(policy=MIME_POLICY)
+        try:
+            body.set_content(self.text, subtype="plain", charset="utf-8")
+            body.add_alternative(self.html, subtype="html", charset="utf-8")
+        except UnicodeEncodeError:  # a lone surrogate that came in through data
+            raise UnsafeMailError("the body holds text UTF-8 cannot carry") from None
+        head = header_block(self.header_lines(), linesep)
+        return head + body.as_bytes(policy=MIME_POLICY.clone(linesep=linesep))

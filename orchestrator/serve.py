@@ -1,4 +1,8 @@
-"""Long-running processes: the all-in-one embedded service, the API, the scheduler."""
+"""Long-running processes: the all-in-one embedded service, the API, the scheduler.
+
+Each checks its settings first (:mod:`orchestrator.startup`): a production process refuses
+development defaults, and a missing folder or unreachable server stops it with one line.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ from orchestrator.queueing import BrokerDispatcher, make_broker, register_actors
 from orchestrator.runtime import Runtime, build_runtime, install_runtime
 from orchestrator.scheduler import run_scheduler
 from orchestrator.settings import Settings
+from orchestrator.startup.development_defaults import DevelopmentDefault
+from orchestrator.startup.gate import (
+    check_before_serving,
+    development_warning,
+    log_development_defaults,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threadi
 
 def run_all_in_one(settings: Settings) -> None:
     """``stepmail run``: everything in this process, so one command gives a working service."""
+    defaults = check_before_serving(settings, migrates_itself=True)
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
     install_runtime(runtime)
@@ -58,7 +69,7 @@ def run_all_in_one(settings: Settings) -> None:
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
-    _print_banner(settings)
+    _print_banner(settings, defaults)
     try:
         _serve(create_app(runtime), settings)
     finally:
@@ -68,6 +79,7 @@ def run_all_in_one(settings: Settings) -> None:
 
 
 def run_api(settings: Settings) -> None:
+    log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     _serve(create_app(runtime), settings)
 
@@ -86,6 +98,7 @@ def _serve(app: FastAPI, settings: Settings) -> None:
 def run_scheduler_process(settings: Settings) -> None:
     if not settings.redis_url:
         raise ConfigurationError("STEPMAIL_REDIS_URL is required for a separate scheduler")
+    log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
     stop = start_scheduler_thread(runtime, broker)
@@ -96,10 +109,12 @@ def run_scheduler_process(settings: Settings) -> None:
         stop.set()
 
 
-def _print_banner(settings: Settings) -> None:
+def _print_banner(settings: Settings, defaults: list[DevelopmentDefault]) -> None:
     url = f"http://{settings.host}:{settings.port}"
+    warning = development_warning(defaults) if settings.is_development else ""
     print(
-        f"\n  Stepmail is running at {url}  (API docs: {url}/docs)\n"
+        f"\n{warning}\n"
+        f"  Stepmail is running at {url}  (API docs: {url}/docs)\n"
         f"  Outbox: {settings.outbox_dir.resolve()}\n"
         f"  Send a test signup:  make signup   (or see README.md, 'Try it')\n",
         flush=True,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+import types
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orchestrator.errors import ConfigurationError
 
 TransportName = Literal["outbox", "smtp", "sendgrid"]
+EnvironmentName = Literal["development", "production"]
+
+# Public, so only ever accepted in development: `make run` and `make signup` work with no setup.
+DEVELOPMENT_SIGNUP_HOOK_SECRET = "dev-signup-secret-change-me"  # noqa: S105  (public on purpose)
 
 
 class Settings(BaseSettings):
@@ -21,6 +27,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STEPMAIL_", env_file=".env", extra="ignore", frozen=True
     )
+
+    # production (the default): serving processes refuse development defaults at start-up.
+    environment: EnvironmentName = "production"
 
     database_url: str = "sqlite:///./var/stepmail.db"
     redis_url: str | None = None
@@ -41,10 +50,9 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_timeout: float = Field(default=10.0, gt=0)
 
-    signup_hook_secret: SecretStr = SecretStr("dev-signup-secret-change-me")
+    signup_hook_secret: SecretStr | None = None  # unset: development uses a public default
     signup_hook_tolerance: int = Field(default=300, gt=0, description="seconds")
     unsubscribe_secret: SecretStr | None = None
-    public_base_url: str = "http://127.0.0.1:8000"
 
     sender_name: str = "Stepmail Demo"
     sender_email: str = "onboarding@example.com"
@@ -87,6 +95,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # After host and port: unset, it is derived from them (see _default_public_base_url).
+    public_base_url: str = Field(default="", validate_default=True)
     dispatch_interval: float = Field(default=1.0, gt=0)
     dispatch_batch_size: int = Field(default=500, gt=0)
     dispatch_message_size: int = Field(
@@ -97,6 +107,26 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, gt=0)
     db_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process")
     queue_name: str = "stepmail"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_means_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        """``STEPMAIL_API_KEY=`` is no key at all, never an empty one that anything matches."""
+        if isinstance(value, str) and not value.strip() and _accepts_none(cls, info.field_name):
+            return None
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str, info: ValidationInfo) -> str:
+        """Unset: where this process serves, so links work with ``STEPMAIL_PORT`` alone. Either
+        way an http(s) URL: it is the base of every unsubscribe link in a mail."""
+        from orchestrator.links import check_web_link
+
+        if not value.strip():
+            host, port = info.data.get("host", "127.0.0.1"), info.data.get("port", 8000)
+            value = f"http://{_link_host(host)}:{port}"
+        return check_web_link(value.strip())
 
     @field_validator("default_timezone")
     @classmethod
@@ -112,15 +142,61 @@ class Settings(BaseSettings):
 
         return check_delivery_setting(info.field_name or "", value)
 
+    @field_validator("sender_name", "sender_email", "csm_team_email")
+    @classmethod
+    def _header_safe(cls, value: str, info: ValidationInfo) -> str:
+        from orchestrator.mail_headers import check_plain_address, refuse_unsafe_characters
+
+        value = refuse_unsafe_characters(value)  # each lands in a From or To header
+        return value if info.field_name == "sender_name" else check_plain_address(value)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    def signup_hook_key(self) -> str:
+        """The signup hook's HMAC key: the configured secret; in development only, the public
+        default; otherwise empty, and the hook refuses every request."""
+        if self.signup_hook_secret is not None:
+            return self.signup_hook_secret.get_secret_value()
+        return DEVELOPMENT_SIGNUP_HOOK_SECRET if self.is_development else ""
+
     def signing_secret(self) -> str:
-        """The key for unsubscribe tokens: its own setting, else derived from the hook secret."""
+        """The key for unsubscribe tokens: its own setting, else derived from a configured hook
+        secret, else a random key for this process. Never from a public default: whoever knows
+        the key can unsubscribe anyone."""
         secret = self.unsubscribe_secret or self.signup_hook_secret
+        if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
+            return "unsubscribe:" + _process_key()
         return "unsubscribe:" + secret.get_secret_value()
 
     @property
     def is_embedded(self) -> bool:
         """True when no Redis is configured: the broker and worker live in this process."""
         return not self.redis_url
+
+
+def _accepts_none(cls: type[Settings], field_name: str | None) -> bool:
+    field = cls.model_fields.get(field_name or "")
+    if field is None:
+        return False
+    annotation = field.annotation
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+
+
+def _link_host(host: str) -> str:
+    """The host a link can use for a bind address: a wildcard is reached on loopback."""
+    if host in ("", "0.0.0.0"):  # noqa: S104  (reading a bind address, not binding)
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@lru_cache(maxsize=1)
+def _process_key() -> str:
+    """Made on first use, never written anywhere: links it signs die with the process."""
+    return secrets.token_hex(32)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,11 +20,15 @@ class InvalidUnsubscribeToken(StepmailError):
 
 
 def make_unsubscribe_token(secret: str, public_id: str) -> str:
+    if not secret.strip():
+        raise ValueError("an unsubscribe token needs a signing secret")
     return Signer(secret, salt=_SALT, digest_method=hashlib.sha256).sign(public_id).decode()
 
 
 def read_unsubscribe_token(secret: str, token: str) -> str:
     """The ``public_id`` inside ``token``; InvalidUnsubscribeToken if the signature is wrong."""
+    if not secret.strip():
+        raise InvalidUnsubscribeToken("no unsubscribe signing secret")
     try:
         return Signer(secret, salt=_SALT, digest_method=hashlib.sha256).unsign(token).decode()
     except (BadSignature, UnicodeDecodeError):

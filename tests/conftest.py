@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-signup-secret"
 START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 10:00 in Tokyo
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Tests run as development: their identities are RFC 2606 example domains, which production
+# refuses. Set in the environment, so processes the tests start inherit it; the tests of
+# production mode set STEPMAIL_ENVIRONMENT=production themselves.
+os.environ.setdefault("STEPMAIL_ENVIRONMENT", "development")
 
 
 def require_server(variable: str) -> str:

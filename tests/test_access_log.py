@@ -64,6 +64,7 @@ def test_stepmail_api_keeps_tokens_out_of_its_access_log(tmp_path: Path) -> None
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPMAIL_")}
     env.update(
+        STEPMAIL_ENVIRONMENT="development",  # the production policy is not what this tests
         STEPMAIL_DATABASE_URL=database,
         STEPMAIL_PORT=str(port),
         STEPMAIL_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
@@ -97,7 +98,9 @@ def test_stepmail_api_keeps_tokens_out_of_its_access_log(tmp_path: Path) -> None
 def _wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        assert server.poll() is None, "stepmail api exited"
+        if server.poll() is not None:
+            output, _ = server.communicate()
+            pytest.fail(f"stepmail api exited: {output}")
         try:
             if httpx.get(f"{base}/healthz").status_code == 200:
                 return

@@ -101,7 +101,7 @@ def test_a_line_break_in_a_name_cannot_inject_a_header(tmp_path: object) -> None
         html="<p>x</p>",
         text="x",
     )
-    raw = mail.to_email_message().as_bytes()
+    raw = mail.as_bytes()
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
     assert parsed["Subject"] == "Hello Bcc: spy@evil.example"

@@ -1,8 +1,9 @@
 """The worker entry point: ``dramatiq workers`` (or ``stepmail worker``) imports this package.
 
-Importing it reads the ``STEPMAIL_*`` settings, sets the global Dramatiq broker and declares
-the actors, as Dramatiq's CLI expects. Nothing else imports this package; the pieces it
-assembles live in :mod:`orchestrator.queueing`.
+Importing it reads the ``STEPMAIL_*`` settings, checks them as every serving process does
+(:mod:`orchestrator.startup`), sets the global Dramatiq broker and declares the actors, as
+Dramatiq's CLI expects. A setting at fault ends the process with one line naming it. Nothing
+else imports this package; the pieces it assembles live in :mod:`orchestrator.queueing`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,24 @@ import logging
 
 import dramatiq
 
+from orchestrator.errors import StepmailError
 from orchestrator.queueing import make_broker, register_actors
 from orchestrator.settings import get_settings
+from orchestrator.startup.gate import check_before_serving, log_development_defaults
+from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
-_settings = get_settings()
+_log = logging.getLogger(__name__)
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line a plugin
+for _warning in unknown_variable_warnings():
+    _log.warning(_warning)
+try:
+    _settings = get_settings()
+    log_development_defaults(check_before_serving(_settings))
+except StepmailError as exc:
+    # SystemExit with a message: the process prints it to stderr and exits 1, no traceback.
+    raise SystemExit("\n".join(f"error: {line}" for line in str(exc).splitlines())) from None
 if not _settings.redis_url:
-    logging.getLogger(__name__).warning(
+    _log.warning(
         "STEPMAIL_REDIS_URL is not set: separate worker processes need Redis; "
         "use `stepmail run` for the all-in-one embedded mode"
     )

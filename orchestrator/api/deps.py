@@ -25,10 +25,14 @@ _bearer = HTTPBearer(auto_error=False, description="STEPMAIL_API_KEY")
 
 def bearer_refusal(expected: SecretStr | None, given: str | None) -> HTTPException | None:
     """Why a request with bearer token ``given`` may not use /v1 (None: it may). One place,
-    shared by the route dependency and the gate that runs before any body is read."""
-    if expected is None or not expected.get_secret_value():
+    shared by the route dependency and the gate that runs before any body is read.
+
+    A blank key counts as none here too, whatever the settings let through: an empty token
+    must never match an empty key.
+    """
+    if expected is None or not expected.get_secret_value().strip():
         return HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
-    if not hmac.compare_digest((given or "").encode(), expected.get_secret_value().encode()):
+    if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
         return HTTPException(
             status_code=401,
             detail="missing or wrong bearer token",

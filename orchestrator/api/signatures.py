@@ -30,7 +30,12 @@ def verify(
     now: float,
     tolerance: int,
 ) -> None:
-    """Raise InvalidSignature unless one ``v1`` signature matches and the timestamp is fresh."""
+    """Raise InvalidSignature unless one ``v1`` signature matches and the timestamp is fresh.
+
+    An empty secret refuses everything: anyone can compute a signature with an empty key.
+    """
+    if not secret.strip():
+        raise InvalidSignature("no signing secret is configured; every request is refused")
     if not timestamp_header or not signature_header:
         raise InvalidSignature("missing X-Stepmail-Timestamp or X-Stepmail-Signature header")
     fresh_timestamp(timestamp_header, "X-Stepmail-Timestamp", now, tolerance)

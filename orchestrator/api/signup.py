@@ -39,7 +39,7 @@ async def signup_hook(
     body = await request.body()
     try:
         verify(
-            runtime.settings.signup_hook_secret.get_secret_value(),
+            runtime.settings.signup_hook_key(),
             x_stepmail_timestamp,
             x_stepmail_signature,
             body,

@@ -18,6 +18,7 @@ from pydantic import (
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.journeys.durations import Duration
+from orchestrator.links import check_link_values
 from orchestrator.send_window import parse_send_window
 from orchestrator.tiers import Tier
 
@@ -42,6 +43,12 @@ def _valid_send_window(text: str) -> str:
 
 
 SendWindowText = Annotated[str, AfterValidator(_valid_send_window)]
+
+
+def _check_link_vars(values: dict[str, Any]) -> dict[str, Any]:
+    """A var ending in ``_url`` reaches an href: http(s) only, refused at load with its line."""
+    check_link_values(values, "vars")
+    return values
 
 
 class _Frozen(BaseModel):
@@ -197,8 +204,10 @@ class Journey(_Frozen):
             "unset to show the journey's name."
         ),
     )
-    vars: dict[str, Any] = Field(
-        default_factory=dict, description="Constants for templates, e.g. links to guides."
+    vars: Annotated[dict[str, Any], AfterValidator(_check_link_vars)] = Field(
+        default_factory=dict,
+        description="Constants for templates, e.g. links to guides (a key ending in _url "
+        "must hold an http or https URL).",
     )
     steps: tuple[Step, ...] = Field(min_length=1)
 

@@ -11,10 +11,16 @@ it can be applied to the template source. Anything else (descendants, pseudo-cla
 ``@media``) is refused with its file and line. ``@media`` rules belong in a ``<style>``
 block of the layout, which is sent as it is. A class attribute written by Jinja is refused
 too: which rules match it is only known per send.
+
+The same pass guards links: the value of every link attribute (``href``, ``src`` …) that Jinja
+fills in is wrapped in ``{% filter safe_link %}``, so a ``javascript:`` or ``data:`` URL from
+any source becomes ``#`` when the mail is rendered (:func:`orchestrator.links.safe_link`);
+a literal link with such a scheme, or an unquoted one Jinja fills in, is refused with its line.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,15 +28,25 @@ from functools import cache
 from pathlib import Path
 
 import tinycss2
+from jinja2 import Environment
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
+
+from orchestrator.links import RENDERED_SCHEMES, link_scheme, safe_link
 
 STYLESHEET = "layouts/mail.css"
 
 _SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?P<classes>(?:\.[a-zA-Z_-][\w-]*)*)")
 # A run of Jinja tokens stands in the markup as \ue000<n>\ue001 while start tags are rewritten.
 _HOLE = re.compile("\ue000(\\d+)\ue001")
+# Where a link guard begins and ends: \ue000o\ue001 and \ue000c\ue001 become filter tags.
+_GUARD_OPEN, _GUARD_CLOSE = "\ue000o\ue001", "\ue000c\ue001"
+_PIECE = re.compile("\ue000(\\d+|o|c)\ue001")
+LINK_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "background", "poster", "cite", "longdesc"}
+    | {"lowsrc", "dynsrc", "data", "codebase", "ping", "xlink:href"}
+)
 _MARKUP = re.compile(
     r"<!--.*?-->"  # comments, Outlook's conditional ones included, are left alone
     r"|<(?P<raw>style|script)\b.*?</(?P=raw)\s*>"  # so are style and script bodies
@@ -173,26 +189,32 @@ class StylesheetFile:
 
 
 class InlineStylesheet(Extension):
-    """Writes the stylesheet into the start tags of every ``.html`` template it compiles.
+    """Writes the stylesheet into the start tags of every ``.html`` template it compiles, and
+    guards the links Jinja fills in.
 
     The environment names the stylesheet: ``environment.extend(mail_stylesheet=...)``.
     """
 
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.setdefault("safe_link", safe_link)
+
     def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
+        if not (stream.name or "").endswith(".html"):
+            return stream
         source: StylesheetFile | None = getattr(self.environment, "mail_stylesheet", None)
-        if source is None or not (stream.name or "").endswith(".html"):
-            return stream
-        try:
-            stylesheet = source.load()
-        except StylesheetError as exc:
-            raise TemplateSyntaxError(str(exc), exc.line, STYLESHEET, str(source.path)) from None
-        if stylesheet is None:
-            return stream
+        stylesheet = None
+        if source is not None:
+            try:
+                stylesheet = source.load()
+            except StylesheetError as exc:
+                path = str(source.path)
+                raise TemplateSyntaxError(str(exc), exc.line, STYLESHEET, path) from None
         return _inline(list(stream), stylesheet, stream.name, stream.filename)
 
 
 def _inline(
-    tokens: list[Token], stylesheet: Stylesheet, name: str | None, filename: str | None
+    tokens: list[Token], stylesheet: Stylesheet | None, name: str | None, filename: str | None
 ) -> list[Token]:
     """Rewrite the markup of the data tokens while each run of other tokens waits as a hole.
 
@@ -231,20 +253,37 @@ def _inline(
         line = datas[slot][0] + before[before.rfind("\ue001") + 1 :].count("\n")
         return _styled_tag(match, stylesheet, line, name, filename)
 
-    rewritten = _HOLE.split(_MARKUP.sub(style, markup))[0::2]
+    pieces = _PIECE.split(_MARKUP.sub(style, markup))
     out: list[Token] = []
-    for index, text in enumerate(rewritten):
-        if text:
-            out.append(Token(datas[index][0], "data", text))
-        if index < len(holes):
-            out.extend(holes[index])
+    slot = 0  # the data after hole n is datas[n + 1]
+    for position, piece in enumerate(pieces):
+        if position % 2 == 0:
+            if piece:
+                out.append(Token(datas[slot][0], "data", piece))
+        elif piece.isdigit():
+            out.extend(holes[int(piece)])
+            slot = int(piece) + 1
+        else:
+            out.extend(_guard_tokens(piece == "o", datas[slot][0]))
     return out
 
 
+def _guard_tokens(opening: bool, line: int) -> list[Token]:
+    """``{% filter safe_link %}`` or ``{% endfilter %}``, as the lexer would have made them."""
+    words = ("filter", "safe_link") if opening else ("endfilter",)
+    names = [Token(line, "name", word) for word in words]
+    return [Token(line, "block_begin", "{%"), *names, Token(line, "block_end", "%}")]
+
+
 def _styled_tag(
-    match: re.Match[str], stylesheet: Stylesheet, line: int, name: str | None, filename: str | None
+    match: re.Match[str],
+    stylesheet: Stylesheet | None,
+    line: int,
+    name: str | None,
+    filename: str | None,
 ) -> str:
-    """The start tag with the stylesheet's declarations first in its ``style`` attribute."""
+    """The start tag with the stylesheet's declarations first in its ``style`` attribute,
+    and its links guarded."""
     tag, whole = match["tag"], match[0]
     if match["unreadable"]:
         raise TemplateSyntaxError(
@@ -270,14 +309,49 @@ def _styled_tag(
         ) from None
     class_attr, style_attr = found.get("class"), found.get("style")
     class_value = _unquote(class_attr["value"] or "") if class_attr else ""
-    declarations = stylesheet.style_for(tag.lower(), frozenset(class_value.split()))
-    if not declarations:
-        return whole
+    declarations = ""
+    if stylesheet is not None:
+        declarations = stylesheet.style_for(tag.lower(), frozenset(class_value.split()))
     offset = match.start("attrs") - match.start()
+    head, tail = whole[: offset + len(attrs)], whole[offset + len(attrs) :]
+    styled = _with_style(head, offset, style_attr, declarations)
+    try:
+        return _guarded_links(styled, offset) + tail
+    except ValueError as exc:
+        raise TemplateSyntaxError(f"<{tag}>: {exc}", line, name, filename) from None
+
+
+def _with_style(head: str, offset: int, style_attr: re.Match[str] | None, declarations: str) -> str:
+    """``head`` (the tag up to its last attribute) with the declarations first in its style."""
+    if not declarations:
+        return head
     if style_attr is None:
-        end = offset + len(attrs)
-        return f'{whole[:end]} style="{declarations}"{whole[end:]}'
+        return f'{head} style="{declarations}"'
     # The template's own declarations come after the stylesheet's, so they win, as in CSS.
     own = _unquote(style_attr["value"] or "").replace('"', "&quot;")
     begin, end = offset + style_attr.start("value"), offset + style_attr.end("value")
-    return f'{whole[:begin]}"{declarations} {own}"{whole[end:]}'
+    return f'{head[:begin]}"{declarations} {own}"{head[end:]}'
+
+
+def _guarded_links(tag: str, offset: int) -> str:
+    """``tag[offset:]`` holds the attributes: each link attribute Jinja fills in is put
+    inside guard marks; a literal link must be http(s), mailto or relative (ValueError)."""
+
+    def guard(attr: re.Match[str]) -> str:
+        plain, value = _HOLE.sub("", attr["name"]).lower(), attr["value"]
+        if plain not in LINK_ATTRIBUTES or value is None:
+            return attr[0]
+        if "\ue000" in attr["name"]:
+            raise ValueError(f"the name of a {plain} attribute cannot be written by Jinja")
+        if "\ue000" not in value:
+            scheme = link_scheme(html.unescape(_unquote(value)))
+            if scheme is not None and scheme not in RENDERED_SCHEMES:
+                raise ValueError(f"{plain}: a {scheme}: link cannot be in a mail")
+            return attr[0]
+        if value[0] not in "\"'":
+            raise ValueError(f"{plain}: quote a link that Jinja fills in")
+        start = attr.start("value") - attr.start()
+        inner = f"{value[0]}{_GUARD_OPEN}{value[1:-1]}{_GUARD_CLOSE}{value[-1]}"
+        return attr[0][:start] + inner
+
+    return tag[:offset] + _ATTRIBUTE.sub(guard, tag[offset:])

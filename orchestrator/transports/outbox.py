@@ -27,7 +27,7 @@ class OutboxTransport:
 
     def send(self, mail: OutgoingMail) -> SendResult:
         target = self.path_for(mail)
-        data = mail.to_email_message().as_bytes()
+        data = mail.as_bytes()
         fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -12,8 +12,7 @@ import logging
 import smtplib
 import ssl as ssl_module
 import threading
-from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.errors import (
     DeliveryError,
@@ -44,6 +43,15 @@ class _TrackedSMTPSSL(_TrackedSMTP, smtplib.SMTP_SSL):
     """The implicit-TLS (port 465) variant of ``_TrackedSMTP``."""
 
 
+class _Message(NamedTuple):
+    """The envelope comes from the mail's addresses, never from its headers (as
+    ``send_message`` would read them): a header cannot add a recipient."""
+
+    mail_from: str
+    rcpt_to: list[str]
+    data: bytes
+
+
 class _LostBeforeData(TransientDeliveryError):
     """Raised when the connection died before DATA: the mail was not taken, resending is safe."""
 
@@ -72,7 +80,7 @@ class SmtpTransport:
         self._closed = False
 
     def send(self, mail: OutgoingMail) -> SendResult:
-        message = mail.to_email_message()
+        message = _Message(*mail.envelope, mail.as_bytes(linesep="\r\n"))
         connection, reused = self._checkout()
         try:
             self._deliver(connection, message)
@@ -92,11 +100,11 @@ class SmtpTransport:
         for connection in idle:
             _quit_quietly(connection)
 
-    def _deliver(self, connection: _TrackedSMTP, message: EmailMessage) -> None:
+    def _deliver(self, connection: _TrackedSMTP, message: _Message) -> None:
         """One attempt on one connection, every failure turned into a ``DeliveryError``."""
         connection.data_sent = False
         try:
-            connection.send_message(message)
+            connection.sendmail(message.mail_from, message.rcpt_to, message.data)
         except smtplib.SMTPServerDisconnected as exc:  # how smtplib reports resets and timeouts
             raise _classify_lost(connection, exc) from None
         except smtplib.SMTPRecipientsRefused as exc:

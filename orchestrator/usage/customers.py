@@ -23,7 +23,7 @@ from orchestrator.bounds import StrippedText
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
 from orchestrator.handoff.tasks import open_task
-from orchestrator.signup import Locale, Money, SingleLine
+from orchestrator.signup import Attributes, Locale, Money, OneLine, SingleLine
 from orchestrator.tiers import Tier, derive_tier
 from orchestrator.timezones import validate_timezone
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
@@ -67,7 +67,7 @@ class CustomerPatch(StrippedText):
     email: EmailStr | None = None
     name: SingleLine | None = Field(default=None, min_length=1)
     company: SingleLine | None = None
-    plan: str | None = Field(default=None, max_length=100)
+    plan: Annotated[str, Field(max_length=100), OneLine] | None = None
     annual_contract_value: Money | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     locale: Locale | None = None
@@ -75,7 +75,7 @@ class CustomerPatch(StrippedText):
     tier: Tier | None = Field(default=None, description="null: derive from the contract value")
     csm_name: SingleLine | None = None
     csm_email: EmailStr | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
 
     @field_validator(*NOT_NULL, mode="before")
     @classmethod

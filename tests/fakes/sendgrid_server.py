@@ -34,7 +34,7 @@ from openapi_core.validation.schemas import oas31_schema_validators_factory
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 
 SEND_PATH = "/v3/mail/send"
-DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared/sendgrid/mail_send.openapi.json"
+DEFAULT_SPEC = Path(__file__).resolve().parent / "sendgrid_openapi" / "mail_send.openapi.json"
 DEFAULT_API_KEY = "SG.fake-test-key"
 
 Behaviour = str  # "ok", "hang", "drop", or an HTTP status from 400 to 599 such as "429"

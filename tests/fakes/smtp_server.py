@@ -21,6 +21,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     peer: Any
+    data: bytes = b""  # the message exactly as it came in DATA
 
 
 @dataclass
@@ -47,7 +48,9 @@ class RecordingHandler:
             return self.data_reply
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, envelope.rcpt_tos, message, session.peer))
+        self.received.append(
+            Received(envelope.mail_from, envelope.rcpt_tos, message, session.peer, envelope.content)
+        )
         return "250 Message accepted for delivery"
 
 

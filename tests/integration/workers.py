@@ -57,6 +57,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
         "STEPMAIL_PUBLIC_BASE_URL": settings.public_base_url,
         "STEPMAIL_SENDER_EMAIL": settings.sender_email,
+        "STEPMAIL_ENVIRONMENT": settings.environment,
+        "STEPMAIL_SIGNUP_HOOK_SECRET": settings.signup_hook_key(),  # unsubscribe keys agree
         **extra,
     }
 
