@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from orchestrator.api.app import create_app
-from orchestrator.runtime import Runtime
+from orchestrator.db.migrate import upgrade
 from tests.conftest import signed_headers, signup_payload
 from tests.hostile_helpers import (
     AUTH,
@@ -40,9 +40,16 @@ ROUTES = [  # (method, path, extra headers, limit)
 ]
 
 
-@pytest.fixture
-def app(armed_runtime: Runtime) -> FastAPI:
-    return create_app(armed_runtime)
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    """The limits act before any database work, so one SQLite app serves the ASGI-level tests
+    (the tests through TestClient below run on both databases)."""
+    tmp = tmp_path_factory.mktemp("limits")
+    url = f"sqlite:///{tmp / 'stepmail.db'}"
+    upgrade(url)
+    runtime = hostile_runtime(tmp, url)
+    yield create_app(runtime)
+    runtime.close()
 
 
 @pytest.mark.parametrize(("method", "path", "headers", "limit"), ROUTES)
