@@ -1,7 +1,7 @@
 """What an inbound value may be so that every later step can hold it: integers the database
-can store, and moments that stay inside Python's calendar however far a journey, a
-time zone or a health window moves them. Refused at the door with a 4xx naming the field,
-never a 500 from deep inside."""
+can store, moments that stay inside Python's calendar however far a journey, a time zone or a
+health window moves them, and text checked as it was sent. Refused at the door with a 4xx
+naming the field, never a 500 from deep inside."""
 
 from __future__ import annotations
 
