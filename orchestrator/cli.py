@@ -257,7 +257,10 @@ def enroll(
 
 
 def _validated(raw: dict[str, str | None], where: str) -> SignupRequest:
-    data = {k: v for k, v in raw.items() if v not in (None, "")}
+    # A hand-written CSV pads cells ("b1, b1@example.com"); the model trims only after its
+    # checks, so spaces and tabs around a cell go here (line breaks stay, and are refused).
+    cells = {k: v.strip(" \t") for k, v in raw.items() if v is not None}
+    data = {k: v for k, v in cells.items() if v}
     try:
         return SignupRequest.model_validate(data)
     except ValidationError as exc:

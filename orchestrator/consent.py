@@ -13,11 +13,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import consent_records, customers
 
 DEFAULT_SOURCE = "signup"
@@ -32,16 +33,10 @@ EXPORT_COLUMNS = (
 )
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise ValueError("must include a time-zone offset, e.g. 2026-11-22T09:00:00+09:00")
-    return moment
-
-
-class ConsentIn(BaseModel):
+class ConsentIn(StrippedText):
     """The signup's ``consent`` object; every field is optional (see :func:`record_consent`)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     source: str | None = Field(
         default=None,
@@ -50,7 +45,7 @@ class ConsentIn(BaseModel):
         pattern=r"^[^\r\n]*$",
         description="Where consent was given, e.g. signup, webinar-form, import. Default: signup.",
     )
-    given_at: Annotated[datetime | None, AfterValidator(_aware)] = Field(
+    given_at: Moment | None = Field(
         default=None, description="When (ISO 8601 with offset). Default: signed_up_at."
     )
     text_version: str | None = Field(

@@ -12,7 +12,9 @@ from datetime import timedelta
 
 import dramatiq
 import uvicorn
+from fastapi import FastAPI
 
+from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.errors import ConfigurationError
@@ -69,7 +71,7 @@ def run_all_in_one(settings: Settings) -> None:
     stop = start_scheduler_thread(runtime, broker)
     _print_banner(settings, defaults)
     try:
-        uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info")
+        _serve(create_app(runtime), settings)
     finally:
         stop.set()
         worker.stop()
@@ -79,7 +81,18 @@ def run_all_in_one(settings: Settings) -> None:
 def run_api(settings: Settings) -> None:
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
-    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level="info")
+    _serve(create_app(runtime), settings)
+
+
+def _serve(app: FastAPI, settings: Settings) -> None:
+    """uvicorn, its access log keeping unsubscribe tokens out (api/access_log.py)."""
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=uvicorn_log_config(),
+    )
 
 
 def run_scheduler_process(settings: Settings) -> None:

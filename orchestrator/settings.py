@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # The bearer token of the /v1 API (events, customers, tasks, suppressions); unset: /v1 refuses.
     api_key: SecretStr | None = None
 
+    # Request bodies over these are refused with 413 while they stream in (api/body_limit.py).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="every other route")
+    max_batch_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="POST /v1/events and /hooks/sendgrid"
+    )
+
     # Delivery (issue: production delivery).
     sendgrid_sandbox: bool = False
     sendgrid_webhook_public_key: str | None = None  # base64, as SendGrid's settings page shows it

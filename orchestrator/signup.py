@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema
 
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.consent import ConsentIn
 from orchestrator.links import check_link_attributes
 from orchestrator.mail_headers import refuse_unsafe_characters
@@ -22,18 +22,26 @@ OneLine = AfterValidator(refuse_unsafe_characters)
 SingleLine = Annotated[str, Field(max_length=200), OneLine]
 # Free JSON, but a top-level key ending in _url is a link a template may put in an href.
 Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
+# A yearly contract value: at most 14 digits before the point and 2 after (the database holds
+# Numeric(18, 2)). The schema states the bound that pydantic's own schema leaves out.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**14},
+                {"type": "string", "description": 'a decimal number, e.g. "1200000.50"'},
+            ]
+        }
+    ),
+]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise ValueError("must include a time-zone offset, e.g. 2026-11-22T09:00:00+09:00")
-    return moment
-
-
-class SignupRequest(BaseModel):
+class SignupRequest(StrippedText):
     """A new customer. Unknown fields are refused so typos surface instead of vanishing."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     external_id: Annotated[str, OneLine] = Field(
         min_length=1, max_length=255, description="The customer's id in your product."
@@ -42,13 +50,11 @@ class SignupRequest(BaseModel):
     name: SingleLine = Field(min_length=1)
     company: SingleLine = ""
     plan: Annotated[str, OneLine] = Field(default="", max_length=100)
-    annual_contract_value: Decimal = Field(
-        default=Decimal(0), ge=0, max_digits=16, decimal_places=2
-    )
+    annual_contract_value: Money = Decimal(0)
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
     locale: Locale = "ja"
     timezone: Annotated[str, AfterValidator(validate_timezone)] = "Asia/Tokyo"
-    signed_up_at: Annotated[datetime | None, AfterValidator(_aware)] = None
+    signed_up_at: Moment | None = None
     tier: Tier | None = None
     csm_name: SingleLine | None = None
     csm_email: EmailStr | None = None

@@ -138,6 +138,23 @@ def test_enroll_from_flags_and_from_csv(env: dict[str, str], tmp_path: Path) -> 
     engine.dispose()
 
 
+def test_csv_cells_padded_with_spaces_are_read_as_typed(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    upgrade(env["STEPMAIL_DATABASE_URL"])
+    csv_path = tmp_path / "customers.csv"
+    csv_path.write_text(
+        "external_id,email,name,locale\nd1, d1@example.com, D One, en\n", encoding="utf-8"
+    )
+    code, output = invoke(env, "enroll", "--csv", str(csv_path))
+    assert code == 0, output
+    engine = make_engine(env["STEPMAIL_DATABASE_URL"])
+    with engine.connect() as connection:
+        row = connection.execute(select(customers.c.email, customers.c.locale)).one()
+    engine.dispose()
+    assert tuple(row) == ("d1@example.com", "en")
+
+
 def test_a_bad_csv_row_names_file_and_line_and_stores_nothing(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -83,7 +83,8 @@ def test_a_signup_with_a_hostile_link_attribute_gets_422(
         assert response.status_code == 422, (url, response.text)
         [error] = response.json()["detail"]
         assert error["loc"] == ["body", "attributes", "csm_booking_url"]
-        assert "http or https" in error["msg"]
+        # A NUL is refused before the link rules look (no JSON string may hold one).
+        assert ("NUL" if "\x00" in url else "http or https") in error["msg"]
 
 
 def test_a_patch_with_a_hostile_link_attribute_gets_422_and_changes_nothing(

@@ -103,7 +103,7 @@ def test_a_drop_for_a_listed_address_names_the_suppression() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("42", 42), ("0", None), ("-3", None), ("abc", None), ("４２", None), (None, None),
-     ("99999999999999999999", None)],
+     ("99999999999999999999", None), ("2147483647", 2147483647), ("2147483648", None)],
 )  # fmt: skip
 def test_a_send_id_is_only_one_of_ours(value: object, expected: int | None) -> None:
     [event] = parse([{"event": "open", "email": "x@example.com", "stepmail_send_id": value}])
@@ -129,7 +129,7 @@ def test_the_content_hash_ignores_the_event_id() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"not json", "body is not JSON"),
+        (b"not json", "body is not valid JSON"),
         (b'{"event": "open"}', "body must be a JSON array"),
         (b'[{"event": "open"}, 3]', "body[1] must be an object"),
     ],

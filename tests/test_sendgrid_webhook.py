@@ -157,7 +157,9 @@ def test_a_body_that_is_not_an_array_of_events_is_a_400_naming_the_item(
 ) -> None:
     response = post_events(sg_client, signer, clock, [{"event": "open"}, "x"])  # type: ignore[list-item]
     assert response.status_code == 400
-    assert response.json()["detail"] == "body[1] must be an object"
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", 1]
+    assert error["msg"] == "body[1] must be an object"
 
 
 # -- idempotency -------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ from sqlalchemy import text
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
+from orchestrator.api.bearer_gate import BearerGate
+from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
 
 
@@ -18,6 +21,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
     )
     app.state.runtime = runtime
+    app.router.route_class = StrictRoute  # /healthz, like every router's routes
+    settings = runtime.settings
+    # Added last = runs first: the bearer gate, then the body cap, then routing.
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
+    app.add_middleware(BearerGate, settings=settings)
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])

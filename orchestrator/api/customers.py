@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers
+from orchestrator.api.routing import StrictRoute
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
 from orchestrator.usage.customers import (
@@ -18,20 +22,20 @@ from orchestrator.usage.customers import (
 )
 from orchestrator.usage.events import usage_rules
 
-router = APIRouter(dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
 
 @router.patch(
     "/v1/customers/{external_id}",
     response_model=CustomerView,
     summary="Update a customer (attributes merge; the tier follows the contract value)",
-    responses={
-        401: {"description": "Missing or wrong bearer token"},
-        404: {"description": "Unknown customer"},
-    },
+    responses=answers(404, 413, 422, s404="Unknown customer"),
 )
 async def patch_customer(
-    external_id: str, patch: CustomerPatch, runtime: RuntimeDep, background: BackgroundTasks
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    patch: CustomerPatch,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
 ) -> CustomerView:
     try:
         result = await run_in_threadpool(_update, runtime, external_id, patch)
@@ -44,6 +48,9 @@ async def patch_customer(
 
 def _update(runtime: Runtime, external_id: str, patch: CustomerPatch) -> CustomerUpdate:
     with Session(runtime.engine) as session, session.begin():
-        return update_customer(
+        result = update_customer(
             session, external_id, patch, usage_rules(runtime), runtime.clock.now()
         )
+        # Serialised before the commit: a customer that cannot be answered is not stored.
+        result.customer.model_dump_json()
+        return result

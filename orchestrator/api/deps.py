@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from orchestrator.runtime import Runtime
 
@@ -22,25 +23,33 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False, description="STEPMAIL_API_KEY")
 
 
-def require_api_key(
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """``Authorization: Bearer <STEPMAIL_API_KEY>``; with no key configured, /v1 is closed.
+def bearer_refusal(expected: SecretStr | None, given: str | None) -> HTTPException | None:
+    """Why a request with bearer token ``given`` may not use /v1 (None: it may). One place,
+    shared by the route dependency and the gate that runs before any body is read.
 
     A blank key counts as none here too, whatever the settings let through: an empty token
     must never match an empty key.
     """
-    expected = runtime.settings.api_key
     if expected is None or not expected.get_secret_value().strip():
-        raise HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
-    given = credentials.credentials if credentials else ""
+        return HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
     if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(
+        return HTTPException(
             status_code=401,
             detail="missing or wrong bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return None
+
+
+def require_api_key(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """``Authorization: Bearer <STEPMAIL_API_KEY>``; with no key configured, /v1 is closed."""
+    given = credentials.credentials if credentials else None
+    refusal = bearer_refusal(runtime.settings.api_key, given)
+    if refusal is not None:
+        raise refusal
 
 
 ApiKeyAuth = Depends(require_api_key)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers, body_schema, json_body
+from orchestrator.api.routing import StrictRoute, invalid_input, validation_errors
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
+from orchestrator.strict_json import InvalidJson, parse_json
 from orchestrator.usage.events import (
     MAX_BATCH,
     EventBatch,
@@ -24,9 +25,9 @@ from orchestrator.usage.events import (
     usage_rules,
 )
 
-router = APIRouter(dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
-_EVENT = EventIn.model_json_schema()
+_EVENT = body_schema(EventIn)
 _BODY = {
     "anyOf": [
         _EVENT,
@@ -47,14 +48,14 @@ _BODY = {
     status_code=202,
     response_model=EventsAccepted,
     summary="Record product usage events",
-    responses={
-        401: {"description": "Missing or wrong bearer token"},
-        404: {"description": "Single event for an unknown customer"},
-        422: {"description": "A bad item or an unknown customer: nothing of the batch stored"},
-    },
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY}}}
-    },
+    responses=answers(
+        404,
+        413,
+        422,
+        s404="Single event for an unknown customer",
+        s422="A bad item or an unknown customer (`loc` names it): nothing of the batch stored",
+    ),
+    openapi_extra=json_body(_BODY),
 )
 async def post_events(
     request: Request, runtime: RuntimeDep, background: BackgroundTasks
@@ -67,11 +68,11 @@ async def post_events(
     except UnknownCustomers as exc:
         if not batched:
             raise HTTPException(status_code=404, detail=str(exc)) from None
-        raise RequestValidationError(
+        raise invalid_input(
             [
                 {
                     "type": "unknown_customer",
-                    "loc": ("body", "events", index, "external_id"),
+                    "loc": ["body", "events", index, "external_id"],
                     "msg": f"unknown customer {external_id!r}",
                 }
                 for index, external_id in exc.unknown
@@ -85,21 +86,16 @@ async def post_events(
 def _parse(body: bytes) -> tuple[list[EventIn], bool]:
     """A JSON object with ``events`` is a batch; any other object is one event."""
     try:
-        data: Any = json.loads(body)
-    except ValueError:
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": "body is not valid JSON"}]
-        ) from None
+        data: Any = parse_json(body)
+    except InvalidJson as exc:
+        raise invalid_input(exc.errors) from None
     batched = isinstance(data, dict) and "events" in data
     try:
         if batched:
             return EventBatch.model_validate(data).events, True
         return [EventIn.model_validate(data)], False
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in errors]
-        ) from None
+        raise invalid_input(validation_errors(exc)) from None
 
 
 def _ingest(runtime: Runtime, events: list[EventIn]) -> EventsAccepted:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from orchestrator.api.signatures import InvalidSignature
+from orchestrator.api.signatures import InvalidSignature, fresh_timestamp
 from orchestrator.errors import ConfigurationError
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -57,12 +57,9 @@ def verify_event_signature(
     key = load_public_key(public_key)
     if not signature_header or not timestamp_header:
         raise InvalidSignature(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
-    try:
-        timestamp = int(timestamp_header)
-    except ValueError:
-        raise InvalidSignature(f"{TIMESTAMP_HEADER} must be unix seconds") from None
-    if abs(now - timestamp) > tolerance:
-        raise InvalidSignature(f"{TIMESTAMP_HEADER} is outside the allowed window")
+    fresh_timestamp(timestamp_header, TIMESTAMP_HEADER, now, tolerance)
+    if not signature_header.isascii():
+        raise InvalidSignature(f"{SIGNATURE_HEADER} is not base64")
     try:
         signature = base64.b64decode(signature_header, validate=True)
     except (binascii.Error, ValueError):

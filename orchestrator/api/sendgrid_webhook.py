@@ -13,6 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import answers, json_body
+from orchestrator.api.routing import StrictRoute, invalid_input
 from orchestrator.api.sendgrid_signature import verify_event_signature
 from orchestrator.api.signatures import InvalidSignature
 from orchestrator.errors import ConfigurationError
@@ -21,7 +23,7 @@ from orchestrator.provider_events.sendgrid import InvalidEventBatch, SendGridEve
 from orchestrator.provider_events.vocabulary import NormalizedEvent
 from orchestrator.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 
 
 class EventBatchAccepted(BaseModel):
@@ -36,25 +38,23 @@ class EventBatchAccepted(BaseModel):
     "/hooks/sendgrid",
     response_model=EventBatchAccepted,
     summary="Receive SendGrid delivery and engagement events",
-    responses={
-        400: {"description": "The body is not a JSON array of event objects"},
-        401: {"description": "Missing, wrong or stale signature"},
-        503: {"description": "No webhook public key is configured (or it is unusable)"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "object"},
-                        "description": "SendGrid event objects, as SendGrid posts them",
-                    }
-                }
-            },
+    responses=answers(
+        400,
+        401,
+        413,
+        422,
+        503,
+        s400="The body is not a JSON array of event objects, or breaks a JSON rule",
+        s401="Missing, wrong or stale signature",
+        s503="No webhook public key is configured (or it is unusable)",
+    ),
+    openapi_extra=json_body(
+        {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "SendGrid event objects, as SendGrid posts them",
         }
-    },
+    ),
 )
 async def sendgrid_events(
     request: Request,
@@ -66,7 +66,6 @@ async def sendgrid_events(
         default=None, description="Unix seconds"
     ),
 ) -> EventBatchAccepted:
-    body = await request.body()
     settings = runtime.settings
     key = settings.sendgrid_webhook_public_key
     if not key:
@@ -74,6 +73,7 @@ async def sendgrid_events(
             status_code=503,
             detail="STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused",
         )
+    body = await request.body()  # capped by api/body_limit.py; verified before it is parsed
     now = runtime.clock.now()
     try:
         verify_event_signature(
@@ -91,7 +91,7 @@ async def sendgrid_events(
     try:
         events = SendGridEvents.parse_batch(body, received_at=now)
     except InvalidEventBatch as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+        raise invalid_input(exc.errors, status=400) from None
     return await run_in_threadpool(_record, runtime, events)
 
 

@@ -38,13 +38,23 @@ def verify(
         raise InvalidSignature("no signing secret is configured; every request is refused")
     if not timestamp_header or not signature_header:
         raise InvalidSignature("missing X-Stepmail-Timestamp or X-Stepmail-Signature header")
-    try:
-        timestamp = int(timestamp_header)
-    except ValueError:
-        raise InvalidSignature("X-Stepmail-Timestamp must be unix seconds") from None
-    if abs(now - timestamp) > tolerance:
-        raise InvalidSignature("X-Stepmail-Timestamp is outside the allowed window")
-    expected = sign(secret, timestamp_header, body)
-    candidates = [part.strip() for part in signature_header.split(",")]
+    fresh_timestamp(timestamp_header, "X-Stepmail-Timestamp", now, tolerance)
+    expected = sign(secret, timestamp_header, body).encode()
+    # Compare bytes: a non-ASCII character is then a mismatch, not a TypeError from
+    # compare_digest.
+    candidates = [part.strip().encode("utf-8", "replace") for part in signature_header.split(",")]
     if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise InvalidSignature("signature does not match")
+
+
+def fresh_timestamp(header: str, name: str, now: float, tolerance: int) -> int:
+    """The header's unix seconds if they are within ``tolerance`` of ``now``. At most 12
+    ASCII digits: ``int()`` takes any Unicode digit and any length, and a 309-digit number
+    overflows the float comparison."""
+    text = header.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise InvalidSignature(f"{name} must be unix seconds")
+    timestamp = int(text)
+    if abs(now - timestamp) > tolerance:
+        raise InvalidSignature(f"{name} is outside the allowed window")
+    return timestamp

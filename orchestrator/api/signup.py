@@ -6,19 +6,17 @@ import time
 
 from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import answers, body_schema, json_body
+from orchestrator.api.routing import StrictRoute, validate_body
 from orchestrator.api.signatures import InvalidSignature, verify
 from orchestrator.enrollment import enroll_signup
 from orchestrator.runtime import Runtime
 from orchestrator.signup import SignupAccepted, SignupRequest
 
-router = APIRouter()
-
-_BODY_SCHEMA = SignupRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+router = APIRouter(route_class=StrictRoute)
 
 
 @router.post(
@@ -26,10 +24,8 @@ _BODY_SCHEMA = SignupRequest.model_json_schema(ref_template="#/components/schema
     status_code=202,
     response_model=SignupAccepted,
     summary="Enroll a new customer",
-    responses={401: {"description": "Missing, wrong or stale signature"}},
-    openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
-    },
+    responses=answers(401, 413, 422, s401="Missing, wrong or stale signature"),
+    openapi_extra=json_body(body_schema(SignupRequest)),
 )
 async def signup_hook(
     request: Request,
@@ -52,13 +48,7 @@ async def signup_hook(
         )
     except InvalidSignature as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from None
-    try:
-        signup = SignupRequest.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError(
-            [{**err, "loc": ("body", *err["loc"])} for err in errors]
-        ) from None
+    signup = validate_body(SignupRequest, body)
     return await run_in_threadpool(_enroll, runtime, signup)
 
 

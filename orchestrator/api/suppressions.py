@@ -11,6 +11,9 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers
+from orchestrator.api.routing import StrictRoute
+from orchestrator.bounds import DB_INT_MAX
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import (
     MANUAL,
@@ -21,7 +24,12 @@ from orchestrator.suppression import (
     unsuppress,
 )
 
-router = APIRouter(prefix="/v1/suppressions", dependencies=[ApiKeyAuth])
+router = APIRouter(
+    route_class=StrictRoute,
+    prefix="/v1/suppressions",
+    dependencies=[ApiKeyAuth],
+    responses=answers(401),
+)
 
 
 class SuppressionCreate(BaseModel):
@@ -45,12 +53,17 @@ class SuppressionPublic(BaseModel):
         )
 
 
-@router.get("", response_model=list[SuppressionPublic], summary="List suppressed addresses")
+@router.get(
+    "",
+    response_model=list[SuppressionPublic],
+    summary="List suppressed addresses",
+    responses=answers(422),
+)
 async def list_entries(
     runtime: RuntimeDep,
     reason: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> list[SuppressionPublic]:
     """Newest first; ``reason`` filters (``unsubscribe``, ``bounce``, ``spam-report``, …)."""
 
@@ -66,7 +79,10 @@ async def list_entries(
     response_model=SuppressionPublic,
     status_code=201,
     summary="Suppress an address",
-    responses={200: {"description": "Already suppressed; the existing entry is returned"}},
+    responses={
+        200: {"description": "Already suppressed; the existing entry is returned"},
+        **answers(413, 422),
+    },
 )
 async def add_entry(
     body: SuppressionCreate, runtime: RuntimeDep, response: Response
@@ -81,7 +97,7 @@ async def add_entry(
     "/{email}",
     status_code=204,
     summary="Lift a suppression",
-    responses={404: {"description": "The address is not suppressed"}},
+    responses=answers(404, 422, s404="The address is not suppressed"),
 )
 async def remove_entry(email: str, runtime: RuntimeDep) -> Response:
     if not await run_in_threadpool(_remove, runtime, email):

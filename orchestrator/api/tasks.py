@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.openapi import answers
+from orchestrator.api.routing import StrictRoute
+from orchestrator.bounds import ROW_ID_MAX
 from orchestrator.handoff.tasks import TaskNotFound, TaskView, close_task, list_tasks
 from orchestrator.runtime import Runtime
 
-router = APIRouter(dependencies=[ApiKeyAuth])
+router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
 
-@router.get("/v1/tasks", response_model=list[TaskView], summary="List CSM tasks, soonest due first")
+@router.get(
+    "/v1/tasks",
+    response_model=list[TaskView],
+    summary="List CSM tasks, soonest due first",
+    responses=answers(422),
+)
 async def get_tasks(
     runtime: RuntimeDep,
     status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
@@ -27,9 +35,11 @@ async def get_tasks(
     "/v1/tasks/{task_id}/close",
     response_model=TaskView,
     summary="Close a task",
-    responses={404: {"description": "No such task"}},
+    responses=answers(404, 422, s404="No such task"),
 )
-async def post_close(task_id: int, runtime: RuntimeDep) -> TaskView:
+async def post_close(
+    task_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], runtime: RuntimeDep
+) -> TaskView:
     try:
         return await run_in_threadpool(_close, runtime, task_id)
     except TaskNotFound as exc:

@@ -27,6 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.openapi import Responses, html_answers, json_answers_beside_pages
+from orchestrator.api.routing import StrictRoute
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
 from orchestrator.journeys.model import Journey
@@ -35,7 +37,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
 from orchestrator.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
 
-router = APIRouter()
+router = APIRouter(route_class=StrictRoute)
 _PAGES = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "pages")),
     autoescape=select_autoescape(default=True),
@@ -51,7 +53,6 @@ _HEADERS = {
 Notice = Literal["saved", "resubscribed", "unsubscribed"]
 _Action = Callable[[Session, Runtime, Customer], None]  # what a POST does, in the transaction
 _NOTICES: tuple[Notice, ...] = ("saved", "resubscribed", "unsubscribed")
-MAX_FORM_BYTES = 64 * 1024  # a topics form is a few journey ids
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,30 @@ class _BadLink(Exception):
         self.lang = lang
 
 
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+_BAD_LINK = html_answers(
+    s400="The link was not signed by us (a page says so)",
+    s404="The link's customer no longer exists (a page says so)",
+)
+_FORM = {
+    "requestBody": {
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"topic": {"type": "array", "items": {"type": "string"}}},
+                }
+            }
+        }
+    }
+}
+_BACK_TO_THE_PAGE: Responses = {303: {"description": "Done: back to the page, with a notice"}}
+
+
+@router.get(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    responses={**_BAD_LINK, **json_answers_beside_pages(422)},
+)
 async def preferences_page(
     token: str, request: Request, runtime: RuntimeDep, done: str | None = None
 ) -> Response:
@@ -89,19 +113,26 @@ async def preferences_page(
     return await run_in_threadpool(_act, runtime, token, None, notice, _reader_language(request))
 
 
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    responses={**_BAD_LINK, **json_answers_beside_pages(413, 422)},
+)
 async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """One click: works for the mailbox provider's POST (any body) and the page's button."""
     language = _reader_language(request)
     return await run_in_threadpool(_act, runtime, token, _unsubscribe, "unsubscribed", language)
 
 
-@router.post("/unsubscribe/{token}/topics", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}/topics",
+    response_class=HTMLResponse,
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **json_answers_beside_pages(413, 422)},
+    openapi_extra=_FORM,
+)
 async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """The checked topics stay subscribed; every other topic on the page is turned off."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return HTMLResponse("form too large", status_code=413, headers=_HEADERS)
+    body = await request.body()  # a few journey ids; capped by api/body_limit.py
     form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     chosen = frozenset(form.get("topic", []))
 
@@ -117,7 +148,11 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
     return RedirectResponse(f"/unsubscribe/{token}?done=saved", status_code=303)
 
 
-@router.post("/unsubscribe/{token}/resubscribe", response_class=HTMLResponse)
+@router.post(
+    "/unsubscribe/{token}/resubscribe",
+    response_class=HTMLResponse,
+    responses={**_BACK_TO_THE_PAGE, **_BAD_LINK, **json_answers_beside_pages(413, 422)},
+)
 async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """Undo the recipient's own unsubscribe; a bounce or spam-report suppression stays."""
     language = _reader_language(request)

@@ -16,16 +16,27 @@ import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from orchestrator.bounds import ROW_ID_MAX
 from orchestrator.errors import StepmailError
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
+from orchestrator.strict_json import InvalidJson, parse_json
 from orchestrator.suppression import HARD_BOUNCE, INVALID, SPAM_REPORT, UNSUBSCRIBE
 
 SEND_ID_ARG = "stepmail_send_id"  # the custom_args key compose.py puts on every mail
-MAX_SEND_ID = 2**63 - 1
+MAX_SEND_ID = ROW_ID_MAX
 
 
 class InvalidEventBatch(StepmailError):
-    """Raised when a webhook body is not a JSON array of event objects; names the item."""
+    """Raised when a webhook body is not a JSON array of event objects; ``errors`` name the
+    place at fault (``type``, ``loc``, ``msg``, as FastAPI's validation errors do)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(error["msg"]) for error in errors))
+
+
+def _refuse(kind: str, loc: list[str | int], message: str) -> InvalidEventBatch:
+    return InvalidEventBatch([{"type": kind, "loc": loc, "msg": message}])
 
 
 class SendGridEvents:
@@ -60,16 +71,17 @@ class SendGridEvents:
 
     @classmethod
     def parse_batch(cls, body: bytes, received_at: datetime) -> list[NormalizedEvent]:
-        """The events of one webhook request; InvalidEventBatch if it is not an array of objects."""
+        """The events of one webhook request; InvalidEventBatch if it is not an array of objects
+        or breaks a rule of :func:`~orchestrator.strict_json.parse_json`."""
         try:
-            items = json.loads(body)
-        except ValueError as exc:
-            raise InvalidEventBatch(f"body is not JSON: {exc}") from None
+            items = parse_json(body)
+        except InvalidJson as exc:
+            raise InvalidEventBatch(exc.errors) from None
         if not isinstance(items, list):
-            raise InvalidEventBatch("body must be a JSON array of events")
+            raise _refuse("list_type", ["body"], "body must be a JSON array of events")
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                raise InvalidEventBatch(f"body[{index}] must be an object")
+                raise _refuse("dict_type", ["body", index], f"body[{index}] must be an object")
         return [cls.normalize(item, received_at) for item in items]
 
     @classmethod

@@ -15,14 +15,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.bounds import StrippedText
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
 from orchestrator.handoff.tasks import open_task
-from orchestrator.signup import Attributes, Locale, OneLine, SingleLine
+from orchestrator.signup import Attributes, Locale, Money, OneLine, SingleLine
 from orchestrator.tiers import Tier, derive_tier
 from orchestrator.timezones import validate_timezone
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
@@ -45,18 +46,29 @@ class CustomerNotFound(StepmailError):
     """Raised when no customer has the given external id."""
 
 
-class CustomerPatch(BaseModel):
+def _null_only_where_allowed(schema: dict[str, Any]) -> None:
+    """The OpenAPI document says what the API takes: the ``NOT_NULL`` fields may be left out
+    but not sent as null, so their schema drops the ``null`` their Python type needs."""
+    for name in NOT_NULL:
+        field = schema["properties"][name]
+        field.pop("default", None)
+        branches = [b for b in field.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            field.update(branches[0])
+        elif branches:
+            field["anyOf"] = branches
+
+
+class CustomerPatch(StrippedText):
     """Only the fields given change. ``attributes`` merge (a key set to null is removed)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_allowed)
 
     email: EmailStr | None = None
     name: SingleLine | None = Field(default=None, min_length=1)
     company: SingleLine | None = None
     plan: Annotated[str, Field(max_length=100), OneLine] | None = None
-    annual_contract_value: Decimal | None = Field(
-        default=None, ge=0, max_digits=16, decimal_places=2
-    )
+    annual_contract_value: Money | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     locale: Locale | None = None
     timezone: Annotated[str | None, AfterValidator(lambda v: v and validate_timezone(v))] = None
@@ -65,12 +77,13 @@ class CustomerPatch(BaseModel):
     csm_email: EmailStr | None = None
     attributes: Attributes | None = None
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> CustomerPatch:
-        for name in NOT_NULL:
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Runs only for the fields sent, before their type's check: the error names the field."""
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
 
 class CustomerView(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import StepmailError
 from orchestrator.health.loader import health_definition
@@ -37,12 +38,6 @@ MAX_BATCH = 1000
 RESERVED_EVENTS = frozenset({"tier_changed"})
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise ValueError("must include a time-zone offset, e.g. 2026-11-22T09:00:00+09:00")
-    return moment
-
-
 def _not_reserved(name: str) -> str:
     if name in RESERVED_EVENTS:
         raise ValueError(f"{name!r} is emitted by Stepmail itself and cannot be sent")
@@ -54,15 +49,15 @@ EventName = Annotated[
 ]
 
 
-class EventIn(BaseModel):
+class EventIn(StrippedText):
     """One product event. Send ``id`` to make retries safe: the same id is stored once."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=255, description="The customer.")
     name: EventName = Field(description="e.g. login, report_created, nps_submitted")
     id: str | None = Field(default=None, min_length=1, max_length=200)
-    occurred_at: Annotated[datetime | None, AfterValidator(_aware)] = Field(
+    occurred_at: Moment | None = Field(
         default=None, description="ISO 8601 with offset; default: when received"
     )
     properties: dict[str, Any] = Field(default_factory=dict, description="e.g. {score: 9}")
