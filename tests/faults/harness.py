@@ -31,8 +31,8 @@ from orchestrator.enrollment import enroll_signup
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import ROOT, SECRET, make_settings
-from tests.sendgrid_helpers import write_journeys
+from tests.support.environment import ROOT, SECRET, make_settings
+from tests.support.sendgrid import write_journeys
 
 STEPMAIL = str(Path(sys.executable).with_name("stepmail"))
 LEASE = 3  # seconds: a dead worker's rows come back quickly

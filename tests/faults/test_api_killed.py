@@ -16,9 +16,10 @@ import httpx
 from sqlalchemy import func, select
 
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
-from tests.conftest import SECRET, signed_headers
 from tests.faults.harness import Installation, installation
 from tests.faults.servers import free_port
+from tests.support.environment import SECRET
+from tests.support.signups import signed_headers
 
 SIGNUPS = 200
 STEPS = 3  # of the test journey each signup enrolls in

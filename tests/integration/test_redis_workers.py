@@ -26,13 +26,14 @@ from orchestrator.runtime import Runtime
 from orchestrator.scheduler import tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from tests.conftest import make_settings, outbox_files
 from tests.integration.workers import (
     fresh_servers,
     real_time_runtime,
     worker_env,
     worker_processes,
 )
+from tests.support.environment import make_settings
+from tests.support.signups import outbox_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=2)

@@ -32,8 +32,8 @@ from tests.integration.workers import (
     worker_env,
     worker_processes,
 )
-from tests.sendgrid_helpers import post_events, sendgrid_settings
-from tests.test_rate_limit import max_per_sliding_second
+from tests.support.sendgrid import post_events, sendgrid_settings
+from tests.support.timing import max_per_sliding_second
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=5)
