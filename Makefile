@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest signup check bench clean
+.PHONY: run test lint layers typecheck pytest signup check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ run signup: export STEPMAIL_ENVIRONMENT ?= development
 run: $(STAMP)
 	$(BIN)/stepmail run
 
-test: lint typecheck pytest
+test: lint layers typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The package layering (pyproject.toml [tool.importlinter]; docs/architecture.md, "Layers").
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy orchestrator workers tests bench
