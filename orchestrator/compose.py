@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.mail import Mailbox, OutgoingMail
-from orchestrator.rendering.context import CustomerFacts, SenderIdentity
+from orchestrator.rendering.context import SenderIdentity
 from orchestrator.rendering.renderer import RenderedMail
 from orchestrator.unsubscribe import list_unsubscribe_header
 

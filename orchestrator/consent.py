@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 
-from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import consent_records, customers
+from orchestrator.guards.bounds import Moment, StrippedText
 
 DEFAULT_SOURCE = "signup"
 EXPORT_COLUMNS = (

@@ -1,6 +1,6 @@
 """Deliver scheduled sends: the only place that claims rows, renders and calls a transport.
 
-Deciding lives in :mod:`orchestrator.decisions`, what it reads in
+Deciding lives in :mod:`orchestrator.journeys.decide`, what it reads in
 :mod:`orchestrator.send_facts`, and recording outcomes in :mod:`orchestrator.send_outcomes`.
 
 The row's state is the lock. A worker first moves it ``dispatched → sending`` with a
@@ -19,16 +19,17 @@ from typing import Any
 from sqlalchemy import Connection, Row, update
 
 from orchestrator.compose import compose_mail
-from orchestrator.db.models import SendState
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.decisions import Claim, decide, find_step
 from orchestrator.errors import DeliveryError, TemplateError
 from orchestrator.hand_over import HandOverLog, recover_stalled
+from orchestrator.journeys.decide import Claim, decide, find_step
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.states import SendState
 from orchestrator.mail import OutgoingMail
 from orchestrator.pacing import hold_back
 from orchestrator.reconciliation import settle_if_reported, takeable
-from orchestrator.rendering.context import CustomerFacts, mail_context
+from orchestrator.rendering.context import mail_context
 from orchestrator.runtime import Runtime
 from orchestrator.send_facts import SendFacts, load_send_facts_many
 from orchestrator.send_outcomes import (

@@ -15,14 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.consent import record_consent
-from orchestrator.db.models import Customer, SendState
+from orchestrator.customers.tiers import derive_tier
+from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.journeys.compiler import compile_journey
 from orchestrator.journeys.model import Journey
+from orchestrator.journeys.states import SendState
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupAccepted, SignupRequest
-from orchestrator.tiers import derive_tier
 
 
 def enroll_signup(

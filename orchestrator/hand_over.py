@@ -42,10 +42,10 @@ from sqlalchemy import (
     update,
 )
 
-from orchestrator.db.models import SendState
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
 from orchestrator.db.types import UTCDateTime
-from orchestrator.decisions import Claim
+from orchestrator.journeys.decide import Claim
+from orchestrator.journeys.states import SendState
 from orchestrator.reconciliation import close_lost_attempts, hold_stalled
 from orchestrator.send_outcomes import record_sent
 from orchestrator.transports.base import SendResult

@@ -1,6 +1,6 @@
 """The outgoing mail, as every transport receives it, and its RFC 5322 form.
 
-The headers are written by :mod:`orchestrator.mail_headers`, never by the ``email`` package,
+The headers are written by :mod:`orchestrator.guards.mail_headers`, never by the ``email`` package,
 which would decode encoded-words in them and could write the decoded line breaks back
 (CVE-2024-6923); that package only writes the body, whose content no header parser reads.
 """
@@ -15,7 +15,7 @@ from email.policy import default as _default_policy
 from email.utils import format_datetime
 
 from orchestrator.errors import UnsafeMailError
-from orchestrator.mail_headers import (
+from orchestrator.guards.mail_headers import (
     addr_spec,
     header_block,
     mailbox,
@@ -85,7 +85,7 @@ class OutgoingMail:
         return addr_spec(self.sender.email), [addr_spec(self.to.email)]
 
     def header_lines(self) -> list[str]:
-        """Every header, written by :mod:`orchestrator.mail_headers` (UnsafeMailError if one
+        """Every header, written by :mod:`orchestrator.guards.mail_headers` (UnsafeMailError if one
         cannot be written safely)."""
         lines = [*unstructured("Subject", self.subject), *self.sender.header("From")]
         lines += self.to.header("To")

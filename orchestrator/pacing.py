@@ -15,44 +15,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, or_, select, update
 
+from orchestrator.customers.timezones import zone
 from orchestrator.db.engine import is_postgres
-from orchestrator.db.models import ACTIVE_SEND_STATES, SendState
 from orchestrator.db.tables import customers, scheduled_sends
-from orchestrator.frequency_cap import CappedSend, cap_wait, parse_frequency_cap
+from orchestrator.journeys.deferral import Deferral, deferral_reason, send_rules, window_deferral
+from orchestrator.journeys.frequency_cap import CappedSend, cap_wait, parse_frequency_cap
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.runtime import Runtime
-from orchestrator.send_window import (
-    SEARCH_DAYS,
+from orchestrator.journeys.send_window import (
     SendWindow,
     next_opening,
-    parse_quiet_days,
-    parse_send_window,
-    why_closed,
 )
-from orchestrator.timezones import zone
+from orchestrator.journeys.states import ACTIVE_SEND_STATES, SendState
+from orchestrator.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
-
-
-@dataclass(frozen=True)
-class Deferral:
-    """A send that should go, but not yet: when to look again and why."""
-
-    wake_at: datetime
-    reason: str
-
-
-def deferral_reason(wake_at: datetime, why: str) -> str:
-    return f"deferred until {wake_at.astimezone(UTC).isoformat()}: {why}"
 
 
 def hold_back(
@@ -98,29 +81,6 @@ def hold_back(
     if deferral is not None:
         log.info("send %d %s", send_id, deferral.reason)
     return deferral
-
-
-def send_rules(
-    installation_window: str | None, installation_quiet_days: str, journey: Journey
-) -> tuple[SendWindow | None, frozenset[date]]:
-    """The window that applies (the journey's, else the installation's) and every quiet day."""
-    text = journey.send_window or installation_window
-    window = parse_send_window(text) if text else None
-    return window, _quiet_days(installation_quiet_days) | frozenset(journey.quiet_days)
-
-
-def window_deferral(
-    window: SendWindow | None, quiet: frozenset[date], local_zone: ZoneInfo, now: datetime
-) -> Deferral | None:
-    """Pure: None when ``now`` is open for this recipient, else a deferral to the next opening."""
-    opening = next_opening(window, quiet, local_zone, now)
-    if opening == now:
-        return None
-    why = why_closed(window, quiet, local_zone, now)
-    if opening is None:  # every opening for years is a quiet day: look again much later
-        later = now + timedelta(days=SEARCH_DAYS)
-        return Deferral(later, deferral_reason(later, f"no opening in {SEARCH_DAYS} days, {why}"))
-    return Deferral(opening, deferral_reason(opening, why))
 
 
 def _cap_deferral(
@@ -220,8 +180,3 @@ def _stamp_admitted(connection: Connection, send_id: int, now: datetime) -> None
         .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.SENDING.value)
         .values(admitted_at=now)
     )
-
-
-@lru_cache(maxsize=16)
-def _quiet_days(text: str) -> frozenset[date]:
-    return parse_quiet_days(text)

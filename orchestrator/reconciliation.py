@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, exists, func, or_, select, update
 
-from orchestrator.db.models import SendState
 from orchestrator.db.tables import delivery_attempts, provider_events, scheduled_sends
+from orchestrator.journeys.states import SendState
 
 _SENDS = scheduled_sends
 _ATTEMPTS = delivery_attempts

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import ALL_TIERS
-from orchestrator.rendering.context import CustomerFacts
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Engine, case, select, text, update
 
 from orchestrator.db.engine import is_postgres
-from orchestrator.db.models import WAKEABLE_SQL, SendState
+from orchestrator.db.models import WAKEABLE_SQL
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.hand_over import began
+from orchestrator.journeys.states import SendState
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.db.tables import (
     customers,
     enrollments,
@@ -18,8 +19,7 @@ from orchestrator.db.tables import (
     subscription_preferences,
     suppressions,
 )
-from orchestrator.decisions import Claim
-from orchestrator.rendering.context import CustomerFacts
+from orchestrator.journeys.decide import Claim
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments

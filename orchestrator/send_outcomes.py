@@ -22,9 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from orchestrator.db.models import SendState
 from orchestrator.db.tables import delivery_attempts, enrollments, scheduled_sends
-from orchestrator.decisions import Claim, Decision
 from orchestrator.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -38,6 +36,8 @@ from orchestrator.jitter import (
     RandomSource,
     spread,
 )
+from orchestrator.journeys.decide import Claim, Decision
+from orchestrator.journeys.states import SendState
 from orchestrator.reconciliation import hold_unknown
 from orchestrator.runtime import Runtime
 from orchestrator.transports.base import SendResult, is_reconcilable

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from orchestrator.clock import FrozenClock
+from orchestrator.customers.tiers import Tier
+from orchestrator.customers.timezones import zone
 from orchestrator.db.engine import make_engine
 from orchestrator.db.tables import (
     csm_tasks,
@@ -49,8 +51,6 @@ from orchestrator.samples import sample_customer
 from orchestrator.scheduler import next_wake_at, tick
 from orchestrator.settings import Settings
 from orchestrator.signup import SignupRequest
-from orchestrator.tiers import Tier
-from orchestrator.timezones import zone
 from orchestrator.transports.base import SendResult
 from orchestrator.usage.events import EventIn, ingest_events, usage_rules
 

@@ -16,9 +16,9 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, func, select, update
 
-from orchestrator.db.models import SendState
 from orchestrator.db.tables import customers, delivery_attempts, scheduled_sends
 from orchestrator.errors import StepmailError
+from orchestrator.journeys.states import SendState
 
 _SENDS = scheduled_sends
 _ATTEMPTS = delivery_attempts

@@ -4,15 +4,14 @@ sequential id, and a tampered token fails verification."""
 from __future__ import annotations
 
 import hashlib
-import re
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, Signer
 
+from orchestrator.customers.addresses import mailto_address
 from orchestrator.errors import StepmailError
 
 _SALT = "stepmail.unsubscribe.v1"
-_ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 class InvalidUnsubscribeToken(StepmailError):
@@ -37,14 +36,6 @@ def read_unsubscribe_token(secret: str, token: str) -> str:
 
 def unsubscribe_url(public_base_url: str, token: str) -> str:
     return f"{public_base_url.rstrip('/')}/unsubscribe/{token}"
-
-
-def mailto_address(value: str) -> str:
-    """The address of ``STEPMAIL_UNSUBSCRIBE_MAILTO`` (``unsub@…`` or ``mailto:unsub@…``)."""
-    address = value.strip().removeprefix("mailto:")
-    if not _ADDRESS.fullmatch(address):
-        raise ValueError(f"expected an address like unsubscribe@example.com, got {value!r}")
-    return address
 
 
 def list_unsubscribe_header(url: str, mailto: str | None = None) -> str:

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute, invalid_input, validation_errors
+from orchestrator.guards.strict_json import InvalidJson, parse_json
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
-from orchestrator.strict_json import InvalidJson, parse_json
 from orchestrator.usage.events import (
     MAX_BATCH,
     EventBatch,

@@ -1,8 +1,9 @@
 """The route class every Stepmail router uses: hostile input is refused before a route runs.
 
-- JSON bodies FastAPI parses for a route go through :func:`~orchestrator.strict_json.parse_json`
-  (depth, NaN/Infinity, lone surrogates, NUL, 64-bit integers), so a body a route declares
-  gets the same rules as the bodies hooks parse themselves.
+- JSON bodies FastAPI parses for a route go through
+  :func:`~orchestrator.guards.strict_json.parse_json` (depth, NaN/Infinity, lone surrogates,
+  NUL, 64-bit integers), so a body a route declares gets the same rules as the bodies hooks
+  parse themselves.
 - Path and query parameters holding a NUL character are refused: PostgreSQL cannot compare
   or store them (SQLite can), and both databases must answer alike.
 
@@ -19,7 +20,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.strict_json import InvalidJson, parse_json, text_problem
+from orchestrator.guards.strict_json import InvalidJson, parse_json, text_problem
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.bounds import DB_INT_MAX
+from orchestrator.guards.bounds import DB_INT_MAX
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import (
     MANUAL,

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.bounds import ROW_ID_MAX
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.handoff.tasks import TaskNotFound, TaskView, close_task, list_tasks
 from orchestrator.runtime import Runtime
 

@@ -20,7 +20,7 @@ from jinja2.exceptions import SecurityError
 from resiliparse.extract.html2text import extract_plain_text
 
 from orchestrator.errors import TemplateError
-from orchestrator.mail_headers import single_line
+from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
 

@@ -1,7 +1,7 @@
 """``PATCH /v1/customers/{external_id}``: attributes, plan, contract value, tier, CSM.
 
-The tier follows the contract value through :func:`orchestrator.tiers.derive_tier` (the one
-place with the thresholds) unless it was set explicitly; ``"tier": null`` makes it derived
+The tier follows the contract value through :func:`orchestrator.customers.tiers.derive_tier`
+(the one place with the thresholds) unless it was set explicitly; ``"tier": null`` makes it derived
 again. A tier change is recorded as a ``tier_changed`` event (``{from, to}``), so journeys
 can be entered on it (``trigger: {event: tier_changed, properties: {to: high}}``); a move
 into ``high`` also opens a CSM task. Mails render with the tier at send time, so the next
@@ -19,13 +19,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, fie
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.bounds import StrippedText
+from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.tiers import Tier, derive_tier
+from orchestrator.customers.timezones import validate_timezone
 from orchestrator.db.tables import customers
 from orchestrator.errors import StepmailError
+from orchestrator.guards.bounds import StrippedText
 from orchestrator.handoff.tasks import open_task
-from orchestrator.signup import Attributes, Locale, Money, OneLine, SingleLine
-from orchestrator.tiers import Tier, derive_tier
-from orchestrator.timezones import validate_timezone
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
 
 NOT_NULL = (

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import StepmailError
+from orchestrator.guards.bounds import Moment, StrippedText
 from orchestrator.health.loader import health_definition
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.service import rescore_customers, task_signals

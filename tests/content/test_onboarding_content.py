@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.loader import load_journey
 from orchestrator.journeys.model import ALL_TIERS, Journey
-from orchestrator.rendering.context import CustomerFacts, SenderIdentity, mail_context
+from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.samples import sample_customer
 

@@ -20,8 +20,8 @@ from sqlalchemy import update
 from orchestrator.checks import render_sample
 from orchestrator.db.tables import customers
 from orchestrator.errors import ConfigurationError, JourneyError, TemplateError
+from orchestrator.guards.links import link_scheme, safe_link
 from orchestrator.journeys.loader import load_journey, load_journeys
-from orchestrator.links import link_scheme, safe_link
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime

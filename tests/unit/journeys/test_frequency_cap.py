@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.frequency_cap import WAIT_BEHIND, CappedSend, cap_wait, parse_frequency_cap
+from orchestrator.journeys.frequency_cap import (
+    WAIT_BEHIND,
+    CappedSend,
+    cap_wait,
+    parse_frequency_cap,
+)
 
 NOW = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orchestrator.send_window import (
+from orchestrator.journeys.send_window import (
     earliest_instant,
     format_window,
     is_open,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.frequency_cap import parse_frequency_cap
-from orchestrator.send_window import parse_quiet_days, parse_send_window
-from orchestrator.unsubscribe import mailto_address
+from orchestrator.customers.addresses import mailto_address
+from orchestrator.journeys.frequency_cap import parse_frequency_cap
+from orchestrator.journeys.send_window import parse_quiet_days, parse_send_window
 
 _PARSERS: dict[str, Callable[[str], object]] = {
     "send_window": parse_send_window,

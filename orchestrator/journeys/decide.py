@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.db.models import SendState
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.rendering.context import CustomerFacts
+from orchestrator.journeys.states import SendState
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from orchestrator.db.models import SendState
 from orchestrator.journeys.durations import parse_duration
+from orchestrator.journeys.states import SendState
 
 NAMED_PERIODS = {
     "hour": timedelta(hours=1),

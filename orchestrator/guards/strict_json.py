@@ -16,8 +16,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from orchestrator.bounds import DB_INT_MAX
 from orchestrator.errors import StepmailError
+from orchestrator.guards.bounds import DB_INT_MAX
 
 MAX_JSON_DEPTH = 32  # objects and arrays inside one another, the body itself counting as one
 
