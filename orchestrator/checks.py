@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.errors import StepmailError, TemplateError
+from orchestrator.errors import InvalidInput, JourneyNotFound, StepNotFound, TemplateError
 from orchestrator.health.loader import health_problems
 from orchestrator.journeys.loader import load_all, load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
@@ -63,15 +63,15 @@ def preview_step(
     settings: Settings, journey_id: str, step_id: str, tier: str, locale: str, out: Path
 ) -> list[Path]:
     if tier not in ALL_TIERS:
-        raise StepmailError(f"--tier must be one of {', '.join(ALL_TIERS)}, not {tier!r}")
+        raise InvalidInput(f"--tier must be one of {', '.join(ALL_TIERS)}, not {tier!r}")
     journeys = load_journeys(settings.journeys_dir)
     journey = journeys.get(journey_id)
     if journey is None:
-        raise StepmailError(f"no journey {journey_id!r} in {settings.journeys_dir}")
+        raise JourneyNotFound(f"no journey {journey_id!r} in {settings.journeys_dir}")
     try:
         step = journey.step(step_id)
     except KeyError:
-        raise StepmailError(f"journey {journey_id!r} has no step {step_id!r}") from None
+        raise StepNotFound(f"journey {journey_id!r} has no step {step_id!r}") from None
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     mail = render_sample(settings, renderer, journey, step, tier, locale)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from orchestrator.cli_sends import app as _sends_app
 from orchestrator.cli_suppressions import app as _suppressions_app
 from orchestrator.cli_usage import health_app, tasks_app
 from orchestrator.cli_usage import track as track_command
-from orchestrator.errors import ConfigurationError, StepmailError
+from orchestrator.errors import ConfigurationError, FileAccessError, InvalidInput, StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
 
@@ -33,16 +33,17 @@ errors = Console(stderr=True, soft_wrap=True)
 
 
 class _StepmailGroup(TyperGroup):
-    """Shows a StepmailError as red lines (one per problem) and exit code 1, never a traceback."""
+    """The one error handler of the command line: a StepmailError is shown as red lines (one
+    per problem) and ends the command with the error's exit code, never a traceback."""
 
     def invoke(self, ctx: ClickContext) -> Any:
         _warn_about_unknown_variables()
         try:
             return super().invoke(ctx)
         except StepmailError as exc:
-            for line in str(exc).splitlines() or [type(exc).__name__]:
+            for line in exc.cli_lines():
                 errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
@@ -132,7 +133,9 @@ def worker(
 
     settings = _settings()
     if not settings.redis_url:
-        raise StepmailError("STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode")
+        raise ConfigurationError(
+            "STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode"
+        )
     _logging()
     log_development_defaults(check_before_serving(settings))
     argv = [sys.executable, "-m", "dramatiq", "workers"]
@@ -267,24 +270,24 @@ def _validated(raw: dict[str, str | None], where: str) -> SignupRequest:
         problems = "; ".join(
             f"{where}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        raise StepmailError(problems) from None
+        raise InvalidInput(problems) from None
 
 
 def _signups_from_csv(path: Path) -> list[SignupRequest]:
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise StepmailError(f"{path}: cannot read: {exc.strerror}") from None
+        raise FileAccessError(f"{path}: cannot read: {exc.strerror}") from None
     with handle:
         reader = csv.DictReader(handle)
         signups, problems = [], []
         for row in reader:
             try:
                 signups.append(_validated(dict(row), f"{path}:{reader.line_num}: "))
-            except StepmailError as exc:
+            except InvalidInput as exc:
                 problems.append(str(exc))
     if problems:
-        raise StepmailError("\n".join(problems))
+        raise InvalidInput("\n".join(problems))
     return signups
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from orchestrator.errors import StepmailError
+from orchestrator.errors import FileAccessError
 
 app = typer.Typer(no_args_is_help=True, help="Consent records (特定電子メール法).")
 _console = Console(stderr=True, soft_wrap=True)
@@ -38,5 +38,5 @@ def export(
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise StepmailError(f"{out}: cannot write: {exc.strerror}") from None
+        raise FileAccessError(f"{out}: cannot write: {exc.strerror}") from None
     _console.print(f"{len(rows)} consent record(s) written to {out}", highlight=False)

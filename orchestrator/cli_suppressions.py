@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
-from orchestrator.errors import StepmailError
+from orchestrator.errors import InvalidInput, NotSuppressed
 from orchestrator.settings import load_settings
 from orchestrator.suppression import (
     MANUAL,
@@ -40,7 +40,7 @@ def _valid_email(email: str) -> str:
     try:
         return str(_EMAIL.validate_python(email)).lower()
     except ValidationError:
-        raise StepmailError(f"EMAIL: not a valid address: {email!r}") from None
+        raise InvalidInput(f"EMAIL: not a valid address: {email!r}") from None
 
 
 @app.command("list")
@@ -67,7 +67,7 @@ def add_command(
     """Stop mailing EMAIL from every journey."""
     address = _valid_email(email)
     if not reason.strip() or len(reason) > 50:
-        raise StepmailError("--reason: must be 1 to 50 characters")
+        raise InvalidInput("--reason: must be 1 to 50 characters")
     with _session() as session:
         added = suppress(session, address, reason, source, SystemClock().now())
         entry = find_suppression(session, address)
@@ -85,5 +85,5 @@ def remove_command(email: str) -> None:
     with _session() as session:
         removed = unsuppress(session, address)
     if not removed:
-        raise StepmailError(f"{address} is not suppressed")
+        raise NotSuppressed(address)
     typer.echo(f"removed {address}")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import StepmailError
+from orchestrator.errors import InvalidInput, JobAlreadyRunning, NoHealthDefinition
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -38,7 +38,7 @@ def track(
     for pair in prop or []:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise StepmailError(f"--prop {pair!r}: expected key=value")
+            raise InvalidInput(f"--prop {pair!r}: expected key=value")
         properties[key] = parse_value(value)
     try:
         item = EventIn.model_validate(
@@ -51,7 +51,7 @@ def track(
             }
         )
     except ValidationError as exc:
-        raise StepmailError(_problems(exc)) from None
+        raise InvalidInput(_problems(exc)) from None
     runtime = build_runtime(load_settings())
     try:
         now = runtime.clock.now()
@@ -74,7 +74,7 @@ def tasks_list(
     from orchestrator.handoff.tasks import list_tasks
 
     if status not in ("open", "closed", "all"):
-        raise StepmailError(f"--status must be open, closed or all, not {status!r}")
+        raise InvalidInput(f"--status must be open, closed or all, not {status!r}")
     engine = make_engine(load_settings().database_url)
     with engine.connect() as connection:
         tasks = list_tasks(connection, None if status == "all" else status, limit)  # type: ignore[arg-type]
@@ -95,14 +95,12 @@ def tasks_close(task_id: int) -> None:
     """Close a task."""
     from orchestrator.clock import SystemClock
     from orchestrator.db.engine import make_engine
-    from orchestrator.handoff.tasks import TaskNotFound, close_task
+    from orchestrator.handoff.tasks import close_task
 
     engine = make_engine(load_settings().database_url)
     try:
         with engine.begin() as connection:
             task = close_task(connection, task_id, SystemClock().now())
-    except TaskNotFound as exc:
-        raise StepmailError(str(exc)) from None
     finally:
         engine.dispose()
     console.print(f"task {task.id} {task.status}")
@@ -139,14 +137,14 @@ def health_daily(
     runtime = build_runtime(load_settings())
     try:
         if usage_rules(runtime).health is None:
-            raise StepmailError(f"no health.yaml in {runtime.settings.journeys_dir}")
+            raise NoHealthDefinition(f"no health.yaml in {runtime.settings.journeys_dir}")
         now = runtime.clock.now()
         if since:
             report = run_window(runtime, Window(_moment(since), now))
         else:
             maybe = run_daily_if_due(runtime, now, every=timedelta(0))
             if maybe is None:
-                raise StepmailError("another process is running the daily rescoring right now")
+                raise JobAlreadyRunning("another process is running the daily rescoring right now")
             report = maybe
         notified = notify_tasks(runtime)
     finally:
@@ -162,9 +160,9 @@ def _moment(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise StepmailError(f"--since {text!r}: expected ISO 8601") from None
+        raise InvalidInput(f"--since {text!r}: expected ISO 8601") from None
     if moment.tzinfo is None:
-        raise StepmailError(f"--since {text!r}: needs a time-zone offset")
+        raise InvalidInput(f"--since {text!r}: needs a time-zone offset")
     return moment
 
 

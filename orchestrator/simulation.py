@@ -39,7 +39,7 @@ from orchestrator.db.tables import (
 )
 from orchestrator.delivery import deliver
 from orchestrator.enrollment import enroll_signup
-from orchestrator.errors import StepmailError
+from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.health.daily import run_daily
 from orchestrator.journeys.durations import parse_duration
@@ -71,16 +71,16 @@ class ScriptedEvent:
 def parse_scripted_event(text: str) -> ScriptedEvent:
     found = _SCRIPT.match(text.strip())
     if found is None:
-        raise StepmailError(f"--event {text!r}: expected OFFSET:NAME[:key=value,...]")
+        raise InvalidInput(f"--event {text!r}: expected OFFSET:NAME[:key=value,...]")
     try:
         after = parse_duration(found["at"].strip())
     except ValueError as exc:
-        raise StepmailError(f"--event {text!r}: {exc}") from None
+        raise InvalidInput(f"--event {text!r}: {exc}") from None
     properties: dict[str, Any] = {}
     for pair in filter(None, (found["props"] or "").split(",")):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise StepmailError(f"--event {text!r}: properties are key=value pairs")
+            raise InvalidInput(f"--event {text!r}: properties are key=value pairs")
         properties[key.strip()] = parse_value(value.strip())
     return ScriptedEvent(after, found["name"], properties)
 
@@ -141,7 +141,7 @@ def simulate_journey(
     """What ``journey_id`` does for a sample customer of ``tier`` over ``days`` days."""
     journeys = load_journeys(settings.journeys_dir)
     if journey_id not in journeys:
-        raise StepmailError(f"no journey {journey_id!r} in {settings.journeys_dir}")
+        raise JourneyNotFound(f"no journey {journey_id!r} in {settings.journeys_dir}")
     # Only this journey is entered at signup; journeys entered on events or by health actions
     # stay, so their mails appear too.
     journeys = {jid: j for jid, j in journeys.items() if jid == journey_id or j.trigger != "signup"}
@@ -208,7 +208,7 @@ def _run(runtime: Runtime, start: datetime, end: datetime, script: Sequence[Scri
             _daily(runtime, now)
             next_daily += timedelta(days=1)
         tick(runtime.engine, _InlineDispatcher(runtime), now, 500, timedelta(seconds=120))
-    raise StepmailError("simulation did not settle; is a step rescheduling itself?")
+    raise SimulationDidNotSettle("simulation did not settle; is a step rescheduling itself?")
 
 
 def _ingest(runtime: Runtime, event: ScriptedEvent, now: datetime) -> None:

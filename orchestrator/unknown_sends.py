@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, func, select, update
 
 from orchestrator.db.tables import customers, delivery_attempts, scheduled_sends
-from orchestrator.errors import StepmailError
+from orchestrator.errors import SendNotFound, SendNotUnknown
 from orchestrator.journeys.states import SendState
 
 _SENDS = scheduled_sends
@@ -86,8 +86,8 @@ def settle_unknown(
         return
     state = connection.execute(select(_SENDS.c.state).where(_SENDS.c.id == send_id)).scalar()
     if state is None:
-        raise StepmailError(f"SEND_ID: there is no send {send_id}")
-    raise StepmailError(f"SEND_ID: send {send_id} is {state}, not unknown: nothing to settle")
+        raise SendNotFound(f"SEND_ID: there is no send {send_id}")
+    raise SendNotUnknown(f"SEND_ID: send {send_id} is {state}, not unknown: nothing to settle")
 
 
 def _last_attempt_start(connection: Connection, send_id: int) -> datetime | None:

@@ -9,13 +9,9 @@ from urllib.parse import quote
 from itsdangerous import BadSignature, Signer
 
 from orchestrator.customers.addresses import mailto_address
-from orchestrator.errors import StepmailError
+from orchestrator.errors import InvalidUnsubscribeToken
 
 _SALT = "stepmail.unsubscribe.v1"
-
-
-class InvalidUnsubscribeToken(StepmailError):
-    """Raised when an unsubscribe token was not signed by us (tampered or truncated)."""
 
 
 def make_unsubscribe_token(secret: str, public_id: str) -> str:

@@ -10,6 +10,7 @@ from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tas
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.errors import install_error_handler
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
 
@@ -21,6 +22,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
     )
     app.state.runtime = runtime
+    install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
     # Added last = runs first: the bearer gate, then the body cap, then routing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Path
+from fastapi import APIRouter, BackgroundTasks, Path
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,6 @@ from orchestrator.api.routing import StrictRoute
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
 from orchestrator.usage.customers import (
-    CustomerNotFound,
     CustomerPatch,
     CustomerUpdate,
     CustomerView,
@@ -37,10 +36,7 @@ async def patch_customer(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> CustomerView:
-    try:
-        result = await run_in_threadpool(_update, runtime, external_id, patch)
-    except CustomerNotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    result = await run_in_threadpool(_update, runtime, external_id, patch)
     if result.task_ids:
         background.add_task(notify_tasks, runtime, result.task_ids)
     return result.customer

@@ -7,19 +7,20 @@ one transaction, then answered ``200`` with what was new.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, json_body
-from orchestrator.api.routing import StrictRoute, invalid_input
+from orchestrator.api.routing import StrictRoute
 from orchestrator.api.sendgrid_signature import verify_event_signature
-from orchestrator.api.signatures import InvalidSignature
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import (
+    WebhookNotConfigured,
+)
 from orchestrator.provider_events.record import record_events
-from orchestrator.provider_events.sendgrid import InvalidEventBatch, SendGridEvents
+from orchestrator.provider_events.sendgrid import SendGridEvents
 from orchestrator.provider_events.vocabulary import NormalizedEvent
 from orchestrator.runtime import Runtime
 
@@ -69,29 +70,20 @@ async def sendgrid_events(
     settings = runtime.settings
     key = settings.sendgrid_webhook_public_key
     if not key:
-        raise HTTPException(
-            status_code=503,
-            detail="STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused",
+        raise WebhookNotConfigured(
+            "STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused"
         )
     body = await request.body()  # capped by api/body_limit.py; verified before it is parsed
     now = runtime.clock.now()
-    try:
-        verify_event_signature(
-            key,
-            x_twilio_email_event_webhook_signature,
-            x_twilio_email_event_webhook_timestamp,
-            body,
-            now=now.timestamp(),
-            tolerance=settings.sendgrid_webhook_tolerance,
-        )
-    except InvalidSignature as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from None
-    except ConfigurationError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from None
-    try:
-        events = SendGridEvents.parse_batch(body, received_at=now)
-    except InvalidEventBatch as exc:
-        raise invalid_input(exc.errors, status=400) from None
+    verify_event_signature(
+        key,
+        x_twilio_email_event_webhook_signature,
+        x_twilio_email_event_webhook_timestamp,
+        body,
+        now=now.timestamp(),
+        tolerance=settings.sendgrid_webhook_tolerance,
+    )
+    events = SendGridEvents.parse_batch(body, received_at=now)
     return await run_in_threadpool(_record, runtime, events)
 
 

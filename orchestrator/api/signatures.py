@@ -9,11 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from orchestrator.errors import StepmailError
-
-
-class InvalidSignature(StepmailError):
-    """Raised when a hook's signature is missing, malformed, wrong or outside the tolerance."""
+from orchestrator.errors import InvalidSignature
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
-from orchestrator.api.routing import StrictRoute, validate_body
-from orchestrator.api.signatures import InvalidSignature, verify
+from orchestrator.api.routing import StrictRoute
+from orchestrator.api.signatures import verify
 from orchestrator.enrollment import enroll_signup
+from orchestrator.guards.strict_json import parse_model
 from orchestrator.runtime import Runtime
 from orchestrator.signup import SignupAccepted, SignupRequest
 
@@ -37,18 +38,15 @@ async def signup_hook(
 ) -> SignupAccepted:
     """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
     body = await request.body()
-    try:
-        verify(
-            runtime.settings.signup_hook_key(),
-            x_stepmail_timestamp,
-            x_stepmail_signature,
-            body,
-            now=time.time(),
-            tolerance=runtime.settings.signup_hook_tolerance,
-        )
-    except InvalidSignature as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from None
-    signup = validate_body(SignupRequest, body)
+    verify(
+        runtime.settings.signup_hook_key(),
+        x_stepmail_timestamp,
+        x_stepmail_signature,
+        body,
+        now=time.time(),
+        tolerance=runtime.settings.signup_hook_tolerance,
+    )
+    signup = parse_model(SignupRequest, body)
     return await run_in_threadpool(_enroll, runtime, signup)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
+from orchestrator.errors import NotSuppressed
 from orchestrator.guards.bounds import DB_INT_MAX
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import (
@@ -100,8 +101,7 @@ async def add_entry(
     responses=answers(404, 422, s404="The address is not suppressed"),
 )
 async def remove_entry(email: str, runtime: RuntimeDep) -> Response:
-    if not await run_in_threadpool(_remove, runtime, email):
-        raise HTTPException(status_code=404, detail="address is not suppressed")
+    await run_in_threadpool(_remove, runtime, email)
     return Response(status_code=204)
 
 
@@ -113,6 +113,7 @@ def _add(runtime: Runtime, body: SuppressionCreate) -> tuple[bool, SuppressionEn
     return added, entry
 
 
-def _remove(runtime: Runtime, email: str) -> bool:
+def _remove(runtime: Runtime, email: str) -> None:
     with Session(runtime.engine) as session, session.begin():
-        return unsuppress(session, email)
+        if not unsuppress(session, email):
+            raise NotSuppressed(email)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
 from orchestrator.guards.bounds import ROW_ID_MAX
-from orchestrator.handoff.tasks import TaskNotFound, TaskView, close_task, list_tasks
+from orchestrator.handoff.tasks import TaskView, close_task, list_tasks
 from orchestrator.runtime import Runtime
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
@@ -40,10 +40,7 @@ async def get_tasks(
 async def post_close(
     task_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], runtime: RuntimeDep
 ) -> TaskView:
-    try:
-        return await run_in_threadpool(_close, runtime, task_id)
-    except TaskNotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return await run_in_threadpool(_close, runtime, task_id)
 
 
 def _list(runtime: Runtime, status: str, limit: int) -> list[TaskView]:

@@ -31,11 +31,12 @@ from orchestrator.api.openapi import Responses, html_answers, json_answers_besid
 from orchestrator.api.routing import StrictRoute
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
+from orchestrator.errors import BadUnsubscribeLink, InvalidUnsubscribeToken
 from orchestrator.journeys.model import Journey
 from orchestrator.preferences import opted_out_topics, save_preferences
 from orchestrator.runtime import Runtime
 from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
-from orchestrator.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
+from orchestrator.unsubscribe import read_unsubscribe_token
 
 router = APIRouter(route_class=StrictRoute)
 _PAGES = Environment(
@@ -72,14 +73,6 @@ class PageState:
     topics: tuple[Topic, ...]
     suppression: str | None  # the reason, if the address is suppressed
     notice: Notice | None = None
-
-
-class _BadLink(Exception):
-    """Raised when the token was not signed by us (400) or names no customer any more (404)."""
-
-    def __init__(self, status: int, lang: str = "en") -> None:
-        self.status = status
-        self.lang = lang
 
 
 _BAD_LINK = html_answers(
@@ -142,9 +135,7 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
         assert customer.id is not None
         save_preferences(session.connection(), customer.id, choices, runtime.clock.now())
 
-    problem = await run_in_threadpool(_act, runtime, token, save, None, _reader_language(request))
-    if problem.status_code != 200:
-        return problem
+    await run_in_threadpool(_act, runtime, token, save, None, _reader_language(request))
     return RedirectResponse(f"/unsubscribe/{token}?done=saved", status_code=303)
 
 
@@ -156,9 +147,7 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
 async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Response:
     """Undo the recipient's own unsubscribe; a bounce or spam-report suppression stays."""
     language = _reader_language(request)
-    problem = await run_in_threadpool(_act, runtime, token, _resubscribe, None, language)
-    if problem.status_code != 200:
-        return problem
+    await run_in_threadpool(_act, runtime, token, _resubscribe, None, language)
     return RedirectResponse(f"/unsubscribe/{token}?done=resubscribed", status_code=303)
 
 
@@ -179,22 +168,25 @@ def _act(
 ) -> Response:
     """Check the token, run ``action`` for its customer in one transaction, show the page.
 
-    A bad link's page speaks the browser's language (there is no customer to ask)."""
-    try:
-        with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
-            customer = _customer_for(session, runtime, token, reader_language)
-            if action is not None:
-                action(session, runtime, customer)
-            state = _state(session, runtime, customer, token, notice)
-    except _BadLink as problem:
-        html = _PAGES.get_template("unsubscribe_error.html").render(
-            lang=problem.lang, status=problem.status, contact=runtime.settings.sender_contact
-        )
-        return HTMLResponse(html, status_code=problem.status, headers=_HEADERS)
+    A bad link raises BadUnsubscribeLink, whose page (:func:`bad_link_page`) speaks the
+    browser's language: there is no customer to ask."""
+    with Session(runtime.engine, expire_on_commit=False) as session, session.begin():
+        customer = _customer_for(session, runtime, token, reader_language)
+        if action is not None:
+            action(session, runtime, customer)
+        state = _state(session, runtime, customer, token, notice)
     html = _PAGES.get_template("unsubscribe.html").render(
         page=state, sender=runtime.settings.sender_name, contact=runtime.settings.sender_contact
     )
     return HTMLResponse(html, headers=_HEADERS)
+
+
+def bad_link_page(problem: BadUnsubscribeLink, contact: str) -> HTMLResponse:
+    """The page a bad link gets (400: not signed by us; 404: its customer is gone)."""
+    html = _PAGES.get_template("unsubscribe_error.html").render(
+        lang=problem.lang, status=problem.http_status, contact=contact
+    )
+    return HTMLResponse(html, status_code=problem.http_status, headers=_HEADERS)
 
 
 def _customer_for(
@@ -204,12 +196,12 @@ def _customer_for(
     try:
         public_id = read_unsubscribe_token(runtime.settings.signing_secret(), token)
     except InvalidUnsubscribeToken:
-        raise _BadLink(400, language) from None
+        raise BadUnsubscribeLink(400, language) from None
     customer = session.execute(
         select(Customer).where(customers.c.public_id == public_id)
     ).scalar_one_or_none()
     if customer is None:
-        raise _BadLink(404, language)
+        raise BadUnsubscribeLink(404, language)
     return customer
 
 

@@ -10,14 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Select, insert, select, update
 
 from orchestrator.db.tables import csm_tasks, customers
-from orchestrator.errors import StepmailError
+from orchestrator.errors import TaskNotFound
 
 _TASKS = csm_tasks
 TaskStatus = Literal["open", "closed"]
-
-
-class TaskNotFound(StepmailError):
-    """Raised when a task id does not exist."""
 
 
 class TaskView(BaseModel):

@@ -33,6 +33,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 
+from orchestrator.errors import StylesheetError
 from orchestrator.guards.links import RENDERED_SCHEMES, link_scheme, safe_link
 
 STYLESHEET = "layouts/mail.css"
@@ -75,14 +76,6 @@ class _Rule:
 
     def matches(self, tag: str, classes: frozenset[str]) -> bool:
         return (self.tag is None or self.tag == tag) and self.classes <= classes
-
-
-class StylesheetError(ValueError):
-    """The stylesheet has something that cannot be inlined; ``line`` is in the CSS file."""
-
-    def __init__(self, line: int, message: str) -> None:
-        self.line = line
-        super().__init__(message)
 
 
 class Stylesheet:

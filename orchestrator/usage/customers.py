@@ -23,7 +23,7 @@ from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, Si
 from orchestrator.customers.tiers import Tier, derive_tier
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.db.tables import customers
-from orchestrator.errors import StepmailError
+from orchestrator.errors import CustomerNotFound
 from orchestrator.guards.bounds import StrippedText
 from orchestrator.handoff.tasks import open_task
 from orchestrator.usage.events import UsageRules, lock_customers, react, store_new_events
@@ -40,10 +40,6 @@ NOT_NULL = (
     "attributes",
 )
 NEW_HIGH_TOUCH_TASK_DUE = timedelta(days=2)
-
-
-class CustomerNotFound(StepmailError):
-    """Raised when no customer has the given external id."""
 
 
 def _null_only_where_allowed(schema: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
-from orchestrator.errors import StepmailError
+from orchestrator.errors import UnknownCustomers
 from orchestrator.guards.bounds import Moment, StrippedText
 from orchestrator.health.loader import health_definition
 from orchestrator.health.model import HealthDefinition
@@ -75,17 +75,6 @@ class EventsAccepted(BaseModel):
     task_ids: list[int] = Field(default_factory=list, description="CSM tasks this created.")
 
 
-class UnknownCustomers(StepmailError):
-    """Raised when events name customers Stepmail does not know; carries (index, external_id)."""
-
-    def __init__(self, unknown: list[tuple[int, str]]) -> None:
-        self.unknown = unknown
-        super().__init__(
-            "unknown customer(s): "
-            + ", ".join(f"events[{index}].external_id {eid!r}" for index, eid in unknown)
-        )
-
-
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition and the settings."""
@@ -113,11 +102,16 @@ def event_key(event: EventIn, occurred_at: datetime) -> str:
 
 
 def ingest_events(
-    session: Session, events: Sequence[EventIn], rules: UsageRules, now: datetime
+    session: Session,
+    events: Sequence[EventIn],
+    rules: UsageRules,
+    now: datetime,
+    *,
+    batched: bool = True,
 ) -> IngestResult:
     """Store the events that are new, then react to them; raise before storing if any names
-    an unknown customer."""
-    ids = _customer_ids(session, events)
+    an unknown customer (``batched``: they came as a list, so the error names each one)."""
+    ids = _customer_ids(session, events, batched)
     lock_customers(session, sorted(set(ids.values())))
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for event in events:
@@ -175,7 +169,7 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
     ]
 
 
-def _customer_ids(session: Session, events: Sequence[EventIn]) -> dict[str, int]:
+def _customer_ids(session: Session, events: Sequence[EventIn], batched: bool) -> dict[str, int]:
     wanted = {event.external_id for event in events}
     query = select(customers.c.external_id, customers.c.id).where(
         customers.c.external_id.in_(wanted)
@@ -183,7 +177,7 @@ def _customer_ids(session: Session, events: Sequence[EventIn]) -> dict[str, int]
     found = {external_id: customer_id for external_id, customer_id in session.execute(query)}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
-        raise UnknownCustomers(unknown)
+        raise UnknownCustomers(unknown, batched=batched)
     return found
 
 

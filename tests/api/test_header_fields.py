@@ -254,13 +254,13 @@ def test_a_csv_row_or_a_flag_with_a_control_character_is_refused_naming_it(
     )
     runner = CliRunner()
     result = runner.invoke(app, ["enroll", "--csv", str(csv_path)], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{csv_path}:3: company:" in result.output.replace("\n", "")
     assert "U+2028" in result.output and "Traceback" not in result.output
 
     flags = ["enroll", "--external-id", "c3", "--email", "c3@example.com", "--name", "C\x85Three"]
     result = runner.invoke(app, flags, env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--name:" in result.output and "U+0085" in result.output
 
 

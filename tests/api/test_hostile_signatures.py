@@ -8,7 +8,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.signatures import InvalidSignature, sign, verify
+from orchestrator.api.signatures import sign, verify
+from orchestrator.errors import InvalidSignature
 from tests.fakes.sendgrid_events import SIGNATURE, TIMESTAMP
 from tests.support.environment import SECRET, START
 from tests.support.hostile import SIGNER, armed_client, armed_runtime

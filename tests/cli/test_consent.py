@@ -76,5 +76,5 @@ def test_consent_export_to_an_unwritable_place_is_a_clear_error(
     result = runner.invoke(
         app, ["consent", "export", "--out", str(out)], env={"STEPMAIL_DATABASE_URL": database_url}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 74
     assert f"{out}: cannot write" in result.output and "Traceback" not in result.output

@@ -85,7 +85,7 @@ def test_a_bad_csv_row_names_file_and_line_and_stores_nothing(
         "external_id,email,name\nc1,c1@example.com,C One\nc2,not-an-email,C Two\n", encoding="utf-8"
     )
     code, output = invoke(env, "enroll", "--csv", str(csv_path))
-    assert code == 1
+    assert code == 2
     assert f"{csv_path}:3: email:" in output.replace("\n", "")
     engine = make_engine(env["STEPMAIL_DATABASE_URL"])
     with engine.connect() as connection:

@@ -84,7 +84,7 @@ def test_preview_writes_html_and_text(env: dict[str, str], tmp_path: Path) -> No
 
 def test_preview_of_an_unknown_step_is_a_clear_error(env: dict[str, str]) -> None:
     code, output = invoke(env, "preview", "onboarding", "nope")
-    assert code == 1
+    assert code == 3
     assert "journey 'onboarding' has no step 'nope'" in output
 
 
@@ -107,7 +107,7 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
 
 def test_a_bad_setting_names_the_variable(env: dict[str, str]) -> None:
     code, output = invoke({**env, "STEPMAIL_PORT": "eighty"}, "check")
-    assert code == 1
+    assert code == 78
     assert "STEPMAIL_PORT" in output and "Traceback" not in output
 
 

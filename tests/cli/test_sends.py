@@ -44,7 +44,7 @@ def test_the_cli_lists_and_settles(transport: ScriptedTransport, runtime: Runtim
     settled = runner.invoke(app, ["sends", "settle", str(send_id), "--as", "resend"], env=env)
     assert settled.exit_code == 0 and f"send {send_id} settled as resend" in settled.output
     again = runner.invoke(app, ["sends", "settle", str(send_id), "--as", "sent"], env=env)
-    assert again.exit_code == 1 and "is pending, not unknown" in again.output
+    assert again.exit_code == 4 and "is pending, not unknown" in again.output
     assert "Traceback" not in again.output
     with runtime.engine.connect() as connection:
         state = connection.execute(

@@ -41,8 +41,8 @@ def test_the_cli_adds_lists_and_removes(cli_env: dict[str, str]) -> None:
 
 def test_the_cli_names_what_is_wrong(cli_env: dict[str, str]) -> None:
     code, output = cli(cli_env, "add", "not-an-address")
-    assert code == 1
+    assert code == 2
     assert "EMAIL: not a valid address: 'not-an-address'" in output
     code, output = cli(cli_env, "remove", "nobody@example.com")
-    assert code == 1
+    assert code == 3
     assert "nobody@example.com is not suppressed" in output

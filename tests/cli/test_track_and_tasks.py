@@ -99,7 +99,7 @@ def test_the_cli_tracks_lists_and_closes(
     again = runner.invoke(app, ["track", "bigco", "nps_submitted", "--id", "cli-1"], env=env)
     assert "already stored" in again.output
     unknown = runner.invoke(app, ["track", "nobody", "login"], env=env)
-    assert unknown.exit_code == 1 and "nobody" in unknown.output
+    assert unknown.exit_code == 3 and "nobody" in unknown.output
 
     listed = runner.invoke(app, ["tasks", "list"], env=env)
     assert listed.exit_code == 0 and "nps_detractor" in listed.output
@@ -107,4 +107,4 @@ def test_the_cli_tracks_lists_and_closes(
     closed = runner.invoke(app, ["tasks", "close", str(task_id)], env=env)
     assert closed.exit_code == 0 and f"task {task_id} closed" in closed.output
     missing = runner.invoke(app, ["tasks", "close", "9999"], env=env)
-    assert missing.exit_code == 1 and "no task 9999" in missing.output
+    assert missing.exit_code == 3 and "no task 9999" in missing.output

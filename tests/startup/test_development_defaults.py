@@ -179,7 +179,7 @@ def test_each_serving_command_refuses_the_defaults_in_production(
     tmp_path: Path, command: str
 ) -> None:
     finished = stepmail(command, env=production_env(tmp_path), cwd=tmp_path)
-    assert finished.code == 1
+    assert finished.code == 78  # EX_CONFIG
     assert "Traceback" not in finished.stdout + finished.stderr
     errors = error_lines(finished)
     assert errors == finished.lines, finished.lines
@@ -201,7 +201,7 @@ def test_production_is_the_default_environment(tmp_path: Path) -> None:
     env = production_env(tmp_path)
     del env["STEPMAIL_ENVIRONMENT"]
     finished = stepmail("api", env=env, cwd=tmp_path)
-    assert finished.code == 1
+    assert finished.code == 78  # EX_CONFIG
     assert error_lines(finished)[0].startswith("error: STEPMAIL_SIGNUP_HOOK_SECRET is unset")
 
 
@@ -209,7 +209,7 @@ def test_one_default_left_is_one_line(tmp_path: Path) -> None:
     env = production_env(tmp_path, **PRODUCTION_READY)
     env["STEPMAIL_CSM_TEAM_EMAIL"] = "cs-team@example.com"
     finished = stepmail("api", env=env, cwd=tmp_path)
-    assert finished.code == 1
+    assert finished.code == 78  # EX_CONFIG
     assert error_lines(finished)[0] == (
         "error: STEPMAIL_CSM_TEAM_EMAIL is 'cs-team@example.com', an example domain: set your own"
     )

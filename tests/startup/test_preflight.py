@@ -28,7 +28,7 @@ from tests.support.processes import (
 
 
 def assert_one_line(finished: Finished, starts_with: str) -> None:
-    assert finished.code == 1, finished.lines
+    assert finished.code == 78, finished.lines  # EX_CONFIG
     assert "Traceback" not in finished.stdout + finished.stderr
     assert finished.lines == error_lines(finished), finished.lines  # nothing but the one line
     assert len(finished.lines) == 1, finished.lines

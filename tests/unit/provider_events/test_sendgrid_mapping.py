@@ -7,11 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.provider_events.sendgrid import (
-    InvalidEventBatch,
-    SendGridEvents,
-    content_digest,
-)
+from orchestrator.errors import InvalidEventBatch
+from orchestrator.provider_events.sendgrid import SendGridEvents, content_digest
 from orchestrator.provider_events.vocabulary import EventKind
 from orchestrator.suppression import HARD_BOUNCE, SPAM_REPORT, UNSUBSCRIBE
 
