@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from orchestrator.errors import InvalidInput, JourneyNotFound, StepNotFound, TemplateError
@@ -19,10 +19,16 @@ PREVIEW_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/PREVIEW"
 
 
 def render_sample(
-    settings: Settings, renderer: MailRenderer, journey: Journey, step: Step, tier: str, locale: str
+    settings: Settings,
+    renderer: MailRenderer,
+    journey: Journey,
+    step: Step,
+    tier: str,
+    locale: str,
+    now: datetime,
 ) -> RenderedMail:
-    """Render one step as a sample customer of ``tier`` and ``locale`` would receive it."""
-    now = datetime.now(UTC)
+    """Render one step as a sample customer of ``tier`` and ``locale``, signed up ``now``,
+    would receive it."""
     customer = sample_customer(tier, locale, now)
     sender = sender_identity(settings)
     context = mail_context(
@@ -36,7 +42,7 @@ def render_sample(
     return renderer.render(step.template, tier, locale, context)
 
 
-def check_all(settings: Settings) -> tuple[list[str], int]:
+def check_all(settings: Settings, now: datetime) -> tuple[list[str], int]:
     """Every problem as ``file:line: cause``, and how many mails rendered cleanly."""
     report = load_all(settings.journeys_dir)
     problems = [str(error) for error in report.errors]
@@ -48,7 +54,7 @@ def check_all(settings: Settings) -> tuple[list[str], int]:
             for tier in step.tiers:
                 for locale in CHECK_LOCALES:
                     try:
-                        mail = render_sample(settings, renderer, journey, step, tier, locale)
+                        mail = render_sample(settings, renderer, journey, step, tier, locale, now)
                     except TemplateError as exc:
                         problems.append(
                             f"{_where(settings, exc)} ({journey.id}/{step.id}, {tier}, {locale})"
@@ -60,7 +66,13 @@ def check_all(settings: Settings) -> tuple[list[str], int]:
 
 
 def preview_step(
-    settings: Settings, journey_id: str, step_id: str, tier: str, locale: str, out: Path
+    settings: Settings,
+    journey_id: str,
+    step_id: str,
+    tier: str,
+    locale: str,
+    out: Path,
+    now: datetime,
 ) -> list[Path]:
     if tier not in ALL_TIERS:
         raise InvalidInput(f"--tier must be one of {', '.join(ALL_TIERS)}, not {tier!r}")
@@ -73,7 +85,7 @@ def preview_step(
     except KeyError:
         raise StepNotFound(f"journey {journey_id!r} has no step {step_id!r}") from None
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
-    mail = render_sample(settings, renderer, journey, step, tier, locale)
+    mail = render_sample(settings, renderer, journey, step, tier, locale, now)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{journey_id}.{step_id}.{tier}.{locale}"
     html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")

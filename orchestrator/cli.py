@@ -6,7 +6,7 @@ import csv
 import logging
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from orchestrator.cli_sends import app as _sends_app
 from orchestrator.cli_suppressions import app as _suppressions_app
 from orchestrator.cli_usage import health_app, tasks_app
 from orchestrator.cli_usage import track as track_command
+from orchestrator.clock import SystemClock
 from orchestrator.errors import ConfigurationError, FileAccessError, InvalidInput, StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
@@ -149,7 +150,7 @@ def check() -> None:
     from orchestrator.checks import check_all
 
     settings = _settings()
-    problems, rendered = check_all(settings)
+    problems, rendered = check_all(settings, SystemClock().now())
     for problem in problems:
         errors.print(f"[red]✗[/red] {problem}", highlight=False)
     if problems:
@@ -169,7 +170,7 @@ def preview(
     """Render one step for a sample customer; writes the HTML and text and prints their paths."""
     from orchestrator.checks import preview_step
 
-    paths = preview_step(_settings(), journey, step, tier, locale, out)
+    paths = preview_step(_settings(), journey, step, tier, locale, out, SystemClock().now())
     for path in paths:
         console.print(str(path), highlight=False)
 
@@ -201,7 +202,7 @@ def simulate(
         script.insert(0, ScriptedEvent(timedelta(0), "nps_submitted", {"score": nps}))
     settings = _settings()
     timeline = simulate_journey(
-        settings, journey, tier, locale, days, datetime.now(UTC), script, acv
+        settings, journey, tier, locale, days, SystemClock().now(), script, acv
     )
     console.print(format_timeline(timeline), highlight=False)
 

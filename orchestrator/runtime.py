@@ -52,13 +52,14 @@ def build_runtime(
     jitter: RandomSource | None = None,
 ) -> Runtime:
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
+    clock = clock or SystemClock()
     return Runtime(
         settings=settings,
         engine=make_engine(settings.database_url, **pool_options(settings)),
         journeys=load_journeys(settings.journeys_dir),
-        renderer=MailRenderer(settings.templates_dir, settings.default_locale),
+        renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
-        clock=clock or SystemClock(),
+        clock=clock,
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
     )

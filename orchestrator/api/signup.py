@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
@@ -43,7 +41,7 @@ async def signup_hook(
         x_stepmail_timestamp,
         x_stepmail_signature,
         body,
-        now=time.time(),
+        now=runtime.clock.now().timestamp(),
         tolerance=runtime.settings.signup_hook_tolerance,
     )
     signup = parse_model(SignupRequest, body)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 
 import httpx
 
 from orchestrator.api.signatures import sign
+from orchestrator.clock import SystemClock
 from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load_settings
 
 SAMPLE_VALUES = {"high": 3_600_000, "low": 360_000, "tech": 36_000}
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         "csm_email": "csm@example.com",
     }
     body = json.dumps(payload, ensure_ascii=False).encode()
-    timestamp = str(int(time.time()))
+    timestamp = str(int(SystemClock().now().timestamp()))  # a live server: real time
     headers = {
         "Content-Type": "application/json",
         "X-Stepmail-Timestamp": timestamp,

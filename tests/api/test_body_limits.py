@@ -24,7 +24,7 @@ from tests.support.hostile import (
     signup_raw,
     v1_raw,
 )
-from tests.support.signups import signed_headers, signup_payload
+from tests.support.signups import hook_time, signed_headers, signup_payload
 
 __all__ = ["armed_client", "armed_runtime"]
 
@@ -162,7 +162,11 @@ def test_the_limit_is_a_setting(small_limits: TestClient) -> None:
     payload = signup_payload("big", attributes={"notes": "n" * 3000})
     body = json.dumps(payload).encode()
 
-    response = small_limits.post("/hooks/signup", content=body, headers=signed_headers(body))
+    response = small_limits.post(
+        "/hooks/signup",
+        content=body,
+        headers=signed_headers(body, timestamp=hook_time(small_limits)),
+    )
 
     assert response.status_code == 413
     assert response.json() == {"detail": "request body is larger than 2048 bytes"}

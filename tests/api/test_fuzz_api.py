@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,10 +95,9 @@ class SigningAdapter:
 
 
 def _signature(path: str, body: bytes) -> dict[str, str]:
+    stamp = str(int(START.timestamp()))  # the runtime's frozen clock: both hooks read it
     if path == "/hooks/signup":
-        stamp = str(int(time.time()))
         return {"X-Stepmail-Timestamp": stamp, "X-Stepmail-Signature": sign(SECRET, stamp, body)}
-    stamp = str(int(START.timestamp()))  # the runtime's frozen clock
     return {TIMESTAMP: stamp, SIGNATURE: SIGNER.sign(body, stamp)}
 
 

@@ -3,8 +3,6 @@ timestamps of 309 digits or in other scripts' digits, empty and whitespace value
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,8 +14,7 @@ from tests.support.hostile import SIGNER, armed_client, armed_runtime
 
 __all__ = ["armed_client", "armed_runtime"]
 
-NOW = str(int(time.time()))
-SG_NOW = str(int(START.timestamp()))  # the armed runtime's frozen clock
+NOW = SG_NOW = str(int(START.timestamp()))  # the armed runtime's frozen clock: both hooks
 HUGE = "9" * 309  # float(HUGE) overflows
 ODD_TIMESTAMPS = [
     pytest.param(HUGE, id="309-digits"),

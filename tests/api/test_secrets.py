@@ -25,7 +25,7 @@ from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load
 from orchestrator.transports.outbox import OutboxTransport
 from orchestrator.unsubscribe import make_unsubscribe_token, read_unsubscribe_token
 from tests.support.environment import make_settings
-from tests.support.signups import signed_headers, signup_payload
+from tests.support.signups import hook_time, signed_headers, signup_payload
 
 SUPPRESSION = {"email": "someone@customer.example"}
 
@@ -46,7 +46,11 @@ def without_hook_secret(tmp_path: Path, database_url: str, **values: Any) -> Set
 
 def post_signed_signup(client: TestClient, secret: str, external_id: str = "cust-1") -> Any:
     body = json.dumps(signup_payload(external_id)).encode()
-    return client.post("/hooks/signup", content=body, headers=signed_headers(body, secret))
+    return client.post(
+        "/hooks/signup",
+        content=body,
+        headers=signed_headers(body, secret, timestamp=hook_time(client)),
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,13 @@ from orchestrator.db.models import Customer, Enrollment, ScheduledSend
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
-from tests.support.signups import outbox_files, post_signup, signed_headers, signup_payload
+from tests.support.signups import (
+    hook_time,
+    outbox_files,
+    post_signup,
+    signed_headers,
+    signup_payload,
+)
 
 TIER_CUSTOMERS: dict[str, dict[str, Any]] = {
     "high": {
@@ -147,12 +153,18 @@ def test_a_bad_body_gets_422_naming_the_field(
 
 def test_missing_field_and_broken_json_get_422(client: TestClient) -> None:
     body = b'{"external_id": "x"}'
-    response = client.post("/hooks/signup", content=body, headers=signed_headers(body))
+    now = hook_time(client)
+    response = client.post(
+        "/hooks/signup", content=body, headers=signed_headers(body, timestamp=now)
+    )
     assert response.status_code == 422
     assert ["body", "email"] in [e["loc"] for e in response.json()["detail"]]
     body = b"{not json"
     assert (
-        client.post("/hooks/signup", content=body, headers=signed_headers(body)).status_code == 422
+        client.post(
+            "/hooks/signup", content=body, headers=signed_headers(body, timestamp=now)
+        ).status_code
+        == 422
     )
 
 
@@ -169,15 +181,14 @@ def test_missing_field_and_broken_json_get_422(client: TestClient) -> None:
 def test_a_bad_or_stale_signature_gets_401(
     client: TestClient, runtime: Runtime, headers: Any
 ) -> None:
-    import time
-
     body = b'{"external_id": "x", "email": "x@example.com", "name": "X"}'
+    now = hook_time(client)
     if headers == "wrong-secret":
-        headers = signed_headers(body, secret="not-the-secret")
+        headers = signed_headers(body, secret="not-the-secret", timestamp=now)
     elif headers == "stale":
-        headers = signed_headers(body, timestamp=int(time.time()) - 301)
+        headers = signed_headers(body, timestamp=now - 301)
     elif headers == "tampered":
-        headers = signed_headers(body)
+        headers = signed_headers(body, timestamp=now)
         body = body.replace(b"X", b"Y")
     response = client.post(
         "/hooks/signup", content=body, headers={"Content-Type": "application/json", **headers}

@@ -15,7 +15,7 @@ from orchestrator.checks import render_sample
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.rendering.renderer import MailRenderer
-from tests.support.environment import make_settings
+from tests.support.environment import START, make_settings
 
 CSS = """
 p { color: black; margin: 0; }
@@ -98,8 +98,8 @@ def test_shipped_mails_are_styled_as_css_inline_styles_them(tmp_path: Path) -> N
         for step in journey.steps:
             for tier in (t for t in ALL_TIERS if t in step.tiers):
                 for locale in ("ja", "en"):
-                    ours = render_sample(settings, compiled, journey, step, tier, locale)
-                    raw = render_sample(settings, plain, journey, step, tier, locale)
+                    ours = render_sample(settings, compiled, journey, step, tier, locale, START)
+                    raw = render_sample(settings, plain, journey, step, tier, locale, START)
                     reference = inliner.inline(raw.html)
                     assert _declarations(ours.html) == _declarations(reference), (
                         f"{journey.id}/{step.id} {tier} {locale}"

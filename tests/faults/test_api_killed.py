@@ -34,7 +34,12 @@ def post(url: str, n: int) -> dict[str, Any] | None:
     """One signup: the acknowledged answer, or None when the API failed to give one."""
     body = signup_body(n)
     try:
-        response = httpx.post(url, content=body, headers=signed_headers(body, SECRET), timeout=5)
+        response = httpx.post(
+            url,
+            content=body,
+            headers=signed_headers(body, SECRET, timestamp=int(time.time())),
+            timeout=5,
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 202:

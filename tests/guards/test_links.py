@@ -28,7 +28,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.samples import sample_customer
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
-from tests.support.environment import STANDARD_JOURNEYS, make_settings
+from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
 from tests.support.signups import outbox_files, post_signup, signup_payload
 from tests.support.usage import API_KEY, AUTH
 
@@ -178,7 +178,7 @@ def test_sample_renders_keep_their_links(tmp_path: Path) -> None:
         links.add("https://example.invalid/unsubscribe/PREVIEW")
         for step in journey.steps:
             for tier in step.tiers:
-                mail = render_sample(settings, renderer, journey, step, tier, "en")
+                mail = render_sample(settings, renderer, journey, step, tier, "en", START)
                 hrefs = {html.unescape(h) for h in re.findall(r'href="([^"]*)"', mail.html)}
                 assert hrefs and hrefs <= links | {"#"} and "#" not in hrefs
 

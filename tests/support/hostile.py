@@ -23,7 +23,7 @@ from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.transports.outbox import OutboxTransport
 from tests.fakes.sendgrid_events import EventSigner
 from tests.support.environment import START, make_settings
-from tests.support.signups import signed_headers, signup_payload
+from tests.support.signups import hook_time, signed_headers, signup_payload
 
 API_KEY = "test-api-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -59,7 +59,7 @@ def armed_client(armed_runtime: Runtime) -> Iterator[TestClient]:
 
 def signup_raw(client: TestClient, body: bytes) -> httpx.Response:
     response: httpx.Response = client.post(
-        "/hooks/signup", content=body, headers=signed_headers(body)
+        "/hooks/signup", content=body, headers=signed_headers(body, timestamp=hook_time(client))
     )
     return response
 

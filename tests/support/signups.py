@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,13 @@ from orchestrator.settings import Settings
 from tests.support.environment import SECRET
 
 
-def signed_headers(
-    body: bytes, secret: str = SECRET, timestamp: int | None = None
-) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
+def hook_time(client: TestClient) -> int:
+    """Now, by the clock of the app behind ``client``: what the hook's freshness check reads."""
+    return int(client.app.state.runtime.clock.now().timestamp())  # type: ignore[attr-defined]
+
+
+def signed_headers(body: bytes, secret: str = SECRET, *, timestamp: int) -> dict[str, str]:
+    ts = str(timestamp)
     return {
         "Content-Type": "application/json",
         "X-Stepmail-Timestamp": ts,
@@ -25,9 +27,14 @@ def signed_headers(
     }
 
 
-def post_signup(client: TestClient, payload: dict[str, Any], **kwargs: Any) -> Any:
+def post_signup(
+    client: TestClient, payload: dict[str, Any], secret: str = SECRET, timestamp: int | None = None
+) -> Any:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    return client.post("/hooks/signup", content=body, headers=signed_headers(body, **kwargs))
+    at = hook_time(client) if timestamp is None else timestamp
+    return client.post(
+        "/hooks/signup", content=body, headers=signed_headers(body, secret, timestamp=at)
+    )
 
 
 def signup_payload(external_id: str = "cust-1", **overrides: Any) -> dict[str, Any]:

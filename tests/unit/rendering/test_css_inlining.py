@@ -7,15 +7,17 @@ from __future__ import annotations
 import html
 import os
 import re
-import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestrator.clock import FrozenClock
 from orchestrator.errors import TemplateError
 from orchestrator.rendering.renderer import MailRenderer
+from tests.support.environment import START
 
 CSS = """
 p { color: black; margin: 0; }
@@ -184,7 +186,8 @@ def test_a_selector_that_cannot_be_inlined_is_named_with_its_line(
 def test_a_changed_stylesheet_is_seen_without_a_restart(
     templates: Path, recheck_after: float
 ) -> None:
-    renderer = MailRenderer(templates, recheck_after=recheck_after)
+    clock = FrozenClock(START)
+    renderer = MailRenderer(templates, recheck_after=recheck_after, clock=clock)
     (templates / "page.ja.html").write_text(
         '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
         "{% block content %}<p>a</p>{% endblock %}",
@@ -201,7 +204,9 @@ def test_a_changed_stylesheet_is_seen_without_a_restart(
     os.utime(sheet, ns=(later, later))
     if recheck_after:  # the files are looked at again only after recheck_after seconds
         assert page_style() == ["color: black; margin: 0;"]
-        time.sleep(recheck_after + 0.05)
+        clock.advance(timedelta(seconds=recheck_after / 2))
+        assert page_style() == ["color: black; margin: 0;"]
+        clock.advance(timedelta(seconds=recheck_after))
     assert page_style() == ["color: purple;"]
 
 
@@ -214,11 +219,14 @@ def test_without_a_stylesheet_templates_are_left_as_written(
 
 def test_a_template_added_later_is_found_after_recheck_after(templates: Path) -> None:
     """The fallback chain is remembered; the folder is looked at again after a while."""
-    renderer = MailRenderer(templates, recheck_after=0.3)
+    clock = FrozenClock(START)
+    renderer = MailRenderer(templates, recheck_after=0.3, clock=clock)
     shell = '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
     (templates / "news.html").write_text(shell, "utf-8")
     assert renderer.resolve("news", "high", "ja") == "news.html"
     (templates / "news.high.ja.html").write_text(shell, "utf-8")
     assert renderer.resolve("news", "high", "ja") == "news.html"
-    time.sleep(0.35)
+    clock.advance(timedelta(seconds=0.2))
+    assert renderer.resolve("news", "high", "ja") == "news.html"
+    clock.advance(timedelta(seconds=0.2))
     assert renderer.resolve("news", "high", "ja") == "news.high.ja.html"
