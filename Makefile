@@ -39,7 +39,7 @@ check: $(STAMP)
 
 # Post a signed sample signup to a running `make run` (see README, "Try it").
 signup: $(STAMP)
-	$(BIN)/python -m orchestrator.devtools.sample_signup
+	$(BIN)/python -m orchestrator.tools.sample_signup
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py

@@ -11,12 +11,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.checks import render_sample
 from orchestrator.clock import SystemClock
 from orchestrator.journeys.loader import load_journeys
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
+from orchestrator.tools.check import render_sample
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,15 +11,15 @@ from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
-from orchestrator.jitter import RandomSource
+from orchestrator.delivery.jitter import RandomSource
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
-from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
-from orchestrator.transports import make_transport
 from orchestrator.transports.base import Transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_limiter
 
 
 @dataclass

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, json_body
 from orchestrator.api.routing import StrictRoute
-from orchestrator.api.sendgrid_signature import verify_event_signature
 from orchestrator.errors import (
     WebhookNotConfigured,
 )
 from orchestrator.provider_events.record import record_events
 from orchestrator.provider_events.sendgrid import SendGridEvents
+from orchestrator.provider_events.signature import verify_event_signature
 from orchestrator.provider_events.vocabulary import NormalizedEvent
 from orchestrator.runtime import Runtime
 

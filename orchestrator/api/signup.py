@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute
-from orchestrator.api.signatures import verify
-from orchestrator.enrollment import enroll_signup
+from orchestrator.enrollment.signature import verify
+from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.guards.strict_json import parse_model
 from orchestrator.runtime import Runtime
-from orchestrator.signup import SignupAccepted, SignupRequest
 
 router = APIRouter(route_class=StrictRoute)
 

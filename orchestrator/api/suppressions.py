@@ -15,8 +15,7 @@ from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
 from orchestrator.errors import NotSuppressed
 from orchestrator.guards.bounds import DB_INT_MAX
-from orchestrator.runtime import Runtime
-from orchestrator.suppression import (
+from orchestrator.recipients.suppression import (
     MANUAL,
     SuppressionEntry,
     find_suppression,
@@ -24,6 +23,7 @@ from orchestrator.suppression import (
     suppress,
     unsuppress,
 )
+from orchestrator.runtime import Runtime
 
 router = APIRouter(
     route_class=StrictRoute,

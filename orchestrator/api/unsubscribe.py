@@ -33,10 +33,10 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, suppressions
 from orchestrator.errors import BadUnsubscribeLink, InvalidUnsubscribeToken
 from orchestrator.journeys.model import Journey
-from orchestrator.preferences import opted_out_topics, save_preferences
+from orchestrator.recipients.preferences import opted_out_topics, save_preferences
+from orchestrator.recipients.suppression import UNSUBSCRIBE, suppress, unsuppress
+from orchestrator.recipients.unsubscribe_links import read_unsubscribe_token
 from orchestrator.runtime import Runtime
-from orchestrator.suppression import UNSUBSCRIBE, suppress, unsuppress
-from orchestrator.unsubscribe import read_unsubscribe_token
 
 router = APIRouter(route_class=StrictRoute)
 _PAGES = Environment(

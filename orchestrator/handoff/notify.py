@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from orchestrator.db.tables import csm_tasks, customers
 from orchestrator.errors import DeliveryError
 from orchestrator.handoff.tasks import TaskView, get_task
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.runtime import Runtime
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 log = logging.getLogger(__name__)
 SLACK_TIMEOUT = 5.0

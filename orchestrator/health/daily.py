@@ -12,7 +12,7 @@ scan of ``customer (signed_up_at)``. Band actions wait for those days, so this i
 customer who never used the product (no event ever moves their score) is first scored with
 actions allowed: at risk, a CSM is pulled in. Without it they would never be looked at.
 
-The scheduler runs this once a day (``orchestrator.health.scheduled``); by hand it is
+The scheduler runs this once a day (``orchestrator.services.health``); by hand it is
 ``stepmail health daily``, with ``--since`` the last successful run after an outage.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.service import rescore_customers
+from orchestrator.health.rescore import rescore_customers
 from orchestrator.journeys.model import Journey
 from orchestrator.settings import Settings
 from orchestrator.usage.events import lock_customers

@@ -1,6 +1,6 @@
 """Whether ``now`` is open for a recipient: the send window and quiet days that apply to a
 journey, and the deferral to the next opening. Pure; the frequency cap, which reads the
-store, is applied by :mod:`orchestrator.pacing`."""
+store, is applied by :mod:`orchestrator.delivery.pacing`."""
 
 from __future__ import annotations
 

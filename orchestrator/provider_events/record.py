@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.tables import customers, provider_events, scheduled_sends
 from orchestrator.provider_events.send_effects import apply_to_sends
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
-from orchestrator.suppression import (
+from orchestrator.recipients.suppression import (
     HARD_BOUNCE,
     SOFT_BOUNCES,
     SPAM_REPORT,

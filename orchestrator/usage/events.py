@@ -27,7 +27,7 @@ from orchestrator.errors import UnknownCustomers
 from orchestrator.guards.bounds import Moment, StrippedText
 from orchestrator.health.loader import health_definition
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.service import rescore_customers, task_signals
+from orchestrator.health.rescore import rescore_customers, task_signals
 from orchestrator.journeys.model import Journey
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings

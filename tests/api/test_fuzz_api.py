@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.api.app import create_app
-from orchestrator.api.signatures import sign
+from orchestrator.enrollment.signature import sign
 from tests.fakes.sendgrid_events import SIGNATURE, TIMESTAMP
 from tests.support.environment import SECRET, START
 from tests.support.hostile import API_KEY, SIGNER, enroll, hostile_runtime

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.signatures import sign, verify
+from orchestrator.enrollment.signature import sign, verify
 from orchestrator.errors import InvalidSignature
 from tests.fakes.sendgrid_events import SIGNATURE, TIMESTAMP
 from tests.support.environment import SECRET, START

@@ -16,14 +16,14 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from orchestrator.api.app import create_app
-from orchestrator.api.signatures import sign, verify
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, suppressions
+from orchestrator.enrollment.signature import sign, verify
 from orchestrator.errors import InvalidSignature, InvalidUnsubscribeToken
+from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, read_unsubscribe_token
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load_settings
 from orchestrator.transports.outbox import OutboxTransport
-from orchestrator.unsubscribe import make_unsubscribe_token, read_unsubscribe_token
 from tests.support.environment import make_settings
 from tests.support.signups import hook_time, signed_headers, signup_payload
 

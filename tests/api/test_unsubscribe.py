@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from orchestrator.api.app import create_app
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import scheduled_sends, subscription_preferences, suppressions
+from orchestrator.recipients.suppression import suppress
+from orchestrator.recipients.unsubscribe_links import list_unsubscribe_header
 from orchestrator.runtime import Runtime, build_runtime
-from orchestrator.suppression import suppress
 from orchestrator.transports.outbox import OutboxTransport
-from orchestrator.unsubscribe import list_unsubscribe_header
 from tests.support.delivery import run_due
 from tests.support.environment import make_settings
 from tests.support.journeys import TOPICS, write_journeys

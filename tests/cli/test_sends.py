@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.delivery.unknown_sends import Settlement, settle_unknown
 from orchestrator.errors import UnknownDeliveryOutcome
 from orchestrator.runtime import Runtime
-from orchestrator.unknown_sends import Settlement, settle_unknown
 from tests.support.delivery import run_due
 from tests.support.signups import post_signup, signup_payload
 from tests.support.transports import ScriptedTransport, welcome_row

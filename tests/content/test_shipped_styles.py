@@ -11,10 +11,10 @@ from typing import Any
 import css_inline
 import pytest
 
-from orchestrator.checks import render_sample
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.tools.check import render_sample
 from tests.support.environment import START, make_settings
 
 CSS = """

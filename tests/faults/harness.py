@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
-from orchestrator.enrollment import enroll_signup
+from orchestrator.enrollment.signup import SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.states import ACTIVE_SEND_STATES
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
 from tests.support.environment import ROOT, SECRET, make_settings
 from tests.support.sendgrid import write_journeys
 

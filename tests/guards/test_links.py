@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 from sqlalchemy import update
 
-from orchestrator.checks import render_sample
 from orchestrator.db.tables import customers
 from orchestrator.errors import ConfigurationError, JourneyError, TemplateError
 from orchestrator.guards.links import link_scheme, safe_link
@@ -25,8 +24,9 @@ from orchestrator.journeys.loader import load_journey, load_journeys
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime
-from orchestrator.samples import sample_customer
 from orchestrator.settings import Settings
+from orchestrator.tools.check import render_sample
+from orchestrator.tools.samples import sample_customer
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
 from tests.support.signups import outbox_files, post_signup, signup_payload

@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 
 from orchestrator.errors import PermanentDeliveryError
 from orchestrator.guards.mail_headers import encoded_words, single_line
-from orchestrator.mail import Mailbox, OutgoingMail
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.outbox import OutboxTransport
 from orchestrator.transports.sendgrid import SendGridTransport, json_body
 from orchestrator.transports.smtp import SmtpTransport

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import ScheduledSend
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.enrollment import enroll_signup
-from orchestrator.queueing import BrokerDispatcher, make_broker
+from orchestrator.enrollment.signup import SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import tick
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.services.scheduling import tick
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
 from tests.integration.workers import (
     fresh_servers,
     real_time_runtime,

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from orchestrator.api.app import create_app
 from orchestrator.clock import SystemClock
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.enrollment import enroll_signup
-from orchestrator.queueing import BrokerDispatcher, make_broker
+from orchestrator.enrollment.signup import SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import tick
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.services.scheduling import tick
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.integration.workers import (

@@ -15,19 +15,19 @@ from sqlalchemy import select, update
 from orchestrator.clock import FrozenClock
 from orchestrator.db.models import Enrollment
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
-from orchestrator.delivery import deliver, deliver_many
+from orchestrator.delivery.outcomes import retry_delay
 from orchestrator.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
-from orchestrator.mail import OutgoingMail
+from orchestrator.recipients.suppression import suppress
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import claim_due_sends
-from orchestrator.send_outcomes import retry_delay
+from orchestrator.services.delivery import deliver, deliver_many
+from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.settings import Settings
-from orchestrator.suppression import suppress
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 from tests.support.crash import DiesMidCall, WorkerKilled
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, FixedDraw

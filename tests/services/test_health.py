@@ -15,9 +15,9 @@ from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, health_actions, health_score_history
 from orchestrator.health.daily import run_daily
 from orchestrator.health.loader import load_health
-from orchestrator.health.scheduled import run_daily_if_due
-from orchestrator.periodic import claim_window, finish_window
 from orchestrator.runtime import Runtime
+from orchestrator.scheduling.periodic import claim_window, finish_window
+from orchestrator.services.health import run_daily_if_due
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings

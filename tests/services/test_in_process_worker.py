@@ -9,9 +9,9 @@ import dramatiq
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.queueing import BrokerDispatcher, make_broker, register_actors
 from orchestrator.runtime import Runtime, install_runtime
-from orchestrator.scheduler import tick
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker, register_actors
+from orchestrator.services.scheduling import tick
 from orchestrator.settings import Settings
 from tests.support.signups import outbox_files, post_signup, signup_payload
 

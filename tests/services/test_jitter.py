@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.delivery.jitter import spread
+from orchestrator.delivery.outcomes import retry_delay
 from orchestrator.errors import TransientDeliveryError
-from orchestrator.jitter import spread
 from orchestrator.runtime import Runtime
-from orchestrator.send_outcomes import retry_delay
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.support.delivery import run_due
 from tests.support.environment import FixedDraw

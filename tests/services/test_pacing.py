@@ -18,11 +18,11 @@ from sqlalchemy import select
 from orchestrator.api.app import create_app
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.delivery import deliver
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.loader import load_journey
 from orchestrator.runtime import Runtime, build_runtime
-from orchestrator.scheduler import claim_due_sends
+from orchestrator.services.delivery import deliver
+from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.transports.outbox import OutboxTransport
 from tests.support.delivery import run_due
 from tests.support.environment import FixedDraw, make_settings

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.sendgrid import SendGridTransport
 from orchestrator.transports.smtp import SmtpTransport
 from tests.fakes.sendgrid_server import DEFAULT_API_KEY, FakeSendGrid

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import delivery_attempts
-from orchestrator.delivery import deliver
 from orchestrator.errors import UnknownDeliveryOutcome
-from orchestrator.mail import OutgoingMail
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import claim_due_sends
+from orchestrator.services.delivery import deliver
+from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 from orchestrator.transports.sendgrid import SendGridTransport
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, delivery_attempts, scheduled_sends
-from orchestrator.mail import Mailbox, OutgoingMail
-from orchestrator.rate_limit import SendRateLimiter, _PruningStubBackend
 from orchestrator.runtime import Runtime
-from orchestrator.transports import make_transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox, OutgoingMail
+from orchestrator.transports.rate_limit import SendRateLimiter, _PruningStubBackend
 from orchestrator.transports.sendgrid import SendGridTransport
 from tests.fakes.sendgrid_events import EventSigner
 from tests.fakes.sendgrid_server import FakeSendGrid

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import delivery_attempts
+from orchestrator.delivery.unknown_sends import Settlement, list_unknown, settle_unknown
 from orchestrator.errors import StepmailError, UnknownDeliveryOutcome
 from orchestrator.runtime import Runtime
-from orchestrator.unknown_sends import Settlement, list_unknown, settle_unknown
 from tests.support.delivery import run_due
 from tests.support.signups import post_signup, signup_payload
 from tests.support.transports import ScriptedTransport, welcome_row

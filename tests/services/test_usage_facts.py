@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator.clock import FrozenClock
+from orchestrator.delivery.facts import customer_facts
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.decide import condition_context
 from orchestrator.runtime import Runtime
-from orchestrator.send_facts import customer_facts
 from orchestrator.settings import Settings
 from orchestrator.usage.facts import usage_context
 from tests.support.environment import START, make_settings

@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import csm_tasks, scheduled_sends
-from orchestrator.delivery import deliver
 from orchestrator.journeys.loader import load_journey
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import claim_due_sends
+from orchestrator.services.delivery import deliver
+from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings

@@ -3,8 +3,8 @@ exception no code path catches, so nothing after the call runs, as with ``kill -
 
 from __future__ import annotations
 
-from orchestrator.mail import OutgoingMail
 from orchestrator.transports.base import SendResult, Transport
+from orchestrator.transports.mail import OutgoingMail
 
 
 class WorkerKilled(BaseException):

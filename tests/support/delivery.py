@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from orchestrator.delivery import deliver_many
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import tick
+from orchestrator.services.delivery import deliver_many
+from orchestrator.services.scheduling import tick
 from orchestrator.transports.base import Transport
 
 

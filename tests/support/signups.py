@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from orchestrator.api.signatures import sign
+from orchestrator.enrollment.signature import sign
 from orchestrator.settings import Settings
 from tests.support.environment import SECRET
 

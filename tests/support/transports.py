@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from orchestrator.db.models import ScheduledSend
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.mail import OutgoingMail
 from orchestrator.runtime import Runtime
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 
 
 class ScriptedTransport:

@@ -16,9 +16,9 @@ from orchestrator.errors import StepmailError
 from orchestrator.health.daily import run_daily
 from orchestrator.health.loader import health_definition
 from orchestrator.runtime import Runtime
-from orchestrator.samples import sample_customer
 from orchestrator.settings import Settings
-from orchestrator.simulation import (
+from orchestrator.tools.samples import sample_customer
+from orchestrator.tools.simulation import (
     ScriptedEvent,
     format_timeline,
     parse_scripted_event,

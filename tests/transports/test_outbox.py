@@ -10,9 +10,9 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.settings import Settings
-from orchestrator.transports import make_transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.outbox import (
     STALE_AFTER,
     SWEEP_EVERY,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dramatiq.rate_limits.backends import RedisBackend
 
-from orchestrator.rate_limit import (
+from orchestrator.transports.rate_limit import (
     SendRateLimiter,
     _PruningStubBackend,
     bucket_plan,

@@ -21,9 +21,9 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.settings import Settings
-from orchestrator.transports import make_transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.sendgrid import (
     SEND_PATH,
     SendGridTransport,

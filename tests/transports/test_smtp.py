@@ -14,9 +14,9 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.settings import Settings
-from orchestrator.transports import make_transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.smtp import SmtpTransport
 from tests.fakes.smtp_server import RecordingHandler, start_server
 

@@ -31,7 +31,7 @@ def track(
     """Record a usage event for a customer, as ``POST /v1/events`` would."""
     from orchestrator.handoff.notify import notify_tasks
     from orchestrator.runtime import build_runtime
-    from orchestrator.simulation import parse_value
+    from orchestrator.tools.simulation import parse_value
     from orchestrator.usage.events import EventIn, ingest_events, usage_rules
 
     properties = {}
@@ -129,9 +129,9 @@ def health_daily(
     """Rescore now the customers whose events entered or left a window since the last run.
     (The scheduler does this once a day by itself.)"""
     from orchestrator.handoff.notify import notify_tasks
-    from orchestrator.health.scheduled import run_daily_if_due, run_window
-    from orchestrator.periodic import Window
     from orchestrator.runtime import build_runtime
+    from orchestrator.scheduling.periodic import Window
+    from orchestrator.services.health import run_daily_if_due, run_window
     from orchestrator.usage.events import usage_rules
 
     runtime = build_runtime(load_settings())

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.errors import InvalidInput, NotSuppressed
-from orchestrator.settings import load_settings
-from orchestrator.suppression import (
+from orchestrator.recipients.suppression import (
     MANUAL,
     find_suppression,
     list_suppressions,
     suppress,
     unsuppress,
 )
+from orchestrator.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The addresses no journey may mail.")
 _EMAIL = TypeAdapter(EmailStr)

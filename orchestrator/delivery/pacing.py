@@ -1,8 +1,9 @@
 """Whether a send that should go may go *now*: send windows, quiet days and the frequency cap.
 
-Called by :func:`orchestrator.delivery.deliver` after every reason not to send was ruled out. A
-send that must wait gets a :class:`Deferral`: its row goes back to ``pending`` with ``wake_at``
-at the next moment it may go and a ``reason`` that says why. A deferral is not an attempt.
+Called by :func:`orchestrator.services.delivery.deliver` after every reason not to send was
+ruled out. A send that must wait gets a :class:`Deferral`: its row goes back to ``pending``
+with ``wake_at`` at the next moment it may go and a ``reason`` that says why. A deferral is
+not an attempt.
 
 The row's ``held_until`` keeps the moment it was deferred to, so the journey's grace (how late a
 mail may still go) counts from there, not from the original due time: a step deferred over a

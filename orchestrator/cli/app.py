@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
-from orchestrator.cli_consent import app as _consent_app
-from orchestrator.cli_sends import app as _sends_app
-from orchestrator.cli_suppressions import app as _suppressions_app
-from orchestrator.cli_usage import health_app, tasks_app
-from orchestrator.cli_usage import track as track_command
+from orchestrator.cli.consent import app as _consent_app
+from orchestrator.cli.sends import app as _sends_app
+from orchestrator.cli.suppressions import app as _suppressions_app
+from orchestrator.cli.usage import health_app, tasks_app
+from orchestrator.cli.usage import track as track_command
 from orchestrator.clock import SystemClock
+from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import ConfigurationError, FileAccessError, InvalidInput, StepmailError
 from orchestrator.settings import Settings, load_settings
-from orchestrator.signup import SignupRequest
 
 console = Console(soft_wrap=True)  # paths and file:line messages stay on one line
 errors = Console(stderr=True, soft_wrap=True)
@@ -100,7 +100,7 @@ def db_upgrade(revision: str = "head") -> None:
 @app.command()
 def run() -> None:
     """All in one: migrate, then API, scheduler and an in-process worker (embedded defaults)."""
-    from orchestrator.serve import run_all_in_one
+    from orchestrator.processes.serve import run_all_in_one
 
     _logging()
     run_all_in_one(_settings())
@@ -109,7 +109,7 @@ def run() -> None:
 @app.command()
 def api() -> None:
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
-    from orchestrator.serve import run_api
+    from orchestrator.processes.serve import run_api
 
     _logging()
     run_api(_settings())
@@ -118,7 +118,7 @@ def api() -> None:
 @app.command()
 def scheduler() -> None:
     """Run the scheduler loop: claim due rows and hand them to Redis. Needs STEPMAIL_REDIS_URL."""
-    from orchestrator.serve import run_scheduler_process
+    from orchestrator.processes.serve import run_scheduler_process
 
     _logging()
     run_scheduler_process(_settings())
@@ -147,7 +147,7 @@ def worker(
 @app.command()
 def check() -> None:
     """Load every journey and render every step × tier × locale with sample data."""
-    from orchestrator.checks import check_all
+    from orchestrator.tools.check import check_all
 
     settings = _settings()
     problems, rendered = check_all(settings, SystemClock().now())
@@ -168,7 +168,7 @@ def preview(
     out: Annotated[Path, typer.Option(help="folder for the files")] = Path("var/preview"),
 ) -> None:
     """Render one step for a sample customer; writes the HTML and text and prints their paths."""
-    from orchestrator.checks import preview_step
+    from orchestrator.tools.check import preview_step
 
     paths = preview_step(_settings(), journey, step, tier, locale, out, SystemClock().now())
     for path in paths:
@@ -190,7 +190,7 @@ def simulate(
 ) -> None:
     """Run the real pipeline for a sample customer with scripted usage: mails, skips, score
     changes and tasks, day by day. No side effects (a throwaway database, nothing sent)."""
-    from orchestrator.simulation import (
+    from orchestrator.tools.simulation import (
         ScriptedEvent,
         format_timeline,
         parse_scripted_event,
@@ -293,7 +293,7 @@ def _signups_from_csv(path: Path) -> list[SignupRequest]:
 
 
 def _enroll_all(signups: list[SignupRequest]) -> None:
-    from orchestrator.enrollment import enroll_signup
+    from orchestrator.enrollment.store import enroll_signup
     from orchestrator.runtime import build_runtime
 
     runtime = build_runtime(_settings())

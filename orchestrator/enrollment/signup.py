@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
-from orchestrator.consent import ConsentIn
 from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import Moment, StrippedText
+from orchestrator.recipients.consent import ConsentIn
 
 
 class SignupRequest(StrippedText):

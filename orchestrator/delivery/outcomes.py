@@ -23,22 +23,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from orchestrator.db.tables import delivery_attempts, enrollments, scheduled_sends
-from orchestrator.errors import (
-    DeliveryError,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-    UnknownDeliveryOutcome,
-)
-from orchestrator.jitter import (
+from orchestrator.delivery.jitter import (
     BACKOFF_SPREAD,
     RECONCILE_SPREAD,
     REQUEUE_SPREAD,
     RandomSource,
     spread,
 )
+from orchestrator.delivery.reconciliation import hold_unknown
+from orchestrator.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
 from orchestrator.journeys.decide import Claim, Decision
 from orchestrator.journeys.states import SendState
-from orchestrator.reconciliation import hold_unknown
 from orchestrator.runtime import Runtime
 from orchestrator.transports.base import SendResult, is_reconcilable
 
@@ -88,7 +88,7 @@ def end_enrollment(
 
 def record_sent(connection: Connection, sent: Sequence[tuple[int, SendResult, datetime]]) -> None:
     """Mark a batch's sent rows ``sent`` (``(send id, result, when)`` each); their attempts
-    are recorded as the batch goes (see :mod:`orchestrator.hand_over`)."""
+    are recorded as the batch goes (see :mod:`orchestrator.delivery.hand_over`)."""
     if not sent:
         return
     if connection.dialect.name == "postgresql":
@@ -178,7 +178,7 @@ def record_unknown(
     runtime: Runtime, claim: Claim, attempt_id: int, error: str, now: datetime
 ) -> str:
     """No answer after the request left: settled, reconciling or unknown (see
-    :mod:`orchestrator.reconciliation`); never resent here."""
+    :mod:`orchestrator.delivery.reconciliation`); never resent here."""
     with runtime.engine.begin() as connection:
         finish_attempt(connection, attempt_id, "unknown", error, None, now)
         hold = hold_unknown(
@@ -221,7 +221,7 @@ def wait_for_send_slot(runtime: Runtime, claim: Claim) -> str:
 
 def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -> timedelta:
     """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked,
-    then stretched at random (see :mod:`orchestrator.jitter`)."""
+    then stretched at random (see :mod:`orchestrator.delivery.jitter`)."""
     backoff = min(30 * 2 ** (attempt - 1), 3600)
     return spread(timedelta(seconds=max(backoff, retry_after or 0)), jitter, BACKOFF_SPREAD)
 

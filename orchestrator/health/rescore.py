@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.enrollment import enroll_in_journey
+from orchestrator.enrollment.store import enroll_in_journey
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal

@@ -1,5 +1,5 @@
 """``stepmail sends unknown|settle``: the sends whose outcome stayed unknown, for a person to
-settle (see :mod:`orchestrator.unknown_sends`)."""
+settle (see :mod:`orchestrator.delivery.unknown_sends`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
+from orchestrator.delivery.unknown_sends import Settlement, list_unknown, settle_unknown
 from orchestrator.settings import load_settings
-from orchestrator.unknown_sends import Settlement, list_unknown, settle_unknown
 
 app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: settle them by hand.")
 

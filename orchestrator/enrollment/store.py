@@ -14,16 +14,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.consent import record_consent
 from orchestrator.customers.tiers import derive_tier
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.journeys.compiler import compile_journey
 from orchestrator.journeys.model import Journey
 from orchestrator.journeys.states import SendState
+from orchestrator.recipients.consent import record_consent
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupAccepted, SignupRequest
 
 
 def enroll_signup(

@@ -1,7 +1,7 @@
 """Deliver scheduled sends: the only place that claims rows, renders and calls a transport.
 
 Deciding lives in :mod:`orchestrator.journeys.decide`, what it reads in
-:mod:`orchestrator.send_facts`, and recording outcomes in :mod:`orchestrator.send_outcomes`.
+:mod:`orchestrator.delivery.facts`, and recording outcomes in :mod:`orchestrator.delivery.outcomes`.
 
 The row's state is the lock. A worker first moves it ``dispatched → sending`` with a
 conditional UPDATE; whoever loses that race (a duplicated message, a redelivery) does
@@ -18,29 +18,29 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, update
 
-from orchestrator.compose import compose_mail
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.errors import DeliveryError, TemplateError
-from orchestrator.hand_over import HandOverLog, recover_stalled
-from orchestrator.journeys.decide import Claim, decide, find_step
-from orchestrator.journeys.model import Journey, Step
-from orchestrator.journeys.states import SendState
-from orchestrator.mail import OutgoingMail
-from orchestrator.pacing import hold_back
-from orchestrator.reconciliation import settle_if_reported, takeable
-from orchestrator.rendering.context import mail_context
-from orchestrator.runtime import Runtime
-from orchestrator.send_facts import SendFacts, load_send_facts_many
-from orchestrator.send_outcomes import (
+from orchestrator.delivery.facts import SendFacts, load_send_facts_many
+from orchestrator.delivery.hand_over import HandOverLog, recover_stalled
+from orchestrator.delivery.outcomes import (
     finish_without_sending,
     reconciliation_window,
     record_failure,
     set_state,
     wait_for_send_slot,
 )
+from orchestrator.delivery.pacing import hold_back
+from orchestrator.delivery.reconciliation import settle_if_reported, takeable
+from orchestrator.errors import DeliveryError, TemplateError
+from orchestrator.journeys.decide import Claim, decide, find_step
+from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.states import SendState
+from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
+from orchestrator.rendering.compose import compose_mail
+from orchestrator.rendering.context import mail_context
+from orchestrator.runtime import Runtime
 from orchestrator.transports.base import is_reconcilable
-from orchestrator.unsubscribe import make_unsubscribe_token, unsubscribe_url
+from orchestrator.transports.mail import OutgoingMail
 from orchestrator.usage.facts import usage_context
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def deliver_many(runtime: Runtime, send_ids: Sequence[int]) -> list[str]:
     shared: one transaction claims the rows and reads what the decisions need, one records
     the sends that went out. That is what makes a worker fast. The one write per mail is its
     hand-over, just before the transport call, so a crash strands nothing
-    (:mod:`orchestrator.hand_over`).
+    (:mod:`orchestrator.delivery.hand_over`).
     """
     now = runtime.clock.now()
     lease = timedelta(seconds=runtime.settings.send_lease)
@@ -118,12 +118,12 @@ def _claim_many(
 ) -> list[Claim]:
     """Take the rows for this worker; rows someone else has, or that are done, are left out.
 
-    A ``stalled`` row belonged to a worker that died after handing its mail over: the mail may
-    have gone out. :func:`orchestrator.hand_over.recover_stalled` settles it as ``sent`` when
+    A ``stalled`` row belonged to a worker that died after handing its mail over: the mail may have
+    gone out. :func:`orchestrator.delivery.hand_over.recover_stalled` settles it as ``sent`` when
     that was recorded, gives it back to be claimed here when the transport is idempotent, and
-    otherwise holds it for reconciliation (``reconciling`` when the transport is reconcilable,
-    else ``unknown``), never resent blindly. A row with a provider event reported is not sent
-    again but settled as ``sent`` (see :mod:`orchestrator.reconciliation`).
+    otherwise holds it for reconciliation (``reconciling`` when the transport is reconcilable, else
+    ``unknown``), never resent blindly. A row with a provider event reported is not sent again but
+    settled as ``sent`` (see :mod:`orchestrator.delivery.reconciliation`).
     """
     rows = _take(connection, send_ids, now, lease)
     claimed = {row.id for row in rows}
@@ -198,7 +198,7 @@ def _deferred(
     now: datetime,
 ) -> bool:
     """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
-    (see :mod:`orchestrator.pacing`)."""
+    (see :mod:`orchestrator.delivery.pacing`)."""
     deferral = hold_back(
         runtime,
         claim.send_id,
@@ -267,7 +267,7 @@ def _send_all(
 
     Killed at any point, the worker leaves at most the one mail it was handing over with an
     unknown outcome: the ones before are recorded as sent on their attempts, the ones after
-    have no attempt and are simply sent later (see :mod:`orchestrator.hand_over`).
+    have no attempt and are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
     """
     outcomes: dict[int, str] = {}
     hand_overs = HandOverLog(runtime.engine, runtime.transport.name)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from orchestrator.api.signatures import fresh_timestamp
+from orchestrator.enrollment.signature import fresh_timestamp
 from orchestrator.errors import ConfigurationError, InvalidSignature
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"

@@ -21,8 +21,8 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
     """Every consent record with its customer, oldest first."""
-    from orchestrator.consent import consent_rows, to_csv, to_json
     from orchestrator.db.engine import make_engine
+    from orchestrator.recipients.consent import consent_rows, to_csv, to_json
     from orchestrator.settings import load_settings
 
     engine = make_engine(load_settings().database_url)

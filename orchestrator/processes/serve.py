@@ -18,10 +18,10 @@ from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.errors import ConfigurationError
-from orchestrator.health.scheduled import run_daily_if_due
-from orchestrator.queueing import BrokerDispatcher, make_broker, register_actors
 from orchestrator.runtime import Runtime, build_runtime, install_runtime
-from orchestrator.scheduler import run_scheduler
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker, register_actors
+from orchestrator.services.health import run_daily_if_due
+from orchestrator.services.scheduling import run_scheduler
 from orchestrator.settings import Settings
 from orchestrator.startup.development_defaults import DevelopmentDefault
 from orchestrator.startup.gate import (

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.mail import Mailbox, OutgoingMail
+from orchestrator.recipients.unsubscribe_links import list_unsubscribe_header
 from orchestrator.rendering.context import SenderIdentity
 from orchestrator.rendering.renderer import RenderedMail
-from orchestrator.unsubscribe import list_unsubscribe_header
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 
 def compose_mail(

@@ -20,8 +20,8 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from orchestrator.delivery import deliver_many
 from orchestrator.runtime import current_runtime
+from orchestrator.services.delivery import deliver_many
 from orchestrator.settings import Settings
 
 DELIVER_ACTOR = "deliver_scheduled_send"

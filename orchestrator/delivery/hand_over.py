@@ -44,10 +44,10 @@ from sqlalchemy import (
 
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
 from orchestrator.db.types import UTCDateTime
+from orchestrator.delivery.outcomes import record_sent
+from orchestrator.delivery.reconciliation import close_lost_attempts, hold_stalled
 from orchestrator.journeys.decide import Claim
 from orchestrator.journeys.states import SendState
-from orchestrator.reconciliation import close_lost_attempts, hold_stalled
-from orchestrator.send_outcomes import record_sent
 from orchestrator.transports.base import SendResult
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,8 @@ def recover_stalled(
 
     It is ``sent`` when its attempt was recorded so. Otherwise the mail may or may not have
     left: an idempotent transport sends it again, any other holds it for reconciliation
-    (``window`` given) or as ``unknown`` (:func:`orchestrator.reconciliation.hold_stalled`).
+    (``window`` given) or as ``unknown``
+    (:func:`orchestrator.delivery.reconciliation.hold_stalled`).
     """
     if _settle_recorded(connection, send_id, now):
         log.info("send %d: its worker died after the transport took it; recorded as sent", send_id)

@@ -1,6 +1,6 @@
 """Post a signed sample signup to a running Stepmail (``make signup``).
 
-Usage: ``python -m orchestrator.devtools.sample_signup [TIER] [LOCALE]``; it prints the answer
+Usage: ``python -m orchestrator.tools.sample_signup [TIER] [LOCALE]``; it prints the answer
 and where the welcome mail will land.
 """
 
@@ -12,8 +12,8 @@ import uuid
 
 import httpx
 
-from orchestrator.api.signatures import sign
 from orchestrator.clock import SystemClock
+from orchestrator.enrollment.signature import sign
 from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load_settings
 
 SAMPLE_VALUES = {"high": 3_600_000, "low": 360_000, "tech": 36_000}

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.health.daily import DailyReport, run_daily
-from orchestrator.periodic import Window, claim_window, finish_window
 from orchestrator.runtime import Runtime
+from orchestrator.scheduling.periodic import Window, claim_window, finish_window
 from orchestrator.usage.events import usage_rules
 
 HEALTH_DAILY = "health-daily"

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Engine, case, select, text, update
 from orchestrator.db.engine import is_postgres
 from orchestrator.db.models import WAKEABLE_SQL
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.hand_over import began
+from orchestrator.delivery.hand_over import began
 from orchestrator.journeys.states import SendState
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def claim_due_sends(engine: Engine, now: datetime, batch_size: int, lease: timed
     Rows still ``sending`` after their lease lost their worker. One whose mail was never
     handed over is dispatched again like any other (the claim it lost is given back); one whose
     transport call began becomes ``stalled`` and is dispatched, and the worker decides what
-    became of it (see :mod:`orchestrator.hand_over`).
+    became of it (see :mod:`orchestrator.delivery.hand_over`).
     """
     due = (
         select(_T.c.id)
@@ -129,7 +129,7 @@ def run_scheduler(
     """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal.
 
     ``periodic`` jobs are offered the time once a minute; each decides whether it is due (see
-    :mod:`orchestrator.periodic`), so the tick itself stays what is due and nothing else.
+    :mod:`orchestrator.scheduling.periodic`), so the tick itself stays what is due and nothing else.
     """
     log.info("scheduler started (interval %.1fs, batch %d)", interval, batch_size)
     next_periodic = clock_now()

@@ -37,21 +37,21 @@ from orchestrator.db.tables import (
     scheduled_sends,
     usage_events,
 )
-from orchestrator.delivery import deliver
-from orchestrator.enrollment import enroll_signup
+from orchestrator.enrollment.signup import SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
 from orchestrator.handoff.notify import notify_tasks
 from orchestrator.health.daily import run_daily
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
-from orchestrator.mail import OutgoingMail
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime
-from orchestrator.samples import sample_customer
-from orchestrator.scheduler import next_wake_at, tick
+from orchestrator.services.delivery import deliver
+from orchestrator.services.scheduling import next_wake_at, tick
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
+from orchestrator.tools.samples import sample_customer
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 from orchestrator.usage.events import EventIn, ingest_events, usage_rules
 
 SIMULATED_ID = "simulated-customer"

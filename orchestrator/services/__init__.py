@@ -1,0 +1,1 @@
+"""Use cases: each function here owns its transaction."""
