@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
@@ -13,6 +12,7 @@ from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.errors import install_error_handler
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
+from orchestrator.services.admin import ping_database
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -39,8 +39,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:
         """Liveness and database reachability, for load balancers and orchestration."""
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping_database(runtime.engine)
         return {"status": "ok"}
 
     return app

@@ -86,14 +86,14 @@ def _logging(level: int = logging.INFO) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    from orchestrator.db.migrate import upgrade
+    from orchestrator.services.admin import upgrade_database
     from orchestrator.startup.preflight import database_problems
 
     settings = _settings()
     problems = database_problems(settings.database_url, migrates_itself=True)
     if problems:
         raise ConfigurationError("\n".join(problems))
-    upgrade(settings.database_url, revision)
+    upgrade_database(settings.database_url, revision)
     console.print(f"database at {revision}")
 
 

@@ -16,12 +16,13 @@ from fastapi import FastAPI
 
 from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
-from orchestrator.db.migrate import upgrade
 from orchestrator.errors import ConfigurationError
+from orchestrator.processes.actors import register_actors
+from orchestrator.processes.scheduler import run_scheduler
 from orchestrator.runtime import Runtime, build_runtime, install_runtime
-from orchestrator.scheduling.broker import BrokerDispatcher, make_broker, register_actors
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.services.admin import upgrade_database
 from orchestrator.services.health import run_daily_if_due
-from orchestrator.services.scheduling import run_scheduler
 from orchestrator.settings import Settings
 from orchestrator.startup.development_defaults import DevelopmentDefault
 from orchestrator.startup.gate import (
@@ -61,7 +62,7 @@ def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threadi
 def run_all_in_one(settings: Settings) -> None:
     """``stepmail run``: everything in this process, so one command gives a working service."""
     defaults = check_before_serving(settings, migrates_itself=True)
-    upgrade(settings.database_url)
+    upgrade_database(settings.database_url)
     runtime = build_runtime(settings)
     install_runtime(runtime)
     broker = make_broker(settings)

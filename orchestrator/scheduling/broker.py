@@ -1,12 +1,14 @@
-"""Dramatiq plumbing: the broker (Redis when configured, else in-process), the dispatcher the
-scheduler hands due row ids to, and the actor that delivers them.
+"""Dramatiq plumbing: the broker (Redis when configured, else in-process) and the dispatcher
+the scheduler hands due row ids to, as messages for the send actor named ``DELIVER_ACTOR``.
 
-Kept in the library so ``stepmail run`` can host a worker in-process; the ``workers``
-package is only the entry point ``dramatiq workers`` imports."""
+A message carries ``args=([row ids],)`` for the actor ``deliver_scheduled_send`` on
+``STEPMAIL_QUEUE_NAME``, and nothing else: no module path, nothing pickled, so messages
+survive an upgrade. The actor itself is :mod:`orchestrator.processes.actors`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -20,12 +22,15 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from orchestrator.runtime import current_runtime
-from orchestrator.services.delivery import deliver_many
 from orchestrator.settings import Settings
 
 DELIVER_ACTOR = "deliver_scheduled_send"
-DeliverActor = dramatiq.Actor[[list[int] | int], None]
+
+
+class Dispatcher(Protocol):
+    """Hands claimed row ids to whatever runs the send actor (a Dramatiq broker)."""
+
+    def dispatch(self, send_ids: Sequence[int]) -> None: ...
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -73,25 +78,3 @@ class BrokerDispatcher:
                     options={},
                 )
             )
-
-
-def deliver_scheduled_send(send_ids: list[int] | int) -> None:
-    """Render and send scheduled rows; duplicates and redeliveries are no-ops. The outcome
-    lives in the database, so nothing is returned through the broker. (A single id is what
-    messages enqueued by earlier versions carry.)"""
-    deliver_many(current_runtime(), [send_ids] if isinstance(send_ids, int) else send_ids)
-
-
-def register_actors(
-    broker: dramatiq.Broker, queue_name: str
-) -> dramatiq.Actor[[list[int] | int], None]:
-    """Declare our actors on ``broker``. Delivery retries live in the database (backoff with a
-    lease), so Dramatiq retries only what escaped it, such as a database outage."""
-    return dramatiq.Actor(
-        deliver_scheduled_send,
-        broker=broker,
-        actor_name=DELIVER_ACTOR,
-        queue_name=queue_name,
-        priority=0,
-        options={"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000},
-    )

@@ -23,12 +23,10 @@ from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel
 
 from orchestrator.clock import FrozenClock
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import zone
-from orchestrator.db.engine import make_engine
 from orchestrator.db.tables import (
     csm_tasks,
     customers,
@@ -46,6 +44,7 @@ from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime
+from orchestrator.services.admin import scratch_database
 from orchestrator.services.delivery import deliver
 from orchestrator.services.scheduling import next_wake_at, tick
 from orchestrator.settings import Settings
@@ -146,8 +145,7 @@ def simulate_journey(
     # stay, so their mails appear too.
     journeys = {jid: j for jid, j in journeys.items() if jid == journey_id or j.trigger != "signup"}
     with tempfile.TemporaryDirectory(prefix="stepmail-simulate-") as folder:
-        engine = make_engine(f"sqlite:///{Path(folder) / 'simulation.db'}")
-        SQLModel.metadata.create_all(engine)
+        engine = scratch_database(Path(folder) / "simulation.db")
         runtime = Runtime(
             settings=settings,
             engine=engine,

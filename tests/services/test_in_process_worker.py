@@ -9,8 +9,9 @@ import dramatiq
 import pytest
 from fastapi.testclient import TestClient
 
+from orchestrator.processes.actors import register_actors
 from orchestrator.runtime import Runtime, install_runtime
-from orchestrator.scheduling.broker import BrokerDispatcher, make_broker, register_actors
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
 from orchestrator.services.scheduling import tick
 from orchestrator.settings import Settings
 from tests.support.signups import outbox_files, post_signup, signup_payload
