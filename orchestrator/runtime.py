@@ -1,21 +1,28 @@
 """The runtime: the long-lived parts one process shares (settings, engine, journeys, renderer,
-transport, clock). Entry points build it; routes, actors and commands receive it."""
+transport, clock). Entry points build it; routes, actors and commands receive it, and take
+from it exactly what a service needs (its ``*_rules`` and ``*_deps``): services never see the
+runtime or the settings. These are built on each call, so a test that swaps
+``runtime.transport`` is heard at once."""
 
 from __future__ import annotations
 
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
+from orchestrator.delivery.pacing import PacingRules
+from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.services.delivery import DeliveryDeps
 from orchestrator.settings import Settings
 from orchestrator.transports.base import Transport
 from orchestrator.transports.factory import make_transport
@@ -36,6 +43,37 @@ class Runtime:
     @property
     def sender(self) -> SenderIdentity:
         return sender_identity(self.settings)
+
+    def delivery_rules(self) -> DeliveryRules:
+        settings = self.settings
+        return DeliveryRules(
+            lease=timedelta(seconds=settings.send_lease),
+            max_attempts=settings.max_send_attempts,
+            reconciliation_window=timedelta(seconds=settings.reconciliation_window),
+            links=LinkRules(
+                settings.public_base_url, settings.signing_secret(), settings.unsubscribe_mailto
+            ),
+            pacing=PacingRules(
+                send_window=settings.send_window,
+                quiet_days=settings.quiet_days,
+                frequency_cap=settings.frequency_cap,
+                default_timezone=settings.default_timezone,
+            ),
+        )
+
+    def delivery_deps(self) -> DeliveryDeps:
+        """What the send path uses, for one batch."""
+        return DeliveryDeps(
+            engine=self.engine,
+            journeys=self.journeys,
+            renderer=self.renderer,
+            transport=self.transport,
+            clock=self.clock,
+            jitter=self.jitter,
+            rules=self.delivery_rules(),
+            sender=self.sender,
+            rate_limiter=self.rate_limiter,
+        )
 
     def close(self) -> None:
         self.transport.close()

@@ -1,10 +1,12 @@
 """Writing down how a send ended: sent (a batch at once), failed, retried later, held as
-unknown, skipped, or put back for a send slot; and ending an enrollment."""
+unknown, skipped, or put back for a send slot. Each runs inside the transaction the delivery
+service opens for it (:mod:`orchestrator.services.delivery`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from orchestrator.db.tables import delivery_attempts, enrollments, scheduled_sends
+from orchestrator.db.tables import delivery_attempts, scheduled_sends
 from orchestrator.delivery.jitter import (
     BACKOFF_SPREAD,
     RECONCILE_SPREAD,
@@ -31,6 +33,7 @@ from orchestrator.delivery.jitter import (
     spread,
 )
 from orchestrator.delivery.reconciliation import hold_unknown
+from orchestrator.enrollment.store import end_enrollment
 from orchestrator.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -39,51 +42,27 @@ from orchestrator.errors import (
 )
 from orchestrator.journeys.decide import Claim, Decision
 from orchestrator.journeys.states import SendState
-from orchestrator.runtime import Runtime
-from orchestrator.transports.base import SendResult, is_reconcilable
+from orchestrator.transports.base import SendResult
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
 _ATTEMPTS = delivery_attempts
-_ENROLLMENTS = enrollments
 RATE_LIMIT_REQUEUE = timedelta(
     seconds=1
 )  # at the soonest, a row that found no send slot is tried again
 
 
 def finish_without_sending(
-    runtime: Runtime, claim: Claim, decision: Decision, now: datetime
+    connection: Connection, claim: Claim, decision: Decision, now: datetime
 ) -> str:
-    with runtime.engine.begin() as connection:
-        set_state(connection, claim.send_id, decision.state, decision.reason, now)
-        if decision.end_enrollment is not None:
-            end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    """The row ends as ``decide`` said (skipped, missed, cancelled, failed); an exit rule also
+    ends the enrollment."""
+    set_state(connection, claim.send_id, decision.state, decision.reason, now)
+    if decision.end_enrollment is not None:
+        end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
     log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
     return decision.state.value
-
-
-def end_enrollment(
-    connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
-) -> None:
-    """Close an enrollment and cancel its steps that have not gone out yet."""
-    connection.execute(
-        update(_ENROLLMENTS)
-        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.state == "active")
-        .values(state=state, ended_at=now, end_reason=reason[:500])
-    )
-    connection.execute(
-        update(_SENDS)
-        .where(
-            _SENDS.c.enrollment_id == enrollment_id,
-            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
-        )
-        .values(
-            state=SendState.CANCELLED.value,
-            reason=f"enrollment {state}: {reason}"[:1000],
-            updated_at=now,
-        )
-    )
 
 
 def record_sent(connection: Connection, sent: Sequence[tuple[int, SendResult, datetime]]) -> None:
@@ -146,75 +125,94 @@ _SENT_FROM_ARRAYS = _sent_statement(_SENT.c.send_id, _SENT.c.at, _SENT.c.message
 _SENT_EACH = _sent_statement(bindparam("send_id"), bindparam("at"), bindparam("message_id"))
 
 
-def record_failure(runtime: Runtime, claim: Claim, attempt_id: int, exc: DeliveryError) -> str:
-    now = runtime.clock.now()
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed send is tried again: attempts, the random share of each wait, and (for a
+    transport that can tell) the window an unknown outcome waits for a provider event."""
+
+    max_attempts: int
+    jitter: RandomSource
+    reconciliation_window: timedelta
+    reconcilable: bool
+
+
+def record_failure(
+    connection: Connection,
+    claim: Claim,
+    attempt_id: int,
+    exc: DeliveryError,
+    now: datetime,
+    policy: RetryPolicy,
+) -> str:
+    """A transport call failed: retried after a jittered backoff (transient), failed for good
+    (permanent, or out of attempts), or held when its outcome is unknown."""
     error = str(exc)[:2000]
     if isinstance(exc, UnknownDeliveryOutcome):
-        return record_unknown(runtime, claim, attempt_id, error, now)
-    if (
-        isinstance(exc, TransientDeliveryError)
-        and claim.attempts < runtime.settings.max_send_attempts
-    ):
+        return record_unknown(connection, claim, attempt_id, error, now, policy)
+    if isinstance(exc, TransientDeliveryError) and claim.attempts < policy.max_attempts:
         state, outcome, wake = (
             SendState.PENDING,
             "transient",
-            now + retry_delay(claim.attempts, exc.retry_after, runtime.jitter),
+            now + retry_delay(claim.attempts, exc.retry_after, policy.jitter),
         )
     else:
         assert isinstance(exc, (TransientDeliveryError, PermanentDeliveryError, DeliveryError))
         state, outcome, wake = SendState.FAILED, "permanent", now
-    with runtime.engine.begin() as connection:
-        connection.execute(
-            update(_SENDS)
-            .where(_SENDS.c.id == claim.send_id)
-            .values(state=state.value, reason=error[:1000], wake_at=wake, updated_at=now)
-        )
-        finish_attempt(connection, attempt_id, outcome, error, None, now)
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == claim.send_id)
+        .values(state=state.value, reason=error[:1000], wake_at=wake, updated_at=now)
+    )
+    finish_attempt(connection, attempt_id, outcome, error, None, now)
     log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, outcome, error)
     return state.value
 
 
 def record_unknown(
-    runtime: Runtime, claim: Claim, attempt_id: int, error: str, now: datetime
+    connection: Connection,
+    claim: Claim,
+    attempt_id: int,
+    error: str,
+    now: datetime,
+    policy: RetryPolicy,
 ) -> str:
     """No answer after the request left: settled, reconciling or unknown (see
     :mod:`orchestrator.delivery.reconciliation`); never resent here."""
-    with runtime.engine.begin() as connection:
-        finish_attempt(connection, attempt_id, "unknown", error, None, now)
-        hold = hold_unknown(
-            connection,
-            claim.send_id,
-            reconcilable=is_reconcilable(runtime.transport),
-            window=reconciliation_window(runtime),
-            now=now,
-            error=error,
-        )
-        values = {"state": hold.state.value, "reason": hold.reason[:1000], "wake_at": hold.wake_at}
-        if hold.state is SendState.SENT:
-            values["sent_at"] = now
-        connection.execute(
-            update(_SENDS).where(_SENDS.c.id == claim.send_id).values(**values, updated_at=now)
-        )
+    finish_attempt(connection, attempt_id, "unknown", error, None, now)
+    hold = hold_unknown(
+        connection,
+        claim.send_id,
+        reconcilable=policy.reconcilable,
+        window=reconciliation_window(policy.reconciliation_window, policy.jitter),
+        now=now,
+        error=error,
+    )
+    values = {"state": hold.state.value, "reason": hold.reason[:1000], "wake_at": hold.wake_at}
+    if hold.state is SendState.SENT:
+        values["sent_at"] = now
+    connection.execute(
+        update(_SENDS).where(_SENDS.c.id == claim.send_id).values(**values, updated_at=now)
+    )
     log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, hold.state, error)
     return hold.state.value
 
 
-def wait_for_send_slot(runtime: Runtime, claim: Claim) -> str:
+def wait_for_send_slot(
+    connection: Connection, claim: Claim, now: datetime, jitter: RandomSource
+) -> str:
     """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
     scheduler to dispatch again in a second. Nothing was handed over, so it costs no attempt."""
-    now = runtime.clock.now()
-    with runtime.engine.begin() as connection:
-        connection.execute(
-            update(_SENDS)
-            .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
-            .values(
-                state=SendState.PENDING.value,
-                wake_at=now + spread(RATE_LIMIT_REQUEUE, runtime.jitter, REQUEUE_SPREAD),
-                attempts=_SENDS.c.attempts - 1,
-                reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
-                updated_at=now,
-            )
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
+        .values(
+            state=SendState.PENDING.value,
+            wake_at=now + spread(RATE_LIMIT_REQUEUE, jitter, REQUEUE_SPREAD),
+            attempts=_SENDS.c.attempts - 1,
+            reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
+            updated_at=now,
         )
+    )
     log.info("send %d waits for a send slot", claim.send_id)
     return SendState.PENDING.value
 
@@ -226,11 +224,10 @@ def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -
     return spread(timedelta(seconds=max(backoff, retry_after or 0)), jitter, BACKOFF_SPREAD)
 
 
-def reconciliation_window(runtime: Runtime) -> timedelta:
+def reconciliation_window(window: timedelta, jitter: RandomSource) -> timedelta:
     """How long this unknown outcome waits for a provider event: ``RECONCILIATION_WINDOW``,
     stretched at random so the resends after an outage do not all leave together."""
-    window = timedelta(seconds=runtime.settings.reconciliation_window)
-    return spread(window, runtime.jitter, RECONCILE_SPREAD)
+    return spread(window, jitter, RECONCILE_SPREAD)
 
 
 def set_state(

@@ -1,9 +1,9 @@
 """Whether a send that should go may go *now*: send windows, quiet days and the frequency cap.
 
-Called by :func:`orchestrator.services.delivery.deliver` after every reason not to send was
-ruled out. A send that must wait gets a :class:`Deferral`: its row goes back to ``pending``
-with ``wake_at`` at the next moment it may go and a ``reason`` that says why. A deferral is
-not an attempt.
+Planned by :func:`pacing_plan` and written by :func:`apply_pacing`, which the delivery service calls
+after every reason not to send was ruled out. A send that must wait gets a :class:`Deferral`: its
+row goes back to ``pending`` with ``wake_at`` at the next moment it may go and a ``reason`` that
+says why. A deferral is not an attempt.
 
 The row's ``held_until`` keeps the moment it was deferred to, so the journey's grace (how late a
 mail may still go) counts from there, not from the original due time: a step deferred over a
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, or_, select, update
 
 from orchestrator.customers.timezones import zone
-from orchestrator.db.engine import is_postgres
-from orchestrator.db.tables import customers, scheduled_sends
+from orchestrator.db.locks import lock_customer
+from orchestrator.db.tables import scheduled_sends
 from orchestrator.journeys.deferral import Deferral, deferral_reason, send_rules, window_deferral
 from orchestrator.journeys.frequency_cap import CappedSend, cap_wait, parse_frequency_cap
 from orchestrator.journeys.model import Journey, Step
@@ -32,15 +33,40 @@ from orchestrator.journeys.send_window import (
     next_opening,
 )
 from orchestrator.journeys.states import ACTIVE_SEND_STATES, SendState
-from orchestrator.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
 
 
-def hold_back(
-    runtime: Runtime,
+@dataclass(frozen=True)
+class PacingRules:
+    """The installation's pacing settings, as they are written (parsed when used)."""
+
+    send_window: str | None  # STEPMAIL_SEND_WINDOW
+    quiet_days: str  # STEPMAIL_QUIET_DAYS
+    frequency_cap: str | None  # STEPMAIL_FREQUENCY_CAP
+    default_timezone: str  # for a customer whose own zone is unknown
+
+
+@dataclass(frozen=True)
+class PacingPlan:
+    """What pacing must write for one send, decided before any transaction: the window's
+    deferral (pure), or a frequency cap to count under the customer's lock, or the
+    ``admitted_at`` stamp of a send that was held before."""
+
+    send_id: int
+    customer_id: int
+    window: SendWindow | None
+    quiet: frozenset[date]
+    local_zone: ZoneInfo
+    deferral: Deferral | None
+    cap: str | None  # the cap to count, when the window is open and the step is not exempt
+    was_held: bool
+
+
+def pacing_plan(
+    rules: PacingRules,
     send_id: int,
     customer_id: int,
     journey: Journey,
@@ -49,38 +75,46 @@ def hold_back(
     now: datetime,
     *,
     was_held: bool = False,
-) -> Deferral | None:
-    """None when the send may go now; else the deferral, already written to its row.
+) -> PacingPlan | None:
+    """None when the send may go now and nothing needs writing (the common case); else the
+    plan :func:`apply_pacing` carries out in one transaction.
 
-    ``was_held``: the row was deferred before, so admitting it stamps ``sent_at`` (see above).
+    ``was_held``: the row was deferred before, so admitting it stamps ``admitted_at``.
     """
-    window, quiet = send_rules(runtime.settings.send_window, runtime.settings.quiet_days, journey)
-    local_zone = zone(timezone or runtime.settings.default_timezone)
+    window, quiet = send_rules(rules.send_window, rules.quiet_days, journey)
+    local_zone = zone(timezone or rules.default_timezone)
     deferral = window_deferral(window, quiet, local_zone, now)
-    cap = runtime.settings.frequency_cap
-    capped = deferral is None and bool(cap) and not step.transactional
+    capped = deferral is None and bool(rules.frequency_cap) and not step.transactional
     if deferral is None and not capped and not was_held:
-        return None  # the common case writes nothing
-    with runtime.engine.begin() as connection:
-        if capped and cap:
-            deferral = _cap_deferral(
-                connection,
-                runtime.journeys,
-                cap,
-                send_id,
-                customer_id,
-                window,
-                quiet,
-                local_zone,
-                now,
-            )
-            was_held = True  # an admitted capped send holds its slot from now on
-        if deferral is not None:
-            _defer(connection, send_id, deferral, now)
-        elif was_held:
-            _stamp_admitted(connection, send_id, now)
+        return None
+    cap = rules.frequency_cap if capped else None
+    return PacingPlan(send_id, customer_id, window, quiet, local_zone, deferral, cap, was_held)
+
+
+def apply_pacing(
+    connection: Connection, plan: PacingPlan, journeys: Mapping[str, Journey], now: datetime
+) -> Deferral | None:
+    """Write the plan: the deferral (back to ``pending``), or the admission; None when the
+    send may go now."""
+    deferral, was_held = plan.deferral, plan.was_held
+    if plan.cap:
+        deferral = _cap_deferral(
+            connection,
+            journeys,
+            plan.cap,
+            plan.send_id,
+            plan.customer_id,
+            plan.window,
+            plan.quiet,
+            plan.local_zone,
+            now,
+        )
+        was_held = True  # an admitted capped send holds its slot from now on
     if deferral is not None:
-        log.info("send %d %s", send_id, deferral.reason)
+        _defer(connection, plan.send_id, deferral, now)
+        log.info("send %d %s", plan.send_id, deferral.reason)
+    elif was_held:
+        _stamp_admitted(connection, plan.send_id, now)
     return deferral
 
 
@@ -100,10 +134,7 @@ def _cap_deferral(
     PostgreSQL: ``SELECT … FOR UPDATE`` on the customer row; SQLite: the transaction already
     began with ``BEGIN IMMEDIATE``, which serialises writers.
     """
-    if is_postgres(connection.engine):
-        connection.execute(
-            select(customers.c.id).where(customers.c.id == customer_id).with_for_update()
-        )
+    lock_customer(connection, customer_id)
     rules = parse_frequency_cap(cap)
     sends = _capped_sends(connection, journeys, customer_id, now - max(r.period for r in rules))
     mine = next((s for s in sends if s.id == send_id), None)

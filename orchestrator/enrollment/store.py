@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.customers.tiers import derive_tier
@@ -157,3 +157,26 @@ def _insert_customer(
         ["external_id"],
     )
     return inserted == 1
+
+
+def end_enrollment(
+    connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
+) -> None:
+    """Close an enrollment and cancel its steps that have not gone out yet."""
+    connection.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
+        .values(state=state, ended_at=now, end_reason=reason[:500])
+    )
+    connection.execute(
+        update(scheduled_sends)
+        .where(
+            scheduled_sends.c.enrollment_id == enrollment_id,
+            scheduled_sends.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+        )
+        .values(
+            state=SendState.CANCELLED.value,
+            reason=f"enrollment {state}: {reason}"[:1000],
+            updated_at=now,
+        )
+    )

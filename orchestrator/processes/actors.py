@@ -10,14 +10,15 @@ import dramatiq
 
 from orchestrator.runtime import current_runtime
 from orchestrator.scheduling.broker import DELIVER_ACTOR
-from orchestrator.services.delivery import deliver_many
+from orchestrator.services.delivery import deliver_batch
 
 
 def deliver_scheduled_send(send_ids: list[int] | int) -> None:
     """Render and send scheduled rows; duplicates and redeliveries are no-ops. The outcome
     lives in the database, so nothing is returned through the broker. (A single id is what
     messages enqueued by earlier versions carry.)"""
-    deliver_many(current_runtime(), [send_ids] if isinstance(send_ids, int) else send_ids)
+    ids = [send_ids] if isinstance(send_ids, int) else send_ids
+    deliver_batch(current_runtime().delivery_deps(), ids)
 
 
 def register_actors(

@@ -124,7 +124,7 @@ class _InlineDispatcher:
 
     def dispatch(self, send_ids: Sequence[int]) -> None:
         for send_id in send_ids:
-            deliver(self.runtime, send_id)
+            deliver(self.runtime.delivery_deps(), send_id)
 
 
 def simulate_journey(

@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
-from orchestrator.delivery.outcomes import end_enrollment
-from orchestrator.enrollment.store import enroll_in_journey
+from orchestrator.enrollment.store import end_enrollment, enroll_in_journey
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState

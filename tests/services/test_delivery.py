@@ -23,7 +23,7 @@ from orchestrator.errors import (
 )
 from orchestrator.recipients.suppression import suppress
 from orchestrator.runtime import Runtime
-from orchestrator.services.delivery import deliver, deliver_many
+from orchestrator.services.delivery import deliver, deliver_batch
 from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.settings import Settings
 from orchestrator.transports.base import SendResult
@@ -49,8 +49,8 @@ def test_a_duplicated_message_sends_once(
     post_signup(client, signup_payload())
     send_id = claim_welcome(runtime)
 
-    assert deliver(runtime, send_id) == "sent"
-    assert deliver(runtime, send_id) == "ignored"
+    assert deliver(runtime.delivery_deps(), send_id) == "sent"
+    assert deliver(runtime.delivery_deps(), send_id) == "ignored"
     assert len(outbox_files(settings)) == 1
 
 
@@ -60,8 +60,9 @@ def test_concurrent_duplicate_messages_send_once(client: TestClient, runtime: Ru
     post_signup(client, signup_payload())
     send_id = claim_welcome(runtime)
     results: list[str] = []
+    deps = runtime.delivery_deps()
     threads = [
-        threading.Thread(target=lambda: results.append(deliver(runtime, send_id))) for _ in range(6)
+        threading.Thread(target=lambda: results.append(deliver(deps, send_id))) for _ in range(6)
     ]
     for thread in threads:
         thread.start()
@@ -121,7 +122,7 @@ def test_a_worker_killed_mid_batch_leaves_only_the_mail_in_hand_unknown(
     runtime.transport = DiesMidCall(first, die_at=3)  # the server took the third, then death
     ids = sign_up_and_claim(client, runtime, 5)
     with pytest.raises(WorkerKilled):
-        deliver_many(runtime, ids)
+        deliver_batch(runtime.delivery_deps(), ids)
 
     clock.advance(LEASE)
     survivor = ScriptedTransport()
@@ -147,7 +148,7 @@ def test_a_worker_killed_before_its_first_hand_over_strands_nothing(
     runtime.transport = DiesMidCall(ScriptedTransport(), die_at=1, mail_left=False)
     ids = sign_up_and_claim(client, runtime, 3)
     with pytest.raises(WorkerKilled):
-        deliver_many(runtime, ids)
+        deliver_batch(runtime.delivery_deps(), ids)
     clock.advance(LEASE)
     survivor = ScriptedTransport()
     runtime.transport = survivor
@@ -166,7 +167,7 @@ def test_a_worker_killed_mid_send_to_the_outbox_is_completed_once(
     runtime.transport = DiesMidCall(outbox, die_at=2)
     ids = sign_up_and_claim(client, runtime, 3)
     with pytest.raises(WorkerKilled):
-        deliver_many(runtime, ids)
+        deliver_batch(runtime.delivery_deps(), ids)
     clock.advance(LEASE)
     runtime.transport = outbox
 
@@ -199,7 +200,7 @@ def test_a_row_taken_back_from_a_slow_worker_is_not_handed_over_by_it(
 
     slow = TooSlow()
     runtime.transport = slow
-    assert deliver_many(runtime, ids) == ["sent", "ignored"]
+    assert deliver_batch(runtime.delivery_deps(), ids) == ["sent", "ignored"]
     assert len(slow.sent) == 1
     assert attempt_outcomes(runtime, ids[1]) == []  # the other worker's to hand over
 
@@ -394,7 +395,7 @@ def test_a_slow_batch_keeps_its_rows_leased(
         post_signup(client, signup_payload(f"slow-{n}"))
     ids = claim_due_sends(runtime.engine, clock.now(), 100, LEASE)
 
-    assert deliver_many(runtime, ids) == ["sent"] * 3
+    assert deliver_batch(runtime.delivery_deps(), ids) == ["sent"] * 3
     assert transport.leased == [True, True, True]  # 70 s, 140 s, 210 s into a 120 s lease
 
 
@@ -408,7 +409,7 @@ def test_a_batch_records_each_mail_with_its_own_time_and_provider_id(
     start = clock.now()
     ids = claim_due_sends(runtime.engine, start, 100, LEASE)
 
-    assert deliver_many(runtime, ids) == ["sent"] * 3
+    assert deliver_batch(runtime.delivery_deps(), ids) == ["sent"] * 3
     with runtime.engine.connect() as connection:
         sends = connection.execute(
             select(scheduled_sends).where(scheduled_sends.c.id.in_(ids))

@@ -234,7 +234,7 @@ def test_concurrent_workers_for_one_customer_admit_one_mail(
 
     def work(send_id: int) -> None:
         barrier.wait()
-        results[send_id] = deliver(runtime, send_id)
+        results[send_id] = deliver(runtime.delivery_deps(), send_id)
 
     threads = [threading.Thread(target=work, args=(send_id,)) for send_id in capped]
     for thread in threads:

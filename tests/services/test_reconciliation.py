@@ -151,7 +151,7 @@ def test_an_event_after_the_scheduler_woke_the_row_still_prevents_the_resend(
     assert claim_due_sends(sg_runtime.engine, clock.now(), 10, LEASE) == [row.id]
     post_events(sg_client, signer, clock, [sendgrid_event(mail, "delivered")])  # just in time
 
-    assert deliver(sg_runtime, row.id) == "ignored"
+    assert deliver(sg_runtime.delivery_deps(), row.id) == "ignored"
     settled = send_row(sg_runtime, "welcome")
     assert (settled.state, settled.delivery_status) == ("sent", "delivered")
     assert len(fake_sendgrid.request_times) == 1
@@ -161,7 +161,8 @@ def test_a_duplicate_message_does_not_resend_before_the_window(
     sg_client: TestClient, sg_runtime: Runtime, fake_sendgrid: FakeSendGrid
 ) -> None:
     row = hang_the_welcome(sg_client, sg_runtime, fake_sendgrid)
-    assert deliver(sg_runtime, row.id) == "ignored"  # a late duplicate of the first message
+    late_duplicate = deliver(sg_runtime.delivery_deps(), row.id)  # of the first message
+    assert late_duplicate == "ignored"
     assert send_row(sg_runtime, "welcome").state == "reconciling"
     assert len(fake_sendgrid.request_times) == 1
 
@@ -216,7 +217,7 @@ def test_a_worker_lost_mid_send_waits_for_an_event_then_resends_once(
     transport = sg_runtime.transport
     sg_runtime.transport = DiesMidCall(transport, die_at=1, mail_left=False)
     with pytest.raises(WorkerKilled):  # the worker died as it handed the mail over
-        deliver(sg_runtime, send_id)
+        deliver(sg_runtime.delivery_deps(), send_id)
     sg_runtime.transport = transport
     clock.advance(LEASE)
 

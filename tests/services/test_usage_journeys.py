@@ -168,7 +168,7 @@ class TestWaitForAnEvent:
         assert len(ids) == 1  # the timeout branch, dispatched but not yet taken by a worker
         late = event("racer", "report_created", clock.now() - timedelta(minutes=1))
         post_events(client, late)  # happened before the timeout, arrives just after it
-        assert deliver(runtime, ids[0]) == "ignored"
+        assert deliver(runtime.delivery_deps(), ids[0]) == "ignored"
         run_due(runtime)
         states = send_states(runtime, "activation")
         racer = customer_id(runtime, "racer")

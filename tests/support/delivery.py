@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from orchestrator.runtime import Runtime
-from orchestrator.services.delivery import deliver_many
+from orchestrator.services.delivery import deliver_batch
 from orchestrator.services.scheduling import tick
 from orchestrator.transports.base import Transport
 
@@ -22,7 +22,7 @@ class DirectDispatcher:
     def dispatch(self, send_ids: Sequence[int]) -> None:
         """In batches of three, so every scheduling test also crosses batch boundaries."""
         for start in range(0, len(send_ids), 3):
-            self.results += deliver_many(self.runtime, send_ids[start : start + 3])
+            self.results += deliver_batch(self.runtime.delivery_deps(), send_ids[start : start + 3])
 
 
 def run_due(runtime: Runtime) -> list[str]:
