@@ -8,24 +8,32 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
+from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.enrollment.store import EnrollmentRules
+from orchestrator.handoff.notify import HandoffConfig
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
+from orchestrator.services.signup import HookRules
+from orchestrator.services.tasks import notify_tasks
 from orchestrator.settings import Settings
 from orchestrator.transports.base import Transport
 from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox
 from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_limiter
 
 
@@ -59,6 +67,25 @@ class Runtime:
                 frequency_cap=settings.frequency_cap,
                 default_timezone=settings.default_timezone,
             ),
+        )
+
+    def enrollment_rules(self) -> EnrollmentRules:
+        return enrollment_rules(self.settings)
+
+    def hook_rules(self) -> HookRules:
+        return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
+
+    def handoff_config(self) -> HandoffConfig:
+        return handoff_config(self.settings)
+
+    def notify_now(self, task_ids: Sequence[int] | None = None) -> int:
+        """Tell the CSMs about these tasks (default: every one not yet notified), now."""
+        return notify_tasks(
+            self.engine,
+            self.transport,
+            config=self.handoff_config(),
+            clock=self.clock,
+            task_ids=task_ids,
         )
 
     def delivery_deps(self) -> DeliveryDeps:
@@ -101,6 +128,34 @@ def build_runtime(
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
     )
+
+
+def enrollment_rules(settings: Settings) -> EnrollmentRules:
+    return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
+
+
+def tier_thresholds(settings: Settings) -> TierThresholds:
+    return TierThresholds(settings.tier_high_threshold, settings.tier_low_threshold)
+
+
+def handoff_config(settings: Settings) -> HandoffConfig:
+    slack = settings.slack_webhook_url
+    return HandoffConfig(
+        sender=Mailbox(settings.sender_email, settings.sender_name),
+        team_email=settings.csm_team_email,
+        slack_webhook_url=slack.get_secret_value() if slack is not None else None,
+    )
+
+
+@contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    """Just the database, for commands that need nothing else (a broken journey file must not
+    stop ``stepmail sends unknown``); disposed of on the way out."""
+    engine = make_engine(settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def pool_options(settings: Settings) -> dict[str, int]:

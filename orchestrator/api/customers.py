@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
 from orchestrator.usage.customers import (
     CustomerPatch,
@@ -38,7 +37,7 @@ async def patch_customer(
 ) -> CustomerView:
     result = await run_in_threadpool(_update, runtime, external_id, patch)
     if result.task_ids:
-        background.add_task(notify_tasks, runtime, result.task_ids)
+        background.add_task(runtime.notify_now, result.task_ids)
     return result.customer
 
 

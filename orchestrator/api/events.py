@@ -14,7 +14,6 @@ from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute
 from orchestrator.errors import InvalidJson, InvalidRequest
 from orchestrator.guards.strict_json import field_errors, parse_json
-from orchestrator.handoff.notify import notify_tasks
 from orchestrator.runtime import Runtime
 from orchestrator.usage.events import (
     MAX_BATCH,
@@ -65,7 +64,7 @@ async def post_events(
     events, batched = _parse(await request.body())
     accepted = await run_in_threadpool(_ingest, runtime, events, batched)
     if accepted.task_ids:
-        background.add_task(notify_tasks, runtime, accepted.task_ids)
+        background.add_task(runtime.notify_now, accepted.task_ids)
     return accepted
 
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute
-from orchestrator.enrollment.signature import verify
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
-from orchestrator.enrollment.store import enroll_signup
-from orchestrator.guards.strict_json import parse_model
-from orchestrator.runtime import Runtime
+from orchestrator.services.signup import enroll_signed_signup
 
 router = APIRouter(route_class=StrictRoute)
 
@@ -36,20 +32,14 @@ async def signup_hook(
 ) -> SignupAccepted:
     """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
     body = await request.body()
-    verify(
-        runtime.settings.signup_hook_key(),
+    return await run_in_threadpool(
+        enroll_signed_signup,
+        runtime.engine,
+        body,
         x_stepmail_timestamp,
         x_stepmail_signature,
-        body,
-        now=runtime.clock.now().timestamp(),
-        tolerance=runtime.settings.signup_hook_tolerance,
+        hook=runtime.hook_rules(),
+        journeys=runtime.journeys,
+        rules=runtime.enrollment_rules(),
+        clock=runtime.clock,
     )
-    signup = parse_model(SignupRequest, body)
-    return await run_in_threadpool(_enroll, runtime, signup)
-
-
-def _enroll(runtime: Runtime, signup: SignupRequest) -> SignupAccepted:
-    with Session(runtime.engine) as session, session.begin():
-        return enroll_signup(
-            session, signup, runtime.journeys, runtime.settings, runtime.clock.now()
-        )

@@ -34,7 +34,8 @@ from orchestrator.db.tables import customers, enrollments, suppressions
 from orchestrator.errors import BadUnsubscribeLink, InvalidUnsubscribeToken
 from orchestrator.journeys.model import Journey
 from orchestrator.recipients.preferences import opted_out_topics, save_preferences
-from orchestrator.recipients.suppression import UNSUBSCRIBE, suppress, unsuppress
+from orchestrator.recipients.reasons import UNSUBSCRIBE
+from orchestrator.recipients.suppression import suppress, unsuppress
 from orchestrator.recipients.unsubscribe_links import read_unsubscribe_token
 from orchestrator.runtime import Runtime
 

@@ -15,7 +15,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import track
-from sqlalchemy.orm import Session
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
@@ -293,17 +292,21 @@ def _signups_from_csv(path: Path) -> list[SignupRequest]:
 
 
 def _enroll_all(signups: list[SignupRequest]) -> None:
-    from orchestrator.enrollment.store import enroll_signup
     from orchestrator.runtime import build_runtime
+    from orchestrator.services.signup import enroll_many
 
     runtime = build_runtime(_settings())
-    now = runtime.clock.now()
-    created = 0
-    with Session(runtime.engine) as session, session.begin():
-        for signup in track(
-            signups, description="enrolling", console=errors, disable=len(signups) < 2
-        ):
-            accepted = enroll_signup(session, signup, runtime.journeys, runtime.settings, now)
-            created += accepted.created
-    runtime.close()
-    console.print(f"{len(signups)} customer(s) processed, {created} new")
+    try:
+        summary = enroll_many(
+            runtime.engine,
+            signups,
+            journeys=runtime.journeys,
+            rules=runtime.enrollment_rules(),
+            clock=runtime.clock,
+            progress=lambda items: track(
+                items, description="enrolling", console=errors, disable=len(items) < 2
+            ),
+        )
+    finally:
+        runtime.close()
+    console.print(f"{summary.processed} customer(s) processed, {summary.created} new")

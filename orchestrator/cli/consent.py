@@ -21,17 +21,12 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
     """Every consent record with its customer, oldest first."""
-    from orchestrator.db.engine import make_engine
-    from orchestrator.recipients.consent import consent_rows, to_csv, to_json
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.consent import export_consent
     from orchestrator.settings import load_settings
 
-    engine = make_engine(load_settings().database_url)
-    try:
-        with engine.connect() as connection:
-            rows = list(consent_rows(connection))
-    finally:
-        engine.dispose()
-    text = to_csv(rows) if format == "csv" else to_json(rows)
+    with open_engine(load_settings()) as engine:
+        text, count = export_consent(engine, format=format)
     if out is None:
         sys.stdout.write(text)
         return
@@ -39,4 +34,4 @@ def export(
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise FileAccessError(f"{out}: cannot write: {exc.strerror}") from None
-    _console.print(f"{len(rows)} consent record(s) written to {out}", highlight=False)
+    _console.print(f"{count} consent record(s) written to {out}", highlight=False)

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from orchestrator.clock import SystemClock
-from orchestrator.db.engine import make_engine
-from orchestrator.delivery.unknown_sends import Settlement, list_unknown, settle_unknown
+from orchestrator.delivery.unknown_sends import Settlement
+from orchestrator.runtime import open_engine
+from orchestrator.services.unknown_sends import list_unknown_sends, settle_unknown_send
 from orchestrator.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: settle them by hand.")
@@ -20,12 +21,8 @@ def unknown_command(
     limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
 ) -> None:
     """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""
-    engine = make_engine(load_settings().database_url)
-    try:
-        with engine.connect() as connection:
-            sends = list_unknown(connection, limit)
-    finally:
-        engine.dispose()
+    with open_engine(load_settings()) as engine:
+        sends = list_unknown_sends(engine, limit=limit)
     for send in sends:
         typer.echo(
             f"{send.send_id}\t{send.email}\t{send.journey_id}/{send.step_id}\t"
@@ -45,10 +42,6 @@ def settle_command(
     note: Annotated[str, typer.Option(help="what you checked (kept on the send)")] = "",
 ) -> None:
     """Settle one unknown send after checking the provider's log or with the recipient."""
-    engine = make_engine(load_settings().database_url)
-    try:
-        with engine.begin() as connection:
-            settle_unknown(connection, send_id, as_, note.strip(), SystemClock().now())
-    finally:
-        engine.dispose()
+    with open_engine(load_settings()) as engine:
+        settle_unknown_send(engine, send_id, as_, note=note.strip(), clock=SystemClock())
     typer.echo(f"send {send_id} settled as {as_.value}")

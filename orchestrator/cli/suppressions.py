@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from sqlalchemy.orm import Session
 
 from orchestrator.clock import SystemClock
-from orchestrator.db.engine import make_engine
-from orchestrator.errors import InvalidInput, NotSuppressed
-from orchestrator.recipients.suppression import (
-    MANUAL,
-    find_suppression,
+from orchestrator.errors import InvalidInput
+from orchestrator.recipients.reasons import MANUAL
+from orchestrator.runtime import open_engine
+from orchestrator.services.suppressions import (
+    add_suppression,
     list_suppressions,
-    suppress,
-    unsuppress,
+    remove_suppression,
 )
 from orchestrator.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="The addresses no journey may mail.")
 _EMAIL = TypeAdapter(EmailStr)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    engine = make_engine(load_settings().database_url)
-    try:
-        with Session(engine) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _valid_email(email: str) -> str:
@@ -49,8 +35,8 @@ def list_command(
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
 ) -> None:
     """Print suppressed addresses: email, reason, source, since when (tab-separated)."""
-    with _session() as session:
-        entries = list_suppressions(session, reason=reason, limit=limit)
+    with open_engine(load_settings()) as engine:
+        entries = list_suppressions(engine, reason=reason, limit=limit)
     for entry in entries:
         line = f"{entry.email}\t{entry.reason}\t{entry.source}\t{entry.created_at.isoformat()}"
         typer.echo(line)
@@ -68,10 +54,10 @@ def add_command(
     address = _valid_email(email)
     if not reason.strip() or len(reason) > 50:
         raise InvalidInput("--reason: must be 1 to 50 characters")
-    with _session() as session:
-        added = suppress(session, address, reason, source, SystemClock().now())
-        entry = find_suppression(session, address)
-    assert entry is not None
+    with open_engine(load_settings()) as engine:
+        added, entry = add_suppression(
+            engine, address, reason=reason, source=source, clock=SystemClock()
+        )
     if added:
         typer.echo(f"suppressed {address} ({entry.reason})")
     else:
@@ -82,8 +68,6 @@ def add_command(
 def remove_command(email: str) -> None:
     """Lift the suppression of EMAIL (and forget its soft bounces)."""
     address = email.strip().lower()
-    with _session() as session:
-        removed = unsuppress(session, address)
-    if not removed:
-        raise NotSuppressed(address)
+    with open_engine(load_settings()) as engine:
+        remove_suppression(engine, address)
     typer.echo(f"removed {address}")

@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import InvalidInput, JobAlreadyRunning, NoHealthDefinition
+from orchestrator.services.tasks import TaskStatus
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -29,7 +30,6 @@ def track(
     at: Annotated[str | None, typer.Option(help="ISO 8601 with offset; default now")] = None,
 ) -> None:
     """Record a usage event for a customer, as ``POST /v1/events`` would."""
-    from orchestrator.handoff.notify import notify_tasks
     from orchestrator.runtime import build_runtime
     from orchestrator.tools.simulation import parse_value
     from orchestrator.usage.events import EventIn, ingest_events, usage_rules
@@ -57,7 +57,7 @@ def track(
         now = runtime.clock.now()
         with Session(runtime.engine) as session, session.begin():
             result = ingest_events(session, [item], usage_rules(runtime), now)
-        notify_tasks(runtime, result.task_ids)
+        runtime.notify_now(result.task_ids)
     finally:
         runtime.close()
     what = "stored" if result.stored else "already stored (same id): nothing done"
@@ -70,15 +70,14 @@ def tasks_list(
     limit: int = 100,
 ) -> None:
     """Tasks, soonest due first."""
-    from orchestrator.db.engine import make_engine
-    from orchestrator.handoff.tasks import list_tasks
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.tasks import list_tasks
 
     if status not in ("open", "closed", "all"):
         raise InvalidInput(f"--status must be open, closed or all, not {status!r}")
-    engine = make_engine(load_settings().database_url)
-    with engine.connect() as connection:
-        tasks = list_tasks(connection, None if status == "all" else status, limit)  # type: ignore[arg-type]
-    engine.dispose()
+    chosen: TaskStatus | None = None if status == "all" else status  # type: ignore[assignment]
+    with open_engine(load_settings()) as engine:
+        tasks = list_tasks(engine, status=chosen, limit=limit)
     for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
         console.print(
             f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
@@ -94,27 +93,22 @@ def tasks_list(
 def tasks_close(task_id: int) -> None:
     """Close a task."""
     from orchestrator.clock import SystemClock
-    from orchestrator.db.engine import make_engine
-    from orchestrator.handoff.tasks import close_task
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.tasks import close_task
 
-    engine = make_engine(load_settings().database_url)
-    try:
-        with engine.begin() as connection:
-            task = close_task(connection, task_id, SystemClock().now())
-    finally:
-        engine.dispose()
+    with open_engine(load_settings()) as engine:
+        task = close_task(engine, task_id, clock=SystemClock())
     console.print(f"task {task.id} {task.status}")
 
 
 @tasks_app.command("notify")
 def tasks_notify() -> None:
     """Notify CSMs of open tasks whose notification has not gone out yet."""
-    from orchestrator.handoff.notify import notify_tasks
     from orchestrator.runtime import build_runtime
 
     runtime = build_runtime(load_settings())
     try:
-        console.print(f"{notify_tasks(runtime)} task(s) notified")
+        console.print(f"{runtime.notify_now()} task(s) notified")
     finally:
         runtime.close()
 
@@ -128,7 +122,6 @@ def health_daily(
 ) -> None:
     """Rescore now the customers whose events entered or left a window since the last run.
     (The scheduler does this once a day by itself.)"""
-    from orchestrator.handoff.notify import notify_tasks
     from orchestrator.runtime import build_runtime
     from orchestrator.scheduling.periodic import Window
     from orchestrator.services.health import run_daily_if_due, run_window
@@ -146,7 +139,7 @@ def health_daily(
             if maybe is None:
                 raise JobAlreadyRunning("another process is running the daily rescoring right now")
             report = maybe
-        notified = notify_tasks(runtime)
+        notified = runtime.notify_now()
     finally:
         runtime.close()
     console.print(

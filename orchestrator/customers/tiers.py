@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -17,3 +18,14 @@ def derive_tier(
     if annual_contract_value >= low_threshold:
         return "low"
     return "tech"
+
+
+@dataclass(frozen=True)
+class TierThresholds:
+    """``STEPMAIL_TIER_HIGH_THRESHOLD`` and ``_LOW_THRESHOLD``: the first values of each tier."""
+
+    high: Decimal
+    low: Decimal
+
+    def tier_for(self, annual_contract_value: Decimal) -> Tier:
+        return derive_tier(annual_contract_value, self.high, self.low)

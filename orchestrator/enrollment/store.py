@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.customers.tiers import derive_tier
+from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
@@ -23,18 +24,26 @@ from orchestrator.journeys.compiler import compile_journey
 from orchestrator.journeys.model import Journey
 from orchestrator.journeys.states import SendState
 from orchestrator.recipients.consent import record_consent
-from orchestrator.settings import Settings
+
+
+@dataclass(frozen=True)
+class EnrollmentRules:
+    """What enrolling needs of the settings: the tier thresholds, and the consent text version
+    a signup's consent record names by default."""
+
+    tiers: TierThresholds
+    consent_text_version: str
 
 
 def enroll_signup(
     session: Session,
     signup: SignupRequest,
     journeys: Mapping[str, Journey],
-    settings: Settings,
+    rules: EnrollmentRules,
     now: datetime,
 ) -> SignupAccepted:
     """Create (or find) the customer and enroll them in every journey triggered by signup."""
-    created = _insert_customer(session, signup, settings, now)
+    created = insert_customer(session, signup, rules.tiers, now)
     customer = session.execute(
         select(Customer).where(customers.c.external_id == signup.external_id)
     ).scalar_one()
@@ -46,7 +55,7 @@ def enroll_signup(
             email=customer.email,
             consent=signup.consent,
             signed_up_at=customer.signed_up_at,
-            default_text_version=settings.consent_text_version,
+            default_text_version=rules.consent_text_version,
             now=now,
         )
     enrollment_ids = [
@@ -117,13 +126,11 @@ def enroll_in_journey(
     return int(enrollment_id)
 
 
-def _insert_customer(
-    session: Session, signup: SignupRequest, settings: Settings, now: datetime
+def insert_customer(
+    session: Session, signup: SignupRequest, tiers: TierThresholds, now: datetime
 ) -> bool:
     """Insert the customer unless one with this ``external_id`` exists; True if this call did."""
-    tier = signup.tier or derive_tier(
-        signup.annual_contract_value, settings.tier_high_threshold, settings.tier_low_threshold
-    )
+    tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
     before = session.execute(
         select(customers.c.id).where(customers.c.external_id == signup.external_id)
     ).first()

@@ -20,7 +20,7 @@ from orchestrator.errors import InvalidEventBatch, InvalidJson
 from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.guards.strict_json import parse_json
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
-from orchestrator.recipients.suppression import HARD_BOUNCE, INVALID, SPAM_REPORT, UNSUBSCRIBE
+from orchestrator.recipients.reasons import HARD_BOUNCE, INVALID, SPAM_REPORT, UNSUBSCRIBE
 
 SEND_ID_ARG = "stepmail_send_id"  # the custom_args key compose.py puts on every mail
 MAX_SEND_ID = ROW_ID_MAX

@@ -14,15 +14,6 @@ from sqlalchemy.orm import Session
 from orchestrator.db.tables import soft_bounce_tallies, suppressions
 from orchestrator.db.upsert import insert_ignoring_conflicts
 
-# Why an address is on the list (``suppression.reason``). Only an unsubscribe is undone by the
-# recipient (a resubscribe); the others are lifted by an operator, if at all.
-UNSUBSCRIBE = "unsubscribe"
-HARD_BOUNCE = "bounce"
-SOFT_BOUNCES = "soft-bounce"
-SPAM_REPORT = "spam-report"
-INVALID = "invalid"
-MANUAL = "manual"
-
 
 def suppress(session: Session, email: str, reason: str, source: str, now: datetime) -> bool:
     """Add ``email`` (case-folded); True if it was not suppressed before."""

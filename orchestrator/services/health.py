@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from orchestrator.handoff.notify import notify_tasks
 from orchestrator.health.daily import DailyReport, run_daily
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.periodic import Window, claim_window, finish_window
@@ -29,7 +28,7 @@ def run_daily_if_due(
         return None
     report = run_window(runtime, window)
     finish_window(runtime.engine, HEALTH_DAILY, window)
-    notify_tasks(runtime)
+    runtime.notify_now()
     return report
 
 

@@ -36,9 +36,7 @@ from orchestrator.db.tables import (
     usage_events,
 )
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.enrollment.store import enroll_signup
 from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
-from orchestrator.handoff.notify import notify_tasks
 from orchestrator.health.daily import run_daily
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
@@ -47,6 +45,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.delivery import deliver
 from orchestrator.services.scheduling import next_wake_at, tick
+from orchestrator.services.signup import enroll_signup
 from orchestrator.settings import Settings
 from orchestrator.tools.samples import sample_customer
 from orchestrator.transports.base import SendResult
@@ -180,8 +179,13 @@ def _enroll(runtime: Runtime, tier: str, locale: str, start: datetime, acv: Deci
         attributes=dict(sample.attributes),
         signed_up_at=start,
     )
-    with Session(runtime.engine) as session, session.begin():
-        enroll_signup(session, signup, runtime.journeys, runtime.settings, start)
+    enroll_signup(
+        runtime.engine,
+        signup,
+        journeys=runtime.journeys,
+        rules=runtime.enrollment_rules(),
+        clock=runtime.clock,
+    )
 
 
 def _run(runtime: Runtime, start: datetime, end: datetime, script: Sequence[ScriptedEvent]) -> None:
@@ -215,7 +219,7 @@ def _ingest(runtime: Runtime, event: ScriptedEvent, now: datetime) -> None:
     )
     with Session(runtime.engine) as session, session.begin():
         result = ingest_events(session, [item], usage_rules(runtime), now)
-    notify_tasks(runtime, result.task_ids)
+    runtime.notify_now(result.task_ids)
 
 
 def _daily(runtime: Runtime, now: datetime) -> None:
@@ -225,7 +229,7 @@ def _daily(runtime: Runtime, now: datetime) -> None:
     report = run_daily(
         runtime.engine, rules.health, rules.journeys, rules.settings, now, now - timedelta(days=1)
     )
-    notify_tasks(runtime, report.task_ids)
+    runtime.notify_now(report.task_ids)
 
 
 def _timeline(runtime: Runtime, start: datetime, end: datetime) -> list[TimelineEntry]:

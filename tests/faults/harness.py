@@ -30,6 +30,7 @@ from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.enrollment.store import enroll_signup
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.states import ACTIVE_SEND_STATES
+from orchestrator.runtime import enrollment_rules
 from orchestrator.settings import Settings
 from tests.support.environment import ROOT, SECRET, make_settings
 from tests.support.sendgrid import write_journeys
@@ -129,7 +130,7 @@ class Installation:
                     tier=("high", "low", "tech")[n % 3],
                     signed_up_at=now + timedelta(seconds=over * n / count),
                 )
-                enroll_signup(session, signup, journeys, self.settings, now)
+                enroll_signup(session, signup, journeys, enrollment_rules(self.settings), now)
 
     def welcome_rows(self) -> dict[str, Any]:
         """Every welcome send by its idempotency key (``stepmail-<enrollment>-welcome``)."""

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import ScheduledSend
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.enrollment.store import enroll_signup
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
 from orchestrator.services.scheduling import tick
+from orchestrator.services.signup import enroll_signup
 from orchestrator.settings import Settings
 from tests.integration.workers import (
     fresh_servers,
@@ -59,8 +58,13 @@ def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[b
 
 def enroll(runtime: Runtime) -> None:
     signup = SignupRequest(external_id="w-1", email="w-1@customer.example", name="Worker Test")
-    with Session(runtime.engine) as session, session.begin():
-        enroll_signup(session, signup, runtime.journeys, runtime.settings, runtime.clock.now())
+    enroll_signup(
+        runtime.engine,
+        signup,
+        journeys=runtime.journeys,
+        rules=runtime.enrollment_rules(),
+        clock=runtime.clock,
+    )
 
 
 def dispatch_due(runtime: Runtime, dispatcher: BrokerDispatcher) -> int:

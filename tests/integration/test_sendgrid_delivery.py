@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from orchestrator.api.app import create_app
 from orchestrator.clock import SystemClock
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.enrollment import store
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.enrollment.store import enroll_signup
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
 from orchestrator.services.scheduling import tick
@@ -88,7 +88,9 @@ def enroll(runtime: Runtime, count: int) -> None:
             signup = SignupRequest(
                 external_id=f"r-{n}", email=f"r-{n}@customer.example", name=f"Rate {n}"
             )
-            enroll_signup(session, signup, runtime.journeys, runtime.settings, SystemClock().now())
+            store.enroll_signup(
+                session, signup, runtime.journeys, runtime.enrollment_rules(), SystemClock().now()
+            )
 
 
 def sent_count(runtime: Runtime) -> int:

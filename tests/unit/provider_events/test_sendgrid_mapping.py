@@ -10,7 +10,7 @@ import pytest
 from orchestrator.errors import InvalidEventBatch
 from orchestrator.provider_events.sendgrid import SendGridEvents, content_digest
 from orchestrator.provider_events.vocabulary import EventKind
-from orchestrator.recipients.suppression import HARD_BOUNCE, SPAM_REPORT, UNSUBSCRIBE
+from orchestrator.recipients.reasons import HARD_BOUNCE, SPAM_REPORT, UNSUBSCRIBE
 
 RECEIVED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
