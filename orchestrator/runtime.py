@@ -23,11 +23,13 @@ from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.enrollment.store import EnrollmentRules
 from orchestrator.handoff.notify import HandoffConfig
+from orchestrator.health.loader import health_definition
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
+from orchestrator.services.events import UsageRules
 from orchestrator.services.signup import HookRules
 from orchestrator.services.tasks import notify_tasks
 from orchestrator.settings import Settings
@@ -67,6 +69,15 @@ class Runtime:
                 frequency_cap=settings.frequency_cap,
                 default_timezone=settings.default_timezone,
             ),
+        )
+
+    def usage_rules(self) -> UsageRules:
+        """The rules as this process has them loaded (the health file is cached per version)."""
+        return UsageRules(
+            journeys=self.journeys,
+            health=health_definition(self.settings.journeys_dir),
+            tiers=tier_thresholds(self.settings),
+            action_cooldown=timedelta(days=self.settings.health_action_cooldown),
         )
 
     def enrollment_rules(self) -> EnrollmentRules:

@@ -19,10 +19,11 @@ from typer._click.core import Context as ClickContext  # typer vendors click sin
 from typer.core import TyperGroup
 
 from orchestrator.cli.consent import app as _consent_app
+from orchestrator.cli.health import app as health_app
 from orchestrator.cli.sends import app as _sends_app
 from orchestrator.cli.suppressions import app as _suppressions_app
-from orchestrator.cli.usage import health_app, tasks_app
-from orchestrator.cli.usage import track as track_command
+from orchestrator.cli.tasks import app as tasks_app
+from orchestrator.cli.track import track as track_command
 from orchestrator.clock import SystemClock
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import ConfigurationError, FileAccessError, InvalidInput, StepmailError

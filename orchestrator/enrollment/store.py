@@ -20,8 +20,8 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
-from orchestrator.journeys.compiler import compile_journey
-from orchestrator.journeys.model import Journey
+from orchestrator.journeys.compiler import compile_journey, is_missed
+from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.recipients.consent import record_consent
 
@@ -186,4 +186,32 @@ def end_enrollment(
             reason=f"enrollment {state}: {reason}"[:1000],
             updated_at=now,
         )
+    )
+
+
+def schedule_step(
+    session: Session,
+    journey: Journey,
+    enrollment_id: int,
+    customer_id: int,
+    step: Step,
+    due: datetime,
+    now: datetime,
+) -> bool:
+    """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
+    missed = is_missed(journey, due, now)
+    row = {
+        "enrollment_id": enrollment_id,
+        "customer_id": customer_id,
+        "journey_id": journey.id,
+        "step_id": step.id,
+        "due_at": due,
+        "wake_at": due,
+        "state": SendState.MISSED if missed else SendState.PENDING,
+        "reason": "the event came later than the journey's grace" if missed else None,
+        "updated_at": now,
+    }
+    return (
+        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
+        == 1
     )

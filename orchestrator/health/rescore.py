@@ -25,8 +25,7 @@ from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
 from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, score
 from orchestrator.journeys.model import Journey
-from orchestrator.settings import Settings
-from orchestrator.usage.reactions import NewEvent
+from orchestrator.usage.events import NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def rescore_customers(
     customer_ids: Sequence[int],
     definition: HealthDefinition,
     journeys: Mapping[str, Journey],
-    settings: Settings,
+    cooldown: timedelta,
     now: datetime,
 ) -> list[int]:
     """Score each customer now, store what changed, fire band actions; returns new task ids."""
@@ -57,7 +56,6 @@ def rescore_customers(
     _store(connection, rows, results, now)
     histories = _action_histories(connection, results)
     tasks: list[int] = []
-    cooldown = timedelta(days=settings.health_action_cooldown)
     for row in rows:
         result = results[row.id]
         band = definition.band(result.band)

@@ -1,5 +1,5 @@
 """The scheduler process's loop: tick every ``STEPMAIL_DISPATCH_INTERVAL``, offer periodic jobs
-the time once a minute. Used by ``stepmail scheduler`` and by ``stepmail run`` (a thread)."""
+the time once a minute. ``stepmail scheduler`` runs it; ``stepmail run`` runs it in a thread."""
 
 from __future__ import annotations
 
@@ -8,25 +8,45 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+import dramatiq
 
-from orchestrator.scheduling.broker import Dispatcher
+from orchestrator.runtime import Runtime
+from orchestrator.scheduling.broker import BrokerDispatcher, Dispatcher
+from orchestrator.services.health import run_daily_if_due
 from orchestrator.services.scheduling import tick
 
 log = logging.getLogger(__name__)
 
 PERIODIC_EVERY = timedelta(minutes=1)
+PeriodicJob = Callable[[datetime], object]
+
+
+def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
+    """Tick in a daemon thread, the daily health job among the periodic ones; set the returned
+    event to stop it."""
+    settings = runtime.settings
+    stop = threading.Event()
+
+    def health_daily(now: datetime) -> object:
+        rules = runtime.usage_rules()
+        return run_daily_if_due(runtime.engine, rules=rules, now=now, notify=runtime.notify_now)
+
+    dispatcher = BrokerDispatcher(broker, settings.queue_name, settings.dispatch_message_size)
+    thread = threading.Thread(
+        target=run_scheduler,
+        name="stepmail-scheduler",
+        daemon=True,
+        args=(runtime, dispatcher, stop, [health_daily]),
+    )
+    thread.start()
+    return stop
 
 
 def run_scheduler(
-    engine: Engine,
+    runtime: Runtime,
     dispatcher: Dispatcher,
-    clock_now: Callable[[], datetime],
-    interval: float,
-    batch_size: int,
-    lease: timedelta,
     stop: threading.Event,
-    periodic: Sequence[Callable[[datetime], object]] = (),
+    periodic: Sequence[PeriodicJob] = (),
 ) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal.
 
@@ -34,23 +54,26 @@ def run_scheduler(
     :mod:`orchestrator.scheduling.periodic`), so the tick itself stays what is due and nothing
     else.
     """
+    settings, clock = runtime.settings, runtime.clock
+    interval, batch_size = settings.dispatch_interval, settings.dispatch_batch_size
+    lease = timedelta(seconds=settings.send_lease)
     log.info("scheduler started (interval %.1fs, batch %d)", interval, batch_size)
-    next_periodic = clock_now()
+    next_periodic = clock.now()
     while not stop.is_set():
         try:
-            count = tick(engine, dispatcher, clock_now(), batch_size, lease)
+            count = tick(runtime.engine, dispatcher, clock.now(), batch_size, lease)
             if count:
                 log.info("dispatched %d due sends", count)
         except Exception:
             log.exception("scheduler tick failed; retrying next interval")
-        if periodic and clock_now() >= next_periodic:
-            next_periodic = clock_now() + PERIODIC_EVERY
-            _run_periodic(periodic, clock_now())
+        if periodic and clock.now() >= next_periodic:
+            next_periodic = clock.now() + PERIODIC_EVERY
+            _run_periodic(periodic, clock.now())
         stop.wait(interval)
     log.info("scheduler stopped")
 
 
-def _run_periodic(jobs: Sequence[Callable[[datetime], object]], now: datetime) -> None:
+def _run_periodic(jobs: Sequence[PeriodicJob], now: datetime) -> None:
     for job in jobs:
         try:
             job(now)

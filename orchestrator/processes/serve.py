@@ -7,8 +7,6 @@ development defaults, and a missing folder or unreachable server stops it with o
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import timedelta
 
 import dramatiq
 import uvicorn
@@ -18,11 +16,10 @@ from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
 from orchestrator.processes.actors import register_actors
-from orchestrator.processes.scheduler import run_scheduler
-from orchestrator.runtime import Runtime, build_runtime, install_runtime
-from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.processes.scheduler import start_scheduler_thread
+from orchestrator.runtime import build_runtime, install_runtime
+from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
-from orchestrator.services.health import run_daily_if_due
 from orchestrator.settings import Settings
 from orchestrator.startup.development_defaults import DevelopmentDefault
 from orchestrator.startup.gate import (
@@ -32,31 +29,6 @@ from orchestrator.startup.gate import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
-    """Tick in a daemon thread; set the returned event to stop it."""
-    settings = runtime.settings
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=run_scheduler,
-        name="stepmail-scheduler",
-        daemon=True,
-        kwargs={
-            "engine": runtime.engine,
-            "dispatcher": BrokerDispatcher(
-                broker, settings.queue_name, settings.dispatch_message_size
-            ),
-            "clock_now": runtime.clock.now,
-            "interval": settings.dispatch_interval,
-            "batch_size": settings.dispatch_batch_size,
-            "lease": timedelta(seconds=settings.send_lease),
-            "stop": stop,
-            "periodic": [lambda now: run_daily_if_due(runtime, now)],
-        },
-    )
-    thread.start()
-    return stop
 
 
 def run_all_in_one(settings: Settings) -> None:

@@ -23,9 +23,10 @@ from orchestrator.transports.base import Transport
 __all__ = ["TaskNotifier", "TaskStatus", "close_task", "list_tasks", "notify_tasks"]
 log = logging.getLogger(__name__)
 
-# Called with the ids of tasks a service opened, after its transaction committed: the API
-# schedules the notification after the answer, the CLI and the simulator notify at once.
-TaskNotifier = Callable[[Sequence[int]], object]
+# Called with the ids of tasks a service opened (None: every task not yet notified), after its
+# transaction committed: the API schedules the notification after its answer, the CLI and the
+# simulator notify at once (Runtime.notify_now).
+TaskNotifier = Callable[[Sequence[int] | None], object]
 
 
 def list_tasks(

@@ -21,36 +21,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from orchestrator.clock import FrozenClock
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import zone
-from orchestrator.db.tables import (
-    csm_tasks,
-    customers,
-    enrollments,
-    health_score_history,
-    scheduled_sends,
-    usage_events,
-)
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
-from orchestrator.health.daily import run_daily
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.delivery import deliver
+from orchestrator.services.events import track_events
+from orchestrator.services.health import run_daily_health
 from orchestrator.services.scheduling import next_wake_at, tick
 from orchestrator.services.signup import enroll_signup
+from orchestrator.services.timeline import timeline_rows
 from orchestrator.settings import Settings
 from orchestrator.tools.samples import sample_customer
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.mail import OutgoingMail
-from orchestrator.usage.events import EventIn, ingest_events, usage_rules
+from orchestrator.usage.events import EventIn, EventSubmission
 
 SIMULATED_ID = "simulated-customer"
 MAX_STEPS = 10_000
@@ -217,57 +208,42 @@ def _ingest(runtime: Runtime, event: ScriptedEvent, now: datetime) -> None:
     item = EventIn(
         external_id=SIMULATED_ID, name=event.name, occurred_at=now, properties=event.properties
     )
-    with Session(runtime.engine) as session, session.begin():
-        result = ingest_events(session, [item], usage_rules(runtime), now)
-    runtime.notify_now(result.task_ids)
+    track_events(
+        runtime.engine,
+        EventSubmission([item], batched=False),
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+        notify=runtime.notify_now,
+    )
 
 
 def _daily(runtime: Runtime, now: datetime) -> None:
-    rules = usage_rules(runtime)
+    rules = runtime.usage_rules()
     if rules.health is None:
         return
-    report = run_daily(
-        runtime.engine, rules.health, rules.journeys, rules.settings, now, now - timedelta(days=1)
-    )
+    report = run_daily_health(runtime.engine, rules=rules, until=now, since=now - timedelta(days=1))
     runtime.notify_now(report.task_ids)
 
 
 def _timeline(runtime: Runtime, start: datetime, end: datetime) -> list[TimelineEntry]:
     assert isinstance(runtime.transport, RecordingTransport)
     mails = runtime.transport.mails
-    with runtime.engine.connect() as connection:
-        local = zone(connection.execute(select(customers.c.timezone)).scalar_one())
-        rows: list[tuple[datetime, str, str, str]] = []
-        for send in connection.execute(
-            select(scheduled_sends).where(scheduled_sends.c.state.not_in(["pending"]))
-        ):
-            at = send.sent_at or send.updated_at
-            if send.state == "sent":
-                key = f"stepmail-{send.enrollment_id}-{send.step_id}"
-                subject = mails[key].subject if key in mails else ""
-                rows.append((at, "mail", f"{send.journey_id}/{send.step_id}", subject))
-            else:
-                rows.append(
-                    (at, send.state, f"{send.journey_id}/{send.step_id}", send.reason or "")
-                )
-        for event in connection.execute(select(usage_events)):
-            props = json.dumps(event.properties, ensure_ascii=False) if event.properties else ""
-            rows.append((event.occurred_at, "event", event.name, props))
-        for score in connection.execute(select(health_score_history)):
-            rows.append((score.computed_at, "score", f"{score.score} ({score.band})", ""))
-        for task in connection.execute(select(csm_tasks)):
-            rows.append((task.created_at, "task", task.kind, task.reason))
-        for ended in connection.execute(
-            select(enrollments).where(enrollments.c.ended_at.is_not(None))
-        ):
-            rows.append((ended.ended_at, ended.state, ended.journey_id, ended.end_reason or ""))
-    order = {"event": 0, "score": 1, "task": 2, "converted": 3, "exited": 3}
-    rows = [r for r in rows if r[0] <= end]
-    rows.sort(key=lambda r: (r[0], order.get(r[1], 4)))
+    timeline = timeline_rows(runtime.engine, until=end)
+    local = zone(timeline.timezone)
     return [
-        TimelineEntry((at - start).days, at.astimezone(local), kind, what, detail)
-        for at, kind, what, detail in rows
+        TimelineEntry(
+            (row.at - start).days,
+            row.at.astimezone(local),
+            row.kind,
+            row.what,
+            _subject(mails, row.mail_key) if row.mail_key is not None else row.detail,
+        )
+        for row in timeline.rows
     ]
+
+
+def _subject(mails: dict[str, OutgoingMail], key: str) -> str:
+    return mails[key].subject if key in mails else ""
 
 
 def sent_mails(timeline: Sequence[TimelineEntry]) -> list[tuple[int, str]]:

@@ -12,8 +12,8 @@ from fastapi.routing import APIRoute
 from openapi_spec_validator import validate
 
 from orchestrator.api.app import create_app
+from orchestrator.customers.changes import NOT_NULL
 from orchestrator.db.migrate import upgrade
-from orchestrator.usage.customers import NOT_NULL
 from tests.support.hostile import hostile_runtime
 
 

@@ -3,7 +3,7 @@ recompute that reads only what moved."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, health_actions, health_score_history
-from orchestrator.health.daily import run_daily
+from orchestrator.health.daily import DailyReport
 from orchestrator.health.loader import load_health
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.periodic import claim_window, finish_window
-from orchestrator.services.health import run_daily_if_due
+from orchestrator.services.health import run_daily_health, run_daily_if_due
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
@@ -104,7 +104,7 @@ def test_the_daily_job_reads_only_the_events_that_left_a_window(
     post_events(client, event("still", "report_created", clock.now() - timedelta(days=20)))
     clock.advance(timedelta(days=1))
 
-    report = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+    report = run_daily_health(runtime.engine, rules=runtime.usage_rules(), until=clock.now())
     assert report.candidates == 1 and report.rows_examined == 10
     with runtime.engine.connect() as connection:
         scores = dict(
@@ -128,7 +128,7 @@ def test_a_customer_who_never_used_the_product_is_pulled_in_when_the_first_days_
         post_signup(client, signup_payload(name, signed_up_at=signed_up_at.isoformat()))
     clock.advance(timedelta(days=1))  # silent: 14 days and 12 hours since signup
 
-    report = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+    report = run_daily_health(runtime.engine, rules=runtime.usage_rules(), until=clock.now())
 
     assert (report.newly_actionable, report.candidates, report.rows_examined) == (1, 1, 0)
     fired = [("at_risk", "csm_task"), ("at_risk", "mail:health_follow_up")]
@@ -139,8 +139,13 @@ def test_a_customer_who_never_used_the_product_is_pulled_in_when_the_first_days_
         )
     assert scored == {"silent": "at_risk", "newer": None, "older": None}
     assert [row.journey_id for row in enrollment_rows(runtime)][-1] == "health_follow_up"
-    again = run_daily(runtime.engine, DEFINITION, runtime.journeys, runtime.settings, clock.now())
+    again = run_daily_health(runtime.engine, rules=runtime.usage_rules(), until=clock.now())
     assert again.task_ids == [] and actions(runtime) == fired  # the same window again: no repeat
+
+
+def daily_if_due(runtime: Runtime, now: datetime) -> DailyReport | None:
+    rules = runtime.usage_rules()
+    return run_daily_if_due(runtime.engine, rules=rules, now=now, notify=runtime.notify_now)
 
 
 def test_the_scheduled_daily_job_runs_once_a_day_and_catches_up_after_an_outage(
@@ -152,14 +157,14 @@ def test_the_scheduled_daily_job_runs_once_a_day_and_catches_up_after_an_outage(
     at = clock.now() - timedelta(days=13, hours=12)
     post_events(client, *[event("moving", "login", at, id=f"m{i}") for i in range(10)])
 
-    first = run_daily_if_due(runtime, clock.now())
+    first = daily_if_due(runtime, clock.now())
     assert first is not None and first.candidates == 0  # covers the last day: nothing left yet
-    assert run_daily_if_due(runtime, clock.now() + timedelta(hours=23)) is None  # not due
+    assert daily_if_due(runtime, clock.now() + timedelta(hours=23)) is None  # not due
 
     clock.advance(timedelta(days=3))  # an outage: the job did not run for three days
-    caught_up = run_daily_if_due(runtime, clock.now())
+    caught_up = daily_if_due(runtime, clock.now())
     assert caught_up is not None and caught_up.candidates == 1  # the logins left the window
-    assert run_daily_if_due(runtime, clock.now()) is None
+    assert daily_if_due(runtime, clock.now()) is None
 
 
 def test_two_schedulers_never_claim_the_same_window(runtime: Runtime, clock: FrozenClock) -> None:

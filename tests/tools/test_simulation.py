@@ -13,9 +13,9 @@ from sqlalchemy import select
 from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.errors import StepmailError
-from orchestrator.health.daily import run_daily
 from orchestrator.health.loader import health_definition
 from orchestrator.runtime import Runtime
+from orchestrator.services.health import run_daily_health
 from orchestrator.settings import Settings
 from orchestrator.tools.samples import sample_customer
 from orchestrator.tools.simulation import (
@@ -106,7 +106,7 @@ def run_pipeline(
             at = START + item.after
             post_events(client, event("scripted", item.name, at, properties=item.properties))
         if hour and hour % 24 == 0:
-            run_daily(runtime.engine, definition, runtime.journeys, runtime.settings, clock.now())
+            run_daily_health(runtime.engine, rules=runtime.usage_rules(), until=clock.now())
         run_due(runtime)
     with runtime.engine.connect() as connection:
         rows = connection.execute(
