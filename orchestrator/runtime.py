@@ -30,6 +30,8 @@ from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
 from orchestrator.services.events import UsageRules
+from orchestrator.services.provider_events import WebhookRules
+from orchestrator.services.recipients import PageRules
 from orchestrator.services.signup import HookRules
 from orchestrator.services.tasks import notify_tasks
 from orchestrator.settings import Settings
@@ -78,6 +80,18 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+        )
+
+    def page_rules(self) -> PageRules:
+        settings = self.settings
+        return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
+
+    def webhook_rules(self) -> WebhookRules:
+        settings = self.settings
+        return WebhookRules(
+            public_key=settings.sendgrid_webhook_public_key,
+            tolerance=settings.sendgrid_webhook_tolerance,
+            soft_bounce_limit=settings.soft_bounce_limit,
         )
 
     def enrollment_rules(self) -> EnrollmentRules:
