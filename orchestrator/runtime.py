@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -21,24 +22,24 @@ from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
-from orchestrator.enrollment.store import EnrollmentRules
-from orchestrator.handoff.notify import HandoffConfig
-from orchestrator.health.loader import health_definition
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
-from orchestrator.services.events import UsageRules
-from orchestrator.services.provider_events import WebhookRules
-from orchestrator.services.recipients import PageRules
-from orchestrator.services.signup import HookRules
-from orchestrator.services.tasks import notify_tasks
 from orchestrator.settings import Settings
 from orchestrator.transports.base import Transport
 from orchestrator.transports.factory import make_transport
 from orchestrator.transports.mail import Mailbox
 from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_limiter
+
+if TYPE_CHECKING:  # imported where used: a worker loads only the send path
+    from orchestrator.enrollment.store import EnrollmentRules
+    from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.services.events import UsageRules
+    from orchestrator.services.provider_events import WebhookRules
+    from orchestrator.services.recipients import PageRules
+    from orchestrator.services.signup import HookRules
 
 
 @dataclass
@@ -75,6 +76,9 @@ class Runtime:
 
     def usage_rules(self) -> UsageRules:
         """The rules as this process has them loaded (the health file is cached per version)."""
+        from orchestrator.health.loader import health_definition
+        from orchestrator.services.events import UsageRules
+
         return UsageRules(
             journeys=self.journeys,
             health=health_definition(self.settings.journeys_dir),
@@ -83,10 +87,14 @@ class Runtime:
         )
 
     def page_rules(self) -> PageRules:
+        from orchestrator.services.recipients import PageRules
+
         settings = self.settings
         return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
 
     def webhook_rules(self) -> WebhookRules:
+        from orchestrator.services.provider_events import WebhookRules
+
         settings = self.settings
         return WebhookRules(
             public_key=settings.sendgrid_webhook_public_key,
@@ -98,6 +106,8 @@ class Runtime:
         return enrollment_rules(self.settings)
 
     def hook_rules(self) -> HookRules:
+        from orchestrator.services.signup import HookRules
+
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
     def handoff_config(self) -> HandoffConfig:
@@ -105,6 +115,8 @@ class Runtime:
 
     def notify_now(self, task_ids: Sequence[int] | None = None) -> int:
         """Tell the CSMs about these tasks (default: every one not yet notified), now."""
+        from orchestrator.services.tasks import notify_tasks
+
         return notify_tasks(
             self.engine,
             self.transport,
@@ -156,6 +168,8 @@ def build_runtime(
 
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
+    from orchestrator.enrollment.store import EnrollmentRules
+
     return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
 
 
@@ -164,6 +178,8 @@ def tier_thresholds(settings: Settings) -> TierThresholds:
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:
+    from orchestrator.handoff.notify import HandoffConfig
+
     slack = settings.slack_webhook_url
     return HandoffConfig(
         sender=Mailbox(settings.sender_email, settings.sender_name),
