@@ -10,16 +10,21 @@ from orchestrator.db.models import (
     ConsentRecord,
     CsmTask,
     Customer,
+    CustomerStageEntry,
     DeliveryAttempt,
     Enrollment,
     HealthAction,
     HealthScoreEntry,
     JobWatermark,
+    ProgramRegistration,
+    ProgramSeats,
     ProviderEvent,
     ScheduledSend,
+    SendHold,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    SurveyResponse,
     UsageEvent,
 )
 
@@ -37,3 +42,8 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+customer_stage_history = cast(Table, CustomerStageEntry.__table__)  # type: ignore[attr-defined]
+survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-defined]
+send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
+program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
+program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]

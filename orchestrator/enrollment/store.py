@@ -169,7 +169,7 @@ def insert_customer(
 def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
-    """Close an enrollment and cancel its steps that have not gone out yet."""
+    """Close an enrollment and cancel its steps that have not gone out yet (held ones too)."""
     connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
@@ -179,7 +179,9 @@ def end_enrollment(
         update(scheduled_sends)
         .where(
             scheduled_sends.c.enrollment_id == enrollment_id,
-            scheduled_sends.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+            scheduled_sends.c.state.in_(
+                [SendState.PENDING.value, SendState.DISPATCHED.value, SendState.HELD.value]
+            ),
         )
         .values(
             state=SendState.CANCELLED.value,

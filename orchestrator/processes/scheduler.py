@@ -14,6 +14,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.scheduling.broker import BrokerDispatcher, Dispatcher
 from orchestrator.services.health import run_daily_if_due
 from orchestrator.services.scheduling import tick
+from orchestrator.services.tasks import escalate_overdue_tasks
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ PeriodicJob = Callable[[datetime], object]
 
 
 def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
-    """Tick in a daemon thread, the daily health job among the periodic ones; set the returned
-    event to stop it."""
+    """Tick in a daemon thread, the daily health job and the overdue-task escalation among the
+    periodic ones; set the returned event to stop it."""
     settings = runtime.settings
     stop = threading.Event()
 
@@ -31,12 +32,16 @@ def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threadi
         rules = runtime.usage_rules()
         return run_daily_if_due(runtime.engine, rules=rules, now=now, notify=runtime.notify_now)
 
+    def overdue_tasks(now: datetime) -> object:
+        config = runtime.handoff_config()
+        return escalate_overdue_tasks(runtime.engine, runtime.transport, config=config, now=now)
+
     dispatcher = BrokerDispatcher(broker, settings.queue_name, settings.dispatch_message_size)
     thread = threading.Thread(
         target=run_scheduler,
         name="stepmail-scheduler",
         daemon=True,
-        args=(runtime, dispatcher, stop, [health_daily]),
+        args=(runtime, dispatcher, stop, [health_daily, overdue_tasks]),
     )
     thread.start()
     return stop

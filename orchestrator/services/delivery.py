@@ -139,6 +139,7 @@ def _prepare(
         now,
         usage,
         opted_out=facts.opted_out,
+        open_tasks=facts.open_tasks,
     )
     if decision is not None:
         with deps.engine.begin() as connection:
