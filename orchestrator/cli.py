@@ -24,6 +24,7 @@ from orchestrator.cli_sends import app as _sends_app
 from orchestrator.cli_suppressions import app as _suppressions_app
 from orchestrator.cli_usage import health_app, tasks_app
 from orchestrator.cli_usage import track as track_command
+from orchestrator.cli_users import app as _users_app
 from orchestrator.errors import ConfigurationError, StepmailError
 from orchestrator.settings import Settings, load_settings
 from orchestrator.signup import SignupRequest
@@ -53,6 +54,7 @@ app.add_typer(_consent_app, name="consent")
 app.add_typer(_sends_app, name="sends")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(health_app, name="health")
+app.add_typer(_users_app, name="users")
 app.command("track")(track_command)
 
 TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]

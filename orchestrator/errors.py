@@ -83,3 +83,82 @@ class UnknownDeliveryOutcome(DeliveryError):
 
     Resending blindly could mail the customer twice, so the send is held as ``unknown``.
     """
+
+
+# -- the operator console (issue 10) ---------------------------------------------------------
+# Each class says its HTTP status (the console shows it as a page) and its ``stepmail`` exit
+# code. The three bases mirror the error family of the architecture issue.
+
+
+class InvalidField(StepmailError):
+    """Raised when a value a caller gave is refused; ``field`` names it."""
+
+    http_status = 422
+    exit_code = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class NotFound(StepmailError):
+    """Raised when what a caller names does not exist."""
+
+    http_status = 404
+    exit_code = 3
+
+
+class Conflict(StepmailError):
+    """Raised when the state of a thing does not allow what was asked."""
+
+    http_status = 409
+    exit_code = 4
+
+
+class UserNotFound(NotFound):
+    """Raised when no console user has the given address."""
+
+
+class UserExists(Conflict):
+    """Raised when adding a console user whose address is taken."""
+
+
+class EnrollmentNotFound(NotFound):
+    """Raised when an enrollment id does not exist."""
+
+
+class EnrollmentStateConflict(Conflict):
+    """Raised when pausing, resuming or ending an enrollment its state does not allow."""
+
+
+class SendNotFailed(Conflict):
+    """Raised when re-sending a step whose send did not fail."""
+
+
+class ConsoleSendNotFound(NotFound):
+    """Raised when a scheduled send id does not exist."""
+
+
+class PermissionDenied(StepmailError):
+    """Raised when a signed-in user's role does not allow the action."""
+
+    http_status = 403
+    exit_code = 77
+
+
+class CsrfRejected(PermissionDenied):
+    """Raised when a console form comes without its session's token, or from another site."""
+
+
+class LoginRefused(StepmailError):
+    """Raised when an address and password do not sign anyone in (never says which was wrong)."""
+
+    http_status = 401
+    exit_code = 77
+
+
+class LoginThrottled(StepmailError):
+    """Raised when too many sign-ins failed lately for the account or the client address."""
+
+    http_status = 429
+    exit_code = 77

@@ -1,0 +1,1 @@
+"""Use cases: each function owns its transaction and takes exactly what it needs."""
