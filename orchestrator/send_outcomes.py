@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 _SENDS = scheduled_sends
 _ATTEMPTS = delivery_attempts
 _ENROLLMENTS = enrollments
+# An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
+# operator still ends it), and the rows ending it cancels.
+OPEN_ENROLLMENT = ("active", "paused")
+NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED)
 RATE_LIMIT_REQUEUE = timedelta(
     seconds=1
 )  # at the soonest, a row that found no send slot is tried again
@@ -69,14 +73,14 @@ def end_enrollment(
     """Close an enrollment and cancel its steps that have not gone out yet."""
     connection.execute(
         update(_ENROLLMENTS)
-        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.state == "active")
+        .where(_ENROLLMENTS.c.id == enrollment_id, _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
     )
     connection.execute(
         update(_SENDS)
         .where(
             _SENDS.c.enrollment_id == enrollment_id,
-            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+            _SENDS.c.state.in_([s.value for s in NOT_YET_SENT]),
         )
         .values(
             state=SendState.CANCELLED.value,

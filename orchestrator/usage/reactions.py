@@ -25,7 +25,7 @@ from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment import enroll_in_journey
 from orchestrator.journeys.compiler import is_missed
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
-from orchestrator.send_outcomes import end_enrollment
+from orchestrator.send_outcomes import NOT_YET_SENT, OPEN_ENROLLMENT, end_enrollment
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
             _ENROLLMENTS.c.customer_id,
             _ENROLLMENTS.c.journey_id,
             _ENROLLMENTS.c.anchor_at,
-        ).where(_ENROLLMENTS.c.customer_id.in_(customer_ids), _ENROLLMENTS.c.state == "active")
+        ).where(
+            _ENROLLMENTS.c.customer_id.in_(customer_ids),
+            _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
+        )
     )
     found: dict[int, list[_Active]] = {}
     for row in rows:
@@ -149,7 +152,7 @@ def _cancel_timeout_branch(
         .where(
             _SENDS.c.enrollment_id == enrollment_id,
             _SENDS.c.step_id == step_id,
-            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+            _SENDS.c.state.in_([s.value for s in NOT_YET_SENT]),
         )
         .values(
             state=SendState.CANCELLED.value,
