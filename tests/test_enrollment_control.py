@@ -66,7 +66,7 @@ def audited(runtime: Runtime) -> list[tuple[str, str, str, str]]:
         audit_log.c.actor, audit_log.c.action, audit_log.c.target_kind, audit_log.c.target_id
     ).order_by(audit_log.c.id)
     with runtime.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+        return [tuple(row) for row in connection.execute(query)]
 
 
 def test_pause_holds_the_next_step_and_resume_sends_it_in_the_same_rhythm(
