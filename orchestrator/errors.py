@@ -162,3 +162,7 @@ class LoginThrottled(StepmailError):
 
     http_status = 429
     exit_code = 77
+
+
+class CustomerNotFoundInConsole(NotFound):
+    """Raised when the console is asked for a customer no external id names."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from orchestrator.accounts.sessions import SessionRules
+from orchestrator.accounts.throttle import ThrottleRules
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.jitter import RandomSource
@@ -17,6 +20,8 @@ from orchestrator.journeys.model import Journey
 from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.services.accounts import LoginRules
+from orchestrator.services.previews import PreviewRules
 from orchestrator.settings import Settings
 from orchestrator.transports import make_transport
 from orchestrator.transports.base import Transport
@@ -36,6 +41,28 @@ class Runtime:
     @property
     def sender(self) -> SenderIdentity:
         return sender_identity(self.settings)
+
+    @property
+    def preview_rules(self) -> PreviewRules:
+        """What previews and test sends need (built per access: tests swap settings)."""
+        settings = self.settings
+        return PreviewRules(self.sender, settings.public_base_url, settings.unsubscribe_mailto)
+
+    @property
+    def login_rules(self) -> LoginRules:
+        """Console session ends and the login throttle, from settings."""
+        settings = self.settings
+        return LoginRules(
+            sessions=SessionRules(
+                idle=timedelta(seconds=settings.console_idle_timeout),
+                lifetime=timedelta(seconds=settings.console_session_lifetime),
+            ),
+            throttle=ThrottleRules(
+                per_account=settings.console_login_attempts,
+                per_address=settings.console_login_attempts_per_address,
+                window=timedelta(seconds=settings.console_login_window),
+            ),
+        )
 
     def close(self) -> None:
         self.transport.close()
