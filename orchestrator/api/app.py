@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from orchestrator.api import customers as customer_routes
@@ -11,6 +12,7 @@ from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.routing import StrictRoute
+from orchestrator.console.app import create_console_app
 from orchestrator.runtime import Runtime
 
 
@@ -33,6 +35,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    # The operator console: its own pages, error pages and headers (orchestrator/console/).
+    app.mount("/console", create_console_app(runtime), name="console")
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:

@@ -68,6 +68,12 @@ def list_users(engine: Engine) -> list[User]:
         return users.all_users(connection)
 
 
+def active_user_emails(engine: Engine) -> list[str]:
+    """Who a task can be assigned to."""
+    with engine.connect() as connection:
+        return users.emails_of_active_users(connection)
+
+
 def disable_user(engine: Engine, email: str, *, clock: Clock, actor: Actor = COMMAND_LINE) -> User:
     """Disable the account and end its sessions at once (already disabled: no change)."""
     now = clock.now()
@@ -104,10 +110,11 @@ def sign_in(
         found = users.password_hash_of(connection, account)
     user, stored = found if found is not None else (None, None)
     matched = verify_password(hasher, stored, password)  # the same work for every case
-    with engine.begin() as connection:
-        if not matched or user is None or not user.active:
+    if not matched or user is None or not user.active:
+        with engine.begin() as connection:  # committed: the refusal below must not undo it
             throttle.record_failure(connection, account, address, rules.throttle, now)
-            raise LoginRefused(_WRONG)
+        raise LoginRefused(_WRONG)
+    with engine.begin() as connection:
         throttle.forget_account_failures(connection, account)
         token = sessions.new_token()
         sessions.start_session(connection, user.id, token, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -57,6 +57,52 @@ class Inbox:
     kinds: list[str]  # every kind among the listed state's tasks, for the filter
 
 
+def _query() -> Any:
+    notes = (
+        select(func.count()).where(task_notes.c.task_id == _T.c.id).scalar_subquery().label("notes")
+    )
+    return select(
+        _T,
+        customers.c.external_id,
+        customers.c.name.label("customer_name"),
+        customers.c.company,
+        customers.c.tier,
+        notes,
+    ).join(customers, customers.c.id == _T.c.customer_id)
+
+
+def _task(row: Any, now: datetime) -> InboxTask:
+    return InboxTask(
+        row.id,
+        row.external_id,
+        row.customer_name,
+        row.company,
+        row.tier,
+        row.kind,
+        row.reason,
+        row.status,
+        row.assignee,
+        row.created_at,
+        row.due_at,
+        row.closed_at,
+        row.notes,
+        overdue=row.status == "open" and row.due_at < now,
+    )
+
+
+def task_detail(engine: Engine, task_id: int, *, now: datetime) -> tuple[InboxTask, list[Note]]:
+    with engine.connect() as connection:
+        row = connection.execute(_query().where(_T.c.id == task_id)).first()
+        if row is None:
+            raise TaskNotFound(f"no task {task_id}")
+        notes = connection.execute(
+            select(task_notes)
+            .where(task_notes.c.task_id == task_id)
+            .order_by(task_notes.c.created_at, task_notes.c.id)
+        )
+        return _task(row, now), [Note(n.author, n.body, n.created_at) for n in notes]
+
+
 def inbox(
     engine: Engine,
     *,
@@ -67,19 +113,8 @@ def inbox(
     now: datetime,
     limit: int = 200,
 ) -> Inbox:
-    notes = (
-        select(func.count()).where(task_notes.c.task_id == _T.c.id).scalar_subquery().label("notes")
-    )
     query = (
-        select(
-            _T,
-            customers.c.external_id,
-            customers.c.name.label("customer_name"),
-            customers.c.company,
-            customers.c.tier,
-            notes,
-        )
-        .join(customers, customers.c.id == _T.c.customer_id)
+        _query()
         .where(_T.c.status == status)
         .order_by(_T.c.due_at if status == "open" else _T.c.closed_at.desc(), _T.c.id)
         .limit(limit)
@@ -113,17 +148,6 @@ def inbox(
             ],
             list(connection.execute(kinds).scalars()),
         )
-
-
-def task_notes_of(engine: Engine, task_id: int) -> list[Note]:
-    with engine.connect() as connection:
-        _exists(connection, task_id)
-        rows = connection.execute(
-            select(task_notes)
-            .where(task_notes.c.task_id == task_id)
-            .order_by(task_notes.c.created_at, task_notes.c.id)
-        )
-        return [Note(r.author, r.body, r.created_at) for r in rows]
 
 
 def assign_task(engine: Engine, task_id: int, assignee: str, *, actor: Actor, clock: Clock) -> None:
