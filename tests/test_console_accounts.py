@@ -90,7 +90,7 @@ def test_a_wrong_password_an_unknown_address_and_a_disabled_account_look_alike(
     add(engine, clock, "on@acme.example")
     add(engine, clock, "off@acme.example")
     accounts.disable_user(engine, "off@acme.example", clock=clock)
-    messages = set()
+    messages: set[str] = set()
     for email, password in [
         ("on@acme.example", "wrong password!"),
         ("nobody@acme.example", PASSWORD),
