@@ -232,8 +232,8 @@ def _nice_step(raw: float) -> float:
 def _y_ticks(
     frame: _Frame, low: float, high: float, label: Callable[[float], str]
 ) -> tuple[Tick, ...]:
-    step = _nice_step((high - low) / 4) if high > low else 1
-    count = round((high - low) / step)
+    step = _nice_step((high - low) / 5) if high > low else 1
+    count = int((high - low) / step + 1e-9)  # never a tick above the plot
     return tuple(
         Tick(frame.y(low + i * step, low, high), label(low + i * step)) for i in range(count + 1)
     )
