@@ -85,6 +85,18 @@ def search_customers(
         return _prefix(connection, field_name, text, after, limit)
 
 
+def prefix_statement(
+    field_name: SearchField, text: str, after: tuple[str, int] | None, limit: int
+) -> Any:
+    """The page's SELECT: a range on the field's index, ``substr`` making the match exact."""
+    column: Column[str] = getattr(_C.c, field_name)
+    value = text.lower() if field_name == "email" else text
+    where = [column >= value, column < value + _TOP, func.substr(column, 1, len(value)) == value]
+    if after is not None:
+        where.append(or_(column > after[0], and_(column == after[0], _C.c.id > after[1])))
+    return _columns().where(*where).order_by(column, _C.c.id).limit(limit)
+
+
 def _prefix(
     connection: Connection,
     field_name: SearchField,
@@ -92,14 +104,7 @@ def _prefix(
     after: tuple[str, int] | None,
     limit: int,
 ) -> CustomerPage:
-    column: Column[str] = getattr(_C.c, field_name)
-    value = text.lower() if field_name == "email" else text
-    where = [column >= value, column < value + _TOP, func.substr(column, 1, len(value)) == value]
-    if after is not None:
-        where.append(or_(column > after[0], and_(column == after[0], _C.c.id > after[1])))
-    rows = connection.execute(
-        _columns().where(*where).order_by(column, _C.c.id).limit(limit + 1)
-    ).all()
+    rows = connection.execute(prefix_statement(field_name, text, after, limit + 1)).all()
     page = [_row(r) for r in rows[:limit]]
     more = len(rows) > limit
     return CustomerPage(page, (getattr(page[-1], field_name), page[-1].id) if more else None)
