@@ -35,6 +35,7 @@ def test_a_line_chart_puts_each_point_in_the_plot_and_keeps_the_exact_values() -
     assert [p.title for p in line.points][-1] == "score · 11/04: 81"
     assert [t.label for t in chart.y_ticks] == ["0", "20", "40", "60", "80", "100"]
     assert chart.table == (("", "score"), ("11/02", "28"), ("11/03", "55"), ("11/04", "81"))
+    assert [t.anchor for t in chart.x_ticks] == ["start", "middle", "end"]  # labels stay inside
 
 
 def test_a_bar_chart_and_empty_charts() -> None:

@@ -29,6 +29,7 @@ class Series:
 class Tick:
     at: float  # pixels along the axis
     label: str
+    anchor: str = "middle"  # SVG text-anchor: the ends of a line chart's axis stay inside
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,10 @@ def line_chart(
     y_low, y_high = y_range or _nice_range(min(ys), max(ys))
     y_ticks = _y_ticks(frame, y_low, y_high, y_label)
     raw_x = {_number(x): x for s in series for x, _ in s.points}
+    picked = _spread(sorted(raw_x.values(), key=_number), 5)
     x_ticks = tuple(
-        Tick(frame.x(_number(x), x_low, x_high), x_label(x))
-        for x in _spread(sorted(raw_x.values(), key=_number), 5)
+        Tick(frame.x(_number(x), x_low, x_high), x_label(x), _anchor(i, len(picked)))
+        for i, x in enumerate(picked)
     )
     lines = []
     for index, each in enumerate(series):
@@ -205,6 +207,12 @@ class _Frame:
             bars,
             table,
         )
+
+
+def _anchor(index: int, count: int) -> str:
+    if count < 2:
+        return "middle"
+    return "start" if index == 0 else "end" if index == count - 1 else "middle"
 
 
 def _number(x: X) -> float:
