@@ -7,11 +7,10 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from orchestrator.accounts.sessions import SessionRules
-from orchestrator.accounts.throttle import ThrottleRules
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.jitter import RandomSource
@@ -20,11 +19,13 @@ from orchestrator.journeys.model import Journey
 from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.services.accounts import LoginRules
-from orchestrator.services.previews import PreviewRules
 from orchestrator.settings import Settings
 from orchestrator.transports import make_transport
 from orchestrator.transports.base import Transport
+
+if TYPE_CHECKING:  # the console's rules: imported when used, so workers never load them
+    from orchestrator.services.accounts import LoginRules
+    from orchestrator.services.previews import PreviewRules
 
 
 @dataclass
@@ -45,12 +46,18 @@ class Runtime:
     @property
     def preview_rules(self) -> PreviewRules:
         """What previews and test sends need (built per access: tests swap settings)."""
+        from orchestrator.services.previews import PreviewRules
+
         settings = self.settings
         return PreviewRules(self.sender, settings.public_base_url, settings.unsubscribe_mailto)
 
     @property
     def login_rules(self) -> LoginRules:
         """Console session ends and the login throttle, from settings."""
+        from orchestrator.accounts.sessions import SessionRules
+        from orchestrator.accounts.throttle import ThrottleRules
+        from orchestrator.services.accounts import LoginRules
+
         settings = self.settings
         return LoginRules(
             sessions=SessionRules(

@@ -12,7 +12,6 @@ from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.routing import StrictRoute
-from orchestrator.console.app import create_console_app
 from orchestrator.runtime import Runtime
 
 
@@ -40,7 +39,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     def console_root() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=307)
 
-    # The operator console: its own pages, error pages and headers (orchestrator/console/).
+    # The operator console: its own pages, error pages and headers (orchestrator/console/),
+    # imported here so schedulers and workers, which never serve it, never load it.
+    from orchestrator.console.app import create_console_app
+
     app.mount("/console", create_console_app(runtime), name="console")
 
     @app.get("/healthz", tags=["ops"])
