@@ -65,11 +65,29 @@ def start_session(connection: Connection, user_id: int, token: str, now: datetim
     )
 
 
-def live_session(
-    connection: Connection, token: str, rules: SessionRules, now: datetime
-) -> LiveSession | None:
-    """The session the token opens, or None (unknown, ended, expired, or its user disabled).
-    An expired row is ended on the way; a live one has ``last_seen_at`` moved on."""
+@dataclass(frozen=True)
+class StoredSession:
+    """A session row that is not ended, with its user (active)."""
+
+    id: int
+    user_id: int
+    email: str
+    role: Role
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+
+    def ends(self, rules: SessionRules) -> datetime:
+        return min(self.last_seen_at + rules.idle, self.created_at + rules.lifetime)
+
+    def live(self, rules: SessionRules, now: datetime) -> LiveSession:
+        seen = now if now - self.last_seen_at >= TOUCH_EVERY else self.last_seen_at
+        ends = min(seen + rules.idle, self.created_at + rules.lifetime)
+        return LiveSession(self.id, self.user_id, self.email, self.role, self.csrf_token, ends)
+
+
+def find_session(connection: Connection, token: str) -> StoredSession | None:
+    """The open session the token names, if its user is active (a read: no lock, no write)."""
     row = connection.execute(
         select(
             _SESSIONS.c.id,
@@ -89,16 +107,27 @@ def live_session(
     ).first()
     if row is None:
         return None
-    ends = min(row.last_seen_at + rules.idle, row.created_at + rules.lifetime)
-    if now >= ends:
-        end_session(connection, row.id, now)
-        return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        connection.execute(
-            update(_SESSIONS).where(_SESSIONS.c.id == row.id).values(last_seen_at=now)
-        )
-        ends = min(now + rules.idle, row.created_at + rules.lifetime)
-    return LiveSession(row.id, row.user_id, row.email, Role(row.role), row.csrf_token, ends)
+    return StoredSession(
+        row.id,
+        row.user_id,
+        row.email,
+        Role(row.role),
+        row.csrf_token,
+        row.created_at,
+        row.last_seen_at,
+    )
+
+
+def needs_touch(found: StoredSession, now: datetime) -> bool:
+    return now - found.last_seen_at >= TOUCH_EVERY
+
+
+def touch(connection: Connection, session_id: int, now: datetime) -> None:
+    connection.execute(
+        update(_SESSIONS)
+        .where(_SESSIONS.c.id == session_id, _SESSIONS.c.ended_at.is_(None))
+        .values(last_seen_at=now)
+    )
 
 
 def end_session(connection: Connection, session_id: int, now: datetime) -> None:

@@ -119,16 +119,30 @@ def sign_in(
         token = sessions.new_token()
         sessions.start_session(connection, user.id, token, now)
         record(connection, Actor(user.email, user.id), "login", ("user", user.email), now)
-        live = sessions.live_session(connection, token, rules.sessions, now)
-    assert live is not None
-    return SignedIn(token, live)
+        opened = sessions.find_session(connection, token)
+    assert opened is not None
+    return SignedIn(token, opened.live(rules.sessions, now))
 
 
 def current_session(
     engine: Engine, token: str, *, rules: SessionRules, clock: Clock
 ) -> LiveSession | None:
-    with engine.begin() as connection:
-        return sessions.live_session(connection, token, rules, clock.now())
+    """The live session the token opens, or None. A page view is a read; it writes only to
+    end an expired session or, at most once a minute, to move ``last_seen_at`` on (so on
+    SQLite a reader does not take the write lock every time)."""
+    now = clock.now()
+    with engine.connect() as connection:
+        found = sessions.find_session(connection, token)
+    if found is None:
+        return None
+    if now >= found.ends(rules):
+        with engine.begin() as connection:
+            sessions.end_session(connection, found.id, now)
+        return None
+    if sessions.needs_touch(found, now):
+        with engine.begin() as connection:
+            sessions.touch(connection, found.id, now)
+    return found.live(rules, now)
 
 
 def sign_out(engine: Engine, session: LiveSession, *, clock: Clock) -> None:
