@@ -218,3 +218,17 @@ def test_the_cli_names_what_is_wrong(cli_env: dict[str, str]) -> None:
     code, output = cli(cli_env, "disable", "nobody@acme.example")
     assert code != 0 and "no console user 'nobody@acme.example'" in output
     assert "is not a Stepmail setting" not in output  # the password variable is known
+
+
+def test_the_console_key_is_never_a_public_value(tmp_path: Path) -> None:
+    from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, load_settings
+
+    own = load_settings(console_secret="a-console-secret-of-ours", signup_hook_secret="hook-x")
+    derived = load_settings(signup_hook_secret="a-hook-secret-of-ours")
+    public = load_settings(signup_hook_secret=DEVELOPMENT_SIGNUP_HOOK_SECRET)
+    unset = load_settings()
+    assert own.console_key() == "console:a-console-secret-of-ours"
+    assert derived.console_key() == "console:a-hook-secret-of-ours"
+    assert DEVELOPMENT_SIGNUP_HOOK_SECRET not in public.console_key()
+    assert public.console_key() == unset.console_key()  # a key made for this process
+    assert derived.console_key() != derived.signing_secret()  # not the unsubscribe key
