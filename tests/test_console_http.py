@@ -114,6 +114,7 @@ ACTIONS: list[tuple[str, str]] = [
     ("/console/operations/suppressions", "admin"),
     ("/console/operations/unknown-sends/1/settle", "admin"),
     ("/console/journeys/onboarding/steps/welcome/test", "editor"),
+    ("/console/users/disable", "admin"),
 ]
 BELOW = {"csm": ["viewer"], "editor": ["viewer", "csm"], "admin": ["viewer", "csm", "editor"]}
 
@@ -274,3 +275,27 @@ def test_a_sent_step_shows_its_subject_and_a_failed_one_can_be_sent_again(
         console, f"/console/sends/{send.group(1)}/resend", {"back": "/console/customers/cust-1"}
     )
     assert answer.headers["location"] == "/console/customers/cust-1?done=resent"
+
+
+def test_an_admin_disables_a_user_whose_session_ends_at_once(console: TestClient) -> None:
+    sign_in(console, "csm")
+    csm_cookies = dict(console.cookies.items())
+
+    def as_the_csm() -> int:
+        console.cookies.clear()
+        for name, value in csm_cookies.items():
+            console.cookies.set(name, value, domain="stepmail.example.com", path="/console")
+        return int(console.get("/console/").status_code)
+
+    assert as_the_csm() == 200
+    sign_in(console, "editor")
+    assert console.get("/console/users").status_code == 403
+    sign_in(console, "admin")
+    assert address("csm") in console.get("/console/users").text
+    mine = post(console, "/console/users/disable", {"email": address("admin")})
+    assert mine.status_code == 422 and "your own account" in mine.text
+    done = post(
+        console, "/console/users/disable", {"email": address("csm"), "back": "/console/users"}
+    )
+    assert done.headers["location"] == "/console/users?done=user_disabled"
+    assert as_the_csm() == 303  # the same cookie: back to the sign-in page

@@ -17,7 +17,16 @@ from starlette.staticfiles import StaticFiles
 from orchestrator.accounts.passwords import make_hasher
 from orchestrator.console.deps import ConsoleState, LoginRequired, Page, here, reader_language
 from orchestrator.console.i18n import load_catalogs
-from orchestrator.console.pages import audit, auth, customers, home, inbox, journeys, operations
+from orchestrator.console.pages import (
+    audit,
+    auth,
+    customers,
+    home,
+    inbox,
+    journeys,
+    operations,
+    users,
+)
 from orchestrator.console.security import BASE, PAGE_HEADERS
 from orchestrator.console.templating import make_environment
 from orchestrator.errors import StepmailError
@@ -37,7 +46,7 @@ def create_console_app(runtime: Runtime) -> FastAPI:
         hasher=make_hasher(),
     )
     app.add_middleware(_Guard)
-    for module in (auth, home, customers, inbox, journeys, operations, audit):
+    for module in (auth, home, customers, inbox, journeys, operations, audit, users):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(LoginRequired, _to_login)

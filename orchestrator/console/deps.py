@@ -38,6 +38,7 @@ NAVIGATION = (
     ("journeys", "/journeys", Permission.READ),
     ("operations", "/operations/suppressions", Permission.READ),
     ("audit", "/audit", Permission.READ_AUDIT),
+    ("users", "/users", Permission.MANAGE_USERS),
 )
 
 
