@@ -18,15 +18,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.errors import StepmailError
-
-
-class StepmailApiError(StepmailError):
-    """Raised when the API answers with an error; carries the status and the response body."""
-
-    def __init__(self, status: int, body: str) -> None:
-        self.status, self.body = status, body
-        super().__init__(f"Stepmail API error {status}: {body}")
+from orchestrator.errors import StepmailApiError
 
 
 class StepmailClient:

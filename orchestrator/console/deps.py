@@ -155,7 +155,7 @@ def _session(request: Request, state: ConsoleState) -> LiveSession | None:
     return current_session(
         state.runtime.engine,
         token,
-        rules=state.runtime.login_rules.sessions,
+        rules=state.runtime.login_rules().sessions,
         clock=state.runtime.clock,
     )
 

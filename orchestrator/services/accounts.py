@@ -23,7 +23,7 @@ from orchestrator.errors import (
     UserExists,
     UserNotFound,
 )
-from orchestrator.mail_headers import check_plain_address
+from orchestrator.guards.mail_headers import check_plain_address
 
 _WRONG = "the address or the password is wrong"
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, Engine, and_, func, or_, select
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.db.tables import (
     consent_records,
     csm_tasks,
@@ -28,10 +29,9 @@ from orchestrator.db.tables import (
     task_notes,
     usage_events,
 )
-from orchestrator.errors import CustomerNotFoundInConsole, InvalidField
+from orchestrator.delivery.facts import customer_facts
+from orchestrator.errors import CustomerNotFound, InvalidField
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.rendering.context import CustomerFacts
-from orchestrator.send_facts import customer_facts
 
 SearchField = Literal["any", "external_id", "email", "company"]
 SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "external_id", "email", "company")
@@ -265,7 +265,7 @@ def customer_profile(
     with engine.connect() as connection:
         row = connection.execute(select(_C).where(_C.c.external_id == external_id)).first()
         if row is None:
-            raise CustomerNotFoundInConsole(f"no customer {external_id!r}")
+            raise CustomerNotFound(f"no customer {external_id!r}")
         facts = customer_facts(connection, row.id)
         enrolled = _enrollments(connection, row.id, row.tier, journeys, facts, subject_of)
         events = _events(connection, row.id)

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select
 
-from orchestrator import enrollment_holds as holds
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.enrollment_holds import HeldEnrollment
+from orchestrator.enrollment import holds
+from orchestrator.enrollment.holds import HeldEnrollment
 from orchestrator.errors import (
-    ConsoleSendNotFound,
     EnrollmentNotFound,
     EnrollmentStateConflict,
     SendNotFailed,
+    SendNotFound,
 )
 
 
@@ -108,7 +108,7 @@ def resend_failed_step(
             ).where(sends.c.id == send_id)
         ).first()
         if row is None:
-            raise ConsoleSendNotFound(f"no send {send_id}")
+            raise SendNotFound(f"no send {send_id}")
         if not holds.retry_failed(connection, send_id, f"re-send requested by {actor.name}", now):
             raise SendNotFailed(f"send {send_id} is {row.state}, not failed: nothing to re-send")
         record(

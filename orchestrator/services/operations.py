@@ -15,9 +15,15 @@ from sqlalchemy.orm import Session
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
 from orchestrator.db.tables import customers, provider_events, scheduled_sends, suppressions
-from orchestrator.errors import InvalidField, NotFound
-from orchestrator.suppression import MANUAL, SuppressionEntry, suppress, unsuppress
-from orchestrator.unknown_sends import Settlement, UnknownSend, list_unknown, settle_unknown
+from orchestrator.delivery.unknown_sends import (
+    Settlement,
+    UnknownSend,
+    list_unknown,
+    settle_unknown,
+)
+from orchestrator.errors import InvalidField, NotSuppressed
+from orchestrator.recipients.reasons import MANUAL
+from orchestrator.recipients.suppression import SuppressionEntry, suppress, unsuppress
 
 _EMAIL = TypeAdapter(EmailStr)
 _TOP = "\U0010ffff"
@@ -69,7 +75,7 @@ def lift_suppression(engine: Engine, email: str, *, actor: Actor, clock: Clock) 
             select(suppressions.c.reason).where(suppressions.c.email == address)
         ).scalar()
         if reason is None or not unsuppress(session, address):
-            raise NotFound(f"{address} is not suppressed")
+            raise NotSuppressed(address)
         record(
             session.connection(),
             actor,

@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.compose import compose_mail
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.errors import InvalidField, NotFound, TemplateError
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
-from orchestrator.mail import Mailbox, OutgoingMail
-from orchestrator.rendering.context import CustomerFacts, SenderIdentity, mail_context
+from orchestrator.recipients.unsubscribe_links import unsubscribe_url
+from orchestrator.rendering.compose import compose_mail
+from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.samples import sample_customer
-from orchestrator.unsubscribe import unsubscribe_url
+from orchestrator.rendering.samples import sample_customer
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 PREVIEW_LOCALES = ("ja", "en")
 PREVIEW_TOKEN = "PREVIEW"  # noqa: S105  (the link is a sample: no customer behind it)

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
 from orchestrator.db.tables import csm_tasks, customers, task_notes
-from orchestrator.errors import InvalidField
-from orchestrator.handoff.tasks import TaskNotFound, close_task
-from orchestrator.mail_headers import check_plain_address
+from orchestrator.errors import InvalidField, TaskNotFound
+from orchestrator.guards.mail_headers import check_plain_address
+from orchestrator.handoff.tasks import close_task
 
 Scope = Literal["mine", "team"]
 TaskState = Literal["open", "closed"]

@@ -18,12 +18,12 @@ from sqlalchemy import Engine
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
 from orchestrator.errors import DeliveryError, InvalidField
+from orchestrator.guards.mail_headers import check_plain_address
 from orchestrator.journeys.model import Journey
-from orchestrator.mail import Mailbox
-from orchestrator.mail_headers import check_plain_address
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.previews import PreviewRules, preview_step
 from orchestrator.transports.base import Transport
+from orchestrator.transports.mail import Mailbox
 
 TEST_PREFIX = "[TEST] "
 TEST_HEADER = "X-Stepmail-Test"

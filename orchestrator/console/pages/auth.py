@@ -45,7 +45,7 @@ def log_in(page: Reader, form: Posted) -> Response:
             form.get("email", max_length=320),
             form.get("password", max_length=1024),
             client,
-            rules=page.runtime.login_rules,
+            rules=page.runtime.login_rules(),
             hasher=page.state.hasher,
             clock=page.runtime.clock,
         )

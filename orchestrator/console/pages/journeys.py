@@ -67,7 +67,7 @@ def step_preview(
             step_id=step.id,
             tier=chosen_tier,
             locale=chosen_locale,
-            rules=runtime.preview_rules,
+            rules=runtime.preview_rules(),
             now=runtime.clock.now(),
         )
     except TemplateError as exc:
@@ -103,7 +103,7 @@ def step_mail(
             step_id=step_id,
             tier=tier,
             locale=locale,
-            rules=runtime.preview_rules,
+            rules=runtime.preview_rules(),
             now=runtime.clock.now(),
         )
     except TemplateError:
@@ -126,7 +126,7 @@ def test_send(
         transport=runtime.transport,
         journeys=runtime.journeys,
         renderer=runtime.renderer,
-        rules=runtime.preview_rules,
+        rules=runtime.preview_rules(),
         journey_id=journey_id,
         step_id=step_id,
         tier=form.required("tier", max_length=10),

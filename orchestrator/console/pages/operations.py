@@ -13,9 +13,9 @@ from orchestrator.console.deps import Page, Posted, needs
 from orchestrator.console.pages.customers import back
 from orchestrator.console.pages.ids import parse_id
 from orchestrator.console.security import BASE
+from orchestrator.delivery.unknown_sends import Settlement
 from orchestrator.errors import InvalidField
 from orchestrator.services import operations
-from orchestrator.unknown_sends import Settlement
 
 router = APIRouter(prefix="/operations")
 
