@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from argon2 import PasswordHasher
 from fastapi import Depends, Request
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from orchestrator.accounts.roles import Permission, can
 from orchestrator.accounts.sessions import LiveSession
@@ -24,6 +24,7 @@ from orchestrator.console.security import (
     LANGUAGE_COOKIE,
     check_csrf_token,
     check_origin,
+    local_path,
     session_token,
 )
 from orchestrator.console.templating import render_page
@@ -176,3 +177,12 @@ def here(request: Request) -> str:
     path = raw.decode("latin-1") if isinstance(raw, bytes) else quote(request.url.path)
     query = request.url.query
     return path + (f"?{query}" if query else "")
+
+
+def back(to: str, done: str) -> RedirectResponse:
+    """After an action, 303 back to the console page it came from (the form's ``back``; any
+    other target becomes the home page), with the key of the notice to show."""
+    parts = urlsplit(local_path(to))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "done"]
+    query.append(("done", done))
+    return RedirectResponse(f"{parts.path}?{urlencode(query)}", status_code=303)

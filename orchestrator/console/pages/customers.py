@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from orchestrator.accounts.roles import Permission
 from orchestrator.console import formatting
 from orchestrator.console.charts import Series, line_chart
-from orchestrator.console.deps import Page, Posted, needs
+from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.pages.ids import optional_id, parse_id
-from orchestrator.console.security import BASE, local_path
+from orchestrator.console.security import BASE
 from orchestrator.services import customer_directory, enrollment_control
 from orchestrator.services.customer_directory import SEARCH_FIELDS, SearchField
 from orchestrator.services.previews import SubjectRenderer
@@ -103,11 +103,3 @@ def resend(
         page.runtime.engine, parse_id(send_id), actor=page.actor, clock=page.runtime.clock
     )
     return back(form.get("back", max_length=2000), "resent")
-
-
-def back(to: str, done: str) -> RedirectResponse:
-    """After an action, 303 back to the page it came from, with a notice key."""
-    parts = urlsplit(local_path(to))
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "done"]
-    query.append(("done", done))
-    return RedirectResponse(f"{parts.path}?{urlencode(query)}", status_code=303)

@@ -8,8 +8,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from orchestrator.accounts.roles import Permission
-from orchestrator.console.deps import Page, Posted, needs
-from orchestrator.console.pages.customers import back
+from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.pages.ids import parse_id
 from orchestrator.services import accounts, task_inbox
 from orchestrator.services.task_inbox import Scope, TaskState

@@ -10,9 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 
 from orchestrator.accounts.roles import Permission
-from orchestrator.console.deps import Page, Posted, needs
+from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.journey_map import journey_map
-from orchestrator.console.pages.customers import back
 from orchestrator.console.security import MAIL_FRAME_HEADERS
 from orchestrator.errors import TemplateError
 from orchestrator.journeys.model import ALL_TIERS

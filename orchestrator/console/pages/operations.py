@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from orchestrator.accounts.roles import Permission
-from orchestrator.console.deps import Page, Posted, needs
-from orchestrator.console.pages.customers import back
+from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.pages.ids import parse_id
 from orchestrator.console.security import BASE
 from orchestrator.delivery.unknown_sends import Settlement

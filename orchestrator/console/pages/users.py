@@ -10,8 +10,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from orchestrator.accounts.roles import Permission
-from orchestrator.console.deps import Page, Posted, needs
-from orchestrator.console.pages.customers import back
+from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.errors import InvalidField
 from orchestrator.services import accounts
 
