@@ -37,7 +37,7 @@ from orchestrator.db.tables import audit_log, csm_tasks, enrollments, scheduled_
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.accounts import add_user
 from orchestrator.transports.outbox import OutboxTransport
-from tests.browser.test_unsubscribe_page import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
 from tests.support.environment import ROOT, START, make_settings
 from tests.support.signups import outbox_files, signed_headers
