@@ -36,7 +36,9 @@ from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_
 if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.services.accounts import LoginRules  # the console's
     from orchestrator.services.events import UsageRules
+    from orchestrator.services.previews import PreviewRules
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
@@ -57,6 +59,32 @@ class Runtime:
     def sender(self) -> SenderIdentity:
         return sender_identity(self.settings)
 
+    def preview_rules(self) -> PreviewRules:
+        """What previews and test sends need (built per access: tests swap settings)."""
+        from orchestrator.services.previews import PreviewRules
+
+        settings = self.settings
+        return PreviewRules(self.sender, settings.public_base_url, settings.unsubscribe_mailto)
+
+    def login_rules(self) -> LoginRules:
+        """Console session ends and the login throttle, from settings."""
+        from orchestrator.accounts.sessions import SessionRules
+        from orchestrator.accounts.throttle import ThrottleRules
+        from orchestrator.services.accounts import LoginRules
+
+        settings = self.settings
+        return LoginRules(
+            sessions=SessionRules(
+                idle=timedelta(seconds=settings.console_idle_timeout),
+                lifetime=timedelta(seconds=settings.console_session_lifetime),
+            ),
+            throttle=ThrottleRules(
+                per_account=settings.console_login_attempts,
+                per_address=settings.console_login_attempts_per_address,
+                window=timedelta(seconds=settings.console_login_window),
+            ),
+        )
+
     def delivery_rules(self) -> DeliveryRules:
         settings = self.settings
         return DeliveryRules(
@@ -76,6 +104,7 @@ class Runtime:
 
     def usage_rules(self) -> UsageRules:
         """The rules as this process has them loaded (the health file is cached per version)."""
+        from orchestrator.health.lifecycle import lifecycle_definition
         from orchestrator.health.loader import health_definition
         from orchestrator.services.events import UsageRules
 
@@ -84,6 +113,7 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+            lifecycle=lifecycle_definition(self.settings.journeys_dir),
         )
 
     def page_rules(self) -> PageRules:
@@ -169,8 +199,14 @@ def build_runtime(
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
     from orchestrator.enrollment.store import EnrollmentRules
+    from orchestrator.health.lifecycle import lifecycle_definition
 
-    return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
+    lifecycle = lifecycle_definition(settings.journeys_dir)
+    return EnrollmentRules(
+        tier_thresholds(settings),
+        settings.consent_text_version,
+        first_stage=lifecycle.first.id if lifecycle is not None else None,
+    )
 
 
 def tier_thresholds(settings: Settings) -> TierThresholds:

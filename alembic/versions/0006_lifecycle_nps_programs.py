@@ -1,10 +1,10 @@
 """lifecycle stages, NPS answers, held sends, programs, the customer's relationship
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 08:00:00
 
-The lead re-chains this after 0003-0005 at merge; it touches only its own tables and columns.
+It touches only its own tables and columns.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orchestrator.db.types
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-"""``PATCH /v1/customers/{external_id}``: what the product knows changed about a customer."""
+"""``/v1/customers/{external_id}``: read a customer (stage, health, relationship); ``PATCH``
+what the product knows changed; ``PUT .../stage`` a lifecycle stage set by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
 from orchestrator.customers.changes import CustomerPatch, CustomerView
 from orchestrator.services.customers import update_customer
+from orchestrator.services.stages import StageChoice, get_customer, set_stage
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -36,4 +38,37 @@ async def patch_customer(
         rules=runtime.usage_rules(),
         clock=runtime.clock,
         notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
+    )
+
+
+@router.get(
+    "/v1/customers/{external_id}",
+    response_model=CustomerView,
+    summary="Read a customer: tier, health, lifecycle stage, relationship",
+    responses=answers(404, 422, s404="Unknown customer"),
+)
+async def read_customer(
+    external_id: Annotated[str, Path(min_length=1, max_length=255)], runtime: RuntimeDep
+) -> CustomerView:
+    return await run_in_threadpool(get_customer, runtime.engine, external_id)
+
+
+@router.put(
+    "/v1/customers/{external_id}/stage",
+    response_model=CustomerView,
+    summary="Set the lifecycle stage by hand (kept until the rules pass it; pinned: kept)",
+    responses=answers(404, 413, 422, s404="Unknown customer"),
+)
+async def put_stage(
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    choice: StageChoice,
+    runtime: RuntimeDep,
+) -> CustomerView:
+    return await run_in_threadpool(
+        set_stage,
+        runtime.engine,
+        external_id,
+        choice,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
     )

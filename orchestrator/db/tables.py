@@ -7,7 +7,10 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AuditEntry,
     ConsentRecord,
+    ConsoleSession,
+    ConsoleUser,
     CsmTask,
     Customer,
     CustomerStageEntry,
@@ -16,6 +19,7 @@ from orchestrator.db.models import (
     HealthAction,
     HealthScoreEntry,
     JobWatermark,
+    LoginFailure,
     ProgramRegistration,
     ProgramSeats,
     ProviderEvent,
@@ -25,6 +29,7 @@ from orchestrator.db.models import (
     SubscriptionPreference,
     Suppression,
     SurveyResponse,
+    TaskNote,
     UsageEvent,
 )
 
@@ -47,3 +52,8 @@ survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-de
 send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
 program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
 program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]
+task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
+console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
+console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]
+login_failures = cast(Table, LoginFailure.__table__)  # type: ignore[attr-defined]
+audit_log = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.enrollment.stages import move_stage
 from orchestrator.journeys.compiler import compile_journey, is_missed
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
@@ -33,6 +34,7 @@ class EnrollmentRules:
 
     tiers: TierThresholds
     consent_text_version: str
+    first_stage: str | None = None  # journeys/lifecycle.yaml's first stage, given at signup
 
 
 def enroll_signup(
@@ -58,6 +60,10 @@ def enroll_signup(
             default_text_version=rules.consent_text_version,
             now=now,
         )
+        if rules.first_stage is not None:  # an event nobody enters on: not stored
+            move_stage(
+                session.connection(), customer.id, None, rules.first_stage, "signup", "signup", now
+            )
     enrollment_ids = [
         enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
         for journey in journeys.values()
@@ -166,22 +172,26 @@ def insert_customer(
     return inserted == 1
 
 
+# An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
+# operator still ends it), and the rows ending it cancels.
+OPEN_ENROLLMENT = ("active", "paused")
+NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED, SendState.HELD)
+
+
 def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
-    """Close an enrollment and cancel its steps that have not gone out yet (held ones too)."""
+    """Close an enrollment (active or paused) and cancel its steps that have not gone out."""
     connection.execute(
         update(enrollments)
-        .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
+        .where(enrollments.c.id == enrollment_id, enrollments.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
     )
     connection.execute(
         update(scheduled_sends)
         .where(
             scheduled_sends.c.enrollment_id == enrollment_id,
-            scheduled_sends.c.state.in_(
-                [SendState.PENDING.value, SendState.DISPATCHED.value, SendState.HELD.value]
-            ),
+            scheduled_sends.c.state.in_([s.value for s in NOT_YET_SENT]),
         )
         .values(
             state=SendState.CANCELLED.value,

@@ -68,6 +68,8 @@ def decide(
     ``usage`` is :func:`orchestrator.usage.facts.usage_context`: what conditions ask of usage.
     A step held for an open task comes last: exit rules still end the enrollment, and a
     condition that is false skips rather than holds."""
+    if enrollment_state == "paused":  # held, not lost: resuming makes the row pending again
+        return Decision(SendState.PAUSED, "enrollment is paused")
     if enrollment_state != "active":
         return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
     if journey is None or step is None:

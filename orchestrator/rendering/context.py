@@ -10,6 +10,8 @@ from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.settings import Settings
 
+PREVIEW_SURVEY_URL = "https://example.invalid/nps/preview"
+
 
 @dataclass(frozen=True)
 class SenderIdentity:
@@ -38,8 +40,11 @@ def mail_context(
     sender: SenderIdentity,
     unsubscribe_url: str,
     now: datetime,
+    survey_url: str | None = None,
 ) -> dict[str, Any]:
-    """The variables every mail template gets (documented in templates/mail/README.md)."""
+    """The variables every mail template gets (documented in templates/mail/README.md).
+    ``survey_url``: the customer's signed survey page, for a step that carries a survey
+    (previews and ``check`` get an example link)."""
     csm = (
         {"name": customer.csm_name, "email": customer.csm_email}
         if customer.csm_name and customer.csm_email
@@ -61,5 +66,18 @@ def mail_context(
         "vars": dict(journey.vars),
         "days_since_signup": max(0, (now - customer.signed_up_at).days),
         "unsubscribe_url": unsubscribe_url,
+        "survey": _survey(journey, step, survey_url),
         "now": now,
+    }
+
+
+def _survey(journey: Journey, step: Step, url: str | None) -> dict[str, Any] | None:
+    """``survey.scores``: the 0-10 scale, one link per score (one click in any mail client)."""
+    survey_id = journey.survey_id(step)
+    if survey_id is None:
+        return None
+    base = url or PREVIEW_SURVEY_URL
+    return {
+        "id": survey_id,
+        "scores": [{"score": n, "url": f"{base}?score={n}"} for n in range(11)],
     }

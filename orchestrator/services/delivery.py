@@ -40,11 +40,12 @@ from orchestrator.delivery.outcomes import (
     wait_for_send_slot,
 )
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
-from orchestrator.delivery.rules import DeliveryRules
+from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import DeliveryError, TemplateError
 from orchestrator.journeys.decide import Claim, decide, find_step
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
+from orchestrator.recipients.survey_links import make_survey_token, survey_page_url
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
@@ -201,6 +202,7 @@ def _render(
                 sender=deps.sender,
                 unsubscribe_url=link,
                 now=now,
+                survey_url=_survey_url(links, journey, step, customer),
             ),
         )
     except TemplateError as exc:
@@ -220,6 +222,17 @@ def _render(
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
+
+
+def _survey_url(
+    links: LinkRules, journey: Journey, step: Step, customer: CustomerFacts
+) -> str | None:
+    """The customer's signed page for the step's survey (None: the step has none)."""
+    survey = journey.survey_id(step)
+    if survey is None:
+        return None
+    token = make_survey_token(links.signing_secret, customer.public_id, survey)
+    return survey_page_url(links.public_base_url, token)
 
 
 def _send_all(

@@ -18,8 +18,11 @@ from sqlalchemy.orm import Session
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.locks import lock_customers
+from orchestrator.enrollment.stages import STAGE_CHANGED
+from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.health.stages import advance_stages
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
@@ -42,6 +45,7 @@ class UsageRules:
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
+    lifecycle: Lifecycle | None = None  # journeys/lifecycle.yaml; None: no stages
 
 
 def track_events(
@@ -68,14 +72,27 @@ def track_events(
 
 def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
-    health score and risk signals; returns the CSM tasks opened."""
+    health score and risk signals, then the lifecycle stages of the customers the events are
+    about; returns the CSM tasks opened."""
     react_to_events(session, new, rules.journeys, now)
-    if rules.health is None:
-        return []
-    tasks = task_signals(session, new, rules.health, now)
-    inputs = rules.health.input_events()
-    touched = sorted({e.customer_id for e in new if e.name in inputs})
-    tasks += rescore_customers(
-        session, touched, rules.health, rules.journeys, rules.action_cooldown, now
-    )
+    tasks: list[int] = []
+    if rules.health is not None:
+        tasks += task_signals(session, new, rules.health, now)
+        inputs = rules.health.input_events()
+        touched = sorted({e.customer_id for e in new if e.name in inputs})
+        tasks += rescore_customers(
+            session, touched, rules.health, rules.journeys, rules.action_cooldown, now
+        )
+    advance(session, [e.customer_id for e in new if e.name != STAGE_CHANGED], rules, now)
     return tasks
+
+
+def advance(
+    session: Session, customer_ids: Sequence[int], rules: UsageRules, now: datetime
+) -> None:
+    """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
+    are stored and enter the journeys waiting for them (they move no health score)."""
+    if rules.lifecycle is None or not customer_ids:
+        return
+    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now)
+    react_to_events(session, store_new_events(session, rows), rules.journeys, now)

@@ -6,13 +6,14 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator.errors import InvalidInput, JourneyNotFound, StepNotFound, TemplateError
+from orchestrator.health.lifecycle import lifecycle_problems
 from orchestrator.health.loader import health_problems
 from orchestrator.journeys.loader import load_all, load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.settings import Settings
-from orchestrator.tools.samples import sample_customer
 
 CHECK_LOCALES = ("ja", "en")
 PREVIEW_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/PREVIEW"
@@ -47,6 +48,7 @@ def check_all(settings: Settings, now: datetime) -> tuple[list[str], int]:
     report = load_all(settings.journeys_dir)
     problems = [str(error) for error in report.errors]
     problems += health_problems(settings.journeys_dir, report.journeys)
+    problems += lifecycle_problems(settings.journeys_dir)
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     rendered = 0
     for journey in report.journeys.values():

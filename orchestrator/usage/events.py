@@ -29,7 +29,7 @@ from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
 # Emitted by Stepmail itself; refused from outside so a caller cannot fake a tier change.
-RESERVED_EVENTS = frozenset({"tier_changed"})
+RESERVED_EVENTS = frozenset({"tier_changed", "stage_changed"})
 
 
 def _not_reserved(name: str) -> str:
