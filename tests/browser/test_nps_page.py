@@ -21,7 +21,6 @@ from orchestrator.db.tables import survey_responses, usage_events
 from tests.browser.test_unsubscribe_page import LiveApp, live  # noqa: F401 (the fixture)
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
-from tests.support.journeys import journey_text
 from tests.support.signups import outbox_files, signed_headers, signup_payload
 
 FEEDBACK = """\
@@ -56,28 +55,27 @@ def _feedback_journey(monkeypatch: pytest.MonkeyPatch) -> None:
     import tests.browser.test_unsubscribe_page as unsubscribe_page
 
     monkeypatch.setattr(unsubscribe_page, "TOPICS", {"feedback": FEEDBACK})
-    assert journey_text  # the same helper writes it
 
 
-def score_links(live: LiveApp, locale: str) -> list[str]:
+def score_links(app: LiveApp, locale: str) -> list[str]:
     body = json.dumps(signup_payload(f"nps-{locale}", locale=locale)).encode()
     response = httpx.post(
-        f"{live.base_url}/hooks/signup",
+        f"{app.base_url}/hooks/signup",
         content=body,
-        headers=signed_headers(body, timestamp=int(live.runtime.clock.now().timestamp())),
+        headers=signed_headers(body, timestamp=int(app.runtime.clock.now().timestamp())),
     )
     assert response.status_code == 202, response.text
-    assert run_due(live.runtime) == ["sent"]
-    mail = email.message_from_bytes(outbox_files(live.runtime.settings)[0].read_bytes())
+    assert run_due(app.runtime) == ["sent"]
+    mail = email.message_from_bytes(outbox_files(app.runtime.settings)[0].read_bytes())
     html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html")
     html = html_part.get_payload(decode=True).decode()  # type: ignore[union-attr]
-    links = re.findall(rf'href="({re.escape(live.base_url)}/nps/[^"]+)"', html)
+    links = re.findall(rf'href="({re.escape(app.base_url)}/nps/[^"]+)"', html)
     assert len(links) == 11, "the mail has no 0-10 scale"
     return [link.replace("&amp;", "&") for link in links]
 
 
-def stored(live: LiveApp) -> tuple[list[tuple[int, str | None]], int]:
-    with live.runtime.engine.connect() as connection:
+def stored(app: LiveApp) -> tuple[list[tuple[int, str | None]], int]:
+    with app.runtime.engine.connect() as connection:
         answers = connection.execute(select(survey_responses.c.score, survey_responses.c.comment))
         events = connection.execute(
             select(usage_events.c.id).where(usage_events.c.name == "nps_submitted")
