@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
@@ -93,3 +94,36 @@ def _end_one(
         .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.HELD.value)
         .values(**values, updated_at=now)
     )
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    """A mail held for a task, as the console shows it."""
+
+    send_id: int
+    journey_id: str
+    step_id: str
+    task_id: int
+    held_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+
+
+def holds_of(connection: Connection, customer_id: int, limit: int = 20) -> list[HoldLine]:
+    """The customer's holds, the ones still waiting first, then the latest."""
+    query = (
+        select(
+            _HOLDS.c.scheduled_send_id,
+            _SENDS.c.journey_id,
+            _SENDS.c.step_id,
+            _HOLDS.c.task_id,
+            _HOLDS.c.held_at,
+            _HOLDS.c.ended_at,
+            _HOLDS.c.outcome,
+        )
+        .join(_SENDS, _SENDS.c.id == _HOLDS.c.scheduled_send_id)
+        .where(_HOLDS.c.customer_id == customer_id)
+        .order_by(_HOLDS.c.ended_at.is_not(None), _HOLDS.c.held_at.desc(), _HOLDS.c.id.desc())
+        .limit(limit)
+    )
+    return [HoldLine(*row) for row in connection.execute(query)]

@@ -30,8 +30,11 @@ from orchestrator.db.tables import (
     usage_events,
 )
 from orchestrator.delivery.facts import customer_facts
+from orchestrator.enrollment.stages import StageEntry, stage_history
 from orchestrator.errors import CustomerNotFound, InvalidField
+from orchestrator.handoff.holds import HoldLine, holds_of
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.usage.surveys import Answer, latest_answers
 
 SearchField = Literal["any", "external_id", "email", "company"]
 SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "external_id", "email", "company")
@@ -243,6 +246,12 @@ class CustomerProfile:
     suppression: Mapping[str, Any] | None
     preferences: Mapping[str, bool]
     subject_source: Literal["rendered", "none"]
+    stage: str | None = None
+    stage_source: str | None = None
+    stage_changed_at: datetime | None = None
+    stage_history: list[StageEntry] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # survey answers (NPS), latest first
+    holds: list[HoldLine] = field(default_factory=list)  # mails held for a CSM task
 
 
 SubjectOf = Callable[[CustomerFacts, Journey, Step], str | None]
@@ -297,6 +306,12 @@ def customer_profile(
             suppression=_suppression(connection, row.email),
             preferences=_preferences(connection, row.id),
             subject_source="rendered" if subject_of is not None else "none",
+            stage=row.stage,
+            stage_source=row.stage_source,
+            stage_changed_at=row.stage_changed_at,
+            stage_history=stage_history(connection, row.id),
+            answers=latest_answers(connection, row.id),
+            holds=holds_of(connection, row.id),
         )
 
 
