@@ -47,7 +47,7 @@ def advance_stages(
         target = _furthest(connection, row.id, lifecycle, lifecycle.rank(row.stage), now)
         if target is None:
             continue
-        reason = f"rule: {target.when}" if target.when else "the first stage"
+        reason = target.when or "the first stage"
         events.append(move_stage(connection, row.id, row.stage, target.id, "rules", reason, now))
         log.info("customer %d: stage %s -> %s (rules)", row.id, row.stage, target.id)
     return events
