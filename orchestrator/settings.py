@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     sender_email: str = "onboarding@example.com"
     sender_postal_address: str = "1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan"
     sender_contact: str = "support@example.com"
+    # Per language (footers follow each language's conventions; unset: the ones above). A
+    # Japanese address is written from the postal code and prefecture down (〒100-0005
+    # 東京都千代田区丸の内1-2-3), which the settings check.
+    sender_name_ja: str | None = None
+    sender_postal_address_ja: str | None = None
+    sender_contact_ja: str | None = None
+    sender_name_en: str | None = None
+    sender_postal_address_en: str | None = None
+    sender_contact_en: str | None = None
 
     tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0)
     tier_low_threshold: Decimal = Field(default=Decimal(100_000), ge=0)
@@ -157,6 +166,20 @@ class Settings(BaseSettings):
 
         value = refuse_unsafe_characters(value)  # each lands in a From or To header
         return value if info.field_name == "sender_name" else check_plain_address(value)
+
+    @field_validator("sender_name_ja", "sender_name_en")
+    @classmethod
+    def _local_name_header_safe(cls, value: str | None) -> str | None:
+        from orchestrator.guards.mail_headers import refuse_unsafe_characters
+
+        return None if value is None else refuse_unsafe_characters(value)
+
+    @field_validator("sender_postal_address_ja")
+    @classmethod
+    def _japanese_address_order(cls, value: str | None) -> str | None:
+        from orchestrator.customers.postal import check_japanese_address
+
+        return None if value is None else check_japanese_address(value)
 
     @property
     def is_development(self) -> bool:

@@ -26,7 +26,9 @@ def compose_mail(
     now: datetime,
     unsubscribe_mailto: str | None = None,
 ) -> OutgoingMail:
-    """A high-touch mail comes from the customer's CSM (name and Reply-To); others from the team."""
+    """A high-touch mail comes from the customer's CSM (name and Reply-To); others from the team,
+    named as in the customer's language."""
+    sender = sender.for_language(customer.language)
     from_mailbox = Mailbox(sender.email, sender.name)
     reply_to = None
     if customer.tier in journey.csm_sender_tiers and customer.csm_name and customer.csm_email:

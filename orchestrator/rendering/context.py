@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,25 +10,52 @@ from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.settings import Settings
 
+SENDER_LANGUAGES = ("ja", "en")  # the languages with their own STEPMAIL_SENDER_*_<lang>
 PREVIEW_SURVEY_URL = "https://example.invalid/nps/preview"
 
 
 @dataclass(frozen=True)
 class SenderIdentity:
-    """Who the law says must be named in every mail: name, postal address and a contact."""
+    """Who the law says must be named in every mail: name, postal address and a contact;
+    ``local`` holds what differs per language (``(language, name, address, contact)``, None
+    where the default stands), so a Japanese footer reads in Japanese conventions."""
 
     name: str
     email: str
     postal_address: str
     contact: str
+    local: tuple[tuple[str, str | None, str | None, str | None], ...] = ()
+
+    def for_language(self, language: str) -> SenderIdentity:
+        """The identity a mail in ``language`` names."""
+        for lang, name, address, contact in self.local:
+            if lang == language:
+                return replace(
+                    self,
+                    name=name or self.name,
+                    postal_address=address or self.postal_address,
+                    contact=contact or self.contact,
+                    local=(),
+                )
+        return self
 
 
 def sender_identity(settings: Settings) -> SenderIdentity:
+    local = tuple(
+        (
+            language,
+            getattr(settings, f"sender_name_{language}"),
+            getattr(settings, f"sender_postal_address_{language}"),
+            getattr(settings, f"sender_contact_{language}"),
+        )
+        for language in SENDER_LANGUAGES
+    )
     return SenderIdentity(
         settings.sender_name,
         settings.sender_email,
         settings.sender_postal_address,
         settings.sender_contact,
+        local=local,
     )
 
 
@@ -45,6 +72,7 @@ def mail_context(
     """The variables every mail template gets (documented in templates/mail/README.md).
     ``survey_url``: the customer's signed survey page, for a step that carries a survey
     (previews and ``check`` get an example link)."""
+    sender = sender.for_language(customer.language)
     csm = (
         {"name": customer.csm_name, "email": customer.csm_email}
         if customer.csm_name and customer.csm_email

@@ -99,11 +99,13 @@ def preview_step(
 def _footer_problems(
     mail: RenderedMail, journey: Journey, step: Step, tier: str, locale: str, settings: Settings
 ) -> list[str]:
-    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail."""
+    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail, as the sender is
+    named in the mail's language (STEPMAIL_SENDER_*_<lang>)."""
+    sender = sender_identity(settings).for_language(locale)
     required = {
-        "sender name": settings.sender_name,
-        "postal address": settings.sender_postal_address,
-        "contact": settings.sender_contact,
+        "sender name": sender.name,
+        "postal address": sender.postal_address,
+        "contact": sender.contact,
         "unsubscribe link": PREVIEW_UNSUBSCRIBE_URL,
     }
     return [
