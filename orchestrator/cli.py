@@ -45,7 +45,8 @@ class _StepmailGroup(TyperGroup):
             raise typer.Exit(1) from None
 
 
-app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
+# add_completion: `stepmail --install-completion` / `--show-completion` (bash, zsh, fish, pwsh).
+app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
 app.add_typer(_suppressions_app, name="suppressions")
@@ -62,6 +63,26 @@ LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
 def main() -> None:
     """Console entry point (``stepmail``)."""
     app()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from orchestrator.version import stepmail_version
+
+        console.print(f"stepmail {stepmail_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Step-mail onboarding journeys by touch tier (``stepmail COMMAND --help``)."""
 
 
 def _settings() -> Settings:

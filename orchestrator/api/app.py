@@ -12,12 +12,13 @@ from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
+from orchestrator.version import stepmail_version
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Stepmail",
-        version="0.1.0",
+        version=stepmail_version(),
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
     )
     app.state.runtime = runtime

@@ -1,0 +1,187 @@
+"""The built wheel, installed into a fresh venv outside the repository, is a working Stepmail:
+``--version``, ``db upgrade`` on a fresh SQLite and PostgreSQL database (the migrations ship
+inside the package), ``check`` on journeys of the operator's, and ``stepmail api`` answering
+``/healthz`` with its pages and API docs, all with no checkout to lean on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from orchestrator.db.engine import normalise_database_url
+from orchestrator.db.migrate import CHECKOUT_MIGRATIONS, alembic_config
+from tests.cli_processes import clean_environ, free_port
+from tests.conftest import ROOT, require_server
+from tests.packaging.conftest import Release
+
+HANG = 120  # a hang guard for one command, never a timing assertion
+
+
+def project_version() -> str:
+    return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
+
+
+def head_revision() -> str:
+    return str(ScriptDirectory.from_config(alembic_config("")).get_current_head())
+
+
+def stepmail(release: Release, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [str(release.stepmail), *args],
+        cwd=release.home,
+        env={**clean_environ(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert done.returncode == 0, f"stepmail {args}: {done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_the_wheel_carries_migrations_pages_and_licences(release: Release) -> None:
+    names = set(release.wheel_names())
+    migrations = sorted(path.name for path in (CHECKOUT_MIGRATIONS / "versions").glob("*.py"))
+    assert migrations, "the checkout has no migrations to compare with"
+    for migration in migrations:
+        assert f"orchestrator/_migrations/versions/{migration}" in names
+    assert {"orchestrator/_migrations/env.py", "orchestrator/_migrations/script.py.mako"} <= names
+    for page in (ROOT / "orchestrator" / "api" / "pages").glob("*.html"):
+        assert f"orchestrator/api/pages/{page.name}" in names
+    licences = {name.rsplit("/", 1)[-1] for name in names if "/licenses/" in name}
+    assert "LICENSE" in licences
+    assert not any(name.startswith(("alembic/", "tests/")) for name in names)
+
+
+def test_the_sdist_holds_the_migration_sources_and_the_licence(release: Release) -> None:
+    listed = subprocess.run(
+        ["tar", "tzf", str(release.sdist)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    root = release.sdist.name.removesuffix(".tar.gz")
+    assert f"{root}/LICENSE" in listed
+    assert f"{root}/alembic/env.py" in listed
+    assert f"{root}/setup.py" in listed
+
+
+def test_the_installed_command_tells_its_version(release: Release) -> None:
+    assert stepmail(release, "--version").strip() == f"stepmail {project_version()}"
+
+
+def test_the_installed_command_completes_in_the_shell(release: Release) -> None:
+    script = stepmail(release, "--show-completion", env={"SHELL": "/bin/bash"})
+    assert "_STEPMAIL_COMPLETE=complete_bash" in script
+    completion = {
+        "_STEPMAIL_COMPLETE": "complete_bash",
+        "COMP_WORDS": "stepmail db ",
+        "COMP_CWORD": "2",
+    }
+    assert stepmail(release, env=completion).split() == ["upgrade"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_database(request: pytest.FixtureRequest, release: Release) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new schema of the test PostgreSQL database
+    (its own search_path, so the shared tables of other tests are neither seen nor touched)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{release.home / f'fresh-{uuid.uuid4().hex}.db'}"
+        return
+    base = make_url(require_server("STEPMAIL_TEST_POSTGRES_URL"))
+    schema = f"wheel_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_database_url(base.render_as_string(hide_password=False)))
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_the_installed_command_migrates_a_fresh_database(
+    release: Release, fresh_database: str
+) -> None:
+    stepmail(release, "db", "upgrade", env={"STEPMAIL_DATABASE_URL": fresh_database})
+    engine = create_engine(normalise_database_url(fresh_database))
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        assert list(versions) == [head_revision()]
+        assert connection.execute(text("SELECT count(*) FROM scheduled_send")).scalar() == 0
+    engine.dispose()
+
+
+def operator_files(release: Release) -> dict[str, str]:
+    """Journeys and templates of the operator's own, outside the repository."""
+    journeys, templates = release.home / "journeys", release.home / "templates"
+    if not journeys.exists():
+        shutil.copytree(ROOT / "journeys", journeys)
+        shutil.copytree(ROOT / "templates" / "mail", templates)
+    return {"STEPMAIL_JOURNEYS_DIR": str(journeys), "STEPMAIL_TEMPLATES_DIR": str(templates)}
+
+
+def test_the_installed_check_renders_every_shipped_step(release: Release) -> None:
+    stepmail(release, "check", env=operator_files(release))
+
+
+@pytest.fixture
+def installed_api(release: Release) -> Iterator[str]:
+    """``stepmail api`` from the wheel, development mode, on a fresh migrated SQLite file."""
+    database = f"sqlite:///{release.home / f'api-{uuid.uuid4().hex}.db'}"
+    port = free_port()
+    env = {
+        **clean_environ(),
+        **operator_files(release),
+        "STEPMAIL_ENVIRONMENT": "development",
+        "STEPMAIL_DATABASE_URL": database,
+        "STEPMAIL_OUTBOX_DIR": str(release.home / "outbox"),
+        "STEPMAIL_PORT": str(port),
+    }
+    stepmail(release, "db", "upgrade", env=env)
+    process = subprocess.Popen(
+        [str(release.stepmail), "api"],
+        cwd=release.home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_healthz(process, base)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=HANG)
+
+
+def wait_for_healthz(process: subprocess.Popen[str], base: str) -> None:
+    for _ in range(HANG * 10):
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"stepmail api exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("stepmail api never answered /healthz")
+
+
+def test_the_installed_api_answers_healthz_and_serves_its_pages(installed_api: str) -> None:
+    assert httpx.get(f"{installed_api}/healthz").json() == {"status": "ok"}
+    document = httpx.get(f"{installed_api}/openapi.json").json()
+    assert document["info"]["version"] == project_version()
+    bad_link = httpx.get(f"{installed_api}/unsubscribe/not-a-token")
+    assert bad_link.status_code == 400
+    assert bad_link.headers["content-type"].startswith("text/html")
