@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
+from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
@@ -20,6 +21,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="Stepmail",
         version=stepmail_version(),
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
+        docs_url=None,  # served by api_docs from the package's own files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
@@ -34,6 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(docs_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:

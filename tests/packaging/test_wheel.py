@@ -5,6 +5,7 @@ inside the package), ``check`` on journeys of the operator's, and ``stepmail api
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -18,6 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from orchestrator.api.api_docs import served_assets
 from orchestrator.db.engine import normalise_database_url
 from orchestrator.db.migrate import CHECKOUT_MIGRATIONS, alembic_config
 from tests.cli_processes import clean_environ, free_port
@@ -57,8 +59,15 @@ def test_the_wheel_carries_migrations_pages_and_licences(release: Release) -> No
     assert {"orchestrator/_migrations/env.py", "orchestrator/_migrations/script.py.mako"} <= names
     for page in (ROOT / "orchestrator" / "api" / "pages").glob("*.html"):
         assert f"orchestrator/api/pages/{page.name}" in names
-    licences = {name.rsplit("/", 1)[-1] for name in names if "/licenses/" in name}
-    assert "LICENSE" in licences
+    for asset in [*served_assets(), "VENDORED.json", "swagger-ui.html", "redoc.html"]:
+        assert f"orchestrator/api/docs_assets/{asset}" in names, asset
+    licences = {name.split("/licenses/", 1)[1] for name in names if "/licenses/" in name}
+    assert {
+        "LICENSE",
+        "orchestrator/api/docs_assets/swagger_ui/LICENSE",
+        "orchestrator/api/docs_assets/swagger_ui/NOTICE",
+        "orchestrator/api/docs_assets/redoc/LICENSE",
+    } <= licences
     assert not any(name.startswith(("alembic/", "tests/")) for name in names)
 
 
@@ -185,3 +194,9 @@ def test_the_installed_api_answers_healthz_and_serves_its_pages(installed_api: s
     bad_link = httpx.get(f"{installed_api}/unsubscribe/not-a-token")
     assert bad_link.status_code == 400
     assert bad_link.headers["content-type"].startswith("text/html")
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{installed_api}{page}").text
+        links = re.findall(r'(?:src|href)="(/[^"]*)"', html)
+        assert len(links) >= 2, html
+        for link in links:
+            assert httpx.get(f"{installed_api}{link}").status_code == 200, link
