@@ -5,9 +5,6 @@ tests; in CI (CI=true) it fails them."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +12,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import build_runtime
 from tests.conftest import make_settings
+from tests.live_server import serving
 from tests.test_unsubscribe_browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 
@@ -30,21 +27,8 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'stepmail.db'}"
     upgrade(url)
     runtime = build_runtime(make_settings(tmp_path, url))
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    listener.close()
+    with serving(create_app(runtime)) as base:
+        yield base
     runtime.close()
 
 
