@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest signup check bench clean
+.PHONY: run test lint typecheck pytest signup check bench env-example clean
 
 $(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ check: $(STAMP)
 # Post a signed sample signup to a running `make run` (see README, "Try it").
 signup: $(STAMP)
 	$(BIN)/python -m orchestrator.devtools.sample_signup
+
+# .env.example is written from the settings' descriptions (a test checks it is current).
+env-example: $(STAMP)
+	$(BIN)/python -m orchestrator.settings_example > .env.example
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py

@@ -17,7 +17,7 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import build_runtime
 from tests.conftest import ROOT, SECRET, make_settings
 from tests.live_server import serving
-from tests.packaging.conftest import copy_checkout, run, same_versions_as_this_venv
+from tests.release.conftest import copy_checkout, run, same_versions_as_this_venv
 from tests.usage_helpers import API_KEY
 
 CLIENT = "clients/python"

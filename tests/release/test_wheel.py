@@ -6,9 +6,7 @@ inside the package), ``check`` on journeys of the operator's, and ``stepmail api
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -22,9 +20,8 @@ from sqlalchemy.engine import make_url
 from orchestrator.api.api_docs import served_assets
 from orchestrator.db.engine import normalise_database_url
 from orchestrator.db.migrate import CHECKOUT_MIGRATIONS, alembic_config
-from tests.cli_processes import clean_environ, free_port
 from tests.conftest import ROOT, require_server
-from tests.packaging.conftest import Release
+from tests.release.conftest import Release, operator_files, stepmail
 
 HANG = 120  # a hang guard for one command, never a timing assertion
 
@@ -35,19 +32,6 @@ def project_version() -> str:
 
 def head_revision() -> str:
     return str(ScriptDirectory.from_config(alembic_config("")).get_current_head())
-
-
-def stepmail(release: Release, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [str(release.stepmail), *args],
-        cwd=release.home,
-        env={**clean_environ(), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
-    assert done.returncode == 0, f"stepmail {args}: {done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 def test_the_wheel_carries_migrations_pages_and_licences(release: Release) -> None:
@@ -129,62 +113,8 @@ def test_the_installed_command_migrates_a_fresh_database(
     engine.dispose()
 
 
-def operator_files(release: Release) -> dict[str, str]:
-    """Journeys and templates of the operator's own, outside the repository."""
-    journeys, templates = release.home / "journeys", release.home / "templates"
-    if not journeys.exists():
-        shutil.copytree(ROOT / "journeys", journeys)
-        shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {"STEPMAIL_JOURNEYS_DIR": str(journeys), "STEPMAIL_TEMPLATES_DIR": str(templates)}
-
-
 def test_the_installed_check_renders_every_shipped_step(release: Release) -> None:
     stepmail(release, "check", env=operator_files(release))
-
-
-@pytest.fixture
-def installed_api(release: Release) -> Iterator[str]:
-    """``stepmail api`` from the wheel, development mode, on a fresh migrated SQLite file."""
-    database = f"sqlite:///{release.home / f'api-{uuid.uuid4().hex}.db'}"
-    port = free_port()
-    env = {
-        **clean_environ(),
-        **operator_files(release),
-        "STEPMAIL_ENVIRONMENT": "development",
-        "STEPMAIL_DATABASE_URL": database,
-        "STEPMAIL_OUTBOX_DIR": str(release.home / "outbox"),
-        "STEPMAIL_PORT": str(port),
-    }
-    stepmail(release, "db", "upgrade", env=env)
-    process = subprocess.Popen(
-        [str(release.stepmail), "api"],
-        cwd=release.home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_healthz(process, base)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=HANG)
-
-
-def wait_for_healthz(process: subprocess.Popen[str], base: str) -> None:
-    for _ in range(HANG * 10):
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(f"stepmail api exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("stepmail api never answered /healthz")
 
 
 def test_the_installed_api_answers_healthz_and_serves_its_pages(installed_api: str) -> None:
