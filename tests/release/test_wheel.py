@@ -21,7 +21,7 @@ from orchestrator.api.api_docs import served_assets
 from orchestrator.db.engine import normalise_database_url
 from orchestrator.db.migrate import CHECKOUT_MIGRATIONS, alembic_config
 from tests.conftest import ROOT, require_server
-from tests.release.conftest import Release, operator_files, stepmail
+from tests.release.conftest import Release, checkout_files, operator_files, stepmail
 
 HANG = 120  # a hang guard for one command, never a timing assertion
 
@@ -53,6 +53,15 @@ def test_the_wheel_carries_migrations_pages_and_licences(release: Release) -> No
         "orchestrator/api/docs_assets/redoc/LICENSE",
     } <= licences
     assert not any(name.startswith(("alembic/", "tests/")) for name in names)
+
+
+def test_every_file_of_the_package_ships_in_the_wheel(release: Release) -> None:
+    """Pages, templates, static files of any later console: a file added under orchestrator/
+    that package-data in pyproject.toml does not name fails here, not in production."""
+    names = set(release.wheel_names())
+    shipped = [name for name in checkout_files() if name.startswith("orchestrator/")]
+    missing = [name for name in shipped if name not in names]
+    assert shipped and missing == []
 
 
 def test_the_sdist_holds_the_migration_sources_and_the_licence(release: Release) -> None:
