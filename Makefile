@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest signup check bench env-example clean
+.PHONY: run test lint layers typecheck pytest signup check bench env-example clean
 
 $(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ run signup: export STEPMAIL_ENVIRONMENT ?= development
 run: $(STAMP)
 	$(BIN)/stepmail run
 
-test: lint typecheck pytest
+test: lint layers typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The package layering (pyproject.toml [tool.importlinter]; docs/architecture.md, "Layers").
+layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy orchestrator workers tests bench clients/python/stepmail_client
@@ -35,11 +39,11 @@ check: $(STAMP)
 
 # Post a signed sample signup to a running `make run` (see README, "Try it").
 signup: $(STAMP)
-	$(BIN)/python -m orchestrator.devtools.sample_signup
+	$(BIN)/python -m orchestrator.tools.sample_signup
 
 # .env.example is written from the settings' descriptions (a test checks it is current).
 env-example: $(STAMP)
-	$(BIN)/python -m orchestrator.settings_example > .env.example
+	$(BIN)/python -m orchestrator.tools.env_example > .env.example
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py

@@ -48,8 +48,8 @@ from provider import FakeSendGridProcess
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from orchestrator.queueing import BrokerDispatcher, make_broker
-from orchestrator.scheduler import Dispatcher, claim_due_sends, tick
+from orchestrator.scheduling.broker import BrokerDispatcher, Dispatcher, make_broker
+from orchestrator.services.scheduling import claim_due_sends, tick
 from orchestrator.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

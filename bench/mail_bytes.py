@@ -11,11 +11,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.checks import render_sample
+from orchestrator.clock import SystemClock
 from orchestrator.journeys.loader import load_journeys
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
+from orchestrator.tools.check import render_sample
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,9 @@ def sample_mails() -> list[tuple[str, OutgoingMail]]:
     mails = []
     for tier in ("high", "low", "tech"):
         for locale in ("ja", "en"):
-            rendered = render_sample(settings, renderer, journey, step, tier, locale)
+            rendered = render_sample(
+                settings, renderer, journey, step, tier, locale, SystemClock().now()
+            )
             mail = OutgoingMail(
                 idempotency_key=f"stepmail-1-welcome-{tier}-{locale}",
                 sender=Mailbox("onboarding@acme.example", "佐藤 花子 (Acme Cloud)"),

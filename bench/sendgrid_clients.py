@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from provider import FakeSendGridProcess, FakeStats  # noqa: E402  (bench/ is the script's folder)
 from sendgrid import SendGridAPIClient  # noqa: E402
 
-from orchestrator.mail import Mailbox, OutgoingMail  # noqa: E402
+from orchestrator.transports.mail import Mailbox, OutgoingMail  # noqa: E402
 from orchestrator.transports.sendgrid import SEND_PATH, SendGridTransport  # noqa: E402
 from tests.fakes.certificates import write_self_signed  # noqa: E402
 

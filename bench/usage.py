@@ -7,7 +7,7 @@ daily health recompute costs as the customer base grows while the changed custom
    production path). Prints events per second.
 2. Daily recompute: customers are bulk-loaded with COPY to 10k, 100k and 1M. Every customer
    has background events 40-60 days old (outside every window slice); a fixed number of
-   customers have logins that leave the 14-day window today. ``run_daily`` must read only
+   customers have logins that leave the 14-day window today. ``run_daily_health`` must read only
    those: rows examined and time should stay flat as customers grow.
 
     su postgres -c "createdb -O stepmail stepmail_bench_c"     # once
@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,9 +39,9 @@ from orchestrator.api.app import create_app
 from orchestrator.clock import SystemClock
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
-from orchestrator.health.daily import run_daily
 from orchestrator.health.loader import load_health
 from orchestrator.runtime import build_runtime
+from orchestrator.services.health import run_daily_health
 from orchestrator.settings import Settings, load_settings
 from orchestrator.transports.outbox import OutboxTransport
 
@@ -150,6 +151,7 @@ def bench_daily(url: str, steps: list[int], per: int, changed: int) -> None:
     definition = load_health(ROOT / "journeys" / "health.yaml")
     settings = settings_for(url, Path("/tmp/stepmail-bench-usage-outbox"))
     runtime = build_runtime(settings, transport=OutboxTransport(settings.outbox_dir))
+    rules = replace(runtime.usage_rules(), health=definition)
     loaded = 0
     print(f"\n== daily recompute: {changed} changed customers, {per} background events each ==")
     print(
@@ -166,10 +168,10 @@ def bench_daily(url: str, steps: list[int], per: int, changed: int) -> None:
         analyze(engine)
         load_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        report = run_daily(engine, definition, runtime.journeys, settings, now)
+        report = run_daily_health(engine, rules=rules, until=now)
         seconds = time.perf_counter() - started
         started = time.perf_counter()
-        run_daily(engine, definition, runtime.journeys, settings, now)  # again: nothing moved
+        run_daily_health(engine, rules=rules, until=now)  # again: nothing moved
         repeat = time.perf_counter() - started
         with engine.connect() as connection:
             events = connection.execute(text("SELECT count(*) FROM usage_event")).scalar_one()

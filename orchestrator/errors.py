@@ -1,18 +1,221 @@
-"""One exception family: callers catch what Stepmail raises, and retries are decided by type."""
+"""One exception family: callers catch what Stepmail raises, retries are decided by type, and
+each class knows how it shows itself, so the API (one exception handler, ``api/errors.py``)
+and the CLI (one handler, ``cli/app.py``) map every error the same way.
+
+Each class declares its HTTP status and the exit code of ``stepmail`` (the table is in the
+README, "Exit codes"). An error the API never shows keeps the base class's 500.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+FieldErrors = list[dict[str, Any]]  # FastAPI's shape: each with ``type``, ``loc`` and ``msg``
 
 
 class StepmailError(Exception):
     """Base class of every error Stepmail raises on purpose."""
 
+    http_status: int = 500
+    exit_code: int = 1
+
+    def http_detail(self) -> object:
+        """The ``detail`` of the JSON error body."""
+        return str(self)
+
+    def http_headers(self) -> dict[str, str]:
+        return {}
+
+    def cli_lines(self) -> list[str]:
+        """What ``stepmail`` prints, one ``error:`` line each."""
+        return str(self).splitlines() or [type(self).__name__]
+
+
+# -- configuration ---------------------------------------------------------------------------
+
 
 class ConfigurationError(StepmailError):
     """Raised when a setting is missing or invalid; the message names the variable."""
 
+    http_status = 503
+    exit_code = 78  # EX_CONFIG
+
+
+class WebhookNotConfigured(ConfigurationError):
+    """Raised when SendGrid posts events and no webhook public key is set."""
+
+
+class NoHealthDefinition(ConfigurationError):
+    """Raised when the health job is asked for and the journeys folder has no health file."""
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+class InvalidInput(StepmailError):
+    """Raised when a caller's value is refused; the message names the field, flag or line."""
+
+    http_status = 422
+    exit_code = 2  # a usage error, as click's own
+
+
+class InvalidRequest(InvalidInput):
+    """Raised when a request body breaks the rules; ``errors`` name each place at fault."""
+
+    def __init__(self, errors: FieldErrors, status: int = 422, message: str = "") -> None:
+        self.errors = errors
+        self.http_status = status
+        super().__init__(message or "; ".join(f"{e['loc']}: {e['msg']}" for e in errors))
+
+    def http_detail(self) -> object:
+        return self.errors
+
+
+class InvalidJson(InvalidRequest):
+    """Raised when a body is not JSON we can store (``guards.strict_json``)."""
+
+
+class InvalidEventBatch(InvalidRequest):
+    """Raised when a webhook body is not a JSON array of event objects."""
+
+    def __init__(self, errors: FieldErrors) -> None:
+        super().__init__(errors, 400, "; ".join(str(error["msg"]) for error in errors))
+
+
+# -- authentication --------------------------------------------------------------------------
+
+
+class AuthenticationError(StepmailError):
+    """Raised when a caller cannot prove who it is."""
+
+    http_status = 401
+    exit_code = 77  # EX_NOPERM
+
+
+class InvalidSignature(AuthenticationError):
+    """Raised when a hook's signature is missing, malformed, wrong or outside the tolerance."""
+
+
+class ApiKeyRequired(AuthenticationError):
+    """Raised for every ``/v1`` request while ``STEPMAIL_API_KEY`` is unset."""
+
+    def __init__(self) -> None:
+        super().__init__("STEPMAIL_API_KEY is not configured")
+
+
+class WrongApiKey(AuthenticationError):
+    """Raised when the bearer token is missing or does not match."""
+
+    def __init__(self) -> None:
+        super().__init__("missing or wrong bearer token")
+
+    def http_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class InvalidUnsubscribeToken(AuthenticationError):
+    """Raised when an unsubscribe token was not signed by us (tampered or truncated)."""
+
+
+class BadUnsubscribeLink(StepmailError):
+    """Raised when an unsubscribe link was not signed by us (400) or names no customer any
+    more (404); the API answers with a page in ``lang``, not JSON."""
+
+    def __init__(self, status: int, lang: str = "en") -> None:
+        self.http_status, self.lang = status, lang
+        super().__init__(f"bad unsubscribe link ({status})")
+
+
+# -- not found, conflicts --------------------------------------------------------------------
+
+
+class NotFound(StepmailError):
+    """Raised when what a caller names does not exist."""
+
+    http_status = 404
+    exit_code = 3
+
+
+class CustomerNotFound(NotFound):
+    """Raised when no customer has the given external id."""
+
+
+class TaskNotFound(NotFound):
+    """Raised when a task id does not exist."""
+
+
+class SendNotFound(NotFound):
+    """Raised when a scheduled send id does not exist."""
+
+
+class JourneyNotFound(NotFound):
+    """Raised when a command names a journey the journeys folder does not have."""
+
+
+class StepNotFound(NotFound):
+    """Raised when a command names a step its journey does not have."""
+
+
+class NotSuppressed(NotFound):
+    """Raised when lifting the suppression of an address that is not suppressed."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        super().__init__(f"{email} is not suppressed")
+
+    def http_detail(self) -> object:
+        return "address is not suppressed"
+
+
+class UnknownCustomers(NotFound):
+    """Raised when events name customers Stepmail does not know; carries (index, external_id).
+    In a batch it is a 422 naming each event, like any other bad field."""
+
+    def __init__(self, unknown: Sequence[tuple[int, str]], *, batched: bool = True) -> None:
+        self.unknown, self.batched = list(unknown), batched
+        if batched:
+            self.http_status = 422
+        super().__init__(
+            "unknown customer(s): "
+            + ", ".join(f"events[{index}].external_id {eid!r}" for index, eid in self.unknown)
+        )
+
+    def http_detail(self) -> object:
+        if not self.batched:
+            return str(self)
+        return [
+            {
+                "type": "unknown_customer",
+                "loc": ["body", "events", index, "external_id"],
+                "msg": f"unknown customer {external_id!r}",
+            }
+            for index, external_id in self.unknown
+        ]
+
+
+class Conflict(StepmailError):
+    """Raised when the state of a thing does not allow what was asked."""
+
+    http_status = 409
+    exit_code = 4
+
+
+class SendNotUnknown(Conflict):
+    """Raised when settling a send whose outcome is not unknown."""
+
+
+class JobAlreadyRunning(Conflict):
+    """Raised when another process holds the claim of a periodic job."""
+
+
+# -- journeys, templates, conditions ---------------------------------------------------------
+
 
 class JourneyError(StepmailError):
     """Raised when a journey file cannot be loaded; carries the file, line and field at fault."""
+
+    exit_code = 65  # EX_DATAERR
 
     def __init__(self, path: str, line: int | None, field: str | None, message: str) -> None:
         self.path, self.line, self.field, self.message = path, line, field, message
@@ -27,6 +230,8 @@ class JourneyError(StepmailError):
 class TemplateError(StepmailError):
     """Raised when a mail template is missing, broken, or uses an undefined variable."""
 
+    exit_code = 65
+
     def __init__(self, template: str, line: int | None, message: str) -> None:
         self.template, self.line, self.message = template, line, message
         super().__init__(str(self))
@@ -36,12 +241,54 @@ class TemplateError(StepmailError):
         return f"{where}: {self.message}"
 
 
+class StylesheetError(StepmailError):
+    """Raised when the mail stylesheet has something that cannot be inlined; ``line`` is in
+    the CSS file."""
+
+    exit_code = 65
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
 class ConditionError(StepmailError):
     """Raised when a step condition cannot be compiled or evaluated."""
+
+    exit_code = 65
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+class FileAccessError(StepmailError):
+    """Raised when a file a command was given cannot be read or written."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class SimulationDidNotSettle(StepmailError):
+    """Raised when ``stepmail simulate`` finds a journey that keeps rescheduling itself."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+
+class StepmailApiError(StepmailError):
+    """Raised by :class:`orchestrator.client.StepmailClient` when the API answers with an
+    error; carries the status and the response body."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status, self.body = status, body
+        super().__init__(f"Stepmail API error {status}: {body}")
+
+
+# -- delivery --------------------------------------------------------------------------------
 
 
 class DeliveryError(StepmailError):
     """Base class of transport failures; the subclass says whether a retry can help."""
+
+    exit_code = 69  # EX_UNAVAILABLE
 
     def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
         self.status, self.body = status, body

@@ -1,25 +1,45 @@
 """The runtime: the long-lived parts one process shares (settings, engine, journeys, renderer,
-transport, clock). Entry points build it; routes, actors and commands receive it."""
+transport, clock). Entry points build it; routes, actors and commands receive it, and take
+from it exactly what a service needs (its ``*_rules`` and ``*_deps``): services never see the
+runtime or the settings. These are built on each call, so a test that swaps
+``runtime.transport`` is heard at once."""
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
+from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.engine import make_engine
-from orchestrator.jitter import RandomSource
+from orchestrator.delivery.jitter import RandomSource
+from orchestrator.delivery.pacing import PacingRules
+from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
-from orchestrator.rate_limit import SendRateLimiter, build_send_rate_limiter
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.services.delivery import DeliveryDeps
 from orchestrator.settings import Settings
-from orchestrator.transports import make_transport
 from orchestrator.transports.base import Transport
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox
+from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_limiter
+
+if TYPE_CHECKING:  # imported where used: a worker loads only the send path
+    from orchestrator.enrollment.store import EnrollmentRules
+    from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.services.events import UsageRules
+    from orchestrator.services.provider_events import WebhookRules
+    from orchestrator.services.recipients import PageRules
+    from orchestrator.services.signup import HookRules
 
 
 @dataclass
@@ -37,6 +57,88 @@ class Runtime:
     def sender(self) -> SenderIdentity:
         return sender_identity(self.settings)
 
+    def delivery_rules(self) -> DeliveryRules:
+        settings = self.settings
+        return DeliveryRules(
+            lease=timedelta(seconds=settings.send_lease),
+            max_attempts=settings.max_send_attempts,
+            reconciliation_window=timedelta(seconds=settings.reconciliation_window),
+            links=LinkRules(
+                settings.public_base_url, settings.signing_secret(), settings.unsubscribe_mailto
+            ),
+            pacing=PacingRules(
+                send_window=settings.send_window,
+                quiet_days=settings.quiet_days,
+                frequency_cap=settings.frequency_cap,
+                default_timezone=settings.default_timezone,
+            ),
+        )
+
+    def usage_rules(self) -> UsageRules:
+        """The rules as this process has them loaded (the health file is cached per version)."""
+        from orchestrator.health.loader import health_definition
+        from orchestrator.services.events import UsageRules
+
+        return UsageRules(
+            journeys=self.journeys,
+            health=health_definition(self.settings.journeys_dir),
+            tiers=tier_thresholds(self.settings),
+            action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+        )
+
+    def page_rules(self) -> PageRules:
+        from orchestrator.services.recipients import PageRules
+
+        settings = self.settings
+        return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
+
+    def webhook_rules(self) -> WebhookRules:
+        from orchestrator.services.provider_events import WebhookRules
+
+        settings = self.settings
+        return WebhookRules(
+            public_key=settings.sendgrid_webhook_public_key,
+            tolerance=settings.sendgrid_webhook_tolerance,
+            soft_bounce_limit=settings.soft_bounce_limit,
+        )
+
+    def enrollment_rules(self) -> EnrollmentRules:
+        return enrollment_rules(self.settings)
+
+    def hook_rules(self) -> HookRules:
+        from orchestrator.services.signup import HookRules
+
+        return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
+
+    def handoff_config(self) -> HandoffConfig:
+        return handoff_config(self.settings)
+
+    def notify_now(self, task_ids: Sequence[int] | None = None) -> int:
+        """Tell the CSMs about these tasks (default: every one not yet notified), now."""
+        from orchestrator.services.tasks import notify_tasks
+
+        return notify_tasks(
+            self.engine,
+            self.transport,
+            config=self.handoff_config(),
+            clock=self.clock,
+            task_ids=task_ids,
+        )
+
+    def delivery_deps(self) -> DeliveryDeps:
+        """What the send path uses, for one batch."""
+        return DeliveryDeps(
+            engine=self.engine,
+            journeys=self.journeys,
+            renderer=self.renderer,
+            transport=self.transport,
+            clock=self.clock,
+            jitter=self.jitter,
+            rules=self.delivery_rules(),
+            sender=self.sender,
+            rate_limiter=self.rate_limiter,
+        )
+
     def close(self) -> None:
         self.transport.close()
         if self.rate_limiter is not None:
@@ -52,16 +154,49 @@ def build_runtime(
     jitter: RandomSource | None = None,
 ) -> Runtime:
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
+    clock = clock or SystemClock()
     return Runtime(
         settings=settings,
         engine=make_engine(settings.database_url, **pool_options(settings)),
         journeys=load_journeys(settings.journeys_dir),
-        renderer=MailRenderer(settings.templates_dir, settings.default_locale),
+        renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
-        clock=clock or SystemClock(),
+        clock=clock,
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
     )
+
+
+def enrollment_rules(settings: Settings) -> EnrollmentRules:
+    from orchestrator.enrollment.store import EnrollmentRules
+
+    return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
+
+
+def tier_thresholds(settings: Settings) -> TierThresholds:
+    return TierThresholds(settings.tier_high_threshold, settings.tier_low_threshold)
+
+
+def handoff_config(settings: Settings) -> HandoffConfig:
+    from orchestrator.handoff.notify import HandoffConfig
+
+    slack = settings.slack_webhook_url
+    return HandoffConfig(
+        sender=Mailbox(settings.sender_email, settings.sender_name),
+        team_email=settings.csm_team_email,
+        slack_webhook_url=slack.get_secret_value() if slack is not None else None,
+    )
+
+
+@contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    """Just the database, for commands that need nothing else (a broken journey file must not
+    stop ``stepmail sends unknown``); disposed of on the way out."""
+    engine = make_engine(settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def pool_options(settings: Settings) -> dict[str, int]:

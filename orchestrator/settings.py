@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     """Everything an operator can set. Defaults run the embedded mode: SQLite, no Redis, outbox."""
 
     # Each setting's docstring is its description: .env.example is generated from them
-    # (python -m orchestrator.settings_example), and a test keeps the two equal.
+    # (python -m orchestrator.tools.env_example), and a test keeps the two equal.
     model_config = SettingsConfigDict(
         env_prefix="STEPMAIL_",
         env_file=".env",
@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     def _public_base_url(cls, value: str, info: ValidationInfo) -> str:
         """Unset: where this process serves, so links work with ``STEPMAIL_PORT`` alone. Either
         way an http(s) URL: it is the base of every unsubscribe link in a mail."""
-        from orchestrator.links import check_web_link
+        from orchestrator.guards.links import check_web_link
 
         if not value.strip():
             host, port = info.data.get("host", "127.0.0.1"), info.data.get("port", 8000)
@@ -190,21 +190,21 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from orchestrator.timezones import validate_timezone
+        from orchestrator.customers.timezones import validate_timezone
 
         return validate_timezone(value)
 
     @field_validator("send_window", "quiet_days", "frequency_cap", "unsubscribe_mailto")
     @classmethod
     def _parseable_delivery_rule(cls, value: str | None, info: ValidationInfo) -> str | None:
-        from orchestrator.delivery_rules import check_delivery_setting
+        from orchestrator.journeys.setting_rules import check_delivery_setting
 
         return check_delivery_setting(info.field_name or "", value)
 
     @field_validator("sender_name", "sender_email", "csm_team_email")
     @classmethod
     def _header_safe(cls, value: str, info: ValidationInfo) -> str:
-        from orchestrator.mail_headers import check_plain_address, refuse_unsafe_characters
+        from orchestrator.guards.mail_headers import check_plain_address, refuse_unsafe_characters
 
         value = refuse_unsafe_characters(value)  # each lands in a From or To header
         return value if info.field_name == "sender_name" else check_plain_address(value)

@@ -3,7 +3,8 @@
 Importing it reads the ``STEPMAIL_*`` settings, checks them as every serving process does
 (:mod:`orchestrator.startup`), sets the global Dramatiq broker and declares the actors, as
 Dramatiq's CLI expects. A setting at fault ends the process with one line naming it. Nothing
-else imports this package; the pieces it assembles live in :mod:`orchestrator.queueing`.
+else imports this package; the pieces it assembles live in :mod:`orchestrator.scheduling.broker` and
+:mod:`orchestrator.processes.actors`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 import dramatiq
 
 from orchestrator.errors import StepmailError
-from orchestrator.queueing import make_broker, register_actors
+from orchestrator.processes.actors import register_actors
+from orchestrator.scheduling.broker import make_broker
 from orchestrator.settings import get_settings
 from orchestrator.startup.gate import check_before_serving, log_development_defaults
 from orchestrator.startup.unknown_variables import unknown_variable_warnings

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
@@ -11,8 +10,10 @@ from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.errors import install_error_handler
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
+from orchestrator.services.admin import ping_database
 from orchestrator.version import stepmail_version
 
 
@@ -25,6 +26,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
     # Added last = runs first: the bearer gate, then the body cap, then routing.
@@ -42,8 +44,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:
         """Liveness and database reachability, for load balancers and orchestration."""
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping_database(runtime.engine)
         return {"status": "ok"}
 
     return app

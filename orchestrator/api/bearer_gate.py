@@ -8,10 +8,10 @@ dependency (``deps.require_api_key``) stays, for the OpenAPI security scheme and
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.api.deps import bearer_refusal
+from orchestrator.api.errors import error_response
 from orchestrator.settings import Settings
 
 PROTECTED_PREFIX = "/v1"
@@ -25,10 +25,7 @@ class BearerGate:
         if scope["type"] == "http" and _protected(scope["path"]):
             refusal = bearer_refusal(self.settings.api_key, _bearer_token(scope))
             if refusal is not None:
-                response = JSONResponse(
-                    {"detail": refusal.detail}, refusal.status_code, headers=refusal.headers
-                )
-                await response(scope, receive, send)
+                await error_response(refusal)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Path
+from fastapi import APIRouter, BackgroundTasks, Path
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.handoff.notify import notify_tasks
-from orchestrator.runtime import Runtime
-from orchestrator.usage.customers import (
-    CustomerNotFound,
-    CustomerPatch,
-    CustomerUpdate,
-    CustomerView,
-    update_customer,
-)
-from orchestrator.usage.events import usage_rules
+from orchestrator.customers.changes import CustomerPatch, CustomerView
+from orchestrator.services.customers import update_customer
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -37,20 +28,12 @@ async def patch_customer(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> CustomerView:
-    try:
-        result = await run_in_threadpool(_update, runtime, external_id, patch)
-    except CustomerNotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    if result.task_ids:
-        background.add_task(notify_tasks, runtime, result.task_ids)
-    return result.customer
-
-
-def _update(runtime: Runtime, external_id: str, patch: CustomerPatch) -> CustomerUpdate:
-    with Session(runtime.engine) as session, session.begin():
-        result = update_customer(
-            session, external_id, patch, usage_rules(runtime), runtime.clock.now()
-        )
-        # Serialised before the commit: a customer that cannot be answered is not stored.
-        result.customer.model_dump_json()
-        return result
+    return await run_in_threadpool(
+        update_customer,
+        runtime.engine,
+        external_id,
+        patch,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+        notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
+    )

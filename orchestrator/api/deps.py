@@ -5,10 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
+from orchestrator.errors import ApiKeyRequired, AuthenticationError, WrongApiKey
 from orchestrator.runtime import Runtime
 
 
@@ -23,7 +24,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False, description="STEPMAIL_API_KEY")
 
 
-def bearer_refusal(expected: SecretStr | None, given: str | None) -> HTTPException | None:
+def bearer_refusal(expected: SecretStr | None, given: str | None) -> AuthenticationError | None:
     """Why a request with bearer token ``given`` may not use /v1 (None: it may). One place,
     shared by the route dependency and the gate that runs before any body is read.
 
@@ -31,13 +32,9 @@ def bearer_refusal(expected: SecretStr | None, given: str | None) -> HTTPExcepti
     must never match an empty key.
     """
     if expected is None or not expected.get_secret_value().strip():
-        return HTTPException(status_code=401, detail="STEPMAIL_API_KEY is not configured")
+        return ApiKeyRequired()
     if not given or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        return HTTPException(
-            status_code=401,
-            detail="missing or wrong bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return WrongApiKey()
     return None
 
 

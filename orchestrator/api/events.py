@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
-from orchestrator.api.routing import StrictRoute, invalid_input, validation_errors
-from orchestrator.handoff.notify import notify_tasks
-from orchestrator.runtime import Runtime
-from orchestrator.strict_json import InvalidJson, parse_json
-from orchestrator.usage.events import (
-    MAX_BATCH,
-    EventBatch,
-    EventIn,
-    EventsAccepted,
-    UnknownCustomers,
-    ingest_events,
-    usage_rules,
-)
+from orchestrator.api.routing import StrictRoute
+from orchestrator.services.events import track_events
+from orchestrator.usage.events import MAX_BATCH, EventIn, EventsAccepted, parse_event_body
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -62,46 +48,12 @@ async def post_events(
 ) -> EventsAccepted:
     """All or nothing. An event whose ``id`` was stored before is counted as a duplicate and
     changes nothing, so retrying a request is safe."""
-    events, batched = _parse(await request.body())
-    try:
-        accepted = await run_in_threadpool(_ingest, runtime, events)
-    except UnknownCustomers as exc:
-        if not batched:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        raise invalid_input(
-            [
-                {
-                    "type": "unknown_customer",
-                    "loc": ["body", "events", index, "external_id"],
-                    "msg": f"unknown customer {external_id!r}",
-                }
-                for index, external_id in exc.unknown
-            ]
-        ) from None
-    if accepted.task_ids:
-        background.add_task(notify_tasks, runtime, accepted.task_ids)
-    return accepted
-
-
-def _parse(body: bytes) -> tuple[list[EventIn], bool]:
-    """A JSON object with ``events`` is a batch; any other object is one event."""
-    try:
-        data: Any = parse_json(body)
-    except InvalidJson as exc:
-        raise invalid_input(exc.errors) from None
-    batched = isinstance(data, dict) and "events" in data
-    try:
-        if batched:
-            return EventBatch.model_validate(data).events, True
-        return [EventIn.model_validate(data)], False
-    except ValidationError as exc:
-        raise invalid_input(validation_errors(exc)) from None
-
-
-def _ingest(runtime: Runtime, events: list[EventIn]) -> EventsAccepted:
-    rules = usage_rules(runtime)
-    with Session(runtime.engine) as session, session.begin():
-        result = ingest_events(session, events, rules, runtime.clock.now())
-    return EventsAccepted(
-        stored=len(result.stored), duplicates=result.duplicates, task_ids=result.task_ids
+    submission = parse_event_body(await request.body())
+    return await run_in_threadpool(
+        track_events,
+        runtime.engine,
+        submission,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+        notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
     )

@@ -2,26 +2,20 @@
 
 Closed until ``STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY`` is set (SendGrid keeps retrying for a
 day, so nothing is lost while it is). A verified batch is stored idempotently and applied in
-one transaction, then answered ``200`` with what was new.
+one transaction (:mod:`orchestrator.services.provider_events`), then answered ``200`` with
+what was new.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, json_body
-from orchestrator.api.routing import StrictRoute, invalid_input
-from orchestrator.api.sendgrid_signature import verify_event_signature
-from orchestrator.api.signatures import InvalidSignature
-from orchestrator.errors import ConfigurationError
-from orchestrator.provider_events.record import record_events
-from orchestrator.provider_events.sendgrid import InvalidEventBatch, SendGridEvents
-from orchestrator.provider_events.vocabulary import NormalizedEvent
-from orchestrator.runtime import Runtime
+from orchestrator.api.routing import StrictRoute
+from orchestrator.services.provider_events import receive_sendgrid_events
 
 router = APIRouter(route_class=StrictRoute)
 
@@ -66,43 +60,16 @@ async def sendgrid_events(
         default=None, description="Unix seconds"
     ),
 ) -> EventBatchAccepted:
-    settings = runtime.settings
-    key = settings.sendgrid_webhook_public_key
-    if not key:
-        raise HTTPException(
-            status_code=503,
-            detail="STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused",
-        )
     body = await request.body()  # capped by api/body_limit.py; verified before it is parsed
-    now = runtime.clock.now()
-    try:
-        verify_event_signature(
-            key,
-            x_twilio_email_event_webhook_signature,
-            x_twilio_email_event_webhook_timestamp,
-            body,
-            now=now.timestamp(),
-            tolerance=settings.sendgrid_webhook_tolerance,
-        )
-    except InvalidSignature as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from None
-    except ConfigurationError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from None
-    try:
-        events = SendGridEvents.parse_batch(body, received_at=now)
-    except InvalidEventBatch as exc:
-        raise invalid_input(exc.errors, status=400) from None
-    return await run_in_threadpool(_record, runtime, events)
-
-
-def _record(runtime: Runtime, events: list[NormalizedEvent]) -> EventBatchAccepted:
-    with Session(runtime.engine) as session, session.begin():
-        summary = record_events(
-            session,
-            events,
-            soft_bounce_limit=runtime.settings.soft_bounce_limit,
-            now=runtime.clock.now(),
-        )
+    summary = await run_in_threadpool(
+        receive_sendgrid_events,
+        runtime.engine,
+        body,
+        x_twilio_email_event_webhook_signature,
+        x_twilio_email_event_webhook_timestamp,
+        rules=runtime.webhook_rules(),
+        clock=runtime.clock,
+    )
     return EventBatchAccepted(
         received=summary.received, recorded=summary.recorded, duplicates=summary.duplicates
     )

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
-from orchestrator.api.routing import StrictRoute, validate_body
-from orchestrator.api.signatures import InvalidSignature, verify
-from orchestrator.enrollment import enroll_signup
-from orchestrator.runtime import Runtime
-from orchestrator.signup import SignupAccepted, SignupRequest
+from orchestrator.api.routing import StrictRoute
+from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.services.signup import enroll_signed_signup
 
 router = APIRouter(route_class=StrictRoute)
 
@@ -37,23 +32,14 @@ async def signup_hook(
 ) -> SignupAccepted:
     """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
     body = await request.body()
-    try:
-        verify(
-            runtime.settings.signup_hook_key(),
-            x_stepmail_timestamp,
-            x_stepmail_signature,
-            body,
-            now=time.time(),
-            tolerance=runtime.settings.signup_hook_tolerance,
-        )
-    except InvalidSignature as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from None
-    signup = validate_body(SignupRequest, body)
-    return await run_in_threadpool(_enroll, runtime, signup)
-
-
-def _enroll(runtime: Runtime, signup: SignupRequest) -> SignupAccepted:
-    with Session(runtime.engine) as session, session.begin():
-        return enroll_signup(
-            session, signup, runtime.journeys, runtime.settings, runtime.clock.now()
-        )
+    return await run_in_threadpool(
+        enroll_signed_signup,
+        runtime.engine,
+        body,
+        x_stepmail_timestamp,
+        x_stepmail_signature,
+        hook=runtime.hook_rules(),
+        journeys=runtime.journeys,
+        rules=runtime.enrollment_rules(),
+        clock=runtime.clock,
+    )

@@ -5,23 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr, Field
-from sqlalchemy.orm import Session
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.bounds import DB_INT_MAX
-from orchestrator.runtime import Runtime
-from orchestrator.suppression import (
-    MANUAL,
-    SuppressionEntry,
-    find_suppression,
+from orchestrator.guards.bounds import DB_INT_MAX
+from orchestrator.recipients.reasons import MANUAL
+from orchestrator.recipients.suppression import SuppressionEntry
+from orchestrator.services.suppressions import (
+    add_suppression,
     list_suppressions,
-    suppress,
-    unsuppress,
+    remove_suppression,
 )
 
 router = APIRouter(
@@ -67,11 +64,10 @@ async def list_entries(
 ) -> list[SuppressionPublic]:
     """Newest first; ``reason`` filters (``unsubscribe``, ``bounce``, ``spam-report``, …)."""
 
-    def query() -> list[SuppressionEntry]:
-        with Session(runtime.engine) as session:
-            return list_suppressions(session, reason=reason, limit=limit, offset=offset)
-
-    return [SuppressionPublic.of(e) for e in await run_in_threadpool(query)]
+    entries = await run_in_threadpool(
+        list_suppressions, runtime.engine, reason=reason, limit=limit, offset=offset
+    )
+    return [SuppressionPublic.of(e) for e in entries]
 
 
 @router.post(
@@ -87,7 +83,14 @@ async def list_entries(
 async def add_entry(
     body: SuppressionCreate, runtime: RuntimeDep, response: Response
 ) -> SuppressionPublic:
-    added, entry = await run_in_threadpool(_add, runtime, body)
+    added, entry = await run_in_threadpool(
+        add_suppression,
+        runtime.engine,
+        body.email,
+        reason=body.reason,
+        source=body.source,
+        clock=runtime.clock,
+    )
     if not added:
         response.status_code = 200
     return SuppressionPublic.of(entry)
@@ -100,19 +103,5 @@ async def add_entry(
     responses=answers(404, 422, s404="The address is not suppressed"),
 )
 async def remove_entry(email: str, runtime: RuntimeDep) -> Response:
-    if not await run_in_threadpool(_remove, runtime, email):
-        raise HTTPException(status_code=404, detail="address is not suppressed")
+    await run_in_threadpool(remove_suppression, runtime.engine, email)
     return Response(status_code=204)
-
-
-def _add(runtime: Runtime, body: SuppressionCreate) -> tuple[bool, SuppressionEntry]:
-    with Session(runtime.engine) as session, session.begin():
-        added = suppress(session, body.email, body.reason, body.source, runtime.clock.now())
-        entry = find_suppression(session, body.email)
-    assert entry is not None
-    return added, entry
-
-
-def _remove(runtime: Runtime, email: str) -> bool:
-    with Session(runtime.engine) as session, session.begin():
-        return unsuppress(session, email)

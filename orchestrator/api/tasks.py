@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.bounds import ROW_ID_MAX
-from orchestrator.handoff.tasks import TaskNotFound, TaskView, close_task, list_tasks
-from orchestrator.runtime import Runtime
+from orchestrator.guards.bounds import ROW_ID_MAX
+from orchestrator.handoff.tasks import TaskView
+from orchestrator.services.tasks import close_task, list_tasks
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -28,7 +28,8 @@ async def get_tasks(
     status: Annotated[Literal["open", "closed", "all"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TaskView]:
-    return await run_in_threadpool(_list, runtime, status, limit)
+    chosen = None if status == "all" else status
+    return await run_in_threadpool(list_tasks, runtime.engine, status=chosen, limit=limit)
 
 
 @router.post(
@@ -40,17 +41,4 @@ async def get_tasks(
 async def post_close(
     task_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], runtime: RuntimeDep
 ) -> TaskView:
-    try:
-        return await run_in_threadpool(_close, runtime, task_id)
-    except TaskNotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-
-
-def _list(runtime: Runtime, status: str, limit: int) -> list[TaskView]:
-    with runtime.engine.connect() as connection:
-        return list_tasks(connection, None if status == "all" else status, limit)  # type: ignore[arg-type]
-
-
-def _close(runtime: Runtime, task_id: int) -> TaskView:
-    with runtime.engine.begin() as connection:
-        return close_task(connection, task_id, runtime.clock.now())
+    return await run_in_threadpool(close_task, runtime.engine, task_id, clock=runtime.clock)

@@ -5,40 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.db.types import UTCDateTime
-
-
-class SendState(StrEnum):
-    """Where a scheduled send is in its life. Only the first five are ever picked up again."""
-
-    PENDING = "pending"  # waiting for its due time (or a retry time)
-    DISPATCHED = "dispatched"  # claimed by a scheduler tick, a message is on its way
-    SENDING = "sending"  # a worker is talking to the transport right now
-    STALLED = "stalled"  # its worker died mid-send; the next one decides if resending is safe
-    RECONCILING = "reconciling"  # outcome unknown: waits for a provider event, then resends
-    SENT = "sent"
-    SKIPPED = "skipped"  # not for this customer at send time (condition, tier, suppression, exit)
-    MISSED = "missed"  # overdue past the journey's grace: never sent late
-    FAILED = "failed"  # permanent error or attempts exhausted
-    UNKNOWN = "unknown"  # the transport may have taken it; not resent blindly
-    CANCELLED = "cancelled"  # the enrollment ended before this step came due
-
+from orchestrator.journeys.states import SendState
 
 # The scheduler's filter, spelled exactly like the partial index's predicate so it is used.
 WAKEABLE_SQL = "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
-ACTIVE_SEND_STATES = (
-    SendState.PENDING,
-    SendState.DISPATCHED,
-    SendState.SENDING,
-    SendState.STALLED,
-    SendState.RECONCILING,
-)
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:

@@ -1,1 +1,2 @@
-"""The hand-off to a human: CSM tasks and how a CSM hears about them."""
+"""The hand-off to a human: CSM tasks (one open per customer and kind) and the mail and Slack
+post that tell a CSM about one."""

@@ -3,6 +3,7 @@ repeats (a second detractor score, a wobbling band) does not flood the CSM's lis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -10,14 +11,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Select, insert, select, update
 
 from orchestrator.db.tables import csm_tasks, customers
-from orchestrator.errors import StepmailError
+from orchestrator.errors import TaskNotFound
 
 _TASKS = csm_tasks
 TaskStatus = Literal["open", "closed"]
-
-
-class TaskNotFound(StepmailError):
-    """Raised when a task id does not exist."""
 
 
 class TaskView(BaseModel):
@@ -108,3 +105,22 @@ def _with_customer() -> Select[Any]:
         customers.c.company,
         customers.c.tier,
     ).join(customers, customers.c.id == _TASKS.c.customer_id)
+
+
+def pending_task_ids(connection: Connection, task_ids: Sequence[int] | None = None) -> list[int]:
+    """Open tasks whose notification has not gone out (of ``task_ids``, when given)."""
+    query = select(_TASKS.c.id).where(_TASKS.c.status == "open", _TASKS.c.notified_at.is_(None))
+    if task_ids is not None:
+        query = query.where(_TASKS.c.id.in_(list(task_ids)))
+    return list(connection.execute(query.order_by(_TASKS.c.id)).scalars())
+
+
+def csm_address(connection: Connection, external_id: str) -> str | None:
+    """The customer's CSM, who a task mail goes to (None: the CS team's address)."""
+    query = select(customers.c.csm_email).where(customers.c.external_id == external_id)
+    address: str | None = connection.execute(query).scalar()
+    return address
+
+
+def mark_notified(connection: Connection, task_id: int, now: datetime) -> None:
+    connection.execute(update(_TASKS).where(_TASKS.c.id == task_id).values(notified_at=now))

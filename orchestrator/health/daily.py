@@ -12,25 +12,19 @@ scan of ``customer (signed_up_at)``. Band actions wait for those days, so this i
 customer who never used the product (no event ever moves their score) is first scored with
 actions allowed: at risk, a CSM is pulled in. Without it they would never be looked at.
 
-The scheduler runs this once a day (``orchestrator.health.scheduled``); by hand it is
+The scheduler runs this once a day (``orchestrator.services.health``); by hand it is
 ``stepmail health daily``, with ``--since`` the last successful run after an outage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.service import rescore_customers
-from orchestrator.journeys.model import Journey
-from orchestrator.settings import Settings
-from orchestrator.usage.events import lock_customers
 
 _E = usage_events
 _C = customers
@@ -72,35 +66,3 @@ def newly_actionable(
     lo, hi = since - definition.actions_after, until - definition.actions_after
     query = select(_C.c.id).where(_C.c.signed_up_at > lo, _C.c.signed_up_at <= hi)
     return set(connection.execute(query).scalars())
-
-
-def run_daily(
-    engine: Engine,
-    definition: HealthDefinition,
-    journeys: Mapping[str, Journey],
-    settings: Settings,
-    until: datetime,
-    since: datetime | None = None,
-    chunk: int = 500,
-) -> DailyReport:
-    """Rescore the changed customers in chunks, one short transaction each."""
-    since = since or until - timedelta(days=1)
-    report = DailyReport()
-    with engine.connect() as connection:
-        candidates, report.rows_examined = changed_customers(connection, definition, since, until)
-        actionable = newly_actionable(connection, definition, since, until)
-    report.newly_actionable = len(actionable)
-    candidates |= actionable
-    report.candidates = len(candidates)
-    for ids in _chunks(sorted(candidates), chunk):
-        with Session(engine) as session, session.begin():
-            lock_customers(session, ids)
-            report.task_ids += rescore_customers(
-                session, ids, definition, journeys, settings, until
-            )
-    return report
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import JourneyError
 from orchestrator.health.model import HealthDefinition
-from orchestrator.yaml_files import read_mapping, validation_error
+from orchestrator.journeys.yaml_files import read_mapping, validation_error
 
 HEALTH_FILE = "health.yaml"
 _KIND_TAGS = frozenset({"frequency", "adoption", "penalty", "latest", "mail", "csm_task"})

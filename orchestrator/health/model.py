@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.customers.tiers import Tier
 from orchestrator.journeys.durations import Duration
 from orchestrator.journeys.model import ALL_TIERS, Slug
-from orchestrator.tiers import Tier
 
 
 class _Frozen(BaseModel):

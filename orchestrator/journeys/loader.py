@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import Journey
-from orchestrator.yaml_files import line_of, read_mapping, validation_error
+from orchestrator.journeys.yaml_files import line_of, read_mapping, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 NOT_JOURNEYS = frozenset({"health.yaml", "health.yml"})

@@ -15,12 +15,12 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.customers.tiers import Tier
 from orchestrator.errors import ConditionError
+from orchestrator.guards.links import check_link_values
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.journeys.durations import Duration
-from orchestrator.links import check_link_values
-from orchestrator.send_window import parse_send_window
-from orchestrator.tiers import Tier
+from orchestrator.journeys.send_window import parse_send_window
 
 ALL_TIERS: tuple[Tier, ...] = ("high", "low", "tech")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)]

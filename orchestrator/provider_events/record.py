@@ -23,15 +23,8 @@ from sqlalchemy.orm import Session
 from orchestrator.db.tables import customers, provider_events, scheduled_sends
 from orchestrator.provider_events.send_effects import apply_to_sends
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
-from orchestrator.suppression import (
-    HARD_BOUNCE,
-    SOFT_BOUNCES,
-    SPAM_REPORT,
-    UNSUBSCRIBE,
-    count_soft_bounce,
-    suppress,
-    unsuppress,
-)
+from orchestrator.recipients.reasons import HARD_BOUNCE, SOFT_BOUNCES, SPAM_REPORT, UNSUBSCRIBE
+from orchestrator.recipients.suppression import count_soft_bounce, suppress, unsuppress
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from sqlalchemy import Update, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.delivery.reconciliation import SETTLEABLE_STATES, settle_from_event
 from orchestrator.provider_events.vocabulary import DELIVERY_RANK, EventKind, NormalizedEvent
-from orchestrator.reconciliation import SETTLEABLE_STATES, settle_from_event
 
 log = logging.getLogger(__name__)
 

@@ -16,23 +16,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from orchestrator.bounds import ROW_ID_MAX
-from orchestrator.errors import StepmailError
+from orchestrator.errors import InvalidEventBatch, InvalidJson
+from orchestrator.guards.bounds import ROW_ID_MAX
+from orchestrator.guards.strict_json import parse_json
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
-from orchestrator.strict_json import InvalidJson, parse_json
-from orchestrator.suppression import HARD_BOUNCE, INVALID, SPAM_REPORT, UNSUBSCRIBE
+from orchestrator.recipients.reasons import HARD_BOUNCE, INVALID, SPAM_REPORT, UNSUBSCRIBE
 
 SEND_ID_ARG = "stepmail_send_id"  # the custom_args key compose.py puts on every mail
 MAX_SEND_ID = ROW_ID_MAX
-
-
-class InvalidEventBatch(StepmailError):
-    """Raised when a webhook body is not a JSON array of event objects; ``errors`` name the
-    place at fault (``type``, ``loc``, ``msg``, as FastAPI's validation errors do)."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(error["msg"]) for error in errors))
 
 
 def _refuse(kind: str, loc: list[str | int], message: str) -> InvalidEventBatch:
@@ -72,7 +63,7 @@ class SendGridEvents:
     @classmethod
     def parse_batch(cls, body: bytes, received_at: datetime) -> list[NormalizedEvent]:
         """The events of one webhook request; InvalidEventBatch if it is not an array of objects
-        or breaks a rule of :func:`~orchestrator.strict_json.parse_json`."""
+        or breaks a rule of :func:`~orchestrator.guards.strict_json.parse_json`."""
         try:
             items = parse_json(body)
         except InvalidJson as exc:

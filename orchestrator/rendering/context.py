@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
+from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.settings import Settings
 
@@ -28,50 +28,6 @@ def sender_identity(settings: Settings) -> SenderIdentity:
         settings.sender_postal_address,
         settings.sender_contact,
     )
-
-
-@dataclass(frozen=True)
-class CustomerFacts:
-    """The customer as templates and conditions see it, detached from the database."""
-
-    external_id: str
-    email: str
-    name: str
-    company: str
-    plan: str
-    tier: str
-    locale: str
-    timezone: str
-    annual_contract_value: Decimal
-    currency: str
-    csm_name: str | None
-    csm_email: str | None
-    attributes: dict[str, Any]
-    signed_up_at: datetime
-    public_id: str = ""  # random id for unsubscribe links; never shown to templates
-
-    @property
-    def language(self) -> str:
-        return self.locale.split("-")[0].split("_")[0]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "external_id": self.external_id,
-            "email": self.email,
-            "name": self.name,
-            "company": self.company,
-            "plan": self.plan,
-            "tier": self.tier,
-            "locale": self.locale,
-            "language": self.language,
-            "timezone": self.timezone,
-            "annual_contract_value": self.annual_contract_value,
-            "currency": self.currency,
-            "csm_name": self.csm_name,
-            "csm_email": self.csm_email,
-            "attributes": dict(self.attributes),
-            "signed_up_at": self.signed_up_at,
-        }
 
 
 def mail_context(

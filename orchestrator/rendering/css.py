@@ -14,7 +14,7 @@ too: which rules match it is only known per send.
 
 The same pass guards links: the value of every link attribute (``href``, ``src`` …) that Jinja
 fills in is wrapped in ``{% filter safe_link %}``, so a ``javascript:`` or ``data:`` URL from
-any source becomes ``#`` when the mail is rendered (:func:`orchestrator.links.safe_link`);
+any source becomes ``#`` when the mail is rendered (:func:`orchestrator.guards.links.safe_link`);
 a literal link with such a scheme, or an unquoted one Jinja fills in, is refused with its line.
 """
 
@@ -33,7 +33,8 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 
-from orchestrator.links import RENDERED_SCHEMES, link_scheme, safe_link
+from orchestrator.errors import StylesheetError
+from orchestrator.guards.links import RENDERED_SCHEMES, link_scheme, safe_link
 
 STYLESHEET = "layouts/mail.css"
 
@@ -75,14 +76,6 @@ class _Rule:
 
     def matches(self, tag: str, classes: frozenset[str]) -> bool:
         return (self.tag is None or self.tag == tag) and self.classes <= classes
-
-
-class StylesheetError(ValueError):
-    """The stylesheet has something that cannot be inlined; ``line`` is in the CSS file."""
-
-    def __init__(self, line: int, message: str) -> None:
-        self.line = line
-        super().__init__(message)
 
 
 class Stylesheet:

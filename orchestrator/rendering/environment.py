@@ -2,13 +2,12 @@
 and strict (an undefined variable is an error, not an empty string in a customer's inbox).
 
 An edited template or stylesheet is picked up without a restart, within ``recheck_after``
-seconds: looking at the files once a second rather than on every send keeps a worker from
-making eight ``stat`` calls per mail.
+seconds of the clock's ``monotonic()``: looking at the files once a second rather than on
+every send keeps a worker from making eight ``stat`` calls per mail.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from orchestrator.clock import Clock
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 
 
@@ -25,22 +25,27 @@ class MailTemplateLoader(FileSystemLoader):
     either its file or the stylesheet changes."""
 
     def __init__(
-        self, templates_dir: Path, stylesheet: StylesheetFile, recheck_after: float
+        self,
+        templates_dir: Path,
+        stylesheet: StylesheetFile,
+        recheck_after: float,
+        monotonic: Callable[[], float],
     ) -> None:
         super().__init__(str(templates_dir), encoding="utf-8")
         self.stylesheet = stylesheet
         self.recheck_after = recheck_after
+        self.monotonic = monotonic
 
     def get_source(
         self, environment: Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         css_version = self.stylesheet.version()
-        checked_at = time.monotonic()
+        checked_at = self.monotonic()
 
         def fresh() -> bool:
             nonlocal checked_at
-            now = time.monotonic()
+            now = self.monotonic()
             if now - checked_at < self.recheck_after:
                 return True
             checked_at = now
@@ -50,11 +55,11 @@ class MailTemplateLoader(FileSystemLoader):
 
 
 def make_mail_environment(
-    templates_dir: Path, recheck_after: float = 1.0
+    templates_dir: Path, recheck_after: float, clock: Clock
 ) -> ImmutableSandboxedEnvironment:
     stylesheet = StylesheetFile(templates_dir)
     env = ImmutableSandboxedEnvironment(
-        loader=MailTemplateLoader(templates_dir, stylesheet, recheck_after),
+        loader=MailTemplateLoader(templates_dir, stylesheet, recheck_after, clock.monotonic),
         extensions=[InlineStylesheet],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,

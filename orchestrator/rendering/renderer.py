@@ -9,7 +9,6 @@ from __future__ import annotations
 import html as html_lib
 import re
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedErr
 from jinja2.exceptions import SecurityError
 from resiliparse.extract.html2text import extract_plain_text
 
+from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import TemplateError
-from orchestrator.mail_headers import single_line
+from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
 
@@ -51,12 +51,18 @@ class MailRenderer:
     """Finds, renders and post-processes mail templates. Safe to share between threads."""
 
     def __init__(
-        self, templates_dir: Path, default_locale: str = "ja", recheck_after: float = 1.0
+        self,
+        templates_dir: Path,
+        default_locale: str = "ja",
+        recheck_after: float = 1.0,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.templates_dir = templates_dir
         self.default_locale = default_locale
         self.recheck_after = recheck_after
-        self.env = make_mail_environment(templates_dir, recheck_after)
+        self._clock = clock or SystemClock()
+        self.env = make_mail_environment(templates_dir, recheck_after, self._clock)
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
 
@@ -68,7 +74,7 @@ class MailRenderer:
         """
         key = (template, tier, locale, suffix)
         cached = self._resolved.get(key)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if cached is not None and now - cached[0] < self.recheck_after:
             return cached[2]
         folder = (self.templates_dir / template).parent

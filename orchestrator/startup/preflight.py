@@ -72,7 +72,7 @@ def templates_problem(settings: Settings) -> str | None:
 
 
 def webhook_key_problem(settings: Settings) -> str | None:
-    from orchestrator.api.sendgrid_signature import load_public_key
+    from orchestrator.provider_events.signature import load_public_key
 
     if settings.sendgrid_webhook_public_key is None:
         return None
@@ -86,7 +86,7 @@ def webhook_key_problem(settings: Settings) -> str | None:
 def transport_problem(settings: Settings) -> str | None:
     """Build the transport once (no connection is made): a missing SendGrid key shows now, not
     on a worker's first message."""
-    from orchestrator.transports import make_transport
+    from orchestrator.transports.factory import make_transport
 
     if settings.mail_transport == "outbox":
         return None  # outbox_problem: its folder is all it needs

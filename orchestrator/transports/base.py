@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from orchestrator.mail import OutgoingMail
+from orchestrator.transports.mail import OutgoingMail
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.errors import TransientDeliveryError
-from orchestrator.mail import OutgoingMail
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 
 log = logging.getLogger(__name__)
 

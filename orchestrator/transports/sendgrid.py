@@ -60,8 +60,8 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
-from orchestrator.mail import Mailbox, OutgoingMail
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
-from orchestrator.mail import OutgoingMail
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.mail import OutgoingMail
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

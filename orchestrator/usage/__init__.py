@@ -1,1 +1,2 @@
-"""Product usage: events in, what conditions can ask about them, and how journeys react."""
+"""Product usage: events in (read, checked, stored once), what conditions can ask about them,
+and how journeys react to them."""

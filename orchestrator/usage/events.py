@@ -1,11 +1,11 @@
-"""Usage events in: validate a batch, store it once, and react, all in one transaction.
+"""Usage events in: what an event is, how a batch is read and checked, and how it is stored
+once. Storing and reacting run in one transaction:
+:func:`orchestrator.services.events.track_events`.
 
 All or nothing: a batch with one bad item or one unknown customer stores none of it. The
 ``event_key`` (the sender's ``id``, else a hash of the content) is unique per customer, so a
-replayed event is a no-op and only events stored for the first time reach journeys and the
-health score. On PostgreSQL the batch's customers are locked (in id order, so two batches
-cannot deadlock): their events are processed one transaction at a time, which keeps
-re-entry rules and health band changes race-free.
+replayed event is a no-op and only events stored for the first time (:class:`NewEvent`)
+reach journeys and the health score.
 """
 
 from __future__ import annotations
@@ -13,25 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from orchestrator.bounds import Moment, StrippedText
 from orchestrator.db.tables import customers, usage_events
-from orchestrator.errors import StepmailError
-from orchestrator.health.loader import health_definition
-from orchestrator.health.model import HealthDefinition
-from orchestrator.health.service import rescore_customers, task_signals
-from orchestrator.journeys.model import Journey
-from orchestrator.runtime import Runtime
-from orchestrator.settings import Settings
-from orchestrator.usage.reactions import NewEvent, react_to_events
+from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
+from orchestrator.guards.bounds import Moment, StrippedText
+from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
 # Emitted by Stepmail itself; refused from outside so a caller cannot fake a tier change.
@@ -69,37 +63,21 @@ class EventBatch(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event this transaction stored for the first time."""
+
+    customer_id: int
+    name: str
+    event_key: str
+    occurred_at: datetime
+    properties: Mapping[str, Any]
+
+
 class EventsAccepted(BaseModel):
     stored: int = Field(description="Events stored by this request.")
     duplicates: int = Field(description="Events already stored (same id): nothing done.")
     task_ids: list[int] = Field(default_factory=list, description="CSM tasks this created.")
-
-
-class UnknownCustomers(StepmailError):
-    """Raised when events name customers Stepmail does not know; carries (index, external_id)."""
-
-    def __init__(self, unknown: list[tuple[int, str]]) -> None:
-        self.unknown = unknown
-        super().__init__(
-            "unknown customer(s): "
-            + ", ".join(f"events[{index}].external_id {eid!r}" for index, eid in unknown)
-        )
-
-
-@dataclass(frozen=True)
-class UsageRules:
-    """What reacts to events: the journeys, the health definition and the settings."""
-
-    journeys: Mapping[str, Journey]
-    health: HealthDefinition | None
-    settings: Settings
-
-
-@dataclass
-class IngestResult:
-    stored: list[NewEvent] = field(default_factory=list)
-    duplicates: int = 0
-    task_ids: list[int] = field(default_factory=list)
 
 
 def event_key(event: EventIn, occurred_at: datetime) -> str:
@@ -110,47 +88,6 @@ def event_key(event: EventIn, occurred_at: datetime) -> str:
         [event.name, occurred_at.isoformat(), event.properties], sort_keys=True, default=str
     )
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
-
-
-def ingest_events(
-    session: Session, events: Sequence[EventIn], rules: UsageRules, now: datetime
-) -> IngestResult:
-    """Store the events that are new, then react to them; raise before storing if any names
-    an unknown customer."""
-    ids = _customer_ids(session, events)
-    lock_customers(session, sorted(set(ids.values())))
-    rows: dict[tuple[int, str], dict[str, Any]] = {}
-    for event in events:
-        occurred_at = event.occurred_at or now
-        customer_id = ids[event.external_id]
-        key = event_key(event, occurred_at)
-        rows.setdefault(
-            (customer_id, key),
-            {
-                "customer_id": customer_id,
-                "name": event.name,
-                "event_key": key,
-                "occurred_at": occurred_at,
-                "received_at": now,
-                "properties": event.properties,
-            },
-        )
-    new = store_new_events(session, list(rows.values()))
-    result = IngestResult(stored=new, duplicates=len(events) - len(new))
-    result.task_ids = react(session, new, rules, now)
-    return result
-
-
-def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
-    """Journeys first (goals, exits, event steps), then the health score and risk signals."""
-    react_to_events(session, new, rules.journeys, now)
-    if rules.health is None:
-        return []
-    tasks = task_signals(session, new, rules.health, now)
-    inputs = rules.health.input_events()
-    touched = sorted({e.customer_id for e in new if e.name in inputs})
-    tasks += rescore_customers(session, touched, rules.health, rules.journeys, rules.settings, now)
-    return tasks
 
 
 def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEvent]:
@@ -175,7 +112,11 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
     ]
 
 
-def _customer_ids(session: Session, events: Sequence[EventIn]) -> dict[str, int]:
+def customer_ids(
+    session: Session, events: Sequence[EventIn], *, batched: bool = True
+) -> dict[str, int]:
+    """Each event's customer id by external id; UnknownCustomers (naming every unknown one, by
+    its index when ``batched``) before anything is stored."""
     wanted = {event.external_id for event in events}
     query = select(customers.c.external_id, customers.c.id).where(
         customers.c.external_id.in_(wanted)
@@ -183,23 +124,53 @@ def _customer_ids(session: Session, events: Sequence[EventIn]) -> dict[str, int]
     found = {external_id: customer_id for external_id, customer_id in session.execute(query)}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
-        raise UnknownCustomers(unknown)
+        raise UnknownCustomers(unknown, batched=batched)
     return found
 
 
-def lock_customers(session: Session, customer_ids: list[int]) -> None:
-    """PostgreSQL: one writer per customer at a time (SQLite's BEGIN IMMEDIATE already is)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(customers.c.id)
-            .where(customers.c.id.in_(customer_ids))
-            .order_by(customers.c.id)
-            .with_for_update()
-        ).all()
+def event_rows(
+    events: Sequence[EventIn], ids: Mapping[str, int], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows to insert: one per customer and event key (a repeat in the batch counts once)."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for event in events:
+        occurred_at = event.occurred_at or now
+        customer_id = ids[event.external_id]
+        key = event_key(event, occurred_at)
+        rows.setdefault(
+            (customer_id, key),
+            {
+                "customer_id": customer_id,
+                "name": event.name,
+                "event_key": key,
+                "occurred_at": occurred_at,
+                "received_at": now,
+                "properties": event.properties,
+            },
+        )
+    return list(rows.values())
 
 
-def usage_rules(runtime: Runtime) -> UsageRules:
-    """The rules as this process has them loaded (the health file is cached per version)."""
-    return UsageRules(
-        runtime.journeys, health_definition(runtime.settings.journeys_dir), runtime.settings
-    )
+@dataclass(frozen=True)
+class EventSubmission:
+    """What ``POST /v1/events`` was sent: the events, and whether they came as a batch (then a
+    problem names the event by its index)."""
+
+    events: list[EventIn]
+    batched: bool
+
+
+def parse_event_body(body: bytes) -> EventSubmission:
+    """A JSON object with ``events`` is a batch; any other object is one event. InvalidRequest
+    names each field at fault."""
+    try:
+        data: Any = parse_json(body)
+    except InvalidJson as exc:
+        raise InvalidRequest(exc.errors) from None
+    batched = isinstance(data, dict) and "events" in data
+    try:
+        if batched:
+            return EventSubmission(EventBatch.model_validate(data).events, True)
+        return EventSubmission([EventIn.model_validate(data)], False)
+    except ValidationError as exc:
+        raise InvalidRequest(field_errors(exc)) from None

@@ -14,34 +14,21 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Customer, SendState
+from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
-from orchestrator.db.upsert import insert_ignoring_conflicts
-from orchestrator.enrollment import enroll_in_journey
-from orchestrator.journeys.compiler import is_missed
-from orchestrator.journeys.model import Journey, ReentryAfter, Step
-from orchestrator.send_outcomes import end_enrollment
+from orchestrator.enrollment.store import end_enrollment, enroll_in_journey, schedule_step
+from orchestrator.journeys.model import Journey, ReentryAfter
+from orchestrator.journeys.states import SendState
+from orchestrator.usage.events import NewEvent
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """An event this transaction stored for the first time."""
-
-    customer_id: int
-    name: str
-    event_key: str
-    occurred_at: datetime
-    properties: Mapping[str, Any]
 
 
 @dataclass
@@ -165,31 +152,6 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
         _SENDS.c.enrollment_id == enrollment_id, _SENDS.c.step_id == step_id
     )
     return session.execute(query).first() is not None
-
-
-def schedule_step(
-    session: Session,
-    journey: Journey,
-    enrollment_id: int,
-    customer_id: int,
-    step: Step,
-    due: datetime,
-    now: datetime,
-) -> bool:
-    """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
-    missed = is_missed(journey, due, now)
-    row = {
-        "enrollment_id": enrollment_id,
-        "customer_id": customer_id,
-        "journey_id": journey.id,
-        "step_id": step.id,
-        "due_at": due,
-        "wake_at": due,
-        "state": SendState.MISSED if missed else SendState.PENDING,
-        "reason": "the event came later than the journey's grace" if missed else None,
-        "updated_at": now,
-    }
-    return insert_ignoring_conflicts(session, _SENDS, [row], ["enrollment_id", "step_id"]) == 1
 
 
 def _enter_triggered_journeys(

@@ -16,9 +16,9 @@ import pytest
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import build_runtime
-from tests.conftest import make_settings
-from tests.live_server import serving
-from tests.test_unsubscribe_browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.browser.test_unsubscribe_page import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.support.environment import make_settings
+from tests.support.live_server import serving
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, enrollments, suppressions, usage_events
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from tests.cli_processes import free_port
-from tests.conftest import SECRET, make_settings
-from tests.usage_helpers import API_KEY
+from tests.support.environment import SECRET, make_settings
+from tests.support.processes import free_port
+from tests.support.usage import API_KEY
 
 Scope = dict[str, Any]
 
@@ -57,7 +57,8 @@ class AnswerLost:
         await send({"type": "http.response.body", "body": b""})
 
 
-def stepmail(app: Any, **kwargs: Any) -> Iterator[StepmailClient]:
+def stepmail(app: Any, runtime: Runtime, **kwargs: Any) -> Iterator[StepmailClient]:
+    """A client of ``app`` whose clock is the app's (it signs signups and dates events)."""
     with TestClient(app) as http:
         yield StepmailClient(
             "http://testserver",
@@ -65,13 +66,14 @@ def stepmail(app: Any, **kwargs: Any) -> Iterator[StepmailClient]:
             signup_secret=SECRET,
             http=http,
             sleep=lambda _seconds: None,
+            clock=lambda: runtime.clock.now().timestamp(),
             **kwargs,
         )
 
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[StepmailClient]:
-    yield from stepmail(create_app(runtime))
+    yield from stepmail(create_app(runtime), runtime)
 
 
 def count(runtime: Runtime, table: Any) -> int:
@@ -88,7 +90,7 @@ def test_a_signed_signup_enrolls_once(client: StepmailClient, runtime: Runtime) 
 
 
 def test_a_signup_with_the_wrong_secret_is_refused(runtime: Runtime) -> None:
-    for wrong in stepmail(create_app(runtime), retry=RetryPolicy(attempts=1)):
+    for wrong in stepmail(create_app(runtime), runtime, retry=RetryPolicy(attempts=1)):
         wrong._signup_secret = "not-the-secret"
         with pytest.raises(StepmailApiError) as raised:
             wrong.signup("acct_42", "taro@customer.example", "Taro")
@@ -143,7 +145,7 @@ def test_suppressions(client: StepmailClient) -> None:
 def test_every_call_whose_answer_was_lost_is_retried_and_happens_once(runtime: Runtime) -> None:
     assert isinstance(runtime.clock, FrozenClock)
     app = AnswerLost(create_app(runtime), runtime.clock)
-    for client in stepmail(app):
+    for client in stepmail(app, runtime):
         accepted = client.signup("acct_42", "taro@customer.example", "Taro")
         assert accepted["customer_id"]
         assert client.track("acct_42", "login")["duplicates"] == 1  # no id: its time is its key

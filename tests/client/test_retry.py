@@ -19,7 +19,7 @@ from stepmail_client import (
 )
 from stepmail_client.retry import retry_after_seconds
 
-from orchestrator.api.signatures import verify
+from orchestrator.enrollment.signature import verify
 
 Answer = httpx.Response | Exception
 

@@ -25,14 +25,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
-from orchestrator.db.models import ACTIVE_SEND_STATES
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
-from orchestrator.enrollment import enroll_signup
+from orchestrator.enrollment.signup import SignupRequest
+from orchestrator.enrollment.store import enroll_signup
 from orchestrator.journeys.loader import load_journeys
+from orchestrator.journeys.states import ACTIVE_SEND_STATES
+from orchestrator.runtime import enrollment_rules
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
-from tests.conftest import ROOT, SECRET, make_settings
-from tests.sendgrid_helpers import write_journeys
+from tests.support.environment import ROOT, SECRET, make_settings
+from tests.support.sendgrid import write_journeys
 
 STEPMAIL = str(Path(sys.executable).with_name("stepmail"))
 LEASE = 3  # seconds: a dead worker's rows come back quickly
@@ -129,7 +130,7 @@ class Installation:
                     tier=("high", "low", "tech")[n % 3],
                     signed_up_at=now + timedelta(seconds=over * n / count),
                 )
-                enroll_signup(session, signup, journeys, self.settings, now)
+                enroll_signup(session, signup, journeys, enrollment_rules(self.settings), now)
 
     def welcome_rows(self) -> dict[str, Any]:
         """Every welcome send by its idempotency key (``stepmail-<enrollment>-welcome``)."""

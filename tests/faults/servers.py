@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.conftest import IN_CI
+from tests.support.environment import IN_CI
 
 
 def require_program(path: str | None, what: str) -> str:

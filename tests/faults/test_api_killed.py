@@ -16,9 +16,10 @@ import httpx
 from sqlalchemy import func, select
 
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
-from tests.conftest import SECRET, signed_headers
 from tests.faults.harness import Installation, installation
 from tests.faults.servers import free_port
+from tests.support.environment import SECRET
+from tests.support.signups import signed_headers
 
 SIGNUPS = 200
 STEPS = 3  # of the test journey each signup enrolls in
@@ -33,7 +34,12 @@ def post(url: str, n: int) -> dict[str, Any] | None:
     """One signup: the acknowledged answer, or None when the API failed to give one."""
     body = signup_body(n)
     try:
-        response = httpx.post(url, content=body, headers=signed_headers(body, SECRET), timeout=5)
+        response = httpx.post(
+            url,
+            content=body,
+            headers=signed_headers(body, SECRET, timestamp=int(time.time())),
+            timeout=5,
+        )
     except httpx.HTTPError:
         return None
     if response.status_code != 202:

@@ -18,7 +18,7 @@ from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.faults.harness import Installation, installation, received_once
 from tests.faults.smtp import smtp_server
-from tests.sendgrid_helpers import post_events
+from tests.support.sendgrid import post_events
 
 MAILS = 40
 THREADS = 2  # one worker process; at most this many mails are in hand when it dies

@@ -15,24 +15,24 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.models import ScheduledSend
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.enrollment import enroll_signup
-from orchestrator.queueing import BrokerDispatcher, make_broker
+from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import tick
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.services.scheduling import tick
+from orchestrator.services.signup import enroll_signup
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
-from tests.conftest import make_settings, outbox_files
 from tests.integration.workers import (
     fresh_servers,
     real_time_runtime,
     worker_env,
     worker_processes,
 )
+from tests.support.environment import make_settings
+from tests.support.signups import outbox_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=2)
@@ -58,8 +58,13 @@ def start_worker(settings: Settings) -> Iterator[Callable[[], subprocess.Popen[b
 
 def enroll(runtime: Runtime) -> None:
     signup = SignupRequest(external_id="w-1", email="w-1@customer.example", name="Worker Test")
-    with Session(runtime.engine) as session, session.begin():
-        enroll_signup(session, signup, runtime.journeys, runtime.settings, runtime.clock.now())
+    enroll_signup(
+        runtime.engine,
+        signup,
+        journeys=runtime.journeys,
+        rules=runtime.enrollment_rules(),
+        clock=runtime.clock,
+    )
 
 
 def dispatch_due(runtime: Runtime, dispatcher: BrokerDispatcher) -> int:

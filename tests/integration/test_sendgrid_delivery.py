@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from orchestrator.api.app import create_app
 from orchestrator.clock import SystemClock
 from orchestrator.db.tables import scheduled_sends
-from orchestrator.enrollment import enroll_signup
-from orchestrator.queueing import BrokerDispatcher, make_broker
+from orchestrator.enrollment import store
+from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import tick
+from orchestrator.scheduling.broker import BrokerDispatcher, make_broker
+from orchestrator.services.scheduling import tick
 from orchestrator.settings import Settings
-from orchestrator.signup import SignupRequest
 from tests.fakes.sendgrid_events import EventSigner, sendgrid_event
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.integration.workers import (
@@ -32,8 +32,8 @@ from tests.integration.workers import (
     worker_env,
     worker_processes,
 )
-from tests.sendgrid_helpers import post_events, sendgrid_settings
-from tests.test_rate_limit import max_per_sliding_second
+from tests.support.sendgrid import post_events, sendgrid_settings
+from tests.support.timing import max_per_sliding_second
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = timedelta(seconds=5)
@@ -88,7 +88,9 @@ def enroll(runtime: Runtime, count: int) -> None:
             signup = SignupRequest(
                 external_id=f"r-{n}", email=f"r-{n}@customer.example", name=f"Rate {n}"
             )
-            enroll_signup(session, signup, runtime.journeys, runtime.settings, SystemClock().now())
+            store.enroll_signup(
+                session, signup, runtime.journeys, runtime.enrollment_rules(), SystemClock().now()
+            )
 
 
 def sent_count(runtime: Runtime) -> int:

@@ -18,7 +18,8 @@ from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.settings import Settings
-from tests.conftest import ROOT, _reset, require_server
+from tests.conftest import _reset
+from tests.support.environment import ROOT, require_server
 
 
 def fresh_servers() -> dict[str, str]:

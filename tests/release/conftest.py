@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_processes import clean_environ, free_port
-from tests.conftest import ROOT
+from tests.support.environment import ROOT
+from tests.support.processes import clean_environ, free_port
 
 # Hang guards for builds and installs, and for one command; never timing assertions.
 INSTALL_HANG = 600

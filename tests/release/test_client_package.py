@@ -15,10 +15,10 @@ import pytest
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import build_runtime
-from tests.conftest import ROOT, SECRET, make_settings
-from tests.live_server import serving
 from tests.release.conftest import copy_checkout, run, same_versions_as_this_venv
-from tests.usage_helpers import API_KEY
+from tests.support.environment import ROOT, SECRET, make_settings
+from tests.support.live_server import serving
+from tests.support.usage import API_KEY
 
 CLIENT = "clients/python"
 # The client's own dependency tree: httpx and what httpx needs.

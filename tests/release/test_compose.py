@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from orchestrator.settings import Settings
-from tests.conftest import IN_CI, ROOT
 from tests.release.conftest import Release, stepmail
+from tests.support.environment import IN_CI, ROOT
 
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 SCHEMA = Path(__file__).with_name("compose_spec") / "compose-spec.json"

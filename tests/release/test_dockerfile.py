@@ -18,8 +18,8 @@ import dockerfile
 import pytest
 
 from orchestrator.settings import Settings
-from tests.conftest import ROOT
 from tests.release.conftest import Release, run, stepmail
+from tests.support.environment import ROOT
 
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 ROLES = [["api"], ["scheduler"], ["worker"], ["run"], ["db", "upgrade"], ["check"]]

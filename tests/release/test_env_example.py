@@ -9,8 +9,8 @@ import re
 import pytest
 
 from orchestrator.settings import Settings, load_settings
-from orchestrator.settings_example import env_example
-from tests.conftest import ROOT
+from orchestrator.tools.env_example import env_example
+from tests.support.environment import ROOT
 
 EXAMPLE = ROOT / ".env.example"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT
 from tests.release.conftest import Release, stepmail
+from tests.support.environment import IN_CI, ROOT
 
 UNITS = ROOT / "deploy" / "systemd"
 SERVICES = sorted(UNITS.glob("*.service"))

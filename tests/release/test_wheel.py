@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from orchestrator.api.api_docs import served_assets
 from orchestrator.db.engine import normalise_database_url
 from orchestrator.db.migrate import CHECKOUT_MIGRATIONS, alembic_config
-from tests.conftest import ROOT, require_server
 from tests.release.conftest import Release, checkout_files, operator_files, stepmail
+from tests.support.environment import ROOT, require_server
 
 HANG = 120  # a hang guard for one command, never a timing assertion
 

@@ -1,0 +1,94 @@
+"""The ``stepmail`` command. Each command is thin: it builds what it needs and calls a service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
+from typer.core import TyperGroup
+
+from orchestrator.cli import (
+    consent,
+    db,
+    enroll,
+    health,
+    journeys,
+    processes,
+    sends,
+    suppressions,
+    tasks,
+    track,
+)
+from orchestrator.cli.output import console, errors
+from orchestrator.errors import StepmailError
+
+
+class _StepmailGroup(TyperGroup):
+    """The one error handler of the command line: a StepmailError is shown as red lines (one
+    per problem) and ends the command with the error's exit code, never a traceback."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        _warn_about_unknown_variables()
+        try:
+            return super().invoke(ctx)
+        except StepmailError as exc:
+            for line in exc.cli_lines():
+                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+# add_completion: `stepmail --install-completion` / `--show-completion` (bash, zsh, fish, pwsh).
+app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=True, help=__doc__)
+app.add_typer(db.app, name="db")
+app.add_typer(suppressions.app, name="suppressions")
+app.add_typer(consent.app, name="consent")
+app.add_typer(sends.app, name="sends")
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(health.app, name="health")
+app.command("track")(track.track)
+for command in (
+    processes.run,
+    processes.api,
+    processes.scheduler,
+    processes.worker,
+    journeys.check,
+    journeys.preview,
+    journeys.simulate,
+    journeys.schema,
+    enroll.enroll,
+):
+    app.command()(command)
+
+
+def main() -> None:
+    """Console entry point (``stepmail``)."""
+    app()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from orchestrator.version import stepmail_version
+
+        console.print(f"stepmail {stepmail_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Step-mail onboarding journeys by touch tier (``stepmail COMMAND --help``)."""
+
+
+def _warn_about_unknown_variables() -> None:
+    """A mistyped STEPMAIL_* name would otherwise be silently ignored."""
+    from orchestrator.startup.unknown_variables import unknown_variable_warnings
+
+    for warning in unknown_variable_warnings():
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)

@@ -1,0 +1,47 @@
+"""``stepmail sends unknown|settle``: the sends whose outcome stayed unknown, for a person to
+settle (see :mod:`orchestrator.delivery.unknown_sends`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.clock import SystemClock
+from orchestrator.delivery.unknown_sends import Settlement
+from orchestrator.runtime import open_engine
+from orchestrator.services.unknown_sends import list_unknown_sends, settle_unknown_send
+from orchestrator.settings import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: settle them by hand.")
+
+
+@app.command("unknown")
+def unknown_command(
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
+) -> None:
+    """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""
+    with open_engine(load_settings()) as engine:
+        sends = list_unknown_sends(engine, limit=limit)
+    for send in sends:
+        typer.echo(
+            f"{send.send_id}\t{send.email}\t{send.journey_id}/{send.step_id}\t"
+            f"{send.attempts}\t{send.since.isoformat()}\t{send.reason or ''}"
+        )
+    if not sends:
+        typer.echo("no sends with an unknown outcome")
+
+
+@app.command("settle")
+def settle_command(
+    send_id: int,
+    as_: Annotated[
+        Settlement,
+        typer.Option("--as", help="sent: it went out · resend: send it again · skip: leave it"),
+    ],
+    note: Annotated[str, typer.Option(help="what you checked (kept on the send)")] = "",
+) -> None:
+    """Settle one unknown send after checking the provider's log or with the recipient."""
+    with open_engine(load_settings()) as engine:
+        settle_unknown_send(engine, send_id, as_, note=note.strip(), clock=SystemClock())
+    typer.echo(f"send {send_id} settled as {as_.value}")

@@ -1,0 +1,64 @@
+"""``stepmail tasks list|close|notify``: the CSM's to-do list from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from orchestrator.errors import InvalidInput
+from orchestrator.services.tasks import TaskStatus
+from orchestrator.settings import load_settings
+
+console = Console(soft_wrap=True)
+app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human.")
+
+
+@app.command("list")
+def tasks_list(
+    status: Annotated[str, typer.Option(help="open | closed | all")] = "open",
+    limit: int = 100,
+) -> None:
+    """Tasks, soonest due first."""
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.tasks import list_tasks
+
+    if status not in ("open", "closed", "all"):
+        raise InvalidInput(f"--status must be open, closed or all, not {status!r}")
+    chosen: TaskStatus | None = None if status == "all" else status  # type: ignore[assignment]
+    with open_engine(load_settings()) as engine:
+        tasks = list_tasks(engine, status=chosen, limit=limit)
+    for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
+        console.print(
+            f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
+            f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
+            f"-> {task.assignee or 'CS team'}  {task.reason}",
+            highlight=False,
+        )
+    if not tasks:
+        console.print("no tasks")
+
+
+@app.command("close")
+def tasks_close(task_id: int) -> None:
+    """Close a task."""
+    from orchestrator.clock import SystemClock
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.tasks import close_task
+
+    with open_engine(load_settings()) as engine:
+        task = close_task(engine, task_id, clock=SystemClock())
+    console.print(f"task {task.id} {task.status}")
+
+
+@app.command("notify")
+def tasks_notify() -> None:
+    """Notify CSMs of open tasks whose notification has not gone out yet."""
+    from orchestrator.runtime import build_runtime
+
+    runtime = build_runtime(load_settings())
+    try:
+        console.print(f"{runtime.notify_now()} task(s) notified")
+    finally:
+        runtime.close()

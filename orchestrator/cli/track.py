@@ -1,0 +1,69 @@
+"""``stepmail track``: record a usage event from the command line, as ``POST /v1/events``
+would, through the same service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from orchestrator.errors import InvalidInput
+from orchestrator.settings import load_settings
+
+console = Console(soft_wrap=True)
+
+
+def track(
+    external_id: str,
+    event: str,
+    prop: Annotated[
+        list[str] | None, typer.Option("--prop", help="key=value (numbers and true/false typed)")
+    ] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
+    at: Annotated[str | None, typer.Option(help="ISO 8601 with offset; default now")] = None,
+) -> None:
+    """Record a usage event for a customer, as ``POST /v1/events`` would."""
+    from orchestrator.runtime import build_runtime
+    from orchestrator.services.events import track_events
+    from orchestrator.tools.simulation import parse_value
+    from orchestrator.usage.events import EventIn, EventSubmission
+
+    properties = {}
+    for pair in prop or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--prop {pair!r}: expected key=value")
+        properties[key] = parse_value(value)
+    try:
+        item = EventIn.model_validate(
+            {
+                "external_id": external_id,
+                "name": event,
+                "id": event_id,
+                "occurred_at": at,
+                "properties": properties,
+            }
+        )
+    except ValidationError as exc:
+        raise InvalidInput(_problems(exc)) from None
+    runtime = build_runtime(load_settings())
+    try:
+        accepted = track_events(
+            runtime.engine,
+            EventSubmission([item], batched=False),
+            rules=runtime.usage_rules(),
+            clock=runtime.clock,
+            notify=runtime.notify_now,
+        )
+    finally:
+        runtime.close()
+    what = "stored" if accepted.stored else "already stored (same id): nothing done"
+    console.print(f"{event} for {external_id}: {what}", highlight=False)
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
+    )

@@ -1,0 +1,35 @@
+"""The fields a customer record accepts, shared by the signup hook, the customer patch and
+``stepmail enroll``: what may reach a mail header, a link or the money column."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from orchestrator.guards.links import check_link_attributes
+from orchestrator.guards.mail_headers import refuse_unsafe_characters
+
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35)]
+# Text that can reach a mail header (To, From, Reply-To, a subject): one line, no control
+# characters, NUL or Unicode line breaks. The mail layer would neutralise them anyway
+# (orchestrator/guards/mail_headers.py); refusing them here names the field that was wrong.
+OneLine = AfterValidator(refuse_unsafe_characters)
+SingleLine = Annotated[str, Field(max_length=200), OneLine]
+# Free JSON, but a top-level key ending in _url is a link a template may put in an href.
+Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
+# A yearly contract value: at most 14 digits before the point and 2 after (the database holds
+# Numeric(18, 2)). The schema states the bound that pydantic's own schema leaves out.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**14},
+                {"type": "string", "description": 'a decimal number, e.g. "1200000.50"'},
+            ]
+        }
+    ),
+]

@@ -1,0 +1,31 @@
+"""Touch tiers: derived from the annual contract value unless the signup names one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+Tier = Literal["high", "low", "tech"]
+
+
+def derive_tier(
+    annual_contract_value: Decimal, high_threshold: Decimal, low_threshold: Decimal
+) -> Tier:
+    """High touch from ``high_threshold`` up, low touch from ``low_threshold``, tech below."""
+    if annual_contract_value >= high_threshold:
+        return "high"
+    if annual_contract_value >= low_threshold:
+        return "low"
+    return "tech"
+
+
+@dataclass(frozen=True)
+class TierThresholds:
+    """``STEPMAIL_TIER_HIGH_THRESHOLD`` and ``_LOW_THRESHOLD``: the first values of each tier."""
+
+    high: Decimal
+    low: Decimal
+
+    def tier_for(self, annual_contract_value: Decimal) -> Tier:
+        return derive_tier(annual_contract_value, self.high, self.low)

@@ -1,0 +1,257 @@
+"""Writing down how a send ended: sent (a batch at once), failed, retried later, held as
+unknown, skipped, or put back for a send slot. Each runs inside the transaction the delivery
+service opens for it (:mod:`orchestrator.services.delivery`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Update,
+    bindparam,
+    column,
+    func,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from orchestrator.db.tables import delivery_attempts, scheduled_sends
+from orchestrator.delivery.jitter import (
+    BACKOFF_SPREAD,
+    RECONCILE_SPREAD,
+    REQUEUE_SPREAD,
+    RandomSource,
+    spread,
+)
+from orchestrator.delivery.reconciliation import hold_unknown
+from orchestrator.enrollment.store import end_enrollment
+from orchestrator.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.journeys.decide import Claim, Decision
+from orchestrator.journeys.states import SendState
+from orchestrator.transports.base import SendResult
+
+log = logging.getLogger(__name__)
+
+_SENDS = scheduled_sends
+_ATTEMPTS = delivery_attempts
+RATE_LIMIT_REQUEUE = timedelta(
+    seconds=1
+)  # at the soonest, a row that found no send slot is tried again
+
+
+def finish_without_sending(
+    connection: Connection, claim: Claim, decision: Decision, now: datetime
+) -> str:
+    """The row ends as ``decide`` said (skipped, missed, cancelled, failed); an exit rule also
+    ends the enrollment."""
+    set_state(connection, claim.send_id, decision.state, decision.reason, now)
+    if decision.end_enrollment is not None:
+        end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
+    return decision.state.value
+
+
+def record_sent(connection: Connection, sent: Sequence[tuple[int, SendResult, datetime]]) -> None:
+    """Mark a batch's sent rows ``sent`` (``(send id, result, when)`` each); their attempts
+    are recorded as the batch goes (see :mod:`orchestrator.delivery.hand_over`)."""
+    if not sent:
+        return
+    if connection.dialect.name == "postgresql":
+        columns: dict[str, list[Any]] = {
+            "send_ids": [send_id for send_id, _, _ in sent],
+            "ats": [at for _, _, at in sent],
+            "message_ids": [result.provider_message_id for _, result, _ in sent],
+        }
+        connection.execute(_SENT_FROM_ARRAYS, columns)
+    else:
+        each = [
+            {"send_id": send_id, "at": at, "message_id": result.provider_message_id}
+            for send_id, result, at in sent
+        ]
+        connection.execute(_SENT_EACH, each)
+
+
+def _sent_statement(
+    send_id: ColumnElement[int], at: ColumnElement[datetime], message_id: ColumnElement[str]
+) -> Update:
+    """The update that records sent mails, over per-row values however they arrive."""
+    return (
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id)
+        .values(
+            state=SendState.SENT.value,
+            sent_at=at,
+            reason=None,
+            provider_message_id=message_id,
+            updated_at=at,
+        )
+    )
+
+
+# On PostgreSQL a batch is one statement, joined on the primary key to the rows passed as
+# arrays. With one statement per row, a plan cached while the table looked empty (a fresh
+# install, then a burst) scanned the whole table once per mail: 1.3 ms each in a 20,000-mail
+# bench. The arrays keep the statement text fixed, so SQLAlchemy compiles it once (a VALUES
+# list would be compiled for every batch). SQLite, embedded and in-process, runs the same
+# update once per row.
+_SENT = (
+    func.unnest(
+        bindparam("send_ids", type_=ARRAY(Integer)),
+        bindparam("ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("message_ids", type_=ARRAY(String)),
+    )
+    .table_valued(
+        column("send_id", Integer),
+        column("at", DateTime(timezone=True)),
+        column("message_id", String),
+    )
+    .render_derived(name="sent")
+)
+_SENT_FROM_ARRAYS = _sent_statement(_SENT.c.send_id, _SENT.c.at, _SENT.c.message_id)
+_SENT_EACH = _sent_statement(bindparam("send_id"), bindparam("at"), bindparam("message_id"))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed send is tried again: attempts, the random share of each wait, and (for a
+    transport that can tell) the window an unknown outcome waits for a provider event."""
+
+    max_attempts: int
+    jitter: RandomSource
+    reconciliation_window: timedelta
+    reconcilable: bool
+
+
+def record_failure(
+    connection: Connection,
+    claim: Claim,
+    attempt_id: int,
+    exc: DeliveryError,
+    now: datetime,
+    policy: RetryPolicy,
+) -> str:
+    """A transport call failed: retried after a jittered backoff (transient), failed for good
+    (permanent, or out of attempts), or held when its outcome is unknown."""
+    error = str(exc)[:2000]
+    if isinstance(exc, UnknownDeliveryOutcome):
+        return record_unknown(connection, claim, attempt_id, error, now, policy)
+    if isinstance(exc, TransientDeliveryError) and claim.attempts < policy.max_attempts:
+        state, outcome, wake = (
+            SendState.PENDING,
+            "transient",
+            now + retry_delay(claim.attempts, exc.retry_after, policy.jitter),
+        )
+    else:
+        assert isinstance(exc, (TransientDeliveryError, PermanentDeliveryError, DeliveryError))
+        state, outcome, wake = SendState.FAILED, "permanent", now
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == claim.send_id)
+        .values(state=state.value, reason=error[:1000], wake_at=wake, updated_at=now)
+    )
+    finish_attempt(connection, attempt_id, outcome, error, None, now)
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, outcome, error)
+    return state.value
+
+
+def record_unknown(
+    connection: Connection,
+    claim: Claim,
+    attempt_id: int,
+    error: str,
+    now: datetime,
+    policy: RetryPolicy,
+) -> str:
+    """No answer after the request left: settled, reconciling or unknown (see
+    :mod:`orchestrator.delivery.reconciliation`); never resent here."""
+    finish_attempt(connection, attempt_id, "unknown", error, None, now)
+    hold = hold_unknown(
+        connection,
+        claim.send_id,
+        reconcilable=policy.reconcilable,
+        window=reconciliation_window(policy.reconciliation_window, policy.jitter),
+        now=now,
+        error=error,
+    )
+    values = {"state": hold.state.value, "reason": hold.reason[:1000], "wake_at": hold.wake_at}
+    if hold.state is SendState.SENT:
+        values["sent_at"] = now
+    connection.execute(
+        update(_SENDS).where(_SENDS.c.id == claim.send_id).values(**values, updated_at=now)
+    )
+    log.warning("send %d attempt %d %s: %s", claim.send_id, claim.attempts, hold.state, error)
+    return hold.state.value
+
+
+def wait_for_send_slot(
+    connection: Connection, claim: Claim, now: datetime, jitter: RandomSource
+) -> str:
+    """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
+    scheduler to dispatch again in a second. Nothing was handed over, so it costs no attempt."""
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
+        .values(
+            state=SendState.PENDING.value,
+            wake_at=now + spread(RATE_LIMIT_REQUEUE, jitter, REQUEUE_SPREAD),
+            attempts=_SENDS.c.attempts - 1,
+            reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
+            updated_at=now,
+        )
+    )
+    log.info("send %d waits for a send slot", claim.send_id)
+    return SendState.PENDING.value
+
+
+def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -> timedelta:
+    """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked,
+    then stretched at random (see :mod:`orchestrator.delivery.jitter`)."""
+    backoff = min(30 * 2 ** (attempt - 1), 3600)
+    return spread(timedelta(seconds=max(backoff, retry_after or 0)), jitter, BACKOFF_SPREAD)
+
+
+def reconciliation_window(window: timedelta, jitter: RandomSource) -> timedelta:
+    """How long this unknown outcome waits for a provider event: ``RECONCILIATION_WINDOW``,
+    stretched at random so the resends after an outage do not all leave together."""
+    return spread(window, jitter, RECONCILE_SPREAD)
+
+
+def set_state(
+    connection: Connection, send_id: int, state: SendState, reason: str, now: datetime
+) -> None:
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id == send_id)
+        .values(state=state.value, reason=reason[:1000], updated_at=now)
+    )
+
+
+def finish_attempt(
+    connection: Connection,
+    attempt_id: int,
+    outcome: str,
+    error: str | None,
+    provider_message_id: str | None,
+    now: datetime,
+) -> None:
+    connection.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(
+            outcome=outcome, error=error, provider_message_id=provider_message_id, finished_at=now
+        )
+    )

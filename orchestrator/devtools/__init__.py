@@ -1,1 +1,0 @@
-"""Small tools for people trying Stepmail locally."""

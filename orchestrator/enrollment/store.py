@@ -1,0 +1,217 @@
+"""Enroll a customer: store them once, then compile each signup journey into schedule rows.
+
+Everything happens in one transaction with insert-if-absent statements, so repeated or
+concurrent hooks for the same ``external_id`` leave exactly one customer, one enrollment
+per journey and one row per step.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.customers.tiers import TierThresholds
+from orchestrator.db.models import Customer
+from orchestrator.db.tables import customers, enrollments, scheduled_sends
+from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.journeys.compiler import compile_journey, is_missed
+from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.states import SendState
+from orchestrator.recipients.consent import record_consent
+
+
+@dataclass(frozen=True)
+class EnrollmentRules:
+    """What enrolling needs of the settings: the tier thresholds, and the consent text version
+    a signup's consent record names by default."""
+
+    tiers: TierThresholds
+    consent_text_version: str
+
+
+def enroll_signup(
+    session: Session,
+    signup: SignupRequest,
+    journeys: Mapping[str, Journey],
+    rules: EnrollmentRules,
+    now: datetime,
+) -> SignupAccepted:
+    """Create (or find) the customer and enroll them in every journey triggered by signup."""
+    created = insert_customer(session, signup, rules.tiers, now)
+    customer = session.execute(
+        select(Customer).where(customers.c.external_id == signup.external_id)
+    ).scalar_one()
+    assert customer.id is not None
+    if created:  # the call that created the customer records its consent, once
+        record_consent(
+            session.connection(),
+            customer_id=customer.id,
+            email=customer.email,
+            consent=signup.consent,
+            signed_up_at=customer.signed_up_at,
+            default_text_version=rules.consent_text_version,
+            now=now,
+        )
+    enrollment_ids = [
+        enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
+        for journey in journeys.values()
+        if journey.trigger == "signup"
+    ]
+    return SignupAccepted(
+        customer_id=customer.id,
+        external_id=customer.external_id,
+        tier=customer.tier,
+        enrollment_ids=enrollment_ids,
+        created=created,
+    )
+
+
+def enroll_in_journey(
+    session: Session,
+    customer: Customer,
+    journey: Journey,
+    entry_key: str,
+    anchor: datetime,
+    now: datetime,
+) -> int:
+    """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
+    insert_ignoring_conflicts(
+        session,
+        enrollments,
+        [
+            {
+                "customer_id": customer.id,
+                "journey_id": journey.id,
+                "entry_key": entry_key,
+                "state": "active",
+                "anchor_at": anchor,
+                "created_at": now,
+            }
+        ],
+        ["customer_id", "journey_id", "entry_key"],
+    )
+    enrollment_id = session.execute(
+        select(enrollments.c.id).where(
+            enrollments.c.customer_id == customer.id,
+            enrollments.c.journey_id == journey.id,
+            enrollments.c.entry_key == entry_key,
+        )
+    ).scalar_one()
+    rows = [
+        {
+            "enrollment_id": enrollment_id,
+            "customer_id": customer.id,
+            "journey_id": journey.id,
+            "step_id": planned.step_id,
+            "due_at": planned.due_at,
+            "wake_at": planned.due_at,
+            "state": SendState.MISSED if planned.missed else SendState.PENDING,
+            "reason": "overdue past the journey's grace at enrollment" if planned.missed else None,
+            "updated_at": now,
+        }
+        for planned in compile_journey(journey, anchor, now)
+    ]
+    insert_ignoring_conflicts(
+        session,
+        scheduled_sends,
+        rows,
+        ["enrollment_id", "step_id"],
+    )
+    return int(enrollment_id)
+
+
+def insert_customer(
+    session: Session, signup: SignupRequest, tiers: TierThresholds, now: datetime
+) -> bool:
+    """Insert the customer unless one with this ``external_id`` exists; True if this call did."""
+    tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
+    before = session.execute(
+        select(customers.c.id).where(customers.c.external_id == signup.external_id)
+    ).first()
+    if before is not None:
+        return False
+    inserted = insert_ignoring_conflicts(
+        session,
+        customers,
+        [
+            {
+                "external_id": signup.external_id,
+                "public_id": secrets.token_urlsafe(18),
+                "email": str(signup.email),
+                "name": signup.name,
+                "company": signup.company,
+                "plan": signup.plan,
+                "annual_contract_value": signup.annual_contract_value,
+                "currency": signup.currency,
+                "locale": signup.locale,
+                "timezone": signup.timezone,
+                "tier": tier,
+                "tier_explicit": signup.tier is not None,
+                "csm_name": signup.csm_name,
+                "csm_email": str(signup.csm_email) if signup.csm_email else None,
+                "attributes": signup.attributes,
+                "signed_up_at": signup.signed_up_at or now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+        ["external_id"],
+    )
+    return inserted == 1
+
+
+def end_enrollment(
+    connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
+) -> None:
+    """Close an enrollment and cancel its steps that have not gone out yet."""
+    connection.execute(
+        update(enrollments)
+        .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
+        .values(state=state, ended_at=now, end_reason=reason[:500])
+    )
+    connection.execute(
+        update(scheduled_sends)
+        .where(
+            scheduled_sends.c.enrollment_id == enrollment_id,
+            scheduled_sends.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+        )
+        .values(
+            state=SendState.CANCELLED.value,
+            reason=f"enrollment {state}: {reason}"[:1000],
+            updated_at=now,
+        )
+    )
+
+
+def schedule_step(
+    session: Session,
+    journey: Journey,
+    enrollment_id: int,
+    customer_id: int,
+    step: Step,
+    due: datetime,
+    now: datetime,
+) -> bool:
+    """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
+    missed = is_missed(journey, due, now)
+    row = {
+        "enrollment_id": enrollment_id,
+        "customer_id": customer_id,
+        "journey_id": journey.id,
+        "step_id": step.id,
+        "due_at": due,
+        "wake_at": due,
+        "state": SendState.MISSED if missed else SendState.PENDING,
+        "reason": "the event came later than the journey's grace" if missed else None,
+        "updated_at": now,
+    }
+    return (
+        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
+        == 1
+    )

@@ -1,0 +1,31 @@
+"""Looking after the database itself: migrating it, asking whether it answers, and the
+throwaway one ``stepmail simulate`` runs in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
+
+from orchestrator.db import models  # noqa: F401  (registers every table on the metadata)
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (Alembic); safe to run at every start."""
+    upgrade(database_url, revision)
+
+
+def ping_database(engine: Engine) -> None:
+    """One ``SELECT 1``; a database that does not answer raises (the health check's 500)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def scratch_database(path: Path) -> Engine:
+    """A new SQLite database at ``path`` with every table, for a run that leaves no trace."""
+    engine = make_engine(f"sqlite:///{path}")
+    SQLModel.metadata.create_all(engine)
+    return engine

@@ -1,0 +1,89 @@
+"""Enrolling customers: from the signed signup hook, one at a time, or a list at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from orchestrator.clock import Clock
+from orchestrator.enrollment import store
+from orchestrator.enrollment.signature import verify
+from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.enrollment.store import EnrollmentRules
+from orchestrator.guards.strict_json import parse_model
+from orchestrator.journeys.model import Journey
+
+
+@dataclass(frozen=True)
+class HookRules:
+    """How the signup hook is verified: its HMAC key (empty: every request is refused) and how
+    old a timestamp may be."""
+
+    secret: str
+    tolerance: int  # seconds
+
+
+@dataclass(frozen=True)
+class EnrollSummary:
+    processed: int
+    created: int
+
+
+def enroll_signed_signup(
+    engine: Engine,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    *,
+    hook: HookRules,
+    journeys: Mapping[str, Journey],
+    rules: EnrollmentRules,
+    clock: Clock,
+) -> SignupAccepted:
+    """``POST /hooks/signup``: verify the signature over the raw body (InvalidSignature), read
+    the body (InvalidRequest naming each field), then enroll in one transaction."""
+    verify(
+        hook.secret,
+        timestamp,
+        signature,
+        body,
+        now=clock.now().timestamp(),
+        tolerance=hook.tolerance,
+    )
+    signup = parse_model(SignupRequest, body)
+    return enroll_signup(engine, signup, journeys=journeys, rules=rules, clock=clock)
+
+
+def enroll_signup(
+    engine: Engine,
+    signup: SignupRequest,
+    *,
+    journeys: Mapping[str, Journey],
+    rules: EnrollmentRules,
+    clock: Clock,
+) -> SignupAccepted:
+    """The customer stored once and enrolled in every signup journey, in one transaction."""
+    with Session(engine) as session, session.begin():
+        return store.enroll_signup(session, signup, journeys, rules, clock.now())
+
+
+def enroll_many(
+    engine: Engine,
+    signups: Sequence[SignupRequest],
+    *,
+    journeys: Mapping[str, Journey],
+    rules: EnrollmentRules,
+    clock: Clock,
+    progress: Callable[[Sequence[SignupRequest]], Iterable[SignupRequest]] = iter,
+) -> EnrollSummary:
+    """``stepmail enroll``: every signup in one transaction (all or none); ``progress`` wraps
+    the iteration (a progress bar)."""
+    now = clock.now()
+    created = 0
+    with Session(engine) as session, session.begin():
+        for signup in progress(signups):
+            created += store.enroll_signup(session, signup, journeys, rules, now).created
+    return EnrollSummary(len(signups), created)

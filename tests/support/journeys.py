@@ -1,0 +1,44 @@
+"""Small journey files for tests, with the shipped onboarding's ``vars`` so its templates render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.support.environment import STANDARD_JOURNEYS
+
+# Two journeys a customer can choose between on the unsubscribe page (one name needs escaping).
+TOPICS = {
+    "tips": """
+name: Product tips <b>&</b> tricks
+steps:
+  - id: hello
+    after: 0d
+    template: onboarding/welcome
+  - id: more
+    after: 1d
+    template: onboarding/basics
+""",
+    "news": """
+name: Monthly news
+steps:
+  - id: hello
+    after: 0d
+    template: onboarding/welcome
+  - id: more
+    after: 1d
+    template: onboarding/basics
+""",
+}
+
+
+def write_journeys(directory: Path, journeys: dict[str, str]) -> Path:
+    """Write ``{id: yaml body}`` as ``<id>.yaml`` files (``id`` is added) and return the folder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    onboarding = yaml.safe_load((STANDARD_JOURNEYS / "onboarding.yaml").read_text("utf-8"))
+    template_vars = yaml.safe_dump({"vars": onboarding["vars"]}, allow_unicode=True)
+    for journey_id, body in journeys.items():
+        text = f"id: {journey_id}\n{template_vars}{body}"
+        (directory / f"{journey_id}.yaml").write_text(text, encoding="utf-8")
+    return directory

@@ -1,0 +1,503 @@
+"""The SendGrid transport against a local fake that validates every body with the OpenAPI."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from urllib3 import HTTPHeaderDict
+
+from orchestrator.errors import (
+    ConfigurationError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.settings import Settings
+from orchestrator.transports.factory import make_transport
+from orchestrator.transports.mail import Mailbox, OutgoingMail
+from orchestrator.transports.sendgrid import (
+    SEND_PATH,
+    SendGridTransport,
+    build_pool,
+    error_text,
+    json_body,
+    retry_after_seconds,
+)
+from tests.fakes.certificates import write_self_signed
+from tests.fakes.connect_proxy import ConnectProxy
+from tests.fakes.sendgrid_server import DEFAULT_SPEC, FakeSendGrid, body_validator
+
+CLIENT_TIMEOUT = 0.5
+validate_body = body_validator(str(DEFAULT_SPEC))
+
+
+def make_mail(**changes: object) -> OutgoingMail:
+    mail = OutgoingMail(
+        idempotency_key="enr-1:welcome",
+        sender=Mailbox("onboarding@example.com", "Acme"),
+        to=Mailbox("taro@example.jp", "山田 太郎"),
+        subject="ようこそ",
+        html="<p>こんにちは</p>",
+        text="こんにちは",
+        reply_to=Mailbox("csm@example.com", "CSM"),
+        headers={
+            "List-Unsubscribe": "<https://x/unsubscribe/t>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        metadata={"delivery_id": "1", "journey": "onboarding", "step": "welcome", "tier": "high"},
+        categories=("onboarding", "welcome", "high"),
+    )
+    return replace(mail, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGrid]:
+    with FakeSendGrid(hang_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def transport(sendgrid: FakeSendGrid) -> Iterator[SendGridTransport]:
+    client = SendGridTransport(sendgrid.api_key, sendgrid.url, timeout=CLIENT_TIMEOUT)
+    yield client
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    return write_self_signed(tmp_path)
+
+
+@pytest.fixture
+def tls_sendgrid(certificate: tuple[Path, Path]) -> Iterator[FakeSendGrid]:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*certificate)
+    with FakeSendGrid(tls=tls) as server:
+        yield server
+
+
+# -- what is sent ----------------------------------------------------------------------------
+
+
+def test_a_mail_is_accepted_with_a_valid_payload(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    result = transport.send(make_mail())
+
+    assert sendgrid.invalid == []
+    [received] = sendgrid.accepted
+    assert result.provider_message_id == received.message_id
+    assert received.headers["authorization"] == f"Bearer {sendgrid.api_key}"
+    assert received.headers["content-type"] == "application/json"
+    assert received.headers["user-agent"] == "stepmail"
+    body = received.body
+    assert body["from"] == {"email": "onboarding@example.com", "name": "Acme"}
+    assert body["personalizations"] == [{"to": [{"email": "taro@example.jp", "name": "山田 太郎"}]}]
+    assert body["reply_to"] == {"email": "csm@example.com", "name": "CSM"}
+    assert body["subject"] == "ようこそ"
+    assert body["content"] == [
+        {"type": "text/plain", "value": "こんにちは"},
+        {"type": "text/html", "value": "<p>こんにちは</p>"},
+    ]
+    assert body["custom_args"] == {
+        "delivery_id": "1",
+        "journey": "onboarding",
+        "step": "welcome",
+        "tier": "high",
+    }
+    assert body["categories"] == ["onboarding", "welcome", "high"]
+    assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert body["headers"]["Message-ID"] == "<enr-1.welcome@stepmail.local>"
+    assert "mail_settings" not in body
+
+
+def test_sandbox_mode_is_requested_in_mail_settings(sendgrid: FakeSendGrid) -> None:
+    sandboxed = SendGridTransport(sendgrid.api_key, sendgrid.url, sandbox_mode=True)
+    try:
+        sandboxed.send(make_mail())
+    finally:
+        sandboxed.close()
+    assert sendgrid.invalid == []
+    assert sendgrid.accepted[0].body["mail_settings"] == {"sandbox_mode": {"enable": True}}
+
+
+def test_a_japanese_mail_builds_a_valid_payload(transport: SendGridTransport) -> None:
+    mail = make_mail(
+        subject="【重要】ご利用開始のご案内",
+        text="山田様\n\nご登録ありがとうございます。",
+        html="<p>山田様</p><p>ご登録ありがとうございます。</p>",
+        sender=Mailbox("onboarding@example.com", "株式会社アクメ"),
+    )
+    payload = transport.build_payload(mail)
+    assert validate_body(payload) == []
+    assert payload["subject"] == "【重要】ご利用開始のご案内"
+    assert payload["from"]["name"] == "株式会社アクメ"
+
+
+def test_categories_are_deduplicated_trimmed_and_capped(transport: SendGridTransport) -> None:
+    categories = ("a", "a", "x" * 300, *(f"c{i}" for i in range(12)))
+    payload = transport.build_payload(make_mail(categories=categories))
+    assert validate_body(payload) == []
+    assert payload["categories"][:3] == ["a", "x" * 255, "c0"]
+    assert len(payload["categories"]) == 10
+
+
+def test_reserved_headers_are_left_to_their_own_fields(transport: SendGridTransport) -> None:
+    mail = make_mail(headers={"Reply-To": "x@evil.example", "BCC": "y@evil", "X-Campaign": "7"})
+    payload = transport.build_payload(mail)
+    assert validate_body(payload) == []
+    assert set(payload["headers"]) == {"Message-ID", "X-Campaign"}
+
+
+def test_a_mail_without_reply_to_or_metadata_is_valid(transport: SendGridTransport) -> None:
+    payload = transport.build_payload(make_mail(reply_to=None, metadata={}, categories=()))
+    assert validate_body(payload) == []
+    assert not {"reply_to", "custom_args", "categories"} & set(payload)
+
+
+# -- how answers are classified ------------------------------------------------------------
+
+
+def test_429_is_transient_with_retry_after(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(["429"])
+    with pytest.raises(TransientDeliveryError) as caught:
+        transport.send(make_mail())
+    assert caught.value.status == 429
+    assert caught.value.retry_after == 1.0
+
+
+def test_500_is_transient(sendgrid: FakeSendGrid, transport: SendGridTransport) -> None:
+    sendgrid.script(["500", "ok"])
+    with pytest.raises(TransientDeliveryError) as caught:
+        transport.send(make_mail())
+    assert caught.value.status == 500
+    assert transport.send(make_mail()).provider_message_id  # the retry goes through
+    assert len(sendgrid.accepted) == 1
+
+
+def test_a_callable_script_picks_the_answer_per_mail(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(lambda body: "503" if body["subject"] == "busy" else "ok")
+    with pytest.raises(TransientDeliveryError):
+        transport.send(make_mail(subject="busy"))
+    transport.send(make_mail())
+    assert [m.body["subject"] for m in sendgrid.accepted] == ["ようこそ"]
+
+
+def test_400_is_permanent_with_sendgrids_message(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(["400"])
+    with pytest.raises(PermanentDeliveryError) as caught:
+        transport.send(make_mail())
+    assert caught.value.status == 400
+    assert "The from email does not contain a valid address." in str(caught.value)
+
+
+def test_an_invalid_body_is_refused_by_the_fake(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    with pytest.raises(PermanentDeliveryError) as caught:
+        transport.send(make_mail(sender=Mailbox("not-an-address", "Acme")))
+    [rejected] = sendgrid.invalid
+    assert rejected.errors[0]["field"] == "from.email"
+    assert "from.email" in str(caught.value)
+    assert sendgrid.accepted == []
+
+
+def test_a_wrong_api_key_is_permanent(sendgrid: FakeSendGrid) -> None:
+    wrong = SendGridTransport("SG.wrong", sendgrid.url, timeout=CLIENT_TIMEOUT)
+    try:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            wrong.send(make_mail())
+    finally:
+        wrong.close()
+    assert caught.value.status == 401
+    assert "SG.wrong" not in str(caught.value)
+
+
+def test_no_answer_in_time_is_an_unknown_outcome(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(["hang"])
+    with pytest.raises(UnknownDeliveryOutcome):
+        transport.send(make_mail())
+    assert len(sendgrid.accepted) == 1  # SendGrid did take it: resending would mail twice
+
+
+def test_a_dropped_connection_is_an_unknown_outcome(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    sendgrid.script(["drop"])
+    with pytest.raises(UnknownDeliveryOutcome):
+        transport.send(make_mail())
+
+
+def test_connection_refused_is_transient() -> None:
+    transport = SendGridTransport("SG.key", f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    try:
+        with pytest.raises(TransientDeliveryError):
+            transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+@pytest.mark.parametrize("answer", [b"", b"garbage\r\n\r\n"], ids=["reset", "malformed"])
+def test_a_reset_or_a_malformed_answer_after_the_request_is_an_unknown_outcome(
+    answer: bytes,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = threading.Thread(target=_read_request_then_answer, args=(server, answer))
+        peer.start()
+        transport = SendGridTransport("SG.key", f"http://127.0.0.1:{server.getsockname()[1]}")
+        try:
+            with pytest.raises(UnknownDeliveryOutcome):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+            peer.join()
+
+
+def _read_request_then_answer(server: socket.socket, answer: bytes) -> None:
+    """Read the whole request, then send ``answer``, or reset the connection if it is empty."""
+    server.settimeout(2.0)  # a test that never connects fails instead of hanging
+    connection, _ = server.accept()
+    with connection:
+        connection.settimeout(0.2)
+        with contextlib.suppress(TimeoutError):
+            while connection.recv(65536):
+                pass
+        if answer:
+            connection.sendall(answer)
+        else:  # a zero linger time makes close() send a TCP reset
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_a_name_that_does_not_resolve_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown_name(*args: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_name)  # no DNS server involved
+    transport = SendGridTransport("SG.key", "https://api.sendgrid.invalid", timeout=1.0)
+    try:
+        with pytest.raises(TransientDeliveryError, match="NameResolutionError"):
+            transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+def test_a_connect_timeout_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def time_out(self: socket.socket, address: object) -> None:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket.socket, "connect", time_out)  # a silent network, made certain
+    transport = SendGridTransport("SG.key", f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    try:
+        with pytest.raises(TransientDeliveryError, match="ConnectTimeoutError"):
+            transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+def test_no_free_connection_in_time_is_transient(sendgrid: FakeSendGrid) -> None:
+    pool = build_pool(sendgrid.api_key, sendgrid.url, CLIENT_TIMEOUT, max_connections=1)
+    transport = SendGridTransport(sendgrid.api_key, sendgrid.url, CLIENT_TIMEOUT, pool=pool)
+    body = json_body(transport.build_payload(make_mail()))
+    held = pool.urlopen("POST", SEND_PATH, body=body, preload_content=False)  # keeps the one
+    try:
+        with pytest.raises(TransientDeliveryError, match="EmptyPoolError"):
+            transport.send(make_mail())
+        assert len(sendgrid.accepted) == 1  # only the held request reached SendGrid
+    finally:
+        held.drain_conn()  # read to the end, so the connection can serve the next request
+        held.release_conn()
+    transport.send(make_mail())
+    transport.close()
+    assert len(sendgrid.accepted) == 2
+
+
+def test_a_closed_transport_does_not_send(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    transport.close()
+    with pytest.raises(TransientDeliveryError, match="ClosedPoolError"):
+        transport.send(make_mail())
+    assert sendgrid.accepted == []
+
+
+def test_tls_is_verified_against_ssl_cert_file(
+    tls_sendgrid: FakeSendGrid, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    transport = SendGridTransport(tls_sendgrid.api_key, tls_sendgrid.url, timeout=CLIENT_TIMEOUT)
+    try:
+        transport.send(make_mail())
+    finally:
+        transport.close()
+    assert len(tls_sendgrid.accepted) == 1
+
+
+def test_an_untrusted_certificate_is_transient(certificate: tuple[Path, Path]) -> None:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*certificate)  # not in SSL_CERT_FILE nor in the system store
+    refused: list[ssl.SSLError] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = threading.Thread(target=_handshake, args=(server, tls, refused))
+        peer.start()
+        url = f"https://127.0.0.1:{server.getsockname()[1]}"
+        transport = SendGridTransport("SG.key", url, timeout=CLIENT_TIMEOUT)
+        try:
+            with pytest.raises(TransientDeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+            peer.join()
+    assert refused  # the handshake failed, so no byte of the request was sent
+
+
+def _handshake(server: socket.socket, tls: ssl.SSLContext, refused: list[ssl.SSLError]) -> None:
+    server.settimeout(2.0)
+    connection, _ = server.accept()
+    with connection:
+        try:
+            tls.wrap_socket(connection, server_side=True).close()
+        except ssl.SSLError as exc:
+            refused.append(exc)
+
+
+def test_a_tls_handshake_that_never_completes_is_transient() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers TLS
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        transport = SendGridTransport("SG.key", url, timeout=CLIENT_TIMEOUT)
+        try:
+            with pytest.raises(TransientDeliveryError, match="TLS handshake failed"):
+                transport.send(make_mail())
+        finally:
+            transport.close()
+
+
+def test_the_keep_alive_connection_is_reused(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    for _ in range(3):
+        transport.send(make_mail())
+    assert len(sendgrid.accepted) == 3
+    assert sendgrid.connections == 1
+
+
+# -- helpers and configuration ---------------------------------------------------------------
+
+
+def test_retry_after_falls_back_to_the_rate_limit_reset() -> None:
+    assert retry_after_seconds(HTTPHeaderDict({"x-ratelimit-reset": "1000"}), now=990.0) == 10.0
+    assert retry_after_seconds(HTTPHeaderDict({"Retry-After": "3"}), now=0.0) == 3.0
+    date = HTTPHeaderDict({"retry-after": "Thu, 01 Jan 1970 00:00:30 GMT"})
+    assert retry_after_seconds(date, now=10.0) == 20.0
+    assert retry_after_seconds(HTTPHeaderDict(), now=0.0) is None
+
+
+def test_error_text_falls_back_to_the_raw_body() -> None:
+    assert error_text(b'{"errors": [{"message": "bad", "field": "subject"}]}') == "subject: bad"
+    assert error_text(b'{"errors": 5}') == '{"errors": 5}'
+    assert error_text("<html>障害".encode() + b"x" * 600) == "<html>障害" + "x" * 492
+
+
+def test_the_api_key_is_not_in_the_repr(transport: SendGridTransport) -> None:
+    assert "fake-test-key" not in repr(transport)
+
+
+def test_make_transport_requires_the_api_key() -> None:
+    settings = Settings(mail_transport="sendgrid", _env_file=None)
+    with pytest.raises(ConfigurationError, match="STEPMAIL_SENDGRID_API_KEY"):
+        make_transport(settings)
+
+
+def test_make_transport_builds_sendgrid(sendgrid: FakeSendGrid) -> None:
+    settings = Settings(
+        mail_transport="sendgrid",
+        sendgrid_api_key=sendgrid.api_key,
+        sendgrid_api_host=sendgrid.url,
+        _env_file=None,
+    )
+    transport = make_transport(settings)
+    try:
+        assert isinstance(transport, SendGridTransport)
+        transport.send(make_mail())
+    finally:
+        transport.close()
+    assert len(sendgrid.accepted) == 1
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch, certificate: tuple[Path, Path]) -> Iterator[None]:
+    """No proxy settings but the test's own; the stand-in's certificate trusted."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    yield
+
+
+def send_once(server: FakeSendGrid) -> None:
+    transport = SendGridTransport(server.api_key, server.url, timeout=CLIENT_TIMEOUT)
+    try:
+        transport.send(make_mail())
+    finally:
+        transport.close()
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_https_proxy_from_the_environment_tunnels_the_post(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("//", "//ops:s3cret@"))
+        send_once(tls_sendgrid)
+    target = tls_sendgrid.url.removeprefix("https://")
+    assert proxy.tunnels == [target]
+    assert proxy.authorizations == ["Basic " + base64.b64encode(b"ops:s3cret").decode()]
+    assert len(tls_sendgrid.accepted) == 1  # TLS end to end: the proxy saw bytes only
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_no_proxy_sends_directly(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        send_once(tls_sendgrid)
+    assert proxy.tunnels == []
+    assert len(tls_sendgrid.accepted) == 1
+
+
+@pytest.mark.usefixtures("proxy_env")
+def test_a_proxy_that_is_down_or_refuses_the_tunnel_is_transient(
+    tls_sendgrid: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(TransientDeliveryError, match="not sent"):
+        send_once(tls_sendgrid)
+    with ConnectProxy(refuse=True) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        with pytest.raises(TransientDeliveryError, match="not sent"):
+            send_once(tls_sendgrid)
+    assert proxy.tunnels and tls_sendgrid.accepted == []

@@ -1,0 +1,37 @@
+"""The pure health score: component weights, and when a band's actions fire."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from orchestrator.health.loader import load_health
+from orchestrator.health.score import ActionHistory, actions_to_fire, score
+from tests.support.environment import STANDARD_JOURNEYS, START
+
+DEFINITION = load_health(STANDARD_JOURNEYS / "health.yaml")
+KEY_FEATURES = ("report_created", "workflow_created", "integration_connected", "teammate_invited")
+
+
+def test_the_score_weighs_the_components() -> None:
+    assert score(DEFINITION, {}).score == round(100 * (15 + 12.5) / 100)  # no events: 28
+    full = {"logins": 10, "adoption": set(KEY_FEATURES), "support_tickets": 0, "nps": 10}
+    assert (score(DEFINITION, full).score, score(DEFINITION, full).band) == (100, "upsell")
+    half = {"logins": 5, "adoption": {"report_created", "x"}, "support_tickets": 5, "nps": 6}
+    result = score(DEFINITION, half)
+    assert result.score == round(30 * 0.5 + 30 * 0.25 + 0 + 25 * 0.6)  # 38
+    assert result.band == "at_risk"
+    assert result.components["adoption"]["raw"] == ["report_created", "x"]
+
+
+def test_band_actions_fire_on_entry_outside_the_cooldown_and_the_first_days() -> None:
+    band = DEFINITION.band("upsell")
+    week = timedelta(days=7)
+    signed_up = START - timedelta(days=30)
+    fire = actions_to_fire
+    assert fire(DEFINITION, band, "low", signed_up, ActionHistory(None, None), week, START)
+    assert not fire(DEFINITION, band, "low", START, ActionHistory(None, None), week, START)
+    assert not fire(DEFINITION, band, "low", signed_up, ActionHistory("upsell", None), week, START)
+    recent = ActionHistory("tips", START - timedelta(days=6))
+    assert not fire(DEFINITION, band, "low", signed_up, recent, week, START)
+    old = ActionHistory("tips", START - timedelta(days=8))
+    assert fire(DEFINITION, band, "low", signed_up, old, week, START)
