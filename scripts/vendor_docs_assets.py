@@ -5,7 +5,7 @@
 They come from the npm registry's own packages (``swagger-ui-dist``, ``redoc``), fetched with
 ``npm pack`` (which checks the registry's integrity hash), and are copied byte for byte with
 their licences into ``orchestrator/api/docs_assets/``. ``VENDORED.json`` records each package's
-version and integrity and each file's SHA-256; ``tests/test_api_docs.py`` checks the
+version and integrity and each file's SHA-256; ``tests/api/test_docs.py`` checks the
 files still match it. To move to a newer release, change a version below and run this again.
 """
 
