@@ -24,6 +24,7 @@ from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
+from orchestrator.journeys.programs import programs_definition
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
@@ -167,6 +168,7 @@ class Runtime:
             rules=self.delivery_rules(),
             sender=self.sender,
             rate_limiter=self.rate_limiter,
+            programs=programs_definition(self.settings.journeys_dir),
         )
 
     def close(self) -> None:

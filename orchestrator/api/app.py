@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import (
     events,
+    programs,
     sendgrid_webhook,
     signup,
     suppressions,
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(surveys.router, tags=["recipients"])
+    app.include_router(programs.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
     app.include_router(suppressions.router, tags=["suppressions"])
     app.include_router(events.router, tags=["usage"])

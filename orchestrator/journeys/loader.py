@@ -13,7 +13,16 @@ from orchestrator.journeys.model import Journey
 from orchestrator.journeys.yaml_files import line_of, read_mapping, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
-NOT_JOURNEYS = frozenset({"health.yaml", "health.yml", "lifecycle.yaml", "lifecycle.yml"})
+NOT_JOURNEYS = frozenset(
+    {
+        "health.yaml",
+        "health.yml",
+        "lifecycle.yaml",
+        "lifecycle.yml",
+        "programs.yaml",
+        "programs.yml",
+    }
+)
 
 
 def load_journey(path: Path) -> Journey:

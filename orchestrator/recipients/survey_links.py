@@ -41,3 +41,30 @@ def read_survey_token(secret: str, token: str) -> tuple[str, str]:
 def survey_page_url(public_base_url: str, token: str) -> str:
     """The page; each score's link adds ``?score=N``."""
     return f"{public_base_url.rstrip('/')}/nps/{token}"
+
+
+_PROGRAM_SALT = "stepmail.program.v1"
+
+
+def make_program_token(secret: str, public_id: str, program_id: str) -> str:
+    """The signed registration link of one session for one customer."""
+    signer = Signer(secret, salt=_PROGRAM_SALT, digest_method=hashlib.sha256)
+    return signer.sign(f"{public_id}:{program_id}").decode()
+
+
+def read_program_token(secret: str, token: str) -> tuple[str, str]:
+    """``(public_id, program_id)``; InvalidUnsubscribeToken if not signed by us."""
+    if not secret.strip():
+        raise InvalidUnsubscribeToken("no signing secret")
+    try:
+        value = Signer(secret, salt=_PROGRAM_SALT, digest_method=hashlib.sha256).unsign(token)
+    except BadSignature:
+        raise InvalidUnsubscribeToken("invalid program token") from None
+    public_id, _, program_id = value.decode("utf-8", "replace").rpartition(":")
+    if not public_id or not program_id:
+        raise InvalidUnsubscribeToken("invalid program token")
+    return public_id, program_id
+
+
+def program_url(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}/programs/{token}"

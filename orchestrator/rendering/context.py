@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -68,10 +69,12 @@ def mail_context(
     unsubscribe_url: str,
     now: datetime,
     survey_url: str | None = None,
+    sessions: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, Any]:
     """The variables every mail template gets (documented in templates/mail/README.md).
     ``survey_url``: the customer's signed survey page, for a step that carries a survey
-    (previews and ``check`` get an example link)."""
+    (previews and ``check`` get an example link); ``sessions``: the next webinars and group
+    sessions for the customer (:func:`orchestrator.journeys.programs.session_view`)."""
     sender = sender.for_language(customer.language)
     csm = (
         {"name": customer.csm_name, "email": customer.csm_email}
@@ -95,6 +98,7 @@ def mail_context(
         "days_since_signup": max(0, (now - customer.signed_up_at).days),
         "unsubscribe_url": unsubscribe_url,
         "survey": _survey(journey, step, survey_url),
+        "sessions": [dict(session) for session in sessions],
         "now": now,
     }
 

@@ -44,8 +44,14 @@ from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import DeliveryError, TemplateError
 from orchestrator.journeys.decide import Claim, decide, find_step
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.programs import Programs, session_view
 from orchestrator.journeys.states import SendState
-from orchestrator.recipients.survey_links import make_survey_token, survey_page_url
+from orchestrator.recipients.survey_links import (
+    make_program_token,
+    make_survey_token,
+    program_url,
+    survey_page_url,
+)
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
@@ -72,6 +78,7 @@ class DeliveryDeps:
     rules: DeliveryRules
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
+    programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -203,6 +210,7 @@ def _render(
                 unsubscribe_url=link,
                 now=now,
                 survey_url=_survey_url(links, journey, step, customer),
+                sessions=_sessions(deps, customer, now),
             ),
         )
     except TemplateError as exc:
@@ -233,6 +241,27 @@ def _survey_url(
         return None
     token = make_survey_token(links.signing_secret, customer.public_id, survey)
     return survey_page_url(links.public_base_url, token)
+
+
+def _sessions(
+    deps: DeliveryDeps, customer: CustomerFacts, now: datetime
+) -> list[dict[str, object]]:
+    """The next sessions for the customer's tier and language, each with its signed link."""
+    if deps.programs is None:
+        return []
+    links = deps.rules.links
+    return [
+        session_view(
+            program,
+            customer.language,
+            customer.timezone,
+            program_url(
+                links.public_base_url,
+                make_program_token(links.signing_secret, customer.public_id, program.id),
+            ),
+        )
+        for program in deps.programs.upcoming(now, customer.tier, customer.language)
+    ]
 
 
 def _send_all(

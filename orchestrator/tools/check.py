@@ -10,6 +10,7 @@ from orchestrator.health.lifecycle import lifecycle_problems
 from orchestrator.health.loader import health_problems
 from orchestrator.journeys.loader import load_all, load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
+from orchestrator.journeys.programs import PREVIEW_SESSIONS, programs_problems
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.rendering.samples import sample_customer
@@ -39,6 +40,7 @@ def render_sample(
         sender=sender,
         unsubscribe_url=PREVIEW_UNSUBSCRIBE_URL,
         now=now,
+        sessions=PREVIEW_SESSIONS if tier == "low" else (),
     )
     return renderer.render(step.template, tier, locale, context)
 
@@ -49,6 +51,7 @@ def check_all(settings: Settings, now: datetime) -> tuple[list[str], int]:
     problems = [str(error) for error in report.errors]
     problems += health_problems(settings.journeys_dir, report.journeys)
     problems += lifecycle_problems(settings.journeys_dir)
+    problems += programs_problems(settings.journeys_dir)
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     rendered = 0
     for journey in report.journeys.values():
