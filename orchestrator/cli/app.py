@@ -15,6 +15,7 @@ from orchestrator.cli import (
     health,
     journeys,
     processes,
+    programs,
     send_test,
     sends,
     suppressions,
@@ -49,6 +50,7 @@ app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
 app.add_typer(users.app, name="users")
+app.add_typer(programs.app, name="programs")
 app.command("track")(track.track)
 for command in (
     processes.run,
