@@ -35,7 +35,11 @@ def _rules(runtime: Runtime) -> programs.ProgramRules:
     )
 
 
-@router.get("/programs/{token}", response_class=HTMLResponse, responses=_BAD_LINK)
+@router.get(
+    "/programs/{token}",
+    response_class=HTMLResponse,
+    responses={**_BAD_LINK, **json_answers_beside_pages(422)},
+)
 async def program_page(token: str, request: Request, runtime: RuntimeDep) -> Response:
     page = await run_in_threadpool(
         programs.show_program,
@@ -51,7 +55,7 @@ async def program_page(token: str, request: Request, runtime: RuntimeDep) -> Res
 @router.post(
     "/programs/{token}",
     response_class=HTMLResponse,
-    responses={**_ON, **_BAD_LINK, **json_answers_beside_pages(413)},
+    responses={**_ON, **_BAD_LINK, **json_answers_beside_pages(413, 422)},
 )
 async def program_register(token: str, request: Request, runtime: RuntimeDep) -> Response:
     page = await run_in_threadpool(
