@@ -12,6 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orchestrator.customers.fields import LOCALE_PATTERN
 from orchestrator.errors import ConfigurationError
 
 TransportName = Literal["outbox", "smtp", "sendgrid"]
@@ -21,11 +22,19 @@ EnvironmentName = Literal["development", "production"]
 DEVELOPMENT_SIGNUP_HOOK_SECRET = "dev-signup-secret-change-me"  # noqa: S105  (public on purpose)
 
 
+MIB = 1024 * 1024
+DAY = 86_400  # seconds
+
+
 class Settings(BaseSettings):
-    """Everything an operator can set. Defaults run the embedded mode: SQLite, no Redis, outbox."""
+    """Everything an operator can set. Defaults run the embedded mode: SQLite, no Redis, outbox.
+
+    Every number has bounds, so a value that would overflow or spin later (``inf``, ``NaN``,
+    ``1e-9``, ``10**15``) stops start-up with one line naming the variable.
+    """
 
     model_config = SettingsConfigDict(
-        env_prefix="STEPMAIL_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="STEPMAIL_", env_file=".env", extra="ignore", frozen=True, allow_inf_nan=False
     )
 
     # production (the default): serving processes refuse development defaults at start-up.
@@ -40,93 +49,166 @@ class Settings(BaseSettings):
 
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
-    sendgrid_timeout: float = Field(default=10.0, gt=0)
+    sendgrid_timeout: float = Field(default=10.0, gt=0, le=60)
 
-    smtp_host: str = "localhost"
+    smtp_host: str = Field(default="localhost", max_length=253, pattern=r"^[^\s/@]+$")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_ssl: bool = False
-    smtp_timeout: float = Field(default=10.0, gt=0)
+    smtp_timeout: float = Field(default=10.0, gt=0, le=60)
 
     signup_hook_secret: SecretStr | None = None  # unset: development uses a public default
-    signup_hook_tolerance: int = Field(default=300, gt=0, description="seconds")
+    signup_hook_tolerance: int = Field(default=300, gt=0, le=DAY, description="seconds")
     unsubscribe_secret: SecretStr | None = None
 
-    sender_name: str = "Stepmail Demo"
+    sender_name: str = Field(default="Stepmail Demo", max_length=200)
     sender_email: str = "onboarding@example.com"
-    sender_postal_address: str = "1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan"
-    sender_contact: str = "support@example.com"
+    sender_postal_address: str = Field(
+        default="1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan", max_length=500
+    )
+    sender_contact: str = Field(default="support@example.com", max_length=500)
 
-    tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0)
-    tier_low_threshold: Decimal = Field(default=Decimal(100_000), ge=0)
-    default_locale: str = "ja"
+    tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0, lt=10**14)
+    tier_low_threshold: Decimal = Field(default=Decimal(100_000), ge=0, lt=10**14)
+    default_locale: str = Field(default="ja", pattern=LOCALE_PATTERN, max_length=35)
     default_timezone: str = "Asia/Tokyo"
 
     # The bearer token of the /v1 API (events, customers, tasks, suppressions); unset: /v1 refuses.
     api_key: SecretStr | None = None
 
     # Request bodies over these are refused with 413 while they stream in (api/body_limit.py).
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="every other route")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * MIB, description="every other route"
+    )
     max_batch_body_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024, description="POST /v1/events and /hooks/sendgrid"
+        default=4 * MIB, ge=1024, le=64 * MIB, description="POST /v1/events and /hooks/sendgrid"
+    )
+    # The HTTP server (processes/http_server.py): what one API process holds at most.
+    http_max_connections: int = Field(
+        default=500, ge=1, le=100_000, description="open connections; more are closed at once"
+    )
+    http_header_timeout: float = Field(
+        default=10.0, ge=0.1, le=300, description="seconds a request's headers may take"
+    )
+    http_body_timeout: float = Field(
+        default=30.0, ge=0.1, le=3600, description="seconds a request's body may take"
+    )
+    http_keep_alive_timeout: int = Field(
+        default=5, ge=1, le=300, description="seconds an idle connection is kept"
+    )
+    preauth_body_budget: int = Field(
+        default=32 * MIB,
+        ge=1024,
+        le=4096 * MIB,
+        description="bytes of bodies all requests together may hold before they are verified",
     )
 
     # Delivery (issue: production delivery).
     sendgrid_sandbox: bool = False
     sendgrid_webhook_public_key: str | None = None  # base64, as SendGrid's settings page shows it
-    sendgrid_webhook_tolerance: int = Field(default=600, gt=0, description="seconds")
+    sendgrid_webhook_tolerance: int = Field(default=600, gt=0, le=DAY, description="seconds")
     reconciliation_window: int = Field(
-        default=1800, gt=0, description="seconds an unknown send waits for a provider event"
+        default=1800,
+        gt=0,
+        le=30 * DAY,
+        description="seconds an unknown send waits for a provider event",
     )
-    send_rate_limit: float = Field(default=0, ge=0, description="mails per second; 0 = off")
-    soft_bounce_limit: int = Field(default=3, gt=0)
+    send_rate_limit: float = Field(
+        default=0, ge=0, le=100_000, description="mails per second; 0 = off"
+    )
+    soft_bounce_limit: int = Field(default=3, gt=0, le=1000)
     unsubscribe_mailto: str | None = None
     send_window: str | None = None  # e.g. "Mon-Fri 09:00-18:00", recipient's local time
     quiet_days: str = ""  # comma-separated ISO dates on which nothing is sent
     frequency_cap: str | None = None  # e.g. "1/day,3/week" per customer across journeys
-    consent_text_version: str = "signup-terms-v1"
+    consent_text_version: str = Field(default="signup-terms-v1", max_length=100)
 
     # Hand-off to humans (issue: usage-driven journeys).
     csm_team_email: str = "cs-team@example.com"
     slack_webhook_url: SecretStr | None = None
-    health_action_cooldown: int = Field(default=7, gt=0, description="days")
+    health_action_cooldown: int = Field(default=7, gt=0, le=3650, description="days")
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", max_length=253, pattern=r"^[^\s/@]*$")
     port: int = Field(default=8000, ge=1, le=65535)
     # After host and port: unset, it is derived from them (see _default_public_base_url).
     public_base_url: str = Field(default="", validate_default=True)
-    dispatch_interval: float = Field(default=1.0, gt=0)
-    dispatch_batch_size: int = Field(default=500, gt=0)
+    dispatch_interval: float = Field(default=1.0, ge=0.05, le=3600, description="seconds")
+    dispatch_batch_size: int = Field(default=500, gt=0, le=100_000)
     dispatch_message_size: int = Field(
         default=25, gt=0, le=100, description="rows per broker message (one worker batch)"
     )
     send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
-    max_send_attempts: int = Field(default=8, gt=0)
-    worker_threads: int = Field(default=8, gt=0)
-    db_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process")
-    queue_name: str = "stepmail"
+    max_send_attempts: int = Field(default=8, gt=0, le=100)
+    worker_threads: int = Field(default=8, gt=0, le=256)
+    db_pool_size: int = Field(
+        default=20, gt=0, le=1000, description="PostgreSQL connections per process"
+    )
+    queue_name: str = Field(default="stepmail", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
 
     @field_validator("*", mode="before")
     @classmethod
-    def _blank_means_unset(cls, value: Any, info: ValidationInfo) -> Any:
-        """``STEPMAIL_API_KEY=`` is no key at all, never an empty one that anything matches."""
-        if isinstance(value, str) and not value.strip() and _accepts_none(cls, info.field_name):
-            return None
-        return value
+    def _blank_and_whitespace(cls, value: Any, info: ValidationInfo) -> Any:
+        """``STEPMAIL_API_KEY=`` is no key at all, never an empty one that anything matches; a
+        blank value of a setting that must have one is refused (not read as ``.``, the current
+        folder). Text is trimmed, except a secret: it is used exactly as given, so a line
+        break read from a secrets file is refused rather than silently dropped (the sender
+        signing with the file's bytes would never match)."""
+        if not isinstance(value, str):
+            return value
+        name = info.field_name or ""
+        if not value.strip():
+            if _accepts_none(cls, name):
+                return None
+            if name in BLANK_IS_A_VALUE:
+                return value
+            raise ValueError("is empty: set a value, or remove the variable to use the default")
+        if _holds_secret(cls, name):
+            if value != value.strip():
+                raise ValueError(
+                    "has whitespace or a line break at its start or end (read from a file?): "
+                    "remove it; a secret is used exactly as written"
+                )
+            return value
+        return value.strip()
 
     @field_validator("public_base_url")
     @classmethod
     def _public_base_url(cls, value: str, info: ValidationInfo) -> str:
         """Unset: where this process serves, so links work with ``STEPMAIL_PORT`` alone. Either
-        way an http(s) URL: it is the base of every unsubscribe link in a mail."""
-        from orchestrator.guards.links import check_web_link
+        way an http(s) URL other paths can be added to: it is the base of every unsubscribe
+        link in a mail (production also wants https and a public host: startup/)."""
+        from orchestrator.guards.links import check_base_url
 
         if not value.strip():
             host, port = info.data.get("host", "127.0.0.1"), info.data.get("port", 8000)
             value = f"http://{_link_host(host)}:{port}"
-        return check_web_link(value.strip())
+        return check_base_url(value.strip())
+
+    @field_validator("sendgrid_api_host")
+    @classmethod
+    def _api_host(cls, value: str) -> str:
+        from orchestrator.guards.links import check_base_url
+
+        return check_base_url(value)
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _slack_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A web link; the message never shows it (its path is the credential)."""
+        from orchestrator.guards.links import web_link_problem
+
+        if value is not None and (problem := web_link_problem(value.get_secret_value())):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("sender_postal_address", "sender_contact", "consent_text_version")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        from orchestrator.guards.mail_headers import refuse_unsafe_characters
+
+        return refuse_unsafe_characters(value)  # shown in every mail's footer and the pages
 
     @field_validator("default_timezone")
     @classmethod
@@ -176,6 +258,14 @@ class Settings(BaseSettings):
         return not self.redis_url
 
 
+BLANK_IS_A_VALUE = frozenset({"public_base_url", "quiet_days"})  # blank: derived / none
+
+
+def _holds_secret(cls: type[Settings], field_name: str) -> bool:
+    field = cls.model_fields.get(field_name)
+    return field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
+
+
 def _accepts_none(cls: type[Settings], field_name: str | None) -> bool:
     field = cls.model_fields.get(field_name or "")
     if field is None:
@@ -205,7 +295,8 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = [
-            f"STEPMAIL_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            f"STEPMAIL_{'_'.join(str(p) for p in err['loc']).upper()}: "
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         ]
         raise ConfigurationError("; ".join(problems)) from None
@@ -219,6 +310,12 @@ def load_settings(**overrides: object) -> Settings:
     if settings.tier_low_threshold > settings.tier_high_threshold:
         raise ConfigurationError(
             "STEPMAIL_TIER_LOW_THRESHOLD must not exceed STEPMAIL_TIER_HIGH_THRESHOLD"
+        )
+    if settings.preauth_body_budget < settings.max_batch_body_bytes:
+        raise ConfigurationError(
+            "STEPMAIL_PREAUTH_BODY_BUDGET must be at least STEPMAIL_MAX_BATCH_BODY_BYTES "
+            f"({settings.preauth_body_budget} < {settings.max_batch_body_bytes}): "
+            "a SendGrid batch of the largest size could never be read"
         )
     return settings
 

@@ -11,7 +11,8 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 from orchestrator.guards.links import check_link_attributes
 from orchestrator.guards.mail_headers import refuse_unsafe_characters
 
-Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35)]
+LOCALE_PATTERN = r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"  # ja, en, en-US, zh_Hant
+Locale = Annotated[str, Field(pattern=LOCALE_PATTERN, max_length=35)]
 # Text that can reach a mail header (To, From, Reply-To, a subject): one line, no control
 # characters, NUL or Unicode line breaks. The mail layer would neutralise them anyway
 # (orchestrator/guards/mail_headers.py); refusing them here names the field that was wrong.
