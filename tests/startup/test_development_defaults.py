@@ -22,6 +22,7 @@ from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load
 from orchestrator.startup.development_defaults import development_defaults, is_reserved_host
 from orchestrator.startup.gate import check_before_serving
 from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.journeys import own_journeys
 from tests.support.processes import (
     PRODUCTION_READY,
     clean_environ,
@@ -40,7 +41,7 @@ def production(tmp_path: Path, **changes: Any) -> Settings:
         **PRODUCTION,
         "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "outbox_dir": tmp_path / "outbox",
-        "journeys_dir": STANDARD_JOURNEYS,
+        "journeys_dir": own_journeys(tmp_path / "journeys"),
         "templates_dir": ROOT / "templates" / "mail",
     }
     values.update(changes)
@@ -137,6 +138,7 @@ def test_development_lists_the_defaults_and_starts(tmp_path: Path) -> None:
         "STEPMAIL_SENDER_CONTACT",
         "STEPMAIL_CSM_TEAM_EMAIL",
         "STEPMAIL_PUBLIC_BASE_URL",
+        *["STEPMAIL_JOURNEYS_DIR"] * 5,  # one line per shipped journey with demo links (M6)
     ]
 
 
@@ -193,6 +195,7 @@ def test_each_serving_command_refuses_the_defaults_in_production(
         "STEPMAIL_SENDER_CONTACT",
         "STEPMAIL_CSM_TEAM_EMAIL",
         "STEPMAIL_PUBLIC_BASE_URL",
+        *["STEPMAIL_JOURNEYS_DIR"] * 5,  # the standard journeys link to relay.example (M6)
         "STEPMAIL_ENVIRONMENT",
     ]
 
@@ -207,6 +210,7 @@ def test_production_is_the_default_environment(tmp_path: Path) -> None:
 
 def test_one_default_left_is_one_line(tmp_path: Path) -> None:
     env = production_env(tmp_path, **PRODUCTION_READY)
+    env["STEPMAIL_JOURNEYS_DIR"] = str(own_journeys(tmp_path / "journeys"))
     env["STEPMAIL_CSM_TEAM_EMAIL"] = "cs-team@example.com"
     finished = stepmail("api", env=env, cwd=tmp_path)
     assert finished.code == 78  # EX_CONFIG
