@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
 from orchestrator.api.bearer_gate import BearerGate
+from orchestrator.api.body_budget import BodyBudget
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.errors import install_error_handler
@@ -25,9 +26,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
-    # Added last = runs first: the bearer gate, then the body cap, then routing.
+    # Added last = runs first: the shared body budget and deadline (it sees every answer, to
+    # close a connection whose body was not read), the bearer gate, the body cap, routing.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
     app.add_middleware(BearerGate, settings=settings)
+    app.add_middleware(
+        BodyBudget, budget=settings.preauth_body_budget, body_timeout=settings.http_body_timeout
+    )
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
