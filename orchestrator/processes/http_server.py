@@ -78,6 +78,20 @@ def guarded_protocol(max_connections: int, header_timeout: float) -> type[H11Pro
             if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
                 self._arm_header_deadline()  # the next request on this connection
 
+        def send_400_response(self, msg: str) -> None:
+            """A request that turns malformed after its headers (a bad chunk size) while the
+            application handles it: uvicorn answers 400 and closes, then the application's
+            own answer raised ``LocalProtocolError`` (a traceback per request). Its cycle is
+            marked gone first, so that answer goes nowhere, as for a client that left."""
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            if self.conn.our_state is not h11.SEND_RESPONSE:  # a response already started
+                self.transport.close()
+                return
+            super().send_400_response(msg)
+
         def _arm_header_deadline(self) -> None:
             self._cancel_header_deadline()
             self._header_deadline = self.loop.call_later(header_timeout, self._headers_late)
