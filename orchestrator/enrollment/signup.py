@@ -5,9 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.fields import (
+    EXTERNAL_ID_PATTERN,
+    Address,
+    Attributes,
+    Locale,
+    Money,
+    OneLine,
+    SingleLine,
+)
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import Moment, StrippedText
@@ -20,9 +28,12 @@ class SignupRequest(StrippedText):
     model_config = ConfigDict(extra="forbid")
 
     external_id: Annotated[str, OneLine] = Field(
-        min_length=1, max_length=255, description="The customer's id in your product."
+        min_length=1,
+        max_length=255,
+        pattern=EXTERNAL_ID_PATTERN,
+        description="The customer's id in your product (no '/': it is a URL path segment).",
     )
-    email: EmailStr
+    email: Address
     name: SingleLine = Field(min_length=1)
     company: SingleLine = ""
     plan: Annotated[str, OneLine] = Field(default="", max_length=100)
@@ -33,7 +44,7 @@ class SignupRequest(StrippedText):
     signed_up_at: Moment | None = None
     tier: Tier | None = None
     csm_name: SingleLine | None = None
-    csm_email: EmailStr | None = None
+    csm_email: Address | None = None
     attributes: Attributes = Field(default_factory=dict)
     consent: ConsentIn | None = Field(
         default=None, description="How and when the customer agreed to receive mail."
