@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
@@ -22,7 +23,7 @@ from orchestrator.cli import (
     track,
     users,
 )
-from orchestrator.cli.output import errors
+from orchestrator.cli.output import errors, printable
 from orchestrator.errors import StepmailError
 
 
@@ -36,7 +37,7 @@ class _StepmailGroup(TyperGroup):
             return super().invoke(ctx)
         except StepmailError as exc:
             for line in exc.cli_lines():
-                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+                errors.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 

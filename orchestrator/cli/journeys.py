@@ -3,6 +3,7 @@ and templates. They need no secrets and no database."""
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import timedelta
 from decimal import Decimal
@@ -10,13 +11,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from orchestrator.cli.output import console, errors
+from orchestrator.cli.output import console, errors, printable
 from orchestrator.clock import SystemClock
+from orchestrator.customers.fields import LOCALE_PATTERN
 from orchestrator.settings import load_settings
 
 TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
-LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
+
+
+def _locale(value: str) -> str:
+    """A locale is a folder name of the templates: ``../../etc/passwd`` is not one."""
+    if not re.fullmatch(LOCALE_PATTERN, value) or len(value) > 35:
+        raise typer.BadParameter(f"{value[:40]!r} is not a locale such as ja, en or en-US")
+    return value
+
+
+LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …", callback=_locale)]
+MAX_SIMULATED_DAYS = 3660
 
 
 def check() -> None:
@@ -26,7 +39,7 @@ def check() -> None:
     settings = load_settings()
     problems, rendered = check_all(settings, SystemClock().now())
     for problem in problems:
-        errors.print(f"[red]✗[/red] {problem}", highlight=False)
+        errors.print(f"[red]✗[/red] {escape(printable(problem))}", highlight=False)
     if problems:
         errors.print(f"{len(problems)} problem(s)")
         raise typer.Exit(1)
@@ -52,13 +65,17 @@ def simulate(
     journey: str,
     tier: TierOption = "tech",
     locale: LocaleOption = "ja",
-    days: Annotated[int, typer.Option(help="how many days to simulate")] = 30,
+    days: Annotated[
+        int, typer.Option(min=1, max=MAX_SIMULATED_DAYS, help="how many days to simulate")
+    ] = 30,
     event: Annotated[
         list[str] | None,
         typer.Option("--event", help="OFFSET:NAME[:k=v,...], e.g. 2d:report_created (repeatable)"),
     ] = None,
     acv: Annotated[Decimal | None, typer.Option(help="starting annual contract value")] = None,
-    nps: Annotated[int | None, typer.Option(help="an NPS score submitted on day 0")] = None,
+    nps: Annotated[
+        int | None, typer.Option(min=0, max=10, help="an NPS score submitted on day 0")
+    ] = None,
 ) -> None:
     """Run the real pipeline for a sample customer with scripted usage: mails, skips, score
     changes and tasks, day by day. No side effects (a throwaway database, nothing sent)."""
