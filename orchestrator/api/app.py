@@ -12,6 +12,7 @@ from orchestrator.api.body_budget import BodyBudget
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.errors import install_error_handler
+from orchestrator.api.recipient_pages import RecipientPages
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
 from orchestrator.services.admin import ping_database
@@ -27,13 +28,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
-    # Added last = runs first: the shared body budget and deadline (it sees every answer, to
-    # close a connection whose body was not read), the bearer gate, the body cap, routing.
+    # Added last = runs first: private headers under /unsubscribe/, the shared body budget
+    # and deadline (it sees every answer, to close a connection whose body was not read), the
+    # bearer gate, the body cap, routing.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
     app.add_middleware(BearerGate, settings=settings)
     app.add_middleware(
         BodyBudget, budget=settings.preauth_body_budget, body_timeout=settings.http_body_timeout
     )
+    app.add_middleware(RecipientPages)  # outermost: every answer under /unsubscribe/ private
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
