@@ -17,7 +17,9 @@ router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses
 
 
 @router.patch(
-    "/v1/customers/{external_id}",
+    # ``:path``: an id may hold ``/`` (``acct/42``), and the server decodes ``%2F`` before
+    # routing, so a one-segment route could never reach that customer (probe L8).
+    "/v1/customers/{external_id:path}",
     response_model=CustomerView,
     summary="Update a customer (attributes merge; the tier follows the contract value)",
     responses=answers(404, 413, 422, s404="Unknown customer"),

@@ -34,9 +34,6 @@ def _no_display_name(value: object) -> object:
 Address = Annotated[
     EmailStr, BeforeValidator(_no_display_name), AfterValidator(check_plain_address)
 ]
-# The customer's id in the client's product; it is a path segment of /v1/customers/{id}, and
-# a ``/`` there can never be routed (the server decodes %2F before routing).
-EXTERNAL_ID_PATTERN = r"^[^/]*$"
 # Free JSON, but a top-level key ending in _url is a link a template may put in an href.
 Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
 # A yearly contract value: at most 14 digits before the point and 2 after (the database holds

@@ -8,7 +8,6 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from orchestrator.customers.fields import (
-    EXTERNAL_ID_PATTERN,
     Address,
     Attributes,
     Locale,
@@ -28,10 +27,7 @@ class SignupRequest(StrippedText):
     model_config = ConfigDict(extra="forbid")
 
     external_id: Annotated[str, OneLine] = Field(
-        min_length=1,
-        max_length=255,
-        pattern=EXTERNAL_ID_PATTERN,
-        description="The customer's id in your product (no '/': it is a URL path segment).",
+        min_length=1, max_length=255, description="The customer's id in your product."
     )
     email: Address
     name: SingleLine = Field(min_length=1)
