@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     health_action_cooldown: int = Field(default=7, gt=0, description="days")
 
+    # Analytics, clicks and the message archive (issue: console and analytics).
+    click_tracking: bool = True  # links in mails go through signed redirect links
+    click_scanner_seconds: int = Field(
+        default=30, ge=0, le=3600, description="a click this soon after delivery is a scanner's"
+    )
+    click_scanner_networks: str = ""  # comma-separated CIDRs whose clicks are a scanner's
+    attribution_window_days: int = Field(
+        default=7, ge=1, le=90, description="a goal counts for the last mail this recent"
+    )
+    archive_retention_days: int = Field(default=90, ge=1, le=3650, description="days")
+    analytics_timezone: str | None = None  # the days of funnels; unset: DEFAULT_TIMEZONE
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # After host and port: unset, it is derived from them (see _default_public_base_url).
@@ -128,12 +140,20 @@ class Settings(BaseSettings):
             value = f"http://{_link_host(host)}:{port}"
         return check_web_link(value.strip())
 
-    @field_validator("default_timezone")
+    @field_validator("default_timezone", "analytics_timezone")
     @classmethod
-    def _known_timezone(cls, value: str) -> str:
+    def _known_timezone(cls, value: str | None) -> str | None:
         from orchestrator.customers.timezones import validate_timezone
 
-        return validate_timezone(value)
+        return None if value is None else validate_timezone(value)
+
+    @field_validator("click_scanner_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from orchestrator.guards.networks import parse_networks
+
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @field_validator("send_window", "quiet_days", "frequency_cap", "unsubscribe_mailto")
     @classmethod
@@ -169,6 +189,11 @@ class Settings(BaseSettings):
         if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
             return "unsubscribe:" + _process_key()
         return "unsubscribe:" + secret.get_secret_value()
+
+    @property
+    def reporting_timezone(self) -> str:
+        """The time zone whose days funnels and the overview count in."""
+        return self.analytics_timezone or self.default_timezone
 
     @property
     def is_embedded(self) -> bool:

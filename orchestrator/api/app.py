@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from orchestrator.api import (
+    analytics,
+    clicks,
+    events,
+    sendgrid_webhook,
+    signup,
+    suppressions,
+    tasks,
+    unsubscribe,
+)
 from orchestrator.api import customers as customer_routes
-from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
@@ -35,6 +44,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(analytics.router, tags=["analytics"])
+    app.include_router(clicks.router, tags=["recipients"])
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:
