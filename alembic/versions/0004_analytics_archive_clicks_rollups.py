@@ -8,7 +8,7 @@ uncounted: the rollup job (or ``stepmail analytics rebuild``) counts them. Their
 filled in from what the provider's events had left on them (delivered, opens, clicks, bounces).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -23,7 +23,7 @@ import orchestrator.db.types
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

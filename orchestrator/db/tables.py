@@ -9,7 +9,10 @@ from sqlalchemy import Table
 from orchestrator.db.models import (
     AnalyticsDaily,
     ArchiveDictionary,
+    AuditEntry,
     ConsentRecord,
+    ConsoleSession,
+    ConsoleUser,
     CsmTask,
     Customer,
     DeliveryAttempt,
@@ -19,12 +22,14 @@ from orchestrator.db.models import (
     HealthScoreEntry,
     JobWatermark,
     LinkClick,
+    LoginFailure,
     MessageArchive,
     ProviderEvent,
     ScheduledSend,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    TaskNote,
     UsageEvent,
 )
 
@@ -47,3 +52,8 @@ message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-def
 link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
 analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
 health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
+task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
+console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
+console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]
+login_failures = cast(Table, LoginFailure.__table__)  # type: ignore[attr-defined]
+audit_log = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]
