@@ -49,14 +49,17 @@ _SKIP_PREFIXES = (
     ("customer opted out", "opted_out"),
     ("condition false", "condition"),
 )
-_ENGAGEMENT_COUNTERS = (
-    (Engagement.DELIVERED, "delivered"),
-    (Engagement.OPENED, "opened"),
-    (Engagement.CLICKED, "clicked"),
-    (Engagement.SCANNED, "scanner_clicked"),
-    (Engagement.BOUNCED, "bounced"),
-    (Engagement.UNSUBSCRIBED, "unsubscribed"),
-    (Engagement.CONVERTED, "converted"),
+_ENGAGEMENT_COUNTERS = tuple(
+    (int(bit), name)  # plain ints: IntFlag's & is slow, and this runs per counted row
+    for bit, name in (
+        (Engagement.DELIVERED, "delivered"),
+        (Engagement.OPENED, "opened"),
+        (Engagement.CLICKED, "clicked"),
+        (Engagement.SCANNED, "scanner_clicked"),
+        (Engagement.BOUNCED, "bounced"),
+        (Engagement.UNSUBSCRIBED, "unsubscribed"),
+        (Engagement.CONVERTED, "converted"),
+    )
 )
 
 Counts = Mapping[str, int]

@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, bindparam, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from orchestrator.analytics.counters import (
     COUNTERS,
@@ -222,8 +222,8 @@ def _count_enrollment(
 
 
 def apply_deltas(connection: Connection, deltas: _Deltas) -> int:
-    """Add the changes to their rollup rows (created at zero when new): one upsert statement,
-    run over every row that changed; returns how many rows."""
+    """Add the changes to their rollup rows (created at zero when new), in one statement
+    (PostgreSQL: the rows as arrays, ``unnest``-ed); returns how many rows."""
     rows = [
         {
             "journey_id": key[0],
@@ -235,25 +235,65 @@ def apply_deltas(connection: Connection, deltas: _Deltas) -> int:
         }
         for key, change in deltas.nonzero()
     ]
-    if rows:
-        connection.execute(_upsert(connection.dialect.name), rows)
+    if not rows:
+        return 0
+    if connection.dialect.name == "postgresql":
+        arrays = {name: [row[name] for row in rows] for name in _KEYS + COUNTERS}
+        connection.execute(_PG_UPSERT, arrays)
+    else:
+        connection.execute(_sqlite_upsert(), rows)
     return len(rows)
 
 
-def _upsert(dialect: str) -> Any:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(_DAILY)
+_KEYS = ("journey_id", "day", "step_id", "tier", "locale")
+_KEY_TYPES = ("text", "date", "text", "text", "text")
+# One statement whatever the number of rows: its text never changes, so it is parsed once.
+_PG_UPSERT = text(
+    f"INSERT INTO analytics_daily ({', '.join(_KEYS + COUNTERS)}) "  # noqa: S608 (constants)
+    "SELECT * FROM unnest("
+    + ", ".join(
+        [f"CAST(:{k} AS {t}[])" for k, t in zip(_KEYS, _KEY_TYPES, strict=True)]
+        + [f"CAST(:{name} AS integer[])" for name in COUNTERS]
+    )
+    + f") ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET "
+    + ", ".join(f"{name} = analytics_daily.{name} + excluded.{name}" for name in COUNTERS)
+)
+
+
+def _sqlite_upsert() -> Any:
+    statement = sqlite.insert(_DAILY)
     return statement.on_conflict_do_update(
-        index_elements=["journey_id", "day", "step_id", "tier", "locale"],
+        index_elements=list(_KEYS),
         set_={name: _DAILY.c[name] + statement.excluded[name] for name in COUNTERS},
     )
 
 
+_MARK_TYPES = {
+    "counted_state": "text",
+    "counted_engagement": "integer",
+    "counted": "integer",
+    "stat_day": "date",
+    "stat_tier": "text",
+    "stat_locale": "text",
+    "stat_kind": "text",
+}
+
+
 def _mark(connection: Connection, table: Any, marks: Sequence[dict[str, Any]]) -> None:
-    """Write what each row now counts for (one compiled UPDATE, run for all of them)."""
+    """Write what each row now counts for. PostgreSQL: one ``UPDATE … FROM unnest(…)``;
+    SQLite (in-process, no round trips): one compiled UPDATE, run for each row."""
     if not marks:
         return
-    names = [name for name in marks[0] if name != "b_id"]
+    names = [name for name in marks[0] if name != "b_id"]  # this module's own column names
+    if connection.dialect.name == "postgresql":
+        arrays = ", ".join(f"CAST(:{n} AS {_MARK_TYPES[n]}[])" for n in names)
+        by_arrays = text(
+            f"UPDATE {table.name} SET {', '.join(f'{n} = m.{n}' for n in names)} "  # noqa: S608
+            f"FROM unnest(CAST(:b_id AS integer[]), {arrays}) AS m(b_id, {', '.join(names)}) "
+            f"WHERE {table.name}.id = m.b_id"
+        )
+        connection.execute(by_arrays, {k: [mark[k] for mark in marks] for k in ("b_id", *names)})
+        return
     statement = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
