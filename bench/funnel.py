@@ -38,10 +38,10 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_db import prepare_database  # noqa: E402
-from orchestrator.clock import FrozenClock  # noqa: E402
-from orchestrator.journeys.loader import load_journeys  # noqa: E402
-from orchestrator.services.analytics import (  # noqa: E402
+from bench.bench_db import prepare_database
+from orchestrator.clock import FrozenClock
+from orchestrator.journeys.loader import load_journeys
+from orchestrator.services.analytics import (
     AnalyticsRules,
     journey_funnel,
     overview,

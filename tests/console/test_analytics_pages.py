@@ -6,6 +6,7 @@ pages render (tests/browser/test_console.py)."""
 from __future__ import annotations
 
 import csv
+import re
 import io
 from collections.abc import Iterator
 
@@ -72,3 +73,22 @@ def test_a_journeys_funnel_table_chart_and_csv(console: TestClient, runtime: Run
 def test_the_funnel_csv_needs_a_session(console: TestClient) -> None:
     answer = console.get("/console/journeys/onboarding/funnel.csv", follow_redirects=False)
     assert answer.status_code in (302, 303, 307) and "/console/login" in answer.headers["location"]
+
+
+def test_a_sent_mail_is_shown_as_it_went_out(console: TestClient, runtime: Runtime) -> None:
+    two_welcomes(console, runtime)
+    sign_in(console, "viewer")
+    page = console.get("/console/customers/c1", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    [send_id] = re.findall(r'id="as-sent-(\d+)"', page.text)
+    assert "rendered again" not in page.text  # every subject shown is the archived one
+    shown = console.get(f"/console/sends/{send_id}/message", headers={"Accept-Language": "en"})
+    assert shown.status_code == 200 and 'id="archived-subject"' in shown.text
+    assert "List-Unsubscribe" in shown.text and 'sandbox=""' in shown.text
+    frame = console.get(f"/console/sends/{send_id}/message.html")
+    assert frame.status_code == 200 and "<html" in frame.text.lower()
+    assert "script-src" not in frame.headers["content-security-policy"] or "'none'" in (
+        frame.headers["content-security-policy"]
+    )
+    assert console.get("/console/sends/999999/message").status_code == 404
+    assert console.get("/console/sends/x/message").status_code == 404
