@@ -156,17 +156,21 @@ class Settings(BaseSettings):
     console_login_window: int = Field(default=900, gt=0)
     """Seconds over which refused console sign-ins are counted."""
 
-    # Analytics, clicks and the message archive (issue: console and analytics).
-    click_tracking: bool = True  # links in mails go through signed redirect links
-    click_scanner_seconds: int = Field(
-        default=30, ge=0, le=3600, description="a click this soon after delivery is a scanner's"
-    )
-    click_scanner_networks: str = ""  # comma-separated CIDRs whose clicks are a scanner's
-    attribution_window_days: int = Field(
-        default=7, ge=1, le=90, description="a goal counts for the last mail this recent"
-    )
-    archive_retention_days: int = Field(default=90, ge=1, le=3650, description="days")
-    analytics_timezone: str | None = None  # the days of funnels; unset: DEFAULT_TIMEZONE
+    click_tracking: bool = True
+    """Links in mails go through signed redirect links on PUBLIC_BASE_URL that count clicks
+    (a journey can say track_clicks: false)."""
+    click_scanner_seconds: int = Field(default=30, ge=0, le=3600)
+    """A click this many seconds after delivery or sooner is a link scanner's (kept, flagged,
+    never counted)."""
+    click_scanner_networks: str = ""
+    """Comma-separated CIDRs (data-centre ranges) whose clicks are a link scanner's."""
+    attribution_window_days: int = Field(default=7, ge=1, le=90)
+    """A journey's goal, or an unsubscribe by Stepmail's own link, is credited to the last
+    mail sent this many days before it or fewer."""
+    archive_retention_days: int = Field(default=90, ge=1, le=3650)
+    """Days the message archive keeps what each sent mail was; the scheduler prunes the rest."""
+    analytics_timezone: str | None = None
+    """The time zone of the days funnels and the overview count in; unset: DEFAULT_TIMEZONE."""
 
     host: str = "127.0.0.1"
     """Address the API listens on (0.0.0.0: every interface)."""

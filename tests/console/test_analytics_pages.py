@@ -6,8 +6,8 @@ pages render (tests/browser/test_console.py)."""
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -87,8 +87,9 @@ def test_a_sent_mail_is_shown_as_it_went_out(console: TestClient, runtime: Runti
     assert "List-Unsubscribe" in shown.text and 'sandbox=""' in shown.text
     frame = console.get(f"/console/sends/{send_id}/message.html")
     assert frame.status_code == 200 and "<html" in frame.text.lower()
-    assert "script-src" not in frame.headers["content-security-policy"] or "'none'" in (
-        frame.headers["content-security-policy"]
+    assert (
+        "script-src" not in frame.headers["content-security-policy"]
+        or "'none'" in (frame.headers["content-security-policy"])
     )
     assert console.get("/console/sends/999999/message").status_code == 404
     assert console.get("/console/sends/x/message").status_code == 404
