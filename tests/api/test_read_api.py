@@ -16,7 +16,11 @@ from fastapi.testclient import TestClient
 
 from orchestrator.clock import FrozenClock
 from orchestrator.runtime import Runtime
-from orchestrator.services.analytics import refresh_rollups
+from orchestrator.services.analytics import (
+    refresh_rollups,
+    run_rollups_if_due,
+    snapshot_bands_if_due,
+)
 from orchestrator.services.archive import prune_archive
 from orchestrator.settings import Settings
 from tests.support.delivery import run_due
@@ -151,3 +155,20 @@ def test_the_overview_counts_the_days_and_the_backlog(client: TestClient, runtim
     body = client.get("/v1/overview", headers=AUTH).json()
     assert sum(day["sent"] for day in body["days"]) == 2
     assert body["backlog"]["pending"] >= 1 and body["uncounted"] == 0
+
+
+def test_the_periodic_jobs_count_and_snapshot_the_bands(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The scheduler's jobs: the rollups every 10 s (a second call within them is not due),
+    the health bands once a day, which the overview's trend then shows."""
+    sent_two_mails(client, runtime)
+    rules, now = runtime.analytics_rules(), runtime.clock.now()
+    report = run_rollups_if_due(runtime.engine, rules=rules, now=now)
+    assert report is not None and report.sends >= 2
+    assert run_rollups_if_due(runtime.engine, rules=rules, now=now) is None  # not due yet
+    assert snapshot_bands_if_due(runtime.engine, rules=rules, now=now) == {"": 1}
+    assert snapshot_bands_if_due(runtime.engine, rules=rules, now=now) is None
+    body = client.get("/v1/overview", headers=AUTH).json()
+    assert body["bands"] == {"": 1}
+    assert [day["customers"] for day in body["band_trend"]] == [{"": 1}]
