@@ -27,7 +27,7 @@ router = APIRouter()
 ACTIVITY = (
     ("sent", N_("Sent")),
     ("delivered", N_("Delivered")),
-    ("opened", N_("Opened")),
+    ("opened", N_("Opened (unique)")),
     ("clicked", N_("Clicked")),
     ("bounced", N_("Bounced")),
     ("unsubscribed", N_("Unsubscribed")),

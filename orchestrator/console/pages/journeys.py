@@ -42,7 +42,7 @@ SegmentQuery = Annotated[str, Query(max_length=10)]
 FUNNEL_LINES = (
     ("sent", N_("Sent")),
     ("delivered", N_("Delivered")),
-    ("opened", N_("Opened")),
+    ("opened", N_("Opened (unique)")),
     ("clicked", N_("Clicked")),
     ("converted", N_("Converted")),
 )
