@@ -4,12 +4,13 @@ one service call (:mod:`orchestrator.services.analytics`) reading the daily roll
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from orchestrator.analytics.funnel import Funnel, FunnelCounts, SegmentFunnel
 from orchestrator.analytics.overview import Overview
@@ -29,11 +30,25 @@ from orchestrator.services.analytics import (
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
 JourneyId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=100)]
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD``: pydantic would also take a number as seconds since 1970."""
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
 FromQuery = Annotated[
-    date | None, Query(alias="from", description="First day (YYYY-MM-DD); default: `to` − 29")
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(alias="from", description="First day (YYYY-MM-DD); default: `to` − 29"),
 ]
 ToQuery = Annotated[
-    date | None, Query(alias="to", description="Last day, included; default: today")
+    date | None,
+    BeforeValidator(_iso_day),
+    Query(alias="to", description="Last day, included; default: today"),
 ]
 TierQuery = Annotated[Literal["high", "low", "tech"] | None, Query()]
 LocaleQuery = Annotated[str | None, Query(max_length=35, description="A language, e.g. ja")]

@@ -147,6 +147,11 @@ def test_journeys_and_a_funnel_as_json_and_csv(client: TestClient, runtime: Runt
     )
     assert too_long.status_code == 422
     assert client.get("/v1/journeys/onboarding/funnel?tier=gold", headers=AUTH).status_code == 422
+    as_seconds = client.get("/v1/overview?to=0", headers=AUTH)  # not a day, whatever pydantic says
+    assert as_seconds.status_code == 422 and as_seconds.json()["detail"][0]["loc"] == [
+        "query",
+        "to",
+    ]
 
 
 def test_the_overview_counts_the_days_and_the_backlog(client: TestClient, runtime: Runtime) -> None:
