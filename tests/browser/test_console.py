@@ -532,10 +532,12 @@ def _tracked_links(console: Console, mail_file: Any) -> list[str]:
 
 
 def test_the_funnel_shows_exactly_the_counts_of_a_seeded_data_set(console: Console) -> None:
-    """On days of their own (the clock moves on 60 days): three sign-ups get the welcome, one
+    """On a day of their own (the clock moves on 61 days): three sign-ups get the welcome, one
     reader clicks a link in it, a scanner walks another's links, one converts. The funnel
     page, its tier filter, its CSV and the overview show exactly that."""
     console.clock.advance(timedelta(days=60))
+    run_due(console.runtime)  # what earlier tests left due is decided today, not tomorrow
+    console.clock.advance(timedelta(days=1))
     day = console.clock.now().astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
     before = set(outbox_files(console.runtime.settings))
     console.signup("funnel-1")
