@@ -29,16 +29,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench_db import prepare_database
 from sqlalchemy import Engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.bench_db import prepare_database
 from orchestrator.clock import FrozenClock
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.services.analytics import (
