@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import MailArchiver
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.engine import make_engine
@@ -37,6 +38,8 @@ if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
     from orchestrator.services.accounts import LoginRules  # the console's
+    from orchestrator.services.analytics import AnalyticsRules
+    from orchestrator.services.clicks import ClickRules
     from orchestrator.services.events import UsageRules
     from orchestrator.services.previews import PreviewRules
     from orchestrator.services.provider_events import WebhookRules
@@ -54,6 +57,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
+    archiver: MailArchiver | None = None  # the message archive's writer; None: not archived
 
     @property
     def sender(self) -> SenderIdentity:
@@ -92,7 +96,10 @@ class Runtime:
             max_attempts=settings.max_send_attempts,
             reconciliation_window=timedelta(seconds=settings.reconciliation_window),
             links=LinkRules(
-                settings.public_base_url, settings.signing_secret(), settings.unsubscribe_mailto
+                settings.public_base_url,
+                settings.signing_secret(),
+                settings.unsubscribe_mailto,
+                click_tracking=settings.click_tracking,
             ),
             pacing=PacingRules(
                 send_window=settings.send_window,
@@ -112,13 +119,19 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+            attribution_window=timedelta(days=self.settings.attribution_window_days),
         )
 
     def page_rules(self) -> PageRules:
         from orchestrator.services.recipients import PageRules
 
         settings = self.settings
-        return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
+        return PageRules(
+            self.journeys,
+            settings.signing_secret(),
+            settings.default_locale,
+            timedelta(days=settings.attribution_window_days),
+        )
 
     def webhook_rules(self) -> WebhookRules:
         from orchestrator.services.provider_events import WebhookRules
@@ -165,6 +178,27 @@ class Runtime:
             rules=self.delivery_rules(),
             sender=self.sender,
             rate_limiter=self.rate_limiter,
+            archiver=self.archiver,
+        )
+
+    def click_rules(self) -> ClickRules:
+        from orchestrator.services.clicks import ClickRules, scanner_policy
+
+        settings = self.settings
+        return ClickRules(
+            signing_secret=settings.signing_secret(),
+            policy=scanner_policy(settings.click_scanner_seconds, settings.click_scanner_networks),
+        )
+
+    def analytics_rules(self) -> AnalyticsRules:
+        from orchestrator.services.analytics import AnalyticsRules
+
+        settings = self.settings
+        return AnalyticsRules(
+            journeys=self.journeys,
+            timezone=settings.reporting_timezone,
+            attribution_window=timedelta(days=settings.attribution_window_days),
+            archive_retention=timedelta(days=settings.archive_retention_days),
         )
 
     def close(self) -> None:
@@ -183,15 +217,17 @@ def build_runtime(
 ) -> Runtime:
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
     clock = clock or SystemClock()
+    engine = make_engine(settings.database_url, **pool_options(settings))
     return Runtime(
         settings=settings,
-        engine=make_engine(settings.database_url, **pool_options(settings)),
+        engine=engine,
         journeys=load_journeys(settings.journeys_dir),
         renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
         clock=clock,
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
+        archiver=MailArchiver(engine),
     )
 
 

@@ -180,6 +180,22 @@ class Settings(BaseSettings):
     console_login_window: int = Field(default=900, gt=0, le=DAY)
     """Seconds over which refused console sign-ins are counted."""
 
+    click_tracking: bool = True
+    """Links in mails go through signed redirect links on PUBLIC_BASE_URL that count clicks
+    (a journey can say track_clicks: false)."""
+    click_scanner_seconds: int = Field(default=30, ge=0, le=3600)
+    """A click this many seconds after delivery or sooner is a link scanner's (kept, flagged,
+    never counted)."""
+    click_scanner_networks: str = ""
+    """Comma-separated CIDRs (data-centre ranges) whose clicks are a link scanner's."""
+    attribution_window_days: int = Field(default=7, ge=1, le=90)
+    """A journey's goal, or an unsubscribe by Stepmail's own link, is credited to the last
+    mail sent this many days before it or fewer."""
+    archive_retention_days: int = Field(default=90, ge=1, le=3650)
+    """Days the message archive keeps what each sent mail was; the scheduler prunes the rest."""
+    analytics_timezone: str | None = None
+    """The time zone of the days funnels and the overview count in; unset: DEFAULT_TIMEZONE."""
+
     host: str = Field(default="127.0.0.1", max_length=253, pattern=r"^[^\s/@]*$")
     """Address the API listens on (0.0.0.0: every interface)."""
     port: int = Field(default=8000, ge=1, le=65535)
@@ -268,12 +284,20 @@ class Settings(BaseSettings):
 
         return refuse_unsafe_characters(value)  # shown in every mail's footer and the pages
 
-    @field_validator("default_timezone")
+    @field_validator("default_timezone", "analytics_timezone")
     @classmethod
-    def _known_timezone(cls, value: str) -> str:
+    def _known_timezone(cls, value: str | None) -> str | None:
         from orchestrator.customers.timezones import validate_timezone
 
-        return validate_timezone(value)
+        return None if value is None else validate_timezone(value)
+
+    @field_validator("click_scanner_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from orchestrator.guards.networks import parse_networks
+
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @field_validator("send_window", "quiet_days", "frequency_cap", "unsubscribe_mailto")
     @classmethod
@@ -318,6 +342,11 @@ class Settings(BaseSettings):
         if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
             return "console:" + _process_key()
         return "console:" + secret.get_secret_value()
+
+    @property
+    def reporting_timezone(self) -> str:
+        """The time zone whose days funnels and the overview count in."""
+        return self.analytics_timezone or self.default_timezone
 
     @property
     def is_embedded(self) -> bool:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from orchestrator.api import (
+    analytics,
+    clicks,
+    events,
+    sendgrid_webhook,
+    signup,
+    suppressions,
+    tasks,
+    unsubscribe,
+)
 from orchestrator.api import customers as customer_routes
-from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
 from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_budget import BodyBudget
@@ -48,6 +57,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(analytics.router, tags=["analytics"])
+    app.include_router(clicks.router, tags=["recipients"])
     app.include_router(docs_router)
 
     @app.get("/console", include_in_schema=False)

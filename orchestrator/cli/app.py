@@ -10,6 +10,7 @@ from typer._click.core import Context as ClickContext  # typer vendors click sin
 from typer.core import TyperGroup
 
 from orchestrator.cli import (
+    analytics,
     consent,
     db,
     enroll,
@@ -49,6 +50,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(analytics.app, name="analytics")
 app.add_typer(users.app, name="users")
 app.command("track")(track.track)
 for command in (

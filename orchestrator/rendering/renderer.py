@@ -1,7 +1,9 @@
 """Render a step's mail for one tier and locale: subject, HTML and plain text.
 
-The HTML needs no post-processing: the stylesheet was inlined when the template was compiled
-(see :mod:`orchestrator.rendering.css`).
+The HTML needs no post-processing: the stylesheet was inlined when the template was compiled,
+and its links are turned into signed redirect links as it renders when the mail tracks
+clicks (see :mod:`orchestrator.rendering.css`). A text template's links are rewritten after
+it renders; a text part derived from the HTML carries the HTML's links.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from orchestrator.errors import TemplateError
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
+from orchestrator.tracking.links import ClickLinks, tracking
 
 _RENDER_ERRORS = (
     UndefinedError,
@@ -97,8 +100,15 @@ class MailRenderer:
         return found
 
     def render(
-        self, template: str, tier: str, locale: str, context: Mapping[str, Any]
+        self,
+        template: str,
+        tier: str,
+        locale: str,
+        context: Mapping[str, Any],
+        *,
+        links: ClickLinks | None = None,
     ) -> RenderedMail:
+        """``links``: the mail's click links, when it tracks clicks (None: links as written)."""
         html_name = self.resolve(template, tier, locale, "html")
         if html_name is None:
             raise TemplateError(
@@ -106,10 +116,13 @@ class MailRenderer:
             )
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
-        body = self._render(html_template, html_name, context)  # CSS inlined at compile time
+        with tracking(links):
+            body = self._render(html_template, html_name, context)  # CSS inlined at compile
         text_name = self.resolve(template, tier, locale, "txt")
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)
+            if links is not None:
+                text = links.track_text(text)
         else:
             text = plain_text(body)
         return RenderedMail(subject=subject, html=body, text=text, template_name=html_name)

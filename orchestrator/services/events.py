@@ -30,18 +30,20 @@ from orchestrator.usage.events import (
     event_rows,
     store_new_events,
 )
-from orchestrator.usage.reactions import react_to_events
+from orchestrator.usage.reactions import ATTRIBUTION_WINDOW, react_to_events
 
 
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition (None: no scoring), the
-    tier thresholds and how long a health band's actions rest after firing."""
+    tier thresholds, how long a health band's actions rest after firing, and how recent a
+    mail must be to be credited with a goal."""
 
     journeys: Mapping[str, Journey]
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
+    attribution_window: timedelta = ATTRIBUTION_WINDOW  # a goal's credit: the last mail this recent
 
 
 def track_events(
@@ -69,7 +71,7 @@ def track_events(
 def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
     health score and risk signals; returns the CSM tasks opened."""
-    react_to_events(session, new, rules.journeys, now)
+    react_to_events(session, new, rules.journeys, now, rules.attribution_window)
     if rules.health is None:
         return []
     tasks = task_signals(session, new, rules.health, now)
