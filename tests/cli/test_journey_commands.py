@@ -93,7 +93,8 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
         env, "simulate", "onboarding", "--tier", "low", "--locale", "en", "--days", "7"
     )
     assert code == 0, output
-    lines = [line.split() for line in output.strip().splitlines()]
+    happened, _, pending = output.partition("still pending after day 7:")
+    lines = [line.split() for line in happened.strip().splitlines()]
     mails = [parts[6] for parts in lines if parts[5] == "mail"]
     assert mails == [
         "onboarding/welcome",
@@ -102,6 +103,7 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
         "onboarding/activation_nudge",
         "onboarding/case_studies",
     ]
+    assert [line.split()[6] for line in pending.strip().splitlines()] == ["onboarding/feedback"]
     assert not Path(env["STEPMAIL_DATABASE_URL"].removeprefix("sqlite:///")).exists()
 
 

@@ -25,7 +25,7 @@ from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
 from orchestrator.tools.samples import sample_customer
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
