@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck pytest signup check bench clean
+.PHONY: run test lint layers typecheck pytest signup check bench clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ signup: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py
+
+# Re-extract the console's strings into its template and merge them into both catalogs; then
+# translate the new entries of orchestrator/console/locale/ja (tests/test_console_i18n.py checks).
+LOCALE := orchestrator/console/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F $(LOCALE)/babel.cfg -k N_ --no-location --sort-output \
+		--omit-header --project=Stepmail -o $(LOCALE)/console.pot .
+	$(BIN)/pybabel update -D console -i $(LOCALE)/console.pot -d $(LOCALE) -N -w 100 \
+		--ignore-obsolete --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

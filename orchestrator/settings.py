@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     health_action_cooldown: int = Field(default=7, gt=0, description="days")
 
+    # The operator console (/console/): signed session cookies, session ends, login throttle.
+    console_secret: SecretStr | None = None  # unset: derived from the hook secret, or per process
+    console_idle_timeout: int = Field(default=1800, gt=0, description="seconds")
+    console_session_lifetime: int = Field(default=43200, gt=0, description="seconds")
+    console_login_attempts: int = Field(default=5, gt=0, description="per account per window")
+    console_login_attempts_per_address: int = Field(default=20, gt=0)
+    console_login_window: int = Field(default=900, gt=0, description="seconds")
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # After host and port: unset, it is derived from them (see _default_public_base_url).
@@ -169,6 +177,15 @@ class Settings(BaseSettings):
         if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
             return "unsubscribe:" + _process_key()
         return "unsubscribe:" + secret.get_secret_value()
+
+    def console_key(self) -> str:
+        """The key that signs console cookies: its own setting, else derived from a configured
+        hook secret, else a random key for this process (sessions then end with it). Never a
+        public default: whoever has the key could forge the login form's token."""
+        secret = self.console_secret or self.signup_hook_secret
+        if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
+            return "console:" + _process_key()
+        return "console:" + secret.get_secret_value()
 
     @property
     def is_embedded(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
@@ -35,6 +36,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    # The operator console: its own pages, error pages and headers (orchestrator/console/),
+    # imported here so schedulers and workers, which never serve it, never load it.
+    from orchestrator.console.app import create_console_app
+
+    app.mount("/console", create_console_app(runtime), name="console")
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:

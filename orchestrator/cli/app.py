@@ -15,10 +15,12 @@ from orchestrator.cli import (
     health,
     journeys,
     processes,
+    send_test,
     sends,
     suppressions,
     tasks,
     track,
+    users,
 )
 from orchestrator.cli.output import errors
 from orchestrator.errors import StepmailError
@@ -45,6 +47,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(users.app, name="users")
 app.command("track")(track.track)
 for command in (
     processes.run,
@@ -58,6 +61,7 @@ for command in (
     enroll.enroll,
 ):
     app.command()(command)
+app.command("send-test")(send_test.send_test_command)
 
 
 def main() -> None:

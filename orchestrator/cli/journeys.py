@@ -1,6 +1,5 @@
-"""``stepmail check``, ``preview``, ``simulate``, ``send-test`` and ``schema``: for people
-writing journeys and templates. Only ``preview --customer`` (the database) and ``send-test``
-(the transport) need more than the files."""
+"""``stepmail check``, ``preview``, ``simulate`` and ``schema``: for people writing journeys
+and templates. Only ``preview --customer`` needs more than the files (the database)."""
 
 from __future__ import annotations
 

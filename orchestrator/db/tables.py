@@ -7,7 +7,10 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AuditEntry,
     ConsentRecord,
+    ConsoleSession,
+    ConsoleUser,
     CsmTask,
     Customer,
     DeliveryAttempt,
@@ -15,11 +18,13 @@ from orchestrator.db.models import (
     HealthAction,
     HealthScoreEntry,
     JobWatermark,
+    LoginFailure,
     ProviderEvent,
     ScheduledSend,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    TaskNote,
     UsageEvent,
 )
 
@@ -37,3 +42,8 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
+console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
+console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]
+login_failures = cast(Table, LoginFailure.__table__)  # type: ignore[attr-defined]
+audit_log = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]

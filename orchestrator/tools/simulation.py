@@ -39,6 +39,7 @@ from orchestrator.journeys.durations import format_duration, parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime, tier_thresholds
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.customers import update_customer
@@ -49,7 +50,6 @@ from orchestrator.services.scheduling import next_wake_at, tick
 from orchestrator.services.signup import enroll_signup
 from orchestrator.services.timeline import TimelineRow, timeline_rows
 from orchestrator.settings import Settings
-from orchestrator.tools.samples import sample_customer
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.mail import OutgoingMail
 from orchestrator.usage.events import EventIn, EventSubmission
