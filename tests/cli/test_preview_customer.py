@@ -1,0 +1,100 @@
+"""``stepmail preview --customer``: a step as one real customer would get it now, from their
+current data, and whether a send now would go; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.settings import Settings
+from tests.support.environment import make_settings
+from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, event, post_events
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        "STEPMAIL_DATABASE_URL": settings.database_url,
+        "STEPMAIL_JOURNEYS_DIR": str(settings.journeys_dir),
+        "STEPMAIL_TEMPLATES_DIR": str(settings.templates_dir),
+        "STEPMAIL_OUTBOX_DIR": str(settings.outbox_dir),
+        "STEPMAIL_SENDER_NAME": settings.sender_name,
+    }
+
+
+def preview(settings: Settings, out: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["preview", *args, "--out", str(out)], env=cli_env(settings))
+    assert "Traceback" not in result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_customer_s_own_tier_locale_and_data_are_rendered(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    payload = signup_payload("acme-7", name="Grace Hopper", locale="en", company="Hopper Labs")
+    assert post_signup(client, payload).status_code == 202
+    code, out, err = preview(
+        settings, tmp_path / "p", "onboarding", "welcome", "--customer", "acme-7"
+    )
+    assert code == 0, out + err
+    html_path, text_path = (Path(line) for line in out.split())
+    assert html_path.name == "onboarding.welcome.acme-7.html"
+    text = text_path.read_text("utf-8")
+    assert text.startswith("Subject: ")
+    assert "Hi Grace," in text and "Hopper Labs" in text  # their data, in their language
+    assert "acme-7: low touch, locale en" in err
+    assert "would not go" not in err
+
+
+def test_a_step_the_customer_would_not_get_now_says_why(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """activation_nudge's condition is `not usage.seen('report_created')`: after the event the
+    preview still shows the mail but says a send now ends without one."""
+    assert post_signup(client, signup_payload("acme-8")).status_code == 202
+    assert post_events(client, event("acme-8", "report_created")).status_code == 202
+    code, out, err = preview(
+        settings, tmp_path / "p", "onboarding", "activation_nudge", "--customer", "acme-8"
+    )
+    assert code == 0, out + err
+    assert "note: sent now, this step would not go: condition" in " ".join(err.split())
+    code, out, err = preview(settings, tmp_path / "p", "onboarding", "faq", "--customer", "acme-8")
+    assert code == 0 and "would not go" not in err
+
+
+def test_a_customer_outside_the_journey_is_shown_as_if_they_entered_now(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    assert post_signup(client, signup_payload("acme-9")).status_code == 202
+    code, out, err = preview(
+        settings, tmp_path / "p", "health_tips", "tips", "--customer", "acme-9"
+    )
+    assert code == 0, out + err
+    assert "acme-9 is not in 'health_tips': shown as if they entered it now" in err
+
+
+def test_unknown_customer_and_conflicting_flags_are_one_line(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    code, _out, err = preview(
+        settings, tmp_path / "p", "onboarding", "welcome", "--customer", "nobody"
+    )
+    assert code != 0
+    assert "nobody" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+    code, _out, err = preview(
+        settings, tmp_path / "p", "onboarding", "welcome", "--customer", "x", "--tier", "high"
+    )
+    assert code != 0
+    assert "--tier and --locale are the customer's own with --customer" in err
