@@ -388,7 +388,8 @@ def _result(
         day = (row.at - request.start) // timedelta(days=1)
         return TimelineEntry(day, row.at.astimezone(local), row.kind, row.what, detail)
 
-    rows = sorted([*timeline.rows, *changes], key=lambda row: row.at)  # stable: changes after
+    # Stable: a change comes before what it caused at the same moment (its event, task, mail).
+    rows = sorted([*changes, *timeline.rows], key=lambda row: row.at)
     return Simulation(
         request,
         timeline.timezone,
