@@ -219,6 +219,9 @@ def create_preview_app(
             headers=_NO_STORE,
         )
 
+    def no_icon(request: Request) -> Response:
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
     hosts = list(allowed_hosts)
     return Starlette(
         routes=[
@@ -227,6 +230,7 @@ def create_preview_app(
             Route("/mail/{journey}/{step}/{tier}/{locale}", mail),
             Route("/version", version),
             Route("/events", events),
+            Route("/favicon.ico", no_icon),  # browsers ask; a 404 would be noise in the console
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
