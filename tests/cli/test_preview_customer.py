@@ -3,16 +3,21 @@ current data, and whether a send now would go; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from orchestrator.db.tables import audit_log
+from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.support.environment import make_settings
-from tests.support.signups import post_signup, signup_payload
+from tests.support.signups import outbox_files, post_signup, signup_payload
 from tests.support.usage import API_KEY, event, post_events
 
 runner = CliRunner()
@@ -98,3 +103,47 @@ def test_unknown_customer_and_conflicting_flags_are_one_line(
     )
     assert code != 0
     assert "--tier and --locale are the customer's own with --customer" in err
+
+
+def test_send_test_for_a_customer_goes_only_to_the_tester_marked_and_audited(
+    client: TestClient, settings: Settings, runtime: Runtime
+) -> None:
+    payload = signup_payload("acme-10", name="Ada Lovelace", locale="en", company="Engines Ltd")
+    assert post_signup(client, payload).status_code == 202
+    before = set(outbox_files(settings))
+    result = runner.invoke(
+        app,
+        ["send-test", "onboarding", "faq", "--to", "author@acme.example", "--customer", "acme-10"],
+        env=cli_env(settings),
+    )
+    assert result.exit_code == 0, result.output
+    [path] = set(outbox_files(settings)) - before
+    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert mail["To"] == "author@acme.example" and mail["X-Stepmail-Test"] == "1"
+    assert str(mail["Subject"]).startswith("[TEST] ")
+    body = mail.get_body(("plain",))
+    assert body is not None and "Ada" in body.get_content()  # their data, in English
+    # Their address is in the footer text as they would read it, in no header: never mailed.
+    assert all("acme-10@" not in str(value) for value in mail.values())
+    with runtime.engine.connect() as connection:
+        action, details = connection.execute(
+            select(audit_log.c.action, audit_log.c.details).order_by(audit_log.c.id.desc())
+        ).one()
+    assert action == "step.test_send"
+    assert (details["customer"], details["tier"], details["locale"]) == ("acme-10", "low", "en")
+    refused = runner.invoke(
+        app,
+        [
+            "send-test",
+            "onboarding",
+            "faq",
+            "--to",
+            "a@acme.example",
+            "--customer",
+            "x",
+            "--tier",
+            "high",
+        ],
+        env=cli_env(settings),
+    )
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
