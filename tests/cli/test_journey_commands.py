@@ -122,3 +122,24 @@ def test_check_names_the_line_of_a_stylesheet_rule_that_cannot_be_inlined(
     code, output = invoke(env, "check")
     assert code == 1
     assert f"{path}:{line}: selector '.content p' cannot be inlined" in output.replace("\n", "")
+
+
+def test_preview_open_hands_the_html_to_the_browser_or_says_there_is_none(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    args = ["preview", "onboarding", "faq", "--out", str(tmp_path / "p"), "--open"]
+    code, output = invoke(env, *args)
+    assert code == 0, output
+    assert opened == [(tmp_path / "p" / "onboarding.faq.tech.ja.html").resolve().as_uri()]
+    monkeypatch.setattr(webbrowser, "open", lambda url: False)
+    code, output = invoke(env, *args)
+    assert code == 0 and "no web browser found; open" in output
