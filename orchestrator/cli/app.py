@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
@@ -36,7 +37,7 @@ class _StepmailGroup(TyperGroup):
             return super().invoke(ctx)
         except StepmailError as exc:
             for line in exc.cli_lines():
-                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+                errors.print(f"[red]error:[/red] {escape(line)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -74,4 +75,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from orchestrator.cli.output import console, errors
 from orchestrator.clock import SystemClock
@@ -45,7 +46,7 @@ def check(
     rules = LinkCheckRules(links_timeout, links_concurrency, allow_private) if links else None
     report = check_all(load_settings(), SystemClock().now(), CheckOptions(links=rules))
     for problem in report.problems:
-        errors.print(f"[red]✗[/red] {problem}", highlight=False)
+        errors.print(f"[red]✗[/red] {escape(problem)}", highlight=False)
     if report.problems:
         errors.print(f"{len(report.problems)} problem(s)")
         raise typer.Exit(1)
@@ -87,7 +88,7 @@ def preview(
             settings, journey, step, tier or DEFAULT_TIER, locale or DEFAULT_LOCALE, out
         )
     for path in paths:
-        console.print(str(path), highlight=False)
+        console.print(str(path), highlight=False, markup=False)
     if open_browser:
         _open(paths[0])
 
@@ -151,7 +152,7 @@ def _preview_customer(
 
 
 def _note(text: str) -> None:
-    errors.print(f"[yellow]note:[/yellow] {text}", highlight=False, markup=True)
+    errors.print(f"[yellow]note:[/yellow] {escape(text)}", highlight=False)
 
 
 def _open(path: Path) -> None:
@@ -169,7 +170,12 @@ def _open(path: Path) -> None:
 def _serve(settings: Settings, host: str, port: int) -> None:
     from orchestrator.tools.preview_server import serve_preview
 
-    serve_preview(settings, host, port, announce=lambda text: console.print(text, highlight=False))
+    serve_preview(
+        settings,
+        host,
+        port,
+        announce=lambda text: console.print(text, highlight=False, markup=False),
+    )
 
 
 def simulate(
@@ -221,7 +227,7 @@ def simulate(
     if as_json:
         sys.stdout.write(simulation_json(result))
     else:
-        console.print(format_simulation(result), highlight=False)
+        console.print(format_simulation(result), highlight=False, markup=False)
 
 
 def schema(
@@ -235,4 +241,4 @@ def schema(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        console.print(str(out))
+        console.print(str(out), highlight=False, markup=False)

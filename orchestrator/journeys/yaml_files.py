@@ -20,12 +20,16 @@ from orchestrator.errors import JourneyError
 
 # Nesting a hand-written file never needs; deeper is refused before the tree is walked.
 MAX_DEPTH = 64
+# A journey, the health score or the catalogue is a few kilobytes; a bigger file is a mistake.
+MAX_BYTES = 2 * 1024 * 1024
 
 
 def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The document's node tree and its data; JourneyError when it is unreadable, not YAML,
     has a key twice, or is not a mapping (``what`` names the kind of file in that message)."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise JourneyError(str(path), None, None, f"larger than {MAX_BYTES // 1024**2} MiB")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
@@ -33,6 +37,8 @@ def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         refuse_duplicate_keys(path, root)
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes recursively: thousands of [ or {
+        raise JourneyError(str(path), None, None, "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -100,7 +106,8 @@ def validation_error(
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     field = ".".join(str(part) for part in loc) or None
-    return JourneyError(str(path), line_of(root, loc), field, message)
+    at_key = "[key]" in error["loc"]  # a bad key: its own line, not its value's
+    return JourneyError(str(path), line_of(root, error["loc"] if at_key else loc), field, message)
 
 
 def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str:
@@ -146,7 +153,11 @@ def _file_location(root: yaml.Node | None, error: ErrorDetails) -> tuple[str | i
 def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     """Follow a pydantic location through the YAML node tree to the line that holds it."""
     line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
+    for index, part in enumerate(loc):
+        if list(loc[index + 1 : index + 2]) == ["[key]"] and isinstance(node, yaml.MappingNode):
+            # pydantic's ``name.[key]``: the key itself is wrong, on the key's own line
+            keys = [key for key, _ in node.value if key.value == part]
+            return keys[0].start_mark.line + 1 if keys else line
         child = _child(node, part)
         if child is None:
             break

@@ -359,3 +359,30 @@ def test_a_link_with_a_scheme_no_client_follows_is_refused_where_rendered(
         f"{path}:{line + 1}: <a>: href: a htps: link cannot be in a mail "
         "(onboarding/faq, tech, en, with a CSM, with csm_booking_url)"
     ]
+
+
+# -- hostile files and messages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["events", "onboarding", "health"])
+def test_a_file_nested_thousands_deep_or_huge_is_one_line(env: dict[str, str], name: str) -> None:
+    path = journey(env, name)
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: invalid YAML: nested too deeply" in problems
+    path.write_text("# padding\n" * 300_000, "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: larger than 2 MiB" in problems
+
+
+def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
+    """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
+    line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(
+        f"{journey(env, 'events')}:{line}: events.Log In: "
+        "String should match pattern '^[a-z0-9][a-z0-9_.:-]*$'"
+    )
