@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from orchestrator.cli.arguments import external_id_option
 from orchestrator.cli.output import console, errors
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
@@ -82,7 +83,8 @@ def preview(
     if customer is not None:
         if tier is not None or locale is not None:
             raise InvalidInput("--tier and --locale are the customer's own with --customer")
-        paths = _preview_customer(settings, journey, step, customer, out)
+        external_id = external_id_option("--customer", customer)
+        paths = _preview_customer(settings, journey, step, external_id, out)
     else:
         paths = _preview_sample(
             settings, journey, step, tier or DEFAULT_TIER, locale or DEFAULT_LOCALE, out
@@ -117,6 +119,7 @@ def _preview_sample(
 def _preview_customer(
     settings: Settings, journey_id: str, step_id: str, external_id: str, out: Path
 ) -> list[Path]:
+    from orchestrator.cli.db import require_database
     from orchestrator.journeys.loader import load_journeys
     from orchestrator.rendering.context import sender_identity
     from orchestrator.rendering.renderer import MailRenderer
@@ -130,6 +133,7 @@ def _preview_customer(
     )
 
     journey, step = find_step(load_journeys(settings.journeys_dir), journey_id, step_id)
+    require_database(settings)
     with open_engine(settings) as engine:
         shown = preview_for_customer(
             engine,

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from orchestrator.audit.log import COMMAND_LINE
+from orchestrator.cli.arguments import external_id_option
+from orchestrator.cli.db import require_database
 from orchestrator.cli.output import console
 from orchestrator.errors import InvalidInput
 from orchestrator.runtime import build_runtime
@@ -31,7 +33,11 @@ def send_test_command(
     mail; only to --to, no enrollment, not counted."""
     if customer is not None and (tier is not None or locale is not None):
         raise InvalidInput("--tier and --locale are the customer's own with --customer")
-    runtime = build_runtime(load_settings())
+    if customer is not None:
+        customer = external_id_option("--customer", customer)
+    settings = load_settings()
+    require_database(settings)  # the audit row, and --customer's data
+    runtime = build_runtime(settings)
     try:
         sent = send_test(
             runtime.engine,

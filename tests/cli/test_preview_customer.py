@@ -147,3 +147,41 @@ def test_send_test_for_a_customer_goes_only_to_the_tester_marked_and_audited(
         env=cli_env(settings),
     )
     assert refused.exit_code != 0 and "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize(
+    ("external_id", "message"),
+    [
+        ("", "--customer: an external id is 1 to 255 characters"),
+        ("x" * 256, "--customer: an external id is 1 to 255 characters"),
+        ("acme\r\nBcc: x", "--customer: one line of text without control characters (U+000D"),
+        ("acme\x00", "--customer: one line of text without control characters (U+0000"),
+        ("acme\udce9", "--customer: not UTF-8 text"),  # a Latin-1 byte in a UTF-8 shell
+    ],
+)
+@pytest.mark.parametrize("command", ["preview", "send-test"])
+def test_a_hostile_external_id_is_one_line_naming_the_flag(
+    settings: Settings, tmp_path: Path, external_id: str, message: str, command: str
+) -> None:
+    args = ["onboarding", "welcome", "--customer", external_id]
+    if command == "send-test":
+        args += ["--to", "author@acme.example"]
+    result = runner.invoke(app, [command, *args], env=cli_env(settings))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_database_not_migrated_is_one_line(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
+    for command in (
+        ["preview", "onboarding", "welcome", "--customer", "acme"],
+        ["send-test", "onboarding", "welcome", "--to", "a@acme.example", "--customer", "acme"],
+    ):
+        result = runner.invoke(app, command, env=cli_env(settings))
+        assert result.exit_code == 78
+        assert result.stderr == (
+            "error: STEPMAIL_DATABASE_URL: the database has no Stepmail tables yet: "
+            "run `stepmail db upgrade`\n"
+        )
