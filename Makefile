@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck pytest signup check bench clean messages
+.PHONY: run test lint layers typecheck pytest signup check bench env-example clean messages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 # `make run` and `make signup` are the trial: development mode, whose defaults the banner lists.
@@ -29,7 +29,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator workers tests bench
+	$(BIN)/mypy orchestrator workers tests bench clients/python/stepmail_client
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -40,6 +40,10 @@ check: $(STAMP)
 # Post a signed sample signup to a running `make run` (see README, "Try it").
 signup: $(STAMP)
 	$(BIN)/python -m orchestrator.tools.sample_signup
+
+# .env.example is written from the settings' descriptions (a test checks it is current).
+env-example: $(STAMP)
+	$(BIN)/python -m orchestrator.tools.env_example > .env.example
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py

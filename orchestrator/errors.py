@@ -323,15 +323,6 @@ class SimulationDidNotSettle(StepmailError):
     exit_code = 70  # EX_SOFTWARE
 
 
-class StepmailApiError(StepmailError):
-    """Raised by :class:`orchestrator.client.StepmailClient` when the API answers with an
-    error; carries the status and the response body."""
-
-    def __init__(self, status: int, body: str) -> None:
-        self.status, self.body = status, body
-        super().__init__(f"Stepmail API error {status}: {body}")
-
-
 # -- delivery --------------------------------------------------------------------------------
 
 

@@ -53,7 +53,6 @@ EXPECTED = {
     "ConditionError": (500, 65),
     "FileAccessError": (500, 74),
     "SimulationDidNotSettle": (500, 70),
-    "StepmailApiError": (500, 1),
     "DeliveryError": (500, 69),
     "TransientDeliveryError": (500, 69),
     "PermanentDeliveryError": (500, 69),
@@ -73,7 +72,6 @@ SAMPLE_ARGUMENTS: dict[str, tuple[object, ...]] = {
     "JourneyError": ("j.yaml", 3, "steps", "m"),
     "TemplateError": ("t.html", 2, "m"),
     "StylesheetError": (4, "m"),
-    "StepmailApiError": (404, "body"),
 }
 
 
