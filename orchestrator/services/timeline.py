@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from orchestrator.customers.timezones import zone
 from orchestrator.db.tables import (
     csm_tasks,
     customers,
@@ -49,7 +50,8 @@ def timeline_rows(engine: Engine, *, until: datetime) -> Timeline:
         pending: list[TimelineRow] = []
         for send in connection.execute(select(scheduled_sends)):
             if send.state in ACTIVE_SEND_STATES:
-                detail = send.reason or f"due {send.due_at.isoformat()}"
+                due = send.due_at.astimezone(zone(timezone))
+                detail = send.reason or f"due {due:%Y-%m-%d %H:%M %Z}"
                 what = f"{send.journey_id}/{send.step_id}"
                 pending.append(TimelineRow(send.wake_at or send.due_at, "pending", what, detail))
                 continue
