@@ -6,12 +6,15 @@ runtime or the settings. These are built on each call, so a test that swaps
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -23,6 +26,7 @@ from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.errors import JourneyError
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.context import SenderIdentity, sender_identity
@@ -37,6 +41,7 @@ from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_
 if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.journeys.catalogue import EventCatalogue
     from orchestrator.services.accounts import LoginRules  # the console's
     from orchestrator.services.analytics import AnalyticsRules
     from orchestrator.services.clicks import ClickRules
@@ -120,6 +125,7 @@ class Runtime:
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
             attribution_window=timedelta(days=self.settings.attribution_window_days),
+            catalogue=catalogue_or_none(self.settings.journeys_dir),
         )
 
     def page_rules(self) -> PageRules:
@@ -231,6 +237,23 @@ def build_runtime(
     )
 
 
+def catalogue_or_none(journeys_dir: Path) -> EventCatalogue | None:
+    """The event catalogue the events API flags names against. A broken one is a warning,
+    not an outage: events are stored all the same (``stepmail check`` names the problem)."""
+    from orchestrator.journeys.catalogue import event_catalogue
+
+    try:
+        return event_catalogue(journeys_dir)
+    except JourneyError as exc:
+        _warn_once(str(exc))
+        return None
+
+
+@lru_cache(maxsize=16)
+def _warn_once(problem: str) -> None:
+    log.warning("the event catalogue does not load, no event is flagged: %s", problem)
+
+
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
     from orchestrator.enrollment.store import EnrollmentRules
 
@@ -270,6 +293,7 @@ def pool_options(settings: Settings) -> dict[str, int]:
     return {"pool_size": settings.db_pool_size}
 
 
+log = logging.getLogger(__name__)
 _current: Runtime | None = None
 _lock = threading.Lock()
 

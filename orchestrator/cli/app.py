@@ -98,4 +98,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

@@ -8,6 +8,8 @@ band changes race-free.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +22,11 @@ from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.locks import lock_customers
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
+    EventIn,
     EventsAccepted,
     EventSubmission,
     NewEvent,
@@ -32,18 +36,22 @@ from orchestrator.usage.events import (
 )
 from orchestrator.usage.reactions import ATTRIBUTION_WINDOW, react_to_events
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition (None: no scoring), the
-    tier thresholds, how long a health band's actions rest after firing, and how recent a
-    mail must be to be credited with a goal."""
+    tier thresholds, how long a health band's actions rest after firing, how recent a mail
+    must be to be credited with a goal, and the event catalogue names are compared with
+    (None: none is flagged)."""
 
     journeys: Mapping[str, Journey]
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
     attribution_window: timedelta = ATTRIBUTION_WINDOW  # a goal's credit: the last mail this recent
+    catalogue: EventCatalogue | None = None
 
 
 def track_events(
@@ -65,7 +73,28 @@ def track_events(
         tasks = react(session, new, rules, now)
     if tasks:
         notify(tasks)
-    return EventsAccepted(stored=len(new), duplicates=len(events) - len(new), task_ids=tasks)
+    outside = uncatalogued(events, rules.catalogue)
+    if outside:
+        log.warning(
+            "%d event(s) named outside the event catalogue, stored all the same: %s",
+            sum(outside.values()),
+            ", ".join(sorted(outside)[:20]),
+        )
+    return EventsAccepted(
+        stored=len(new),
+        duplicates=len(events) - len(new),
+        task_ids=tasks,
+        uncatalogued=sum(outside.values()),
+        uncatalogued_names=sorted(outside),
+    )
+
+
+def uncatalogued(events: Sequence[EventIn], catalogue: EventCatalogue | None) -> Counter[str]:
+    """How many events of each name the catalogue does not hold (none without a catalogue)."""
+    if catalogue is None:
+        return Counter()
+    known = catalogue.names()
+    return Counter(event.name for event in events if event.name not in known)
 
 
 def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:

@@ -26,7 +26,7 @@ from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
 from orchestrator.tracking.links import click_key, read_click
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
