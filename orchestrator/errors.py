@@ -162,6 +162,16 @@ class BadSurveyLink(BadUnsubscribeLink):
     (404); answered with a page in ``lang``."""
 
 
+class BadClickLink(StepmailError):
+    """Raised when a click link was not signed by us (changed, cut short or made up): the API
+    answers with a small page that links nowhere, never a redirect."""
+
+    http_status = 400
+
+    def __init__(self) -> None:
+        super().__init__("this link is not one of ours")
+
+
 # -- not found, conflicts --------------------------------------------------------------------
 
 
@@ -198,6 +208,10 @@ class JourneyNotFound(NotFound):
 
 class StepNotFound(NotFound):
     """Raised when a command names a step its journey does not have."""
+
+
+class MessageNotArchived(NotFound):
+    """Raised when a send has no archived message (not sent, older than the archive, pruned)."""
 
 
 class NotSuppressed(NotFound):

@@ -15,17 +15,19 @@ import dramatiq
 
 from orchestrator.errors import StepmailError
 from orchestrator.processes.actors import register_actors
+from orchestrator.processes.log_hygiene import install_log_hygiene, quiet_libraries
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.settings import get_settings
 from orchestrator.startup.gate import check_before_serving, log_development_defaults
 from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
 _log = logging.getLogger(__name__)
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line a plugin
+quiet_libraries()  # httpx would log URLs at INFO; alembic one line a plugin
 for _warning in unknown_variable_warnings():
     _log.warning(_warning)
 try:
     _settings = get_settings()
+    install_log_hygiene(_settings)  # Dramatiq's CLI made the handlers: no secret, no flood
     log_development_defaults(check_before_serving(_settings))
 except StepmailError as exc:
     # SystemExit with a message: the process prints it to stderr and exits 1, no traceback.

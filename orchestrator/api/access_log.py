@@ -3,9 +3,11 @@
 An unsubscribe link's token is the capability to act for its recipient (see
 ``api/unsubscribe.py``): whoever reads it may unsubscribe them or change their topics.
 uvicorn's access log prints each request's path, so ``/unsubscribe/TOKEN`` would hand every
-token to whoever reads the logs. :class:`RedactCapabilities` rewrites such paths in every
-record of the ``uvicorn.access`` logger before any handler formats it; :func:`uvicorn_log_config`
-is uvicorn's own logging configuration with the filter installed, for ``serve.py``.
+token to whoever reads the logs. A click link's token (``/r/TOKEN``) carries the link's
+destination, which may hold a customer's own booking link: it stays out too.
+:class:`RedactCapabilities` rewrites such paths in every record of the ``uvicorn.access``
+logger before any handler formats it; :func:`uvicorn_log_config` is uvicorn's own logging
+configuration with the filter installed, for ``serve.py``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 from uvicorn.config import LOGGING_CONFIG
 
 REDACTED = "[redacted]"
-_CAPABILITY_PATH = re.compile(r"(/unsubscribe/)[^/?#\s\"]+")
+_CAPABILITY_PATH = re.compile(r"(/unsubscribe/|/nps/|/programs/|/r/)[^/?#\s\"]+")
 
 
 def redact(text: str) -> str:
-    """``text`` with the token of every unsubscribe path replaced by ``[redacted]``."""
+    """``text`` with the token of every unsubscribe, survey, program or click path replaced
+    by ``[redacted]``."""
     return _CAPABILITY_PATH.sub(rf"\g<1>{REDACTED}", text)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from orchestrator.api import customers as customer_routes
 from orchestrator.api import (
+    analytics,
+    clicks,
     events,
     programs,
     sendgrid_webhook,
@@ -16,11 +17,14 @@ from orchestrator.api import (
     tasks,
     unsubscribe,
 )
+from orchestrator.api import customers as customer_routes
 from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
+from orchestrator.api.body_budget import BodyBudget
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.errors import install_error_handler
+from orchestrator.api.recipient_pages import RecipientPages
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
 from orchestrator.services.admin import ping_database
@@ -39,9 +43,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
-    # Added last = runs first: the bearer gate, then the body cap, then routing.
+    # Added last = runs first: private headers under /unsubscribe/, the shared body budget
+    # and deadline (it sees every answer, to close a connection whose body was not read), the
+    # bearer gate, the body cap, routing.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
     app.add_middleware(BearerGate, settings=settings)
+    app.add_middleware(
+        BodyBudget, budget=settings.preauth_body_budget, body_timeout=settings.http_body_timeout
+    )
+    app.add_middleware(RecipientPages)  # outermost: recipient pages' answers private
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(surveys.router, tags=["recipients"])
@@ -51,6 +61,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(analytics.router, tags=["analytics"])
+    app.include_router(clicks.router, tags=["recipients"])
     app.include_router(docs_router)
 
     @app.get("/console", include_in_schema=False)

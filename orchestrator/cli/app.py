@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
 from orchestrator.cli import (
+    analytics,
     consent,
     db,
     enroll,
@@ -23,7 +25,7 @@ from orchestrator.cli import (
     track,
     users,
 )
-from orchestrator.cli.output import console, errors
+from orchestrator.cli.output import console, errors, printable
 from orchestrator.errors import StepmailError
 
 
@@ -37,7 +39,7 @@ class _StepmailGroup(TyperGroup):
             return super().invoke(ctx)
         except StepmailError as exc:
             for line in exc.cli_lines():
-                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+                errors.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -49,6 +51,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(analytics.app, name="analytics")
 app.add_typer(users.app, name="users")
 app.add_typer(programs.app, name="programs")
 app.command("track")(track.track)
@@ -97,4 +100,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

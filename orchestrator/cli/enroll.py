@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -67,19 +69,69 @@ def _validated(raw: dict[str, str | None], where: str) -> SignupRequest:
         raise InvalidInput(problems) from None
 
 
+MAX_LINE = 1_000_000  # characters in one line of a CSV file: a file with no line break is
+# read a line at a time, so without a bound one line is the whole file (/dev/zero: 4 GB)
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a non-UTF-8 byte
+
+
+class _CsvProblem(Exception):
+    """Why the file cannot be read on: one line naming the file and line."""
+
+
+def _bounded_lines(handle: TextIO, path: Path) -> Iterator[str]:
+    """The file's lines, each at most ``MAX_LINE`` characters, decoded as UTF-8."""
+    number = 0
+    while True:
+        number += 1
+        line = handle.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE:
+            raise _CsvProblem(f"{path}:{number}: a line longer than {MAX_LINE} characters")
+        if _UNDECODED.search(line):
+            raise _CsvProblem(f'{path}:{number}: not UTF-8 text (in Excel, save as "CSV UTF-8")')
+        yield line
+
+
 def _signups_from_csv(path: Path) -> list[SignupRequest]:
+    """Every row checked, every problem one line ``file:line: ...``; nothing read unbounded,
+    nothing that is not UTF-8 (a Shift_JIS export from Excel is the usual case) read as text."""
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        # Bytes that are not UTF-8 are kept as lone surrogates, so the line they are on is
+        # named (a strict decoder fails a whole buffered block at once).
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise FileAccessError(f"{path}: cannot read: {exc.strerror}") from None
+    signups, problems = [], []
     with handle:
-        reader = csv.DictReader(handle)
-        signups, problems = [], []
-        for row in reader:
-            try:
-                signups.append(_validated(dict(row), f"{path}:{reader.line_num}: "))
-            except InvalidInput as exc:
-                problems.append(str(exc))
+        reader = csv.reader(_bounded_lines(handle, path))
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise _CsvProblem(f"{path}: empty file (expected a header row)")
+            twice = sorted({name for name in header if name and header.count(name) > 1})
+            if twice:
+                raise _CsvProblem(f"{path}:1: column {twice[0]!r} appears more than once")
+            for row in reader:
+                where = f"{path}:{reader.line_num}: "
+                if not any(cell.strip() for cell in row):
+                    continue  # a blank line
+                if len(row) > len(header):
+                    problems.append(f"{where}{len(row)} cells, the header has {len(header)}")
+                    continue
+                raw: dict[str, str | None] = dict(zip(header, row, strict=False))
+                try:
+                    signups.append(_validated(raw, where))
+                except InvalidInput as exc:
+                    problems.append(str(exc))
+        except csv.Error as exc:
+            problems.append(f"{path}:{reader.line_num}: {exc}")
+        except _CsvProblem as exc:
+            problems.append(str(exc))
+        except OSError as exc:  # a folder, a device that fails to read
+            raise FileAccessError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if problems:
         raise InvalidInput("\n".join(problems))
     return signups

@@ -17,24 +17,27 @@ def run() -> None:
     """All in one: migrate, then API, scheduler and an in-process worker (embedded defaults)."""
     from orchestrator.processes.serve import run_all_in_one
 
-    configure_logging()
-    run_all_in_one(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
+    run_all_in_one(settings)
 
 
 def api() -> None:
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
     from orchestrator.processes.serve import run_api
 
-    configure_logging()
-    run_api(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
+    run_api(settings)
 
 
 def scheduler() -> None:
     """Run the scheduler loop: claim due rows and hand them to Redis. Needs STEPMAIL_REDIS_URL."""
     from orchestrator.processes.serve import run_scheduler_process
 
-    configure_logging()
-    run_scheduler_process(load_settings())
+    settings = load_settings()
+    configure_logging(settings)
+    run_scheduler_process(settings)
 
 
 def worker(
@@ -53,7 +56,7 @@ def worker(
         raise ConfigurationError(
             "STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode"
         )
-    configure_logging()
+    configure_logging(settings)
     log_development_defaults(check_before_serving(settings))
     argv = [sys.executable, "-m", "dramatiq", "workers"]
     argv += ["--processes", str(processes), "--threads", str(threads)]

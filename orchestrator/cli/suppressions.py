@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
+from orchestrator.cli.output import printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
 from orchestrator.recipients.reasons import MANUAL
@@ -38,8 +39,8 @@ def list_command(
     with open_engine(load_settings()) as engine:
         entries = list_suppressions(engine, reason=reason, limit=limit)
     for entry in entries:
-        line = f"{entry.email}\t{entry.reason}\t{entry.source}\t{entry.created_at.isoformat()}"
-        typer.echo(line)
+        fields = (entry.email, entry.reason, entry.source, entry.created_at.isoformat())
+        typer.echo("\t".join(map(printable, fields)))
     if not entries:
         typer.echo("no suppressed addresses")
 
@@ -59,9 +60,9 @@ def add_command(
             engine, address, reason=reason, source=source, clock=SystemClock()
         )
     if added:
-        typer.echo(f"suppressed {address} ({entry.reason})")
+        typer.echo(f"suppressed {printable(address)} ({printable(entry.reason)})")
     else:
-        typer.echo(f"{address} was already suppressed ({entry.reason})")
+        typer.echo(f"{printable(address)} was already suppressed ({printable(entry.reason)})")
 
 
 @app.command("remove")
@@ -70,4 +71,4 @@ def remove_command(email: str) -> None:
     address = email.strip().lower()
     with open_engine(load_settings()) as engine:
         remove_suppression(engine, address)
-    typer.echo(f"removed {address}")
+    typer.echo(f"removed {printable(address)}")

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from orchestrator.cli.output import printable
 from orchestrator.errors import InvalidInput
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.tasks import TaskStatus
 from orchestrator.settings import load_settings
 
@@ -31,10 +33,13 @@ def tasks_list(
         tasks = list_tasks(engine, status=chosen, limit=limit)
     for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
         console.print(
-            f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
-            f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
-            f"-> {task.assignee or 'CS team'}  {task.reason}",
+            printable(
+                f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
+                f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
+                f"-> {task.assignee or 'CS team'}  {task.reason}"
+            ),
             highlight=False,
+            markup=False,
         )
     if not tasks:
         console.print("no tasks")
@@ -42,7 +47,7 @@ def tasks_list(
 
 @app.command("close")
 def tasks_close(
-    task_id: int,
+    task_id: Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the task's id")],
     reason: Annotated[str | None, typer.Option(help="why, kept with the task")] = None,
 ) -> None:
     """Close a task; the mails it held are released or cancelled, as their journey says."""

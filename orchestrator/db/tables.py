@@ -7,6 +7,8 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AnalyticsDaily,
+    ArchiveDictionary,
     AuditEntry,
     ConsentRecord,
     ConsoleSession,
@@ -17,9 +19,12 @@ from orchestrator.db.models import (
     DeliveryAttempt,
     Enrollment,
     HealthAction,
+    HealthBandDaily,
     HealthScoreEntry,
     JobWatermark,
+    LinkClick,
     LoginFailure,
+    MessageArchive,
     ProgramRegistration,
     ProgramSeats,
     ProviderEvent,
@@ -52,6 +57,11 @@ survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-de
 send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
 program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
 program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]
+archive_dictionaries = cast(Table, ArchiveDictionary.__table__)  # type: ignore[attr-defined]
+message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-defined]
+link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
+analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
+health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from orchestrator.errors import JourneyError
-from orchestrator.journeys.model import Journey
+from orchestrator.journeys.model import EventMatch, Journey, ReentryAfter, Step, WaitFor
 from orchestrator.journeys.yaml_files import line_of, read_mapping, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
@@ -21,7 +21,15 @@ NOT_JOURNEYS = frozenset(
         "lifecycle.yml",
         "programs.yaml",
         "programs.yml",
+        "events.yaml",
+        "events.yml",
     }
+)
+# Every key a journey file may hold, at any depth: an unknown one gets the closest as a hint.
+JOURNEY_KEYS = frozenset(
+    key
+    for model in (Journey, Step, WaitFor, EventMatch, ReentryAfter)
+    for key in model.model_fields
 )
 
 
@@ -31,7 +39,7 @@ def load_journey(path: Path) -> Journey:
     try:
         journey = Journey.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(path, root, exc) from None
+        raise validation_error(path, root, exc, JOURNEY_KEYS) from None
     if journey.id != path.stem:
         raise JourneyError(
             str(path), line_of(root, ("id",)), "id", f"must match the file name {path.stem!r}"
@@ -40,7 +48,8 @@ def load_journey(path: Path) -> Journey:
 
 
 def journey_files(directory: Path) -> list[Path]:
-    """The journey files in ``directory``, sorted; other YAML (health scores) is left out."""
+    """The journey files in ``directory``, sorted; other YAML (the health score, the event
+    catalogue) is left out."""
     if not directory.is_dir():
         return []
     return sorted(

@@ -1,5 +1,6 @@
 """The scheduler process's loop: tick every ``STEPMAIL_DISPATCH_INTERVAL``, offer periodic jobs
-the time once a minute. ``stepmail scheduler`` runs it; ``stepmail run`` runs it in a thread."""
+the time every ten seconds (each decides whether it is due). ``stepmail scheduler`` runs it;
+``stepmail run`` runs it in a thread."""
 
 from __future__ import annotations
 
@@ -12,36 +13,56 @@ import dramatiq
 
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.broker import BrokerDispatcher, Dispatcher
+from orchestrator.services.analytics import run_rollups_if_due, snapshot_bands_if_due
+from orchestrator.services.archive import prune_archive_if_due
 from orchestrator.services.health import run_daily_if_due
 from orchestrator.services.scheduling import tick
 from orchestrator.services.tasks import escalate_overdue_tasks
 
 log = logging.getLogger(__name__)
 
-PERIODIC_EVERY = timedelta(minutes=1)
+PERIODIC_EVERY = timedelta(seconds=10)  # the most frequent job, the rollups, runs this often
 PeriodicJob = Callable[[datetime], object]
 
 
-def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
-    """Tick in a daemon thread, the daily health job and the overdue-task escalation among the
-    periodic ones; set the returned event to stop it."""
-    settings = runtime.settings
-    stop = threading.Event()
+def periodic_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """The jobs one scheduler runs, each when due (a watermark per job, so two schedulers
+    never run one window twice): the analytics rollups (10 s), the message archive's prune
+    (hourly), the daily health job, the daily snapshot of health bands and the overdue-task
+    escalation."""
+    engine = runtime.engine
 
     def health_daily(now: datetime) -> object:
         rules = runtime.usage_rules()
-        return run_daily_if_due(runtime.engine, rules=rules, now=now, notify=runtime.notify_now)
+        return run_daily_if_due(engine, rules=rules, now=now, notify=runtime.notify_now)
 
     def overdue_tasks(now: datetime) -> object:
         config = runtime.handoff_config()
-        return escalate_overdue_tasks(runtime.engine, runtime.transport, config=config, now=now)
+        return escalate_overdue_tasks(engine, runtime.transport, config=config, now=now)
 
+    def rollups(now: datetime) -> object:
+        return run_rollups_if_due(engine, rules=runtime.analytics_rules(), now=now)
+
+    def archive_prune(now: datetime) -> object:
+        retention = runtime.analytics_rules().archive_retention
+        return prune_archive_if_due(engine, retention=retention, now=now)
+
+    def band_snapshot(now: datetime) -> object:
+        return snapshot_bands_if_due(engine, rules=runtime.analytics_rules(), now=now)
+
+    return [rollups, health_daily, archive_prune, band_snapshot, overdue_tasks]
+
+
+def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
+    """Tick in a daemon thread, with the periodic jobs; set the returned event to stop it."""
+    settings = runtime.settings
+    stop = threading.Event()
     dispatcher = BrokerDispatcher(broker, settings.queue_name, settings.dispatch_message_size)
     thread = threading.Thread(
         target=run_scheduler,
         name="stepmail-scheduler",
         daemon=True,
-        args=(runtime, dispatcher, stop, [health_daily, overdue_tasks]),
+        args=(runtime, dispatcher, stop, periodic_jobs(runtime)),
     )
     thread.start()
     return stop
@@ -55,7 +76,7 @@ def run_scheduler(
 ) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal.
 
-    ``periodic`` jobs are offered the time once a minute; each decides whether it is due (see
+    ``periodic`` jobs are offered the time every ten seconds; each decides whether it is due (see
     :mod:`orchestrator.scheduling.periodic`), so the tick itself stays what is due and nothing
     else.
     """

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 
 import dramatiq
-import uvicorn
-from fastapi import FastAPI
 
-from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
 from orchestrator.processes.actors import register_actors
+from orchestrator.processes.http_server import bind, ensure_descriptors, serve
 from orchestrator.processes.scheduler import start_scheduler_thread
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
@@ -33,7 +31,9 @@ log = logging.getLogger(__name__)
 
 def run_all_in_one(settings: Settings) -> None:
     """``stepmail run``: everything in this process, so one command gives a working service."""
-    defaults = check_before_serving(settings, migrates_itself=True)
+    defaults = check_before_serving(settings, migrates_itself=True, serves_http=True)
+    ensure_descriptors(settings)
+    sock = bind(settings)  # an address in use stops us before anything starts
     upgrade_database(settings.database_url)
     runtime = build_runtime(settings)
     install_runtime(runtime)
@@ -44,7 +44,7 @@ def run_all_in_one(settings: Settings) -> None:
     stop = start_scheduler_thread(runtime, broker)
     _print_banner(settings, defaults)
     try:
-        _serve(create_app(runtime), settings)
+        serve(create_app(runtime), settings, sock)
     finally:
         stop.set()
         worker.stop()
@@ -52,20 +52,11 @@ def run_all_in_one(settings: Settings) -> None:
 
 
 def run_api(settings: Settings) -> None:
-    log_development_defaults(check_before_serving(settings))
+    log_development_defaults(check_before_serving(settings, serves_http=True))
+    ensure_descriptors(settings)
+    sock = bind(settings)
     runtime = build_runtime(settings)
-    _serve(create_app(runtime), settings)
-
-
-def _serve(app: FastAPI, settings: Settings) -> None:
-    """uvicorn, its access log keeping unsubscribe tokens out (api/access_log.py)."""
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-    )
+    serve(create_app(runtime), settings, sock)
 
 
 def run_scheduler_process(settings: Settings) -> None:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import ArchiveEntry, MailArchiver, write_archive
 from orchestrator.clock import Clock
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.delivery.claims import claim_many, renew_lease
@@ -41,7 +42,7 @@ from orchestrator.delivery.outcomes import (
 )
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
-from orchestrator.errors import DeliveryError, TemplateError
+from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, decide, find_step
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.programs import Programs, session_view
@@ -56,8 +57,8 @@ from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, un
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.tracking.links import ClickLinks, click_key
 from orchestrator.transports.base import Transport, is_reconcilable
-from orchestrator.transports.mail import OutgoingMail
 from orchestrator.transports.rate_limit import SendRateLimiter
 from orchestrator.usage.facts import usage_context
 
@@ -79,6 +80,7 @@ class DeliveryDeps:
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
+    archiver: MailArchiver | None = None  # None: sent mails are not archived
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -118,7 +120,7 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
         )
         facts = load_send_facts_many(connection, claims)
     outcomes = {send_id: "ignored" for send_id in send_ids}
-    ready: list[tuple[Claim, OutgoingMail]] = []
+    ready: list[tuple[Claim, ArchiveEntry]] = []
     for claim in claims:
         prepared = _prepare(deps, claim, facts[claim.send_id], now)
         if isinstance(prepared, str):
@@ -131,7 +133,7 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
 
 def _prepare(
     deps: DeliveryDeps, claim: Claim, facts: SendFacts, now: datetime
-) -> str | OutgoingMail:
+) -> str | ArchiveEntry:
     """The mail to send for a claimed row, or the state the row ended in without one."""
     customer = facts.customer
     journey = deps.journeys.get(claim.journey_id)
@@ -191,8 +193,9 @@ def _render(
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> str | OutgoingMail:
-    """The composed mail, or ``failed`` when the template cannot render for this customer."""
+) -> str | ArchiveEntry:
+    """The composed mail (with what the archive keeps of it), or ``failed`` when the template
+    cannot render for this customer."""
     links = deps.rules.links
     link = unsubscribe_url(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
@@ -212,13 +215,14 @@ def _render(
                 survey_url=_survey_url(links, journey, step, customer),
                 sessions=_sessions(deps, customer, now),
             ),
+            links=_click_links(deps, journey, claim.send_id),
         )
     except TemplateError as exc:
         log.error("send %d failed to render: %s", claim.send_id, exc)
         with deps.engine.begin() as connection:
             set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
         return SendState.FAILED.value
-    return compose_mail(
+    mail = compose_mail(
         rendered=rendered,
         customer=customer,
         journey=journey,
@@ -230,6 +234,16 @@ def _render(
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
+    return ArchiveEntry(claim.send_id, rendered.template_name, mail)
+
+
+def _click_links(deps: DeliveryDeps, journey: Journey, send_id: int) -> ClickLinks | None:
+    """The mail's signed redirect links, unless clicks are not tracked (globally or for the
+    journey)."""
+    links = deps.rules.links
+    if not (links.click_tracking and journey.track_clicks):
+        return None
+    return ClickLinks(click_key(links.signing_secret), links.public_base_url, send_id)
 
 
 def _survey_url(
@@ -265,7 +279,7 @@ def _sessions(
 
 
 def _send_all(
-    deps: DeliveryDeps, ready: Sequence[tuple[Claim, OutgoingMail]], now: datetime
+    deps: DeliveryDeps, ready: Sequence[tuple[Claim, ArchiveEntry]], now: datetime
 ) -> dict[int, str]:
     """Send the mails one by one, each handed over on the record first, then record the sent
     rows together.
@@ -275,10 +289,10 @@ def _send_all(
     have no attempt and are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
     """
     outcomes: dict[int, str] = {}
-    hand_overs = HandOverLog(deps.engine, deps.transport.name)
+    hand_overs = HandOverLog(deps.engine, deps.transport.name, deps.archiver)
     lease = deps.rules.lease
     leased_until = now + lease
-    for index, (claim, mail) in enumerate(ready):
+    for index, (claim, entry) in enumerate(ready):
         leased_until = _keep_lease(deps, ready[index:], leased_until)
         if not _send_slot(deps, hand_overs):
             with deps.engine.begin() as connection:
@@ -292,15 +306,18 @@ def _send_all(
             outcomes[claim.send_id] = "ignored"
             continue
         try:
-            result = deps.transport.send(mail)
+            result = deps.transport.send(entry.mail)
         except DeliveryError as exc:
             hand_overs.flush()
+            failed_at = deps.clock.now()
+            archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
             with deps.engine.begin() as connection:
                 outcomes[claim.send_id] = record_failure(
-                    connection, claim, attempt_id, exc, deps.clock.now(), deps.retry_policy
+                    connection, claim, attempt_id, exc, failed_at, deps.retry_policy
                 )
+                write_archive(connection, archived)
             continue
-        hand_overs.sent(claim, attempt_id, result, deps.clock.now())
+        hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
         outcomes[claim.send_id] = SendState.SENT.value
     hand_overs.finish()
     return outcomes
@@ -317,8 +334,13 @@ def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:
     return limiter.acquire()
 
 
+def _may_have_left(exc: DeliveryError) -> bool:
+    """An unknown outcome may have reached the customer: it is archived like a sent mail."""
+    return isinstance(exc, UnknownDeliveryOutcome)
+
+
 def _keep_lease(
-    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, OutgoingMail]], leased_until: datetime
+    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, ArchiveEntry]], leased_until: datetime
 ) -> datetime:
     """Renew the lease of the batch's unsent rows once half of it is gone, so a slow provider
     does not make the scheduler take them for a dead worker's rows."""

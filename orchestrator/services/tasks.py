@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from orchestrator.clock import Clock
 from orchestrator.errors import DeliveryError
+from orchestrator.guards.cursors import Page, decode_cursor, encode_cursor, page_of
 from orchestrator.handoff import tasks
 from orchestrator.handoff.holds import end_holds
 from orchestrator.handoff.notify import (
@@ -38,6 +39,7 @@ __all__ = [
     "close_task",
     "escalate_overdue_tasks",
     "list_tasks",
+    "list_tasks_page",
     "notify_tasks",
 ]
 log = logging.getLogger(__name__)
@@ -58,6 +60,27 @@ def list_tasks(
     """Tasks by due time, soonest first (``status`` None: all)."""
     with engine.connect() as connection:
         return tasks.list_tasks(connection, status, limit)
+
+
+def list_tasks_page(
+    engine: Engine,
+    *,
+    status: TaskStatus | None = "open",
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[TaskView]:
+    """A page of tasks, soonest due first; the cursor of the next one (InvalidRequest for a
+    cursor that is not one of this list's, the same status included)."""
+    name = f"tasks:{status or 'all'}"
+    after = None
+    if cursor:
+        due, task_id = decode_cursor(name, cursor, (datetime, int))
+        assert isinstance(due, datetime) and isinstance(task_id, int)
+        after = (due, task_id)
+    with engine.connect() as connection:
+        found = tasks.list_tasks(connection, status, limit + 1, after)
+    shown, last = page_of(found, limit)
+    return Page(shown, None if last is None else encode_cursor(name, [last.due_at, last.id]))
 
 
 def close_task(

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.customers.nps import nps_category
 from orchestrator.db.tables import survey_responses
 from orchestrator.usage.events import NewEvent, store_new_events
 
 NPS_EVENT = "nps_submitted"
 MAX_COMMENT = 2000
-Category = Literal["detractor", "passive", "promoter"]
 _R = survey_responses
-
-
-def nps_category(score: int) -> Category:
-    """0-6 detractor, 7-8 passive, 9-10 promoter (the usual NPS bands)."""
-    return "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
 
 
 @dataclass(frozen=True)

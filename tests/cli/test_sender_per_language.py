@@ -20,7 +20,7 @@ from orchestrator.rendering.context import sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
 from orchestrator.settings import load_settings
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
 from tests.support.environment import ROOT
 from tests.support.journeys import write_journeys
 

@@ -62,7 +62,7 @@ def at_risk(client: TestClient) -> dict[str, Any]:
         signup_payload("acct", annual_contract_value=3_600_000, signed_up_at=signed_up, **CSM),
     )
     post_events(client, event("acct", "nps_submitted", properties={"score": 1}))
-    tasks = client.get("/v1/tasks", headers=AUTH).json()
+    tasks = client.get("/v1/tasks", headers=AUTH).json()["items"]
     return next(task for task in tasks if task["kind"] == "health_at_risk")
 
 

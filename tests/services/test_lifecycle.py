@@ -180,6 +180,9 @@ def test_a_stage_set_by_hand_is_kept_until_the_rules_pass_it_and_a_pinned_one_fo
 
     read = client.get("/v1/customers/kept", headers=AUTH).json()
     assert (read["stage"], read["stage_source"]) == ("active", "rules")
+    # one route: the read API's profile, health and enrollments beside the stage
+    assert read["health"]["band"] is not None and read["cancelled_at"] is None
+    assert "stage_active" in {e["journey_id"] for e in read["enrollments"]}
     bad = client.put("/v1/customers/kept/stage", json={"stage": "expert"}, headers=AUTH)
     assert bad.status_code == 422 and "stage" in bad.text
     assert (
@@ -226,5 +229,5 @@ def test_check_reports_a_broken_lifecycle_file_with_its_line(
     broken = DAY_14.replace('    when: "days_since_signup >= 14"\n', "")
     folder = standard_with(tmp_path / "j", {"lifecycle.yaml": broken})
     settings = make_settings(tmp_path, database_url, journeys_dir=folder)
-    problems, _ = check_all(settings, START)
+    problems = check_all(settings, START).problems
     assert any("lifecycle.yaml" in p and "when" in p for p in problems), problems

@@ -166,6 +166,10 @@ def test_a_posted_answer_is_recorded_once_and_the_latest_wins(
     assert "nps_promoter" in journeys_of(runtime, "amy")
     shown = client.get(page)  # the earlier answer, without ?score
     assert 'value="9" required checked' in shown.text and "Great\nsupport</textarea>" in shown.text
+    read = client.get("/v1/customers/amy", headers={"Authorization": f"Bearer {API_KEY}"}).json()
+    assert [(a["score"], a["category"], a["comment"]) for a in read["nps"]] == [
+        (9, "promoter", "Great\nsupport")
+    ]
 
 
 @pytest.mark.parametrize(("tier", "assignee"), [("high", "csm@acme.example"), ("low", None)])

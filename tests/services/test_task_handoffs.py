@@ -42,7 +42,8 @@ def task_mails(settings: Settings) -> list[tuple[str, str]]:
 
 
 def tasks_by_kind(client: TestClient, status: str = "all") -> dict[str, dict[str, object]]:
-    return {t["kind"]: t for t in client.get(f"/v1/tasks?status={status}", headers=AUTH).json()}
+    listed = client.get(f"/v1/tasks?status={status}", headers=AUTH).json()["items"]
+    return {t["kind"]: t for t in listed}
 
 
 def test_a_move_down_tells_the_csm_closes_the_introduction_and_hands_other_tasks_to_the_team(
