@@ -15,8 +15,11 @@ from orchestrator.db.models import (
     HealthAction,
     HealthScoreEntry,
     JobWatermark,
+    JourneyCurrent,
+    JourneyVersion,
     ProviderEvent,
     ScheduledSend,
+    SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
@@ -37,3 +40,6 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
+snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
+journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]

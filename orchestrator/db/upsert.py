@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
 def insert_ignoring_conflicts(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+    session: Session | Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
 ) -> int:
     """``INSERT … ON CONFLICT DO NOTHING``: a concurrent twin waits on the unique index, then
     no-ops. Returns how many rows this call inserted."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table).values(list(rows))
     statement = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))

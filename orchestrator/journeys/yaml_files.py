@@ -16,10 +16,18 @@ from orchestrator.errors import JourneyError
 def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The document's node tree and its data; JourneyError when it is unreadable, not YAML,
     or not a mapping (``what`` names the kind of file in that message)."""
+    return parse_mapping(read_text(path), path, what)
+
+
+def read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
+
+
+def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """:func:`read_mapping` of a text already read (``path`` names it in errors)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -65,6 +65,7 @@ class MailRenderer:
         self.env = make_mail_environment(templates_dir, recheck_after, self._clock)
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
+        self._frames = str(templates_dir.resolve()) + "/"  # where our templates' code comes from
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first template name of the fallback chain that exists, or None.
@@ -154,12 +155,11 @@ class MailRenderer:
         if isinstance(exc, TemplateNotFound):
             return TemplateError(fallback, None, f"template not found: {exc.name}")
         where, line = fallback, None
-        root = str(self.templates_dir.resolve())
         tb = exc.__traceback__
         while tb is not None:
             filename = tb.tb_frame.f_code.co_filename
-            if filename.startswith(root):
-                where, line = filename[len(root) + 1 :], tb.tb_lineno
+            if filename.startswith(self._frames):
+                where, line = filename[len(self._frames) :], tb.tb_lineno
             tb = tb.tb_next
         return TemplateError(where, line, str(exc))
 

@@ -28,8 +28,9 @@ from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
+from orchestrator.journeys.model import Journey
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.runtime import Runtime
+from orchestrator.runtime import Runtime, journey_catalog
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.delivery import deliver
 from orchestrator.services.events import track_events
@@ -131,20 +132,26 @@ def simulate_journey(
     journeys = load_journeys(settings.journeys_dir)
     if journey_id not in journeys:
         raise JourneyNotFound(f"no journey {journey_id!r} in {settings.journeys_dir}")
-    # Only this journey is entered at signup; journeys entered on events or by health actions
-    # stay, so their mails appear too.
-    journeys = {jid: j for jid, j in journeys.items() if jid == journey_id or j.trigger != "signup"}
+
+    def simulated(journey: Journey) -> bool:
+        """Only this journey is entered at signup; journeys entered on events or by health
+        actions stay, so their mails appear too."""
+        return journey.id == journey_id or journey.trigger != "signup"
+
     with tempfile.TemporaryDirectory(prefix="stepmail-simulate-") as folder:
         engine = scratch_database(Path(folder) / "simulation.db")
+        clock = FrozenClock(start)
+        catalog = journey_catalog(settings, engine, clock, include=simulated)
         runtime = Runtime(
             settings=settings,
             engine=engine,
-            journeys=journeys,
+            catalog=catalog,
             renderer=MailRenderer(settings.templates_dir, settings.default_locale),
             transport=RecordingTransport(),
-            clock=FrozenClock(start),
+            clock=clock,
         )
         try:
+            catalog.start()
             _enroll(runtime, tier, locale, start, annual_contract_value)
             _run(runtime, start, start + timedelta(days=days), events)
             return _timeline(runtime, start, start + timedelta(days=days))

@@ -1,0 +1,196 @@
+"""Carry out a plan (:class:`orchestrator.journeys.changes.GroupPlan`) on the rows of one group
+of enrollments, inside the transaction that applies the version.
+
+Every statement is conditional on the row still waiting and never tried (``pending`` or
+``dispatched``, no attempt; a cancellation also takes rows waiting for a retry), so a row a
+worker took in the meantime is left to it: a worker's own claim (``dispatched → sending``) and
+these statements exclude each other, whichever comes first. Rows of a step that is now sent on
+an event instead are deleted when they never did anything (so the event can write the step's
+row), cancelled otherwise. Returns what was done, in the plan's terms, for the version's
+``apply_report``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    select,
+    update,
+)
+
+from orchestrator.db.tables import delivery_attempts, enrollments, provider_events, scheduled_sends
+from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.journeys.changes import Add, Cancel, GroupPlan, Rename, Reschedule
+from orchestrator.journeys.states import SendState
+from orchestrator.versions.in_flight import WAITING
+
+_E = enrollments
+_S = scheduled_sends
+CHUNK = 500
+
+
+def apply_group(
+    connection: Connection,
+    journey_id: str,
+    plan: GroupPlan,
+    version_id: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """Renames, cancellations, new times and new steps for the group, then its enrollments
+    follow ``version_id``. Returns the counts."""
+    done: dict[str, Any] = {"version_id": plan.version_id}
+    if not plan.moves:
+        done["enrollments"] = 0
+        return done
+    members = _members(journey_id, plan.version_id)
+    done["renamed"] = {
+        f"{r.old_id}→{r.new_id}": _rename(connection, members, r, now) for r in plan.renames
+    }
+    done["cancelled"] = {c.step_id: _cancel(connection, members, c, now) for c in plan.cancels}
+    done["rescheduled"] = {
+        s.step_id: _reschedule(connection, members, s, now) for s in plan.reschedules
+    }
+    done["added"] = {a.step_id: _add(connection, journey_id, members, a, now) for a in plan.adds}
+    moved = connection.execute(update(_E).where(_E.c.id.in_(members)).values(version_id=version_id))
+    done["enrollments"] = int(moved.rowcount)
+    return done
+
+
+def _members(journey_id: str, version_id: int | None) -> Select[tuple[int]]:
+    version: ColumnElement[bool] = (
+        _E.c.version_id.is_(None) if version_id is None else _E.c.version_id == version_id
+    )
+    return select(_E.c.id).where(_E.c.journey_id == journey_id, _E.c.state == "active", version)
+
+
+def _fresh(step_id: str) -> Sequence[ColumnElement[bool]]:
+    return (_S.c.step_id == step_id, _S.c.state.in_(WAITING), _S.c.attempts == 0)
+
+
+def _rename(
+    connection: Connection, members: Select[tuple[int]], rename: Rename, now: datetime
+) -> int:
+    other = _S.alias("other")
+    taken = exists(
+        select(other.c.id).where(
+            other.c.enrollment_id == _S.c.enrollment_id, other.c.step_id == rename.new_id
+        )
+    )
+    result = connection.execute(
+        update(_S)
+        .where(_S.c.enrollment_id.in_(members), *_fresh(rename.old_id), ~taken)
+        .values(step_id=rename.new_id, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
+def _cancel(
+    connection: Connection, members: Select[tuple[int]], cancel: Cancel, now: datetime
+) -> int:
+    deleted = 0
+    if cancel.kind == "unscheduled":
+        untouched = ~exists(
+            select(delivery_attempts.c.id).where(delivery_attempts.c.scheduled_send_id == _S.c.id)
+        ) & ~exists(
+            select(provider_events.c.id).where(provider_events.c.scheduled_send_id == _S.c.id)
+        )
+        result = connection.execute(
+            delete(_S).where(_S.c.enrollment_id.in_(members), *_fresh(cancel.step_id), untouched)
+        )
+        deleted = int(result.rowcount)
+    result = connection.execute(
+        update(_S)
+        .where(
+            _S.c.enrollment_id.in_(members),
+            _S.c.step_id == cancel.step_id,
+            _S.c.state.in_(WAITING),
+        )
+        .values(state=SendState.CANCELLED.value, reason=cancel.reason[:1000], updated_at=now)
+    )
+    return deleted + int(result.rowcount)
+
+
+def _reschedule(
+    connection: Connection, members: Select[tuple[int]], change: Reschedule, now: datetime
+) -> dict[str, int]:
+    rows = connection.execute(
+        select(_S.c.id, _E.c.anchor_at)
+        .select_from(_S.join(_E, _E.c.id == _S.c.enrollment_id))
+        .where(_S.c.enrollment_id.in_(members), *_fresh(change.step_id))
+        .with_for_update(of=_S)
+    ).all()
+    params = []
+    missed = 0
+    for row in rows:
+        late = row.anchor_at < change.cutoff
+        missed += late
+        params.append(
+            {
+                "send_id": row.id,
+                "due": row.anchor_at + change.new_offset,
+                "new_state": SendState.MISSED.value if late else SendState.PENDING.value,
+                "why": change.missed_reason if late else change.reason,
+            }
+        )
+    statement = (
+        update(_S)
+        .where(_S.c.id == bindparam("send_id"), _S.c.state.in_(WAITING), _S.c.attempts == 0)
+        .values(
+            due_at=bindparam("due"),
+            wake_at=bindparam("due"),
+            state=bindparam("new_state"),
+            reason=bindparam("why"),
+            held_until=None,
+            updated_at=now,
+        )
+    )
+    for start in range(0, len(params), CHUNK):
+        connection.execute(statement, params[start : start + CHUNK])
+    return {"rows": len(params), "missed": missed}
+
+
+def _add(
+    connection: Connection, journey_id: str, members: Select[tuple[int]], add: Add, now: datetime
+) -> dict[str, int]:
+    has_row = exists(
+        select(_S.c.id).where(_S.c.enrollment_id == _E.c.id, _S.c.step_id == add.step_id)
+    )
+    lacking = connection.execute(
+        select(_E.c.id, _E.c.customer_id, _E.c.anchor_at).where(_E.c.id.in_(members), ~has_row)
+    ).all()
+    rows = [
+        {
+            "enrollment_id": row.id,
+            "customer_id": row.customer_id,
+            "journey_id": journey_id,
+            "step_id": add.step_id,
+            "due_at": row.anchor_at + add.offset,
+            "wake_at": row.anchor_at + add.offset,
+            "state": SendState.PENDING.value if in_time else SendState.MISSED.value,
+            "reason": None if in_time else add.missed_reason,
+            "updated_at": now,
+        }
+        for row in lacking
+        for in_time in (row.anchor_at >= add.cutoff,)
+    ]
+    counts = {"scheduled": 0, "past": 0}
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        for state, key in (
+            (SendState.PENDING.value, "scheduled"),
+            (SendState.MISSED.value, "past"),
+        ):
+            same = [row for row in chunk if row["state"] == state]
+            counts[key] += insert_ignoring_conflicts(
+                connection, _S, same, ["enrollment_id", "step_id"]
+            )
+    return counts
