@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    or_,
     select,
     update,
 )
@@ -143,7 +144,11 @@ def _reschedule(
         )
     statement = (
         update(_S)
-        .where(_S.c.id == bindparam("send_id"), _S.c.state.in_(WAITING), _S.c.attempts == 0)
+        .where(  # no IN (…): an executemany takes no expanding parameter
+            _S.c.id == bindparam("send_id"),
+            or_(*(_S.c.state == state for state in WAITING)),
+            _S.c.attempts == 0,
+        )
         .values(
             due_at=bindparam("due"),
             wake_at=bindparam("due"),

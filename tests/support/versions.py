@@ -96,3 +96,30 @@ def version_numbers(runtime: Runtime) -> dict[int, int]:
     )
     with runtime.engine.connect() as connection:
         return {row.id: row.number for row in connection.execute(query)}
+
+
+def apply_in_a_process(
+    database_url: str,
+    journeys_dir: Path,
+    templates_dir: Path,
+    now: datetime,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One process of a race: read the folder, wait for the other, apply what it holds."""
+    from orchestrator.clock import FrozenClock
+    from orchestrator.db.engine import make_engine
+    from orchestrator.services.journey_catalog import read_journey_contents
+    from orchestrator.services.journey_versions import sync_journey
+
+    engine = make_engine(database_url)
+    try:
+        contents, _ = read_journey_contents(journeys_dir, templates_dir, "ja")
+        content, journey = contents["flow"]
+        barrier.wait(timeout=60)
+        outcome = sync_journey(engine, content, journey, clock=FrozenClock(now))
+        results.put(outcome.status)
+    except Exception as exc:  # the parent asserts on what each process said
+        results.put(f"error: {exc!r}")
+    finally:
+        engine.dispose()
