@@ -14,6 +14,7 @@ from orchestrator.cli import (
     enroll,
     health,
     journeys,
+    plan,
     processes,
     sends,
     suppressions,
@@ -55,6 +56,7 @@ for command in (
     journeys.preview,
     journeys.simulate,
     journeys.schema,
+    plan.plan,
     enroll.enroll,
 ):
     app.command()(command)

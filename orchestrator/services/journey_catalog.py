@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -39,10 +40,12 @@ from orchestrator.journeys.yaml_files import read_text
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.snapshot import SnapshotRenderer, used_templates
 from orchestrator.services.journey_versions import (
+    PendingChange,
     SyncOutcome,
     blocking_lines,
     current_journey_versions,
     load_journey_version,
+    plan_changes,
     stored_journey,
     sync_journey,
 )
@@ -300,3 +303,15 @@ class JourneyCatalog:
         if message not in self._said:
             self._said.add(message)
             log.log(level, "%s", message)
+
+
+def plan_folder(
+    engine: Engine, journeys_dir: Path, templates_dir: Path, default_locale: str, now: datetime
+) -> list[PendingChange]:
+    """``stepmail plan``: what applying the folder's journeys would do to the customers in
+    flight, journey by journey, read from ``engine`` (read-only: nothing is stored, not even
+    the new versions). A file that cannot be read is an error: nothing would be applied."""
+    contents, broken = read_journey_contents(journeys_dir, templates_dir, default_locale)
+    if broken:
+        raise broken[0][1]
+    return plan_changes(engine, contents, now=now)

@@ -103,6 +103,23 @@ class PendingChange:
             return []
         return [line for g in self.plan.groups for line in describe_group(g, self.labels)]
 
+    def headline(self) -> str:
+        """``flow: version 1 → version 2 (follow_latest), 380 enrollment(s) in flight``."""
+        current = str(self.current) if self.current else "no version"
+        files = f"version {self.number}" if self.number is not None else "no file"
+        who = f"{self.in_flight} enrollment(s) in flight"
+        if self.status == "unchanged":
+            return f"{self.journey_id}: unchanged ({current}), {who}"
+        if self.status == "file removed":
+            return f"{self.journey_id}: file removed: nobody new enters; {who} finish on {current}"
+        if self.status == "superseded":
+            return (
+                f"{self.journey_id}: the files hold {files}, replaced before by {current}: "
+                "not applied again (change the file to make it current again)"
+            )
+        policy = f" (in_flight: {self.plan.policy})" if self.plan is not None else ""
+        return f"{self.journey_id}: {current} → {files}{policy}, {who}"
+
     def as_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {
             "journey": self.journey_id,
