@@ -3,7 +3,7 @@ journey, the version each enrollment started on and follows, and the indexes a v
 reads through
 
 Revision ID: 0005
-Revises: 0002 (other branches add 0003 and 0004; re-chained when they are merged)
+Revises: 0003
 Create Date: 2026-11-30 07:36:53
 """
 
@@ -18,7 +18,7 @@ import orchestrator.db.types
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
+from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.deps import RuntimeDep
@@ -13,13 +15,16 @@ from orchestrator.api.errors import install_error_handler
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
 from orchestrator.services.admin import ping_database
+from orchestrator.version import stepmail_version
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Stepmail",
-        version="0.1.0",
+        version=stepmail_version(),
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
+        docs_url=None,  # served by api_docs from the package's own files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handler(app)
@@ -35,6 +40,17 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(docs_router)
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    # The operator console: its own pages, error pages and headers (orchestrator/console/),
+    # imported here so schedulers and workers, which never serve it, never load it.
+    from orchestrator.console.app import create_console_app
+
+    app.mount("/console", create_console_app(runtime), name="console")
 
     @app.get("/healthz", tags=["ops"])
     def healthz(runtime: RuntimeDep) -> dict[str, str]:

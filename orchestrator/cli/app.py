@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
@@ -16,12 +16,14 @@ from orchestrator.cli import (
     journeys,
     plan,
     processes,
+    send_test,
     sends,
     suppressions,
     tasks,
     track,
+    users,
 )
-from orchestrator.cli.output import errors
+from orchestrator.cli.output import console, errors
 from orchestrator.errors import StepmailError
 
 
@@ -39,13 +41,15 @@ class _StepmailGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
 
 
-app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
+# add_completion: `stepmail --install-completion` / `--show-completion` (bash, zsh, fish, pwsh).
+app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=True, help=__doc__)
 app.add_typer(db.app, name="db")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(users.app, name="users")
 app.command("track")(track.track)
 for command in (
     processes.run,
@@ -60,11 +64,32 @@ for command in (
     enroll.enroll,
 ):
     app.command()(command)
+app.command("send-test")(send_test.send_test_command)
 
 
 def main() -> None:
     """Console entry point (``stepmail``)."""
     app()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from orchestrator.version import stepmail_version
+
+        console.print(f"stepmail {stepmail_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Step-mail onboarding journeys by touch tier (``stepmail COMMAND --help``)."""
 
 
 def _warn_about_unknown_variables() -> None:

@@ -7,7 +7,10 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AuditEntry,
     ConsentRecord,
+    ConsoleSession,
+    ConsoleUser,
     CsmTask,
     Customer,
     DeliveryAttempt,
@@ -17,12 +20,14 @@ from orchestrator.db.models import (
     JobWatermark,
     JourneyCurrent,
     JourneyVersion,
+    LoginFailure,
     ProviderEvent,
     ScheduledSend,
     SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    TaskNote,
     UsageEvent,
 )
 
@@ -43,3 +48,8 @@ job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-define
 journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
 snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
 journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]
+task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
+console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
+console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]
+login_failures = cast(Table, LoginFailure.__table__)  # type: ignore[attr-defined]
+audit_log = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]
