@@ -57,7 +57,10 @@ class Runtime:
 
     @property
     def journeys(self) -> Mapping[str, Journey]:
-        """The current version of each journey (a :class:`JourneySet`: with version ids)."""
+        """The current version of each journey (a :class:`JourneySet`: with version ids); a
+        changed file is picked up first, at most once a second (so every process, the API's
+        too, follows a change without a restart)."""
+        self.catalog.refresh_if_due()
         return self.catalog.view()
 
     @property

@@ -1,13 +1,14 @@
 """The journeys one process uses, kept in step with the files and with the other processes.
 
-Every ``recheck_after`` seconds of the clock's ``monotonic()`` (when asked: the scheduler's
-tick, a worker's batch, the API's refresher), the process looks at the journey and template
-files' sizes and modification times. When they changed, it reads them, and each journey whose
-content is new goes through :func:`orchestrator.services.journey_versions.sync_journey`:
-stored, and applied to the customers in flight by whichever process gets the journey's lock
-first. Then it reads which version of each journey is current, so every process uses the
-version applied, whoever applied it, and a process whose files are stale (a rolling deploy)
-still uses the current one.
+Every ``recheck_after`` seconds of the clock's ``monotonic()`` (when asked: whenever the
+runtime's journeys are read, by a worker's batch, the scheduler, a request), the process
+looks at the journey and template files' sizes and modification times. When they changed,
+it reads them, and each journey whose content is new goes through
+:func:`orchestrator.services.journey_versions.sync_journey`: stored, and applied to the
+customers in flight by whichever process gets the journey's lock first. Then it reads which
+version of each journey is current, so every process uses the version applied, whoever
+applied it, and a process whose files are stale (a rolling deploy) still uses the current
+one.
 
 Which journeys new customers enter is what this process's folder holds: a file removed stops
 new entries here, while customers in flight finish on the version they follow. Versions are
@@ -42,8 +43,10 @@ from orchestrator.rendering.snapshot import SnapshotRenderer, used_templates
 from orchestrator.services.journey_versions import (
     PendingChange,
     SyncOutcome,
+    VersionInfo,
     blocking_lines,
     current_journey_versions,
+    journey_versions,
     load_journey_version,
     plan_changes,
     stored_journey,
@@ -71,12 +74,16 @@ def read_journey_contents(
     templates_dir: Path,
     default_locale: str,
     include: Callable[[Journey], bool] | None = None,
+    *,
+    only: str | None = None,
 ) -> tuple[dict[str, tuple[JourneyContent, Journey]], list[tuple[Path, JourneyError]]]:
-    """Every journey file of the folder with the templates it uses (a version's content),
-    and the files that cannot be read, with why."""
+    """Every journey file of the folder (or ``only`` that journey's) with the templates it
+    uses (a version's content), and the files that cannot be read, with why."""
     found: dict[str, tuple[JourneyContent, Journey]] = {}
     broken: list[tuple[Path, JourneyError]] = []
     for path in journey_files(journeys_dir):
+        if only is not None and path.stem != only:
+            continue
         try:
             text = read_text(path)
             journey = parse_journey(text, path)
@@ -315,3 +322,33 @@ def plan_folder(
     if broken:
         raise broken[0][1]
     return plan_changes(engine, contents, now=now)
+
+
+@dataclass(frozen=True)
+class VersionOverview:
+    """A journey's versions and the change its file holds (the console's journey page)."""
+
+    versions: list[VersionInfo]
+    pending: PendingChange | None  # None: the file cannot be read (``problem``) or is gone
+    problem: str | None = None
+
+
+def version_overview(
+    engine: Engine,
+    journeys_dir: Path,
+    templates_dir: Path,
+    default_locale: str,
+    journey_id: str,
+    now: datetime,
+) -> VersionOverview:
+    """Every version of ``journey_id`` with who started on and follows it, and the plan of the
+    change its file holds against the current version: what ``stepmail plan`` says for it
+    (a change every process applies within seconds, unless it is blocked). Reads only."""
+    contents, broken = read_journey_contents(
+        journeys_dir, templates_dir, default_locale, only=journey_id
+    )
+    problem = next((str(exc) for _, exc in broken), None)
+    pending = None
+    if journey_id in contents:
+        pending = plan_changes(engine, contents, now=now, journey_ids=[journey_id])[0]
+    return VersionOverview(journey_versions(engine, journey_id), pending, problem)

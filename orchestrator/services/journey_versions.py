@@ -177,15 +177,20 @@ def sync_journey(
 
 
 def plan_changes(
-    engine: Engine, contents: Mapping[str, tuple[JourneyContent, Journey]], *, now: datetime
+    engine: Engine,
+    contents: Mapping[str, tuple[JourneyContent, Journey]],
+    *,
+    now: datetime,
+    journey_ids: Sequence[str] | None = None,
 ) -> list[PendingChange]:
-    """What applying the files would do, journey by journey; reads only (``engine`` may be
-    read-only: :func:`orchestrator.db.engine.make_engine`)."""
+    """What applying the files would do, journey by journey (or for ``journey_ids``); reads
+    only (``engine`` may be read-only: :func:`orchestrator.db.engine.make_engine`)."""
     with engine.connect() as connection:
         refs = current_refs(connection)
+        wanted = sorted(set(contents) | set(refs)) if journey_ids is None else list(journey_ids)
         return [
             _pending(connection, journey_id, contents.get(journey_id), refs.get(journey_id), now)
-            for journey_id in sorted(set(contents) | set(refs))
+            for journey_id in wanted
         ]
 
 

@@ -15,6 +15,7 @@ from orchestrator.console.journey_map import journey_map
 from orchestrator.console.security import MAIL_FRAME_HEADERS
 from orchestrator.errors import TemplateError
 from orchestrator.journeys.model import ALL_TIERS
+from orchestrator.services.journey_catalog import version_overview
 from orchestrator.services.previews import PREVIEW_LOCALES, find_step, preview_step
 from orchestrator.services.test_sends import send_test
 
@@ -35,9 +36,20 @@ def journey(
     if found is None:
         raise HTTPException(status_code=404)
     chosen = tier if tier in ALL_TIERS else "tech"
+    runtime = page.runtime
+    settings = runtime.settings
+    overview = version_overview(
+        runtime.engine,
+        settings.journeys_dir,
+        settings.templates_dir,
+        settings.default_locale,
+        journey_id,
+        runtime.clock.now(),
+    )
     return page.render(
         "journey.html",
         j=found,
+        overview=overview,
         map=journey_map(found, chosen),
         tiers=ALL_TIERS,
         tier=chosen,
