@@ -254,10 +254,11 @@ def handoff_config(settings: Settings) -> HandoffConfig:
 
 
 @contextmanager
-def open_engine(settings: Settings) -> Iterator[Engine]:
+def open_engine(settings: Settings, *, read_only: bool = False) -> Iterator[Engine]:
     """Just the database, for commands that need nothing else (a broken journey file must not
-    stop ``stepmail sends unknown``); disposed of on the way out."""
-    engine = make_engine(settings.database_url)
+    stop ``stepmail sends unknown``); disposed of on the way out. ``read_only``: every write
+    through it is refused (``stepmail plan``)."""
+    engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield engine
     finally:

@@ -31,7 +31,7 @@ def plan(
     ] = None,
 ) -> None:
     """What applying the journey files would do to customers in flight (read-only)."""
-    from orchestrator.db.engine import make_engine
+    from orchestrator.runtime import open_engine
     from orchestrator.services.journey_catalog import plan_folder
     from orchestrator.services.journey_versions import blocking_lines
     from orchestrator.startup.preflight import database_problems
@@ -40,8 +40,7 @@ def plan(
     problems = database_problems(settings.database_url)
     if problems:
         raise ConfigurationError("\n".join(problems))
-    engine = make_engine(settings.database_url, read_only=True)
-    try:
+    with open_engine(settings, read_only=True) as engine:
         changes = plan_folder(
             engine,
             settings.journeys_dir,
@@ -49,8 +48,6 @@ def plan(
             settings.default_locale,
             _moment(at) if at else SystemClock().now(),
         )
-    finally:
-        engine.dispose()
     blocked = any(change.status == "blocked" for change in changes)
     in_flight = any(change.changes_in_flight for change in changes)
     if as_json:
