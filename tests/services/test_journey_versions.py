@@ -209,3 +209,34 @@ def test_versions_list_who_started_and_follows(runtime: Runtime) -> None:
         (2, 1, 2, True),
     ]
     assert versions[1].apply_report is not None
+
+
+def test_a_changed_file_is_picked_up_without_a_restart(
+    runtime: Runtime, clock: FrozenClock, settings: Settings
+) -> None:
+    customer = enroll(runtime)
+    added = FLOW + "  - id: webinar_invite\n    after: 5d\n    template: onboarding/faq\n"
+    (settings.journeys_dir / "flow.yaml").write_text(
+        (settings.journeys_dir / "flow.yaml").read_text("utf-8").replace(FLOW, added), "utf-8"
+    )
+    clock.advance(timedelta(seconds=2))  # past the once-a-second look at the files
+    assert "webinar_invite" in [step.id for step in runtime.journeys["flow"].steps]
+    assert rows_of(runtime, customer)["webinar_invite"].state == "pending"
+    newcomer = enroll(runtime, "newcomer")
+    assert _numbers(runtime, newcomer) == (2, 2)
+
+
+def test_a_process_with_stale_files_does_not_bring_back_an_older_version(
+    runtime: Runtime, settings: Settings
+) -> None:
+    from orchestrator.services.journey_catalog import read_journey_contents
+    from orchestrator.services.journey_versions import sync_journey
+
+    stale, _ = read_journey_contents(settings.journeys_dir, settings.templates_dir, "ja")
+    customer = enroll(runtime)
+    change_flow(runtime, FLOW.replace("after: 3d", "after: 4d"))
+    content, journey = stale["flow"]
+    outcome = sync_journey(runtime.engine, content, journey, clock=runtime.clock)
+    assert outcome.status == "superseded"
+    assert _numbers(runtime, customer) == (1, 2)
+    assert rows_of(runtime, customer)["faq"].due_at == START + timedelta(days=4)
