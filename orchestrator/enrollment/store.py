@@ -23,7 +23,7 @@ from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.journeys.catalog import followed_journey
 from orchestrator.journeys.compiler import late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.journeys.states import SendState
+from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 from orchestrator.recipients.consent import record_consent
 from orchestrator.versions.store import current_versions
 
@@ -197,7 +197,7 @@ def insert_customer(
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
 # operator still ends it), and the rows ending it cancels.
-OPEN_ENROLLMENT = ("active", "paused")
+OPEN_ENROLLMENT = OPEN_ENROLLMENT_STATES
 NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED)
 
 

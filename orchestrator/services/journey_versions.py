@@ -39,6 +39,7 @@ from orchestrator.journeys.changes import (
 )
 from orchestrator.journeys.loader import parse_journey
 from orchestrator.journeys.model import Journey
+from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES
 from orchestrator.journeys.versions import JourneyContent, VersionRef
 from orchestrator.versions.apply import apply_group
 from orchestrator.versions.in_flight import active_groups, read_in_flight
@@ -331,7 +332,7 @@ def _count_by(
 ) -> dict[int, int]:
     query = select(column, func.count()).where(enrollments.c.journey_id == journey_id)
     if active_only:
-        query = query.where(enrollments.c.state == "active")
+        query = query.where(enrollments.c.state.in_(OPEN_ENROLLMENT_STATES))
     rows = connection.execute(query.group_by(column))
     return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 

@@ -1,13 +1,14 @@
 """Carry out a plan (:class:`orchestrator.journeys.changes.GroupPlan`) on the rows of one group
 of enrollments, inside the transaction that applies the version.
 
-Every statement is conditional on the row still waiting and never tried (``pending`` or
-``dispatched``, no attempt; a cancellation also takes rows waiting for a retry), so a row a
-worker took in the meantime is left to it: a worker's own claim (``dispatched → sending``) and
-these statements exclude each other, whichever comes first. Rows of a step that is now sent on
-an event instead are deleted when they never did anything (so the event can write the step's
-row), cancelled otherwise. Returns what was done, in the plan's terms, for the version's
-``apply_report``.
+Every statement is conditional on the row still waiting and never tried (``pending``,
+``dispatched`` or ``paused``, no attempt; a cancellation also takes rows waiting for a
+retry; a paused row stays paused, and an added step of a paused enrollment is written
+paused), so a row a worker took in the meantime is left to it: a worker's own claim
+(``dispatched → sending``) and these statements exclude each other, whichever comes first.
+Rows of a step that is now sent on an event instead are deleted when they never did anything
+(so the event can write the step's row), cancelled otherwise. Returns what was done, in the
+plan's terms, for the version's ``apply_report``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from orchestrator.db.tables import delivery_attempts, enrollments, provider_even
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.journeys.changes import Add, Cancel, GroupPlan, Rename, Reschedule
 from orchestrator.journeys.states import SendState
-from orchestrator.versions.in_flight import WAITING
+from orchestrator.versions.in_flight import OPEN, WAITING
 
 _E = enrollments
 _S = scheduled_sends
@@ -70,7 +71,7 @@ def _members(journey_id: str, version_id: int | None) -> Select[tuple[int]]:
     version: ColumnElement[bool] = (
         _E.c.version_id.is_(None) if version_id is None else _E.c.version_id == version_id
     )
-    return select(_E.c.id).where(_E.c.journey_id == journey_id, _E.c.state == "active", version)
+    return select(_E.c.id).where(_E.c.journey_id == journey_id, _E.c.state.in_(OPEN), version)
 
 
 def _fresh(step_id: str) -> Sequence[ColumnElement[bool]]:
@@ -124,7 +125,7 @@ def _reschedule(
     connection: Connection, members: Select[tuple[int]], change: Reschedule, now: datetime
 ) -> dict[str, int]:
     rows = connection.execute(
-        select(_S.c.id, _E.c.anchor_at)
+        select(_S.c.id, _S.c.state, _E.c.anchor_at)
         .select_from(_S.join(_E, _E.c.id == _S.c.enrollment_id))
         .where(_S.c.enrollment_id.in_(members), *_fresh(change.step_id))
         .with_for_update(of=_S)
@@ -134,12 +135,18 @@ def _reschedule(
     for row in rows:
         late = row.anchor_at < change.cutoff
         missed += late
+        # A paused row stays paused: resuming moves it on by the time held, and then decides.
+        held = row.state == SendState.PAUSED.value
         params.append(
             {
                 "send_id": row.id,
                 "due": row.anchor_at + change.new_offset,
-                "new_state": SendState.MISSED.value if late else SendState.PENDING.value,
-                "why": change.missed_reason if late else change.reason,
+                "new_state": row.state
+                if held
+                else SendState.MISSED.value
+                if late
+                else SendState.PENDING.value,
+                "why": change.missed_reason if late and not held else change.reason,
             }
         )
     statement = (
@@ -170,7 +177,9 @@ def _add(
         select(_S.c.id).where(_S.c.enrollment_id == _E.c.id, _S.c.step_id == add.step_id)
     )
     lacking = connection.execute(
-        select(_E.c.id, _E.c.customer_id, _E.c.anchor_at).where(_E.c.id.in_(members), ~has_row)
+        select(_E.c.id, _E.c.customer_id, _E.c.anchor_at, _E.c.state).where(
+            _E.c.id.in_(members), ~has_row
+        )
     ).all()
     rows = [
         {
@@ -180,7 +189,7 @@ def _add(
             "step_id": add.step_id,
             "due_at": row.anchor_at + add.offset,
             "wake_at": row.anchor_at + add.offset,
-            "state": SendState.PENDING.value if in_time else SendState.MISSED.value,
+            "state": _added_state(in_time, row.state),
             "reason": None if in_time else add.missed_reason,
             "updated_at": now,
         }
@@ -190,12 +199,16 @@ def _add(
     counts = {"scheduled": 0, "past": 0}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        for state, key in (
-            (SendState.PENDING.value, "scheduled"),
-            (SendState.MISSED.value, "past"),
-        ):
-            same = [row for row in chunk if row["state"] == state]
+        for past, key in ((False, "scheduled"), (True, "past")):
+            same = [row for row in chunk if (row["state"] == SendState.MISSED.value) == past]
             counts[key] += insert_ignoring_conflicts(
                 connection, _S, same, ["enrollment_id", "step_id"]
             )
     return counts
+
+
+def _added_state(in_time: bool, enrollment_state: str) -> str:
+    """An added step's row: missed when its time is past, held when the enrollment is."""
+    if not in_time:
+        return SendState.MISSED.value
+    return SendState.PAUSED.value if enrollment_state == "paused" else SendState.PENDING.value

@@ -1,7 +1,8 @@
-"""What is in flight in a journey: its active enrollments, grouped by the version they follow,
-and their rows step by step (:class:`orchestrator.journeys.changes.InFlightGroup`). Read inside
-the caller's transaction: by ``stepmail plan`` (read-only) and by the transaction that applies
-a change, so both plan from the same facts.
+"""What is in flight in a journey: its open enrollments (active, or paused by an operator),
+grouped by the version they follow, and their rows step by step
+(:class:`orchestrator.journeys.changes.InFlightGroup`). Read inside the caller's transaction:
+by ``stepmail plan`` (read-only) and by the transaction that applies a change, so both plan
+from the same facts.
 
 Counts come from one grouped query over the rows of active enrollments; the anchors a plan
 needs (of the enrollments a step is rescheduled or added for) are read only for those steps.
@@ -17,12 +18,15 @@ from sqlalchemy import Connection, func, select
 
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.journeys.changes import InFlightGroup, StepRows
-from orchestrator.journeys.states import SendState
+from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 
 _E = enrollments
 _S = scheduled_sends
 
-WAITING = (SendState.PENDING.value, SendState.DISPATCHED.value)
+# Rows a change may still move: waiting for their time, or held by an operator's pause (they
+# keep ``paused``; resuming moves them on by the time held, as any other).
+WAITING = (SendState.PENDING.value, SendState.DISPATCHED.value, SendState.PAUSED.value)
+OPEN = OPEN_ENROLLMENT_STATES
 IN_HAND = (SendState.SENDING.value, SendState.STALLED.value, SendState.RECONCILING.value)
 GroupKey = int | None
 
@@ -31,7 +35,7 @@ def active_groups(connection: Connection, journey_id: str) -> dict[GroupKey, int
     """Version id (None: none recorded) → how many active enrollments follow it."""
     rows = connection.execute(
         select(_E.c.version_id, func.count())
-        .where(_E.c.journey_id == journey_id, _E.c.state == "active")
+        .where(_E.c.journey_id == journey_id, _E.c.state.in_(OPEN))
         .group_by(_E.c.version_id)
     )
     return {row[0]: int(row[1]) for row in rows}
@@ -56,7 +60,7 @@ def read_in_flight(
             func.count().label("n"),
         )
         .select_from(_S.join(_E, _E.c.id == _S.c.enrollment_id))
-        .where(_E.c.journey_id == journey_id, _E.c.state == "active")
+        .where(_E.c.journey_id == journey_id, _E.c.state.in_(OPEN))
         .group_by(_E.c.version_id, _S.c.step_id, _S.c.state, _S.c.attempts)
     )
     for row in connection.execute(query):
@@ -104,7 +108,7 @@ def _detail_rows(
     query = (
         select(_E.c.version_id, _S.c.step_id, _E.c.anchor_at, _S.c.state, _S.c.attempts)
         .select_from(_S.join(_E, _E.c.id == _S.c.enrollment_id))
-        .where(_E.c.journey_id == journey_id, _E.c.state == "active", _S.c.step_id.in_(steps))
+        .where(_E.c.journey_id == journey_id, _E.c.state.in_(OPEN), _S.c.step_id.in_(steps))
     )
     return [
         (row.version_id, row.step_id, row.anchor_at, row.state, row.attempts)
@@ -120,7 +124,7 @@ def _enrollment_anchors(
         return {}
     found: dict[GroupKey, list[datetime]] = {}
     query = select(_E.c.version_id, _E.c.anchor_at).where(
-        _E.c.journey_id == journey_id, _E.c.state == "active"
+        _E.c.journey_id == journey_id, _E.c.state.in_(OPEN)
     )
     for row in connection.execute(query):
         if row.version_id in wanted:

@@ -240,3 +240,29 @@ def test_a_process_with_stale_files_does_not_bring_back_an_older_version(
     assert outcome.status == "superseded"
     assert _numbers(runtime, customer) == (1, 2)
     assert rows_of(runtime, customer)["faq"].due_at == START + timedelta(days=4)
+
+
+def test_a_paused_enrollment_follows_the_change_and_its_rows_stay_held(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    from orchestrator.audit.log import Actor
+    from orchestrator.services.enrollment_control import pause_enrollment, resume_enrollment
+
+    editor = Actor("editor@acme.example", None)
+    customer = enroll(runtime)
+    enrollment = enrollment_of(runtime, customer).id
+    pause_enrollment(runtime.engine, enrollment, actor=editor, clock=clock)
+    changed = FLOW.replace("after: 3d", "after: 4d").replace(
+        "id: basics\n", "id: first_steps\n    renamed_from: basics\n"
+    ) + ("  - id: webinar_invite\n    after: 5d\n    template: onboarding/faq\n")
+    change_flow(runtime, changed)
+    rows = rows_of(runtime, customer)
+    assert _numbers(runtime, customer) == (1, 2)
+    assert rows["faq"].state == "paused" and rows["faq"].due_at == START + timedelta(days=4)
+    assert rows["first_steps"].state == "paused" and "basics" not in rows
+    assert rows["webinar_invite"].state == "paused"
+    clock.advance(timedelta(days=1))
+    resume_enrollment(runtime.engine, enrollment, actor=editor, clock=clock)
+    rows = rows_of(runtime, customer)
+    assert rows["faq"].state == "pending" and rows["faq"].due_at == START + timedelta(days=5)
+    assert rows["webinar_invite"].due_at == START + timedelta(days=6)
