@@ -27,3 +27,25 @@ def insert_ignoring_conflicts(
     statement = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
     inserted = session.execute(statement.returning(*table.primary_key.columns)).all()
     return len(inserted)
+
+
+def insert_many_ignoring_conflicts(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    returning: str,
+) -> list[Any]:
+    """:func:`insert_ignoring_conflicts` for many rows of the same keys: one statement
+    compiled once and sent in batches (SQLAlchemy's "insertmanyvalues"), where a multi-row
+    ``VALUES`` would be compiled anew for every chunk. Returns the ``returning`` column of each
+    row inserted."""
+    if not rows:
+        return []
+    module: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(table.c[returning])
+    )
+    return list(connection.execute(statement, list(rows)).scalars())

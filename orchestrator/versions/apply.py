@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from orchestrator.db.tables import delivery_attempts, enrollments, provider_events, scheduled_sends
-from orchestrator.db.upsert import insert_ignoring_conflicts
+from orchestrator.db.upsert import insert_many_ignoring_conflicts
 from orchestrator.journeys.changes import Add, Cancel, GroupPlan, Rename, Reschedule
 from orchestrator.journeys.states import SendState
 from orchestrator.versions.in_flight import OPEN, WAITING
@@ -196,15 +196,11 @@ def _add(
         for row in lacking
         for in_time in (row.anchor_at >= add.cutoff,)
     ]
-    counts = {"scheduled": 0, "past": 0}
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        for past, key in ((False, "scheduled"), (True, "past")):
-            same = [row for row in chunk if (row["state"] == SendState.MISSED.value) == past]
-            counts[key] += insert_ignoring_conflicts(
-                connection, _S, same, ["enrollment_id", "step_id"]
-            )
-    return counts
+    states = insert_many_ignoring_conflicts(
+        connection, _S, rows, ["enrollment_id", "step_id"], returning="state"
+    )
+    past = sum(state == SendState.MISSED.value for state in states)
+    return {"scheduled": len(states) - past, "past": past}
 
 
 def _added_state(in_time: bool, enrollment_state: str) -> str:
