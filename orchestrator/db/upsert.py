@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,3 +49,23 @@ def insert_many_ignoring_conflicts(
         .returning(table.c[returning])
     )
     return list(connection.execute(statement, list(rows)).scalars())
+
+
+def insert_selected_ignoring_conflicts(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    source: Select[Any],
+    conflict_columns: Sequence[str],
+    returning: str,
+) -> list[Any]:
+    """``INSERT … SELECT … ON CONFLICT DO NOTHING``: rows made by the database from rows it
+    has, none sent over the wire. Returns the ``returning`` column of each row inserted."""
+    module: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        module.insert(table)
+        .from_select(list(columns), source)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(table.c[returning])
+    )
+    return list(connection.execute(statement).scalars())

@@ -20,17 +20,25 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Exists,
+    Interval,
     Select,
     bindparam,
+    case,
     delete,
     exists,
+    literal,
+    null,
     or_,
     select,
     update,
 )
 
 from orchestrator.db.tables import delivery_attempts, enrollments, provider_events, scheduled_sends
-from orchestrator.db.upsert import insert_many_ignoring_conflicts
+from orchestrator.db.upsert import (
+    insert_many_ignoring_conflicts,
+    insert_selected_ignoring_conflicts,
+)
 from orchestrator.journeys.changes import Add, Cancel, GroupPlan, Rename, Reschedule
 from orchestrator.journeys.states import SendState
 from orchestrator.versions.in_flight import OPEN, WAITING
@@ -124,6 +132,8 @@ def _cancel(
 def _reschedule(
     connection: Connection, members: Select[tuple[int]], change: Reschedule, now: datetime
 ) -> dict[str, int]:
+    if connection.dialect.name == "postgresql":
+        return _reschedule_in_database(connection, members, change, now)
     rows = connection.execute(
         select(_S.c.id, _S.c.state, _E.c.anchor_at)
         .select_from(_S.join(_E, _E.c.id == _S.c.enrollment_id))
@@ -170,12 +180,40 @@ def _reschedule(
     return {"rows": len(params), "missed": missed}
 
 
+def _reschedule_in_database(
+    connection: Connection, members: Select[tuple[int]], change: Reschedule, now: datetime
+) -> dict[str, int]:
+    """:func:`_reschedule` as one ``UPDATE … FROM enrollment`` (PostgreSQL)."""
+    held = _S.c.state == SendState.PAUSED.value
+    late = _E.c.anchor_at < literal(change.cutoff, _S.c.updated_at.type)
+    due = _E.c.anchor_at + literal(change.new_offset, Interval())
+    result = connection.execute(
+        update(_S)
+        .where(_S.c.enrollment_id == _E.c.id, _E.c.id.in_(members), *_fresh(change.step_id))
+        .values(
+            due_at=due,
+            wake_at=due,
+            state=case(
+                (held, _S.c.state), (late, SendState.MISSED.value), else_=SendState.PENDING.value
+            ),
+            reason=case((late & ~held, change.missed_reason), else_=change.reason),
+            held_until=None,
+            updated_at=now,
+        )
+        .returning(late)
+    ).scalars()
+    lateness = list(result)
+    return {"rows": len(lateness), "missed": sum(bool(x) for x in lateness)}
+
+
 def _add(
     connection: Connection, journey_id: str, members: Select[tuple[int]], add: Add, now: datetime
 ) -> dict[str, int]:
     has_row = exists(
         select(_S.c.id).where(_S.c.enrollment_id == _E.c.id, _S.c.step_id == add.step_id)
     )
+    if connection.dialect.name == "postgresql":
+        return _add_in_database(connection, journey_id, members, has_row, add, now)
     lacking = connection.execute(
         select(_E.c.id, _E.c.customer_id, _E.c.anchor_at, _E.c.state).where(
             _E.c.id.in_(members), ~has_row
@@ -198,6 +236,54 @@ def _add(
     ]
     states = insert_many_ignoring_conflicts(
         connection, _S, rows, ["enrollment_id", "step_id"], returning="state"
+    )
+    past = sum(state == SendState.MISSED.value for state in states)
+    return {"scheduled": len(states) - past, "past": past}
+
+
+def _add_in_database(
+    connection: Connection,
+    journey_id: str,
+    members: Select[tuple[int]],
+    has_row: Exists,
+    add: Add,
+    now: datetime,
+) -> dict[str, int]:
+    """:func:`_add` as one ``INSERT … SELECT`` (PostgreSQL: the due time is the database's
+    own interval arithmetic), so a change for many enrollments holds the journey's lock for
+    as short as the database can write them."""
+    moment = _S.c.updated_at.type
+    due = _E.c.anchor_at + literal(add.offset, Interval())
+    in_time = _E.c.anchor_at >= literal(add.cutoff, moment)
+    state = case(
+        (~in_time, SendState.MISSED.value),
+        (_E.c.state == "paused", SendState.PAUSED.value),
+        else_=SendState.PENDING.value,
+    )
+    source = select(
+        _E.c.id,
+        _E.c.customer_id,
+        literal(journey_id),
+        literal(add.step_id),
+        due,
+        due,
+        state,
+        case((~in_time, add.missed_reason), else_=null()),
+        literal(now, moment),
+    ).where(_E.c.id.in_(members), ~has_row)
+    columns = (
+        "enrollment_id",
+        "customer_id",
+        "journey_id",
+        "step_id",
+        "due_at",
+        "wake_at",
+        "state",
+        "reason",
+        "updated_at",
+    )
+    states = insert_selected_ignoring_conflicts(
+        connection, _S, columns, source, ["enrollment_id", "step_id"], returning="state"
     )
     past = sum(state == SendState.MISSED.value for state in states)
     return {"scheduled": len(states) - past, "past": past}
