@@ -136,3 +136,13 @@ def test_plan_of_a_comment_only_change_changes_nothing_in_flight(
     assert code == 0, output
     with runtime.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(journey_current)).scalar() == 1
+
+
+def test_plan_under_finish_started_changes_nothing_in_flight(
+    runtime: Runtime, settings: Settings
+) -> None:
+    finish = CHANGED.replace("grace: 24h\n", "grace: 24h\nin_flight: finish_started\n")
+    write_journeys(settings.journeys_dir, {"flow": finish})
+    code, output = plan(settings)
+    assert code == 0, output
+    assert "5 enrollment(s) on version 1 finish on it (in_flight: finish_started)" in output
