@@ -15,7 +15,8 @@ after the files changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound, TemplateSyntaxError, meta
@@ -79,21 +80,26 @@ def _read_into(found: dict[str, str], templates_dir: Path, name: str) -> bool:
 
 def _add_references(found: dict[str, str], templates_dir: Path) -> None:
     """Close over ``{% extends %}``, ``{% import %}`` and ``{% include %}`` of literal names."""
-    parser = Environment(autoescape=True)  # parsing only: nothing is rendered with it
     queue = list(found)
     while queue:
         name = queue.pop()
-        for reference in _references(parser, found[name]):
+        for reference in _references(found[name]):
             if reference not in found and _read_into(found, templates_dir, reference):
                 queue.append(reference)
 
 
-def _references(parser: Environment, source: str) -> Iterable[str]:
+_PARSER = Environment(autoescape=True)  # parsing only: nothing is rendered with it
+
+
+@functools.lru_cache(maxsize=2048)
+def _references(source: str) -> tuple[str, ...]:
+    """The names a template's text refers to; cached by the text, since every look at the
+    files (and every journey sharing a layout) would parse the same text again."""
     try:
-        tree = parser.parse(source)
+        tree = _PARSER.parse(source)
     except TemplateSyntaxError:
-        return []  # a broken template renders as broken from the copy too
-    return [name for name in meta.find_referenced_templates(tree) if name is not None]
+        return ()  # a broken template renders as broken from the copy too
+    return tuple(name for name in meta.find_referenced_templates(tree) if name is not None)
 
 
 class SnapshotLoader(BaseLoader):

@@ -24,7 +24,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -238,8 +238,10 @@ class JourneyCatalog:
         heads = current_journey_versions(self.engine)
         journeys: dict[str, Journey] = {}
         version_ids: dict[str, int] = {}
-        for journey_id, (_, on_disk) in self._disk.items():
+        for journey_id, (content, on_disk) in self._disk.items():
             head = heads.get(journey_id)
+            if head is not None and head.content_hash == content.content_hash:
+                self._remember(head.id, journey_id, on_disk, content.templates)
             loaded = self._load(head.id) if head is not None else None
             if loaded is None:
                 journeys[journey_id] = on_disk  # not recorded (yet): as the folder has it
@@ -247,6 +249,20 @@ class JourneyCatalog:
             journeys[journey_id] = loaded.journey
             version_ids[journey_id] = loaded.version_id
         self._view = JourneySet(journeys, version_ids, self.journey)
+
+    def _remember(
+        self, version_id: int, journey_id: str, journey: Journey, templates: Mapping[str, str]
+    ) -> None:
+        """The files hold the current version: use what was read from them rather than parse
+        the stored copy again (the same text)."""
+        with self._cache_lock:
+            if self._loaded.get(version_id) is not None:
+                return
+        renderer = SnapshotRenderer(templates, self.default_locale)
+        with self._cache_lock:
+            self._loaded[version_id] = LoadedVersion(version_id, journey_id, journey, renderer)
+            while len(self._loaded) > CACHED_VERSIONS:
+                self._loaded.popitem(last=False)
 
     def _load(self, version_id: int) -> LoadedVersion | None:
         with self._cache_lock:
