@@ -238,7 +238,9 @@ class InFlightGroup:
 def steps_needing_anchors(diff: JourneyDiff) -> tuple[set[str], bool]:
     """Which steps' anchors the summary must hold for this diff (rescheduled and added ones),
     and whether every enrollment's anchor is needed (a step was added)."""
-    steps = {step_id for step_id, _, _ in diff.retimed} | {step_id for step_id, _ in diff.added}
+    retimed = {step_id for step_id, _, _ in diff.retimed}
+    renamed = {old for old, new in diff.renamed if new in retimed}  # moved first, then re-timed
+    steps = retimed | renamed | {step_id for step_id, _ in diff.added}
     return steps, bool(diff.added)
 
 
@@ -452,15 +454,18 @@ def _reschedule(
     version: str,
     now: datetime,
 ) -> Reschedule:
-    rows = group.rows(step_id)
+    # Renames are applied first: the rows of the ids this step was renamed from are its own.
+    ids = [step_id, *new.step(step_id).renamed_from]
+    fresh = sum(group.rows(i).fresh for i in ids)
+    anchors = sorted(anchor for i in ids for anchor in group.rows(i).fresh_anchors)
     cutoff = cutoff_for(new, new.step(step_id), offset, now)
-    missed = bisect_left(rows.fresh_anchors, cutoff)
+    missed = bisect_left(anchors, cutoff)
     change = f"{format_duration(old)} → {format_duration(offset)}"
     return Reschedule(
         step_id,
         old,
         offset,
-        rows.fresh,
+        fresh,
         missed,
         cutoff,
         f"rescheduled by {version}: {change}",

@@ -146,3 +146,20 @@ def test_plan_under_finish_started_changes_nothing_in_flight(
     code, output = plan(settings)
     assert code == 0, output
     assert "5 enrollment(s) on version 1 finish on it (in_flight: finish_started)" in output
+
+
+def test_a_step_renamed_and_re_timed_is_planned_as_applied(
+    runtime: Runtime, settings: Settings
+) -> None:
+    moved = FLOW.replace(
+        "id: faq\n    after: 3d", "id: questions\n    renamed_from: faq\n    after: 4d"
+    )
+    write_journeys(settings.journeys_dir, {"flow": moved})
+    code, output = plan(settings)
+    assert code == 10, output
+    assert "renamed: faq → questions, 3 pending row(s) move" in output
+    assert "questions: 3d → 4d, 3 pending row(s) rescheduled" in output
+    runtime.catalog.refresh()
+    (done,) = list_versions(runtime.engine, "flow")[-1].apply_report["groups"]  # type: ignore[index]
+    assert done["renamed"] == {"faq→questions": 3}
+    assert done["rescheduled"] == {"questions": {"rows": 3, "missed": 0}}
