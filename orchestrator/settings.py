@@ -354,7 +354,9 @@ class Settings(BaseSettings):
         return not self.redis_url
 
 
-BLANK_IS_A_VALUE = frozenset({"public_base_url", "quiet_days"})  # blank: derived / none
+BLANK_IS_A_VALUE = frozenset(
+    {"public_base_url", "quiet_days", "click_scanner_networks"}
+)  # blank: derived / none
 
 
 def _holds_secret(cls: type[Settings], field_name: str) -> bool:

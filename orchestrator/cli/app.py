@@ -16,6 +16,7 @@ from orchestrator.cli import (
     enroll,
     health,
     journeys,
+    plan,
     processes,
     send_test,
     sends,
@@ -62,6 +63,7 @@ for command in (
     journeys.preview,
     journeys.simulate,
     journeys.schema,
+    plan.plan,
     enroll.enroll,
 ):
     app.command()(command)

@@ -21,11 +21,14 @@ from orchestrator.db.models import (
     HealthBandDaily,
     HealthScoreEntry,
     JobWatermark,
+    JourneyCurrent,
+    JourneyVersion,
     LinkClick,
     LoginFailure,
     MessageArchive,
     ProviderEvent,
     ScheduledSend,
+    SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
@@ -52,6 +55,9 @@ message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-def
 link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
 analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
 health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
+journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
+snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
+journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

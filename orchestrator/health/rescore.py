@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.enrollment.store import enroll_in_journey
+from orchestrator.enrollment.store import enroll_in_journey, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
@@ -158,14 +158,15 @@ def _fire(
     task: int | None = None
     if isinstance(action, MailAction):
         name = f"mail:{action.journey}"
-        journey = journeys.get(action.journey)
-        if journey is None:
+        entered = entering(connection, journeys, [action.journey])
+        if not entered:
             log.error("health action names no journey %r; skipped", action.journey)
             return None
+        journey, version_id = entered[0]
         customer = session.get(Customer, customer_id)
         assert customer is not None
         entry = f"health:{band}:{now.isoformat()}"
-        enroll_in_journey(session, customer, journey, entry, now, now)
+        enroll_in_journey(session, customer, journey, entry, now, now, version_id=version_id)
     else:
         name = "csm_task"
         reason = f"health score {result.score} entered band {band}"

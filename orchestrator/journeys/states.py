@@ -24,6 +24,10 @@ class SendState(StrEnum):
     PAUSED = "paused"  # its enrollment is held by an operator; resuming makes it pending again
 
 
+# Enrollments still in their journey: an operator's pause holds one, it does not end it.
+OPEN_ENROLLMENT_STATES = ("active", "paused")
+
+
 ACTIVE_SEND_STATES = (
     SendState.PENDING,
     SendState.DISPATCHED,

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -43,7 +44,8 @@ from orchestrator.delivery.outcomes import (
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
-from orchestrator.journeys.decide import Claim, decide, find_step
+from orchestrator.journeys.decide import Claim, Decision, decide, find_step
+from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
@@ -58,10 +60,21 @@ from orchestrator.usage.facts import usage_context
 log = logging.getLogger(__name__)
 
 
+class FollowedVersions(Protocol):
+    """The journey version an enrollment follows, and the renderer of its templates
+    (:class:`orchestrator.services.journey_catalog.JourneyCatalog`)."""
+
+    def journey(self, journey_id: str, version_id: int | None) -> Journey | None: ...
+
+    def renderer(self, journey_id: str, version_id: int | None) -> MailRenderer | None: ...
+
+
 @dataclass(frozen=True)
 class DeliveryDeps:
     """Everything the send path uses, built by the runtime for each batch
-    (:meth:`orchestrator.runtime.Runtime.delivery_deps`)."""
+    (:meth:`orchestrator.runtime.Runtime.delivery_deps`). With ``versions`` each row is
+    decided and rendered with the journey version its enrollment follows; without, with
+    ``journeys`` and the folder's ``renderer`` (an installation without versions)."""
 
     engine: Engine
     journeys: Mapping[str, Journey]
@@ -73,6 +86,7 @@ class DeliveryDeps:
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     archiver: MailArchiver | None = None  # None: sent mails are not archived
+    versions: FollowedVersions | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -128,7 +142,12 @@ def _prepare(
 ) -> str | ArchiveEntry:
     """The mail to send for a claimed row, or the state the row ended in without one."""
     customer = facts.customer
-    journey = deps.journeys.get(claim.journey_id)
+    version_id = facts.enrollment.version_id
+    if deps.versions is not None:
+        journey = deps.versions.journey(claim.journey_id, version_id)
+        renderer = deps.versions.renderer(claim.journey_id, version_id) or deps.renderer
+    else:
+        journey, renderer = deps.journeys.get(claim.journey_id), deps.renderer
     step = find_step(journey, claim.step_id)
     usage = usage_context(deps.engine, claim.customer_id, facts.enrollment.anchor_at, now)
     decision = decide(
@@ -146,9 +165,10 @@ def _prepare(
         with deps.engine.begin() as connection:
             return finish_without_sending(connection, claim, decision, now)
     assert journey is not None and step is not None  # decide() refuses a missing step
-    if _deferred(deps, claim, journey, step, customer, now):
-        return "deferred"
-    return _render(deps, claim, journey, step, customer, now)
+    deferred = _deferred(deps, claim, journey, step, customer, now)
+    if deferred is not None:
+        return deferred
+    return _render(deps, renderer, claim, journey, step, customer, now)
 
 
 def _deferred(
@@ -158,9 +178,10 @@ def _deferred(
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> bool:
+) -> str | None:
     """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
-    (see :mod:`orchestrator.delivery.pacing`)."""
+    (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window opens only
+    after the step's ``expires_after``, it is ``missed`` now. None: it may go now."""
     plan = pacing_plan(
         deps.rules.pacing,
         claim.send_id,
@@ -172,13 +193,23 @@ def _deferred(
         was_held=claim.held_until is not None,
     )
     if plan is None:
-        return False  # the common case writes nothing
+        return None  # the common case writes nothing
+    expiry = step.expires_after
+    wake_at = plan.deferral.wake_at if plan.deferral is not None else None
+    if expiry is not None and wake_at is not None and wake_at - claim.due_at > expiry:
+        assert plan.deferral is not None
+        late = format_duration(expiry)
+        why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
+        with deps.engine.begin() as connection:
+            return finish_without_sending(connection, claim, Decision(SendState.MISSED, why), now)
     with deps.engine.begin() as connection:
-        return apply_pacing(connection, plan, deps.journeys, now) is not None
+        deferral = apply_pacing(connection, plan, deps.journeys, now)
+    return "deferred" if deferral is not None else None
 
 
 def _render(
     deps: DeliveryDeps,
+    renderer: MailRenderer,
     claim: Claim,
     journey: Journey,
     step: Step,
@@ -192,7 +223,7 @@ def _render(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
     )
     try:
-        rendered = deps.renderer.render(
+        rendered = renderer.render(
             step.template,
             customer.tier,
             customer.locale,
@@ -219,6 +250,7 @@ def _render(
         sender=deps.sender,
         send_id=claim.send_id,
         enrollment_id=claim.enrollment_id,
+        row_step_id=claim.step_id,
         unsubscribe_url=link,
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,

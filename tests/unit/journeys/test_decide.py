@@ -213,3 +213,12 @@ def test_the_condition_context() -> None:
 def test_days_since_signup_never_goes_below_zero() -> None:
     before_signup = DUE - timedelta(days=2)
     assert condition_context(CUSTOMER, before_signup)["days_since_signup"] == 0
+
+
+def test_a_step_past_its_own_expiry_is_missed_even_within_the_grace() -> None:
+    steps = [{"id": "welcome", "after": "0d", "template": "t/welcome", "expires_after": "1h"}]
+    expiring = journey(steps=steps)
+    assert run(expiring, now=DUE + timedelta(minutes=30)) is None
+    decision = run(expiring, now=DUE + timedelta(hours=2))
+    assert decision is not None and decision.state is SendState.MISSED
+    assert decision.reason.startswith("expired:")
