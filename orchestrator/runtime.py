@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from orchestrator.clock import Clock, SystemClock
@@ -24,6 +25,7 @@ from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
+from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
@@ -52,6 +54,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
+    _gauges: ScrapeTimeGauges | None = field(default=None, repr=False)
 
     @property
     def sender(self) -> SenderIdentity:
@@ -138,6 +141,25 @@ class Runtime:
             sender=self.sender,
             rate_limiter=self.rate_limiter,
         )
+
+    def metrics_registry(self) -> CollectorRegistry:
+        return base_registry()
+
+    def scrape_time_gauges(self) -> ScrapeTimeGauges:
+        """The database gauges (backlog, oldest due row), read at most every five seconds."""
+        if self._gauges is None:
+            self._gauges = ScrapeTimeGauges(self.read_gauges)
+        return self._gauges
+
+    def read_gauges(self) -> dict[str, float]:
+        from orchestrator.services.status import due_backlog
+
+        now = self.clock.now()
+        backlog = due_backlog(self.engine, now)
+        return {
+            "stepmail_due_sends": float(backlog.count),
+            "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
+        }
 
     def close(self) -> None:
         self.transport.close()

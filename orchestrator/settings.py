@@ -16,6 +16,8 @@ from orchestrator.errors import ConfigurationError
 
 TransportName = Literal["outbox", "smtp", "sendgrid"]
 EnvironmentName = Literal["development", "production"]
+LogFormatName = Literal["text", "json"]
+LogLevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Public, so only ever accepted in development: `make run` and `make signup` work with no setup.
 DEVELOPMENT_SIGNUP_HOOK_SECRET = "dev-signup-secret-change-me"  # noqa: S105  (public on purpose)
@@ -107,6 +109,36 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, gt=0)
     db_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process")
     queue_name: str = "stepmail"
+
+    # Operations (issue 13): logs, metrics, outgoing webhooks.
+    log_format: LogFormatName = Field(
+        default="text", description="text: one line; json: one object"
+    )
+    log_level: LogLevelName = "INFO"
+    metrics_host: str = Field(
+        default="127.0.0.1", description="where scheduler and worker metrics ports listen"
+    )
+    scheduler_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="/metrics and /healthz; 0 = off"
+    )
+    worker_metrics_port: int = Field(
+        default=9102, ge=0, le=65535, description="/metrics and /healthz; 0 = off"
+    )
+    metrics_dir: Path | None = Field(
+        default=None, description="worker processes' shared metric files; unset: a fresh temp dir"
+    )
+    metrics_token: SecretStr | None = None  # set: the API's /metrics wants this bearer token
+    webhook_allow_private: bool = Field(
+        default=False, description="allow loopback/private webhook URLs (development always does)"
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60, description="seconds per delivery")
+    webhook_max_attempts: int = Field(default=10, gt=0, le=50)
+    webhook_batch_size: int = Field(default=50, gt=0, le=1000)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("*", mode="before")
     @classmethod

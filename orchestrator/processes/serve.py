@@ -7,16 +7,19 @@ development defaults, and a missing folder or unreachable server stops it with o
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from types import FrameType
 
 import dramatiq
 import uvicorn
 from fastapi import FastAPI
 
-from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
+from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
-from orchestrator.processes.scheduler import start_scheduler_thread
+from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
@@ -58,28 +61,53 @@ def run_api(settings: Settings) -> None:
 
 
 def _serve(app: FastAPI, settings: Settings) -> None:
-    """uvicorn, its access log keeping unsubscribe tokens out (api/access_log.py)."""
+    """uvicorn under our logging (log_config=None: its records reach our one handler); the
+    access line is ours (api/observe.py: request id, tokens redacted, route metrics)."""
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
     )
 
 
 def run_scheduler_process(settings: Settings) -> None:
+    """``stepmail scheduler``: the tick loop in the main thread, stopped by SIGTERM or Ctrl-C
+    after the tick in hand (its claimed rows are dispatched, none left half-claimed)."""
     if not settings.redis_url:
         raise ConfigurationError("STEPMAIL_REDIS_URL is required for a separate scheduler")
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
-    stop = start_scheduler_thread(runtime, broker)
+    stop = threading.Event()
+    heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
+    _stop_on_signals(stop)
+    if settings.scheduler_metrics_port:
+        start_metrics_server(
+            settings.metrics_host,
+            settings.scheduler_metrics_port,
+            extra=runtime.scrape_time_gauges(),
+            health=heartbeat.check,
+        )
     try:
-        while not stop.wait(3600):
-            pass
-    except KeyboardInterrupt:
+        scheduler_jobs(runtime, broker, stop, heartbeat)
+    finally:
+        runtime.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info(
+                "%s received: finishing the tick in hand, then stopping",
+                signal.Signals(signum).name,
+            )
         stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def _print_banner(settings: Settings, defaults: list[DevelopmentDefault]) -> None:
