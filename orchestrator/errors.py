@@ -60,6 +60,11 @@ class InvalidInput(StepmailError):
     exit_code = 2  # a usage error, as click's own
 
 
+class UnsafeWebhookUrl(InvalidInput):
+    """Raised when a webhook URL is not https/http, or points at a loopback, private or
+    link-local address that the settings do not allow."""
+
+
 class InvalidRequest(InvalidInput):
     """Raised when a request body breaks the rules; ``errors`` name each place at fault."""
 
@@ -155,6 +160,10 @@ class JourneyNotFound(NotFound):
 
 class StepNotFound(NotFound):
     """Raised when a command names a step its journey does not have."""
+
+
+class WebhookNotFound(NotFound):
+    """Raised when a webhook endpoint or message id does not exist."""
 
 
 class NotSuppressed(NotFound):

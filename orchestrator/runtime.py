@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
+    from orchestrator.services.webhooks import OutgoingWebhookRules
 
 
 @dataclass
@@ -113,6 +114,17 @@ class Runtime:
 
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
+    def outgoing_webhook_rules(self) -> OutgoingWebhookRules:
+        from orchestrator.services.webhooks import OutgoingWebhookRules
+
+        settings = self.settings
+        return OutgoingWebhookRules(
+            allow_private=settings.webhook_allow_private or settings.is_development,
+            timeout=settings.webhook_timeout,
+            max_attempts=settings.webhook_max_attempts,
+            batch_size=settings.webhook_batch_size,
+        )
+
     def handoff_config(self) -> HandoffConfig:
         return handoff_config(self.settings)
 
@@ -153,12 +165,14 @@ class Runtime:
 
     def read_gauges(self) -> dict[str, float]:
         from orchestrator.services.status import due_backlog
+        from orchestrator.services.webhooks import pending_count
 
         now = self.clock.now()
         backlog = due_backlog(self.engine, now)
         return {
             "stepmail_due_sends": float(backlog.count),
             "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
+            "stepmail_webhook_outbox_pending": float(pending_count(self.engine)),
         }
 
     def close(self) -> None:

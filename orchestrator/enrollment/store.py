@@ -24,6 +24,8 @@ from orchestrator.journeys.compiler import compile_journey, is_missed
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.recipients.consent import record_consent
+from orchestrator.webhooks.facts import enrollment_data
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -170,11 +172,18 @@ def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
     """Close an enrollment and cancel its steps that have not gone out yet."""
-    connection.execute(
+    ended = connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
         .values(state=state, ended_at=now, end_reason=reason[:500])
-    )
+    ).rowcount
+    if ended and state in ("converted", "exited"):
+        emit(
+            connection,
+            f"enrollment.{state}",
+            lambda: [{**enrollment_data(connection, enrollment_id), "reason": reason[:200]}],
+            now,
+        )
     connection.execute(
         update(scheduled_sends)
         .where(

@@ -20,6 +20,7 @@ from orchestrator.errors import ConfigurationError
 from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
+from orchestrator.processes.webhook_loop import start_webhook_loop
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
@@ -45,11 +46,13 @@ def run_all_in_one(settings: Settings) -> None:
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
+    webhooks = start_webhook_loop(runtime, stop)
     _print_banner(settings, defaults)
     try:
         _serve(create_app(runtime), settings)
     finally:
         stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
         worker.stop()
         runtime.close()
 
@@ -91,9 +94,12 @@ def run_scheduler_process(settings: Settings) -> None:
             extra=runtime.scrape_time_gauges(),
             health=heartbeat.check,
         )
+    webhooks = start_webhook_loop(runtime, stop)
     try:
         scheduler_jobs(runtime, broker, stop, heartbeat)
     finally:
+        stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
         runtime.close()
 
 

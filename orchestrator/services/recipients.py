@@ -21,6 +21,7 @@ from orchestrator.recipients.page import language_of as page_language
 from orchestrator.recipients.preferences import save_preferences
 from orchestrator.recipients.reasons import UNSUBSCRIBE
 from orchestrator.recipients.suppression import suppress, unsuppress
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def unsubscribe(
 
     def action(session: Session, customer: Customer) -> None:
         suppress(session, customer.email, UNSUBSCRIBE, "one-click", clock.now())
+        data = {"customer_id": customer.external_id, "source": "unsubscribe_link"}
+        emit(session, "recipient.unsubscribed", data, clock.now())
 
     return _act(engine, token, rules, reader_language, action, "unsubscribed")
 
