@@ -115,15 +115,9 @@ class Runtime:
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
     def outgoing_webhook_rules(self) -> OutgoingWebhookRules:
-        from orchestrator.services.webhooks import OutgoingWebhookRules
+        from orchestrator.services.webhooks import outgoing_webhook_rules
 
-        settings = self.settings
-        return OutgoingWebhookRules(
-            allow_private=settings.webhook_allow_private or settings.is_development,
-            timeout=settings.webhook_timeout,
-            max_attempts=settings.webhook_max_attempts,
-            batch_size=settings.webhook_batch_size,
-        )
+        return outgoing_webhook_rules(self.settings)
 
     def handoff_config(self) -> HandoffConfig:
         return handoff_config(self.settings)

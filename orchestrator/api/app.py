@@ -13,6 +13,7 @@ from orchestrator.api import (
     suppressions,
     tasks,
     unsubscribe,
+    webhooks,
 )
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
@@ -44,5 +45,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(webhooks.router, tags=["webhooks"])
     app.include_router(ops.router)
     return app

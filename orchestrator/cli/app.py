@@ -19,6 +19,7 @@ from orchestrator.cli import (
     suppressions,
     tasks,
     track,
+    webhooks,
 )
 from orchestrator.cli.output import errors
 from orchestrator.errors import StepmailError
@@ -45,6 +46,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("track")(track.track)
 for command in (
     processes.run,

@@ -21,6 +21,7 @@ from orchestrator.clock import Clock
 from orchestrator.db.tables import webhook_attempts, webhook_endpoints, webhook_messages
 from orchestrator.errors import UnsafeWebhookUrl, WebhookNotFound
 from orchestrator.observability.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
+from orchestrator.settings import Settings
 from orchestrator.webhooks.delivery import (
     Claimed,
     Outcome,
@@ -51,6 +52,17 @@ class OutgoingWebhookRules:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.timeout * 3 + 5)
+
+
+def outgoing_webhook_rules(settings: Settings) -> OutgoingWebhookRules:
+    """Private destinations are allowed in development (a receiver on localhost) or when
+    ``STEPMAIL_WEBHOOK_ALLOW_PRIVATE`` says so."""
+    return OutgoingWebhookRules(
+        allow_private=settings.webhook_allow_private or settings.is_development,
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        batch_size=settings.webhook_batch_size,
+    )
 
 
 def add_endpoint(

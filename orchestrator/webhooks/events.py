@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 from orchestrator.errors import InvalidInput
 
-EVENT_TYPES = (
+EventType = Literal[
     "mail.sent",
     "mail.delivered",
     "mail.bounced",
@@ -17,7 +18,8 @@ EVENT_TYPES = (
     "task.closed",
     "health.band_changed",
     "tier.changed",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 def parse_events(names: Iterable[str]) -> tuple[str, ...]:

@@ -57,7 +57,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 def rules(runtime: Runtime, **overrides: object) -> OutgoingWebhookRules:
     base = runtime.outgoing_webhook_rules()
-    values = {
+    values: dict[str, object] = {
         "allow_private": True,
         "timeout": 5.0,
         "max_attempts": base.max_attempts,
