@@ -50,6 +50,17 @@ class NoHealthDefinition(ConfigurationError):
     """Raised when the health job is asked for and the journeys folder has no health file."""
 
 
+class DatabaseNotMigrated(ConfigurationError):
+    """Raised when the database has no (or an older) schema: ``stepmail db upgrade`` fixes it."""
+
+
+class ServerUnavailable(StepmailError):
+    """Raised when the database or Redis does not answer; the message names the setting."""
+
+    http_status = 503
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 

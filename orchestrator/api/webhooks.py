@@ -34,7 +34,7 @@ RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 
 
 class EndpointCreate(BaseModel):
-    """Where to post and which events; ``*`` subscribes to every event (stored as the list of them)."""
+    """Where to post and which events; ``*`` subscribes to every event (stored as their list)."""
 
     url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://")
     events: list[EventType | Literal["*"]] = Field(min_length=1, max_length=len(EVENT_TYPES) + 1)

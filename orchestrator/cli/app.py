@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
@@ -16,6 +16,7 @@ from orchestrator.cli import (
     journeys,
     processes,
     sends,
+    status,
     suppressions,
     tasks,
     track,
@@ -34,9 +35,20 @@ class _StepmailGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except StepmailError as exc:
-            for line in exc.cli_lines():
-                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc)
+        except Exception as exc:
+            from orchestrator.services.failures import as_stepmail_error
+
+            known = as_stepmail_error(exc)
+            if known is None:
+                raise  # a bug: the traceback is what a report needs
+            _fail(known)
+
+
+def _fail(exc: StepmailError) -> NoReturn:
+    for line in exc.cli_lines():
+        errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+    raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
@@ -58,6 +70,7 @@ for command in (
     journeys.simulate,
     journeys.schema,
     enroll.enroll,
+    status.status,
 ):
     app.command()(command)
 

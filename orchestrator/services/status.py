@@ -19,6 +19,7 @@ from orchestrator.db.models import WAKEABLE_SQL
 from orchestrator.db.tables import csm_tasks, job_watermarks, scheduled_sends
 from orchestrator.journeys.states import SendState
 from orchestrator.services.health import HEALTH_DAILY
+from orchestrator.webhooks.delivery import open_messages
 
 _T = scheduled_sends
 
@@ -66,7 +67,19 @@ class SystemStatus:
     schema_current: list[str]
     schema_head: list[str]
     redis: str  # "ok", "not configured", or why it does not answer
-    extra: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, int] = field(default_factory=dict)  # waiting, failed
+
+    @property
+    def problems(self) -> list[str]:
+        """What an operator must act on; ``stepmail status`` exits 1 when there is any."""
+        found = []
+        if not self.schema_ok:
+            found.append("the database schema is not the code's: run `stepmail db upgrade`")
+        if self.redis not in ("ok", "not configured"):
+            found.append(f"Redis {self.redis}")
+        if self.unknown:
+            found.append(f"{self.unknown} send(s) unknown: `stepmail sends unknown`")
+        return found
 
     @property
     def schema_ok(self) -> bool:
@@ -97,7 +110,8 @@ class SystemStatus:
                 "up_to_date": self.schema_ok,
             },
             "redis": self.redis,
-            **self.extra,
+            "webhooks": self.webhooks,
+            "problems": self.problems,
         }
 
 
@@ -108,6 +122,7 @@ def system_status(engine: Engine, now: datetime, *, redis_url: str | None) -> Sy
         if not current:
             states: dict[str, int] = {}
             backlog, open_tasks, done_until = DueBacklog(0, None), 0, None
+            webhooks: dict[str, int] = {}
         else:
             states = _send_states(connection)
             backlog = _due_backlog(connection, now)
@@ -117,6 +132,10 @@ def system_status(engine: Engine, now: datetime, *, redis_url: str | None) -> Sy
             done_until = connection.execute(
                 select(job_watermarks.c.done_until).where(job_watermarks.c.name == HEALTH_DAILY)
             ).scalar_one_or_none()
+            webhooks = {
+                "waiting": open_messages(connection),
+                "failed": open_messages(connection, ("failed",)),
+            }
     return SystemStatus(
         now=now,
         send_states=states,
@@ -127,6 +146,7 @@ def system_status(engine: Engine, now: datetime, *, redis_url: str | None) -> Sy
         schema_current=sorted(current),
         schema_head=sorted(head_revisions()),
         redis=redis_state(redis_url),
+        webhooks=webhooks,
     )
 
 

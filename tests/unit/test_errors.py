@@ -16,6 +16,8 @@ EXPECTED = {
     "ConfigurationError": (503, 78),
     "WebhookNotConfigured": (503, 78),
     "NoHealthDefinition": (503, 78),
+    "DatabaseNotMigrated": (503, 78),
+    "ServerUnavailable": (503, 69),
     "InvalidInput": (422, 2),
     "InvalidRequest": (422, 2),
     "InvalidJson": (422, 2),
