@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import os
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
@@ -22,8 +23,8 @@ from orchestrator.cli import (
     track,
     webhooks,
 )
-from orchestrator.cli.output import errors
-from orchestrator.errors import StepmailError
+from orchestrator.cli.output import errors, verbosity
+from orchestrator.errors import InvalidInput, StepmailError
 
 
 class _StepmailGroup(TyperGroup):
@@ -78,6 +79,26 @@ for command in (
 def main() -> None:
     """Console entry point (``stepmail``)."""
     app()
+
+
+@app.callback()
+def _root(
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Only results and errors: no informational lines or logs."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs (STEPMAIL_LOG_LEVEL=DEBUG).")
+    ] = False,
+) -> None:
+    """Step-mail onboarding journeys by touch tier (``stepmail COMMAND --help``)."""
+    if quiet and verbose:
+        raise InvalidInput("--quiet and --verbose: choose one")
+    verbosity.quiet = quiet
+    if quiet or verbose:  # read by every process this command serves or starts
+        os.environ["STEPMAIL_LOG_LEVEL"] = "WARNING" if quiet else "DEBUG"
 
 
 def _warn_about_unknown_variables() -> None:

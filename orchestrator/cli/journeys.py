@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.output import console, errors
+from orchestrator.cli.output import JsonFlag, console, errors, print_json
 from orchestrator.clock import SystemClock
 from orchestrator.settings import load_settings
 
@@ -39,11 +39,15 @@ def preview(
     tier: TierOption = "tech",
     locale: LocaleOption = "ja",
     out: Annotated[Path, typer.Option(help="folder for the files")] = Path("var/preview"),
+    json_output: JsonFlag = False,
 ) -> None:
     """Render one step for a sample customer; writes the HTML and text and prints their paths."""
     from orchestrator.tools.check import preview_step
 
     paths = preview_step(load_settings(), journey, step, tier, locale, out, SystemClock().now())
+    if json_output:
+        print_json([str(path) for path in paths])
+        return
     for path in paths:
         console.print(str(path), highlight=False)
 
@@ -59,6 +63,7 @@ def simulate(
     ] = None,
     acv: Annotated[Decimal | None, typer.Option(help="starting annual contract value")] = None,
     nps: Annotated[int | None, typer.Option(help="an NPS score submitted on day 0")] = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Run the real pipeline for a sample customer with scripted usage: mails, skips, score
     changes and tasks, day by day. No side effects (a throwaway database, nothing sent)."""
@@ -76,7 +81,10 @@ def simulate(
     timeline = simulate_journey(
         settings, journey, tier, locale, days, SystemClock().now(), script, acv
     )
-    console.print(format_timeline(timeline), highlight=False)
+    if json_output:
+        print_json(timeline)
+    else:
+        console.print(format_timeline(timeline), highlight=False)
 
 
 def schema(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.output import JsonFlag, info, print_json
 from orchestrator.clock import SystemClock
 from orchestrator.delivery.unknown_sends import Settlement
 from orchestrator.runtime import open_engine
@@ -19,17 +20,21 @@ app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: se
 @app.command("unknown")
 def unknown_command(
     limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
+    json_output: JsonFlag = False,
 ) -> None:
     """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""
     with open_engine(load_settings()) as engine:
         sends = list_unknown_sends(engine, limit=limit)
+    if json_output:
+        print_json(sends)
+        return
     for send in sends:
         typer.echo(
             f"{send.send_id}\t{send.email}\t{send.journey_id}/{send.step_id}\t"
             f"{send.attempts}\t{send.since.isoformat()}\t{send.reason or ''}"
         )
     if not sends:
-        typer.echo("no sends with an unknown outcome")
+        info("no sends with an unknown outcome")
 
 
 @app.command("settle")
