@@ -158,16 +158,21 @@ class Runtime:
         return self._gauges
 
     def read_gauges(self) -> dict[str, float]:
-        from orchestrator.services.status import due_backlog
+        from orchestrator.services.status import due_backlog, queue_depth
         from orchestrator.services.webhooks import pending_count
 
         now = self.clock.now()
         backlog = due_backlog(self.engine, now)
-        return {
+        gauges = {
             "stepmail_due_sends": float(backlog.count),
             "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
             "stepmail_webhook_outbox_pending": float(pending_count(self.engine)),
         }
+        if self.settings.redis_url:
+            depth = queue_depth(self.settings.redis_url, self.settings.queue_name)
+            if depth is not None:  # Redis down: these gauges are absent, the others stay
+                gauges.update(depth)
+        return gauges
 
     def close(self) -> None:
         self.transport.close()

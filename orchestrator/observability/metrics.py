@@ -69,6 +69,9 @@ SCRAPE_TIME_GAUGES = {
     "stepmail_due_sends": "Rows due now (wake_at reached) in an active state",
     "stepmail_oldest_due_age_seconds": "How long the oldest due row has waited (0: none due)",
     "stepmail_webhook_outbox_pending": "Webhook deliveries waiting (pending or retrying)",
+    "stepmail_queue_waiting": "Broker messages (batches of row ids) waiting for a worker",
+    "stepmail_queue_messages": "Broker messages held in Redis: waiting or in a worker's hands",
+    "stepmail_queue_dead_letters": "Broker messages Dramatiq gave up on (dead-letter queue)",
 }
 
 

@@ -165,6 +165,32 @@ def _schema_revisions(connection: Connection) -> set[str]:
     }
 
 
+def queue_depth(redis_url: str, queue_name: str, timeout: float = 2.0) -> dict[str, float] | None:
+    """The send queue in Redis, as Dramatiq's Redis broker keeps it: messages waiting for a
+    worker (the queue's list), all it holds (waiting or in a worker's hands, unacknowledged)
+    and dead letters (given up after Dramatiq's retries). None when Redis does not answer."""
+    key = f"dramatiq:{queue_name}"
+    try:
+        client = redis.Redis.from_url(
+            redis_url, socket_connect_timeout=timeout, socket_timeout=timeout
+        )
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.llen(key)
+            pipe.hlen(f"{key}.msgs")
+            pipe.hlen(f"{key}.XQ.msgs")
+            waiting, held, dead = pipe.execute()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError):
+        return None
+    return {
+        "stepmail_queue_waiting": float(waiting),
+        "stepmail_queue_messages": float(held),
+        "stepmail_queue_dead_letters": float(dead),
+    }
+
+
 def redis_state(redis_url: str | None, timeout: float = 2.0) -> str:
     """``ok``, ``not configured``, or the first line of why Redis does not answer (never the
     URL: it may carry a password)."""
