@@ -88,12 +88,20 @@ def run_scheduler_process(settings: Settings) -> None:
     heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
     _stop_on_signals(stop)
     if settings.scheduler_metrics_port:
-        start_metrics_server(
-            settings.metrics_host,
-            settings.scheduler_metrics_port,
-            extra=runtime.scrape_time_gauges(),
-            health=heartbeat.check,
-        )
+        try:
+            start_metrics_server(
+                settings.metrics_host,
+                settings.scheduler_metrics_port,
+                extra=runtime.scrape_time_gauges(),
+                health=heartbeat.check,
+            )
+        except OSError as exc:
+            runtime.close()
+            raise ConfigurationError(
+                f"STEPMAIL_SCHEDULER_METRICS_PORT: cannot listen on {settings.metrics_host}:"
+                f"{settings.scheduler_metrics_port} ({exc.strerror}); give each scheduler on a "
+                "host its own port, or 0 to turn the port off"
+            ) from None
     webhooks = start_webhook_loop(runtime, stop)
     try:
         scheduler_jobs(runtime, broker, stop, heartbeat)
