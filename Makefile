@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck pytest signup check bench clean
+.PHONY: run test lint layers typecheck pytest signup check bench env-example clean messages
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 # `make run` and `make signup` are the trial: development mode, whose defaults the banner lists.
@@ -29,7 +29,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator workers tests bench
+	$(BIN)/mypy orchestrator workers tests bench clients/python/stepmail_client
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -41,8 +41,21 @@ check: $(STAMP)
 signup: $(STAMP)
 	$(BIN)/python -m orchestrator.tools.sample_signup
 
+# .env.example is written from the settings' descriptions (a test checks it is current).
+env-example: $(STAMP)
+	$(BIN)/python -m orchestrator.tools.env_example > .env.example
+
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py
+
+# Re-extract the console's strings into its template and merge them into both catalogs; then
+# translate the new entries of orchestrator/console/locale/ja (tests/test_console_i18n.py checks).
+LOCALE := orchestrator/console/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F $(LOCALE)/babel.cfg -k N_ --no-location --sort-output \
+		--omit-header --project=Stepmail -o $(LOCALE)/console.pot .
+	$(BIN)/pybabel update -D console -i $(LOCALE)/console.pot -d $(LOCALE) -N -w 100 \
+		--ignore-obsolete --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -99,6 +99,14 @@ class InvalidEventBatch(InvalidRequest):
         super().__init__(errors, 400, "; ".join(str(error["msg"]) for error in errors))
 
 
+class InvalidField(InvalidInput):
+    """Raised when a value a console form or command gave is refused; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
 # -- authentication --------------------------------------------------------------------------
 
 
@@ -128,6 +136,28 @@ class WrongApiKey(AuthenticationError):
 
     def http_headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
+
+
+class LoginRefused(AuthenticationError):
+    """Raised when an address and password sign nobody in (it never says which was wrong)."""
+
+
+class LoginThrottled(StepmailError):
+    """Raised when too many sign-ins failed lately for the account or the client address."""
+
+    http_status = 429
+    exit_code = 77
+
+
+class PermissionDenied(StepmailError):
+    """Raised when a signed-in console user's role does not allow the action."""
+
+    http_status = 403
+    exit_code = 77
+
+
+class CsrfRejected(PermissionDenied):
+    """Raised when a console form comes without its session's token, or from another site."""
 
 
 class InvalidUnsubscribeToken(AuthenticationError):
@@ -163,6 +193,14 @@ class TaskNotFound(NotFound):
 
 class SendNotFound(NotFound):
     """Raised when a scheduled send id does not exist."""
+
+
+class EnrollmentNotFound(NotFound):
+    """Raised when an enrollment id does not exist."""
+
+
+class UserNotFound(NotFound):
+    """Raised when no console user has the given address."""
 
 
 class JourneyNotFound(NotFound):
@@ -229,6 +267,18 @@ class JobAlreadyRunning(Conflict):
     """Raised when another process holds the claim of a periodic job."""
 
 
+class EnrollmentStateConflict(Conflict):
+    """Raised when pausing, resuming or ending an enrollment its state does not allow."""
+
+
+class SendNotFailed(Conflict):
+    """Raised when re-sending a step whose send did not fail."""
+
+
+class UserExists(Conflict):
+    """Raised when adding a console user whose address is taken."""
+
+
 # -- journeys, templates, conditions ---------------------------------------------------------
 
 
@@ -291,15 +341,6 @@ class SimulationDidNotSettle(StepmailError):
     """Raised when ``stepmail simulate`` finds a journey that keeps rescheduling itself."""
 
     exit_code = 70  # EX_SOFTWARE
-
-
-class StepmailApiError(StepmailError):
-    """Raised by :class:`orchestrator.client.StepmailClient` when the API answers with an
-    error; carries the status and the response body."""
-
-    def __init__(self, status: int, body: str) -> None:
-        self.status, self.body = status, body
-        super().__init__(f"Stepmail API error {status}: {body}")
 
 
 # -- delivery --------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_
 if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.services.accounts import LoginRules  # the console's
     from orchestrator.services.events import UsageRules
+    from orchestrator.services.previews import PreviewRules
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
@@ -60,6 +62,32 @@ class Runtime:
     @property
     def sender(self) -> SenderIdentity:
         return sender_identity(self.settings)
+
+    def preview_rules(self) -> PreviewRules:
+        """What previews and test sends need (built per access: tests swap settings)."""
+        from orchestrator.services.previews import PreviewRules
+
+        settings = self.settings
+        return PreviewRules(self.sender, settings.public_base_url, settings.unsubscribe_mailto)
+
+    def login_rules(self) -> LoginRules:
+        """Console session ends and the login throttle, from settings."""
+        from orchestrator.accounts.sessions import SessionRules
+        from orchestrator.accounts.throttle import ThrottleRules
+        from orchestrator.services.accounts import LoginRules
+
+        settings = self.settings
+        return LoginRules(
+            sessions=SessionRules(
+                idle=timedelta(seconds=settings.console_idle_timeout),
+                lifetime=timedelta(seconds=settings.console_session_lifetime),
+            ),
+            throttle=ThrottleRules(
+                per_account=settings.console_login_attempts,
+                per_address=settings.console_login_attempts_per_address,
+                window=timedelta(seconds=settings.console_login_window),
+            ),
+        )
 
     def delivery_rules(self) -> DeliveryRules:
         settings = self.settings

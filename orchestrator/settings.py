@@ -26,114 +26,187 @@ DEVELOPMENT_SIGNUP_HOOK_SECRET = "dev-signup-secret-change-me"  # noqa: S105  (p
 class Settings(BaseSettings):
     """Everything an operator can set. Defaults run the embedded mode: SQLite, no Redis, outbox."""
 
+    # Each setting's docstring is its description: .env.example is generated from them
+    # (python -m orchestrator.tools.env_example), and a test keeps the two equal.
     model_config = SettingsConfigDict(
-        env_prefix="STEPMAIL_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="STEPMAIL_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
     )
 
-    # production (the default): serving processes refuse development defaults at start-up.
     environment: EnvironmentName = "production"
+    """`production` refuses to serve while a development default is in use (the public
+    signup secret, demo sender identity, loopback links); `development` accepts them."""
 
     database_url: str = "sqlite:///./var/stepmail.db"
+    """SQLite or PostgreSQL (`postgresql://user:password@host:5432/db`)."""
     redis_url: str | None = None
+    """Redis for the broker (`redis://host:6379/0`); unset: an in-process broker and worker
+    (`stepmail run` only)."""
     mail_transport: TransportName = "outbox"
+    """`outbox` (.eml files), `smtp` or `sendgrid`."""
     outbox_dir: Path = Path("./var/outbox")
+    """Where the outbox transport writes .eml files."""
     journeys_dir: Path = Path("./journeys")
+    """The journeys (YAML) to load."""
     templates_dir: Path = Path("./templates/mail")
+    """The mail templates (Jinja)."""
 
     sendgrid_api_key: SecretStr | None = None
+    """SendGrid API key (mail send permission); needed with MAIL_TRANSPORT=sendgrid."""
     sendgrid_api_host: str = "https://api.sendgrid.com"
+    """SendGrid's API base URL (e.g. its EU host `https://api.eu.sendgrid.com`)."""
     sendgrid_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a SendGrid call may take (below half of SEND_LEASE)."""
 
     smtp_host: str = "localhost"
+    """SMTP server host."""
     smtp_port: int = Field(default=25, ge=1, le=65535)
+    """SMTP server port."""
     smtp_username: str | None = None
+    """SMTP login; unset: no authentication."""
     smtp_password: SecretStr | None = None
+    """SMTP password (needed with SMTP_USERNAME)."""
     smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS."""
     smtp_ssl: bool = False
+    """Connect to SMTP over TLS from the start (port 465)."""
     smtp_timeout: float = Field(default=10.0, gt=0)
+    """Seconds an SMTP exchange may take (below half of SEND_LEASE)."""
 
     signup_hook_secret: SecretStr | None = None  # unset: development uses a public default
-    signup_hook_tolerance: int = Field(default=300, gt=0, description="seconds")
+    """HMAC key of POST /hooks/signup (16+ characters); unset: the hook refuses every request
+    (development: a public key)."""
+    signup_hook_tolerance: int = Field(default=300, gt=0)
+    """Seconds a signed hook request stays valid."""
     unsubscribe_secret: SecretStr | None = None
+    """Signs unsubscribe links (16+ characters); unset: derived from SIGNUP_HOOK_SECRET
+    (neither set: a random key per process, so links die with it)."""
 
     sender_name: str = "Stepmail Demo"
+    """The sender's name in From and every footer (one line); production refuses the demo."""
     sender_email: str = "onboarding@example.com"
+    """The From address (plain local@domain); production refuses reserved domains."""
     sender_postal_address: str = "1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan"
+    """The postal address every footer carries (特定電子メール法); production refuses the demo."""
     sender_contact: str = "support@example.com"
+    """The contact address every footer carries; production refuses reserved domains."""
 
     tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0)
+    """Yearly contract value from which a customer is high touch."""
     tier_low_threshold: Decimal = Field(default=Decimal(100_000), ge=0)
+    """Yearly contract value from which a customer is low touch (below: tech touch)."""
     default_locale: str = "ja"
+    """Locale of customers who sign up without one."""
     default_timezone: str = "Asia/Tokyo"
+    """Time zone of customers who sign up without one (send windows are read in it)."""
 
-    # The bearer token of the /v1 API (events, customers, tasks, suppressions); unset: /v1 refuses.
     api_key: SecretStr | None = None
+    """Bearer token of the /v1 API (events, customers, tasks, suppressions; 16+ characters in
+    production); unset: /v1 refuses every request."""
 
-    # Request bodies over these are refused with 413 while they stream in (api/body_limit.py).
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="every other route")
-    max_batch_body_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024, description="POST /v1/events and /hooks/sendgrid"
-    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest request body of any route but the two below; larger is 413 as it streams."""
+    max_batch_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest body of POST /v1/events and POST /hooks/sendgrid."""
 
-    # Delivery (issue: production delivery).
     sendgrid_sandbox: bool = False
+    """SendGrid sandbox mode: mails are validated and answered, never delivered."""
     sendgrid_webhook_public_key: str | None = None  # base64, as SendGrid's settings page shows it
-    sendgrid_webhook_tolerance: int = Field(default=600, gt=0, description="seconds")
-    reconciliation_window: int = Field(
-        default=1800, gt=0, description="seconds an unknown send waits for a provider event"
-    )
-    send_rate_limit: float = Field(default=0, ge=0, description="mails per second; 0 = off")
+    """Verification key of SendGrid's Signed Event Webhook (base64, as SendGrid shows it);
+    unset: POST /hooks/sendgrid answers 503."""
+    sendgrid_webhook_tolerance: int = Field(default=600, gt=0)
+    """Seconds a signed SendGrid event batch stays valid."""
+    reconciliation_window: int = Field(default=1800, gt=0)
+    """Seconds a SendGrid send with an unknown outcome waits for an event before its one
+    resend."""
+    send_rate_limit: float = Field(default=0, ge=0)
+    """Mails a second for the whole installation, shared through Redis; 0: no limit."""
     soft_bounce_limit: int = Field(default=3, gt=0)
+    """Soft bounces after which an address is suppressed."""
     unsubscribe_mailto: str | None = None
+    """An address added to List-Unsubscribe as mailto: beside the one-click link."""
     send_window: str | None = None  # e.g. "Mon-Fri 09:00-18:00", recipient's local time
+    """Recipient-local hours mails may go out, e.g. `Mon-Fri 09:00-18:00`; unset: any time."""
     quiet_days: str = ""  # comma-separated ISO dates on which nothing is sent
+    """Comma-separated ISO dates (recipient-local) on which nothing is sent."""
     frequency_cap: str | None = None  # e.g. "1/day,3/week" per customer across journeys
+    """Most mails per customer across journeys, e.g. `1/day,3/week`; unset: no cap."""
     consent_text_version: str = "signup-terms-v1"
+    """The consent text version recorded when a signup gives none."""
 
-    # Hand-off to humans (issue: usage-driven journeys).
     csm_team_email: str = "cs-team@example.com"
+    """Gets CSM task mails for customers without a CSM; production refuses reserved domains."""
     slack_webhook_url: SecretStr | None = None
-    health_action_cooldown: int = Field(default=7, gt=0, description="days")
+    """Slack-compatible incoming-webhook URL for CSM task notifications; unset: none."""
+    health_action_cooldown: int = Field(default=7, gt=0)
+    """Days before the same health band's actions may fire again for a customer."""
+
+    console_secret: SecretStr | None = None
+    """Key that signs the operator console's session cookies (16+ characters in production,
+    never the unsubscribe key); unset: derived from the hook secret, or one per process."""
+    console_idle_timeout: int = Field(default=1800, gt=0)
+    """Seconds of inactivity after which a console session ends."""
+    console_session_lifetime: int = Field(default=43200, gt=0)
+    """Seconds after sign-in at which a console session ends however active."""
+    console_login_attempts: int = Field(default=5, gt=0)
+    """Refused console sign-ins per account per window before the account is throttled."""
+    console_login_attempts_per_address: int = Field(default=20, gt=0)
+    """Refused console sign-ins per client address per window before it is throttled."""
+    console_login_window: int = Field(default=900, gt=0)
+    """Seconds over which refused console sign-ins are counted."""
 
     host: str = "127.0.0.1"
+    """Address the API listens on (0.0.0.0: every interface)."""
     port: int = Field(default=8000, ge=1, le=65535)
+    """Port the API listens on."""
     # After host and port: unset, it is derived from them (see _default_public_base_url).
     public_base_url: str = Field(default="", validate_default=True)
+    """Public http(s) URL of the API, the base of unsubscribe links; unset: http://HOST:PORT
+    (production refuses loopback and reserved domains)."""
     dispatch_interval: float = Field(default=1.0, gt=0)
+    """Seconds between scheduler ticks."""
     dispatch_batch_size: int = Field(default=500, gt=0)
-    dispatch_message_size: int = Field(
-        default=25, gt=0, le=100, description="rows per broker message (one worker batch)"
-    )
-    send_lease: int = Field(default=120, gt=0, le=120, description="seconds; at most two minutes")
+    """Due rows one scheduler claim takes."""
+    dispatch_message_size: int = Field(default=25, gt=0, le=100)
+    """Row ids per broker message: one worker batch, sharing database round trips."""
+    send_lease: int = Field(default=120, gt=0, le=120)
+    """Seconds (at most 120) after which a claimed but unsent row is dispatched again."""
     max_send_attempts: int = Field(default=8, gt=0)
+    """Transient failures before a send is marked failed."""
     worker_threads: int = Field(default=8, gt=0)
-    db_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections per process")
+    """Threads per worker process (`stepmail run`, `stepmail worker`)."""
+    db_pool_size: int = Field(default=20, gt=0)
+    """PostgreSQL connections per process: at least a worker's thread count."""
     queue_name: str = "stepmail"
+    """The Dramatiq queue the scheduler and workers share."""
 
-    # Operations (issue 13): logs, metrics, outgoing webhooks.
-    log_format: LogFormatName = Field(
-        default="text", description="text: one line; json: one object"
-    )
+    # Operations: logs, metrics, outgoing webhooks.
+    log_format: LogFormatName = "text"
+    """Log format of every process: text (one human line) or json (one object a line)."""
     log_level: LogLevelName = "INFO"
-    metrics_host: str = Field(
-        default="127.0.0.1", description="where scheduler and worker metrics ports listen"
-    )
-    scheduler_metrics_port: int = Field(
-        default=9101, ge=0, le=65535, description="/metrics and /healthz; 0 = off"
-    )
-    worker_metrics_port: int = Field(
-        default=9102, ge=0, le=65535, description="/metrics and /healthz; 0 = off"
-    )
-    metrics_dir: Path | None = Field(
-        default=None, description="worker processes' shared metric files; unset: a fresh temp dir"
-    )
-    metrics_token: SecretStr | None = None  # set: the API's /metrics wants this bearer token
-    webhook_allow_private: bool = Field(
-        default=False, description="allow loopback/private webhook URLs (development always does)"
-    )
-    webhook_timeout: float = Field(default=10.0, gt=0, le=60, description="seconds per delivery")
+    """Log level of every process: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    metrics_host: str = "127.0.0.1"
+    """Address the scheduler's and workers' metrics ports listen on (0.0.0.0 in a container)."""
+    scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    """Port of the scheduler's /metrics and /healthz (0: off; one per scheduler on a host)."""
+    worker_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    """Port of a worker group's /metrics and /healthz (0: off)."""
+    metrics_dir: Path | None = None
+    """Folder where a worker group's processes share metric files (emptied at start); unset:
+    a fresh temporary folder."""
+    metrics_token: SecretStr | None = None
+    """Bearer token the API's /metrics wants; unset: /metrics is open."""
+    webhook_allow_private: bool = False
+    """Allow outgoing webhook URLs on loopback or private addresses (development always does)."""
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds one outgoing webhook POST may take before it counts as failed."""
     webhook_max_attempts: int = Field(default=10, gt=0, le=50)
+    """Outgoing webhook attempts before a message is marked failed (replayable)."""
     webhook_batch_size: int = Field(default=50, gt=0, le=1000)
+    """Endpoints whose next outgoing webhook one delivery round posts."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -201,6 +274,15 @@ class Settings(BaseSettings):
         if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
             return "unsubscribe:" + _process_key()
         return "unsubscribe:" + secret.get_secret_value()
+
+    def console_key(self) -> str:
+        """The key that signs console cookies: its own setting, else derived from a configured
+        hook secret, else a random key for this process (sessions then end with it). Never a
+        public default: whoever has the key could forge the login form's token."""
+        secret = self.console_secret or self.signup_hook_secret
+        if secret is None or secret.get_secret_value() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
+            return "console:" + _process_key()
+        return "console:" + secret.get_secret_value()
 
     @property
     def is_embedded(self) -> bool:

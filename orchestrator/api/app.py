@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from orchestrator.api import customers as customer_routes
 from orchestrator.api import (
@@ -15,19 +16,23 @@ from orchestrator.api import (
     unsubscribe,
     webhooks,
 )
+from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
 from orchestrator.api.body_limit import BodyLimit, route_limits
 from orchestrator.api.errors import install_error_handler
 from orchestrator.api.observe import ObserveRequests
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
+from orchestrator.version import stepmail_version
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Stepmail",
-        version="0.1.0",
+        version=stepmail_version(),
         description="Step-mail onboarding journeys by touch tier. Hooks are HMAC-signed.",
+        docs_url=None,  # served by api_docs from the package's own files, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handler(app)
@@ -47,4 +52,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tasks.router, tags=["csm tasks"])
     app.include_router(webhooks.router, tags=["webhooks"])
     app.include_router(ops.router)
+    app.include_router(docs_router)
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
+    # The operator console: its own pages, error pages and headers (orchestrator/console/),
+    # imported here so schedulers and workers, which never serve it, never load it.
+    from orchestrator.console.app import create_console_app
+
+    app.mount("/console", create_console_app(runtime), name="console")
     return app

@@ -16,14 +16,16 @@ from orchestrator.cli import (
     health,
     journeys,
     processes,
+    send_test,
     sends,
     status,
     suppressions,
     tasks,
     track,
+    users,
     webhooks,
 )
-from orchestrator.cli.output import errors, verbosity
+from orchestrator.cli.output import console, errors, verbosity
 from orchestrator.errors import InvalidInput, StepmailError
 
 
@@ -52,13 +54,15 @@ def _fail(exc: StepmailError) -> NoReturn:
     raise typer.Exit(exc.exit_code) from None
 
 
-app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=False, help=__doc__)
+# add_completion: `stepmail --install-completion` / `--show-completion` (bash, zsh, fish, pwsh).
+app = typer.Typer(cls=_StepmailGroup, no_args_is_help=True, add_completion=True, help=__doc__)
 app.add_typer(db.app, name="db")
 app.add_typer(suppressions.app, name="suppressions")
 app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(users.app, name="users")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("track")(track.track)
 for command in (
@@ -74,6 +78,7 @@ for command in (
     status.status,
 ):
     app.command()(command)
+app.command("send-test")(send_test.send_test_command)
 
 
 def main() -> None:
@@ -81,8 +86,22 @@ def main() -> None:
     app()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from orchestrator.version import stepmail_version
+
+        console.print(f"stepmail {stepmail_version()}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
     quiet: Annotated[
         bool,
         typer.Option(

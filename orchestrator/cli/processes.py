@@ -42,13 +42,17 @@ def _logging_from(settings: Settings) -> Settings:
 
 
 def worker(
-    processes: Annotated[int, typer.Option(help="worker processes")] = 1,
-    threads: Annotated[int, typer.Option(help="threads per process")] = 8,
+    processes: Annotated[int, typer.Option(help="worker processes", min=1)] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="threads per process [default: STEPMAIL_WORKER_THREADS]", min=1),
+    ] = None,
 ) -> None:
     """Run Dramatiq workers (same as ``dramatiq workers``). Needs STEPMAIL_REDIS_URL."""
     from orchestrator.startup.gate import check_before_serving, log_development_defaults
 
     settings = load_settings()
+    threads = threads or settings.worker_threads
     if not settings.redis_url:
         raise ConfigurationError(
             "STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode"

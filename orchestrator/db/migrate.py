@@ -1,4 +1,10 @@
-"""Run Alembic migrations from code, for ``stepmail db upgrade``, ``stepmail run`` and tests."""
+"""Run Alembic migrations from code, for ``stepmail db upgrade``, ``stepmail run`` and tests.
+
+The migrations live in the repository's top-level ``alembic/`` folder. A built wheel carries
+them as ``orchestrator/_migrations`` (``setup.py`` maps the folder there), so an installed
+``stepmail db upgrade`` works with no checkout; from a checkout (editable install, tests) the
+folder itself is used.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,27 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
+from orchestrator.errors import ConfigurationError
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+INSTALLED_MIGRATIONS = PACKAGE_DIR / "_migrations"
+CHECKOUT_MIGRATIONS = PACKAGE_DIR.parent / "alembic"
+
+
+def migrations_dir(
+    candidates: tuple[Path, ...] = (INSTALLED_MIGRATIONS, CHECKOUT_MIGRATIONS),
+) -> Path:
+    """The first folder that holds an Alembic ``env.py``: the wheel's copy, else the checkout's."""
+    for candidate in candidates:
+        if (candidate / "env.py").is_file():
+            return candidate
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    raise ConfigurationError(f"the database migrations are missing (looked in {looked})")
 
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
     return config

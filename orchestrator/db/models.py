@@ -25,8 +25,13 @@ class Customer(SQLModel, table=True):
     """A customer account as the product's signup flow described it; updated, never duplicated."""
 
     __tablename__ = "customer"
-    # The daily health job finds the customers whose first days without band actions end.
-    __table_args__ = (Index("ix_customer_signed_up_at", "signed_up_at"),)
+    __table_args__ = (
+        # The daily health job finds the customers whose first days without band actions end.
+        Index("ix_customer_signed_up_at", "signed_up_at"),
+        # The console finds customers by the start of an address or a company name.
+        Index("ix_customer_email", "email", "id"),
+        Index("ix_customer_company", "company", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     external_id: str = Field(max_length=255, unique=True)
@@ -71,6 +76,9 @@ class Enrollment(SQLModel, table=True):
     created_at: datetime = _utc_column()
     ended_at: datetime | None = _utc_column(nullable=True)
     end_reason: str | None = Field(default=None, max_length=500)
+    # Set while an operator holds the enrollment (state ``paused``): resuming moves its unsent
+    # steps later by the time it was held, so the journey's rhythm and grace are kept.
+    paused_at: datetime | None = _utc_column(nullable=True)
 
 
 class ScheduledSend(SQLModel, table=True):
@@ -283,6 +291,80 @@ class JobWatermark(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     done_until: datetime = _utc_column()
     claimed_until: datetime | None = _utc_column(nullable=True)
+
+
+class TaskNote(SQLModel, table=True):
+    """A line a CSM wrote on a task: what was tried, what the customer said."""
+
+    __tablename__ = "task_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="csm_task.id", index=True)
+    author: str = Field(max_length=320)
+    body: str = Field(max_length=2000)
+    created_at: datetime = _utc_column()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """Someone who may sign in to the console, with one role. Never deleted, only disabled,
+    so the audit log keeps naming who did what."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # case-folded
+    role: str = Field(max_length=20)
+    password_hash: str = Field(max_length=200)  # argon2id, PHC string
+    created_at: datetime = _utc_column()
+    disabled_at: datetime | None = _utc_column(nullable=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
+    the table alone opens no session. Ending the row ends the session at once."""
+
+    __tablename__ = "console_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="console_user.id", index=True)
+    csrf_token: str = Field(max_length=64)  # the synchronizer token of this session's forms
+    created_at: datetime = _utc_column()
+    last_seen_at: datetime = _utc_column()
+    ended_at: datetime | None = _utc_column(nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One refused sign-in, counted per account and per client address; stored in the
+    database so the throttle holds across API processes."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_key", "kind", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)  # "account" | "address"
+    key: str = Field(max_length=320)
+    at: datetime = _utc_column()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to which thing, when: every operator action, written in the transaction
+    that does it."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_target", "target_kind", "target_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc_column()
+    actor_id: int | None = Field(default=None, foreign_key="console_user.id")
+    actor: str = Field(max_length=320)  # the user's address, or "cli"
+    action: str = Field(max_length=50)
+    target_kind: str = Field(max_length=30)
+    target_id: str = Field(max_length=320)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class WebhookEndpoint(SQLModel, table=True):

@@ -7,7 +7,10 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AuditEntry,
     ConsentRecord,
+    ConsoleSession,
+    ConsoleUser,
     CsmTask,
     Customer,
     DeliveryAttempt,
@@ -15,11 +18,13 @@ from orchestrator.db.models import (
     HealthAction,
     HealthScoreEntry,
     JobWatermark,
+    LoginFailure,
     ProviderEvent,
     ScheduledSend,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    TaskNote,
     UsageEvent,
     WebhookAttempt,
     WebhookEndpoint,
@@ -43,3 +48,8 @@ job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-define
 webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
 webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
 webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]
+task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
+console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
+console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]
+login_failures = cast(Table, LoginFailure.__table__)  # type: ignore[attr-defined]
+audit_log = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]

@@ -168,13 +168,19 @@ def insert_customer(
     return inserted == 1
 
 
+# An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
+# operator still ends it), and the rows ending it cancels.
+OPEN_ENROLLMENT = ("active", "paused")
+NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED)
+
+
 def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
-    """Close an enrollment and cancel its steps that have not gone out yet."""
+    """Close an enrollment (active or paused) and cancel its steps that have not gone out."""
     ended = connection.execute(
         update(enrollments)
-        .where(enrollments.c.id == enrollment_id, enrollments.c.state == "active")
+        .where(enrollments.c.id == enrollment_id, enrollments.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
     ).rowcount
     if ended and state in ("converted", "exited"):
@@ -188,7 +194,7 @@ def end_enrollment(
         update(scheduled_sends)
         .where(
             scheduled_sends.c.enrollment_id == enrollment_id,
-            scheduled_sends.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+            scheduled_sends.c.state.in_([s.value for s in NOT_YET_SENT]),
         )
         .values(
             state=SendState.CANCELLED.value,

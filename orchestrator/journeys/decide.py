@@ -56,6 +56,8 @@ def decide(
 ) -> Decision | None:
     """Every reason not to send, in order of precedence; None when the mail should go.
     ``usage`` is :func:`orchestrator.usage.facts.usage_context`: what conditions ask of usage."""
+    if enrollment_state == "paused":  # held, not lost: resuming makes the row pending again
+        return Decision(SendState.PAUSED, "enrollment is paused")
     if enrollment_state != "active":
         return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
     if journey is None or step is None:

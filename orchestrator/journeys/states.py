@@ -20,6 +20,7 @@ class SendState(StrEnum):
     FAILED = "failed"  # permanent error or attempts exhausted
     UNKNOWN = "unknown"  # the transport may have taken it; not resent blindly
     CANCELLED = "cancelled"  # the enrollment ended before this step came due
+    PAUSED = "paused"  # its enrollment is held by an operator; resuming makes it pending again
 
 
 ACTIVE_SEND_STATES = (

@@ -92,6 +92,7 @@ def _secret_problems(settings: Settings) -> list[DevelopmentDefault]:
         ("STEPMAIL_SIGNUP_HOOK_SECRET", hook),
         ("STEPMAIL_UNSUBSCRIBE_SECRET", unsubscribe),
         ("STEPMAIL_API_KEY", settings.api_key),
+        ("STEPMAIL_CONSOLE_SECRET", settings.console_secret),
     ):
         weakness = _weakness(secret)
         if weakness:

@@ -13,7 +13,8 @@ from dotenv import dotenv_values
 from orchestrator.settings import Settings
 
 PREFIX = "STEPMAIL_"
-NOT_SETTINGS = ("STEPMAIL_TEST_",)  # the test suite's server URLs (README, Development)
+# The test suite's server URLs (README, Development); the password `stepmail users add` reads.
+NOT_SETTINGS = ("STEPMAIL_TEST_", "STEPMAIL_NEW_USER_PASSWORD")
 
 
 def known_variables() -> list[str]:

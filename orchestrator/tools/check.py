@@ -11,8 +11,8 @@ from orchestrator.journeys.loader import load_all, load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.settings import Settings
-from orchestrator.tools.samples import sample_customer
 
 CHECK_LOCALES = ("ja", "en")
 PREVIEW_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/PREVIEW"

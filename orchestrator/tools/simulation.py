@@ -29,6 +29,7 @@ from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotS
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.delivery import deliver
@@ -38,7 +39,6 @@ from orchestrator.services.scheduling import next_wake_at, tick
 from orchestrator.services.signup import enroll_signup
 from orchestrator.services.timeline import timeline_rows
 from orchestrator.settings import Settings
-from orchestrator.tools.samples import sample_customer
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.mail import OutgoingMail
 from orchestrator.usage.events import EventIn, EventSubmission

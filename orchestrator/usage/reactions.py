@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
-from orchestrator.enrollment.store import end_enrollment, enroll_in_journey, schedule_step
+from orchestrator.enrollment.store import (
+    NOT_YET_SENT,
+    OPEN_ENROLLMENT,
+    end_enrollment,
+    enroll_in_journey,
+    schedule_step,
+)
 from orchestrator.journeys.model import Journey, ReentryAfter
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
@@ -66,7 +72,10 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
             _ENROLLMENTS.c.customer_id,
             _ENROLLMENTS.c.journey_id,
             _ENROLLMENTS.c.anchor_at,
-        ).where(_ENROLLMENTS.c.customer_id.in_(customer_ids), _ENROLLMENTS.c.state == "active")
+        ).where(
+            _ENROLLMENTS.c.customer_id.in_(customer_ids),
+            _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
+        )
     )
     found: dict[int, list[_Active]] = {}
     for row in rows:
@@ -136,7 +145,7 @@ def _cancel_timeout_branch(
         .where(
             _SENDS.c.enrollment_id == enrollment_id,
             _SENDS.c.step_id == step_id,
-            _SENDS.c.state.in_([SendState.PENDING.value, SendState.DISPATCHED.value]),
+            _SENDS.c.state.in_([s.value for s in NOT_YET_SENT]),
         )
         .values(
             state=SendState.CANCELLED.value,

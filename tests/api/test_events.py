@@ -108,7 +108,7 @@ def test_events_need_the_api_key(client: TestClient, customer: str) -> None:
 
 
 def test_the_python_client_tracks_events(client: TestClient, runtime, customer: str) -> None:
-    from orchestrator.client import StepmailClient
+    from stepmail_client import StepmailClient
 
     with StepmailClient("http://testserver", API_KEY, http=client) as stepmail:
         assert stepmail.track(customer, "login", id="c-1", score=3)["stored"] == 1

@@ -14,7 +14,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,21 +29,12 @@ from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import subscription_preferences, suppressions
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.transports.outbox import OutboxTransport
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
-from tests.support.environment import IN_CI, make_settings
+from tests.support.environment import make_settings
 from tests.support.journeys import TOPICS, write_journeys
 from tests.support.signups import outbox_files, signed_headers, signup_payload
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TEXT = {
     "ja": {
         "title": "メール配信の設定",
@@ -62,22 +53,6 @@ TEXT = {
         "browser_locale": "en-US",
     },
 }
-
-
-def require_browser() -> Callable[[], Any]:
-    """Playwright's ``sync_playwright`` with Debian's chromium: skip locally, fail in CI."""
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "playwright is not installed (pip install -e '.[dev]')"
-    if problem is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"{problem}; CI must run the browser tests")
-        pytest.skip(problem)
-    return sync_playwright
 
 
 @dataclass

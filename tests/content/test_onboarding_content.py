@@ -18,7 +18,7 @@ from orchestrator.journeys.loader import load_journey
 from orchestrator.journeys.model import ALL_TIERS, Journey
 from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
-from orchestrator.tools.samples import sample_customer
+from orchestrator.rendering.samples import sample_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = (

@@ -22,9 +22,12 @@ def test_scheduler_killed_mid_run(tmp_path: Path, database_url: str, redis_url: 
         smtp_server() as smtp,
         installation(tmp_path, database_url, redis_url, **smtp.settings()) as stepmail,
     ):
-        stepmail.enroll(MAILS, over=3.0)  # due one after the other: the scheduler keeps busy
         stepmail.worker()
         first = stepmail.scheduler()
+        # Enrolled once the scheduler ticks, so its start-up time (seconds on a loaded machine)
+        # cannot let every mail fall due before its first claim.
+        stepmail.wait_for(lambda: "scheduler started" in first.log.read_text(), 30, "a tick")
+        stepmail.enroll(MAILS, over=3.0)  # due one after the other: the scheduler keeps busy
         stepmail.wait_for(lambda: smtp.count() >= 5, 30, "the first mails out")
         first.kill()
         stepmail.wait_for(lambda: overdue(stepmail) > 0, 10, "mails due with no scheduler")

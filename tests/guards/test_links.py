@@ -23,10 +23,10 @@ from orchestrator.guards.links import link_scheme, safe_link
 from orchestrator.journeys.loader import load_journey, load_journeys
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from orchestrator.tools.check import render_sample
-from orchestrator.tools.samples import sample_customer
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
 from tests.support.signups import outbox_files, post_signup, signup_payload

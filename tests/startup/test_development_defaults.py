@@ -67,6 +67,8 @@ OWN_LINK_KEY = "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a"
         ("unsubscribe_secret", DEVELOPMENT_SIGNUP_HOOK_SECRET, "public development secret"),
         ("unsubscribe_secret", "tiny", "shorter than 16"),
         ("api_key", "changeme", "shorter than 16"),
+        ("console_secret", "tiny", "shorter than 16"),
+        ("console_secret", DEVELOPMENT_SIGNUP_HOOK_SECRET, "public development secret"),
         ("sender_name", DEFAULTS["sender_name"].default, "demo value"),
         ("sender_postal_address", DEFAULTS["sender_postal_address"].default, "demo value"),
         ("sender_email", DEFAULTS["sender_email"].default, "example domain"),

@@ -14,10 +14,10 @@ from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.errors import StepmailError
 from orchestrator.health.loader import health_definition
+from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime
 from orchestrator.services.health import run_daily_health
 from orchestrator.settings import Settings
-from orchestrator.tools.samples import sample_customer
 from orchestrator.tools.simulation import (
     ScriptedEvent,
     format_timeline,

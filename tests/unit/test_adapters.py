@@ -1,4 +1,5 @@
-"""Routes, commands, processes, tools and workers open no transaction: they call services.
+"""Routes, console pages, commands, processes, tools and workers open no transaction: they
+call services.
 
 import-linter (``make layers``) keeps them from importing the store; this catches what an
 import check cannot see, a transaction opened on the runtime's engine.
@@ -13,7 +14,13 @@ import pytest
 
 from tests.support.environment import ROOT
 
-ADAPTERS = ["orchestrator/api", "orchestrator/cli", "orchestrator/processes", "orchestrator/tools"]
+ADAPTERS = [
+    "orchestrator/api",
+    "orchestrator/console",
+    "orchestrator/cli",
+    "orchestrator/processes",
+    "orchestrator/tools",
+]
 TRANSACTION = re.compile(r"\.begin\(|\.connect\(\)|\bSession\(|\.execute\(")
 
 

@@ -93,6 +93,12 @@ def test_an_ended_enrollment_cancels() -> None:
     assert decision == Decision(SendState.CANCELLED, "enrollment is converted")
 
 
+def test_a_paused_enrollment_holds_the_step_whatever_else_holds() -> None:
+    held = Decision(SendState.PAUSED, "enrollment is paused")
+    assert run(enrollment="paused") == held
+    assert run(enrollment="paused", now=LATE, suppression="bounce") == held  # not missed, kept
+
+
 def test_a_missing_journey_or_step_skips() -> None:
     gone = decide(claim(), "active", None, None, CUSTOMER, None, ON_TIME)
     assert gone is not None and gone.state is SendState.SKIPPED

@@ -1,0 +1,204 @@
+"""The CSM inbox: open tasks, mine or the team's, by kind and due date; assign, note, close.
+
+Every change is one transaction with its audit row. "Mine" is the tasks assigned to the
+signed-in user's address (a task is assigned to the customer's CSM when it opens). Lists are
+read through the ``(status, due_at)`` index, soonest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from orchestrator.audit.log import Actor, record
+from orchestrator.clock import Clock
+from orchestrator.db.tables import csm_tasks, customers, task_notes
+from orchestrator.errors import InvalidField, TaskNotFound
+from orchestrator.guards.mail_headers import check_plain_address
+from orchestrator.handoff.tasks import close_task
+
+Scope = Literal["mine", "team"]
+TaskState = Literal["open", "closed"]
+MAX_NOTE = 2000
+_T = csm_tasks
+
+
+@dataclass(frozen=True)
+class InboxTask:
+    id: int
+    external_id: str
+    customer_name: str
+    company: str
+    tier: str
+    kind: str
+    reason: str
+    status: str
+    assignee: str | None
+    created_at: datetime
+    due_at: datetime
+    closed_at: datetime | None
+    notes: int
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Note:
+    author: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Inbox:
+    tasks: list[InboxTask]
+    kinds: list[str]  # every kind among the listed state's tasks, for the filter
+
+
+def _query() -> Any:
+    notes = (
+        select(func.count()).where(task_notes.c.task_id == _T.c.id).scalar_subquery().label("notes")
+    )
+    return select(
+        _T,
+        customers.c.external_id,
+        customers.c.name.label("customer_name"),
+        customers.c.company,
+        customers.c.tier,
+        notes,
+    ).join(customers, customers.c.id == _T.c.customer_id)
+
+
+def _task(row: Any, now: datetime) -> InboxTask:
+    return InboxTask(
+        row.id,
+        row.external_id,
+        row.customer_name,
+        row.company,
+        row.tier,
+        row.kind,
+        row.reason,
+        row.status,
+        row.assignee,
+        row.created_at,
+        row.due_at,
+        row.closed_at,
+        row.notes,
+        overdue=row.status == "open" and row.due_at < now,
+    )
+
+
+def task_detail(engine: Engine, task_id: int, *, now: datetime) -> tuple[InboxTask, list[Note]]:
+    with engine.connect() as connection:
+        row = connection.execute(_query().where(_T.c.id == task_id)).first()
+        if row is None:
+            raise TaskNotFound(f"no task {task_id}")
+        notes = connection.execute(
+            select(task_notes)
+            .where(task_notes.c.task_id == task_id)
+            .order_by(task_notes.c.created_at, task_notes.c.id)
+        )
+        return _task(row, now), [Note(n.author, n.body, n.created_at) for n in notes]
+
+
+def inbox(
+    engine: Engine,
+    *,
+    me: str,
+    scope: Scope = "mine",
+    status: TaskState = "open",
+    kind: str | None = None,
+    now: datetime,
+    limit: int = 200,
+) -> Inbox:
+    query = (
+        _query()
+        .where(_T.c.status == status)
+        .order_by(_T.c.due_at if status == "open" else _T.c.closed_at.desc(), _T.c.id)
+        .limit(limit)
+    )
+    if scope == "mine":
+        query = query.where(_T.c.assignee == me)
+    if kind:
+        query = query.where(_T.c.kind == kind)
+    kinds = select(_T.c.kind).where(_T.c.status == status).distinct().order_by(_T.c.kind)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+        return Inbox(
+            [
+                InboxTask(
+                    r.id,
+                    r.external_id,
+                    r.customer_name,
+                    r.company,
+                    r.tier,
+                    r.kind,
+                    r.reason,
+                    r.status,
+                    r.assignee,
+                    r.created_at,
+                    r.due_at,
+                    r.closed_at,
+                    r.notes,
+                    overdue=r.status == "open" and r.due_at < now,
+                )
+                for r in rows
+            ],
+            list(connection.execute(kinds).scalars()),
+        )
+
+
+def assign_task(engine: Engine, task_id: int, assignee: str, *, actor: Actor, clock: Clock) -> None:
+    address = assignee.strip().lower()
+    try:
+        check_plain_address(address)
+    except ValueError as exc:
+        raise InvalidField("assignee", str(exc)) from None
+    now = clock.now()
+    with engine.begin() as connection:
+        before = _exists(connection, task_id)
+        connection.execute(update(_T).where(_T.c.id == task_id).values(assignee=address))
+        record(
+            connection, actor, "task.assign", ("task", task_id), now, assignee=address, was=before
+        )
+
+
+def add_note(engine: Engine, task_id: int, body: str, *, actor: Actor, clock: Clock) -> None:
+    text = body.strip()
+    if not text:
+        raise InvalidField("note", "write something")
+    if len(text) > MAX_NOTE or "\x00" in text:
+        raise InvalidField("note", f"at most {MAX_NOTE} characters, no NUL")
+    now = clock.now()
+    with engine.begin() as connection:
+        _exists(connection, task_id)
+        connection.execute(
+            insert(task_notes).values(task_id=task_id, author=actor.name, body=text, created_at=now)
+        )
+        record(connection, actor, "task.note", ("task", task_id), now, length=len(text))
+
+
+def close_inbox_task(engine: Engine, task_id: int, *, actor: Actor, clock: Clock) -> None:
+    now = clock.now()
+    with engine.begin() as connection:
+        task = close_task(connection, task_id, now)  # TaskNotFound for an unknown id
+        record(
+            connection,
+            actor,
+            "task.close",
+            ("task", task_id),
+            now,
+            kind=task.kind,
+            customer=task.external_id,
+        )
+
+
+def _exists(connection: Connection, task_id: int) -> str | None:
+    """The task's assignee; TaskNotFound if there is no such task."""
+    row = connection.execute(select(_T.c.assignee).where(_T.c.id == task_id)).first()
+    if row is None:
+        raise TaskNotFound(f"no task {task_id}")
+    assignee: str | None = row.assignee
+    return assignee
