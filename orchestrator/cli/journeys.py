@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -15,7 +15,9 @@ from orchestrator.cli.output import JsonFlag, console, errors, print_json
 from orchestrator.clock import SystemClock
 from orchestrator.settings import load_settings
 
-TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
+TierOption = Annotated[
+    Literal["high", "low", "tech"], typer.Option("--tier", help="the touch tier")
+]
 LocaleOption = Annotated[str, typer.Option("--locale", help="ja | en | …")]
 
 

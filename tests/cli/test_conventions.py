@@ -90,3 +90,12 @@ def test_quiet_and_verbose_set_the_log_level_and_exclude_each_other(settings: Se
     both = runner.invoke(app, ["-q", "-v", "tasks", "list"], env=env(settings))
     assert both.exit_code == 2
     assert both.stderr == "error: --quiet and --verbose: choose one\n"
+
+
+def test_an_unknown_tier_is_a_usage_error_not_a_traceback(settings: Settings) -> None:
+    for command in (["simulate", "onboarding"], ["preview", "onboarding", "welcome"]):
+        result = runner.invoke(app, [*command, "--tier", "gold"], env=env(settings))
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.stderr.replace("│", " ").split())  # click's box, unwrapped
+        assert "'gold' is not one of 'high', 'low', 'tech'" in said
+        assert "Traceback" not in result.output
