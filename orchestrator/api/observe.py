@@ -59,20 +59,32 @@ class ObserveRequests:
                 ]
             await send(message)
 
+        root_path = scope.get("root_path", "")
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            self._record(scope, status, elapsed)
+            self._record(scope, status, elapsed, root_path)
             request_id.reset(token)
 
     @staticmethod
-    def _record(scope: Scope, status: int, elapsed: float) -> None:
+    def _record(scope: Scope, status: int, elapsed: float, root_path: str) -> None:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        route = getattr(scope.get("route"), "path", None) or UNMATCHED
+        route = _route_template(scope, root_path)
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_LATENCY.labels(method, route).observe(elapsed)
         access_log.info("%s %s %d %.1fms", method, _logged_path(scope), status, elapsed * 1000)
+
+
+def _route_template(scope: Scope, root_path: str) -> str:
+    """The matched route's template, with the prefix of the mount it is in (the console's
+    routes are ``/console/tasks/{task_id}``, not a bare ``/tasks/{task_id}``)."""
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return UNMATCHED
+    mounted = str(scope.get("root_path", ""))
+    prefix = mounted[len(root_path) :] if mounted.startswith(root_path) else ""
+    return prefix + str(template)
 
 
 def _logged_path(scope: Scope) -> str:

@@ -118,3 +118,16 @@ def test_metrics_token_guards_the_scrape(tmp_path: Path, database_url: str) -> N
         right = {"Authorization": "Bearer scrape-secret"}
         assert client.get("/metrics", headers=right).status_code == 200
     runtime.close()
+
+
+def test_console_routes_are_counted_under_their_mount(client: TestClient) -> None:
+    """The console is a mounted app: its route templates keep the /console prefix, so they
+    never mix with the API's own (/tasks/{task_id} is not /v1/tasks/...)."""
+    client.get("/console/login")
+    client.get("/console/tasks/5", follow_redirects=False)
+    routes = {
+        labels["route"]
+        for labels, _ in _samples(client.get("/metrics").text, "stepmail_http_requests_total")
+    }
+    assert {"/console/login", "/console/tasks/{task_id}"} <= routes
+    assert "/login" not in routes and "/tasks/{task_id}" not in routes
