@@ -31,6 +31,10 @@ _FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "dramatiq", "a
 _QUIETER = {
     "alembic.runtime.plugins": logging.WARNING,
     "alembic.runtime.migration": logging.WARNING,
+    # httpx logs every request's full URL at INFO: a Slack incoming-webhook URL, or an
+    # integrator's webhook URL, is a secret in its path. Our own lines name what was called.
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
 }
 # What every LogRecord has; anything else on a record is a field passed with ``extra=``.
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {

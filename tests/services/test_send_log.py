@@ -49,3 +49,37 @@ def test_each_send_outcome_is_one_json_line_without_the_address(
     everything = json_log.getvalue()
     assert "customer.example" not in everything
     assert SECRET not in everything
+
+
+def test_no_outgoing_url_reaches_the_log(runtime: Runtime, json_log: io.StringIO) -> None:
+    """A Slack or integrator webhook URL carries its secret in the path; httpx would log it
+    on every request at INFO."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from orchestrator.services.webhooks import add_endpoint, deliver_due
+    from orchestrator.webhooks.outbox import emit
+    from tests.support.environment import FixedDraw
+    from tests.support.webhook_receiver import webhook_receiver
+
+    with webhook_receiver() as receiver:
+        secret_url = receiver.url + "/T0000/B0000/path-secret-XYZ"
+        rules = runtime.outgoing_webhook_rules()
+        add_endpoint(runtime.engine, secret_url, ["task.opened"], rules=rules, clock=runtime.clock)
+        with runtime.engine.begin() as connection:
+            emit(connection, "task.opened", {"task_id": 1}, runtime.clock.now())
+        with httpx.Client() as http, ThreadPoolExecutor(1) as pool:
+            assert deliver_due(
+                runtime.engine,
+                http,
+                rules=rules,
+                clock=runtime.clock,
+                jitter=FixedDraw(),
+                pool=pool,
+            )
+        httpx.get(receiver.url + "/another-path-secret-XYZ")
+    assert len(receiver.received) == 1
+    logged = json_log.getvalue()
+    assert "webhook message 1 (task.opened) to endpoint 1: delivered" in logged
+    assert "path-secret-XYZ" not in logged
