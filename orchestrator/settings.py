@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     """Outgoing webhook attempts before a message is marked failed (replayable)."""
     webhook_batch_size: int = Field(default=50, gt=0, le=1000)
     """Endpoints whose next outgoing webhook one delivery round posts."""
+    webhook_retention_days: int = Field(default=30, ge=0, le=3650)
+    """Days a delivered outgoing webhook message and its attempts are kept (0: forever)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

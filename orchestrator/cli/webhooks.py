@@ -130,6 +130,25 @@ def webhooks_replay(message_id: int, json_output: JsonFlag = False) -> None:
         console.print(f"message {message_id} is being delivered now; not replayed", highlight=False)
 
 
+@app.command("prune")
+def webhooks_prune(
+    older_than: Annotated[int, typer.Option(min=0, help="days")] = 30,
+    failed: Annotated[bool, typer.Option("--failed", help="failed messages too")] = False,
+) -> None:
+    """Forget delivered messages (and their attempts) older than --older-than days; the
+    scheduler does this hourly with STEPMAIL_WEBHOOK_RETENTION_DAYS."""
+    from datetime import timedelta
+
+    from orchestrator.clock import SystemClock
+    from orchestrator.runtime import open_engine
+    from orchestrator.services.webhooks import prune_delivered
+
+    before = SystemClock().now() - timedelta(days=older_than)
+    with open_engine(load_settings()) as engine:
+        gone = prune_delivered(engine, before, include_failed=failed)
+    console.print(f"{gone} webhook message(s) pruned", highlight=False)
+
+
 def _set_enabled(endpoint_id: int, enabled: bool, json_output: bool) -> None:
     from orchestrator.runtime import open_engine
     from orchestrator.services.webhooks import set_endpoint_enabled

@@ -7,16 +7,18 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 
 from orchestrator.runtime import Runtime
-from orchestrator.services.webhooks import deliver_due
+from orchestrator.services.webhooks import deliver_due, prune_delivered
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT = 1.0
 PARALLEL_POSTS = 8
+PRUNE_EVERY = 3600.0  # seconds between removals of delivered messages past their retention
 
 
 def start_webhook_loop(runtime: Runtime, stop: threading.Event) -> threading.Thread:
@@ -33,8 +35,12 @@ def run_webhook_loop(runtime: Runtime, stop: threading.Event) -> None:
     client = httpx.Client(timeout=rules.timeout, follow_redirects=False, trust_env=False)
     pool = ThreadPoolExecutor(PARALLEL_POSTS, thread_name_prefix="stepmail-webhook-post")
     log.info("webhook delivery started")
+    next_prune = runtime.clock.monotonic()
     try:
         while not stop.is_set():
+            if rules.retention_days and runtime.clock.monotonic() >= next_prune:
+                next_prune = runtime.clock.monotonic() + PRUNE_EVERY
+                _prune(runtime, rules.retention_days)
             try:
                 done = deliver_due(
                     runtime.engine,
@@ -53,3 +59,14 @@ def run_webhook_loop(runtime: Runtime, stop: threading.Event) -> None:
         pool.shutdown(wait=True)
         client.close()
         log.info("webhook delivery stopped")
+
+
+def _prune(runtime: Runtime, retention_days: int) -> None:
+    before = runtime.clock.now() - timedelta(days=retention_days)
+    try:
+        gone = prune_delivered(runtime.engine, before)
+    except Exception:
+        log.exception("pruning delivered webhook messages failed; trying again in an hour")
+        return
+    if gone:
+        log.info("pruned %d delivered webhook message(s) older than %d days", gone, retention_days)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from orchestrator.clock import Clock
 from orchestrator.db.tables import webhook_attempts, webhook_endpoints, webhook_messages
@@ -48,6 +48,7 @@ class OutgoingWebhookRules:
     timeout: float
     max_attempts: int
     batch_size: int
+    retention_days: int = 30
 
     @property
     def lease(self) -> timedelta:
@@ -62,6 +63,7 @@ def outgoing_webhook_rules(settings: Settings) -> OutgoingWebhookRules:
         timeout=settings.webhook_timeout,
         max_attempts=settings.webhook_max_attempts,
         batch_size=settings.webhook_batch_size,
+        retention_days=settings.webhook_retention_days,
     )
 
 
@@ -211,6 +213,19 @@ def deliver_due(
             message.attempts + 1,
         )
     return len(claimed)
+
+
+def prune_delivered(engine: Engine, before: datetime, *, include_failed: bool = False) -> int:
+    """Forget delivered messages (and failed ones, when asked) created before ``before``, with
+    their attempts; how many went. Waiting messages are never pruned."""
+    states = ("delivered", "failed") if include_failed else ("delivered",)
+    with engine.begin() as connection:
+        old = select(_M.c.id).where(_M.c.state.in_(states), _M.c.created_at < before)
+        connection.execute(delete(_A).where(_A.c.message_id.in_(old)))
+        gone = connection.execute(
+            delete(_M).where(_M.c.state.in_(states), _M.c.created_at < before)
+        ).rowcount
+    return int(gone)
 
 
 def pending_count(engine: Engine) -> int:

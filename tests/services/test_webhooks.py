@@ -325,3 +325,28 @@ def test_unknown_events_are_refused_by_name(runtime: Runtime, receiver: Receiver
         subscribe(runtime, receiver.url, "mail.sent,mail.opened")
     with pytest.raises(InvalidInput, match="events: name at least one"):
         subscribe(runtime, receiver.url, " , ")
+
+
+def test_pruning_forgets_old_delivered_messages_and_never_waiting_ones(
+    runtime: Runtime, clock: FrozenClock, http: httpx.Client, pool: ThreadPoolExecutor
+) -> None:
+    from orchestrator.services.webhooks import prune_delivered
+
+    with webhook_receiver(answers=[204, 500]) as receiver:
+        subscribe(runtime, receiver.url, "task.opened")
+        for n in range(3):
+            with runtime.engine.begin() as connection:
+                emit(connection, "task.opened", {"task_id": n}, clock.now())
+        deliver(runtime, http, pool, max_attempts=1)  # the first is delivered
+        deliver(runtime, http, pool, max_attempts=1)  # the second fails for good
+    assert [state for _, state, _ in states(runtime)] == ["delivered", "failed", "pending"]
+    clock.advance(timedelta(days=31))
+    before = clock.now() - timedelta(days=30)
+
+    assert prune_delivered(runtime.engine, before) == 1
+    assert [state for _, state, _ in states(runtime)] == ["failed", "pending"]
+    assert prune_delivered(runtime.engine, before, include_failed=True) == 1
+    assert [state for _, state, _ in states(runtime)] == ["pending"]
+    with runtime.engine.connect() as connection:
+        assert connection.execute(select(webhook_attempts.c.id)).all() == []
+    assert prune_delivered(runtime.engine, clock.now() + timedelta(days=1)) == 0
