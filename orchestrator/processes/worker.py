@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -77,13 +76,15 @@ def serve_worker_metrics() -> int:
 
 
 def prepare_metrics_dir(configured: Path | None) -> Path:
-    """An empty folder for this group's metric files: the configured one emptied (files of a
-    previous run would add its counts to ours), else a fresh temporary one."""
+    """A folder for this group's metric files with none of a previous run's (they would add
+    its counts to ours): the configured one, its ``*.db`` metric files removed and nothing
+    else touched (it may be a folder the operator keeps other things in), else a fresh
+    temporary one."""
     if configured is None:
         return Path(tempfile.mkdtemp(prefix="stepmail-metrics-"))
-    if configured.exists():
-        shutil.rmtree(configured)
-    configured.mkdir(parents=True)
+    configured.mkdir(parents=True, exist_ok=True)
+    for stale in configured.glob("*.db"):
+        stale.unlink(missing_ok=True)
     return configured
 
 
