@@ -1,15 +1,16 @@
 """Outgoing webhooks as use cases: managing endpoints (CLI and ``/v1/webhooks``), reading the
 delivery log, replaying a message, and one round of deliveries for the scheduler's loop.
 
-``deliver_due`` claims the head message of each endpoint in one short transaction, posts them
-in parallel outside any transaction (an endpoint's slowness costs only its own thread), then
-records each attempt in a transaction of its own. The send path never waits for any of it.
+``start_due`` claims the head message of each endpoint in one short transaction and hands
+each to a thread that posts it outside any transaction and records the attempt in one of its
+own; the loop claims again while those run, so a slow endpoint holds only its own thread and
+its own queue. The send path never waits for any of it.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,34 +186,75 @@ def deliver_due(
     jitter: RandomSource,
     pool: ThreadPoolExecutor,
 ) -> int:
-    """One round: claim the due heads, post them in parallel, record each. Returns how many
-    were attempted."""
+    """One round, waited for: claim the due heads, post them in parallel, each attempt
+    recorded as it ends. Returns how many were attempted (tests and ``stepmail run``'s loop
+    use :func:`start_due` to keep endpoints independent)."""
+    started = start_due(
+        engine,
+        client,
+        rules=rules,
+        clock=clock,
+        jitter=jitter,
+        pool=pool,
+        limit=rules.batch_size,
+    )
+    for future in started:
+        future.result()
+    return len(started)
+
+
+def start_due(
+    engine: Engine,
+    client: httpx.Client,
+    *,
+    rules: OutgoingWebhookRules,
+    clock: Clock,
+    jitter: RandomSource,
+    pool: ThreadPoolExecutor,
+    limit: int,
+) -> list[Future[str]]:
+    """Claim up to ``limit`` due heads (endpoints with a POST in flight have none due: their
+    head is ``delivering``) and hand each to ``pool``, which posts it and records the attempt
+    in a transaction of its own. Returns at once; a slow endpoint holds only its thread."""
+    if limit <= 0:
+        return []
     with engine.begin() as connection:
-        claimed = claim_heads(connection, clock.now(), rules.batch_size, rules.lease)
-    if not claimed:
-        return 0
-    outcomes = pool.map(lambda m: _attempt(client, m, rules, clock), claimed)
-    for message, outcome in zip(claimed, outcomes, strict=True):
-        with engine.begin() as connection:
-            state = record(
-                connection,
-                message,
-                outcome,
-                clock.now(),
-                max_attempts=rules.max_attempts,
-                jitter=jitter,
-            )
-        WEBHOOK_DELIVERIES.labels(message.event_type, state).inc()
-        log.info(
-            "webhook message %d (%s) to endpoint %d: %s (%s, attempt %d)",
-            message.message_id,
-            message.event_type,
-            message.endpoint_id,
-            state,
-            outcome.status_code or outcome.error,
-            message.attempts + 1,
+        claimed = claim_heads(connection, clock.now(), min(limit, rules.batch_size), rules.lease)
+    return [
+        pool.submit(_deliver_one, engine, client, message, rules, clock, jitter)
+        for message in claimed
+    ]
+
+
+def _deliver_one(
+    engine: Engine,
+    client: httpx.Client,
+    message: Claimed,
+    rules: OutgoingWebhookRules,
+    clock: Clock,
+    jitter: RandomSource,
+) -> str:
+    outcome = _attempt(client, message, rules, clock)
+    with engine.begin() as connection:
+        state = record(
+            connection,
+            message,
+            outcome,
+            clock.now(),
+            max_attempts=rules.max_attempts,
+            jitter=jitter,
         )
-    return len(claimed)
+    WEBHOOK_DELIVERIES.labels(message.event_type, state).inc()
+    log.info(
+        "webhook message %d (%s) to endpoint %d: %s (%s, attempt %d)",
+        message.message_id,
+        message.event_type,
+        message.endpoint_id,
+        state,
+        outcome.status_code or outcome.error,
+        message.attempts + 1,
+    )
+    return state
 
 
 def prune_delivered(engine: Engine, before: datetime, *, include_failed: bool = False) -> int:

@@ -12,6 +12,7 @@ again at random, ``STEPMAIL_WEBHOOK_MAX_ATTEMPTS`` attempts, then ``failed`` (re
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ OPEN_STATES = ("pending", "delivering")
 FIRST_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=1)
 RESPONSE_KEPT = 500  # characters of an answer kept in the delivery log
+_shuffle = random.Random().shuffle
 
 
 class RandomSource(Protocol):
@@ -64,49 +66,43 @@ class Outcome:
 def claim_heads(
     connection: Connection, now: datetime, limit: int, lease: timedelta
 ) -> list[Claimed]:
-    """The due head message of up to ``limit`` endpoints, moved to ``delivering``."""
-    earlier = _M.alias("earlier")
-    head = (
-        select(func.min(earlier.c.id))
-        .where(earlier.c.endpoint_id == _M.c.endpoint_id, earlier.c.state.in_(OPEN_STATES))
-        .correlate(_M)
-        .scalar_subquery()
+    """The due head message of up to ``limit`` enabled endpoints, moved to ``delivering``.
+
+    Per endpoint, two probes of the (endpoint, state, id) index find its head, so a claim
+    costs the number of endpoints, not the number of waiting messages. Endpoints are visited
+    in a random order, so with more due endpoints than ``limit`` none waits behind the others.
+    """
+    endpoints = list(
+        connection.execute(select(_E.c.id, _E.c.url, _E.c.secret).where(_E.c.enabled.is_(True)))
     )
-    candidates = connection.execute(
-        select(_M.c.id)
-        .join(_E, _E.c.id == _M.c.endpoint_id)
-        .where(
-            _M.c.id == head,
-            _M.c.state.in_(OPEN_STATES),
-            _M.c.next_attempt_at <= now,
-            _E.c.enabled.is_(True),
-        )
-        .order_by(_M.c.id)
-        .limit(limit)
-    ).scalars()
+    _shuffle(endpoints)
     claimed: list[Claimed] = []
-    for message_id in list(candidates):
+    for endpoint in endpoints:
+        if len(claimed) >= limit:
+            break
+        heads = [
+            connection.execute(
+                select(func.min(_M.c.id)).where(
+                    _M.c.endpoint_id == endpoint.id, _M.c.state == state
+                )
+            ).scalar()
+            for state in OPEN_STATES
+        ]
+        head = min((h for h in heads if h is not None), default=None)
+        if head is None:
+            continue
         row = connection.execute(
             update(_M)
-            .where(
-                _M.c.id == message_id,
-                _M.c.state.in_(OPEN_STATES),
-                _M.c.next_attempt_at <= now,
-            )
+            .where(_M.c.id == head, _M.c.state.in_(OPEN_STATES), _M.c.next_attempt_at <= now)
             .values(state="delivering", next_attempt_at=now + lease)
-            .returning(
-                _M.c.endpoint_id, _M.c.event_id, _M.c.event_type, _M.c.payload, _M.c.attempts
-            )
+            .returning(_M.c.event_id, _M.c.event_type, _M.c.payload, _M.c.attempts)
         ).first()
         if row is None:
-            continue  # another scheduler took it
-        endpoint = connection.execute(
-            select(_E.c.url, _E.c.secret).where(_E.c.id == row.endpoint_id)
-        ).one()
+            continue  # not due yet (a retry's time, a POST in flight), or another took it
         claimed.append(
             Claimed(
-                message_id,
-                row.endpoint_id,
+                head,
+                endpoint.id,
                 endpoint.url,
                 endpoint.secret,
                 row.event_id,

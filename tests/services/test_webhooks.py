@@ -8,8 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 import httpx
@@ -350,3 +351,35 @@ def test_pruning_forgets_old_delivered_messages_and_never_waiting_ones(
     with runtime.engine.connect() as connection:
         assert connection.execute(select(webhook_attempts.c.id)).all() == []
     assert prune_delivered(runtime.engine, clock.now() + timedelta(days=1)) == 0
+
+
+def test_a_slow_endpoint_holds_only_its_own_queue(
+    runtime: Runtime, clock: FrozenClock, http: httpx.Client, pool: ThreadPoolExecutor
+) -> None:
+    """The loop claims again while a POST is in flight: the fast endpoint's three messages go
+    out, one after the other, while the slow endpoint's first is still unanswered."""
+    from orchestrator.services.webhooks import start_due
+
+    hold = threading.Event()
+    with webhook_receiver(hold=hold) as slow, webhook_receiver() as fast:
+        subscribe(runtime, slow.url, "task.opened")
+        subscribe(runtime, fast.url, "task.opened")
+        for n in range(3):
+            with runtime.engine.begin() as connection:
+                emit(connection, "task.opened", {"task_id": n}, clock.now())
+        started = dict(rules=rules(runtime), clock=clock, jitter=FixedDraw(), pool=pool)
+        first = start_due(runtime.engine, http, limit=4, **started)  # type: ignore[arg-type]
+        assert len(first) == 2  # one head per endpoint
+        in_flight = set(first)
+        for _ in range(50):
+            done = {f for f in in_flight if f.done()}
+            in_flight -= done
+            in_flight.update(start_due(runtime.engine, http, limit=4, **started))  # type: ignore[arg-type]
+            if len(fast.received) == 3:
+                break
+            wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+        assert len(fast.received) == 3
+        assert [json.loads(b)["data"]["task_id"] for b in fast.bodies()] == [0, 1, 2]
+        assert len(slow.received) == 1 and not all(f.done() for f in in_flight)
+        hold.set()
+        wait(in_flight)

@@ -23,6 +23,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)  # popped per request; 204 once empty
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold: threading.Event | None = None  # set: every answer waits until it is set
 
     def bodies(self) -> list[bytes]:
         with self.lock:
@@ -30,8 +31,11 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
-    receiver = Receiver(url="", answers=list(answers or []))
+def webhook_receiver(
+    answers: list[int] | None = None, hold: threading.Event | None = None
+) -> Iterator[Receiver]:
+    """``hold``: a slow endpoint, answering only once the test sets the event."""
+    receiver = Receiver(url="", answers=list(answers or []), hold=hold)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -41,6 +45,8 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 status = receiver.answers.pop(0) if receiver.answers else 204
+            if receiver.hold is not None:
+                receiver.hold.wait(timeout=30)
             self.send_response(status)
             self.send_header("content-length", "2")
             self.end_headers()
@@ -56,5 +62,7 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
     try:
         yield receiver
     finally:
+        if hold is not None:
+            hold.set()
         server.shutdown()
         server.server_close()
