@@ -132,10 +132,12 @@ def system_status(engine: Engine, now: datetime, *, redis_url: str | None) -> Sy
             done_until = connection.execute(
                 select(job_watermarks.c.done_until).where(job_watermarks.c.name == HEALTH_DAILY)
             ).scalar_one_or_none()
-            webhooks = {
-                "waiting": open_messages(connection),
-                "failed": open_messages(connection, ("failed",)),
-            }
+            webhooks = {}
+            if inspect(connection).has_table("webhook_message"):  # not before migration 0007
+                webhooks = {
+                    "waiting": open_messages(connection),
+                    "failed": open_messages(connection, ("failed",)),
+                }
     return SystemStatus(
         now=now,
         send_states=states,

@@ -94,3 +94,21 @@ def test_a_database_that_does_not_answer_is_one_line_and_exit_69() -> None:
         assert result.stderr.startswith("error: database unreachable (STEPMAIL_DATABASE_URL)")
         assert result.stderr.count("\n") == 1
         assert "hunter2" not in result.output
+
+
+def test_a_database_behind_the_code_is_reported_not_refused(tmp_path: Path) -> None:
+    """An upgrade's first step: the new code reads an old schema (before the webhooks' tables)
+    and says what to run, with the counts it can read."""
+    from orchestrator.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0003")
+    result = runner.invoke(
+        app, ["status", "--json"], env={"STEPMAIL_DATABASE_URL": url, "STEPMAIL_REDIS_URL": ""}
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["schema"] == {"current": ["0003"], "head": ["0007"], "up_to_date": False}
+    assert report["webhooks"] == {}
+    assert report["send_states"]["pending"] == 0
+    assert any("stepmail db upgrade" in problem for problem in report["problems"])
