@@ -173,6 +173,16 @@ class BadUnsubscribeLink(StepmailError):
         super().__init__(f"bad unsubscribe link ({status})")
 
 
+class BadClickLink(StepmailError):
+    """Raised when a click link was not signed by us (changed, cut short or made up): the API
+    answers with a small page that links nowhere, never a redirect."""
+
+    http_status = 400
+
+    def __init__(self) -> None:
+        super().__init__("this link is not one of ours")
+
+
 # -- not found, conflicts --------------------------------------------------------------------
 
 
@@ -213,6 +223,10 @@ class StepNotFound(NotFound):
 
 class WebhookNotFound(NotFound):
     """Raised when a webhook endpoint or message id does not exist."""
+
+
+class MessageNotArchived(NotFound):
+    """Raised when a send has no archived message (not sent, older than the archive, pruned)."""
 
 
 class NotSuppressed(NotFound):

@@ -6,23 +6,28 @@ runtime or the settings. These are built on each call, so a test that swaps
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import MailArchiver
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.errors import JourneyError
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
@@ -38,7 +43,10 @@ from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_
 if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.journeys.catalogue import EventCatalogue
     from orchestrator.services.accounts import LoginRules  # the console's
+    from orchestrator.services.analytics import AnalyticsRules
+    from orchestrator.services.clicks import ClickRules
     from orchestrator.services.events import UsageRules
     from orchestrator.services.previews import PreviewRules
     from orchestrator.services.provider_events import WebhookRules
@@ -57,6 +65,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
+    archiver: MailArchiver | None = None  # the message archive's writer; None: not archived
     _gauges: ScrapeTimeGauges | None = field(default=None, repr=False)
 
     @property
@@ -96,7 +105,10 @@ class Runtime:
             max_attempts=settings.max_send_attempts,
             reconciliation_window=timedelta(seconds=settings.reconciliation_window),
             links=LinkRules(
-                settings.public_base_url, settings.signing_secret(), settings.unsubscribe_mailto
+                settings.public_base_url,
+                settings.signing_secret(),
+                settings.unsubscribe_mailto,
+                click_tracking=settings.click_tracking,
             ),
             pacing=PacingRules(
                 send_window=settings.send_window,
@@ -116,13 +128,20 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+            attribution_window=timedelta(days=self.settings.attribution_window_days),
+            catalogue=catalogue_or_none(self.settings.journeys_dir),
         )
 
     def page_rules(self) -> PageRules:
         from orchestrator.services.recipients import PageRules
 
         settings = self.settings
-        return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
+        return PageRules(
+            self.journeys,
+            settings.signing_secret(),
+            settings.default_locale,
+            timedelta(days=settings.attribution_window_days),
+        )
 
     def webhook_rules(self) -> WebhookRules:
         from orchestrator.services.provider_events import WebhookRules
@@ -174,6 +193,27 @@ class Runtime:
             rules=self.delivery_rules(),
             sender=self.sender,
             rate_limiter=self.rate_limiter,
+            archiver=self.archiver,
+        )
+
+    def click_rules(self) -> ClickRules:
+        from orchestrator.services.clicks import ClickRules, scanner_policy
+
+        settings = self.settings
+        return ClickRules(
+            signing_secret=settings.signing_secret(),
+            policy=scanner_policy(settings.click_scanner_seconds, settings.click_scanner_networks),
+        )
+
+    def analytics_rules(self) -> AnalyticsRules:
+        from orchestrator.services.analytics import AnalyticsRules
+
+        settings = self.settings
+        return AnalyticsRules(
+            journeys=self.journeys,
+            timezone=settings.reporting_timezone,
+            attribution_window=timedelta(days=settings.attribution_window_days),
+            archive_retention=timedelta(days=settings.archive_retention_days),
         )
 
     def metrics_registry(self) -> CollectorRegistry:
@@ -218,16 +258,35 @@ def build_runtime(
 ) -> Runtime:
     """Load journeys (a broken file stops start-up), connect, and pick the transport."""
     clock = clock or SystemClock()
+    engine = make_engine(settings.database_url, **pool_options(settings))
     return Runtime(
         settings=settings,
-        engine=make_engine(settings.database_url, **pool_options(settings)),
+        engine=engine,
         journeys=load_journeys(settings.journeys_dir),
         renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
         clock=clock,
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
+        archiver=MailArchiver(engine),
     )
+
+
+def catalogue_or_none(journeys_dir: Path) -> EventCatalogue | None:
+    """The event catalogue the events API flags names against. A broken one is a warning,
+    not an outage: events are stored all the same (``stepmail check`` names the problem)."""
+    from orchestrator.journeys.catalogue import event_catalogue
+
+    try:
+        return event_catalogue(journeys_dir)
+    except JourneyError as exc:
+        _warn_once(str(exc))
+        return None
+
+
+@lru_cache(maxsize=16)
+def _warn_once(problem: str) -> None:
+    log.warning("the event catalogue does not load, no event is flagged: %s", problem)
 
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
@@ -269,6 +328,7 @@ def pool_options(settings: Settings) -> dict[str, int]:
     return {"pool_size": settings.db_pool_size}
 
 
+log = logging.getLogger(__name__)
 _current: Runtime | None = None
 _lock = threading.Lock()
 

@@ -20,8 +20,8 @@ use_group_metrics_dir()
 import dramatiq  # noqa: E402
 
 from orchestrator.errors import StepmailError  # noqa: E402
-from orchestrator.observability.logging import configure_logging  # noqa: E402
 from orchestrator.processes.actors import register_actors  # noqa: E402
+from orchestrator.processes.log_hygiene import configure_process_logging, quiet_libraries  # noqa: E402
 from orchestrator.processes.worker import WorkerLifecycle  # noqa: E402
 from orchestrator.scheduling.broker import make_broker  # noqa: E402
 from orchestrator.settings import get_settings  # noqa: E402
@@ -29,12 +29,14 @@ from orchestrator.startup.gate import check_before_serving, log_development_defa
 from orchestrator.startup.unknown_variables import unknown_variable_warnings  # noqa: E402
 
 _log = logging.getLogger(__name__)
+quiet_libraries()  # httpx would log URLs at INFO; alembic one line a plugin
 for _warning in unknown_variable_warnings():
     _log.warning(_warning)
 try:
     _settings = get_settings()
-    # Dramatiq pointed stderr at its log pipe: our one handler writes there, in our format.
-    configure_logging(_settings.log_level, _settings.log_format)
+    # Dramatiq pointed stderr at its log pipe: our one handler writes there, in our format,
+    # with secrets redacted and floods held back (processes/log_hygiene).
+    configure_process_logging(_settings)
     log_development_defaults(check_before_serving(_settings))
 except StepmailError as exc:
     # SystemExit with a message: the process prints it to stderr and exits 1, no traceback.

@@ -1,7 +1,7 @@
 """webhooks: endpoints, the outbox of messages (one per event and endpoint) and the delivery log
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 07:41:04.547247
 """
 
@@ -16,7 +16,7 @@ import orchestrator.db.types
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

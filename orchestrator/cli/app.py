@@ -6,10 +6,12 @@ import os
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
 from orchestrator.cli import (
+    analytics,
     consent,
     db,
     enroll,
@@ -25,7 +27,7 @@ from orchestrator.cli import (
     users,
     webhooks,
 )
-from orchestrator.cli.output import console, errors, verbosity
+from orchestrator.cli.output import console, errors, printable, verbosity
 from orchestrator.errors import InvalidInput, StepmailError
 
 
@@ -49,8 +51,10 @@ class _StepmailGroup(TyperGroup):
 
 
 def _fail(exc: StepmailError) -> NoReturn:
+    """Each line with its control characters escaped (printable) and as text, not markup (a
+    pattern such as '^[a-z0-9]…' keeps its brackets)."""
     for line in exc.cli_lines():
-        errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+        errors.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False)
     raise typer.Exit(exc.exit_code) from None
 
 
@@ -62,6 +66,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(analytics.app, name="analytics")
 app.add_typer(users.app, name="users")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("track")(track.track)
@@ -125,4 +130,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

@@ -10,6 +10,7 @@ informational lines a command prints besides its result, never an error.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Annotated, Any
 
@@ -54,3 +55,17 @@ def _plain(value: Any) -> Any:
 
         return asdict(value)
     return str(value)
+
+
+# C0 and C1 controls (ESC starts the sequences that recolour, retitle or rewrite a terminal;
+# CR returns to the line's start), DEL, Unicode line breaks and the bidirectional overrides
+# that make text read in another order than it is stored.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object) -> str:
+    """Stored text as a terminal may show it: each control character as a visible escape
+    (``\\x1b``, ``\\r``, ``\\t``), so an address, a reason or a source that came from outside
+    (the API, a provider's webhook, a CSV) cannot drive the operator's terminal or split a
+    tab-separated line."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))

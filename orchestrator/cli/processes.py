@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.observability.logging import configure_logging
 from orchestrator.observability.multiprocess import MULTIPROC_ENV
 from orchestrator.settings import Settings, load_settings
 
@@ -36,8 +35,11 @@ def scheduler() -> None:
 
 
 def _logging_from(settings: Settings) -> Settings:
-    """STEPMAIL_LOG_LEVEL and STEPMAIL_LOG_FORMAT, for every component of this process."""
-    configure_logging(settings.log_level, settings.log_format)
+    """The process's one logging set-up (STEPMAIL_LOG_LEVEL, STEPMAIL_LOG_FORMAT, secrets
+    redacted, floods held back; processes/log_hygiene), for every component of this process."""
+    from orchestrator.processes.log_hygiene import configure_process_logging
+
+    configure_process_logging(settings)
     return settings
 
 

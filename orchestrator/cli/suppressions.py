@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
-from orchestrator.cli.output import JsonFlag, info, print_json
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
 from orchestrator.recipients.reasons import MANUAL
@@ -43,8 +43,8 @@ def list_command(
         print_json(entries)
         return
     for entry in entries:
-        line = f"{entry.email}\t{entry.reason}\t{entry.source}\t{entry.created_at.isoformat()}"
-        typer.echo(line)
+        fields = (entry.email, entry.reason, entry.source, entry.created_at.isoformat())
+        typer.echo("\t".join(map(printable, fields)))
     if not entries:
         info("no suppressed addresses")
 
@@ -64,9 +64,9 @@ def add_command(
             engine, address, reason=reason, source=source, clock=SystemClock()
         )
     if added:
-        typer.echo(f"suppressed {address} ({entry.reason})")
+        typer.echo(f"suppressed {printable(address)} ({printable(entry.reason)})")
     else:
-        typer.echo(f"{address} was already suppressed ({entry.reason})")
+        typer.echo(f"{printable(address)} was already suppressed ({printable(entry.reason)})")
 
 
 @app.command("remove")
@@ -75,4 +75,4 @@ def remove_command(email: str) -> None:
     address = email.strip().lower()
     with open_engine(load_settings()) as engine:
         remove_suppression(engine, address)
-    typer.echo(f"removed {address}")
+    typer.echo(f"removed {printable(address)}")

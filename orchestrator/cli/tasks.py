@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestrator.cli.output import JsonFlag, info, print_json
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.errors import InvalidInput
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.tasks import TaskStatus
 from orchestrator.settings import load_settings
 
@@ -36,17 +37,22 @@ def tasks_list(
         return
     for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
         console.print(
-            f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
-            f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
-            f"-> {task.assignee or 'CS team'}  {task.reason}",
+            printable(
+                f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
+                f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
+                f"-> {task.assignee or 'CS team'}  {task.reason}"
+            ),
             highlight=False,
+            markup=False,
         )
     if not tasks:
         info("no tasks")
 
 
 @app.command("close")
-def tasks_close(task_id: int) -> None:
+def tasks_close(
+    task_id: Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the task's id")],
+) -> None:
     """Close a task."""
     from orchestrator.clock import SystemClock
     from orchestrator.runtime import open_engine

@@ -9,10 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.output import JsonFlag, console, info, print_json
+from orchestrator.cli.output import JsonFlag, console, info, print_json, printable
 from orchestrator.errors import InvalidInput
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.settings import load_settings
 from orchestrator.webhooks.events import EVENT_TYPES
+
+EndpointId = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the endpoint's id")]
+MessageId = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the message's id")]
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing webhooks: endpoints, deliveries, replay.")
 STATES = ("pending", "delivering", "delivered", "failed")
@@ -70,21 +74,24 @@ def webhooks_list(json_output: JsonFlag = False) -> None:
     for e in endpoints:
         state = "enabled" if e["enabled"] else "disabled"
         console.print(
-            f"#{e['id']}  {state}  {e['url']}  {','.join(e['events'])}  {e['description']}",
+            printable(
+                f"#{e['id']}  {state}  {e['url']}  {','.join(e['events'])}  {e['description']}"
+            ),
             highlight=False,
+            markup=False,
         )
     if not endpoints:
         info("no webhook endpoints")
 
 
 @app.command("disable")
-def webhooks_disable(endpoint_id: int, json_output: JsonFlag = False) -> None:
+def webhooks_disable(endpoint_id: EndpointId, json_output: JsonFlag = False) -> None:
     """Stop delivering to an endpoint (new events are not queued for it)."""
     _set_enabled(endpoint_id, False, json_output)
 
 
 @app.command("enable")
-def webhooks_enable(endpoint_id: int, json_output: JsonFlag = False) -> None:
+def webhooks_enable(endpoint_id: EndpointId, json_output: JsonFlag = False) -> None:
     """Deliver to an endpoint again; what waited in its queue goes first."""
     _set_enabled(endpoint_id, True, json_output)
 
@@ -108,13 +115,13 @@ def webhooks_deliveries(
         print_json(messages)
         return
     for m in messages:
-        console.print(_delivery_line(m), highlight=False)
+        console.print(printable(_delivery_line(m)), highlight=False, markup=False)
     if not messages:
         info("no webhook deliveries")
 
 
 @app.command("replay")
-def webhooks_replay(message_id: int, json_output: JsonFlag = False) -> None:
+def webhooks_replay(message_id: MessageId, json_output: JsonFlag = False) -> None:
     """Deliver a message again from its first attempt (same webhook-id)."""
     from orchestrator.clock import SystemClock
     from orchestrator.runtime import open_engine

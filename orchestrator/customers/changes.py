@@ -10,9 +10,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.fields import Address, Attributes, Locale, Money, OneLine, SingleLine
 from orchestrator.customers.tiers import Tier, TierThresholds
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import StrippedText
@@ -48,7 +48,7 @@ class CustomerPatch(StrippedText):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_allowed)
 
-    email: EmailStr | None = None
+    email: Address | None = None
     name: SingleLine | None = Field(default=None, min_length=1)
     company: SingleLine | None = None
     plan: Annotated[str, Field(max_length=100), OneLine] | None = None
@@ -58,7 +58,7 @@ class CustomerPatch(StrippedText):
     timezone: Annotated[str | None, AfterValidator(lambda v: v and validate_timezone(v))] = None
     tier: Tier | None = Field(default=None, description="null: derive from the contract value")
     csm_name: SingleLine | None = None
-    csm_email: EmailStr | None = None
+    csm_email: Address | None = None
     attributes: Attributes | None = None
 
     @field_validator(*NOT_NULL, mode="before")

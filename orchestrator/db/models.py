@@ -3,11 +3,11 @@ what goes out when; Redis only carries the ids of rows that are due."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Date, Index, LargeBinary, Numeric, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.db.types import UTCDateTime
@@ -15,6 +15,15 @@ from orchestrator.journeys.states import SendState
 
 # The scheduler's filter, spelled exactly like the partial index's predicate so it is used.
 WAKEABLE_SQL = "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+# Rows whose outcome or engagement changed since analytics last counted them: what the rollup
+# job reads (analytics/rollups.py). Spelled like its partial index's predicate, which holds
+# only those rows, so finding them costs what changed, never a scan of all sends.
+UNCOUNTED_SEND_SQL = (
+    "counted_state <> (CASE WHEN state IN ('sent', 'skipped', 'missed', 'failed', 'unknown', "
+    "'cancelled') THEN state ELSE '' END) OR counted_engagement <> engagement"
+)
+# Enrollments not counted yet as enrolled (bit 1), or converted since (bit 2).
+UNCOUNTED_ENROLLMENT_SQL = "counted <> (CASE WHEN state = 'converted' THEN 3 ELSE 1 END)"
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
@@ -28,6 +37,7 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         # The daily health job finds the customers whose first days without band actions end.
         Index("ix_customer_signed_up_at", "signed_up_at"),
+        Index("ix_customer_health_band", "health_band"),  # the overview's band distribution
         # The console finds customers by the start of an address or a company name.
         Index("ix_customer_email", "email", "id"),
         Index("ix_customer_company", "company", "id"),
@@ -65,6 +75,12 @@ class Enrollment(SQLModel, table=True):
     __tablename__ = "enrollment"
     __table_args__ = (
         UniqueConstraint("customer_id", "journey_id", "entry_key", name="uq_enrollment_entry"),
+        Index(
+            "ix_enrollment_uncounted",
+            "id",
+            sqlite_where=text(UNCOUNTED_ENROLLMENT_SQL),
+            postgresql_where=text(UNCOUNTED_ENROLLMENT_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,6 +92,12 @@ class Enrollment(SQLModel, table=True):
     created_at: datetime = _utc_column()
     ended_at: datetime | None = _utc_column(nullable=True)
     end_reason: str | None = Field(default=None, max_length=500)
+    # Analytics (analytics/rollups.py): what the rollups hold of this enrollment (bit 1 enrolled,
+    # bit 2 converted), and the tier, language and day it is counted under, stamped once.
+    counted: int = 0
+    stat_tier: str | None = Field(default=None, max_length=10)
+    stat_locale: str | None = Field(default=None, max_length=35)
+    stat_day: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
     # Set while an operator holds the enrollment (state ``paused``): resuming moves its unsent
     # steps later by the time it was held, so the journey's rhythm and grace are kept.
     paused_at: datetime | None = _utc_column(nullable=True)
@@ -97,6 +119,12 @@ class ScheduledSend(SQLModel, table=True):
             "wake_at",
             sqlite_where=text(WAKEABLE_SQL),
             postgresql_where=text(WAKEABLE_SQL),
+        ),
+        Index(
+            "ix_scheduled_send_uncounted",
+            "id",
+            sqlite_where=text(UNCOUNTED_SEND_SQL),
+            postgresql_where=text(UNCOUNTED_SEND_SQL),
         ),
     )
 
@@ -123,6 +151,16 @@ class ScheduledSend(SQLModel, table=True):
     delivered_at: datetime | None = _utc_column(nullable=True)
     open_count: int = 0
     click_count: int = 0
+    engagement: int = 0  # journeys.states.Engagement bits: delivered, opened, clicked, …
+    # Analytics (analytics/rollups.py): the outcome and engagement the rollups hold of this row,
+    # and the day, tier, language and skip kind it is counted under (tier and language stamped
+    # once: the tier a mail was rendered for stays its tier in the funnel).
+    counted_state: str = Field(default="", max_length=12)
+    counted_engagement: int = 0
+    stat_day: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    stat_tier: str | None = Field(default=None, max_length=10)
+    stat_locale: str | None = Field(default=None, max_length=35)
+    stat_kind: str | None = Field(default=None, max_length=20)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -291,6 +329,98 @@ class JobWatermark(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     done_until: datetime = _utc_column()
     claimed_until: datetime | None = _utc_column(nullable=True)
+
+
+class ArchiveDictionary(SQLModel, table=True):
+    """A rendered mail that later mails of the same template are compressed against: they
+    differ from it in a name, a date and a few links, so each is stored in a few hundred bytes
+    (:mod:`orchestrator.archive.codec`)."""
+
+    __tablename__ = "archive_dictionary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)  # sha256 of the content: stored once
+    template_name: str = Field(max_length=255)
+    created_at: datetime = _utc_column()
+    content: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))  # zstd, no dictionary
+
+
+class MessageArchive(SQLModel, table=True):
+    """What one sent mail was: subject, headers, HTML and text, as handed to the transport.
+    Kept ``ARCHIVE_RETENTION_DAYS``, then pruned by the scheduler in batches."""
+
+    __tablename__ = "message_archive"
+
+    send_id: int = Field(primary_key=True, foreign_key="scheduled_send.id")
+    archived_at: datetime = _utc_column(index=True)
+    subject: str = Field(sa_column=Column(Text(), nullable=False))
+    template_name: str = Field(max_length=255)
+    dictionary_id: int | None = Field(default=None, foreign_key="archive_dictionary.id", index=True)
+    size: int  # bytes before compression
+    body: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
+class LinkClick(SQLModel, table=True):
+    """One follow of a tracked link in a mail (or a provider's click event). Clicks that look
+    like a link scanner's are kept, marked ``suspect`` with why, and never counted as a
+    customer's click (:mod:`orchestrator.tracking.scanners`)."""
+
+    __tablename__ = "link_click"
+    __table_args__ = (Index("ix_link_click_send", "scheduled_send_id", "clicked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_send_id: int = Field(foreign_key="scheduled_send.id")
+    clicked_at: datetime = _utc_column()
+    url: str = Field(sa_column=Column(Text(), nullable=False))
+    source: str = Field(default="link", max_length=20)  # link (our redirect) or a provider
+    method: str = Field(default="GET", max_length=8)
+    user_agent: str = Field(default="", max_length=300)
+    suspect: bool = False
+    suspect_reasons: str = Field(default="", max_length=100)  # e.g. "early,burst"
+
+
+class AnalyticsDaily(SQLModel, table=True):
+    """Counters per journey, step, tier, language and day: what funnels and the overview
+    read, so a page never scans sends. ``step_id`` '' holds the journey's own counters
+    (enrolled, converted). Kept by the rollup job (:mod:`orchestrator.analytics.rollups`)."""
+
+    __tablename__ = "analytics_daily"
+    __table_args__ = (Index("ix_analytics_daily_day", "day"),)
+
+    journey_id: str = Field(primary_key=True, max_length=100)
+    day: date = Field(sa_column=Column(Date(), primary_key=True))
+    step_id: str = Field(primary_key=True, max_length=100)
+    tier: str = Field(primary_key=True, max_length=10)
+    locale: str = Field(primary_key=True, max_length=35)
+    enrolled: int = 0
+    sent: int = 0
+    skipped_tier: int = 0
+    skipped_suppressed: int = 0
+    skipped_opted_out: int = 0
+    skipped_condition: int = 0
+    skipped_other: int = 0
+    missed: int = 0
+    failed: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    scanner_clicked: int = 0
+    bounced: int = 0
+    unsubscribed: int = 0
+    converted: int = 0
+
+
+class HealthBandDaily(SQLModel, table=True):
+    """How many customers were in each health band on a day ('' for not scored yet): the
+    overview's trend, written once a day by the scheduler."""
+
+    __tablename__ = "health_band_daily"
+
+    day: date = Field(sa_column=Column(Date(), primary_key=True))
+    band: str = Field(primary_key=True, max_length=20)
+    customers: int = 0
 
 
 class TaskNote(SQLModel, table=True):

@@ -7,6 +7,8 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AnalyticsDaily,
+    ArchiveDictionary,
     AuditEntry,
     ConsentRecord,
     ConsoleSession,
@@ -16,9 +18,12 @@ from orchestrator.db.models import (
     DeliveryAttempt,
     Enrollment,
     HealthAction,
+    HealthBandDaily,
     HealthScoreEntry,
     JobWatermark,
+    LinkClick,
     LoginFailure,
+    MessageArchive,
     ProviderEvent,
     ScheduledSend,
     SoftBounceTally,
@@ -48,6 +53,11 @@ job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-define
 webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
 webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
 webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]
+archive_dictionaries = cast(Table, ArchiveDictionary.__table__)  # type: ignore[attr-defined]
+message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-defined]
+link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
+analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
+health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,3 +23,36 @@ def insert_ignoring_conflicts(
     statement = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
     inserted = session.execute(statement.returning(*table.primary_key.columns)).all()
     return len(inserted)
+
+
+def insert_ignoring_conflicts_on(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+) -> None:
+    """The same on a Connection, when nobody needs to know what was inserted."""
+    if not rows:
+        return
+    module: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    connection.execute(statement, list(rows))
+
+
+def upsert_on(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict_columns: Sequence[str],
+    update_columns: Sequence[str],
+) -> None:
+    """``INSERT … ON CONFLICT DO UPDATE``: each row written, replacing ``update_columns``."""
+    if not rows:
+        return
+    module: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(conflict_columns),
+        set_={name: statement.excluded[name] for name in update_columns},
+    )
+    connection.execute(statement, list(rows))

@@ -5,6 +5,7 @@ naming the field, never a 500 from deep inside."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -29,10 +30,15 @@ def bounded_moment(moment: datetime | None) -> datetime | None:
     return moment
 
 
+_ISO_DATE = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ]|\s*$)")
+
+
 def iso_text(value: object) -> object:
     """A moment comes as ISO 8601 text (or a datetime from Python callers); pydantic would
-    also read a number as unix seconds, which the schema does not offer and a typo invites."""
-    if isinstance(value, int | float):
+    also read a number as unix seconds, which the schema does not offer and a typo invites
+    -- and it does so for *text* of a number too (``"1700000000"``, ``"1.7e9"``, even
+    milliseconds), so text must start with a calendar date."""
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_DATE.match(value)):
         raise ValueError("must be ISO 8601 text with an offset, e.g. 2026-11-22T09:00:00+09:00")
     return value
 

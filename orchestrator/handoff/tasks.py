@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 
 from orchestrator.db.tables import csm_tasks, customers
 from orchestrator.errors import TaskNotFound
@@ -75,12 +75,21 @@ def open_task(
 
 
 def list_tasks(
-    connection: Connection, status: TaskStatus | None = "open", limit: int = 100
+    connection: Connection,
+    status: TaskStatus | None = "open",
+    limit: int = 100,
+    after: tuple[datetime, int] | None = None,
 ) -> list[TaskView]:
-    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this)."""
+    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this), after
+    the key ``(due_at, id)`` of the last task of the previous page."""
     query = _with_customer().order_by(_TASKS.c.due_at, _TASKS.c.id).limit(limit)
     if status is not None:
         query = query.where(_TASKS.c.status == status)
+    if after is not None:
+        due, task_id = after
+        query = query.where(
+            or_(_TASKS.c.due_at > due, and_(_TASKS.c.due_at == due, _TASKS.c.id > task_id))
+        )
     return [TaskView.model_validate(row, from_attributes=True) for row in connection.execute(query)]
 
 

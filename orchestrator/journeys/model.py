@@ -204,6 +204,11 @@ class Journey(_Frozen):
             "unset to show the journey's name."
         ),
     )
+    track_clicks: bool = Field(
+        default=True,
+        description="Links in this journey's mails go through signed redirect links that "
+        "count clicks (when STEPMAIL_CLICK_TRACKING is on); false sends them as written.",
+    )
     vars: Annotated[dict[str, Any], AfterValidator(_check_link_vars)] = Field(
         default_factory=dict,
         description="Constants for templates, e.g. links to guides (a key ending in _url "

@@ -1,6 +1,7 @@
 """The scheduler process's loop: tick every ``STEPMAIL_DISPATCH_INTERVAL``, offer periodic jobs
-the time once a minute. ``stepmail scheduler`` runs it in its main thread (stopped by SIGTERM
-after the tick in hand); ``stepmail run`` runs it in a thread."""
+the time every ten seconds (each decides whether it is due). ``stepmail scheduler`` runs it in
+its main thread (stopped by SIGTERM after the tick in hand); ``stepmail run`` runs it in a
+thread."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ import dramatiq
 from orchestrator.observability.metrics import TICKS
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.broker import BrokerDispatcher, Dispatcher
+from orchestrator.services.analytics import run_rollups_if_due, snapshot_bands_if_due
+from orchestrator.services.archive import prune_archive_if_due
 from orchestrator.services.health import run_daily_if_due
 from orchestrator.services.scheduling import tick
 
 log = logging.getLogger(__name__)
 
-PERIODIC_EVERY = timedelta(minutes=1)
+PERIODIC_EVERY = timedelta(seconds=10)  # the most frequent job, the rollups, runs this often
 PeriodicJob = Callable[[datetime], object]
 
 
@@ -45,15 +48,33 @@ class Heartbeat:
 def scheduler_jobs(
     runtime: Runtime, broker: dramatiq.Broker, stop: threading.Event, heartbeat: Heartbeat | None
 ) -> None:
-    """The scheduler with the daily health job among its periodic ones, in this thread."""
+    """The scheduler with its periodic jobs (:func:`periodic_jobs`), in this thread."""
     settings = runtime.settings
+    dispatcher = BrokerDispatcher(broker, settings.queue_name, settings.dispatch_message_size)
+    run_scheduler(runtime, dispatcher, stop, periodic_jobs(runtime), heartbeat)
+
+
+def periodic_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """The jobs one scheduler runs, each when due (a watermark per job, so two schedulers
+    never run one window twice): the analytics rollups (10 s), the message archive's prune
+    (hourly), the daily health job and the daily snapshot of health bands."""
+    engine = runtime.engine
 
     def health_daily(now: datetime) -> object:
         rules = runtime.usage_rules()
-        return run_daily_if_due(runtime.engine, rules=rules, now=now, notify=runtime.notify_now)
+        return run_daily_if_due(engine, rules=rules, now=now, notify=runtime.notify_now)
 
-    dispatcher = BrokerDispatcher(broker, settings.queue_name, settings.dispatch_message_size)
-    run_scheduler(runtime, dispatcher, stop, [health_daily], heartbeat)
+    def rollups(now: datetime) -> object:
+        return run_rollups_if_due(engine, rules=runtime.analytics_rules(), now=now)
+
+    def archive_prune(now: datetime) -> object:
+        retention = runtime.analytics_rules().archive_retention
+        return prune_archive_if_due(engine, retention=retention, now=now)
+
+    def band_snapshot(now: datetime) -> object:
+        return snapshot_bands_if_due(engine, rules=runtime.analytics_rules(), now=now)
+
+    return [rollups, health_daily, archive_prune, band_snapshot]
 
 
 def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:
@@ -78,7 +99,7 @@ def run_scheduler(
 ) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set; a failed tick is logged, not fatal.
 
-    ``periodic`` jobs are offered the time once a minute; each decides whether it is due (see
+    ``periodic`` jobs are offered the time every ten seconds; each decides whether it is due (see
     :mod:`orchestrator.scheduling.periodic`), so the tick itself stays what is due and nothing
     else. ``stop`` is only looked at between ticks: a tick in hand dispatches what it claimed.
     """
@@ -115,4 +136,4 @@ def _run_periodic(jobs: Sequence[PeriodicJob], now: datetime) -> None:
         try:
             job(now)
         except Exception:
-            log.exception("periodic job failed; it is offered again in a minute")
+            log.exception("periodic job failed; it is offered again shortly")

@@ -12,13 +12,12 @@ import threading
 from types import FrameType
 
 import dramatiq
-import uvicorn
-from fastapi import FastAPI
 
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
 from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
+from orchestrator.processes.http_server import bind, ensure_descriptors, serve
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
 from orchestrator.runtime import build_runtime, install_runtime
@@ -37,7 +36,9 @@ log = logging.getLogger(__name__)
 
 def run_all_in_one(settings: Settings) -> None:
     """``stepmail run``: everything in this process, so one command gives a working service."""
-    defaults = check_before_serving(settings, migrates_itself=True)
+    defaults = check_before_serving(settings, migrates_itself=True, serves_http=True)
+    ensure_descriptors(settings)
+    sock = bind(settings)  # an address in use stops us before anything starts
     upgrade_database(settings.database_url)
     runtime = build_runtime(settings)
     install_runtime(runtime)
@@ -49,7 +50,7 @@ def run_all_in_one(settings: Settings) -> None:
     webhooks = start_webhook_loop(runtime, stop)
     _print_banner(settings, defaults)
     try:
-        _serve(create_app(runtime), settings)
+        serve(create_app(runtime), settings, sock)
     finally:
         stop.set()
         webhooks.join(timeout=settings.webhook_timeout + 5)
@@ -58,22 +59,11 @@ def run_all_in_one(settings: Settings) -> None:
 
 
 def run_api(settings: Settings) -> None:
-    log_development_defaults(check_before_serving(settings))
+    log_development_defaults(check_before_serving(settings, serves_http=True))
+    ensure_descriptors(settings)
+    sock = bind(settings)
     runtime = build_runtime(settings)
-    _serve(create_app(runtime), settings)
-
-
-def _serve(app: FastAPI, settings: Settings) -> None:
-    """uvicorn under our logging (log_config=None: its records reach our one handler); the
-    access line is ours (api/observe.py: request id, tokens redacted, route metrics)."""
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-        access_log=False,
-    )
+    serve(create_app(runtime), settings, sock)
 
 
 def run_scheduler_process(settings: Settings) -> None:

@@ -93,11 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    from orchestrator.observability.logging import configure_logging
+    from orchestrator.processes.log_hygiene import configure_process_logging
     from orchestrator.settings import get_settings
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_process_logging(settings)
     parser = make_argument_parser()  # type: ignore[no-untyped-call]
     args = parser.parse_args(["workers", "--skip-logging", *(argv or [])])
     if MULTIPROC_ENV not in os.environ:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import ArchiveEntry, MailArchiver, write_archive
 from orchestrator.clock import Clock
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.delivery.claims import claim_many, renew_lease
@@ -42,7 +43,7 @@ from orchestrator.delivery.outcomes import (
 )
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules
-from orchestrator.errors import DeliveryError, TemplateError
+from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, decide, find_step
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
@@ -51,8 +52,8 @@ from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, un
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.tracking.links import ClickLinks, click_key
 from orchestrator.transports.base import Transport, is_reconcilable
-from orchestrator.transports.mail import OutgoingMail
 from orchestrator.transports.rate_limit import SendRateLimiter
 from orchestrator.usage.facts import usage_context
 
@@ -73,6 +74,7 @@ class DeliveryDeps:
     rules: DeliveryRules
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
+    archiver: MailArchiver | None = None  # None: sent mails are not archived
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -112,7 +114,7 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
         )
         facts = load_send_facts_many(connection, claims)
     outcomes = {send_id: "ignored" for send_id in send_ids}
-    ready: list[tuple[Claim, OutgoingMail]] = []
+    ready: list[tuple[Claim, ArchiveEntry]] = []
     for claim in claims:
         prepared = _prepare(deps, claim, facts[claim.send_id], now)
         if isinstance(prepared, str):
@@ -160,7 +162,7 @@ def _report(
 
 def _prepare(
     deps: DeliveryDeps, claim: Claim, facts: SendFacts, now: datetime
-) -> str | OutgoingMail:
+) -> str | ArchiveEntry:
     """The mail to send for a claimed row, or the state the row ended in without one."""
     customer = facts.customer
     journey = deps.journeys.get(claim.journey_id)
@@ -219,8 +221,9 @@ def _render(
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> str | OutgoingMail:
-    """The composed mail, or ``failed`` when the template cannot render for this customer."""
+) -> str | ArchiveEntry:
+    """The composed mail (with what the archive keeps of it), or ``failed`` when the template
+    cannot render for this customer."""
     links = deps.rules.links
     link = unsubscribe_url(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
@@ -239,6 +242,7 @@ def _render(
                 unsubscribe_url=link,
                 now=now,
             ),
+            links=_click_links(deps, journey, claim.send_id),
         )
     except TemplateError as exc:
         log.error("send %d failed to render: %s", claim.send_id, exc)
@@ -258,12 +262,21 @@ def _render(
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
     RENDER_LATENCY.observe(time.perf_counter() - started)
-    return mail
+    return ArchiveEntry(claim.send_id, rendered.template_name, mail)
+
+
+def _click_links(deps: DeliveryDeps, journey: Journey, send_id: int) -> ClickLinks | None:
+    """The mail's signed redirect links, unless clicks are not tracked (globally or for the
+    journey)."""
+    links = deps.rules.links
+    if not (links.click_tracking and journey.track_clicks):
+        return None
+    return ClickLinks(click_key(links.signing_secret), links.public_base_url, send_id)
 
 
 def _send_all(
     deps: DeliveryDeps,
-    ready: Sequence[tuple[Claim, OutgoingMail]],
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
     now: datetime,
     provider_ids: dict[int, str | None],
 ) -> dict[int, str]:
@@ -275,10 +288,10 @@ def _send_all(
     have no attempt and are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
     """
     outcomes: dict[int, str] = {}
-    hand_overs = HandOverLog(deps.engine, deps.transport.name)
+    hand_overs = HandOverLog(deps.engine, deps.transport.name, deps.archiver)
     lease = deps.rules.lease
     leased_until = now + lease
-    for index, (claim, mail) in enumerate(ready):
+    for index, (claim, entry) in enumerate(ready):
         leased_until = _keep_lease(deps, ready[index:], leased_until)
         if not _send_slot(deps, hand_overs):
             with deps.engine.begin() as connection:
@@ -293,19 +306,22 @@ def _send_all(
             continue
         started = time.perf_counter()
         try:
-            result = deps.transport.send(mail)
+            result = deps.transport.send(entry.mail)
         except DeliveryError as exc:
             TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(
                 time.perf_counter() - started
             )
             hand_overs.flush()
+            failed_at = deps.clock.now()
+            archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
             with deps.engine.begin() as connection:
                 outcomes[claim.send_id] = record_failure(
-                    connection, claim, attempt_id, exc, deps.clock.now(), deps.retry_policy
+                    connection, claim, attempt_id, exc, failed_at, deps.retry_policy
                 )
+                write_archive(connection, archived)
             continue
         TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(time.perf_counter() - started)
-        hand_overs.sent(claim, attempt_id, result, deps.clock.now())
+        hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
         provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
     hand_overs.finish()
@@ -323,8 +339,13 @@ def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:
     return limiter.acquire()
 
 
+def _may_have_left(exc: DeliveryError) -> bool:
+    """An unknown outcome may have reached the customer: it is archived like a sent mail."""
+    return isinstance(exc, UnknownDeliveryOutcome)
+
+
 def _keep_lease(
-    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, OutgoingMail]], leased_until: datetime
+    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, ArchiveEntry]], leased_until: datetime
 ) -> datetime:
     """Renew the lease of the batch's unsent rows once half of it is gone, so a slow provider
     does not make the scheduler take them for a dead worker's rows."""

@@ -8,6 +8,8 @@ band changes race-free.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +22,11 @@ from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.locks import lock_customers
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
+    EventIn,
     EventsAccepted,
     EventSubmission,
     NewEvent,
@@ -30,18 +34,24 @@ from orchestrator.usage.events import (
     event_rows,
     store_new_events,
 )
-from orchestrator.usage.reactions import react_to_events
+from orchestrator.usage.reactions import ATTRIBUTION_WINDOW, react_to_events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition (None: no scoring), the
-    tier thresholds and how long a health band's actions rest after firing."""
+    tier thresholds, how long a health band's actions rest after firing, how recent a mail
+    must be to be credited with a goal, and the event catalogue names are compared with
+    (None: none is flagged)."""
 
     journeys: Mapping[str, Journey]
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
+    attribution_window: timedelta = ATTRIBUTION_WINDOW  # a goal's credit: the last mail this recent
+    catalogue: EventCatalogue | None = None
 
 
 def track_events(
@@ -63,13 +73,34 @@ def track_events(
         tasks = react(session, new, rules, now)
     if tasks:
         notify(tasks)
-    return EventsAccepted(stored=len(new), duplicates=len(events) - len(new), task_ids=tasks)
+    outside = uncatalogued(events, rules.catalogue)
+    if outside:
+        log.warning(
+            "%d event(s) named outside the event catalogue, stored all the same: %s",
+            sum(outside.values()),
+            ", ".join(sorted(outside)[:20]),
+        )
+    return EventsAccepted(
+        stored=len(new),
+        duplicates=len(events) - len(new),
+        task_ids=tasks,
+        uncatalogued=sum(outside.values()),
+        uncatalogued_names=sorted(outside),
+    )
+
+
+def uncatalogued(events: Sequence[EventIn], catalogue: EventCatalogue | None) -> Counter[str]:
+    """How many events of each name the catalogue does not hold (none without a catalogue)."""
+    if catalogue is None:
+        return Counter()
+    known = catalogue.names()
+    return Counter(event.name for event in events if event.name not in known)
 
 
 def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
     health score and risk signals; returns the CSM tasks opened."""
-    react_to_events(session, new, rules.journeys, now)
+    react_to_events(session, new, rules.journeys, now, rules.attribution_window)
     if rules.health is None:
         return []
     tasks = task_signals(session, new, rules.health, now)

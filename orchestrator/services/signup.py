@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.enrollment import store
-from orchestrator.enrollment.signature import verify
+from orchestrator.enrollment.signature import check_headers, verify
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.store import EnrollmentRules
 from orchestrator.guards.strict_json import parse_model
@@ -31,6 +31,15 @@ class HookRules:
 class EnrollSummary:
     processed: int
     created: int
+
+
+def check_signup_headers(
+    timestamp: str | None, signature: str | None, *, hook: HookRules, clock: Clock
+) -> None:
+    """InvalidSignature for what the headers alone show (no secret, a missing or stale
+    timestamp, no ``v1=`` value): the route asks before it reads the body, so an unsigned
+    request costs no memory."""
+    check_headers(hook.secret, timestamp, signature, clock.now().timestamp(), hook.tolerance)
 
 
 def enroll_signed_signup(

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from orchestrator.clock import Clock
 from orchestrator.errors import DeliveryError
+from orchestrator.guards.cursors import Page, decode_cursor, encode_cursor, page_of
 from orchestrator.handoff import tasks
 from orchestrator.handoff.notify import HandoffConfig, post_to_slack, task_mail
 from orchestrator.handoff.tasks import TaskStatus, TaskView
 from orchestrator.transports.base import Transport
 
-__all__ = ["TaskNotifier", "TaskStatus", "close_task", "list_tasks", "notify_tasks"]
+__all__ = [
+    "TaskNotifier",
+    "TaskStatus",
+    "close_task",
+    "list_tasks",
+    "list_tasks_page",
+    "notify_tasks",
+]
 log = logging.getLogger(__name__)
 
 # Called with the ids of tasks a service opened (None: every task not yet notified), after its
@@ -35,6 +44,27 @@ def list_tasks(
     """Tasks by due time, soonest first (``status`` None: all)."""
     with engine.connect() as connection:
         return tasks.list_tasks(connection, status, limit)
+
+
+def list_tasks_page(
+    engine: Engine,
+    *,
+    status: TaskStatus | None = "open",
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[TaskView]:
+    """A page of tasks, soonest due first; the cursor of the next one (InvalidRequest for a
+    cursor that is not one of this list's, the same status included)."""
+    name = f"tasks:{status or 'all'}"
+    after = None
+    if cursor:
+        due, task_id = decode_cursor(name, cursor, (datetime, int))
+        assert isinstance(due, datetime) and isinstance(task_id, int)
+        after = (due, task_id)
+    with engine.connect() as connection:
+        found = tasks.list_tasks(connection, status, limit + 1, after)
+    shown, last = page_of(found, limit)
+    return Page(shown, None if last is None else encode_cursor(name, [last.due_at, last.id]))
 
 
 def close_task(engine: Engine, task_id: int, *, clock: Clock) -> TaskView:

@@ -5,11 +5,12 @@ database, which holds one customer; the rows here are every customer's."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from orchestrator.customers.timezones import zone
 from orchestrator.db.tables import (
     csm_tasks,
     customers,
@@ -18,6 +19,7 @@ from orchestrator.db.tables import (
     scheduled_sends,
     usage_events,
 )
+from orchestrator.journeys.states import ACTIVE_SEND_STATES
 
 # Several things at one moment read in this order: the event, its score, its task, the end.
 _ORDER = {"event": 0, "score": 1, "task": 2, "converted": 3, "exited": 3}
@@ -36,16 +38,23 @@ class TimelineRow:
 class Timeline:
     timezone: str  # the (first) customer's
     rows: list[TimelineRow]
+    # Sends not yet made by ``until``: kind ``pending``, ``at`` the time they would go next.
+    pending: list[TimelineRow] = field(default_factory=list)
 
 
 def timeline_rows(engine: Engine, *, until: datetime) -> Timeline:
-    """Everything up to ``until``, in order; pending sends are not history yet."""
+    """Everything up to ``until``, in order; sends not made yet are listed apart."""
     with engine.connect() as connection:
         timezone = connection.execute(select(customers.c.timezone)).scalars().first() or "UTC"
         rows: list[TimelineRow] = []
-        for send in connection.execute(
-            select(scheduled_sends).where(scheduled_sends.c.state.not_in(["pending"]))
-        ):
+        pending: list[TimelineRow] = []
+        for send in connection.execute(select(scheduled_sends)):
+            if send.state in ACTIVE_SEND_STATES:
+                due = send.due_at.astimezone(zone(timezone))
+                detail = send.reason or f"due {due:%Y-%m-%d %H:%M %Z}"
+                what = f"{send.journey_id}/{send.step_id}"
+                pending.append(TimelineRow(send.wake_at or send.due_at, "pending", what, detail))
+                continue
             at = send.sent_at or send.updated_at
             step = f"{send.journey_id}/{send.step_id}"
             if send.state == "sent":
@@ -70,4 +79,5 @@ def timeline_rows(engine: Engine, *, until: datetime) -> Timeline:
             )
     rows = [row for row in rows if row.at <= until]
     rows.sort(key=lambda row: (row.at, _ORDER.get(row.kind, 4)))
-    return Timeline(timezone, rows)
+    pending.sort(key=lambda row: (row.at, row.what))
+    return Timeline(timezone, rows, pending)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,9 @@ COLUMNS = tuple(
     name for name in SignupRequest.model_fields if name not in ("attributes", "consent")
 )
 MAX_BYTES = 200 * 1024 * 1024  # far above any real customer list; refuses a wrong file early
+MAX_LINE = 1_000_000  # characters in one line: a file with no line break (/dev/zero) is one
+# line, so without a bound one line is the whole file (it grew the process to 3.9 GB)
+_MAX_LINE_BYTES = 4 * MAX_LINE  # a character is at most four bytes in any encoding read here
 
 
 @dataclass
@@ -43,14 +46,16 @@ class CsvSignups:
 def read_csv_signups(path: Path, encoding: str = "auto") -> CsvSignups:
     if encoding not in ENCODINGS:
         raise InvalidInput(f"--encoding: one of {', '.join(ENCODINGS)}, not {encoding!r}")
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise InvalidInput(f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FileAccessError(f"{path}: cannot read: {exc.strerror}") from None
-    text, used = decode(data, encoding, path)
-    reader = csv.DictReader(io.StringIO(text, newline=""), restval=None)
+    text, used = decode(read_bounded(path), encoding, path)
+    _check_line_lengths(text, path)
+    read = [0]  # lines handed to the reader: csv's line_num lags behind on a refused line
+
+    def counted() -> Iterator[str]:
+        for line in io.StringIO(text, newline=""):
+            read[0] += 1
+            yield line
+
+    reader = csv.DictReader(counted(), restval=None)
     reader.fieldnames = _checked_header(reader.fieldnames, path)
     found = CsvSignups(path, used)
     try:
@@ -64,8 +69,37 @@ def read_csv_signups(path: Path, encoding: str = "auto") -> CsvSignups:
             except InvalidInput as exc:
                 found.refused.append((line, str(exc)))
     except csv.Error as exc:
-        raise InvalidInput(f"{path}:{reader.line_num}: not CSV: {exc}") from None
+        raise InvalidInput(f"{path}:{read[0]}: not CSV: {exc}") from None
     return found
+
+
+def read_bounded(path: Path) -> bytes:
+    """The file's bytes, read a bounded line at a time (its size on disk says nothing for a
+    device or a pipe): at most ``MAX_BYTES`` in all and ``MAX_LINE`` characters a line."""
+    lines: list[bytes] = []
+    total = 0
+    try:
+        with path.open("rb") as handle:
+            while line := handle.readline(_MAX_LINE_BYTES + 1):
+                if len(line) > _MAX_LINE_BYTES:
+                    raise InvalidInput(_too_long(path, len(lines) + 1))
+                total += len(line)
+                if total > MAX_BYTES:
+                    raise InvalidInput(f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB")
+                lines.append(line)
+    except OSError as exc:  # missing, a folder, a device that fails to read
+        raise FileAccessError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return b"".join(lines)
+
+
+def _check_line_lengths(text: str, path: Path) -> None:
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE:
+            raise InvalidInput(_too_long(path, number))
+
+
+def _too_long(path: Path, number: int) -> str:
+    return f"{path}:{number}: a line longer than {MAX_LINE} characters"
 
 
 def decode(data: bytes, encoding: str, path: Path) -> tuple[str, str]:

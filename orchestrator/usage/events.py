@@ -78,6 +78,15 @@ class EventsAccepted(BaseModel):
     stored: int = Field(description="Events stored by this request.")
     duplicates: int = Field(description="Events already stored (same id): nothing done.")
     task_ids: list[int] = Field(default_factory=list, description="CSM tasks this created.")
+    uncatalogued: int = Field(
+        default=0,
+        description="Events of this request whose name is not in the event catalogue "
+        "(journeys/events.yaml): stored and reacted to all the same, but no journey checked "
+        "against the catalogue can be waiting for them. 0 without a catalogue.",
+    )
+    uncatalogued_names: list[str] = Field(
+        default_factory=list, description="Those names, each once, sorted."
+    )
 
 
 def event_key(event: EventIn, occurred_at: datetime) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.analytics.attribution import attribute_conversion
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.enrollment.store import (
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
+ATTRIBUTION_WINDOW = timedelta(days=7)  # STEPMAIL_ATTRIBUTION_WINDOW_DAYS' default
 
 
 @dataclass
@@ -46,9 +48,15 @@ class _Active:
 
 
 def react_to_events(
-    session: Session, events: Sequence[NewEvent], journeys: Mapping[str, Journey], now: datetime
+    session: Session,
+    events: Sequence[NewEvent],
+    journeys: Mapping[str, Journey],
+    now: datetime,
+    attribution_window: timedelta = ATTRIBUTION_WINDOW,
 ) -> None:
-    """Apply every journey rule the new events meet, in the order they happened."""
+    """Apply every journey rule the new events meet, in the order they happened; a goal is
+    credited to the last mail within ``attribution_window`` before it
+    (:mod:`orchestrator.analytics.attribution`)."""
     if not events:
         return
     active = _active_enrollments(session, {e.customer_id for e in events})
@@ -57,7 +65,7 @@ def react_to_events(
             journey = journeys.get(enrollment.journey_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
-            if _ends_enrollment(session, journey, enrollment, event, now):
+            if _ends_enrollment(session, journey, enrollment, event, now, attribution_window):
                 enrollment.active = False
                 continue
             _schedule_event_steps(session, journey, enrollment, event, now)
@@ -84,12 +92,21 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
 
 
 def _ends_enrollment(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    session: Session,
+    journey: Journey,
+    enrollment: _Active,
+    event: NewEvent,
+    now: datetime,
+    attribution_window: timedelta,
 ) -> bool:
-    """A goal converts, an exit event exits; both cancel the steps not yet sent."""
+    """A goal converts (credited to the last mail before it), an exit event exits; both cancel
+    the steps not yet sent."""
     at = event.occurred_at.isoformat()
     if journey.goal is not None and journey.goal.matches(event.name, dict(event.properties)):
         state, reason = "converted", f"goal {event.name} at {at}"
+        attribute_conversion(
+            session.connection(), enrollment.id, event.occurred_at, attribution_window
+        )
     elif any(m.matches(event.name, dict(event.properties)) for m in journey.exit_on_events):
         state, reason = "exited", f"exit event {event.name} at {at}"
     else:

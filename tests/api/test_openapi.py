@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
 from orchestrator.api.app import create_app
 from orchestrator.customers.changes import NOT_NULL
 from orchestrator.db.migrate import upgrade
-from tests.support.hostile import hostile_runtime
+from tests.support.hostile import AUTH, armed_client, armed_runtime, hostile_runtime
+
+__all__ = ["armed_client", "armed_runtime"]
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +136,19 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
         elif hasattr(route, "original_router"):
             found.extend(_api_routes(route.original_router.routes))
     return found
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [("/unsubscribe/{token}", {"GET", "POST"}), ("/v1/suppressions", {"GET", "POST"})],
+)
+def test_a_405_names_every_method_of_the_path(
+    armed_client: TestClient, path: str, methods: set[str]
+) -> None:
+    """Probe L12: ``OPTIONS /unsubscribe/{token}`` answered ``Allow: GET`` (RFC 9110: the
+    methods the target supports)."""
+    schema = armed_client.get("/openapi.json").json()
+    assert {m.upper() for m in schema["paths"][path]} == methods
+    response = armed_client.request("OPTIONS", path.replace("{token}", "x"), headers=AUTH)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= methods

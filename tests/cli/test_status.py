@@ -102,13 +102,13 @@ def test_a_database_behind_the_code_is_reported_not_refused(tmp_path: Path) -> N
     from orchestrator.db.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0003")
+    upgrade(url, "0004")
     result = runner.invoke(
         app, ["status", "--json"], env={"STEPMAIL_DATABASE_URL": url, "STEPMAIL_REDIS_URL": ""}
     )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["schema"] == {"current": ["0003"], "head": ["0007"], "up_to_date": False}
+    assert report["schema"] == {"current": ["0004"], "head": ["0007"], "up_to_date": False}
     assert report["webhooks"] == {}
     assert report["send_states"]["pending"] == 0
     assert any("stepmail db upgrade" in problem for problem in report["problems"])

@@ -42,3 +42,13 @@ def write_journeys(directory: Path, journeys: dict[str, str]) -> Path:
         text = f"id: {journey_id}\n{template_vars}{body}"
         (directory / f"{journey_id}.yaml").write_text(text, encoding="utf-8")
     return directory
+
+
+def own_journeys(directory: Path) -> Path:
+    """The standard journeys as an operator ready for production would have them: the demo's
+    ``relay.example`` links (RFC 2606, refused in production) replaced by a real domain."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in STANDARD_JOURNEYS.glob("*.yaml"):
+        text = source.read_text("utf-8").replace("relay.example", "relaycloud.co.jp")
+        (directory / source.name).write_text(text, encoding="utf-8")
+    return directory

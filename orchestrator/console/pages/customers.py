@@ -7,15 +7,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from orchestrator.accounts.roles import Permission
 from orchestrator.console import formatting
 from orchestrator.console.charts import Series, line_chart
 from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.pages.ids import optional_id, parse_id
-from orchestrator.console.security import BASE
+from orchestrator.console.security import BASE, MAIL_FRAME_HEADERS
 from orchestrator.services import customer_directory, enrollment_control
+from orchestrator.services.archive import archived_message
 from orchestrator.services.customer_directory import SEARCH_FIELDS, SearchField
 from orchestrator.services.previews import SubjectRenderer
 
@@ -103,3 +104,18 @@ def resend(
         page.runtime.engine, parse_id(send_id), actor=page.actor, clock=page.runtime.clock
     )
     return back(form.get("back", max_length=2000), "resent")
+
+
+@router.get("/sends/{send_id}/message")
+def sent_message(page: Annotated[Page, needs(Permission.READ)], send_id: str) -> Response:
+    """A sent mail as it went out (the message archive): subject, headers, text, and the HTML
+    in a sandboxed frame. Not archived (before the archive, or past its retention): 404."""
+    mail = archived_message(page.runtime.engine, parse_id(send_id))
+    return page.render("message.html", send_id=parse_id(send_id), mail=mail)
+
+
+@router.get("/sends/{send_id}/message.html")
+def sent_message_html(page: Annotated[Page, needs(Permission.READ)], send_id: str) -> Response:
+    """The archived HTML alone, for the frame (its own, stricter CSP: no script, no request)."""
+    mail = archived_message(page.runtime.engine, parse_id(send_id))
+    return HTMLResponse(mail.html, headers=MAIL_FRAME_HEADERS)
