@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from orchestrator.archive.store import MailArchiver
@@ -28,6 +29,7 @@ from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import Journey
+from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
+    from orchestrator.services.webhooks import OutgoingWebhookRules
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Runtime:
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
     archiver: MailArchiver | None = None  # the message archive's writer; None: not archived
+    _gauges: ScrapeTimeGauges | None = field(default=None, repr=False)
 
     @property
     def journeys(self) -> Mapping[str, Journey]:
@@ -165,6 +169,11 @@ class Runtime:
 
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
+    def outgoing_webhook_rules(self) -> OutgoingWebhookRules:
+        from orchestrator.services.webhooks import outgoing_webhook_rules
+
+        return outgoing_webhook_rules(self.settings)
+
     def handoff_config(self) -> HandoffConfig:
         return handoff_config(self.settings)
 
@@ -216,6 +225,32 @@ class Runtime:
             attribution_window=timedelta(days=settings.attribution_window_days),
             archive_retention=timedelta(days=settings.archive_retention_days),
         )
+
+    def metrics_registry(self) -> CollectorRegistry:
+        return base_registry()
+
+    def scrape_time_gauges(self) -> ScrapeTimeGauges:
+        """The database gauges (backlog, oldest due row), read at most every five seconds."""
+        if self._gauges is None:
+            self._gauges = ScrapeTimeGauges(self.read_gauges)
+        return self._gauges
+
+    def read_gauges(self) -> dict[str, float]:
+        from orchestrator.services.status import due_backlog, queue_depth
+        from orchestrator.services.webhooks import pending_count
+
+        now = self.clock.now()
+        backlog = due_backlog(self.engine, now)
+        gauges = {
+            "stepmail_due_sends": float(backlog.count),
+            "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
+            "stepmail_webhook_outbox_pending": float(pending_count(self.engine)),
+        }
+        if self.settings.redis_url:
+            depth = queue_depth(self.settings.redis_url, self.settings.queue_name)
+            if depth is not None:  # Redis down: these gauges are absent, the others stay
+                gauges.update(depth)
+        return gauges
 
     def close(self) -> None:
         self.catalog.close()

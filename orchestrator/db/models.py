@@ -586,3 +586,62 @@ class JourneyCurrent(SQLModel, table=True):
     journey_id: str = Field(primary_key=True, max_length=100)
     version_id: int | None = Field(default=None, foreign_key="journey_version.id")
     applied_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An integrator's URL and the events it subscribed to (``,mail.sent,task.opened,``: the
+    commas make a LIKE match one whole name). The secret signs every delivery to it."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2048)
+    secret: str = Field(max_length=100)
+    events: str = Field(max_length=1000)
+    enabled: bool = True
+    description: str = Field(default="", max_length=200)
+    created_at: datetime = _utc_column()
+
+
+class WebhookMessage(SQLModel, table=True):
+    """The outbox: one event for one endpoint, written in the transaction of the fact it
+    reports. Delivered in ``id`` order per endpoint; ``next_attempt_at`` is both the retry
+    time and, while ``delivering``, the claim's lease."""
+
+    __tablename__ = "webhook_message"
+    __table_args__ = (
+        Index("ix_webhook_message_endpoint_state", "endpoint_id", "state", "id"),
+        Index(
+            "ix_webhook_message_due",
+            "next_attempt_at",
+            sqlite_where=text("state IN ('pending', 'delivering')"),
+            postgresql_where=text("state IN ('pending', 'delivering')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id")
+    event_id: str = Field(max_length=40)  # the webhook-id header: the same on every retry
+    event_type: str = Field(max_length=50)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_column()
+    created_at: datetime = _utc_column()
+    delivered_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: every POST, its status code, latency and the start of the answer."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="webhook_message.id", index=True)
+    attempt: int
+    at: datetime = _utc_column()
+    status_code: int | None = None
+    latency_ms: int = 0
+    response: str = Field(default="", max_length=500)
+    error: str | None = Field(default=None, max_length=500)

@@ -34,6 +34,9 @@ from orchestrator.db.models import (
     Suppression,
     TaskNote,
     UsageEvent,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 
 customers = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
@@ -50,6 +53,9 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
+webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
+webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]
 archive_dictionaries = cast(Table, ArchiveDictionary.__table__)  # type: ignore[attr-defined]
 message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-defined]
 link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]

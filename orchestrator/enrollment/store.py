@@ -26,6 +26,8 @@ from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 from orchestrator.recipients.consent import record_consent
 from orchestrator.versions.store import current_versions
+from orchestrator.webhooks.facts import enrollment_data
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,18 @@ def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
     """Close an enrollment (active or paused) and cancel its steps that have not gone out."""
-    connection.execute(
+    ended = connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
-    )
+    ).rowcount
+    if ended and state in ("converted", "exited"):
+        emit(
+            connection,
+            f"enrollment.{state}",
+            lambda: [{**enrollment_data(connection, enrollment_id), "reason": reason[:200]}],
+            now,
+        )
     connection.execute(
         update(scheduled_sends)
         .where(

@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 
 from orchestrator.db.tables import csm_tasks, customers
 from orchestrator.errors import TaskNotFound
+from orchestrator.observability.metrics import TASKS_OPENED
+from orchestrator.webhooks.outbox import emit
 
 _TASKS = csm_tasks
 TaskStatus = Literal["open", "closed"]
@@ -52,7 +54,7 @@ def open_task(
     assignee = connection.execute(
         select(customers.c.csm_email).where(customers.c.id == customer_id)
     ).scalar()
-    return int(
+    task_id = int(
         connection.execute(
             insert(_TASKS)
             .values(
@@ -67,6 +69,9 @@ def open_task(
             .returning(_TASKS.c.id)
         ).scalar_one()
     )
+    TASKS_OPENED.labels(kind).inc()
+    emit(connection, "task.opened", lambda: [_task_data(connection, task_id)], now)
+    return task_id
 
 
 def list_tasks(
@@ -98,12 +103,37 @@ def get_task(connection: Connection, task_id: int) -> TaskView:
 def close_task(connection: Connection, task_id: int, now: datetime) -> TaskView:
     """Close a task (closing a closed one is a no-op that returns it)."""
     get_task(connection, task_id)
-    connection.execute(
+    closed = connection.execute(
         update(_TASKS)
         .where(_TASKS.c.id == task_id, _TASKS.c.status == "open")
         .values(status="closed", closed_at=now)
-    )
+    ).rowcount
+    if closed:
+        emit(connection, "task.closed", lambda: [_task_data(connection, task_id)], now)
     return get_task(connection, task_id)
+
+
+def _task_data(connection: Connection, task_id: int) -> dict[str, Any]:
+    """What ``task.opened`` and ``task.closed`` say (the customer by the integrator's id)."""
+    row = connection.execute(
+        select(
+            _TASKS.c.kind,
+            _TASKS.c.reason,
+            _TASKS.c.status,
+            _TASKS.c.due_at,
+            customers.c.external_id,
+        )
+        .join(customers, customers.c.id == _TASKS.c.customer_id)
+        .where(_TASKS.c.id == task_id)
+    ).one()
+    return {
+        "task_id": task_id,
+        "kind": row.kind,
+        "customer_id": row.external_id,
+        "reason": row.reason,
+        "status": row.status,
+        "due_at": row.due_at.isoformat(),
+    }
 
 
 def _with_customer() -> Select[Any]:

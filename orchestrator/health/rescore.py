@@ -26,6 +26,8 @@ from orchestrator.health.model import Action, HealthDefinition, MailAction, Sign
 from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, score
 from orchestrator.journeys.model import Journey
 from orchestrator.usage.events import NewEvent
+from orchestrator.webhooks.facts import customer_ref
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,28 @@ def _store(
     connection.execute(
         update(customers).where(customers.c.id.in_(list(results))).values(health_updated_at=now)
     )
+    changed = [row for row in rows if results[row.id].band != row.health_band]
+    if changed:
+        emit(
+            connection,
+            "health.band_changed",
+            lambda: _band_events(connection, changed, results),
+            now,
+        )
+
+
+def _band_events(
+    connection: Connection, rows: Sequence[Any], results: Mapping[int, HealthScore]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_id": customer_ref(connection, row.id),
+            "from": row.health_band,
+            "to": results[row.id].band,
+            "score": results[row.id].score,
+        }
+        for row in rows
+    ]
 
 
 def _action_histories(

@@ -21,6 +21,8 @@ from orchestrator.handoff.tasks import open_task
 from orchestrator.services.events import UsageRules, react
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import store_new_events
+from orchestrator.webhooks.facts import customer_ref
+from orchestrator.webhooks.outbox import emit
 
 NEW_HIGH_TOUCH_TASK_DUE = timedelta(days=2)
 
@@ -69,6 +71,12 @@ def _tier_moved(
         "properties": {"from": old, "to": new},
     }
     tasks = react(session, store_new_events(session, [event]), rules, now)
+    emit(
+        session,
+        "tier.changed",
+        lambda: [{"customer_id": customer_ref(session, customer_id), "from": old, "to": new}],
+        now,
+    )
     if new == "high":
         reason = f"moved from {old} touch to high touch: introduce yourself as their CSM"
         task = open_task(

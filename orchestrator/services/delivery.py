@@ -19,6 +19,7 @@ hand_over`) and one for a failed transport call; at the end one records the sent
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from orchestrator.journeys.decide import Claim, Decision, decide, find_step
 from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
+from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
@@ -133,8 +135,43 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
             outcomes[claim.send_id] = prepared
         else:
             ready.append((claim, prepared))
-    outcomes.update(_send_all(deps, ready, now))
+    provider_ids: dict[int, str | None] = {}
+    outcomes.update(_send_all(deps, ready, now, provider_ids))
+    for claim in claims:
+        tier = facts[claim.send_id].customer.tier
+        _report(deps, claim, outcomes[claim.send_id], tier, provider_ids.get(claim.send_id))
     return [outcomes[send_id] for send_id in send_ids]
+
+
+def _report(
+    deps: DeliveryDeps, claim: Claim, outcome: str, tier: str, provider_id: str | None
+) -> None:
+    """One log line and one count per send outcome. The recipient's address is left out on
+    purpose (personal data in logs outlives its erasure): the send id leads to it in the
+    database, for whoever may look there."""
+    if outcome == "ignored":
+        return
+    transport = deps.transport.name
+    SENDS.labels(outcome, transport, claim.journey_id, claim.step_id).inc()
+    log.info(
+        "send %d %s: journey=%s step=%s tier=%s transport=%s provider_id=%s",
+        claim.send_id,
+        outcome,
+        claim.journey_id,
+        claim.step_id,
+        tier,
+        transport,
+        provider_id or "-",
+        extra={
+            "send_id": claim.send_id,
+            "outcome": outcome,
+            "journey": claim.journey_id,
+            "step": claim.step_id,
+            "tier": tier,
+            "transport": transport,
+            "provider_id": provider_id,
+        },
+    )
 
 
 def _prepare(
@@ -222,6 +259,7 @@ def _render(
     link = unsubscribe_url(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
     )
+    started = time.perf_counter()
     try:
         rendered = renderer.render(
             step.template,
@@ -255,6 +293,7 @@ def _render(
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
+    RENDER_LATENCY.observe(time.perf_counter() - started)
     return ArchiveEntry(claim.send_id, rendered.template_name, mail)
 
 
@@ -268,7 +307,10 @@ def _click_links(deps: DeliveryDeps, journey: Journey, send_id: int) -> ClickLin
 
 
 def _send_all(
-    deps: DeliveryDeps, ready: Sequence[tuple[Claim, ArchiveEntry]], now: datetime
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
+    now: datetime,
+    provider_ids: dict[int, str | None],
 ) -> dict[int, str]:
     """Send the mails one by one, each handed over on the record first, then record the sent
     rows together.
@@ -294,9 +336,13 @@ def _send_all(
             log.warning("send %d was taken back before it was handed over", claim.send_id)
             outcomes[claim.send_id] = "ignored"
             continue
+        started = time.perf_counter()
         try:
             result = deps.transport.send(entry.mail)
         except DeliveryError as exc:
+            TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(
+                time.perf_counter() - started
+            )
             hand_overs.flush()
             failed_at = deps.clock.now()
             archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
@@ -306,7 +352,9 @@ def _send_all(
                 )
                 write_archive(connection, archived)
             continue
+        TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(time.perf_counter() - started)
         hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
+        provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
     hand_overs.finish()
     return outcomes
