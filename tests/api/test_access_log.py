@@ -112,10 +112,13 @@ def _wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
 def test_every_capability_route_is_redacted(tmp_path: Path) -> None:
     """A route taking a token in its path must list its prefix in observability/redaction.py."""
     from orchestrator.api.app import create_app
+    from orchestrator.db.migrate import upgrade
     from orchestrator.runtime import build_runtime
     from tests.support.environment import make_settings
 
-    runtime = build_runtime(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}"))
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)  # the runtime brings the journeys' versions up to date at start
+    runtime = build_runtime(make_settings(tmp_path, url))
     paths = {spec_path for spec_path in create_app(runtime).openapi()["paths"]}
     runtime.close()
     capability_paths = [path for path in paths if "{token" in path]
