@@ -50,6 +50,17 @@ class NoHealthDefinition(ConfigurationError):
     """Raised when the health job is asked for and the journeys folder has no health file."""
 
 
+class DatabaseNotMigrated(ConfigurationError):
+    """Raised when the database has no (or an older) schema: ``stepmail db upgrade`` fixes it."""
+
+
+class ServerUnavailable(StepmailError):
+    """Raised when the database or Redis does not answer; the message names the setting."""
+
+    http_status = 503
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
@@ -58,6 +69,11 @@ class InvalidInput(StepmailError):
 
     http_status = 422
     exit_code = 2  # a usage error, as click's own
+
+
+class UnsafeWebhookUrl(InvalidInput):
+    """Raised when a webhook URL is not https/http, or points at a loopback, private or
+    link-local address that the settings do not allow."""
 
 
 class InvalidRequest(InvalidInput):
@@ -208,6 +224,10 @@ class JourneyNotFound(NotFound):
 
 class StepNotFound(NotFound):
     """Raised when a command names a step its journey does not have."""
+
+
+class WebhookNotFound(NotFound):
+    """Raised when a webhook endpoint or message id does not exist."""
 
 
 class MessageNotArchived(NotFound):

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from orchestrator.archive.store import MailArchiver
@@ -27,12 +28,13 @@ from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import JourneyError
-from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import Journey
 from orchestrator.journeys.programs import programs_definition
+from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
+from orchestrator.services.journey_catalog import JourneyCatalog
 from orchestrator.settings import Settings
 from orchestrator.transports.base import Transport
 from orchestrator.transports.factory import make_transport
@@ -51,19 +53,29 @@ if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
+    from orchestrator.services.webhooks import OutgoingWebhookRules
 
 
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
-    journeys: dict[str, Journey]
-    renderer: MailRenderer
+    catalog: JourneyCatalog  # the journeys, their versions, kept in step with the files
+    renderer: MailRenderer  # the templates folder's (authoring tools; unversioned sends)
     transport: Transport
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
     archiver: MailArchiver | None = None  # the message archive's writer; None: not archived
+    _gauges: ScrapeTimeGauges | None = field(default=None, repr=False)
+
+    @property
+    def journeys(self) -> Mapping[str, Journey]:
+        """The current version of each journey (a :class:`JourneySet`: with version ids); a
+        changed file is picked up first, at most once a second (so every process, the API's
+        too, follows a change without a restart)."""
+        self.catalog.refresh_if_due()
+        return self.catalog.view()
 
     @property
     def sender(self) -> SenderIdentity:
@@ -160,6 +172,11 @@ class Runtime:
 
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
+    def outgoing_webhook_rules(self) -> OutgoingWebhookRules:
+        from orchestrator.services.webhooks import outgoing_webhook_rules
+
+        return outgoing_webhook_rules(self.settings)
+
     def handoff_config(self) -> HandoffConfig:
         return handoff_config(self.settings)
 
@@ -176,10 +193,12 @@ class Runtime:
         )
 
     def delivery_deps(self) -> DeliveryDeps:
-        """What the send path uses, for one batch."""
+        """What the send path uses, for one batch (a changed journey is picked up first)."""
+        self.catalog.refresh_if_due()
         return DeliveryDeps(
             engine=self.engine,
             journeys=self.journeys,
+            versions=self.catalog,
             renderer=self.renderer,
             transport=self.transport,
             clock=self.clock,
@@ -211,7 +230,34 @@ class Runtime:
             archive_retention=timedelta(days=settings.archive_retention_days),
         )
 
+    def metrics_registry(self) -> CollectorRegistry:
+        return base_registry()
+
+    def scrape_time_gauges(self) -> ScrapeTimeGauges:
+        """The database gauges (backlog, oldest due row), read at most every five seconds."""
+        if self._gauges is None:
+            self._gauges = ScrapeTimeGauges(self.read_gauges)
+        return self._gauges
+
+    def read_gauges(self) -> dict[str, float]:
+        from orchestrator.services.status import due_backlog, queue_depth
+        from orchestrator.services.webhooks import pending_count
+
+        now = self.clock.now()
+        backlog = due_backlog(self.engine, now)
+        gauges = {
+            "stepmail_due_sends": float(backlog.count),
+            "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
+            "stepmail_webhook_outbox_pending": float(pending_count(self.engine)),
+        }
+        if self.settings.redis_url:
+            depth = queue_depth(self.settings.redis_url, self.settings.queue_name)
+            if depth is not None:  # Redis down: these gauges are absent, the others stay
+                gauges.update(depth)
+        return gauges
+
     def close(self) -> None:
+        self.catalog.close()
         self.transport.close()
         if self.rate_limiter is not None:
             self.rate_limiter.close()
@@ -225,13 +271,16 @@ def build_runtime(
     transport: Transport | None = None,
     jitter: RandomSource | None = None,
 ) -> Runtime:
-    """Load journeys (a broken file stops start-up), connect, and pick the transport."""
+    """Connect, load the journeys and bring their versions up to date (a broken file stops
+    start-up), and pick the transport."""
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url, **pool_options(settings))
+    catalog = journey_catalog(settings, engine, clock)
+    catalog.start()
     return Runtime(
         settings=settings,
         engine=engine,
-        journeys=load_journeys(settings.journeys_dir),
+        catalog=catalog,
         renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
         clock=clock,
@@ -256,6 +305,28 @@ def catalogue_or_none(journeys_dir: Path) -> EventCatalogue | None:
 @lru_cache(maxsize=16)
 def _warn_once(problem: str) -> None:
     log.warning("the event catalogue does not load, no event is flagged: %s", problem)
+
+
+def journey_catalog(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    include: Callable[[Journey], bool] | None = None,
+) -> JourneyCatalog:
+    """The process's journeys over ``engine``; on SQLite its snapshots are read through a
+    read-only engine, which never waits for a write transaction in progress."""
+    reader = None
+    if engine.dialect.name == "sqlite":
+        reader = make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
+    return JourneyCatalog(
+        engine,
+        settings.journeys_dir,
+        settings.templates_dir,
+        settings.default_locale,
+        clock,
+        reader=reader,
+        include=include,
+    )
 
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
@@ -286,17 +357,18 @@ def handoff_config(settings: Settings) -> HandoffConfig:
 
 
 @contextmanager
-def open_engine(settings: Settings) -> Iterator[Engine]:
+def open_engine(settings: Settings, *, read_only: bool = False) -> Iterator[Engine]:
     """Just the database, for commands that need nothing else (a broken journey file must not
-    stop ``stepmail sends unknown``); disposed of on the way out."""
-    engine = make_engine(settings.database_url)
+    stop ``stepmail sends unknown``); disposed of on the way out. ``read_only``: every write
+    through it is refused (``stepmail plan``)."""
+    engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def pool_options(settings: Settings) -> dict[str, int]:
+def pool_options(settings: Settings) -> dict[str, Any]:
     """Connection-pool size for PostgreSQL (SQLite uses SQLAlchemy's defaults)."""
     if settings.database_url.startswith("sqlite"):
         return {}

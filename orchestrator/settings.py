@@ -17,6 +17,8 @@ from orchestrator.errors import ConfigurationError
 
 TransportName = Literal["outbox", "smtp", "sendgrid"]
 EnvironmentName = Literal["development", "production"]
+LogFormatName = Literal["text", "json"]
+LogLevelName = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Public, so only ever accepted in development: `make run` and `make signup` work with no setup.
 DEVELOPMENT_SIGNUP_HOOK_SECRET = "dev-signup-secret-change-me"  # noqa: S105  (public on purpose)
@@ -233,6 +235,38 @@ class Settings(BaseSettings):
     """PostgreSQL connections per process: at least a worker's thread count."""
     queue_name: str = Field(default="stepmail", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     """The Dramatiq queue the scheduler and workers share."""
+
+    # Operations: logs, metrics, outgoing webhooks.
+    log_format: LogFormatName = "text"
+    """Log format of every process: text (one human line) or json (one object a line)."""
+    log_level: LogLevelName = "INFO"
+    """Log level of every process: DEBUG, INFO, WARNING, ERROR or CRITICAL."""
+    metrics_host: str = "127.0.0.1"
+    """Address the scheduler's and workers' metrics ports listen on (0.0.0.0 in a container)."""
+    scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    """Port of the scheduler's /metrics and /healthz (0: off; one per scheduler on a host)."""
+    worker_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    """Port of a worker group's /metrics and /healthz (0: off)."""
+    metrics_dir: Path | None = None
+    """Folder where a worker group's processes share metric files (emptied at start); unset:
+    a fresh temporary folder."""
+    metrics_token: SecretStr | None = None
+    """Bearer token the API's /metrics wants; unset: /metrics is open."""
+    webhook_allow_private: bool = False
+    """Allow outgoing webhook URLs on loopback or private addresses (development always does)."""
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    """Seconds one outgoing webhook POST may take before it counts as failed."""
+    webhook_max_attempts: int = Field(default=10, gt=0, le=50)
+    """Outgoing webhook attempts before a message is marked failed (replayable)."""
+    webhook_batch_size: int = Field(default=50, gt=0, le=1000)
+    """Endpoints whose next outgoing webhook one delivery round posts."""
+    webhook_retention_days: int = Field(default=30, ge=0, le=3650)
+    """Days a delivered outgoing webhook message and its attempts are kept (0: forever)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """lifecycle stages, NPS answers, held sends, programs, the customer's relationship
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-30 08:00:00
 
 It touches only its own tables and columns.
@@ -18,7 +18,7 @@ import orchestrator.db.types
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from orchestrator.cli.arguments import external_id_option
-from orchestrator.cli.output import console, errors, printable
+from orchestrator.cli.output import JsonFlag, console, errors, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.customers.fields import LOCALE_PATTERN
 from orchestrator.errors import InvalidInput
@@ -87,6 +87,7 @@ def preview(
     ] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="serve: the port")] = 8100,
     host: Annotated[str, typer.Option(help="serve: the address to listen on")] = "127.0.0.1",
+    json_output: JsonFlag = False,
 ) -> None:
     """Render one step (a sample customer of --tier and --locale, or --customer) to HTML and
     text files and print their paths. `stepmail preview serve` shows every tier × locale of
@@ -106,8 +107,11 @@ def preview(
         paths = _preview_sample(
             settings, journey, step, tier or DEFAULT_TIER, locale or DEFAULT_LOCALE, out
         )
-    for path in paths:
-        console.print(str(path), highlight=False, markup=False)
+    if json_output:
+        print_json([str(path) for path in paths])
+    else:
+        for path in paths:
+            console.print(str(path), highlight=False, markup=False)
     if open_browser:
         _open(paths[0])
 
@@ -221,7 +225,7 @@ def simulate(
     ] = None,
     acv: Annotated[Decimal | None, typer.Option(help="starting annual contract value")] = None,
     nps: Annotated[int | None, typer.Option(help="an NPS score (0-10) submitted on day 0")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the documented JSON")] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Run the real pipeline for a sample customer with scripted usage and changes: mails,
     skips, deferrals, score changes and tasks, day by day, and what is still pending at the
@@ -245,7 +249,7 @@ def simulate(
     moment = clock.now() if start is None else parse_start(start, tier, locale)
     request = SimulationRequest(journey, tier, locale, days, moment, script, acv)
     result = simulate(load_settings(), request)
-    if as_json:
+    if json_output:
         sys.stdout.write(simulation_json(result))
     else:
         console.print(format_simulation(result), highlight=False, markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.output import printable
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.delivery.unknown_sends import Settlement
 from orchestrator.guards.bounds import ROW_ID_MAX
@@ -21,10 +21,14 @@ app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: se
 @app.command("unknown")
 def unknown_command(
     limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
+    json_output: JsonFlag = False,
 ) -> None:
     """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""
     with open_engine(load_settings()) as engine:
         sends = list_unknown_sends(engine, limit=limit)
+    if json_output:
+        print_json(sends)
+        return
     for send in sends:
         fields = (
             send.send_id,
@@ -36,7 +40,7 @@ def unknown_command(
         )
         typer.echo("\t".join(map(printable, fields)))
     if not sends:
-        typer.echo("no sends with an unknown outcome")
+        info("no sends with an unknown outcome")
 
 
 @app.command("settle")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestrator.cli.output import printable
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.errors import InvalidInput
 from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.tasks import TaskStatus
@@ -21,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human
 def tasks_list(
     status: Annotated[str, typer.Option(help="open | closed | all")] = "open",
     limit: int = 100,
+    json_output: JsonFlag = False,
 ) -> None:
     """Tasks, soonest due first."""
     from orchestrator.runtime import open_engine
@@ -31,6 +32,9 @@ def tasks_list(
     chosen: TaskStatus | None = None if status == "all" else status  # type: ignore[assignment]
     with open_engine(load_settings()) as engine:
         tasks = list_tasks(engine, status=chosen, limit=limit)
+    if json_output:
+        print_json(tasks)
+        return
     for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
         console.print(
             printable(
@@ -42,7 +46,7 @@ def tasks_list(
             markup=False,
         )
     if not tasks:
-        console.print("no tasks")
+        info("no tasks")
 
 
 @app.command("close")

@@ -7,7 +7,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, Index, LargeBinary, Numeric, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from orchestrator.db.types import UTCDateTime
@@ -80,7 +92,12 @@ class Customer(SQLModel, table=True):
 
 
 class Enrollment(SQLModel, table=True):
-    """One customer in one journey. ``entry_key`` tells entries apart when re-entry is allowed."""
+    """One customer in one journey. ``entry_key`` tells entries apart when re-entry is allowed.
+
+    ``started_version_id`` is the journey version they entered on, ``version_id`` the one they
+    follow now (the latest, or still the first with ``in_flight: finish_started``); both are
+    empty for enrollments from before versions were recorded.
+    """
 
     __tablename__ = "enrollment"
     __table_args__ = (
@@ -91,6 +108,8 @@ class Enrollment(SQLModel, table=True):
             sqlite_where=text(UNCOUNTED_ENROLLMENT_SQL),
             postgresql_where=text(UNCOUNTED_ENROLLMENT_SQL),
         ),
+        # A version change reads and moves the journey's active enrollments.
+        Index("ix_enrollment_journey_state", "journey_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -108,6 +127,20 @@ class Enrollment(SQLModel, table=True):
     stat_tier: str | None = Field(default=None, max_length=10)
     stat_locale: str | None = Field(default=None, max_length=35)
     stat_day: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    started_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("journey_version.id", name="fk_enrollment_started_version"),
+            nullable=True,
+        ),
+    )
+    version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("journey_version.id", name="fk_enrollment_version"), nullable=True
+        ),
+    )
     # Set while an operator holds the enrollment (state ``paused``): resuming moves its unsent
     # steps later by the time it was held, so the journey's rhythm and grace are kept.
     paused_at: datetime | None = _utc_column(nullable=True)
@@ -135,6 +168,14 @@ class ScheduledSend(SQLModel, table=True):
             "id",
             sqlite_where=text(UNCOUNTED_SEND_SQL),
             postgresql_where=text(UNCOUNTED_SEND_SQL),
+        ),
+        # A version change counts and moves the rows still to go, step by step.
+        Index(
+            "ix_scheduled_send_active_step",
+            "journey_id",
+            "step_id",
+            sqlite_where=text(WAKEABLE_SQL),
+            postgresql_where=text(WAKEABLE_SQL),
         ),
     )
 
@@ -577,3 +618,112 @@ class AuditEntry(SQLModel, table=True):
     target_kind: str = Field(max_length=30)
     target_id: str = Field(max_length=320)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class JourneyVersion(SQLModel, table=True):
+    """One distinct content of a journey (its YAML and the templates it uses), kept from the
+    moment a process first saw it: what customers on it are sent, after the files change.
+
+    ``number`` counts a journey's versions in the order they were seen. ``applied_at`` marks
+    the version once it was made current (once: a content applied before is never made
+    current again on its own; see :mod:`orchestrator.services.journey_versions`);
+    ``apply_report`` is what applying it did, ``blocked_reason`` why it was not applied.
+    """
+
+    __tablename__ = "journey_version"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "content_hash", name="uq_journey_version_hash"),
+        UniqueConstraint("journey_id", "number", name="uq_journey_version_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: str = Field(max_length=100)
+    number: int
+    content_hash: str = Field(max_length=64)
+    yaml_text: str = Field(sa_column=Column(Text, nullable=False))
+    templates: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # template name → SnapshotFile.content_hash
+    seen_at: datetime = _utc_column()
+    applied_at: datetime | None = _utc_column(nullable=True)
+    apply_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    blocked_reason: str | None = Field(default=None, max_length=2000)
+
+
+class SnapshotFile(SQLModel, table=True):
+    """A template's text, kept once by its hash however many versions use it."""
+
+    __tablename__ = "snapshot_file"
+
+    content_hash: str = Field(primary_key=True, max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class JourneyCurrent(SQLModel, table=True):
+    """The version of each journey that is current: new customers start on it, and the row
+    is what the process applying a change locks, so exactly one applies it."""
+
+    __tablename__ = "journey_current"
+
+    journey_id: str = Field(primary_key=True, max_length=100)
+    version_id: int | None = Field(default=None, foreign_key="journey_version.id")
+    applied_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An integrator's URL and the events it subscribed to (``,mail.sent,task.opened,``: the
+    commas make a LIKE match one whole name). The secret signs every delivery to it."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2048)
+    secret: str = Field(max_length=100)
+    events: str = Field(max_length=1000)
+    enabled: bool = True
+    description: str = Field(default="", max_length=200)
+    created_at: datetime = _utc_column()
+
+
+class WebhookMessage(SQLModel, table=True):
+    """The outbox: one event for one endpoint, written in the transaction of the fact it
+    reports. Delivered in ``id`` order per endpoint; ``next_attempt_at`` is both the retry
+    time and, while ``delivering``, the claim's lease."""
+
+    __tablename__ = "webhook_message"
+    __table_args__ = (
+        Index("ix_webhook_message_endpoint_state", "endpoint_id", "state", "id"),
+        Index(
+            "ix_webhook_message_due",
+            "next_attempt_at",
+            sqlite_where=text("state IN ('pending', 'delivering')"),
+            postgresql_where=text("state IN ('pending', 'delivering')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id")
+    event_id: str = Field(max_length=40)  # the webhook-id header: the same on every retry
+    event_type: str = Field(max_length=50)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_column()
+    created_at: datetime = _utc_column()
+    delivered_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: every POST, its status code, latency and the start of the answer."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="webhook_message.id", index=True)
+    attempt: int
+    at: datetime = _utc_column()
+    status_code: int | None = None
+    latency_ms: int = 0
+    response: str = Field(default="", max_length=500)
+    error: str | None = Field(default=None, max_length=500)

@@ -22,6 +22,8 @@ from orchestrator.db.models import (
     HealthBandDaily,
     HealthScoreEntry,
     JobWatermark,
+    JourneyCurrent,
+    JourneyVersion,
     LinkClick,
     LoginFailure,
     MessageArchive,
@@ -30,12 +32,16 @@ from orchestrator.db.models import (
     ProviderEvent,
     ScheduledSend,
     SendHold,
+    SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
     SurveyResponse,
     TaskNote,
     UsageEvent,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 
 customers = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
@@ -57,11 +63,17 @@ survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-de
 send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
 program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
 program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]
+webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
+webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
+webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]
 archive_dictionaries = cast(Table, ArchiveDictionary.__table__)  # type: ignore[attr-defined]
 message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-defined]
 link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
 analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
 health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
+journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
+snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
+journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ _PREFERENCES = subscription_preferences
 class EnrollmentFacts:
     state: str
     anchor_at: datetime
+    version_id: int | None = None  # the journey version it follows (None: none recorded)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
             _CUSTOMERS,
             _ENROLLMENTS.c.state.label("enrollment_state"),
             _ENROLLMENTS.c.anchor_at.label("enrollment_anchor_at"),
+            _ENROLLMENTS.c.version_id.label("enrollment_version_id"),
             _SUPPRESSIONS.c.reason.label("suppression_reason"),
             _PREFERENCES.c.subscribed.label("topic_subscribed"),
         )
@@ -78,7 +80,9 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
     tasks = open_tasks(connection, {row.id for row in rows})
     return {
         row.send_id: SendFacts(
-            enrollment=EnrollmentFacts(row.enrollment_state, row.enrollment_anchor_at),
+            enrollment=EnrollmentFacts(
+                row.enrollment_state, row.enrollment_anchor_at, row.enrollment_version_id
+            ),
             customer=_customer_from_row(row),
             suppression_reason=row.suppression_reason,
             opted_out=row.topic_subscribed is False,

@@ -52,6 +52,8 @@ from orchestrator.delivery.reconciliation import close_lost_attempts, hold_stall
 from orchestrator.journeys.decide import Claim
 from orchestrator.journeys.states import SendState
 from orchestrator.transports.base import SendResult
+from orchestrator.webhooks.facts import send_data
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,8 @@ class HandOverLog:
             self._record_attempt(connection)
             record_sent(connection, sent)
             write_archive(connection, archived)
+            if sent:
+                emit(connection, "mail.sent", lambda: _sent_events(connection, sent), sent[-1][2])
         log.info("%d sent via %s", len(sent), self.transport)
 
     def archive_rows(self, entries: list[ArchiveEntry], at: datetime) -> list[dict[str, Any]]:
@@ -303,3 +307,13 @@ def _settle_recorded(connection: Connection, send_id: int, now: datetime) -> boo
         .returning(_SENDS.c.id)
     ).first()
     return settled is not None
+
+
+def _sent_events(
+    connection: Connection, sent: list[tuple[int, SendResult, datetime]]
+) -> list[dict[str, Any]]:
+    """``mail.sent`` data for a batch, read only when an endpoint subscribes."""
+    known = send_data(connection, [send_id for send_id, _, _ in sent])
+    return [
+        {**known[send_id], "sent_at": at.isoformat()} for send_id, _, at in sent if send_id in known
+    ]

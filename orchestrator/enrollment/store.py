@@ -8,7 +8,7 @@ per journey and one row per step.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,10 +21,14 @@ from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.stages import move_stage
-from orchestrator.journeys.compiler import compile_journey, is_missed
+from orchestrator.journeys.catalog import followed_journey
+from orchestrator.journeys.compiler import late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.journeys.states import SendState
+from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 from orchestrator.recipients.consent import record_consent
+from orchestrator.versions.store import current_versions
+from orchestrator.webhooks.facts import enrollment_data
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,14 @@ def enroll_signup(
             move_stage(
                 session.connection(), customer.id, None, rules.first_stage, "signup", "signup", now
             )
+    by_signup = [
+        journey_id for journey_id, journey in journeys.items() if journey.trigger == "signup"
+    ]
     enrollment_ids = [
-        enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
-        for journey in journeys.values()
+        enroll_in_journey(
+            session, customer, journey, "signup", customer.signed_up_at, now, version_id=version
+        )
+        for journey, version in entering(session.connection(), journeys, by_signup)
         if journey.trigger == "signup"
     ]
     return SignupAccepted(
@@ -78,6 +87,22 @@ def enroll_signup(
     )
 
 
+def entering(
+    connection: Connection, journeys: Mapping[str, Journey], journey_ids: Sequence[str]
+) -> list[tuple[Journey, int | None]]:
+    """The version of each journey a customer entering it now starts on, with its id: the
+    current one in the store, read ``FOR SHARE`` so that a change being applied is waited
+    for (the customer then starts on the new version, never left behind on the old one)."""
+    heads = current_versions(connection, journey_ids, share=True) if journey_ids else {}
+    found = []
+    for journey_id in journey_ids:
+        version_id = heads.get(journey_id)
+        journey = followed_journey(journeys, journey_id, version_id)
+        if journey is not None:
+            found.append((journey, version_id))
+    return found
+
+
 def enroll_in_journey(
     session: Session,
     customer: Customer,
@@ -85,8 +110,12 @@ def enroll_in_journey(
     entry_key: str,
     anchor: datetime,
     now: datetime,
+    *,
+    version_id: int | None = None,
 ) -> int:
-    """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
+    """One enrollment on ``version_id`` and its schedule rows; a second call with the same
+    entry is a no-op. A late customer is caught up as the journey's ``catch_up`` says."""
+    schedule = schedule_enrollment(journey, anchor, now)
     insert_ignoring_conflicts(
         session,
         enrollments,
@@ -96,8 +125,10 @@ def enroll_in_journey(
                 "journey_id": journey.id,
                 "entry_key": entry_key,
                 "state": "active",
-                "anchor_at": anchor,
+                "anchor_at": schedule.anchor,
                 "created_at": now,
+                "started_version_id": version_id,
+                "version_id": version_id,
             }
         ],
         ["customer_id", "journey_id", "entry_key"],
@@ -118,10 +149,10 @@ def enroll_in_journey(
             "due_at": planned.due_at,
             "wake_at": planned.due_at,
             "state": SendState.MISSED if planned.missed else SendState.PENDING,
-            "reason": "overdue past the journey's grace at enrollment" if planned.missed else None,
+            "reason": planned.reason,
             "updated_at": now,
         }
-        for planned in compile_journey(journey, anchor, now)
+        for planned in schedule.sends
     ]
     insert_ignoring_conflicts(
         session,
@@ -174,7 +205,7 @@ def insert_customer(
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
 # operator still ends it), and the rows ending it cancels.
-OPEN_ENROLLMENT = ("active", "paused")
+OPEN_ENROLLMENT = OPEN_ENROLLMENT_STATES
 NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED, SendState.HELD)
 
 
@@ -182,11 +213,18 @@ def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
     """Close an enrollment (active or paused) and cancel its steps that have not gone out."""
-    connection.execute(
+    ended = connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
-    )
+    ).rowcount
+    if ended and state in ("converted", "exited"):
+        emit(
+            connection,
+            f"enrollment.{state}",
+            lambda: [{**enrollment_data(connection, enrollment_id), "reason": reason[:200]}],
+            now,
+        )
     connection.execute(
         update(scheduled_sends)
         .where(
@@ -211,7 +249,8 @@ def schedule_step(
     now: datetime,
 ) -> bool:
     """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
-    missed = is_missed(journey, due, now)
+    late = late_reason(journey, step, due, now, "when its event came")
+    missed = late is not None
     row = {
         "enrollment_id": enrollment_id,
         "customer_id": customer_id,
@@ -220,7 +259,7 @@ def schedule_step(
         "due_at": due,
         "wake_at": due,
         "state": SendState.MISSED if missed else SendState.PENDING,
-        "reason": "the event came later than the journey's grace" if missed else None,
+        "reason": late,
         "updated_at": now,
     }
     return (

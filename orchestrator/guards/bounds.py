@@ -9,7 +9,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 
 DB_INT_MAX = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER; what a JSON column's numbers keep
@@ -43,7 +50,19 @@ def iso_text(value: object) -> object:
     return value
 
 
-Moment = Annotated[datetime, BeforeValidator(iso_text), AfterValidator(bounded_moment)]
+# The schema says "ISO text from about 1970 to 3000" too: the year as a pattern (a year either
+# side, as an offset can carry 1969-12-31 into 1970 UTC); the exact bound is the validator's.
+MOMENT_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(1969|19[7-9][0-9]|2[0-9]{3}|3000)-",
+}
+Moment = Annotated[
+    datetime,
+    BeforeValidator(iso_text),
+    AfterValidator(bounded_moment),
+    WithJsonSchema(MOMENT_SCHEMA),
+]
 
 
 class StrippedText(BaseModel):

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 from orchestrator.customers.tiers import Tier
 from orchestrator.db.tables import csm_tasks, customers
 from orchestrator.errors import TaskNotFound
+from orchestrator.observability.metrics import TASKS_OPENED
+from orchestrator.webhooks.outbox import emit
 
 _TASKS = csm_tasks
 TaskStatus = Literal["open", "closed"]
@@ -64,7 +66,7 @@ def open_task(
         return None
     if assignee == _BY_TIER:
         assignee = owner(connection, customer_id)
-    return int(
+    task_id = int(
         connection.execute(
             insert(_TASKS)
             .values(
@@ -79,6 +81,9 @@ def open_task(
             .returning(_TASKS.c.id)
         ).scalar_one()
     )
+    TASKS_OPENED.labels(kind).inc()
+    emit(connection, "task.opened", lambda: [_task_data(connection, task_id)], now)
+    return task_id
 
 
 def list_tasks(
@@ -125,8 +130,10 @@ def close_task(
         update(_TASKS)
         .where(_TASKS.c.id == task_id, _TASKS.c.status == "open")
         .values(status="closed", closed_at=now, closed_reason=reason and reason[:500])
-    )
-    return get_task(connection, task_id), bool(closed.rowcount)
+    ).rowcount
+    if closed:
+        emit(connection, "task.closed", lambda: [_task_data(connection, task_id)], now)
+    return get_task(connection, task_id), bool(closed)
 
 
 def open_tasks_of(connection: Connection, customer_id: int) -> list[tuple[int, str, str | None]]:
@@ -167,6 +174,29 @@ def mark_escalated(connection: Connection, task_id: int, now: datetime) -> bool:
         .values(escalated_at=now)
     )
     return bool(result.rowcount)
+
+
+def _task_data(connection: Connection, task_id: int) -> dict[str, Any]:
+    """What ``task.opened`` and ``task.closed`` say (the customer by the integrator's id)."""
+    row = connection.execute(
+        select(
+            _TASKS.c.kind,
+            _TASKS.c.reason,
+            _TASKS.c.status,
+            _TASKS.c.due_at,
+            customers.c.external_id,
+        )
+        .join(customers, customers.c.id == _TASKS.c.customer_id)
+        .where(_TASKS.c.id == task_id)
+    ).one()
+    return {
+        "task_id": task_id,
+        "kind": row.kind,
+        "customer_id": row.external_id,
+        "reason": row.reason,
+        "status": row.status,
+        "due_at": row.due_at.isoformat(),
+    }
 
 
 def _with_customer() -> Select[Any]:

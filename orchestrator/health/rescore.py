@@ -22,13 +22,15 @@ from sqlalchemy.orm import Session
 from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.enrollment.store import enroll_in_journey
+from orchestrator.enrollment.store import enroll_in_journey, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
 from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, score
 from orchestrator.journeys.model import Journey
 from orchestrator.usage.events import NewEvent
+from orchestrator.webhooks.facts import customer_ref
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,28 @@ def _store(
     connection.execute(
         update(customers).where(customers.c.id.in_(list(results))).values(health_updated_at=now)
     )
+    changed = [row for row in rows if results[row.id].band != row.health_band]
+    if changed:
+        emit(
+            connection,
+            "health.band_changed",
+            lambda: _band_events(connection, changed, results),
+            now,
+        )
+
+
+def _band_events(
+    connection: Connection, rows: Sequence[Any], results: Mapping[int, HealthScore]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_id": customer_ref(connection, row.id),
+            "from": row.health_band,
+            "to": results[row.id].band,
+            "score": results[row.id].score,
+        }
+        for row in rows
+    ]
 
 
 def _action_histories(
@@ -175,14 +199,15 @@ def _fire(
     task: int | None = None
     if isinstance(action, MailAction):
         name = f"mail:{action.journey}"
-        journey = journeys.get(action.journey)
-        if journey is None:
+        entered = entering(connection, journeys, [action.journey])
+        if not entered:
             log.error("health action names no journey %r; skipped", action.journey)
             return None
+        journey, version_id = entered[0]
         customer = session.get(Customer, customer_id)
         assert customer is not None
         entry = f"health:{band}:{now.isoformat()}"
-        enroll_in_journey(session, customer, journey, entry, now, now)
+        enroll_in_journey(session, customer, journey, entry, now, now, version_id=version_id)
     else:
         name = "csm_task"
         reason = f"health score {result.score} entered band {band}"

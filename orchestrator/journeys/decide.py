@@ -11,7 +11,7 @@ from datetime import datetime
 
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.errors import ConditionError
-from orchestrator.journeys.compiler import is_missed
+from orchestrator.journeys.compiler import is_expired, is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
@@ -74,6 +74,12 @@ def decide(
         return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
     if journey is None or step is None:
         return Decision(SendState.SKIPPED, "the step is no longer in the journey")
+    if is_expired(step, claim.due_at, now):
+        late = now - claim.due_at
+        return Decision(
+            SendState.MISSED,
+            f"expired: {late} after its due time (expires after {step.expires_after})",
+        )
     on_time = claim.held_until or claim.due_at
     if claim.attempts == 1 and claim.admitted_at is None and is_missed(journey, on_time, now):
         late = now - on_time

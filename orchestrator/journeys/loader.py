@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import EventMatch, Journey, ReentryAfter, Step, WaitFor
-from orchestrator.journeys.yaml_files import line_of, read_mapping, validation_error
+from orchestrator.journeys.yaml_files import line_of, parse_mapping, read_text, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 NOT_JOURNEYS = frozenset(
@@ -35,7 +35,13 @@ JOURNEY_KEYS = frozenset(
 
 def load_journey(path: Path) -> Journey:
     """Parse and validate one journey file."""
-    root, data = read_mapping(path, "a journey file")
+    return parse_journey(read_text(path), path)
+
+
+def parse_journey(text: str, path: Path) -> Journey:
+    """Parse and validate a journey file's text (read already, or kept by a version);
+    ``path`` names it in errors and gives the id it must have."""
+    root, data = parse_mapping(text, path, "a journey file")
     try:
         journey = Journey.model_validate(data)
     except ValidationError as exc:

@@ -113,6 +113,14 @@ class ReentryAfter(_Frozen):
 
 Reentry = Literal["never", "always"] | ReentryAfter
 
+InFlightPolicy = Literal["follow_latest", "finish_started"]
+CatchUpPolicy = Literal["skip_missed", "send_first", "compress"]
+
+
+def _id_list(value: Any) -> Any:
+    """``renamed_from: basics`` is short for ``renamed_from: [basics]``."""
+    return [value] if isinstance(value, str) else value
+
 
 class Survey(_Frozen):
     """A survey the step's mail carries: ``nps`` is a one-click 0-10 scale whose links are
@@ -160,6 +168,18 @@ class Step(_Frozen):
         Survey | None,
         BeforeValidator(_survey_ref, json_schema_input_type=Literal["nps"] | Survey | None),
     ] = Field(default=None, description="A survey the mail carries: nps (a one-click 0-10 scale).")
+    renamed_from: Annotated[
+        tuple[Slug, ...], BeforeValidator(_id_list, json_schema_input_type=Slug | list[Slug])
+    ] = Field(
+        default=(),
+        description="The id(s) this step had before: customers in flight keep their place "
+        "(pending rows move to this id, sent ones count as this step's history).",
+    )
+    expires_after: Duration | None = Field(
+        default=None,
+        description="Never sent later than this after its due time, however it was held up "
+        "(an event step's event, a send window, the frequency cap); later it is missed.",
+    )
 
     @property
     def is_timed(self) -> bool:
@@ -255,6 +275,24 @@ class Journey(_Frozen):
         "must hold an http or https URL).",
     )
     steps: tuple[Step, ...] = Field(min_length=1)
+    in_flight: InFlightPolicy = Field(
+        default="follow_latest",
+        description="What a change of this file does to customers already in the journey: "
+        "follow_latest (added steps scheduled, removed ones cancelled, new delays applied) or "
+        "finish_started (they finish on the version they started).",
+    )
+    catch_up: CatchUpPolicy = Field(
+        default="skip_missed",
+        description="A customer enrolled late (an import, a backdated signup): skip_missed "
+        "(steps past the grace are missed), send_first (the first step is sent now anyway) or "
+        "compress (the schedule starts now, the gaps kept).",
+    )
+    removed_steps: dict[Slug, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict,
+        description="Steps taken out on purpose, each with why: their pending rows are "
+        "cancelled with that reason. A step that vanishes while rows wait for it, neither "
+        "renamed nor listed here, stops the change from being applied.",
+    )
 
     @model_validator(mode="after")
     def _unique_step_ids(self) -> Journey:
@@ -266,6 +304,7 @@ class Journey(_Frozen):
         if isinstance(self.trigger, tuple) and not self.trigger:
             raise ValueError("trigger: a list of events needs at least one")
         _check_branches(self)
+        _check_lineage(self)
         return self
 
     @property
@@ -308,11 +347,21 @@ class Journey(_Frozen):
         return planned
 
     def step(self, step_id: str) -> Step:
-        """The step called ``step_id``; KeyError if the journey has none (e.g. it was removed)."""
+        """The step called ``step_id``, or the one renamed from it (a row written before the
+        rename still names the old id); KeyError if the journey has none (it was removed)."""
         for step in self.steps:
             if step.id == step_id:
                 return step
+        for step in self.steps:
+            if step_id in step.renamed_from:
+                return step
         raise KeyError(step_id)
+
+    def first_offset(self) -> timedelta | None:
+        """The offset of the first step written at enrollment (None: every step waits for an
+        event): what the catch-up policies start from."""
+        offsets = [offset for _, offset in self.scheduled_offsets()]
+        return min(offsets) if offsets else None
 
 
 def _check_branches(journey: Journey) -> None:
@@ -339,3 +388,22 @@ def _check_branches(journey: Journey) -> None:
             raise ValueError(f"step {step.id!r}: a branch of a wait cannot wait or have on_event")
         if step.is_timed and step.id not in targets and "after" not in step.model_fields_set:
             raise ValueError(f"step {step.id!r} needs `after` (or `on_event`)")
+
+
+def _check_lineage(journey: Journey) -> None:
+    """A step is renamed from, or removed as, an id no step of this version has, and each old
+    id has one fate."""
+    ids = {step.id for step in journey.steps}
+    fate: dict[str, str] = {}
+    for step in journey.steps:
+        for old in step.renamed_from:
+            if old in ids:
+                raise ValueError(f"step {step.id!r}: renamed_from {old!r}, which is still a step")
+            if old in fate:
+                raise ValueError(f"{old!r} is renamed to both {fate[old]!r} and {step.id!r}")
+            fate[old] = step.id
+    for old in journey.removed_steps:
+        if old in ids:
+            raise ValueError(f"removed_steps: {old!r} is still a step")
+        if old in fate:
+            raise ValueError(f"removed_steps: {old!r} is also renamed to {fate[old]!r}")

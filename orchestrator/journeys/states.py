@@ -27,6 +27,10 @@ class SendState(StrEnum):
     HELD = "held"
 
 
+# Enrollments still in their journey: an operator's pause holds one, it does not end it.
+OPEN_ENROLLMENT_STATES = ("active", "paused")
+
+
 ACTIVE_SEND_STATES = (
     SendState.PENDING,
     SendState.DISPATCHED,

@@ -27,12 +27,21 @@ MAX_BYTES = 2 * 1024 * 1024
 def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The document's node tree and its data; JourneyError when it is unreadable, not YAML,
     has a key twice, or is not a mapping (``what`` names the kind of file in that message)."""
+    return parse_mapping(read_text(path), path, what)
+
+
+def read_text(path: Path) -> str:
+    """A hand-written file's text; JourneyError when it is unreadable or implausibly big."""
     try:
         if path.stat().st_size > MAX_BYTES:
             raise JourneyError(str(path), None, None, f"larger than {MAX_BYTES // 1024**2} MiB")
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
+
+
+def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """:func:`read_mapping` of a text already read (``path`` names it in errors)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         refuse_duplicate_keys(path, root)

@@ -25,16 +25,13 @@ import asyncio
 import logging
 import resource
 import socket
-from typing import Any
 
 import h11
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.errors import ConfigurationError
-from orchestrator.processes.log_hygiene import add_to_dict_config
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -160,14 +157,18 @@ def ensure_descriptors(settings: Settings) -> None:
 
 
 def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    log_config: dict[str, Any] = add_to_dict_config(uvicorn_log_config(), settings)
+    """uvicorn bounded as above and under our logging: ``log_config=None`` leaves the one
+    handler of :func:`~orchestrator.processes.log_hygiene.configure_process_logging` in place
+    (uvicorn's records reach it, secrets redacted), and the access line is ours
+    (``api/observe.py``: request id, capability tokens redacted, route metrics)."""
     return uvicorn.Config(
         app,
         http=guarded_protocol(settings.http_max_connections, settings.http_header_timeout),
         limit_concurrency=settings.http_max_connections + 1,  # uvicorn refuses at >=
         timeout_keep_alive=settings.http_keep_alive_timeout,
-        log_level="info",
-        log_config=log_config,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
         server_header=False,
     )
 

@@ -11,8 +11,10 @@
   attacker who makes the server refuse connections, or a resource that runs out, must not
   write a traceback per attempt (asyncio logs every failed ``accept()``).
 
-Entry points install them (``stepmail`` serving commands, uvicorn's configuration, the
-``dramatiq workers`` package); library code only logs.
+Every serving process (``stepmail`` serving commands, uvicorn's records, the ``dramatiq
+workers`` package) sets its logging up in one call, :func:`configure_process_logging`: the one
+handler of :mod:`orchestrator.observability.logging` (format, request id, capability tokens
+out) with this module's filters on it; library code only logs.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
+from orchestrator.observability.logging import configure_logging
 from orchestrator.settings import Settings
 
 REDACTED = "[secret]"
@@ -143,10 +146,9 @@ def install_log_hygiene(settings: Settings) -> None:
         handler.addFilter(redaction)
 
 
-def add_to_dict_config(config: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """uvicorn's ``log_config`` (a dictConfig) with secrets redacted on each of its handlers."""
-    redaction = RedactSecrets(secrets_of(settings))
-    config.setdefault("filters", {})["stepmail_redact_secrets"] = {"()": lambda: redaction}
-    for handler in config.get("handlers", {}).values():
-        handler["filters"] = [*handler.get("filters", []), "stepmail_redact_secrets"]
-    return config
+def configure_process_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """The one logging set-up of a process: the one handler in ``STEPMAIL_LOG_FORMAT`` at
+    ``STEPMAIL_LOG_LEVEL`` (uvicorn's and Dramatiq's records included), secrets redacted on it
+    and floods held back. Calling it again replaces the handler: never two."""
+    configure_logging(settings.log_level, settings.log_format, stream)
+    install_log_hygiene(settings)

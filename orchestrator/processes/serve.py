@@ -7,14 +7,19 @@ development defaults, and a missing folder or unreachable server stops it with o
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from types import FrameType
 
 import dramatiq
 
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
+from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
 from orchestrator.processes.http_server import bind, ensure_descriptors, serve
-from orchestrator.processes.scheduler import start_scheduler_thread
+from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
+from orchestrator.processes.webhook_loop import start_webhook_loop
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
@@ -42,11 +47,13 @@ def run_all_in_one(settings: Settings) -> None:
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
+    webhooks = start_webhook_loop(runtime, stop)
     _print_banner(settings, defaults)
     try:
         serve(create_app(runtime), settings, sock)
     finally:
         stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
         worker.stop()
         runtime.close()
 
@@ -60,17 +67,51 @@ def run_api(settings: Settings) -> None:
 
 
 def run_scheduler_process(settings: Settings) -> None:
+    """``stepmail scheduler``: the tick loop in the main thread, stopped by SIGTERM or Ctrl-C
+    after the tick in hand (its claimed rows are dispatched, none left half-claimed)."""
     if not settings.redis_url:
         raise ConfigurationError("STEPMAIL_REDIS_URL is required for a separate scheduler")
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
-    stop = start_scheduler_thread(runtime, broker)
+    stop = threading.Event()
+    heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
+    _stop_on_signals(stop)
+    if settings.scheduler_metrics_port:
+        try:
+            start_metrics_server(
+                settings.metrics_host,
+                settings.scheduler_metrics_port,
+                extra=runtime.scrape_time_gauges(),
+                health=heartbeat.check,
+            )
+        except OSError as exc:
+            runtime.close()
+            raise ConfigurationError(
+                f"STEPMAIL_SCHEDULER_METRICS_PORT: cannot listen on {settings.metrics_host}:"
+                f"{settings.scheduler_metrics_port} ({exc.strerror}); give each scheduler on a "
+                "host its own port, or 0 to turn the port off"
+            ) from None
+    webhooks = start_webhook_loop(runtime, stop)
     try:
-        while not stop.wait(3600):
-            pass
-    except KeyboardInterrupt:
+        scheduler_jobs(runtime, broker, stop, heartbeat)
+    finally:
         stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
+        runtime.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info(
+                "%s received: finishing the tick in hand, then stopping",
+                signal.Signals(signum).name,
+            )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def _print_banner(settings: Settings, defaults: list[DevelopmentDefault]) -> None:

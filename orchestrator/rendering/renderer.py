@@ -69,6 +69,7 @@ class MailRenderer:
         self.env = make_mail_environment(templates_dir, recheck_after, self._clock)
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
+        self._frames = str(templates_dir.resolve()) + os.sep  # where our templates' code comes from
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first template name of the fallback chain that exists, or None.
@@ -182,6 +183,8 @@ class MailRenderer:
         names compiled code by the loader's path, relative when the folder is), else None."""
         if not filename or filename.startswith("<"):
             return None
+        if filename.startswith(self._frames):  # a version's snapshot (rendering/snapshot)
+            return filename[len(self._frames) :]
         root = os.path.realpath(self.templates_dir)
         path = os.path.realpath(filename)
         if not path.startswith(root + os.sep):

@@ -31,6 +31,8 @@ from orchestrator.handoff.tasks import close_task, hand_to_team, open_task, open
 from orchestrator.services.events import UsageRules, react
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import store_new_events
+from orchestrator.webhooks.facts import customer_ref
+from orchestrator.webhooks.outbox import emit
 
 NEW_HIGH_TOUCH_TASK_DUE = timedelta(days=2)
 TIER_MOVED_DOWN_TASK_DUE = timedelta(days=7)
@@ -78,6 +80,13 @@ def _tier_moved(
     event = _event(row.id, "tier_changed", f"{old}->{new}", {"from": old, "to": new}, now)
     tasks = react(session, store_new_events(session, [event]), rules, now)
     connection = session.connection()
+    customer_id: int = row.id
+    emit(
+        session,
+        "tier.changed",
+        lambda: [{"customer_id": customer_ref(session, customer_id), "from": old, "to": new}],
+        now,
+    )
     if new == "high":
         reason = f"moved from {old} touch to high touch: introduce yourself as their CSM"
         task = open_task(connection, row.id, "new_high_touch", reason, NEW_HIGH_TOUCH_TASK_DUE, now)

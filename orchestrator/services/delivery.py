@@ -19,9 +19,11 @@ hand_over`) and one for a failed transport call; at the end one records the sent
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -43,10 +45,12 @@ from orchestrator.delivery.outcomes import (
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
-from orchestrator.journeys.decide import Claim, decide, find_step
+from orchestrator.journeys.decide import Claim, Decision, decide, find_step
+from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.programs import Programs, session_view
 from orchestrator.journeys.states import SendState
+from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
 from orchestrator.recipients.survey_links import (
     make_program_token,
     make_survey_token,
@@ -65,10 +69,21 @@ from orchestrator.usage.facts import usage_context
 log = logging.getLogger(__name__)
 
 
+class FollowedVersions(Protocol):
+    """The journey version an enrollment follows, and the renderer of its templates
+    (:class:`orchestrator.services.journey_catalog.JourneyCatalog`)."""
+
+    def journey(self, journey_id: str, version_id: int | None) -> Journey | None: ...
+
+    def renderer(self, journey_id: str, version_id: int | None) -> MailRenderer | None: ...
+
+
 @dataclass(frozen=True)
 class DeliveryDeps:
     """Everything the send path uses, built by the runtime for each batch
-    (:meth:`orchestrator.runtime.Runtime.delivery_deps`)."""
+    (:meth:`orchestrator.runtime.Runtime.delivery_deps`). With ``versions`` each row is
+    decided and rendered with the journey version its enrollment follows; without, with
+    ``journeys`` and the folder's ``renderer`` (an installation without versions)."""
 
     engine: Engine
     journeys: Mapping[str, Journey]
@@ -81,6 +96,7 @@ class DeliveryDeps:
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
     archiver: MailArchiver | None = None  # None: sent mails are not archived
+    versions: FollowedVersions | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -127,8 +143,43 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
             outcomes[claim.send_id] = prepared
         else:
             ready.append((claim, prepared))
-    outcomes.update(_send_all(deps, ready, now))
+    provider_ids: dict[int, str | None] = {}
+    outcomes.update(_send_all(deps, ready, now, provider_ids))
+    for claim in claims:
+        tier = facts[claim.send_id].customer.tier
+        _report(deps, claim, outcomes[claim.send_id], tier, provider_ids.get(claim.send_id))
     return [outcomes[send_id] for send_id in send_ids]
+
+
+def _report(
+    deps: DeliveryDeps, claim: Claim, outcome: str, tier: str, provider_id: str | None
+) -> None:
+    """One log line and one count per send outcome. The recipient's address is left out on
+    purpose (personal data in logs outlives its erasure): the send id leads to it in the
+    database, for whoever may look there."""
+    if outcome == "ignored":
+        return
+    transport = deps.transport.name
+    SENDS.labels(outcome, transport, claim.journey_id, claim.step_id).inc()
+    log.info(
+        "send %d %s: journey=%s step=%s tier=%s transport=%s provider_id=%s",
+        claim.send_id,
+        outcome,
+        claim.journey_id,
+        claim.step_id,
+        tier,
+        transport,
+        provider_id or "-",
+        extra={
+            "send_id": claim.send_id,
+            "outcome": outcome,
+            "journey": claim.journey_id,
+            "step": claim.step_id,
+            "tier": tier,
+            "transport": transport,
+            "provider_id": provider_id,
+        },
+    )
 
 
 def _prepare(
@@ -136,7 +187,12 @@ def _prepare(
 ) -> str | ArchiveEntry:
     """The mail to send for a claimed row, or the state the row ended in without one."""
     customer = facts.customer
-    journey = deps.journeys.get(claim.journey_id)
+    version_id = facts.enrollment.version_id
+    if deps.versions is not None:
+        journey = deps.versions.journey(claim.journey_id, version_id)
+        renderer = deps.versions.renderer(claim.journey_id, version_id) or deps.renderer
+    else:
+        journey, renderer = deps.journeys.get(claim.journey_id), deps.renderer
     step = find_step(journey, claim.step_id)
     usage = usage_context(deps.engine, claim.customer_id, facts.enrollment.anchor_at, now)
     decision = decide(
@@ -155,9 +211,10 @@ def _prepare(
         with deps.engine.begin() as connection:
             return finish_without_sending(connection, claim, decision, now)
     assert journey is not None and step is not None  # decide() refuses a missing step
-    if _deferred(deps, claim, journey, step, customer, now):
-        return "deferred"
-    return _render(deps, claim, journey, step, customer, now)
+    deferred = _deferred(deps, claim, journey, step, customer, now)
+    if deferred is not None:
+        return deferred
+    return _render(deps, renderer, claim, journey, step, customer, now)
 
 
 def _deferred(
@@ -167,9 +224,10 @@ def _deferred(
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> bool:
+) -> str | None:
     """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
-    (see :mod:`orchestrator.delivery.pacing`)."""
+    (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window opens only
+    after the step's ``expires_after``, it is ``missed`` now. None: it may go now."""
     plan = pacing_plan(
         deps.rules.pacing,
         claim.send_id,
@@ -181,13 +239,23 @@ def _deferred(
         was_held=claim.held_until is not None,
     )
     if plan is None:
-        return False  # the common case writes nothing
+        return None  # the common case writes nothing
+    expiry = step.expires_after
+    wake_at = plan.deferral.wake_at if plan.deferral is not None else None
+    if expiry is not None and wake_at is not None and wake_at - claim.due_at > expiry:
+        assert plan.deferral is not None
+        late = format_duration(expiry)
+        why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
+        with deps.engine.begin() as connection:
+            return finish_without_sending(connection, claim, Decision(SendState.MISSED, why), now)
     with deps.engine.begin() as connection:
-        return apply_pacing(connection, plan, deps.journeys, now) is not None
+        deferral = apply_pacing(connection, plan, deps.journeys, now)
+    return "deferred" if deferral is not None else None
 
 
 def _render(
     deps: DeliveryDeps,
+    renderer: MailRenderer,
     claim: Claim,
     journey: Journey,
     step: Step,
@@ -200,8 +268,9 @@ def _render(
     link = unsubscribe_url(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
     )
+    started = time.perf_counter()
     try:
-        rendered = deps.renderer.render(
+        rendered = renderer.render(
             step.template,
             customer.tier,
             customer.locale,
@@ -230,10 +299,12 @@ def _render(
         sender=deps.sender,
         send_id=claim.send_id,
         enrollment_id=claim.enrollment_id,
+        row_step_id=claim.step_id,
         unsubscribe_url=link,
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
+    RENDER_LATENCY.observe(time.perf_counter() - started)
     return ArchiveEntry(claim.send_id, rendered.template_name, mail)
 
 
@@ -279,7 +350,10 @@ def _sessions(
 
 
 def _send_all(
-    deps: DeliveryDeps, ready: Sequence[tuple[Claim, ArchiveEntry]], now: datetime
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
+    now: datetime,
+    provider_ids: dict[int, str | None],
 ) -> dict[int, str]:
     """Send the mails one by one, each handed over on the record first, then record the sent
     rows together.
@@ -305,9 +379,13 @@ def _send_all(
             log.warning("send %d was taken back before it was handed over", claim.send_id)
             outcomes[claim.send_id] = "ignored"
             continue
+        started = time.perf_counter()
         try:
             result = deps.transport.send(entry.mail)
         except DeliveryError as exc:
+            TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(
+                time.perf_counter() - started
+            )
             hand_overs.flush()
             failed_at = deps.clock.now()
             archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
@@ -317,7 +395,9 @@ def _send_all(
                 )
                 write_archive(connection, archived)
             continue
+        TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(time.perf_counter() - started)
         hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
+        provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
     hand_overs.finish()
     return outcomes

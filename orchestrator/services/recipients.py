@@ -23,6 +23,7 @@ from orchestrator.recipients.page import language_of as page_language
 from orchestrator.recipients.preferences import save_preferences
 from orchestrator.recipients.reasons import UNSUBSCRIBE
 from orchestrator.recipients.suppression import suppress, unsuppress
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def unsubscribe(
         if suppress(session, customer.email, UNSUBSCRIBE, "one-click", now):
             assert customer.id is not None
             attribute_unsubscribe(session.connection(), customer.id, now, rules.attribution_window)
+        data = {"customer_id": customer.external_id, "source": "unsubscribe_link"}
+        emit(session, "recipient.unsubscribed", data, now)
 
     return _act(engine, token, rules, reader_language, action, "unsubscribed")
 

@@ -37,10 +37,10 @@ from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
 from orchestrator.journeys.durations import format_duration, parse_duration
 from orchestrator.journeys.loader import load_journeys
-from orchestrator.journeys.model import ALL_TIERS
+from orchestrator.journeys.model import ALL_TIERS, Journey
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
-from orchestrator.runtime import Runtime, tier_thresholds
+from orchestrator.runtime import Runtime, journey_catalog, tier_thresholds
 from orchestrator.services.admin import scratch_database
 from orchestrator.services.customers import update_customer
 from orchestrator.services.delivery import deliver
@@ -245,23 +245,27 @@ def simulate(settings: Settings, request: SimulationRequest) -> Simulation:
     journeys = load_journeys(settings.journeys_dir)
     if request.journey_id not in journeys:
         raise JourneyNotFound(f"no journey {request.journey_id!r} in {settings.journeys_dir}")
-    # Only this journey is entered at signup; journeys entered on events or by health actions
-    # stay, so their mails appear too.
-    journeys = {
-        jid: j for jid, j in journeys.items() if jid == request.journey_id or j.trigger != "signup"
-    }
+
+    def simulated(journey: Journey) -> bool:
+        """Only this journey is entered at signup; journeys entered on events or by health
+        actions stay, so their mails appear too."""
+        return journey.id == request.journey_id or journey.trigger != "signup"
+
     with tempfile.TemporaryDirectory(prefix="stepmail-simulate-") as folder:
         engine = scratch_database(Path(folder) / "simulation.db")
+        clock = FrozenClock(request.start)
+        catalog = journey_catalog(settings, engine, clock, include=simulated)
         runtime = Runtime(
             settings=settings,
             engine=engine,
-            journeys=journeys,
+            catalog=catalog,
             renderer=MailRenderer(settings.templates_dir, settings.default_locale),
             transport=RecordingTransport(),
-            clock=FrozenClock(request.start),
+            clock=clock,
             jitter=_NoJitter(),
         )
         try:
+            catalog.start()
             _enroll(runtime, request)
             changes = _run(runtime, request.start, request.end, request.script)
             return _result(runtime, request, changes)

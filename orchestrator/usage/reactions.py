@@ -39,11 +39,14 @@ from orchestrator.enrollment.store import (
     OPEN_ENROLLMENT,
     end_enrollment,
     enroll_in_journey,
+    entering,
     schedule_step,
 )
+from orchestrator.journeys.catalog import followed_journey
 from orchestrator.journeys.model import Journey, ReentryAfter
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
+from orchestrator.versions.store import current_versions
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class _Active:
     id: int
     journey_id: str
     anchor_at: datetime
+    version_id: int | None
     active: bool = True
 
 
@@ -69,14 +73,17 @@ def react_to_events(
 ) -> None:
     """Apply every journey rule the new events meet, in the order they happened; a goal is
     credited to the last mail within ``attribution_window`` before it
-    (:mod:`orchestrator.analytics.attribution`)."""
+    (:mod:`orchestrator.analytics.attribution`). Each enrollment reacts as the version it
+    follows says; a version change being applied is waited for first (its journeys' current
+    rows are held ``FOR SHARE``)."""
     if not events:
         return
+    current_versions(session.connection(), list(journeys), share=True)
     active = _active_enrollments(session, {e.customer_id for e in events})
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
         _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
-            journey = journeys.get(enrollment.journey_id)
+            journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
             if _ends_enrollment(session, journey, enrollment, event, now, attribution_window):
@@ -94,6 +101,7 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
             _ENROLLMENTS.c.customer_id,
             _ENROLLMENTS.c.journey_id,
             _ENROLLMENTS.c.anchor_at,
+            _ENROLLMENTS.c.version_id,
         ).where(
             _ENROLLMENTS.c.customer_id.in_(customer_ids),
             _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
@@ -101,7 +109,9 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
     )
     found: dict[int, list[_Active]] = {}
     for row in rows:
-        found.setdefault(row.customer_id, []).append(_Active(row.id, row.journey_id, row.anchor_at))
+        found.setdefault(row.customer_id, []).append(
+            _Active(row.id, row.journey_id, row.anchor_at, row.version_id)
+        )
     return found
 
 
@@ -209,10 +219,15 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
 def _enter_triggered_journeys(
     session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
 ) -> None:
-    for journey in journeys.values():
-        properties = dict(event.properties)
+    properties = dict(event.properties)
+    triggered = [
+        journey_id
+        for journey_id, journey in journeys.items()
+        if any(t.matches(event.name, properties) for t in journey.trigger_events)
+    ]
+    for journey, version_id in entering(session.connection(), journeys, triggered):
         if not any(t.matches(event.name, properties) for t in journey.trigger_events):
-            continue
+            continue  # the current version is entered otherwise
         relationship = relationships(session.connection(), [event.customer_id])
         in_the_way = relationship[event.customer_id].in_the_way(journey.even_if, now)
         if in_the_way is not None:
@@ -229,7 +244,9 @@ def _enter_triggered_journeys(
             continue
         customer = session.get(Customer, event.customer_id)
         assert customer is not None
-        enroll_in_journey(session, customer, journey, entry_key, event.occurred_at, now)
+        enroll_in_journey(
+            session, customer, journey, entry_key, event.occurred_at, now, version_id=version_id
+        )
 
 
 def _entry_key(session: Session, journey: Journey, event: NewEvent) -> str | None:

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.cli.enroll import MAX_LINE
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import customers, usage_events
+from orchestrator.tools.csv_signups import MAX_LINE
 from tests.support.environment import ROOT, STANDARD_JOURNEYS
 
 HEADER = "external_id,email,name,company,annual_contract_value,locale\n"
@@ -58,27 +58,27 @@ ROW = "c1,c1@customer.jp,山田太郎,株式会社サンプル,0,ja\n"
 @pytest.mark.parametrize(
     ("name", "content", "says"),
     [
-        ("sjis.csv", (HEADER + ROW).encode("shift_jis"), ":2: not UTF-8 text"),
-        ("latin1.csv", (HEADER + "c1,c1@b.jp,Zoë,,0,ja\n").encode("latin-1"), ":2: not UTF-8"),
-        ("utf16.csv", (HEADER + ROW).encode("utf-16"), ":1: not UTF-8"),
-        ("surrogate.csv", HEADER.encode() + b"c1,c1@b.jp,\xed\xa0\x80,,0,ja\n", ":2: not UTF-8"),
+        # Shift_JIS/CP932 is read (enroll --encoding auto, as Excel saves a CSV in Japan);
+        # what is neither is one line saying so.
+        ("latin1.csv", (HEADER + "c1,c1@b.jp,Zoë,,0,ja\n").encode("latin-1"), ": neither UTF-8"),
+        ("utf16.csv", (HEADER + ROW).encode("utf-16"), ": neither UTF-8"),
         (
             "extra.csv",
             (HEADER + "c1,c1@b.jp,T,Acme,0,ja,x,y\n").encode(),
-            ":2: 8 cells, the header has 6",
+            ":2: more cells than the header has columns",
         ),
         (
             "huge-cell.csv",
             (HEADER + "c1,c1@b.jp," + "x" * 200_000 + ",,0,ja\n").encode(),
-            ":2: field larger",
+            ":2: not CSV: field larger",
         ),
         (
             "twice.csv",
             b"external_id,email,name,name\nc1,c1@b.jp,A,B\n",
-            ":1: column 'name' appears more",
+            ":1: repeated column(s) name",
         ),
         ("no-newline.csv", b"a" * (MAX_LINE + 10), ":1: a line longer than"),
-        ("empty.csv", b"", ": empty file"),
+        ("empty.csv", b"", ":1: empty"),
     ],
 )
 def test_a_hostile_csv_is_one_line_naming_file_and_line(
@@ -88,7 +88,7 @@ def test_a_hostile_csv_is_one_line_naming_file_and_line(
     path.write_bytes(content)
     code, lines = invoke(env, "enroll", "--csv", str(path))
     assert code == 2, lines
-    assert len(lines) == 1, lines
+    assert len(lines) <= 2, lines  # a refused row is followed by the count refused
     assert lines[0].startswith(f"error: {path}") and says in lines[0], lines
     assert count(env, customers) == 0
 

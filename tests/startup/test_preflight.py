@@ -180,6 +180,25 @@ def test_working_settings_pass(tmp_path: Path) -> None:
     preflight(settings)
 
 
+def test_a_scheduler_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **development_env(tmp_path),
+            "STEPMAIL_REDIS_URL": require_server("STEPMAIL_TEST_REDIS_URL"),
+            "STEPMAIL_SCHEDULER_METRICS_PORT": str(port),
+        }
+        finished = stepmail("scheduler", env=env, cwd=tmp_path)
+    assert finished.code == 78
+    assert "Traceback" not in finished.stdout + finished.stderr
+    [error] = error_lines(finished)  # after the development defaults' warnings
+    assert error.startswith("error: STEPMAIL_SCHEDULER_METRICS_PORT: cannot listen on")
+
+
 # -- probe L9: checks that passed a service which could not work, or did not name the variable
 
 

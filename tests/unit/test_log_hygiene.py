@@ -20,7 +20,8 @@ from orchestrator.processes.log_hygiene import (
     FLOODING_LOGGERS,
     REDACTED,
     RateLimit,
-    add_to_dict_config,
+    RedactSecrets,
+    configure_process_logging,
     install_log_hygiene,
 )
 from orchestrator.settings import load_settings
@@ -118,14 +119,19 @@ def test_a_secret_in_any_record_or_traceback_is_redacted(log_text: io.StringIO) 
     assert logged.count(REDACTED) >= 3
 
 
-def test_uvicorn_handlers_redact_too() -> None:
-    from orchestrator.api.access_log import uvicorn_log_config
-
+def test_one_logging_set_up_redacts_uvicorns_records_too(log_text: io.StringIO) -> None:
+    """uvicorn runs with ``log_config=None``: its records reach the process's one handler,
+    which redacts secrets and capability tokens; set up twice, it is still one handler."""
+    stream = io.StringIO()
     settings = load_settings(_env_file=None, api_key=API_KEY)
-    config = add_to_dict_config(uvicorn_log_config(), settings)
-    assert config["handlers"]
-    for handler in config["handlers"].values():
-        assert "stepmail_redact_secrets" in handler["filters"]
+    configure_process_logging(settings, stream)
+    configure_process_logging(settings, stream)
+    [handler] = logging.getLogger().handlers
+    assert sum(isinstance(f, RedactSecrets) for f in handler.filters) == 1
+    logging.getLogger("uvicorn.error").warning("bad key %s on /unsubscribe/tok-9999", API_KEY)
+    logged = stream.getvalue()
+    assert logged.count("bad key") == 1, logged
+    assert API_KEY not in logged and "tok-9999" not in logged, logged
 
 
 def test_a_flood_from_outside_is_one_line_a_window(log_text: io.StringIO) -> None:

@@ -23,6 +23,7 @@ from orchestrator.console.security import MAIL_FRAME_HEADERS
 from orchestrator.errors import InvalidField, TemplateError
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.services.analytics import Funnel, journey_funnel, journey_funnel_csv
+from orchestrator.services.journey_catalog import version_overview
 from orchestrator.services.previews import PREVIEW_LOCALES, find_step, preview_step
 from orchestrator.services.test_sends import send_test
 
@@ -63,9 +64,20 @@ def journey(
         raise HTTPException(status_code=404)
     chosen = tier if tier in ALL_TIERS else "tech"
     funnel = _funnel(page, journey_id, date_from, date_to, by_tier, by_locale)
+    runtime = page.runtime
+    settings = runtime.settings
+    overview = version_overview(
+        runtime.engine,
+        settings.journeys_dir,
+        settings.templates_dir,
+        settings.default_locale,
+        journey_id,
+        runtime.clock.now(),
+    )
     return page.render(
         "journey.html",
         j=found,
+        overview=overview,
         map=journey_map(found, chosen),
         tiers=ALL_TIERS,
         tier=chosen,

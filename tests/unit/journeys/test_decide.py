@@ -271,3 +271,12 @@ def test_the_relationship_says_which_situation_is_in_the_way() -> None:
     assert everything.in_the_way(("cancelled",), ON_TIME) == "exited"
     assert everything.in_the_way(("cancelled", "exited"), ON_TIME) == "converted"
     assert everything.in_the_way(("cancelled", "exited"), DUE + timedelta(days=31)) is None
+
+
+def test_a_step_past_its_own_expiry_is_missed_even_within_the_grace() -> None:
+    steps = [{"id": "welcome", "after": "0d", "template": "t/welcome", "expires_after": "1h"}]
+    expiring = journey(steps=steps)
+    assert run(expiring, now=DUE + timedelta(minutes=30)) is None
+    decision = run(expiring, now=DUE + timedelta(hours=2))
+    assert decision is not None and decision.state is SendState.MISSED
+    assert decision.reason.startswith("expired:")
