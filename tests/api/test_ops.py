@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.api.app import create_app
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
 from orchestrator.observability.logging import configure_logging
 from orchestrator.runtime import Runtime, build_runtime
 from tests.support.environment import make_settings
@@ -39,8 +41,11 @@ def _samples(body: str, name: str) -> list[tuple[dict[str, str], float]]:
 
 
 def test_healthz_answers_without_a_database(tmp_path: Path) -> None:
-    broken = "postgresql://nobody:nothing@127.0.0.1:9/none"  # port 9: nothing listens
-    runtime = build_runtime(make_settings(tmp_path, broken))
+    url = f"sqlite:///{tmp_path / 'stepmail.db'}"
+    upgrade(url)  # the runtime starts on a database (it brings journey versions up to date)
+    runtime = build_runtime(make_settings(tmp_path, url))
+    runtime.engine.dispose()  # then the database goes away: port 9, nothing listens
+    runtime.engine = make_engine("postgresql://nobody:nothing@127.0.0.1:9/none")
     with TestClient(create_app(runtime)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")

@@ -100,7 +100,7 @@ def test_every_event_reaches_a_subscriber(
             "/v1/customers/quits", json={"annual_contract_value": 3_600_000}, headers=AUTH
         )
         assert moved.status_code == 200, moved.text
-        task_id = client.get("/v1/tasks", headers=AUTH).json()[0]["id"]
+        task_id = client.get("/v1/tasks", headers=AUTH).json()["items"][0]["id"]
         assert client.post(f"/v1/tasks/{task_id}/close", headers=AUTH).status_code == 200
         post_events(client, {"external_id": "quits", "name": "login"})  # scored: a first band
         clock.advance(timedelta(days=1))

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.observability.exposition import ScrapeTimeGauges, render, start_metrics_server
 from orchestrator.processes.scheduler import Heartbeat, run_scheduler
@@ -46,7 +47,13 @@ def one_tick(runtime: Runtime, heartbeat: Heartbeat) -> None:
 
 @pytest.fixture
 def broken_runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = build_runtime(make_settings(tmp_path, "postgresql://nobody:x@127.0.0.1:9/none"))
+    """A runtime whose database stopped answering after it started (a runtime starts on a
+    database: it brings the journeys' versions up to date)."""
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    upgrade(url)
+    runtime = build_runtime(make_settings(tmp_path, url))
+    runtime.engine.dispose()
+    runtime.engine = make_engine("postgresql://nobody:x@127.0.0.1:9/none")  # nothing listens
     yield runtime
     runtime.close()
 
