@@ -173,6 +173,11 @@ class BadUnsubscribeLink(StepmailError):
         super().__init__(f"bad unsubscribe link ({status})")
 
 
+class BadSurveyLink(BadUnsubscribeLink):
+    """Raised when a survey link was not signed by us (400) or names no customer any more
+    (404); answered with a page in ``lang``."""
+
+
 class BadClickLink(StepmailError):
     """Raised when a click link was not signed by us (changed, cut short or made up): the API
     answers with a small page that links nowhere, never a redirect."""

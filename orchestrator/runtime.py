@@ -29,6 +29,7 @@ from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import Journey
+from orchestrator.journeys.programs import programs_definition
 from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
@@ -128,6 +129,7 @@ class Runtime:
 
     def usage_rules(self) -> UsageRules:
         """The rules as this process has them loaded (the health file is cached per version)."""
+        from orchestrator.health.lifecycle import lifecycle_definition
         from orchestrator.health.loader import health_definition
         from orchestrator.services.events import UsageRules
 
@@ -136,6 +138,7 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+            lifecycle=lifecycle_definition(self.settings.journeys_dir),
             attribution_window=timedelta(days=self.settings.attribution_window_days),
             catalogue=catalogue_or_none(self.settings.journeys_dir),
         )
@@ -203,6 +206,7 @@ class Runtime:
             rules=self.delivery_rules(),
             sender=self.sender,
             rate_limiter=self.rate_limiter,
+            programs=programs_definition(self.settings.journeys_dir),
             archiver=self.archiver,
         )
 
@@ -327,8 +331,14 @@ def journey_catalog(
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
     from orchestrator.enrollment.store import EnrollmentRules
+    from orchestrator.health.lifecycle import lifecycle_definition
 
-    return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
+    lifecycle = lifecycle_definition(settings.journeys_dir)
+    return EnrollmentRules(
+        tier_thresholds(settings),
+        settings.consent_text_version,
+        first_stage=lifecycle.first.id if lifecycle is not None else None,
+    )
 
 
 def tier_thresholds(settings: Settings) -> TierThresholds:

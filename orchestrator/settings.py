@@ -105,6 +105,19 @@ class Settings(BaseSettings):
     """The postal address every footer carries (特定電子メール法); production refuses the demo."""
     sender_contact: str = Field(default="support@example.com", max_length=500)
     """The contact address every footer carries; production refuses reserved domains."""
+    sender_name_ja: str | None = Field(default=None, max_length=500)
+    """The sender's name in Japanese mails (From and footer); unset: SENDER_NAME."""
+    sender_postal_address_ja: str | None = Field(default=None, max_length=500)
+    """The address in Japanese footers, from the postal code and prefecture down
+    (〒100-0005 東京都千代田区丸の内1-2-3; another order is refused); unset: the one above."""
+    sender_contact_ja: str | None = Field(default=None, max_length=500)
+    """The contact in Japanese footers; unset: SENDER_CONTACT."""
+    sender_name_en: str | None = Field(default=None, max_length=500)
+    """The sender's name in English mails (From and footer); unset: SENDER_NAME."""
+    sender_postal_address_en: str | None = Field(default=None, max_length=500)
+    """The address in English footers; unset: SENDER_POSTAL_ADDRESS."""
+    sender_contact_en: str | None = Field(default=None, max_length=500)
+    """The contact in English footers; unset: SENDER_CONTACT."""
 
     tier_high_threshold: Decimal = Field(default=Decimal(1_000_000), ge=0, lt=10**14)
     """Yearly contract value from which a customer is high touch."""
@@ -347,6 +360,20 @@ class Settings(BaseSettings):
 
         value = refuse_unsafe_characters(value)  # each lands in a From or To header
         return value if info.field_name == "sender_name" else check_plain_address(value)
+
+    @field_validator("sender_name_ja", "sender_name_en")
+    @classmethod
+    def _local_name_header_safe(cls, value: str | None) -> str | None:
+        from orchestrator.guards.mail_headers import refuse_unsafe_characters
+
+        return None if value is None else refuse_unsafe_characters(value)
+
+    @field_validator("sender_postal_address_ja")
+    @classmethod
+    def _japanese_address_order(cls, value: str | None) -> str | None:
+        from orchestrator.customers.postal import check_japanese_address
+
+        return None if value is None else check_japanese_address(value)
 
     @property
     def is_development(self) -> bool:

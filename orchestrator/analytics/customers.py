@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Row, and_, case, func, or_, select
 
 from orchestrator.archive.store import archived_subjects
+from orchestrator.customers.nps import nps_category
 from orchestrator.db.tables import (
     customers,
     enrollments,
     link_clicks,
     scheduled_sends,
     suppressions,
+    survey_responses,
 )
 from orchestrator.errors import CustomerNotFound
 from orchestrator.journeys.model import Journey
@@ -96,6 +98,22 @@ class CustomerDetail:
     health: Health
     suppressed: str | None  # the suppression reason of the address, if it is suppressed
     enrollments: tuple[EnrollmentDetail, ...]
+    stage: str | None = None  # the lifecycle stage (journeys/lifecycle.yaml)
+    stage_source: str | None = None  # signup, rules, manual or pinned
+    stage_changed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    nps: tuple[NpsAnswer, ...] = ()
+
+
+@dataclass(frozen=True)
+class NpsAnswer:
+    """The customer's latest answer to one survey."""
+
+    survey: str
+    score: int
+    category: str
+    comment: str | None
+    answered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,23 @@ def customer_detail(
         health=Health(customer.health_score, customer.health_band, customer.health_updated_at),
         suppressed=suppressed,
         enrollments=details,
+        stage=customer.stage,
+        stage_source=customer.stage_source,
+        stage_changed_at=customer.stage_changed_at,
+        cancelled_at=customer.cancelled_at,
+        nps=_nps_answers(connection, customer.id),
+    )
+
+
+def _nps_answers(connection: Connection, customer_id: int) -> tuple[NpsAnswer, ...]:
+    answered = connection.execute(
+        select(survey_responses)
+        .where(survey_responses.c.customer_id == customer_id)
+        .order_by(survey_responses.c.survey)
+    )
+    return tuple(
+        NpsAnswer(row.survey, row.score, nps_category(row.score), row.comment, row.answered_at)
+        for row in answered
     )
 
 

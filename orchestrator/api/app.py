@@ -10,9 +10,11 @@ from orchestrator.api import (
     clicks,
     events,
     ops,
+    programs,
     sendgrid_webhook,
     signup,
     suppressions,
+    surveys,
     tasks,
     unsubscribe,
     webhooks,
@@ -44,7 +46,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
     # Added last = runs first: the request id and access log (outermost, so every answer
     # below it is logged and counted, a 503 of the body budget or a 401 of the gate too),
-    # private headers under /unsubscribe/, the shared body budget and deadline (it sees every
+    # private headers on recipient pages, the shared body budget and deadline (it sees every
     # answer, to close a connection whose body was not read), the bearer gate, the body cap,
     # routing.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
@@ -52,10 +54,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(
         BodyBudget, budget=settings.preauth_body_budget, body_timeout=settings.http_body_timeout
     )
-    app.add_middleware(RecipientPages)  # every answer under /unsubscribe/ private
-    app.add_middleware(ObserveRequests)
+    app.add_middleware(RecipientPages)  # /unsubscribe/, /nps/, /programs/ answers private
+    app.add_middleware(ObserveRequests)  # outermost
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
+    app.include_router(surveys.router, tags=["recipients"])
+    app.include_router(programs.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
     app.include_router(suppressions.router, tags=["suppressions"])
     app.include_router(events.router, tags=["usage"])

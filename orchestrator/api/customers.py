@@ -1,5 +1,6 @@
 """``/v1/customers/{external_id}``: what the product knows changed about a customer (PATCH),
-the customer with their enrollments and steps, and their sends (GET), and what a sent mail was
+a lifecycle stage set by hand (``PUT .../stage``), the customer with their stage, NPS answers,
+enrollments and steps, and their sends (GET), and what a sent mail was
 (``GET /v1/sends/{id}/message``, from the archive)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.analytics import customer_page, customer_sends_page
 from orchestrator.services.archive import archived_message
 from orchestrator.services.customers import update_customer
+from orchestrator.services.stages import StageChoice, set_stage
 
 router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -52,6 +54,27 @@ async def patch_customer(
     )
 
 
+@router.put(
+    "/v1/customers/{external_id}/stage",
+    response_model=CustomerView,
+    summary="Set the lifecycle stage by hand (kept until the rules pass it; pinned: kept)",
+    responses=answers(404, 413, 422, s404="Unknown customer"),
+)
+async def put_stage(
+    external_id: Annotated[str, Path(min_length=1, max_length=255)],
+    choice: StageChoice,
+    runtime: RuntimeDep,
+) -> CustomerView:
+    return await run_in_threadpool(
+        set_stage,
+        runtime.engine,
+        external_id,
+        choice,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+    )
+
+
 class HealthOut(BaseModel):
     score: int | None
     band: str | None
@@ -75,6 +98,14 @@ class StepOut(BaseModel):
     opened: bool
     clicked: bool
     converted: bool
+
+
+class NpsOut(BaseModel):
+    survey: str
+    score: int = Field(ge=0, le=10)
+    category: str = Field(description="detractor (0-6), passive (7-8) or promoter (9-10)")
+    comment: str | None
+    answered_at: datetime
 
 
 class EnrollmentOut(BaseModel):
@@ -110,6 +141,15 @@ class CustomerOut(BaseModel):
     health: HealthOut
     suppressed: str | None = Field(description="Why the address is suppressed; null: it is not")
     enrollments: list[EnrollmentOut]
+    stage: str | None = Field(description="The lifecycle stage (journeys/lifecycle.yaml), if any")
+    stage_source: str | None = Field(
+        description="Who set it: signup, rules, manual (until the rules move past it) or pinned"
+    )
+    stage_changed_at: datetime | None
+    cancelled_at: datetime | None = Field(
+        description="When the subscription was cancelled (null: it runs)"
+    )
+    nps: list[NpsOut] = Field(description="The latest answer to each survey")
 
     @classmethod
     def of(cls, detail: CustomerDetail) -> CustomerOut:
@@ -152,7 +192,7 @@ ExternalId = Annotated[str, Path(min_length=1, max_length=255)]
 @router.get(
     "/v1/customers/{external_id}",
     response_model=CustomerOut,
-    summary="A customer: profile, tier, health, enrollments and their steps",
+    summary="A customer: profile, tier, health, lifecycle stage, NPS, enrollments and steps",
     responses=answers(404, 422, s404="Unknown customer"),
 )
 async def get_customer(external_id: ExternalId, runtime: RuntimeDep) -> CustomerOut:

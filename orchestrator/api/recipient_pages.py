@@ -1,6 +1,6 @@
-"""Every answer under ``/unsubscribe/`` is private to one recipient and must stay so.
-
-The pages set their own headers (``api/unsubscribe.py``); the answers that do not come from
+"""Every answer under ``/unsubscribe/``, ``/nps/`` and ``/programs/`` is private to one
+recipient and must stay so. The pages set their own headers (``api/unsubscribe.py``,
+``api/surveys.py``, ``api/programs.py``); the answers that do not come from
 a page -- a 413 from the body limit, a 422 or 405 from routing -- carry the same
 ``no-store``, ``no-referrer`` and ``nosniff``, so no cache keeps a recipient's token. A path
 ending in ``/`` is not found: the router's slash redirect would build an absolute
@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PREFIX = "/unsubscribe/"
+PREFIXES = ("/unsubscribe/", "/nps/", "/programs/")  # each path carries a signed token
 PRIVATE = {
     b"cache-control": b"no-store",
     b"referrer-policy": b"no-referrer",
@@ -26,7 +26,7 @@ class RecipientPages:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIXES):
             await self.app(scope, receive, send)
             return
         if scope["path"].endswith("/"):

@@ -43,10 +43,12 @@ async def get_tasks(
 @router.post(
     "/v1/tasks/{task_id}/close",
     response_model=TaskView,
-    summary="Close a task",
+    summary="Close a task (the mails it held are released or cancelled, as their journey says)",
     responses=answers(404, 422, s404="No such task"),
 )
 async def post_close(
     task_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], runtime: RuntimeDep
 ) -> TaskView:
-    return await run_in_threadpool(close_task, runtime.engine, task_id, clock=runtime.clock)
+    return await run_in_threadpool(
+        close_task, runtime.engine, task_id, journeys=runtime.journeys, clock=runtime.clock
+    )

@@ -19,6 +19,7 @@ from orchestrator.cli import (
     journeys,
     plan,
     processes,
+    programs,
     send_test,
     sends,
     status,
@@ -69,6 +70,7 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(users.app, name="users")
+app.add_typer(programs.app, name="programs")
 app.add_typer(webhooks.app, name="webhooks")
 app.command("track")(track.track)
 for command in (

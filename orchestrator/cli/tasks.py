@@ -52,14 +52,18 @@ def tasks_list(
 @app.command("close")
 def tasks_close(
     task_id: Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the task's id")],
+    reason: Annotated[str | None, typer.Option(help="why, kept with the task")] = None,
 ) -> None:
-    """Close a task."""
+    """Close a task; the mails it held are released or cancelled, as their journey says."""
     from orchestrator.clock import SystemClock
+    from orchestrator.journeys.loader import load_all
     from orchestrator.runtime import open_engine
     from orchestrator.services.tasks import close_task
 
-    with open_engine(load_settings()) as engine:
-        task = close_task(engine, task_id, clock=SystemClock())
+    settings = load_settings()
+    journeys = load_all(settings.journeys_dir).journeys  # a broken file must not block a close
+    with open_engine(settings) as engine:
+        task = close_task(engine, task_id, journeys=journeys, clock=SystemClock(), reason=reason)
     console.print(f"task {task.id} {task.status}")
 
 

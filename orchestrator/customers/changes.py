@@ -7,6 +7,7 @@ unless it was set explicitly; ``"tier": null`` makes it derived again.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import StrippedText
 
 NOT_NULL = (
+    "cancelled",
     "email",
     "name",
     "company",
@@ -60,6 +62,11 @@ class CustomerPatch(StrippedText):
     csm_name: SingleLine | None = None
     csm_email: Address | None = None
     attributes: Attributes | None = None
+    cancelled: bool | None = Field(
+        default=None,
+        description="true: the subscription ended (recorded as a subscription_cancelled event; "
+        "automation steps aside); false: it started again (subscription_reactivated)",
+    )
 
     @field_validator(*NOT_NULL, mode="before")
     @classmethod
@@ -87,12 +94,25 @@ class CustomerView(BaseModel):
     attributes: dict[str, Any]
     health_score: int | None
     health_band: str | None
+    stage: str | None = Field(default=None, description="The lifecycle stage, if any")
+    stage_source: str | None = Field(
+        default=None,
+        description="Who set it: signup, rules, manual (until the rules move past it) or pinned",
+    )
+    stage_changed_at: datetime | None = None
+    cancelled_at: datetime | None = Field(
+        default=None, description="When the subscription was cancelled (null: it runs)"
+    )
 
 
 def changed_values(current: Any, patch: CustomerPatch, tiers: TierThresholds) -> dict[str, Any]:
     """The column values the patch sets on ``current`` (a customer row), the tier with them;
     attributes merge, and one set to null is removed."""
-    values = {name: getattr(patch, name) for name in patch.model_fields_set if name != "attributes"}
+    values = {
+        name: getattr(patch, name)
+        for name in patch.model_fields_set
+        if name not in ("attributes", "cancelled")  # cancelling is an event, not a column
+    }
     if patch.attributes is not None:
         merged = {**current.attributes, **patch.attributes}
         values["attributes"] = {k: v for k, v in merged.items() if v is not None}

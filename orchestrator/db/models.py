@@ -79,6 +79,16 @@ class Customer(SQLModel, table=True):
     health_score: int | None = None  # 0-100, latest; the history is in health_score_history
     health_band: str | None = Field(default=None, max_length=20)
     health_updated_at: datetime | None = _utc_column(nullable=True)
+    # The lifecycle stage (journeys/lifecycle.yaml), who set it (signup, rules, manual, pinned)
+    # and when; every move is also a customer_stage_history row.
+    stage: str | None = Field(default=None, max_length=40)
+    stage_source: str | None = Field(default=None, max_length=10)
+    stage_changed_at: datetime | None = _utc_column(nullable=True)
+    # The relationship, which automation steps aside for: cancelled (subscription_cancelled or
+    # a PATCH), left a signup journey by an exit event, reached a journey's goal.
+    cancelled_at: datetime | None = _utc_column(nullable=True)
+    exited_at: datetime | None = _utc_column(nullable=True)
+    converted_at: datetime | None = _utc_column(nullable=True)
 
 
 class Enrollment(SQLModel, table=True):
@@ -358,6 +368,8 @@ class CsmTask(SQLModel, table=True):
     due_at: datetime = _utc_column()
     closed_at: datetime | None = _utc_column(nullable=True)
     notified_at: datetime | None = _utc_column(nullable=True)
+    closed_reason: str | None = Field(default=None, max_length=500)
+    escalated_at: datetime | None = _utc_column(nullable=True)  # overdue: the team was told once
 
 
 class JobWatermark(SQLModel, table=True):
@@ -370,6 +382,76 @@ class JobWatermark(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     done_until: datetime = _utc_column()
     claimed_until: datetime | None = _utc_column(nullable=True)
+
+
+class CustomerStageEntry(SQLModel, table=True):
+    """One move of a customer's lifecycle stage: from where, to where, by whom and why."""
+
+    __tablename__ = "customer_stage_history"
+    __table_args__ = (Index("ix_stage_history_customer", "customer_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    stage: str = Field(max_length=40)
+    previous: str | None = Field(default=None, max_length=40)
+    source: str = Field(max_length=10)  # signup, rules, manual, pinned
+    reason: str = Field(default="", max_length=500)
+    changed_at: datetime = _utc_column()
+
+
+class SurveyResponse(SQLModel, table=True):
+    """A customer's answer to one survey (the day-30 NPS): the latest answer wins, and each
+    change is one ``nps_submitted`` event (``revision`` numbers them)."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (UniqueConstraint("customer_id", "survey", name="uq_survey_response"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    survey: str = Field(max_length=100)
+    score: int
+    comment: str | None = Field(default=None, max_length=2000)
+    revision: int = 1
+    first_answered_at: datetime = _utc_column()
+    answered_at: datetime = _utc_column()
+
+
+class SendHold(SQLModel, table=True):
+    """A scheduled send held while a CSM task is open: when, by which task, and how the hold
+    ended (released or cancelled when the task closed)."""
+
+    __tablename__ = "send_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_send_id: int = Field(foreign_key="scheduled_send.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    task_id: int = Field(foreign_key="csm_task.id", index=True)
+    held_at: datetime = _utc_column()
+    ended_at: datetime | None = _utc_column(nullable=True)
+    outcome: str | None = Field(default=None, max_length=20)  # released, cancelled
+
+
+class ProgramRegistration(SQLModel, table=True):
+    """A customer registered for a webinar or group session of journeys/programs.yaml."""
+
+    __tablename__ = "program_registration"
+    __table_args__ = (
+        UniqueConstraint("program_id", "customer_id", name="uq_program_registration"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: str = Field(max_length=100)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    registered_at: datetime = _utc_column()
+
+
+class ProgramSeats(SQLModel, table=True):
+    """Seats taken per program: one conditional UPDATE keeps registrations within capacity."""
+
+    __tablename__ = "program_seats"
+
+    program_id: str = Field(primary_key=True, max_length=100)
+    taken: int = 0
 
 
 class ArchiveDictionary(SQLModel, table=True):

@@ -15,6 +15,7 @@ from orchestrator.db.models import (
     ConsoleUser,
     CsmTask,
     Customer,
+    CustomerStageEntry,
     DeliveryAttempt,
     Enrollment,
     HealthAction,
@@ -26,12 +27,16 @@ from orchestrator.db.models import (
     LinkClick,
     LoginFailure,
     MessageArchive,
+    ProgramRegistration,
+    ProgramSeats,
     ProviderEvent,
     ScheduledSend,
+    SendHold,
     SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    SurveyResponse,
     TaskNote,
     UsageEvent,
     WebhookAttempt,
@@ -53,6 +58,11 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+customer_stage_history = cast(Table, CustomerStageEntry.__table__)  # type: ignore[attr-defined]
+survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-defined]
+send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
+program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
+program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]
 webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
 webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
 webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """What a send's decision reads from the database: the enrollment, the customer, any
 suppression of their address and their choice for the journey's topic, for a whole batch in
-one joined SELECT."""
+one joined SELECT; and the customers' open CSM tasks (which may hold a journey's mails) in one
+more, bounded by the batch's customers."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from orchestrator.customers.facts import CustomerFacts
+from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.tables import (
+    csm_tasks,
     customers,
     enrollments,
     scheduled_sends,
     subscription_preferences,
     suppressions,
 )
-from orchestrator.journeys.decide import Claim
+from orchestrator.journeys.decide import Claim, OpenTask
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
@@ -43,6 +46,7 @@ class SendFacts:
     customer: CustomerFacts
     suppression_reason: str | None
     opted_out: bool
+    open_tasks: tuple[OpenTask, ...] = ()
 
 
 def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dict[int, SendFacts]:
@@ -72,6 +76,8 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
         )
         .where(_SENDS.c.id.in_([claim.send_id for claim in claims]))
     )
+    rows = connection.execute(query).all()
+    tasks = open_tasks(connection, {row.id for row in rows})
     return {
         row.send_id: SendFacts(
             enrollment=EnrollmentFacts(
@@ -80,9 +86,25 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
             customer=_customer_from_row(row),
             suppression_reason=row.suppression_reason,
             opted_out=row.topic_subscribed is False,
+            open_tasks=tasks.get(row.id, ()),
         )
-        for row in connection.execute(query)
+        for row in rows
     }
+
+
+def open_tasks(connection: Connection, customer_ids: set[int]) -> dict[int, tuple[OpenTask, ...]]:
+    """Customer id → their open CSM tasks, oldest first (the ``csm_task (customer_id)`` index)."""
+    if not customer_ids:
+        return {}
+    query = (
+        select(csm_tasks.c.customer_id, csm_tasks.c.id, csm_tasks.c.kind)
+        .where(csm_tasks.c.customer_id.in_(customer_ids), csm_tasks.c.status == "open")
+        .order_by(csm_tasks.c.id)
+    )
+    found: dict[int, list[OpenTask]] = {}
+    for customer_id, task_id, kind in connection.execute(query):
+        found.setdefault(customer_id, []).append(OpenTask(task_id, kind))
+    return {customer_id: tuple(tasks) for customer_id, tasks in found.items()}
 
 
 def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
@@ -107,4 +129,6 @@ def _customer_from_row(row: Any) -> CustomerFacts:
         attributes=dict(row.attributes or {}),
         signed_up_at=row.signed_up_at,
         public_id=row.public_id,
+        stage=row.stage,
+        relationship=relationship_of(row),
     )

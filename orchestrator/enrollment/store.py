@@ -20,6 +20,7 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.enrollment.stages import move_stage
 from orchestrator.journeys.catalog import followed_journey
 from orchestrator.journeys.compiler import late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
@@ -37,6 +38,7 @@ class EnrollmentRules:
 
     tiers: TierThresholds
     consent_text_version: str
+    first_stage: str | None = None  # journeys/lifecycle.yaml's first stage, given at signup
 
 
 def enroll_signup(
@@ -62,6 +64,10 @@ def enroll_signup(
             default_text_version=rules.consent_text_version,
             now=now,
         )
+        if rules.first_stage is not None:  # an event nobody enters on: not stored
+            move_stage(
+                session.connection(), customer.id, None, rules.first_stage, "signup", "signup", now
+            )
     by_signup = [
         journey_id for journey_id, journey in journeys.items() if journey.trigger == "signup"
     ]
@@ -200,7 +206,7 @@ def insert_customer(
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
 # operator still ends it), and the rows ending it cancels.
 OPEN_ENROLLMENT = OPEN_ENROLLMENT_STATES
-NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED)
+NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED, SendState.HELD)
 
 
 def end_enrollment(

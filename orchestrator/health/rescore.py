@@ -4,7 +4,9 @@ A score that did not move only touches ``health_updated_at``; a new score or ban
 history row and updates the customer. Band actions fire per :func:`actions_to_fire`: mail
 actions enter the customer in a ``trigger: manual`` journey (so the mail gets the pipeline's
 idempotency, suppression, windows and tier rendering), task actions open a CSM task. Every
-fired action is a ``health_action`` row: the memory the cool-down reads.
+fired action is a ``health_action`` row: the memory the cool-down reads. Actions and signals
+step aside for a customer who cancelled, exited the onboarding or just converted, unless their
+``even_if`` says otherwise (:mod:`orchestrator.customers.relationship`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
 from orchestrator.enrollment.store import enroll_in_journey, entering
@@ -52,6 +55,9 @@ def rescore_customers(
             customers.c.signed_up_at,
             customers.c.health_score,
             customers.c.health_band,
+            customers.c.cancelled_at,
+            customers.c.exited_at,
+            customers.c.converted_at,
         ).where(customers.c.id.in_(customer_ids))
     ).all()
     results = {row.id: score(definition, inputs[row.id]) for row in rows}
@@ -64,7 +70,18 @@ def rescore_customers(
         actions = actions_to_fire(
             definition, band, row.tier, row.signed_up_at, histories[row.id], cooldown, now
         )
+        relationship = relationship_of(row)
         for action in actions:
+            in_the_way = relationship.in_the_way(action.even_if, now)
+            if in_the_way is not None:
+                log.info(
+                    "customer %d band %s: %s steps aside (%s)",
+                    row.id,
+                    band.id,
+                    action.kind,
+                    in_the_way,
+                )
+                continue
             task = _fire(session, row.id, band.id, result, action, journeys, now)
             if task is not None:
                 tasks.append(task)
@@ -209,14 +226,21 @@ def task_signals(
     if not definition.signals or not events:
         return []
     connection = session.connection()
-    query = select(customers.c.id, customers.c.tier).where(
-        customers.c.id.in_({e.customer_id for e in events})
-    )
-    tiers = {customer_id: tier for customer_id, tier in connection.execute(query)}
+    query = select(
+        customers.c.id,
+        customers.c.tier,
+        customers.c.cancelled_at,
+        customers.c.exited_at,
+        customers.c.converted_at,
+    ).where(customers.c.id.in_({e.customer_id for e in events}))
+    rows = {row.id: row for row in connection.execute(query)}
     tasks = []
     for event in events:
+        row = rows[event.customer_id]
         for signal in definition.signals:
-            if signal.event != event.name or tiers[event.customer_id] not in signal.tiers:
+            if signal.event != event.name or row.tier not in signal.tiers:
+                continue
+            if relationship_of(row).in_the_way(signal.even_if, now) is not None:
                 continue
             reason = _signal_reason(connection, signal, event, now)
             if reason is None:
@@ -237,7 +261,9 @@ def _signal_reason(
             and not isinstance(value, bool)
             and value <= signal.at_most
         ):
-            return f"{signal.id}: {event.name} {signal.property}={value}"
+            comment = event.properties.get("comment")
+            said = f": “{comment}”" if isinstance(comment, str) and comment.strip() else ""
+            return f"{signal.id}: {event.name} {signal.property}={value}{said}"
         return None
     assert signal.count_at_least is not None and signal.within is not None
     count = connection.execute(

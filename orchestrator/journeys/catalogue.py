@@ -69,7 +69,15 @@ STEPMAIL_EVENTS: Mapping[str, CatalogueEvent] = {
             "from": EventProperty(type="string", description="the tier before"),
             "to": EventProperty(type="string", description="the tier after"),
         },
-    )
+    ),
+    "stage_changed": CatalogueEvent(
+        description="The customer's lifecycle stage moved (emitted by Stepmail).",
+        properties={
+            "from": EventProperty(type="string", description="the stage before (none at signup)"),
+            "to": EventProperty(type="string", description="the stage after"),
+            "source": EventProperty(type="string", description="signup, rules, manual or pinned"),
+        },
+    ),
 }
 CATALOGUE_KEYS = frozenset(
     key for model in (EventCatalogue, CatalogueEvent, EventProperty) for key in model.model_fields

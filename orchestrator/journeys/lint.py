@@ -42,7 +42,11 @@ def event_references(journey: Journey) -> list[EventReference]:
         if match is not None:
             found.append(EventReference((*loc, "event"), match.event, match.properties))
 
-    add(("trigger",), journey.trigger_event)
+    if isinstance(journey.trigger, tuple):
+        for index, match in enumerate(journey.trigger):
+            add(("trigger", index), match)
+    else:
+        add(("trigger",), journey.trigger_events[0] if journey.trigger_events else None)
     add(("goal",), journey.goal)
     for index, match in enumerate(journey.exit_on_events):
         add(("exit_on_events", index), match)

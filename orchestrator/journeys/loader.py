@@ -13,7 +13,18 @@ from orchestrator.journeys.model import EventMatch, Journey, ReentryAfter, Step,
 from orchestrator.journeys.yaml_files import line_of, parse_mapping, read_text, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
-NOT_JOURNEYS = frozenset({"health.yaml", "health.yml", "events.yaml", "events.yml"})
+NOT_JOURNEYS = frozenset(
+    {
+        "health.yaml",
+        "health.yml",
+        "lifecycle.yaml",
+        "lifecycle.yml",
+        "programs.yaml",
+        "programs.yml",
+        "events.yaml",
+        "events.yml",
+    }
+)
 # Every key a journey file may hold, at any depth: an unknown one gets the closest as a hint.
 JOURNEY_KEYS = frozenset(
     key

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.customers.relationship import Situation
 from orchestrator.customers.tiers import Tier
 from orchestrator.errors import ConditionError
 from orchestrator.guards.links import check_link_values
@@ -80,6 +81,8 @@ def _event_ref(value: Any) -> Any:
 
 
 def _trigger_ref(value: Any) -> Any:
+    if isinstance(value, list):  # any of several events
+        return tuple(_event_ref(item) for item in value)
     return value if value in ("signup", "manual") else _event_ref(value)
 
 
@@ -119,6 +122,20 @@ def _id_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+class Survey(_Frozen):
+    """A survey the step's mail carries: ``nps`` is a one-click 0-10 scale whose links are
+    signed per customer and survey (``survey`` in the template). ``id`` names the survey in
+    the answers; default ``<journey>-<step>``."""
+
+    kind: Literal["nps"] = "nps"
+    id: Slug | None = None
+
+
+def _survey_ref(value: Any) -> Any:
+    """``survey: nps`` is short for ``survey: {kind: nps}``."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
 class Step(_Frozen):
     """One mail of a journey, sent ``after`` the enrollment's anchor if its condition holds."""
 
@@ -147,6 +164,10 @@ class Step(_Frozen):
     wait_for: WaitFor | None = Field(
         default=None, description="Wait for an event after this step, then branch."
     )
+    survey: Annotated[
+        Survey | None,
+        BeforeValidator(_survey_ref, json_schema_input_type=Literal["nps"] | Survey | None),
+    ] = Field(default=None, description="A survey the mail carries: nps (a one-click 0-10 scale).")
     renamed_from: Annotated[
         tuple[Slug, ...], BeforeValidator(_id_list, json_schema_input_type=Slug | list[Slug])
     ] = Field(
@@ -180,13 +201,18 @@ class Journey(_Frozen):
     name: str = Field(min_length=1)
     description: str = ""
     trigger: Annotated[
-        Literal["signup", "manual"] | EventMatch,
+        Literal["signup", "manual"] | EventMatch | tuple[EventMatch, ...],
         BeforeValidator(
-            _trigger_ref, json_schema_input_type=Literal["signup", "manual"] | Slug | EventMatch
+            _trigger_ref,
+            json_schema_input_type=Literal["signup", "manual"]
+            | Slug
+            | EventMatch
+            | list[Slug | EventMatch],
         ),
     ] = Field(
         default="signup",
-        description="signup; manual (entered by Stepmail, e.g. health actions); or an event.",
+        description="signup; manual (entered by Stepmail, e.g. health actions); an event; or a "
+        "list of events (any of them enters).",
     )
     reentry: Reentry = Field(
         default="never",
@@ -212,6 +238,20 @@ class Journey(_Frozen):
     )
     exit_when: tuple[ConditionSource, ...] = Field(
         default=(), description="Conditions that end the enrollment when true at send time."
+    )
+    even_if: tuple[Situation, ...] = Field(
+        default=(),
+        description="Who an event or a health action still enters, and who still gets its "
+        "mails: by default nobody whose subscription was cancelled, who exited a signup "
+        "journey by an exit event, or who converted in the last 30 days.",
+    )
+    hold_while_task: tuple[Slug, ...] = Field(
+        default=("at_risk",),
+        description="While a CSM task of one of these kinds is open for the customer, the "
+        "journey's mails are held (a band's task is health_<band>, named by its band too).",
+    )
+    on_task_closed: Literal["release", "cancel"] = Field(
+        default="release", description="What closing the task does to the held mails."
     )
     csm_sender_tiers: tuple[Tier, ...] = Field(
         default=("high",), description="Tiers whose mails come from the customer's CSM."
@@ -261,13 +301,28 @@ class Journey(_Frozen):
             if step.id in seen:
                 raise ValueError(f"step id {step.id!r} is used twice")
             seen.add(step.id)
+        if isinstance(self.trigger, tuple) and not self.trigger:
+            raise ValueError("trigger: a list of events needs at least one")
         _check_branches(self)
         _check_lineage(self)
         return self
 
     @property
-    def trigger_event(self) -> EventMatch | None:
-        return self.trigger if isinstance(self.trigger, EventMatch) else None
+    def trigger_events(self) -> tuple[EventMatch, ...]:
+        """The events that enter this journey (none for signup and manual journeys)."""
+        if isinstance(self.trigger, EventMatch):
+            return (self.trigger,)
+        return self.trigger if isinstance(self.trigger, tuple) else ()
+
+    def survey_id(self, step: Step) -> str | None:
+        """The id the answers to ``step``'s survey are stored under; None without a survey."""
+        if step.survey is None:
+            return None
+        return step.survey.id or f"{self.id}-{step.id}"
+
+    def holds_for(self, task_kind: str) -> bool:
+        """Whether an open task of ``task_kind`` holds this journey's mails."""
+        return any(task_kind in (name, f"health_{name}") for name in self.hold_while_task)
 
     def branch_targets(self) -> dict[str, Step]:
         """Step id → the waiting step whose branch it is; such steps are not timed."""

@@ -22,6 +22,9 @@ class SendState(StrEnum):
     UNKNOWN = "unknown"  # the transport may have taken it; not resent blindly
     CANCELLED = "cancelled"  # the enrollment ended before this step came due
     PAUSED = "paused"  # its enrollment is held by an operator; resuming makes it pending again
+    # A CSM task the journey names is open: a human is in charge. Not in the scheduler's index;
+    # closing the task releases the row (back to pending) or cancels it (send_hold records it).
+    HELD = "held"
 
 
 # Enrollments still in their journey: an operator's pause holds one, it does not end it.

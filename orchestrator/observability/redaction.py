@@ -16,8 +16,8 @@ import re
 REDACTED = "[redacted]"
 
 # The path prefixes whose next segment is a capability (mail links: unsubscribe today; click
-# and NPS links, when they come, under /r/ and /nps/).
-CAPABILITY_PREFIXES = ("/unsubscribe/", "/r/", "/nps/")
+# links under /r/, NPS links under /nps/, program links under /programs/).
+CAPABILITY_PREFIXES = ("/unsubscribe/", "/r/", "/nps/", "/programs/")
 SECRET_PARAMETERS = ("token", "signature", "sig", "key", "api_key", "secret")
 
 _CAPABILITY_PATH = re.compile(

@@ -20,6 +20,7 @@ from orchestrator.services.analytics import run_rollups_if_due, snapshot_bands_i
 from orchestrator.services.archive import prune_archive_if_due
 from orchestrator.services.health import run_daily_if_due
 from orchestrator.services.scheduling import tick
+from orchestrator.services.tasks import escalate_overdue_tasks
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,17 @@ def scheduler_jobs(
 def periodic_jobs(runtime: Runtime) -> list[PeriodicJob]:
     """The jobs one scheduler runs, each when due (a watermark per job, so two schedulers
     never run one window twice): the analytics rollups (10 s), the message archive's prune
-    (hourly), the daily health job and the daily snapshot of health bands."""
+    (hourly), the daily health job, the daily snapshot of health bands and the overdue-task
+    escalation."""
     engine = runtime.engine
 
     def health_daily(now: datetime) -> object:
         rules = runtime.usage_rules()
         return run_daily_if_due(engine, rules=rules, now=now, notify=runtime.notify_now)
+
+    def overdue_tasks(now: datetime) -> object:
+        config = runtime.handoff_config()
+        return escalate_overdue_tasks(engine, runtime.transport, config=config, now=now)
 
     def rollups(now: datetime) -> object:
         return run_rollups_if_due(engine, rules=runtime.analytics_rules(), now=now)
@@ -74,7 +80,7 @@ def periodic_jobs(runtime: Runtime) -> list[PeriodicJob]:
     def band_snapshot(now: datetime) -> object:
         return snapshot_bands_if_due(engine, rules=runtime.analytics_rules(), now=now)
 
-    return [rollups, health_daily, archive_prune, band_snapshot]
+    return [rollups, health_daily, archive_prune, band_snapshot, overdue_tasks]
 
 
 def start_scheduler_thread(runtime: Runtime, broker: dramatiq.Broker) -> threading.Event:

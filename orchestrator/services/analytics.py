@@ -228,7 +228,11 @@ def _recent_totals(
 
 
 def _summary(journey: Journey, recent: tuple[int, int, int]) -> JourneySummary:
-    trigger = journey.trigger if isinstance(journey.trigger, str) else journey.trigger.event
+    trigger: str
+    if isinstance(journey.trigger, str):
+        trigger = journey.trigger
+    else:  # an event, or a list of events (any of them enters)
+        trigger = ", ".join(match.event for match in journey.trigger_events)
     return JourneySummary(
         id=journey.id,
         name=journey.name,

@@ -31,8 +31,11 @@ from orchestrator.db.tables import (
     usage_events,
 )
 from orchestrator.delivery.facts import customer_facts
+from orchestrator.enrollment.stages import StageEntry, stage_history
 from orchestrator.errors import CustomerNotFound, InvalidField
+from orchestrator.handoff.holds import HoldLine, holds_of
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.usage.surveys import Answer, latest_answers
 
 SearchField = Literal["any", "external_id", "email", "company"]
 SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "external_id", "email", "company")
@@ -245,6 +248,12 @@ class CustomerProfile:
     suppression: Mapping[str, Any] | None
     preferences: Mapping[str, bool]
     subject_source: Literal["archived", "rendered", "none"]
+    stage: str | None = None
+    stage_source: str | None = None
+    stage_changed_at: datetime | None = None
+    stage_history: list[StageEntry] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # survey answers (NPS), latest first
+    holds: list[HoldLine] = field(default_factory=list)  # mails held for a CSM task
 
 
 SubjectOf = Callable[[CustomerFacts, Journey, Step], str | None]
@@ -300,6 +309,12 @@ def customer_profile(
             suppression=_suppression(connection, row.email),
             preferences=_preferences(connection, row.id),
             subject_source=_subject_source(enrolled, subject_of),
+            stage=row.stage,
+            stage_source=row.stage_source,
+            stage_changed_at=row.stage_changed_at,
+            stage_history=stage_history(connection, row.id),
+            answers=latest_answers(connection, row.id),
+            holds=holds_of(connection, row.id),
         )
 
 

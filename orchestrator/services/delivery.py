@@ -43,13 +43,20 @@ from orchestrator.delivery.outcomes import (
     wait_for_send_slot,
 )
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
-from orchestrator.delivery.rules import DeliveryRules
+from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, Decision, decide, find_step
 from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.programs import Programs, session_view
 from orchestrator.journeys.states import SendState
 from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
+from orchestrator.recipients.survey_links import (
+    make_program_token,
+    make_survey_token,
+    program_url,
+    survey_page_url,
+)
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
@@ -87,6 +94,7 @@ class DeliveryDeps:
     rules: DeliveryRules
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
+    programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
     archiver: MailArchiver | None = None  # None: sent mails are not archived
     versions: FollowedVersions | None = None
 
@@ -197,6 +205,7 @@ def _prepare(
         now,
         usage,
         opted_out=facts.opted_out,
+        open_tasks=facts.open_tasks,
     )
     if decision is not None:
         with deps.engine.begin() as connection:
@@ -272,6 +281,8 @@ def _render(
                 sender=deps.sender,
                 unsubscribe_url=link,
                 now=now,
+                survey_url=_survey_url(links, journey, step, customer),
+                sessions=_sessions(deps, customer, now),
             ),
             links=_click_links(deps, journey, claim.send_id),
         )
@@ -304,6 +315,38 @@ def _click_links(deps: DeliveryDeps, journey: Journey, send_id: int) -> ClickLin
     if not (links.click_tracking and journey.track_clicks):
         return None
     return ClickLinks(click_key(links.signing_secret), links.public_base_url, send_id)
+
+
+def _survey_url(
+    links: LinkRules, journey: Journey, step: Step, customer: CustomerFacts
+) -> str | None:
+    """The customer's signed page for the step's survey (None: the step has none)."""
+    survey = journey.survey_id(step)
+    if survey is None:
+        return None
+    token = make_survey_token(links.signing_secret, customer.public_id, survey)
+    return survey_page_url(links.public_base_url, token)
+
+
+def _sessions(
+    deps: DeliveryDeps, customer: CustomerFacts, now: datetime
+) -> list[dict[str, object]]:
+    """The next sessions for the customer's tier and language, each with its signed link."""
+    if deps.programs is None:
+        return []
+    links = deps.rules.links
+    return [
+        session_view(
+            program,
+            customer.language,
+            customer.timezone,
+            program_url(
+                links.public_base_url,
+                make_program_token(links.signing_secret, customer.public_id, program.id),
+            ),
+        )
+        for program in deps.programs.upcoming(now, customer.tier, customer.language)
+    ]
 
 
 def _send_all(

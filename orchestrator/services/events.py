@@ -20,8 +20,11 @@ from sqlalchemy.orm import Session
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.locks import lock_customers
+from orchestrator.enrollment.stages import STAGE_CHANGED
+from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.health.stages import advance_stages
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
@@ -42,14 +45,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition (None: no scoring), the
-    tier thresholds, how long a health band's actions rest after firing, how recent a mail
-    must be to be credited with a goal, and the event catalogue names are compared with
-    (None: none is flagged)."""
+    tier thresholds, how long a health band's actions rest after firing, the lifecycle stages
+    (None: none), how recent a mail must be to be credited with a goal, and the event
+    catalogue names are compared with (None: none is flagged)."""
 
     journeys: Mapping[str, Journey]
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
+    lifecycle: Lifecycle | None = None  # journeys/lifecycle.yaml; None: no stages
     attribution_window: timedelta = ATTRIBUTION_WINDOW  # a goal's credit: the last mail this recent
     catalogue: EventCatalogue | None = None
 
@@ -99,14 +103,27 @@ def uncatalogued(events: Sequence[EventIn], catalogue: EventCatalogue | None) ->
 
 def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
-    health score and risk signals; returns the CSM tasks opened."""
+    health score and risk signals, then the lifecycle stages of the customers the events are
+    about; returns the CSM tasks opened."""
     react_to_events(session, new, rules.journeys, now, rules.attribution_window)
-    if rules.health is None:
-        return []
-    tasks = task_signals(session, new, rules.health, now)
-    inputs = rules.health.input_events()
-    touched = sorted({e.customer_id for e in new if e.name in inputs})
-    tasks += rescore_customers(
-        session, touched, rules.health, rules.journeys, rules.action_cooldown, now
-    )
+    tasks: list[int] = []
+    if rules.health is not None:
+        tasks += task_signals(session, new, rules.health, now)
+        inputs = rules.health.input_events()
+        touched = sorted({e.customer_id for e in new if e.name in inputs})
+        tasks += rescore_customers(
+            session, touched, rules.health, rules.journeys, rules.action_cooldown, now
+        )
+    advance(session, [e.customer_id for e in new if e.name != STAGE_CHANGED], rules, now)
     return tasks
+
+
+def advance(
+    session: Session, customer_ids: Sequence[int], rules: UsageRules, now: datetime
+) -> None:
+    """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
+    are stored and enter the journeys waiting for them (they move no health score)."""
+    if rules.lifecycle is None or not customer_ids:
+        return
+    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now)
+    react_to_events(session, store_new_events(session, rows), rules.journeys, now)

@@ -21,7 +21,7 @@ from orchestrator.health.daily import DailyReport, changed_customers, newly_acti
 from orchestrator.health.rescore import rescore_customers
 from orchestrator.observability.metrics import HEALTH_JOB_RUNS
 from orchestrator.scheduling.periodic import Window, claim_window, finish_window
-from orchestrator.services.events import UsageRules
+from orchestrator.services.events import UsageRules, advance
 from orchestrator.services.tasks import TaskNotifier
 
 HEALTH_DAILY = "health-daily"
@@ -110,6 +110,7 @@ def run_daily_health(
             report.task_ids += rescore_customers(
                 session, ids, definition, rules.journeys, rules.action_cooldown, until
             )
+            advance(session, ids, rules, until)  # stages move with the health job too
     return report
 
 

@@ -8,27 +8,39 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from orchestrator.customers.timezones import zone
 from orchestrator.db.tables import (
     csm_tasks,
+    customer_stage_history,
     customers,
     enrollments,
     health_score_history,
     scheduled_sends,
+    send_holds,
     usage_events,
 )
 from orchestrator.journeys.states import ACTIVE_SEND_STATES
 
-# Several things at one moment read in this order: the event, its score, its task, the end.
-_ORDER = {"event": 0, "score": 1, "task": 2, "converted": 3, "exited": 3}
+# Several things at one moment read in this order: the event, its score, its stage, its task,
+# the end.
+_ORDER = {
+    "event": 0,
+    "answer": 0,
+    "score": 1,
+    "stage": 2,
+    "task": 3,
+    "converted": 4,
+    "exited": 4,
+}
 
 
 @dataclass(frozen=True)
 class TimelineRow:
     at: datetime
-    kind: str  # mail, skipped, missed, cancelled, failed, event, score, task, converted, exited
+    kind: str  # mail, skipped, missed, cancelled, failed, held, released, event, answer
+    # (an NPS answer), score, stage, task, converted, exited
     what: str  # journey/step, event name, score (band), task kind or journey
     detail: str  # reason, properties (empty for a mail: see mail_key)
     mail_key: str | None = None  # a sent mail's idempotency key
@@ -60,11 +72,24 @@ def timeline_rows(engine: Engine, *, until: datetime) -> Timeline:
             if send.state == "sent":
                 key = f"stepmail-{send.enrollment_id}-{send.step_id}"
                 rows.append(TimelineRow(at, "mail", step, "", key))
-            else:
+            elif send.state != "held":  # a hold's rows below say when and for which task
                 rows.append(TimelineRow(at, send.state, step, send.reason or ""))
+        rows += _holds(connection)
         for event in connection.execute(select(usage_events)):
+            if event.name == "stage_changed":  # the stage rows below say it with the reason
+                continue
             props = json.dumps(event.properties, ensure_ascii=False) if event.properties else ""
+            if event.name == "nps_submitted" and isinstance(event.properties.get("score"), int):
+                what = f"NPS {event.properties['score']}"
+                category = event.properties.get("category")
+                rows.append(TimelineRow(event.occurred_at, "answer", what, str(category or "")))
+                continue
             rows.append(TimelineRow(event.occurred_at, "event", event.name, props))
+        for move in connection.execute(select(customer_stage_history)):
+            what = f"{move.previous or '-'} -> {move.stage}"
+            rows.append(
+                TimelineRow(move.changed_at, "stage", what, f"{move.source}: {move.reason}")
+            )
         for score in connection.execute(select(health_score_history)):
             rows.append(
                 TimelineRow(score.computed_at, "score", f"{score.score} ({score.band})", "")
@@ -81,3 +106,18 @@ def timeline_rows(engine: Engine, *, until: datetime) -> Timeline:
     rows.sort(key=lambda row: (row.at, _ORDER.get(row.kind, 4)))
     pending.sort(key=lambda row: (row.at, row.what))
     return Timeline(timezone, rows, pending)
+
+
+def _holds(connection: Connection) -> list[TimelineRow]:
+    """A held mail: when it was held (for which task), and when the task's close ended it."""
+    rows = []
+    query = select(send_holds, scheduled_sends.c.journey_id, scheduled_sends.c.step_id).join(
+        scheduled_sends, scheduled_sends.c.id == send_holds.c.scheduled_send_id
+    )
+    for hold in connection.execute(query):
+        step = f"{hold.journey_id}/{hold.step_id}"
+        rows.append(TimelineRow(hold.held_at, "held", step, f"CSM task #{hold.task_id} is open"))
+        if hold.ended_at is not None:
+            kind = "released" if hold.outcome == "released" else "cancelled"
+            rows.append(TimelineRow(hold.ended_at, kind, step, f"CSM task #{hold.task_id} closed"))
+    return rows

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.errors import JourneyError, TemplateError
+from orchestrator.health.lifecycle import lifecycle_problems
 from orchestrator.health.loader import (
     HEALTH_FILE,
     health_event_references,
@@ -26,6 +27,8 @@ from orchestrator.journeys.catalogue import EVENTS_FILE, EventCatalogue, load_ca
 from orchestrator.journeys.lint import event_references, journey_problems, vocabulary
 from orchestrator.journeys.loader import journey_files, load_all
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.programs import programs_problems
+from orchestrator.rendering.context import sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.settings import Settings
 from orchestrator.tools.link_check import LinkCheckRules, check_links_online
@@ -80,6 +83,8 @@ def _check_files(journeys_dir: Path, report: CheckReport) -> dict[str, Journey]:
     catalogue = _catalogue(journeys_dir, report)
     health = _health(journeys_dir)
     for message in health_problems(journeys_dir, loaded.journeys, catalogue):
+        report.add(message)
+    for message in lifecycle_problems(journeys_dir) + programs_problems(journeys_dir):
         report.add(message)
     words = vocabulary(catalogue, [band.id for band in health.bands] if health else None)
     paths = {path.stem: path for path in journey_files(journeys_dir)}
@@ -203,11 +208,13 @@ class _Samples:
 def _footer_problems(
     mail: RenderedMail, journey: Journey, step: Step, tier: str, locale: str, settings: Settings
 ) -> list[str]:
-    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail."""
+    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail, as the sender is
+    named in the mail's language (STEPMAIL_SENDER_*_<lang>)."""
+    sender = sender_identity(settings).for_language(locale)
     required = {
-        "sender name": settings.sender_name,
-        "postal address": settings.sender_postal_address,
-        "contact": settings.sender_contact,
+        "sender name": sender.name,
+        "postal address": sender.postal_address,
+        "contact": sender.contact,
         "unsubscribe link": PREVIEW_UNSUBSCRIBE_URL,
     }
     return [

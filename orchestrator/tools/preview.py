@@ -12,6 +12,7 @@ from typing import Any
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.errors import FileAccessError, InvalidInput, JourneyNotFound, StepNotFound
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
+from orchestrator.journeys.programs import PREVIEW_SESSIONS
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.rendering.samples import sample_customer
@@ -47,7 +48,7 @@ def render_for(
     now: datetime,
 ) -> RenderedMail:
     """Render one step for ``customer``, with the preview's unsubscribe link (a real one
-    would be a working capability written into a file)."""
+    would be a working capability written into a file) and, in low touch, sample sessions."""
     context = mail_context(
         customer=customer,
         journey=journey,
@@ -55,6 +56,7 @@ def render_for(
         sender=sender_identity(settings),
         unsubscribe_url=PREVIEW_UNSUBSCRIBE_URL,
         now=now,
+        sessions=PREVIEW_SESSIONS if customer.tier == "low" else (),
     )
     return renderer.render(step.template, customer.tier, customer.locale, context)
 

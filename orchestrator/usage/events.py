@@ -29,7 +29,7 @@ from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
 # Emitted by Stepmail itself; refused from outside so a caller cannot fake a tier change.
-RESERVED_EVENTS = frozenset({"tier_changed"})
+RESERVED_EVENTS = frozenset({"tier_changed", "stage_changed"})
 
 
 def _not_reserved(name: str) -> str:
@@ -154,10 +154,22 @@ def event_rows(
                 "event_key": key,
                 "occurred_at": occurred_at,
                 "received_at": now,
-                "properties": event.properties,
+                "properties": _with_nps_category(event.name, event.properties),
             },
         )
     return list(rows.values())
+
+
+def _with_nps_category(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """An ``nps_submitted`` from the product gets the ``category`` Stepmail's own survey adds
+    (detractor 0-6, passive 7-8, promoter 9-10), so the same journeys are entered on it."""
+    score = properties.get("score")
+    if name != "nps_submitted" or "category" in properties or type(score) is not int:
+        return properties
+    if not 0 <= score <= 10:
+        return properties
+    category = "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
+    return {**properties, "category": category}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,11 @@
 and journeys entered on an event. Runs inside the transaction that stored the events, so a
 reaction is never lost or done twice: replayed events are not new and reach nothing here.
 
+The relationship is kept on the way (:mod:`orchestrator.customers.relationship`): a
+cancellation or reactivation, a goal reached, an exit from a signup journey. A journey entered
+on an event steps aside for a customer in one of those situations unless its ``even_if``
+lists it.
+
 The race between the two branches of a wait is settled by one conditional UPDATE on the
 timeout branch's row: the event branch is scheduled only if it moved that row from
 ``pending``/``dispatched`` to ``cancelled``. A worker takes a row with the same kind of
@@ -19,8 +24,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.analytics.attribution import attribute_conversion
+from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
+from orchestrator.enrollment.relationship import (
+    record_cancelled,
+    record_converted,
+    record_exited,
+    record_reactivated,
+    relationships,
+)
 from orchestrator.enrollment.store import (
     NOT_YET_SENT,
     OPEN_ENROLLMENT,
@@ -68,6 +81,7 @@ def react_to_events(
     current_versions(session.connection(), list(journeys), share=True)
     active = _active_enrollments(session, {e.customer_id for e in events})
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
+        _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
             journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
@@ -101,6 +115,13 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
     return found
 
 
+def _note_relationship(session: Session, event: NewEvent) -> None:
+    if event.name == CANCELLED_EVENT:
+        record_cancelled(session.connection(), event.customer_id, event.occurred_at)
+    elif event.name == REACTIVATED_EVENT:
+        record_reactivated(session.connection(), event.customer_id)
+
+
 def _ends_enrollment(
     session: Session,
     journey: Journey,
@@ -121,7 +142,12 @@ def _ends_enrollment(
         state, reason = "exited", f"exit event {event.name} at {at}"
     else:
         return False
-    end_enrollment(session.connection(), enrollment.id, state, reason, now)
+    connection = session.connection()
+    end_enrollment(connection, enrollment.id, state, reason, now)
+    if state == "converted":
+        record_converted(connection, event.customer_id, event.occurred_at)
+    elif journey.trigger == "signup":
+        record_exited(connection, event.customer_id, event.occurred_at)
     log.info("enrollment %d %s: %s", enrollment.id, state, reason)
     return True
 
@@ -193,16 +219,26 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
 def _enter_triggered_journeys(
     session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
 ) -> None:
+    properties = dict(event.properties)
     triggered = [
         journey_id
         for journey_id, journey in journeys.items()
-        if journey.trigger_event is not None
-        and journey.trigger_event.matches(event.name, dict(event.properties))
+        if any(t.matches(event.name, properties) for t in journey.trigger_events)
     ]
     for journey, version_id in entering(session.connection(), journeys, triggered):
-        trigger = journey.trigger_event
-        if trigger is None or not trigger.matches(event.name, dict(event.properties)):
+        if not any(t.matches(event.name, properties) for t in journey.trigger_events):
             continue  # the current version is entered otherwise
+        relationship = relationships(session.connection(), [event.customer_id])
+        in_the_way = relationship[event.customer_id].in_the_way(journey.even_if, now)
+        if in_the_way is not None:
+            log.info(
+                "customer %d not entered in %s on %s: %s",
+                event.customer_id,
+                journey.id,
+                event.name,
+                in_the_way,
+            )
+            continue
         entry_key = _entry_key(session, journey, event)
         if entry_key is None:
             continue
@@ -215,8 +251,8 @@ def _enter_triggered_journeys(
 
 def _entry_key(session: Session, journey: Journey, event: NewEvent) -> str | None:
     """never: one entry per customer; always: one per event; after N: none within N of the last."""
-    if journey.reentry == "never":
-        return f"event:{event.name}"
+    if journey.reentry == "never":  # one entry, whichever of its trigger events comes first
+        return f"event:{journey.trigger_events[0].event}"
     if isinstance(journey.reentry, ReentryAfter):
         last = session.execute(
             select(func.max(_ENROLLMENTS.c.anchor_at)).where(

@@ -192,6 +192,8 @@ def test_sample_renders_keep_their_links(tmp_path: Path) -> None:
     for journey in load_journeys(settings.journeys_dir).values():
         links = {v for k, v in journey.vars.items() if k.endswith("_url")}
         links.add("https://example.invalid/unsubscribe/PREVIEW")
+        links.add("https://example.invalid/programs/PREVIEW")  # a low-touch mail's sessions
+        links |= {f"https://example.invalid/nps/preview?score={n}" for n in range(11)}
         for step in journey.steps:
             for tier in step.tiers:
                 mail = render_sample(settings, renderer, journey, step, tier, "en", START)
