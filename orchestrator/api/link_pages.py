@@ -49,7 +49,7 @@ def bad_link_page(problem: BadUnsubscribeLink, contact: str) -> HTMLResponse:
     """The page a bad unsubscribe or survey link gets (400: not signed by us; 404: its
     customer is gone)."""
     return link_page(
-        "unsubscribe_error.html",
+        "link_error.html",
         problem.http_status,
         lang=problem.lang,
         status=problem.http_status,
@@ -61,4 +61,11 @@ def bad_link_page(problem: BadUnsubscribeLink, contact: str) -> HTMLResponse:
 def bad_click_page(request: Request, contact: str) -> HTMLResponse:
     """The page a bad click link gets: it says so, and links nowhere."""
     lang = reader_language(request) or "en"
-    return link_page("link_error.html", BadClickLink.http_status, lang=lang, contact=contact)
+    return link_page(
+        "link_error.html",
+        BadClickLink.http_status,
+        lang=lang,
+        status=BadClickLink.http_status,
+        contact=contact,
+        survey=False,
+    )
