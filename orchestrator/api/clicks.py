@@ -10,35 +10,16 @@ destination does not learn the token).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from fastapi.responses import RedirectResponse, Response
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.link_pages import NOT_KEPT
 from orchestrator.api.openapi import html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
-from orchestrator.errors import BadClickLink
-from orchestrator.recipients.page import language_of
 from orchestrator.services.clicks import read_click_link, record_click
 
 router = APIRouter(route_class=StrictRoute)
-_PAGES = Environment(
-    loader=FileSystemLoader(str(Path(__file__).parent / "pages")),
-    autoescape=select_autoescape(default=True),
-    undefined=StrictUndefined,
-)
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-}
-_PAGE_HEADERS = {
-    **_HEADERS,
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-}
 
 
 @router.api_route(
@@ -67,16 +48,8 @@ async def follow(
         rules=runtime.click_rules(),
         clock=runtime.clock,
     )
-    return RedirectResponse(link.url, status_code=302, headers=_HEADERS)
+    return RedirectResponse(link.url, status_code=302, headers=NOT_KEPT)
 
 
 # Scanners check links with HEAD: answered like GET (and recorded, flagged), out of the schema.
 router.add_api_route("/r/{token}", follow, methods=["HEAD"], include_in_schema=False)
-
-
-def bad_click_page(request: Request, contact: str) -> HTMLResponse:
-    """The page a bad click link gets: it says so, and links nowhere."""
-    header = request.headers.get("accept-language", "").strip()
-    lang = language_of(header.split(",")[0].strip()) if header else "en"
-    html = _PAGES.get_template("link_error.html").render(lang=lang, contact=contact)
-    return HTMLResponse(html, status_code=BadClickLink.http_status, headers=_PAGE_HEADERS)

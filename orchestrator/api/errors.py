@@ -4,8 +4,8 @@ or a service raises is answered from what the error says of itself (its status, 
 
 The body is FastAPI's own error shape, ``{"detail": ...}``: a sentence, or for a bad field the
 list of ``{"type", "loc", "msg"}``. Bad links from mails are the exception: their answer is a
-page in the reader's language (:func:`orchestrator.api.unsubscribe.bad_link_page`,
-:func:`orchestrator.api.clicks.bad_click_page`).
+page in the reader's language (:func:`orchestrator.api.link_pages.bad_link_page`,
+:func:`orchestrator.api.link_pages.bad_click_page`).
 Exceptions outside the family stay FastAPI's 500.
 """
 
@@ -15,8 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from orchestrator.api.clicks import bad_click_page
-from orchestrator.api.unsubscribe import bad_link_page
+from orchestrator.api.link_pages import bad_click_page, bad_link_page
 from orchestrator.errors import BadClickLink, BadUnsubscribeLink, StepmailError
 
 

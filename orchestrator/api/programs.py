@@ -10,9 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.link_pages import NOT_KEPT, link_page, reader_language
 from orchestrator.api.openapi import Responses, html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
-from orchestrator.api.unsubscribe import _HEADERS, _PAGES, _reader_language
 from orchestrator.journeys.programs import programs_definition
 from orchestrator.runtime import Runtime
 from orchestrator.services import programs
@@ -47,7 +47,7 @@ async def program_page(token: str, request: Request, runtime: RuntimeDep) -> Res
         token,
         rules=_rules(runtime),
         clock=runtime.clock,
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return _page(runtime, page)
 
@@ -64,15 +64,15 @@ async def program_register(token: str, request: Request, runtime: RuntimeDep) ->
         token,
         rules=_rules(runtime),
         clock=runtime.clock,
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     if page.status in ("registered", "already"):
-        return RedirectResponse(page.registration_url, status_code=303, headers=_HEADERS)
+        return RedirectResponse(page.registration_url, status_code=303, headers=NOT_KEPT)
     return _page(runtime, page)
 
 
 def _page(runtime: Runtime, page: programs.ProgramPage) -> HTMLResponse:
-    html = _PAGES.get_template("program.html").render(
-        page=page, sender=runtime.settings.sender_name, contact=runtime.settings.sender_contact
+    settings = runtime.settings
+    return link_page(
+        "program.html", page=page, sender=settings.sender_name, contact=settings.sender_contact
     )
-    return HTMLResponse(html, headers=_HEADERS)

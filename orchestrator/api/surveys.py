@@ -16,9 +16,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.link_pages import link_page, reader_language
 from orchestrator.api.openapi import html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
-from orchestrator.api.unsubscribe import _HEADERS, _PAGES, _reader_language
 from orchestrator.runtime import Runtime
 from orchestrator.services import surveys
 
@@ -67,7 +67,7 @@ async def nps_page(
         token,
         score,
         rules=_rules(runtime),
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return _page(runtime, page)
 
@@ -96,7 +96,7 @@ async def nps_answer(
         rules=_rules(runtime),
         clock=runtime.clock,
         notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return _page(runtime, page)
 
@@ -110,7 +110,6 @@ def _one(form: dict[str, list[str]], name: str) -> str | None:
 
 def _page(runtime: Runtime, page: surveys.SurveyPage) -> HTMLResponse:
     settings = runtime.settings
-    html = _PAGES.get_template("nps.html").render(
-        page=page, sender=settings.sender_name, contact=settings.sender_contact
+    return link_page(
+        "nps.html", page=page, sender=settings.sender_name, contact=settings.sender_contact
     )
-    return HTMLResponse(html, headers=_HEADERS)

@@ -13,36 +13,21 @@ the link does not leak into caches or to other sites.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.link_pages import link_page, reader_language
 from orchestrator.api.openapi import Responses, html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
-from orchestrator.errors import BadSurveyLink, BadUnsubscribeLink
-from orchestrator.recipients.page import NOTICES, PageState, language_of
+from orchestrator.recipients.page import NOTICES, PageState
 from orchestrator.runtime import Runtime
 from orchestrator.services import recipients
 
 router = APIRouter(route_class=StrictRoute)
-_PAGES = Environment(
-    loader=FileSystemLoader(str(Path(__file__).parent / "pages")),
-    autoescape=select_autoescape(default=True),
-    undefined=StrictUndefined,
-)
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
 _BAD_LINK = html_answers(
     s400="The link was not signed by us (a page says so)",
     s404="The link's customer no longer exists (a page says so)",
@@ -76,7 +61,7 @@ async def preferences_page(
         runtime.engine,
         token,
         rules=runtime.page_rules(),
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
         notice=notice,
     )
     return _page(runtime, state)
@@ -95,7 +80,7 @@ async def unsubscribe_now(token: str, request: Request, runtime: RuntimeDep) -> 
         token,
         rules=runtime.page_rules(),
         clock=runtime.clock,
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return _page(runtime, state)
 
@@ -117,7 +102,7 @@ async def choose_topics(token: str, request: Request, runtime: RuntimeDep) -> Re
         frozenset(form.get("topic", [])),
         rules=runtime.page_rules(),
         clock=runtime.clock,
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return RedirectResponse(f"/unsubscribe/{token}?done=saved", status_code=303)
 
@@ -134,32 +119,13 @@ async def resubscribe(token: str, request: Request, runtime: RuntimeDep) -> Resp
         runtime.engine,
         token,
         rules=runtime.page_rules(),
-        reader_language=_reader_language(request),
+        reader_language=reader_language(request),
     )
     return RedirectResponse(f"/unsubscribe/{token}?done=resubscribed", status_code=303)
 
 
 def _page(runtime: Runtime, state: PageState) -> HTMLResponse:
     settings = runtime.settings
-    html = _PAGES.get_template("unsubscribe.html").render(
-        page=state, sender=settings.sender_name, contact=settings.sender_contact
+    return link_page(
+        "unsubscribe.html", page=state, sender=settings.sender_name, contact=settings.sender_contact
     )
-    return HTMLResponse(html, headers=_HEADERS)
-
-
-def bad_link_page(problem: BadUnsubscribeLink, contact: str) -> HTMLResponse:
-    """The page a bad unsubscribe or survey link gets (400: not signed by us; 404: its
-    customer is gone)."""
-    html = _PAGES.get_template("unsubscribe_error.html").render(
-        lang=problem.lang,
-        status=problem.http_status,
-        contact=contact,
-        survey=isinstance(problem, BadSurveyLink),
-    )
-    return HTMLResponse(html, status_code=problem.http_status, headers=_HEADERS)
-
-
-def _reader_language(request: Request) -> str | None:
-    """The browser's first ``Accept-Language`` choice, as ja or en; None without the header."""
-    header = request.headers.get("accept-language", "").strip()
-    return language_of(header.split(",")[0].strip()) if header else None

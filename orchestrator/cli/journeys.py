@@ -120,17 +120,17 @@ def _preview_sample(
     settings: Settings, journey_id: str, step_id: str, tier: str, locale: str, out: Path
 ) -> list[Path]:
     from orchestrator.journeys.loader import load_journeys
+    from orchestrator.journeys.model import journey_step
     from orchestrator.rendering.renderer import MailRenderer
     from orchestrator.tools.preview import (
         check_tier,
-        find_step,
         render_sample,
         safe_stem,
         write_preview,
     )
 
     check_tier(tier)
-    journey, step = find_step(load_journeys(settings.journeys_dir), journey_id, step_id)
+    journey, step = journey_step(load_journeys(settings.journeys_dir), journey_id, step_id)
     renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     mail = render_sample(settings, renderer, journey, step, tier, locale, SystemClock().now())
     files = write_preview(mail, out, safe_stem(journey_id, step_id, tier, locale))
@@ -142,18 +142,18 @@ def _preview_customer(
 ) -> list[Path]:
     from orchestrator.cli.db import require_database
     from orchestrator.journeys.loader import load_journeys
+    from orchestrator.journeys.model import journey_step
     from orchestrator.rendering.context import sender_identity
     from orchestrator.rendering.renderer import MailRenderer
     from orchestrator.runtime import open_engine
     from orchestrator.services.customer_preview import preview_for_customer
     from orchestrator.tools.preview import (
         PREVIEW_UNSUBSCRIBE_URL,
-        find_step,
         safe_stem,
         write_preview,
     )
 
-    journey, step = find_step(load_journeys(settings.journeys_dir), journey_id, step_id)
+    journey, step = journey_step(load_journeys(settings.journeys_dir), journey_id, step_id)
     require_database(settings)
     with open_engine(settings) as engine:
         shown = preview_for_customer(

@@ -11,14 +11,18 @@ one; a pinned stage is never moved by the rules.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.journeys.model import ConditionSource, Slug
-from orchestrator.journeys.yaml_files import read_mapping, validation_error
+from orchestrator.journeys.yaml_files import (
+    load_problems,
+    read_mapping,
+    read_when_changed,
+    validation_error,
+)
 
 LIFECYCLE_FILE = "lifecycle.yaml"
 StageSource = Literal["signup", "rules", "manual", "pinned"]
@@ -83,28 +87,12 @@ def load_lifecycle(path: Path) -> Lifecycle:
 def lifecycle_definition(journeys_dir: Path) -> Lifecycle | None:
     """The installation's stages, or None without a lifecycle file (no stages at all).
     Cached per file version, so a deploy that changes the file is picked up."""
-    path = journeys_dir / LIFECYCLE_FILE
-    try:
-        version = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return _cached(path.resolve(), version)
+    return _read_lifecycle(journeys_dir / LIFECYCLE_FILE)
 
 
-@lru_cache(maxsize=8)
-def _cached(path: Path, _version: int) -> Lifecycle:
-    return load_lifecycle(path)
+_read_lifecycle = read_when_changed(load_lifecycle)
 
 
 def lifecycle_problems(journeys_dir: Path) -> list[str]:
     """For ``stepmail check``: a broken lifecycle file."""
-    from orchestrator.errors import JourneyError
-
-    path = journeys_dir / LIFECYCLE_FILE
-    if not path.exists():
-        return []
-    try:
-        load_lifecycle(path)
-    except JourneyError as exc:
-        return [str(exc)]
-    return []
+    return load_problems(journeys_dir / LIFECYCLE_FILE, load_lifecycle)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -23,7 +22,13 @@ from orchestrator.health.model import (
 )
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.lint import EventReference, reference_problems
-from orchestrator.journeys.yaml_files import did_you_mean, line_of, read_mapping, validation_error
+from orchestrator.journeys.yaml_files import (
+    did_you_mean,
+    line_of,
+    read_mapping,
+    read_when_changed,
+    validation_error,
+)
 
 HEALTH_FILE = "health.yaml"
 HEALTH_KEYS = frozenset(
@@ -49,17 +54,10 @@ def _read(path: Path) -> tuple[yaml.Node | None, HealthDefinition]:
 def health_definition(journeys_dir: Path) -> HealthDefinition | None:
     """The installation's definition, or None without a health file (no scoring at all).
     Cached per file version, so a deploy that changes the file is picked up."""
-    path = journeys_dir / HEALTH_FILE
-    try:
-        version = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return _cached(path.resolve(), version)
+    return _read_health(journeys_dir / HEALTH_FILE)
 
 
-@lru_cache(maxsize=8)
-def _cached(path: Path, _version: int) -> HealthDefinition:
-    return load_health(path)
+_read_health = read_when_changed(load_health)
 
 
 def missing_journeys(definition: HealthDefinition, journey_ids: Iterable[str]) -> list[str]:

@@ -10,13 +10,12 @@ stores them: the product may send events before anyone writes a journey for them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from orchestrator.journeys.yaml_files import read_mapping, validation_error
+from orchestrator.journeys.yaml_files import read_mapping, read_when_changed, validation_error
 
 EVENTS_FILE = "events.yaml"
 EventName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$", max_length=100)]
@@ -96,17 +95,10 @@ def load_catalogue(path: Path) -> EventCatalogue:
 def event_catalogue(journeys_dir: Path) -> EventCatalogue | None:
     """The installation's catalogue, or None without one. Cached per file version, so an
     edited catalogue is picked up without a restart."""
-    path = journeys_dir / EVENTS_FILE
-    try:
-        version = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return _cached(path.resolve(), version)
+    return _read_catalogue(journeys_dir / EVENTS_FILE)
 
 
-@lru_cache(maxsize=8)
-def _cached(path: Path, _version: int) -> EventCatalogue:
-    return load_catalogue(path)
+_read_catalogue = read_when_changed(load_catalogue)
 
 
 def matches_type(value: object, expected: PropertyType) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,7 @@ from pydantic import (
 
 from orchestrator.customers.relationship import Situation
 from orchestrator.customers.tiers import Tier
-from orchestrator.errors import ConditionError
+from orchestrator.errors import ConditionError, JourneyNotFound, StepNotFound
 from orchestrator.guards.links import check_link_values
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.journeys.durations import Duration
@@ -407,3 +408,17 @@ def _check_lineage(journey: Journey) -> None:
             raise ValueError(f"removed_steps: {old!r} is still a step")
         if old in fate:
             raise ValueError(f"removed_steps: {old!r} is also renamed to {fate[old]!r}")
+
+
+def journey_step(
+    journeys: Mapping[str, Journey], journey_id: str, step_id: str
+) -> tuple[Journey, Step]:
+    """The journey and step a reader names (preview, send-test): JourneyNotFound or
+    StepNotFound (404, exit code 3) saying which is missing."""
+    journey = journeys.get(journey_id)
+    if journey is None:
+        raise JourneyNotFound(f"no journey {journey_id!r}")
+    try:
+        return journey, journey.step(step_id)
+    except KeyError:
+        raise StepNotFound(f"journey {journey_id!r} has no step {step_id!r}") from None

@@ -11,7 +11,6 @@ with ``program: <id>``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,7 +29,12 @@ from orchestrator.customers.timezones import validate_timezone, zone
 from orchestrator.guards.links import check_web_link
 from orchestrator.journeys.durations import Duration
 from orchestrator.journeys.model import Slug
-from orchestrator.journeys.yaml_files import read_mapping, validation_error
+from orchestrator.journeys.yaml_files import (
+    load_problems,
+    read_mapping,
+    read_when_changed,
+    validation_error,
+)
 
 PROGRAMS_FILE = "programs.yaml"
 SHOWN = 3  # the next sessions a mail lists
@@ -129,28 +133,12 @@ def load_programs(path: Path) -> Programs:
 
 def programs_definition(journeys_dir: Path) -> Programs | None:
     """The installation's programs, or None without a programs file. Cached per version."""
-    path = journeys_dir / PROGRAMS_FILE
-    try:
-        version = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return _cached(path.resolve(), version)
+    return _read_programs(journeys_dir / PROGRAMS_FILE)
 
 
-@lru_cache(maxsize=8)
-def _cached(path: Path, _version: int) -> Programs:
-    return load_programs(path)
+_read_programs = read_when_changed(load_programs)
 
 
 def programs_problems(journeys_dir: Path) -> list[str]:
     """For ``stepmail check``: a broken programs file."""
-    from orchestrator.errors import JourneyError
-
-    path = journeys_dir / PROGRAMS_FILE
-    if not path.exists():
-        return []
-    try:
-        load_programs(path)
-    except JourneyError as exc:
-        return [str(exc)]
-    return []
+    return load_problems(journeys_dir / PROGRAMS_FILE, load_programs)

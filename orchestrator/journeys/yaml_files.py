@@ -8,15 +8,18 @@ A key written twice is refused with both lines: YAML loaders silently keep the l
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from orchestrator.errors import JourneyError
+
+Definition = TypeVar("Definition")
 
 # Nesting a hand-written file never needs; deeper is refused before the tree is walked.
 MAX_DEPTH = 64
@@ -184,3 +187,33 @@ def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         return node.value[part]  # type: ignore[no-any-return]
     return None
+
+
+def read_when_changed(load: Callable[[Path], Definition]) -> Callable[[Path], Definition | None]:
+    """``load`` for a file an installation may leave out (health, lifecycle, programs, the
+    event catalogue): None without the file, else its content, read again only when the file
+    changes, so a deploy that edits it is picked up without a restart."""
+
+    @lru_cache(maxsize=8)
+    def cached(path: Path, _version: int) -> Definition:
+        return load(path)
+
+    def read(path: Path) -> Definition | None:
+        try:
+            version = path.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return cached(path.resolve(), version)
+
+    return read
+
+
+def load_problems(path: Path, load: Callable[[Path], object]) -> list[str]:
+    """For ``stepmail check``: why an optional file that is there cannot be loaded, if so."""
+    if not path.exists():
+        return []
+    try:
+        load(path)
+    except JourneyError as exc:
+        return [str(exc)]
+    return []

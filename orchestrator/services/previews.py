@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.customers.facts import CustomerFacts
-from orchestrator.errors import InvalidField, NotFound, TemplateError
-from orchestrator.journeys.model import ALL_TIERS, Journey, Step
+from orchestrator.errors import InvalidField, TemplateError
+from orchestrator.journeys.model import ALL_TIERS, Journey, Step, journey_step
 from orchestrator.recipients.unsubscribe_links import unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
@@ -54,18 +54,6 @@ class Preview:
         return shown
 
 
-def find_step(
-    journeys: Mapping[str, Journey], journey_id: str, step_id: str
-) -> tuple[Journey, Step]:
-    journey = journeys.get(journey_id)
-    if journey is None:
-        raise NotFound(f"no journey {journey_id!r}")
-    try:
-        return journey, journey.step(step_id)
-    except KeyError:
-        raise NotFound(f"journey {journey_id!r} has no step {step_id!r}") from None
-
-
 def preview_step(
     journeys: Mapping[str, Journey],
     renderer: MailRenderer,
@@ -78,7 +66,7 @@ def preview_step(
     now: datetime,
 ) -> Preview:
     """TemplateError when the template cannot render (the console shows where)."""
-    journey, step = find_step(journeys, journey_id, step_id)
+    journey, step = journey_step(journeys, journey_id, step_id)
     if tier not in ALL_TIERS or tier not in step.tiers:
         raise InvalidField("tier", f"the step is for {', '.join(step.tiers)}")
     if locale not in PREVIEW_LOCALES:
@@ -100,7 +88,7 @@ def preview_for_customer(
 ) -> Preview:
     """The step as this real customer would get it (their tier, locale and data); the
     unsubscribe link is still the preview's, never one that works for them."""
-    journey, step = find_step(journeys, journey_id, step_id)
+    journey, step = journey_step(journeys, journey_id, step_id)
     mail, template_name = _compose(renderer, journey, step, customer, rules, now)
     return Preview(journey, step, customer.tier, customer.locale, template_name, mail)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.customers.facts import CustomerFacts
-from orchestrator.errors import FileAccessError, InvalidInput, JourneyNotFound, StepNotFound
+from orchestrator.errors import FileAccessError, InvalidInput
 from orchestrator.journeys.model import ALL_TIERS, Journey, Step
 from orchestrator.journeys.programs import PREVIEW_SESSIONS
 from orchestrator.rendering.context import mail_context, sender_identity
@@ -59,19 +59,6 @@ def render_for(
         sessions=PREVIEW_SESSIONS if customer.tier == "low" else (),
     )
     return renderer.render(step.template, customer.tier, customer.locale, context)
-
-
-def find_step(
-    journeys: Mapping[str, Journey], journey_id: str, step_id: str
-) -> tuple[Journey, Step]:
-    """The journey and step named; JourneyNotFound / StepNotFound (exit code 3)."""
-    journey = journeys.get(journey_id)
-    if journey is None:
-        raise JourneyNotFound(f"no journey {journey_id!r}")
-    try:
-        return journey, journey.step(step_id)
-    except KeyError:
-        raise StepNotFound(f"journey {journey_id!r} has no step {step_id!r}") from None
 
 
 def check_tier(tier: str) -> str:

@@ -44,10 +44,10 @@ from starlette.staticfiles import StaticFiles
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import InvalidInput, JourneyError, StepmailError, TemplateError
 from orchestrator.journeys.loader import load_all
-from orchestrator.journeys.model import Journey
+from orchestrator.journeys.model import Journey, journey_step
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.settings import Settings
-from orchestrator.tools.preview import find_step, render_sample
+from orchestrator.tools.preview import render_sample
 from orchestrator.tools.template_branches import template_locales
 
 STATIC = Path(__file__).with_name("preview_assets") / "static"
@@ -137,7 +137,7 @@ class PreviewState:
 
     def render(self, journey_id: str, step_id: str, tier: str, locale: str) -> RenderedMail:
         content = self.content()
-        journey, step = find_step(content.journeys, journey_id, step_id)
+        journey, step = journey_step(content.journeys, journey_id, step_id)
         return render_sample(
             self.settings, content.renderer, journey, step, tier, locale, self.now()
         )
@@ -182,7 +182,7 @@ def create_preview_app(
         content = state.content()
         journey_id, step_id = request.path_params["journey"], request.path_params["step"]
         try:
-            journey, step = find_step(content.journeys, journey_id, step_id)
+            journey, step = journey_step(content.journeys, journey_id, step_id)
         except StepmailError as exc:
             return page("missing.html", 404, message=str(exc), errors=content.errors)
         frames = [

@@ -4,67 +4,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import css_inline
-import pytest
 
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.tools.preview import render_sample
 from tests.support.environment import START, make_settings
-
-CSS = """
-p { color: black; margin: 0; }
-.note { color: grey; }
-p.note { font-size: 12px; }
-td { font-family: "Segoe UI", Arial; }
-.loud { color: red !important; }
-a, .link { color: blue; }
-"""
-SHELL = (
-    "<html><head><title>{% block subject %}{% endblock %}</title><style>"
-    "@media (x) { p { color: red } }</style></head><body>{% block content %}{% endblock %}"
-    "</body></html>"
-)
-
-Render = Callable[..., str]
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    root = tmp_path / "mail"
-    (root / "layouts").mkdir(parents=True)
-    (root / "layouts" / "mail.css").write_text(CSS, "utf-8")
-    (root / "layouts" / "shell.html").write_text(SHELL, "utf-8")
-    return root
-
-
-@pytest.fixture
-def recheck_after() -> float:
-    return 0.0
-
-
-@pytest.fixture
-def render(templates: Path, recheck_after: float) -> Render:
-    renderer = MailRenderer(templates, recheck_after=recheck_after)
-    written = iter(range(1000))
-
-    def render_content(content: str, **context: Any) -> str:
-        """Render ``content`` as a new template: a rewrite within one mtime tick goes unseen."""
-        name = f"t{next(written)}"
-        source = (
-            '{% extends "layouts/shell.html" %}{% block subject %}Hi{% endblock %}'
-            "{% block content %}" + content + "{% endblock %}"
-        )
-        (templates / f"{name}.ja.html").write_text(source, "utf-8")
-        body = renderer.render(name, "tech", "ja", context).html
-        return body.split("<body>")[1].split("</body>")[0]
-
-    return render_content
 
 
 def _declarations(markup: str) -> list[tuple[str, dict[str, str]]]:

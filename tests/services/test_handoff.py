@@ -5,79 +5,29 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import threading
 from collections.abc import Iterator
-from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from tests.support.environment import START, make_settings
+from tests.support.handoff import CSM, handoff_settings, high_touch, slack_posts
 from tests.support.signups import outbox_files, post_signup, signup_payload
-from tests.support.usage import API_KEY, AUTH, event, post_events
-
-CSM = {"csm_name": "Hanako Sato", "csm_email": "hanako@vendor.example"}
-
-
-class SlackServer:
-    """A local incoming-webhook endpoint that records what it receives."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXX"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SlackServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.usage import AUTH, event, post_events
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackServer]:
-    with SlackServer() as server:
-        yield server
+def slack() -> Iterator[Receiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, slack: SlackServer) -> Settings:
-    return make_settings(
-        tmp_path,
-        database_url,
-        api_key=API_KEY,
-        slack_webhook_url=slack.url,
-        csm_team_email="cs-team@vendor.example",
-    )
-
-
-def high_touch(external_id: str, **extra: Any) -> dict[str, Any]:
-    signed_up = (START - timedelta(days=30)).isoformat()
-    return signup_payload(
-        external_id, annual_contract_value=3_600_000, signed_up_at=signed_up, **CSM, **extra
-    )
+def settings(tmp_path: Path, database_url: str, slack: Receiver) -> Settings:
+    return handoff_settings(tmp_path, database_url, slack)
 
 
 def task_mails(settings: Settings) -> list[email.message.EmailMessage]:
@@ -89,7 +39,7 @@ def task_mails(settings: Settings) -> list[email.message.EmailMessage]:
 
 
 def test_a_detractor_nps_on_a_high_touch_customer_notifies_the_csm(
-    client: TestClient, runtime: Runtime, settings: Settings, slack: SlackServer
+    client: TestClient, runtime: Runtime, settings: Settings, slack: Receiver
 ) -> None:
     post_signup(client, high_touch("bigco"))
     response = post_events(client, event("bigco", "nps_submitted", properties={"score": 3}))
@@ -103,8 +53,8 @@ def test_a_detractor_nps_on_a_high_touch_customer_notifies_the_csm(
     assert len(mails) == 2 and all(str(m["To"]) == CSM["csm_email"] for m in mails)
     detractor = next(t for t in tasks if t["kind"] == "nps_detractor")
     assert "score=3" in detractor["reason"]
-    assert len(slack.received) == 2
-    assert any("nps_detractor" in post["text"] for post in slack.received)
+    assert len(slack_posts(slack)) == 2
+    assert any("nps_detractor" in post["text"] for post in slack_posts(slack))
 
 
 def test_a_promoter_or_a_low_touch_detractor_opens_no_signal_task(

@@ -118,7 +118,9 @@ def test_a_400_is_not_retried_and_sendgrids_text_is_kept(
 def test_a_row_that_finds_no_send_slot_waits_in_the_database(
     sg_client: TestClient, sg_runtime: Runtime, fake_sendgrid: FakeSendGrid, clock: FrozenClock
 ) -> None:
-    limiter = SendRateLimiter(_PruningStubBackend(), 0.5, "test", max_wait=0.0)  # type: ignore[no-untyped-call]
+    # One slot an hour: the two sends cannot fall into two buckets however slow the machine
+    # (at 0.5/s, a 2 s bucket, both were sent once in a full run at load average 6).
+    limiter = SendRateLimiter(_PruningStubBackend(), 1 / 3600, "test", max_wait=0.0)  # type: ignore[no-untyped-call]
     sg_runtime.rate_limiter = limiter
     post_signup(sg_client, signup_payload("a"))
     post_signup(sg_client, signup_payload("b"))

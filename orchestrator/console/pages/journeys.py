@@ -21,10 +21,10 @@ from orchestrator.console.i18n import N_
 from orchestrator.console.journey_map import journey_map
 from orchestrator.console.security import MAIL_FRAME_HEADERS
 from orchestrator.errors import InvalidField, TemplateError
-from orchestrator.journeys.model import ALL_TIERS
+from orchestrator.journeys.model import ALL_TIERS, journey_step
 from orchestrator.services.analytics import Funnel, journey_funnel, journey_funnel_csv
 from orchestrator.services.journey_catalog import version_overview
-from orchestrator.services.previews import PREVIEW_LOCALES, find_step, preview_step
+from orchestrator.services.previews import PREVIEW_LOCALES, preview_step
 from orchestrator.services.test_sends import send_test
 
 router = APIRouter(prefix="/journeys")
@@ -182,7 +182,7 @@ def step_preview(
     tier: str = "",
     locale: str = "",
 ) -> Response:
-    journey, step = find_step(page.runtime.journeys, journey_id, step_id)
+    journey, step = journey_step(page.runtime.journeys, journey_id, step_id)
     chosen_tier = tier if tier in step.tiers else step.tiers[0]
     chosen_locale = locale if locale in PREVIEW_LOCALES else page.lang
     runtime = page.runtime

@@ -1,6 +1,6 @@
 """The stylesheet is written into templates when Jinja compiles them: the cascade, tags that
-span Jinja code, what cannot be inlined, errors with file and line, and the shipped mails
-styled exactly as css-inline styles them per send."""
+span Jinja code, what cannot be inlined, errors with file and line (the shipped mails against
+css-inline: tests/content/test_shipped_styles.py)."""
 
 from __future__ import annotations
 
