@@ -2,7 +2,8 @@
 
 ``GET /nps/{token}?score=7`` only shows the choice (mail scanners open every link in a mail, so
 a GET never records); the page's button POSTs it, with an optional comment. The POST stores the
-answer (the latest wins; the same answer again is a no-op) and, in the same transaction,
+answer (the latest wins; the same answer again is a no-op; a POST without a comment field keeps
+the comment given before, an emptied one clears it) and, in the same transaction,
 reacts to its ``nps_submitted`` event like to any usage event: the health score moves at once,
 a detractor opens a task (the CSM's in high touch, the team's otherwise) and journeys entered on
 the answer (recovery, review request) start. The signed token is the capability, as for the
@@ -119,6 +120,9 @@ def answer_nps(
         assert value is not None
         text = parse_comment(comment)
         lock_customers(connection, [customer_id])
+        if comment is None:  # no comment field (a form of the score alone): keep the last one
+            before = answer_of(connection, customer_id, survey)
+            text = before.comment if before is not None else None
         now = clock.now()
         new = record_nps(session, customer_id, survey, value, text, now)
         tasks = react(session, new, rules.usage, now)

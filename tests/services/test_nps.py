@@ -171,6 +171,11 @@ def test_a_posted_answer_is_recorded_once_and_the_latest_wins(
         (9, "promoter", "Great\nsupport")
     ]
 
+    client.post(page, data={"score": "10"})  # the score alone: the comment stays
+    assert answered(runtime, "amy") == [(10, "Great\nsupport", 3)]
+    client.post(page, data={"score": "10", "comment": " "})  # the field emptied: cleared
+    assert answered(runtime, "amy") == [(10, None, 4)]
+
 
 @pytest.mark.parametrize(("tier", "assignee"), [("high", "csm@acme.example"), ("low", None)])
 def test_a_detractor_opens_a_task_for_every_tier_and_starts_the_recovery(
