@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import InvalidInput, UnknownCustomers
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -40,6 +40,7 @@ def attendance(
     if known is None or known.get(program) is None:
         raise InvalidInput(f"--program {program!r}: not a session of journeys/programs.yaml")
     items = []
+    lines: list[int] = []  # the CSV line of each item, for errors
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -61,6 +62,7 @@ def attendance(
                             }
                         )
                     )
+                    lines.append(reader.line_num)
                 except ValidationError as exc:
                     where = ".".join(str(p) for p in exc.errors()[0]["loc"])
                     raise InvalidInput(
@@ -79,6 +81,11 @@ def attendance(
             clock=runtime.clock,
             notify=runtime.notify_now,
         )
+    except UnknownCustomers as exc:
+        named = "; ".join(
+            f"{file}:{lines[index]}: unknown customer {eid!r}" for index, eid in exc.unknown
+        )
+        raise InvalidInput(f"{named} (nothing was recorded)") from None
     finally:
         runtime.close()
     console.print(

@@ -63,7 +63,8 @@ def test_attendance_comes_back_from_a_csv(
     refused = runner.invoke(
         app, ["programs", "attendance", str(unknown), "--program", "small-session"], env=env
     )
-    assert refused.exit_code != 0 and "nobody" in refused.output
+    assert refused.exit_code == 2
+    assert "unknown.csv:3: unknown customer 'nobody' (nothing was recorded)" in refused.output
     headerless = tmp_path / "bad.csv"
     headerless.write_text("who\namy\n", "utf-8")
     bad = runner.invoke(
