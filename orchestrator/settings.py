@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import types
 from decimal import Decimal
@@ -275,10 +276,22 @@ def _link_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+# Set by ``stepmail api --workers N`` for its own worker processes only (not a setting, so
+# not ``STEPMAIL_``-prefixed): they share the key their parent made.
+PROCESS_KEY_VARIABLE = "_STEPMAIL_SHARED_PROCESS_KEY"
+
+
 @lru_cache(maxsize=1)
 def _process_key() -> str:
-    """Made on first use, never written anywhere: links it signs die with the process."""
-    return secrets.token_hex(32)
+    """Made on first use, never written anywhere: links it signs die with the process (or with
+    the ``stepmail api --workers N`` parent that handed it to its workers)."""
+    return os.environ.get(PROCESS_KEY_VARIABLE) or secrets.token_hex(32)
+
+
+def share_process_key() -> None:
+    """Hand this process's key to the worker processes it is about to start (their
+    environment is a copy of this one)."""
+    os.environ[PROCESS_KEY_VARIABLE] = _process_key()
 
 
 def load_settings(**overrides: object) -> Settings:

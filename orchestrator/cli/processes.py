@@ -21,12 +21,16 @@ def run() -> None:
     run_all_in_one(load_settings())
 
 
-def api() -> None:
+def api(
+    workers: Annotated[
+        int, typer.Option(help="API processes sharing the port (uvicorn workers)", min=1)
+    ] = 1,
+) -> None:
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
     from orchestrator.processes.serve import run_api
 
     configure_logging()
-    run_api(load_settings())
+    run_api(load_settings(), workers=workers)
 
 
 def scheduler() -> None:

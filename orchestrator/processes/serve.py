@@ -20,7 +20,7 @@ from orchestrator.processes.scheduler import start_scheduler_thread
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, load_settings, share_process_key
 from orchestrator.startup.development_defaults import DevelopmentDefault
 from orchestrator.startup.gate import (
     check_before_serving,
@@ -51,13 +51,33 @@ def run_all_in_one(settings: Settings) -> None:
         runtime.close()
 
 
-def run_api(settings: Settings) -> None:
+def run_api(settings: Settings, workers: int = 1) -> None:
+    """``stepmail api [--workers N]``. The checks run once, here, before any worker starts.
+
+    With N > 1, uvicorn's supervisor starts N processes on one listening socket; each reads
+    its settings from the same environment and builds its own runtime (engine, pool,
+    journeys) in :func:`api_app`. A key this process would make for itself (the unsubscribe
+    and console keys when no secret is set: development only) is made once here and handed to
+    every worker, so a link or a console cookie made by one is good in all.
+    """
     log_development_defaults(check_before_serving(settings))
-    runtime = build_runtime(settings)
-    _serve(create_app(runtime), settings)
+    if workers == 1:
+        _serve(create_app(build_runtime(settings)), settings)
+        return
+    share_process_key()
+    _serve(f"{__name__}:api_app", settings, workers=workers)
 
 
-def _serve(app: FastAPI, settings: Settings) -> None:
+def api_app() -> FastAPI:
+    """The app of one ``stepmail api --workers N`` process (a uvicorn factory): the parent
+    already checked the settings and the database, so this only builds the runtime."""
+    runtime = build_runtime(load_settings())
+    app = create_app(runtime)
+    app.router.on_shutdown.append(runtime.close)
+    return app
+
+
+def _serve(app: FastAPI | str, settings: Settings, *, workers: int = 1) -> None:
     """uvicorn, its access log keeping unsubscribe tokens out (api/access_log.py)."""
     uvicorn.run(
         app,
@@ -65,6 +85,8 @@ def _serve(app: FastAPI, settings: Settings) -> None:
         port=settings.port,
         log_level="info",
         log_config=uvicorn_log_config(),
+        factory=isinstance(app, str),
+        workers=workers if workers > 1 else None,
     )
 
 
