@@ -8,11 +8,13 @@ per journey and one row per step.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.customers.tiers import TierThresholds
@@ -205,8 +207,24 @@ def schedule_step(
     now: datetime,
 ) -> bool:
     """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
+    row = schedule_row(journey, enrollment_id, customer_id, step, due, now)
+    return (
+        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
+        == 1
+    )
+
+
+def schedule_row(
+    journey: Journey,
+    enrollment_id: int,
+    customer_id: int,
+    step: Step,
+    due: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row :func:`schedule_step` writes (``missed`` when already past the grace)."""
     missed = is_missed(journey, due, now)
-    row = {
+    return {
         "enrollment_id": enrollment_id,
         "customer_id": customer_id,
         "journey_id": journey.id,
@@ -217,7 +235,15 @@ def schedule_step(
         "reason": "the event came later than the journey's grace" if missed else None,
         "updated_at": now,
     }
-    return (
-        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
-        == 1
+
+
+def schedule_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many :func:`schedule_row` rows in one statement, each written only if its enrollment
+    has none for that step yet (the first of two for the same key wins)."""
+    if not rows:
+        return
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(scheduled_sends).on_conflict_do_nothing(
+        index_elements=["enrollment_id", "step_id"]
     )
+    session.execute(statement, list(rows))  # executemany: one cached multi-row INSERT

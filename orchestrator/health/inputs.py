@@ -1,8 +1,10 @@
-"""The raw inputs of many customers' scores, one grouped query per component.
+"""The raw inputs of many customers' scores, in one round trip.
 
-Every query is bounded by ``customer_id IN (...)`` and the event name, so it walks the
-``usage_event (customer_id, name, occurred_at)`` index for just those customers: the cost
-follows the customers being scored, never the size of the table.
+Each component is one ``SELECT`` bounded by ``customer_id`` and the event name, so it walks
+the ``usage_event (customer_id, name, occurred_at)`` index for just those customers: the cost
+follows the customers being scored, never the size of the table. The components' selects are
+joined with ``UNION ALL`` into one statement (a row says which component it answers), so
+scoring one customer costs one round trip, not one per component.
 """
 
 from __future__ import annotations
@@ -11,12 +13,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 
 from orchestrator.db.tables import usage_events
+from orchestrator.db.values import one_of
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 
 _E = usage_events
+_JSON = _E.c.properties.type
 
 
 def load_inputs(
@@ -24,54 +40,67 @@ def load_inputs(
 ) -> dict[int, dict[str, Any]]:
     """customer id → component id → raw input, for :func:`orchestrator.health.score.score`."""
     inputs: dict[int, dict[str, Any]] = {cid: {} for cid in customer_ids}
-    if not customer_ids:
+    if not customer_ids or not definition.components:
         return inputs
-    for component in definition.components:
+    dialect = connection.dialect.name
+    parts = [
+        _component_select(index, component, customer_ids, now, dialect)
+        for index, component in enumerate(definition.components)
+    ]
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    for index, customer_id, count, name, properties in connection.execute(query):
+        component = definition.components[index]
+        found = inputs[customer_id]
         if isinstance(component, Frequency | Penalty):
-            found = _counts(connection, customer_ids, component.event, now - component.within, now)
+            found[component.id] = count
         elif isinstance(component, Adoption):
-            found = _seen(connection, customer_ids, component.events, now)
+            found.setdefault(component.id, set()).add(name)
         else:
             assert isinstance(component, Latest)
-            found = _latest(connection, customer_ids, component.event, component.property, now)
-        for customer_id, raw in found.items():
-            inputs[customer_id][component.id] = raw
+            found[component.id] = (properties or {}).get(component.property)
     return inputs
 
 
-def _counts(
-    connection: Connection, ids: Sequence[int], name: str, since: datetime, now: datetime
-) -> dict[int, Any]:
-    query = (
-        select(_E.c.customer_id, func.count())
-        .where(
-            _E.c.customer_id.in_(ids),
-            _E.c.name == name,
-            _E.c.occurred_at > since,
-            _E.c.occurred_at <= now,
+def _row(
+    index: int, customer_id: Any, count: Any = None, name: Any = None, properties: Any = None
+) -> list[Any]:
+    """The columns every component's select has, typed alike for ``UNION ALL``."""
+    return [
+        type_coerce(literal(index), Integer).label("component"),
+        customer_id.label("customer_id"),
+        _typed(count, Integer()).label("count"),
+        _typed(name, String()).label("name"),
+        _typed(properties, _JSON).label("properties"),
+    ]
+
+
+def _typed(value: Any, type_: Any) -> Any:
+    """A column of this type, or a NULL cast to it (PostgreSQL types a bare NULL as text)."""
+    return cast(null(), type_) if value is None else type_coerce(value, type_)
+
+
+def _component_select(
+    index: int, component: Any, ids: Sequence[int], now: datetime, dialect: str
+) -> Select[Any]:
+    customer = one_of(_E.c.customer_id, ids, dialect)
+    if isinstance(component, Frequency | Penalty):
+        return (
+            select(*_row(index, _E.c.customer_id, count=func.count()))
+            .where(
+                customer,
+                _E.c.name == component.event,
+                _E.c.occurred_at > now - component.within,
+                _E.c.occurred_at <= now,
+            )
+            .group_by(_E.c.customer_id)
         )
-        .group_by(_E.c.customer_id)
-    )
-    return {cid: count for cid, count in connection.execute(query)}
-
-
-def _seen(
-    connection: Connection, ids: Sequence[int], names: Sequence[str], now: datetime
-) -> dict[int, Any]:
-    query = (
-        select(_E.c.customer_id, _E.c.name)
-        .where(_E.c.customer_id.in_(ids), _E.c.name.in_(names), _E.c.occurred_at <= now)
-        .distinct()
-    )
-    seen: dict[int, Any] = {}
-    for cid, name in connection.execute(query):
-        seen.setdefault(cid, set()).add(name)
-    return seen
-
-
-def _latest(
-    connection: Connection, ids: Sequence[int], name: str, key: str, now: datetime
-) -> dict[int, Any]:
+    if isinstance(component, Adoption):
+        return (
+            select(*_row(index, _E.c.customer_id, name=_E.c.name))
+            .where(customer, _E.c.name.in_(component.events), _E.c.occurred_at <= now)
+            .group_by(_E.c.customer_id, _E.c.name)  # DISTINCT would compare the json column
+        )
+    assert isinstance(component, Latest)
     ranked = (
         select(
             _E.c.customer_id,
@@ -80,8 +109,9 @@ def _latest(
             .over(partition_by=_E.c.customer_id, order_by=(_E.c.occurred_at.desc(), _E.c.id.desc()))
             .label("rank"),
         )
-        .where(_E.c.customer_id.in_(ids), _E.c.name == name, _E.c.occurred_at <= now)
+        .where(customer, _E.c.name == component.event, _E.c.occurred_at <= now)
         .subquery()
     )
-    query = select(ranked.c.customer_id, ranked.c.properties).where(ranked.c.rank == 1)
-    return {cid: (props or {}).get(key) for cid, props in connection.execute(query)}
+    return select(*_row(index, ranked.c.customer_id, properties=ranked.c.properties)).where(
+        ranked.c.rank == 1
+    )

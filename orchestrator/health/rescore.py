@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
+from orchestrator.db.values import one_of
 from orchestrator.enrollment.store import enroll_in_journey
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
@@ -30,6 +31,18 @@ from orchestrator.usage.events import NewEvent
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CustomerHealth:
+    """What rescoring reads of a customer: its tier and sign-up (for band actions) and the
+    score and band it has now (to store only what moved)."""
+
+    id: int
+    tier: str
+    signed_up_at: datetime
+    health_score: int | None
+    health_band: str | None
+
+
 def rescore_customers(
     session: Session,
     customer_ids: Sequence[int],
@@ -37,26 +50,30 @@ def rescore_customers(
     journeys: Mapping[str, Journey],
     cooldown: timedelta,
     now: datetime,
+    *,
+    rows: Sequence[CustomerHealth] | None = None,
 ) -> list[int]:
-    """Score each customer now, store what changed, fire band actions; returns new task ids."""
+    """Score each customer now, store what changed, fire band actions; returns new task ids.
+    ``rows``: the customers as the caller already read them under their lock (else read here)."""
     if not customer_ids:
         return []
     connection = session.connection()
     inputs = load_inputs(connection, definition, customer_ids, now)
-    rows = connection.execute(
-        select(
-            customers.c.id,
-            customers.c.tier,
-            customers.c.signed_up_at,
-            customers.c.health_score,
-            customers.c.health_band,
-        ).where(customers.c.id.in_(customer_ids))
-    ).all()
+    if rows is None:
+        rows = _read_customers(connection, customer_ids)
     results = {row.id: score(definition, inputs[row.id]) for row in rows}
     _store(connection, rows, results, now)
-    histories = _action_histories(connection, results)
+    due = {  # only these can fire anything: past the first days, with actions for their tier
+        row.id
+        for row in rows
+        if now - row.signed_up_at >= definition.actions_after
+        and any(row.tier in a.tiers for a in definition.band(results[row.id].band).actions)
+    }
+    histories = _action_histories(connection, {cid: results[cid] for cid in due})
     tasks: list[int] = []
     for row in rows:
+        if row.id not in due:
+            continue
         result = results[row.id]
         band = definition.band(result.band)
         actions = actions_to_fire(
@@ -69,11 +86,22 @@ def rescore_customers(
     return tasks
 
 
+def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list[CustomerHealth]:
+    c = customers.c
+    query = select(c.id, c.tier, c.signed_up_at, c.health_score, c.health_band).where(
+        one_of(c.id, customer_ids, connection.dialect.name)
+    )
+    return [CustomerHealth(*row) for row in connection.execute(query)]
+
+
 def _store(
-    connection: Connection, rows: Sequence[Any], results: Mapping[int, HealthScore], now: datetime
+    connection: Connection,
+    rows: Sequence[CustomerHealth],
+    results: Mapping[int, HealthScore],
+    now: datetime,
 ) -> None:
-    """A history row and new latest values for the scores that moved, in batched statements;
-    ``health_updated_at`` for all."""
+    """A history row and new latest values for the scores that moved; ``health_updated_at``
+    for all: two statements when a score moved, one when none did."""
     moved = [
         row.id
         for row in rows
@@ -96,51 +124,47 @@ def _store(
         connection.execute(
             update(customers)
             .where(customers.c.id == bindparam("cid"))
-            .values(health_score=bindparam("score"), health_band=bindparam("band")),
-            [{"cid": cid, "score": results[cid].score, "band": results[cid].band} for cid in moved],
+            .values(
+                health_score=bindparam("score"),
+                health_band=bindparam("band"),
+                health_updated_at=bindparam("at"),
+            ),
+            [
+                {"cid": cid, "score": results[cid].score, "band": results[cid].band, "at": now}
+                for cid in moved
+            ],
         )
-    connection.execute(
-        update(customers).where(customers.c.id.in_(list(results))).values(health_updated_at=now)
-    )
+    unmoved = [row.id for row in rows if row.id not in set(moved)]
+    if unmoved:
+        connection.execute(
+            update(customers)
+            .where(one_of(customers.c.id, unmoved, connection.dialect.name))
+            .values(health_updated_at=now)
+        )
 
 
 def _action_histories(
     connection: Connection, results: Mapping[int, HealthScore]
 ) -> dict[int, ActionHistory]:
-    """Per customer: the band of the latest action, and when its new band last fired. Two
-    queries for the whole chunk, each bounded by the customers' index range."""
+    """Per customer: the band of the latest action, and when its new band last fired. One
+    grouped query for the whole chunk (a row per customer and band), bounded by the
+    customers' index range."""
+    if not results:
+        return {}
     actions = health_actions.c
-    ids = list(results)
-    ranked = (
-        select(
-            actions.customer_id,
-            actions.band,
-            func.row_number()
-            .over(
-                partition_by=actions.customer_id,
-                order_by=(actions.fired_at.desc(), actions.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(actions.customer_id.in_(ids))
-        .subquery()
+    latest: dict[int, tuple[datetime, int, str]] = {}
+    fired: dict[tuple[int, str], datetime] = {}
+    query = (
+        select(actions.customer_id, actions.band, func.max(actions.fired_at), func.max(actions.id))
+        .where(one_of(actions.customer_id, list(results), connection.dialect.name))
+        .group_by(actions.customer_id, actions.band)
     )
-    last_band = {
-        cid: band
-        for cid, band in connection.execute(
-            select(ranked.c.customer_id, ranked.c.band).where(ranked.c.rank == 1)
-        )
-    }
-    fired = {
-        (cid, band): at
-        for cid, band, at in connection.execute(
-            select(actions.customer_id, actions.band, func.max(actions.fired_at))
-            .where(actions.customer_id.in_(ids))
-            .group_by(actions.customer_id, actions.band)
-        )
-    }
+    for cid, band, at, last_id in connection.execute(query):
+        fired[(cid, band)] = at
+        if cid not in latest or (at, last_id) > latest[cid][:2]:
+            latest[cid] = (at, last_id, band)
     return {
-        cid: ActionHistory(last_band.get(cid), fired.get((cid, result.band)))
+        cid: ActionHistory(latest[cid][2] if cid in latest else None, fired.get((cid, result.band)))
         for cid, result in results.items()
     }
 
@@ -178,16 +202,26 @@ def _fire(
 
 
 def task_signals(
-    session: Session, events: Sequence[NewEvent], definition: HealthDefinition, now: datetime
+    session: Session,
+    events: Sequence[NewEvent],
+    definition: HealthDefinition,
+    now: datetime,
+    *,
+    tiers: Mapping[int, str] | None = None,
 ) -> list[int]:
-    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM."""
-    if not definition.signals or not events:
+    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM.
+    ``tiers``: the customers' tiers when the caller has them (else read here, if a signal
+    could apply)."""
+    names = {signal.event for signal in definition.signals}
+    events = [event for event in events if event.name in names]
+    if not events:
         return []
     connection = session.connection()
-    query = select(customers.c.id, customers.c.tier).where(
-        customers.c.id.in_({e.customer_id for e in events})
-    )
-    tiers = {customer_id: tier for customer_id, tier in connection.execute(query)}
+    if tiers is None:
+        query = select(customers.c.id, customers.c.tier).where(
+            customers.c.id.in_({e.customer_id for e in events})
+        )
+        tiers = {customer_id: tier for customer_id, tier in connection.execute(query)}
     tasks = []
     for event in events:
         for signal in definition.signals:

@@ -17,17 +17,17 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
-from orchestrator.db.locks import lock_customers
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
+    EventCustomer,
     EventsAccepted,
     EventSubmission,
     NewEvent,
-    customer_ids,
     event_rows,
+    lock_event_customers,
     store_new_events,
 )
 from orchestrator.usage.reactions import react_to_events
@@ -57,25 +57,44 @@ def track_events(
     events = submission.events
     with Session(engine) as session, session.begin():
         now = clock.now()
-        ids = customer_ids(session, events, batched=submission.batched)
-        lock_customers(session.connection(), sorted(set(ids.values())))
+        found = lock_event_customers(session, events, batched=submission.batched)
+        ids = {external_id: customer.id for external_id, customer in found.items()}
         new = store_new_events(session, event_rows(events, ids, now))
-        tasks = react(session, new, rules, now)
+        tasks = react(session, new, rules, now, {c.id: c for c in found.values()})
     if tasks:
         notify(tasks)
     return EventsAccepted(stored=len(new), duplicates=len(events) - len(new), task_ids=tasks)
 
 
-def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
+def react(
+    session: Session,
+    new: Sequence[NewEvent],
+    rules: UsageRules,
+    now: datetime,
+    customers: Mapping[int, EventCustomer] | None = None,
+) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
-    health score and risk signals; returns the CSM tasks opened."""
+    health score and risk signals; returns the CSM tasks opened. ``customers``, when the
+    caller read them under their lock, saves reading their tier and score again."""
     react_to_events(session, new, rules.journeys, now)
     if rules.health is None:
         return []
-    tasks = task_signals(session, new, rules.health, now)
+    tiers = None if customers is None else {cid: c.tier for cid, c in customers.items()}
+    tasks = task_signals(session, new, rules.health, now, tiers=tiers)
     inputs = rules.health.input_events()
     touched = sorted({e.customer_id for e in new if e.name in inputs})
+    known = None if customers is None else [_health_row(customers[cid]) for cid in touched]
     tasks += rescore_customers(
-        session, touched, rules.health, rules.journeys, rules.action_cooldown, now
+        session, touched, rules.health, rules.journeys, rules.action_cooldown, now, rows=known
     )
     return tasks
+
+
+def _health_row(customer: EventCustomer) -> CustomerHealth:
+    return CustomerHealth(
+        customer.id,
+        customer.tier,
+        customer.signed_up_at,
+        customer.health_score,
+        customer.health_band,
+    )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
+from orchestrator.db.values import one_of
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
 from orchestrator.guards.bounds import Moment, StrippedText
 from orchestrator.guards.strict_json import field_errors, parse_json
@@ -112,20 +113,48 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
     ]
 
 
-def customer_ids(
+@dataclass(frozen=True)
+class EventCustomer:
+    """A customer an event batch names, read once under its lock: what storing, reacting and
+    rescoring need of it (so none of them reads the customer again)."""
+
+    id: int
+    external_id: str
+    tier: str
+    signed_up_at: datetime
+    health_score: int | None
+    health_band: str | None
+
+
+def lock_event_customers(
     session: Session, events: Sequence[EventIn], *, batched: bool = True
-) -> dict[str, int]:
-    """Each event's customer id by external id; UnknownCustomers (naming every unknown one, by
-    its index when ``batched``) before anything is stored."""
-    wanted = {event.external_id for event in events}
-    query = select(customers.c.external_id, customers.c.id).where(
-        customers.c.external_id.in_(wanted)
+) -> dict[str, EventCustomer]:
+    """Each event's customer by external id, locked (PostgreSQL: ``FOR UPDATE`` in id order,
+    so two batches cannot deadlock; SQLite's ``BEGIN IMMEDIATE`` already serialises writers),
+    in one statement; UnknownCustomers (naming every unknown one, by its index when
+    ``batched``) before anything is stored."""
+    wanted = sorted({event.external_id for event in events})
+    c = customers.c
+    query = (
+        select(c.id, c.external_id, c.tier, c.signed_up_at, c.health_score, c.health_band)
+        .where(one_of(c.external_id, wanted, session.get_bind().dialect.name))
+        .order_by(c.id)
     )
-    found = {external_id: customer_id for external_id, customer_id in session.execute(query)}
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = {row.external_id: EventCustomer(*row) for row in session.execute(query)}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
         raise UnknownCustomers(unknown, batched=batched)
     return found
+
+
+def customer_ids(
+    session: Session, events: Sequence[EventIn], *, batched: bool = True
+) -> dict[str, int]:
+    """Each event's customer id by external id (locked: see :func:`lock_event_customers`)."""
+    found = lock_event_customers(session, events, batched=batched)
+    return {external_id: customer.id for external_id, customer in found.items()}
 
 
 def event_rows(

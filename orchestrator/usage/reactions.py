@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,9 +26,11 @@ from orchestrator.enrollment.store import (
     OPEN_ENROLLMENT,
     end_enrollment,
     enroll_in_journey,
+    schedule_row,
+    schedule_rows,
     schedule_step,
 )
-from orchestrator.journeys.model import Journey, ReentryAfter
+from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
 
@@ -48,21 +51,71 @@ class _Active:
 def react_to_events(
     session: Session, events: Sequence[NewEvent], journeys: Mapping[str, Journey], now: datetime
 ) -> None:
-    """Apply every journey rule the new events meet, in the order they happened."""
+    """Apply every journey rule the new events meet, in the order they happened.
+
+    Events no journey names (most logins) cost nothing here, not even a read. The rows of
+    event-triggered steps are written together at the end, in one statement, unless a rule
+    that reads or changes an enrollment's rows comes first (then they are written before it).
+    """
+    names = reacting_event_names(journeys)
+    events = [event for event in events if event.name in names]
     if not events:
         return
+    pending = _PendingSteps()
     active = _active_enrollments(session, {e.customer_id for e in events})
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
         for enrollment in active.get(event.customer_id, []):
             journey = journeys.get(enrollment.journey_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
-            if _ends_enrollment(session, journey, enrollment, event, now):
+            if _ends_enrollment(session, journey, enrollment, event, now, pending):
                 enrollment.active = False
                 continue
-            _schedule_event_steps(session, journey, enrollment, event, now)
-            _settle_waits(session, journey, enrollment, event, now)
+            _schedule_event_steps(journey, enrollment, event, now, pending)
+            _settle_waits(session, journey, enrollment, event, now, pending)
         _enter_triggered_journeys(session, event, journeys, now)
+    pending.write(session)
+
+
+def reacting_event_names(journeys: Mapping[str, Journey]) -> frozenset[str]:
+    """Every event name some journey reacts to: goals, exits, event steps, waits, triggers."""
+    names: set[str] = set()
+    for journey in journeys.values():
+        if journey.goal is not None:
+            names.add(journey.goal.event)
+        names.update(match.event for match in journey.exit_on_events)
+        if journey.trigger_event is not None:
+            names.add(journey.trigger_event.event)
+        for step in journey.steps:
+            if step.on_event is not None:
+                names.add(step.on_event.event)
+            if step.wait_for is not None:
+                names.add(step.wait_for.event)
+    return frozenset(names)
+
+
+class _PendingSteps:
+    """Event-step rows waiting to be written in one statement (the first per key wins, as
+    the unique key would have it)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        journey: Journey,
+        enrollment_id: int,
+        customer_id: int,
+        step: Step,
+        due: datetime,
+        now: datetime,
+    ) -> None:
+        row = schedule_row(journey, enrollment_id, customer_id, step, due, now)
+        self.rows.setdefault((enrollment_id, step.id), row)
+
+    def write(self, session: Session) -> None:
+        rows, self.rows = list(self.rows.values()), {}
+        schedule_rows(session, rows)
 
 
 def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, list[_Active]]:
@@ -84,7 +137,12 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
 
 
 def _ends_enrollment(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    session: Session,
+    journey: Journey,
+    enrollment: _Active,
+    event: NewEvent,
+    now: datetime,
+    pending: _PendingSteps,
 ) -> bool:
     """A goal converts, an exit event exits; both cancel the steps not yet sent."""
     at = event.occurred_at.isoformat()
@@ -94,18 +152,18 @@ def _ends_enrollment(
         state, reason = "exited", f"exit event {event.name} at {at}"
     else:
         return False
+    pending.write(session)  # rows it must cancel are written first
     end_enrollment(session.connection(), enrollment.id, state, reason, now)
     log.info("enrollment %d %s: %s", enrollment.id, state, reason)
     return True
 
 
 def _schedule_event_steps(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    journey: Journey, enrollment: _Active, event: NewEvent, now: datetime, pending: _PendingSteps
 ) -> None:
     for step in journey.steps:
         if step.on_event is not None and step.on_event.matches(event.name, dict(event.properties)):
-            schedule_step(
-                session,
+            pending.add(
                 journey,
                 enrollment.id,
                 event.customer_id,
@@ -116,12 +174,18 @@ def _schedule_event_steps(
 
 
 def _settle_waits(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    session: Session,
+    journey: Journey,
+    enrollment: _Active,
+    event: NewEvent,
+    now: datetime,
+    pending: _PendingSteps,
 ) -> None:
     for step in journey.steps:
         wait = step.wait_for
         if wait is None or wait.event != event.name:
             continue
+        pending.write(session)  # the rows the wait reads and cancels are written first
         start = enrollment.anchor_at + step.after
         if event.occurred_at > start + wait.timeout:
             continue  # came after the timeout: the timeout branch stands
