@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,12 +44,24 @@ def enroll_signup(
     rules: EnrollmentRules,
     now: datetime,
 ) -> SignupAccepted:
-    """Create (or find) the customer and enroll them in every journey triggered by signup."""
-    created = insert_customer(session, signup, rules.tiers, now)
-    customer = session.execute(
-        select(Customer).where(customers.c.external_id == signup.external_id)
-    ).scalar_one()
-    assert customer.id is not None
+    """Create (or find) the customer and enroll them in every journey triggered by signup.
+
+    A new customer costs four statements (the customer, its consent, then per journey the
+    enrollment and its rows), each insert returning what the next needs; a repeated signup
+    reads back what exists instead.
+    """
+    inserted = insert_customer(session, signup, rules.tiers, now)
+    created = inserted is not None
+    c = customers.c
+    customer = (
+        inserted
+        if inserted is not None
+        else session.execute(
+            select(c.id, c.external_id, c.email, c.tier, c.signed_up_at).where(
+                c.external_id == signup.external_id
+            )
+        ).one()
+    )
     if created:  # the call that created the customer records its consent, once
         record_consent(
             session.connection(),
@@ -61,7 +73,7 @@ def enroll_signup(
             now=now,
         )
     enrollment_ids = [
-        enroll_in_journey(session, customer, journey, "signup", customer.signed_up_at, now)
+        enroll_customer(session, customer.id, journey, "signup", customer.signed_up_at, now)
         for journey in journeys.values()
         if journey.trigger == "signup"
     ]
@@ -83,32 +95,46 @@ def enroll_in_journey(
     now: datetime,
 ) -> int:
     """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
-    insert_ignoring_conflicts(
-        session,
-        enrollments,
-        [
-            {
-                "customer_id": customer.id,
-                "journey_id": journey.id,
-                "entry_key": entry_key,
-                "state": "active",
-                "anchor_at": anchor,
-                "created_at": now,
-            }
-        ],
-        ["customer_id", "journey_id", "entry_key"],
-    )
+    assert customer.id is not None
+    return enroll_customer(session, customer.id, journey, entry_key, anchor, now)
+
+
+def enroll_customer(
+    session: Session,
+    customer_id: int,
+    journey: Journey,
+    entry_key: str,
+    anchor: datetime,
+    now: datetime,
+) -> int:
+    """One enrollment and its schedule rows; a second call with the same entry is a no-op.
+    Two statements for a new enrollment (its insert returns its id), three for a repeat."""
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     enrollment_id = session.execute(
-        select(enrollments.c.id).where(
-            enrollments.c.customer_id == customer.id,
-            enrollments.c.journey_id == journey.id,
-            enrollments.c.entry_key == entry_key,
+        dialect.insert(enrollments)
+        .values(
+            customer_id=customer_id,
+            journey_id=journey.id,
+            entry_key=entry_key,
+            state="active",
+            anchor_at=anchor,
+            created_at=now,
         )
-    ).scalar_one()
+        .on_conflict_do_nothing(index_elements=["customer_id", "journey_id", "entry_key"])
+        .returning(enrollments.c.id)
+    ).scalar()
+    if enrollment_id is None:  # it existed: a repeated signup or entry
+        enrollment_id = session.execute(
+            select(enrollments.c.id).where(
+                enrollments.c.customer_id == customer_id,
+                enrollments.c.journey_id == journey.id,
+                enrollments.c.entry_key == entry_key,
+            )
+        ).scalar_one()
     rows = [
         {
             "enrollment_id": enrollment_id,
-            "customer_id": customer.id,
+            "customer_id": customer_id,
             "journey_id": journey.id,
             "step_id": planned.step_id,
             "due_at": planned.due_at,
@@ -119,53 +145,45 @@ def enroll_in_journey(
         }
         for planned in compile_journey(journey, anchor, now)
     ]
-    insert_ignoring_conflicts(
-        session,
-        scheduled_sends,
-        rows,
-        ["enrollment_id", "step_id"],
-    )
+    schedule_rows(session, rows)
     return int(enrollment_id)
 
 
 def insert_customer(
     session: Session, signup: SignupRequest, tiers: TierThresholds, now: datetime
-) -> bool:
-    """Insert the customer unless one with this ``external_id`` exists; True if this call did."""
+) -> Row[Any] | None:
+    """Insert the customer unless one with this ``external_id`` exists (a concurrent twin
+    waits on the unique index, then no-ops); the new row's id, external id, email, tier and
+    sign-up time if this call inserted it, else None."""
     tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
-    before = session.execute(
-        select(customers.c.id).where(customers.c.external_id == signup.external_id)
-    ).first()
-    if before is not None:
-        return False
-    inserted = insert_ignoring_conflicts(
-        session,
-        customers,
-        [
-            {
-                "external_id": signup.external_id,
-                "public_id": secrets.token_urlsafe(18),
-                "email": str(signup.email),
-                "name": signup.name,
-                "company": signup.company,
-                "plan": signup.plan,
-                "annual_contract_value": signup.annual_contract_value,
-                "currency": signup.currency,
-                "locale": signup.locale,
-                "timezone": signup.timezone,
-                "tier": tier,
-                "tier_explicit": signup.tier is not None,
-                "csm_name": signup.csm_name,
-                "csm_email": str(signup.csm_email) if signup.csm_email else None,
-                "attributes": signup.attributes,
-                "signed_up_at": signup.signed_up_at or now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        ],
-        ["external_id"],
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    c = customers.c
+    statement = (
+        dialect.insert(customers)
+        .values(
+            external_id=signup.external_id,
+            public_id=secrets.token_urlsafe(18),
+            email=str(signup.email),
+            name=signup.name,
+            company=signup.company,
+            plan=signup.plan,
+            annual_contract_value=signup.annual_contract_value,
+            currency=signup.currency,
+            locale=signup.locale,
+            timezone=signup.timezone,
+            tier=tier,
+            tier_explicit=signup.tier is not None,
+            csm_name=signup.csm_name,
+            csm_email=str(signup.csm_email) if signup.csm_email else None,
+            attributes=signup.attributes,
+            signed_up_at=signup.signed_up_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["external_id"])
+        .returning(c.id, c.external_id, c.email, c.tier, c.signed_up_at)
     )
-    return inserted == 1
+    return session.execute(statement).first()
 
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an

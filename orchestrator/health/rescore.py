@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
 from orchestrator.db.values import one_of
-from orchestrator.enrollment.store import enroll_in_journey
+from orchestrator.enrollment.store import enroll_customer
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
@@ -186,10 +185,8 @@ def _fire(
         if journey is None:
             log.error("health action names no journey %r; skipped", action.journey)
             return None
-        customer = session.get(Customer, customer_id)
-        assert customer is not None
         entry = f"health:{band}:{now.isoformat()}"
-        enroll_in_journey(session, customer, journey, entry, now, now)
+        enroll_customer(session, customer_id, journey, entry, now, now)
     else:
         name = "csm_task"
         reason = f"health score {result.score} entered band {band}"

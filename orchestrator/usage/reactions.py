@@ -19,13 +19,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.enrollment.store import (
     NOT_YET_SENT,
     OPEN_ENROLLMENT,
     end_enrollment,
-    enroll_in_journey,
+    enroll_customer,
     schedule_row,
     schedule_rows,
     schedule_step,
@@ -237,9 +236,7 @@ def _enter_triggered_journeys(
         entry_key = _entry_key(session, journey, event)
         if entry_key is None:
             continue
-        customer = session.get(Customer, event.customer_id)
-        assert customer is not None
-        enroll_in_journey(session, customer, journey, entry_key, event.occurred_at, now)
+        enroll_customer(session, event.customer_id, journey, entry_key, event.occurred_at, now)
 
 
 def _entry_key(session: Session, journey: Journey, event: NewEvent) -> str | None:

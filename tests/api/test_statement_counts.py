@@ -1,0 +1,124 @@
+"""How many SQL statements and transactions each hot API path costs: counted, never timed.
+
+The signup hook and the events endpoint are the service's way in; each round trip to the
+database is latency under load. These pin the counts (on both databases; SQLite's
+``BEGIN IMMEDIATE`` is not counted), so a change that adds a query per request fails here and
+has to say why. A batch costs what a single event costs: its statements do not grow with the
+number of events or customers in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from orchestrator.runtime import Runtime
+from orchestrator.settings import Settings
+from tests.support.environment import make_settings
+from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, event as usage_event, post_events
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+@dataclass
+class Tally:
+    statements: list[str] = field(default_factory=list)
+    commits: int = 0
+
+
+@contextmanager
+def counting(runtime: Runtime) -> Iterator[Tally]:
+    tally = Tally()
+
+    def statement(_c: Any, _cur: Any, text: str, *_args: Any) -> None:
+        if text.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE"):
+            tally.statements.append(" ".join(text.split())[:120])
+
+    def commit(_c: Any) -> None:
+        tally.commits += 1
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    event.listen(runtime.engine, "commit", commit)
+    try:
+        yield tally
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", statement)
+        event.remove(runtime.engine, "commit", commit)
+
+
+def test_a_new_signup_is_four_statements_in_one_transaction(
+    client: TestClient, runtime: Runtime
+) -> None:
+    with counting(runtime) as tally:
+        assert post_signup(client, signup_payload("acme")).status_code == 202
+    # the customer, its consent, the onboarding enrollment and its rows
+    assert len(tally.statements) <= 4, tally.statements
+    assert tally.commits == 1
+
+
+def test_a_repeated_signup_reads_back_in_one_transaction(
+    client: TestClient, runtime: Runtime
+) -> None:
+    assert post_signup(client, signup_payload("acme")).status_code == 202
+    with counting(runtime) as tally:
+        assert post_signup(client, signup_payload("acme")).json()["created"] is False
+    assert len(tally.statements) <= 5, tally.statements
+    assert tally.commits == 1
+
+
+def test_a_single_event_is_stored_and_scored_in_five_statements(
+    client: TestClient, runtime: Runtime
+) -> None:
+    assert post_signup(client, signup_payload("acme")).status_code == 202
+    assert post_events(client, usage_event("acme", "login", id="first")).status_code == 202
+    with counting(runtime) as tally:
+        response = post_events(client, usage_event("acme", "login", id="second"))
+    assert response.json() == {"stored": 1, "duplicates": 0, "task_ids": []}
+    # customer under lock, the event, the score's inputs, its history row, the customer's score
+    assert len(tally.statements) <= 5, tally.statements
+    assert tally.commits == 1
+
+
+def test_a_duplicate_event_costs_two_statements(client: TestClient, runtime: Runtime) -> None:
+    assert post_signup(client, signup_payload("acme")).status_code == 202
+    assert post_events(client, usage_event("acme", "login", id="once")).status_code == 202
+    with counting(runtime) as tally:
+        response = post_events(client, usage_event("acme", "login", id="once"))
+    assert response.json()["duplicates"] == 1
+    assert len(tally.statements) <= 2, tally.statements
+    assert tally.commits == 1
+
+
+def batch(customers: int, size: int, tag: str) -> list[dict[str, Any]]:
+    """Logins and report_created (an event step of onboarding) spread over the customers."""
+    names = ("login", "report_created", "login")
+    return [
+        usage_event(f"c{k % customers}", names[k % 3], id=f"{tag}-{k}") for k in range(size)
+    ]
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(
+    client: TestClient, runtime: Runtime
+) -> None:
+    for n in range(40):
+        assert post_signup(client, signup_payload(f"c{n}")).status_code == 202
+    with counting(runtime) as small:
+        assert post_events(client, *batch(4, 6, "small")).status_code == 202
+    with counting(runtime) as large:
+        response = post_events(client, *batch(40, 300, "large"))
+    assert response.json()["stored"] == 300
+    # customers, events, enrollments, the event steps' rows, inputs, history, scores
+    assert len(large.statements) <= 7, large.statements
+    assert len(large.statements) == len(small.statements), (small.statements, large.statements)
+    assert large.commits == 1
