@@ -23,7 +23,8 @@ from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.support.environment import make_settings
 from tests.support.signups import post_signup, signup_payload
-from tests.support.usage import API_KEY, event as usage_event, post_events
+from tests.support.usage import API_KEY, post_events
+from tests.support.usage import event as usage_event
 
 
 @pytest.fixture
@@ -103,9 +104,7 @@ def test_a_duplicate_event_costs_two_statements(client: TestClient, runtime: Run
 def batch(customers: int, size: int, tag: str) -> list[dict[str, Any]]:
     """Logins and report_created (an event step of onboarding) spread over the customers."""
     names = ("login", "report_created", "login")
-    return [
-        usage_event(f"c{k % customers}", names[k % 3], id=f"{tag}-{k}") for k in range(size)
-    ]
+    return [usage_event(f"c{k % customers}", names[k % 3], id=f"{tag}-{k}") for k in range(size)]
 
 
 def test_a_batch_costs_the_same_statements_whatever_its_size(
