@@ -19,6 +19,7 @@ from orchestrator.db.tables import (
     subscription_preferences,
     suppressions,
 )
+from orchestrator.db.values import one_of
 from orchestrator.journeys.decide import Claim
 
 _SENDS = scheduled_sends
@@ -68,7 +69,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
                 & (_PREFERENCES.c.topic == _SENDS.c.journey_id),
             )
         )
-        .where(_SENDS.c.id.in_([claim.send_id for claim in claims]))
+        .where(one_of(_SENDS.c.id, [c.send_id for c in claims], connection.dialect.name))
     )
     return {
         row.send_id: SendFacts(

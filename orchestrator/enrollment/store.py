@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,15 +52,10 @@ def enroll_signup(
     """
     inserted = insert_customer(session, signup, rules.tiers, now)
     created = inserted is not None
-    c = customers.c
     customer = (
         inserted
         if inserted is not None
-        else session.execute(
-            select(c.id, c.external_id, c.email, c.tier, c.signed_up_at).where(
-                c.external_id == signup.external_id
-            )
-        ).one()
+        else session.execute(_FIND_CUSTOMER, {"external_id": signup.external_id}).one()
     )
     if created:  # the call that created the customer records its consent, once
         record_consent(
@@ -109,28 +104,14 @@ def enroll_customer(
 ) -> int:
     """One enrollment and its schedule rows; a second call with the same entry is a no-op.
     Two statements for a new enrollment (its insert returns its id), three for a repeat."""
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    postgres = session.get_bind().dialect.name == "postgresql"
+    key = {"customer_id": customer_id, "journey_id": journey.id, "entry_key": entry_key}
     enrollment_id = session.execute(
-        dialect.insert(enrollments)
-        .values(
-            customer_id=customer_id,
-            journey_id=journey.id,
-            entry_key=entry_key,
-            state="active",
-            anchor_at=anchor,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["customer_id", "journey_id", "entry_key"])
-        .returning(enrollments.c.id)
+        _INSERT_ENROLLMENT[postgres],
+        {**key, "state": "active", "anchor_at": anchor, "created_at": now},
     ).scalar()
     if enrollment_id is None:  # it existed: a repeated signup or entry
-        enrollment_id = session.execute(
-            select(enrollments.c.id).where(
-                enrollments.c.customer_id == customer_id,
-                enrollments.c.journey_id == journey.id,
-                enrollments.c.entry_key == entry_key,
-            )
-        ).scalar_one()
+        enrollment_id = session.execute(_FIND_ENROLLMENT, key).scalar_one()
     rows = [
         {
             "enrollment_id": enrollment_id,
@@ -156,34 +137,55 @@ def insert_customer(
     waits on the unique index, then no-ops); the new row's id, external id, email, tier and
     sign-up time if this call inserted it, else None."""
     tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    c = customers.c
-    statement = (
-        dialect.insert(customers)
-        .values(
-            external_id=signup.external_id,
-            public_id=secrets.token_urlsafe(18),
-            email=str(signup.email),
-            name=signup.name,
-            company=signup.company,
-            plan=signup.plan,
-            annual_contract_value=signup.annual_contract_value,
-            currency=signup.currency,
-            locale=signup.locale,
-            timezone=signup.timezone,
-            tier=tier,
-            tier_explicit=signup.tier is not None,
-            csm_name=signup.csm_name,
-            csm_email=str(signup.csm_email) if signup.csm_email else None,
-            attributes=signup.attributes,
-            signed_up_at=signup.signed_up_at or now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(c.id, c.external_id, c.email, c.tier, c.signed_up_at)
-    )
-    return session.execute(statement).first()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    values = {
+        "external_id": signup.external_id,
+        "public_id": secrets.token_urlsafe(18),
+        "email": str(signup.email),
+        "name": signup.name,
+        "company": signup.company,
+        "plan": signup.plan,
+        "annual_contract_value": signup.annual_contract_value,
+        "currency": signup.currency,
+        "locale": signup.locale,
+        "timezone": signup.timezone,
+        "tier": tier,
+        "tier_explicit": signup.tier is not None,
+        "csm_name": signup.csm_name,
+        "csm_email": str(signup.csm_email) if signup.csm_email else None,
+        "attributes": signup.attributes,
+        "signed_up_at": signup.signed_up_at or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return session.execute(_INSERT_CUSTOMER[postgres], values).first()
+
+
+# The signup path's statements, built once per dialect (building one cost more CPU than
+# running it): each takes its values as parameters.
+_C = customers.c
+_INSERT_CUSTOMER = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(customers)
+    .on_conflict_do_nothing(index_elements=["external_id"])
+    .returning(_C.id, _C.external_id, _C.email, _C.tier, _C.signed_up_at)
+    for postgres in (False, True)
+}
+_FIND_CUSTOMER = select(_C.id, _C.external_id, _C.email, _C.tier, _C.signed_up_at).where(
+    _C.external_id == bindparam("external_id")
+)
+_INSERT_ENROLLMENT = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(enrollments)
+    .on_conflict_do_nothing(index_elements=["customer_id", "journey_id", "entry_key"])
+    .returning(enrollments.c.id)
+    for postgres in (False, True)
+}
+_FIND_ENROLLMENT = select(enrollments.c.id).where(
+    enrollments.c.customer_id == bindparam("customer_id"),
+    enrollments.c.journey_id == bindparam("journey_id"),
+    enrollments.c.entry_key == bindparam("entry_key"),
+)
 
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
@@ -260,8 +262,13 @@ def schedule_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     has none for that step yet (the first of two for the same key wins)."""
     if not rows:
         return
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(scheduled_sends).on_conflict_do_nothing(
-        index_elements=["enrollment_id", "step_id"]
-    )
+    statement = _INSERT_SCHEDULE[session.get_bind().dialect.name == "postgresql"]
     session.execute(statement, list(rows))  # executemany: one cached multi-row INSERT
+
+
+_INSERT_SCHEDULE = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(scheduled_sends)
+    .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
+    for postgres in (False, True)
+}

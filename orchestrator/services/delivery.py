@@ -233,6 +233,22 @@ def _send_all(
     """
     outcomes: dict[int, str] = {}
     hand_overs = HandOverLog(deps.engine, deps.transport.name)
+    try:
+        _send_each(deps, ready, now, hand_overs, outcomes)
+        hand_overs.finish()
+    finally:
+        hand_overs.close()
+    return outcomes
+
+
+def _send_each(
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, OutgoingMail]],
+    now: datetime,
+    hand_overs: HandOverLog,
+    outcomes: dict[int, str],
+) -> None:
+    """Each mail: keep the lease, take a send slot, hand it over on the record, send it."""
     lease = deps.rules.lease
     leased_until = now + lease
     for index, (claim, mail) in enumerate(ready):
@@ -259,8 +275,6 @@ def _send_all(
             continue
         hand_overs.sent(claim, attempt_id, result, deps.clock.now())
         outcomes[claim.send_id] = SendState.SENT.value
-    hand_overs.finish()
-    return outcomes
 
 
 def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:

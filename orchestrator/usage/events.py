@@ -18,12 +18,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
-from orchestrator.db.values import one_of
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
 from orchestrator.guards.bounds import Moment, StrippedText
 from orchestrator.guards.strict_json import field_errors, parse_json
@@ -91,12 +91,8 @@ def event_key(event: EventIn, occurred_at: datetime) -> str:
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()
 
 
-def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEvent]:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: only the rows stored now come back."""
-    if not rows:
-        return []
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (  # executemany: SQLAlchemy batches it into cached multi-row INSERTs
+def _store_events_statement(module: Any) -> Any:
+    return (  # executemany: SQLAlchemy batches it into cached multi-row INSERTs
         module.insert(usage_events)
         .on_conflict_do_nothing(index_elements=["customer_id", "event_key"])
         .returning(
@@ -107,10 +103,33 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
             usage_events.c.properties,
         )
     )
+
+
+_STORE_EVENTS = {False: _store_events_statement(sqlite), True: _store_events_statement(postgresql)}
+
+
+def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEvent]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: only the rows stored now come back."""
+    if not rows:
+        return []
+    statement = _STORE_EVENTS[session.get_bind().dialect.name == "postgresql"]
     return [
         NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties)
         for r in session.execute(statement, rows)
     ]
+
+
+def _lock_customers_statement(postgres: bool) -> Any:
+    c = customers.c
+    query = select(c.id, c.external_id, c.tier, c.signed_up_at, c.health_score, c.health_band)
+    if postgres:  # one array parameter, so the text (and its prepared plan) is the same each time
+        wanted = bindparam("external_ids", type_=ARRAY(c.external_id.type))
+        return query.where(c.external_id == any_(wanted)).order_by(c.id).with_for_update()
+    return query.where(c.external_id.in_(bindparam("external_ids", expanding=True))).order_by(c.id)
+
+
+# Built once: building a statement costs more CPU than running it for one event.
+_LOCK_CUSTOMERS = {postgres: _lock_customers_statement(postgres) for postgres in (False, True)}
 
 
 @dataclass(frozen=True)
@@ -134,15 +153,9 @@ def lock_event_customers(
     in one statement; UnknownCustomers (naming every unknown one, by its index when
     ``batched``) before anything is stored."""
     wanted = sorted({event.external_id for event in events})
-    c = customers.c
-    query = (
-        select(c.id, c.external_id, c.tier, c.signed_up_at, c.health_score, c.health_band)
-        .where(one_of(c.external_id, wanted, session.get_bind().dialect.name))
-        .order_by(c.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    found = {row.external_id: EventCustomer(*row) for row in session.execute(query)}
+    query = _LOCK_CUSTOMERS[session.get_bind().dialect.name == "postgresql"]
+    params = {"external_ids": wanted}
+    found = {row.external_id: EventCustomer(*row) for row in session.execute(query, params)}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
         raise UnknownCustomers(unknown, batched=batched)
