@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, gt=0)
     """Threads per worker process (`stepmail run`, `stepmail worker`)."""
     db_pool_size: int = Field(default=20, gt=0)
-    """PostgreSQL connections per process: at least a worker's thread count."""
+    """PostgreSQL connections per process: at least twice a worker's thread count (a sending
+    thread keeps one for its batch's hand-overs and takes another for a short transaction)."""
     queue_name: str = "stepmail"
     """The Dramatiq queue the scheduler and workers share."""
 
