@@ -9,12 +9,13 @@ fired action is a ``health_action`` row: the memory the cool-down reads.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
@@ -100,13 +101,24 @@ def _store(
     now: datetime,
 ) -> None:
     """A history row and new latest values for the scores that moved; ``health_updated_at``
-    for all: two statements when a score moved, one when none did."""
+    for all: one statement when every score moved or none did (PostgreSQL), two otherwise."""
     moved = [
         row.id
         for row in rows
         if (results[row.id].score, results[row.id].band) != (row.health_score, row.health_band)
     ]
-    if moved:
+    if moved and connection.dialect.name == "postgresql":
+        connection.execute(
+            _STORE_MOVED_POSTGRES,
+            {
+                "ids": moved,
+                "scores": [results[cid].score for cid in moved],
+                "bands": [results[cid].band for cid in moved],
+                "components": [json.dumps(results[cid].components) for cid in moved],
+                "now": now,
+            },
+        )
+    elif moved:
         connection.execute(
             _INSERT_HISTORY,
             [
@@ -136,6 +148,21 @@ def _store(
         )
 
 
+# PostgreSQL: the history rows and the customers' new scores in one statement whose text is
+# the same for one customer or a thousand (the moved scores come as arrays).
+_STORE_MOVED_POSTGRES = text("""
+    WITH moved AS (
+        SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
+            CAST(:bands AS varchar[]), CAST(:components AS text[]))
+            AS m(id, score, band, components)
+    ), history AS (
+        INSERT INTO health_score_history (customer_id, score, band, components, computed_at)
+        SELECT id, score, band, CAST(components AS json), :now FROM moved
+    )
+    UPDATE customer SET health_score = moved.score, health_band = moved.band,
+        health_updated_at = :now
+    FROM moved WHERE customer.id = moved.id
+""")
 # Built once (building costs more CPU than running them for one customer).
 _INSERT_HISTORY = insert(health_score_history)
 _UPDATE_SCORE = (

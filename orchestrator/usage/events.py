@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import any_, bindparam, select
+from sqlalchemy import any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -108,14 +108,47 @@ def _store_events_statement(module: Any) -> Any:
 _STORE_EVENTS = {False: _store_events_statement(sqlite), True: _store_events_statement(postgresql)}
 
 
+# PostgreSQL: the batch as six arrays, unnested, so the statement's text is the same for one
+# event or a thousand. A multi-row VALUES list (what executemany becomes) is a new 100 kB text
+# per batch that the driver parses again each time: half a batch's CPU.
+_STORE_EVENTS_POSTGRES = text("""
+    INSERT INTO usage_event (customer_id, name, event_key, occurred_at, received_at, properties)
+    SELECT e.customer_id, e.name, e.event_key, e.occurred_at, :received_at,
+        CAST(e.properties AS json)
+    FROM unnest(CAST(:customer_ids AS integer[]), CAST(:names AS varchar[]),
+        CAST(:event_keys AS varchar[]), CAST(:occurred_ats AS timestamptz[]),
+        CAST(:properties AS text[])) AS e(customer_id, name, event_key, occurred_at, properties)
+    ON CONFLICT (customer_id, event_key) DO NOTHING
+    RETURNING customer_id, name, event_key, occurred_at, properties
+""").columns(
+    usage_events.c.customer_id,
+    usage_events.c.name,
+    usage_events.c.event_key,
+    usage_events.c.occurred_at,
+    usage_events.c.properties,
+)
+
+
 def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEvent]:
     """``INSERT … ON CONFLICT DO NOTHING RETURNING``: only the rows stored now come back."""
     if not rows:
         return []
-    statement = _STORE_EVENTS[session.get_bind().dialect.name == "postgresql"]
+    if session.get_bind().dialect.name == "postgresql":
+        received = {row["received_at"] for row in rows}
+        assert len(received) == 1, "a batch is received at one moment"
+        params = {
+            "received_at": received.pop(),
+            "customer_ids": [row["customer_id"] for row in rows],
+            "names": [row["name"] for row in rows],
+            "event_keys": [row["event_key"] for row in rows],
+            "occurred_ats": [row["occurred_at"] for row in rows],
+            "properties": [json.dumps(row["properties"]) for row in rows],
+        }
+        result = session.execute(_STORE_EVENTS_POSTGRES, params)
+    else:
+        result = session.execute(_STORE_EVENTS[False], rows)
     return [
-        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties)
-        for r in session.execute(statement, rows)
+        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties) for r in result
     ]
 
 

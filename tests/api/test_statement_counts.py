@@ -78,7 +78,7 @@ def test_a_repeated_signup_reads_back_in_one_transaction(
     assert tally.commits == 1
 
 
-def test_a_single_event_is_stored_and_scored_in_five_statements(
+def test_a_single_event_is_stored_and_scored_in_four_statements(
     client: TestClient, runtime: Runtime
 ) -> None:
     assert post_signup(client, signup_payload("acme")).status_code == 202
@@ -86,8 +86,10 @@ def test_a_single_event_is_stored_and_scored_in_five_statements(
     with counting(runtime) as tally:
         response = post_events(client, usage_event("acme", "login", id="second"))
     assert response.json() == {"stored": 1, "duplicates": 0, "task_ids": []}
-    # customer under lock, the event, the score's inputs, its history row, the customer's score
-    assert len(tally.statements) <= 5, tally.statements
+    # customer under lock, the event, the score's inputs, then its history row and the
+    # customer's score: one statement on PostgreSQL, two on SQLite
+    postgres = runtime.engine.dialect.name == "postgresql"
+    assert len(tally.statements) <= (4 if postgres else 5), tally.statements
     assert tally.commits == 1
 
 
@@ -117,7 +119,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     with counting(runtime) as large:
         response = post_events(client, *batch(40, 300, "large"))
     assert response.json()["stored"] == 300
-    # customers, events, enrollments, the event steps' rows, inputs, history, scores
+    # customers, events, enrollments, the event steps' rows, inputs, history and scores
     assert len(large.statements) <= 7, large.statements
     assert len(large.statements) == len(small.statements), (small.statements, large.statements)
     assert large.commits == 1
