@@ -230,6 +230,8 @@ class _AutocommitConnection:
         return None if row is None else int(row[0])
 
     def close(self) -> None:
+        if self.broken:  # already invalidated and given back
+            return
         try:
             self._driver.autocommit = False
         finally:
