@@ -15,7 +15,7 @@ from orchestrator.clock import SystemClock
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.settings import Settings
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
 from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 ROOT = Path(__file__).resolve().parents[1]

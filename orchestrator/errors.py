@@ -50,6 +50,17 @@ class NoHealthDefinition(ConfigurationError):
     """Raised when the health job is asked for and the journeys folder has no health file."""
 
 
+class DatabaseNotMigrated(ConfigurationError):
+    """Raised when the database has no (or an older) schema: ``stepmail db upgrade`` fixes it."""
+
+
+class ServerUnavailable(StepmailError):
+    """Raised when the database or Redis does not answer; the message names the setting."""
+
+    http_status = 503
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
@@ -58,6 +69,11 @@ class InvalidInput(StepmailError):
 
     http_status = 422
     exit_code = 2  # a usage error, as click's own
+
+
+class UnsafeWebhookUrl(InvalidInput):
+    """Raised when a webhook URL is not https/http, or points at a loopback, private or
+    link-local address that the settings do not allow."""
 
 
 class InvalidRequest(InvalidInput):
@@ -157,6 +173,21 @@ class BadUnsubscribeLink(StepmailError):
         super().__init__(f"bad unsubscribe link ({status})")
 
 
+class BadSurveyLink(BadUnsubscribeLink):
+    """Raised when a survey link was not signed by us (400) or names no customer any more
+    (404); answered with a page in ``lang``."""
+
+
+class BadClickLink(StepmailError):
+    """Raised when a click link was not signed by us (changed, cut short or made up): the API
+    answers with a small page that links nowhere, never a redirect."""
+
+    http_status = 400
+
+    def __init__(self) -> None:
+        super().__init__("this link is not one of ours")
+
+
 # -- not found, conflicts --------------------------------------------------------------------
 
 
@@ -193,6 +224,14 @@ class JourneyNotFound(NotFound):
 
 class StepNotFound(NotFound):
     """Raised when a command names a step its journey does not have."""
+
+
+class WebhookNotFound(NotFound):
+    """Raised when a webhook endpoint or message id does not exist."""
+
+
+class MessageNotArchived(NotFound):
+    """Raised when a send has no archived message (not sent, older than the archive, pruned)."""
 
 
 class NotSuppressed(NotFound):

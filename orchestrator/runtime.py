@@ -6,27 +6,35 @@ runtime or the settings. These are built on each call, so a test that swaps
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import MailArchiver
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
-from orchestrator.journeys.loader import load_journeys
+from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import Journey
+from orchestrator.journeys.programs import programs_definition
+from orchestrator.observability.exposition import ScrapeTimeGauges, base_registry
 from orchestrator.rendering.context import SenderIdentity, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.services.delivery import DeliveryDeps
+from orchestrator.services.journey_catalog import JourneyCatalog
 from orchestrator.settings import Settings
 from orchestrator.transports.base import Transport
 from orchestrator.transports.factory import make_transport
@@ -36,24 +44,38 @@ from orchestrator.transports.rate_limit import SendRateLimiter, build_send_rate_
 if TYPE_CHECKING:  # imported where used: a worker loads only the send path
     from orchestrator.enrollment.store import EnrollmentRules
     from orchestrator.handoff.notify import HandoffConfig
+    from orchestrator.journeys.catalogue import EventCatalogue
     from orchestrator.services.accounts import LoginRules  # the console's
+    from orchestrator.services.analytics import AnalyticsRules
+    from orchestrator.services.clicks import ClickRules
     from orchestrator.services.events import UsageRules
     from orchestrator.services.previews import PreviewRules
     from orchestrator.services.provider_events import WebhookRules
     from orchestrator.services.recipients import PageRules
     from orchestrator.services.signup import HookRules
+    from orchestrator.services.webhooks import OutgoingWebhookRules
 
 
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
-    journeys: dict[str, Journey]
-    renderer: MailRenderer
+    catalog: JourneyCatalog  # the journeys, their versions, kept in step with the files
+    renderer: MailRenderer  # the templates folder's (authoring tools; unversioned sends)
     transport: Transport
     clock: Clock = field(default_factory=SystemClock)
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
     jitter: RandomSource = field(default_factory=random.Random)  # spreads retries out
+    archiver: MailArchiver | None = None  # the message archive's writer; None: not archived
+    _gauges: ScrapeTimeGauges | None = field(default=None, repr=False)
+
+    @property
+    def journeys(self) -> Mapping[str, Journey]:
+        """The current version of each journey (a :class:`JourneySet`: with version ids); a
+        changed file is picked up first, at most once a second (so every process, the API's
+        too, follows a change without a restart)."""
+        self.catalog.refresh_if_due()
+        return self.catalog.view()
 
     @property
     def sender(self) -> SenderIdentity:
@@ -92,7 +114,10 @@ class Runtime:
             max_attempts=settings.max_send_attempts,
             reconciliation_window=timedelta(seconds=settings.reconciliation_window),
             links=LinkRules(
-                settings.public_base_url, settings.signing_secret(), settings.unsubscribe_mailto
+                settings.public_base_url,
+                settings.signing_secret(),
+                settings.unsubscribe_mailto,
+                click_tracking=settings.click_tracking,
             ),
             pacing=PacingRules(
                 send_window=settings.send_window,
@@ -104,6 +129,7 @@ class Runtime:
 
     def usage_rules(self) -> UsageRules:
         """The rules as this process has them loaded (the health file is cached per version)."""
+        from orchestrator.health.lifecycle import lifecycle_definition
         from orchestrator.health.loader import health_definition
         from orchestrator.services.events import UsageRules
 
@@ -112,13 +138,21 @@ class Runtime:
             health=health_definition(self.settings.journeys_dir),
             tiers=tier_thresholds(self.settings),
             action_cooldown=timedelta(days=self.settings.health_action_cooldown),
+            lifecycle=lifecycle_definition(self.settings.journeys_dir),
+            attribution_window=timedelta(days=self.settings.attribution_window_days),
+            catalogue=catalogue_or_none(self.settings.journeys_dir),
         )
 
     def page_rules(self) -> PageRules:
         from orchestrator.services.recipients import PageRules
 
         settings = self.settings
-        return PageRules(self.journeys, settings.signing_secret(), settings.default_locale)
+        return PageRules(
+            self.journeys,
+            settings.signing_secret(),
+            settings.default_locale,
+            timedelta(days=settings.attribution_window_days),
+        )
 
     def webhook_rules(self) -> WebhookRules:
         from orchestrator.services.provider_events import WebhookRules
@@ -138,6 +172,11 @@ class Runtime:
 
         return HookRules(self.settings.signup_hook_key(), self.settings.signup_hook_tolerance)
 
+    def outgoing_webhook_rules(self) -> OutgoingWebhookRules:
+        from orchestrator.services.webhooks import outgoing_webhook_rules
+
+        return outgoing_webhook_rules(self.settings)
+
     def handoff_config(self) -> HandoffConfig:
         return handoff_config(self.settings)
 
@@ -154,10 +193,12 @@ class Runtime:
         )
 
     def delivery_deps(self) -> DeliveryDeps:
-        """What the send path uses, for one batch."""
+        """What the send path uses, for one batch (a changed journey is picked up first)."""
+        self.catalog.refresh_if_due()
         return DeliveryDeps(
             engine=self.engine,
             journeys=self.journeys,
+            versions=self.catalog,
             renderer=self.renderer,
             transport=self.transport,
             clock=self.clock,
@@ -165,9 +206,58 @@ class Runtime:
             rules=self.delivery_rules(),
             sender=self.sender,
             rate_limiter=self.rate_limiter,
+            programs=programs_definition(self.settings.journeys_dir),
+            archiver=self.archiver,
         )
 
+    def click_rules(self) -> ClickRules:
+        from orchestrator.services.clicks import ClickRules, scanner_policy
+
+        settings = self.settings
+        return ClickRules(
+            signing_secret=settings.signing_secret(),
+            policy=scanner_policy(settings.click_scanner_seconds, settings.click_scanner_networks),
+        )
+
+    def analytics_rules(self) -> AnalyticsRules:
+        from orchestrator.services.analytics import AnalyticsRules
+
+        settings = self.settings
+        return AnalyticsRules(
+            journeys=self.journeys,
+            timezone=settings.reporting_timezone,
+            attribution_window=timedelta(days=settings.attribution_window_days),
+            archive_retention=timedelta(days=settings.archive_retention_days),
+        )
+
+    def metrics_registry(self) -> CollectorRegistry:
+        return base_registry()
+
+    def scrape_time_gauges(self) -> ScrapeTimeGauges:
+        """The database gauges (backlog, oldest due row), read at most every five seconds."""
+        if self._gauges is None:
+            self._gauges = ScrapeTimeGauges(self.read_gauges)
+        return self._gauges
+
+    def read_gauges(self) -> dict[str, float]:
+        from orchestrator.services.status import due_backlog, queue_depth
+        from orchestrator.services.webhooks import pending_count
+
+        now = self.clock.now()
+        backlog = due_backlog(self.engine, now)
+        gauges = {
+            "stepmail_due_sends": float(backlog.count),
+            "stepmail_oldest_due_age_seconds": backlog.lag_seconds(now),
+            "stepmail_webhook_outbox_pending": float(pending_count(self.engine)),
+        }
+        if self.settings.redis_url:
+            depth = queue_depth(self.settings.redis_url, self.settings.queue_name)
+            if depth is not None:  # Redis down: these gauges are absent, the others stay
+                gauges.update(depth)
+        return gauges
+
     def close(self) -> None:
+        self.catalog.close()
         self.transport.close()
         if self.rate_limiter is not None:
             self.rate_limiter.close()
@@ -181,24 +271,74 @@ def build_runtime(
     transport: Transport | None = None,
     jitter: RandomSource | None = None,
 ) -> Runtime:
-    """Load journeys (a broken file stops start-up), connect, and pick the transport."""
+    """Connect, load the journeys and bring their versions up to date (a broken file stops
+    start-up), and pick the transport."""
     clock = clock or SystemClock()
+    engine = make_engine(settings.database_url, **pool_options(settings))
+    catalog = journey_catalog(settings, engine, clock)
+    catalog.start()
     return Runtime(
         settings=settings,
-        engine=make_engine(settings.database_url, **pool_options(settings)),
-        journeys=load_journeys(settings.journeys_dir),
+        engine=engine,
+        catalog=catalog,
         renderer=MailRenderer(settings.templates_dir, settings.default_locale, clock=clock),
         transport=transport or make_transport(settings),
         clock=clock,
         rate_limiter=build_send_rate_limiter(settings),
         jitter=jitter or random.Random(),
+        archiver=MailArchiver(engine),
+    )
+
+
+def catalogue_or_none(journeys_dir: Path) -> EventCatalogue | None:
+    """The event catalogue the events API flags names against. A broken one is a warning,
+    not an outage: events are stored all the same (``stepmail check`` names the problem)."""
+    from orchestrator.journeys.catalogue import event_catalogue
+
+    try:
+        return event_catalogue(journeys_dir)
+    except JourneyError as exc:
+        _warn_once(str(exc))
+        return None
+
+
+@lru_cache(maxsize=16)
+def _warn_once(problem: str) -> None:
+    log.warning("the event catalogue does not load, no event is flagged: %s", problem)
+
+
+def journey_catalog(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    include: Callable[[Journey], bool] | None = None,
+) -> JourneyCatalog:
+    """The process's journeys over ``engine``; on SQLite its snapshots are read through a
+    read-only engine, which never waits for a write transaction in progress."""
+    reader = None
+    if engine.dialect.name == "sqlite":
+        reader = make_engine(engine.url.render_as_string(hide_password=False), read_only=True)
+    return JourneyCatalog(
+        engine,
+        settings.journeys_dir,
+        settings.templates_dir,
+        settings.default_locale,
+        clock,
+        reader=reader,
+        include=include,
     )
 
 
 def enrollment_rules(settings: Settings) -> EnrollmentRules:
     from orchestrator.enrollment.store import EnrollmentRules
+    from orchestrator.health.lifecycle import lifecycle_definition
 
-    return EnrollmentRules(tier_thresholds(settings), settings.consent_text_version)
+    lifecycle = lifecycle_definition(settings.journeys_dir)
+    return EnrollmentRules(
+        tier_thresholds(settings),
+        settings.consent_text_version,
+        first_stage=lifecycle.first.id if lifecycle is not None else None,
+    )
 
 
 def tier_thresholds(settings: Settings) -> TierThresholds:
@@ -217,23 +357,25 @@ def handoff_config(settings: Settings) -> HandoffConfig:
 
 
 @contextmanager
-def open_engine(settings: Settings) -> Iterator[Engine]:
+def open_engine(settings: Settings, *, read_only: bool = False) -> Iterator[Engine]:
     """Just the database, for commands that need nothing else (a broken journey file must not
-    stop ``stepmail sends unknown``); disposed of on the way out."""
-    engine = make_engine(settings.database_url)
+    stop ``stepmail sends unknown``); disposed of on the way out. ``read_only``: every write
+    through it is refused (``stepmail plan``)."""
+    engine = make_engine(settings.database_url, read_only=read_only)
     try:
         yield engine
     finally:
         engine.dispose()
 
 
-def pool_options(settings: Settings) -> dict[str, int]:
+def pool_options(settings: Settings) -> dict[str, Any]:
     """Connection-pool size for PostgreSQL (SQLite uses SQLAlchemy's defaults)."""
     if settings.database_url.startswith("sqlite"):
         return {}
     return {"pool_size": settings.db_pool_size}
 
 
+log = logging.getLogger(__name__)
 _current: Runtime | None = None
 _lock = threading.Lock()
 

@@ -5,16 +5,30 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from orchestrator.api import (
+    analytics,
+    clicks,
+    events,
+    ops,
+    programs,
+    sendgrid_webhook,
+    signup,
+    suppressions,
+    surveys,
+    tasks,
+    unsubscribe,
+    webhooks,
+)
 from orchestrator.api import customers as customer_routes
-from orchestrator.api import events, sendgrid_webhook, signup, suppressions, tasks, unsubscribe
 from orchestrator.api.api_docs import router as docs_router
 from orchestrator.api.bearer_gate import BearerGate
+from orchestrator.api.body_budget import BodyBudget
 from orchestrator.api.body_limit import BodyLimit, route_limits
-from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.errors import install_error_handler
+from orchestrator.api.observe import ObserveRequests
+from orchestrator.api.recipient_pages import RecipientPages
 from orchestrator.api.routing import StrictRoute
 from orchestrator.runtime import Runtime
-from orchestrator.services.admin import ping_database
 from orchestrator.version import stepmail_version
 
 
@@ -30,16 +44,31 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings
-    # Added last = runs first: the bearer gate, then the body cap, then routing.
+    # Added last = runs first: the request id and access log (outermost, so every answer
+    # below it is logged and counted, a 503 of the body budget or a 401 of the gate too),
+    # private headers on recipient pages, the shared body budget and deadline (it sees every
+    # answer, to close a connection whose body was not read), the bearer gate, the body cap,
+    # routing.
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, limits=route_limits(settings))
     app.add_middleware(BearerGate, settings=settings)
+    app.add_middleware(
+        BodyBudget, budget=settings.preauth_body_budget, body_timeout=settings.http_body_timeout
+    )
+    app.add_middleware(RecipientPages)  # /unsubscribe/, /nps/, /programs/ answers private
+    app.add_middleware(ObserveRequests)  # outermost
     app.include_router(signup.router, tags=["hooks"])
     app.include_router(unsubscribe.router, tags=["recipients"])
+    app.include_router(surveys.router, tags=["recipients"])
+    app.include_router(programs.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
     app.include_router(suppressions.router, tags=["suppressions"])
     app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
+    app.include_router(webhooks.router, tags=["webhooks"])
+    app.include_router(ops.router)
+    app.include_router(analytics.router, tags=["analytics"])
+    app.include_router(clicks.router, tags=["recipients"])
     app.include_router(docs_router)
 
     @app.get("/console", include_in_schema=False)
@@ -51,11 +80,4 @@ def create_app(runtime: Runtime) -> FastAPI:
     from orchestrator.console.app import create_console_app
 
     app.mount("/console", create_console_app(runtime), name="console")
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz(runtime: RuntimeDep) -> dict[str, str]:
-        """Liveness and database reachability, for load balancers and orchestration."""
-        ping_database(runtime.engine)
-        return {"status": "ok"}
-
     return app

@@ -44,7 +44,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limits.get((scope["method"], scope["path"].rstrip("/")), self.default)
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await _too_large(limit)(scope, receive, send)
             return
@@ -73,7 +73,7 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
             text = value.decode("latin-1").strip()

@@ -3,8 +3,9 @@ or a service raises is answered from what the error says of itself (its status, 
 ``detail``, its headers), so no route maps errors to answers on its own.
 
 The body is FastAPI's own error shape, ``{"detail": ...}``: a sentence, or for a bad field the
-list of ``{"type", "loc", "msg"}``. A bad unsubscribe link is the exception: its answer is a
-page in the reader's language (:func:`orchestrator.api.unsubscribe.bad_link_page`).
+list of ``{"type", "loc", "msg"}``. Bad links from mails are the exception: their answer is a
+page in the reader's language (:func:`orchestrator.api.unsubscribe.bad_link_page`,
+:func:`orchestrator.api.clicks.bad_click_page`).
 Exceptions outside the family stay FastAPI's 500.
 """
 
@@ -14,8 +15,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from orchestrator.api.clicks import bad_click_page
 from orchestrator.api.unsubscribe import bad_link_page
-from orchestrator.errors import BadUnsubscribeLink, StepmailError
+from orchestrator.errors import BadClickLink, BadUnsubscribeLink, StepmailError
 
 
 def error_response(exc: StepmailError) -> JSONResponse:
@@ -31,6 +33,8 @@ async def handle_stepmail_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StepmailError)
     if isinstance(exc, BadUnsubscribeLink):
         return bad_link_page(exc, request.app.state.runtime.settings.sender_contact)
+    if isinstance(exc, BadClickLink):
+        return bad_click_page(request, request.app.state.runtime.settings.sender_contact)
     return error_response(exc)
 
 

@@ -4,6 +4,8 @@
   :func:`~orchestrator.guards.strict_json.parse_json` (depth, NaN/Infinity, lone surrogates,
   NUL, 64-bit integers), so a body a route declares gets the same rules as the bodies hooks
   parse themselves.
+- A method the path does not take is a 405 whose ``Allow`` lists every method the path
+  takes (across its routes).
 - Path and query parameters holding a NUL character are refused: PostgreSQL cannot compare
   or store them (SQLite can), and both databases must answer alike.
 
@@ -18,11 +20,15 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from orchestrator.errors import InvalidJson, InvalidRequest
 from orchestrator.guards.strict_json import parse_json, text_problem
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def invalid_input(errors: list[dict[str, Any]], status: int = 422) -> HTTPException:
@@ -55,6 +61,25 @@ class StrictRoute(APIRoute):
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A method this route does not take: 405 whose ``Allow`` names every method of the
+        *path* (RFC 9110), not only this route's -- ``/unsubscribe/{token}`` is a GET route and
+        a POST route, and the router hands a 405 to whichever it met first."""
+        if self.methods and scope["method"] not in self.methods:
+            routes = getattr(scope.get("router"), "routes", [])
+            allowed = set(self.methods) | {
+                method
+                for method in _METHODS
+                for route in routes
+                if route.matches({**scope, "method": method})[0] is Match.FULL
+            }
+            answer = JSONResponse(
+                {"detail": "Method Not Allowed"}, 405, headers={"Allow": ", ".join(sorted(allowed))}
+            )
+            await answer(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
 
 
 def _parameter_problems(request: Request) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, json_body
 from orchestrator.api.routing import StrictRoute
-from orchestrator.services.provider_events import receive_sendgrid_events
+from orchestrator.services.provider_events import check_sendgrid_headers, receive_sendgrid_events
 
 router = APIRouter(route_class=StrictRoute)
 
@@ -60,6 +60,12 @@ async def sendgrid_events(
         default=None, description="Unix seconds"
     ),
 ) -> EventBatchAccepted:
+    check_sendgrid_headers(
+        x_twilio_email_event_webhook_signature,
+        x_twilio_email_event_webhook_timestamp,
+        rules=runtime.webhook_rules(),
+        clock=runtime.clock,
+    )  # before the body is read: a request that cannot be SendGrid's costs nothing
     body = await request.body()  # capped by api/body_limit.py; verified before it is parsed
     summary = await run_in_threadpool(
         receive_sendgrid_events,

@@ -9,7 +9,7 @@ from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.api.routing import StrictRoute
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
-from orchestrator.services.signup import enroll_signed_signup
+from orchestrator.services.signup import check_signup_headers, enroll_signed_signup
 
 router = APIRouter(route_class=StrictRoute)
 
@@ -31,6 +31,9 @@ async def signup_hook(
     ),
 ) -> SignupAccepted:
     """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
+    check_signup_headers(
+        x_stepmail_timestamp, x_stepmail_signature, hook=runtime.hook_rules(), clock=runtime.clock
+    )  # before the body is read: an unsigned request costs nothing (api/body_budget.py)
     body = await request.body()
     return await run_in_threadpool(
         enroll_signed_signup,

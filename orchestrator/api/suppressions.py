@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, EmailStr, Field
 
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
+from orchestrator.api.paging import LINK_HEADER, CursorQuery, PageOut, page_headers
 from orchestrator.api.routing import StrictRoute
-from orchestrator.guards.bounds import DB_INT_MAX
 from orchestrator.recipients.reasons import MANUAL
 from orchestrator.recipients.suppression import SuppressionEntry
 from orchestrator.services.suppressions import (
     add_suppression,
-    list_suppressions,
+    list_suppressions_page,
     remove_suppression,
 )
 
@@ -52,22 +52,25 @@ class SuppressionPublic(BaseModel):
 
 @router.get(
     "",
-    response_model=list[SuppressionPublic],
-    summary="List suppressed addresses",
-    responses=answers(422),
+    response_model=PageOut[SuppressionPublic],
+    summary="List suppressed addresses, newest first, a page at a time",
+    responses={200: {"description": "A page of entries", "headers": LINK_HEADER}, **answers(422)},
 )
 async def list_entries(
     runtime: RuntimeDep,
+    request: Request,
+    response: Response,
     reason: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-) -> list[SuppressionPublic]:
-    """Newest first; ``reason`` filters (``unsubscribe``, ``bounce``, ``spam-report``, …)."""
-
-    entries = await run_in_threadpool(
-        list_suppressions, runtime.engine, reason=reason, limit=limit, offset=offset
+    cursor: CursorQuery = None,
+) -> PageOut[SuppressionPublic]:
+    """``reason`` filters (``unsubscribe``, ``bounce``, ``spam-report``, …)."""
+    page = await run_in_threadpool(
+        list_suppressions_page, runtime.engine, reason=reason, cursor=cursor, limit=limit
     )
-    return [SuppressionPublic.of(e) for e in entries]
+    page_headers(request, response, page.next_cursor)
+    items = [SuppressionPublic.of(e) for e in page.items]
+    return PageOut[SuppressionPublic](items=items, next_cursor=page.next_cursor)
 
 
 @router.post(

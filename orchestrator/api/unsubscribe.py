@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from orchestrator.api.deps import RuntimeDep
 from orchestrator.api.openapi import Responses, html_answers, json_answers_beside_pages
 from orchestrator.api.routing import StrictRoute
-from orchestrator.errors import BadUnsubscribeLink
+from orchestrator.errors import BadSurveyLink, BadUnsubscribeLink
 from orchestrator.recipients.page import NOTICES, PageState, language_of
 from orchestrator.runtime import Runtime
 from orchestrator.services import recipients
@@ -39,6 +39,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
+    "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
@@ -147,9 +148,13 @@ def _page(runtime: Runtime, state: PageState) -> HTMLResponse:
 
 
 def bad_link_page(problem: BadUnsubscribeLink, contact: str) -> HTMLResponse:
-    """The page a bad link gets (400: not signed by us; 404: its customer is gone)."""
+    """The page a bad unsubscribe or survey link gets (400: not signed by us; 404: its
+    customer is gone)."""
     html = _PAGES.get_template("unsubscribe_error.html").render(
-        lang=problem.lang, status=problem.http_status, contact=contact
+        lang=problem.lang,
+        status=problem.http_status,
+        contact=contact,
+        survey=isinstance(problem, BadSurveyLink),
     )
     return HTMLResponse(html, status_code=problem.http_status, headers=_HEADERS)
 

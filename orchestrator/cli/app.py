@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import os
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
 from orchestrator.cli import (
+    analytics,
     consent,
     db,
     enroll,
     health,
     journeys,
+    plan,
     processes,
+    programs,
     send_test,
     sends,
+    status,
     suppressions,
     tasks,
     track,
     users,
+    webhooks,
 )
-from orchestrator.cli.output import console, errors
-from orchestrator.errors import StepmailError
+from orchestrator.cli.output import console, errors, printable, verbosity
+from orchestrator.errors import InvalidInput, StepmailError
 
 
 class _StepmailGroup(TyperGroup):
@@ -35,9 +42,22 @@ class _StepmailGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except StepmailError as exc:
-            for line in exc.cli_lines():
-                errors.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(exc)
+        except Exception as exc:
+            from orchestrator.services.failures import as_stepmail_error
+
+            known = as_stepmail_error(exc)
+            if known is None:
+                raise  # a bug: the traceback is what a report needs
+            _fail(known)
+
+
+def _fail(exc: StepmailError) -> NoReturn:
+    """Each line with its control characters escaped (printable) and as text, not markup (a
+    pattern such as '^[a-z0-9]…' keeps its brackets)."""
+    for line in exc.cli_lines():
+        errors.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False)
+    raise typer.Exit(exc.exit_code) from None
 
 
 # add_completion: `stepmail --install-completion` / `--show-completion` (bash, zsh, fish, pwsh).
@@ -48,7 +68,10 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(sends.app, name="sends")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(health.app, name="health")
+app.add_typer(analytics.app, name="analytics")
 app.add_typer(users.app, name="users")
+app.add_typer(programs.app, name="programs")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("track")(track.track)
 for command in (
     processes.run,
@@ -59,7 +82,9 @@ for command in (
     journeys.preview,
     journeys.simulate,
     journeys.schema,
+    plan.plan,
     enroll.enroll,
+    status.status,
 ):
     app.command()(command)
 app.command("send-test")(send_test.send_test_command)
@@ -86,8 +111,22 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Only results and errors: no informational lines or logs."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs (STEPMAIL_LOG_LEVEL=DEBUG).")
+    ] = False,
 ) -> None:
     """Step-mail onboarding journeys by touch tier (``stepmail COMMAND --help``)."""
+    if quiet and verbose:
+        raise InvalidInput("--quiet and --verbose: choose one")
+    verbosity.quiet = quiet
+    if quiet or verbose:  # read by every process this command serves or starts
+        os.environ["STEPMAIL_LOG_LEVEL"] = "WARNING" if quiet else "DEBUG"
 
 
 def _warn_about_unknown_variables() -> None:
@@ -95,4 +134,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
+        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)

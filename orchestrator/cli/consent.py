@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
-from orchestrator.errors import FileAccessError
+from orchestrator.errors import FileAccessError, InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Consent records (特定電子メール法).")
 _console = Console(stderr=True, soft_wrap=True)
@@ -19,14 +20,29 @@ _console = Console(stderr=True, soft_wrap=True)
 def export(
     format: Annotated[Literal["csv", "json"], typer.Option("--format", help="csv or json")] = "csv",
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="only this customer (their external id)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="consent given at or after: 2026-01-31 or ISO 8601 time")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="consent given before (a date: up to its end)")
+    ] = None,
 ) -> None:
-    """Every consent record with its customer, oldest first."""
+    """Every consent record with its customer, oldest first (or one customer's, in a range)."""
     from orchestrator.runtime import open_engine
     from orchestrator.services.consent import export_consent
     from orchestrator.settings import load_settings
 
+    start = _moment("--since", since, end_of_day=False)
+    end = _moment("--until", until, end_of_day=True)
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput("--since must be before --until")
     with open_engine(load_settings()) as engine:
-        text, count = export_consent(engine, format=format)
+        text, count = export_consent(
+            engine, format=format, customer=customer, since=start, until=end
+        )
     if out is None:
         sys.stdout.write(text)
         return
@@ -35,3 +51,20 @@ def export(
     except OSError as exc:
         raise FileAccessError(f"{out}: cannot write: {exc.strerror}") from None
     _console.print(f"{count} consent record(s) written to {out}", highlight=False)
+
+
+def _moment(flag: str, text: str | None, *, end_of_day: bool) -> datetime | None:
+    """A date (UTC midnight; for ``--until`` the next one, so the day is included) or an ISO
+    8601 time with an offset (without one: UTC)."""
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            start = datetime.combine(day, time(0), UTC)
+            return start + timedelta(days=1) if end_of_day else start
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{flag}: not a date or ISO 8601 time: {text[:40]!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

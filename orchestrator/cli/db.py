@@ -6,7 +6,7 @@ import typer
 
 from orchestrator.cli.output import console
 from orchestrator.errors import ConfigurationError
-from orchestrator.settings import load_settings
+from orchestrator.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 
@@ -23,3 +23,13 @@ def db_upgrade(revision: str = "head") -> None:
         raise ConfigurationError("\n".join(problems))
     upgrade_database(settings.database_url, revision)
     console.print(f"database at {revision}")
+
+
+def require_database(settings: Settings) -> None:
+    """One line naming STEPMAIL_DATABASE_URL when the database does not answer or is not at
+    this release's migration, before a command reads it (not a driver's traceback)."""
+    from orchestrator.startup.preflight import database_problems
+
+    problems = database_problems(settings.database_url)
+    if problems:
+        raise ConfigurationError("\n".join(problems))

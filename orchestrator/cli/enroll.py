@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.progress import track
 
-from orchestrator.cli.output import console, errors
+from orchestrator.cli.output import console, errors, info
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.errors import FileAccessError, InvalidInput
+from orchestrator.errors import InvalidInput
 from orchestrator.settings import load_settings
+from orchestrator.tools.csv_signups import ENCODINGS, read_csv_signups, validated
+
+REFUSED_SHOWN = 20  # a wrong file says why in a screenful, not in 10,000 lines
 
 
 def enroll(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV with a header row")] = None,
+    encoding: Annotated[
+        str, typer.Option(help=f"the CSV's encoding: {' | '.join(ENCODINGS)}")
+    ] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check every row, store nothing")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="customers per transaction")
+    ] = 500,
     external_id: Annotated[str | None, typer.Option()] = None,
     email: Annotated[str | None, typer.Option()] = None,
     name: Annotated[str | None, typer.Option()] = None,
@@ -31,9 +41,11 @@ def enroll(
     csm_email: Annotated[str | None, typer.Option()] = None,
     signed_up_at: Annotated[str | None, typer.Option(help="ISO 8601 with offset")] = None,
 ) -> None:
-    """Enroll one customer from flags, or a CSV of them (all rows checked before storing any)."""
+    """Enroll one customer from flags, or a CSV of them: every row is checked first and a
+    refused row stores nothing; then they are stored BATCH_SIZE a transaction (running a cut
+    short import again is safe: a customer is never enrolled twice)."""
     if csv_file is not None:
-        signups = _signups_from_csv(csv_file)
+        signups = _signups_from_csv(csv_file, encoding)
     else:
         raw = {
             "external_id": external_id,
@@ -49,43 +61,31 @@ def enroll(
             "csm_email": csm_email,
             "signed_up_at": signed_up_at,
         }
-        signups = [_validated(raw, "--")]
-    _enroll_all(signups)
-
-
-def _validated(raw: dict[str, str | None], where: str) -> SignupRequest:
-    # A hand-written CSV pads cells ("b1, b1@example.com"); the model trims only after its
-    # checks, so spaces and tabs around a cell go here (line breaks stay, and are refused).
-    cells = {k: v.strip(" \t") for k, v in raw.items() if v is not None}
-    data = {k: v for k, v in cells.items() if v}
-    try:
-        return SignupRequest.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{where}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        signups = [validated(raw, "--")]
+    if dry_run:
+        console.print(
+            f"{len(signups)} customer(s) checked, none refused; nothing stored (--dry-run)"
         )
-        raise InvalidInput(problems) from None
+        return
+    _enroll_all(signups, batch_size)
 
 
-def _signups_from_csv(path: Path) -> list[SignupRequest]:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise FileAccessError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        signups, problems = [], []
-        for row in reader:
-            try:
-                signups.append(_validated(dict(row), f"{path}:{reader.line_num}: "))
-            except InvalidInput as exc:
-                problems.append(str(exc))
-    if problems:
-        raise InvalidInput("\n".join(problems))
-    return signups
+def _signups_from_csv(path: Path, encoding: str) -> list[SignupRequest]:
+    found = read_csv_signups(path, encoding)
+    if encoding == "auto" and found.encoding != "utf-8":
+        info(f"{path}: read as {found.encoding}")
+    if not found.refused:
+        return found.signups
+    shown = [f"{path}:{line}: {why}" for line, why in found.refused[:REFUSED_SHOWN]]
+    hidden = len(found.refused) - len(shown)
+    if hidden:
+        shown.append(f"… and {hidden} more refused row(s)")
+    total = len(found.signups) + len(found.refused)
+    shown.append(f"{len(found.refused)} of {total} row(s) refused; nothing stored")
+    raise InvalidInput("\n".join(shown))
 
 
-def _enroll_all(signups: list[SignupRequest]) -> None:
+def _enroll_all(signups: list[SignupRequest], batch_size: int) -> None:
     from orchestrator.runtime import build_runtime
     from orchestrator.services.signup import enroll_many
 
@@ -97,6 +97,7 @@ def _enroll_all(signups: list[SignupRequest]) -> None:
             journeys=runtime.journeys,
             rules=runtime.enrollment_rules(),
             clock=runtime.clock,
+            batch_size=batch_size,
             progress=lambda items: track(
                 items, description="enrolling", console=errors, disable=len(items) < 2
             ),

@@ -8,17 +8,16 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli.output import configure_logging
 from orchestrator.errors import ConfigurationError
-from orchestrator.settings import load_settings
+from orchestrator.observability.multiprocess import MULTIPROC_ENV
+from orchestrator.settings import Settings, load_settings
 
 
 def run() -> None:
     """All in one: migrate, then API, scheduler and an in-process worker (embedded defaults)."""
     from orchestrator.processes.serve import run_all_in_one
 
-    configure_logging()
-    run_all_in_one(load_settings())
+    run_all_in_one(_logging_from(load_settings()))
 
 
 def api(
@@ -29,16 +28,23 @@ def api(
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
     from orchestrator.processes.serve import run_api
 
-    configure_logging()
-    run_api(load_settings(), workers=workers)
+    run_api(_logging_from(load_settings()), workers=workers)
 
 
 def scheduler() -> None:
     """Run the scheduler loop: claim due rows and hand them to Redis. Needs STEPMAIL_REDIS_URL."""
     from orchestrator.processes.serve import run_scheduler_process
 
-    configure_logging()
-    run_scheduler_process(load_settings())
+    run_scheduler_process(_logging_from(load_settings()))
+
+
+def _logging_from(settings: Settings) -> Settings:
+    """The process's one logging set-up (STEPMAIL_LOG_LEVEL, STEPMAIL_LOG_FORMAT, secrets
+    redacted, floods held back; processes/log_hygiene), for every component of this process."""
+    from orchestrator.processes.log_hygiene import configure_process_logging
+
+    configure_process_logging(settings)
+    return settings
 
 
 def worker(
@@ -57,8 +63,12 @@ def worker(
         raise ConfigurationError(
             "STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode"
         )
-    configure_logging()
+    from orchestrator.processes.worker import prepare_metrics_dir
+
+    _logging_from(settings)
     log_development_defaults(check_before_serving(settings))
-    argv = [sys.executable, "-m", "dramatiq", "workers"]
+    os.environ[MULTIPROC_ENV] = str(prepare_metrics_dir(settings.metrics_dir))
+    argv = [sys.executable, "-m", "orchestrator.processes.worker"]
     argv += ["--processes", str(processes), "--threads", str(threads)]
-    os.execv(sys.executable, argv)  # noqa: S606  (replace this process with Dramatiq's CLI)
+    # Replace this process with Dramatiq's CLI, under our logging (processes/worker.py).
+    os.execv(sys.executable, argv)  # noqa: S606

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
 from orchestrator.recipients.reasons import MANUAL
@@ -33,15 +34,19 @@ def _valid_email(email: str) -> str:
 def list_command(
     reason: Annotated[str | None, typer.Option(help="only this reason, e.g. bounce")] = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
+    json_output: JsonFlag = False,
 ) -> None:
     """Print suppressed addresses: email, reason, source, since when (tab-separated)."""
     with open_engine(load_settings()) as engine:
         entries = list_suppressions(engine, reason=reason, limit=limit)
+    if json_output:
+        print_json(entries)
+        return
     for entry in entries:
-        line = f"{entry.email}\t{entry.reason}\t{entry.source}\t{entry.created_at.isoformat()}"
-        typer.echo(line)
+        fields = (entry.email, entry.reason, entry.source, entry.created_at.isoformat())
+        typer.echo("\t".join(map(printable, fields)))
     if not entries:
-        typer.echo("no suppressed addresses")
+        info("no suppressed addresses")
 
 
 @app.command("add")
@@ -59,9 +64,9 @@ def add_command(
             engine, address, reason=reason, source=source, clock=SystemClock()
         )
     if added:
-        typer.echo(f"suppressed {address} ({entry.reason})")
+        typer.echo(f"suppressed {printable(address)} ({printable(entry.reason)})")
     else:
-        typer.echo(f"{address} was already suppressed ({entry.reason})")
+        typer.echo(f"{printable(address)} was already suppressed ({printable(entry.reason)})")
 
 
 @app.command("remove")
@@ -70,4 +75,4 @@ def remove_command(email: str) -> None:
     address = email.strip().lower()
     with open_engine(load_settings()) as engine:
         remove_suppression(engine, address)
-    typer.echo(f"removed {address}")
+    typer.echo(f"removed {printable(address)}")

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.errors import InvalidInput
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.tasks import TaskStatus
 from orchestrator.settings import load_settings
 
@@ -19,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human
 def tasks_list(
     status: Annotated[str, typer.Option(help="open | closed | all")] = "open",
     limit: int = 100,
+    json_output: JsonFlag = False,
 ) -> None:
     """Tasks, soonest due first."""
     from orchestrator.runtime import open_engine
@@ -29,26 +32,38 @@ def tasks_list(
     chosen: TaskStatus | None = None if status == "all" else status  # type: ignore[assignment]
     with open_engine(load_settings()) as engine:
         tasks = list_tasks(engine, status=chosen, limit=limit)
+    if json_output:
+        print_json(tasks)
+        return
     for task in tasks:  # one line per task: easy to grep and to read in a narrow terminal
         console.print(
-            f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
-            f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
-            f"-> {task.assignee or 'CS team'}  {task.reason}",
+            printable(
+                f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
+                f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
+                f"-> {task.assignee or 'CS team'}  {task.reason}"
+            ),
             highlight=False,
+            markup=False,
         )
     if not tasks:
-        console.print("no tasks")
+        info("no tasks")
 
 
 @app.command("close")
-def tasks_close(task_id: int) -> None:
-    """Close a task."""
+def tasks_close(
+    task_id: Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX, help="the task's id")],
+    reason: Annotated[str | None, typer.Option(help="why, kept with the task")] = None,
+) -> None:
+    """Close a task; the mails it held are released or cancelled, as their journey says."""
     from orchestrator.clock import SystemClock
+    from orchestrator.journeys.loader import load_all
     from orchestrator.runtime import open_engine
     from orchestrator.services.tasks import close_task
 
-    with open_engine(load_settings()) as engine:
-        task = close_task(engine, task_id, clock=SystemClock())
+    settings = load_settings()
+    journeys = load_all(settings.journeys_dir).journeys  # a broken file must not block a close
+    with open_engine(settings) as engine:
+        task = close_task(engine, task_id, journeys=journeys, clock=SystemClock(), reason=reason)
     console.print(f"task {task.id} {task.status}")
 
 

@@ -3,13 +3,15 @@ would, through the same service."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import InvalidInput, InvalidJson
+from orchestrator.guards.strict_json import parse_json
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -36,16 +38,21 @@ def track(
         if not sep:
             raise InvalidInput(f"--prop {pair!r}: expected key=value")
         properties[key] = parse_value(value)
+    payload = {
+        "external_id": external_id,
+        "name": event,
+        "id": event_id,
+        "occurred_at": at,
+        "properties": properties,
+    }
+    # Through the API's strict JSON rules, not only the model: NaN, 1e400, integers beyond
+    # 64 bits, lone surrogates and NUL are refused here as POST /v1/events refuses them
+    # (PostgreSQL's JSONB cannot hold NaN; SQLite stored it).
     try:
-        item = EventIn.model_validate(
-            {
-                "external_id": external_id,
-                "name": event,
-                "id": event_id,
-                "occurred_at": at,
-                "properties": properties,
-            }
-        )
+        parse_json(json.dumps(payload, allow_nan=True).encode("utf-8", "surrogatepass"), ())
+        item = EventIn.model_validate(payload)
+    except InvalidJson as exc:
+        raise InvalidInput(_json_problems(exc)) from None
     except ValidationError as exc:
         raise InvalidInput(_problems(exc)) from None
     runtime = build_runtime(load_settings())
@@ -61,6 +68,15 @@ def track(
         runtime.close()
     what = "stored" if accepted.stored else "already stored (same id): nothing done"
     console.print(f"{event} for {external_id}: {what}", highlight=False)
+
+
+def _json_problems(exc: InvalidJson) -> str:
+    parts = []
+    for error in exc.errors:
+        loc = [str(p) for p in error["loc"]]
+        where = f"--prop {loc[1]}" if loc[:1] == ["properties"] and len(loc) > 1 else ".".join(loc)
+        parts.append(f"{where or 'event'}: {error['msg']}")
+    return "; ".join(parts)
 
 
 def _problems(exc: ValidationError) -> str:

@@ -17,6 +17,7 @@ import typer
 from orchestrator.accounts.passwords import make_hasher
 from orchestrator.accounts.roles import Role
 from orchestrator.accounts.users import User
+from orchestrator.cli.output import printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidField
 from orchestrator.runtime import open_engine
@@ -53,7 +54,8 @@ def list_command(
         return
     for user in found:
         state = f"disabled {user.disabled_at.isoformat()}" if user.disabled_at else "active"
-        typer.echo(f"{user.email}\t{user.role.value}\t{user.created_at.isoformat()}\t{state}")
+        fields = (user.email, user.role.value, user.created_at.isoformat(), state)
+        typer.echo("\t".join(map(printable, fields)))
     if not found:
         typer.echo("no console users yet: stepmail users add EMAIL --role admin")
 

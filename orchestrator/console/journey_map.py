@@ -49,7 +49,9 @@ class JourneyMap:
     @property
     def trigger(self) -> str:
         trigger = self.journey.trigger
-        return trigger if isinstance(trigger, str) else trigger.event
+        if isinstance(trigger, str):
+            return trigger
+        return " or ".join(match.event for match in self.journey.trigger_events)
 
     @property
     def skipped_for_tier(self) -> int:

@@ -7,17 +7,19 @@ unless it was set explicitly; ``"tier": null`` makes it derived again.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.fields import Address, Attributes, Locale, Money, OneLine, SingleLine
 from orchestrator.customers.tiers import Tier, TierThresholds
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import StrippedText
 
 NOT_NULL = (
+    "cancelled",
     "email",
     "name",
     "company",
@@ -48,7 +50,7 @@ class CustomerPatch(StrippedText):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_allowed)
 
-    email: EmailStr | None = None
+    email: Address | None = None
     name: SingleLine | None = Field(default=None, min_length=1)
     company: SingleLine | None = None
     plan: Annotated[str, Field(max_length=100), OneLine] | None = None
@@ -58,8 +60,13 @@ class CustomerPatch(StrippedText):
     timezone: Annotated[str | None, AfterValidator(lambda v: v and validate_timezone(v))] = None
     tier: Tier | None = Field(default=None, description="null: derive from the contract value")
     csm_name: SingleLine | None = None
-    csm_email: EmailStr | None = None
+    csm_email: Address | None = None
     attributes: Attributes | None = None
+    cancelled: bool | None = Field(
+        default=None,
+        description="true: the subscription ended (recorded as a subscription_cancelled event; "
+        "automation steps aside); false: it started again (subscription_reactivated)",
+    )
 
     @field_validator(*NOT_NULL, mode="before")
     @classmethod
@@ -87,12 +94,25 @@ class CustomerView(BaseModel):
     attributes: dict[str, Any]
     health_score: int | None
     health_band: str | None
+    stage: str | None = Field(default=None, description="The lifecycle stage, if any")
+    stage_source: str | None = Field(
+        default=None,
+        description="Who set it: signup, rules, manual (until the rules move past it) or pinned",
+    )
+    stage_changed_at: datetime | None = None
+    cancelled_at: datetime | None = Field(
+        default=None, description="When the subscription was cancelled (null: it runs)"
+    )
 
 
 def changed_values(current: Any, patch: CustomerPatch, tiers: TierThresholds) -> dict[str, Any]:
     """The column values the patch sets on ``current`` (a customer row), the tier with them;
     attributes merge, and one set to null is removed."""
-    values = {name: getattr(patch, name) for name in patch.model_fields_set if name != "attributes"}
+    values = {
+        name: getattr(patch, name)
+        for name in patch.model_fields_set
+        if name not in ("attributes", "cancelled")  # cancelling is an event, not a column
+    }
     if patch.attributes is not None:
         merged = {**current.attributes, **patch.attributes}
         values["attributes"] = {k: v for k, v in merged.items() if v is not None}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from orchestrator.customers.relationship import Relationship
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class CustomerFacts:
     attributes: dict[str, Any]
     signed_up_at: datetime
     public_id: str = ""  # random id for unsubscribe links; never shown to templates
+    stage: str | None = None  # the lifecycle stage (journeys/lifecycle.yaml), if any
+    relationship: Relationship = field(default_factory=Relationship)  # cancelled, exited…
 
     @property
     def language(self) -> str:
@@ -49,4 +53,5 @@ class CustomerFacts:
             "csm_email": self.csm_email,
             "attributes": dict(self.attributes),
             "signed_up_at": self.signed_up_at,
+            "stage": self.stage,
         }

@@ -6,17 +6,67 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from orchestrator.guards.links import check_link_attributes
-from orchestrator.guards.mail_headers import refuse_unsafe_characters
+from orchestrator.guards.mail_headers import (
+    ONE_LINE_PATTERN,
+    check_plain_address,
+    refuse_unsafe_characters,
+)
 
-Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", max_length=35)]
+LOCALE_PATTERN = r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"  # ja, en, en-US, zh_Hant
+Locale = Annotated[str, Field(pattern=LOCALE_PATTERN, max_length=35)]
 # Text that can reach a mail header (To, From, Reply-To, a subject): one line, no control
 # characters, NUL or Unicode line breaks. The mail layer would neutralise them anyway
 # (orchestrator/guards/mail_headers.py); refusing them here names the field that was wrong.
-OneLine = AfterValidator(refuse_unsafe_characters)
+# The schema states the same rule as a pattern, so a generated client refuses what we refuse.
+
+
+class _OneLine:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            refuse_unsafe_characters, handler(source)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        document = handler(schema)
+        document.setdefault("pattern", ONE_LINE_PATTERN)
+        return document
+
+
+OneLine = _OneLine()
 SingleLine = Annotated[str, Field(max_length=200), OneLine]
+
+
+def _no_display_name(value: object) -> object:
+    """``Evil <a@b.jp>`` is an address *with* a name: the validator would keep ``a@b.jp``
+    silently; the field holds a bare address, so the form is refused, not rewritten."""
+    if isinstance(value, str) and any(c in value for c in '<>"'):
+        raise ValueError("must be a bare address (local@domain), without a name or <>")
+    return value
+
+
+# An address a mail can be sent to: what the mail layer accepts (an ASCII local part, a
+# plain or IDN domain; orchestrator/guards/mail_headers.addr_spec) is what the door accepts,
+# so no customer is enrolled whose every step would end ``failed: address``.
+Address = Annotated[
+    EmailStr, BeforeValidator(_no_display_name), AfterValidator(check_plain_address)
+]
 # Free JSON, but a top-level key ending in _url is a link a template may put in an href.
 Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
 # A yearly contract value: at most 14 digits before the point and 2 after (the database holds
@@ -28,7 +78,11 @@ Money = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0, "exclusiveMaximum": 10**14},
-                {"type": "string", "description": 'a decimal number, e.g. "1200000.50"'},
+                {
+                    "type": "string",
+                    "pattern": "[0-9]",  # looser than Decimal: text without a digit is never one
+                    "description": 'a decimal number, e.g. "1200000.50"',
+                },
             ]
         }
     ),

@@ -7,6 +7,14 @@ from decimal import Decimal
 from typing import Literal
 
 Tier = Literal["high", "low", "tech"]
+# More touch first: a move to a later tier is a move down (fewer humans, more self-serve).
+TIER_ORDER: tuple[Tier, ...] = ("high", "low", "tech")
+
+
+def is_move_down(old: str, new: str) -> bool:
+    """True when ``new`` gives the customer less human touch than ``old``."""
+    order: dict[str, int] = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
+    return order.get(new, 0) > order.get(old, 0)
 
 
 def derive_tier(

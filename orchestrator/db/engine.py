@@ -17,8 +17,14 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite, make the parent folder and enable WAL and a busy timeout."""
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine; for SQLite, make the parent folder and enable WAL and a busy timeout.
+
+    ``read_only``: the database refuses every write through it (``stepmail plan`` promises
+    to change nothing), and on SQLite a transaction does not take the write lock, so a read
+    inside another connection's write transaction (a version's snapshot loaded while
+    enrolling) never waits for it.
+    """
     url = normalise_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -26,8 +32,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        if read_only:
+            event.listen(engine, "connect", _sqlite_query_only)
+            event.listen(engine, "begin", _sqlite_begin_deferred)
+        else:
+            event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
+    if read_only:
+        kwargs.setdefault("connect_args", {"options": "-c default_transaction_read_only=on"})
     # A pool as large as a worker's threads: opening a PostgreSQL connection costs more than a
     # send. No pre-ping (a round trip per checkout); a dropped connection fails that one
     # transaction, is discarded by the pool, and the send is retried.
@@ -44,6 +56,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _sqlite_begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:

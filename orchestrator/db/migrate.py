@@ -42,3 +42,10 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; safe to run at every start."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def head_revisions() -> set[str]:
+    """The Alembic head(s) this release migrates to."""
+    from alembic.script import ScriptDirectory  # imported late: importing Alembic logs at INFO
+
+    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())

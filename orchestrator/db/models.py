@@ -3,11 +3,23 @@ what goes out when; Redis only carries the ids of rows that are due."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from orchestrator.db.types import UTCDateTime
@@ -15,6 +27,15 @@ from orchestrator.journeys.states import SendState
 
 # The scheduler's filter, spelled exactly like the partial index's predicate so it is used.
 WAKEABLE_SQL = "state IN ('pending', 'dispatched', 'sending', 'stalled', 'reconciling')"
+# Rows whose outcome or engagement changed since analytics last counted them: what the rollup
+# job reads (analytics/rollups.py). Spelled like its partial index's predicate, which holds
+# only those rows, so finding them costs what changed, never a scan of all sends.
+UNCOUNTED_SEND_SQL = (
+    "counted_state <> (CASE WHEN state IN ('sent', 'skipped', 'missed', 'failed', 'unknown', "
+    "'cancelled') THEN state ELSE '' END) OR counted_engagement <> engagement"
+)
+# Enrollments not counted yet as enrolled (bit 1), or converted since (bit 2).
+UNCOUNTED_ENROLLMENT_SQL = "counted <> (CASE WHEN state = 'converted' THEN 3 ELSE 1 END)"
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
@@ -28,6 +49,7 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         # The daily health job finds the customers whose first days without band actions end.
         Index("ix_customer_signed_up_at", "signed_up_at"),
+        Index("ix_customer_health_band", "health_band"),  # the overview's band distribution
         # The console finds customers by the start of an address or a company name.
         Index("ix_customer_email", "email", "id"),
         Index("ix_customer_company", "company", "id"),
@@ -57,14 +79,37 @@ class Customer(SQLModel, table=True):
     health_score: int | None = None  # 0-100, latest; the history is in health_score_history
     health_band: str | None = Field(default=None, max_length=20)
     health_updated_at: datetime | None = _utc_column(nullable=True)
+    # The lifecycle stage (journeys/lifecycle.yaml), who set it (signup, rules, manual, pinned)
+    # and when; every move is also a customer_stage_history row.
+    stage: str | None = Field(default=None, max_length=40)
+    stage_source: str | None = Field(default=None, max_length=10)
+    stage_changed_at: datetime | None = _utc_column(nullable=True)
+    # The relationship, which automation steps aside for: cancelled (subscription_cancelled or
+    # a PATCH), left a signup journey by an exit event, reached a journey's goal.
+    cancelled_at: datetime | None = _utc_column(nullable=True)
+    exited_at: datetime | None = _utc_column(nullable=True)
+    converted_at: datetime | None = _utc_column(nullable=True)
 
 
 class Enrollment(SQLModel, table=True):
-    """One customer in one journey. ``entry_key`` tells entries apart when re-entry is allowed."""
+    """One customer in one journey. ``entry_key`` tells entries apart when re-entry is allowed.
+
+    ``started_version_id`` is the journey version they entered on, ``version_id`` the one they
+    follow now (the latest, or still the first with ``in_flight: finish_started``); both are
+    empty for enrollments from before versions were recorded.
+    """
 
     __tablename__ = "enrollment"
     __table_args__ = (
         UniqueConstraint("customer_id", "journey_id", "entry_key", name="uq_enrollment_entry"),
+        Index(
+            "ix_enrollment_uncounted",
+            "id",
+            sqlite_where=text(UNCOUNTED_ENROLLMENT_SQL),
+            postgresql_where=text(UNCOUNTED_ENROLLMENT_SQL),
+        ),
+        # A version change reads and moves the journey's active enrollments.
+        Index("ix_enrollment_journey_state", "journey_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,6 +121,26 @@ class Enrollment(SQLModel, table=True):
     created_at: datetime = _utc_column()
     ended_at: datetime | None = _utc_column(nullable=True)
     end_reason: str | None = Field(default=None, max_length=500)
+    # Analytics (analytics/rollups.py): what the rollups hold of this enrollment (bit 1 enrolled,
+    # bit 2 converted), and the tier, language and day it is counted under, stamped once.
+    counted: int = 0
+    stat_tier: str | None = Field(default=None, max_length=10)
+    stat_locale: str | None = Field(default=None, max_length=35)
+    stat_day: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    started_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("journey_version.id", name="fk_enrollment_started_version"),
+            nullable=True,
+        ),
+    )
+    version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("journey_version.id", name="fk_enrollment_version"), nullable=True
+        ),
+    )
     # Set while an operator holds the enrollment (state ``paused``): resuming moves its unsent
     # steps later by the time it was held, so the journey's rhythm and grace are kept.
     paused_at: datetime | None = _utc_column(nullable=True)
@@ -95,6 +160,20 @@ class ScheduledSend(SQLModel, table=True):
         Index(
             "ix_scheduled_send_wake",
             "wake_at",
+            sqlite_where=text(WAKEABLE_SQL),
+            postgresql_where=text(WAKEABLE_SQL),
+        ),
+        Index(
+            "ix_scheduled_send_uncounted",
+            "id",
+            sqlite_where=text(UNCOUNTED_SEND_SQL),
+            postgresql_where=text(UNCOUNTED_SEND_SQL),
+        ),
+        # A version change counts and moves the rows still to go, step by step.
+        Index(
+            "ix_scheduled_send_active_step",
+            "journey_id",
+            "step_id",
             sqlite_where=text(WAKEABLE_SQL),
             postgresql_where=text(WAKEABLE_SQL),
         ),
@@ -123,6 +202,16 @@ class ScheduledSend(SQLModel, table=True):
     delivered_at: datetime | None = _utc_column(nullable=True)
     open_count: int = 0
     click_count: int = 0
+    engagement: int = 0  # journeys.states.Engagement bits: delivered, opened, clicked, …
+    # Analytics (analytics/rollups.py): the outcome and engagement the rollups hold of this row,
+    # and the day, tier, language and skip kind it is counted under (tier and language stamped
+    # once: the tier a mail was rendered for stays its tier in the funnel).
+    counted_state: str = Field(default="", max_length=12)
+    counted_engagement: int = 0
+    stat_day: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    stat_tier: str | None = Field(default=None, max_length=10)
+    stat_locale: str | None = Field(default=None, max_length=35)
+    stat_kind: str | None = Field(default=None, max_length=20)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -279,6 +368,8 @@ class CsmTask(SQLModel, table=True):
     due_at: datetime = _utc_column()
     closed_at: datetime | None = _utc_column(nullable=True)
     notified_at: datetime | None = _utc_column(nullable=True)
+    closed_reason: str | None = Field(default=None, max_length=500)
+    escalated_at: datetime | None = _utc_column(nullable=True)  # overdue: the team was told once
 
 
 class JobWatermark(SQLModel, table=True):
@@ -291,6 +382,168 @@ class JobWatermark(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=50)
     done_until: datetime = _utc_column()
     claimed_until: datetime | None = _utc_column(nullable=True)
+
+
+class CustomerStageEntry(SQLModel, table=True):
+    """One move of a customer's lifecycle stage: from where, to where, by whom and why."""
+
+    __tablename__ = "customer_stage_history"
+    __table_args__ = (Index("ix_stage_history_customer", "customer_id", "changed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    stage: str = Field(max_length=40)
+    previous: str | None = Field(default=None, max_length=40)
+    source: str = Field(max_length=10)  # signup, rules, manual, pinned
+    reason: str = Field(default="", max_length=500)
+    changed_at: datetime = _utc_column()
+
+
+class SurveyResponse(SQLModel, table=True):
+    """A customer's answer to one survey (the day-30 NPS): the latest answer wins, and each
+    change is one ``nps_submitted`` event (``revision`` numbers them)."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (UniqueConstraint("customer_id", "survey", name="uq_survey_response"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    survey: str = Field(max_length=100)
+    score: int
+    comment: str | None = Field(default=None, max_length=2000)
+    revision: int = 1
+    first_answered_at: datetime = _utc_column()
+    answered_at: datetime = _utc_column()
+
+
+class SendHold(SQLModel, table=True):
+    """A scheduled send held while a CSM task is open: when, by which task, and how the hold
+    ended (released or cancelled when the task closed)."""
+
+    __tablename__ = "send_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_send_id: int = Field(foreign_key="scheduled_send.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    task_id: int = Field(foreign_key="csm_task.id", index=True)
+    held_at: datetime = _utc_column()
+    ended_at: datetime | None = _utc_column(nullable=True)
+    outcome: str | None = Field(default=None, max_length=20)  # released, cancelled
+
+
+class ProgramRegistration(SQLModel, table=True):
+    """A customer registered for a webinar or group session of journeys/programs.yaml."""
+
+    __tablename__ = "program_registration"
+    __table_args__ = (
+        UniqueConstraint("program_id", "customer_id", name="uq_program_registration"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    program_id: str = Field(max_length=100)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    registered_at: datetime = _utc_column()
+
+
+class ProgramSeats(SQLModel, table=True):
+    """Seats taken per program: one conditional UPDATE keeps registrations within capacity."""
+
+    __tablename__ = "program_seats"
+
+    program_id: str = Field(primary_key=True, max_length=100)
+    taken: int = 0
+
+
+class ArchiveDictionary(SQLModel, table=True):
+    """A rendered mail that later mails of the same template are compressed against: they
+    differ from it in a name, a date and a few links, so each is stored in a few hundred bytes
+    (:mod:`orchestrator.archive.codec`)."""
+
+    __tablename__ = "archive_dictionary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)  # sha256 of the content: stored once
+    template_name: str = Field(max_length=255)
+    created_at: datetime = _utc_column()
+    content: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))  # zstd, no dictionary
+
+
+class MessageArchive(SQLModel, table=True):
+    """What one sent mail was: subject, headers, HTML and text, as handed to the transport.
+    Kept ``ARCHIVE_RETENTION_DAYS``, then pruned by the scheduler in batches."""
+
+    __tablename__ = "message_archive"
+
+    send_id: int = Field(primary_key=True, foreign_key="scheduled_send.id")
+    archived_at: datetime = _utc_column(index=True)
+    subject: str = Field(sa_column=Column(Text(), nullable=False))
+    template_name: str = Field(max_length=255)
+    dictionary_id: int | None = Field(default=None, foreign_key="archive_dictionary.id", index=True)
+    size: int  # bytes before compression
+    body: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+
+
+class LinkClick(SQLModel, table=True):
+    """One follow of a tracked link in a mail (or a provider's click event). Clicks that look
+    like a link scanner's are kept, marked ``suspect`` with why, and never counted as a
+    customer's click (:mod:`orchestrator.tracking.scanners`)."""
+
+    __tablename__ = "link_click"
+    __table_args__ = (Index("ix_link_click_send", "scheduled_send_id", "clicked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scheduled_send_id: int = Field(foreign_key="scheduled_send.id")
+    clicked_at: datetime = _utc_column()
+    url: str = Field(sa_column=Column(Text(), nullable=False))
+    source: str = Field(default="link", max_length=20)  # link (our redirect) or a provider
+    method: str = Field(default="GET", max_length=8)
+    user_agent: str = Field(default="", max_length=300)
+    suspect: bool = False
+    suspect_reasons: str = Field(default="", max_length=100)  # e.g. "early,burst"
+
+
+class AnalyticsDaily(SQLModel, table=True):
+    """Counters per journey, step, tier, language and day: what funnels and the overview
+    read, so a page never scans sends. ``step_id`` '' holds the journey's own counters
+    (enrolled, converted). Kept by the rollup job (:mod:`orchestrator.analytics.rollups`)."""
+
+    __tablename__ = "analytics_daily"
+    __table_args__ = (Index("ix_analytics_daily_day", "day"),)
+
+    journey_id: str = Field(primary_key=True, max_length=100)
+    day: date = Field(sa_column=Column(Date(), primary_key=True))
+    step_id: str = Field(primary_key=True, max_length=100)
+    tier: str = Field(primary_key=True, max_length=10)
+    locale: str = Field(primary_key=True, max_length=35)
+    enrolled: int = 0
+    sent: int = 0
+    skipped_tier: int = 0
+    skipped_suppressed: int = 0
+    skipped_opted_out: int = 0
+    skipped_condition: int = 0
+    skipped_other: int = 0
+    missed: int = 0
+    failed: int = 0
+    unknown: int = 0
+    cancelled: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    scanner_clicked: int = 0
+    bounced: int = 0
+    unsubscribed: int = 0
+    converted: int = 0
+
+
+class HealthBandDaily(SQLModel, table=True):
+    """How many customers were in each health band on a day ('' for not scored yet): the
+    overview's trend, written once a day by the scheduler."""
+
+    __tablename__ = "health_band_daily"
+
+    day: date = Field(sa_column=Column(Date(), primary_key=True))
+    band: str = Field(primary_key=True, max_length=20)
+    customers: int = 0
 
 
 class TaskNote(SQLModel, table=True):
@@ -365,3 +618,112 @@ class AuditEntry(SQLModel, table=True):
     target_kind: str = Field(max_length=30)
     target_id: str = Field(max_length=320)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class JourneyVersion(SQLModel, table=True):
+    """One distinct content of a journey (its YAML and the templates it uses), kept from the
+    moment a process first saw it: what customers on it are sent, after the files change.
+
+    ``number`` counts a journey's versions in the order they were seen. ``applied_at`` marks
+    the version once it was made current (once: a content applied before is never made
+    current again on its own; see :mod:`orchestrator.services.journey_versions`);
+    ``apply_report`` is what applying it did, ``blocked_reason`` why it was not applied.
+    """
+
+    __tablename__ = "journey_version"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "content_hash", name="uq_journey_version_hash"),
+        UniqueConstraint("journey_id", "number", name="uq_journey_version_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey_id: str = Field(max_length=100)
+    number: int
+    content_hash: str = Field(max_length=64)
+    yaml_text: str = Field(sa_column=Column(Text, nullable=False))
+    templates: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # template name → SnapshotFile.content_hash
+    seen_at: datetime = _utc_column()
+    applied_at: datetime | None = _utc_column(nullable=True)
+    apply_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    blocked_reason: str | None = Field(default=None, max_length=2000)
+
+
+class SnapshotFile(SQLModel, table=True):
+    """A template's text, kept once by its hash however many versions use it."""
+
+    __tablename__ = "snapshot_file"
+
+    content_hash: str = Field(primary_key=True, max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class JourneyCurrent(SQLModel, table=True):
+    """The version of each journey that is current: new customers start on it, and the row
+    is what the process applying a change locks, so exactly one applies it."""
+
+    __tablename__ = "journey_current"
+
+    journey_id: str = Field(primary_key=True, max_length=100)
+    version_id: int | None = Field(default=None, foreign_key="journey_version.id")
+    applied_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An integrator's URL and the events it subscribed to (``,mail.sent,task.opened,``: the
+    commas make a LIKE match one whole name). The secret signs every delivery to it."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2048)
+    secret: str = Field(max_length=100)
+    events: str = Field(max_length=1000)
+    enabled: bool = True
+    description: str = Field(default="", max_length=200)
+    created_at: datetime = _utc_column()
+
+
+class WebhookMessage(SQLModel, table=True):
+    """The outbox: one event for one endpoint, written in the transaction of the fact it
+    reports. Delivered in ``id`` order per endpoint; ``next_attempt_at`` is both the retry
+    time and, while ``delivering``, the claim's lease."""
+
+    __tablename__ = "webhook_message"
+    __table_args__ = (
+        Index("ix_webhook_message_endpoint_state", "endpoint_id", "state", "id"),
+        Index(
+            "ix_webhook_message_due",
+            "next_attempt_at",
+            sqlite_where=text("state IN ('pending', 'delivering')"),
+            postgresql_where=text("state IN ('pending', 'delivering')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id")
+    event_id: str = Field(max_length=40)  # the webhook-id header: the same on every retry
+    event_type: str = Field(max_length=50)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_column()
+    created_at: datetime = _utc_column()
+    delivered_at: datetime | None = _utc_column(nullable=True)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: every POST, its status code, latency and the start of the answer."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="webhook_message.id", index=True)
+    attempt: int
+    at: datetime = _utc_column()
+    status_code: int | None = None
+    latency_ms: int = 0
+    response: str = Field(default="", max_length=500)
+    error: str | None = Field(default=None, max_length=500)

@@ -7,25 +7,41 @@ from typing import cast
 from sqlalchemy import Table
 
 from orchestrator.db.models import (
+    AnalyticsDaily,
+    ArchiveDictionary,
     AuditEntry,
     ConsentRecord,
     ConsoleSession,
     ConsoleUser,
     CsmTask,
     Customer,
+    CustomerStageEntry,
     DeliveryAttempt,
     Enrollment,
     HealthAction,
+    HealthBandDaily,
     HealthScoreEntry,
     JobWatermark,
+    JourneyCurrent,
+    JourneyVersion,
+    LinkClick,
     LoginFailure,
+    MessageArchive,
+    ProgramRegistration,
+    ProgramSeats,
     ProviderEvent,
     ScheduledSend,
+    SendHold,
+    SnapshotFile,
     SoftBounceTally,
     SubscriptionPreference,
     Suppression,
+    SurveyResponse,
     TaskNote,
     UsageEvent,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 
 customers = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
@@ -42,6 +58,22 @@ health_score_history = cast(Table, HealthScoreEntry.__table__)  # type: ignore[a
 health_actions = cast(Table, HealthAction.__table__)  # type: ignore[attr-defined]
 csm_tasks = cast(Table, CsmTask.__table__)  # type: ignore[attr-defined]
 job_watermarks = cast(Table, JobWatermark.__table__)  # type: ignore[attr-defined]
+customer_stage_history = cast(Table, CustomerStageEntry.__table__)  # type: ignore[attr-defined]
+survey_responses = cast(Table, SurveyResponse.__table__)  # type: ignore[attr-defined]
+send_holds = cast(Table, SendHold.__table__)  # type: ignore[attr-defined]
+program_registrations = cast(Table, ProgramRegistration.__table__)  # type: ignore[attr-defined]
+program_seats = cast(Table, ProgramSeats.__table__)  # type: ignore[attr-defined]
+webhook_endpoints = cast(Table, WebhookEndpoint.__table__)  # type: ignore[attr-defined]
+webhook_messages = cast(Table, WebhookMessage.__table__)  # type: ignore[attr-defined]
+webhook_attempts = cast(Table, WebhookAttempt.__table__)  # type: ignore[attr-defined]
+archive_dictionaries = cast(Table, ArchiveDictionary.__table__)  # type: ignore[attr-defined]
+message_archive = cast(Table, MessageArchive.__table__)  # type: ignore[attr-defined]
+link_clicks = cast(Table, LinkClick.__table__)  # type: ignore[attr-defined]
+analytics_daily = cast(Table, AnalyticsDaily.__table__)  # type: ignore[attr-defined]
+health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-defined]
+journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
+snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
+journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

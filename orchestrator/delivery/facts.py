@@ -1,6 +1,7 @@
 """What a send's decision reads from the database: the enrollment, the customer, any
 suppression of their address and their choice for the journey's topic, for a whole batch in
-one joined SELECT."""
+one joined SELECT; and the customers' open CSM tasks (which may hold a journey's mails) in one
+more, bounded by the batch's customers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from orchestrator.customers.facts import CustomerFacts
+from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.tables import (
+    csm_tasks,
     customers,
     enrollments,
     scheduled_sends,
@@ -20,7 +23,7 @@ from orchestrator.db.tables import (
     suppressions,
 )
 from orchestrator.db.values import one_of
-from orchestrator.journeys.decide import Claim
+from orchestrator.journeys.decide import Claim, OpenTask
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
@@ -33,6 +36,7 @@ _PREFERENCES = subscription_preferences
 class EnrollmentFacts:
     state: str
     anchor_at: datetime
+    version_id: int | None = None  # the journey version it follows (None: none recorded)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class SendFacts:
     customer: CustomerFacts
     suppression_reason: str | None
     opted_out: bool
+    open_tasks: tuple[OpenTask, ...] = ()
 
 
 def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dict[int, SendFacts]:
@@ -56,6 +61,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
             _CUSTOMERS,
             _ENROLLMENTS.c.state.label("enrollment_state"),
             _ENROLLMENTS.c.anchor_at.label("enrollment_anchor_at"),
+            _ENROLLMENTS.c.version_id.label("enrollment_version_id"),
             _SUPPRESSIONS.c.reason.label("suppression_reason"),
             _PREFERENCES.c.subscribed.label("topic_subscribed"),
         )
@@ -71,23 +77,47 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
         )
         .where(one_of(_SENDS.c.id, [c.send_id for c in claims], connection.dialect.name))
     )
+    rows = connection.execute(query).all()
+    tasks = open_tasks(connection, {row.id for row in rows})
     return {
         row.send_id: SendFacts(
-            enrollment=EnrollmentFacts(row.enrollment_state, row.enrollment_anchor_at),
-            customer=_customer_from_row(row),
+            enrollment=EnrollmentFacts(
+                row.enrollment_state, row.enrollment_anchor_at, row.enrollment_version_id
+            ),
+            customer=customer_from_row(row),
             suppression_reason=row.suppression_reason,
             opted_out=row.topic_subscribed is False,
+            open_tasks=tasks.get(row.id, ()),
         )
-        for row in connection.execute(query)
+        for row in rows
     }
+
+
+def open_tasks(connection: Connection, customer_ids: set[int]) -> dict[int, tuple[OpenTask, ...]]:
+    """Customer id → their open CSM tasks, oldest first (the ``csm_task (customer_id)`` index)."""
+    if not customer_ids:
+        return {}
+    query = (
+        select(csm_tasks.c.customer_id, csm_tasks.c.id, csm_tasks.c.kind)
+        .where(
+            one_of(csm_tasks.c.customer_id, sorted(customer_ids), connection.dialect.name),
+            csm_tasks.c.status == "open",
+        )
+        .order_by(csm_tasks.c.id)
+    )
+    found: dict[int, list[OpenTask]] = {}
+    for customer_id, task_id, kind in connection.execute(query):
+        found.setdefault(customer_id, []).append(OpenTask(task_id, kind))
+    return {customer_id: tuple(tasks) for customer_id, tasks in found.items()}
 
 
 def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
     row = connection.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id)).one()
-    return _customer_from_row(row)
+    return customer_from_row(row)
 
 
-def _customer_from_row(row: Any) -> CustomerFacts:
+def customer_from_row(row: Any) -> CustomerFacts:
+    """The facts of a customer row read whole (``select(customer)``)."""
     return CustomerFacts(
         external_id=row.external_id,
         email=row.email,
@@ -104,4 +134,6 @@ def _customer_from_row(row: Any) -> CustomerFacts:
         attributes=dict(row.attributes or {}),
         signed_up_at=row.signed_up_at,
         public_id=row.public_id,
+        stage=row.stage,
+        relationship=relationship_of(row),
     )

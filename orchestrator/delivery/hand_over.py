@@ -8,7 +8,9 @@ later, once. So around each transport call:
 - just before it, one committed statement inserts the row's ``delivery_attempt``, only while
   the row is still this worker's claim (``sending``, not dispatched again since), and records
   the previous mail's ``sent`` on its attempt in the same statement;
-- the rows' own ``sent`` is written for the whole batch at its end, as before.
+- the rows' own ``sent`` is written for the whole batch at its end, as before, with what each
+  mail was (the message archive, :mod:`orchestrator.archive`: one multi-row INSERT in that
+  transaction, compressed before it opens).
 
 So an attempt numbered like the row's ``attempts`` is the crash-proof mark of "this claim's
 transport call began". The scheduler finds an expired ``sending`` row: without that attempt
@@ -44,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 
+from orchestrator.archive.store import ArchiveEntry, MailArchiver, write_archive
 from orchestrator.db.tables import delivery_attempts, scheduled_sends
 from orchestrator.db.types import UTCDateTime
 from orchestrator.delivery.outcomes import record_sent
@@ -51,6 +54,8 @@ from orchestrator.delivery.reconciliation import close_lost_attempts, hold_stall
 from orchestrator.journeys.decide import Claim
 from orchestrator.journeys.states import SendState
 from orchestrator.transports.base import SendResult
+from orchestrator.webhooks.facts import send_data
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +128,15 @@ class _Sent:
 class HandOverLog:
     """One batch's hand-overs, on the record before each transport call (see the module)."""
 
-    def __init__(self, engine: Engine, transport: str) -> None:
-        self.engine, self.transport = engine, transport
+    def __init__(
+        self, engine: Engine, transport: str, archiver: MailArchiver | None = None
+    ) -> None:
+        self.engine, self.transport, self.archiver = engine, transport, archiver
         self._postgres = engine.dialect.name == "postgresql"
         self._unrecorded: _Sent | None = None  # sent, its attempt still open
         self._sent_rows: list[tuple[int, SendResult, datetime]] = []
         self._autocommit: _AutocommitConnection | None = None  # PostgreSQL, for the batch
+        self._archive: list[ArchiveEntry] = []
 
     def hand_over(self, claim: Claim, now: datetime) -> int | None:
         """The new attempt's id, or None when the row is no longer this worker's (its lease
@@ -154,13 +162,22 @@ class HandOverLog:
         self._unrecorded = None
         return attempt_id
 
-    def sent(self, claim: Claim, attempt_id: int, result: SendResult, at: datetime) -> None:
+    def sent(
+        self,
+        claim: Claim,
+        attempt_id: int,
+        result: SendResult,
+        at: datetime,
+        archive: ArchiveEntry | None = None,
+    ) -> None:
         """The transport took the mail: its attempt is written with the next hand-over (or by
-        :meth:`flush`), its row at :meth:`finish`."""
+        :meth:`flush`), its row (and ``archive``, what it was) at :meth:`finish`."""
         self._unrecorded = _Sent(
             claim.send_id, attempt_id, claim.attempts, result.provider_message_id, at
         )
         self._sent_rows.append((claim.send_id, result, at))
+        if archive is not None:
+            self._archive.append(archive)
 
     def flush(self) -> None:
         """Write a sent mail's attempt now (before a wait or another write of this batch)."""
@@ -169,13 +186,19 @@ class HandOverLog:
                 self._record_attempt(connection)
 
     def finish(self) -> None:
-        """The batch's end: its sent rows become ``sent`` with the last attempt, together."""
+        """The batch's end: its sent rows become ``sent`` with the last attempt, together, and
+        the mails they were are archived in the same transaction."""
         sent, self._sent_rows = self._sent_rows, []
+        entries, self._archive = self._archive, []
         if not sent and self._unrecorded is None:
             return
+        archived = self.archive_rows(entries, max(at for _, _, at in sent)) if sent else []
         with self.engine.begin() as connection:
             self._record_attempt(connection)
             record_sent(connection, sent)
+            write_archive(connection, archived)
+            if sent:
+                emit(connection, "mail.sent", lambda: _sent_events(connection, sent), sent[-1][2])
         log.info("%d sent via %s", len(sent), self.transport)
 
     def close(self) -> None:
@@ -184,6 +207,12 @@ class HandOverLog:
         if self._autocommit is not None:
             self._autocommit.close()
             self._autocommit = None
+
+    def archive_rows(self, entries: list[ArchiveEntry], at: datetime) -> list[dict[str, Any]]:
+        """The archive rows of ``entries``, compressed now, outside any transaction."""
+        if self.archiver is None or not entries:
+            return []
+        return self.archiver.rows(entries, at)
 
     def _record_attempt(self, connection: Connection) -> None:
         if self._unrecorded is None:
@@ -306,3 +335,13 @@ def _settle_recorded(connection: Connection, send_id: int, now: datetime) -> boo
         .returning(_SENDS.c.id)
     ).first()
     return settled is not None
+
+
+def _sent_events(
+    connection: Connection, sent: list[tuple[int, SendResult, datetime]]
+) -> list[dict[str, Any]]:
+    """``mail.sent`` data for a batch, read only when an endpoint subscribes."""
+    known = send_data(connection, [send_id for send_id, _, _ in sent])
+    return [
+        {**known[send_id], "sent_at": at.isoformat()} for send_id, _, at in sent if send_id in known
+    ]

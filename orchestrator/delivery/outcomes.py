@@ -40,6 +40,7 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
+from orchestrator.handoff.holds import hold_send
 from orchestrator.journeys.decide import Claim, Decision
 from orchestrator.journeys.states import SendState
 from orchestrator.transports.base import SendResult
@@ -56,8 +57,19 @@ RATE_LIMIT_REQUEUE = timedelta(
 def finish_without_sending(
     connection: Connection, claim: Claim, decision: Decision, now: datetime
 ) -> str:
-    """The row ends as ``decide`` said (skipped, missed, cancelled, failed); an exit rule also
-    ends the enrollment."""
+    """The row ends as ``decide`` said (skipped, missed, cancelled, failed), or waits held for
+    an open CSM task; an exit rule also ends the enrollment."""
+    if decision.held_by_task is not None:
+        hold_send(
+            connection,
+            claim.send_id,
+            claim.customer_id,
+            decision.held_by_task,
+            decision.reason,
+            now,
+        )
+        log.info("send %d held: %s", claim.send_id, decision.reason)
+        return decision.state.value
     set_state(connection, claim.send_id, decision.state, decision.reason, now)
     if decision.end_enrollment is not None:
         end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)

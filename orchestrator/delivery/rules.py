@@ -11,11 +11,14 @@ from orchestrator.delivery.pacing import PacingRules
 
 @dataclass(frozen=True)
 class LinkRules:
-    """How a mail's unsubscribe link and ``List-Unsubscribe`` header are made."""
+    """How a mail's unsubscribe link and ``List-Unsubscribe`` header are made, and whether its
+    links go through signed redirect links (``CLICK_TRACKING``; a journey can say
+    ``track_clicks: false``)."""
 
     public_base_url: str
     signing_secret: str
     unsubscribe_mailto: str | None = None
+    click_tracking: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from orchestrator.customers.fields import Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.fields import (
+    Address,
+    Attributes,
+    Locale,
+    Money,
+    OneLine,
+    SingleLine,
+)
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import validate_timezone
 from orchestrator.guards.bounds import Moment, StrippedText
@@ -22,7 +29,7 @@ class SignupRequest(StrippedText):
     external_id: Annotated[str, OneLine] = Field(
         min_length=1, max_length=255, description="The customer's id in your product."
     )
-    email: EmailStr
+    email: Address
     name: SingleLine = Field(min_length=1)
     company: SingleLine = ""
     plan: Annotated[str, OneLine] = Field(default="", max_length=100)
@@ -33,7 +40,7 @@ class SignupRequest(StrippedText):
     signed_up_at: Moment | None = None
     tier: Tier | None = None
     csm_name: SingleLine | None = None
-    csm_email: EmailStr | None = None
+    csm_email: Address | None = None
     attributes: Attributes = Field(default_factory=dict)
     consent: ConsentIn | None = Field(
         default=None, description="How and when the customer agreed to receive mail."

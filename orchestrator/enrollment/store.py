@@ -22,10 +22,15 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
-from orchestrator.journeys.compiler import compile_journey, is_missed
+from orchestrator.enrollment.stages import first_stage_values, record_stage_history
+from orchestrator.journeys.catalog import followed_journey
+from orchestrator.journeys.compiler import late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.journeys.states import SendState
+from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 from orchestrator.recipients.consent import record_consent
+from orchestrator.versions.store import current_versions
+from orchestrator.webhooks.facts import enrollment_data
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class EnrollmentRules:
 
     tiers: TierThresholds
     consent_text_version: str
+    first_stage: str | None = None  # journeys/lifecycle.yaml's first stage, given at signup
 
 
 def enroll_signup(
@@ -50,7 +56,7 @@ def enroll_signup(
     enrollment and its rows), each insert returning what the next needs; a repeated signup
     reads back what exists instead.
     """
-    inserted = insert_customer(session, signup, rules.tiers, now)
+    inserted = insert_customer(session, signup, rules.tiers, now, rules.first_stage)
     created = inserted is not None
     customer = (
         inserted
@@ -67,9 +73,18 @@ def enroll_signup(
             default_text_version=rules.consent_text_version,
             now=now,
         )
+        if rules.first_stage is not None:  # its stage came with the insert; no event stored
+            record_stage_history(
+                session.connection(), customer.id, None, rules.first_stage, "signup", "signup", now
+            )
+    by_signup = [
+        journey_id for journey_id, journey in journeys.items() if journey.trigger == "signup"
+    ]
     enrollment_ids = [
-        enroll_customer(session, customer.id, journey, "signup", customer.signed_up_at, now)
-        for journey in journeys.values()
+        enroll_customer(
+            session, customer.id, journey, "signup", customer.signed_up_at, now, version_id=version
+        )
+        for journey, version in entering(session.connection(), journeys, by_signup)
         if journey.trigger == "signup"
     ]
     return SignupAccepted(
@@ -81,6 +96,22 @@ def enroll_signup(
     )
 
 
+def entering(
+    connection: Connection, journeys: Mapping[str, Journey], journey_ids: Sequence[str]
+) -> list[tuple[Journey, int | None]]:
+    """The version of each journey a customer entering it now starts on, with its id: the
+    current one in the store, read ``FOR SHARE`` so that a change being applied is waited
+    for (the customer then starts on the new version, never left behind on the old one)."""
+    heads = current_versions(connection, journey_ids, share=True) if journey_ids else {}
+    found = []
+    for journey_id in journey_ids:
+        version_id = heads.get(journey_id)
+        journey = followed_journey(journeys, journey_id, version_id)
+        if journey is not None:
+            found.append((journey, version_id))
+    return found
+
+
 def enroll_in_journey(
     session: Session,
     customer: Customer,
@@ -88,10 +119,15 @@ def enroll_in_journey(
     entry_key: str,
     anchor: datetime,
     now: datetime,
+    *,
+    version_id: int | None = None,
 ) -> int:
-    """One enrollment and its schedule rows; a second call with the same entry is a no-op."""
+    """One enrollment on ``version_id`` and its schedule rows; a second call with the same
+    entry is a no-op."""
     assert customer.id is not None
-    return enroll_customer(session, customer.id, journey, entry_key, anchor, now)
+    return enroll_customer(
+        session, customer.id, journey, entry_key, anchor, now, version_id=version_id
+    )
 
 
 def enroll_customer(
@@ -101,15 +137,24 @@ def enroll_customer(
     entry_key: str,
     anchor: datetime,
     now: datetime,
+    *,
+    version_id: int | None = None,
 ) -> int:
-    """One enrollment and its schedule rows; a second call with the same entry is a no-op.
-    Two statements for a new enrollment (its insert returns its id), three for a repeat."""
+    """One enrollment on ``version_id`` and its schedule rows; a second call with the same
+    entry is a no-op. A late customer is caught up as the journey's ``catch_up`` says. Two
+    statements for a new enrollment (its insert returns its id), three for a repeat."""
+    schedule = schedule_enrollment(journey, anchor, now)
     postgres = session.get_bind().dialect.name == "postgresql"
     key = {"customer_id": customer_id, "journey_id": journey.id, "entry_key": entry_key}
-    enrollment_id = session.execute(
-        _INSERT_ENROLLMENT[postgres],
-        {**key, "state": "active", "anchor_at": anchor, "created_at": now},
-    ).scalar()
+    values = {
+        **key,
+        "state": "active",
+        "anchor_at": schedule.anchor,
+        "created_at": now,
+        "started_version_id": version_id,
+        "version_id": version_id,
+    }
+    enrollment_id = session.execute(_INSERT_ENROLLMENT[postgres], values).scalar()
     if enrollment_id is None:  # it existed: a repeated signup or entry
         enrollment_id = session.execute(_FIND_ENROLLMENT, key).scalar_one()
     rows = [
@@ -121,21 +166,26 @@ def enroll_customer(
             "due_at": planned.due_at,
             "wake_at": planned.due_at,
             "state": SendState.MISSED if planned.missed else SendState.PENDING,
-            "reason": "overdue past the journey's grace at enrollment" if planned.missed else None,
+            "reason": planned.reason,
             "updated_at": now,
         }
-        for planned in compile_journey(journey, anchor, now)
+        for planned in schedule.sends
     ]
     schedule_rows(session, rows)
     return int(enrollment_id)
 
 
 def insert_customer(
-    session: Session, signup: SignupRequest, tiers: TierThresholds, now: datetime
+    session: Session,
+    signup: SignupRequest,
+    tiers: TierThresholds,
+    now: datetime,
+    first_stage: str | None = None,
 ) -> Row[Any] | None:
     """Insert the customer unless one with this ``external_id`` exists (a concurrent twin
     waits on the unique index, then no-ops); the new row's id, external id, email, tier and
-    sign-up time if this call inserted it, else None."""
+    sign-up time if this call inserted it, else None. ``first_stage``: the lifecycle stage a
+    new customer starts in, written with the row."""
     tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
     postgres = session.get_bind().dialect.name == "postgresql"
     values = {
@@ -158,6 +208,8 @@ def insert_customer(
         "created_at": now,
         "updated_at": now,
     }
+    if first_stage is not None:
+        values.update(first_stage_values(first_stage, now))
     return session.execute(_INSERT_CUSTOMER[postgres], values).first()
 
 
@@ -190,19 +242,26 @@ _FIND_ENROLLMENT = select(enrollments.c.id).where(
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
 # operator still ends it), and the rows ending it cancels.
-OPEN_ENROLLMENT = ("active", "paused")
-NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED)
+OPEN_ENROLLMENT = OPEN_ENROLLMENT_STATES
+NOT_YET_SENT = (SendState.PENDING, SendState.DISPATCHED, SendState.PAUSED, SendState.HELD)
 
 
 def end_enrollment(
     connection: Connection, enrollment_id: int, state: str, reason: str, now: datetime
 ) -> None:
     """Close an enrollment (active or paused) and cancel its steps that have not gone out."""
-    connection.execute(
+    ended = connection.execute(
         update(enrollments)
         .where(enrollments.c.id == enrollment_id, enrollments.c.state.in_(OPEN_ENROLLMENT))
         .values(state=state, ended_at=now, end_reason=reason[:500])
-    )
+    ).rowcount
+    if ended and state in ("converted", "exited"):
+        emit(
+            connection,
+            f"enrollment.{state}",
+            lambda: [{**enrollment_data(connection, enrollment_id), "reason": reason[:200]}],
+            now,
+        )
     connection.execute(
         update(scheduled_sends)
         .where(
@@ -243,7 +302,8 @@ def schedule_row(
     now: datetime,
 ) -> dict[str, Any]:
     """The row :func:`schedule_step` writes (``missed`` when already past the grace)."""
-    missed = is_missed(journey, due, now)
+    late = late_reason(journey, step, due, now, "when its event came")
+    missed = late is not None
     return {
         "enrollment_id": enrollment_id,
         "customer_id": customer_id,
@@ -252,7 +312,7 @@ def schedule_row(
         "due_at": due,
         "wake_at": due,
         "state": SendState.MISSED if missed else SendState.PENDING,
-        "reason": "the event came later than the journey's grace" if missed else None,
+        "reason": late,
         "updated_at": now,
     }
 

@@ -5,10 +5,18 @@ naming the field, never a 500 from deep inside."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 
 DB_INT_MAX = 2**63 - 1  # PostgreSQL BIGINT, SQLite INTEGER; what a JSON column's numbers keep
@@ -29,15 +37,32 @@ def bounded_moment(moment: datetime | None) -> datetime | None:
     return moment
 
 
+_ISO_DATE = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ]|\s*$)")
+
+
 def iso_text(value: object) -> object:
     """A moment comes as ISO 8601 text (or a datetime from Python callers); pydantic would
-    also read a number as unix seconds, which the schema does not offer and a typo invites."""
-    if isinstance(value, int | float):
+    also read a number as unix seconds, which the schema does not offer and a typo invites
+    -- and it does so for *text* of a number too (``"1700000000"``, ``"1.7e9"``, even
+    milliseconds), so text must start with a calendar date."""
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_DATE.match(value)):
         raise ValueError("must be ISO 8601 text with an offset, e.g. 2026-11-22T09:00:00+09:00")
     return value
 
 
-Moment = Annotated[datetime, BeforeValidator(iso_text), AfterValidator(bounded_moment)]
+# The schema says "ISO text from about 1970 to 3000" too: the year as a pattern (a year either
+# side, as an offset can carry 1969-12-31 into 1970 UTC); the exact bound is the validator's.
+MOMENT_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(1969|19[7-9][0-9]|2[0-9]{3}|3000)-",
+}
+Moment = Annotated[
+    datetime,
+    BeforeValidator(iso_text),
+    AfterValidator(bounded_moment),
+    WithJsonSchema(MOMENT_SCHEMA),
+]
 
 
 class StrippedText(BaseModel):

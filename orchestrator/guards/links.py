@@ -58,6 +58,38 @@ def web_link_problem(url: object) -> str | None:
     return None
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the base other URLs are built on (``PUBLIC_BASE_URL``, a provider's
+    API host): it must be a web link whose path can be extended, so no user name or password
+    (they would be in every mail), no query or fragment (``/unsubscribe/…`` would land inside
+    them) and a port that exists."""
+    problem = web_link_problem(url)
+    if problem is not None:
+        return problem
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "must not carry a user name or password"
+    if parts.query or url.rstrip().endswith("?"):
+        return "must not have a query (?…)"
+    if parts.fragment or "#" in url:
+        return "must not have a fragment (#…)"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has an invalid port"
+    if port == 0:
+        return "has an invalid port"
+    return None
+
+
+def check_base_url(url: str) -> str:
+    """For settings: ``url`` unchanged, or ValueError saying what is wrong."""
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
 def check_web_link(url: str) -> str:
     """For settings and validators: ``url`` unchanged, or ValueError saying what is wrong."""
     problem = web_link_problem(url)

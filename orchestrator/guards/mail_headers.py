@@ -29,6 +29,8 @@ from orchestrator.errors import UnsafeMailError
 
 # C0 and C1 controls (NUL, TAB, LF, VT, FF, CR, NEL …), DEL, U+2028/U+2029 and lone surrogates.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# The same rule for a JSON Schema (ECMA-262 and Python's re both read \uXXXX).
+ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\ud800-\\udfff]*$"
 _WHITESPACE = re.compile(r"\s+")
 _PRINTABLE = re.compile(r"[ -~]*")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"

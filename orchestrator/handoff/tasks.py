@@ -1,5 +1,9 @@
-"""CSM tasks: stored, listed, closed. One open task per customer and kind, so a signal that
-repeats (a second detractor score, a wobbling band) does not flood the CSM's list."""
+"""CSM tasks: stored, listed, closed, handed on. One open task per customer and kind, so a
+signal that repeats (a second detractor score, a wobbling band) does not flood the CSM's list.
+
+A high-touch customer's task is their CSM's; every other tier's goes to the team queue
+(no assignee: the CS team address hears of it). A task past its due time is escalated to the
+team once (``escalated_at``)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, insert, select, update
+from sqlalchemy import Connection, Select, and_, insert, or_, select, update
 
+from orchestrator.customers.tiers import Tier
 from orchestrator.db.tables import csm_tasks, customers
 from orchestrator.errors import TaskNotFound
+from orchestrator.observability.metrics import TASKS_OPENED
+from orchestrator.webhooks.outbox import emit
 
 _TASKS = csm_tasks
 TaskStatus = Literal["open", "closed"]
+CSM_TIERS: tuple[Tier, ...] = ("high",)  # whose tasks go to the customer's own CSM
+TEAM_QUEUE = None  # the assignee of a task for the team: no one person
+_BY_TIER = "by-tier"
 
 
 class TaskView(BaseModel):
@@ -31,6 +41,8 @@ class TaskView(BaseModel):
     due_at: datetime
     closed_at: datetime | None
     notified_at: datetime | None
+    closed_reason: str | None = None
+    escalated_at: datetime | None = None
 
 
 def open_task(
@@ -40,8 +52,11 @@ def open_task(
     reason: str,
     due_in: timedelta,
     now: datetime,
+    *,
+    assignee: str | None = _BY_TIER,
 ) -> int | None:
-    """Open a task assigned to the customer's CSM; None if one of this kind is already open."""
+    """Open a task; None if one of this kind is already open. By default it is the CSM's for a
+    high-touch customer and the team's for the others; ``assignee`` names someone else."""
     already = connection.execute(
         select(_TASKS.c.id).where(
             _TASKS.c.customer_id == customer_id, _TASKS.c.kind == kind, _TASKS.c.status == "open"
@@ -49,10 +64,9 @@ def open_task(
     ).first()
     if already is not None:
         return None
-    assignee = connection.execute(
-        select(customers.c.csm_email).where(customers.c.id == customer_id)
-    ).scalar()
-    return int(
+    if assignee == _BY_TIER:
+        assignee = owner(connection, customer_id)
+    task_id = int(
         connection.execute(
             insert(_TASKS)
             .values(
@@ -67,15 +81,27 @@ def open_task(
             .returning(_TASKS.c.id)
         ).scalar_one()
     )
+    TASKS_OPENED.labels(kind).inc()
+    emit(connection, "task.opened", lambda: [_task_data(connection, task_id)], now)
+    return task_id
 
 
 def list_tasks(
-    connection: Connection, status: TaskStatus | None = "open", limit: int = 100
+    connection: Connection,
+    status: TaskStatus | None = "open",
+    limit: int = 100,
+    after: tuple[datetime, int] | None = None,
 ) -> list[TaskView]:
-    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this)."""
+    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this), after
+    the key ``(due_at, id)`` of the last task of the previous page."""
     query = _with_customer().order_by(_TASKS.c.due_at, _TASKS.c.id).limit(limit)
     if status is not None:
         query = query.where(_TASKS.c.status == status)
+    if after is not None:
+        due, task_id = after
+        query = query.where(
+            or_(_TASKS.c.due_at > due, and_(_TASKS.c.due_at == due, _TASKS.c.id > task_id))
+        )
     return [TaskView.model_validate(row, from_attributes=True) for row in connection.execute(query)]
 
 
@@ -86,15 +112,91 @@ def get_task(connection: Connection, task_id: int) -> TaskView:
     return TaskView.model_validate(row, from_attributes=True)
 
 
-def close_task(connection: Connection, task_id: int, now: datetime) -> TaskView:
-    """Close a task (closing a closed one is a no-op that returns it)."""
+def owner(connection: Connection, customer_id: int) -> str | None:
+    """Who a new task of this customer goes to: their CSM in high touch, else the team."""
+    row = connection.execute(
+        select(customers.c.tier, customers.c.csm_email).where(customers.c.id == customer_id)
+    ).one()
+    return row.csm_email if row.tier in CSM_TIERS else TEAM_QUEUE
+
+
+def close_task(
+    connection: Connection, task_id: int, now: datetime, reason: str | None = None
+) -> tuple[TaskView, bool]:
+    """Close a task; the view, and whether this call closed it (closing a closed one is a
+    no-op that returns it). The caller ends the holds a closing releases."""
     get_task(connection, task_id)
+    closed = connection.execute(
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id, _TASKS.c.status == "open")
+        .values(status="closed", closed_at=now, closed_reason=reason and reason[:500])
+    ).rowcount
+    if closed:
+        emit(connection, "task.closed", lambda: [_task_data(connection, task_id)], now)
+    return get_task(connection, task_id), bool(closed)
+
+
+def open_tasks_of(connection: Connection, customer_id: int) -> list[tuple[int, str, str | None]]:
+    """(id, kind, assignee) of the customer's open tasks, oldest first."""
+    query = (
+        select(_TASKS.c.id, _TASKS.c.kind, _TASKS.c.assignee)
+        .where(_TASKS.c.customer_id == customer_id, _TASKS.c.status == "open")
+        .order_by(_TASKS.c.id)
+    )
+    return [(row.id, row.kind, row.assignee) for row in connection.execute(query)]
+
+
+def hand_to_team(connection: Connection, task_id: int) -> None:
+    """Re-target a task to the team queue; the team is notified of it as of a new task."""
     connection.execute(
         update(_TASKS)
         .where(_TASKS.c.id == task_id, _TASKS.c.status == "open")
-        .values(status="closed", closed_at=now)
+        .values(assignee=TEAM_QUEUE, notified_at=None)
     )
-    return get_task(connection, task_id)
+
+
+def overdue_task_ids(connection: Connection, now: datetime) -> list[int]:
+    """Open tasks past their due time whose escalation has not gone out (the ``(status,
+    due_at)`` index bounds the read to open tasks already due)."""
+    query = (
+        select(_TASKS.c.id)
+        .where(_TASKS.c.status == "open", _TASKS.c.due_at <= now, _TASKS.c.escalated_at.is_(None))
+        .order_by(_TASKS.c.due_at, _TASKS.c.id)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def mark_escalated(connection: Connection, task_id: int, now: datetime) -> bool:
+    """Record the escalation once; False if it was recorded already."""
+    result = connection.execute(
+        update(_TASKS)
+        .where(_TASKS.c.id == task_id, _TASKS.c.escalated_at.is_(None))
+        .values(escalated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def _task_data(connection: Connection, task_id: int) -> dict[str, Any]:
+    """What ``task.opened`` and ``task.closed`` say (the customer by the integrator's id)."""
+    row = connection.execute(
+        select(
+            _TASKS.c.kind,
+            _TASKS.c.reason,
+            _TASKS.c.status,
+            _TASKS.c.due_at,
+            customers.c.external_id,
+        )
+        .join(customers, customers.c.id == _TASKS.c.customer_id)
+        .where(_TASKS.c.id == task_id)
+    ).one()
+    return {
+        "task_id": task_id,
+        "kind": row.kind,
+        "customer_id": row.external_id,
+        "reason": row.reason,
+        "status": row.status,
+        "due_at": row.due_at.isoformat(),
+    }
 
 
 def _with_customer() -> Select[Any]:
@@ -113,13 +215,6 @@ def pending_task_ids(connection: Connection, task_ids: Sequence[int] | None = No
     if task_ids is not None:
         query = query.where(_TASKS.c.id.in_(list(task_ids)))
     return list(connection.execute(query.order_by(_TASKS.c.id)).scalars())
-
-
-def csm_address(connection: Connection, external_id: str) -> str | None:
-    """The customer's CSM, who a task mail goes to (None: the CS team's address)."""
-    query = select(customers.c.csm_email).where(customers.c.external_id == external_id)
-    address: str | None = connection.execute(query).scalar()
-    return address
 
 
 def mark_notified(connection: Connection, task_id: int, now: datetime) -> None:

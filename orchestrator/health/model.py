@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.customers.relationship import Situation
 from orchestrator.customers.tiers import Tier
 from orchestrator.journeys.durations import Duration
 from orchestrator.journeys.model import ALL_TIERS, Slug
@@ -78,6 +79,9 @@ class MailAction(_Frozen):
     kind: Literal["mail"]
     journey: Slug
     tiers: tuple[Tier, ...] = ALL_TIERS
+    even_if: tuple[Situation, ...] = Field(
+        default=(), description="Fire even for a customer who cancelled, exited or converted."
+    )
 
 
 class TaskAction(_Frozen):
@@ -86,6 +90,7 @@ class TaskAction(_Frozen):
     kind: Literal["csm_task"]
     due: Duration = timedelta(days=2)
     tiers: tuple[Tier, ...] = ALL_TIERS
+    even_if: tuple[Situation, ...] = ()
 
 
 Action = Annotated[MailAction | TaskAction, Field(discriminator="kind")]
@@ -111,6 +116,7 @@ class Signal(_Frozen):
     within: Duration | None = None
     tiers: tuple[Tier, ...] = ("high",)
     due: Duration = timedelta(days=1)
+    even_if: tuple[Situation, ...] = ()
 
     @model_validator(mode="after")
     def _one_form(self) -> Signal:

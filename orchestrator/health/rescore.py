@@ -4,7 +4,9 @@ A score that did not move only touches ``health_updated_at``; a new score or ban
 history row and updates the customer. Band actions fire per :func:`actions_to_fire`: mail
 actions enter the customer in a ``trigger: manual`` journey (so the mail gets the pipeline's
 idempotency, suppression, windows and tier rendering), task actions open a CSM task. Every
-fired action is a ``health_action`` row: the memory the cool-down reads.
+fired action is a ``health_action`` row: the memory the cool-down reads. Actions and signals
+step aside for a customer who cancelled, exited the onboarding or just converted, unless their
+``even_if`` says otherwise (:mod:`orchestrator.customers.relationship`).
 """
 
 from __future__ import annotations
@@ -14,33 +16,41 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
 from orchestrator.db.values import one_of
-from orchestrator.enrollment.store import enroll_customer
+from orchestrator.enrollment.store import enroll_customer, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
 from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, score
 from orchestrator.journeys.model import Journey
 from orchestrator.usage.events import NewEvent
+from orchestrator.webhooks.facts import customer_ref
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CustomerHealth:
-    """What rescoring reads of a customer: its tier and sign-up (for band actions) and the
-    score and band it has now (to store only what moved)."""
+    """What rescoring reads of a customer: its tier and sign-up (for band actions), the
+    score and band it has now (to store only what moved) and where the relationship stands
+    (:func:`~orchestrator.customers.relationship.relationship_of`)."""
 
     id: int
     tier: str
     signed_up_at: datetime
     health_score: int | None
     health_band: str | None
+    cancelled_at: datetime | None = None  # the relationship, for actions that step aside
+    exited_at: datetime | None = None
+    converted_at: datetime | None = None
 
 
 def rescore_customers(
@@ -79,7 +89,18 @@ def rescore_customers(
         actions = actions_to_fire(
             definition, band, row.tier, row.signed_up_at, histories[row.id], cooldown, now
         )
+        relationship = relationship_of(row)
         for action in actions:
+            in_the_way = relationship.in_the_way(action.even_if, now)
+            if in_the_way is not None:
+                log.info(
+                    "customer %d band %s: %s steps aside (%s)",
+                    row.id,
+                    band.id,
+                    action.kind,
+                    in_the_way,
+                )
+                continue
             task = _fire(session, row.id, band.id, result, action, journeys, now)
             if task is not None:
                 tasks.append(task)
@@ -88,9 +109,16 @@ def rescore_customers(
 
 def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list[CustomerHealth]:
     c = customers.c
-    query = select(c.id, c.tier, c.signed_up_at, c.health_score, c.health_band).where(
-        one_of(c.id, customer_ids, connection.dialect.name)
-    )
+    query = select(
+        c.id,
+        c.tier,
+        c.signed_up_at,
+        c.health_score,
+        c.health_band,
+        c.cancelled_at,
+        c.exited_at,
+        c.converted_at,
+    ).where(one_of(c.id, customer_ids, connection.dialect.name))
     return [CustomerHealth(*row) for row in connection.execute(query)]
 
 
@@ -146,6 +174,14 @@ def _store(
             .where(one_of(customers.c.id, unmoved, connection.dialect.name))
             .values(health_updated_at=now)
         )
+    changed = [row for row in rows if results[row.id].band != row.health_band]
+    if changed:
+        emit(
+            connection,
+            "health.band_changed",
+            lambda: _band_events(connection, changed, results),
+            now,
+        )
 
 
 # PostgreSQL: the history rows and the customers' new scores in one statement whose text is
@@ -174,6 +210,20 @@ _UPDATE_SCORE = (
         health_updated_at=bindparam("at"),
     )
 )
+
+
+def _band_events(
+    connection: Connection, rows: Sequence[Any], results: Mapping[int, HealthScore]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_id": customer_ref(connection, row.id),
+            "from": row.health_band,
+            "to": results[row.id].band,
+            "score": results[row.id].score,
+        }
+        for row in rows
+    ]
 
 
 def _action_histories(
@@ -215,12 +265,13 @@ def _fire(
     task: int | None = None
     if isinstance(action, MailAction):
         name = f"mail:{action.journey}"
-        journey = journeys.get(action.journey)
-        if journey is None:
+        entered = entering(connection, journeys, [action.journey])
+        if not entered:
             log.error("health action names no journey %r; skipped", action.journey)
             return None
+        journey, version_id = entered[0]
         entry = f"health:{band}:{now.isoformat()}"
-        enroll_customer(session, customer_id, journey, entry, now, now)
+        enroll_customer(session, customer_id, journey, entry, now, now, version_id=version_id)
     else:
         name = "csm_task"
         reason = f"health score {result.score} entered band {band}"
@@ -238,25 +289,33 @@ def task_signals(
     definition: HealthDefinition,
     now: datetime,
     *,
-    tiers: Mapping[int, str] | None = None,
+    known: Mapping[int, CustomerHealth] | None = None,
 ) -> list[int]:
-    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM.
-    ``tiers``: the customers' tiers when the caller has them (else read here, if a signal
-    could apply)."""
+    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM, unless
+    the relationship says to step aside. ``known``: the customers as the caller read them
+    under their lock (else read here, if a signal could apply)."""
     names = {signal.event for signal in definition.signals}
     events = [event for event in events if event.name in names]
     if not events:
         return []
     connection = session.connection()
-    if tiers is None:
-        query = select(customers.c.id, customers.c.tier).where(
-            customers.c.id.in_({e.customer_id for e in events})
-        )
-        tiers = {customer_id: tier for customer_id, tier in connection.execute(query)}
+    rows: Mapping[int, Any] | None = known
+    if rows is None:
+        query = select(
+            customers.c.id,
+            customers.c.tier,
+            customers.c.cancelled_at,
+            customers.c.exited_at,
+            customers.c.converted_at,
+        ).where(one_of(customers.c.id, {e.customer_id for e in events}, connection.dialect.name))
+        rows = {row.id: row for row in connection.execute(query)}
     tasks = []
     for event in events:
+        row = rows[event.customer_id]
         for signal in definition.signals:
-            if signal.event != event.name or tiers[event.customer_id] not in signal.tiers:
+            if signal.event != event.name or row.tier not in signal.tiers:
+                continue
+            if relationship_of(row).in_the_way(signal.even_if, now) is not None:
                 continue
             reason = _signal_reason(connection, signal, event, now)
             if reason is None:
@@ -277,7 +336,9 @@ def _signal_reason(
             and not isinstance(value, bool)
             and value <= signal.at_most
         ):
-            return f"{signal.id}: {event.name} {signal.property}={value}"
+            comment = event.properties.get("comment")
+            said = f": “{comment}”" if isinstance(comment, str) and comment.strip() else ""
+            return f"{signal.id}: {event.name} {signal.property}={value}{said}"
         return None
     assert signal.count_at_least is not None and signal.within is not None
     count = connection.execute(

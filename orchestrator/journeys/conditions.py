@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ConditionError
+from orchestrator.journeys.yaml_files import did_you_mean
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 
@@ -21,7 +23,43 @@ def compile_condition(source: str) -> Any:
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
+        reason = _unknown_filter_or_test(source) or exc.message
+        raise ConditionError(f"invalid condition {source!r}: {reason}") from None
+
+
+def _unknown_filter_or_test(source: str) -> str | None:
+    """Jinja refuses an unknown filter by name only: name the closest one too (``lowr``)."""
+    try:
+        tree = parse_condition(source)
+    except ConditionError:
+        return None
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            return f"no {kind} {node.name!r}" + did_you_mean(node.name, known)
+    return None
+
+
+def parse_condition(source: str) -> nodes.Expr:
+    """The expression's syntax tree, as Jinja compiles it (``stepmail check`` walks it to
+    check the names it uses); ConditionError naming the syntax problem."""
+    try:
+        parser = Parser(_ENV, source, state="variable")
+        expression = parser.parse_expression()
+        if not parser.stream.eos:
+            parser.fail(f"unexpected {parser.stream.current.value!r} after the expression")
+    except TemplateSyntaxError as exc:
         raise ConditionError(f"invalid condition {source!r}: {exc.message}") from None
+    return expression
+
+
+def known_filters() -> frozenset[str]:
+    return frozenset(_ENV.filters)
+
+
+def known_tests() -> frozenset[str]:
+    return frozenset(_ENV.tests)
 
 
 def evaluate_condition(source: str, context: Mapping[str, Any]) -> bool:

@@ -5,13 +5,13 @@ Pure: no database, no clock; the worker and the simulator call the same code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.errors import ConditionError
-from orchestrator.journeys.compiler import is_missed
+from orchestrator.journeys.compiler import is_expired, is_missed
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import SendState
@@ -40,6 +40,15 @@ class Decision:
     state: SendState
     reason: str
     end_enrollment: str | None = None
+    held_by_task: int | None = None  # HELD: the open CSM task that holds it
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A CSM task open for the customer: a journey naming its kind holds its mails."""
+
+    id: int
+    kind: str
 
 
 def decide(
@@ -53,15 +62,24 @@ def decide(
     usage: Mapping[str, object] | None = None,
     *,
     opted_out: bool = False,
+    open_tasks: Sequence[OpenTask] = (),
 ) -> Decision | None:
     """Every reason not to send, in order of precedence; None when the mail should go.
-    ``usage`` is :func:`orchestrator.usage.facts.usage_context`: what conditions ask of usage."""
+    ``usage`` is :func:`orchestrator.usage.facts.usage_context`: what conditions ask of usage.
+    A step held for an open task comes last: exit rules still end the enrollment, and a
+    condition that is false skips rather than holds."""
     if enrollment_state == "paused":  # held, not lost: resuming makes the row pending again
         return Decision(SendState.PAUSED, "enrollment is paused")
     if enrollment_state != "active":
         return Decision(SendState.CANCELLED, f"enrollment is {enrollment_state}")
     if journey is None or step is None:
         return Decision(SendState.SKIPPED, "the step is no longer in the journey")
+    if is_expired(step, claim.due_at, now):
+        late = now - claim.due_at
+        return Decision(
+            SendState.MISSED,
+            f"expired: {late} after its due time (expires after {step.expires_after})",
+        )
     on_time = claim.held_until or claim.due_at
     if claim.attempts == 1 and claim.admitted_at is None and is_missed(journey, on_time, now):
         late = now - on_time
@@ -72,6 +90,8 @@ def decide(
         return Decision(SendState.SKIPPED, f"address suppressed ({suppression_reason})")
     if opted_out:
         return Decision(SendState.SKIPPED, f"customer opted out of {journey.name!r} ({journey.id})")
+    if customer.relationship.cancelled_at is not None and "cancelled" not in journey.even_if:
+        return Decision(SendState.SKIPPED, "the customer cancelled their subscription")
     context = condition_context(customer, now, usage)
     try:
         for condition in journey.exit_when:
@@ -82,6 +102,18 @@ def decide(
             return Decision(SendState.SKIPPED, f"condition false: {step.when}")
     except ConditionError as exc:
         return Decision(SendState.FAILED, str(exc))
+    return _held(journey, step, open_tasks)
+
+
+def _held(journey: Journey, step: Step, open_tasks: Sequence[OpenTask]) -> Decision | None:
+    """Held while a task the journey names is open: a human is in charge of the customer.
+    Transactional steps (a receipt, a confirmation) are never held."""
+    if step.transactional:
+        return None
+    for task in open_tasks:
+        if journey.holds_for(task.kind):
+            reason = f"held while CSM task #{task.id} ({task.kind}) is open"
+            return Decision(SendState.HELD, reason, held_by_task=task.id)
     return None
 
 
@@ -95,6 +127,7 @@ def condition_context(
         "plan": customer.plan,
         "attributes": dict(customer.attributes),
         "days_since_signup": max(0, (now - customer.signed_up_at).days),
+        "stage": customer.stage,
         **(usage or {}),
     }
 

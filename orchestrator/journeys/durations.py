@@ -10,7 +10,8 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+)\s*([wdhm])")
 _WHOLE = re.compile(r"^\s*(\d+\s*[wdhm]\s*)+$")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+_MINUTES = {"w": 7 * 24 * 60, "d": 24 * 60, "h": 60, "m": 1}
+MAX_DURATION = timedelta(days=3660)  # ten years: every moment plus it stays in the calendar
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -21,10 +22,10 @@ def parse_duration(value: Any) -> timedelta:
         raise ValueError(
             f"expected a duration such as '3d', '12h', '1d 6h' or '90m', got {value!r}"
         )
-    total = timedelta()
-    for amount, unit in _PART.findall(value):
-        total += timedelta(**{_UNITS[unit]: int(amount)})
-    return total
+    minutes = sum(int(amount) * _MINUTES[unit] for amount, unit in _PART.findall(value))
+    if minutes > MAX_DURATION.total_seconds() // 60:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(minutes=minutes)
 
 
 def format_duration(value: timedelta) -> str:

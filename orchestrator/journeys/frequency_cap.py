@@ -30,7 +30,9 @@ NAMED_PERIODS = {
 CAP_EXAMPLE = (
     "expected e.g. '1/day,3/week' (periods: hour, day, week, month or a duration like 36h)"
 )
-_RULE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
+_RULE = re.compile(r"^\s*(\d{1,6})\s*/\s*(.+?)\s*$")
+MAX_LIMIT = 10_000
+MAX_PERIOD = timedelta(days=366)
 
 # A send in one of these states with a ``sent_at`` holds a slot; the others ended unsent.
 HOLDING_STATES = frozenset(
@@ -76,16 +78,19 @@ def parse_frequency_cap(text: str) -> tuple[CapRule, ...]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         match = _RULE.match(part)
         if match is None:
-            raise ValueError(f"invalid frequency cap {part!r}: {CAP_EXAMPLE}")
+            raise ValueError(f"invalid frequency cap {part[:40]!r}: {CAP_EXAMPLE}")
         limit, unit = int(match[1]), match[2].lower()
         period = NAMED_PERIODS.get(unit)
         if period is None:
             try:
                 period = parse_duration(unit)
             except ValueError:
-                raise ValueError(f"invalid frequency cap {part!r}: {CAP_EXAMPLE}") from None
-        if limit < 1 or period <= timedelta(0):
-            raise ValueError(f"invalid frequency cap {part!r}: the limit and period must be > 0")
+                raise ValueError(f"invalid frequency cap {part[:40]!r}: {CAP_EXAMPLE}") from None
+        if not (1 <= limit <= MAX_LIMIT and timedelta(0) < period <= MAX_PERIOD):
+            raise ValueError(
+                f"invalid frequency cap {part!r}: the limit must be 1 to {MAX_LIMIT} and the "
+                f"period at most {MAX_PERIOD.days} days"
+            )
         rules.append(CapRule(limit, period, f"{limit}/{unit}"))
     if not rules:
         raise ValueError(f"invalid frequency cap {text!r}: {CAP_EXAMPLE}")

@@ -9,20 +9,43 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from orchestrator.errors import JourneyError
-from orchestrator.journeys.model import Journey
-from orchestrator.journeys.yaml_files import line_of, read_mapping, validation_error
+from orchestrator.journeys.model import EventMatch, Journey, ReentryAfter, Step, WaitFor
+from orchestrator.journeys.yaml_files import line_of, parse_mapping, read_text, validation_error
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
-NOT_JOURNEYS = frozenset({"health.yaml", "health.yml"})
+NOT_JOURNEYS = frozenset(
+    {
+        "health.yaml",
+        "health.yml",
+        "lifecycle.yaml",
+        "lifecycle.yml",
+        "programs.yaml",
+        "programs.yml",
+        "events.yaml",
+        "events.yml",
+    }
+)
+# Every key a journey file may hold, at any depth: an unknown one gets the closest as a hint.
+JOURNEY_KEYS = frozenset(
+    key
+    for model in (Journey, Step, WaitFor, EventMatch, ReentryAfter)
+    for key in model.model_fields
+)
 
 
 def load_journey(path: Path) -> Journey:
     """Parse and validate one journey file."""
-    root, data = read_mapping(path, "a journey file")
+    return parse_journey(read_text(path), path)
+
+
+def parse_journey(text: str, path: Path) -> Journey:
+    """Parse and validate a journey file's text (read already, or kept by a version);
+    ``path`` names it in errors and gives the id it must have."""
+    root, data = parse_mapping(text, path, "a journey file")
     try:
         journey = Journey.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(path, root, exc) from None
+        raise validation_error(path, root, exc, JOURNEY_KEYS) from None
     if journey.id != path.stem:
         raise JourneyError(
             str(path), line_of(root, ("id",)), "id", f"must match the file name {path.stem!r}"
@@ -31,7 +54,8 @@ def load_journey(path: Path) -> Journey:
 
 
 def journey_files(directory: Path) -> list[Path]:
-    """The journey files in ``directory``, sorted; other YAML (health scores) is left out."""
+    """The journey files in ``directory``, sorted; other YAML (the health score, the event
+    catalogue) is left out."""
     if not directory.is_dir():
         return []
     return sorted(

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.customers.relationship import Situation
 from orchestrator.customers.tiers import Tier
 from orchestrator.errors import ConditionError
 from orchestrator.guards.links import check_link_values
@@ -80,6 +81,8 @@ def _event_ref(value: Any) -> Any:
 
 
 def _trigger_ref(value: Any) -> Any:
+    if isinstance(value, list):  # any of several events
+        return tuple(_event_ref(item) for item in value)
     return value if value in ("signup", "manual") else _event_ref(value)
 
 
@@ -110,6 +113,28 @@ class ReentryAfter(_Frozen):
 
 Reentry = Literal["never", "always"] | ReentryAfter
 
+InFlightPolicy = Literal["follow_latest", "finish_started"]
+CatchUpPolicy = Literal["skip_missed", "send_first", "compress"]
+
+
+def _id_list(value: Any) -> Any:
+    """``renamed_from: basics`` is short for ``renamed_from: [basics]``."""
+    return [value] if isinstance(value, str) else value
+
+
+class Survey(_Frozen):
+    """A survey the step's mail carries: ``nps`` is a one-click 0-10 scale whose links are
+    signed per customer and survey (``survey`` in the template). ``id`` names the survey in
+    the answers; default ``<journey>-<step>``."""
+
+    kind: Literal["nps"] = "nps"
+    id: Slug | None = None
+
+
+def _survey_ref(value: Any) -> Any:
+    """``survey: nps`` is short for ``survey: {kind: nps}``."""
+    return {"kind": value} if isinstance(value, str) else value
+
 
 class Step(_Frozen):
     """One mail of a journey, sent ``after`` the enrollment's anchor if its condition holds."""
@@ -139,6 +164,22 @@ class Step(_Frozen):
     wait_for: WaitFor | None = Field(
         default=None, description="Wait for an event after this step, then branch."
     )
+    survey: Annotated[
+        Survey | None,
+        BeforeValidator(_survey_ref, json_schema_input_type=Literal["nps"] | Survey | None),
+    ] = Field(default=None, description="A survey the mail carries: nps (a one-click 0-10 scale).")
+    renamed_from: Annotated[
+        tuple[Slug, ...], BeforeValidator(_id_list, json_schema_input_type=Slug | list[Slug])
+    ] = Field(
+        default=(),
+        description="The id(s) this step had before: customers in flight keep their place "
+        "(pending rows move to this id, sent ones count as this step's history).",
+    )
+    expires_after: Duration | None = Field(
+        default=None,
+        description="Never sent later than this after its due time, however it was held up "
+        "(an event step's event, a send window, the frequency cap); later it is missed.",
+    )
 
     @property
     def is_timed(self) -> bool:
@@ -160,13 +201,18 @@ class Journey(_Frozen):
     name: str = Field(min_length=1)
     description: str = ""
     trigger: Annotated[
-        Literal["signup", "manual"] | EventMatch,
+        Literal["signup", "manual"] | EventMatch | tuple[EventMatch, ...],
         BeforeValidator(
-            _trigger_ref, json_schema_input_type=Literal["signup", "manual"] | Slug | EventMatch
+            _trigger_ref,
+            json_schema_input_type=Literal["signup", "manual"]
+            | Slug
+            | EventMatch
+            | list[Slug | EventMatch],
         ),
     ] = Field(
         default="signup",
-        description="signup; manual (entered by Stepmail, e.g. health actions); or an event.",
+        description="signup; manual (entered by Stepmail, e.g. health actions); an event; or a "
+        "list of events (any of them enters).",
     )
     reentry: Reentry = Field(
         default="never",
@@ -193,6 +239,20 @@ class Journey(_Frozen):
     exit_when: tuple[ConditionSource, ...] = Field(
         default=(), description="Conditions that end the enrollment when true at send time."
     )
+    even_if: tuple[Situation, ...] = Field(
+        default=(),
+        description="Who an event or a health action still enters, and who still gets its "
+        "mails: by default nobody whose subscription was cancelled, who exited a signup "
+        "journey by an exit event, or who converted in the last 30 days.",
+    )
+    hold_while_task: tuple[Slug, ...] = Field(
+        default=("at_risk",),
+        description="While a CSM task of one of these kinds is open for the customer, the "
+        "journey's mails are held (a band's task is health_<band>, named by its band too).",
+    )
+    on_task_closed: Literal["release", "cancel"] = Field(
+        default="release", description="What closing the task does to the held mails."
+    )
     csm_sender_tiers: tuple[Tier, ...] = Field(
         default=("high",), description="Tiers whose mails come from the customer's CSM."
     )
@@ -204,12 +264,35 @@ class Journey(_Frozen):
             "unset to show the journey's name."
         ),
     )
+    track_clicks: bool = Field(
+        default=True,
+        description="Links in this journey's mails go through signed redirect links that "
+        "count clicks (when STEPMAIL_CLICK_TRACKING is on); false sends them as written.",
+    )
     vars: Annotated[dict[str, Any], AfterValidator(_check_link_vars)] = Field(
         default_factory=dict,
         description="Constants for templates, e.g. links to guides (a key ending in _url "
         "must hold an http or https URL).",
     )
     steps: tuple[Step, ...] = Field(min_length=1)
+    in_flight: InFlightPolicy = Field(
+        default="follow_latest",
+        description="What a change of this file does to customers already in the journey: "
+        "follow_latest (added steps scheduled, removed ones cancelled, new delays applied) or "
+        "finish_started (they finish on the version they started).",
+    )
+    catch_up: CatchUpPolicy = Field(
+        default="skip_missed",
+        description="A customer enrolled late (an import, a backdated signup): skip_missed "
+        "(steps past the grace are missed), send_first (the first step is sent now anyway) or "
+        "compress (the schedule starts now, the gaps kept).",
+    )
+    removed_steps: dict[Slug, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict,
+        description="Steps taken out on purpose, each with why: their pending rows are "
+        "cancelled with that reason. A step that vanishes while rows wait for it, neither "
+        "renamed nor listed here, stops the change from being applied.",
+    )
 
     @model_validator(mode="after")
     def _unique_step_ids(self) -> Journey:
@@ -218,12 +301,28 @@ class Journey(_Frozen):
             if step.id in seen:
                 raise ValueError(f"step id {step.id!r} is used twice")
             seen.add(step.id)
+        if isinstance(self.trigger, tuple) and not self.trigger:
+            raise ValueError("trigger: a list of events needs at least one")
         _check_branches(self)
+        _check_lineage(self)
         return self
 
     @property
-    def trigger_event(self) -> EventMatch | None:
-        return self.trigger if isinstance(self.trigger, EventMatch) else None
+    def trigger_events(self) -> tuple[EventMatch, ...]:
+        """The events that enter this journey (none for signup and manual journeys)."""
+        if isinstance(self.trigger, EventMatch):
+            return (self.trigger,)
+        return self.trigger if isinstance(self.trigger, tuple) else ()
+
+    def survey_id(self, step: Step) -> str | None:
+        """The id the answers to ``step``'s survey are stored under; None without a survey."""
+        if step.survey is None:
+            return None
+        return step.survey.id or f"{self.id}-{step.id}"
+
+    def holds_for(self, task_kind: str) -> bool:
+        """Whether an open task of ``task_kind`` holds this journey's mails."""
+        return any(task_kind in (name, f"health_{name}") for name in self.hold_while_task)
 
     def branch_targets(self) -> dict[str, Step]:
         """Step id → the waiting step whose branch it is; such steps are not timed."""
@@ -248,11 +347,21 @@ class Journey(_Frozen):
         return planned
 
     def step(self, step_id: str) -> Step:
-        """The step called ``step_id``; KeyError if the journey has none (e.g. it was removed)."""
+        """The step called ``step_id``, or the one renamed from it (a row written before the
+        rename still names the old id); KeyError if the journey has none (it was removed)."""
         for step in self.steps:
             if step.id == step_id:
                 return step
+        for step in self.steps:
+            if step_id in step.renamed_from:
+                return step
         raise KeyError(step_id)
+
+    def first_offset(self) -> timedelta | None:
+        """The offset of the first step written at enrollment (None: every step waits for an
+        event): what the catch-up policies start from."""
+        offsets = [offset for _, offset in self.scheduled_offsets()]
+        return min(offsets) if offsets else None
 
 
 def _check_branches(journey: Journey) -> None:
@@ -279,3 +388,22 @@ def _check_branches(journey: Journey) -> None:
             raise ValueError(f"step {step.id!r}: a branch of a wait cannot wait or have on_event")
         if step.is_timed and step.id not in targets and "after" not in step.model_fields_set:
             raise ValueError(f"step {step.id!r} needs `after` (or `on_event`)")
+
+
+def _check_lineage(journey: Journey) -> None:
+    """A step is renamed from, or removed as, an id no step of this version has, and each old
+    id has one fate."""
+    ids = {step.id for step in journey.steps}
+    fate: dict[str, str] = {}
+    for step in journey.steps:
+        for old in step.renamed_from:
+            if old in ids:
+                raise ValueError(f"step {step.id!r}: renamed_from {old!r}, which is still a step")
+            if old in fate:
+                raise ValueError(f"{old!r} is renamed to both {fate[old]!r} and {step.id!r}")
+            fate[old] = step.id
+    for old in journey.removed_steps:
+        if old in ids:
+            raise ValueError(f"removed_steps: {old!r} is still a step")
+        if old in fate:
+            raise ValueError(f"removed_steps: {old!r} is also renamed to {fate[old]!r}")

@@ -1,28 +1,53 @@
-"""YAML files people write by hand (journeys, the health score): parsed with their node tree
-kept, so a validation error can name the file, the line and the field."""
+"""YAML files people write by hand (journeys, the health score, the event catalogue): parsed
+with their node tree kept, so a validation error can name the file, the line and the field.
+
+A key written twice is refused with both lines: YAML loaders silently keep the last one, so
+``after: 7d`` followed by ``after: 8d`` would otherwise ship as 8 days without a word.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import difflib
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from orchestrator.errors import JourneyError
+
+# Nesting a hand-written file never needs; deeper is refused before the tree is walked.
+MAX_DEPTH = 64
+# A journey, the health score or the catalogue is a few kilobytes; a bigger file is a mistake.
+MAX_BYTES = 2 * 1024 * 1024
 
 
 def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The document's node tree and its data; JourneyError when it is unreadable, not YAML,
-    or not a mapping (``what`` names the kind of file in that message)."""
+    has a key twice, or is not a mapping (``what`` names the kind of file in that message)."""
+    return parse_mapping(read_text(path), path, what)
+
+
+def read_text(path: Path) -> str:
+    """A hand-written file's text; JourneyError when it is unreadable or implausibly big."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_BYTES:
+            raise JourneyError(str(path), None, None, f"larger than {MAX_BYTES // 1024**2} MiB")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
+
+
+def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """:func:`read_mapping` of a text already read (``path`` names it in errors)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        refuse_duplicate_keys(path, root)
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes recursively: thousands of [ or {
+        raise JourneyError(str(path), None, None, "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -32,34 +57,116 @@ def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any
     return root, data
 
 
+def refuse_duplicate_keys(path: Path, root: yaml.Node | None) -> None:
+    """JourneyError at the second occurrence of a key, naming the line of the first."""
+    for where, key, first, again in _duplicates(root, (), 0):
+        field = ".".join(str(part) for part in (*where, key))
+        raise JourneyError(
+            str(path),
+            again,
+            field,
+            f"the key {key!r} is written twice (lines {first} and {again}); "
+            "keep one: YAML would silently use the last",
+        )
+
+
+def _duplicates(
+    node: yaml.Node | None, where: tuple[str | int, ...], depth: int
+) -> Iterator[tuple[tuple[str | int, ...], str, int, int]]:
+    if depth > MAX_DEPTH:
+        return
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            line = key.start_mark.line + 1
+            if name in seen and name != "<<":
+                yield where, name, seen[name], line
+            seen.setdefault(name, line)
+            yield from _duplicates(value, (*where, name), depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicates(item, (*where, index), depth + 1)
+
+
 def validation_error(
     path: Path,
     root: yaml.Node | None,
     exc: ValidationError,
-    union_tags: Collection[str] = (),
+    known_keys: Collection[str] = (),
 ) -> JourneyError:
-    """The first problem pydantic found, at its line. ``union_tags`` are the discriminator
-    names pydantic adds to a union member's location, which are not in the file."""
-    error = exc.errors()[0]
-    raw = error["loc"]
-    loc = tuple(
-        part
-        for i, part in enumerate(raw)
-        if part != "function-after"
-        and not (i and isinstance(raw[i - 1], int) and part in union_tags)
-    )
-    message = error["msg"].removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
+    """The problem pydantic found that explains the others, at its line: a missing key first
+    (a union's other branches only complain because of it), in plain words.
+
+    Parts of pydantic's location that are not in the file (a union member's name, a
+    discriminator tag such as ``frequency``) are left out, so the field reads as written. An
+    unknown key gets the closest of ``known_keys`` as a suggestion."""
+    errors = sorted(exc.errors(), key=_cause_first)
+    error = errors[0]
+    loc = _file_location(root, error)
+    if error["type"] == "missing":
+        *parent, key = loc or ("?",)
+        loc, message = tuple(parent), f"the required key {key!r} is missing"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key" + did_you_mean(str(loc[-1]) if loc else "", known_keys)
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     field = ".".join(str(part) for part in loc) or None
-    return JourneyError(str(path), line_of(root, loc), field, message)
+    at_key = "[key]" in error["loc"]  # a bad key: its own line, not its value's
+    return JourneyError(str(path), line_of(root, error["loc"] if at_key else loc), field, message)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], prefix: str = "") -> str:
+    """``; did you mean 'x'?`` for the closest candidate (``prefix`` + it, unquoted, with a
+    prefix: ``usage.seen``), or nothing when none is close."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {prefix}{close[0]}?" if prefix else f"; did you mean {close[0]!r}?"
+
+
+def written_part(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """The leading parts of ``loc`` the file holds (``trigger: x`` has no ``trigger.event``)."""
+    node, kept = root, []
+    for part in loc:
+        node = _child(node, part)
+        if node is None:
+            break
+        kept.append(part)
+    return tuple(kept)
+
+
+def _cause_first(error: ErrorDetails) -> int:
+    """Missing keys first; otherwise pydantic's order, which is the model's field order."""
+    return 0 if error["type"] == "missing" else 1
+
+
+def _file_location(root: yaml.Node | None, error: ErrorDetails) -> tuple[str | int, ...]:
+    """The location as the file has it: each part that names a key or item there, and the
+    last part of a missing key (which by definition is not there)."""
+    raw = error["loc"]
+    node, kept = root, []
+    for i, part in enumerate(raw):
+        child = _child(node, part)
+        if child is not None:
+            node = child
+            kept.append(part)
+        elif i == len(raw) - 1 and error["type"] in ("missing", "extra_forbidden"):
+            kept.append(part)
+    return tuple(kept)
 
 
 def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
     """Follow a pydantic location through the YAML node tree to the line that holds it."""
     line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
+    for index, part in enumerate(loc):
+        if list(loc[index + 1 : index + 2]) == ["[key]"] and isinstance(node, yaml.MappingNode):
+            # pydantic's ``name.[key]``: the key itself is wrong, on the key's own line
+            keys = [key for key, _ in node.value if key.value == part]
+            return keys[0].start_mark.line + 1 if keys else line
         child = _child(node, part)
         if child is None:
             break

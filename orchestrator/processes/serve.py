@@ -7,16 +7,26 @@ development defaults, and a missing folder or unreachable server stops it with o
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from types import FrameType
 
 import dramatiq
-import uvicorn
 from fastapi import FastAPI
 
-from orchestrator.api.access_log import uvicorn_log_config
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
+from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
-from orchestrator.processes.scheduler import start_scheduler_thread
+from orchestrator.processes.http_server import (
+    bind,
+    ensure_descriptors,
+    quiet_uvicorn_access_log,
+    serve,
+    serve_workers,
+)
+from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
+from orchestrator.processes.webhook_loop import start_webhook_loop
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
@@ -30,12 +40,12 @@ from orchestrator.startup.gate import (
 
 log = logging.getLogger(__name__)
 
-WORKER_HEALTHCHECK_TIMEOUT = 60  # seconds without an answer before an API worker is replaced
-
 
 def run_all_in_one(settings: Settings) -> None:
     """``stepmail run``: everything in this process, so one command gives a working service."""
-    defaults = check_before_serving(settings, migrates_itself=True)
+    defaults = check_before_serving(settings, migrates_itself=True, serves_http=True)
+    ensure_descriptors(settings)
+    sock = bind(settings)  # an address in use stops us before anything starts
     upgrade_database(settings.database_url)
     runtime = build_runtime(settings)
     install_runtime(runtime)
@@ -44,70 +54,99 @@ def run_all_in_one(settings: Settings) -> None:
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
+    webhooks = start_webhook_loop(runtime, stop)
     _print_banner(settings, defaults)
     try:
-        _serve(create_app(runtime), settings)
+        serve(create_app(runtime), settings, sock)
     finally:
         stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
         worker.stop()
         runtime.close()
 
 
 def run_api(settings: Settings, workers: int = 1) -> None:
-    """``stepmail api [--workers N]``. The checks run once, here, before any worker starts.
+    """``stepmail api [--workers N]``. The checks run and the socket is bound once, here,
+    before any worker starts (an address in use is one line, not N tracebacks).
 
-    With N > 1, uvicorn's supervisor starts N processes on one listening socket; each reads
-    its settings from the same environment and builds its own runtime (engine, pool,
-    journeys) in :func:`api_app`. A key this process would make for itself (the unsubscribe
-    and console keys when no secret is set: development only) is made once here and handed to
-    every worker, so a link or a console cookie made by one is good in all.
+    With N > 1, uvicorn's supervisor starts N processes serving that socket; each reads its
+    settings from the same environment and builds its own runtime (engine, pool, journeys) in
+    :func:`api_app`, under the same bounds (processes/http_server.py). A key this process
+    would make for itself (the unsubscribe and console keys when no secret is set:
+    development only) is made once here and handed to every worker, so a link or a console
+    cookie made by one is good in all.
     """
-    log_development_defaults(check_before_serving(settings))
+    log_development_defaults(check_before_serving(settings, serves_http=True))
+    ensure_descriptors(settings)  # a spawned worker inherits the raised limit
+    sock = bind(settings)
     if workers == 1:
-        _serve(create_app(build_runtime(settings)), settings)
+        serve(create_app(build_runtime(settings)), settings, sock)
         return
     share_process_key()
-    _serve(f"{__name__}:api_app", settings, workers=workers)
+    serve_workers(f"{__name__}:api_app", settings, sock, workers)
 
 
 def api_app() -> FastAPI:
     """The app of one ``stepmail api --workers N`` process (a uvicorn factory): the parent
-    already checked the settings and the database, so this only builds the runtime."""
-    runtime = build_runtime(load_settings())
+    already checked the settings and the database, so this sets up the process's logging
+    (a spawned interpreter starts without it) and builds the runtime."""
+    from orchestrator.processes.log_hygiene import configure_process_logging
+
+    settings = load_settings()
+    configure_process_logging(settings)
+    quiet_uvicorn_access_log()  # set up again: uvicorn's, done before this, is undone
+    runtime = build_runtime(settings)
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
     return app
 
 
-def _serve(app: FastAPI | str, settings: Settings, *, workers: int = 1) -> None:
-    """uvicorn, its access log keeping unsubscribe tokens out (api/access_log.py)."""
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=uvicorn_log_config(),
-        factory=isinstance(app, str),
-        workers=workers if workers > 1 else None,
-        # The supervisor kills (and replaces) a worker that does not answer its ping in time,
-        # dropping the requests in flight. Its 5 s default did that to healthy workers on a
-        # loaded 2-core machine while they parsed 1,000-event batches: only a stuck one goes.
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
-    )
-
-
 def run_scheduler_process(settings: Settings) -> None:
+    """``stepmail scheduler``: the tick loop in the main thread, stopped by SIGTERM or Ctrl-C
+    after the tick in hand (its claimed rows are dispatched, none left half-claimed)."""
     if not settings.redis_url:
         raise ConfigurationError("STEPMAIL_REDIS_URL is required for a separate scheduler")
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
-    stop = start_scheduler_thread(runtime, broker)
+    stop = threading.Event()
+    heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
+    _stop_on_signals(stop)
+    if settings.scheduler_metrics_port:
+        try:
+            start_metrics_server(
+                settings.metrics_host,
+                settings.scheduler_metrics_port,
+                extra=runtime.scrape_time_gauges(),
+                health=heartbeat.check,
+            )
+        except OSError as exc:
+            runtime.close()
+            raise ConfigurationError(
+                f"STEPMAIL_SCHEDULER_METRICS_PORT: cannot listen on {settings.metrics_host}:"
+                f"{settings.scheduler_metrics_port} ({exc.strerror}); give each scheduler on a "
+                "host its own port, or 0 to turn the port off"
+            ) from None
+    webhooks = start_webhook_loop(runtime, stop)
     try:
-        while not stop.wait(3600):
-            pass
-    except KeyboardInterrupt:
+        scheduler_jobs(runtime, broker, stop, heartbeat)
+    finally:
         stop.set()
+        webhooks.join(timeout=settings.webhook_timeout + 5)
+        runtime.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            log.info(
+                "%s received: finishing the tick in hand, then stopping",
+                signal.Signals(signum).name,
+            )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def _print_banner(settings: Settings, defaults: list[DevelopmentDefault]) -> None:

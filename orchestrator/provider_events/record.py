@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, provider_events, scheduled_sends
+from orchestrator.observability.metrics import PROVIDER_EVENTS
 from orchestrator.provider_events.send_effects import apply_to_sends
 from orchestrator.provider_events.vocabulary import EventKind, NormalizedEvent
 from orchestrator.recipients.reasons import HARD_BOUNCE, SOFT_BOUNCES, SPAM_REPORT, UNSUBSCRIBE
 from orchestrator.recipients.suppression import count_soft_bounce, suppress, unsuppress
+from orchestrator.webhooks.facts import send_data
+from orchestrator.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,8 @@ def record_events(
     for event in fresh:
         if event.email and (event.kind in ADDRESS_KINDS or event.suppress_as is not None):
             _update_suppression(session, event, soft_bounce_limit, now)
+        PROVIDER_EVENTS.labels(event.kind.value).inc()
+    _emit_webhooks(session, fresh, now)
     return RecordSummary(len(events), len(fresh), len(events) - len(fresh))
 
 
@@ -158,3 +164,32 @@ def _first_of_each(events: Iterable[NormalizedEvent]) -> list[NormalizedEvent]:
             seen.add(event.event_id)
             first.append(event)
     return first
+
+
+_WEBHOOK_EVENTS = {
+    EventKind.DELIVERED: "mail.delivered",
+    EventKind.BOUNCED: "mail.bounced",
+    EventKind.UNSUBSCRIBED: "recipient.unsubscribed",
+}
+
+
+def _emit_webhooks(session: Session, fresh: Sequence[NormalizedEvent], now: datetime) -> None:
+    """``mail.delivered``, ``mail.bounced`` and ``recipient.unsubscribed`` for the new events
+    that name one of our sends (the address itself is never sent on)."""
+    for kind, event_type in _WEBHOOK_EVENTS.items():
+        chosen = [e for e in fresh if e.kind == kind and e.send_id is not None]
+        if chosen:
+            emit(session, event_type, partial(_event_data, session, chosen), now)
+
+
+def _event_data(session: Session, events: Sequence[NormalizedEvent]) -> list[dict[str, Any]]:
+    known = send_data(session, [e.send_id for e in events if e.send_id is not None])
+    return [
+        {
+            **known.get(e.send_id or 0, {"send_id": e.send_id}),
+            "source": e.provider,
+            "occurred_at": e.occurred_at.isoformat(),
+            "detail": e.detail[:200],
+        }
+        for e in events
+    ]

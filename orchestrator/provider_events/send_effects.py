@@ -1,5 +1,6 @@
 """Fold a batch of new events onto the sends they name: delivery status, delivered time,
-open and click counts, and reconciliation of sends whose outcome was unknown.
+open and click counts, engagement bits (what funnels count), and reconciliation of sends whose
+outcome was unknown.
 
 Many events name the same send, so their effects are added up per send first and written
 with one compiled UPDATE run over all sends (``executemany``), not one statement per event.
@@ -19,11 +20,21 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.delivery.reconciliation import SETTLEABLE_STATES, settle_from_event
+from orchestrator.journeys.states import Engagement
 from orchestrator.provider_events.vocabulary import DELIVERY_RANK, EventKind, NormalizedEvent
+from orchestrator.tracking.scanners import scanner_agent
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
+# The engagement bit each kind of event sets (a click's depends on who clicked: see add()).
+ENGAGEMENT_OF: dict[EventKind, Engagement] = {
+    EventKind.DELIVERED: Engagement.DELIVERED,
+    EventKind.OPENED: Engagement.OPENED,
+    EventKind.BOUNCED: Engagement.BOUNCED,
+    EventKind.REJECTED: Engagement.BOUNCED,
+    EventKind.UNSUBSCRIBED: Engagement.UNSUBSCRIBED,
+}
 
 
 @dataclass
@@ -36,6 +47,7 @@ class SendEffect:
     delivered_at: datetime | None = None
     opens: int = 0
     clicks: int = 0
+    engagement: int = 0  # Engagement bits the events set
     first: NormalizedEvent | None = None  # the earliest known event: proof the mail left
 
     def add(self, event: NormalizedEvent) -> None:
@@ -46,6 +58,7 @@ class SendEffect:
             self.delivered_at = event.occurred_at
         self.opens += event.kind is EventKind.OPENED
         self.clicks += event.kind is EventKind.CLICKED
+        self.engagement |= _engagement(event)
         if self.first is None and event.kind is not EventKind.UNKNOWN:
             self.first = event
 
@@ -57,7 +70,18 @@ class SendEffect:
             "b_delivered_at": self.delivered_at,
             "b_opens": self.opens,
             "b_clicks": self.clicks,
+            "b_engagement": self.engagement,
         }
+
+
+def _engagement(event: NormalizedEvent) -> int:
+    """The bit an event sets; a provider's click counts as the customer's unless its
+    User-Agent is a scanner's (the provider's own link; first-party clicks are judged in full
+    by :mod:`orchestrator.tracking.clicks`)."""
+    if event.kind is EventKind.CLICKED:
+        agent = str(event.payload.get("useragent") or "")
+        return Engagement.SCANNED if scanner_agent(agent) else Engagement.CLICKED
+    return int(ENGAGEMENT_OF.get(event.kind, 0))
 
 
 def effects_by_send(events: Iterable[NormalizedEvent]) -> dict[int, SendEffect]:
@@ -132,5 +156,8 @@ def _effects_statement() -> Update:
             open_count=_SENDS.c.open_count + bindparam("b_opens", type_=_SENDS.c.open_count.type),
             click_count=_SENDS.c.click_count
             + bindparam("b_clicks", type_=_SENDS.c.click_count.type),
+            engagement=_SENDS.c.engagement.bitwise_or(
+                bindparam("b_engagement", type_=_SENDS.c.engagement.type)
+            ),
         )
     )

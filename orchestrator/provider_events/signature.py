@@ -25,6 +25,7 @@ from orchestrator.errors import ConfigurationError, InvalidSignature
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 _KEY_SETTING = "STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY"
+MIN_DER_SIGNATURE, MAX_DER_SIGNATURE = 8, 72  # SEQUENCE of two INTEGERs of up to 33 bytes
 
 
 @lru_cache(maxsize=4)
@@ -43,6 +44,32 @@ def load_public_key(encoded: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def check_event_headers(
+    public_key: str,
+    signature_header: str | None,
+    timestamp_header: str | None,
+    *,
+    now: float,
+    tolerance: int,
+) -> bytes:
+    """What can be refused from the headers alone, before the body is read: an unusable key,
+    a missing header, a stale timestamp, a signature that is not base64 DER of a plausible
+    length. Returns the decoded signature."""
+    load_public_key(public_key)
+    if not signature_header or not timestamp_header:
+        raise InvalidSignature(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
+    fresh_timestamp(timestamp_header, TIMESTAMP_HEADER, now, tolerance)
+    if not signature_header.isascii():
+        raise InvalidSignature(f"{SIGNATURE_HEADER} is not base64")
+    try:
+        signature = base64.b64decode(signature_header, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidSignature(f"{SIGNATURE_HEADER} is not base64") from None
+    if not (MIN_DER_SIGNATURE <= len(signature) <= MAX_DER_SIGNATURE) or signature[0] != 0x30:
+        raise InvalidSignature(f"{SIGNATURE_HEADER} is not a DER ECDSA signature")
+    return signature
+
+
 def verify_event_signature(
     public_key: str,
     signature_header: str | None,
@@ -55,15 +82,10 @@ def verify_event_signature(
     """Raise InvalidSignature unless the signature matches and the timestamp is fresh;
     ConfigurationError if the configured key itself is unusable."""
     key = load_public_key(public_key)
-    if not signature_header or not timestamp_header:
-        raise InvalidSignature(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
-    fresh_timestamp(timestamp_header, TIMESTAMP_HEADER, now, tolerance)
-    if not signature_header.isascii():
-        raise InvalidSignature(f"{SIGNATURE_HEADER} is not base64")
-    try:
-        signature = base64.b64decode(signature_header, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidSignature(f"{SIGNATURE_HEADER} is not base64") from None
+    signature = check_event_headers(
+        public_key, signature_header, timestamp_header, now=now, tolerance=tolerance
+    )
+    assert timestamp_header is not None  # checked above
     try:
         key.verify(signature, timestamp_header.encode() + body, ec.ECDSA(hashes.SHA256()))
     except CryptoInvalidSignature:

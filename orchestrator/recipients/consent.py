@@ -105,8 +105,15 @@ def record_consent(
 _INSERT_CONSENT = insert(consent_records)
 
 
-def consent_rows(connection: Connection) -> Iterator[ConsentRow]:
-    """Every record with its customer, oldest consent first."""
+def consent_rows(
+    connection: Connection,
+    *,
+    customer: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[ConsentRow]:
+    """Every record with its customer, oldest consent first: of one customer (their external
+    id, for a data-subject request) and consent given in [since, until) when asked."""
     query = (
         select(
             customers.c.external_id,
@@ -119,6 +126,12 @@ def consent_rows(connection: Connection) -> Iterator[ConsentRow]:
         .join(customers, customers.c.id == consent_records.c.customer_id)
         .order_by(consent_records.c.given_at, consent_records.c.id)
     )
+    if customer is not None:
+        query = query.where(customers.c.external_id == customer)
+    if since is not None:
+        query = query.where(consent_records.c.given_at >= since)
+    if until is not None:
+        query = query.where(consent_records.c.given_at < until)
     for row in connection.execute(query):
         details = dict(row.details or {})
         yield ConsentRow(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,12 +37,27 @@ class SuppressionEntry:
 
 
 def list_suppressions(
-    session: Session, *, reason: str | None = None, limit: int = 100, offset: int = 0
+    session: Session,
+    *,
+    reason: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    after: tuple[datetime, str] | None = None,
 ) -> list[SuppressionEntry]:
-    """Newest first, optionally only one reason."""
-    query = select(suppressions).order_by(suppressions.c.created_at.desc(), suppressions.c.id)
+    """Newest first (then by address), optionally only one reason; after the key
+    ``(created_at, email)`` of the last entry of the previous page."""
+    table = suppressions
+    query = select(table).order_by(table.c.created_at.desc(), table.c.email)
     if reason is not None:
-        query = query.where(suppressions.c.reason == reason)
+        query = query.where(table.c.reason == reason)
+    if after is not None:
+        created, email = after
+        query = query.where(
+            or_(
+                table.c.created_at < created,
+                and_(table.c.created_at == created, table.c.email > email),
+            )
+        )
     rows = session.execute(query.limit(limit).offset(offset)).all()
     return [SuppressionEntry(r.email, r.reason, r.source, r.created_at) for r in rows]
 

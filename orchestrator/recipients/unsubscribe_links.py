@@ -25,9 +25,14 @@ def read_unsubscribe_token(secret: str, token: str) -> str:
     if not secret.strip():
         raise InvalidUnsubscribeToken("no unsubscribe signing secret")
     try:
-        return Signer(secret, salt=_SALT, digest_method=hashlib.sha256).unsign(token).decode()
+        public_id = Signer(secret, salt=_SALT, digest_method=hashlib.sha256).unsign(token).decode()
     except (BadSignature, UnicodeDecodeError):
         raise InvalidUnsubscribeToken("invalid unsubscribe token") from None
+    # base64 has spellings that decode to the same signature (added ``=`` padding, other
+    # values of the last character's unused bits): only the one we issued is accepted.
+    if make_unsubscribe_token(secret, public_id) != token:
+        raise InvalidUnsubscribeToken("invalid unsubscribe token")
+    return public_id
 
 
 def unsubscribe_url(public_base_url: str, token: str) -> str:

@@ -25,8 +25,14 @@ def compose_mail(
     unsubscribe_url: str,
     now: datetime,
     unsubscribe_mailto: str | None = None,
+    row_step_id: str | None = None,
 ) -> OutgoingMail:
-    """A high-touch mail comes from the customer's CSM (name and Reply-To); others from the team."""
+    """A high-touch mail comes from the customer's CSM (name and Reply-To); others from the team,
+    named as in the customer's language.
+
+    The idempotency key names the step as the row does (``row_step_id``): a row written
+    before its step was renamed keeps the key its first attempt had."""
+    sender = sender.for_language(customer.language)
     from_mailbox = Mailbox(sender.email, sender.name)
     reply_to = None
     if customer.tier in journey.csm_sender_tiers and customer.csm_name and customer.csm_email:
@@ -34,7 +40,7 @@ def compose_mail(
         reply_to = Mailbox(customer.csm_email, customer.csm_name)
     domain = sender.email.rpartition("@")[2] or "stepmail.local"
     return OutgoingMail(
-        idempotency_key=f"stepmail-{enrollment_id}-{step.id}",
+        idempotency_key=f"stepmail-{enrollment_id}-{row_step_id or step.id}",
         sender=from_mailbox,
         to=Mailbox(customer.email, customer.name),
         reply_to=reply_to,

@@ -16,6 +16,12 @@ The same pass guards links: the value of every link attribute (``href``, ``src``
 fills in is wrapped in ``{% filter safe_link %}``, so a ``javascript:`` or ``data:`` URL from
 any source becomes ``#`` when the mail is rendered (:func:`orchestrator.guards.links.safe_link`);
 a literal link with such a scheme, or an unquoted one Jinja fills in, is refused with its line.
+
+And it marks the links a reader follows: the ``href`` of every ``<a>`` and ``<area>`` (written
+by Jinja, or a literal http(s) link) is wrapped in ``{% filter track_link %}``, which turns it
+into a signed redirect link when the mail being rendered tracks clicks, and leaves it as it is
+otherwise (:mod:`orchestrator.tracking.links`). So tracking costs a filter call per link, not a
+parse of each mail.
 """
 
 from __future__ import annotations
@@ -34,16 +40,20 @@ from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 
 from orchestrator.errors import StylesheetError
-from orchestrator.guards.links import RENDERED_SCHEMES, link_scheme, safe_link
+from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme, safe_link
+from orchestrator.tracking.links import track_link
 
 STYLESHEET = "layouts/mail.css"
 
 _SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?P<classes>(?:\.[a-zA-Z_-][\w-]*)*)")
 # A run of Jinja tokens stands in the markup as \ue000<n>\ue001 while start tags are rewritten.
 _HOLE = re.compile("\ue000(\\d+)\ue001")
-# Where a link guard begins and ends: \ue000o\ue001 and \ue000c\ue001 become filter tags.
-_GUARD_OPEN, _GUARD_CLOSE = "\ue000o\ue001", "\ue000c\ue001"
-_PIECE = re.compile("\ue000(\\d+|o|c)\ue001")
+# Where a link filter begins and ends: marks like \ue000o\ue001 become filter tags. o: safe_link,
+# t: track_link, s: both (the link guarded first, then tracked); c closes one filter, d two.
+_FILTERS = {"o": ("safe_link",), "t": ("track_link",), "s": ("track_link", "safe_link")}
+_CLOSES = {"c": 1, "d": 2}
+_PIECE = re.compile("\ue000(\\d+|[otscd])\ue001")
+_TRACKED_TAGS = frozenset({"a", "area"})  # their href is followed by the reader
 LINK_ATTRIBUTES = frozenset(
     {"href", "src", "action", "formaction", "background", "poster", "cite", "longdesc"}
     | {"lowsrc", "dynsrc", "data", "codebase", "ping", "xlink:href"}
@@ -191,6 +201,7 @@ class InlineStylesheet(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters.setdefault("safe_link", safe_link)
+        environment.filters.setdefault("track_link", track_link)
 
     def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
         if not (stream.name or "").endswith(".html"):
@@ -257,15 +268,22 @@ def _inline(
             out.extend(holes[int(piece)])
             slot = int(piece) + 1
         else:
-            out.extend(_guard_tokens(piece == "o", datas[slot][0]))
+            out.extend(_guard_tokens(piece, datas[slot][0]))
     return out
 
 
-def _guard_tokens(opening: bool, line: int) -> list[Token]:
-    """``{% filter safe_link %}`` or ``{% endfilter %}``, as the lexer would have made them."""
-    words = ("filter", "safe_link") if opening else ("endfilter",)
-    names = [Token(line, "name", word) for word in words]
-    return [Token(line, "block_begin", "{%"), *names, Token(line, "block_end", "%}")]
+def _guard_tokens(piece: str, line: int) -> list[Token]:
+    """``{% filter safe_link %}`` (one per filter the mark names) or ``{% endfilter %}`` (one
+    for each filter it closes), as the lexer would have made them."""
+    if piece in _FILTERS:
+        blocks: list[tuple[str, ...]] = [("filter", name) for name in _FILTERS[piece]]
+    else:
+        blocks = [("endfilter",)] * _CLOSES[piece]
+    tokens: list[Token] = []
+    for words in blocks:
+        names = [Token(line, "name", word) for word in words]
+        tokens += [Token(line, "block_begin", "{%"), *names, Token(line, "block_end", "%}")]
+    return tokens
 
 
 def _styled_tag(
@@ -309,7 +327,7 @@ def _styled_tag(
     head, tail = whole[: offset + len(attrs)], whole[offset + len(attrs) :]
     styled = _with_style(head, offset, style_attr, declarations)
     try:
-        return _guarded_links(styled, offset) + tail
+        return _guarded_links(styled, offset, tag.lower() in _TRACKED_TAGS) + tail
     except ValueError as exc:
         raise TemplateSyntaxError(f"<{tag}>: {exc}", line, name, filename) from None
 
@@ -326,9 +344,11 @@ def _with_style(head: str, offset: int, style_attr: re.Match[str] | None, declar
     return f'{head[:begin]}"{declarations} {own}"{head[end:]}'
 
 
-def _guarded_links(tag: str, offset: int) -> str:
+def _guarded_links(tag: str, offset: int, tracked: bool) -> str:
     """``tag[offset:]`` holds the attributes: each link attribute Jinja fills in is put
-    inside guard marks; a literal link must be http(s), mailto or relative (ValueError)."""
+    inside guard marks; a literal link must be http(s), mailto or relative (ValueError). With
+    ``tracked`` (an ``<a>`` or ``<area>``), its ``href`` is also marked for ``track_link``
+    when Jinja fills it in or it is a literal http(s) link."""
 
     def guard(attr: re.Match[str]) -> str:
         plain, value = _HOLE.sub("", attr["name"]).lower(), attr["value"]
@@ -336,15 +356,26 @@ def _guarded_links(tag: str, offset: int) -> str:
             return attr[0]
         if "\ue000" in attr["name"]:
             raise ValueError(f"the name of a {plain} attribute cannot be written by Jinja")
+        track = tracked and plain == "href"
+        start = attr.start("value") - attr.start()
         if "\ue000" not in value:
             scheme = link_scheme(html.unescape(_unquote(value)))
             if scheme is not None and scheme not in RENDERED_SCHEMES:
                 raise ValueError(f"{plain}: a {scheme}: link cannot be in a mail")
-            return attr[0]
+            if not track or scheme not in WEB_SCHEMES:
+                return attr[0]
+            return attr[0][:start] + _marked(value, "t", "c")
         if value[0] not in "\"'":
             raise ValueError(f"{plain}: quote a link that Jinja fills in")
-        start = attr.start("value") - attr.start()
-        inner = f"{value[0]}{_GUARD_OPEN}{value[1:-1]}{_GUARD_CLOSE}{value[-1]}"
-        return attr[0][:start] + inner
+        opening, closing = ("s", "d") if track else ("o", "c")
+        return attr[0][:start] + _marked(value, opening, closing)
 
     return tag[:offset] + _ATTRIBUTE.sub(guard, tag[offset:])
+
+
+def _marked(value: str, opening: str, closing: str) -> str:
+    """An attribute value with filter marks inside its quotes (around it, if unquoted)."""
+    open_mark, close_mark = f"\ue000{opening}\ue001", f"\ue000{closing}\ue001"
+    if value[0] in "\"'":
+        return f"{value[0]}{open_mark}{value[1:-1]}{close_mark}{value[-1]}"
+    return f"{open_mark}{value}{close_mark}"

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
@@ -58,8 +58,15 @@ def make_mail_environment(
     templates_dir: Path, recheck_after: float, clock: Clock
 ) -> ImmutableSandboxedEnvironment:
     stylesheet = StylesheetFile(templates_dir)
+    loader = MailTemplateLoader(templates_dir, stylesheet, recheck_after, clock.monotonic)
+    return mail_environment(loader, stylesheet)
+
+
+def mail_environment(loader: BaseLoader, stylesheet: object) -> ImmutableSandboxedEnvironment:
+    """The one configuration of mail rendering, whichever loader and stylesheet feed it (a
+    folder, or a version's snapshot: :mod:`orchestrator.rendering.snapshot`)."""
     env = ImmutableSandboxedEnvironment(
-        loader=MailTemplateLoader(templates_dir, stylesheet, recheck_after, clock.monotonic),
+        loader=loader,
         extensions=[InlineStylesheet],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,

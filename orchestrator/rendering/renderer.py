@@ -1,12 +1,15 @@
 """Render a step's mail for one tier and locale: subject, HTML and plain text.
 
-The HTML needs no post-processing: the stylesheet was inlined when the template was compiled
-(see :mod:`orchestrator.rendering.css`).
+The HTML needs no post-processing: the stylesheet was inlined when the template was compiled,
+and its links are turned into signed redirect links as it renders when the mail tracks
+clicks (see :mod:`orchestrator.rendering.css`). A text template's links are rewritten after
+it renders; a text part derived from the HTML carries the HTML's links.
 """
 
 from __future__ import annotations
 
 import html as html_lib
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -23,6 +26,7 @@ from orchestrator.errors import TemplateError
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
+from orchestrator.tracking.links import ClickLinks, tracking
 
 _RENDER_ERRORS = (
     UndefinedError,
@@ -65,6 +69,7 @@ class MailRenderer:
         self.env = make_mail_environment(templates_dir, recheck_after, self._clock)
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
+        self._frames = str(templates_dir.resolve()) + os.sep  # where our templates' code comes from
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first template name of the fallback chain that exists, or None.
@@ -97,8 +102,15 @@ class MailRenderer:
         return found
 
     def render(
-        self, template: str, tier: str, locale: str, context: Mapping[str, Any]
+        self,
+        template: str,
+        tier: str,
+        locale: str,
+        context: Mapping[str, Any],
+        *,
+        links: ClickLinks | None = None,
     ) -> RenderedMail:
+        """``links``: the mail's click links, when it tracks clicks (None: links as written)."""
         html_name = self.resolve(template, tier, locale, "html")
         if html_name is None:
             raise TemplateError(
@@ -106,10 +118,13 @@ class MailRenderer:
             )
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
-        body = self._render(html_template, html_name, context)  # CSS inlined at compile time
+        with tracking(links):
+            body = self._render(html_template, html_name, context)  # CSS inlined at compile
         text_name = self.resolve(template, tier, locale, "txt")
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)
+            if links is not None:
+                text = links.track_text(text)
         else:
             text = plain_text(body)
         return RenderedMail(subject=subject, html=body, text=text, template_name=html_name)
@@ -121,9 +136,8 @@ class MailRenderer:
         except TemplateNotFound as exc:
             raise TemplateError(name, None, f"template not found: {exc.name}") from None
         except TemplateSyntaxError as exc:
-            raise TemplateError(
-                _short(exc.filename, name), exc.lineno, exc.message or "syntax error"
-            ) from None
+            where = exc.name or self._template_name(exc.filename) or name
+            raise TemplateError(where, exc.lineno, exc.message or "syntax error") from None
 
     def _render(self, template: Template, name: str, context: Mapping[str, Any]) -> str:
         try:
@@ -148,20 +162,34 @@ class MailRenderer:
         return subject
 
     def _located(self, exc: BaseException, fallback: str) -> TemplateError:
-        """A TemplateError at the innermost template frame of Jinja's rewritten traceback."""
+        """A TemplateError at the innermost template frame of Jinja's rewritten traceback,
+        named as under the templates folder (never the folder twice, whatever its form)."""
         if isinstance(exc, TemplateSyntaxError):
-            return TemplateError(exc.name or fallback, exc.lineno, exc.message or "syntax error")
-        if isinstance(exc, TemplateNotFound):
-            return TemplateError(fallback, None, f"template not found: {exc.name}")
+            where = exc.name or self._template_name(exc.filename) or fallback
+            return TemplateError(where, exc.lineno, exc.message or "syntax error")
         where, line = fallback, None
-        root = str(self.templates_dir.resolve())
         tb = exc.__traceback__
         while tb is not None:
-            filename = tb.tb_frame.f_code.co_filename
-            if filename.startswith(root):
-                where, line = filename[len(root) + 1 :], tb.tb_lineno
+            name = self._template_name(tb.tb_frame.f_code.co_filename)
+            if name is not None:
+                where, line = name, tb.tb_lineno
             tb = tb.tb_next
+        if isinstance(exc, TemplateNotFound):
+            return TemplateError(where, line, f"template not found: {exc.name}")
         return TemplateError(where, line, str(exc))
+
+    def _template_name(self, filename: str | None) -> str | None:
+        """``onboarding/welcome.high.en.html`` for a file under the templates folder (Jinja
+        names compiled code by the loader's path, relative when the folder is), else None."""
+        if not filename or filename.startswith("<"):
+            return None
+        if filename.startswith(self._frames):  # a version's snapshot (rendering/snapshot)
+            return filename[len(self._frames) :]
+        root = os.path.realpath(self.templates_dir)
+        path = os.path.realpath(filename)
+        if not path.startswith(root + os.sep):
+            return None
+        return path[len(root) + 1 :].replace(os.sep, "/")
 
 
 def plain_text(html: str) -> str:
@@ -181,7 +209,3 @@ def plain_text(html: str) -> str:
     )
     lines = [line.rstrip() for line in text.splitlines()]
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip() + "\n"
-
-
-def _short(filename: str | None, fallback: str) -> str:
-    return filename or fallback

@@ -9,9 +9,11 @@ rather than in a customer's inbox. All addresses use the reserved ``example`` do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.journeys.model import ALL_TIERS
@@ -99,17 +101,35 @@ _PERSONAS: dict[tuple[str, str], _Persona] = {
 }
 
 
-def sample_customer(tier: str, locale: str, now: datetime) -> CustomerFacts:
+def sample_customer(
+    tier: str,
+    locale: str,
+    now: datetime,
+    *,
+    csm: bool | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> CustomerFacts:
     """A sample customer of ``tier`` who signed up at ``now`` and reads ``locale``.
 
     English locales (``en``, ``en-US``) get an English-speaking customer; every other locale
     gets a Japanese one, as the installation's default language is Japanese. The locale itself
     is kept as given, so the template fallback chain is exercised exactly as for a real customer.
+    ``csm`` gives (True) or takes away (False) the customer's CSM, whatever the tier's usual;
+    ``attributes`` are added to the persona's own (``stepmail check`` renders both sides of
+    each attribute a template tests for).
     """
     if tier not in ALL_TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(ALL_TIERS)}")
     language = "en" if locale.split("-")[0].split("_")[0] == "en" else "ja"
     persona = _PERSONAS[(tier, language)]
+    if csm is not None and csm != (persona.csm_name is not None):
+        lead = _PERSONAS[("high", language)]
+        persona = replace(
+            persona,
+            csm_name=lead.csm_name if csm else None,
+            csm_email=lead.csm_email if csm else None,
+        )
+    base = {"seats": persona.seats, "industry": persona.industry, "sample": True}
     return CustomerFacts(
         external_id=f"sample-{tier}-{locale}",
         email=persona.email,
@@ -123,6 +143,6 @@ def sample_customer(tier: str, locale: str, now: datetime) -> CustomerFacts:
         currency="JPY",
         csm_name=persona.csm_name,
         csm_email=persona.csm_email,
-        attributes={"seats": persona.seats, "industry": persona.industry, "sample": True},
+        attributes={**base, **(attributes or {})},
         signed_up_at=now,
     )

@@ -22,6 +22,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from orchestrator.observability.metrics import DISPATCHES
 from orchestrator.settings import Settings
 
 DELIVER_ACTOR = "deliver_scheduled_send"
@@ -78,3 +79,4 @@ class BrokerDispatcher:
                     options={},
                 )
             )
+            DISPATCHES.inc()

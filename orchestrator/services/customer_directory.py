@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, Engine, and_, func, or_, select
 
+from orchestrator.archive.store import archived_subjects
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.db.tables import (
     consent_records,
@@ -30,8 +31,11 @@ from orchestrator.db.tables import (
     usage_events,
 )
 from orchestrator.delivery.facts import customer_facts
+from orchestrator.enrollment.stages import StageEntry, stage_history
 from orchestrator.errors import CustomerNotFound, InvalidField
+from orchestrator.handoff.holds import HoldLine, holds_of
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.usage.surveys import Answer, latest_answers
 
 SearchField = Literal["any", "external_id", "email", "company"]
 SEARCH_FIELDS: tuple[SearchField, ...] = ("any", "external_id", "email", "company")
@@ -165,7 +169,8 @@ class StepView:
     delivery_status: str | None = None
     open_count: int = 0
     click_count: int = 0
-    subject: str | None = None  # of a sent step: see ``subject_source``
+    subject: str | None = None  # of a sent step: as archived, else see ``subject_source``
+    archived: bool = False  # the subject is the one it went out with; the mail can be shown
     waits_for: str | None = None  # the event an unscheduled step waits for
 
 
@@ -242,7 +247,13 @@ class CustomerProfile:
     consent: list[Mapping[str, Any]]
     suppression: Mapping[str, Any] | None
     preferences: Mapping[str, bool]
-    subject_source: Literal["rendered", "none"]
+    subject_source: Literal["archived", "rendered", "none"]
+    stage: str | None = None
+    stage_source: str | None = None
+    stage_changed_at: datetime | None = None
+    stage_history: list[StageEntry] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # survey answers (NPS), latest first
+    holds: list[HoldLine] = field(default_factory=list)  # mails held for a CSM task
 
 
 SubjectOf = Callable[[CustomerFacts, Journey, Step], str | None]
@@ -259,9 +270,10 @@ def customer_profile(
 ) -> CustomerProfile:
     """Everything about one customer, read in one transaction (a consistent picture).
 
-    The subject of a sent mail is not stored yet (the message archive will keep it as sent);
-    until then ``subject_of`` renders it again from the template and today's customer data,
-    and ``subject_source`` says so."""
+    The subject of a sent mail is the one the message archive kept as it went out; for a mail
+    not archived (sent before the archive existed, or pruned after its retention)
+    ``subject_of`` renders it again from the template and today's customer data, and
+    ``subject_source`` says whether any subject shown was rendered so."""
     with engine.connect() as connection:
         row = connection.execute(select(_C).where(_C.c.external_id == external_id)).first()
         if row is None:
@@ -296,7 +308,13 @@ def customer_profile(
             consent=_consent(connection, row.id),
             suppression=_suppression(connection, row.email),
             preferences=_preferences(connection, row.id),
-            subject_source="rendered" if subject_of is not None else "none",
+            subject_source=_subject_source(enrolled, subject_of),
+            stage=row.stage,
+            stage_source=row.stage_source,
+            stage_changed_at=row.stage_changed_at,
+            stage_history=stage_history(connection, row.id),
+            answers=latest_answers(connection, row.id),
+            holds=holds_of(connection, row.id),
         )
 
 
@@ -319,6 +337,7 @@ def _enrollments(
     by_enrollment: dict[int, dict[str, Any]] = {}
     for send in sends:
         by_enrollment.setdefault(send.enrollment_id, {})[send.step_id] = send
+    archived = archived_subjects(connection, [s.id for s in sends if s.state == "sent"])
     return [
         EnrollmentView(
             id=e.id,
@@ -331,7 +350,12 @@ def _enrollments(
             end_reason=e.end_reason,
             paused_at=e.paused_at,
             steps=_steps(
-                journeys.get(e.journey_id), by_enrollment.get(e.id, {}), tier, facts, subject_of
+                journeys.get(e.journey_id),
+                by_enrollment.get(e.id, {}),
+                tier,
+                facts,
+                subject_of,
+                archived,
             ),
         )
         for e in found
@@ -344,6 +368,7 @@ def _steps(
     tier: str,
     facts: CustomerFacts,
     subject_of: SubjectOf | None,
+    archived: Mapping[int, str],
 ) -> list[StepView]:
     """In the journey's order; rows whose step left the journey come last."""
     views: list[StepView] = []
@@ -357,18 +382,38 @@ def _steps(
                 waits = branches[step.id].wait_for.event  # type: ignore[union-attr]
             views.append(StepView(step.id, step.description, tier in step.tiers, waits_for=waits))
             continue
-        subject = None
-        if row.state == "sent" and subject_of is not None and journey is not None:
+        subject = archived.get(row.id)
+        if subject is None and row.state == "sent" and subject_of is not None and journey:
             subject = subject_of(facts, journey, step)
-        views.append(_step_view(step.id, step.description, tier in step.tiers, row, subject))
+        views.append(
+            _step_view(
+                step.id, step.description, tier in step.tiers, row, subject, row.id in archived
+            )
+        )
     for step_id, row in rows.items():
         if journey is None or step_id not in {s.id for s in known}:
-            views.append(_step_view(step_id, "", True, row, None))
+            views.append(
+                _step_view(step_id, "", True, row, archived.get(row.id), row.id in archived)
+            )
     return views
 
 
+def _subject_source(
+    enrolled: list[EnrollmentView], subject_of: SubjectOf | None
+) -> Literal["archived", "rendered", "none"]:
+    sent = [s for e in enrolled for s in e.steps if s.state == "sent"]
+    if sent and all(s.archived for s in sent):
+        return "archived"
+    return "rendered" if subject_of is not None else "none"
+
+
 def _step_view(
-    step_id: str, description: str, for_tier: bool, row: Any, subject: str | None
+    step_id: str,
+    description: str,
+    for_tier: bool,
+    row: Any,
+    subject: str | None,
+    archived: bool = False,
 ) -> StepView:
     return StepView(
         step_id=step_id,
@@ -385,6 +430,7 @@ def _step_view(
         open_count=row.open_count,
         click_count=row.click_count,
         subject=subject,
+        archived=archived,
     )
 
 

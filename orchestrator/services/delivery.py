@@ -19,12 +19,15 @@ hand_over`) and one for a failed transport call; at the end one records the sent
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 
+from orchestrator.archive.store import ArchiveEntry, MailArchiver, write_archive
 from orchestrator.clock import Clock
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.delivery.claims import claim_many, renew_lease
@@ -40,27 +43,47 @@ from orchestrator.delivery.outcomes import (
     wait_for_send_slot,
 )
 from orchestrator.delivery.pacing import apply_pacing, pacing_plan
-from orchestrator.delivery.rules import DeliveryRules
-from orchestrator.errors import DeliveryError, TemplateError
-from orchestrator.journeys.decide import Claim, decide, find_step
+from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
+from orchestrator.journeys.decide import Claim, Decision, decide, find_step
+from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.programs import Programs, session_view
 from orchestrator.journeys.states import SendState
+from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
+from orchestrator.recipients.survey_links import (
+    make_program_token,
+    make_survey_token,
+    program_url,
+    survey_page_url,
+)
 from orchestrator.recipients.unsubscribe_links import make_unsubscribe_token, unsubscribe_url
 from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.tracking.links import ClickLinks, click_key
 from orchestrator.transports.base import Transport, is_reconcilable
-from orchestrator.transports.mail import OutgoingMail
 from orchestrator.transports.rate_limit import SendRateLimiter
 from orchestrator.usage.facts import usage_context
 
 log = logging.getLogger(__name__)
 
 
+class FollowedVersions(Protocol):
+    """The journey version an enrollment follows, and the renderer of its templates
+    (:class:`orchestrator.services.journey_catalog.JourneyCatalog`)."""
+
+    def journey(self, journey_id: str, version_id: int | None) -> Journey | None: ...
+
+    def renderer(self, journey_id: str, version_id: int | None) -> MailRenderer | None: ...
+
+
 @dataclass(frozen=True)
 class DeliveryDeps:
     """Everything the send path uses, built by the runtime for each batch
-    (:meth:`orchestrator.runtime.Runtime.delivery_deps`)."""
+    (:meth:`orchestrator.runtime.Runtime.delivery_deps`). With ``versions`` each row is
+    decided and rendered with the journey version its enrollment follows; without, with
+    ``journeys`` and the folder's ``renderer`` (an installation without versions)."""
 
     engine: Engine
     journeys: Mapping[str, Journey]
@@ -71,6 +94,9 @@ class DeliveryDeps:
     rules: DeliveryRules
     sender: SenderIdentity
     rate_limiter: SendRateLimiter | None = None  # STEPMAIL_SEND_RATE_LIMIT; None when off
+    programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
+    archiver: MailArchiver | None = None  # None: sent mails are not archived
+    versions: FollowedVersions | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -110,23 +136,63 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
         )
         facts = load_send_facts_many(connection, claims)
     outcomes = {send_id: "ignored" for send_id in send_ids}
-    ready: list[tuple[Claim, OutgoingMail]] = []
+    ready: list[tuple[Claim, ArchiveEntry]] = []
     for claim in claims:
         prepared = _prepare(deps, claim, facts[claim.send_id], now)
         if isinstance(prepared, str):
             outcomes[claim.send_id] = prepared
         else:
             ready.append((claim, prepared))
-    outcomes.update(_send_all(deps, ready, now))
+    provider_ids: dict[int, str | None] = {}
+    outcomes.update(_send_all(deps, ready, now, provider_ids))
+    for claim in claims:
+        tier = facts[claim.send_id].customer.tier
+        _report(deps, claim, outcomes[claim.send_id], tier, provider_ids.get(claim.send_id))
     return [outcomes[send_id] for send_id in send_ids]
+
+
+def _report(
+    deps: DeliveryDeps, claim: Claim, outcome: str, tier: str, provider_id: str | None
+) -> None:
+    """One log line and one count per send outcome. The recipient's address is left out on
+    purpose (personal data in logs outlives its erasure): the send id leads to it in the
+    database, for whoever may look there."""
+    if outcome == "ignored":
+        return
+    transport = deps.transport.name
+    SENDS.labels(outcome, transport, claim.journey_id, claim.step_id).inc()
+    log.info(
+        "send %d %s: journey=%s step=%s tier=%s transport=%s provider_id=%s",
+        claim.send_id,
+        outcome,
+        claim.journey_id,
+        claim.step_id,
+        tier,
+        transport,
+        provider_id or "-",
+        extra={
+            "send_id": claim.send_id,
+            "outcome": outcome,
+            "journey": claim.journey_id,
+            "step": claim.step_id,
+            "tier": tier,
+            "transport": transport,
+            "provider_id": provider_id,
+        },
+    )
 
 
 def _prepare(
     deps: DeliveryDeps, claim: Claim, facts: SendFacts, now: datetime
-) -> str | OutgoingMail:
+) -> str | ArchiveEntry:
     """The mail to send for a claimed row, or the state the row ended in without one."""
     customer = facts.customer
-    journey = deps.journeys.get(claim.journey_id)
+    version_id = facts.enrollment.version_id
+    if deps.versions is not None:
+        journey = deps.versions.journey(claim.journey_id, version_id)
+        renderer = deps.versions.renderer(claim.journey_id, version_id) or deps.renderer
+    else:
+        journey, renderer = deps.journeys.get(claim.journey_id), deps.renderer
     step = find_step(journey, claim.step_id)
     usage = usage_context(deps.engine, claim.customer_id, facts.enrollment.anchor_at, now)
     decision = decide(
@@ -139,14 +205,16 @@ def _prepare(
         now,
         usage,
         opted_out=facts.opted_out,
+        open_tasks=facts.open_tasks,
     )
     if decision is not None:
         with deps.engine.begin() as connection:
             return finish_without_sending(connection, claim, decision, now)
     assert journey is not None and step is not None  # decide() refuses a missing step
-    if _deferred(deps, claim, journey, step, customer, now):
-        return "deferred"
-    return _render(deps, claim, journey, step, customer, now)
+    deferred = _deferred(deps, claim, journey, step, customer, now)
+    if deferred is not None:
+        return deferred
+    return _render(deps, renderer, claim, journey, step, customer, now)
 
 
 def _deferred(
@@ -156,9 +224,10 @@ def _deferred(
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> bool:
+) -> str | None:
     """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
-    (see :mod:`orchestrator.delivery.pacing`)."""
+    (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window opens only
+    after the step's ``expires_after``, it is ``missed`` now. None: it may go now."""
     plan = pacing_plan(
         deps.rules.pacing,
         claim.send_id,
@@ -170,26 +239,38 @@ def _deferred(
         was_held=claim.held_until is not None,
     )
     if plan is None:
-        return False  # the common case writes nothing
+        return None  # the common case writes nothing
+    expiry = step.expires_after
+    wake_at = plan.deferral.wake_at if plan.deferral is not None else None
+    if expiry is not None and wake_at is not None and wake_at - claim.due_at > expiry:
+        assert plan.deferral is not None
+        late = format_duration(expiry)
+        why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
+        with deps.engine.begin() as connection:
+            return finish_without_sending(connection, claim, Decision(SendState.MISSED, why), now)
     with deps.engine.begin() as connection:
-        return apply_pacing(connection, plan, deps.journeys, now) is not None
+        deferral = apply_pacing(connection, plan, deps.journeys, now)
+    return "deferred" if deferral is not None else None
 
 
 def _render(
     deps: DeliveryDeps,
+    renderer: MailRenderer,
     claim: Claim,
     journey: Journey,
     step: Step,
     customer: CustomerFacts,
     now: datetime,
-) -> str | OutgoingMail:
-    """The composed mail, or ``failed`` when the template cannot render for this customer."""
+) -> str | ArchiveEntry:
+    """The composed mail (with what the archive keeps of it), or ``failed`` when the template
+    cannot render for this customer."""
     links = deps.rules.links
     link = unsubscribe_url(
         links.public_base_url, make_unsubscribe_token(links.signing_secret, customer.public_id)
     )
+    started = time.perf_counter()
     try:
-        rendered = deps.renderer.render(
+        rendered = renderer.render(
             step.template,
             customer.tier,
             customer.locale,
@@ -200,14 +281,17 @@ def _render(
                 sender=deps.sender,
                 unsubscribe_url=link,
                 now=now,
+                survey_url=_survey_url(links, journey, step, customer),
+                sessions=_sessions(deps, customer, now),
             ),
+            links=_click_links(deps, journey, claim.send_id),
         )
     except TemplateError as exc:
         log.error("send %d failed to render: %s", claim.send_id, exc)
         with deps.engine.begin() as connection:
             set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
         return SendState.FAILED.value
-    return compose_mail(
+    mail = compose_mail(
         rendered=rendered,
         customer=customer,
         journey=journey,
@@ -215,14 +299,61 @@ def _render(
         sender=deps.sender,
         send_id=claim.send_id,
         enrollment_id=claim.enrollment_id,
+        row_step_id=claim.step_id,
         unsubscribe_url=link,
         now=now,
         unsubscribe_mailto=links.unsubscribe_mailto,
     )
+    RENDER_LATENCY.observe(time.perf_counter() - started)
+    return ArchiveEntry(claim.send_id, rendered.template_name, mail)
+
+
+def _click_links(deps: DeliveryDeps, journey: Journey, send_id: int) -> ClickLinks | None:
+    """The mail's signed redirect links, unless clicks are not tracked (globally or for the
+    journey)."""
+    links = deps.rules.links
+    if not (links.click_tracking and journey.track_clicks):
+        return None
+    return ClickLinks(click_key(links.signing_secret), links.public_base_url, send_id)
+
+
+def _survey_url(
+    links: LinkRules, journey: Journey, step: Step, customer: CustomerFacts
+) -> str | None:
+    """The customer's signed page for the step's survey (None: the step has none)."""
+    survey = journey.survey_id(step)
+    if survey is None:
+        return None
+    token = make_survey_token(links.signing_secret, customer.public_id, survey)
+    return survey_page_url(links.public_base_url, token)
+
+
+def _sessions(
+    deps: DeliveryDeps, customer: CustomerFacts, now: datetime
+) -> list[dict[str, object]]:
+    """The next sessions for the customer's tier and language, each with its signed link."""
+    if deps.programs is None:
+        return []
+    links = deps.rules.links
+    return [
+        session_view(
+            program,
+            customer.language,
+            customer.timezone,
+            program_url(
+                links.public_base_url,
+                make_program_token(links.signing_secret, customer.public_id, program.id),
+            ),
+        )
+        for program in deps.programs.upcoming(now, customer.tier, customer.language)
+    ]
 
 
 def _send_all(
-    deps: DeliveryDeps, ready: Sequence[tuple[Claim, OutgoingMail]], now: datetime
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
+    now: datetime,
+    provider_ids: dict[int, str | None],
 ) -> dict[int, str]:
     """Send the mails one by one, each handed over on the record first, then record the sent
     rows together.
@@ -232,9 +363,9 @@ def _send_all(
     have no attempt and are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
     """
     outcomes: dict[int, str] = {}
-    hand_overs = HandOverLog(deps.engine, deps.transport.name)
+    hand_overs = HandOverLog(deps.engine, deps.transport.name, deps.archiver)
     try:
-        _send_each(deps, ready, now, hand_overs, outcomes)
+        _send_each(deps, ready, now, hand_overs, outcomes, provider_ids)
         hand_overs.finish()
     finally:
         hand_overs.close()
@@ -243,15 +374,16 @@ def _send_all(
 
 def _send_each(
     deps: DeliveryDeps,
-    ready: Sequence[tuple[Claim, OutgoingMail]],
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
     now: datetime,
     hand_overs: HandOverLog,
     outcomes: dict[int, str],
+    provider_ids: dict[int, str | None],
 ) -> None:
     """Each mail: keep the lease, take a send slot, hand it over on the record, send it."""
     lease = deps.rules.lease
     leased_until = now + lease
-    for index, (claim, mail) in enumerate(ready):
+    for index, (claim, entry) in enumerate(ready):
         leased_until = _keep_lease(deps, ready[index:], leased_until)
         if not _send_slot(deps, hand_overs):
             with deps.engine.begin() as connection:
@@ -264,16 +396,25 @@ def _send_each(
             log.warning("send %d was taken back before it was handed over", claim.send_id)
             outcomes[claim.send_id] = "ignored"
             continue
+        started = time.perf_counter()
         try:
-            result = deps.transport.send(mail)
+            result = deps.transport.send(entry.mail)
         except DeliveryError as exc:
+            TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(
+                time.perf_counter() - started
+            )
             hand_overs.flush()
+            failed_at = deps.clock.now()
+            archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
             with deps.engine.begin() as connection:
                 outcomes[claim.send_id] = record_failure(
-                    connection, claim, attempt_id, exc, deps.clock.now(), deps.retry_policy
+                    connection, claim, attempt_id, exc, failed_at, deps.retry_policy
                 )
+                write_archive(connection, archived)
             continue
-        hand_overs.sent(claim, attempt_id, result, deps.clock.now())
+        TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(time.perf_counter() - started)
+        hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
+        provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
 
 
@@ -288,8 +429,13 @@ def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:
     return limiter.acquire()
 
 
+def _may_have_left(exc: DeliveryError) -> bool:
+    """An unknown outcome may have reached the customer: it is archived like a sent mail."""
+    return isinstance(exc, UnknownDeliveryOutcome)
+
+
 def _keep_lease(
-    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, OutgoingMail]], leased_until: datetime
+    deps: DeliveryDeps, waiting: Sequence[tuple[Claim, ArchiveEntry]], leased_until: datetime
 ) -> datetime:
     """Renew the lease of the batch's unsent rows once half of it is gone, so a slow provider
     does not make the scheduler take them for a dead worker's rows."""

@@ -8,6 +8,8 @@ band changes race-free.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +19,17 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
+from orchestrator.enrollment.stages import STAGE_CHANGED
+from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
+from orchestrator.health.stages import advance_stages
+from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
     EventCustomer,
+    EventIn,
     EventsAccepted,
     EventSubmission,
     NewEvent,
@@ -30,18 +37,25 @@ from orchestrator.usage.events import (
     lock_event_customers,
     store_new_events,
 )
-from orchestrator.usage.reactions import react_to_events
+from orchestrator.usage.reactions import ATTRIBUTION_WINDOW, react_to_events
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class UsageRules:
     """What reacts to events: the journeys, the health definition (None: no scoring), the
-    tier thresholds and how long a health band's actions rest after firing."""
+    tier thresholds, how long a health band's actions rest after firing, the lifecycle stages
+    (None: none), how recent a mail must be to be credited with a goal, and the event
+    catalogue names are compared with (None: none is flagged)."""
 
     journeys: Mapping[str, Journey]
     health: HealthDefinition | None
     tiers: TierThresholds
     action_cooldown: timedelta
+    lifecycle: Lifecycle | None = None  # journeys/lifecycle.yaml; None: no stages
+    attribution_window: timedelta = ATTRIBUTION_WINDOW  # a goal's credit: the last mail this recent
+    catalogue: EventCatalogue | None = None
 
 
 def track_events(
@@ -63,7 +77,28 @@ def track_events(
         tasks = react(session, new, rules, now, {c.id: c for c in found.values()})
     if tasks:
         notify(tasks)
-    return EventsAccepted(stored=len(new), duplicates=len(events) - len(new), task_ids=tasks)
+    outside = uncatalogued(events, rules.catalogue)
+    if outside:
+        log.warning(
+            "%d event(s) named outside the event catalogue, stored all the same: %s",
+            sum(outside.values()),
+            ", ".join(sorted(outside)[:20]),
+        )
+    return EventsAccepted(
+        stored=len(new),
+        duplicates=len(events) - len(new),
+        task_ids=tasks,
+        uncatalogued=sum(outside.values()),
+        uncatalogued_names=sorted(outside),
+    )
+
+
+def uncatalogued(events: Sequence[EventIn], catalogue: EventCatalogue | None) -> Counter[str]:
+    """How many events of each name the catalogue does not hold (none without a catalogue)."""
+    if catalogue is None:
+        return Counter()
+    known = catalogue.names()
+    return Counter(event.name for event in events if event.name not in known)
 
 
 def react(
@@ -74,19 +109,25 @@ def react(
     customers: Mapping[int, EventCustomer] | None = None,
 ) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
-    health score and risk signals; returns the CSM tasks opened. ``customers``, when the
-    caller read them under their lock, saves reading their tier and score again."""
-    react_to_events(session, new, rules.journeys, now)
-    if rules.health is None:
-        return []
-    tiers = None if customers is None else {cid: c.tier for cid, c in customers.items()}
-    tasks = task_signals(session, new, rules.health, now, tiers=tiers)
-    inputs = rules.health.input_events()
-    touched = sorted({e.customer_id for e in new if e.name in inputs})
-    known = None if customers is None else [_health_row(customers[cid]) for cid in touched]
-    tasks += rescore_customers(
-        session, touched, rules.health, rules.journeys, rules.action_cooldown, now, rows=known
-    )
+    health score and risk signals, then the lifecycle stages of the customers the events are
+    about; returns the CSM tasks opened. ``customers``, when the caller read them under their
+    lock, saves reading them again (unless the journeys' reactions wrote a relationship)."""
+    moved = react_to_events(session, new, rules.journeys, now, rules.attribution_window)
+    tasks: list[int] = []
+    if rules.health is not None:
+        known = (
+            None
+            if customers is None or moved
+            else {cid: _health_row(customer) for cid, customer in customers.items()}
+        )
+        tasks += task_signals(session, new, rules.health, now, known=known)
+        inputs = rules.health.input_events()
+        touched = sorted({e.customer_id for e in new if e.name in inputs})
+        rows = None if known is None else [known[cid] for cid in touched]
+        tasks += rescore_customers(
+            session, touched, rules.health, rules.journeys, rules.action_cooldown, now, rows=rows
+        )
+    advance(session, [e.customer_id for e in new if e.name != STAGE_CHANGED], rules, now)
     return tasks
 
 
@@ -97,4 +138,18 @@ def _health_row(customer: EventCustomer) -> CustomerHealth:
         customer.signed_up_at,
         customer.health_score,
         customer.health_band,
+        customer.cancelled_at,
+        customer.exited_at,
+        customer.converted_at,
     )
+
+
+def advance(
+    session: Session, customer_ids: Sequence[int], rules: UsageRules, now: datetime
+) -> None:
+    """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
+    are stored and enter the journeys waiting for them (they move no health score)."""
+    if rules.lifecycle is None or not customer_ids:
+        return
+    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now)
+    react_to_events(session, store_new_events(session, rows), rules.journeys, now)

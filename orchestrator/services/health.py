@@ -19,8 +19,9 @@ from orchestrator.db.locks import lock_customers
 from orchestrator.errors import JobAlreadyRunning, NoHealthDefinition
 from orchestrator.health.daily import DailyReport, changed_customers, newly_actionable
 from orchestrator.health.rescore import rescore_customers
+from orchestrator.observability.metrics import HEALTH_JOB_RUNS
 from orchestrator.scheduling.periodic import Window, claim_window, finish_window
-from orchestrator.services.events import UsageRules
+from orchestrator.services.events import UsageRules, advance
 from orchestrator.services.tasks import TaskNotifier
 
 HEALTH_DAILY = "health-daily"
@@ -73,7 +74,14 @@ def run_daily_now(
 
 
 def run_window(engine: Engine, window: Window, *, rules: UsageRules) -> DailyReport:
-    return run_daily_health(engine, rules=rules, until=window.until, since=window.since)
+    """One run of the health job over ``window``, counted in ``stepmail_health_job_runs``."""
+    try:
+        report = run_daily_health(engine, rules=rules, until=window.until, since=window.since)
+    except Exception:
+        HEALTH_JOB_RUNS.labels("failed").inc()
+        raise
+    HEALTH_JOB_RUNS.labels("ok").inc()
+    return report
 
 
 def run_daily_health(
@@ -102,6 +110,7 @@ def run_daily_health(
             report.task_ids += rescore_customers(
                 session, ids, definition, rules.journeys, rules.action_cooldown, until
             )
+            advance(session, ids, rules, until)  # stages move with the health job too
     return report
 
 

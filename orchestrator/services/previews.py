@@ -88,6 +88,23 @@ def preview_step(
     return Preview(journey, step, tier, locale, template_name, mail)
 
 
+def preview_for_customer(
+    journeys: Mapping[str, Journey],
+    renderer: MailRenderer,
+    *,
+    journey_id: str,
+    step_id: str,
+    customer: CustomerFacts,
+    rules: PreviewRules,
+    now: datetime,
+) -> Preview:
+    """The step as this real customer would get it (their tier, locale and data); the
+    unsubscribe link is still the preview's, never one that works for them."""
+    journey, step = find_step(journeys, journey_id, step_id)
+    mail, template_name = _compose(renderer, journey, step, customer, rules, now)
+    return Preview(journey, step, customer.tier, customer.locale, template_name, mail)
+
+
 @dataclass(frozen=True)
 class SubjectRenderer:
     """The subject a step renders to for a real customer today (the customer page shows it for

@@ -16,7 +16,7 @@ from orchestrator.clock import Clock
 from orchestrator.errors import WebhookNotConfigured
 from orchestrator.provider_events.record import RecordSummary, record_events
 from orchestrator.provider_events.sendgrid import SendGridEvents
-from orchestrator.provider_events.signature import verify_event_signature
+from orchestrator.provider_events.signature import check_event_headers, verify_event_signature
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,24 @@ class WebhookRules:
     public_key: str | None  # base64 DER (or PEM); None: the webhook is closed
     tolerance: int  # seconds a signature's timestamp may be off
     soft_bounce_limit: int  # soft bounces before an address is suppressed
+
+
+def check_sendgrid_headers(
+    signature: str | None, timestamp: str | None, *, rules: WebhookRules, clock: Clock
+) -> None:
+    """What the headers alone refuse (the webhook closed, a missing or stale timestamp, a
+    signature that is not DER base64): the route asks before it reads up to 4 MiB of body."""
+    if not rules.public_key:
+        raise WebhookNotConfigured(
+            "STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused"
+        )
+    check_event_headers(
+        rules.public_key,
+        signature,
+        timestamp,
+        now=clock.now().timestamp(),
+        tolerance=rules.tolerance,
+    )
 
 
 def receive_sendgrid_events(
@@ -37,10 +55,8 @@ def receive_sendgrid_events(
 ) -> RecordSummary:
     """WebhookNotConfigured without a key (503), InvalidSignature (401), ConfigurationError for
     an unusable key (503), InvalidEventBatch for a body that is not an array of events (400)."""
-    if not rules.public_key:
-        raise WebhookNotConfigured(
-            "STEPMAIL_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured; events are refused"
-        )
+    check_sendgrid_headers(signature, timestamp, rules=rules, clock=clock)
+    assert rules.public_key is not None  # checked above
     now = clock.now()
     verify_event_signature(
         rules.public_key, signature, timestamp, body, now=now.timestamp(), tolerance=rules.tolerance

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from orchestrator.analytics.attribution import attribute_unsubscribe
 from orchestrator.clock import Clock
 from orchestrator.db.models import Customer
 from orchestrator.journeys.model import Journey
@@ -21,15 +23,18 @@ from orchestrator.recipients.page import language_of as page_language
 from orchestrator.recipients.preferences import save_preferences
 from orchestrator.recipients.reasons import UNSUBSCRIBE
 from orchestrator.recipients.suppression import suppress, unsuppress
+from orchestrator.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
 class PageRules:
-    """The journeys (the topics), the key that signed the links, the installation's locale."""
+    """The journeys (the topics), the key that signed the links, the installation's locale,
+    and how recent a mail must be to be credited with an unsubscribe."""
 
     journeys: Mapping[str, Journey]
     signing_secret: str
     default_locale: str
+    attribution_window: timedelta = timedelta(days=7)
 
 
 _Action = Callable[[Session, Customer], None]  # what a POST does, in the transaction
@@ -50,10 +55,16 @@ def show_page(
 def unsubscribe(
     engine: Engine, token: str, *, rules: PageRules, clock: Clock, reader_language: str | None
 ) -> PageState:
-    """One click: the address is suppressed at once, from every journey."""
+    """One click: the address is suppressed at once, from every journey; the customer's last
+    mail is credited with it (:mod:`orchestrator.analytics.attribution`)."""
 
     def action(session: Session, customer: Customer) -> None:
-        suppress(session, customer.email, UNSUBSCRIBE, "one-click", clock.now())
+        now = clock.now()
+        if suppress(session, customer.email, UNSUBSCRIBE, "one-click", now):
+            assert customer.id is not None
+            attribute_unsubscribe(session.connection(), customer.id, now, rules.attribution_window)
+        data = {"customer_id": customer.external_id, "source": "unsubscribe_link"}
+        emit(session, "recipient.unsubscribed", data, now)
 
     return _act(engine, token, rules, reader_language, action, "unsubscribed")
 

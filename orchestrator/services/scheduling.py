@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from orchestrator.observability.metrics import CLAIMED
 from orchestrator.scheduling.broker import Dispatcher
 from orchestrator.scheduling.claims import claim_rows, earliest_wake
 
@@ -37,6 +38,7 @@ def tick(
     for _ in range(max_batches):
         ids = claim_due_sends(engine, now, batch_size, lease)
         if ids:
+            CLAIMED.inc(len(ids))
             dispatcher.dispatch(ids)
             total += len(ids)
         if len(ids) < batch_size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.enrollment import store
-from orchestrator.enrollment.signature import verify
+from orchestrator.enrollment.signature import check_headers, verify
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.store import EnrollmentRules
 from orchestrator.guards.strict_json import parse_model
@@ -30,6 +31,15 @@ class HookRules:
 class EnrollSummary:
     processed: int
     created: int
+
+
+def check_signup_headers(
+    timestamp: str | None, signature: str | None, *, hook: HookRules, clock: Clock
+) -> None:
+    """InvalidSignature for what the headers alone show (no secret, a missing or stale
+    timestamp, no ``v1=`` value): the route asks before it reads the body, so an unsigned
+    request costs no memory."""
+    check_headers(hook.secret, timestamp, signature, clock.now().timestamp(), hook.tolerance)
 
 
 def enroll_signed_signup(
@@ -78,12 +88,19 @@ def enroll_many(
     rules: EnrollmentRules,
     clock: Clock,
     progress: Callable[[Sequence[SignupRequest]], Iterable[SignupRequest]] = iter,
+    batch_size: int = 500,
 ) -> EnrollSummary:
-    """``stepmail enroll``: every signup in one transaction (all or none); ``progress`` wraps
-    the iteration (a progress bar)."""
+    """``stepmail enroll``: ``batch_size`` signups a transaction, so a long import never holds
+    SQLite's write lock for long; a run cut short is safe to repeat (a customer is found, not
+    enrolled twice). ``progress`` wraps the iteration (a progress bar)."""
     now = clock.now()
     created = 0
-    with Session(engine) as session, session.begin():
-        for signup in progress(signups):
-            created += store.enroll_signup(session, signup, journeys, rules, now).created
+    rows = iter(progress(signups))
+    while True:
+        batch = list(itertools.islice(rows, batch_size))
+        if not batch:
+            break
+        with Session(engine) as session, session.begin():
+            for signup in batch:
+                created += store.enroll_signup(session, signup, journeys, rules, now).created
     return EnrollSummary(len(signups), created)

@@ -7,6 +7,7 @@ read through the ``(status, due_at)`` index, soonest first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,7 +19,9 @@ from orchestrator.clock import Clock
 from orchestrator.db.tables import csm_tasks, customers, task_notes
 from orchestrator.errors import InvalidField, TaskNotFound
 from orchestrator.guards.mail_headers import check_plain_address
+from orchestrator.handoff.holds import end_holds
 from orchestrator.handoff.tasks import close_task
+from orchestrator.journeys.model import Journey
 
 Scope = Literal["mine", "team"]
 TaskState = Literal["open", "closed"]
@@ -180,10 +183,20 @@ def add_note(engine: Engine, task_id: int, body: str, *, actor: Actor, clock: Cl
         record(connection, actor, "task.note", ("task", task_id), now, length=len(text))
 
 
-def close_inbox_task(engine: Engine, task_id: int, *, actor: Actor, clock: Clock) -> None:
+def close_inbox_task(
+    engine: Engine,
+    task_id: int,
+    *,
+    actor: Actor,
+    clock: Clock,
+    journeys: Mapping[str, Journey] | None = None,
+) -> None:
+    """Close the task; the mails it held are released or cancelled as their journey says."""
     now = clock.now()
     with engine.begin() as connection:
-        task = close_task(connection, task_id, now)  # TaskNotFound for an unknown id
+        task, closed = close_task(connection, task_id, now)  # TaskNotFound for an unknown id
+        if closed:
+            end_holds(connection, task_id, journeys or {}, now)
         record(
             connection,
             actor,

@@ -17,11 +17,13 @@ from sqlalchemy import Engine
 
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
+from orchestrator.delivery.facts import customer_facts
+from orchestrator.enrollment.customers import customer_row
 from orchestrator.errors import DeliveryError, InvalidField
 from orchestrator.guards.mail_headers import check_plain_address
 from orchestrator.journeys.model import Journey
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.services.previews import PreviewRules, preview_step
+from orchestrator.services.previews import PreviewRules, preview_for_customer, preview_step
 from orchestrator.transports.base import Transport
 from orchestrator.transports.mail import Mailbox
 
@@ -51,24 +53,41 @@ def send_test(
     to: str,
     actor: Actor,
     clock: Clock,
+    customer: str | None = None,
 ) -> TestSent:
-    """Render, send, audit. A transport failure is audited too, then raised."""
+    """Render, send, audit. A transport failure is audited too, then raised. With
+    ``customer`` (an external id) the mail is that customer's, with their tier, locale and
+    current data (``tier`` and ``locale`` are then theirs); it still goes only to ``to``."""
     address = to.strip()
     try:
         check_plain_address(address)
     except ValueError as exc:
         raise InvalidField("to", str(exc)) from None
     now = clock.now()
-    preview = preview_step(
-        journeys,
-        renderer,
-        journey_id=journey_id,
-        step_id=step_id,
-        tier=tier,
-        locale=locale,
-        rules=rules,
-        now=now,
-    )
+    if customer is None:
+        preview = preview_step(
+            journeys,
+            renderer,
+            journey_id=journey_id,
+            step_id=step_id,
+            tier=tier,
+            locale=locale,
+            rules=rules,
+            now=now,
+        )
+    else:
+        with engine.connect() as connection:
+            facts = customer_facts(connection, customer_row(connection, customer).id)
+        preview = preview_for_customer(
+            journeys,
+            renderer,
+            journey_id=journey_id,
+            step_id=step_id,
+            customer=facts,
+            rules=rules,
+            now=now,
+        )
+        tier, locale = facts.tier, facts.locale
     key = f"stepmail-test-{journey_id}-{step_id}-{secrets.token_hex(6)}"
     mail = replace(
         preview.mail,
@@ -81,6 +100,8 @@ def send_test(
     )
     target = ("step", f"{journey_id}/{step_id}")
     details = {"tier": tier, "locale": locale, "to": address}
+    if customer is not None:
+        details["customer"] = customer
     try:
         result = transport.send(mail)
     except DeliveryError as exc:

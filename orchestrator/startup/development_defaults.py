@@ -1,5 +1,6 @@
 """The settings that make a trial easy and a production service unsafe: public secrets, demo
-identities and example domains (RFC 2606 / RFC 6761), links to loopback.
+or empty identities and example domains (RFC 2606 / RFC 6761), links that a recipient cannot
+reach or that are not https, credentials that would travel in clear.
 
 Pure: it reads settings and returns what is still a development default. Production refuses
 every item at start-up; development (``make run``) shows them in a warning banner.
@@ -8,16 +9,16 @@ every item at start-up; development (``make run``) shows them in a warning banne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from orchestrator.guards.hosts import ip_of, is_reserved_host, public_host_problem
 from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings
 
+__all__ = ["DevelopmentDefault", "development_defaults", "host_of", "is_reserved_host"]
+
 MIN_SECRET_LENGTH = 16
-RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
-RESERVED_TLDS = ("example", "test", "invalid", "localhost")
 
 _DEFAULTS = Settings.model_fields
 DEMO_VALUES = {
@@ -44,19 +45,16 @@ def development_defaults(settings: Settings) -> list[DevelopmentDefault]:
     link = _base_url_problem(settings.public_base_url)
     if link:
         found.append(DevelopmentDefault("STEPMAIL_PUBLIC_BASE_URL", link))
+    found += _cleartext_problems(settings)
     return found
 
 
-def is_reserved_host(host: str) -> bool:
-    """Example, test, invalid and loopback names: mail to or links at them never arrive."""
-    name = host.lower().rstrip(".").strip("[]")
-    try:
-        return ip_address(name).is_loopback or ip_address(name).is_unspecified
-    except ValueError:
-        pass
-    if name in RESERVED_TLDS or name.endswith(tuple(f".{tld}" for tld in RESERVED_TLDS)):
-        return True
-    return any(name == d or name.endswith(f".{d}") for d in RESERVED_DOMAINS)
+def is_loopback(host: str) -> bool:
+    """A host on this machine: only there may a credential travel without TLS."""
+    address = ip_of(host)
+    if address is not None:
+        return address.is_loopback
+    return host.strip().lower().rstrip(".") in ("localhost", "localhost.localdomain")
 
 
 def host_of(value: str) -> str | None:
@@ -104,7 +102,7 @@ def _weakness(secret: SecretStr | None) -> str | None:
     if secret is None:
         return None
     value = secret.get_secret_value()
-    if value == DEVELOPMENT_SIGNUP_HOOK_SECRET:
+    if value.strip().casefold() == DEVELOPMENT_SIGNUP_HOOK_SECRET:
         return "is the public development secret printed in the source"
     if len(value) < MIN_SECRET_LENGTH:
         return f"is shorter than {MIN_SECRET_LENGTH} characters: use a random secret"
@@ -115,7 +113,7 @@ def _identity_problems(settings: Settings) -> list[DevelopmentDefault]:
     found = [
         DevelopmentDefault(f"STEPMAIL_{name.upper()}", f"is the demo value {value!r}")
         for name, value in DEMO_VALUES.items()
-        if getattr(settings, name) == value
+        if " ".join(str(getattr(settings, name)).split()).casefold() == value.casefold()
     ]
     addresses = {
         "STEPMAIL_SENDER_EMAIL": settings.sender_email,
@@ -133,10 +131,58 @@ def _identity_problems(settings: Settings) -> list[DevelopmentDefault]:
 
 
 def _base_url_problem(url: str) -> str | None:
-    """Settings made sure it is an http(s) URL with a host; here: one recipients can reach."""
-    if is_reserved_host(urlsplit(url).hostname or ""):
+    """Settings made sure it is an http(s) URL with a host and nothing a path cannot follow;
+    here: one recipients can reach, over https (RFC 8058's one-click POST, and mailbox
+    providers' bulk-sender rules, want an https link)."""
+    parts = urlsplit(url)
+    host_problem = public_host_problem(parts.hostname or "")
+    if host_problem:
         return (
-            f"is {url!r}: unsubscribe links must reach this service from a recipient's "
-            "mailbox; set the API's public URL"
+            f"is {url!r} ({host_problem}): unsubscribe links must reach this service from a "
+            "recipient's mailbox; set the API's public URL"
         )
+    if parts.scheme != "https":
+        return f"is {url!r}: unsubscribe links in production mail must use https"
     return None
+
+
+def _cleartext_problems(settings: Settings) -> list[DevelopmentDefault]:
+    """A credential that would cross the network without TLS."""
+    found: list[DevelopmentDefault] = []
+    api = urlsplit(settings.sendgrid_api_host)
+    if (
+        settings.mail_transport == "sendgrid"
+        and api.scheme != "https"
+        and not is_loopback(api.hostname or "")
+    ):
+        found.append(
+            DevelopmentDefault(
+                "STEPMAIL_SENDGRID_API_HOST",
+                f"is {settings.sendgrid_api_host!r}: the API key would travel in clear; use https",
+            )
+        )
+    smtp_tls = settings.smtp_starttls or settings.smtp_ssl
+    if (
+        settings.mail_transport == "smtp"
+        and settings.smtp_username
+        and not smtp_tls
+        and not is_loopback(settings.smtp_host)
+    ):
+        found.append(
+            DevelopmentDefault(
+                "STEPMAIL_SMTP_PASSWORD",
+                f"would be sent in clear to {settings.smtp_host}: set STEPMAIL_SMTP_STARTTLS=true "
+                "or STEPMAIL_SMTP_SSL=true",
+            )
+        )
+    slack = settings.slack_webhook_url
+    if slack is not None:
+        url = urlsplit(slack.get_secret_value())
+        if url.scheme != "https" and not is_loopback(url.hostname or ""):
+            found.append(
+                DevelopmentDefault(
+                    "STEPMAIL_SLACK_WEBHOOK_URL",
+                    "is not an https URL: the webhook's secret path would travel in clear",
+                )
+            )
+    return found

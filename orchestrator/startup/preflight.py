@@ -62,13 +62,33 @@ def journeys_problem(settings: Settings) -> str | None:
 
 
 def templates_problem(settings: Settings) -> str | None:
+    """Every step of every journey finds its HTML template for each of its tiers in the
+    default locale: that locale is the last resort of every other one (rendering/lookup), so
+    a customer in any locale gets a mail, never ``failed: no HTML template``."""
+    from orchestrator.rendering.renderer import MailRenderer
+
     directory = settings.templates_dir
     folder = _folder_problem("STEPMAIL_TEMPLATES_DIR", directory)
     if folder:
         return folder
     if not any(path.is_file() for path in directory.rglob("*.html")):
         return f"STEPMAIL_TEMPLATES_DIR: no templates (*.html) in {directory.resolve()}"
-    return None
+    renderer = MailRenderer(directory, settings.default_locale)
+    locale = settings.default_locale
+    missing = [
+        f"{step.template} (tier {tier}; {journey.id}/{step.id})"
+        for journey in load_all(settings.journeys_dir).journeys.values()
+        for step in journey.steps
+        for tier in step.tiers
+        if renderer.resolve(step.template, tier, locale) is None
+    ]
+    if not missing:
+        return None
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    return (
+        f"STEPMAIL_TEMPLATES_DIR: no template in {directory.resolve()} for {missing[0]}{more} "
+        f"in STEPMAIL_DEFAULT_LOCALE {locale!r}, the locale every other one falls back to"
+    )
 
 
 def webhook_key_problem(settings: Settings) -> str | None:
@@ -136,7 +156,7 @@ def redis_problem(settings: Settings) -> str | None:
 
 def database_problems(url: str, *, migrates_itself: bool = False) -> list[str]:
     """Reachable, and at this release's migration (or, if it migrates itself, not beyond)."""
-    engine_or_problem = probe_engine(url)
+    engine_or_problem = probe_engine(url, create=migrates_itself)
     if isinstance(engine_or_problem, str):
         return [engine_or_problem]
     engine = engine_or_problem
@@ -152,10 +172,12 @@ def database_problems(url: str, *, migrates_itself: bool = False) -> list[str]:
     return [problem] if problem else []
 
 
-def probe_engine(url: str) -> Engine | str:
+def probe_engine(url: str, *, create: bool = False) -> Engine | str:
     """A throwaway engine with a connect timeout, or the line saying why there is none.
 
-    The URL itself is never echoed: a malformed one may still carry a password.
+    The URL itself is never echoed: a malformed one may still carry a password. A SQLite
+    file (and its folder) is made only by a command that ``create``s the database
+    (``stepmail run``, ``db upgrade``); a check never leaves one behind.
     """
     try:
         parsed = make_url(normalise_database_url(url))
@@ -169,7 +191,8 @@ def probe_engine(url: str) -> Engine | str:
         return f"STEPMAIL_DATABASE_URL: {backend!r} is not supported (SQLite or PostgreSQL)"
     try:
         if backend == "sqlite":
-            return make_engine(url, poolclass=NullPool)
+            missing = _missing_sqlite_file(parsed.database, create=create)
+            return missing or make_engine(url, poolclass=NullPool)
         return create_engine(
             parsed, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT}
         )
@@ -218,6 +241,20 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return script.get_revision(revision) is not None
     except CommandError:
         return False
+
+
+def _missing_sqlite_file(database: str | None, *, create: bool) -> str | None:
+    if create or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    if path.is_file():
+        return None
+    if not path.parent.is_dir():
+        return f"STEPMAIL_DATABASE_URL: the folder {path.parent.resolve()} does not exist"
+    return (
+        f"STEPMAIL_DATABASE_URL: the database has no Stepmail tables yet ({path.resolve()} "
+        f"does not exist): {UPGRADE_HINT}"
+    )
 
 
 def _folder_problem(variable: str, directory: Path) -> str | None:

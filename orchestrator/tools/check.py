@@ -1,107 +1,220 @@
-"""``stepmail check`` and ``preview``: render journeys with sample customers before shipping."""
+"""``stepmail check``: what would fail after shipping, found before, each as ``file:line: cause``.
+
+In order: every journey, the health score and the event catalogue load; every event they name
+is catalogued; every condition uses names it has; then every step renders for every tier,
+language, with and without a CSM and each attribute a template reads, with the legal footer
+and links a mail client can follow; with ``--links``, each link answers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from orchestrator.errors import InvalidInput, JourneyNotFound, StepNotFound, TemplateError
-from orchestrator.health.loader import health_problems
-from orchestrator.journeys.loader import load_all, load_journeys
-from orchestrator.journeys.model import ALL_TIERS, Journey, Step
-from orchestrator.rendering.context import mail_context, sender_identity
+from orchestrator.errors import JourneyError, TemplateError
+from orchestrator.health.lifecycle import lifecycle_problems
+from orchestrator.health.loader import (
+    HEALTH_FILE,
+    health_event_references,
+    health_problems,
+    load_health,
+)
+from orchestrator.health.model import HealthDefinition
+from orchestrator.journeys.catalogue import EVENTS_FILE, EventCatalogue, load_catalogue
+from orchestrator.journeys.lint import event_references, journey_problems, vocabulary
+from orchestrator.journeys.loader import journey_files, load_all
+from orchestrator.journeys.model import Journey, Step
+from orchestrator.journeys.programs import programs_problems
+from orchestrator.rendering.context import sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
-from orchestrator.rendering.samples import sample_customer
 from orchestrator.settings import Settings
-
-CHECK_LOCALES = ("ja", "en")
-PREVIEW_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/PREVIEW"
-
-
-def render_sample(
-    settings: Settings,
-    renderer: MailRenderer,
-    journey: Journey,
-    step: Step,
-    tier: str,
-    locale: str,
-    now: datetime,
-) -> RenderedMail:
-    """Render one step as a sample customer of ``tier`` and ``locale``, signed up ``now``,
-    would receive it."""
-    customer = sample_customer(tier, locale, now)
-    sender = sender_identity(settings)
-    context = mail_context(
-        customer=customer,
-        journey=journey,
-        step=step,
-        sender=sender,
-        unsubscribe_url=PREVIEW_UNSUBSCRIBE_URL,
-        now=now,
-    )
-    return renderer.render(step.template, tier, locale, context)
+from orchestrator.tools.link_check import LinkCheckRules, check_links_online
+from orchestrator.tools.links import link_problem, links_in, where_written
+from orchestrator.tools.preview import PREVIEW_UNSUBSCRIBE_URL, render_sample
+from orchestrator.tools.template_branches import (
+    SAMPLE_LINK_HOST,
+    Variant,
+    template_locales,
+    tested_attributes,
+    variants,
+)
 
 
-def check_all(settings: Settings, now: datetime) -> tuple[list[str], int]:
-    """Every problem as ``file:line: cause``, and how many mails rendered cleanly."""
-    report = load_all(settings.journeys_dir)
-    problems = [str(error) for error in report.errors]
-    problems += health_problems(settings.journeys_dir, report.journeys)
-    renderer = MailRenderer(settings.templates_dir, settings.default_locale)
-    rendered = 0
-    for journey in report.journeys.values():
+@dataclass(frozen=True)
+class CheckOptions:
+    links: LinkCheckRules | None = None  # --links: fetch every link with these bounds
+
+
+@dataclass
+class CheckReport:
+    problems: list[str] = field(default_factory=list)
+    rendered: int = 0
+    links_checked: int = 0
+
+    def add(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+
+def check_all(
+    settings: Settings, now: datetime, options: CheckOptions | None = None
+) -> CheckReport:
+    """Every problem as ``file:line: cause``, how many mails rendered cleanly, links fetched."""
+    options = options or CheckOptions()
+    report = CheckReport()
+    journeys = _check_files(settings.journeys_dir, report)
+    online = _render_everything(settings, journeys, now, report)
+    if options.links is not None:
+        answers = check_links_online(online, options.links)
+        report.links_checked = len(answers)
+        for url, problem in answers.items():
+            if problem is not None:
+                report.add(f"{online[url]}: link {url} {problem}")
+    return report
+
+
+def _check_files(journeys_dir: Path, report: CheckReport) -> dict[str, Journey]:
+    loaded = load_all(journeys_dir)
+    for error in loaded.errors:
+        report.add(str(error))
+    catalogue = _catalogue(journeys_dir, report)
+    health = _health(journeys_dir)
+    for message in health_problems(journeys_dir, loaded.journeys, catalogue):
+        report.add(message)
+    for message in lifecycle_problems(journeys_dir) + programs_problems(journeys_dir):
+        report.add(message)
+    words = vocabulary(catalogue, [band.id for band in health.bands] if health else None)
+    paths = {path.stem: path for path in journey_files(journeys_dir)}
+    for journey in loaded.journeys.values():
+        for problem in journey_problems(paths[journey.id], journey, catalogue, words):
+            report.add(str(problem))
+    if catalogue is None and not (journeys_dir / EVENTS_FILE).exists():
+        named = sorted(_named_events(loaded.journeys.values(), health))
+        if named:
+            report.add(
+                f"{journeys_dir / EVENTS_FILE}: missing: journeys and the health score name "
+                f"{len(named)} events ({', '.join(named)}); list each in the event catalogue"
+            )
+    return loaded.journeys
+
+
+def _catalogue(journeys_dir: Path, report: CheckReport) -> EventCatalogue | None:
+    path = journeys_dir / EVENTS_FILE
+    if not path.exists():
+        return None
+    try:
+        return load_catalogue(path)
+    except JourneyError as exc:
+        report.add(str(exc))
+        return None
+
+
+def _health(journeys_dir: Path) -> HealthDefinition | None:
+    path = journeys_dir / HEALTH_FILE
+    try:
+        return load_health(path) if path.exists() else None
+    except JourneyError:
+        return None  # health_problems reports it
+
+
+def _named_events(journeys: Iterable[Journey], health: HealthDefinition | None) -> set[str]:
+    names = {ref.event for journey in journeys for ref in event_references(journey)}
+    if health is not None:
+        names |= {ref.event for ref in health_event_references(health)}
+    return names
+
+
+def _render_everything(
+    settings: Settings, journeys: dict[str, Journey], now: datetime, report: CheckReport
+) -> dict[str, str]:
+    """Render every step for every sample; returns each web link found → where it is written."""
+    samples = _Samples(settings, now, report)
+    for journey in journeys.values():
         for step in journey.steps:
             for tier in step.tiers:
-                for locale in CHECK_LOCALES:
-                    try:
-                        mail = render_sample(settings, renderer, journey, step, tier, locale, now)
-                    except TemplateError as exc:
-                        problems.append(
-                            f"{_where(settings, exc)} ({journey.id}/{step.id}, {tier}, {locale})"
-                        )
-                        continue
-                    problems += _footer_problems(mail, journey, step, tier, locale, settings)
-                    rendered += 1
-    return problems, rendered
+                for locale in samples.locales:
+                    for variant in samples.variants:
+                        samples.render(journey, step, tier, locale, variant)
+    return samples.online
 
 
-def preview_step(
-    settings: Settings,
-    journey_id: str,
-    step_id: str,
-    tier: str,
-    locale: str,
-    out: Path,
-    now: datetime,
-) -> list[Path]:
-    if tier not in ALL_TIERS:
-        raise InvalidInput(f"--tier must be one of {', '.join(ALL_TIERS)}, not {tier!r}")
-    journeys = load_journeys(settings.journeys_dir)
-    journey = journeys.get(journey_id)
-    if journey is None:
-        raise JourneyNotFound(f"no journey {journey_id!r} in {settings.journeys_dir}")
-    try:
-        step = journey.step(step_id)
-    except KeyError:
-        raise StepNotFound(f"journey {journey_id!r} has no step {step_id!r}") from None
-    renderer = MailRenderer(settings.templates_dir, settings.default_locale)
-    mail = render_sample(settings, renderer, journey, step, tier, locale, now)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"{journey_id}.{step_id}.{tier}.{locale}"
-    html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")
-    html_path.write_text(mail.html, encoding="utf-8")
-    text_path.write_text(f"Subject: {mail.subject}\n\n{mail.text}", encoding="utf-8")
-    return [html_path, text_path]
+class _Samples:
+    """Renders steps for sample customers and notes what is wrong with each mail."""
+
+    def __init__(self, settings: Settings, now: datetime, report: CheckReport) -> None:
+        self.settings, self.now, self.report = settings, now, report
+        self.renderer = MailRenderer(settings.templates_dir, settings.default_locale)
+        self.tested = tested_attributes(settings.templates_dir)
+        self.locales = template_locales(settings.templates_dir, settings.default_locale)
+        self.variants = variants(self.tested)
+        self.online: dict[str, str] = {}  # web link → where it is written
+        self._written: dict[tuple[str, str], str] = {}
+
+    def render(
+        self, journey: Journey, step: Step, tier: str, locale: str, variant: Variant
+    ) -> None:
+        try:
+            mail = render_sample(
+                self.settings,
+                self.renderer,
+                journey,
+                step,
+                tier,
+                locale,
+                self.now,
+                csm=variant.csm,
+                attributes=variant.attributes,
+            )
+        except TemplateError as exc:
+            located = _where(self.settings, exc)
+            if not any(problem.startswith(located) for problem in self.report.problems):
+                label = variant.label(self.tested)
+                self.report.add(f"{located} ({journey.id}/{step.id}, {tier}, {locale}, {label})")
+            return
+        self.report.rendered += 1
+        for problem in _footer_problems(mail, journey, step, tier, locale, self.settings):
+            self.report.add(problem)
+        self._links(mail, journey, step)
+
+    def _links(self, mail: RenderedMail, journey: Journey, step: Step) -> None:
+        for url in links_in(mail.html):
+            problem = link_problem(url)
+            if problem is not None:
+                written = self._where_written(url, mail.template_name)
+                self.report.add(f"{written}: link {url!r} {problem} ({journey.id}/{step.id})")
+            elif url not in self.online and self._fetchable(url):
+                self.online[url] = self._where_written(url, mail.template_name)
+
+    def _where_written(self, url: str, template_name: str) -> str:
+        key = (url, template_name)
+        if key not in self._written:
+            self._written[key] = where_written(self.settings.templates_dir, url, template_name)
+        return self._written[key]
+
+    @staticmethod
+    def _fetchable(url: str) -> bool:
+        """An author's web link: not the preview's unsubscribe link or a sample attribute's."""
+        parts = urlsplit(url)
+        return (
+            url != PREVIEW_UNSUBSCRIBE_URL
+            and parts.scheme in ("http", "https")
+            and parts.hostname != SAMPLE_LINK_HOST
+        )
 
 
 def _footer_problems(
     mail: RenderedMail, journey: Journey, step: Step, tier: str, locale: str, settings: Settings
 ) -> list[str]:
-    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail."""
+    """The law (特定電子メール法, CAN-SPAM) asks for these in every mail, as the sender is
+    named in the mail's language (STEPMAIL_SENDER_*_<lang>)."""
+    sender = sender_identity(settings).for_language(locale)
     required = {
-        "sender name": settings.sender_name,
-        "postal address": settings.sender_postal_address,
-        "contact": settings.sender_contact,
+        "sender name": sender.name,
+        "postal address": sender.postal_address,
+        "contact": sender.contact,
         "unsubscribe link": PREVIEW_UNSUBSCRIBE_URL,
     }
     return [

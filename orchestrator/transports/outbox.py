@@ -73,21 +73,39 @@ class OutboxTransport:
         return SendResult(provider_message_id=target.name)
 
     def sweep(self) -> int:
-        """Remove temporary files older than ``stale_after``; returns how many went."""
+        """Remove temporary files older than ``stale_after``; returns how many went.
+
+        Housekeeping never stops the service: an entry that cannot be removed (a folder of
+        that name, a read-only mount, EPERM) is skipped, and one line says how many were.
+        """
         cutoff = self._wall_clock() - self.stale_after
-        removed = 0
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                if not (entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX)):
-                    continue
-                try:
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:  # another sweeper or the writer got there first
-                    continue
+        removed, kept, last_error = 0, 0, ""
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if not _is_temporary(entry.name):
+                        continue
+                    try:
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:  # another sweeper or the writer got there first
+                        continue
+                    except OSError as exc:
+                        kept += 1
+                        last_error = f"{entry.name}: {exc.strerror or type(exc).__name__}"
+        except OSError as exc:
+            log.warning("outbox sweep of %s skipped: %s", self.directory, exc.strerror)
+            return removed
         if removed:
             log.warning("removed %d stale temporary file(s) from %s", removed, self.directory)
+        if kept:
+            log.warning(
+                "could not remove %d stale temporary file(s) from %s (last: %s); left in place",
+                kept,
+                self.directory,
+                last_error,
+            )
         return removed
 
     def close(self) -> None:
@@ -98,3 +116,7 @@ class OutboxTransport:
         if now >= self._next_sweep:
             self._next_sweep = now + self.sweep_every
             self.sweep()
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)

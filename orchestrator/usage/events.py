@@ -30,7 +30,7 @@ from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
 # Emitted by Stepmail itself; refused from outside so a caller cannot fake a tier change.
-RESERVED_EVENTS = frozenset({"tier_changed"})
+RESERVED_EVENTS = frozenset({"tier_changed", "stage_changed"})
 
 
 def _not_reserved(name: str) -> str:
@@ -79,6 +79,15 @@ class EventsAccepted(BaseModel):
     stored: int = Field(description="Events stored by this request.")
     duplicates: int = Field(description="Events already stored (same id): nothing done.")
     task_ids: list[int] = Field(default_factory=list, description="CSM tasks this created.")
+    uncatalogued: int = Field(
+        default=0,
+        description="Events of this request whose name is not in the event catalogue "
+        "(journeys/events.yaml): stored and reacted to all the same, but no journey checked "
+        "against the catalogue can be waiting for them. 0 without a catalogue.",
+    )
+    uncatalogued_names: list[str] = Field(
+        default_factory=list, description="Those names, each once, sorted."
+    )
 
 
 def event_key(event: EventIn, occurred_at: datetime) -> str:
@@ -154,7 +163,17 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
 
 def _lock_customers_statement(postgres: bool) -> Any:
     c = customers.c
-    query = select(c.id, c.external_id, c.tier, c.signed_up_at, c.health_score, c.health_band)
+    query = select(
+        c.id,
+        c.external_id,
+        c.tier,
+        c.signed_up_at,
+        c.health_score,
+        c.health_band,
+        c.cancelled_at,
+        c.exited_at,
+        c.converted_at,
+    )
     if postgres:  # one array parameter, so the text (and its prepared plan) is the same each time
         wanted = bindparam("external_ids", type_=ARRAY(c.external_id.type))
         return query.where(c.external_id == any_(wanted)).order_by(c.id).with_for_update()
@@ -176,6 +195,9 @@ class EventCustomer:
     signed_up_at: datetime
     health_score: int | None
     health_band: str | None
+    cancelled_at: datetime | None  # where the relationship stands (customers/relationship.py)
+    exited_at: datetime | None
+    converted_at: datetime | None
 
 
 def lock_event_customers(
@@ -220,10 +242,22 @@ def event_rows(
                 "event_key": key,
                 "occurred_at": occurred_at,
                 "received_at": now,
-                "properties": event.properties,
+                "properties": _with_nps_category(event.name, event.properties),
             },
         )
     return list(rows.values())
+
+
+def _with_nps_category(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """An ``nps_submitted`` from the product gets the ``category`` Stepmail's own survey adds
+    (detractor 0-6, passive 7-8, promoter 9-10), so the same journeys are entered on it."""
+    score = properties.get("score")
+    if name != "nps_submitted" or "category" in properties or type(score) is not int:
+        return properties
+    if not 0 <= score <= 10:
+        return properties
+    category = "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
+    return {**properties, "category": category}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ journey file cannot get at the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.journeys.durations import parse_duration
@@ -25,11 +25,18 @@ _T = TypeVar("_T")
 class UsageFacts:
     """Read-only questions about one customer's events, as of ``now``."""
 
-    def __init__(self, engine: Engine, customer_id: int, now: datetime) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        engine: Engine | Connection,
+        customer_id: int,
+        now: datetime,
+        known: Mapping[tuple[object, ...], object] | None = None,
+    ) -> None:
+        self._engine = engine  # a Connection: read inside the caller's transaction
         self._customer_id = customer_id
         self._now = now
-        self._answers: dict[tuple[object, ...], object] = {}
+        # answers asked for many customers at once (usage/prefetch.py), as of the same now
+        self._answers: dict[tuple[object, ...], object] = dict(known or {})
 
     def count(self, name: str, within: str | None = None) -> int:
         """How many ``name`` events, ever or in the last ``within`` (e.g. ``'14d'``)."""
@@ -39,6 +46,31 @@ class UsageFacts:
 
     def seen(self, name: str, within: str | None = None) -> bool:
         return self.count(name, within) > 0
+
+    def weeks_with(self, name: str, weeks: int = 4) -> int:
+        """In how many of the last ``weeks`` weeks (7-day windows back from now, at most 26)
+        ``name`` happened: "the key feature in most weeks" is ``weeks_with('x', 4) >= 3``."""
+        if not 1 <= weeks <= 26:
+            raise ValueError(f"weeks={weeks}: 1 to 26")
+
+        def answer() -> int:
+            found = 0
+            for week in range(weeks):
+                end = self._now - timedelta(days=7 * week)
+                query = (
+                    select(func.count())
+                    .select_from(_E)
+                    .where(
+                        _E.c.customer_id == self._customer_id,
+                        _E.c.name == name,
+                        _E.c.occurred_at <= end,
+                        _E.c.occurred_at > end - timedelta(days=7),
+                    )
+                )
+                found += bool(self._scalar(query))
+            return found
+
+        return self._ask(("weeks_with", name, weeks), answer)
 
     def first(self, name: str) -> datetime | None:
         """When ``name`` first happened, or None."""
@@ -82,8 +114,7 @@ class UsageFacts:
         return moment
 
     def _scalar(self, query: Select[Any]) -> Any:
-        with self._engine.connect() as connection:
-            return connection.execute(query).scalar()
+        return _scalar(self._engine, query)
 
     def _ask(self, key: tuple[object, ...], answer: Callable[[], _T]) -> _T:
         if key not in self._answers:
@@ -91,13 +122,25 @@ class UsageFacts:
         return self._answers[key]  # type: ignore[return-value]
 
 
+def _scalar(source: Engine | Connection, query: Select[Any]) -> Any:
+    if isinstance(source, Connection):
+        return source.execute(query).scalar()
+    with source.connect() as connection:
+        return connection.execute(query).scalar()
+
+
 class HealthFacts:
     """The customer's latest health score and band (None before the first score)."""
 
-    def __init__(self, engine: Engine, customer_id: int) -> None:
+    def __init__(
+        self,
+        engine: Engine | Connection,
+        customer_id: int,
+        known: tuple[int | None, str | None] | None = None,
+    ) -> None:
         self._engine = engine
         self._customer_id = customer_id
-        self._row: tuple[int | None, str | None] | None = None
+        self._row = known  # the score and band when the caller has just read them
 
     @property
     def score(self) -> int | None:
@@ -112,19 +155,30 @@ class HealthFacts:
             query = select(customers.c.health_score, customers.c.health_band).where(
                 customers.c.id == self._customer_id
             )
-            with self._engine.connect() as connection:
-                row = connection.execute(query).one()
+            if isinstance(self._engine, Connection):
+                row = self._engine.execute(query).one()
+            else:
+                with self._engine.connect() as connection:
+                    row = connection.execute(query).one()
             self._row = (row.health_score, row.health_band)
         return self._row
 
 
 def usage_context(
-    engine: Engine, customer_id: int, enrolled_at: datetime, now: datetime
+    engine: Engine | Connection,
+    customer_id: int,
+    enrolled_at: datetime,
+    now: datetime,
+    *,
+    health: tuple[int | None, str | None] | None = None,
+    answers: Mapping[tuple[object, ...], object] | None = None,
 ) -> dict[str, object]:
-    """The usage names conditions see besides the customer's (see journeys/README.md)."""
+    """The usage names conditions see besides the customer's (see journeys/README.md);
+    ``health``: the customer's score and band, when the caller has just read them;
+    ``answers``: usage questions already answered (:mod:`orchestrator.usage.prefetch`)."""
     return {
-        "usage": UsageFacts(engine, customer_id, now),
-        "health": HealthFacts(engine, customer_id),
+        "usage": UsageFacts(engine, customer_id, now, answers),
+        "health": HealthFacts(engine, customer_id, health),
         "days_since_enrollment": max(0, (now - enrolled_at).days),
     }
 

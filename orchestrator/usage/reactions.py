@@ -2,6 +2,11 @@
 and journeys entered on an event. Runs inside the transaction that stored the events, so a
 reaction is never lost or done twice: replayed events are not new and reach nothing here.
 
+The relationship is kept on the way (:mod:`orchestrator.customers.relationship`): a
+cancellation or reactivation, a goal reached, an exit from a signup journey. A journey entered
+on an event steps aside for a customer in one of those situations unless its ``even_if``
+lists it.
+
 The race between the two branches of a wait is settled by one conditional UPDATE on the
 timeout branch's row: the event branch is scheduled only if it moved that row from
 ``pending``/``dispatched`` to ``cancelled``. A worker takes a row with the same kind of
@@ -13,30 +18,44 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.analytics.attribution import attribute_conversion
+from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
 from orchestrator.db.tables import enrollments, scheduled_sends
+from orchestrator.db.values import one_of
+from orchestrator.enrollment.relationship import (
+    record_cancelled,
+    record_converted,
+    record_exited,
+    record_reactivated,
+    relationships,
+)
 from orchestrator.enrollment.store import (
     NOT_YET_SENT,
     OPEN_ENROLLMENT,
     end_enrollment,
     enroll_customer,
+    entering,
     schedule_row,
     schedule_rows,
     schedule_step,
 )
+from orchestrator.journeys.catalog import VersionedJourneys, followed_journey
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
+from orchestrator.versions.store import current_versions
 
 log = logging.getLogger(__name__)
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
+ATTRIBUTION_WINDOW = timedelta(days=7)  # STEPMAIL_ATTRIBUTION_WINDOW_DAYS' default
 
 
 @dataclass
@@ -44,47 +63,68 @@ class _Active:
     id: int
     journey_id: str
     anchor_at: datetime
+    version_id: int | None
     active: bool = True
 
 
 def react_to_events(
-    session: Session, events: Sequence[NewEvent], journeys: Mapping[str, Journey], now: datetime
-) -> None:
-    """Apply every journey rule the new events meet, in the order they happened.
+    session: Session,
+    events: Sequence[NewEvent],
+    journeys: Mapping[str, Journey],
+    now: datetime,
+    attribution_window: timedelta = ATTRIBUTION_WINDOW,
+) -> bool:
+    """Apply every journey rule the new events meet, in the order they happened; a goal is
+    credited to the last mail within ``attribution_window`` before it
+    (:mod:`orchestrator.analytics.attribution`). Each enrollment reacts as the version it
+    follows says; a version change being applied is waited for first (its journeys' current
+    rows are held ``FOR SHARE``). Returns whether a customer's relationship was written (a
+    cancellation, a reactivation, a goal or an exit): what the caller read of it is stale.
 
-    Events no journey names (most logins) cost nothing here, not even a read. The rows of
-    event-triggered steps are written together at the end, in one statement, unless a rule
-    that reads or changes an enrollment's rows comes first (then they are written before it).
+    Events no journey names (most logins) cost nothing here, not even a read, when the
+    journeys are not versioned; versioned, an enrollment may follow another version than the
+    current one (or a journey whose file is gone), whose rules only its enrollments tell, so
+    they are read. The rows of event-triggered steps are written together at the end, in one
+    statement, unless a rule that reads or changes an enrollment's rows comes first (then they
+    are written before it).
     """
-    names = reacting_event_names(journeys)
-    events = [event for event in events if event.name in names]
+    if not isinstance(journeys, VersionedJourneys):
+        names = reacting_event_names(journeys)
+        events = [event for event in events if event.name in names]
     if not events:
-        return
+        return False
+    current_versions(session.connection(), list(journeys), share=True)
     pending = _PendingSteps()
+    relationship_written = False
     active = _active_enrollments(session, {e.customer_id for e in events})
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
+        relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
-            journey = journeys.get(enrollment.journey_id)
+            journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
-            if _ends_enrollment(session, journey, enrollment, event, now, pending):
+            if _ends_enrollment(
+                session, journey, enrollment, event, now, attribution_window, pending
+            ):
+                relationship_written = True
                 enrollment.active = False
                 continue
             _schedule_event_steps(journey, enrollment, event, now, pending)
             _settle_waits(session, journey, enrollment, event, now, pending)
         _enter_triggered_journeys(session, event, journeys, now)
     pending.write(session)
+    return relationship_written
 
 
 def reacting_event_names(journeys: Mapping[str, Journey]) -> frozenset[str]:
-    """Every event name some journey reacts to: goals, exits, event steps, waits, triggers."""
-    names: set[str] = set()
+    """Every event name some journey reacts to (goals, exits, event steps, waits, triggers),
+    and the events that change the relationship (:mod:`orchestrator.customers.relationship`)."""
+    names: set[str] = {CANCELLED_EVENT, REACTIVATED_EVENT}
     for journey in journeys.values():
         if journey.goal is not None:
             names.add(journey.goal.event)
         names.update(match.event for match in journey.exit_on_events)
-        if journey.trigger_event is not None:
-            names.add(journey.trigger_event.event)
+        names.update(match.event for match in journey.trigger_events)
         for step in journey.steps:
             if step.on_event is not None:
                 names.add(step.on_event.event)
@@ -124,15 +164,31 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
             _ENROLLMENTS.c.customer_id,
             _ENROLLMENTS.c.journey_id,
             _ENROLLMENTS.c.anchor_at,
+            _ENROLLMENTS.c.version_id,
         ).where(
-            _ENROLLMENTS.c.customer_id.in_(customer_ids),
+            one_of(
+                _ENROLLMENTS.c.customer_id, sorted(customer_ids), session.get_bind().dialect.name
+            ),
             _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
         )
     )
     found: dict[int, list[_Active]] = {}
     for row in rows:
-        found.setdefault(row.customer_id, []).append(_Active(row.id, row.journey_id, row.anchor_at))
+        found.setdefault(row.customer_id, []).append(
+            _Active(row.id, row.journey_id, row.anchor_at, row.version_id)
+        )
     return found
+
+
+def _note_relationship(session: Session, event: NewEvent) -> bool:
+    """Record a cancellation or a reactivation; True when the event was one."""
+    if event.name == CANCELLED_EVENT:
+        record_cancelled(session.connection(), event.customer_id, event.occurred_at)
+    elif event.name == REACTIVATED_EVENT:
+        record_reactivated(session.connection(), event.customer_id)
+    else:
+        return False
+    return True
 
 
 def _ends_enrollment(
@@ -141,18 +197,28 @@ def _ends_enrollment(
     enrollment: _Active,
     event: NewEvent,
     now: datetime,
+    attribution_window: timedelta,
     pending: _PendingSteps,
 ) -> bool:
-    """A goal converts, an exit event exits; both cancel the steps not yet sent."""
+    """A goal converts (credited to the last mail before it), an exit event exits; both cancel
+    the steps not yet sent."""
     at = event.occurred_at.isoformat()
     if journey.goal is not None and journey.goal.matches(event.name, dict(event.properties)):
         state, reason = "converted", f"goal {event.name} at {at}"
+        attribute_conversion(
+            session.connection(), enrollment.id, event.occurred_at, attribution_window
+        )
     elif any(m.matches(event.name, dict(event.properties)) for m in journey.exit_on_events):
         state, reason = "exited", f"exit event {event.name} at {at}"
     else:
         return False
     pending.write(session)  # rows it must cancel are written first
-    end_enrollment(session.connection(), enrollment.id, state, reason, now)
+    connection = session.connection()
+    end_enrollment(connection, enrollment.id, state, reason, now)
+    if state == "converted":
+        record_converted(connection, event.customer_id, event.occurred_at)
+    elif journey.trigger == "signup":
+        record_exited(connection, event.customer_id, event.occurred_at)
     log.info("enrollment %d %s: %s", enrollment.id, state, reason)
     return True
 
@@ -229,20 +295,44 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
 def _enter_triggered_journeys(
     session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
 ) -> None:
-    for journey in journeys.values():
-        trigger = journey.trigger_event
-        if trigger is None or not trigger.matches(event.name, dict(event.properties)):
+    properties = dict(event.properties)
+    triggered = [
+        journey_id
+        for journey_id, journey in journeys.items()
+        if any(t.matches(event.name, properties) for t in journey.trigger_events)
+    ]
+    for journey, version_id in entering(session.connection(), journeys, triggered):
+        if not any(t.matches(event.name, properties) for t in journey.trigger_events):
+            continue  # the current version is entered otherwise
+        relationship = relationships(session.connection(), [event.customer_id])
+        in_the_way = relationship[event.customer_id].in_the_way(journey.even_if, now)
+        if in_the_way is not None:
+            log.info(
+                "customer %d not entered in %s on %s: %s",
+                event.customer_id,
+                journey.id,
+                event.name,
+                in_the_way,
+            )
             continue
         entry_key = _entry_key(session, journey, event)
         if entry_key is None:
             continue
-        enroll_customer(session, event.customer_id, journey, entry_key, event.occurred_at, now)
+        enroll_customer(
+            session,
+            event.customer_id,
+            journey,
+            entry_key,
+            event.occurred_at,
+            now,
+            version_id=version_id,
+        )
 
 
 def _entry_key(session: Session, journey: Journey, event: NewEvent) -> str | None:
     """never: one entry per customer; always: one per event; after N: none within N of the last."""
-    if journey.reentry == "never":
-        return f"event:{event.name}"
+    if journey.reentry == "never":  # one entry, whichever of its trigger events comes first
+        return f"event:{journey.trigger_events[0].event}"
     if isinstance(journey.reentry, ReentryAfter):
         last = session.execute(
             select(func.max(_ENROLLMENTS.c.anchor_at)).where(

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.api.access_log import RedactCapabilities, redact
 from orchestrator.db.migrate import upgrade
+from orchestrator.observability.redaction import RedactCapabilities, redact
 from tests.support.environment import ROOT, SECRET, STANDARD_JOURNEYS
 
 TOKEN = "Ab3kZ9.capability-that-must-not-be-logged"
@@ -107,3 +107,45 @@ def _wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     pytest.fail("stepmail api did not start within 30 s")
+
+
+def test_every_capability_route_is_redacted(tmp_path: Path) -> None:
+    """A route taking a token in its path must list its prefix in observability/redaction.py."""
+    from orchestrator.api.app import create_app
+    from orchestrator.db.migrate import upgrade
+    from orchestrator.runtime import build_runtime
+    from tests.support.environment import make_settings
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)  # the runtime brings the journeys' versions up to date at start
+    runtime = build_runtime(make_settings(tmp_path, url))
+    paths = {spec_path for spec_path in create_app(runtime).openapi()["paths"]}
+    runtime.close()
+    capability_paths = [path for path in paths if "{token" in path]
+    assert capability_paths
+    for path in capability_paths:
+        filled = path.replace("{token}", TOKEN)
+        assert TOKEN not in redact(filled), path
+
+
+def test_json_lines_carry_the_fields_and_no_token() -> None:
+    import io
+    import json
+
+    from orchestrator.observability.logging import configure_logging, request_id
+
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        marker = request_id.set("rid-1")
+        logging.getLogger("uvicorn.error").info("GET %s", f"/unsubscribe/{TOKEN}?token=abc")
+        logging.getLogger("orchestrator.x").info("send", extra={"send_id": 7})
+        request_id.reset(marker)
+        logging.getLogger("dramatiq.worker").warning("outside a request")
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["message"] == "GET /unsubscribe/[redacted]?token=[redacted]"
+    assert lines[0]["logger"] == "uvicorn.error" and lines[0]["request_id"] == "rid-1"
+    assert lines[1]["send_id"] == 7
+    assert "request_id" not in lines[2] and lines[2]["level"] == "WARNING"

@@ -13,9 +13,11 @@ from fastapi.testclient import TestClient
 
 from orchestrator.api.app import create_app
 from orchestrator.db.migrate import upgrade
+from tests.support.environment import START
 from tests.support.hostile import (
     AUTH,
     JSON,
+    SIGNER,
     CountingBody,
     armed_client,
     armed_runtime,
@@ -30,9 +32,13 @@ __all__ = ["armed_client", "armed_runtime"]
 
 CHUNK = 64 * 1024
 SMALL, BATCH = 64 * 1024, 4 * 1024 * 1024  # the defaults
+# Headers that pass what the hooks check before reading a body (fresh, well formed), signed
+# over another body: the limit must hold for a caller who gets that far.
+FORGED_SIGNUP = signed_headers(b"another body", timestamp=int(START.timestamp()))
+FORGED_EVENTS = SIGNER.headers(b"another body", int(START.timestamp()))
 ROUTES = [  # (method, path, extra headers, limit)
-    ("POST", "/hooks/signup", {}, SMALL),
-    ("POST", "/hooks/sendgrid", {}, BATCH),
+    ("POST", "/hooks/signup", FORGED_SIGNUP, SMALL),
+    ("POST", "/hooks/sendgrid", FORGED_EVENTS, BATCH),
     ("POST", "/v1/events", AUTH, BATCH),
     ("POST", "/v1/suppressions", AUTH, SMALL),
     ("PATCH", "/v1/customers/a1", AUTH, SMALL),
@@ -78,7 +84,8 @@ def test_a_declared_length_over_the_limit_is_refused_before_a_byte_is_read(
 
 def test_a_length_that_lies_does_not_lift_the_limit(app: FastAPI) -> None:
     body = CountingBody(CHUNK)
-    status, _ = call_asgi(app, "POST", "/hooks/signup", {**JSON, "Content-Length": "100"}, body)
+    headers = {**JSON, **FORGED_SIGNUP, "Content-Length": "100"}
+    status, _ = call_asgi(app, "POST", "/hooks/signup", headers, body)
 
     assert status == 413
     assert body.pulled <= SMALL + CHUNK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,7 +30,13 @@ def customer(client: TestClient) -> str:
 def test_a_single_event_is_stored(client: TestClient, runtime, customer: str) -> None:
     response = post_events(client, event(customer, "login", id="evt-1"))
     assert response.status_code == 202
-    assert response.json() == {"stored": 1, "duplicates": 0, "task_ids": []}
+    assert response.json() == {
+        "stored": 1,
+        "duplicates": 0,
+        "task_ids": [],
+        "uncatalogued": 0,
+        "uncatalogued_names": [],
+    }
     assert event_count(runtime) == 1
 
 
@@ -39,8 +46,38 @@ def test_duplicate_event_ids_are_stored_once(client: TestClient, runtime, custom
         client, event(customer, "report_created", id="r-1"), event(customer, "login", id="l-1")
     )
     assert first.json()["stored"] == 1
-    assert again.json() == {"stored": 1, "duplicates": 1, "task_ids": []}
+    assert again.json() == {
+        "stored": 1,
+        "duplicates": 1,
+        "task_ids": [],
+        "uncatalogued": 0,
+        "uncatalogued_names": [],
+    }
     assert event_count(runtime) == 2
+
+
+def test_events_outside_the_catalogue_are_stored_flagged_and_logged(
+    client: TestClient, runtime, customer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The product may send events no journey uses yet: never refused, but a typo such as
+    ``report_creatd`` is visible in the answer and the log."""
+    with caplog.at_level(logging.WARNING, logger="orchestrator.services.events"):
+        response = post_events(
+            client,
+            event(customer, "report_creatd", id="t-1"),
+            event(customer, "report_creatd", id="t-2"),
+            event(customer, "login", id="t-3"),
+            event(customer, "beta_feature_used", id="t-4"),
+        )
+    assert response.status_code == 202
+    answer = response.json()
+    assert (answer["stored"], answer["uncatalogued"]) == (4, 3)
+    assert answer["uncatalogued_names"] == ["beta_feature_used", "report_creatd"]
+    assert event_count(runtime) == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "3 event(s) named outside the event catalogue, stored all the same: "
+        "beta_feature_used, report_creatd"
+    ]
 
 
 def test_events_without_an_id_are_keyed_by_their_content(

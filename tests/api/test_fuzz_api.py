@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.api.app import create_app
+from orchestrator.db.migrate import upgrade
 from orchestrator.enrollment.signature import sign
 from tests.fakes.sendgrid_events import SIGNATURE, TIMESTAMP
 from tests.support.environment import SECRET, START
@@ -102,12 +103,16 @@ def _signature(path: str, body: bytes) -> dict[str, str]:
 
 
 def _document() -> dict[str, Any]:
-    """The OpenAPI document, built once when the module is collected (no database needed)."""
-    runtime = hostile_runtime(Path(tempfile.gettempdir()) / "stepmail-openapi", "sqlite://")
-    try:
-        return create_app(runtime).openapi()
-    finally:
-        runtime.close()
+    """The OpenAPI document, built once when the module is collected (on a scratch database:
+    a runtime records its journeys' versions when it starts)."""
+    with tempfile.TemporaryDirectory(prefix="stepmail-openapi-") as folder:
+        url = f"sqlite:///{Path(folder) / 'openapi.db'}"
+        upgrade(url)
+        runtime = hostile_runtime(Path(folder), url)
+        try:
+            return create_app(runtime).openapi()
+        finally:
+            runtime.close()
 
 
 schema = schemathesis.openapi.from_dict(_document(), config=CONFIG)

@@ -232,7 +232,7 @@ INTEGERS_OUT_OF_RANGE = [
     ("POST", "/v1/tasks/0/close", ["path", "task_id"]),
     ("POST", "/v1/tasks/-1/close", ["path", "task_id"]),
     ("POST", "/v1/tasks/" + "9" * 5000 + "/close", ["path", "task_id"]),
-    ("GET", "/v1/suppressions?offset=9223372036854775808", ["query", "offset"]),
+    ("GET", "/v1/suppressions?limit=9223372036854775808", ["query", "limit"]),
     ("GET", "/v1/suppressions?limit=9223372036854775808", ["query", "limit"]),
     ("GET", "/v1/tasks?limit=-9223372036854775809", ["query", "limit"]),
 ]

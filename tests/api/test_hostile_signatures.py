@@ -74,7 +74,7 @@ def test_a_good_signature_among_odd_ones_still_counts(armed_client: TestClient) 
 
 @pytest.mark.parametrize("signature", ["v1=é", "v1=あ", "v1=\x00"])
 def test_verify_refuses_non_ascii_signatures_cleanly(signature: str) -> None:
-    with pytest.raises(InvalidSignature, match="does not match"):
+    with pytest.raises(InvalidSignature, match="no v1="):
         verify(SECRET, NOW, signature, b"{}", now=float(NOW), tolerance=300)
 
 

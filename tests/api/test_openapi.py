@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
 from orchestrator.api.app import create_app
 from orchestrator.customers.changes import NOT_NULL
 from orchestrator.db.migrate import upgrade
-from tests.support.hostile import hostile_runtime
+from tests.support.hostile import AUTH, armed_client, armed_runtime, hostile_runtime
+
+__all__ = ["armed_client", "armed_runtime"]
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +119,85 @@ def test_every_route_refuses_hostile_input_the_same_way(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'stepmail.db'}"
     upgrade(url)
     runtime = hostile_runtime(tmp_path, url)
-    routes = [r for r in create_app(runtime).routes if isinstance(r, APIRoute)]
+    routes = _api_routes(create_app(runtime).routes)
     runtime.close()
     assert routes
     assert all(isinstance(route, StrictRoute) for route in routes), [
         route.path for route in routes if not isinstance(route, StrictRoute)
     ]
+
+
+def _api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every API route, those of included routers too (FastAPI keeps those apart)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found.extend(_api_routes(route.original_router.routes))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [("/unsubscribe/{token}", {"GET", "POST"}), ("/v1/suppressions", {"GET", "POST"})],
+)
+def test_a_405_names_every_method_of_the_path(
+    armed_client: TestClient, path: str, methods: set[str]
+) -> None:
+    """Probe L12: ``OPTIONS /unsubscribe/{token}`` answered ``Allow: GET`` (RFC 9110: the
+    methods the target supports)."""
+    schema = armed_client.get("/openapi.json").json()
+    assert {m.upper() for m in schema["paths"][path]} == methods
+    response = armed_client.request("OPTIONS", path.replace("{token}", "x"), headers=AUTH)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= methods
+
+
+def _schema_of(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """A component, or the signup hook's body (written inline: the route reads raw bytes)."""
+    if name == "SignupRequest":
+        body = spec["paths"]["/hooks/signup"]["post"]["requestBody"]
+        inline: dict[str, Any] = body["content"]["application/json"]["schema"]
+        return inline
+    schema: dict[str, Any] = spec["components"]["schemas"][name]
+    return schema
+
+
+def _string_branch(field: dict[str, Any]) -> dict[str, Any]:
+    """A field's string schema, inside ``anyOf`` when it may also be null or a number."""
+    if field.get("type") == "string":
+        return field
+    return next(item for item in field["anyOf"] if item.get("type") == "string")
+
+
+def test_the_schema_states_what_the_door_refuses(spec: dict[str, Any]) -> None:
+    """Probe L12: a generated client sent what the document allowed and got a 422 — a control
+    character in a header-bound field, a moment in year 5000, an empty contract value. The
+    document now says each rule, and the one-line pattern is exactly the validator's."""
+    import re
+
+    from orchestrator.guards.mail_headers import ONE_LINE_PATTERN, unsafe_character
+
+    header_bound = {
+        "SignupRequest": ("external_id", "name", "company", "plan", "csm_name"),
+        "CustomerPatch": ("name", "company", "plan", "csm_name"),
+    }
+    for schema_name, fields in header_bound.items():
+        properties = _schema_of(spec, schema_name)["properties"]
+        for field in fields:
+            assert _string_branch(properties[field])["pattern"] == ONE_LINE_PATTERN, field
+    pattern = re.compile(ONE_LINE_PATTERN)
+    for code in range(0x10000):
+        character = chr(code)
+        assert (pattern.fullmatch(character) is None) == (unsafe_character(character) is not None)
+
+    moment = _string_branch(_schema_of(spec, "SignupRequest")["properties"]["signed_up_at"])
+    assert moment["format"] == "date-time"
+    years = re.compile(moment["pattern"])
+    assert years.match("2026-11-30T09:00:00+09:00") and years.match("1970-01-01T00:00:00Z")
+    assert not years.match("5000-01-01T00:00:00Z") and not years.match("0001-01-01T00:00:00Z")
+
+    money = _schema_of(spec, "SignupRequest")["properties"]["annual_contract_value"]
+    assert re.search(_string_branch(money)["pattern"], "1200000.50")
+    assert not re.search(_string_branch(money)["pattern"], "")

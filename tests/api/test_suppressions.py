@@ -41,16 +41,16 @@ def test_add_list_and_remove_through_the_api(sg_client: TestClient) -> None:
     assert (again.status_code, again.json()["reason"]) == (200, "legal")
     sg_client.post("/v1/suppressions", json={"email": "b@example.jp"}, headers=AUTH)
 
-    listed = sg_client.get("/v1/suppressions", headers=AUTH).json()
+    listed = sg_client.get("/v1/suppressions", headers=AUTH).json()["items"]
     assert {e["email"] for e in listed} == {"taro@example.jp", "b@example.jp"}
     only_legal = sg_client.get("/v1/suppressions", params={"reason": "legal"}, headers=AUTH)
-    assert [e["source"] for e in only_legal.json()] == ["ticket 42"]
+    assert [e["source"] for e in only_legal.json()["items"]] == ["ticket 42"]
 
     assert sg_client.delete("/v1/suppressions/TARO@example.jp", headers=AUTH).status_code == 204
     assert sg_client.delete("/v1/suppressions/taro@example.jp", headers=AUTH).status_code == 404
-    assert [e["email"] for e in sg_client.get("/v1/suppressions", headers=AUTH).json()] == [
-        "b@example.jp"
-    ]
+    assert [
+        e["email"] for e in sg_client.get("/v1/suppressions", headers=AUTH).json()["items"]
+    ] == ["b@example.jp"]
 
 
 @pytest.mark.parametrize(

@@ -268,3 +268,76 @@ def test_topic_labels_are_localised_and_internal_journeys_are_not_offered(
     assert "活用のヒント" in page
     assert 'value="tips"' in page
     assert 'value="news"' not in page and "Monthly news" not in page
+
+
+# -- probe L13 --------------------------------------------------------------------------------
+
+
+def _other_spellings(token: str) -> list[str]:
+    """The same signature in other base64 spellings: padding added, and the unused low bits of
+    the last character changed (``…LoEE`` and ``…LoEF`` decode to the same bytes)."""
+    import base64
+
+    value, _, signature = token.rpartition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    spellings = [f"{token}=", f"{token}=="]
+    last = alphabet.index(signature[-1])
+    for other in alphabet:
+        twin = f"{value}.{signature[:-1]}{other}"
+        decoded = base64.urlsafe_b64decode(twin.rpartition(".")[2] + "=" * (-len(signature) % 4))
+        if other != signature[-1] and decoded == raw and alphabet.index(other) != last:
+            spellings.append(twin)
+    return spellings
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_only_the_issued_spelling_of_a_token_is_accepted(
+    runtime: Runtime, client: TestClient, method: str
+) -> None:
+    """README: a changed token gets 400 -- also one that decodes to the same signature."""
+    token = link_of(runtime, client).removeprefix("/unsubscribe/")
+    spellings = _other_spellings(token)
+    assert len(spellings) >= 3
+    for spelling in spellings:
+        response = client.request(method, f"/unsubscribe/{spelling}", headers=ONE_CLICK)
+        assert response.status_code == 400, spelling
+    assert suppression_of(runtime) is None
+    assert client.get(f"/unsubscribe/{token}").status_code == 200
+
+
+def test_every_answer_under_unsubscribe_is_private(runtime: Runtime, client: TestClient) -> None:
+    """Pages, and the JSON answers that are not pages (413, 422, 405), are never cached or
+    sniffed."""
+    token = link_of(runtime, client).removeprefix("/unsubscribe/")
+    answers = [
+        client.get(f"/unsubscribe/{token}"),
+        client.post(f"/unsubscribe/{token}/topics", content=b"x" * (70 * 1024)),  # 413
+        client.post(
+            f"/unsubscribe/{token}/topics",
+            content=b"topic=x",
+            headers={"Content-Type": "text/plain; charset=nope"},
+        ),
+        client.put(f"/unsubscribe/{token}"),  # 405
+    ]
+    for response in answers:
+        assert response.headers["cache-control"] == "no-store", response.status_code
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert answers[1].status_code == 413
+
+
+def test_a_trailing_slash_is_not_redirected_to_the_host_header(
+    runtime: Runtime, client: TestClient
+) -> None:
+    """``POST /unsubscribe/TOKEN/`` with ``Host: evil.example`` answered 307 to
+    ``http://evil.example/…``."""
+    token = link_of(runtime, client).removeprefix("/unsubscribe/")
+    response = client.post(
+        f"/unsubscribe/{token}/",
+        headers={**ONE_CLICK, "Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert suppression_of(runtime) is None

@@ -12,16 +12,22 @@ Playwright skips these tests; in CI (CI=true) it fails them.
 
 from __future__ import annotations
 
+import csv
 import email
 import email.header
+import email.policy
+import io
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -36,6 +42,7 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import audit_log, csm_tasks, enrollments, scheduled_sends
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.accounts import add_user
+from orchestrator.services.analytics import refresh_rollups
 from orchestrator.transports.outbox import OutboxTransport
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
@@ -509,6 +516,84 @@ def test_sign_ins_are_throttled_after_repeated_failures(console: Console) -> Non
     console.sign_in(page, USERS["throttled"])
     assert heading(page) in ("Home", "ホーム")
     page.context.close()
+
+
+# -- analytics: the overview and a journey's funnel -------------------------------------------
+
+BROWSER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"
+
+
+def _tracked_links(console: Console, mail_file: Any) -> list[str]:
+    mail = email.message_from_bytes(mail_file.read_bytes(), policy=email.policy.default)
+    body = mail.get_body(("html",))
+    assert body is not None
+    pattern = re.escape(console.base_url) + r"/r/[^\"]+"
+    return re.findall(pattern, str(body.get_content()))
+
+
+def test_the_funnel_shows_exactly_the_counts_of_a_seeded_data_set(console: Console) -> None:
+    """On a day of their own (the clock moves on 61 days): three sign-ups get the welcome, one
+    reader clicks a link in it, a scanner walks another's links, one converts. The funnel
+    page, its tier filter, its CSV and the overview show exactly that."""
+    console.clock.advance(timedelta(days=60))
+    run_due(console.runtime)  # what earlier tests left due is decided today, not tomorrow
+    console.clock.advance(timedelta(days=1))
+    day = console.clock.now().astimezone(ZoneInfo("Asia/Tokyo")).date().isoformat()
+    before = set(outbox_files(console.runtime.settings))
+    console.signup("funnel-1")
+    console.signup("funnel-2", locale="en")
+    console.signup("funnel-3", annual_contract_value=3_600_000, csm_name="佐藤 花子")
+    run_due(console.runtime)
+    mails = {p.name: p for p in outbox_files(console.runtime.settings) if p not in before}
+    assert len(mails) == 3
+    by_customer = {
+        external_id: next(p for p in mails.values() if f"{external_id}@" in p.read_text("utf-8"))
+        for external_id in ("funnel-1", "funnel-2", "funnel-3")
+    }
+    console.clock.advance(timedelta(minutes=10))
+    reader = _tracked_links(console, by_customer["funnel-1"])[0]
+    followed = httpx.get(reader, headers={"User-Agent": BROWSER_AGENT}, follow_redirects=False)
+    assert followed.status_code == 302 and followed.headers["location"].startswith("https://")
+    for link in _tracked_links(console, by_customer["funnel-2"]):  # a gateway checks them all
+        httpx.get(link, headers={"User-Agent": "Barracuda Sentinel"}, follow_redirects=False)
+    console.track("funnel-3", "subscription_upgraded")
+    refresh_rollups(console.runtime.engine, rules=console.runtime.analytics_rules())
+
+    page = console.page("viewer", "en")
+    page.goto(f"{console.base_url}/console/journeys/onboarding?from={day}&to={day}")
+    assert page.inner_text("#funnel-enrolled") == "3"
+    assert page.inner_text("#funnel-converted") == "1"
+    cells = page.locator("#funnel-welcome td").all_inner_texts()
+    # due, sent, skipped, missed, failed, delivered, opened, clicked, unsub., bounced, converted
+    assert [c.split()[0] for c in cells] == ["3", "3", "0", "0", "0", "0", "0", "1", "0", "0", "1"]
+    assert page.locator("#chart-funnel svg").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "journey-funnel-en.png"), full_page=True)
+
+    page.select_option("#funnel-tier", "high")
+    with page.expect_navigation():
+        page.click("#funnel-show")
+    assert "by_tier=high" in page.url and page.inner_text("#funnel-enrolled") == "1"
+    with page.expect_download() as download:
+        page.click("#funnel-csv")
+    exported = Path(download.value.path()).read_text("utf-8")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    welcome = next(r for r in rows if r["step"] == "welcome" and r["tier"] == "all")
+    assert (welcome["sent"], welcome["converted"], welcome["clicked"]) == ("1", "1", "0")
+
+    page.goto(f"{console.base_url}/console/")
+    assert page.locator("#chart-activity svg").count() == 1
+    assert page.locator("#chart-backlog svg").count() == 1
+    assert page.locator("#chart-bands svg").count() == 1
+    sent_today = page.locator(f"#chart-activity circle title:text-is('Sent · {day[5:]}: 3')")
+    assert sent_today.count() == 1  # the exact value of today's point
+    page.screenshot(path=str(SCREENSHOTS / "overview-en.png"), full_page=True)
+    page.context.close()
+
+    ja = console.page("viewer", "ja")
+    ja.goto(f"{console.base_url}/console/journeys/onboarding?from={day}&to={day}")
+    assert ja.inner_text("#funnel-title") == "ファネル"
+    ja.screenshot(path=str(SCREENSHOTS / "journey-funnel-ja.png"), full_page=True)
+    ja.context.close()
 
 
 def _onboarding_enrollment(console: Console, external_id: str) -> int:

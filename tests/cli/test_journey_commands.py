@@ -93,7 +93,8 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
         env, "simulate", "onboarding", "--tier", "low", "--locale", "en", "--days", "7"
     )
     assert code == 0, output
-    lines = [line.split() for line in output.strip().splitlines()]
+    happened, _, pending = output.partition("still pending after day 7:")
+    lines = [line.split() for line in happened.strip().splitlines()]
     mails = [parts[6] for parts in lines if parts[5] == "mail"]
     assert mails == [
         "onboarding/welcome",
@@ -102,6 +103,7 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
         "onboarding/activation_nudge",
         "onboarding/case_studies",
     ]
+    assert [line.split()[6] for line in pending.strip().splitlines()] == ["onboarding/feedback"]
     assert not Path(env["STEPMAIL_DATABASE_URL"].removeprefix("sqlite:///")).exists()
 
 
@@ -120,3 +122,24 @@ def test_check_names_the_line_of_a_stylesheet_rule_that_cannot_be_inlined(
     code, output = invoke(env, "check")
     assert code == 1
     assert f"{path}:{line}: selector '.content p' cannot be inlined" in output.replace("\n", "")
+
+
+def test_preview_open_hands_the_html_to_the_browser_or_says_there_is_none(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    args = ["preview", "onboarding", "faq", "--out", str(tmp_path / "p"), "--open"]
+    code, output = invoke(env, *args)
+    assert code == 0, output
+    assert opened == [(tmp_path / "p" / "onboarding.faq.tech.ja.html").resolve().as_uri()]
+    monkeypatch.setattr(webbrowser, "open", lambda url: False)
+    code, output = invoke(env, *args)
+    assert code == 0 and "no web browser found; open" in output

@@ -103,7 +103,7 @@ def test_the_cli_tracks_lists_and_closes(
 
     listed = runner.invoke(app, ["tasks", "list"], env=env)
     assert listed.exit_code == 0 and "nps_detractor" in listed.output
-    task_id = client.get("/v1/tasks", headers=AUTH).json()[0]["id"]
+    task_id = client.get("/v1/tasks", headers=AUTH).json()["items"][0]["id"]
     closed = runner.invoke(app, ["tasks", "close", str(task_id)], env=env)
     assert closed.exit_code == 0 and f"task {task_id} closed" in closed.output
     missing = runner.invoke(app, ["tasks", "close", "9999"], env=env)

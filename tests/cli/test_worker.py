@@ -1,4 +1,5 @@
-"""``stepmail worker`` becomes ``dramatiq workers`` with the thread count of
+"""``stepmail worker`` becomes Dramatiq's command line (``python -m
+orchestrator.processes.worker``: ``dramatiq workers`` under our logging) with the thread count of
 ``STEPMAIL_WORKER_THREADS`` unless ``--threads`` says otherwise (it used to ignore the
 setting). Read from the real process's command line after it replaced itself."""
 
@@ -29,7 +30,7 @@ def dramatiq_argv(env: dict[str, str], cwd: Path, *flags: str) -> list[str]:
         deadline = time.monotonic() + HANG
         while time.monotonic() < deadline and process.poll() is None:
             argv = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0")
-            if "dramatiq" in argv:
+            if "orchestrator.processes.worker" in argv:
                 return argv
             time.sleep(0.05)
         pytest.fail(f"stepmail worker never became dramatiq (exit {process.poll()})")

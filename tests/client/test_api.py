@@ -106,7 +106,13 @@ def test_events_single_and_batched(client: StepmailClient, runtime: Runtime) -> 
         {"external_id": "acct_42", "name": "report_created", "id": "r-1"},
         {"external_id": "acct_42", "name": "nps_submitted", "properties": {"score": 9}},
     ]
-    assert client.track_many(batch) == {"stored": 2, "duplicates": 0, "task_ids": []}
+    assert client.track_many(batch) == {
+        "stored": 2,
+        "duplicates": 0,
+        "task_ids": [],
+        "uncatalogued": 0,
+        "uncatalogued_names": [],
+    }
     with pytest.raises(StepmailApiError) as raised:
         client.track_many([{"external_id": "nobody", "name": "login"}])
     assert raised.value.status == 422

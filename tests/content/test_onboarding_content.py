@@ -92,10 +92,19 @@ def href(url: str) -> str:
     return f'href="{url}"'
 
 
+# The NPS scale (layouts/macros.html, `survey: nps`) is the same in every tier on purpose.
+NPS_SCALE = re.compile(
+    r"\S+ を友人や同僚にすすめる.*?10 = ぜひすすめる|How likely are you to recommend.*?"
+    r"10 = extremely likely",
+    re.S,
+)
+
+
 def body_text(mail: RenderedMail, customer: CustomerFacts) -> str:
-    """The text part above the footer (which names the customer's address), whitespace folded."""
+    """The text part above the footer (which names the customer's address) without the shared
+    NPS scale, whitespace folded."""
     above_footer = mail.text[: mail.text.index(customer.email)]
-    return " ".join(above_footer.split())
+    return " ".join(NPS_SCALE.sub("", above_footer).split())
 
 
 def test_the_journey_has_the_onboarding_steps(journey: Journey) -> None:

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
 from tests.support.environment import START, make_settings
 
 CSS = """

@@ -197,6 +197,9 @@ def installation_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STEPMAIL_SENDGRID_TIMEOUT": str(settings.sendgrid_timeout),
         "STEPMAIL_RECONCILIATION_WINDOW": str(settings.reconciliation_window),
         "STEPMAIL_SEND_RATE_LIMIT": str(settings.send_rate_limit),
+        # Off unless a test asks: several installations (and helpers) share this host's ports.
+        "STEPMAIL_SCHEDULER_METRICS_PORT": "0",
+        "STEPMAIL_WORKER_METRICS_PORT": "0",
     }
     if settings.sendgrid_api_key is not None:
         values["STEPMAIL_SENDGRID_API_KEY"] = settings.sendgrid_api_key.get_secret_value()

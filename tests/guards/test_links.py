@@ -26,7 +26,8 @@ from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from orchestrator.tools.check import render_sample
+from orchestrator.tools.preview import render_sample
+from orchestrator.tracking.links import click_key, read_click
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
 from tests.support.signups import outbox_files, post_signup, signup_payload
@@ -113,6 +114,21 @@ def test_a_good_link_attribute_reaches_the_button(
     assert post_signup(client, payload).status_code == 202
     assert run_due(runtime) == ["sent"]
     [path] = outbox_files(settings)
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    body = str(message.get_body(("html",)).get_content())  # type: ignore[union-attr]
+    key = click_key(settings.signing_secret())
+    tokens = re.findall(r'href="[^"]*/r/([^"]+)"', body)
+    assert BOOKING in {read_click(key, token).url for token in tokens}  # via a click link
+
+
+def test_without_click_tracking_the_link_is_in_the_mail_as_written(
+    client: TestClient, runtime: Runtime, settings: Settings
+) -> None:
+    runtime.settings = settings.model_copy(update={"click_tracking": False})
+    payload = signup_payload("c1", attributes={"csm_booking_url": BOOKING}, **HIGH_EN_CSM)
+    assert post_signup(client, payload).status_code == 202
+    assert run_due(runtime) == ["sent"]
+    [path] = outbox_files(settings)
     assert html.escape(BOOKING) in path.read_text("utf-8")
 
 
@@ -176,6 +192,8 @@ def test_sample_renders_keep_their_links(tmp_path: Path) -> None:
     for journey in load_journeys(settings.journeys_dir).values():
         links = {v for k, v in journey.vars.items() if k.endswith("_url")}
         links.add("https://example.invalid/unsubscribe/PREVIEW")
+        links.add("https://example.invalid/programs/PREVIEW")  # a low-touch mail's sessions
+        links |= {f"https://example.invalid/nps/preview?score={n}" for n in range(11)}
         for step in journey.steps:
             for tier in step.tiers:
                 mail = render_sample(settings, renderer, journey, step, tier, "en", START)

@@ -60,6 +60,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STEPMAIL_SENDER_EMAIL": settings.sender_email,
         "STEPMAIL_ENVIRONMENT": settings.environment,
         "STEPMAIL_SIGNUP_HOOK_SECRET": settings.signup_hook_key(),  # unsubscribe keys agree
+        "STEPMAIL_WORKER_METRICS_PORT": "0",  # other tests and helpers share the host
         **extra,
     }
 

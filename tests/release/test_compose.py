@@ -76,13 +76,17 @@ def test_migration_first_and_every_awaited_service_has_a_health_check() -> None:
                 assert "test" in services()[other]["healthcheck"], other
 
 
-def test_only_the_api_keeps_a_health_check_and_it_probes_healthz() -> None:
-    for name in STEPMAIL_SERVICES - {"api"}:
-        assert services()[name]["healthcheck"] == {"disable": True}, name
-    api = services()["api"]
-    probe = " ".join(api["healthcheck"]["test"])
-    assert "http://127.0.0.1:8000/healthz" in probe
-    assert api["ports"][0].endswith(":8000")
+def test_each_long_running_role_probes_its_own_healthz() -> None:
+    """The API on its port; the scheduler and workers on their metrics ports (the image's
+    own check would probe an API they do not run); the one-shot migration has none."""
+    assert services()["migrate"]["healthcheck"] == {"disable": True}
+    ports = {"api": 8000, "scheduler": 9101, "worker": 9102}
+    for name, port in ports.items():
+        probe = " ".join(services()[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/healthz" in probe, name
+    assert services()["api"]["ports"][0].endswith(":8000")
+    defaults = Settings.model_construct()
+    assert (defaults.scheduler_metrics_port, defaults.worker_metrics_port) == (9101, 9102)
 
 
 def test_settings_come_from_env_example_and_name_only_real_settings() -> None:

@@ -142,7 +142,8 @@ def test_the_customer_page_holds_everything_about_them(
     assert [m.kind for m in profile.timeline] == ["mail"]
     assert profile.consent[0]["source"] == "webinar-form"
     assert [t.kind for t in profile.tasks] == ["at_risk"]
-    assert profile.suppression is None and profile.subject_source == "rendered"
+    assert steps["welcome"].archived  # the subject it went out with, from the archive
+    assert profile.suppression is None and profile.subject_source == "archived"
     with pytest.raises(CustomerNotFound):
         customer_directory.customer_profile(runtime.engine, "nobody", journeys=runtime.journeys)
 

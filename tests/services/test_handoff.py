@@ -95,7 +95,7 @@ def test_a_detractor_nps_on_a_high_touch_customer_notifies_the_csm(
     response = post_events(client, event("bigco", "nps_submitted", properties={"score": 3}))
     assert response.status_code == 202
 
-    tasks = client.get("/v1/tasks", headers=AUTH).json()
+    tasks = client.get("/v1/tasks", headers=AUTH).json()["items"]
     kinds = sorted(task["kind"] for task in tasks)
     assert kinds == ["health_at_risk", "nps_detractor"]  # the score also fell under 50
     assert all(task["assignee"] == CSM["csm_email"] and task["notified_at"] for task in tasks)
@@ -117,7 +117,7 @@ def test_a_promoter_or_a_low_touch_detractor_opens_no_signal_task(
         event("fan", "nps_submitted", properties={"score": 9}),
         event("small", "nps_submitted", properties={"score": 2}),
     )
-    kinds = [t["kind"] for t in client.get("/v1/tasks", headers=AUTH).json()]
+    kinds = [t["kind"] for t in client.get("/v1/tasks", headers=AUTH).json()["items"]]
     assert "nps_detractor" not in kinds
 
 
@@ -135,14 +135,15 @@ def test_one_open_task_per_kind_and_tasks_close(client: TestClient, runtime: Run
     post_signup(client, high_touch("bigco"))
     for i in range(3):
         post_events(client, event("bigco", "nps_submitted", id=f"n{i}", properties={"score": 2}))
-    open_tasks = client.get("/v1/tasks", headers=AUTH).json()
+    open_tasks = client.get("/v1/tasks", headers=AUTH).json()["items"]
     detractor = [t for t in open_tasks if t["kind"] == "nps_detractor"]
     assert len(detractor) == 1
 
     closed = client.post(f"/v1/tasks/{detractor[0]['id']}/close", headers=AUTH)
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     assert (
-        client.get("/v1/tasks?status=closed", headers=AUTH).json()[0]["id"] == closed.json()["id"]
+        client.get("/v1/tasks?status=closed", headers=AUTH).json()["items"][0]["id"]
+        == closed.json()["id"]
     )
     assert client.post("/v1/tasks/9999/close", headers=AUTH).status_code == 404
     assert client.get("/v1/tasks").status_code == 401

@@ -102,7 +102,7 @@ def test_suppressions_are_added_listed_and_lifted(runtime: Runtime) -> None:
 def test_tasks_and_unknown_sends_name_what_is_missing(runtime: Runtime) -> None:
     assert tasks.list_tasks(runtime.engine) == []
     with pytest.raises(TaskNotFound):
-        tasks.close_task(runtime.engine, 42, clock=runtime.clock)
+        tasks.close_task(runtime.engine, 42, journeys=runtime.journeys, clock=runtime.clock)
     assert unknown_sends.list_unknown_sends(runtime.engine) == []
     with pytest.raises(SendNotFound):
         unknown_sends.settle_unknown_send(

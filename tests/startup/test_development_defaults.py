@@ -22,6 +22,7 @@ from orchestrator.settings import DEVELOPMENT_SIGNUP_HOOK_SECRET, Settings, load
 from orchestrator.startup.development_defaults import development_defaults, is_reserved_host
 from orchestrator.startup.gate import check_before_serving
 from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.journeys import own_journeys
 from tests.support.processes import (
     PRODUCTION_READY,
     clean_environ,
@@ -40,7 +41,7 @@ def production(tmp_path: Path, **changes: Any) -> Settings:
         **PRODUCTION,
         "database_url": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "outbox_dir": tmp_path / "outbox",
-        "journeys_dir": STANDARD_JOURNEYS,
+        "journeys_dir": own_journeys(tmp_path / "journeys"),
         "templates_dir": ROOT / "templates" / "mail",
     }
     values.update(changes)
@@ -85,6 +86,16 @@ OWN_LINK_KEY = "9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a"
         ("public_base_url", "http://localhost:8000", "reach this service"),
         ("public_base_url", "http://[::1]:8000", "reach this service"),
         ("public_base_url", "https://stepmail.example.com", "reach this service"),
+        # M5: loopback in other spellings, names no mailbox resolves, plain http
+        ("public_base_url", "https://127.1", "loopback"),
+        ("public_base_url", "https://0x7f000001", "loopback"),
+        ("public_base_url", "https://[::ffff:127.0.0.1]", "loopback"),
+        ("public_base_url", "https://0", "loopback"),
+        ("public_base_url", "https://localhost.localdomain", "reserved name"),
+        ("public_base_url", "https://stepmail", "single-label"),
+        ("public_base_url", "https://10.0.0.5", "private"),
+        ("public_base_url", "https://stepmail.internal", "never public"),
+        ("public_base_url", "http://mail.relaycloud.co.jp", "must use https"),
     ],
 )
 def test_production_refuses_each_development_default_naming_it(
@@ -99,6 +110,128 @@ def test_production_refuses_each_development_default_naming_it(
     assert says in lines[0]
     assert lines[1].startswith("STEPMAIL_ENVIRONMENT is production")
     assert "STEPMAIL_ENVIRONMENT=development" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable", "says"),
+    [
+        (  # L11: the API key in clear
+            {
+                "mail_transport": "sendgrid",
+                "sendgrid_api_key": "SG.x" * 8,
+                "sendgrid_api_host": "http://api.sendgrid.com",
+            },
+            "STEPMAIL_SENDGRID_API_HOST",
+            "in clear",
+        ),
+        (  # L11: SMTP AUTH without TLS to another machine
+            {
+                "mail_transport": "smtp",
+                "smtp_host": "smtp.relaycloud.co.jp",
+                "smtp_username": "u",
+                "smtp_password": "pw",
+            },
+            "STEPMAIL_SMTP_PASSWORD",
+            "in clear",
+        ),
+        (
+            {"slack_webhook_url": "http://hooks.slack.com/services/T0/B0/XYZ"},
+            "STEPMAIL_SLACK_WEBHOOK_URL",
+            "not an https URL",
+        ),
+    ],
+)
+def test_production_refuses_credentials_in_clear(
+    tmp_path: Path, changes: dict[str, str], variable: str, says: str
+) -> None:
+    lines = refusal(production(tmp_path, unsubscribe_secret=OWN_LINK_KEY, **changes))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"{variable} ") and says in lines[0], lines
+    assert "XYZ" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {
+            "mail_transport": "sendgrid",
+            "sendgrid_api_key": "SG.x" * 8,
+            "sendgrid_api_host": "http://127.0.0.1:9999",
+        },
+        {
+            "mail_transport": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_username": "u",
+            "smtp_password": "pw",
+        },
+        {
+            "mail_transport": "smtp",
+            "smtp_host": "smtp.relaycloud.co.jp",
+            "smtp_username": "u",
+            "smtp_password": "pw",
+            "smtp_starttls": "true",
+        },
+    ],
+)
+def test_a_local_relay_or_tls_is_fine(tmp_path: Path, changes: dict[str, str]) -> None:
+    settings = production(tmp_path, unsubscribe_secret=OWN_LINK_KEY, **changes)
+    assert development_defaults(settings) == []
+
+
+def test_production_refuses_journeys_that_link_to_demo_domains(tmp_path: Path) -> None:
+    """M6: the shipped journeys' links (relay.example) in every production mail."""
+    journeys = own_journeys(tmp_path / "edited")
+    onboarding = journeys / "onboarding.yaml"
+    text = onboarding.read_text("utf-8").replace(
+        "https://relaycloud.co.jp/book-a-meeting", "https://relay.example/book-a-meeting"
+    )
+    onboarding.write_text(text, encoding="utf-8")
+    line = 1 + text.splitlines().index("  booking_url: https://relay.example/book-a-meeting")
+    lines = refusal(production(tmp_path, unsubscribe_secret=OWN_LINK_KEY, journeys_dir=journeys))
+    assert lines[0] == (
+        f"STEPMAIL_JOURNEYS_DIR holds demo links: {onboarding}:{line}: vars.booking_url links "
+        "to relay.example, which no recipient can reach; set your own links and addresses"
+    )
+    assert len(lines) == 2
+
+
+def test_a_demo_link_in_a_template_is_named_but_not_in_a_comment(tmp_path: Path) -> None:
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates" / "mail", templates)
+    welcome = next(templates.rglob("*.html"))
+    welcome.write_text(
+        "{# see https://docs.example.com #}\n"
+        + welcome.read_text("utf-8")
+        + '\n<a href="https://acme.test/x">x</a>\n',
+        encoding="utf-8",
+    )
+    lines = refusal(production(tmp_path, unsubscribe_secret=OWN_LINK_KEY, templates_dir=templates))
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"STEPMAIL_TEMPLATES_DIR holds demo links: {welcome}:")
+    assert "acme.test" in lines[0] and "docs.example.com" not in lines[0]
+
+
+def test_development_refuses_the_public_hook_secret_on_a_network_address(
+    tmp_path: Path,
+) -> None:
+    """L11: ``STEPMAIL_HOST=0.0.0.0`` in development served the public hook secret."""
+    from orchestrator.db.migrate import upgrade
+
+    settings = load_settings(
+        _env_file=None,
+        environment="development",
+        host="0.0.0.0",  # noqa: S104
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        outbox_dir=tmp_path / "outbox",
+        journeys_dir=STANDARD_JOURNEYS,
+        templates_dir=ROOT / "templates" / "mail",
+    )
+    upgrade(settings.database_url)
+    check_before_serving(settings)  # the scheduler and workers serve no HTTP
+    with pytest.raises(ConfigurationError, match=r"^STEPMAIL_HOST is '0\.0\.0\.0'"):
+        check_before_serving(settings, serves_http=True)
 
 
 def test_without_either_secret_the_unsubscribe_key_is_named_too(tmp_path: Path) -> None:
@@ -139,6 +272,7 @@ def test_development_lists_the_defaults_and_starts(tmp_path: Path) -> None:
         "STEPMAIL_SENDER_CONTACT",
         "STEPMAIL_CSM_TEAM_EMAIL",
         "STEPMAIL_PUBLIC_BASE_URL",
+        *["STEPMAIL_JOURNEYS_DIR"] * 5,  # one line per shipped journey with demo links (M6)
     ]
 
 
@@ -195,6 +329,7 @@ def test_each_serving_command_refuses_the_defaults_in_production(
         "STEPMAIL_SENDER_CONTACT",
         "STEPMAIL_CSM_TEAM_EMAIL",
         "STEPMAIL_PUBLIC_BASE_URL",
+        *["STEPMAIL_JOURNEYS_DIR"] * 5,  # the standard journeys link to relay.example (M6)
         "STEPMAIL_ENVIRONMENT",
     ]
 
@@ -209,6 +344,7 @@ def test_production_is_the_default_environment(tmp_path: Path) -> None:
 
 def test_one_default_left_is_one_line(tmp_path: Path) -> None:
     env = production_env(tmp_path, **PRODUCTION_READY)
+    env["STEPMAIL_JOURNEYS_DIR"] = str(own_journeys(tmp_path / "journeys"))
     env["STEPMAIL_CSM_TEAM_EMAIL"] = "cs-team@example.com"
     finished = stepmail("api", env=env, cwd=tmp_path)
     assert finished.code == 78  # EX_CONFIG

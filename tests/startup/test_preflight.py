@@ -178,3 +178,85 @@ def test_working_settings_pass(tmp_path: Path) -> None:
         _env_file=None, **{k.removeprefix("STEPMAIL_").lower(): v for k, v in env.items()}
     )
     preflight(settings)
+
+
+def test_a_scheduler_whose_metrics_port_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **development_env(tmp_path),
+            "STEPMAIL_REDIS_URL": require_server("STEPMAIL_TEST_REDIS_URL"),
+            "STEPMAIL_SCHEDULER_METRICS_PORT": str(port),
+        }
+        finished = stepmail("scheduler", env=env, cwd=tmp_path)
+    assert finished.code == 78
+    assert "Traceback" not in finished.stdout + finished.stderr
+    [error] = error_lines(finished)  # after the development defaults' warnings
+    assert error.startswith("error: STEPMAIL_SCHEDULER_METRICS_PORT: cannot listen on")
+
+
+# -- probe L9: checks that passed a service which could not work, or did not name the variable
+
+
+def test_templates_are_resolved_for_every_journey_step(tmp_path: Path) -> None:
+    """One unrelated ``.html`` passed the check, then every send ended ``failed: template``."""
+    templates = tmp_path / "templates"
+    (templates / "other").mkdir(parents=True)
+    (templates / "other" / "note.html").write_text("<p>hi</p>", "utf-8")
+    env = {**development_env(tmp_path), "STEPMAIL_TEMPLATES_DIR": str(templates)}
+    finished = stepmail("api", env=env, cwd=tmp_path)
+    assert_one_line(finished, f"STEPMAIL_TEMPLATES_DIR: no template in {templates} for ")
+    assert "STEPMAIL_DEFAULT_LOCALE 'ja'" in finished.lines[0]
+
+
+def test_a_default_locale_without_templates_is_refused(tmp_path: Path) -> None:
+    """Every other locale falls back to the default one: it must have every template."""
+    env = {**development_env(tmp_path), "STEPMAIL_DEFAULT_LOCALE": "fr"}
+    finished = stepmail("api", env=env, cwd=tmp_path)
+    assert_one_line(finished, "STEPMAIL_TEMPLATES_DIR: no template in ")
+    assert "STEPMAIL_DEFAULT_LOCALE 'fr'" in finished.lines[0]
+
+
+def test_a_check_does_not_create_the_sqlite_folder(tmp_path: Path) -> None:
+    """``stepmail api`` with a SQLite file in a missing folder created the folder."""
+    missing = tmp_path / "no" / "such" / "dir"
+    env = {**development_env(tmp_path), "STEPMAIL_DATABASE_URL": f"sqlite:///{missing}/x.db"}
+    finished = stepmail("api", env=env, cwd=tmp_path)
+    assert_one_line(finished, f"STEPMAIL_DATABASE_URL: the folder {missing} does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_address_in_use_names_host_and_port(tmp_path: Path) -> None:
+    """uvicorn said ``[Errno 98]`` after "Application startup complete", naming no variable."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**development_env(tmp_path), "STEPMAIL_PORT": str(port)}
+        for command in ("api", "run"):  # development: the banner's warnings come first
+            finished = stepmail(command, env=env, cwd=tmp_path)
+            assert finished.code == 78, finished.lines
+            assert "Traceback" not in finished.stdout + finished.stderr
+            assert error_lines(finished) == [
+                f"error: STEPMAIL_HOST/STEPMAIL_PORT: cannot listen on 127.0.0.1:{port}: "
+                "Address already in use"
+            ]
+
+
+def test_an_unknown_host_name_is_one_line(tmp_path: Path) -> None:
+    env = {
+        **development_env(tmp_path),
+        "STEPMAIL_HOST": "no-such-host.invalid",
+        "STEPMAIL_SIGNUP_HOOK_SECRET": "a-secret-of-this-test",  # a network bind needs one
+    }
+    finished = stepmail("api", env=env, cwd=tmp_path)
+    assert finished.code == 78, finished.lines
+    assert "Traceback" not in finished.stdout + finished.stderr
+    errors = error_lines(finished)
+    assert len(errors) == 1 and errors[0].startswith("error: STEPMAIL_HOST 'no-such-host.invalid'")

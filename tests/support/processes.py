@@ -66,6 +66,8 @@ def development_env(tmp_path: Path, migrated: bool = True) -> dict[str, str]:
         "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
         "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "STEPMAIL_PORT": str(free_port()),
+        "STEPMAIL_SCHEDULER_METRICS_PORT": "0",  # other tests and helpers share the host
+        "STEPMAIL_WORKER_METRICS_PORT": "0",
     }
 
 

@@ -115,3 +115,29 @@ def run_pipeline(
             .order_by(scheduled_sends.c.sent_at, scheduled_sends.c.id)
         )
         return [((r.sent_at - START).days, f"{r.journey_id}/{r.step_id}") for r in rows]
+
+
+def test_the_simulator_shows_stages_the_nps_answer_and_held_mails(tmp_path: Path) -> None:
+    from tests.support.environment import ROOT
+    from tests.support.journeys import standard_with
+
+    lifecycle = (ROOT / "journeys" / "lifecycle.yaml").read_text("utf-8")
+    folder = standard_with(tmp_path / "journeys", {"lifecycle.yaml": lifecycle})
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}", journeys_dir=folder)
+    script = [
+        parse_scripted_event(text)
+        for text in (
+            "1d:workflow_created",
+            "1d:integration_connected",
+            *[f"1d {n}h:login:n={n}" for n in range(1, 6)],
+            "16d:nps_submitted:score=3",
+        )
+    ]
+    timeline = simulate_journey(settings, "onboarding", "low", "en", DAYS, START, script)
+    rows = {(entry.kind, entry.what) for entry in timeline}
+    assert ("stage", "- -> onboarding") in rows
+    assert ("stage", "onboarding -> established") in rows
+    assert ("answer", "NPS 3") in rows
+    assert ("held", "onboarding/feedback") in rows  # the at-risk task is open on day 30
+    printed = format_timeline(timeline)
+    assert "CSM task #" in printed and "detractor" in printed

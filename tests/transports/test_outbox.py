@@ -10,6 +10,8 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from orchestrator.settings import Settings
 from orchestrator.transports.factory import make_transport
 from orchestrator.transports.mail import Mailbox, OutgoingMail
@@ -145,3 +147,22 @@ def test_sweeping_while_others_write_removes_none_of_their_files(tmp_path: Path)
         thread.join()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted(f"enr-{n}_welcome.eml" for n in range(200))
+
+
+def test_an_entry_the_sweeper_cannot_remove_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Probe L10: a stale temporary *folder* (any unlink error) stopped ``stepmail run`` with
+    an IsADirectoryError. Housekeeping never stops the service."""
+    now = time.time()
+    folder = tmp_path / f"{TEMP_PREFIX}x{TEMP_SUFFIX}"
+    folder.mkdir()
+    os.utime(folder, (now - STALE_AFTER - 60, now - STALE_AFTER - 60))
+    stale = leave_temp(tmp_path, "killed", STALE_AFTER + 60, now)
+
+    with caplog.at_level("WARNING"):
+        outbox = OutboxTransport(tmp_path)
+    assert folder.is_dir() and not stale.exists()
+    assert any("could not remove 1 stale temporary file" in r.message for r in caplog.records)
+    outbox.send(make_mail())  # and it still sends
+    assert (tmp_path / "enr-1_welcome.eml").exists()

@@ -49,6 +49,7 @@ class StepmailClient:
         self._own = http is None
         self._http = http or httpx.Client(timeout=timeout)
         self._sleep, self._draw, self._clock = sleep, draw, clock
+        self.next_cursor: str | None = None  # the last list's next page (None: it was the last)
 
     # -- signup -----------------------------------------------------------------------------
 
@@ -110,12 +111,15 @@ class StepmailClient:
     # -- suppressions -----------------------------------------------------------------------
 
     def list_suppressions(
-        self, *, reason: str | None = None, limit: int = 100, offset: int = 0
+        self, *, reason: str | None = None, limit: int = 100, cursor: str | None = None
     ) -> list[dict[str, Any]]:
-        """Suppressed addresses, newest first; ``reason`` filters (``unsubscribe``, ``bounce``…)."""
-        query: dict[str, Any] = {"limit": limit, "offset": offset}
+        """Suppressed addresses, newest first; ``reason`` filters (``unsubscribe``, ``bounce``…).
+        One page: :attr:`next_cursor` is where the next starts (None: this was the last)."""
+        query: dict[str, Any] = {"limit": limit}
         if reason is not None:
             query["reason"] = reason
+        if cursor is not None:
+            query["cursor"] = cursor
         return self._list("GET", "/v1/suppressions", auth=True, params=query)
 
     def suppress(
@@ -139,9 +143,13 @@ class StepmailClient:
 
     # -- CSM tasks --------------------------------------------------------------------------
 
-    def list_tasks(self, *, status: TaskStatus = "open", limit: int = 100) -> list[dict[str, Any]]:
-        """CSM tasks, soonest due first."""
-        query = {"status": status, "limit": limit}
+    def list_tasks(
+        self, *, status: TaskStatus = "open", limit: int = 100, cursor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """CSM tasks, soonest due first; one page (see :attr:`next_cursor`)."""
+        query: dict[str, Any] = {"status": status, "limit": limit}
+        if cursor is not None:
+            query["cursor"] = cursor
         return self._list("GET", "/v1/tasks", auth=True, params=query)
 
     def close_task(self, task_id: int) -> dict[str, Any]:
@@ -194,10 +202,15 @@ class StepmailClient:
         return answer
 
     def _list(self, method: str, path: str, **kw: Any) -> list[dict[str, Any]]:
+        """The items of one page (``{"items": [...], "next_cursor": ...}``); the page's cursor
+        is kept in :attr:`next_cursor`."""
         answer = self._call(method, path, **kw)
-        if not isinstance(answer, list):
-            raise StepmailClientError(f"{method} {path}: expected a JSON array, got {answer!r}")
-        return answer
+        items = answer.get("items") if isinstance(answer, dict) else None
+        if not isinstance(items, list):
+            raise StepmailClientError(f"{method} {path}: expected a page of items, got {answer!r}")
+        cursor = answer.get("next_cursor")
+        self.next_cursor = cursor if isinstance(cursor, str) else None
+        return items
 
     def _call(
         self,

@@ -6,16 +6,19 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from orchestrator.accounts.roles import Permission
 from orchestrator.console import formatting
 from orchestrator.console.charts import Series, line_chart
 from orchestrator.console.deps import Page, Posted, back, needs
 from orchestrator.console.pages.ids import optional_id, parse_id
-from orchestrator.console.security import BASE
-from orchestrator.services import customer_directory, enrollment_control
+from orchestrator.console.security import BASE, MAIL_FRAME_HEADERS
+from orchestrator.errors import InvalidField
+from orchestrator.services import customer_directory, enrollment_control, stages
+from orchestrator.services.archive import archived_message
 from orchestrator.services.customer_directory import SEARCH_FIELDS, SearchField
 from orchestrator.services.previews import SubjectRenderer
 
@@ -71,7 +74,40 @@ def customer(page: Annotated[Page, needs(Permission.READ)], external_id: str) ->
         y_range=(0, 100),
     )
     latest = profile.health[-1] if profile.health else None
-    return page.render("customer.html", c=profile, health_chart=chart, latest_health=latest)
+    lifecycle = runtime.usage_rules().lifecycle
+    return page.render(
+        "customer.html",
+        c=profile,
+        health_chart=chart,
+        latest_health=latest,
+        stages=[(s.id, s.name(page.lang)) for s in lifecycle.stages] if lifecycle else [],
+    )
+
+
+@router.post("/customers/{external_id:path}/stage")
+def set_stage(
+    page: Annotated[Page, needs(Permission.WORK_CUSTOMERS)], form: Posted, external_id: str
+) -> Response:
+    """A CSM sets the lifecycle stage by hand (pinned: the rules leave it alone)."""
+    page.check_form(form)
+    try:
+        choice = stages.StageChoice(
+            stage=form.required("stage", max_length=40),
+            pinned=form.get("pinned", max_length=10) == "on",
+            reason=form.get("reason", max_length=500),
+        )
+    except ValidationError:
+        raise InvalidField("stage", "not a stage of the lifecycle") from None
+    runtime = page.runtime
+    stages.set_stage(
+        runtime.engine,
+        external_id,
+        choice,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+        actor=page.actor,
+    )
+    return back(form.get("back", max_length=2000), "stage_set")
 
 
 @router.post("/enrollments/{enrollment_id}/{action}")
@@ -103,3 +139,18 @@ def resend(
         page.runtime.engine, parse_id(send_id), actor=page.actor, clock=page.runtime.clock
     )
     return back(form.get("back", max_length=2000), "resent")
+
+
+@router.get("/sends/{send_id}/message")
+def sent_message(page: Annotated[Page, needs(Permission.READ)], send_id: str) -> Response:
+    """A sent mail as it went out (the message archive): subject, headers, text, and the HTML
+    in a sandboxed frame. Not archived (before the archive, or past its retention): 404."""
+    mail = archived_message(page.runtime.engine, parse_id(send_id))
+    return page.render("message.html", send_id=parse_id(send_id), mail=mail)
+
+
+@router.get("/sends/{send_id}/message.html")
+def sent_message_html(page: Annotated[Page, needs(Permission.READ)], send_id: str) -> Response:
+    """The archived HTML alone, for the frame (its own, stricter CSP: no script, no request)."""
+    mail = archived_message(page.runtime.engine, parse_id(send_id))
+    return HTMLResponse(mail.html, headers=MAIL_FRAME_HEADERS)

@@ -91,6 +91,10 @@ def close(
 ) -> Response:
     page.check_form(form)
     task_inbox.close_inbox_task(
-        page.runtime.engine, parse_id(task_id), actor=page.actor, clock=page.runtime.clock
+        page.runtime.engine,
+        parse_id(task_id),
+        actor=page.actor,
+        clock=page.runtime.clock,
+        journeys=page.runtime.journeys,
     )
     return back(form.get("back", max_length=2000), "closed")

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from orchestrator.customers.facts import CustomerFacts
-from orchestrator.journeys.decide import Claim, Decision, condition_context, decide, find_step
+from orchestrator.customers.relationship import Relationship
+from orchestrator.journeys.decide import (
+    Claim,
+    Decision,
+    OpenTask,
+    condition_context,
+    decide,
+    find_step,
+)
 from orchestrator.journeys.model import Journey
 from orchestrator.journeys.states import SendState
 
@@ -202,6 +210,7 @@ def test_the_condition_context() -> None:
         "plan",
         "attributes",
         "days_since_signup",
+        "stage",
         "usage",
     }
     assert context["days_since_signup"] == 3
@@ -213,3 +222,61 @@ def test_the_condition_context() -> None:
 def test_days_since_signup_never_goes_below_zero() -> None:
     before_signup = DUE - timedelta(days=2)
     assert condition_context(CUSTOMER, before_signup)["days_since_signup"] == 0
+
+
+def test_an_open_task_the_journey_names_holds_the_send_and_names_the_task() -> None:
+    the_journey = journey()  # hold_while_task defaults to at_risk: the band's task
+    tasks = (OpenTask(7, "nps_detractor"), OpenTask(9, "health_at_risk"))
+    decision = decide(
+        claim(),
+        "active",
+        the_journey,
+        the_journey.step("welcome"),
+        CUSTOMER,
+        None,
+        ON_TIME,
+        open_tasks=tasks,
+    )
+    assert decision == Decision(
+        SendState.HELD, "held while CSM task #9 (health_at_risk) is open", held_by_task=9
+    )
+
+
+def test_a_transactional_step_or_a_journey_naming_no_task_is_not_held() -> None:
+    tasks = (OpenTask(9, "health_at_risk"),)
+    unheld = journey(hold_while_task=[])
+    receipt = journey(
+        steps=[{"id": "welcome", "after": "0d", "template": "t/w", "transactional": True}]
+    )
+    for the_journey in (unheld, receipt):
+        step = the_journey.step("welcome")
+        assert (
+            decide(claim(), "active", the_journey, step, CUSTOMER, None, ON_TIME, open_tasks=tasks)
+            is None
+        )
+
+
+def test_a_cancelled_customer_gets_no_mail_unless_the_journey_says_even_if_cancelled() -> None:
+    cancelled = replace(CUSTOMER, relationship=Relationship(cancelled_at=DUE))
+    decision = run(customer=cancelled)
+    assert decision == Decision(SendState.SKIPPED, "the customer cancelled their subscription")
+    assert run(journey(even_if=["cancelled"]), customer=cancelled) is None
+    converted = replace(CUSTOMER, relationship=Relationship(converted_at=DUE))
+    assert run(customer=converted) is None  # converting stops entries, not a running journey
+
+
+def test_the_relationship_says_which_situation_is_in_the_way() -> None:
+    everything = Relationship(cancelled_at=DUE, exited_at=DUE, converted_at=DUE)
+    assert everything.in_the_way((), ON_TIME) == "cancelled"
+    assert everything.in_the_way(("cancelled",), ON_TIME) == "exited"
+    assert everything.in_the_way(("cancelled", "exited"), ON_TIME) == "converted"
+    assert everything.in_the_way(("cancelled", "exited"), DUE + timedelta(days=31)) is None
+
+
+def test_a_step_past_its_own_expiry_is_missed_even_within_the_grace() -> None:
+    steps = [{"id": "welcome", "after": "0d", "template": "t/welcome", "expires_after": "1h"}]
+    expiring = journey(steps=steps)
+    assert run(expiring, now=DUE + timedelta(minutes=30)) is None
+    decision = run(expiring, now=DUE + timedelta(hours=2))
+    assert decision is not None and decision.state is SendState.MISSED
+    assert decision.reason.startswith("expired:")

@@ -1,0 +1,96 @@
+"""Moving customers through the lifecycle stages by the rules of ``journeys/lifecycle.yaml``,
+for the customers an event batch or the daily health job touched (never a scan of all
+customers), inside the caller's transaction (which holds their locks).
+
+Rules only move forward (see :mod:`orchestrator.health.lifecycle`): the furthest stage past
+the current one whose ``when`` holds. A pinned stage is never moved; a stage set by hand is
+moved only when the rules reach a later one. A condition that fails to evaluate is logged and
+moves nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from orchestrator.db.tables import customers
+from orchestrator.db.values import one_of
+from orchestrator.delivery.facts import customer_from_row
+from orchestrator.enrollment.stages import move_stage
+from orchestrator.errors import ConditionError
+from orchestrator.health.lifecycle import Lifecycle, Stage
+from orchestrator.journeys.conditions import evaluate_condition
+from orchestrator.journeys.decide import condition_context
+from orchestrator.usage.facts import usage_context
+from orchestrator.usage.prefetch import Key, prefetch_usage, usage_questions
+
+log = logging.getLogger(__name__)
+
+
+def advance_stages(
+    connection: Connection, customer_ids: Sequence[int], lifecycle: Lifecycle, now: datetime
+) -> list[dict[str, Any]]:
+    """Move each customer as far as the rules say; the ``stage_changed`` event rows to store."""
+    if not customer_ids:
+        return []
+    wanted = sorted(set(customer_ids))
+    rows = connection.execute(  # whole rows: what the rules read of the customer, at once
+        select(customers).where(one_of(customers.c.id, wanted, connection.dialect.name))
+    ).all()
+    movable = [
+        row
+        for row in rows
+        if row.stage_source != "pinned" and lifecycle.rank(row.stage) + 1 < len(lifecycle.stages)
+    ]
+    answers = prefetch_usage(
+        connection, [row.id for row in movable], _questions(lifecycle), now
+    )  # one statement for every literal usage question of the rules, all these customers
+    events = []
+    for row in movable:
+        target = _furthest(
+            connection, row, lifecycle, lifecycle.rank(row.stage), now, answers.get(row.id)
+        )
+        if target is None:
+            continue
+        reason = target.when or "the first stage"
+        events.append(move_stage(connection, row.id, row.stage, target.id, "rules", reason, now))
+        log.info("customer %d: stage %s -> %s (rules)", row.id, row.stage, target.id)
+    return events
+
+
+def _questions(lifecycle: Lifecycle) -> frozenset[Key]:
+    return usage_questions(stage.when for stage in lifecycle.stages if stage.when is not None)
+
+
+def _furthest(
+    connection: Connection,
+    row: Any,
+    lifecycle: Lifecycle,
+    current: int,
+    now: datetime,
+    answers: Mapping[Key, object] | None,
+) -> Stage | None:
+    later = lifecycle.stages[current + 1 :]
+    if not later:
+        return None
+    customer_id = row.id
+    facts = customer_from_row(row)
+    health = (row.health_score, row.health_band)
+    usage = usage_context(
+        connection, customer_id, facts.signed_up_at, now, health=health, answers=answers
+    )
+    context = condition_context(facts, now, usage)
+    for stage in reversed(later):
+        if stage.when is None:
+            return stage  # the first stage, for a customer who has none yet
+        try:
+            if evaluate_condition(stage.when, context):
+                return stage
+        except ConditionError as exc:
+            log.warning("customer %d: stage %s rule failed: %s", customer_id, stage.id, exc)
+            return None
+    return None

@@ -1,0 +1,110 @@
+"""What a ``dramatiq workers`` process group adds to Dramatiq for operators: our log format,
+a line when a worker process stops and what it finished, and one metrics server for the group.
+
+``stepmail worker`` runs :func:`main` (``python -m orchestrator.processes.worker``): it
+configures logging, points ``PROMETHEUS_MULTIPROC_DIR`` at an empty folder (see
+:mod:`orchestrator.observability.exposition` for why) and hands over to Dramatiq's own command
+line. Each worker process imports :mod:`workers`, which installs :class:`WorkerLifecycle`;
+its ``forks`` make Dramatiq start :func:`serve_worker_metrics` once for the group, on
+``STEPMAIL_WORKER_METRICS_PORT``.
+
+On SIGTERM Dramatiq stops taking messages, gives prefetched ones back to Redis, and lets each
+worker thread finish the batch in hand (within ``--worker-shutdown-timeout``); the rows of a
+batch cut short by a harder kill come back through their lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from orchestrator.observability.multiprocess import MULTIPROC_ENV, use_group_metrics_dir
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLifecycle(Middleware):
+    """Log lines at a worker process's start and stop; the group's metrics server."""
+
+    @property
+    def forks(self) -> list[Callable[[], int]]:
+        return [serve_worker_metrics]
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        log.info("worker process %d ready (%d threads)", os.getpid(), len(worker.workers))
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        log.info(
+            "worker process %d stopping: no new messages; finishing the batches in hand",
+            os.getpid(),
+        )
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        log.info("worker process %d stopped cleanly: every batch in hand finished", os.getpid())
+
+
+def serve_worker_metrics() -> int:
+    """The group's ``/metrics`` (every worker process's counters, from the shared folder) and
+    ``/healthz`` (answering means the group runs: Dramatiq stops every process when one of its
+    worker processes dies)."""
+    from orchestrator.observability.exposition import serve_metrics_forever
+    from orchestrator.settings import get_settings
+
+    settings = get_settings()
+    if not settings.worker_metrics_port:
+        return 0
+    use_group_metrics_dir()
+    try:
+        serve_metrics_forever(settings.metrics_host, settings.worker_metrics_port)
+    except OSError as exc:
+        log.error(
+            "worker metrics: cannot listen on %s:%d (%s); STEPMAIL_WORKER_METRICS_PORT=0 turns "
+            "them off",
+            settings.metrics_host,
+            settings.worker_metrics_port,
+            exc.strerror,
+        )
+        return 1
+    return 0
+
+
+def prepare_metrics_dir(configured: Path | None) -> Path:
+    """A folder for this group's metric files with none of a previous run's (they would add
+    its counts to ours): the configured one, its ``*.db`` metric files removed and nothing
+    else touched (it may be a folder the operator keeps other things in), else a fresh
+    temporary one."""
+    if configured is None:
+        return Path(tempfile.mkdtemp(prefix="stepmail-metrics-"))
+    configured.mkdir(parents=True, exist_ok=True)
+    for stale in configured.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return configured
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dramatiq's command line with our logging (``stepmail worker`` execs this)."""
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    from orchestrator.processes.log_hygiene import configure_process_logging
+    from orchestrator.settings import get_settings
+
+    settings = get_settings()
+    configure_process_logging(settings)
+    parser = make_argument_parser()  # type: ignore[no-untyped-call]
+    args = parser.parse_args(["workers", "--skip-logging", *(argv or [])])
+    if MULTIPROC_ENV not in os.environ:
+        log.warning("%s is not set: worker metrics stay per process", MULTIPROC_ENV)
+    result: int = dramatiq_main(args)  # type: ignore[no-untyped-call]
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

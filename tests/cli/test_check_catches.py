@@ -1,0 +1,388 @@
+"""``stepmail check`` catches the author's mistakes that used to pass it and fail later: each
+test makes one mistake in a copy of the journeys or templates and expects exit code 1 and
+one message naming the file and line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from tests.support.environment import ROOT, STANDARD_JOURNEYS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
+    shutil.copytree(STANDARD_JOURNEYS, journeys)
+    shutil.copytree(ROOT / "templates" / "mail", templates)
+    return {
+        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "STEPMAIL_JOURNEYS_DIR": str(journeys),
+        "STEPMAIL_TEMPLATES_DIR": str(templates),
+        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+
+
+def check(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    """The exit code and the problem lines (``✗ …``), each on one line."""
+    result = runner.invoke(app, ["check", *args], env=env)
+    assert "Traceback" not in result.output
+    problems = [line[2:] for line in result.output.splitlines() if line.startswith("✗ ")]
+    return result.exit_code, problems
+
+
+def edit(path: Path, old: str, new: str) -> int:
+    """Replace ``old`` once and return the (first) line ``new`` is on."""
+    text = path.read_text("utf-8")
+    assert text.count(old) == 1, old
+    text = text.replace(old, new)
+    path.write_text(text, "utf-8")
+    first = new.splitlines()[0] if new.strip() else new
+    return next(i for i, line in enumerate(text.splitlines(), 1) if first in line)
+
+
+def journey(env: dict[str, str], name: str = "onboarding") -> Path:
+    return Path(env["STEPMAIL_JOURNEYS_DIR"]) / f"{name}.yaml"
+
+
+def template(env: dict[str, str], name: str) -> Path:
+    return Path(env["STEPMAIL_TEMPLATES_DIR"]) / name
+
+
+def test_the_frozen_journeys_pass(env: dict[str, str]) -> None:
+    assert check(env) == (0, [])
+
+
+# -- conditions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (
+            "not usage.seeen('report_created')",
+            "usage.seeen is not a usage question; did you mean usage.seen?",
+        ),
+        (
+            "usage.count('login', within='2 weeks') < 3",
+            "usage.count: within='2 weeks': expected a duration",
+        ),
+        (
+            "usage.property('nps_submitted') < 7",
+            "usage.property(name, key, default=…): missing a required argument: 'key'",
+        ),
+        (
+            "usage.count('login', '14d', 3) < 3",
+            "usage.count(name, within=…): too many positional arguments",
+        ),
+        (
+            "usage.property('nps_submitted', 'scor') < 7",
+            "the catalogue gives 'nps_submitted' no property 'scor'; did you mean 'score'?",
+        ),
+        (
+            "not usage.seen('report_creatd')",
+            "'report_creatd' is not in the event catalogue; did you mean 'report_created'?",
+        ),
+        ("usage.seen(report_created)", "write the name in quotes"),
+        ("customer.plann != 'Trial'", "customer.plann does not exist; did you mean customer.plan?"),
+        ("tier == 'hgh'", "'hgh' is not a tier; did you mean 'high'?"),
+        ("health.band != 'atrisk'", "'atrisk' is not a health band; did you mean 'at_risk'?"),
+        ("health.scor < 50", "health.scor does not exist; did you mean health.score?"),
+        ("days_since_sigup > 2", "did you mean 'days_since_signup'?"),
+        ("plan | lowr == 'trial'", "no filter 'lowr'; did you mean 'lower'?"),
+    ],
+)
+def test_a_condition_that_would_fail_at_send_time(
+    env: dict[str, str], condition: str, message: str
+) -> None:
+    line = edit(journey(env), "not usage.seen('report_created')", condition)
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{journey(env)}:{line}: steps.4.when: ")
+    assert message in problem
+
+
+def test_an_exit_condition_is_checked_too(env: dict[str, str]) -> None:
+    line = edit(
+        journey(env), "grace: 24h\n", "grace: 24h\nexit_when: [\"usage.seen('upgrade')\"]\n"
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{journey(env)}:{line + 1}: exit_when.0: usage.seen('upgrade'): "
+        "'upgrade' is not in the event catalogue"
+    ]
+
+
+# -- the event catalogue ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        (
+            "    on_event: report_created",
+            "    on_event: report_creatd",
+            "steps.2.on_event",
+            "'report_creatd' is not in the event catalogue; did you mean 'report_created'?",
+        ),
+        (
+            "goal: subscription_upgraded",
+            "goal: subscription_upgradd",
+            "goal",
+            "'subscription_upgradd' is not in the event catalogue; "
+            "did you mean 'subscription_upgraded'?",
+        ),
+        (
+            "exit_on_events: [subscription_cancelled]",
+            "exit_on_events: [subscription_canceled]",
+            "exit_on_events.0",
+            "'subscription_canceled' is not in the event catalogue; "
+            "did you mean 'subscription_cancelled'?",
+        ),
+        (
+            "trigger: signup",
+            "trigger: sign_up",
+            "trigger",
+            "'sign_up' is neither signup, manual nor an event in the catalogue; "
+            "did you mean 'signup'?",
+        ),
+        (
+            "    description: Answers to the questions",
+            "    wait_for: {event: report_craeted, timeout: 2d, if_timeout: feedback}\n"
+            "    description: Answers to the questions",
+            "steps.3.wait_for.event",
+            "'report_craeted' is not in the event catalogue; did you mean 'report_created'?",
+        ),
+    ],
+)
+def test_every_event_a_journey_names_is_catalogued(
+    env: dict[str, str], old: str, new: str, field: str, message: str
+) -> None:
+    line = edit(journey(env), old, new)
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [f"{journey(env)}:{line}: {field}: {message}"]
+
+
+def test_a_trigger_property_the_event_does_not_carry(env: dict[str, str]) -> None:
+    path = journey(env, "csm_introduction")
+    line = edit(path, "properties: {to: high}", "properties: {too: high}")
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line}: trigger.properties.too: the catalogue gives 'tier_changed' no "
+        "property 'too'; did you mean 'to'?"
+    ]
+
+
+def test_the_health_score_names_catalogued_events(env: dict[str, str]) -> None:
+    path = journey(env, "health")
+    line = edit(
+        path,
+        "    event: support_ticket_opened\n    within: 30d",
+        "    event: support_ticket\n    within: 30d",
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line}: components.2.event: 'support_ticket' is not in the event catalogue; "
+        "did you mean 'support_ticket_opened'?"
+    ]
+
+
+def test_without_a_catalogue_the_named_events_are_listed(env: dict[str, str]) -> None:
+    catalogue = journey(env, "events")
+    catalogue.unlink()
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{catalogue}: missing: journeys and the health score name 10 ")
+    assert "report_created" in problem and "tier_changed" in problem
+
+
+def test_a_broken_catalogue_names_its_line(env: dict[str, str]) -> None:
+    catalogue = journey(env, "events")
+    line = edit(catalogue, "      score: {type: integer", "      score: {type: int")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(f"{catalogue}:{line}: events.nps_submitted.properties.score")
+
+
+# -- YAML that silently means something else ------------------------------------------------
+
+
+def test_a_key_written_twice_is_refused_with_both_lines(env: dict[str, str]) -> None:
+    line = edit(journey(env), "    after: 7d\n", "    after: 7d\n    after: 8d\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{journey(env)}:{line + 1}: steps.5.after: the key 'after' is written twice "
+        f"(lines {line} and {line + 1}); keep one: YAML would silently use the last"
+    ]
+
+
+def test_a_missing_key_is_the_cause_named_first(env: dict[str, str]) -> None:
+    path = journey(env, "csm_introduction")
+    line = edit(path, "  event: tier_changed\n", "  on: tier_changed\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(f"{path}:{line}: trigger: the required key 'event' is missing")
+
+
+def test_an_unknown_key_gets_the_closest_one(env: dict[str, str]) -> None:
+    line = edit(journey(env), "exit_on_events:", "exit_on_event:")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(
+        f"{journey(env)}:{line}: exit_on_event: unknown key; did you mean 'exit_on_events'?"
+    )
+
+
+# -- templates -------------------------------------------------------------------------------
+
+
+def test_template_errors_name_the_file_once_and_the_line_with_a_relative_folder(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default folders are relative (./templates/mail): a syntax error named the folder
+    twice, an undefined variable no line."""
+    broken = template(env, "onboarding/welcome.tech.ja.html")
+    broken.write_text(broken.read_text("utf-8") + "\n{% if %}\n", "utf-8")
+    syntax_line = len(broken.read_text("utf-8").splitlines())
+    undefined = template(env, "onboarding/faq.low.en.html")
+    undefined_line = edit(
+        undefined,
+        "{{ m.greeting(customer, locale) }}",
+        "{{ m.greeting(customer, locale) }} {{ customer.nickname }}",
+    )
+    monkeypatch.chdir(tmp_path)
+    relative = {**env, "STEPMAIL_JOURNEYS_DIR": "journeys", "STEPMAIL_TEMPLATES_DIR": "templates"}
+    code, problems = check(relative)
+    assert code == 1
+    assert [p.split(" (")[0] for p in problems] == [
+        f"templates/onboarding/welcome.tech.ja.html:{syntax_line}: "
+        "Expected an expression, got 'end of statement block'",
+        f"templates/onboarding/faq.low.en.html:{undefined_line}: "
+        "'dict object' has no attribute 'nickname'",
+    ]
+
+
+def test_an_undefined_variable_in_a_macro_names_the_macro_file_and_line(
+    env: dict[str, str],
+) -> None:
+    macros = template(env, "layouts/macros.html")
+    line = edit(
+        macros,
+        "{% if csm %}\nBest regards,",
+        "{% if csm %}{{ csm.phone }}\nBest regards,",
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(f"{macros}:{line}: 'dict object' has no attribute 'phone'")
+
+
+def test_a_branch_only_a_customer_without_a_csm_takes_is_rendered(env: dict[str, str]) -> None:
+    """High-touch samples have a CSM: the `else` side used to be rendered by no sample."""
+    path = template(env, "onboarding/welcome.high.en.html")
+    line = edit(path, "{% else %}\n", "{% else %}{{ vars.team_page_url }}\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line}: 'dict object' has no attribute 'team_page_url' "
+        "(onboarding/welcome, high, en, no CSM, with csm_booking_url)"
+    ]
+
+
+def test_a_branch_for_an_attribute_a_template_tests_is_rendered(env: dict[str, str]) -> None:
+    path = template(env, "onboarding/basics.low.ja.html")
+    line = edit(
+        path,
+        "{% block content %}\n",
+        "{% block content %}\n"
+        "{% if customer.attributes.get('sso_enabled') %}{{ vars.sso_url }}{% endif %}\n",
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line + 1}: 'dict object' has no attribute 'sso_url' "
+        "(onboarding/basics, low, ja, with a CSM, with csm_booking_url, sso_enabled)"
+    ]
+
+
+# -- links -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        ("/pricing", "is not an http or https URL, not a relative link"),
+        (
+            "https://relay example/pricing",
+            "is not an http or https URL without spaces or control characters",
+        ),
+        ("https://relay.example:99999/", "has a port that is not a number from 0 to 65535"),
+        ("mailto:", "a mailto: link without a plain address"),
+    ],
+)
+def test_a_link_a_mail_client_cannot_follow(env: dict[str, str], link: str, message: str) -> None:
+    path = template(env, "onboarding/faq.tech.en.html")
+    line = edit(
+        path,
+        "{% block content %}\n",
+        f'{{% block content %}}\n<p><a href="{link}">Pricing</a></p>\n',
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [f"{path}:{line + 1}: link {link!r} {message} (onboarding/faq)"]
+
+
+def test_a_link_with_a_scheme_no_client_follows_is_refused_where_rendered(
+    env: dict[str, str],
+) -> None:
+    path = template(env, "onboarding/faq.tech.en.html")
+    line = edit(
+        path,
+        "{% block content %}\n",
+        '{% block content %}\n<p><a href="htps://relay.example/pricing">Pricing</a></p>\n',
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line + 1}: <a>: href: a htps: link cannot be in a mail "
+        "(onboarding/faq, tech, en, with a CSM, with csm_booking_url)"
+    ]
+
+
+# -- hostile files and messages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["events", "onboarding", "health"])
+def test_a_file_nested_thousands_deep_or_huge_is_one_line(env: dict[str, str], name: str) -> None:
+    path = journey(env, name)
+    path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: invalid YAML: nested too deeply" in problems
+    path.write_text("# padding\n" * 300_000, "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: larger than 2 MiB" in problems
+
+
+def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
+    """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
+    line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(
+        f"{journey(env, 'events')}:{line}: events.Log In: "
+        "String should match pattern '^[a-z0-9][a-z0-9_.:-]*$'"
+    )

@@ -1,0 +1,188 @@
+"""The command line given hostile files and arguments: one line naming the file and line, the
+argument or the option, never a traceback, never unbounded memory, never a file outside
+``var/preview``; stored text from outside never drives the terminal (probe L2-L5)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.db.engine import make_engine
+from orchestrator.db.migrate import upgrade
+from orchestrator.db.tables import customers, usage_events
+from orchestrator.tools.csv_signups import MAX_LINE
+from tests.support.environment import ROOT, STANDARD_JOURNEYS
+
+HEADER = "external_id,email,name,company,annual_contract_value,locale\n"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
+    shutil.copytree(STANDARD_JOURNEYS, journeys)
+    shutil.copytree(ROOT / "templates" / "mail", templates)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    return {
+        "STEPMAIL_DATABASE_URL": url,
+        "STEPMAIL_JOURNEYS_DIR": str(journeys),
+        "STEPMAIL_TEMPLATES_DIR": str(templates),
+        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, list(args), env={**env, "COLUMNS": "300"})
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
+
+
+def count(env: dict[str, str], table: object) -> int:
+    engine = make_engine(env["STEPMAIL_DATABASE_URL"])
+    with engine.connect() as connection:
+        number: int = connection.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[arg-type]
+    engine.dispose()
+    return number
+
+
+ROW = "c1,c1@customer.jp,山田太郎,株式会社サンプル,0,ja\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        # Shift_JIS/CP932 is read (enroll --encoding auto, as Excel saves a CSV in Japan);
+        # what is neither is one line saying so.
+        ("latin1.csv", (HEADER + "c1,c1@b.jp,Zoë,,0,ja\n").encode("latin-1"), ": neither UTF-8"),
+        ("utf16.csv", (HEADER + ROW).encode("utf-16"), ": neither UTF-8"),
+        (
+            "extra.csv",
+            (HEADER + "c1,c1@b.jp,T,Acme,0,ja,x,y\n").encode(),
+            ":2: more cells than the header has columns",
+        ),
+        (
+            "huge-cell.csv",
+            (HEADER + "c1,c1@b.jp," + "x" * 200_000 + ",,0,ja\n").encode(),
+            ":2: not CSV: field larger",
+        ),
+        (
+            "twice.csv",
+            b"external_id,email,name,name\nc1,c1@b.jp,A,B\n",
+            ":1: repeated column(s) name",
+        ),
+        ("no-newline.csv", b"a" * (MAX_LINE + 10), ":1: a line longer than"),
+        ("empty.csv", b"", ":1: empty"),
+    ],
+)
+def test_a_hostile_csv_is_one_line_naming_file_and_line(
+    env: dict[str, str], tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, lines = invoke(env, "enroll", "--csv", str(path))
+    assert code == 2, lines
+    assert len(lines) <= 2, lines  # a refused row is followed by the count refused
+    assert lines[0].startswith(f"error: {path}") and says in lines[0], lines
+    assert count(env, customers) == 0
+
+
+def test_a_file_without_line_breaks_is_read_a_bounded_line_at_a_time(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """/dev/zero grew the process to 3.9 GB: the reader stops after one bounded line."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    code, lines = invoke(env, "enroll", "--csv", "/dev/zero")
+    assert code == 2
+    assert lines == [f"error: /dev/zero:1: a line longer than {MAX_LINE} characters"]
+
+
+def test_a_folder_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    code, lines = invoke(env, "enroll", "--csv", str(tmp_path))
+    assert code != 0 and len(lines) == 1 and lines[0].startswith(f"error: {tmp_path}"), lines
+
+
+def test_a_good_csv_still_enrolls(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("\ufeff" + HEADER + ROW + "\n" + "c2,c2@b.jp,B,,0,en\n", encoding="utf-8")
+    code, lines = invoke(env, "enroll", "--csv", str(path))
+    assert code == 0, lines
+    assert count(env, customers) == 2
+
+
+# -- L3: other commands ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["sends", "settle", "99999999999999999999", "--as", "sent"], "send_id"),
+        (["tasks", "close", "99999999999999999999"], "task_id"),
+        (
+            ["simulate", "onboarding", "--tier", "low", "--locale", "ja", "--days", "99999999"],
+            "--days",
+        ),
+        (["simulate", "onboarding", "--nps", "99"], "--nps"),
+        (["preview", "onboarding", "welcome", "--locale", "../../../../etc/passwd"], "--locale"),
+    ],
+)
+def test_out_of_range_arguments_are_usage_errors(
+    env: dict[str, str], tmp_path: Path, args: list[str], option: str
+) -> None:
+    code, lines = invoke(env, *args)
+    assert code == 2, lines
+    assert any(option in line for line in lines), lines
+
+
+# -- L4: track --prop goes through the API's JSON rules ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prop",
+    ["x=NaN", "x=Infinity", "x=1e400", "x=99999999999999999999999", 'x="\\ud800"', 'x="a\\u0000b"'],
+)
+def test_track_refuses_what_the_api_refuses(env: dict[str, str], prop: str) -> None:
+    code, _ = invoke(env, "enroll", "--external-id", "c1", "--email", "c1@b.jp", "--name", "T")
+    assert code == 0
+    code, lines = invoke(env, "track", "c1", "login", "--prop", prop)
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error: --prop x: "), lines
+    assert count(env, usage_events) == 0
+
+
+def test_track_still_types_numbers_and_booleans(env: dict[str, str]) -> None:
+    invoke(env, "enroll", "--external-id", "c1", "--email", "c1@b.jp", "--name", "T")
+    code, lines = invoke(env, "track", "c1", "login", "--prop", "n=3", "--prop", "ok=true")
+    assert code == 0, lines
+    assert count(env, usage_events) == 1
+
+
+# -- L5: stored text from outside never drives the terminal ------------------------------------
+
+
+def test_suppressions_list_shows_control_characters_escaped(env: dict[str, str]) -> None:
+    osc = "\x1b[31mRED\x1b[0m\x1b]0;pwned\x07"
+    assert invoke(env, "suppressions", "add", "y@b.jp", "--source", osc)[0] == 0
+    assert invoke(env, "suppressions", "add", "x@b.jp", "--reason", "manual\r\nX")[0] == 0
+    result = CliRunner().invoke(app, ["suppressions", "list"], env=env)
+    assert result.exit_code == 0
+    for control in ("\x1b", "\x07", "\r"):
+        assert control not in result.output
+    assert "\\x1b]0;pwned\\x07" in result.output
+    assert len(result.output.splitlines()) == 2  # one line per entry, the CR LF shown escaped
+    assert all(line.count("\t") == 3 for line in result.output.splitlines())
+
+
+def test_an_error_message_cannot_carry_markup_or_escapes(env: dict[str, str]) -> None:
+    code, lines = invoke(
+        env, "enroll", "--external-id", "[/red]\x1b]0;x\x07", "--email", "a@b.jp", "--name", "T"
+    )
+    assert code == 2
+    assert "\x1b" not in "".join(lines)
