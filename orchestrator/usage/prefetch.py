@@ -14,25 +14,33 @@ computed arguments) is still asked lazily, so every condition means what it mean
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import nodes
-from sqlalchemy import Connection, Select, func, literal, select, union_all
+from sqlalchemy import Connection, any_, bindparam, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from orchestrator.db.tables import usage_events
-from orchestrator.db.values import one_of
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
 from orchestrator.journeys.durations import parse_duration
 
 _E = usage_events
 Key = tuple[object, ...]  # UsageFacts' answer key: ("count", name, within), ("weeks_with", ...)
-Window = tuple[str, datetime | None, datetime]  # event name, after (exclusive), until
+# event name; after (exclusive) and until, as offsets back from now (None: since ever)
+Window = tuple[str, timedelta | None, timedelta]
 
 
 def usage_questions(sources: Iterable[str]) -> frozenset[Key]:
     """The answer keys of the literal ``usage`` questions in these conditions."""
+    return _questions(tuple(sources))
+
+
+@lru_cache(maxsize=64)
+def _questions(sources: tuple[str, ...]) -> frozenset[Key]:
     found: set[Key] = set()
     for source in sources:
         try:
@@ -47,28 +55,69 @@ def usage_questions(sources: Iterable[str]) -> frozenset[Key]:
 
 
 def prefetch_usage(
-    connection: Connection, customer_ids: Collection[int], questions: Collection[Key], now: datetime
+    connection: Connection, customer_ids: Collection[int], questions: frozenset[Key], now: datetime
 ) -> dict[int, dict[Key, object]]:
     """Customer id → the answers to ``questions`` as of ``now`` (one statement, none when
     there is nothing to ask)."""
     if not customer_ids or not questions:
         return {}
-    windows = {key: _windows(key, now) for key in questions}
-    distinct = sorted({w for ws in windows.values() for w in ws}, key=repr)
-    index = {window: i for i, window in enumerate(distinct)}
+    plan = _plan(questions, connection.dialect.name == "postgresql")
     ids = sorted(customer_ids)
+    params: dict[str, Any] = {"ids": ids}
+    for i, (name, after, until) in enumerate(plan.windows):
+        params[f"name_{i}"] = name
+        params[f"until_{i}"] = now - until
+        if after is not None:
+            params[f"after_{i}"] = now - after
     counts: dict[tuple[int, int], int] = {}
-    query = union_all(*(_count(i, w, ids, connection.dialect.name) for i, w in enumerate(distinct)))
-    for question, customer_id, count in connection.execute(query):
+    for question, customer_id, count in connection.execute(plan.statement, params):
         counts[(customer_id, question)] = int(count)
     answers: dict[int, dict[Key, object]] = {}
     for customer_id in ids:
         known: dict[Key, object] = {}
-        for key, key_windows in windows.items():
-            found = [counts.get((customer_id, index[w]), 0) for w in key_windows]
+        for key, windows in plan.keys.items():
+            found = [counts.get((customer_id, w), 0) for w in windows]
             known[key] = found[0] if key[0] == "count" else sum(1 for n in found if n)
         answers[customer_id] = known
     return answers
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The statement for a set of questions, built once: its windows are offsets back from
+    ``now`` (a parameter), so its text, and the driver's prepared plan, never change."""
+
+    windows: tuple[Window, ...]
+    keys: dict[Key, list[int]]  # a key's answer: from these windows' counts
+    statement: Any
+
+
+@lru_cache(maxsize=64)
+def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
+    by_key = {key: _windows(key) for key in sorted(questions, key=repr)}
+    windows = tuple(sorted({w for ws in by_key.values() for w in ws}, key=repr))
+    index = {window: i for i, window in enumerate(windows)}
+    if postgres:
+        ids = _E.c.customer_id == any_(bindparam("ids", type_=ARRAY(_E.c.customer_id.type)))
+    else:
+        ids = _E.c.customer_id.in_(bindparam("ids", expanding=True))
+    branches = []
+    for i, (_, after, _until) in enumerate(windows):
+        at = _E.c.occurred_at.type
+        query = (
+            select(literal(i).label("question"), _E.c.customer_id, func.count())
+            .where(
+                ids,
+                _E.c.name == bindparam(f"name_{i}"),
+                _E.c.occurred_at <= bindparam(f"until_{i}", type_=at),
+            )
+            .group_by(_E.c.customer_id)
+        )
+        if after is not None:
+            query = query.where(_E.c.occurred_at > bindparam(f"after_{i}", type_=at))
+        branches.append(query)
+    keys = {key: [index[w] for w in ws] for key, ws in by_key.items()}
+    return _Plan(windows, keys, union_all(*branches))
 
 
 def _key(call: nodes.Call) -> Key | None:
@@ -118,29 +167,13 @@ def _valid_window(within: object) -> bool:
     return isinstance(within, str)
 
 
-def _windows(key: Key, now: datetime) -> list[Window]:
-    """The counts a key's answer is made of, as UsageFacts asks them."""
+def _windows(key: Key) -> list[Window]:
+    """The counts a key's answer is made of, as UsageFacts asks them, back from now."""
     kind, name = key[0], str(key[1])
     if kind == "count":
         within = key[2]
-        after = None if within is None else now - parse_duration(within)
-        return [(name, after, now)]
+        after = None if within is None else parse_duration(within)
+        return [(name, after, timedelta(0))]
     weeks = int(str(key[2]))
-    ends = [now - timedelta(days=7 * week) for week in range(weeks)]
-    return [(name, end - timedelta(days=7), end) for end in ends]
-
-
-def _count(window_index: int, window: Window, customer_ids: list[int], dialect: str) -> Select[Any]:
-    name, after, until = window
-    query = (
-        select(literal(window_index).label("question"), _E.c.customer_id, func.count())
-        .where(
-            one_of(_E.c.customer_id, customer_ids, dialect),
-            _E.c.name == name,
-            _E.c.occurred_at <= until,
-        )
-        .group_by(_E.c.customer_id)
-    )
-    if after is not None:
-        query = query.where(_E.c.occurred_at > after)
-    return query
+    ends = [timedelta(days=7 * week) for week in range(weeks)]
+    return [(name, end + timedelta(days=7), end) for end in ends]
