@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import types
 from decimal import Decimal
@@ -148,6 +149,9 @@ class Settings(BaseSettings):
     """Seconds a request's body may take to arrive; then 408."""
     http_keep_alive_timeout: int = Field(default=5, ge=1, le=300)
     """Seconds an idle keep-alive connection is kept open."""
+    http_parser: Literal["auto", "httptools", "h11"] = "auto"
+    """The HTTP/1.1 parser: httptools (C, less CPU per request) or h11 (pure Python); auto:
+    httptools when installed. Both get the same bounds."""
 
     sendgrid_sandbox: bool = False
     """SendGrid sandbox mode: mails are validated and answered, never delivered."""
@@ -232,7 +236,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=8, gt=0, le=256)
     """Threads per worker process (`stepmail run`, `stepmail worker`)."""
     db_pool_size: int = Field(default=20, gt=0, le=1000)
-    """PostgreSQL connections per process: at least a worker's thread count."""
+    """PostgreSQL connections per process: at least twice a worker's thread count (a sending
+    thread keeps one for its batch's hand-overs and takes another for a short transaction)."""
     queue_name: str = Field(default="stepmail", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     """The Dramatiq queue the scheduler and workers share."""
 
@@ -442,10 +447,22 @@ def _link_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+# Set by ``stepmail api --workers N`` for its own worker processes only (not a setting, so
+# not ``STEPMAIL_``-prefixed): they share the key their parent made.
+PROCESS_KEY_VARIABLE = "_STEPMAIL_SHARED_PROCESS_KEY"
+
+
 @lru_cache(maxsize=1)
 def _process_key() -> str:
-    """Made on first use, never written anywhere: links it signs die with the process."""
-    return secrets.token_hex(32)
+    """Made on first use, never written anywhere: links it signs die with the process (or with
+    the ``stepmail api --workers N`` parent that handed it to its workers)."""
+    return os.environ.get(PROCESS_KEY_VARIABLE) or secrets.token_hex(32)
+
+
+def share_process_key() -> None:
+    """Hand this process's key to the worker processes it is about to start (their
+    environment is a copy of this one)."""
+    os.environ[PROCESS_KEY_VARIABLE] = _process_key()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,11 +20,15 @@ def run() -> None:
     run_all_in_one(_logging_from(load_settings()))
 
 
-def api() -> None:
+def api(
+    workers: Annotated[
+        int, typer.Option(help="API processes sharing the port (uvicorn workers)", min=1)
+    ] = 1,
+) -> None:
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
     from orchestrator.processes.serve import run_api
 
-    run_api(_logging_from(load_settings()))
+    run_api(_logging_from(load_settings()), workers=workers)
 
 
 def scheduler() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, update
 
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.db.values import one_of
 from orchestrator.delivery.hand_over import recover_stalled
 from orchestrator.delivery.reconciliation import settle_if_reported, takeable
 from orchestrator.journeys.decide import Claim
@@ -79,7 +80,7 @@ def _take(
     return list(
         connection.execute(
             update(_SENDS)
-            .where(_SENDS.c.id.in_(list(send_ids)), takeable(_SENDS.c.id))
+            .where(one_of(_SENDS.c.id, send_ids, connection.dialect.name), takeable(_SENDS.c.id))
             .values(
                 state=SendState.SENDING.value,
                 wake_at=now + lease,
@@ -106,6 +107,9 @@ def renew_lease(connection: Connection, send_ids: Sequence[int], until: datetime
     """The batch's rows still ``sending`` stay leased until ``until``."""
     connection.execute(
         update(_SENDS)
-        .where(_SENDS.c.id.in_(list(send_ids)), _SENDS.c.state == SendState.SENDING.value)
+        .where(
+            one_of(_SENDS.c.id, send_ids, connection.dialect.name),
+            _SENDS.c.state == SendState.SENDING.value,
+        )
         .values(wake_at=until)
     )

@@ -22,6 +22,7 @@ from orchestrator.db.tables import (
     subscription_preferences,
     suppressions,
 )
+from orchestrator.db.values import one_of
 from orchestrator.journeys.decide import Claim, OpenTask
 
 _SENDS = scheduled_sends
@@ -74,7 +75,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
                 & (_PREFERENCES.c.topic == _SENDS.c.journey_id),
             )
         )
-        .where(_SENDS.c.id.in_([claim.send_id for claim in claims]))
+        .where(one_of(_SENDS.c.id, [c.send_id for c in claims], connection.dialect.name))
     )
     rows = connection.execute(query).all()
     tasks = open_tasks(connection, {row.id for row in rows})
@@ -83,7 +84,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
             enrollment=EnrollmentFacts(
                 row.enrollment_state, row.enrollment_anchor_at, row.enrollment_version_id
             ),
-            customer=_customer_from_row(row),
+            customer=customer_from_row(row),
             suppression_reason=row.suppression_reason,
             opted_out=row.topic_subscribed is False,
             open_tasks=tasks.get(row.id, ()),
@@ -98,7 +99,10 @@ def open_tasks(connection: Connection, customer_ids: set[int]) -> dict[int, tupl
         return {}
     query = (
         select(csm_tasks.c.customer_id, csm_tasks.c.id, csm_tasks.c.kind)
-        .where(csm_tasks.c.customer_id.in_(customer_ids), csm_tasks.c.status == "open")
+        .where(
+            one_of(csm_tasks.c.customer_id, sorted(customer_ids), connection.dialect.name),
+            csm_tasks.c.status == "open",
+        )
         .order_by(csm_tasks.c.id)
     )
     found: dict[int, list[OpenTask]] = {}
@@ -109,10 +113,11 @@ def open_tasks(connection: Connection, customer_ids: set[int]) -> dict[int, tupl
 
 def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
     row = connection.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id)).one()
-    return _customer_from_row(row)
+    return customer_from_row(row)
 
 
-def _customer_from_row(row: Any) -> CustomerFacts:
+def customer_from_row(row: Any) -> CustomerFacts:
+    """The facts of a customer row read whole (``select(customer)``)."""
     return CustomerFacts(
         external_id=row.external_id,
         email=row.email,

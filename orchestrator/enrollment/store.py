@@ -11,8 +11,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from orchestrator.customers.tiers import TierThresholds
@@ -20,7 +22,7 @@ from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
-from orchestrator.enrollment.stages import move_stage
+from orchestrator.enrollment.stages import first_stage_values, record_stage_history
 from orchestrator.journeys.catalog import followed_journey
 from orchestrator.journeys.compiler import late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
@@ -48,12 +50,19 @@ def enroll_signup(
     rules: EnrollmentRules,
     now: datetime,
 ) -> SignupAccepted:
-    """Create (or find) the customer and enroll them in every journey triggered by signup."""
-    created = insert_customer(session, signup, rules.tiers, now)
-    customer = session.execute(
-        select(Customer).where(customers.c.external_id == signup.external_id)
-    ).scalar_one()
-    assert customer.id is not None
+    """Create (or find) the customer and enroll them in every journey triggered by signup.
+
+    A new customer costs four statements (the customer, its consent, then per journey the
+    enrollment and its rows), each insert returning what the next needs; a repeated signup
+    reads back what exists instead.
+    """
+    inserted = insert_customer(session, signup, rules.tiers, now, rules.first_stage)
+    created = inserted is not None
+    customer = (
+        inserted
+        if inserted is not None
+        else session.execute(_FIND_CUSTOMER, {"external_id": signup.external_id}).one()
+    )
     if created:  # the call that created the customer records its consent, once
         record_consent(
             session.connection(),
@@ -64,16 +73,16 @@ def enroll_signup(
             default_text_version=rules.consent_text_version,
             now=now,
         )
-        if rules.first_stage is not None:  # an event nobody enters on: not stored
-            move_stage(
+        if rules.first_stage is not None:  # its stage came with the insert; no event stored
+            record_stage_history(
                 session.connection(), customer.id, None, rules.first_stage, "signup", "signup", now
             )
     by_signup = [
         journey_id for journey_id, journey in journeys.items() if journey.trigger == "signup"
     ]
     enrollment_ids = [
-        enroll_in_journey(
-            session, customer, journey, "signup", customer.signed_up_at, now, version_id=version
+        enroll_customer(
+            session, customer.id, journey, "signup", customer.signed_up_at, now, version_id=version
         )
         for journey, version in entering(session.connection(), journeys, by_signup)
         if journey.trigger == "signup"
@@ -114,36 +123,44 @@ def enroll_in_journey(
     version_id: int | None = None,
 ) -> int:
     """One enrollment on ``version_id`` and its schedule rows; a second call with the same
-    entry is a no-op. A late customer is caught up as the journey's ``catch_up`` says."""
-    schedule = schedule_enrollment(journey, anchor, now)
-    insert_ignoring_conflicts(
-        session,
-        enrollments,
-        [
-            {
-                "customer_id": customer.id,
-                "journey_id": journey.id,
-                "entry_key": entry_key,
-                "state": "active",
-                "anchor_at": schedule.anchor,
-                "created_at": now,
-                "started_version_id": version_id,
-                "version_id": version_id,
-            }
-        ],
-        ["customer_id", "journey_id", "entry_key"],
+    entry is a no-op."""
+    assert customer.id is not None
+    return enroll_customer(
+        session, customer.id, journey, entry_key, anchor, now, version_id=version_id
     )
-    enrollment_id = session.execute(
-        select(enrollments.c.id).where(
-            enrollments.c.customer_id == customer.id,
-            enrollments.c.journey_id == journey.id,
-            enrollments.c.entry_key == entry_key,
-        )
-    ).scalar_one()
+
+
+def enroll_customer(
+    session: Session,
+    customer_id: int,
+    journey: Journey,
+    entry_key: str,
+    anchor: datetime,
+    now: datetime,
+    *,
+    version_id: int | None = None,
+) -> int:
+    """One enrollment on ``version_id`` and its schedule rows; a second call with the same
+    entry is a no-op. A late customer is caught up as the journey's ``catch_up`` says. Two
+    statements for a new enrollment (its insert returns its id), three for a repeat."""
+    schedule = schedule_enrollment(journey, anchor, now)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    key = {"customer_id": customer_id, "journey_id": journey.id, "entry_key": entry_key}
+    values = {
+        **key,
+        "state": "active",
+        "anchor_at": schedule.anchor,
+        "created_at": now,
+        "started_version_id": version_id,
+        "version_id": version_id,
+    }
+    enrollment_id = session.execute(_INSERT_ENROLLMENT[postgres], values).scalar()
+    if enrollment_id is None:  # it existed: a repeated signup or entry
+        enrollment_id = session.execute(_FIND_ENROLLMENT, key).scalar_one()
     rows = [
         {
             "enrollment_id": enrollment_id,
-            "customer_id": customer.id,
+            "customer_id": customer_id,
             "journey_id": journey.id,
             "step_id": planned.step_id,
             "due_at": planned.due_at,
@@ -154,53 +171,73 @@ def enroll_in_journey(
         }
         for planned in schedule.sends
     ]
-    insert_ignoring_conflicts(
-        session,
-        scheduled_sends,
-        rows,
-        ["enrollment_id", "step_id"],
-    )
+    schedule_rows(session, rows)
     return int(enrollment_id)
 
 
 def insert_customer(
-    session: Session, signup: SignupRequest, tiers: TierThresholds, now: datetime
-) -> bool:
-    """Insert the customer unless one with this ``external_id`` exists; True if this call did."""
+    session: Session,
+    signup: SignupRequest,
+    tiers: TierThresholds,
+    now: datetime,
+    first_stage: str | None = None,
+) -> Row[Any] | None:
+    """Insert the customer unless one with this ``external_id`` exists (a concurrent twin
+    waits on the unique index, then no-ops); the new row's id, external id, email, tier and
+    sign-up time if this call inserted it, else None. ``first_stage``: the lifecycle stage a
+    new customer starts in, written with the row."""
     tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
-    before = session.execute(
-        select(customers.c.id).where(customers.c.external_id == signup.external_id)
-    ).first()
-    if before is not None:
-        return False
-    inserted = insert_ignoring_conflicts(
-        session,
-        customers,
-        [
-            {
-                "external_id": signup.external_id,
-                "public_id": secrets.token_urlsafe(18),
-                "email": str(signup.email),
-                "name": signup.name,
-                "company": signup.company,
-                "plan": signup.plan,
-                "annual_contract_value": signup.annual_contract_value,
-                "currency": signup.currency,
-                "locale": signup.locale,
-                "timezone": signup.timezone,
-                "tier": tier,
-                "tier_explicit": signup.tier is not None,
-                "csm_name": signup.csm_name,
-                "csm_email": str(signup.csm_email) if signup.csm_email else None,
-                "attributes": signup.attributes,
-                "signed_up_at": signup.signed_up_at or now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        ],
-        ["external_id"],
-    )
-    return inserted == 1
+    postgres = session.get_bind().dialect.name == "postgresql"
+    values = {
+        "external_id": signup.external_id,
+        "public_id": secrets.token_urlsafe(18),
+        "email": str(signup.email),
+        "name": signup.name,
+        "company": signup.company,
+        "plan": signup.plan,
+        "annual_contract_value": signup.annual_contract_value,
+        "currency": signup.currency,
+        "locale": signup.locale,
+        "timezone": signup.timezone,
+        "tier": tier,
+        "tier_explicit": signup.tier is not None,
+        "csm_name": signup.csm_name,
+        "csm_email": str(signup.csm_email) if signup.csm_email else None,
+        "attributes": signup.attributes,
+        "signed_up_at": signup.signed_up_at or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if first_stage is not None:
+        values.update(first_stage_values(first_stage, now))
+    return session.execute(_INSERT_CUSTOMER[postgres], values).first()
+
+
+# The signup path's statements, built once per dialect (building one cost more CPU than
+# running it): each takes its values as parameters.
+_C = customers.c
+_INSERT_CUSTOMER = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(customers)
+    .on_conflict_do_nothing(index_elements=["external_id"])
+    .returning(_C.id, _C.external_id, _C.email, _C.tier, _C.signed_up_at)
+    for postgres in (False, True)
+}
+_FIND_CUSTOMER = select(_C.id, _C.external_id, _C.email, _C.tier, _C.signed_up_at).where(
+    _C.external_id == bindparam("external_id")
+)
+_INSERT_ENROLLMENT = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(enrollments)
+    .on_conflict_do_nothing(index_elements=["customer_id", "journey_id", "entry_key"])
+    .returning(enrollments.c.id)
+    for postgres in (False, True)
+}
+_FIND_ENROLLMENT = select(enrollments.c.id).where(
+    enrollments.c.customer_id == bindparam("customer_id"),
+    enrollments.c.journey_id == bindparam("journey_id"),
+    enrollments.c.entry_key == bindparam("entry_key"),
+)
 
 
 # An enrollment that can still end (an operator's pause holds it, but a goal, an exit or an
@@ -249,9 +286,25 @@ def schedule_step(
     now: datetime,
 ) -> bool:
     """Write one step's row if the enrollment has none yet (the unique key makes it once)."""
+    row = schedule_row(journey, enrollment_id, customer_id, step, due, now)
+    return (
+        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
+        == 1
+    )
+
+
+def schedule_row(
+    journey: Journey,
+    enrollment_id: int,
+    customer_id: int,
+    step: Step,
+    due: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row :func:`schedule_step` writes (``missed`` when already past the grace)."""
     late = late_reason(journey, step, due, now, "when its event came")
     missed = late is not None
-    row = {
+    return {
         "enrollment_id": enrollment_id,
         "customer_id": customer_id,
         "journey_id": journey.id,
@@ -262,7 +315,20 @@ def schedule_step(
         "reason": late,
         "updated_at": now,
     }
-    return (
-        insert_ignoring_conflicts(session, scheduled_sends, [row], ["enrollment_id", "step_id"])
-        == 1
-    )
+
+
+def schedule_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many :func:`schedule_row` rows in one statement, each written only if its enrollment
+    has none for that step yet (the first of two for the same key wins)."""
+    if not rows:
+        return
+    statement = _INSERT_SCHEDULE[session.get_bind().dialect.name == "postgresql"]
+    session.execute(statement, list(rows))  # executemany: one cached multi-row INSERT
+
+
+_INSERT_SCHEDULE = {
+    postgres: (postgresql if postgres else sqlite)
+    .insert(scheduled_sends)
+    .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
+    for postgres in (False, True)
+}

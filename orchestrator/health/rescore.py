@@ -11,18 +11,20 @@ step aside for a customer who cancelled, exited the onboarding or just converted
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from orchestrator.customers.relationship import relationship_of
-from orchestrator.db.models import Customer
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.enrollment.store import enroll_in_journey, entering
+from orchestrator.db.values import one_of
+from orchestrator.enrollment.store import enroll_customer, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
@@ -35,6 +37,22 @@ from orchestrator.webhooks.outbox import emit
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CustomerHealth:
+    """What rescoring reads of a customer: its tier and sign-up (for band actions), the
+    score and band it has now (to store only what moved) and where the relationship stands
+    (:func:`~orchestrator.customers.relationship.relationship_of`)."""
+
+    id: int
+    tier: str
+    signed_up_at: datetime
+    health_score: int | None
+    health_band: str | None
+    cancelled_at: datetime | None = None  # the relationship, for actions that step aside
+    exited_at: datetime | None = None
+    converted_at: datetime | None = None
+
+
 def rescore_customers(
     session: Session,
     customer_ids: Sequence[int],
@@ -42,29 +60,30 @@ def rescore_customers(
     journeys: Mapping[str, Journey],
     cooldown: timedelta,
     now: datetime,
+    *,
+    rows: Sequence[CustomerHealth] | None = None,
 ) -> list[int]:
-    """Score each customer now, store what changed, fire band actions; returns new task ids."""
+    """Score each customer now, store what changed, fire band actions; returns new task ids.
+    ``rows``: the customers as the caller already read them under their lock (else read here)."""
     if not customer_ids:
         return []
     connection = session.connection()
     inputs = load_inputs(connection, definition, customer_ids, now)
-    rows = connection.execute(
-        select(
-            customers.c.id,
-            customers.c.tier,
-            customers.c.signed_up_at,
-            customers.c.health_score,
-            customers.c.health_band,
-            customers.c.cancelled_at,
-            customers.c.exited_at,
-            customers.c.converted_at,
-        ).where(customers.c.id.in_(customer_ids))
-    ).all()
+    if rows is None:
+        rows = _read_customers(connection, customer_ids)
     results = {row.id: score(definition, inputs[row.id]) for row in rows}
     _store(connection, rows, results, now)
-    histories = _action_histories(connection, results)
+    due = {  # only these can fire anything: past the first days, with actions for their tier
+        row.id
+        for row in rows
+        if now - row.signed_up_at >= definition.actions_after
+        and any(row.tier in a.tiers for a in definition.band(results[row.id].band).actions)
+    }
+    histories = _action_histories(connection, {cid: results[cid] for cid in due})
     tasks: list[int] = []
     for row in rows:
+        if row.id not in due:
+            continue
         result = results[row.id]
         band = definition.band(result.band)
         actions = actions_to_fire(
@@ -88,19 +107,48 @@ def rescore_customers(
     return tasks
 
 
+def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list[CustomerHealth]:
+    c = customers.c
+    query = select(
+        c.id,
+        c.tier,
+        c.signed_up_at,
+        c.health_score,
+        c.health_band,
+        c.cancelled_at,
+        c.exited_at,
+        c.converted_at,
+    ).where(one_of(c.id, customer_ids, connection.dialect.name))
+    return [CustomerHealth(*row) for row in connection.execute(query)]
+
+
 def _store(
-    connection: Connection, rows: Sequence[Any], results: Mapping[int, HealthScore], now: datetime
+    connection: Connection,
+    rows: Sequence[CustomerHealth],
+    results: Mapping[int, HealthScore],
+    now: datetime,
 ) -> None:
-    """A history row and new latest values for the scores that moved, in batched statements;
-    ``health_updated_at`` for all."""
+    """A history row and new latest values for the scores that moved; ``health_updated_at``
+    for all: one statement when every score moved or none did (PostgreSQL), two otherwise."""
     moved = [
         row.id
         for row in rows
         if (results[row.id].score, results[row.id].band) != (row.health_score, row.health_band)
     ]
-    if moved:
+    if moved and connection.dialect.name == "postgresql":
         connection.execute(
-            insert(health_score_history),
+            _STORE_MOVED_POSTGRES,
+            {
+                "ids": moved,
+                "scores": [results[cid].score for cid in moved],
+                "bands": [results[cid].band for cid in moved],
+                "components": [json.dumps(results[cid].components) for cid in moved],
+                "now": now,
+            },
+        )
+    elif moved:
+        connection.execute(
+            _INSERT_HISTORY,
             [
                 {
                     "customer_id": cid,
@@ -113,14 +161,19 @@ def _store(
             ],
         )
         connection.execute(
-            update(customers)
-            .where(customers.c.id == bindparam("cid"))
-            .values(health_score=bindparam("score"), health_band=bindparam("band")),
-            [{"cid": cid, "score": results[cid].score, "band": results[cid].band} for cid in moved],
+            _UPDATE_SCORE,
+            [
+                {"cid": cid, "score": results[cid].score, "band": results[cid].band, "at": now}
+                for cid in moved
+            ],
         )
-    connection.execute(
-        update(customers).where(customers.c.id.in_(list(results))).values(health_updated_at=now)
-    )
+    unmoved = [row.id for row in rows if row.id not in set(moved)]
+    if unmoved:
+        connection.execute(
+            update(customers)
+            .where(one_of(customers.c.id, unmoved, connection.dialect.name))
+            .values(health_updated_at=now)
+        )
     changed = [row for row in rows if results[row.id].band != row.health_band]
     if changed:
         emit(
@@ -129,6 +182,34 @@ def _store(
             lambda: _band_events(connection, changed, results),
             now,
         )
+
+
+# PostgreSQL: the history rows and the customers' new scores in one statement whose text is
+# the same for one customer or a thousand (the moved scores come as arrays).
+_STORE_MOVED_POSTGRES = text("""
+    WITH moved AS (
+        SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
+            CAST(:bands AS varchar[]), CAST(:components AS text[]))
+            AS m(id, score, band, components)
+    ), history AS (
+        INSERT INTO health_score_history (customer_id, score, band, components, computed_at)
+        SELECT id, score, band, CAST(components AS json), :now FROM moved
+    )
+    UPDATE customer SET health_score = moved.score, health_band = moved.band,
+        health_updated_at = :now
+    FROM moved WHERE customer.id = moved.id
+""")
+# Built once (building costs more CPU than running them for one customer).
+_INSERT_HISTORY = insert(health_score_history)
+_UPDATE_SCORE = (
+    update(customers)
+    .where(customers.c.id == bindparam("cid"))
+    .values(
+        health_score=bindparam("score"),
+        health_band=bindparam("band"),
+        health_updated_at=bindparam("at"),
+    )
+)
 
 
 def _band_events(
@@ -148,40 +229,25 @@ def _band_events(
 def _action_histories(
     connection: Connection, results: Mapping[int, HealthScore]
 ) -> dict[int, ActionHistory]:
-    """Per customer: the band of the latest action, and when its new band last fired. Two
-    queries for the whole chunk, each bounded by the customers' index range."""
+    """Per customer: the band of the latest action, and when its new band last fired. One
+    grouped query for the whole chunk (a row per customer and band), bounded by the
+    customers' index range."""
+    if not results:
+        return {}
     actions = health_actions.c
-    ids = list(results)
-    ranked = (
-        select(
-            actions.customer_id,
-            actions.band,
-            func.row_number()
-            .over(
-                partition_by=actions.customer_id,
-                order_by=(actions.fired_at.desc(), actions.id.desc()),
-            )
-            .label("rank"),
-        )
-        .where(actions.customer_id.in_(ids))
-        .subquery()
+    latest: dict[int, tuple[datetime, int, str]] = {}
+    fired: dict[tuple[int, str], datetime] = {}
+    query = (
+        select(actions.customer_id, actions.band, func.max(actions.fired_at), func.max(actions.id))
+        .where(one_of(actions.customer_id, list(results), connection.dialect.name))
+        .group_by(actions.customer_id, actions.band)
     )
-    last_band = {
-        cid: band
-        for cid, band in connection.execute(
-            select(ranked.c.customer_id, ranked.c.band).where(ranked.c.rank == 1)
-        )
-    }
-    fired = {
-        (cid, band): at
-        for cid, band, at in connection.execute(
-            select(actions.customer_id, actions.band, func.max(actions.fired_at))
-            .where(actions.customer_id.in_(ids))
-            .group_by(actions.customer_id, actions.band)
-        )
-    }
+    for cid, band, at, last_id in connection.execute(query):
+        fired[(cid, band)] = at
+        if cid not in latest or (at, last_id) > latest[cid][:2]:
+            latest[cid] = (at, last_id, band)
     return {
-        cid: ActionHistory(last_band.get(cid), fired.get((cid, result.band)))
+        cid: ActionHistory(latest[cid][2] if cid in latest else None, fired.get((cid, result.band)))
         for cid, result in results.items()
     }
 
@@ -204,10 +270,8 @@ def _fire(
             log.error("health action names no journey %r; skipped", action.journey)
             return None
         journey, version_id = entered[0]
-        customer = session.get(Customer, customer_id)
-        assert customer is not None
         entry = f"health:{band}:{now.isoformat()}"
-        enroll_in_journey(session, customer, journey, entry, now, now, version_id=version_id)
+        enroll_customer(session, customer_id, journey, entry, now, now, version_id=version_id)
     else:
         name = "csm_task"
         reason = f"health score {result.score} entered band {band}"
@@ -220,20 +284,31 @@ def _fire(
 
 
 def task_signals(
-    session: Session, events: Sequence[NewEvent], definition: HealthDefinition, now: datetime
+    session: Session,
+    events: Sequence[NewEvent],
+    definition: HealthDefinition,
+    now: datetime,
+    *,
+    known: Mapping[int, CustomerHealth] | None = None,
 ) -> list[int]:
-    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM."""
-    if not definition.signals or not events:
+    """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM, unless
+    the relationship says to step aside. ``known``: the customers as the caller read them
+    under their lock (else read here, if a signal could apply)."""
+    names = {signal.event for signal in definition.signals}
+    events = [event for event in events if event.name in names]
+    if not events:
         return []
     connection = session.connection()
-    query = select(
-        customers.c.id,
-        customers.c.tier,
-        customers.c.cancelled_at,
-        customers.c.exited_at,
-        customers.c.converted_at,
-    ).where(customers.c.id.in_({e.customer_id for e in events}))
-    rows = {row.id: row for row in connection.execute(query)}
+    rows: Mapping[int, Any] | None = known
+    if rows is None:
+        query = select(
+            customers.c.id,
+            customers.c.tier,
+            customers.c.cancelled_at,
+            customers.c.exited_at,
+            customers.c.converted_at,
+        ).where(one_of(customers.c.id, {e.customer_id for e in events}, connection.dialect.name))
+        rows = {row.id: row for row in connection.execute(query)}
     tasks = []
     for event in events:
         row = rows[event.customer_id]

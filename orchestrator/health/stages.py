@@ -11,20 +11,22 @@ moves nobody.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from orchestrator.db.tables import customers
-from orchestrator.delivery.facts import customer_facts
+from orchestrator.db.values import one_of
+from orchestrator.delivery.facts import customer_from_row
 from orchestrator.enrollment.stages import move_stage
 from orchestrator.errors import ConditionError
 from orchestrator.health.lifecycle import Lifecycle, Stage
 from orchestrator.journeys.conditions import evaluate_condition
 from orchestrator.journeys.decide import condition_context
 from orchestrator.usage.facts import usage_context
+from orchestrator.usage.prefetch import Key, prefetch_usage, usage_questions
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,23 @@ def advance_stages(
     """Move each customer as far as the rules say; the ``stage_changed`` event rows to store."""
     if not customer_ids:
         return []
-    rows = connection.execute(
-        select(customers.c.id, customers.c.stage, customers.c.stage_source).where(
-            customers.c.id.in_(sorted(set(customer_ids)))
-        )
+    wanted = sorted(set(customer_ids))
+    rows = connection.execute(  # whole rows: what the rules read of the customer, at once
+        select(customers).where(one_of(customers.c.id, wanted, connection.dialect.name))
     ).all()
+    movable = [
+        row
+        for row in rows
+        if row.stage_source != "pinned" and lifecycle.rank(row.stage) + 1 < len(lifecycle.stages)
+    ]
+    answers = prefetch_usage(
+        connection, [row.id for row in movable], _questions(lifecycle), now
+    )  # one statement for every literal usage question of the rules, all these customers
     events = []
-    for row in rows:
-        if row.stage_source == "pinned":
-            continue
-        target = _furthest(connection, row.id, lifecycle, lifecycle.rank(row.stage), now)
+    for row in movable:
+        target = _furthest(
+            connection, row, lifecycle, lifecycle.rank(row.stage), now, answers.get(row.id)
+        )
         if target is None:
             continue
         reason = target.when or "the first stage"
@@ -53,16 +62,28 @@ def advance_stages(
     return events
 
 
+def _questions(lifecycle: Lifecycle) -> frozenset[Key]:
+    return usage_questions(stage.when for stage in lifecycle.stages if stage.when is not None)
+
+
 def _furthest(
-    connection: Connection, customer_id: int, lifecycle: Lifecycle, current: int, now: datetime
+    connection: Connection,
+    row: Any,
+    lifecycle: Lifecycle,
+    current: int,
+    now: datetime,
+    answers: Mapping[Key, object] | None,
 ) -> Stage | None:
     later = lifecycle.stages[current + 1 :]
     if not later:
         return None
-    facts = customer_facts(connection, customer_id)
-    context = condition_context(
-        facts, now, usage_context(connection, customer_id, facts.signed_up_at, now)
+    customer_id = row.id
+    facts = customer_from_row(row)
+    health = (row.health_score, row.health_band)
+    usage = usage_context(
+        connection, customer_id, facts.signed_up_at, now, health=health, answers=answers
     )
+    context = condition_context(facts, now, usage)
     for stage in reversed(later):
         if stage.when is None:
             return stage  # the first stage, for a customer who has none yet

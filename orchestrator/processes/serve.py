@@ -12,18 +12,25 @@ import threading
 from types import FrameType
 
 import dramatiq
+from fastapi import FastAPI
 
 from orchestrator.api.app import create_app
 from orchestrator.errors import ConfigurationError
 from orchestrator.observability.exposition import start_metrics_server
 from orchestrator.processes.actors import register_actors
-from orchestrator.processes.http_server import bind, ensure_descriptors, serve
+from orchestrator.processes.http_server import (
+    bind,
+    ensure_descriptors,
+    quiet_uvicorn_access_log,
+    serve,
+    serve_workers,
+)
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
 from orchestrator.runtime import build_runtime, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, load_settings, share_process_key
 from orchestrator.startup.development_defaults import DevelopmentDefault
 from orchestrator.startup.gate import (
     check_before_serving,
@@ -58,12 +65,40 @@ def run_all_in_one(settings: Settings) -> None:
         runtime.close()
 
 
-def run_api(settings: Settings) -> None:
+def run_api(settings: Settings, workers: int = 1) -> None:
+    """``stepmail api [--workers N]``. The checks run and the socket is bound once, here,
+    before any worker starts (an address in use is one line, not N tracebacks).
+
+    With N > 1, uvicorn's supervisor starts N processes serving that socket; each reads its
+    settings from the same environment and builds its own runtime (engine, pool, journeys) in
+    :func:`api_app`, under the same bounds (processes/http_server.py). A key this process
+    would make for itself (the unsubscribe and console keys when no secret is set:
+    development only) is made once here and handed to every worker, so a link or a console
+    cookie made by one is good in all.
+    """
     log_development_defaults(check_before_serving(settings, serves_http=True))
-    ensure_descriptors(settings)
+    ensure_descriptors(settings)  # a spawned worker inherits the raised limit
     sock = bind(settings)
+    if workers == 1:
+        serve(create_app(build_runtime(settings)), settings, sock)
+        return
+    share_process_key()
+    serve_workers(f"{__name__}:api_app", settings, sock, workers)
+
+
+def api_app() -> FastAPI:
+    """The app of one ``stepmail api --workers N`` process (a uvicorn factory): the parent
+    already checked the settings and the database, so this sets up the process's logging
+    (a spawned interpreter starts without it) and builds the runtime."""
+    from orchestrator.processes.log_hygiene import configure_process_logging
+
+    settings = load_settings()
+    configure_process_logging(settings)
+    quiet_uvicorn_access_log()  # set up again: uvicorn's, done before this, is undone
     runtime = build_runtime(settings)
-    serve(create_app(runtime), settings, sock)
+    app = create_app(runtime)
+    app.router.on_shutdown.append(runtime.close)
+    return app
 
 
 def run_scheduler_process(settings: Settings) -> None:

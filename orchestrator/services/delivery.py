@@ -364,6 +364,23 @@ def _send_all(
     """
     outcomes: dict[int, str] = {}
     hand_overs = HandOverLog(deps.engine, deps.transport.name, deps.archiver)
+    try:
+        _send_each(deps, ready, now, hand_overs, outcomes, provider_ids)
+        hand_overs.finish()
+    finally:
+        hand_overs.close()
+    return outcomes
+
+
+def _send_each(
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
+    now: datetime,
+    hand_overs: HandOverLog,
+    outcomes: dict[int, str],
+    provider_ids: dict[int, str | None],
+) -> None:
+    """Each mail: keep the lease, take a send slot, hand it over on the record, send it."""
     lease = deps.rules.lease
     leased_until = now + lease
     for index, (claim, entry) in enumerate(ready):
@@ -399,8 +416,6 @@ def _send_all(
         hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
         provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
-    hand_overs.finish()
-    return outcomes
 
 
 def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:

@@ -19,22 +19,22 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
-from orchestrator.db.locks import lock_customers
 from orchestrator.enrollment.stages import STAGE_CHANGED
 from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.rescore import rescore_customers, task_signals
+from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
 from orchestrator.health.stages import advance_stages
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
 from orchestrator.usage.events import (
+    EventCustomer,
     EventIn,
     EventsAccepted,
     EventSubmission,
     NewEvent,
-    customer_ids,
     event_rows,
+    lock_event_customers,
     store_new_events,
 )
 from orchestrator.usage.reactions import ATTRIBUTION_WINDOW, react_to_events
@@ -71,10 +71,10 @@ def track_events(
     events = submission.events
     with Session(engine) as session, session.begin():
         now = clock.now()
-        ids = customer_ids(session, events, batched=submission.batched)
-        lock_customers(session.connection(), sorted(set(ids.values())))
+        found = lock_event_customers(session, events, batched=submission.batched)
+        ids = {external_id: customer.id for external_id, customer in found.items()}
         new = store_new_events(session, event_rows(events, ids, now))
-        tasks = react(session, new, rules, now)
+        tasks = react(session, new, rules, now, {c.id: c for c in found.values()})
     if tasks:
         notify(tasks)
     outside = uncatalogued(events, rules.catalogue)
@@ -101,21 +101,47 @@ def uncatalogued(events: Sequence[EventIn], catalogue: EventCatalogue | None) ->
     return Counter(event.name for event in events if event.name not in known)
 
 
-def react(session: Session, new: Sequence[NewEvent], rules: UsageRules, now: datetime) -> list[int]:
+def react(
+    session: Session,
+    new: Sequence[NewEvent],
+    rules: UsageRules,
+    now: datetime,
+    customers: Mapping[int, EventCustomer] | None = None,
+) -> list[int]:
     """Inside the caller's transaction: journeys first (goals, exits, event steps), then the
     health score and risk signals, then the lifecycle stages of the customers the events are
-    about; returns the CSM tasks opened."""
-    react_to_events(session, new, rules.journeys, now, rules.attribution_window)
+    about; returns the CSM tasks opened. ``customers``, when the caller read them under their
+    lock, saves reading them again (unless the journeys' reactions wrote a relationship)."""
+    moved = react_to_events(session, new, rules.journeys, now, rules.attribution_window)
     tasks: list[int] = []
     if rules.health is not None:
-        tasks += task_signals(session, new, rules.health, now)
+        known = (
+            None
+            if customers is None or moved
+            else {cid: _health_row(customer) for cid, customer in customers.items()}
+        )
+        tasks += task_signals(session, new, rules.health, now, known=known)
         inputs = rules.health.input_events()
         touched = sorted({e.customer_id for e in new if e.name in inputs})
+        rows = None if known is None else [known[cid] for cid in touched]
         tasks += rescore_customers(
-            session, touched, rules.health, rules.journeys, rules.action_cooldown, now
+            session, touched, rules.health, rules.journeys, rules.action_cooldown, now, rows=rows
         )
     advance(session, [e.customer_id for e in new if e.name != STAGE_CHANGED], rules, now)
     return tasks
+
+
+def _health_row(customer: EventCustomer) -> CustomerHealth:
+    return CustomerHealth(
+        customer.id,
+        customer.tier,
+        customer.signed_up_at,
+        customer.health_score,
+        customer.health_band,
+        customer.cancelled_at,
+        customer.exited_at,
+        customer.converted_at,
+    )
 
 
 def advance(

@@ -9,7 +9,7 @@ journey file cannot get at the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -25,11 +25,18 @@ _T = TypeVar("_T")
 class UsageFacts:
     """Read-only questions about one customer's events, as of ``now``."""
 
-    def __init__(self, engine: Engine | Connection, customer_id: int, now: datetime) -> None:
+    def __init__(
+        self,
+        engine: Engine | Connection,
+        customer_id: int,
+        now: datetime,
+        known: Mapping[tuple[object, ...], object] | None = None,
+    ) -> None:
         self._engine = engine  # a Connection: read inside the caller's transaction
         self._customer_id = customer_id
         self._now = now
-        self._answers: dict[tuple[object, ...], object] = {}
+        # answers asked for many customers at once (usage/prefetch.py), as of the same now
+        self._answers: dict[tuple[object, ...], object] = dict(known or {})
 
     def count(self, name: str, within: str | None = None) -> int:
         """How many ``name`` events, ever or in the last ``within`` (e.g. ``'14d'``)."""
@@ -125,10 +132,15 @@ def _scalar(source: Engine | Connection, query: Select[Any]) -> Any:
 class HealthFacts:
     """The customer's latest health score and band (None before the first score)."""
 
-    def __init__(self, engine: Engine | Connection, customer_id: int) -> None:
+    def __init__(
+        self,
+        engine: Engine | Connection,
+        customer_id: int,
+        known: tuple[int | None, str | None] | None = None,
+    ) -> None:
         self._engine = engine
         self._customer_id = customer_id
-        self._row: tuple[int | None, str | None] | None = None
+        self._row = known  # the score and band when the caller has just read them
 
     @property
     def score(self) -> int | None:
@@ -153,12 +165,20 @@ class HealthFacts:
 
 
 def usage_context(
-    engine: Engine | Connection, customer_id: int, enrolled_at: datetime, now: datetime
+    engine: Engine | Connection,
+    customer_id: int,
+    enrolled_at: datetime,
+    now: datetime,
+    *,
+    health: tuple[int | None, str | None] | None = None,
+    answers: Mapping[tuple[object, ...], object] | None = None,
 ) -> dict[str, object]:
-    """The usage names conditions see besides the customer's (see journeys/README.md)."""
+    """The usage names conditions see besides the customer's (see journeys/README.md);
+    ``health``: the customer's score and band, when the caller has just read them;
+    ``answers``: usage questions already answered (:mod:`orchestrator.usage.prefetch`)."""
     return {
-        "usage": UsageFacts(engine, customer_id, now),
-        "health": HealthFacts(engine, customer_id),
+        "usage": UsageFacts(engine, customer_id, now, answers),
+        "health": HealthFacts(engine, customer_id, health),
         "days_since_enrollment": max(0, (now - enrolled_at).days),
     }
 

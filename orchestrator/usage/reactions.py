@@ -19,14 +19,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.analytics.attribution import attribute_conversion
 from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
-from orchestrator.db.models import Customer
 from orchestrator.db.tables import enrollments, scheduled_sends
+from orchestrator.db.values import one_of
 from orchestrator.enrollment.relationship import (
     record_cancelled,
     record_converted,
@@ -38,12 +39,14 @@ from orchestrator.enrollment.store import (
     NOT_YET_SENT,
     OPEN_ENROLLMENT,
     end_enrollment,
-    enroll_in_journey,
+    enroll_customer,
     entering,
+    schedule_row,
+    schedule_rows,
     schedule_step,
 )
-from orchestrator.journeys.catalog import followed_journey
-from orchestrator.journeys.model import Journey, ReentryAfter
+from orchestrator.journeys.catalog import VersionedJourneys, followed_journey
+from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
 from orchestrator.versions.store import current_versions
@@ -70,28 +73,88 @@ def react_to_events(
     journeys: Mapping[str, Journey],
     now: datetime,
     attribution_window: timedelta = ATTRIBUTION_WINDOW,
-) -> None:
+) -> bool:
     """Apply every journey rule the new events meet, in the order they happened; a goal is
     credited to the last mail within ``attribution_window`` before it
     (:mod:`orchestrator.analytics.attribution`). Each enrollment reacts as the version it
     follows says; a version change being applied is waited for first (its journeys' current
-    rows are held ``FOR SHARE``)."""
+    rows are held ``FOR SHARE``). Returns whether a customer's relationship was written (a
+    cancellation, a reactivation, a goal or an exit): what the caller read of it is stale.
+
+    Events no journey names (most logins) cost nothing here, not even a read, when the
+    journeys are not versioned; versioned, an enrollment may follow another version than the
+    current one (or a journey whose file is gone), whose rules only its enrollments tell, so
+    they are read. The rows of event-triggered steps are written together at the end, in one
+    statement, unless a rule that reads or changes an enrollment's rows comes first (then they
+    are written before it).
+    """
+    if not isinstance(journeys, VersionedJourneys):
+        names = reacting_event_names(journeys)
+        events = [event for event in events if event.name in names]
     if not events:
-        return
+        return False
     current_versions(session.connection(), list(journeys), share=True)
+    pending = _PendingSteps()
+    relationship_written = False
     active = _active_enrollments(session, {e.customer_id for e in events})
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
-        _note_relationship(session, event)
+        relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
             journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
-            if _ends_enrollment(session, journey, enrollment, event, now, attribution_window):
+            if _ends_enrollment(
+                session, journey, enrollment, event, now, attribution_window, pending
+            ):
+                relationship_written = True
                 enrollment.active = False
                 continue
-            _schedule_event_steps(session, journey, enrollment, event, now)
-            _settle_waits(session, journey, enrollment, event, now)
+            _schedule_event_steps(journey, enrollment, event, now, pending)
+            _settle_waits(session, journey, enrollment, event, now, pending)
         _enter_triggered_journeys(session, event, journeys, now)
+    pending.write(session)
+    return relationship_written
+
+
+def reacting_event_names(journeys: Mapping[str, Journey]) -> frozenset[str]:
+    """Every event name some journey reacts to (goals, exits, event steps, waits, triggers),
+    and the events that change the relationship (:mod:`orchestrator.customers.relationship`)."""
+    names: set[str] = {CANCELLED_EVENT, REACTIVATED_EVENT}
+    for journey in journeys.values():
+        if journey.goal is not None:
+            names.add(journey.goal.event)
+        names.update(match.event for match in journey.exit_on_events)
+        names.update(match.event for match in journey.trigger_events)
+        for step in journey.steps:
+            if step.on_event is not None:
+                names.add(step.on_event.event)
+            if step.wait_for is not None:
+                names.add(step.wait_for.event)
+    return frozenset(names)
+
+
+class _PendingSteps:
+    """Event-step rows waiting to be written in one statement (the first per key wins, as
+    the unique key would have it)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        journey: Journey,
+        enrollment_id: int,
+        customer_id: int,
+        step: Step,
+        due: datetime,
+        now: datetime,
+    ) -> None:
+        row = schedule_row(journey, enrollment_id, customer_id, step, due, now)
+        self.rows.setdefault((enrollment_id, step.id), row)
+
+    def write(self, session: Session) -> None:
+        rows, self.rows = list(self.rows.values()), {}
+        schedule_rows(session, rows)
 
 
 def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, list[_Active]]:
@@ -103,7 +166,9 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
             _ENROLLMENTS.c.anchor_at,
             _ENROLLMENTS.c.version_id,
         ).where(
-            _ENROLLMENTS.c.customer_id.in_(customer_ids),
+            one_of(
+                _ENROLLMENTS.c.customer_id, sorted(customer_ids), session.get_bind().dialect.name
+            ),
             _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
         )
     )
@@ -115,11 +180,15 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
     return found
 
 
-def _note_relationship(session: Session, event: NewEvent) -> None:
+def _note_relationship(session: Session, event: NewEvent) -> bool:
+    """Record a cancellation or a reactivation; True when the event was one."""
     if event.name == CANCELLED_EVENT:
         record_cancelled(session.connection(), event.customer_id, event.occurred_at)
     elif event.name == REACTIVATED_EVENT:
         record_reactivated(session.connection(), event.customer_id)
+    else:
+        return False
+    return True
 
 
 def _ends_enrollment(
@@ -129,6 +198,7 @@ def _ends_enrollment(
     event: NewEvent,
     now: datetime,
     attribution_window: timedelta,
+    pending: _PendingSteps,
 ) -> bool:
     """A goal converts (credited to the last mail before it), an exit event exits; both cancel
     the steps not yet sent."""
@@ -142,6 +212,7 @@ def _ends_enrollment(
         state, reason = "exited", f"exit event {event.name} at {at}"
     else:
         return False
+    pending.write(session)  # rows it must cancel are written first
     connection = session.connection()
     end_enrollment(connection, enrollment.id, state, reason, now)
     if state == "converted":
@@ -153,12 +224,11 @@ def _ends_enrollment(
 
 
 def _schedule_event_steps(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    journey: Journey, enrollment: _Active, event: NewEvent, now: datetime, pending: _PendingSteps
 ) -> None:
     for step in journey.steps:
         if step.on_event is not None and step.on_event.matches(event.name, dict(event.properties)):
-            schedule_step(
-                session,
+            pending.add(
                 journey,
                 enrollment.id,
                 event.customer_id,
@@ -169,12 +239,18 @@ def _schedule_event_steps(
 
 
 def _settle_waits(
-    session: Session, journey: Journey, enrollment: _Active, event: NewEvent, now: datetime
+    session: Session,
+    journey: Journey,
+    enrollment: _Active,
+    event: NewEvent,
+    now: datetime,
+    pending: _PendingSteps,
 ) -> None:
     for step in journey.steps:
         wait = step.wait_for
         if wait is None or wait.event != event.name:
             continue
+        pending.write(session)  # the rows the wait reads and cancels are written first
         start = enrollment.anchor_at + step.after
         if event.occurred_at > start + wait.timeout:
             continue  # came after the timeout: the timeout branch stands
@@ -242,10 +318,14 @@ def _enter_triggered_journeys(
         entry_key = _entry_key(session, journey, event)
         if entry_key is None:
             continue
-        customer = session.get(Customer, event.customer_id)
-        assert customer is not None
-        enroll_in_journey(
-            session, customer, journey, entry_key, event.occurred_at, now, version_id=version_id
+        enroll_customer(
+            session,
+            event.customer_id,
+            journey,
+            entry_key,
+            event.occurred_at,
+            now,
+            version_id=version_id,
         )
 
 

@@ -6,12 +6,14 @@ service keeps answering; clients that go away mid-body leave no traceback in its
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,8 +27,10 @@ CAP = 20
 HEADER_TIMEOUT = 1.0
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+@contextmanager
+def running_api(
+    tmp_path: Path, parser: str, workers: int = 1
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     database = f"sqlite:///{tmp_path / 'stepmail.db'}"
     upgrade(database)
     port = free_port()
@@ -41,8 +45,10 @@ def api(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
         STEPMAIL_SIGNUP_HOOK_SECRET=SECRET,
         STEPMAIL_HTTP_MAX_CONNECTIONS=str(CAP),
         STEPMAIL_HTTP_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        STEPMAIL_HTTP_PARSER=parser,
     )
     command = [sys.executable, "-c", "from orchestrator.cli import main; main()", "api"]
+    command += ["--workers", str(workers)]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -53,6 +59,22 @@ def api(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=30)
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def api(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """One ``stepmail api`` process on each of uvicorn's parsers, both guarded."""
+    with running_api(tmp_path, request.param) as running:
+        yield running
+
+
+@pytest.fixture
+def api_workers(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``stepmail api --workers 2``: spawned processes get the same guarded protocol."""
+    with running_api(tmp_path, "auto", workers=2) as running:
+        yield running
 
 
 def wait_until_up(port: int, server: subprocess.Popen[str]) -> None:
@@ -117,6 +139,49 @@ def test_an_idle_keep_alive_connection_gets_the_header_deadline_too(
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n")
         answer = closed_by_server(connection)
     assert answer.count(b"HTTP/1.1 200 ") == 1
+
+
+def test_keep_alive_requests_each_get_their_answer_before_the_deadline(
+    api: tuple[int, subprocess.Popen[str]],
+) -> None:
+    """The deadline is for headers that do not come: requests on one connection, each sent
+    once the previous answer is in, are all answered (the deadline is re-armed and cancelled
+    each time), then the idle connection is closed."""
+    port, _ = api
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for _ in range(3):
+            client.request("GET", "/healthz")
+            response = client.getresponse()
+            response.read()
+            assert response.status == 200
+        first = client.sock
+        assert first is not None and closed_by_server(first) == b""  # the same connection
+    finally:
+        client.close()
+
+
+def test_worker_processes_are_bounded_too(
+    api_workers: tuple[int, subprocess.Popen[str]],
+) -> None:
+    """``--workers 2``: each spawned process closes half-open requests at the deadline and
+    answers its keep-alive requests (the guarded protocol reached it), with no traceback."""
+    port, server = api_workers
+    held = [half_open(port) for _ in range(4)]
+    try:
+        for connection in held:
+            assert closed_by_server(connection) == b""
+    finally:
+        for connection in held:
+            connection.close()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        assert closed_by_server(connection).count(b"HTTP/1.1 200 ") == 1
+    log = log_of(server)
+    assert "Traceback" not in log, log
+    # our logging in the workers (a flood of the same warning is logged once per 10 s)
+    assert "STEPMAIL_HTTP_HEADER_TIMEOUT" in log, log
+    assert "uvicorn.access" not in log, log  # the access line is ours (api/observe.py)
 
 
 @pytest.mark.parametrize(

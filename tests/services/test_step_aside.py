@@ -163,3 +163,22 @@ def test_a_customer_who_just_converted_is_not_entered_on_an_event_unless_the_jou
     clock.set(START + timedelta(days=40))  # no longer "just" converted
     post_events(client, event("upgraded", "trial_will_end", id="later"))
     assert "trial_end" in journeys_of(runtime, "upgraded")
+
+
+def test_a_cancellation_in_the_same_batch_as_a_detractor_answer_opens_no_task(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The batch's customers are read once, under their lock, before the journeys react; a
+    cancellation recorded by that reaction is seen by the signals after it (read again)."""
+    post_signup(client, signup_payload("gone", tier="high"))
+    post_signup(client, signup_payload("stays", tier="high"))
+    detractor = {"score": 2}
+    response = post_events(
+        client,
+        event("gone", "subscription_cancelled", id="c"),
+        event("gone", "nps_submitted", id="n", properties=detractor),
+        event("stays", "nps_submitted", id="n2", properties=detractor),
+    )
+    assert response.status_code == 202
+    assert task_kinds(runtime, "gone") == []
+    assert task_kinds(runtime, "stays") == ["nps_detractor"]

@@ -1,0 +1,360 @@
+"""API load bench: signed signups, single events and batches of 1,000 events against a real
+``stepmail api --workers N`` on PostgreSQL, from ``C`` concurrent loopback clients.
+
+For each API process count and each kind of request it prints requests/s, latency
+p50/p95/p99, the status codes, and what is robust to a busy machine: the API processes' own
+CPU milliseconds per request (from /proc), PostgreSQL transactions per request (from
+``pg_stat_database``) and this client's CPU per request (on 2 cores the client competes with
+the server it measures). Wall-clock numbers are only worth what the machine's load was; the
+first line prints it.
+
+    su postgres -c "createdb -O stepmail stepmail_bench_api"      # once
+    .venv/bin/python bench/api_load.py                             # 1 and 2 API processes
+    .venv/bin/python bench/api_load.py --api-processes 1 --concurrency 32 --requests 2000
+    .venv/bin/python bench/api_load.py --kinds event --seconds 20
+
+Bounded: every run sends at most ``--requests`` requests (or stops after ``--seconds``) per
+kind, only to 127.0.0.1, and the database name must contain ``bench`` (it is rebuilt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from bench_db import db_counters, prepare_database, seed_customers
+from proc_stats import child_pids, stats_of
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from orchestrator.enrollment.signature import sign
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench_api"
+HOOK_SECRET = "bench-hook-secret-0123456789abcdef"  # noqa: S105  (a throwaway bench server)
+API_KEY = "bench-api-key-0123456789abcdef"
+CUSTOMERS = 10_000  # the customers events are sent for, each enrolled in onboarding
+BATCH = 1_000
+KINDS = ("signup", "event", "batch")
+EVENT_NAMES = ("login", "report_created", "login", "workflow_created", "login")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    database_url: str
+    api_processes: tuple[int, ...]
+    concurrency: int
+    requests: int
+    batch_requests: int
+    seconds: float
+    kinds: tuple[str, ...]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--api-processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=2000, help="per kind (signup, event)")
+    parser.add_argument("--batch-requests", type=int, default=20, help="batches of 1,000")
+    parser.add_argument("--seconds", type=float, default=60, help="cap per kind")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    args = parser.parse_args(argv)
+    return LoadConfig(
+        args.database_url,
+        tuple(args.api_processes),
+        args.concurrency,
+        args.requests,
+        args.batch_requests,
+        args.seconds,
+        tuple(args.kinds),
+    )
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def api_env(database_url: str, port: int, outbox: Path) -> dict[str, str]:
+    """What an operator would export; development mode only for the example sender domain."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("STEPMAIL_")}
+    return {
+        **keep,
+        "STEPMAIL_ENVIRONMENT": "development",
+        "STEPMAIL_DATABASE_URL": database_url,
+        "STEPMAIL_SIGNUP_HOOK_SECRET": HOOK_SECRET,
+        "STEPMAIL_API_KEY": API_KEY,
+        "STEPMAIL_HOST": "127.0.0.1",
+        "STEPMAIL_PORT": str(port),
+        "STEPMAIL_JOURNEYS_DIR": str(ROOT / "journeys"),
+        "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
+        "STEPMAIL_OUTBOX_DIR": str(outbox),
+    }
+
+
+@contextmanager
+def running_api(database_url: str, processes: int, log: Path) -> Iterator[tuple[str, int]]:
+    """``stepmail api --workers N`` in its own session; yields its base URL and pid."""
+    port = free_port()
+    outbox = Path(tempfile.mkdtemp(prefix="stepmail-api-load-outbox-"))
+    command = [str(Path(sys.executable).parent / "stepmail"), "api"]
+    if processes > 1:  # (a release before --workers runs as one process)
+        command += ["--workers", str(processes)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            env=api_env(database_url, port, outbox),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"stepmail api did not start; see {log}")
+            time.sleep(0.2)
+        time.sleep(1 if processes > 1 else 0)  # let every worker finish starting
+        yield base, process.pid
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds of the API parent and every process below it (uvicorn's workers)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += stats_of(current).cpu
+        except OSError:
+            continue
+        stack.extend(child_pids(current))
+    return total
+
+
+# -- requests --------------------------------------------------------------------------------
+
+
+Request = tuple[str, bytes, dict[str, str]]
+
+
+def signup_request(n: int, run: str) -> Request:
+    external_id = f"load-{run}-{n}"
+    body = json.dumps(
+        {
+            "external_id": external_id,
+            "email": f"{external_id}@customer.example",
+            "name": "山田 太郎" if n % 2 else "Jane Doe",
+            "company": "株式会社サンプル",
+            "annual_contract_value": (3_600_000, 360_000, 36_000)[n % 3],
+            "locale": ("ja", "en")[n % 2],
+            "csm_name": "佐藤 花子",
+            "csm_email": "hanako@relay.example",
+        },
+        ensure_ascii=False,
+    ).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Stepmail-Timestamp": timestamp,
+        "X-Stepmail-Signature": sign(HOOK_SECRET, timestamp, body),
+    }
+    return "/hooks/signup", body, headers
+
+
+EVENT_HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+
+
+def event_request(n: int, run: str) -> Request:
+    event = {
+        "external_id": f"ev-{1 + n % CUSTOMERS}",
+        "name": EVENT_NAMES[n % len(EVENT_NAMES)],
+        "id": f"{run}-{n}",
+    }
+    return "/v1/events", json.dumps(event).encode(), EVENT_HEADERS
+
+
+def batch_request(n: int, run: str) -> Request:
+    events = [
+        {
+            "external_id": f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
+            "name": EVENT_NAMES[k % len(EVENT_NAMES)],
+            "id": f"{run}-b{n}-{k}",
+        }
+        for k in range(BATCH)
+    ]
+    return "/v1/events", json.dumps({"events": events}).encode(), EVENT_HEADERS
+
+
+MAKERS: dict[str, Callable[[int, str], Request]] = {
+    "signup": signup_request,
+    "event": event_request,
+    "batch": batch_request,
+}
+
+
+@dataclass
+class Result:
+    kind: str
+    processes: int
+    concurrency: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    transactions: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+
+async def drive(
+    base: str, kind: str, total: int, concurrency: int, cap: float, result: Result
+) -> None:
+    """``concurrency`` clients, each sending its next request as soon as the last answered,
+    until ``total`` were sent or ``cap`` seconds passed."""
+    make = MAKERS[kind]
+    run = f"{int(time.time())}-{os.getpid()}"
+    counter = itertools.count()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    deadline = time.perf_counter() + cap
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+
+        async def one_client() -> None:
+            while time.perf_counter() < deadline:
+                n = next(counter)
+                if n >= total:
+                    return
+                path, body, headers = make(n, run)
+                started = time.perf_counter()
+                try:
+                    response = await client.post(path, content=body, headers=headers)
+                    status: int | str = response.status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        result.seconds = time.perf_counter() - started
+
+
+def measure(
+    engine: Engine, base: str, pid: int, kind: str, config: LoadConfig, processes: int
+) -> Result:
+    result = Result(kind, processes, config.concurrency)
+    total = config.batch_requests if kind == "batch" else config.requests
+    before_db, before_cpu, before_client = db_counters(engine), server_cpu(pid), time.process_time()
+    asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result))
+    result.server_cpu = server_cpu(pid) - before_cpu
+    result.client_cpu = time.process_time() - before_client
+    time.sleep(1.1)  # backends report their counters at most once a second
+    result.transactions = db_counters(engine).minus(before_db).transactions
+    return result
+
+
+# -- set-up and output -----------------------------------------------------------------------
+
+
+def seed(engine: Engine) -> None:
+    """Customers ``ev-1`` … for the events, each enrolled in onboarding; nothing else."""
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))
+        names = [r[0] for r in rows if r[0] != "alembic_version"]
+        connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def print_result(r: Result) -> None:
+    rate = r.count / r.seconds if r.seconds else 0.0
+    ms = [1000 * v for v in r.latencies]
+    per = max(r.count, 1)
+    events = f" = {rate * BATCH:,.0f} events/s" if r.kind == "batch" else ""
+    print(
+        f"{r.kind:<7} {r.processes} proc x{r.concurrency:<3} {r.count:>6} req "
+        f"{r.seconds:6.1f} s {rate:8.1f} req/s{events}  "
+        f"p50 {percentile(ms, 0.5):6.1f}  p95 {percentile(ms, 0.95):6.1f}  "
+        f"p99 {percentile(ms, 0.99):6.1f} ms  mean {statistics.fmean(ms) if ms else 0:6.1f}"
+    )
+    print(
+        f"        statuses {dict(r.statuses)}; per request: API CPU "
+        f"{1000 * r.server_cpu / per:.2f} ms, PostgreSQL transactions {r.transactions / per:.2f},"
+        f" client CPU {1000 * r.client_cpu / per:.2f} ms"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_args(argv)
+    engine = prepare_database(config.database_url)
+    log_dir = Path(tempfile.mkdtemp(prefix="stepmail-api-load-"))
+    load = os.getloadavg()
+    print(
+        f"database {make_url(config.database_url).database}; API logs in {log_dir}; load average"
+        f" {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs"
+    )
+    results = []
+    try:
+        for processes in config.api_processes:
+            seed(engine)
+            with running_api(config.database_url, processes, log_dir / f"api-{processes}.log") as (
+                base,
+                pid,
+            ):
+                for kind in config.kinds:
+                    result = measure(engine, base, pid, kind, config, processes)
+                    print_result(result)
+                    results.append(result)
+    finally:
+        engine.dispose()
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Where a worker's CPU goes per mail, in-process and on one thread: N welcome mails due on
+PostgreSQL, delivered by ``deliver_batch`` in messages of 25 through the SendGrid transport
+to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
+so another process's load does not count, only contention's cache and scheduling effects).
+
+    .venv/bin/python bench/send_stages.py [--mails 2000] [--profile]
+
+``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
+database name must contain ``bench`` (it is rebuilt); Redis is not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import io
+import pstats
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_db import analyze, prepare_database, seed_due
+from provider import FakeSendGridProcess
+
+import orchestrator.delivery.hand_over as hand_over
+import orchestrator.services.delivery as delivery
+import orchestrator.transports.sendgrid as sendgrid
+from orchestrator.runtime import build_runtime
+from orchestrator.services.scheduling import claim_due_sends
+from orchestrator.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench"
+MESSAGE = 25  # DISPATCH_MESSAGE_SIZE
+WARM = 100
+
+
+def timed(owner: Any, name: str, label: str, spent: dict[str, float]) -> None:
+    """Wrap ``owner.name`` so its CPU time adds up under ``label``."""
+    original: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.process_time() - started
+
+    setattr(owner, name, wrapper)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args(argv)
+    engine = prepare_database(args.database_url)
+    seed_due(engine, args.mails + WARM, datetime.now(UTC))
+    analyze(engine)
+    fake = FakeSendGridProcess("SG.bench", validating=False)
+    settings = load_settings(
+        environment="development",
+        database_url=args.database_url,
+        mail_transport="sendgrid",
+        sendgrid_api_key="SG.bench",
+        sendgrid_api_host=fake.url,
+        journeys_dir=ROOT / "journeys",
+        templates_dir=ROOT / "templates" / "mail",
+    )
+    runtime = build_runtime(settings)
+    try:
+        ids = claim_due_sends(engine, datetime.now(UTC), args.mails + WARM, timedelta(minutes=2))
+        for start in range(0, WARM, MESSAGE):  # templates compiled, connections open
+            delivery.deliver_batch(runtime.delivery_deps(), ids[start : start + MESSAGE])
+        ids = ids[WARM:]
+        spent: dict[str, float] = defaultdict(float)
+        stages = [
+            (delivery, "claim_many", "claim (dispatched -> sending)"),
+            (delivery, "load_send_facts_many", "facts (one joined SELECT)"),
+            (delivery, "_prepare", "decide, render, compose"),
+            (delivery, "_render", "  of which render + compose"),
+            (hand_over.HandOverLog, "hand_over", "hand-over (committed statement)"),
+            (sendgrid.SendGridTransport, "send", "transport.send"),
+            (sendgrid.SendGridTransport, "build_payload", "  of which the JSON body's dict"),
+            (sendgrid, "json_body", "  of which json.dumps"),
+            (hand_over.HandOverLog, "finish", "finish (sent rows)"),
+        ]
+        if not args.profile:
+            for owner, name, label in stages:
+                timed(owner, name, label, spent)
+        profile = cProfile.Profile(time.process_time)
+        started_cpu, started = time.process_time(), time.perf_counter()
+        if args.profile:
+            profile.enable()
+        for start in range(0, len(ids), MESSAGE):
+            delivery.deliver_batch(runtime.delivery_deps(), ids[start : start + MESSAGE])
+        if args.profile:
+            profile.disable()
+        cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+        accepted = fake.stats().accepted - WARM
+        print(
+            f"{len(ids)} mails, {accepted} accepted: {1000 * cpu / len(ids):.3f} ms CPU per mail"
+            f" on one thread (wall {wall:.1f} s)"
+        )
+        for _, _, label in stages:
+            if label in spent:
+                print(f"  {label:<36} {1000 * spent[label] / len(ids):.3f} ms")
+        if args.profile:
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(50)
+            print(out.getvalue())
+    finally:
+        fake.stop()
+        runtime.close()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

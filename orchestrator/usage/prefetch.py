@@ -1,0 +1,179 @@
+"""The usage questions a set of conditions asks, answered for many customers in one statement.
+
+:class:`~orchestrator.usage.facts.UsageFacts` asks each question lazily, one query per
+customer and question: right for one send, but the lifecycle rules run for every customer an
+event batch touches, and 40 customers cost 200 queries. The rules are fixed text, so the
+questions they can ask are known before any customer is looked at: every
+``usage.count(name[, within])``, ``usage.seen(name[, within])`` and
+``usage.weeks_with(name[, weeks])`` whose arguments are literals is answered here for all
+the customers at once (one grouped count per distinct window, all in one ``UNION ALL``), and
+the answers seed each customer's ``UsageFacts``. A question asked otherwise (other methods,
+computed arguments) is still asked lazily, so every condition means what it meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import nodes
+from sqlalchemy import Connection, any_, bindparam, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from orchestrator.db.tables import usage_events
+from orchestrator.errors import ConditionError
+from orchestrator.journeys.conditions import parse_condition
+from orchestrator.journeys.durations import parse_duration
+
+_E = usage_events
+Key = tuple[object, ...]  # UsageFacts' answer key: ("count", name, within), ("weeks_with", ...)
+# event name; after (exclusive) and until, as offsets back from now (None: since ever)
+Window = tuple[str, timedelta | None, timedelta]
+
+
+def usage_questions(sources: Iterable[str]) -> frozenset[Key]:
+    """The answer keys of the literal ``usage`` questions in these conditions."""
+    return _questions(tuple(sources))
+
+
+@lru_cache(maxsize=64)
+def _questions(sources: tuple[str, ...]) -> frozenset[Key]:
+    found: set[Key] = set()
+    for source in sources:
+        try:
+            tree = parse_condition(source)
+        except ConditionError:
+            continue  # evaluated lazily, it fails the way it always did
+        for call in tree.find_all(nodes.Call):
+            key = _key(call)
+            if key is not None:
+                found.add(key)
+    return frozenset(found)
+
+
+def prefetch_usage(
+    connection: Connection, customer_ids: Collection[int], questions: frozenset[Key], now: datetime
+) -> dict[int, dict[Key, object]]:
+    """Customer id → the answers to ``questions`` as of ``now`` (one statement, none when
+    there is nothing to ask)."""
+    if not customer_ids or not questions:
+        return {}
+    plan = _plan(questions, connection.dialect.name == "postgresql")
+    ids = sorted(customer_ids)
+    params: dict[str, Any] = {"ids": ids}
+    for i, (name, after, until) in enumerate(plan.windows):
+        params[f"name_{i}"] = name
+        params[f"until_{i}"] = now - until
+        if after is not None:
+            params[f"after_{i}"] = now - after
+    counts: dict[tuple[int, int], int] = {}
+    for question, customer_id, count in connection.execute(plan.statement, params):
+        counts[(customer_id, question)] = int(count)
+    answers: dict[int, dict[Key, object]] = {}
+    for customer_id in ids:
+        known: dict[Key, object] = {}
+        for key, windows in plan.keys.items():
+            found = [counts.get((customer_id, w), 0) for w in windows]
+            known[key] = found[0] if key[0] == "count" else sum(1 for n in found if n)
+        answers[customer_id] = known
+    return answers
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The statement for a set of questions, built once: its windows are offsets back from
+    ``now`` (a parameter), so its text, and the driver's prepared plan, never change."""
+
+    windows: tuple[Window, ...]
+    keys: dict[Key, list[int]]  # a key's answer: from these windows' counts
+    statement: Any
+
+
+@lru_cache(maxsize=64)
+def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
+    by_key = {key: _windows(key) for key in sorted(questions, key=repr)}
+    windows = tuple(sorted({w for ws in by_key.values() for w in ws}, key=repr))
+    index = {window: i for i, window in enumerate(windows)}
+    if postgres:
+        ids = _E.c.customer_id == any_(bindparam("ids", type_=ARRAY(_E.c.customer_id.type)))
+    else:
+        ids = _E.c.customer_id.in_(bindparam("ids", expanding=True))
+    branches = []
+    for i, (_, after, _until) in enumerate(windows):
+        at = _E.c.occurred_at.type
+        query = (
+            select(literal(i).label("question"), _E.c.customer_id, func.count())
+            .where(
+                ids,
+                _E.c.name == bindparam(f"name_{i}"),
+                _E.c.occurred_at <= bindparam(f"until_{i}", type_=at),
+            )
+            .group_by(_E.c.customer_id)
+        )
+        if after is not None:
+            query = query.where(_E.c.occurred_at > bindparam(f"after_{i}", type_=at))
+        branches.append(query)
+    keys = {key: [index[w] for w in ws] for key, ws in by_key.items()}
+    return _Plan(windows, keys, union_all(*branches))
+
+
+def _key(call: nodes.Call) -> Key | None:
+    target = call.node
+    if not (
+        isinstance(target, nodes.Getattr)
+        and isinstance(target.node, nodes.Name)
+        and target.node.name == "usage"
+        and target.attr in ("count", "seen", "weeks_with")
+        and not call.dyn_args
+        and not call.dyn_kwargs
+    ):
+        return None
+    names = ("name", "weeks" if target.attr == "weeks_with" else "within")
+    given: dict[str, Any] = {}
+    if len(call.args) > len(names):
+        return None
+    for name, arg in zip(names, call.args, strict=False):
+        if not isinstance(arg, nodes.Const):
+            return None
+        given[name] = arg.value
+    for keyword in call.kwargs:
+        if keyword.key not in names or keyword.key in given:
+            return None
+        if not isinstance(keyword.value, nodes.Const):
+            return None
+        given[keyword.key] = keyword.value.value
+    event = given.get("name")
+    if not isinstance(event, str):
+        return None
+    if target.attr == "weeks_with":
+        weeks = given.get("weeks", 4)
+        if type(weeks) is not int or not 1 <= weeks <= 26:
+            return None  # asked lazily: it raises as it always did
+        return ("weeks_with", event, weeks)
+    within = given.get("within")
+    if within is not None and not _valid_window(within):
+        return None
+    return ("count", event, within)  # seen() asks count() with the same arguments
+
+
+def _valid_window(within: object) -> bool:
+    try:
+        parse_duration(within)
+    except ValueError:
+        return False
+    return isinstance(within, str)
+
+
+def _windows(key: Key) -> list[Window]:
+    """The counts a key's answer is made of, as UsageFacts asks them, back from now."""
+    kind, name = key[0], str(key[1])
+    if kind == "count":
+        within = key[2]
+        after = None if within is None else parse_duration(within)
+        return [(name, after, timedelta(0))]
+    weeks = int(str(key[2]))
+    ends = [timedelta(days=7 * week) for week in range(weeks)]
+    return [(name, end + timedelta(days=7), end) for end in ends]

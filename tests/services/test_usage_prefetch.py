@@ -1,0 +1,114 @@
+"""The lifecycle rules' usage questions answered for many customers in one statement
+(usage/prefetch.py) give exactly what each customer's lazy ``UsageFacts`` answers, on both
+databases, at window edges included; what cannot be answered ahead is left to be asked."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event as sql_event
+from sqlalchemy import select
+
+from orchestrator.db.tables import customers
+from orchestrator.health.lifecycle import load_lifecycle
+from orchestrator.runtime import Runtime
+from orchestrator.settings import Settings
+from orchestrator.usage.facts import UsageFacts
+from orchestrator.usage.prefetch import prefetch_usage, usage_questions
+from tests.support.environment import ROOT, make_settings
+from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, post_events
+from tests.support.usage import event as usage_event
+
+RULES = [
+    "usage.seen('workflow_created') and usage.count('login', within='14d') >= 5",
+    "usage.weeks_with('report_created', 4) >= 3 and usage.count(name='login', within='1d') > 0",
+    "usage.weeks_with('report_created') >= 1 or usage.seen('export', '30d')",
+    "usage.count('login', within=window) > 0",  # computed: asked lazily
+    "usage.days_since('login') < 3",  # another method: asked lazily
+    "usage.weeks_with('report_created', 40) > 0",  # out of range: raises lazily, as always
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def test_only_literal_questions_are_answered_ahead() -> None:
+    assert usage_questions(RULES) == {
+        ("count", "workflow_created", None),
+        ("count", "login", "14d"),
+        ("count", "login", "1d"),
+        ("count", "export", "30d"),
+        ("weeks_with", "report_created", 4),
+    }
+    shipped = load_lifecycle(ROOT / "journeys" / "lifecycle.yaml")
+    assert len(usage_questions(s.when for s in shipped.stages if s.when)) == 6
+
+
+def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    for name in ("a", "b", "c"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    moments = [
+        timedelta(0),
+        timedelta(days=1),  # the edge of within='1d': not counted
+        timedelta(days=1) - timedelta(seconds=1),
+        timedelta(days=7),  # a week's edge: in the week before
+        timedelta(days=8),
+        timedelta(days=13, hours=23),
+        timedelta(days=14),
+        timedelta(days=22),
+        timedelta(days=29),
+        timedelta(days=40),
+        -timedelta(hours=1),  # in the future: not counted
+    ]
+    events = [
+        usage_event(customer, name, at=now - ago, id=f"{customer}-{name}-{k}")
+        for customer, names in {
+            "a": ("login", "report_created", "workflow_created", "export"),
+            "b": ("login", "report_created"),
+        }.items()
+        for name in names
+        for k, ago in enumerate(moments)
+        if (k + len(name)) % (2 if customer == "b" else 1) == 0
+    ]
+    assert post_events(client, *events).status_code == 202
+    questions = usage_questions(RULES)
+    with runtime.engine.connect() as connection:
+        ids = [row.id for row in connection.execute(select(customers.c.id))]
+        statements: list[str] = []
+        sql_event.listen(connection, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        answers = prefetch_usage(connection, ids, questions, now)
+        assert len(statements) == 1  # every question, every customer
+        for customer_id in ids:
+            lazy = UsageFacts(connection, customer_id, now)
+            for key in questions:
+                kind, name, arg = str(key[0]), str(key[1]), key[2]
+                if kind == "count":
+                    expected = lazy.count(name, None if arg is None else str(arg))
+                else:
+                    expected = lazy.weeks_with(name, int(str(arg)))
+                assert answers[customer_id][key] == expected, (customer_id, key)
+    assert any(answers[c][("count", "login", "14d")] for c in ids)  # not all zeros
+    assert any(answers[c][("weeks_with", "report_created", 4)] == 3 for c in ids)
+
+
+def test_a_seeded_fact_asks_nothing_it_was_given(runtime: Runtime) -> None:
+    now = runtime.clock.now()
+    with runtime.engine.connect() as connection:
+        statements: list[str] = []
+        sql_event.listen(
+            connection,
+            "before_cursor_execute",
+            lambda *a: None if a[2].startswith("BEGIN") else statements.append(a[2]),
+        )
+        facts = UsageFacts(connection, 1, now, {("count", "login", "14d"): 7})
+        assert facts.count("login", within="14d") == 7 and facts.seen("login", "14d")
+        assert statements == []
+        assert facts.count("login") == 0  # not given: asked
+        assert len(statements) == 1
