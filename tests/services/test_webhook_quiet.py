@@ -43,7 +43,9 @@ def emit_counting(runtime: Runtime) -> tuple[int, int]:
 
 def messages(runtime: Runtime) -> int:
     with runtime.engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(webhook_messages)).scalar())
+        return int(
+            connection.execute(select(func.count()).select_from(webhook_messages)).scalar_one()
+        )
 
 
 def test_nobody_listening_is_asked_once_per_quiet_period(
