@@ -58,7 +58,7 @@ def reset(engine: Engine, redis_url: str) -> None:
 INSERT_CUSTOMERS = text("""
     INSERT INTO customer (external_id, public_id, email, name, company, plan,
         annual_contract_value, currency, locale, timezone, tier, tier_explicit,
-        csm_name, csm_email, attributes, signed_up_at, created_at, updated_at)
+        csm_name, csm_email, attributes, signed_up_at, created_at, updated_at, stage, stage_source)
     SELECT :prefix || g, 'pub-' || :prefix || g, :prefix || g || '@customer.example',
         'Customer ' || g, 'Company ' || g, 'business',
         (ARRAY[2000000, 360000, 30000])[1 + g % 3], 'JPY',
@@ -66,7 +66,7 @@ INSERT_CUSTOMERS = text("""
         (ARRAY['high', 'low', 'tech'])[1 + g % 3], false,
         CASE WHEN g % 3 = 0 THEN 'Sato Hanako' END,
         CASE WHEN g % 3 = 0 THEN 'sato@relay.example' END,
-        CAST('{}' AS json), :now, :now, :now
+        CAST('{}' AS json), :now, :now, :now, 'onboarding', 'signup'
     FROM generate_series(1, :count) AS g
 """)
 

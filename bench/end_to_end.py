@@ -358,12 +358,13 @@ def measure_drain(
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
             postmaster = postmaster_pid(engine)
-            cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster)
+            database = engine.url.database
+            cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster, database)
             restamp_due(engine, datetime.now(UTC))
             db_before = db_counters(engine)
             result.drive = drive(engine, timed, fake, settings, result.phase.mails)
             result.workers_after = worker_stats(main_pid)
-            after = cpu_snapshot(result.workers_after, fake.pid, postmaster)
+            after = cpu_snapshot(result.workers_after, fake.pid, postmaster, database)
             result.cpu = after.minus(cpu_before)
         time.sleep(1)  # backends report their statistics at most once a second
         result.db = db_counters(engine).minus(db_before)

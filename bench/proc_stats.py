@@ -64,7 +64,22 @@ def worker_stats(main_pid: int) -> list[ProcStats]:
     return [stats_of(pid) for pid in child_pids(main_pid)]
 
 
-def server_cpu(postmaster: int | None = None) -> dict[str, float]:
+def _backend_database(pid: int) -> str | None:
+    """The database a PostgreSQL backend serves, from its title (``postgres: [cluster:] user db
+    host``);
+    None for the postmaster and the server's own processes (checkpointer, WAL writer...)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeError):
+        return None
+    parts = title.split()
+    if parts[:1] != ["postgres:"]:
+        return None
+    parts = parts[2:] if len(parts) > 1 and parts[1].endswith(":") else parts[1:]  # cluster
+    return parts[1] if len(parts) > 2 else None
+
+
+def server_cpu(postmaster: int | None = None, database: str | None = None) -> dict[str, float]:
     """CPU seconds so far of Redis and PostgreSQL, keyed per process so one that exits is
     dropped rather than subtracted. Backends that exit hand their CPU time to the
     postmaster (its cutime + cstime, fields 16 and 17), so connection churn is counted.
@@ -72,6 +87,11 @@ def server_cpu(postmaster: int | None = None) -> dict[str, float]:
     With ``postmaster`` only that server's processes count (a private one for the bench,
     when others use the shared server); else every database's backends are included: on a
     shared machine, the test suite's too, which the "everything else" share makes visible.
+
+    With ``database`` only the backends serving it count: on a server other people's tests use,
+    every backend of theirs is a child of the same postmaster (and their short-lived
+    connections hand their CPU to it), which made the bench's "PostgreSQL CPU per mail" several
+    times its own. The server's shared processes (WAL writer, checkpointer) are then left out.
     """
     stats = {pid: (name, fields) for pid, name, fields in _all_stats()}
     postgres = {pid for pid, (name, _) in stats.items() if name == "postgres"}
@@ -81,6 +101,9 @@ def server_cpu(postmaster: int | None = None) -> dict[str, float]:
     for pid, (name, fields) in stats.items():
         if name == "redis-server":
             totals["redis"] += _cpu_seconds(fields)
+        elif pid in postgres and database is not None:
+            if _backend_database(pid) == database:
+                totals[f"postgres:{pid}"] = _cpu_seconds(fields)
         elif pid in postgres:
             totals[f"postgres:{pid}"] = _cpu_seconds(fields)
             if int(fields[1]) not in postgres:  # the postmaster
@@ -130,13 +153,16 @@ class CpuSnapshot:
 
 
 def cpu_snapshot(
-    workers: Sequence[ProcStats], fake_pid: int, postmaster: int | None = None
+    workers: Sequence[ProcStats],
+    fake_pid: int,
+    postmaster: int | None = None,
+    database: str | None = None,
 ) -> CpuSnapshot:
     return CpuSnapshot(
         workers=sum(w.cpu for w in workers),
         scheduler=time.process_time(),
         fake=stats_of(fake_pid).cpu,
-        servers=server_cpu(postmaster),
+        servers=server_cpu(postmaster, database),
         machine=machine_busy_seconds(),
     )
 

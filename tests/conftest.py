@@ -20,6 +20,7 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.settings import Settings
 from orchestrator.transports.outbox import OutboxTransport
+from orchestrator.webhooks.outbox import forget_subscribers
 from tests.support.environment import START, FixedDraw, make_settings, require_server
 
 # Tests run as development: their identities are RFC 2606 example domains, which production
@@ -38,6 +39,13 @@ def _reset(engine: Engine) -> None:
         else:
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_subscribers() -> None:
+    """Each test's database is new: what a previous one said about webhook subscribers (a
+    per-process memory, webhooks/outbox.py) does not hold for it."""
+    forget_subscribers()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

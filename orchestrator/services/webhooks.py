@@ -35,6 +35,7 @@ from orchestrator.webhooks.delivery import (
 )
 from orchestrator.webhooks.destinations import check_destination
 from orchestrator.webhooks.events import listed, parse_events, stored
+from orchestrator.webhooks.outbox import forget_subscribers
 from orchestrator.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def add_endpoint(
             )
             .returning(_E.c.id)
         ).scalar_one()
+    forget_subscribers()  # used from the next fact on here; elsewhere within QUIET_FOR
     return {**_endpoint_view(endpoint_id, url, chosen, True, description), "secret": secret}
 
 
@@ -108,6 +110,7 @@ def set_endpoint_enabled(engine: Engine, endpoint_id: int, enabled: bool) -> dic
         row = connection.execute(
             update(_E).where(_E.c.id == endpoint_id).values(enabled=enabled).returning(_E)
         ).first()
+    forget_subscribers()
     if row is None:
         raise WebhookNotFound(f"no webhook endpoint {endpoint_id}")
     return _endpoint_view(row.id, row.url, listed(row.events), row.enabled, row.description)

@@ -21,10 +21,19 @@ from sqlalchemy import event
 
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.webhooks import outbox
 from tests.support.environment import make_settings
 from tests.support.signups import post_signup, signup_payload
 from tests.support.usage import API_KEY, post_events
 from tests.support.usage import event as usage_event
+
+
+@pytest.fixture(autouse=True)
+def _ask_subscribers_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted as if every emit asked for the webhook endpoints: the per-process memory of
+    "nobody subscribes" (webhooks/outbox.py, pinned in tests/services/test_webhook_quiet.py)
+    would make a count depend on which request asked first, and when."""
+    monkeypatch.setattr(outbox, "QUIET_FOR", 0.0)
 
 
 @pytest.fixture

@@ -11,7 +11,11 @@ from fastapi.testclient import TestClient
 
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
-from tests.api.test_statement_counts import batch, counting
+from tests.api.test_statement_counts import (  # the first: autouse here too
+    _ask_subscribers_every_time,  # noqa: F401
+    batch,
+    counting,
+)
 from tests.support.environment import ROOT, make_settings
 from tests.support.signups import post_signup, signup_payload
 from tests.support.usage import API_KEY, post_events

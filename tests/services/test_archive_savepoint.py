@@ -1,0 +1,48 @@
+"""The archive insert runs in a savepoint inside the transaction that records a batch's mails
+as ``sent`` (archive/store.py ``write_archive``): an archive error is logged and the mails stay
+recorded as sent. Without it PostgreSQL aborts the whole transaction, the rows stay
+``sending`` and the lease hands the mails out again: sent twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
+
+from orchestrator.db.tables import message_archive, scheduled_sends
+from orchestrator.runtime import Runtime
+from orchestrator.services.delivery import deliver_batch
+from orchestrator.services.scheduling import claim_due_sends
+from tests.support.signups import post_signup, signup_payload
+
+
+def test_an_archive_error_never_undoes_sent(
+    client: TestClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(2):
+        assert post_signup(client, signup_payload(f"c{n}")).status_code == 202
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 10, timedelta(seconds=120))
+    assert len(ids) == 2
+    with runtime.engine.begin() as connection:  # the archive row is already there: a conflict
+        connection.execute(
+            insert(message_archive).values(
+                send_id=ids[0],
+                archived_at=runtime.clock.now(),
+                subject="x",
+                template_name="x",
+                dictionary_id=None,
+                size=1,
+                body=b"x",
+            )
+        )
+    with caplog.at_level(logging.WARNING):
+        assert deliver_batch(runtime.delivery_deps(), ids) == ["sent", "sent"]
+    with runtime.engine.connect() as connection:
+        states = connection.execute(
+            select(scheduled_sends.c.state).where(scheduled_sends.c.id.in_(ids))
+        ).scalars()
+        assert sorted(states) == ["sent", "sent"]
+    assert any("not archived" in r.getMessage() for r in caplog.records)
