@@ -55,6 +55,7 @@ __all__ = [
     "journey_list",
     "overview",
     "rebuild_rollups",
+    "refresh_band_snapshot",
     "refresh_rollups",
     "run_rollups_if_due",
     "snapshot_bands_if_due",
@@ -353,6 +354,14 @@ def snapshot_bands_if_due(
             return snapshot_bands(connection, local_day(now, rules.zone))
     finally:
         finish_window(engine, BANDS, window)
+
+
+def refresh_band_snapshot(
+    engine: Engine, *, rules: AnalyticsRules, now: datetime
+) -> dict[str, int]:
+    """Count the customers per band now and keep it as today's snapshot."""
+    with engine.begin() as connection:
+        return snapshot_bands(connection, local_day(now, rules.zone))
 
 
 def _bad_query(name: str, message: str) -> InvalidRequest:
