@@ -116,7 +116,8 @@ class Dialect:
 
     def customer_join(self) -> str:
         """The customer of a row not stamped yet (a stamped row needs none). PostgreSQL: a
-        lateral index lookup per such row, never a hash of every customer per batch."""
+        lateral index lookup per such row (``OFFSET 0`` keeps the planner from flattening it
+        into a hash of every customer, per batch)."""
         if self.postgres:
             return (
                 "LEFT JOIN LATERAL (SELECT id, tier, locale FROM customer "
