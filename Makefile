@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck pytest signup check bench env-example clean messages
+.PHONY: run test lint layers typecheck pytest signup check bench screenshots env-example clean messages
 
 $(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ env-example: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py
+
+# The README's picture of the console's overview (headless chromium; no test depends on it).
+screenshots: $(STAMP)
+	$(BIN)/python scripts/console_screenshot.py
 
 # Re-extract the console's strings into its template and merge them into both catalogs; then
 # translate the new entries of orchestrator/console/locale/ja (tests/test_console_i18n.py checks).

@@ -1,5 +1,6 @@
-"""What one row counts for in the rollups: pure, so the rollup job, the rebuild and the tests'
-recount from scratch all use the same rules.
+"""What one row counts for in the rollups: the rules, pure. The rollup job says them in SQL
+(:mod:`orchestrator.analytics.counting_sql`, built from the tables here), the tests' recount
+from scratch says them in Python with the functions here, and the two must agree.
 
 A scheduled send counts once, under the day its outcome was decided (a sent mail: the day it
 was sent), the tier and language it was counted under, and its step: as ``sent``, a skip by
@@ -43,13 +44,13 @@ JOURNEY_ROW = ""  # the step id of a journey's own counters (enrolled, converted
 ENROLLED, CONVERTED = 1, 2  # enrollment.counted bits
 _COUNTED = frozenset(state.value for state in COUNTED_SEND_STATES)
 # How the send path words each kind of skip (journeys/decide.py), by the start of its reason.
-_SKIP_PREFIXES = (
+SKIP_PREFIXES = (
     ("step is not for tier", "tier"),
     ("address suppressed", "suppressed"),
     ("customer opted out", "opted_out"),
     ("condition false", "condition"),
 )
-_ENGAGEMENT_COUNTERS = tuple(
+ENGAGEMENT_COUNTERS = tuple(
     (int(bit), name)  # plain ints: IntFlag's & is slow, and this runs per counted row
     for bit, name in (
         (Engagement.DELIVERED, "delivered"),
@@ -74,7 +75,7 @@ def skip_kind(reason: str | None) -> str:
     """Why a step was skipped, as the funnel groups it: tier, suppressed, opted_out,
     condition or other (a removed step, a send settled as skipped by hand …)."""
     text = (reason or "").lower()
-    for prefix, kind in _SKIP_PREFIXES:
+    for prefix, kind in SKIP_PREFIXES:
         if text.startswith(prefix):
             return kind
     return "other"
@@ -89,7 +90,7 @@ def send_counts(outcome: str, kind: str | None, engagement: int) -> dict[str, in
     if outcome != SendState.SENT:
         return {outcome: 1}
     counts = {"sent": 1}
-    for bit, name in _ENGAGEMENT_COUNTERS:
+    for bit, name in ENGAGEMENT_COUNTERS:
         if engagement & bit:
             counts[name] = 1
     return counts

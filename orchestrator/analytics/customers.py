@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Row, and_, case, func, or_, select
 
 from orchestrator.archive.store import archived_subjects
@@ -78,7 +79,22 @@ class EnrollmentDetail:
 
 
 @dataclass(frozen=True)
-class CustomerDetail:
+class NpsAnswer:
+    """The customer's latest answer to one survey."""
+
+    survey: str
+    score: int
+    category: str
+    comment: str | None
+    answered_at: datetime
+
+
+class CustomerProfile(BaseModel):
+    """Who a customer is: the fields declared once, here; ``GET /v1/customers/{id}``'s model
+    extends this one (orchestrator/api/customers.py) with its own nested shapes."""
+
+    model_config = ConfigDict(frozen=True)
+
     external_id: str
     email: str
     name: str
@@ -95,6 +111,11 @@ class CustomerDetail:
     attributes: dict[str, Any]
     signed_up_at: datetime
     created_at: datetime
+
+
+class CustomerDetail(CustomerProfile):
+    """The profile with health, suppression, every enrollment and its steps, NPS answers."""
+
     health: Health
     suppressed: str | None  # the suppression reason of the address, if it is suppressed
     enrollments: tuple[EnrollmentDetail, ...]
@@ -103,17 +124,6 @@ class CustomerDetail:
     stage_changed_at: datetime | None = None
     cancelled_at: datetime | None = None
     nps: tuple[NpsAnswer, ...] = ()
-
-
-@dataclass(frozen=True)
-class NpsAnswer:
-    """The customer's latest answer to one survey."""
-
-    survey: str
-    score: int
-    category: str
-    comment: str | None
-    answered_at: datetime
 
 
 @dataclass(frozen=True)

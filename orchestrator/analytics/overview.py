@@ -1,9 +1,10 @@
 """The overview: mails per day (from the rollups), the backlog by state right now, how late
-the oldest due row is, open CSM tasks, and the health bands today and day by day.
+the oldest due row is, open CSM tasks, and the health bands now and day by day.
 
 Each number comes from an index: the rollups' ``day`` index, the scheduler's partial index of
-rows still to go (``WAKEABLE_SQL``), ``csm_task (status, due_at)``, ``customer (health_band)``
-and the daily band snapshot, so the page costs the same at ten million sends. ``unknown`` and
+rows still to go (``WAKEABLE_SQL``), ``csm_task (status, due_at)`` and the band snapshots
+(:mod:`orchestrator.analytics.bands`: the latest is "now", at most a few minutes old), so the
+page costs the same at ten million sends and a million customers. ``unknown`` and
 ``failed`` are read from the rollups (all days): they are the rows counted in those states,
 exact up to the rollup job's lag.
 """
@@ -17,21 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, text
 
+from orchestrator.analytics.bands import band_trend, latest_bands
 from orchestrator.db.models import UNCOUNTED_SEND_SQL, WAKEABLE_SQL
-from orchestrator.db.tables import (
-    analytics_daily,
-    csm_tasks,
-    customers,
-    health_band_daily,
-    scheduled_sends,
-)
-from orchestrator.db.upsert import upsert_on
+from orchestrator.db.tables import analytics_daily, csm_tasks, scheduled_sends
 from orchestrator.journeys.states import ACTIVE_SEND_STATES
 
 _DAILY = analytics_daily
 _SENDS = scheduled_sends
 DAY_COUNTERS = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed", "converted")
-UNSCORED = ""  # the band of customers without a health score yet
 PENDING_SAMPLE = 10_001  # uncounted rows are counted up to this (a backlog, not a census)
 
 
@@ -81,7 +75,8 @@ class Overview:
     backlog: Backlog
     open_tasks: int
     overdue_tasks: int
-    bands: dict[str, int]  # right now
+    bands: dict[str, int]  # the latest snapshot ('' for not scored yet)
+    bands_as_of: datetime | None  # when it was taken (None: none yet, or backfilled)
     band_trend: tuple[BandDay, ...]  # the daily snapshots in the range
     uncounted: int  # sends and enrollments the rollup job has not counted yet (capped)
     as_of: datetime
@@ -91,6 +86,8 @@ def read_overview(
     connection: Connection, date_from: date, date_to: date, now: datetime, timezone: str
 ) -> Overview:
     open_tasks, overdue = _tasks(connection, now)
+    bands, bands_as_of = latest_bands(connection)
+    trend = band_trend(connection, date_from, date_to)
     return Overview(
         date_from=date_from,
         date_to=date_to,
@@ -99,8 +96,9 @@ def read_overview(
         backlog=_backlog(connection, now),
         open_tasks=open_tasks,
         overdue_tasks=overdue,
-        bands=current_bands(connection),
-        band_trend=_band_trend(connection, date_from, date_to),
+        bands=bands,
+        bands_as_of=bands_as_of,
+        band_trend=tuple(BandDay(day, counts) for day, counts in trend.items()),
         uncounted=_uncounted(connection),
         as_of=now,
     )
@@ -157,33 +155,6 @@ def _tasks(connection: Connection, now: datetime) -> tuple[int, int]:
     return int(count), int(overdue)
 
 
-def current_bands(connection: Connection) -> dict[str, int]:
-    rows = connection.execute(
-        select(customers.c.health_band, func.count()).group_by(customers.c.health_band)
-    )
-    return {band or UNSCORED: int(count) for band, count in rows}
-
-
-def _band_trend(connection: Connection, date_from: date, date_to: date) -> tuple[BandDay, ...]:
-    rows = connection.execute(
-        select(health_band_daily)
-        .where(health_band_daily.c.day >= date_from, health_band_daily.c.day <= date_to)
-        .order_by(health_band_daily.c.day, health_band_daily.c.band)
-    )
-    trend: dict[date, dict[str, int]] = {}
-    for row in rows:
-        trend.setdefault(row.day, {})[row.band] = row.customers
-    return tuple(BandDay(day, bands) for day, bands in trend.items())
-
-
 def _uncounted(connection: Connection) -> int:
     sample = select(_SENDS.c.id).where(text(UNCOUNTED_SEND_SQL)).limit(PENDING_SAMPLE).subquery()
     return int(connection.execute(select(func.count()).select_from(sample)).scalar_one())
-
-
-def snapshot_bands(connection: Connection, day: date) -> dict[str, int]:
-    """Write today's band distribution (once a day, by the scheduler); returns it."""
-    bands = current_bands(connection)
-    rows = [{"day": day, "band": band[:20], "customers": count} for band, count in bands.items()]
-    upsert_on(connection, health_band_daily, rows, ["day", "band"], ["customers"])
-    return bands

@@ -5,7 +5,7 @@ one service call (:mod:`orchestrator.services.analytics`) reading the daily roll
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -310,7 +310,11 @@ class OverviewOut(BaseModel):
     backlog: BacklogOut
     open_tasks: int
     overdue_tasks: int
-    bands: dict[str, int] = Field(description="Customers per health band now ('' = no score)")
+    bands: dict[str, int] = Field(
+        description="Customers per health band ('' = no score) in the latest snapshot, which "
+        "the scheduler takes every five minutes (empty before the first)"
+    )
+    bands_as_of: datetime | None = Field(description="When that snapshot was taken")
     band_trend: list[BandDayOut]
     uncounted: int = Field(description="Rows the rollup job has still to count (up to 10,001)")
 
@@ -330,6 +334,7 @@ class OverviewOut(BaseModel):
             open_tasks=view.open_tasks,
             overdue_tasks=view.overdue_tasks,
             bands=view.bands,
+            bands_as_of=view.bands_as_of,
             band_trend=[BandDayOut(day=b.day, customers=b.customers) for b in view.band_trend],
             uncounted=view.uncounted,
         )

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from orchestrator.analytics.customers import CustomerDetail
+from orchestrator.analytics.customers import CustomerDetail, CustomerProfile
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.paging import LINK_HEADER, CursorQuery, PageOut, page_headers
@@ -121,23 +120,10 @@ class EnrollmentOut(BaseModel):
     steps: list[StepOut]
 
 
-class CustomerOut(BaseModel):
-    external_id: str
-    email: str
-    name: str
-    company: str
-    plan: str
-    tier: str
-    tier_explicit: bool
-    locale: str
-    timezone: str
-    annual_contract_value: Decimal
-    currency: str
-    csm_name: str | None
-    csm_email: str | None
-    attributes: dict[str, Any]
-    signed_up_at: datetime
-    created_at: datetime
+class CustomerOut(CustomerProfile):
+    """The customer: the profile's fields (declared once, in the analytics layer), then
+    health, enrollments, stage and NPS in the API's shapes."""
+
     health: HealthOut
     suppressed: str | None = Field(description="Why the address is suppressed; null: it is not")
     enrollments: list[EnrollmentOut]
@@ -153,7 +139,7 @@ class CustomerOut(BaseModel):
 
     @classmethod
     def of(cls, detail: CustomerDetail) -> CustomerOut:
-        return cls.model_validate(asdict(detail))
+        return cls.model_validate(detail.model_dump())
 
 
 class SendOut(BaseModel):

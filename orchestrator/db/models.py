@@ -537,13 +537,17 @@ class AnalyticsDaily(SQLModel, table=True):
 
 class HealthBandDaily(SQLModel, table=True):
     """How many customers were in each health band on a day ('' for not scored yet): the
-    overview's trend, written once a day by the scheduler."""
+    overview's bands now (the latest day) and their trend, so no page counts customers.
+    Taken every few minutes by the scheduler (a day keeps its last count, ``taken_at``), or
+    backfilled from ``health_score_history`` for the days before the first (``taken_at``
+    empty): :mod:`orchestrator.analytics.bands`."""
 
     __tablename__ = "health_band_daily"
 
     day: date = Field(sa_column=Column(Date(), primary_key=True))
     band: str = Field(primary_key=True, max_length=20)
     customers: int = 0
+    taken_at: datetime | None = _utc_column(nullable=True)
 
 
 class TaskNote(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Journey analytics for the console and the read API: funnels (JSON and CSV), the overview,
 the list of journeys, a customer's page and their sends; and the jobs that keep the numbers:
-the rollup job (every 10 s, from the rows that changed), its rebuild, and the daily snapshot
-of health bands.
+the rollup job (every 10 s, from the rows that changed), its rebuild, and the snapshot of the
+health bands (every five minutes; backfilled once from the score history).
 
 Reads open one connection and never scan the sends (:mod:`orchestrator.analytics`). The
 numbers are the rollups': they lag the sends by the rollup job's interval.
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
+from orchestrator.analytics.bands import backfill_from_history, snapshot_bands
 from orchestrator.analytics.counters import JOURNEY_ROW, local_day
 from orchestrator.analytics.customers import (
     CustomerDetail,
@@ -25,7 +26,7 @@ from orchestrator.analytics.customers import (
     customer_sends,
 )
 from orchestrator.analytics.funnel import Funnel, funnel_csv, read_funnel
-from orchestrator.analytics.overview import Overview, read_overview, snapshot_bands
+from orchestrator.analytics.overview import Overview, read_overview
 from orchestrator.analytics.rollups import (
     CountReport,
     clear_rollups_since,
@@ -55,6 +56,7 @@ __all__ = [
     "journey_list",
     "overview",
     "rebuild_rollups",
+    "refresh_band_snapshot",
     "refresh_rollups",
     "run_rollups_if_due",
     "snapshot_bands_if_due",
@@ -65,11 +67,14 @@ ROLLUPS = "analytics-rollups"
 ROLLUPS_EVERY = timedelta(seconds=10)
 ROLLUPS_CLAIM = timedelta(minutes=10)  # a pass whose process died is taken over after this
 BANDS = "health-bands"
+BANDS_EVERY = timedelta(minutes=5)  # how old the overview's "bands now" may be
+BANDS_BACKFILL = "health-bands-backfill"
+ONCE = timedelta(days=36500)  # a watermark a century wide: the backfill runs once per install
 MAX_RANGE_DAYS = 366
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 DEFAULT_RANGE_DAYS = 30
-BATCH = 2000  # rows per counting transaction
-BATCHES_PER_RUN = 50  # a periodic run counts at most this many batches (100,000 rows)
+BATCH = 10_000  # rows per counting transaction (locked for a fraction of a second)
+BATCHES_PER_RUN = 50  # a periodic run counts at most this many batches (500,000 rows)
 RECENT_DAYS = 30  # the journey list's numbers
 
 
@@ -277,12 +282,19 @@ def refresh_rollups(
     engine: Engine, *, rules: AnalyticsRules, batches: int | None = BATCHES_PER_RUN
 ) -> CountReport:
     """Count what changed, a batch per transaction, until nothing is left (or ``batches``
-    batches ran: None, no limit)."""
+    batches ran: None, no limit). A pass walks the ids upwards: a row that changes behind it,
+    or that a worker held locked, is counted by the next pass."""
     report = CountReport()
     done = 0
     while batches is None or done < batches:
-        with engine.begin() as connection:
-            one = count_changes(connection, rules.zone, BATCH)
+        with engine.begin() as connection:  # each batch picks up where the last one ended
+            one = count_changes(
+                connection,
+                rules.zone,
+                BATCH,
+                after_send=report.last_send_id,
+                after_enrollment=report.last_enrollment_id,
+            )
         report.add(one)
         done += 1
         if one.rows == 0:
@@ -337,15 +349,40 @@ def rebuild_rollups(
 def snapshot_bands_if_due(
     engine: Engine, *, rules: AnalyticsRules, now: datetime
 ) -> dict[str, int] | None:
-    """The daily job: today's health-band distribution, kept for the overview's trend."""
-    window = claim_window(engine, BANDS, timedelta(days=1), now, timedelta(hours=1))
+    """The periodic job: every five minutes, the customers per health band, kept as today's
+    snapshot (the overview's bands now and its trend); on its first run, the trend's earlier
+    days from the score history. None: not due, or another process has it."""
+    window = claim_window(engine, BANDS, BANDS_EVERY, now, timedelta(hours=1))
     if window is None:
         return None
     try:
-        with engine.begin() as connection:
-            return snapshot_bands(connection, local_day(now, rules.zone))
+        _backfill_once(engine, rules, now)
+        return refresh_band_snapshot(engine, rules=rules, now=now)
     finally:
         finish_window(engine, BANDS, window)
+
+
+def refresh_band_snapshot(
+    engine: Engine, *, rules: AnalyticsRules, now: datetime
+) -> dict[str, int]:
+    """Count the customers per band now and keep it as today's snapshot."""
+    with engine.begin() as connection:
+        return snapshot_bands(connection, local_day(now, rules.zone), now)
+
+
+def _backfill_once(engine: Engine, rules: AnalyticsRules, now: datetime) -> None:
+    window = claim_window(engine, BANDS_BACKFILL, ONCE, now, timedelta(hours=1))
+    if window is None:
+        return
+    try:
+        with engine.begin() as connection:
+            days = backfill_from_history(connection, rules.zone, local_day(now, rules.zone))
+        if days:
+            log.info("health bands: the trend's %d days before the first snapshot backfilled", days)
+    except Exception:
+        finish_window(engine, BANDS_BACKFILL, replace(window, until=window.since))  # retried
+        raise
+    finish_window(engine, BANDS_BACKFILL, window)
 
 
 def _bad_query(name: str, message: str) -> InvalidRequest:

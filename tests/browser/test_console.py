@@ -42,7 +42,7 @@ from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import audit_log, csm_tasks, enrollments, scheduled_sends
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.accounts import add_user
-from orchestrator.services.analytics import refresh_rollups
+from orchestrator.services.analytics import refresh_band_snapshot, refresh_rollups
 from orchestrator.transports.outbox import OutboxTransport
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
@@ -557,7 +557,9 @@ def test_the_funnel_shows_exactly_the_counts_of_a_seeded_data_set(console: Conso
     for link in _tracked_links(console, by_customer["funnel-2"]):  # a gateway checks them all
         httpx.get(link, headers={"User-Agent": "Barracuda Sentinel"}, follow_redirects=False)
     console.track("funnel-3", "subscription_upgraded")
-    refresh_rollups(console.runtime.engine, rules=console.runtime.analytics_rules())
+    rules = console.runtime.analytics_rules()
+    refresh_rollups(console.runtime.engine, rules=rules)  # the scheduler's jobs, now
+    refresh_band_snapshot(console.runtime.engine, rules=rules, now=console.clock.now())
 
     page = console.page("viewer", "en")
     page.goto(f"{console.base_url}/console/journeys/onboarding?from={day}&to={day}")
@@ -584,6 +586,7 @@ def test_the_funnel_shows_exactly_the_counts_of_a_seeded_data_set(console: Conso
     assert page.locator("#chart-activity svg").count() == 1
     assert page.locator("#chart-backlog svg").count() == 1
     assert page.locator("#chart-bands svg").count() == 1
+    assert page.inner_text("#bands-as-of").startswith("Counted ")  # the snapshot, and when
     sent_today = page.locator(f"#chart-activity circle title:text-is('Sent · {day[5:]}: 3')")
     assert sent_today.count() == 1  # the exact value of today's point
     page.screenshot(path=str(SCREENSHOTS / "overview-en.png"), full_page=True)

@@ -108,7 +108,7 @@ def test_a_database_behind_the_code_is_reported_not_refused(tmp_path: Path) -> N
     )
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
-    assert report["schema"] == {"current": ["0004"], "head": ["0006"], "up_to_date": False}
+    assert report["schema"] == {"current": ["0004"], "head": ["0008"], "up_to_date": False}
     assert report["webhooks"] == {}
     assert report["send_states"]["pending"] == 0
     assert any("stepmail db upgrade" in problem for problem in report["problems"])

@@ -6,8 +6,7 @@ gives the same numbers. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
-from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from orchestrator.analytics.counters import (
-    COUNTERS,
-    JOURNEY_ROW,
-    counted_outcome,
-    enrollment_bits,
-    enrollment_counts,
-    local_day,
-    send_counts,
-    skip_kind,
-)
 from orchestrator.analytics.rollups import count_changes
 from orchestrator.clock import FrozenClock
-from orchestrator.db.tables import analytics_daily, customers, enrollments, scheduled_sends
+from orchestrator.db.tables import customers, enrollments, scheduled_sends
 from orchestrator.runtime import Runtime
 from orchestrator.services.analytics import rebuild_rollups, refresh_rollups
 from orchestrator.settings import Settings
 from tests.support.environment import make_settings
+from tests.support.rollups import recount, rollups, total
 from tests.support.signups import post_signup, signup_payload
 from tests.support.usage import API_KEY
 
@@ -43,45 +33,11 @@ REASONS = [
     "condition false: x",
     "settled by hand",
 ]
-Key = tuple[str, date, str, str, str]
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url, api_key=API_KEY)
-
-
-def rollups(runtime: Runtime) -> dict[Key, dict[str, int]]:
-    with runtime.engine.connect() as connection:
-        rows = connection.execute(select(analytics_daily))
-        found = {}
-        for row in rows:
-            values = {name: getattr(row, name) for name in COUNTERS if getattr(row, name)}
-            if values:
-                found[(row.journey_id, row.day, row.step_id, row.tier, row.locale)] = values
-        return found
-
-
-def recount(runtime: Runtime) -> dict[Key, dict[str, int]]:
-    """What every row says it counts for, added up from scratch."""
-    totals: dict[Key, Counter[str]] = {}
-    zone = runtime.analytics_rules().zone
-    with runtime.engine.connect() as connection:
-        for row in connection.execute(select(scheduled_sends)):
-            outcome = counted_outcome(row.state)
-            if not outcome:
-                continue
-            assert row.counted_state == outcome and row.counted_engagement == row.engagement
-            if outcome == "sent":
-                assert row.stat_day == local_day(row.sent_at, zone)
-            kind = skip_kind(row.reason) if outcome == "skipped" else None
-            key = (row.journey_id, row.stat_day, row.step_id, row.stat_tier, row.stat_locale)
-            totals.setdefault(key, Counter()).update(send_counts(outcome, kind, row.engagement))
-        for row in connection.execute(select(enrollments)):
-            key = (row.journey_id, row.stat_day, JOURNEY_ROW, row.stat_tier, row.stat_locale)
-            counts = enrollment_counts(enrollment_bits(row.state))
-            totals.setdefault(key, Counter()).update(counts)
-    return {key: dict(+counter) for key, counter in totals.items() if +counter}
 
 
 def mutate(runtime: Runtime, rng: random.Random, clock: FrozenClock) -> None:
@@ -162,7 +118,3 @@ def test_a_send_is_counted_once_and_moves_when_its_outcome_moves(
     refresh_rollups(runtime.engine, rules=rules)
     assert (total(runtime, "failed"), total(runtime, "sent"), total(runtime, "opened")) == (0, 1, 1)
     assert refresh_rollups(runtime.engine, rules=rules).rows == 0
-
-
-def total(runtime: Runtime, name: str) -> int:
-    return sum(values.get(name, 0) for values in rollups(runtime).values())
