@@ -29,7 +29,7 @@ layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator workers tests bench clients/python/stepmail_client
+	$(BIN)/mypy orchestrator workers tests bench scripts clients/python/stepmail_client
 
 pytest: $(STAMP)
 	$(BIN)/pytest

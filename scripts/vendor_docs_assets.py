@@ -78,7 +78,9 @@ def fetch(package: str, version: str, workdir: Path) -> tuple[Path, str]:
     return workdir / info["filename"], info["integrity"]
 
 
-def vendor(package: str, version: str, folder: str, files: dict[str, str], workdir: Path) -> dict:
+def vendor(
+    package: str, version: str, folder: str, files: dict[str, str], workdir: Path
+) -> dict[str, object]:
     tarball, integrity = fetch(package, version, workdir)
     target = ASSETS / folder
     shutil.rmtree(target, ignore_errors=True)
