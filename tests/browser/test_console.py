@@ -20,9 +20,8 @@ import io
 import json
 import re
 import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +30,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from orchestrator.accounts.passwords import make_hasher
@@ -47,6 +45,7 @@ from orchestrator.transports.outbox import OutboxTransport
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.support.delivery import run_due
 from tests.support.environment import ROOT, START, make_settings
+from tests.support.live_server import base_url_of, loopback_listener, serving_on
 from tests.support.signups import outbox_files, signed_headers
 
 SCREENSHOTS = ROOT / "var" / "test-artifacts" / "screenshots"
@@ -171,9 +170,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{tmp / 'stepmail.db'}"
     upgrade(url)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener = loopback_listener()
+    base_url = base_url_of(listener)
     settings = make_settings(tmp, url, public_base_url=base_url, api_key=API_KEY)
     clock = FrozenClock(START)
     runtime = build_runtime(settings, clock=clock, transport=OutboxTransport(settings.outbox_dir))
@@ -181,26 +179,26 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     for role, address in USERS.items():
         chosen = Role.VIEWER if role == "throttled" else Role(role)
         add_user(runtime.engine, address, chosen, PASSWORD, hasher=hasher, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
+    try:
+        with serving_console(runtime, clock, listener, sync_playwright) as console:
+            yield console
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def serving_console(
+    runtime: Runtime, clock: FrozenClock, listener: socket.socket, sync_playwright: Any
+) -> Iterator[Console]:
+    """``runtime``'s app on ``listener`` (bound first: its address is the settings'
+    PUBLIC_BASE_URL) and a Chromium to read it with."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
+    with serving_on(listener, create_app(runtime)), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield Console(runtime, clock, base_url, browser)
+            yield Console(runtime, clock, base_url_of(listener), browser)
         finally:
             browser.close()
-            server.should_exit = True
-            thread.join(timeout=10)
-            listener.close()
-            runtime.close()
 
 
 def heading(page: Any) -> str:

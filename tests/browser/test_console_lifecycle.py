@@ -5,20 +5,15 @@ lifecycle file is not among the frozen standard journeys."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from orchestrator.accounts.passwords import make_hasher
 from orchestrator.accounts.roles import Role
-from orchestrator.api.app import create_app
 from orchestrator.clock import FrozenClock
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import audit_log, customers
@@ -28,11 +23,19 @@ from orchestrator.runtime import build_runtime
 from orchestrator.services.accounts import add_user
 from orchestrator.services.surveys import SurveyRules, answer_nps
 from orchestrator.transports.outbox import OutboxTransport
-from tests.browser.test_console import API_KEY, PASSWORD, SCREENSHOTS, USERS, Console
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from tests.browser.test_console import (
+    API_KEY,
+    PASSWORD,
+    SCREENSHOTS,
+    USERS,
+    Console,
+    serving_console,
+)
+from tests.support.browser import require_browser
 from tests.support.delivery import run_due
 from tests.support.environment import ROOT, START, make_settings
 from tests.support.journeys import standard_with
+from tests.support.live_server import base_url_of, loopback_listener
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +44,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp: Path = tmp_path_factory.mktemp("console-lifecycle")
     url = f"sqlite:///{tmp / 'stepmail.db'}"
     upgrade(url)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener = loopback_listener()
+    base_url = base_url_of(listener)
     lifecycle = (ROOT / "journeys" / "lifecycle.yaml").read_text("utf-8")
     journeys = standard_with(tmp / "journeys", {"lifecycle.yaml": lifecycle})
     settings = make_settings(
@@ -54,26 +56,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     hasher = make_hasher()
     for role in ("csm", "viewer"):
         add_user(runtime.engine, USERS[role], Role(role), PASSWORD, hasher=hasher, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield Console(runtime, clock, base_url, browser)
-        finally:
-            browser.close()
-            server.should_exit = True
-            thread.join(timeout=10)
-            listener.close()
-            runtime.close()
+    try:
+        with serving_console(runtime, clock, listener, sync_playwright) as console:
+            yield console
+    finally:
+        runtime.close()
 
 
 def a_customer_in_the_loop(console: Console, external_id: str) -> None:
