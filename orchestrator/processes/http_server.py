@@ -89,21 +89,46 @@ def _refuse_beyond_cap(connections: Sized, transport: asyncio.Transport, cap: in
     return True
 
 
-def _log_headers_late(timeout: float) -> None:
-    log.warning(
-        "closed a connection whose request headers took longer than "
-        "STEPMAIL_HTTP_HEADER_TIMEOUT (%ss)",
-        timeout,
-    )
+class _HeaderDeadline:
+    """The header deadline both guarded protocols keep: armed when a connection opens and
+    after each response, cancelled once a request's headers are all in; if it fires first,
+    the connection is closed. Each protocol says when it is waiting for headers."""
+
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    _header_timeout: float
+    _header_deadline: asyncio.TimerHandle | None = None
+
+    def _awaiting_headers(self) -> bool:
+        raise NotImplementedError
+
+    def _arm_header_deadline(self) -> None:
+        self._cancel_header_deadline()
+        self._header_deadline = self.loop.call_later(self._header_timeout, self._headers_late)
+
+    def _cancel_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_late(self) -> None:
+        self._header_deadline = None
+        if self._awaiting_headers() and not self.transport.is_closing():
+            log.warning(
+                "closed a connection whose request headers took longer than "
+                "STEPMAIL_HTTP_HEADER_TIMEOUT (%ss)",
+                self._header_timeout,
+            )
+            self.transport.close()
 
 
-class GuardedH11Protocol(H11Protocol):
+class GuardedH11Protocol(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with the connection cap and the header deadline."""
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._cap, self._header_timeout = _bounds(config)
-        self._header_deadline: asyncio.TimerHandle | None = None
+        self._header_deadline = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -138,25 +163,13 @@ class GuardedH11Protocol(H11Protocol):
             return
         super().send_400_response(msg)
 
-    def _arm_header_deadline(self) -> None:
-        self._cancel_header_deadline()
-        self._header_deadline = self.loop.call_later(self._header_timeout, self._headers_late)
-
-    def _cancel_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def _headers_late(self) -> None:
-        self._header_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            _log_headers_late(self._header_timeout)
-            self.transport.close()
+    def _awaiting_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE
 
 
 if HttpToolsProtocol is not None:
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    class GuardedHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
         """uvicorn's httptools protocol (a C parser: less CPU per request than h11) with the
         same cap and header deadline: armed when a connection opens and when a response
         completes while the next request's headers are not all in, cancelled when they are."""
@@ -164,8 +177,8 @@ if HttpToolsProtocol is not None:
         def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
             super().__init__(config, *args, **kwargs)
             self._cap, self._header_timeout = _bounds(config)
-            self._header_deadline: asyncio.TimerHandle | None = None
-            self._awaiting_headers = True
+            self._header_deadline = None
+            self._between_requests = True  # no header of the next request in yet
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -177,17 +190,17 @@ if HttpToolsProtocol is not None:
             super().connection_lost(exc)
 
         def on_headers_complete(self) -> None:
-            self._awaiting_headers = False
+            self._between_requests = False
             self._cancel_header_deadline()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
-            self._awaiting_headers = True  # the next request's, if any comes
+            self._between_requests = True  # the next request's, if any comes
             super().on_message_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing() and self._awaiting_headers:
+            if not self.transport.is_closing() and self._between_requests:
                 self._arm_header_deadline()  # the next request on this connection
 
         def send_400_response(self, msg: str) -> None:
@@ -202,20 +215,8 @@ if HttpToolsProtocol is not None:
                     return
             super().send_400_response(msg)
 
-        def _arm_header_deadline(self) -> None:
-            self._cancel_header_deadline()
-            self._header_deadline = self.loop.call_later(self._header_timeout, self._headers_late)
-
-        def _cancel_header_deadline(self) -> None:
-            if self._header_deadline is not None:
-                self._header_deadline.cancel()
-                self._header_deadline = None
-
-        def _headers_late(self) -> None:
-            self._header_deadline = None
-            if self._awaiting_headers and not self.transport.is_closing():
-                _log_headers_late(self._header_timeout)
-                self.transport.close()
+        def _awaiting_headers(self) -> bool:
+            return self._between_requests
 
 
 def guarded_protocol(parser: str) -> type[asyncio.Protocol]:
