@@ -126,9 +126,11 @@ class CustomerDetail(CustomerProfile):
     nps: tuple[NpsAnswer, ...] = ()
 
 
-@dataclass(frozen=True)
-class SendSummary:
-    """One send of a customer, as their list of sends shows it."""
+class SendSummary(BaseModel):
+    """One send of a customer, as their list of sends shows it (the console's page and
+    ``GET /v1/customers/{id}/sends``, whose model extends this one)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     journey_id: str

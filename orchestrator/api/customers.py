@@ -5,7 +5,6 @@ enrollments and steps, and their sends (GET), and what a sent mail was
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from orchestrator.analytics.customers import CustomerDetail, CustomerProfile
+from orchestrator.analytics.customers import CustomerDetail, CustomerProfile, SendSummary
 from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
 from orchestrator.api.openapi import answers
 from orchestrator.api.paging import LINK_HEADER, CursorQuery, PageOut, page_headers
@@ -142,25 +141,9 @@ class CustomerOut(CustomerProfile):
         return cls.model_validate(detail.model_dump())
 
 
-class SendOut(BaseModel):
-    id: int
-    journey_id: str
-    step_id: str
-    enrollment_id: int
-    state: str
-    reason: str | None
-    due_at: datetime
-    sent_at: datetime | None
-    subject: str | None
-    delivery_status: str | None
-    delivered: bool
-    opened: bool
-    clicked: bool
-    bounced: bool
-    unsubscribed: bool
-    converted: bool
-    clicks: int
-    scanner_clicks: int
+class SendOut(SendSummary):
+    """One send of the customer: its state, the subject it went out with, and what became of
+    it (delivery, opens, clicks with scanners' flagged, unsubscribe, conversion)."""
 
 
 class MessageOut(BaseModel):
@@ -209,7 +192,7 @@ async def get_customer_sends(
         customer_sends_page, runtime.engine, external_id, cursor=cursor, limit=limit
     )
     page_headers(request, response, page.next_cursor)
-    items = [SendOut.model_validate(asdict(send)) for send in page.items]
+    items = [SendOut.model_validate(send.model_dump()) for send in page.items]
     return PageOut[SendOut](items=items, next_cursor=page.next_cursor)
 
 
