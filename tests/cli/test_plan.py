@@ -20,26 +20,16 @@ from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.journey_versions import journey_versions as list_versions
 from orchestrator.settings import Settings
 from orchestrator.transports.outbox import OutboxTransport
-from tests.support.environment import START, FixedDraw, make_settings
+from tests.support.environment import START, FixedDraw
 from tests.support.journeys import write_journeys
-from tests.support.versions import FLOW, enroll, flow_folders
+from tests.support.versions import FLOW, FLOW_CHANGED, enroll, flow_settings
 
 runner = CliRunner()
-
-CHANGED = (
-    FLOW.replace("after: 3d", "after: 4d")
-    .replace("grace: 24h\n", "grace: 24h\nremoved_steps:\n  legacy_tips: replaced by the webinar\n")
-    .replace(
-        "  - id: legacy_tips\n    after: 6d\n    template: onboarding/next_steps\n",
-        "  - id: webinar_invite\n    after: 5d\n    template: onboarding/faq\n",
-    )
-)
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    journeys, templates = flow_folders(tmp_path)
-    return make_settings(tmp_path, database_url, journeys_dir=journeys, templates_dir=templates)
+    return flow_settings(tmp_path, database_url)
 
 
 @pytest.fixture
@@ -82,7 +72,7 @@ def _store(runtime: Runtime) -> tuple[int, list[tuple[str, str, object]]]:
 def test_plan_says_in_numbers_what_a_change_does_and_changes_nothing(
     runtime: Runtime, settings: Settings
 ) -> None:
-    write_journeys(settings.journeys_dir, {"flow": CHANGED})
+    write_journeys(settings.journeys_dir, {"flow": FLOW_CHANGED})
     before = _store(runtime)
     code, output = plan(settings)
     assert code == 10, output
@@ -94,7 +84,7 @@ def test_plan_says_in_numbers_what_a_change_does_and_changes_nothing(
 
 
 def test_plan_json_and_applying_does_what_it_said(runtime: Runtime, settings: Settings) -> None:
-    write_journeys(settings.journeys_dir, {"flow": CHANGED})
+    write_journeys(settings.journeys_dir, {"flow": FLOW_CHANGED})
     code, output = plan(settings, "--json")
     assert code == 10
     document = json.loads(output)
@@ -141,7 +131,7 @@ def test_plan_of_a_comment_only_change_changes_nothing_in_flight(
 def test_plan_under_finish_started_changes_nothing_in_flight(
     runtime: Runtime, settings: Settings
 ) -> None:
-    finish = CHANGED.replace("grace: 24h\n", "grace: 24h\nin_flight: finish_started\n")
+    finish = FLOW_CHANGED.replace("grace: 24h\n", "grace: 24h\nin_flight: finish_started\n")
     write_journeys(settings.journeys_dir, {"flow": finish})
     code, output = plan(settings)
     assert code == 0, output

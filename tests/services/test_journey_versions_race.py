@@ -19,25 +19,20 @@ from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.signup import enroll_many
 from orchestrator.settings import Settings
 from orchestrator.transports.outbox import OutboxTransport
-from tests.support.environment import START, FixedDraw, make_settings
+from tests.support.environment import START, FixedDraw
 from tests.support.journeys import write_journeys
-from tests.support.versions import FLOW, apply_in_a_process, flow_folders
+from tests.support.versions import (
+    FLOW_CHANGED,
+    apply_in_a_process,
+    flow_settings,
+)
 
 CUSTOMERS = 300
-CHANGED = (
-    FLOW.replace("after: 3d", "after: 4d")
-    .replace("grace: 24h\n", "grace: 24h\nremoved_steps:\n  legacy_tips: replaced by the webinar\n")
-    .replace(
-        "  - id: legacy_tips\n    after: 6d\n    template: onboarding/next_steps\n",
-        "  - id: webinar_invite\n    after: 5d\n    template: onboarding/faq\n",
-    )
-)
 
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    journeys, templates = flow_folders(tmp_path)
-    return make_settings(tmp_path, database_url, journeys_dir=journeys, templates_dir=templates)
+    return flow_settings(tmp_path, database_url)
 
 
 @pytest.fixture
@@ -71,7 +66,7 @@ def test_two_processes_racing_apply_a_change_once(runtime: Runtime, settings: Se
         rules=runtime.enrollment_rules(),
         clock=runtime.clock,
     )
-    write_journeys(settings.journeys_dir, {"flow": CHANGED})
+    write_journeys(settings.journeys_dir, {"flow": FLOW_CHANGED})
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     results = context.Queue()

@@ -14,7 +14,8 @@ from orchestrator.db.tables import enrollments, journey_versions, scheduled_send
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.runtime import Runtime
 from orchestrator.services.signup import enroll_signup
-from tests.support.environment import ROOT
+from orchestrator.settings import Settings
+from tests.support.environment import ROOT, make_settings
 from tests.support.journeys import write_journeys
 
 FLOW = """\
@@ -34,6 +35,24 @@ steps:
     after: 6d
     template: onboarding/next_steps
 """
+
+
+# FLOW changed as a reviewer would: faq re-timed 3d -> 4d, legacy_tips removed (its rows
+# cancelled with a reason) and webinar_invite added.
+FLOW_CHANGED = (
+    FLOW.replace("after: 3d", "after: 4d")
+    .replace("grace: 24h\n", "grace: 24h\nremoved_steps:\n  legacy_tips: replaced by the webinar\n")
+    .replace(
+        "  - id: legacy_tips\n    after: 6d\n    template: onboarding/next_steps\n",
+        "  - id: webinar_invite\n    after: 5d\n    template: onboarding/faq\n",
+    )
+)
+
+
+def flow_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings whose journeys folder holds ``flow`` alone, beside a copy of the templates."""
+    journeys, templates = flow_folders(tmp_path)
+    return make_settings(tmp_path, database_url, journeys_dir=journeys, templates_dir=templates)
 
 
 def flow_folders(tmp_path: Path, body: str = FLOW) -> tuple[Path, Path]:
