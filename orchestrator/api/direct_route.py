@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from orchestrator.api.deps import check_api_key, require_api_key
-from orchestrator.api.routing import StrictRoute, _parameter_problems
+from orchestrator.api.routing import StrictRoute, parameter_problems
 from orchestrator.errors import InvalidRequest
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -42,7 +42,7 @@ class DirectRoute(StrictRoute):
         _require_request_only(self.path, endpoint, self.dependant.request_param_name)
 
         async def direct_handler(request: Request) -> Response:
-            errors = _parameter_problems(request)
+            errors = parameter_problems(request)
             if errors:
                 raise InvalidRequest(errors)
             for check in checks:
