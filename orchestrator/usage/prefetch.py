@@ -48,7 +48,7 @@ def _questions(sources: tuple[str, ...]) -> frozenset[Key]:
         except ConditionError:
             continue  # evaluated lazily, it fails the way it always did
         for call in tree.find_all(nodes.Call):
-            key = _key(call)
+            key = question_key(call)
             if key is not None:
                 found.add(key)
     return frozenset(found)
@@ -120,7 +120,8 @@ def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
     return _Plan(windows, keys, union_all(*branches))
 
 
-def _key(call: nodes.Call) -> Key | None:
+def question_key(call: nodes.Call) -> Key | None:
+    """The answer key of a literal ``usage.count/seen/weeks_with`` call; None for any other."""
     target = call.node
     if not (
         isinstance(target, nodes.Getattr)
