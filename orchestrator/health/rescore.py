@@ -142,7 +142,7 @@ def _store(
                 "ids": moved,
                 "scores": [results[cid].score for cid in moved],
                 "bands": [results[cid].band for cid in moved],
-                "components": [json.dumps(results[cid].components) for cid in moved],
+                "components": json.dumps([results[cid].components for cid in moved]),
                 "now": now,
             },
         )
@@ -185,15 +185,16 @@ def _store(
 
 
 # PostgreSQL: the history rows and the customers' new scores in one statement whose text is
-# the same for one customer or a thousand (the moved scores come as arrays).
+# the same for one customer or a thousand (the moved scores come as arrays, the components as
+# one JSON array: a text[] of JSON texts is quoted and escaped element by element in Python).
 _STORE_MOVED_POSTGRES = text("""
     WITH moved AS (
-        SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
-            CAST(:bands AS varchar[]), CAST(:components AS text[]))
-            AS m(id, score, band, components)
+        SELECT * FROM ROWS FROM (unnest(CAST(:ids AS integer[])),
+            unnest(CAST(:scores AS integer[])), unnest(CAST(:bands AS varchar[])),
+            json_array_elements(CAST(:components AS json))) AS m(id, score, band, components)
     ), history AS (
         INSERT INTO health_score_history (customer_id, score, band, components, computed_at)
-        SELECT id, score, band, CAST(components AS json), :now FROM moved
+        SELECT id, score, band, components, :now FROM moved
     )
     UPDATE customer SET health_score = moved.score, health_band = moved.band,
         health_updated_at = :now

@@ -117,16 +117,19 @@ def _store_events_statement(module: Any) -> Any:
 _STORE_EVENTS = {False: _store_events_statement(sqlite), True: _store_events_statement(postgresql)}
 
 
-# PostgreSQL: the batch as six arrays, unnested, so the statement's text is the same for one
-# event or a thousand. A multi-row VALUES list (what executemany becomes) is a new 100 kB text
-# per batch that the driver parses again each time: half a batch's CPU.
+# PostgreSQL: the batch as arrays, unnested side by side (``ROWS FROM`` keeps their order), so
+# the statement's text is the same for one event or a thousand. A multi-row VALUES list (what
+# executemany becomes) is a new 100 kB text per batch that the driver parses again each time:
+# half a batch's CPU. The properties go as one JSON array, not a text[] of JSON texts: the
+# driver quotes and escapes each element of a text array in Python (~16 ms per 1,000).
 _STORE_EVENTS_POSTGRES = text("""
     INSERT INTO usage_event (customer_id, name, event_key, occurred_at, received_at, properties)
     SELECT e.customer_id, e.name, e.event_key, e.occurred_at, :received_at,
-        CAST(e.properties AS json)
-    FROM unnest(CAST(:customer_ids AS integer[]), CAST(:names AS varchar[]),
-        CAST(:event_keys AS varchar[]), CAST(:occurred_ats AS timestamptz[]),
-        CAST(:properties AS text[])) AS e(customer_id, name, event_key, occurred_at, properties)
+        e.properties
+    FROM ROWS FROM (unnest(CAST(:customer_ids AS integer[])), unnest(CAST(:names AS varchar[])),
+        unnest(CAST(:event_keys AS varchar[])), unnest(CAST(:occurred_ats AS timestamptz[])),
+        json_array_elements(CAST(:properties AS json)))
+        AS e(customer_id, name, event_key, occurred_at, properties)
     ON CONFLICT (customer_id, event_key) DO NOTHING
     RETURNING customer_id, name, event_key, occurred_at, properties
 """).columns(
@@ -151,7 +154,7 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
             "names": [row["name"] for row in rows],
             "event_keys": [row["event_key"] for row in rows],
             "occurred_ats": [row["occurred_at"] for row in rows],
-            "properties": [json.dumps(row["properties"]) for row in rows],
+            "properties": json.dumps([row["properties"] for row in rows]),
         }
         result = session.execute(_STORE_EVENTS_POSTGRES, params)
     else:
