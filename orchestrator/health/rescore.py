@@ -167,7 +167,8 @@ def _store(
                 for cid in moved
             ],
         )
-    unmoved = [row.id for row in rows if row.id not in set(moved)]
+    moved_ids = set(moved)
+    unmoved = [row.id for row in rows if row.id not in moved_ids]
     if unmoved:
         connection.execute(
             update(customers)

@@ -45,7 +45,7 @@ from orchestrator.enrollment.store import (
     schedule_rows,
     schedule_step,
 )
-from orchestrator.journeys.catalog import VersionedJourneys, followed_journey
+from orchestrator.journeys.catalog import followed_journey, is_versioned
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
@@ -88,7 +88,7 @@ def react_to_events(
     statement, unless a rule that reads or changes an enrollment's rows comes first (then they
     are written before it).
     """
-    if not isinstance(journeys, VersionedJourneys):
+    if not is_versioned(journeys):
         names = reacting_event_names(journeys)
         events = [event for event in events if event.name in names]
     if not events:
@@ -97,6 +97,7 @@ def react_to_events(
     pending = _PendingSteps()
     relationship_written = False
     active = _active_enrollments(session, {e.customer_id for e in events})
+    triggers = _triggers_by_event(journeys)
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
         relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
@@ -111,7 +112,7 @@ def react_to_events(
                 continue
             _schedule_event_steps(journey, enrollment, event, now, pending)
             _settle_waits(session, journey, enrollment, event, now, pending)
-        _enter_triggered_journeys(session, event, journeys, now)
+        _enter_triggered_journeys(session, event, journeys, now, triggers.get(event.name, ()))
     pending.write(session)
     return relationship_written
 
@@ -292,15 +293,35 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
     return session.execute(query).first() is not None
 
 
+def _triggers_by_event(journeys: Mapping[str, Journey]) -> dict[str, list[str]]:
+    """Event name → the journeys (in their order) with a trigger on that name: what each
+    event's entries are looked up in, instead of every journey's triggers per event."""
+    found: dict[str, list[str]] = {}
+    for journey_id, journey in journeys.items():
+        for name in dict.fromkeys(t.event for t in journey.trigger_events):
+            found.setdefault(name, []).append(journey_id)
+    return found
+
+
 def _enter_triggered_journeys(
-    session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
+    session: Session,
+    event: NewEvent,
+    journeys: Mapping[str, Journey],
+    now: datetime,
+    candidates: Sequence[str],
 ) -> None:
+    """Enter the journeys among ``candidates`` (those with a trigger on the event's name) that
+    the event, properties included, triggers."""
+    if not candidates:
+        return
     properties = dict(event.properties)
     triggered = [
         journey_id
-        for journey_id, journey in journeys.items()
-        if any(t.matches(event.name, properties) for t in journey.trigger_events)
+        for journey_id in candidates
+        if any(t.matches(event.name, properties) for t in journeys[journey_id].trigger_events)
     ]
+    if not triggered:
+        return
     for journey, version_id in entering(session.connection(), journeys, triggered):
         if not any(t.matches(event.name, properties) for t in journey.trigger_events):
             continue  # the current version is entered otherwise
