@@ -160,7 +160,8 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
     else:
         result = session.execute(_STORE_EVENTS[False], rows)
     return [
-        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties) for r in result
+        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties)
+        for r in result.all()
     ]
 
 
@@ -213,7 +214,7 @@ def lock_event_customers(
     wanted = sorted({event.external_id for event in events})
     query = _LOCK_CUSTOMERS[session.get_bind().dialect.name == "postgresql"]
     params = {"external_ids": wanted}
-    found = {row.external_id: EventCustomer(*row) for row in session.execute(query, params)}
+    found = {row.external_id: EventCustomer(*row) for row in session.execute(query, params).all()}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
         raise UnknownCustomers(unknown, batched=batched)

@@ -69,16 +69,13 @@ def prefetch_usage(
         params[f"until_{i}"] = now - until
         if after is not None:
             params[f"after_{i}"] = now - after
-    counts: dict[tuple[int, int], int] = {}
-    for question, customer_id, count in connection.execute(plan.statement, params):
-        counts[(customer_id, question)] = int(count)
-    answers: dict[int, dict[Key, object]] = {}
-    for customer_id in ids:
-        known: dict[Key, object] = {}
-        for key, windows in plan.keys.items():
-            found = [counts.get((customer_id, w), 0) for w in windows]
-            known[key] = found[0] if key[0] == "count" else sum(1 for n in found if n)
-        answers[customer_id] = known
+    answers: dict[int, dict[Key, object]] = {cid: dict(plan.none_seen) for cid in ids}
+    for question, customer_id, count in connection.execute(plan.statement, params).all():
+        known = answers[customer_id]  # a row per window with events, so count >= 1
+        for key in plan.counted_by[question]:
+            known[key] = int(count)
+        for key in plan.weeks_by[question]:
+            known[key] += 1  # type: ignore[operator]
     return answers
 
 
@@ -88,7 +85,9 @@ class _Plan:
     ``now`` (a parameter), so its text, and the driver's prepared plan, never change."""
 
     windows: tuple[Window, ...]
-    keys: dict[Key, list[int]]  # a key's answer: from these windows' counts
+    none_seen: dict[Key, object]  # every key's answer for a customer without such events: 0
+    counted_by: tuple[tuple[Key, ...], ...]  # per window: the count() keys it answers
+    weeks_by: tuple[tuple[Key, ...], ...]  # per window: the weeks_with() keys it adds a week to
     statement: Any
 
 
@@ -116,8 +115,18 @@ def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
         if after is not None:
             query = query.where(_E.c.occurred_at > bindparam(f"after_{i}", type_=at))
         branches.append(query)
-    keys = {key: [index[w] for w in ws] for key, ws in by_key.items()}
-    return _Plan(windows, keys, union_all(*branches))
+    counted: list[list[Key]] = [[] for _ in windows]
+    weeks: list[list[Key]] = [[] for _ in windows]
+    for key, ws in by_key.items():
+        for window in ws:
+            (counted if key[0] == "count" else weeks)[index[window]].append(key)
+    return _Plan(
+        windows,
+        dict.fromkeys(by_key, 0),
+        tuple(tuple(keys) for keys in counted),
+        tuple(tuple(keys) for keys in weeks),
+        union_all(*branches),
+    )
 
 
 def question_key(call: nodes.Call) -> Key | None:

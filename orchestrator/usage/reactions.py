@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from orchestrator.analytics.attribution import attribute_conversion
 from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
 from orchestrator.db.tables import enrollments, scheduled_sends
-from orchestrator.db.values import one_of
 from orchestrator.enrollment.relationship import (
     record_cancelled,
     record_converted,
@@ -159,26 +159,31 @@ class _PendingSteps:
 
 
 def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, list[_Active]]:
-    rows = session.execute(
-        select(
-            _ENROLLMENTS.c.id,
-            _ENROLLMENTS.c.customer_id,
-            _ENROLLMENTS.c.journey_id,
-            _ENROLLMENTS.c.anchor_at,
-            _ENROLLMENTS.c.version_id,
-        ).where(
-            one_of(
-                _ENROLLMENTS.c.customer_id, sorted(customer_ids), session.get_bind().dialect.name
-            ),
-            _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
-        )
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(_OPEN_ENROLLMENTS[postgres], {"ids": sorted(customer_ids)}).all()
     found: dict[int, list[_Active]] = {}
     for row in rows:
         found.setdefault(row.customer_id, []).append(
             _Active(row.id, row.journey_id, row.anchor_at, row.version_id)
         )
     return found
+
+
+def _open_enrollments(postgres: bool) -> Any:
+    """The open enrollments of the customers ``:ids`` (one array parameter on PostgreSQL)."""
+    e = _ENROLLMENTS.c
+    if postgres:
+        ids = e.customer_id == any_(bindparam("ids", type_=ARRAY(e.customer_id.type)))
+    else:
+        ids = e.customer_id.in_(bindparam("ids", expanding=True))
+    return select(e.id, e.customer_id, e.journey_id, e.anchor_at, e.version_id).where(
+        ids,
+        e.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
+    )
+
+
+# Built once per dialect: building it per call cost as much CPU as running it.
+_OPEN_ENROLLMENTS = {postgres: _open_enrollments(postgres) for postgres in (False, True)}
 
 
 def _note_relationship(session: Session, event: NewEvent) -> bool:
