@@ -12,9 +12,9 @@ one; a pinned stage is never moved by the rules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.journeys.model import ConditionSource, Slug
 from orchestrator.journeys.yaml_files import (
@@ -47,7 +47,6 @@ class Lifecycle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stages: tuple[Stage, ...] = Field(min_length=2)
-    _ranks: dict[str, int] = PrivateAttr(default_factory=dict)  # asked per customer and event
 
     @model_validator(mode="after")
     def _well_formed(self) -> Lifecycle:
@@ -69,12 +68,9 @@ class Lifecycle(BaseModel):
     def first(self) -> Stage:
         return self.stages[0]
 
-    def model_post_init(self, context: Any) -> None:
-        self._ranks.update((stage.id, i) for i, stage in enumerate(self.stages))
-
     def rank(self, stage_id: str | None) -> int:
         """The stage's place in the order; -1 for none or an unknown one (a removed stage)."""
-        return -1 if stage_id is None else self._ranks.get(stage_id, -1)
+        return next((i for i, stage in enumerate(self.stages) if stage.id == stage_id), -1)
 
     def get(self, stage_id: str) -> Stage | None:
         return next((stage for stage in self.stages if stage.id == stage_id), None)

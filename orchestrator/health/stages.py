@@ -56,6 +56,7 @@ def advance_stages(
         return []
     wanted = sorted(set(customer_ids))
     plain = _plain_rules(lifecycle)
+    rank: dict[str | None, int] = {s.id: i for i, s in enumerate(lifecycle.stages)}  # .rank()
     rows = connection.execute(  # what the rules read of the customer, at once
         select(*(_PLAIN_COLUMNS if plain is not None else (customers,))).where(
             one_of(customers.c.id, wanted, connection.dialect.name)
@@ -64,7 +65,7 @@ def advance_stages(
     movable = [
         row
         for row in rows
-        if row.stage_source != "pinned" and lifecycle.rank(row.stage) + 1 < len(lifecycle.stages)
+        if row.stage_source != "pinned" and rank.get(row.stage, -1) + 1 < len(lifecycle.stages)
     ]
     answers = prefetch_usage(
         connection, [row.id for row in movable], _questions(lifecycle), now
@@ -76,7 +77,7 @@ def advance_stages(
         for row in movable:
             known = answers.get(row.id, {})
             try:
-                targets[row.id] = _furthest_plain(row, lifecycle, plain, now, known)
+                targets[row.id] = _furthest_plain(row, lifecycle, rank, plain, now, known)
             except Exception:  # the sandbox raises it again, and names the rule that failed
                 sandboxed.append(row)
         if sandboxed:  # whole rows, for the sandbox's context
@@ -129,6 +130,7 @@ def _plain_rules_of(sources: tuple[str | None, ...]) -> tuple[PlainRule | None, 
 def _furthest_plain(
     row: Any,
     lifecycle: Lifecycle,
+    rank: Mapping[str | None, int],
     rules: tuple[PlainRule | None, ...],
     now: datetime,
     answers: Mapping[Key, object],
@@ -146,7 +148,7 @@ def _furthest_plain(
         "health.band": row.health_band,
     }
     stages = lifecycle.stages
-    for index in range(len(stages) - 1, lifecycle.rank(row.stage), -1):
+    for index in range(len(stages) - 1, rank.get(row.stage, -1), -1):
         rule = rules[index]
         if rule is None or rule(values, answers):
             return stages[index]
