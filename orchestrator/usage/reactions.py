@@ -98,12 +98,15 @@ def react_to_events(
     relationship_written = False
     active = _active_enrollments(session, {e.customer_id for e in events})
     triggers = _triggers_by_event(journeys)
+    heard = _HeardEvents()
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
         relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
             journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
+            if event.name not in heard.by(journey):
+                continue  # no goal, exit, event step or wait of this journey names it
             if _ends_enrollment(
                 session, journey, enrollment, event, now, attribution_window, pending
             ):
@@ -122,16 +125,38 @@ def reacting_event_names(journeys: Mapping[str, Journey]) -> frozenset[str]:
     and the events that change the relationship (:mod:`orchestrator.customers.relationship`)."""
     names: set[str] = {CANCELLED_EVENT, REACTIVATED_EVENT}
     for journey in journeys.values():
-        if journey.goal is not None:
-            names.add(journey.goal.event)
-        names.update(match.event for match in journey.exit_on_events)
+        names.update(enrollment_event_names(journey))
         names.update(match.event for match in journey.trigger_events)
-        for step in journey.steps:
-            if step.on_event is not None:
-                names.add(step.on_event.event)
-            if step.wait_for is not None:
-                names.add(step.wait_for.event)
     return frozenset(names)
+
+
+def enrollment_event_names(journey: Journey) -> frozenset[str]:
+    """The event names an enrollment in ``journey`` reacts to: its goal, exits, event steps and
+    waits (each of them matches an event by its name first)."""
+    names: set[str] = set()
+    if journey.goal is not None:
+        names.add(journey.goal.event)
+    names.update(match.event for match in journey.exit_on_events)
+    for step in journey.steps:
+        if step.on_event is not None:
+            names.add(step.on_event.event)
+        if step.wait_for is not None:
+            names.add(step.wait_for.event)
+    return frozenset(names)
+
+
+class _HeardEvents:
+    """:func:`enrollment_event_names` per journey (and version) met in one call, so an event
+    is checked against each enrollment's journey in one set look-up."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, tuple[Journey, frozenset[str]]] = {}
+
+    def by(self, journey: Journey) -> frozenset[str]:
+        found = self._names.get(id(journey))
+        if found is None or found[0] is not journey:  # held, so an id is never reused here
+            found = self._names[id(journey)] = (journey, enrollment_event_names(journey))
+        return found[1]
 
 
 class _PendingSteps:
