@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.db.values import one_of
+from orchestrator.db.values import one_of, one_of_param
 from orchestrator.enrollment.store import enroll_customer, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
@@ -170,11 +170,8 @@ def _store(
     moved_ids = set(moved)
     unmoved = [row.id for row in rows if row.id not in moved_ids]
     if unmoved:
-        connection.execute(
-            update(customers)
-            .where(one_of(customers.c.id, unmoved, connection.dialect.name))
-            .values(health_updated_at=now)
-        )
+        postgres = connection.dialect.name == "postgresql"
+        connection.execute(_TOUCH_SCORES[postgres], {"ids": unmoved, "now": now})
     changed = [row for row in rows if results[row.id].band != row.health_band]
     if changed:
         emit(
@@ -202,6 +199,12 @@ _STORE_MOVED_POSTGRES = text("""
     FROM moved WHERE customer.id = moved.id
 """)
 # Built once (building costs more CPU than running them for one customer).
+_TOUCH_SCORES = {  # the scores of ``:ids`` did not move: only when they were computed
+    postgres: update(customers)
+    .where(one_of_param(customers.c.id, "ids", postgres))
+    .values(health_updated_at=bindparam("now"))
+    for postgres in (False, True)
+}
 _INSERT_HISTORY = insert(health_score_history)
 _UPDATE_SCORE = (
     update(customers)

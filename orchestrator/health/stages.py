@@ -30,7 +30,7 @@ from jinja2 import nodes
 from sqlalchemy import Connection, select
 
 from orchestrator.db.tables import customers
-from orchestrator.db.values import one_of
+from orchestrator.db.values import one_of_param
 from orchestrator.delivery.facts import customer_from_row
 from orchestrator.enrollment.stages import move_stage
 from orchestrator.errors import ConditionError
@@ -57,10 +57,9 @@ def advance_stages(
     wanted = sorted(set(customer_ids))
     plain = _plain_rules(lifecycle)
     rank: dict[str | None, int] = {s.id: i for i, s in enumerate(lifecycle.stages)}  # .rank()
+    postgres = connection.dialect.name == "postgresql"
     rows = connection.execute(  # what the rules read of the customer, at once
-        select(*(_PLAIN_COLUMNS if plain is not None else (customers,))).where(
-            one_of(customers.c.id, wanted, connection.dialect.name)
-        )
+        _CUSTOMERS[(postgres, plain is not None)], {"ids": wanted}
     ).all()
     movable = [
         row
@@ -81,11 +80,8 @@ def advance_stages(
             except Exception:  # the sandbox raises it again, and names the rule that failed
                 sandboxed.append(row)
         if sandboxed:  # whole rows, for the sandbox's context
-            sandboxed = connection.execute(
-                select(customers).where(
-                    one_of(customers.c.id, [row.id for row in sandboxed], connection.dialect.name)
-                )
-            ).all()
+            ids = [row.id for row in sandboxed]
+            sandboxed = connection.execute(_CUSTOMERS[(postgres, False)], {"ids": ids}).all()
     for row in sandboxed:
         targets[row.id] = _furthest(
             connection, row, lifecycle, lifecycle.rank(row.stage), now, answers.get(row.id)
@@ -112,6 +108,17 @@ _PLAIN_COLUMNS = (
     customers.c.health_score,
     customers.c.health_band,
 )
+
+
+# The customers ``:ids``, whole (for the sandbox's context) or the plain rules' columns; built
+# once per dialect.
+_CUSTOMERS = {
+    (postgres, plain): select(*(_PLAIN_COLUMNS if plain else (customers,))).where(
+        one_of_param(customers.c.id, "ids", postgres)
+    )
+    for postgres in (False, True)
+    for plain in (False, True)
+}
 
 
 def _plain_rules(lifecycle: Lifecycle) -> tuple[PlainRule | None, ...] | None:
