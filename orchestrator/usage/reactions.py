@@ -45,7 +45,7 @@ from orchestrator.enrollment.store import (
     schedule_rows,
     schedule_step,
 )
-from orchestrator.journeys.catalog import followed_journey, is_versioned
+from orchestrator.journeys.catalog import JourneySet, followed_journey, is_versioned
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
@@ -325,7 +325,20 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
 
 def _triggers_by_event(journeys: Mapping[str, Journey]) -> dict[str, list[str]]:
     """Event name → the journeys (in their order) with a trigger on that name: what each
-    event's entries are looked up in, instead of every journey's triggers per event."""
+    event's entries are looked up in, instead of every journey's triggers per event. Kept for
+    the last JourneySet seen (the catalogue's, replaced, never changed, when files change)."""
+    if type(journeys) is JourneySet:
+        last = _LAST_TRIGGERS.get("set")
+        if last is None or last[0] is not journeys:
+            last = _LAST_TRIGGERS["set"] = (journeys, _index_triggers(journeys))
+        return last[1]
+    return _index_triggers(journeys)
+
+
+_LAST_TRIGGERS: dict[str, tuple[JourneySet, dict[str, list[str]]]] = {}
+
+
+def _index_triggers(journeys: Mapping[str, Journey]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for journey_id, journey in journeys.items():
         for name in dict.fromkeys(t.event for t in journey.trigger_events):
