@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import socket
 import ssl
 import struct
@@ -197,6 +198,30 @@ def test_the_payload_is_the_one_sendgrids_helper_makes(
     assert fast == reference
     assert list(fast) == list(reference)
     assert json_body(fast) == json_body(reference)
+
+
+HOSTILE_TEXT = 'ようこそ "quoted" \\ back\x00\x01\x1f\x7f\t\r\n\u2028\u2029 </script> \U0001f600'
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_the_body_is_the_bytes_json_dumps_writes(sandbox: bool) -> None:
+    """orjson writes the body; the bytes are the standard library's, control characters,
+    quotes, line separators and astral characters included."""
+    transport = SendGridTransport("SG.key", "http://127.0.0.1:9", sandbox_mode=sandbox)
+    mail = make_mail(
+        subject=HOSTILE_TEXT.replace("\r", "").replace("\n", ""),
+        html=f"<p>{HOSTILE_TEXT}</p>" * 50,
+        text=HOSTILE_TEXT * 50,
+    )
+    payload = transport.build_payload(mail)
+    standard = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json_body(payload) == standard
+    assert json.loads(json_body(payload)) == payload
+
+
+def test_a_body_that_is_not_utf8_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        json_body({"subject": "lone \ud800 surrogate"})
 
 
 # -- how answers are classified ------------------------------------------------------------
