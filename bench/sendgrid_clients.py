@@ -2,9 +2,9 @@
 local stand-in: SendGrid's official client (``SendGridAPIClient(...).send``: urllib, a new
 connection per request, no timeout), a pooled keep-alive httpx client (the transport's HTTP
 side until urllib3 replaced it, kept as the yardstick) and our transport (keep-alive libcurl
-handles with timeouts; urllib3 before issue 14's session 6). All three send the identical ``Mail``-helper JSON
-body; each thread count gets a fresh client, a warm-up, then the timed run. It prints
-numbers only.
+handles with timeouts; urllib3 before issue 14's session 6). All three send the identical
+``Mail``-helper JSON body; each thread count gets a fresh client, a warm-up, then the timed
+run. It prints numbers only.
 
     .venv/bin/python bench/sendgrid_clients.py
     .venv/bin/python bench/sendgrid_clients.py --mails 3000 --threads 1 8 16
