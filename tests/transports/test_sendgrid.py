@@ -374,7 +374,9 @@ def test_a_connect_timeout_is_transient() -> None:
 
 
 def test_no_free_connection_in_time_is_transient(sendgrid: FakeSendGrid) -> None:
-    transport = SendGridTransport(sendgrid.api_key, sendgrid.url, CLIENT_TIMEOUT, max_connections=1)
+    # 1.5 s: the held exchange may last 3 s (connect budget + timeout), the second send waits
+    # 1.5 s for a connection, so a slow machine has 1.5 s of margin before the held one ends
+    transport = SendGridTransport(sendgrid.api_key, sendgrid.url, 1.5, max_connections=1)
     sendgrid.script(["hang"])  # the one connection waits for an answer that comes too late
     held = threading.Thread(target=_send_expecting_no_answer, args=(transport,))
     held.start()
