@@ -1,10 +1,10 @@
 """Mails a second, and this process's CPU per mail, through the SendGrid Mail Send API to a
 local stand-in: SendGrid's official client (``SendGridAPIClient(...).send``: urllib, a new
 connection per request, no timeout), a pooled keep-alive httpx client (the transport's HTTP
-side until urllib3 replaced it, kept as the yardstick) and our transport (one keep-alive
-urllib3 connection pool with timeouts). All three send the identical ``Mail``-helper JSON
-body; each thread count gets a fresh client, a warm-up, then the timed run. It prints
-numbers only.
+side until urllib3 replaced it, kept as the yardstick) and our transport (keep-alive libcurl
+handles with timeouts; urllib3 before issue 14's session 6). All three send the identical
+``Mail``-helper JSON body; each thread count gets a fresh client, a warm-up, then the timed
+run. It prints numbers only.
 
     .venv/bin/python bench/sendgrid_clients.py
     .venv/bin/python bench/sendgrid_clients.py --mails 3000 --threads 1 8 16
@@ -63,7 +63,7 @@ class StandIn(Protocol):
 
 class TlsFakeProcess:
     """The validating FakeSendGrid over HTTPS, in a child process; the certificate is made
-    here and trusted through ``SSL_CERT_FILE``, which urllib, httpx and urllib3 all honour."""
+    here and trusted through ``SSL_CERT_FILE``, which urllib, httpx and the transport all honour."""
 
     def __init__(self, directory: Path) -> None:
         cert, key = write_self_signed(directory)

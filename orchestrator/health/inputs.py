@@ -49,7 +49,7 @@ def load_inputs(
         if isinstance(component, Frequency | Penalty):
             params[f"since_{index}"] = now - component.within
     query = _statement(definition, connection.dialect.name)
-    for index, customer_id, count, name, properties in connection.execute(query, params):
+    for index, customer_id, count, name, properties in connection.execute(query, params).all():
         component = definition.components[index]
         found = inputs[customer_id]
         if isinstance(component, Frequency | Penalty):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.customers.relationship import relationship_of
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
-from orchestrator.db.values import one_of
+from orchestrator.db.values import one_of, one_of_param
 from orchestrator.enrollment.store import enroll_customer, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
@@ -142,7 +142,7 @@ def _store(
                 "ids": moved,
                 "scores": [results[cid].score for cid in moved],
                 "bands": [results[cid].band for cid in moved],
-                "components": [json.dumps(results[cid].components) for cid in moved],
+                "components": json.dumps([results[cid].components for cid in moved]),
                 "now": now,
             },
         )
@@ -167,13 +167,11 @@ def _store(
                 for cid in moved
             ],
         )
-    unmoved = [row.id for row in rows if row.id not in set(moved)]
+    moved_ids = set(moved)
+    unmoved = [row.id for row in rows if row.id not in moved_ids]
     if unmoved:
-        connection.execute(
-            update(customers)
-            .where(one_of(customers.c.id, unmoved, connection.dialect.name))
-            .values(health_updated_at=now)
-        )
+        postgres = connection.dialect.name == "postgresql"
+        connection.execute(_TOUCH_SCORES[postgres], {"ids": unmoved, "now": now})
     changed = [row for row in rows if results[row.id].band != row.health_band]
     if changed:
         emit(
@@ -185,21 +183,28 @@ def _store(
 
 
 # PostgreSQL: the history rows and the customers' new scores in one statement whose text is
-# the same for one customer or a thousand (the moved scores come as arrays).
+# the same for one customer or a thousand (the moved scores come as arrays, the components as
+# one JSON array: a text[] of JSON texts is quoted and escaped element by element in Python).
 _STORE_MOVED_POSTGRES = text("""
     WITH moved AS (
-        SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:scores AS integer[]),
-            CAST(:bands AS varchar[]), CAST(:components AS text[]))
-            AS m(id, score, band, components)
+        SELECT * FROM ROWS FROM (unnest(CAST(:ids AS integer[])),
+            unnest(CAST(:scores AS integer[])), unnest(CAST(:bands AS varchar[])),
+            json_array_elements(CAST(:components AS json))) AS m(id, score, band, components)
     ), history AS (
         INSERT INTO health_score_history (customer_id, score, band, components, computed_at)
-        SELECT id, score, band, CAST(components AS json), :now FROM moved
+        SELECT id, score, band, components, :now FROM moved
     )
     UPDATE customer SET health_score = moved.score, health_band = moved.band,
         health_updated_at = :now
     FROM moved WHERE customer.id = moved.id
 """)
 # Built once (building costs more CPU than running them for one customer).
+_TOUCH_SCORES = {  # the scores of ``:ids`` did not move: only when they were computed
+    postgres: update(customers)
+    .where(one_of_param(customers.c.id, "ids", postgres))
+    .values(health_updated_at=bindparam("now"))
+    for postgres in (False, True)
+}
 _INSERT_HISTORY = insert(health_score_history)
 _UPDATE_SCORE = (
     update(customers)

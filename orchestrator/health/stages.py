@@ -10,6 +10,12 @@ moves nobody.
 The rules of the stages past a customer's are run as one sandboxed expression, furthest first
 (``0 if (rule) else 1 if (rule) else ... -1``), built and checked once per process: Jinja's
 per-call set-up, not the rules, was most of their cost (three calls per customer).
+
+When every rule is of the few shapes :mod:`orchestrator.usage.plain_conditions` translates
+(the shipped ones are), they run as plain functions of the customer's columns and the
+prefetched usage answers instead (~5 µs a customer against ~50 through the sandbox), and only
+those columns are read. A customer whose plain rule raises is run through the sandbox, which
+raises the same and logs it as always.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from jinja2 import nodes
 from sqlalchemy import Connection, select
 
 from orchestrator.db.tables import customers
-from orchestrator.db.values import one_of
+from orchestrator.db.values import one_of_param
 from orchestrator.delivery.facts import customer_from_row
 from orchestrator.enrollment.stages import move_stage
 from orchestrator.errors import ConditionError
@@ -36,6 +42,7 @@ from orchestrator.journeys.conditions import (
 )
 from orchestrator.journeys.decide import condition_context
 from orchestrator.usage.facts import usage_context
+from orchestrator.usage.plain_conditions import PlainRule, plain_rule
 from orchestrator.usage.prefetch import Key, prefetch_usage, usage_questions
 
 log = logging.getLogger(__name__)
@@ -48,28 +55,111 @@ def advance_stages(
     if not customer_ids:
         return []
     wanted = sorted(set(customer_ids))
-    rows = connection.execute(  # whole rows: what the rules read of the customer, at once
-        select(customers).where(one_of(customers.c.id, wanted, connection.dialect.name))
+    plain = _plain_rules(lifecycle)
+    rank: dict[str | None, int] = {s.id: i for i, s in enumerate(lifecycle.stages)}  # .rank()
+    postgres = connection.dialect.name == "postgresql"
+    rows = connection.execute(  # what the rules read of the customer, at once
+        _CUSTOMERS[(postgres, plain is not None)], {"ids": wanted}
     ).all()
     movable = [
         row
         for row in rows
-        if row.stage_source != "pinned" and lifecycle.rank(row.stage) + 1 < len(lifecycle.stages)
+        if row.stage_source != "pinned" and rank.get(row.stage, -1) + 1 < len(lifecycle.stages)
     ]
     answers = prefetch_usage(
         connection, [row.id for row in movable], _questions(lifecycle), now
     )  # one statement for every literal usage question of the rules, all these customers
-    events = []
-    for row in movable:
-        target = _furthest(
+    targets: dict[int, Stage | None] = {}
+    sandboxed: Sequence[Any] = movable
+    if plain is not None:
+        sandboxed = []
+        for row in movable:
+            known = answers.get(row.id, {})
+            try:
+                targets[row.id] = _furthest_plain(row, lifecycle, rank, plain, now, known)
+            except Exception:  # the sandbox raises it again, and names the rule that failed
+                sandboxed.append(row)
+        if sandboxed:  # whole rows, for the sandbox's context
+            ids = [row.id for row in sandboxed]
+            sandboxed = connection.execute(_CUSTOMERS[(postgres, False)], {"ids": ids}).all()
+    for row in sandboxed:
+        targets[row.id] = _furthest(
             connection, row, lifecycle, lifecycle.rank(row.stage), now, answers.get(row.id)
         )
+    events = []
+    for row in movable:
+        target = targets[row.id]
         if target is None:
             continue
         reason = target.when or "the first stage"
         events.append(move_stage(connection, row.id, row.stage, target.id, "rules", reason, now))
         log.info("customer %d: stage %s -> %s (rules)", row.id, row.stage, target.id)
     return events
+
+
+# What the rules read of a customer when they all run as plain functions (plain_conditions.py).
+_PLAIN_COLUMNS = (
+    customers.c.id,
+    customers.c.stage,
+    customers.c.stage_source,
+    customers.c.signed_up_at,
+    customers.c.tier,
+    customers.c.plan,
+    customers.c.health_score,
+    customers.c.health_band,
+)
+
+
+# The customers ``:ids``, whole (for the sandbox's context) or the plain rules' columns; built
+# once per dialect.
+_CUSTOMERS = {
+    (postgres, plain): select(*(_PLAIN_COLUMNS if plain else (customers,))).where(
+        one_of_param(customers.c.id, "ids", postgres)
+    )
+    for postgres in (False, True)
+    for plain in (False, True)
+}
+
+
+def _plain_rules(lifecycle: Lifecycle) -> tuple[PlainRule | None, ...] | None:
+    """Every stage's rule as a plain function (None for the first stage, which has none), or
+    None unless every rule translates (then they all run in the sandbox)."""
+    return _plain_rules_of(tuple(stage.when for stage in lifecycle.stages))
+
+
+@lru_cache(maxsize=64)
+def _plain_rules_of(sources: tuple[str | None, ...]) -> tuple[PlainRule | None, ...] | None:
+    rules = tuple(None if source is None else plain_rule(str(source)) for source in sources)
+    pairs = zip(rules, sources, strict=True)
+    return rules if all(rule is not None for rule, source in pairs if source) else None
+
+
+def _furthest_plain(
+    row: Any,
+    lifecycle: Lifecycle,
+    rank: Mapping[str | None, int],
+    rules: tuple[PlainRule | None, ...],
+    now: datetime,
+    answers: Mapping[Key, object],
+) -> Stage | None:
+    """What :func:`_furthest` gives, from the plain rules: the furthest later stage whose rule
+    holds, or the first stage (no rule) for a customer with none; raises what a rule raises."""
+    days = max(0, (now - row.signed_up_at).days)
+    values = {
+        "tier": row.tier,
+        "plan": row.plan,
+        "stage": row.stage,
+        "days_since_signup": days,
+        "days_since_enrollment": days,
+        "health.score": row.health_score,
+        "health.band": row.health_band,
+    }
+    stages = lifecycle.stages
+    for index in range(len(stages) - 1, rank.get(row.stage, -1), -1):
+        rule = rules[index]
+        if rule is None or rule(values, answers):
+            return stages[index]
+    return None
 
 
 def _questions(lifecycle: Lifecycle) -> frozenset[Key]:

@@ -27,7 +27,7 @@ from orchestrator.processes.http_server import (
 )
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
-from orchestrator.runtime import build_runtime, install_runtime
+from orchestrator.runtime import build_runtime, freeze_start_up_heap, install_runtime
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
 from orchestrator.settings import Settings, load_settings, share_process_key
@@ -51,6 +51,7 @@ def run_all_in_one(settings: Settings) -> None:
     install_runtime(runtime)
     broker = make_broker(settings)
     register_actors(broker, settings.queue_name)
+    freeze_start_up_heap()
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
@@ -80,7 +81,9 @@ def run_api(settings: Settings, workers: int = 1) -> None:
     ensure_descriptors(settings)  # a spawned worker inherits the raised limit
     sock = bind(settings)
     if workers == 1:
-        serve(create_app(build_runtime(settings)), settings, sock)
+        app = create_app(build_runtime(settings))
+        freeze_start_up_heap()
+        serve(app, settings, sock)
         return
     share_process_key()
     serve_workers(f"{__name__}:api_app", settings, sock, workers)
@@ -98,6 +101,7 @@ def api_app() -> FastAPI:
     runtime = build_runtime(settings)
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
+    freeze_start_up_heap()
     return app
 
 
@@ -109,6 +113,7 @@ def run_scheduler_process(settings: Settings) -> None:
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
+    freeze_start_up_heap()
     stop = threading.Event()
     heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
     _stop_on_signals(stop)

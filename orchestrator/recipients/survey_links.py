@@ -5,11 +5,10 @@ fails verification; a token signed for the unsubscribe page is refused here (ano
 
 from __future__ import annotations
 
-import hashlib
-
 from itsdangerous import BadSignature, Signer
 
 from orchestrator.errors import InvalidUnsubscribeToken
+from orchestrator.recipients.signers import prepared_signer
 
 _SALT = "stepmail.survey.v1"
 NPS_SCORES = range(11)  # 0-10
@@ -18,7 +17,7 @@ NPS_SCORES = range(11)  # 0-10
 def _signer(secret: str) -> Signer:
     if not secret.strip():
         raise InvalidUnsubscribeToken("no signing secret")
-    return Signer(secret, salt=_SALT, digest_method=hashlib.sha256)
+    return prepared_signer(secret, _SALT)
 
 
 def make_survey_token(secret: str, public_id: str, survey: str) -> str:
@@ -48,8 +47,7 @@ _PROGRAM_SALT = "stepmail.program.v1"
 
 def make_program_token(secret: str, public_id: str, program_id: str) -> str:
     """The signed registration link of one session for one customer."""
-    signer = Signer(secret, salt=_PROGRAM_SALT, digest_method=hashlib.sha256)
-    return signer.sign(f"{public_id}:{program_id}").decode()
+    return prepared_signer(secret, _PROGRAM_SALT).sign(f"{public_id}:{program_id}").decode()
 
 
 def read_program_token(secret: str, token: str) -> tuple[str, str]:
@@ -57,7 +55,7 @@ def read_program_token(secret: str, token: str) -> tuple[str, str]:
     if not secret.strip():
         raise InvalidUnsubscribeToken("no signing secret")
     try:
-        value = Signer(secret, salt=_PROGRAM_SALT, digest_method=hashlib.sha256).unsign(token)
+        value = prepared_signer(secret, _PROGRAM_SALT).unsign(token)
     except BadSignature:
         raise InvalidUnsubscribeToken("invalid program token") from None
     public_id, _, program_id = value.decode("utf-8", "replace").rpartition(":")

@@ -3,13 +3,13 @@ sequential id, and a tampered token fails verification."""
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import quote
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature
 
 from orchestrator.customers.addresses import mailto_address
 from orchestrator.errors import InvalidUnsubscribeToken
+from orchestrator.recipients.signers import prepared_signer
 
 _SALT = "stepmail.unsubscribe.v1"
 
@@ -17,7 +17,7 @@ _SALT = "stepmail.unsubscribe.v1"
 def make_unsubscribe_token(secret: str, public_id: str) -> str:
     if not secret.strip():
         raise ValueError("an unsubscribe token needs a signing secret")
-    return Signer(secret, salt=_SALT, digest_method=hashlib.sha256).sign(public_id).decode()
+    return prepared_signer(secret, _SALT).sign(public_id).decode()
 
 
 def read_unsubscribe_token(secret: str, token: str) -> str:
@@ -25,7 +25,7 @@ def read_unsubscribe_token(secret: str, token: str) -> str:
     if not secret.strip():
         raise InvalidUnsubscribeToken("no unsubscribe signing secret")
     try:
-        public_id = Signer(secret, salt=_SALT, digest_method=hashlib.sha256).unsign(token).decode()
+        public_id = prepared_signer(secret, _SALT).unsign(token).decode()
     except (BadSignature, UnicodeDecodeError):
         raise InvalidUnsubscribeToken("invalid unsubscribe token") from None
     # base64 has spellings that decode to the same signature (added ``=`` padding, other

@@ -12,8 +12,16 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Undefined,
+    select_autoescape,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
@@ -54,18 +62,38 @@ class MailTemplateLoader(FileSystemLoader):
         return source, filename, fresh
 
 
-def make_mail_environment(
-    templates_dir: Path, recheck_after: float, clock: Clock
-) -> ImmutableSandboxedEnvironment:
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class MailSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a shorter way to the one lookup mail templates make most:
+    ``customer.name`` on a plain dict of the context (about 25 per mail).
+
+    Jinja's sandbox first asks the dict for an *attribute* of that name, which raises
+    AttributeError, then returns the item. For a ``dict`` itself (not a subclass) and a name
+    that is no attribute of ``dict``, the answer is known without asking: the item, or
+    undefined. That is all this does; every other lookup (``.items``, objects, subclasses)
+    goes through the sandbox's checks as before."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any | Undefined:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def make_mail_environment(templates_dir: Path, recheck_after: float, clock: Clock) -> MailSandbox:
     stylesheet = StylesheetFile(templates_dir)
     loader = MailTemplateLoader(templates_dir, stylesheet, recheck_after, clock.monotonic)
     return mail_environment(loader, stylesheet)
 
 
-def mail_environment(loader: BaseLoader, stylesheet: object) -> ImmutableSandboxedEnvironment:
+def mail_environment(loader: BaseLoader, stylesheet: object) -> MailSandbox:
     """The one configuration of mail rendering, whichever loader and stylesheet feed it (a
     folder, or a version's snapshot: :mod:`orchestrator.rendering.snapshot`)."""
-    env = ImmutableSandboxedEnvironment(
+    env = MailSandbox(
         loader=loader,
         extensions=[InlineStylesheet],
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import html
@@ -41,8 +42,10 @@ _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}"
 
 
+@functools.lru_cache(maxsize=8)
 def click_key(signing_secret: str) -> bytes:
-    """The key of click links, derived from the unsubscribe signing secret for this one use."""
+    """The key of click links, derived from the unsubscribe signing secret for this one use
+    (once per process and secret: every mail asks for it)."""
     if not signing_secret.strip():
         raise ValueError("click links need a signing secret")
     return hmac.new(signing_secret.encode(), _PURPOSE, hashlib.sha256).digest()
@@ -89,8 +92,23 @@ class ClickLinks:
 
 def sign_click(key: bytes, send_id: int, url: str) -> str:
     payload = _SEND_ID.pack(send_id) + url.encode("utf-8")
-    tag = hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
-    return f"{_b64(payload)}.{_b64(tag)}"
+    return f"{_b64(payload)}.{_b64(_tag(key, payload))}"
+
+
+def _tag(key: bytes, payload: bytes) -> bytes:
+    """HMAC-SHA256 of ``payload``, truncated: a copy of the key's prepared HMAC, fed the
+    payload (the same bytes as ``hmac.new(key, payload, sha256)``, without keying a new HMAC
+    for each of the few links of every mail)."""
+    mac = _keyed(key).copy()
+    mac.update(payload)
+    return mac.digest()[:_TAG_BYTES]
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """An HMAC keyed with ``key`` and fed nothing: only ever copied, never updated, so the
+    threads of a worker share it safely."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def read_click(key: bytes, token: str) -> ClickLink:
@@ -99,7 +117,7 @@ def read_click(key: bytes, token: str) -> ClickLink:
         raise BadClickLink()
     encoded_payload, encoded_tag = token.split(".")
     payload, tag = _unb64(encoded_payload), _unb64(encoded_tag)
-    expected = hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
+    expected = _tag(key, payload)
     if len(payload) <= _SEND_ID.size or not hmac.compare_digest(tag, expected):
         raise BadClickLink()
     (send_id,) = _SEND_ID.unpack_from(payload)

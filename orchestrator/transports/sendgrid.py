@@ -1,24 +1,20 @@
-"""Delivery through SendGrid's v3 Mail Send API over a pool of keep-alive urllib3 connections.
+"""Delivery through SendGrid's v3 Mail Send API over a pool of keep-alive libcurl connections.
 
 The payload is the one SendGrid's own ``Mail`` helper makes (a test holds them equal), built
-as a plain dict on the send path. The HTTP side is a bare urllib3 ``HTTPConnectionPool``: the
-send path must reach 1,000 mails/s on two cores, and posting a ~10 kB body costs about 0.21 ms
-of CPU through its ``urlopen`` against 0.50 ms through ``httpx.Client.post`` (0.25 ms through a
-``PoolManager``, which finds the pool by URL on every call). A whole send went from ~0.75 to
-~0.42 ms of CPU and from ~1,400 to ~2,500 mails/s on one thread (docs/delivery.md has the runs).
+as a plain dict on the send path and written by orjson. The HTTP side is
+:class:`~orchestrator.transports.curl_post.CurlPost` (pycurl): the send path must reach
+2,000 mails/s on two cores, and a POST costs ~0.03 ms of CPU there against ~0.18 ms through
+urllib3 (and 0.50 ms through ``httpx``; docs/delivery.md and bench/README have the runs).
 
-With ``retries=False`` urllib3 2.x re-raises the first failure as it is, which tells "never
-sent" (safe to retry) apart from "maybe sent" (an unknown outcome, never resent blindly):
+Failures are told apart by whether the request can have left, because a POST is never
+resent blindly:
 
-- never sent → ``TransientDeliveryError``: ``NewConnectionError`` (refused, unreachable, and
-  here any failed TLS handshake or refused proxy tunnel: see ``_HTTPSConnection``) with its
-  subclass ``NameResolutionError`` (DNS), ``ConnectTimeoutError``, ``ProxyError`` (urllib3
-  raises it only before the connection to the proxy exists), ``EmptyPoolError`` (no pooled
-  connection came free in time) and ``ClosedPoolError``.
-- maybe sent → ``UnknownDeliveryOutcome``: ``ReadTimeoutError``, ``ProtocolError`` (reset,
-  dropped, ``RemoteDisconnected``, a malformed answer; urllib3 swallows a write that fails
-  with EPIPE or ECONNRESET and reads on, so a failed write ends up here too), ``SSLError``
-  (after the handshake) and any other urllib3 error.
+- never sent → ``TransientDeliveryError``: name resolution, refused or timed-out connection,
+  a proxy that is down or refuses the tunnel, a failed TLS handshake or certificate (libcurl
+  failed before the transfer began), no pooled connection free in time, a closed transport.
+- maybe sent → ``UnknownDeliveryOutcome``: no answer in time, a reset or dropped connection, a
+  malformed answer, a reused connection that closed before answering (libcurl may not resend
+  it: :mod:`~orchestrator.transports.curl_post`).
 """
 
 from __future__ import annotations
@@ -26,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import urllib3
+import orjson
 from sendgrid.helpers.mail import (
     Category,
     CustomArg,
@@ -43,16 +40,6 @@ from sendgrid.helpers.mail import (
     SandBoxMode,
     To,
 )
-from urllib3.connection import HTTPSConnection
-from urllib3.exceptions import (
-    ClosedPoolError,
-    ConnectTimeoutError,
-    EmptyPoolError,
-    HTTPError,
-    NameResolutionError,
-    NewConnectionError,
-    ProxyError,
-)
 
 from orchestrator.errors import (
     DeliveryError,
@@ -61,6 +48,7 @@ from orchestrator.errors import (
     UnknownDeliveryOutcome,
 )
 from orchestrator.transports.base import SendResult
+from orchestrator.transports.curl_post import Answer, CurlPost, MaybeSent, NeverSent
 from orchestrator.transports.mail import Mailbox, OutgoingMail
 
 logger = logging.getLogger(__name__)
@@ -89,17 +77,6 @@ RESERVED_HEADERS = frozenset(
     }
 )
 
-# Failures raised before any byte of the request was written (see the module docstring).
-# NewConnectionError and NameResolutionError subclass ConnectTimeoutError; listed for clarity.
-_NEVER_SENT = (
-    ProxyError,  # raised only while no connection to the proxy exists yet
-    NewConnectionError,
-    NameResolutionError,
-    ConnectTimeoutError,
-    EmptyPoolError,
-    ClosedPoolError,
-)
-
 
 class SendGridTransport:
     """Posts each mail to ``/v3/mail/send``; 202 means SendGrid took it.
@@ -119,15 +96,14 @@ class SendGridTransport:
         api_host: str = "https://api.sendgrid.com",
         timeout: float = 10.0,
         sandbox_mode: bool = False,
-        pool: urllib3.HTTPConnectionPool | None = None,
         *,
+        max_connections: int = MAX_CONNECTIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sandbox_mode = sandbox_mode
         self._clock = clock
         self._api_host = api_host
-        self._pool_timeout = timeout  # waiting for a free connection: as long as for an answer
-        self._pool = pool or build_pool(api_key, api_host, timeout)
+        self._http = build_client(api_key, api_host, timeout, max_connections)
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a log line
         return f"SendGridTransport(api_host={self._api_host!r})"
@@ -187,90 +163,84 @@ class SendGridTransport:
     def send(self, mail: OutgoingMail) -> SendResult:
         body = json_body(self.build_payload(mail))
         try:  # a POST is never retried blindly, and a redirect is not followed
-            response = self._pool.urlopen(
-                "POST",
-                SEND_PATH,
-                body=body,
-                retries=False,
-                redirect=False,
-                pool_timeout=self._pool_timeout,  # type: ignore[arg-type]  # typed int, takes float
-            )
-        except HTTPError as exc:
-            raise _classify_exception(exc) from None
-        if response.status in (200, 202):
-            return SendResult(provider_message_id=response.headers.get("X-Message-Id"))
-        raise self._classify_response(response)
+            answer = self._http.post(body)
+        except NeverSent as exc:
+            raise TransientDeliveryError(f"SendGrid request not sent: {exc}") from None
+        except MaybeSent as exc:
+            logger.warning("SendGrid request sent but no answer came back: %s", exc)
+            raise UnknownDeliveryOutcome(f"SendGrid request sent, outcome unknown: {exc}") from None
+        if answer.status in (200, 202):
+            return SendResult(provider_message_id=answer.header("X-Message-Id"))
+        raise self._classify_response(answer)
 
     def close(self) -> None:
-        self._pool.close()
+        self._http.close()
 
-    def _classify_response(self, response: urllib3.BaseHTTPResponse) -> DeliveryError:
+    def _classify_response(self, answer: Answer) -> DeliveryError:
         """429 and 5xx are worth retrying; any other refusal is final."""
-        status, text = response.status, error_text(response.data)
+        status, text = answer.status, error_text(answer.body)
         if status == 429 or status >= 500:
-            retry_after = retry_after_seconds(response.headers, now=self._clock())
+            retry_after = retry_after_seconds(answer.headers(), now=self._clock())
             return TransientDeliveryError(
                 "SendGrid did not take the mail", status=status, body=text, retry_after=retry_after
             )
         return PermanentDeliveryError("SendGrid refused the mail", status=status, body=text)
 
 
-def build_pool(
+def build_client(
     api_key: str, api_host: str, timeout: float, max_connections: int = MAX_CONNECTIONS
-) -> urllib3.HTTPConnectionPool:
-    """A keep-alive pool shared by the worker's threads; TLS is verified against the system
-    store (``SSL_CERT_FILE`` honoured). Connecting, and writing the request, get a shorter
-    budget than waiting for the answer.
-
-    ``block=True`` caps one process at ``max_connections`` to SendGrid: a thread beyond them
-    waits for a free one (``EmptyPoolError`` after the pool timeout, never sent) rather than
-    paying a TLS handshake for a connection urllib3 would close after one request.
+) -> CurlPost:
+    """Keep-alive connections shared by the worker's threads, at most ``max_connections``: a
+    thread beyond them waits up to ``timeout`` for a free one (then never sent) rather than
+    paying a TLS handshake for a connection used once. TLS is verified against the system
+    store (``SSL_CERT_FILE`` honoured). Connecting gets a shorter budget (at most 5 s) than
+    waiting for the answer.
 
     An HTTPS host is reached through the proxy the environment names (``HTTPS_PROXY``, not
     for hosts in ``NO_PROXY``), as curl and most HTTP clients do: a CONNECT tunnel, so the
     proxy sees neither the key nor the mail.
     """
-    options: dict[str, Any] = {
-        "maxsize": max_connections,
-        "block": True,
-        "timeout": urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
-    }
-    proxy = proxy_for(api_host)
-    if proxy is None:
-        pool = urllib3.connection_from_url(api_host, **options)
-    else:
-        credentials = urllib3.util.parse_url(proxy).auth
-        proxy_headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
-        manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
-        pool = manager.connection_from_url(api_host)
-    pool.headers = {
-        "Authorization": f"Bearer {api_key}",
-        "Content-Type": "application/json",
-        "User-Agent": "stepmail",
-    }
-    if isinstance(pool, urllib3.HTTPSConnectionPool):
-        pool.ConnectionCls = _HTTPSConnection
-    return pool
+    return CurlPost(
+        api_host.rstrip("/") + SEND_PATH,
+        {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "User-Agent": "stepmail",
+        },
+        connect_timeout=min(timeout, 5.0),
+        timeout=timeout,
+        max_connections=max_connections,
+        pool_timeout=timeout,  # waiting for a free connection: as long as for an answer
+        proxy=proxy_for(api_host),
+    )
 
 
 def proxy_for(api_host: str) -> str | None:
     """The proxy for an HTTPS ``api_host`` from ``HTTPS_PROXY``/``https_proxy`` unless
     ``NO_PROXY`` lists the host; None for a direct connection (and for plain-HTTP hosts,
     which only local stand-ins use)."""
-    url = urllib3.util.parse_url(api_host)
+    url = urllib.parse.urlsplit(api_host)
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get("https")
     if url.scheme != "https" or not proxy:
         return None
     # proxy_bypass_environment: the stdlib's NO_PROXY matching, missing from typeshed
-    if urllib.request.proxy_bypass_environment(url.host or "", proxies):  # type: ignore[attr-defined]
+    if urllib.request.proxy_bypass_environment(url.hostname or "", proxies):  # type: ignore[attr-defined]
         return None
     return proxy
 
 
 def json_body(payload: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; NaN or Infinity would not be JSON, so they raise instead."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Compact UTF-8 JSON, byte for byte what ``json.dumps(payload, separators=(",", ":"),
+    ensure_ascii=False).encode()`` writes, in a tenth of its CPU (~0.005 against ~0.05 ms for
+    a mail; tests/transports/test_sendgrid.py holds the two equal). Text that is not UTF-8 (a
+    lone surrogate) raises ValueError, as ``encode`` did. The payload holds only strings,
+    lists and dicts (:meth:`SendGridTransport.build_payload`), so no NaN can reach it, which
+    orjson would write as ``null``."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"the SendGrid body is not JSON: {exc}") from None
 
 
 def clean_categories(categories: Iterable[str]) -> list[str]:
@@ -296,14 +266,14 @@ def error_text(body: bytes) -> str:
 def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
     """``Retry-After`` (seconds or an HTTP date), else ``X-RateLimit-Reset`` (a unix time).
 
-    ``headers`` must look names up case-insensitively, as urllib3's ``HTTPHeaderDict`` does.
+    ``headers`` is keyed by lower-cased names (:meth:`Answer.headers`).
     """
-    retry_after = headers.get("Retry-After")
+    retry_after = headers.get("retry-after")
     if retry_after:
         seconds = _parse_retry_after(retry_after, now)
         if seconds is not None:
             return seconds
-    reset = headers.get("X-RateLimit-Reset")
+    reset = headers.get("x-ratelimit-reset")
     if reset:
         try:
             return max(0.0, float(reset) - now)
@@ -348,26 +318,3 @@ def _allowed_headers(headers: dict[str, str]) -> dict[str, str]:
         for k, v in headers.items()
         if k.lower() not in RESERVED_HEADERS and k.lower() != "message-id"
     }
-
-
-def _classify_exception(exc: HTTPError) -> DeliveryError:
-    """Never sent → retry; maybe sent but unanswered → unknown, SendGrid may have taken it."""
-    if isinstance(exc, _NEVER_SENT):
-        return TransientDeliveryError(f"SendGrid request not sent: {exc!r}")
-    logger.warning("SendGrid request sent but no answer came back: %r", exc)
-    return UnknownDeliveryOutcome(f"SendGrid request sent, outcome unknown: {exc!r}")
-
-
-class _HTTPSConnection(HTTPSConnection):
-    """Raises a failed TLS handshake (bad certificate, timeout, reset) as ``NewConnectionError``.
-
-    ``connect`` always runs before the request is written, but urllib3 would raise a handshake
-    timeout as ``ReadTimeoutError`` (``HTTPConnectionPool._make_request`` → ``_raise_timeout``)
-    and wrap handshake, write and read errors alike in one ``SSLError``: all "maybe sent".
-    """
-
-    def connect(self) -> None:
-        try:
-            super().connect()
-        except OSError as exc:  # ssl.SSLError and socket timeouts are OSErrors
-            raise NewConnectionError(self, f"TLS handshake failed: {exc!r}") from exc

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import any_, bindparam, select, text
+from sqlalchemy import Text, any_, bindparam, column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -117,24 +117,27 @@ def _store_events_statement(module: Any) -> Any:
 _STORE_EVENTS = {False: _store_events_statement(sqlite), True: _store_events_statement(postgresql)}
 
 
-# PostgreSQL: the batch as six arrays, unnested, so the statement's text is the same for one
-# event or a thousand. A multi-row VALUES list (what executemany becomes) is a new 100 kB text
-# per batch that the driver parses again each time: half a batch's CPU.
+# PostgreSQL: the batch as arrays, unnested side by side (``ROWS FROM`` keeps their order), so
+# the statement's text is the same for one event or a thousand. A multi-row VALUES list (what
+# executemany becomes) is a new 100 kB text per batch that the driver parses again each time:
+# half a batch's CPU. The properties go as one JSON array, not a text[] of JSON texts: the
+# driver quotes and escapes each element of a text array in Python (~16 ms per 1,000).
 _STORE_EVENTS_POSTGRES = text("""
     INSERT INTO usage_event (customer_id, name, event_key, occurred_at, received_at, properties)
     SELECT e.customer_id, e.name, e.event_key, e.occurred_at, :received_at,
-        CAST(e.properties AS json)
-    FROM unnest(CAST(:customer_ids AS integer[]), CAST(:names AS varchar[]),
-        CAST(:event_keys AS varchar[]), CAST(:occurred_ats AS timestamptz[]),
-        CAST(:properties AS text[])) AS e(customer_id, name, event_key, occurred_at, properties)
+        e.properties
+    FROM ROWS FROM (unnest(CAST(:customer_ids AS integer[])), unnest(CAST(:names AS varchar[])),
+        unnest(CAST(:event_keys AS varchar[])), unnest(CAST(:occurred_ats AS timestamptz[])),
+        json_array_elements(CAST(:properties AS json)))
+        AS e(customer_id, name, event_key, occurred_at, properties)
     ON CONFLICT (customer_id, event_key) DO NOTHING
-    RETURNING customer_id, name, event_key, occurred_at, properties
+    RETURNING customer_id, name, event_key, occurred_at, CAST(properties AS text) AS properties
 """).columns(
     usage_events.c.customer_id,
     usage_events.c.name,
     usage_events.c.event_key,
     usage_events.c.occurred_at,
-    usage_events.c.properties,
+    column("properties", Text),  # parsed below: most events have none, "{}"
 )
 
 
@@ -151,14 +154,24 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
             "names": [row["name"] for row in rows],
             "event_keys": [row["event_key"] for row in rows],
             "occurred_ats": [row["occurred_at"] for row in rows],
-            "properties": [json.dumps(row["properties"]) for row in rows],
+            "properties": json.dumps([row["properties"] for row in rows]),
         }
-        result = session.execute(_STORE_EVENTS_POSTGRES, params)
-    else:
-        result = session.execute(_STORE_EVENTS[False], rows)
+        stored = session.execute(_STORE_EVENTS_POSTGRES, params).all()
+        return [
+            NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, _properties(r.properties))
+            for r in stored
+        ]
+    result = session.execute(_STORE_EVENTS[False], rows)
     return [
-        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties) for r in result
+        NewEvent(r.customer_id, r.name, r.event_key, r.occurred_at, r.properties)
+        for r in result.all()
     ]
+
+
+def _properties(stored: str) -> Any:
+    """A stored event's properties as the JSON column would load them (``json.loads``), without
+    the driver's per-row loader for the usual empty ones."""
+    return {} if stored == "{}" else json.loads(stored)
 
 
 def _lock_customers_statement(postgres: bool) -> Any:
@@ -210,7 +223,7 @@ def lock_event_customers(
     wanted = sorted({event.external_id for event in events})
     query = _LOCK_CUSTOMERS[session.get_bind().dialect.name == "postgresql"]
     params = {"external_ids": wanted}
-    found = {row.external_id: EventCustomer(*row) for row in session.execute(query, params)}
+    found = {row.external_id: EventCustomer(*row) for row in session.execute(query, params).all()}
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
         raise UnknownCustomers(unknown, batched=batched)

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from orchestrator.analytics.attribution import attribute_conversion
 from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
 from orchestrator.db.tables import enrollments, scheduled_sends
-from orchestrator.db.values import one_of
 from orchestrator.enrollment.relationship import (
     record_cancelled,
     record_converted,
@@ -45,7 +45,7 @@ from orchestrator.enrollment.store import (
     schedule_rows,
     schedule_step,
 )
-from orchestrator.journeys.catalog import VersionedJourneys, followed_journey
+from orchestrator.journeys.catalog import JourneySet, followed_journey, is_versioned
 from orchestrator.journeys.model import Journey, ReentryAfter, Step
 from orchestrator.journeys.states import SendState
 from orchestrator.usage.events import NewEvent
@@ -88,7 +88,7 @@ def react_to_events(
     statement, unless a rule that reads or changes an enrollment's rows comes first (then they
     are written before it).
     """
-    if not isinstance(journeys, VersionedJourneys):
+    if not is_versioned(journeys):
         names = reacting_event_names(journeys)
         events = [event for event in events if event.name in names]
     if not events:
@@ -97,12 +97,16 @@ def react_to_events(
     pending = _PendingSteps()
     relationship_written = False
     active = _active_enrollments(session, {e.customer_id for e in events})
+    triggers = _triggers_by_event(journeys)
+    heard = _HeardEvents()
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
         relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, []):
             journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
             if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
+            if event.name not in heard.by(journey):
+                continue  # no goal, exit, event step or wait of this journey names it
             if _ends_enrollment(
                 session, journey, enrollment, event, now, attribution_window, pending
             ):
@@ -111,7 +115,7 @@ def react_to_events(
                 continue
             _schedule_event_steps(journey, enrollment, event, now, pending)
             _settle_waits(session, journey, enrollment, event, now, pending)
-        _enter_triggered_journeys(session, event, journeys, now)
+        _enter_triggered_journeys(session, event, journeys, now, triggers.get(event.name, ()))
     pending.write(session)
     return relationship_written
 
@@ -121,16 +125,38 @@ def reacting_event_names(journeys: Mapping[str, Journey]) -> frozenset[str]:
     and the events that change the relationship (:mod:`orchestrator.customers.relationship`)."""
     names: set[str] = {CANCELLED_EVENT, REACTIVATED_EVENT}
     for journey in journeys.values():
-        if journey.goal is not None:
-            names.add(journey.goal.event)
-        names.update(match.event for match in journey.exit_on_events)
+        names.update(enrollment_event_names(journey))
         names.update(match.event for match in journey.trigger_events)
-        for step in journey.steps:
-            if step.on_event is not None:
-                names.add(step.on_event.event)
-            if step.wait_for is not None:
-                names.add(step.wait_for.event)
     return frozenset(names)
+
+
+def enrollment_event_names(journey: Journey) -> frozenset[str]:
+    """The event names an enrollment in ``journey`` reacts to: its goal, exits, event steps and
+    waits (each of them matches an event by its name first)."""
+    names: set[str] = set()
+    if journey.goal is not None:
+        names.add(journey.goal.event)
+    names.update(match.event for match in journey.exit_on_events)
+    for step in journey.steps:
+        if step.on_event is not None:
+            names.add(step.on_event.event)
+        if step.wait_for is not None:
+            names.add(step.wait_for.event)
+    return frozenset(names)
+
+
+class _HeardEvents:
+    """:func:`enrollment_event_names` per journey (and version) met in one call, so an event
+    is checked against each enrollment's journey in one set look-up."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, tuple[Journey, frozenset[str]]] = {}
+
+    def by(self, journey: Journey) -> frozenset[str]:
+        found = self._names.get(id(journey))
+        if found is None or found[0] is not journey:  # held, so an id is never reused here
+            found = self._names[id(journey)] = (journey, enrollment_event_names(journey))
+        return found[1]
 
 
 class _PendingSteps:
@@ -158,26 +184,31 @@ class _PendingSteps:
 
 
 def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, list[_Active]]:
-    rows = session.execute(
-        select(
-            _ENROLLMENTS.c.id,
-            _ENROLLMENTS.c.customer_id,
-            _ENROLLMENTS.c.journey_id,
-            _ENROLLMENTS.c.anchor_at,
-            _ENROLLMENTS.c.version_id,
-        ).where(
-            one_of(
-                _ENROLLMENTS.c.customer_id, sorted(customer_ids), session.get_bind().dialect.name
-            ),
-            _ENROLLMENTS.c.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
-        )
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(_OPEN_ENROLLMENTS[postgres], {"ids": sorted(customer_ids)}).all()
     found: dict[int, list[_Active]] = {}
     for row in rows:
         found.setdefault(row.customer_id, []).append(
             _Active(row.id, row.journey_id, row.anchor_at, row.version_id)
         )
     return found
+
+
+def _open_enrollments(postgres: bool) -> Any:
+    """The open enrollments of the customers ``:ids`` (one array parameter on PostgreSQL)."""
+    e = _ENROLLMENTS.c
+    if postgres:
+        ids = e.customer_id == any_(bindparam("ids", type_=ARRAY(e.customer_id.type)))
+    else:
+        ids = e.customer_id.in_(bindparam("ids", expanding=True))
+    return select(e.id, e.customer_id, e.journey_id, e.anchor_at, e.version_id).where(
+        ids,
+        e.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
+    )
+
+
+# Built once per dialect: building it per call cost as much CPU as running it.
+_OPEN_ENROLLMENTS = {postgres: _open_enrollments(postgres) for postgres in (False, True)}
 
 
 def _note_relationship(session: Session, event: NewEvent) -> bool:
@@ -292,15 +323,48 @@ def _has_row(session: Session, enrollment_id: int, step_id: str) -> bool:
     return session.execute(query).first() is not None
 
 
+def _triggers_by_event(journeys: Mapping[str, Journey]) -> dict[str, list[str]]:
+    """Event name → the journeys (in their order) with a trigger on that name: what each
+    event's entries are looked up in, instead of every journey's triggers per event. Kept for
+    the last JourneySet seen (the catalogue's, replaced, never changed, when files change)."""
+    if type(journeys) is JourneySet:
+        last = _LAST_TRIGGERS.get("set")
+        if last is None or last[0] is not journeys:
+            last = _LAST_TRIGGERS["set"] = (journeys, _index_triggers(journeys))
+        return last[1]
+    return _index_triggers(journeys)
+
+
+_LAST_TRIGGERS: dict[str, tuple[JourneySet, dict[str, list[str]]]] = {}
+
+
+def _index_triggers(journeys: Mapping[str, Journey]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for journey_id, journey in journeys.items():
+        for name in dict.fromkeys(t.event for t in journey.trigger_events):
+            found.setdefault(name, []).append(journey_id)
+    return found
+
+
 def _enter_triggered_journeys(
-    session: Session, event: NewEvent, journeys: Mapping[str, Journey], now: datetime
+    session: Session,
+    event: NewEvent,
+    journeys: Mapping[str, Journey],
+    now: datetime,
+    candidates: Sequence[str],
 ) -> None:
+    """Enter the journeys among ``candidates`` (those with a trigger on the event's name) that
+    the event, properties included, triggers."""
+    if not candidates:
+        return
     properties = dict(event.properties)
     triggered = [
         journey_id
-        for journey_id, journey in journeys.items()
-        if any(t.matches(event.name, properties) for t in journey.trigger_events)
+        for journey_id in candidates
+        if any(t.matches(event.name, properties) for t in journeys[journey_id].trigger_events)
     ]
+    if not triggered:
+        return
     for journey, version_id in entering(session.connection(), journeys, triggered):
         if not any(t.matches(event.name, properties) for t in journey.trigger_events):
             continue  # the current version is entered otherwise

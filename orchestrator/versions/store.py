@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from orchestrator.db.tables import journey_current, journey_versions, snapshot_files
 from orchestrator.db.upsert import insert_ignoring_conflicts
@@ -62,14 +63,39 @@ def current_versions(
 ) -> dict[str, int]:
     """Journey id → current version id. ``share``: wait for a change being applied and hold
     it off until this transaction ends (what enrolling does)."""
+    postgres = connection.dialect.name == "postgresql"
+    if journey_ids is not None:  # every event a journey reacts to: built once, ids a parameter
+        rows = connection.execute(
+            _CURRENT_OF[(postgres, share and postgres)], {"journey_ids": sorted(journey_ids)}
+        )
+        return {row.journey_id: row.version_id for row in rows}
     query = select(_CURRENT.c.journey_id, _CURRENT.c.version_id).where(
         _CURRENT.c.version_id.is_not(None)
     )
-    if journey_ids is not None:
-        query = query.where(_CURRENT.c.journey_id.in_(sorted(journey_ids)))
-    if share and connection.dialect.name == "postgresql":
+    if share and postgres:
         query = query.order_by(_CURRENT.c.journey_id).with_for_update(read=True)
     return {row.journey_id: row.version_id for row in connection.execute(query)}
+
+
+def _current_of(postgres: bool, share: bool) -> Any:
+    """The current versions of the journeys ``:journey_ids`` (one array parameter on
+    PostgreSQL, so the text is the same for any list); ``share``: ``FOR SHARE``, in id order."""
+    if postgres:
+        wanted = _CURRENT.c.journey_id == any_(
+            bindparam("journey_ids", type_=ARRAY(_CURRENT.c.journey_id.type))
+        )
+    else:
+        wanted = _CURRENT.c.journey_id.in_(bindparam("journey_ids", expanding=True))
+    query = select(_CURRENT.c.journey_id, _CURRENT.c.version_id).where(
+        _CURRENT.c.version_id.is_not(None), wanted
+    )
+    if share:
+        query = query.order_by(_CURRENT.c.journey_id).with_for_update(read=True)
+    return query
+
+
+# Built once: building it cost more CPU than running it (a fifth of a single event's reaction).
+_CURRENT_OF = {key: _current_of(*key) for key in ((False, False), (True, False), (True, True))}
 
 
 def current_refs(connection: Connection) -> dict[str, VersionRef]:

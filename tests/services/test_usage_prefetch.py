@@ -50,6 +50,13 @@ def test_only_literal_questions_are_answered_ahead() -> None:
     assert len(usage_questions(s.when for s in shipped.stages if s.when)) == 6
 
 
+def test_a_rule_that_is_one_question_is_answered_ahead() -> None:
+    # Jinja's find_all skips the node it starts from: a rule that is only a call was asked
+    # lazily, per customer (and the plain rules, missing its answer, fell back to the sandbox)
+    assert usage_questions(["usage.seen('login')"]) == {("count", "login", None)}
+    assert usage_questions(["usage.weeks_with('x', 2)"]) == {("weeks_with", "x", 2)}
+
+
 def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runtime) -> None:
     now = runtime.clock.now()
     for name in ("a", "b", "c"):

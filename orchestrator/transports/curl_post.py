@@ -1,0 +1,264 @@
+"""POSTs to one HTTP(S) endpoint through libcurl (pycurl), over keep-alive connections: the
+HTTP side of the SendGrid transport, where every mail of a worker goes.
+
+Why libcurl: a ~10 kB POST and its answer cost ~0.03 ms of CPU through pycurl against ~0.18
+ms through urllib3, whose ``http.client`` builds each request header by header and parses
+each answer's headers with the ``email`` package (``bench/sendgrid_clients.py``; bench/README,
+"Session 6"). At 2,000 mails/s that is a third of a core.
+
+What stays as it was with urllib3:
+
+- **Nothing sent twice.** libcurl resends a request on its own when a reused connection
+  closes before any byte of the answer, POST included (its "connection died, retrying a fresh
+  connect"). Here the body comes from a read callback whose rewind always fails, so libcurl
+  cannot resend it: that case ends as an error after the request was written, a
+  :class:`MaybeSent` (tests/transports/test_sendgrid.py pins it with a server that does that).
+- **Never sent or maybe sent.** :class:`NeverSent` when the request was certainly not written:
+  no free connection in time, a closed pool, or libcurl failed before the transfer began
+  (name resolution, connect, proxy tunnel, TLS handshake or certificate: libcurl's
+  ``REQUEST_SIZE``, the bytes of requests it wrote in this transfer, is 0, or the error is
+  one that only comes before a request). Any other failure is :class:`MaybeSent`.
+- **TLS verified** (peer and host name) against ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set,
+  else the CA store Python's ``ssl`` uses (not the path compiled into the wheel's libcurl);
+  HTTP/1.1 only; no redirect followed; only http and https.
+- **Timeouts.** Connecting (TCP, proxy tunnel and TLS) gets ``connect_timeout``; the whole
+  exchange ``connect_timeout + timeout``. urllib3's read timeout bounded each wait for bytes;
+  a total also bounds an answer that trickles.
+- **Bounded answers.** At most :data:`MAX_ANSWER` bytes of a body are kept (SendGrid answers
+  202 with none; an error is a small JSON), the rest is read and dropped.
+- **A bounded pool.** At most ``max_connections`` handles (each one keep-alive connection);
+  a thread beyond them waits up to ``pool_timeout`` for one, then :class:`NeverSent`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pycurl
+
+MAX_ANSWER = 64 * 1024
+_NOT_REWINDABLE = pycurl.SEEKFUNC_FAIL
+# libcurl errors that only happen before a request is written: name resolution, connecting,
+# TLS set-up and the certificate.
+_BEFORE_ANY_REQUEST = frozenset(
+    {
+        pycurl.E_COULDNT_RESOLVE_PROXY,
+        pycurl.E_COULDNT_RESOLVE_HOST,
+        pycurl.E_COULDNT_CONNECT,
+        pycurl.E_SSL_CONNECT_ERROR,
+        pycurl.E_PEER_FAILED_VERIFICATION,
+        pycurl.E_SSL_CERTPROBLEM,
+        pycurl.E_SSL_CIPHER,
+        pycurl.E_SSL_CACERT_BADFILE,
+        pycurl.E_SSL_ISSUER_ERROR,
+        pycurl.E_SSL_PINNEDPUBKEYNOTMATCH,
+    }
+)
+
+
+class NeverSent(Exception):
+    """The request was not written: sending it again cannot make a second copy."""
+
+
+class MaybeSent(Exception):
+    """The request may have reached the server and been acted on; no answer says so."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The status, the header lines of the final answer (``name: value``, as received) and
+    at most :data:`MAX_ANSWER` bytes of its body."""
+
+    status: int
+    header_lines: tuple[bytes, ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), without surrounding space."""
+        wanted = name.lower().encode("latin-1") + b":"
+        for line in self.header_lines:
+            if line[: len(wanted)].lower() == wanted:
+                return line[len(wanted) :].strip().decode("latin-1")
+        return None
+
+    def headers(self) -> dict[str, str]:
+        """Every header by lower-cased name (the last of repeated ones)."""
+        found: dict[str, str] = {}
+        for line in self.header_lines:
+            name, colon, value = line.partition(b":")
+            if colon:
+                found[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        return found
+
+
+@dataclass(frozen=True)
+class CaStore:
+    """Where trusted certificates are: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as OpenSSL and
+    Python read them, else Python's default verify paths."""
+
+    cafile: str | None
+    capath: str | None
+
+    @classmethod
+    def from_environment(cls) -> CaStore:
+        paths = ssl.get_default_verify_paths()
+        cafile = os.environ.get("SSL_CERT_FILE") or paths.cafile or paths.openssl_cafile
+        capath = os.environ.get("SSL_CERT_DIR") or paths.capath or paths.openssl_capath
+        return cls(
+            cafile if cafile and os.path.isfile(cafile) else None,
+            capath if capath and os.path.isdir(capath) else None,
+        )
+
+
+class CurlPost:
+    """POST to ``url`` with fixed ``headers``; safe to share between threads."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        connect_timeout: float,
+        timeout: float,
+        max_connections: int,
+        pool_timeout: float,
+        proxy: str | None = None,
+    ) -> None:
+        self.url = url
+        self._headers = [f"{name}: {value}" for name, value in headers.items()]
+        self._headers.append("Expect:")  # no 100-continue round trip before a large body
+        self._connect_ms = max(1, int(connect_timeout * 1000))
+        self._total_ms = max(1, int((connect_timeout + timeout) * 1000))
+        self._proxy = proxy
+        self._ca = CaStore.from_environment()
+        self._pool_timeout = pool_timeout
+        self._idle: queue.LifoQueue[pycurl.Curl] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._handles: list[pycurl.Curl] = []
+
+    def post(self, body: bytes) -> Answer:
+        if self._closed:
+            raise NeverSent("the connection pool is closed")
+        if not self._slots.acquire(timeout=self._pool_timeout):
+            raise NeverSent("no free connection in time (EmptyPool)")
+        try:
+            handle = self._take()
+            try:
+                answer = self._perform(handle, body)
+            except BaseException:
+                self._discard(handle)  # its connection is in an unknown state: never reused
+                raise
+            self._give_back(handle)
+            return answer
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.close()
+
+    def _take(self) -> pycurl.Curl:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        handle = self._new_handle()
+        with self._lock:
+            if self._closed:
+                handle.close()
+                raise NeverSent("the connection pool is closed")
+            self._handles.append(handle)
+        return handle
+
+    def _give_back(self, handle: pycurl.Curl) -> None:
+        with self._lock:
+            if self._closed:
+                return  # close() closed it, or will
+        self._idle.put(handle)
+
+    def _discard(self, handle: pycurl.Curl) -> None:
+        with self._lock:
+            if handle in self._handles:
+                self._handles.remove(handle)
+        handle.close()
+
+    def _new_handle(self) -> pycurl.Curl:
+        handle = pycurl.Curl()
+        handle.setopt(pycurl.URL, self.url)
+        handle.setopt(pycurl.POST, 1)
+        handle.setopt(pycurl.HTTPHEADER, self._headers)
+        handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        handle.setopt(pycurl.FOLLOWLOCATION, 0)
+        handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for name resolution timeouts
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, self._connect_ms)
+        handle.setopt(pycurl.TIMEOUT_MS, self._total_ms)
+        handle.setopt(pycurl.SSL_VERIFYPEER, 1)
+        handle.setopt(pycurl.SSL_VERIFYHOST, 2)
+        if self._ca.cafile is not None:
+            handle.setopt(pycurl.CAINFO, self._ca.cafile)
+        if self._ca.capath is not None:
+            handle.setopt(pycurl.CAPATH, self._ca.capath)
+        handle.setopt(pycurl.PROXY, self._proxy or "")  # "": no proxy, whatever the environment
+        handle.setopt(pycurl.SEEKFUNCTION, _cannot_rewind)
+        return handle
+
+    def _perform(self, handle: pycurl.Curl, body: bytes) -> Answer:
+        lines: list[bytes] = []
+        kept = _Kept()
+        handle.setopt(pycurl.POSTFIELDSIZE, len(body))
+        handle.setopt(pycurl.READFUNCTION, io.BytesIO(body).read)
+        handle.setopt(pycurl.HEADERFUNCTION, _header_collector(lines))
+        handle.setopt(pycurl.WRITEFUNCTION, kept.write)
+        try:
+            handle.perform()
+        except pycurl.error as exc:
+            code, message = exc.args[0], str(exc.args[1]) if len(exc.args) > 1 else ""
+            started = handle.getinfo(pycurl.REQUEST_SIZE) > 0 and code not in _BEFORE_ANY_REQUEST
+            raise (MaybeSent if started else NeverSent)(f"curl error {code}: {message}") from None
+        status = int(handle.getinfo(pycurl.RESPONSE_CODE))
+        return Answer(status, tuple(lines), kept.bytes())
+
+
+def _cannot_rewind(offset: int, origin: int) -> int:
+    """libcurl rewinds a body only to send it again (a reused connection that died before
+    answering): refusing makes that an error, so a mail is never posted twice."""
+    return _NOT_REWINDABLE
+
+
+def _header_collector(lines: list[bytes]) -> Callable[[bytes], None]:
+    def collect(line: bytes) -> None:
+        if line.startswith(b"HTTP/"):
+            lines.clear()  # a proxy's CONNECT answer, or a 1xx: only the final answer counts
+        elif line.strip():
+            lines.append(line.rstrip(b"\r\n"))
+
+    return collect
+
+
+class _Kept:
+    """The first MAX_ANSWER bytes of a body; the rest is read and dropped."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        room = MAX_ANSWER - self._size
+        if room > 0:
+            self._parts.append(data[:room])
+            self._size += min(room, len(data))
+
+    def bytes(self) -> bytes:
+        return b"".join(self._parts)
