@@ -39,7 +39,7 @@ from pathlib import Path
 
 import httpx
 from bench_db import db_counters, prepare_database, seed_customers
-from proc_stats import child_pids, stats_of
+from proc_stats import child_pids, main_thread_cpu, stats_of
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -156,17 +156,19 @@ def running_api(database_url: str, processes: int, log: Path) -> Iterator[tuple[
                 process.wait()
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds of the API parent and every process below it (uvicorn's workers)."""
-    total, stack = 0.0, [pid]
+def server_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of the API parent and every process below it (uvicorn's workers): in all,
+    and in their event-loop threads (each process's first thread)."""
+    total, loops, stack = 0.0, 0.0, [pid]
     while stack:
         current = stack.pop()
         try:
             total += stats_of(current).cpu
+            loops += main_thread_cpu(current)
         except OSError:
             continue
         stack.extend(child_pids(current))
-    return total
+    return total, loops
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int | str] = field(default_factory=Counter)
     server_cpu: float = 0.0
+    loop_cpu: float = 0.0
     client_cpu: float = 0.0
     transactions: int = 0
 
@@ -286,7 +289,9 @@ def measure(
     total = config.batch_requests if kind == "batch" else config.requests
     before_db, before_cpu, before_client = db_counters(engine), server_cpu(pid), time.process_time()
     asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result))
-    result.server_cpu = server_cpu(pid) - before_cpu
+    after_cpu = server_cpu(pid)
+    result.server_cpu = after_cpu[0] - before_cpu[0]
+    result.loop_cpu = after_cpu[1] - before_cpu[1]
     result.client_cpu = time.process_time() - before_client
     time.sleep(1.1)  # backends report their counters at most once a second
     result.transactions = db_counters(engine).minus(before_db).transactions
@@ -325,7 +330,8 @@ def print_result(r: Result) -> None:
     )
     print(
         f"        statuses {dict(r.statuses)}; per request: API CPU "
-        f"{1000 * r.server_cpu / per:.2f} ms, PostgreSQL transactions {r.transactions / per:.2f},"
+        f"{1000 * r.server_cpu / per:.2f} ms (event loop {1000 * r.loop_cpu / per:.2f} ms), "
+        f"PostgreSQL transactions {r.transactions / per:.2f},"
         f" client CPU {1000 * r.client_cpu / per:.2f} ms"
     )
 

@@ -60,6 +60,13 @@ def stats_of(pid: int) -> ProcStats:
     return ProcStats(pid, values.get("VmRSS", 0), values.get("VmHWM", 0), cpu)
 
 
+def main_thread_cpu(pid: int) -> float:
+    """CPU seconds of a process's first thread (its id is the process's): in an API process
+    the event loop, where uvicorn and the application run; the services run in other
+    threads."""
+    return _cpu_seconds(_proc_stat(f"{pid}/task/{pid}")[1])
+
+
 def worker_stats(main_pid: int) -> list[ProcStats]:
     return [stats_of(pid) for pid in child_pids(main_pid)]
 

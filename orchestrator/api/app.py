@@ -56,13 +56,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.add_middleware(RecipientPages)  # /unsubscribe/, /nps/, /programs/ answers private
     app.add_middleware(ObserveRequests)  # outermost
+    # The router tries its routers in this order (each its routes, twice), so the two routes
+    # every product calls on every signup and event come first; no path of one overlaps another.
     app.include_router(signup.router, tags=["hooks"])
+    app.include_router(events.router, tags=["usage"])
     app.include_router(unsubscribe.router, tags=["recipients"])
     app.include_router(surveys.router, tags=["recipients"])
     app.include_router(programs.router, tags=["recipients"])
     app.include_router(sendgrid_webhook.router, tags=["hooks"])
     app.include_router(suppressions.router, tags=["suppressions"])
-    app.include_router(events.router, tags=["usage"])
     app.include_router(customer_routes.router, tags=["usage"])
     app.include_router(tasks.router, tags=["csm tasks"])
     app.include_router(webhooks.router, tags=["webhooks"])

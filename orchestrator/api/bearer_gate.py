@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.api.deps import bearer_refusal
+from orchestrator.api.deps import bearer_refusal, bearer_token
 from orchestrator.api.errors import error_response
 from orchestrator.settings import Settings
 
@@ -23,7 +23,7 @@ class BearerGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _protected(scope["path"]):
-            refusal = bearer_refusal(self.settings.api_key, _bearer_token(scope))
+            refusal = bearer_refusal(self.settings.api_key, bearer_token(scope["headers"]))
             if refusal is not None:
                 await error_response(refusal)(scope, receive, send)
                 return
@@ -32,12 +32,3 @@ class BearerGate:
 
 def _protected(path: str) -> bool:
     return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
-
-
-def _bearer_token(scope: Scope) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive, as HTTPBearer)."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
-    return None

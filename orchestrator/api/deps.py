@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -50,3 +51,22 @@ def require_api_key(
 
 
 ApiKeyAuth = Depends(require_api_key)
+
+
+def check_api_key(request: Request) -> None:
+    """:func:`require_api_key` as a plain call, for the routes that resolve no dependencies
+    (``api/direct_route.py``)."""
+    runtime: Runtime = request.app.state.runtime
+    refusal = bearer_refusal(runtime.settings.api_key, bearer_token(request.scope["headers"]))
+    if refusal is not None:
+        raise refusal
+
+
+def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` among raw ASGI headers (the scheme
+    case-insensitive, as HTTPBearer reads it)."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import ApiKeyAuth, RuntimeDep
+from orchestrator.api.deps import ApiKeyAuth
+from orchestrator.api.direct_route import DirectRoute
 from orchestrator.api.openapi import answers, body_schema, json_body
-from orchestrator.api.routing import StrictRoute
+from orchestrator.runtime import Runtime
 from orchestrator.services.events import track_events
 from orchestrator.usage.events import MAX_BATCH, EventIn, EventsAccepted, parse_event_body
 
-router = APIRouter(route_class=StrictRoute, dependencies=[ApiKeyAuth], responses=answers(401))
+router = APIRouter(route_class=DirectRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
 _EVENT = body_schema(EventIn)
 _BODY = {
@@ -43,17 +44,20 @@ _BODY = {
     ),
     openapi_extra=json_body(_BODY),
 )
-async def post_events(
-    request: Request, runtime: RuntimeDep, background: BackgroundTasks
-) -> EventsAccepted:
+async def post_events(request: Request) -> Response:
     """All or nothing. An event whose ``id`` was stored before is counted as a duplicate and
     changes nothing, so retrying a request is safe."""
+    runtime: Runtime = request.app.state.runtime
     submission = parse_event_body(await request.body())
-    return await run_in_threadpool(
+    background = BackgroundTasks()
+    accepted = await run_in_threadpool(
         track_events,
         runtime.engine,
         submission,
         rules=runtime.usage_rules(),
         clock=runtime.clock,
         notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
+    )
+    return Response(
+        accepted.model_dump_json(), 202, media_type="application/json", background=background
     )

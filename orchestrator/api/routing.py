@@ -55,7 +55,7 @@ class StrictRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            errors = _parameter_problems(request)
+            errors = parameter_problems(request)
             if errors:
                 raise InvalidRequest(errors)
             return await handler(StrictJsonRequest(request.scope, request.receive))
@@ -82,7 +82,7 @@ class StrictRoute(APIRoute):
         await super().handle(scope, receive, send)
 
 
-def _parameter_problems(request: Request) -> list[dict[str, Any]]:
+def parameter_problems(request: Request) -> list[dict[str, Any]]:
     places = [("path", request.path_params.items()), ("query", request.query_params.multi_items())]
     return [
         {"type": "string_unstorable", "loc": [where, name], "msg": f"value {problem}"}

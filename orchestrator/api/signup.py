@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.direct_route import DirectRoute, header_parameters
 from orchestrator.api.openapi import answers, body_schema, json_body
-from orchestrator.api.routing import StrictRoute
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
+from orchestrator.runtime import Runtime
 from orchestrator.services.signup import check_signup_headers, enroll_signed_signup
 
-router = APIRouter(route_class=StrictRoute)
+router = APIRouter(route_class=DirectRoute)
+
+TIMESTAMP, SIGNATURE = "x-stepmail-timestamp", "x-stepmail-signature"
 
 
 @router.post(
@@ -20,29 +22,32 @@ router = APIRouter(route_class=StrictRoute)
     response_model=SignupAccepted,
     summary="Enroll a new customer",
     responses=answers(401, 413, 422, s401="Missing, wrong or stale signature"),
-    openapi_extra=json_body(body_schema(SignupRequest)),
+    openapi_extra={
+        **json_body(body_schema(SignupRequest)),
+        "parameters": header_parameters(
+            x_stepmail_timestamp="Unix seconds",
+            x_stepmail_signature='"v1=" + hex HMAC-SHA256 of "<timestamp>.<raw body>"',
+        ),
+    },
 )
-async def signup_hook(
-    request: Request,
-    runtime: RuntimeDep,
-    x_stepmail_timestamp: str | None = Header(default=None, description="Unix seconds"),
-    x_stepmail_signature: str | None = Header(
-        default=None, description='"v1=" + hex HMAC-SHA256 of "<timestamp>.<raw body>"'
-    ),
-) -> SignupAccepted:
+async def signup_hook(request: Request) -> Response:
     """Idempotent on ``external_id``: repeating a signup returns the same ids and enrolls once."""
+    runtime: Runtime = request.app.state.runtime
+    timestamp, signature = request.headers.get(TIMESTAMP), request.headers.get(SIGNATURE)
+    hook = runtime.hook_rules()
     check_signup_headers(
-        x_stepmail_timestamp, x_stepmail_signature, hook=runtime.hook_rules(), clock=runtime.clock
+        timestamp, signature, hook=hook, clock=runtime.clock
     )  # before the body is read: an unsigned request costs nothing (api/body_budget.py)
     body = await request.body()
-    return await run_in_threadpool(
+    accepted = await run_in_threadpool(
         enroll_signed_signup,
         runtime.engine,
         body,
-        x_stepmail_timestamp,
-        x_stepmail_signature,
-        hook=runtime.hook_rules(),
+        timestamp,
+        signature,
+        hook=hook,
         journeys=runtime.journeys,
         rules=runtime.enrollment_rules(),
         clock=runtime.clock,
     )
+    return Response(accepted.model_dump_json(), 202, media_type="application/json")

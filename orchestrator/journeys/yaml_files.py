@@ -192,18 +192,23 @@ def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
 def read_when_changed(load: Callable[[Path], Definition]) -> Callable[[Path], Definition | None]:
     """``load`` for a file an installation may leave out (health, lifecycle, programs, the
     event catalogue): None without the file, else its content, read again only when the file
-    changes, so a deploy that edits it is picked up without a restart."""
+    changes, so a deploy that edits it is picked up without a restart.
+
+    The API asks on every request, so the check is one ``stat``: the file is known by what it
+    says of itself (device, inode, size, modification time), which a symlink switched to
+    another release changes too, not by its resolved path (``resolve`` costs an ``lstat`` per
+    path component)."""
 
     @lru_cache(maxsize=8)
-    def cached(path: Path, _version: int) -> Definition:
+    def cached(path: Path, _version: tuple[int, int, int, int]) -> Definition:
         return load(path)
 
     def read(path: Path) -> Definition | None:
         try:
-            version = path.stat().st_mtime_ns
+            found = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return cached(path, version)  # not resolve(): its lstat calls cost 10x the stat
+        return cached(path, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
 
     return read
 

@@ -1,0 +1,246 @@
+"""The API's HTTP layer in-process: CPU per signed signup and per single event through the
+whole ASGI application (middleware, routing, dependencies, validation, the route, the
+answer), next to the same service call without HTTP, on PostgreSQL. The difference is what
+the HTTP layer costs above the service; uvicorn's parsing and socket work are not in it
+(``api_load.py`` measures a real server).
+
+    su postgres -c "createdb -O stepmail stepmail_bench_api_cpu"      # once
+    .venv/bin/python bench/api_cpu.py
+    .venv/bin/python bench/api_cpu.py --requests 2000 --profile signup
+
+Requests go straight to the application as ASGI messages, ``--concurrency`` at a time on
+uvloop, as uvicorn would hand them over. CPU is this process's own (``time.process_time``,
+every thread), so it is robust to a busy machine; the database's work is not in it.
+The event loop's own CPU (``time.thread_time`` of this thread) is printed apart: it is the
+HTTP layer, the services running in the thread pool. ``--profile`` runs cProfile (timed by
+that thread's CPU) over the kind's requests: the thread pool is not in it. The database name must
+contain ``bench`` (it is rebuilt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from bench_db import prepare_database, seed_customers
+from pydantic import SecretStr
+
+from orchestrator.api.app import create_app
+from orchestrator.enrollment.signature import sign
+from orchestrator.runtime import build_runtime
+from orchestrator.services.events import track_events
+from orchestrator.services.signup import enroll_signed_signup
+from orchestrator.settings import load_settings
+from orchestrator.usage.events import parse_event_body
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench_api_cpu"
+HOOK_SECRET = "bench-hook-secret-0123456789abcdef"  # noqa: S105  (a throwaway bench)
+API_KEY = "bench-api-key-0123456789abcdef"
+CUSTOMERS = 3_000
+EVENT_NAMES = ("login", "report_created", "login", "workflow_created", "login")
+Request = tuple[str, bytes, list[tuple[bytes, bytes]]]
+
+
+def signup_request(n: int, run: str) -> Request:
+    """The same body as ``api_load.py`` sends."""
+    external_id = f"cpu-{run}-{n}"
+    body = json.dumps(
+        {
+            "external_id": external_id,
+            "email": f"{external_id}@customer.example",
+            "name": "山田 太郎" if n % 2 else "Jane Doe",
+            "company": "株式会社サンプル",
+            "annual_contract_value": (3_600_000, 360_000, 36_000)[n % 3],
+            "locale": ("ja", "en")[n % 2],
+            "csm_name": "佐藤 花子",
+            "csm_email": "hanako@relay.example",
+        },
+        ensure_ascii=False,
+    ).encode()
+    timestamp = str(int(time.time()))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-stepmail-timestamp", timestamp.encode()),
+        (b"x-stepmail-signature", sign(HOOK_SECRET, timestamp, body).encode()),
+    ]
+    return "/hooks/signup", body, headers
+
+
+def event_request(n: int, run: str) -> Request:
+    event = {
+        "external_id": f"ev-{1 + n % CUSTOMERS}",
+        "name": EVENT_NAMES[n % len(EVENT_NAMES)],
+        "id": f"{run}-{n}",
+    }
+    headers = [
+        (b"authorization", f"Bearer {API_KEY}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    return "/v1/events", json.dumps(event).encode(), headers
+
+
+MAKERS = {"signup": signup_request, "event": event_request}
+
+
+async def call_app(app: Callable[..., Awaitable[None]], request: Request) -> int:
+    """One request as uvicorn hands it over: the scope, one body message, the answer."""
+    path, body, headers = request
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "POST",
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+        "state": {},
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # a disconnect never comes while the request runs
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=1000, help="per kind")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--kinds", nargs="+", choices=tuple(MAKERS), default=list(MAKERS))
+    parser.add_argument("--profile", nargs="*", choices=tuple(MAKERS), default=[])
+    parser.add_argument("--top", type=int, default=50, help="profile lines")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args(argv)
+    engine = prepare_database(args.database_url)
+    seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
+    settings = load_settings(
+        environment="development",
+        database_url=args.database_url,
+        journeys_dir=ROOT / "journeys",
+        templates_dir=ROOT / "templates" / "mail",
+        signup_hook_secret=SecretStr(HOOK_SECRET),
+        api_key=SecretStr(API_KEY),
+    )
+    runtime = build_runtime(settings)
+    app = create_app(runtime)
+    run = f"{int(time.time())}-{os.getpid()}"
+    print(f"load average {os.getloadavg()[0]:.1f}; {args.requests} requests per kind")
+    try:
+        for kind in args.kinds:
+            make = MAKERS[kind]
+            service = _service_call(runtime, kind)
+            for n in range(30):  # warm: statements prepared, routes and models built
+                service(make(-1 - n, run + "w"))
+                uvloop.run(_drive(app, [make(-100 - n, run + "w")], 1))
+            requests = [make(n, run) for n in range(args.requests)]
+            alone = [make(n, run + "s") for n in range(args.requests)]
+            started = time.process_time()
+            for request in alone:
+                service(request)
+            service_ms = 1000 * (time.process_time() - started) / len(alone)
+            profiler = cProfile.Profile(time.thread_time) if kind in args.profile else None
+            started, loop_started = time.process_time(), time.thread_time()
+            if profiler:
+                profiler.enable()
+            statuses = uvloop.run(_drive(app, requests, args.concurrency))
+            if profiler:
+                profiler.disable()
+            app_ms = 1000 * (time.process_time() - started) / len(requests)
+            loop_ms = 1000 * (time.thread_time() - loop_started) / len(requests)
+            print(
+                f"{kind:<7} through the app {app_ms:.2f} ms CPU per request, "
+                f"{loop_ms:.2f} ms of it on the event loop's thread (statuses {statuses}); "
+                f"the service alone {service_ms:.2f} ms; difference {app_ms - service_ms:.2f} ms"
+            )
+            if profiler:
+                out = io.StringIO()
+                stats = pstats.Stats(profiler, stream=out)
+                stats.sort_stats("cumulative").print_stats(args.top)
+                stats.sort_stats("tottime").print_stats(args.top)
+                print(out.getvalue())
+    finally:
+        runtime.close()
+        engine.dispose()
+
+
+def _service_call(runtime: Any, kind: str) -> Callable[[Request], object]:
+    """The route's service call on a request's body, without HTTP."""
+    if kind == "signup":
+
+        def signup(request: Request) -> object:
+            _path, body, headers = request
+            given = dict(headers)
+            return enroll_signed_signup(
+                runtime.engine,
+                body,
+                given[b"x-stepmail-timestamp"].decode(),
+                given[b"x-stepmail-signature"].decode(),
+                hook=runtime.hook_rules(),
+                journeys=runtime.journeys,
+                rules=runtime.enrollment_rules(),
+                clock=runtime.clock,
+            )
+
+        return signup
+
+    def event(request: Request) -> object:
+        return track_events(
+            runtime.engine,
+            parse_event_body(request[1]),
+            rules=runtime.usage_rules(),
+            clock=runtime.clock,
+            notify=lambda _ids: None,
+        )
+
+    return event
+
+
+async def _drive(app: Any, requests: list[Request], concurrency: int) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    queue = iter(requests)
+
+    async def client() -> None:
+        for request in queue:
+            status = await call_app(app, request)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return statuses
+
+
+if __name__ == "__main__":
+    main()
