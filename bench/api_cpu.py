@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import cProfile
 import io
-import json
 import os
 import pstats
 import time
@@ -32,12 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import api_load
 import uvloop
+from api_load import API_KEY, CUSTOMERS, HOOK_SECRET
 from bench_db import prepare_database, seed_customers
 from pydantic import SecretStr
 
 from orchestrator.api.app import create_app
-from orchestrator.enrollment.signature import sign
 from orchestrator.runtime import build_runtime
 from orchestrator.services.events import track_events
 from orchestrator.services.signup import enroll_signed_signup
@@ -46,52 +46,19 @@ from orchestrator.usage.events import parse_event_body
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench_api_cpu"
-HOOK_SECRET = "bench-hook-secret-0123456789abcdef"  # noqa: S105  (a throwaway bench)
-API_KEY = "bench-api-key-0123456789abcdef"
-CUSTOMERS = 3_000
-EVENT_NAMES = ("login", "report_created", "login", "workflow_created", "login")
+# The requests api_load.py sends through the server, as uvicorn hands their headers over.
 Request = tuple[str, bytes, list[tuple[bytes, bytes]]]
 
 
-def signup_request(n: int, run: str) -> Request:
-    """The same body as ``api_load.py`` sends."""
-    external_id = f"cpu-{run}-{n}"
-    body = json.dumps(
-        {
-            "external_id": external_id,
-            "email": f"{external_id}@customer.example",
-            "name": "山田 太郎" if n % 2 else "Jane Doe",
-            "company": "株式会社サンプル",
-            "annual_contract_value": (3_600_000, 360_000, 36_000)[n % 3],
-            "locale": ("ja", "en")[n % 2],
-            "csm_name": "佐藤 花子",
-            "csm_email": "hanako@relay.example",
-        },
-        ensure_ascii=False,
-    ).encode()
-    timestamp = str(int(time.time()))
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"x-stepmail-timestamp", timestamp.encode()),
-        (b"x-stepmail-signature", sign(HOOK_SECRET, timestamp, body).encode()),
-    ]
-    return "/hooks/signup", body, headers
+def asgi_maker(make: Callable[[int, str], api_load.Request]) -> Callable[[int, str], Request]:
+    def asgi(n: int, run: str) -> Request:
+        path, body, headers = make(n, run)
+        return path, body, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    return asgi
 
 
-def event_request(n: int, run: str) -> Request:
-    event = {
-        "external_id": f"ev-{1 + n % CUSTOMERS}",
-        "name": EVENT_NAMES[n % len(EVENT_NAMES)],
-        "id": f"{run}-{n}",
-    }
-    headers = [
-        (b"authorization", f"Bearer {API_KEY}".encode()),
-        (b"content-type", b"application/json"),
-    ]
-    return "/v1/events", json.dumps(event).encode(), headers
-
-
-MAKERS = {"signup": signup_request, "event": event_request}
+MAKERS = {kind: asgi_maker(api_load.MAKERS[kind]) for kind in ("signup", "event")}
 
 
 async def call_app(app: Callable[..., Awaitable[None]], request: Request) -> int:
