@@ -3,8 +3,8 @@
 The signup hook's cost is mostly per transaction and per statement, not per customer, so the
 API hands the signups that wait while a group runs to :func:`enroll_signed_group` as the next
 group (see ``orchestrator.api.coalescer``). Each signup is verified and read on its own (a bad
-one gets its own 401 or 422), then the good ones are enrolled together, in ``external_id``
-order so that two groups racing on the same customers lock them in the same order. Nothing
+one gets its own 401 or 422), then the good ones are enrolled together with a few statements
+for all of them (``orchestrator.enrollment.many``). Nothing
 weakens: when a signup's answer is sent, its customer and enrollments are committed. If the
 group's transaction fails, nothing of it is stored and each signup runs again alone, so a
 failing one gets the error it would have had alone.
@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
-from orchestrator.enrollment import store
+from orchestrator.enrollment.many import enroll_signups
 from orchestrator.enrollment.signature import verify
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.store import EnrollmentRules
@@ -86,12 +86,10 @@ def _together(
     rules: EnrollmentRules,
     clock: Clock,
 ) -> dict[int, SignupAccepted]:
-    """Each signup's answer by its position (a repeated ``external_id`` in the group is found,
-    as it would be a moment later)."""
-    ordered = sorted(signups.items(), key=lambda item: item[1].external_id)
+    """Each signup's answer by its position."""
     with Session(engine) as session, session.begin():
-        now = clock.now()
-        return {n: store.enroll_signup(session, s, journeys, rules, now) for n, s in ordered}
+        answers = enroll_signups(session, list(signups.values()), journeys, rules, clock.now())
+    return dict(zip(signups, answers, strict=True))
 
 
 def _alone(

@@ -4,20 +4,37 @@ run one after the other would have, on SQLite and PostgreSQL; a bad one fails al
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator.db.tables import customers, enrollments, scheduled_sends
-from orchestrator.enrollment import store
+from orchestrator.db.tables import (
+    consent_records,
+    customer_stage_history,
+    customers,
+    enrollments,
+    scheduled_sends,
+)
+from orchestrator.enrollment import many, store
 from orchestrator.enrollment.signature import sign
 from orchestrator.enrollment.signup import SignupAccepted
 from orchestrator.errors import InvalidRequest, InvalidSignature
 from orchestrator.runtime import Runtime
 from orchestrator.services.signup_groups import Outcome, SignedSignup, enroll_signed_group
-from tests.support.environment import SECRET
+from orchestrator.settings import Settings
+from tests.support.environment import ROOT, SECRET, make_settings
+from tests.support.journeys import standard_with
 from tests.support.signups import signup_payload
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The standard journeys with the shipped lifecycle: a new customer starts in a stage."""
+    lifecycle = (ROOT / "journeys" / "lifecycle.yaml").read_text("utf-8")
+    folder = standard_with(tmp_path / "journeys", {"lifecycle.yaml": lifecycle})
+    return make_settings(tmp_path, database_url, journeys_dir=folder)
 
 
 def signed(runtime: Runtime, payload: Any, secret: str = SECRET) -> SignedSignup:
@@ -71,6 +88,16 @@ def stored(runtime: Runtime, prefix: str) -> list[Any]:
             connection.execute(
                 select(func.count()).where(scheduled_sends.c.customer_id.in_(mine))
             ).scalar(),
+            connection.execute(
+                select(consent_records.c.source, consent_records.c.text_version).where(
+                    consent_records.c.customer_id.in_(mine)
+                )
+            ).all(),
+            connection.execute(
+                select(customer_stage_history.c.stage, customer_stage_history.c.source).where(
+                    customer_stage_history.c.customer_id.in_(mine)
+                )
+            ).all(),
         ]
 
 
@@ -92,22 +119,24 @@ def test_a_group_answers_and_stores_what_the_signups_alone_would_have(runtime: R
     assert grouped[0].customer_id == grouped[3].customer_id and grouped[0].created
     assert grouped[0].enrollment_ids == grouped[3].enrollment_ids
     assert stored(runtime, "group-") == stored(runtime, "alone-")
+    assert stored(runtime, "group-")[0] == [("a", "high", "onboarding"), ("z", "low", "onboarding")]
     assert isinstance(grouped[1], InvalidSignature) and isinstance(grouped[4], InvalidRequest)
 
 
 def test_a_signup_whose_enrollment_fails_in_a_group_fails_alone(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The group's transaction fails in its second signup: nothing of it stays, and each
+    """The group's transaction fails on its second signup: nothing of it stays, and each
     signup runs again alone, so only the failing one fails."""
-    enroll = store.enroll_signup
+    values = store.customer_values
 
-    def failing_for_c(session: Any, signup: Any, *args: Any) -> SignupAccepted:
+    def failing_for_c(signup: Any, *args: Any) -> Any:
         if signup.external_id == "c":
             raise RuntimeError("the database refused c")
-        return enroll(session, signup, *args)
+        return values(signup, *args)
 
-    monkeypatch.setattr(store, "enroll_signup", failing_for_c)
+    monkeypatch.setattr(store, "customer_values", failing_for_c)  # alone
+    monkeypatch.setattr(many, "customer_values", failing_for_c)  # in a group
     group = [signed(runtime, signup_payload(name)) for name in ("b", "c", "d")]
 
     outcomes = run(runtime, group)
