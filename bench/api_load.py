@@ -4,14 +4,23 @@
 For each API process count and each kind of request it prints requests/s, latency
 p50/p95/p99, the status codes, and what is robust to a busy machine: the API processes' own
 CPU milliseconds per request (from /proc), PostgreSQL transactions per request (from
-``pg_stat_database``) and this client's CPU per request (on 2 cores the client competes with
-the server it measures). Wall-clock numbers are only worth what the machine's load was; the
-first line prints it.
+``pg_stat_database``) and the load client's CPU per request (on 2 cores the client competes
+with the server it measures). Wall-clock numbers are only worth what the machine's load was;
+the first line prints it, and which client ran.
 
     su postgres -c "createdb -O stepmail stepmail_bench_api"      # once
+    apt-get install -y wrk                                         # the C client (optional)
     .venv/bin/python bench/api_load.py                             # 1 and 2 API processes
     .venv/bin/python bench/api_load.py --api-processes 1 --concurrency 32 --requests 2000
-    .venv/bin/python bench/api_load.py --kinds event --seconds 20
+    .venv/bin/python bench/api_load.py --kinds event --seconds 20 --client httpx
+
+Two clients send the same requests (``--client``; wrk when it is on PATH, else httpx):
+``wrk`` (``wrk_client.py``: C on epoll, ~0.05 ms of CPU a request; the requests are httpx's
+own bytes, built beforehand, each sent once) and ``httpx`` (asyncio in this process, 4-5 ms
+of CPU a request on this machine: more than the API's, so on 2 shared cores it, not the
+server, bounds req/s). With wrk the latencies are its raw histogram (its coordinated-omission
+correction undone), and requests sent but not answered (a reset, or still out at
+``--seconds``, which wrk does not wait for) count as "no answer" beside wrk's socket errors.
 
 Bounded: every run sends at most ``--requests`` requests (or stops after ``--seconds``) per
 kind, only to 127.0.0.1, and the database name must contain ``bench`` (it is rebuilt).

@@ -6,7 +6,10 @@
 -- (each wrk thread runs its own Lua state) serves records i, i + T, i + 2T ... in order; once
 -- its share is out, a connection that asks for more gets "" (nothing is written, it waits),
 -- and when every connection of the thread waits the thread stops and writes "done" to
--- stderr, so the caller can end wrk's sleep (SIGINT) instead of waiting out -d.
+-- stderr, so the caller can end wrk's sleep (SIGINT) instead of waiting out -d. A connection
+-- whose request was lost (reset) reconnects and asks, so it counts as waiting too; so would
+-- a waiting one the server closes (its keep-alive timeout, 5 s) and wrk reopens, stopping
+-- the thread early: its requests still out then show as "no answer".
 -- done() prints one JSON line: wrk's summary, the requests sent, the statuses seen, and the
 -- raw latency histogram (see latency_histogram for why it is read through the FFI).
 
