@@ -68,32 +68,32 @@ end
 -- undoes the correction, which only depends on the summary.
 local function latency_histogram(latency)
    local stats = ffi.cast("uint64_t **", latency)[0]
-   local pairs_ = {}
+   local entries = {}
    if stats[0] > 0 then
       for value = tonumber(stats[2]), tonumber(stats[3]) do
          local n = stats[4 + value]
-         if n > 0 then table.insert(pairs_, string.format("[%d,%d]", value, tonumber(n))) end
+         if n > 0 then table.insert(entries, string.format("[%d,%d]", value, tonumber(n))) end
       end
    end
-   return "[" .. table.concat(pairs_, ",") .. "]"
+   return "[" .. table.concat(entries, ",") .. "]"
 end
 
 function done(summary, latency, _)
-   local sent_, statuses_ = 0, {}
+   local total_sent, all_statuses = 0, {}
    for _, thread in ipairs(threads) do
-      sent_ = sent_ + thread:get("sent")
+      total_sent = total_sent + thread:get("sent")
       for status, n in pairs(thread:get("statuses")) do
-         statuses_[status] = (statuses_[status] or 0) + n
+         all_statuses[status] = (all_statuses[status] or 0) + n
       end
    end
    local seen = {}
-   for status, n in pairs(statuses_) do
+   for status, n in pairs(all_statuses) do
       table.insert(seen, string.format('"%d":%d', status, n))
    end
    local e = summary.errors
    io.write(string.format(
       '{"duration_us":%d,"requests":%d,"sent":%d,"errors":{"connect":%d,"read":%d,'
          .. '"write":%d,"timeout":%d},"statuses":{%s},"latency_us":%s}\n',
-      summary.duration, summary.requests, sent_, e.connect, e.read, e.write, e.timeout,
+      summary.duration, summary.requests, total_sent, e.connect, e.read, e.write, e.timeout,
       table.concat(seen, ","), latency_histogram(latency)))
 end
