@@ -327,6 +327,8 @@ def build_requests(base: str, kind: str, total: int) -> list[bytes]:
 
 
 def send_with_wrk(base: str, requests: list[bytes], config: LoadConfig, result: Result) -> None:
+    if not requests:
+        return
     connections = min(config.concurrency, len(requests))  # as many as httpx has busy at once
     run = wrk_client.run(base, requests, connections, config.seconds)
     result.seconds, result.latencies, result.client_cpu = run.seconds, run.latencies, run.cpu
