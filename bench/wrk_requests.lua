@@ -9,7 +9,8 @@
 -- stderr, so the caller can end wrk's sleep (SIGINT) instead of waiting out -d. A connection
 -- whose request was lost (reset) reconnects and asks, so it counts as waiting too; so would
 -- a waiting one the server closes (its keep-alive timeout, 5 s) and wrk reopens, stopping
--- the thread early: its requests still out then show as "no answer".
+-- the thread early: its requests still out then show as "no answer". The two cannot be told
+-- apart here: Lua sees neither which connection asks nor wrk's socket errors.
 -- done() prints one JSON line: wrk's summary, the requests sent, the statuses seen, and the
 -- raw latency histogram (see latency_histogram for why it is read through the FFI).
 
