@@ -50,7 +50,7 @@ def raw_request(request: httpx.Request) -> bytes:
 def run(base: str, requests: Sequence[bytes], connections: int, cap: float) -> WrkRun:
     """Send ``requests`` from ``connections`` keep-alive connections, each request once, for
     at most ``cap`` seconds."""
-    threads = math.gcd(connections, THREADS)
+    threads = math.gcd(connections, THREADS)  # 2 if the connections split evenly, else 1
     seconds = f"{math.ceil(cap)}s"  # --timeout: the longest latency wrk 4.1 records
     with tempfile.TemporaryDirectory(prefix="stepmail-wrk-") as folder:
         source, out = Path(folder, "requests"), Path(folder, "out")
