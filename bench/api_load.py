@@ -4,14 +4,23 @@
 For each API process count and each kind of request it prints requests/s, latency
 p50/p95/p99, the status codes, and what is robust to a busy machine: the API processes' own
 CPU milliseconds per request (from /proc), PostgreSQL transactions per request (from
-``pg_stat_database``) and this client's CPU per request (on 2 cores the client competes with
-the server it measures). Wall-clock numbers are only worth what the machine's load was; the
-first line prints it.
+``pg_stat_database``) and the load client's CPU per request (on 2 cores the client competes
+with the server it measures). Wall-clock numbers are only worth what the machine's load was;
+the first line prints it, and which client ran.
 
     su postgres -c "createdb -O stepmail stepmail_bench_api"      # once
+    apt-get install -y wrk                                         # the C client (optional)
     .venv/bin/python bench/api_load.py                             # 1 and 2 API processes
     .venv/bin/python bench/api_load.py --api-processes 1 --concurrency 32 --requests 2000
-    .venv/bin/python bench/api_load.py --kinds event --seconds 20
+    .venv/bin/python bench/api_load.py --kinds event --seconds 20 --client httpx
+
+Two clients send the same requests (``--client``; wrk when it is on PATH, else httpx):
+``wrk`` (``wrk_client.py``: C on epoll, ~0.05 ms of CPU a request; the requests are httpx's
+own bytes, built beforehand, each sent once) and ``httpx`` (asyncio in this process, 4-5 ms
+of CPU a request on this machine: more than the API's, so on 2 shared cores it, not the
+server, bounds req/s). With wrk the latencies are its raw histogram (its coordinated-omission
+correction undone), and requests sent but not answered (a reset, or still out at
+``--seconds``, which wrk does not wait for) count as "no answer" beside wrk's socket errors.
 
 Bounded: every run sends at most ``--requests`` requests (or stops after ``--seconds``) per
 kind, only to 127.0.0.1, and the database name must contain ``bench`` (it is rebuilt).
@@ -24,6 +33,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import wrk_client
 from bench_db import db_counters, prepare_database, seed_customers
 from proc_stats import child_pids, main_thread_cpu, stats_of
 from sqlalchemy import Engine, text
@@ -52,6 +63,7 @@ API_KEY = "bench-api-key-0123456789abcdef"
 CUSTOMERS = 10_000  # the customers events are sent for, each enrolled in onboarding
 BATCH = 1_000
 KINDS = ("signup", "event", "batch")
+CLIENTS = ("wrk", "httpx")
 EVENT_NAMES = ("login", "report_created", "login", "workflow_created", "login")
 
 
@@ -64,6 +76,7 @@ class LoadConfig:
     batch_requests: int
     seconds: float
     kinds: tuple[str, ...]
+    client: str
 
 
 def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
@@ -75,7 +88,15 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
     parser.add_argument("--batch-requests", type=int, default=20, help="batches of 1,000")
     parser.add_argument("--seconds", type=float, default=60, help="cap per kind")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="wrk if it is installed (apt-get install -y wrk), else httpx",
+    )
     args = parser.parse_args(argv)
+    if args.client == "wrk" and not shutil.which("wrk"):
+        parser.error("--client wrk: no wrk on PATH (apt-get install -y wrk)")
     return LoadConfig(
         args.database_url,
         tuple(args.api_processes),
@@ -84,6 +105,7 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
         args.batch_requests,
         args.seconds,
         tuple(args.kinds),
+        args.client,
     )
 
 
@@ -232,6 +254,11 @@ MAKERS: dict[str, Callable[[int, str], Request]] = {
 }
 
 
+def run_id() -> str:
+    """Part of every external id and event id, so no two runs' requests are alike."""
+    return f"{int(time.time())}-{os.getpid()}"
+
+
 @dataclass
 class Result:
     kind: str
@@ -255,8 +282,7 @@ async def drive(
 ) -> None:
     """``concurrency`` clients, each sending its next request as soon as the last answered,
     until ``total`` were sent or ``cap`` seconds passed."""
-    make = MAKERS[kind]
-    run = f"{int(time.time())}-{os.getpid()}"
+    make, run = MAKERS[kind], run_id()
     counter = itertools.count()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     deadline = time.perf_counter() + cap
@@ -282,17 +308,47 @@ async def drive(
         result.seconds = time.perf_counter() - started
 
 
+def send_with_httpx(base: str, kind: str, total: int, config: LoadConfig, result: Result) -> None:
+    started = time.process_time()
+    asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result))
+    result.client_cpu = time.process_time() - started
+
+
+def build_requests(base: str, kind: str, total: int) -> list[bytes]:
+    """Every request a wrk run may send, the bytes httpx would write for it. Built before
+    the run: the httpx client builds each as it sends it, on its own CPU."""
+    make, run = MAKERS[kind], run_id()
+    with httpx.Client(base_url=base) as client:
+        built = (make(n, run) for n in range(total))
+        return [
+            wrk_client.raw_request(client.build_request("POST", path, content=body, headers=h))
+            for path, body, h in built
+        ]
+
+
+def send_with_wrk(base: str, requests: list[bytes], config: LoadConfig, result: Result) -> None:
+    if not requests:
+        return
+    connections = min(config.concurrency, len(requests))  # as many as httpx has busy at once
+    run = wrk_client.run(base, requests, connections, config.seconds)
+    result.seconds, result.latencies, result.client_cpu = run.seconds, run.latencies, run.cpu
+    result.statuses.update(run.statuses)
+
+
 def measure(
     engine: Engine, base: str, pid: int, kind: str, config: LoadConfig, processes: int
 ) -> Result:
     result = Result(kind, processes, config.concurrency)
     total = config.batch_requests if kind == "batch" else config.requests
-    before_db, before_cpu, before_client = db_counters(engine), server_cpu(pid), time.process_time()
-    asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result))
+    requests = build_requests(base, kind, total) if config.client == "wrk" else []
+    before_db, before_cpu = db_counters(engine), server_cpu(pid)
+    if config.client == "wrk":
+        send_with_wrk(base, requests, config, result)
+    else:
+        send_with_httpx(base, kind, total, config, result)
     after_cpu = server_cpu(pid)
     result.server_cpu = after_cpu[0] - before_cpu[0]
     result.loop_cpu = after_cpu[1] - before_cpu[1]
-    result.client_cpu = time.process_time() - before_client
     time.sleep(1.1)  # backends report their counters at most once a second
     result.transactions = db_counters(engine).minus(before_db).transactions
     return result
@@ -332,7 +388,7 @@ def print_result(r: Result) -> None:
         f"        statuses {dict(r.statuses)}; per request: API CPU "
         f"{1000 * r.server_cpu / per:.2f} ms (event loop {1000 * r.loop_cpu / per:.2f} ms), "
         f"PostgreSQL transactions {r.transactions / per:.2f},"
-        f" client CPU {1000 * r.client_cpu / per:.2f} ms"
+        f" client CPU {1000 * r.client_cpu / per:.3f} ms"
     )
 
 
@@ -342,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="stepmail-api-load-"))
     load = os.getloadavg()
     print(
-        f"database {make_url(config.database_url).database}; API logs in {log_dir}; load average"
+        f"client {config.client}; database {make_url(config.database_url).database}; API logs in"
+        f" {log_dir}; load average"
         f" {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs"
     )
     results = []
