@@ -1,12 +1,14 @@
 """The API's HTTP layer in-process: CPU per signed signup and per single event through the
 whole ASGI application (middleware, routing, dependencies, validation, the route, the
-answer), next to the same service call without HTTP, on PostgreSQL. The difference is what
-the HTTP layer costs above the service; uvicorn's parsing and socket work are not in it
+answer), next to the service called without HTTP, on PostgreSQL: one request a call, and
+in groups of ``--group-sizes`` requests as the app hands it the requests that waited together
+(``orchestrator/api/coalescer.py``). uvicorn's parsing and socket work are not in it
 (``api_load.py`` measures a real server).
 
     su postgres -c "createdb -O stepmail stepmail_bench_api_cpu"      # once
     .venv/bin/python bench/api_cpu.py
     .venv/bin/python bench/api_cpu.py --requests 2000 --profile signup
+    .venv/bin/python bench/api_cpu.py --kinds event --group-sizes 1 4 16 64
 
 Requests go straight to the application as ASGI messages, ``--concurrency`` at a time on
 uvloop, as uvicorn would hand them over. CPU is this process's own (``time.process_time``,
@@ -39,8 +41,10 @@ from pydantic import SecretStr
 
 from orchestrator.api.app import create_app
 from orchestrator.runtime import build_runtime
+from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
 from orchestrator.services.signup import enroll_signed_signup
+from orchestrator.services.signup_groups import SignedSignup, enroll_signed_group
 from orchestrator.settings import load_settings
 from orchestrator.usage.events import parse_event_body
 
@@ -111,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", nargs="*", choices=tuple(MAKERS), default=[])
     parser.add_argument("--top", type=int, default=50, help="profile lines")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument(
+        "--group-sizes",
+        type=int,
+        nargs="*",
+        default=[1, 8, 32],
+        help="the service's CPU per request when the API hands it groups of this many",
+    )
     args = parser.parse_args(argv)
     engine = prepare_database(args.database_url)
     seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
@@ -139,6 +150,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             for request in alone:
                 service(request)
             service_ms = 1000 * (time.process_time() - started) / len(alone)
+            grouped = _group_call(runtime, kind)
+            for size in args.group_sizes:
+                batch = [make(n, f"{run}g{size}") for n in range(args.requests)]
+                started = time.process_time()
+                for first in range(0, len(batch), size):
+                    grouped(batch[first : first + size])
+                group_ms = 1000 * (time.process_time() - started) / len(batch)
+                print(
+                    f"{kind:<7} the service, groups of {size:>3}: {group_ms:.2f} ms CPU per request"
+                )
             profiler = cProfile.Profile(time.thread_time) if kind in args.profile else None
             started, loop_started = time.process_time(), time.thread_time()
             if profiler:
@@ -151,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(
                 f"{kind:<7} through the app {app_ms:.2f} ms CPU per request, "
                 f"{loop_ms:.2f} ms of it on the event loop's thread (statuses {statuses}); "
-                f"the service alone {service_ms:.2f} ms; difference {app_ms - service_ms:.2f} ms"
+                f"the service one request a call {service_ms:.2f} ms (the app groups the requests "
+                f"that wait, up to {args.concurrency} at a time)"
             )
             if profiler:
                 out = io.StringIO()
@@ -194,6 +216,37 @@ def _service_call(runtime: Any, kind: str) -> Callable[[Request], object]:
         )
 
     return event
+
+
+def _group_call(runtime: Any, kind: str) -> Callable[[list[Request]], list[object]]:
+    """The service call the API makes for a group of requests that waited together."""
+
+    def signups(requests: list[Request]) -> list[object]:
+        signed = []
+        for _path, body, headers in requests:
+            given = dict(headers)
+            timestamp = given[b"x-stepmail-timestamp"].decode()
+            signed.append(SignedSignup(body, timestamp, given[b"x-stepmail-signature"].decode()))
+        return list(
+            enroll_signed_group(
+                runtime.engine,
+                signed,
+                hook=runtime.hook_rules(),
+                journeys=runtime.journeys,
+                rules=runtime.enrollment_rules(),
+                clock=runtime.clock,
+            )
+        )
+
+    def events(requests: list[Request]) -> list[object]:
+        submissions = [parse_event_body(body) for _path, body, _headers in requests]
+        return list(
+            track_event_group(
+                runtime.engine, submissions, rules=runtime.usage_rules(), clock=runtime.clock
+            )
+        )
+
+    return signups if kind == "signup" else events
 
 
 async def _drive(app: Any, requests: list[Request], concurrency: int) -> dict[int, int]:

@@ -51,6 +51,7 @@ import httpx
 import wrk_client
 from bench_db import db_counters, prepare_database, seed_customers
 from proc_stats import child_pids, main_thread_cpu, stats_of
+from proc_stats import server_cpu as postgres_server_cpu
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -271,6 +272,7 @@ class Result:
     loop_cpu: float = 0.0
     client_cpu: float = 0.0
     transactions: int = 0
+    postgres_cpu: float = 0.0
 
     @property
     def count(self) -> int:
@@ -341,17 +343,27 @@ def measure(
     result = Result(kind, processes, config.concurrency)
     total = config.batch_requests if kind == "batch" else config.requests
     requests = build_requests(base, kind, total) if config.client == "wrk" else []
+    database = engine.url.database
     before_db, before_cpu = db_counters(engine), server_cpu(pid)
+    before_pg = _postgres_cpu(database)
     if config.client == "wrk":
         send_with_wrk(base, requests, config, result)
     else:
         send_with_httpx(base, kind, total, config, result)
     after_cpu = server_cpu(pid)
+    result.postgres_cpu = _postgres_cpu(database) - before_pg
     result.server_cpu = after_cpu[0] - before_cpu[0]
     result.loop_cpu = after_cpu[1] - before_cpu[1]
     time.sleep(1.1)  # backends report their counters at most once a second
     result.transactions = db_counters(engine).minus(before_db).transactions
     return result
+
+
+def _postgres_cpu(database: str | None) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving the bench's database (a backend
+    that exits takes its share along: the API's pooled connections stay)."""
+    cpu = postgres_server_cpu(database=database)
+    return sum(seconds for name, seconds in cpu.items() if name.startswith("postgres:"))
 
 
 # -- set-up and output -----------------------------------------------------------------------
@@ -387,7 +399,8 @@ def print_result(r: Result) -> None:
     print(
         f"        statuses {dict(r.statuses)}; per request: API CPU "
         f"{1000 * r.server_cpu / per:.2f} ms (event loop {1000 * r.loop_cpu / per:.2f} ms), "
-        f"PostgreSQL transactions {r.transactions / per:.2f},"
+        f"PostgreSQL transactions {r.transactions / per:.2f} "
+        f"(CPU {1000 * r.postgres_cpu / per:.2f} ms),"
         f" client CPU {1000 * r.client_cpu / per:.3f} ms"
     )
 

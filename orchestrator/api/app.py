@@ -41,6 +41,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.event_groups = events.event_groups(runtime)
+    app.state.signup_groups = signup.signup_groups(runtime)
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes
     settings = runtime.settings

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from collections.abc import Sequence
 
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
+
+from orchestrator.api.coalescer import Coalescer
 from orchestrator.api.deps import ApiKeyAuth
 from orchestrator.api.direct_route import DirectRoute
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.runtime import Runtime
+from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
-from orchestrator.usage.events import MAX_BATCH, EventIn, EventsAccepted, parse_event_body
+from orchestrator.usage.events import (
+    MAX_BATCH,
+    EventIn,
+    EventsAccepted,
+    EventSubmission,
+    parse_event_body,
+)
+
+# Requests of at most this many events wait for each other (see orchestrator.api.coalescer);
+# a group holds at most GROUP_REQUESTS requests. A larger batch is its own transaction.
+GROUPED_UP_TO = 10
+GROUP_REQUESTS = 100
 
 router = APIRouter(route_class=DirectRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -49,15 +65,31 @@ async def post_events(request: Request) -> Response:
     changes nothing, so retrying a request is safe."""
     runtime: Runtime = request.app.state.runtime
     submission = parse_event_body(await request.body())
-    background = BackgroundTasks()
-    accepted = await run_in_threadpool(
-        track_events,
-        runtime.engine,
-        submission,
-        rules=runtime.usage_rules(),
-        clock=runtime.clock,
-        notify=lambda task_ids: background.add_task(runtime.notify_now, task_ids),
-    )
+    if len(submission.events) <= GROUPED_UP_TO:
+        groups: Coalescer[EventSubmission, EventsAccepted] = request.app.state.event_groups
+        accepted = await groups.submit(submission)
+    else:
+        accepted = await run_in_threadpool(
+            track_events,
+            runtime.engine,
+            submission,
+            rules=runtime.usage_rules(),
+            clock=runtime.clock,
+            notify=lambda _task_ids: None,  # in the answer, notified below
+        )
+    background = None
+    if accepted.task_ids:
+        background = BackgroundTask(runtime.notify_now, accepted.task_ids)
     return Response(
         accepted.model_dump_json(), 202, media_type="application/json", background=background
     )
+
+
+def event_groups(runtime: Runtime) -> Coalescer[EventSubmission, EventsAccepted]:
+    """The app's coalescer of small event requests (one per API process)."""
+
+    def run(submissions: Sequence[EventSubmission]) -> list[EventsAccepted | Exception]:
+        rules = runtime.usage_rules()
+        return track_event_group(runtime.engine, submissions, rules=rules, clock=runtime.clock)
+
+    return Coalescer(run, max_group=GROUP_REQUESTS, in_flight=1)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from collections.abc import Sequence
 
+from fastapi import APIRouter, Request, Response
+
+from orchestrator.api.coalescer import Coalescer
 from orchestrator.api.direct_route import DirectRoute, header_parameters
 from orchestrator.api.openapi import answers, body_schema, json_body
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.runtime import Runtime
-from orchestrator.services.signup import check_signup_headers, enroll_signed_signup
+from orchestrator.services.signup import check_signup_headers
+from orchestrator.services.signup_groups import SignedSignup, enroll_signed_group
 
 router = APIRouter(route_class=DirectRoute)
 
@@ -39,15 +42,26 @@ async def signup_hook(request: Request) -> Response:
         timestamp, signature, hook=hook, clock=runtime.clock
     )  # before the body is read: an unsigned request costs nothing (api/body_budget.py)
     body = await request.body()
-    accepted = await run_in_threadpool(
-        enroll_signed_signup,
-        runtime.engine,
-        body,
-        timestamp,
-        signature,
-        hook=hook,
-        journeys=runtime.journeys,
-        rules=runtime.enrollment_rules(),
-        clock=runtime.clock,
-    )
+    groups: Coalescer[SignedSignup, SignupAccepted] = request.app.state.signup_groups
+    accepted = await groups.submit(SignedSignup(body, timestamp, signature))
     return Response(accepted.model_dump_json(), 202, media_type="application/json")
+
+
+# A group holds at most this many signups (see orchestrator.api.coalescer).
+GROUP_SIGNUPS = 100
+
+
+def signup_groups(runtime: Runtime) -> Coalescer[SignedSignup, SignupAccepted]:
+    """The app's coalescer of signups (one per API process)."""
+
+    def run(requests: Sequence[SignedSignup]) -> list[SignupAccepted | Exception]:
+        return enroll_signed_group(
+            runtime.engine,
+            requests,
+            hook=runtime.hook_rules(),
+            journeys=runtime.journeys,
+            rules=runtime.enrollment_rules(),
+            clock=runtime.clock,
+        )
+
+    return Coalescer(run, max_group=GROUP_SIGNUPS, in_flight=1)

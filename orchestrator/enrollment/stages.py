@@ -6,6 +6,7 @@ journeys can be entered on a stage: ``trigger: {event: stage_changed, properties
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,27 @@ def record_stage_history(
 
 
 _INSERT_HISTORY = insert(_H).returning(_H.c.id)  # built once
+_INSERT_HISTORIES = insert(_H)
+
+
+def record_first_stages(
+    connection: Connection, customer_ids: Sequence[int], stage: str, now: datetime
+) -> None:
+    """The history rows of new customers starting in ``stage`` at signup, in one statement
+    (what :func:`record_stage_history` writes for one)."""
+    rows = [
+        {
+            "customer_id": customer_id,
+            "stage": stage,
+            "previous": None,
+            "source": "signup",
+            "reason": "signup",
+            "changed_at": now,
+        }
+        for customer_id in customer_ids
+    ]
+    if rows:
+        connection.execute(_INSERT_HISTORIES, rows)
 
 
 def stage_history(connection: Connection, customer_id: int, limit: int = 20) -> list[StageEntry]:

@@ -24,7 +24,7 @@ from orchestrator.db.upsert import insert_ignoring_conflicts
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.stages import first_stage_values, record_stage_history
 from orchestrator.journeys.catalog import followed_journey
-from orchestrator.journeys.compiler import late_reason, schedule_enrollment
+from orchestrator.journeys.compiler import EnrollmentSchedule, late_reason, schedule_enrollment
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES, SendState
 from orchestrator.recipients.consent import record_consent
@@ -145,23 +145,49 @@ def enroll_customer(
     statements for a new enrollment (its insert returns its id), three for a repeat."""
     schedule = schedule_enrollment(journey, anchor, now)
     postgres = session.get_bind().dialect.name == "postgresql"
-    key = {"customer_id": customer_id, "journey_id": journey.id, "entry_key": entry_key}
-    values = {
-        **key,
+    values = enrollment_values(customer_id, journey.id, entry_key, schedule, now, version_id)
+    enrollment_id = session.execute(_INSERT_ENROLLMENT[postgres], values).scalar()
+    if enrollment_id is None:  # it existed: a repeated signup or entry
+        key = {"customer_id": customer_id, "journey_id": journey.id, "entry_key": entry_key}
+        enrollment_id = session.execute(_FIND_ENROLLMENT, key).scalar_one()
+    schedule_rows(session, send_rows(enrollment_id, customer_id, journey.id, schedule, now))
+    return int(enrollment_id)
+
+
+def enrollment_values(
+    customer_id: int,
+    journey_id: str,
+    entry_key: str,
+    schedule: EnrollmentSchedule,
+    now: datetime,
+    version_id: int | None,
+) -> dict[str, Any]:
+    """The enrollment's row, started on ``version_id``."""
+    return {
+        "customer_id": customer_id,
+        "journey_id": journey_id,
+        "entry_key": entry_key,
         "state": "active",
         "anchor_at": schedule.anchor,
         "created_at": now,
         "started_version_id": version_id,
         "version_id": version_id,
     }
-    enrollment_id = session.execute(_INSERT_ENROLLMENT[postgres], values).scalar()
-    if enrollment_id is None:  # it existed: a repeated signup or entry
-        enrollment_id = session.execute(_FIND_ENROLLMENT, key).scalar_one()
-    rows = [
+
+
+def send_rows(
+    enrollment_id: int,
+    customer_id: int,
+    journey_id: str,
+    schedule: EnrollmentSchedule,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The enrollment's schedule rows (a step already past its grace is ``missed``)."""
+    return [
         {
             "enrollment_id": enrollment_id,
             "customer_id": customer_id,
-            "journey_id": journey.id,
+            "journey_id": journey_id,
             "step_id": planned.step_id,
             "due_at": planned.due_at,
             "wake_at": planned.due_at,
@@ -171,8 +197,6 @@ def enroll_customer(
         }
         for planned in schedule.sends
     ]
-    schedule_rows(session, rows)
-    return int(enrollment_id)
 
 
 def insert_customer(
@@ -186,8 +210,16 @@ def insert_customer(
     waits on the unique index, then no-ops); the new row's id, external id, email, tier and
     sign-up time if this call inserted it, else None. ``first_stage``: the lifecycle stage a
     new customer starts in, written with the row."""
-    tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
     postgres = session.get_bind().dialect.name == "postgresql"
+    values = customer_values(signup, tiers, now, first_stage)
+    return session.execute(INSERT_CUSTOMER[postgres], values).first()
+
+
+def customer_values(
+    signup: SignupRequest, tiers: TierThresholds, now: datetime, first_stage: str | None
+) -> dict[str, Any]:
+    """The new customer's row, as :func:`insert_customer` writes it."""
+    tier = signup.tier or tiers.tier_for(signup.annual_contract_value)
     values = {
         "external_id": signup.external_id,
         "public_id": secrets.token_urlsafe(18),
@@ -210,13 +242,13 @@ def insert_customer(
     }
     if first_stage is not None:
         values.update(first_stage_values(first_stage, now))
-    return session.execute(_INSERT_CUSTOMER[postgres], values).first()
+    return values
 
 
 # The signup path's statements, built once per dialect (building one cost more CPU than
 # running it): each takes its values as parameters.
 _C = customers.c
-_INSERT_CUSTOMER = {
+INSERT_CUSTOMER = {
     postgres: (postgresql if postgres else sqlite)
     .insert(customers)
     .on_conflict_do_nothing(index_elements=["external_id"])

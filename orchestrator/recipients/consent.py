@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -88,18 +88,45 @@ def record_consent(
     The address consented is kept in ``details`` so the record still says who agreed after
     the customer's address changes.
     """
-    given = consent or ConsentIn()
     connection.execute(
         _INSERT_CONSENT,  # built once: building it cost more CPU than running it
-        {
-            "customer_id": customer_id,
-            "source": given.source or DEFAULT_SOURCE,
-            "given_at": given.given_at or signed_up_at,
-            "text_version": given.text_version or default_text_version,
-            "recorded_at": now,
-            "details": {**given.details, "email": email},
-        },
+        consent_values(
+            customer_id=customer_id,
+            email=email,
+            consent=consent,
+            signed_up_at=signed_up_at,
+            default_text_version=default_text_version,
+            now=now,
+        ),
     )
+
+
+def consent_values(
+    *,
+    customer_id: int,
+    email: str,
+    consent: ConsentIn | None,
+    signed_up_at: datetime,
+    default_text_version: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row :func:`record_consent` stores (many are stored at once by
+    :func:`record_consents`)."""
+    given = consent or ConsentIn()
+    return {
+        "customer_id": customer_id,
+        "source": given.source or DEFAULT_SOURCE,
+        "given_at": given.given_at or signed_up_at,
+        "text_version": given.text_version or default_text_version,
+        "recorded_at": now,
+        "details": {**given.details, "email": email},
+    }
+
+
+def record_consents(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Many :func:`consent_values` rows in one statement."""
+    if rows:
+        connection.execute(_INSERT_CONSENT, list(rows))
 
 
 _INSERT_CONSENT = insert(consent_records)

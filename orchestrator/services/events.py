@@ -70,14 +70,40 @@ def track_events(
     before anything is stored); then ``notify`` the tasks they opened."""
     events = submission.events
     with Session(engine) as session, session.begin():
-        now = clock.now()
-        found = lock_event_customers(session, events, batched=submission.batched)
-        ids = {external_id: customer.id for external_id, customer in found.items()}
-        new = store_new_events(session, event_rows(events, ids, now))
-        tasks = react(session, new, rules, now, {c.id: c for c in found.values()})
-    if tasks:
-        notify(tasks)
-    outside = uncatalogued(events, rules.catalogue)
+        tracked = store_and_react(session, events, rules, clock.now(), batched=submission.batched)
+    if tracked.task_ids:
+        notify(tracked.task_ids)
+    return accepted(events, len(tracked.new), tracked.task_ids, rules.catalogue)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What one transaction did with a list of events: the customer id of each external id,
+    the events stored for the first time, the CSM tasks opened."""
+
+    customer_ids: Mapping[str, int]
+    new: Sequence[NewEvent]
+    task_ids: list[int]
+
+
+def store_and_react(
+    session: Session, events: Sequence[EventIn], rules: UsageRules, now: datetime, *, batched: bool
+) -> Tracked:
+    """Inside the caller's transaction: lock the events' customers, store the new events and
+    react to them."""
+    found = lock_event_customers(session, events, batched=batched)
+    ids = {external_id: customer.id for external_id, customer in found.items()}
+    new = store_new_events(session, event_rows(events, ids, now))
+    tasks = react(session, new, rules, now, {c.id: c for c in found.values()})
+    return Tracked(ids, new, tasks)
+
+
+def accepted(
+    events: Sequence[EventIn], stored: int, task_ids: list[int], catalogue: EventCatalogue | None
+) -> EventsAccepted:
+    """The answer to a request of ``events``, of which ``stored`` were new (a warning is logged
+    for names outside the catalogue)."""
+    outside = uncatalogued(events, catalogue)
     if outside:
         log.warning(
             "%d event(s) named outside the event catalogue, stored all the same: %s",
@@ -85,9 +111,9 @@ def track_events(
             ", ".join(sorted(outside)[:20]),
         )
     return EventsAccepted(
-        stored=len(new),
-        duplicates=len(events) - len(new),
-        task_ids=tasks,
+        stored=stored,
+        duplicates=len(events) - stored,
+        task_ids=task_ids,
         uncatalogued=sum(outside.values()),
         uncatalogued_names=sorted(outside),
     )
