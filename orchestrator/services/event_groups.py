@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,6 +35,8 @@ from orchestrator.services.events import (
 )
 from orchestrator.usage.events import EventsAccepted, EventSubmission, event_key
 
+log = logging.getLogger(__name__)
+
 # What a request of the group gets: its answer, or the exception it would have raised alone.
 Outcome = EventsAccepted | Exception
 
@@ -51,8 +54,12 @@ def track_event_group(
             failing = _naming(submissions, unknown)
             if len(failing) < len(submissions):
                 return _without(engine, submissions, failing, rules, clock)
-        except Exception:  # noqa: S110  (each request alone below gets its own error)
-            pass
+        except Exception as exc:  # each request alone below gets its own error
+            log.warning(
+                "a group of %d event requests failed (%s); each runs again alone",
+                len(submissions),
+                type(exc).__name__,
+            )
     return [_alone(engine, submission, rules, clock) for submission in submissions]
 
 

@@ -12,6 +12,7 @@ failing one gets the error it would have had alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from orchestrator.enrollment.store import EnrollmentRules
 from orchestrator.guards.strict_json import parse_model
 from orchestrator.journeys.model import Journey
 from orchestrator.services.signup import HookRules, enroll_signup
+
+log = logging.getLogger(__name__)
 
 # What a signup of the group gets: its answer, or the exception it would have raised alone.
 Outcome = SignupAccepted | Exception
@@ -56,8 +59,12 @@ def enroll_signed_group(
         try:
             done = _together(engine, signups, journeys, rules, clock)
             return [done[n] if isinstance(r, SignupRequest) else r for n, r in enumerate(read)]
-        except Exception:  # noqa: S110  (each signup alone below gets its own error)
-            pass
+        except Exception as exc:  # each signup alone below gets its own error
+            log.warning(
+                "a group of %d signups failed (%s); each runs again alone",
+                len(signups),
+                type(exc).__name__,
+            )
     return [
         _alone(engine, r, journeys, rules, clock) if isinstance(r, SignupRequest) else r
         for r in read

@@ -13,7 +13,7 @@ from orchestrator.db.tables import csm_tasks, customers, enrollments, scheduled_
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import UnknownCustomers
 from orchestrator.runtime import Runtime
-from orchestrator.services import signup
+from orchestrator.services import event_groups, signup
 from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
 from orchestrator.usage.events import EventIn, EventsAccepted, EventSubmission
@@ -152,3 +152,27 @@ def test_a_group_of_one_is_the_request_alone(runtime: Runtime, size: int) -> Non
 
     assert len(outcomes) == size
     assert all(isinstance(outcome, UnknownCustomers) for outcome in outcomes)
+
+
+def test_a_group_that_fails_for_another_reason_runs_each_request_alone(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    enroll(runtime, signup_payload("known"))
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(event_groups, "store_and_react", failing)  # the group's, not alone's
+    submissions = [
+        EventSubmission([EventIn(external_id="known", name="login", id=str(n))], batched=False)
+        for n in range(3)
+    ]
+
+    outcomes = track_event_group(
+        runtime.engine, submissions, rules=runtime.usage_rules(), clock=runtime.clock
+    )
+
+    assert [answer(outcome) for outcome in outcomes] == [(1, 0, 0)] * 3
+    assert "a group of 3 event requests failed (RuntimeError); each runs again alone" in (
+        caplog.text
+    )

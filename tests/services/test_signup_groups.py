@@ -124,7 +124,7 @@ def test_a_group_answers_and_stores_what_the_signups_alone_would_have(runtime: R
 
 
 def test_a_signup_whose_enrollment_fails_in_a_group_fails_alone(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The group's transaction fails on its second signup: nothing of it stays, and each
     signup runs again alone, so only the failing one fails."""
@@ -147,3 +147,4 @@ def test_a_signup_whose_enrollment_fails_in_a_group_fails_alone(
     with runtime.engine.connect() as connection:
         names = connection.execute(select(customers.c.external_id)).scalars().all()
     assert sorted(names) == ["b", "d"]
+    assert "a group of 3 signups failed (RuntimeError); each runs again alone" in caplog.text
