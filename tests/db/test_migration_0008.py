@@ -4,35 +4,12 @@ a schema of its own (the shared test database's public schema stays at the head)
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
-from urllib.parse import quote
 
-import pytest
 from sqlalchemy import inspect, text
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
-from tests.support.environment import require_server
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    base = require_server("STEPMAIL_TEST_POSTGRES_URL")
-    schema = f"m0008_{uuid.uuid4().hex[:8]}"
-    engine = make_engine(base)
-    with engine.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
 
 
 def columns(url: str) -> set[str]:
