@@ -351,7 +351,7 @@ def measure(
     else:
         send_with_httpx(base, kind, total, config, result)
     after_cpu = server_cpu(pid)
-    result.postgres_cpu = _postgres_cpu(database) - before_pg
+    result.postgres_cpu = _postgres_cpu_since(before_pg, database)
     result.server_cpu = after_cpu[0] - before_cpu[0]
     result.loop_cpu = after_cpu[1] - before_cpu[1]
     time.sleep(1.1)  # backends report their counters at most once a second
@@ -359,11 +359,18 @@ def measure(
     return result
 
 
-def _postgres_cpu(database: str | None) -> float:
-    """CPU seconds so far of the PostgreSQL backends serving the bench's database (a backend
-    that exits takes its share along: the API's pooled connections stay)."""
+def _postgres_cpu(database: str | None) -> dict[str, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the bench's database."""
     cpu = postgres_server_cpu(database=database)
-    return sum(seconds for name, seconds in cpu.items() if name.startswith("postgres:"))
+    return {name: seconds for name, seconds in cpu.items() if name.startswith("postgres:")}
+
+
+def _postgres_cpu_since(before: dict[str, float], database: str | None) -> float:
+    """What those backends spent since ``before``: each one alive now, from where it stood
+    then (a new one from zero). A backend that exited in between took its share along, so
+    the figure is low, never negative, when the API's pool closes connections mid-run."""
+    now = _postgres_cpu(database)
+    return sum(seconds - before.get(name, 0.0) for name, seconds in now.items())
 
 
 # -- set-up and output -----------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Where a batch of events spends its time in PostgreSQL: the wall time of each statement of
+``track_events`` (from just before the driver sends it to just after its rows are read, so
+the parameters' encoding and the round trip are in it), per batch of 1,000 events over 1,000
+customers, with the shipped journeys, health and lifecycle files.
+
+    su postgres -c "createdb -O stepmail stepmail_bench_events"      # once
+    .venv/bin/python bench/event_statements.py
+    .venv/bin/python bench/event_statements.py --fillfactor 100      # the table as before 0009
+
+``--fillfactor`` sets the customer table's before the customers are seeded (migration 0009
+sets 80). The database name must contain ``bench`` (it is rebuilt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench_db import prepare_database, seed_customers
+from sqlalchemy import event, text
+
+from orchestrator.runtime import build_runtime
+from orchestrator.services.events import track_events
+from orchestrator.settings import load_settings
+from orchestrator.usage.events import EventIn, EventSubmission
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench_events"
+CUSTOMERS = 3_000
+BATCH = 1_000
+NAMES = ("login", "report_created", "login", "workflow_created", "login")
+
+
+class StatementClock:
+    """Wall time and count per statement text, from SQLAlchemy's cursor events."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._started: dict[int, float] = {}
+
+    def before(self, _conn: Any, cursor: Any, *_args: Any) -> None:
+        self._started[id(cursor)] = time.perf_counter()
+
+    def after(self, _conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        key = " ".join(statement.split())[:110]
+        self.seconds[key] += time.perf_counter() - self._started.pop(id(cursor))
+        self.calls[key] += 1
+
+    def clear(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--fillfactor", type=int, choices=range(10, 101), metavar="10..100")
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args(argv)
+    engine = prepare_database(args.database_url)
+    if args.fillfactor is not None:
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE customer SET (fillfactor = {args.fillfactor})"))
+    seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
+    settings = load_settings(
+        environment="development",
+        database_url=args.database_url,
+        journeys_dir=ROOT / "journeys",
+        templates_dir=ROOT / "templates" / "mail",
+    )
+    runtime = build_runtime(settings)
+    clock = StatementClock()
+    event.listen(runtime.engine, "before_cursor_execute", clock.before)
+    event.listen(runtime.engine, "after_cursor_execute", clock.after)
+    run = f"{int(time.time())}"
+
+    def batch(n: int) -> None:
+        events = [
+            EventIn(
+                external_id=f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
+                name=NAMES[k % len(NAMES)],
+                id=f"{run}-{n}-{k}",
+            )
+            for k in range(BATCH)
+        ]
+        track_events(
+            runtime.engine,
+            EventSubmission(events, True),
+            rules=runtime.usage_rules(),
+            clock=runtime.clock,
+            notify=lambda _ids: None,
+        )
+
+    try:
+        for n in range(CUSTOMERS // BATCH):  # every customer once: first scores and stages
+            batch(n)
+        clock.clear()
+        started = time.perf_counter()
+        for n in range(args.batches):
+            batch(CUSTOMERS // BATCH + n)
+        wall = 1000 * (time.perf_counter() - started) / args.batches
+        with engine.connect() as connection:
+            updates, hot = connection.execute(
+                text(
+                    "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                    "WHERE relname = 'customer'"
+                )
+            ).one()
+        print(
+            f"{wall:.1f} ms wall per batch of {BATCH}; customer updates so far: {updates}, "
+            f"{hot} of them on their page (HOT)"
+        )
+        ranked = sorted(clock.seconds.items(), key=lambda item: -item[1])
+        for statement, seconds in ranked[: args.top]:
+            per_batch = 1000 * seconds / args.batches
+            calls = clock.calls[statement] / args.batches
+            print(f"{per_batch:7.2f} ms  x{calls:<4.1f} {statement}")
+    finally:
+        runtime.close()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
