@@ -17,6 +17,7 @@ from orchestrator.services.signup_groups import SignedSignup, enroll_signed_grou
 router = APIRouter(route_class=DirectRoute)
 
 TIMESTAMP, SIGNATURE = "x-stepmail-timestamp", "x-stepmail-signature"
+GROUP_SIGNUPS = 100  # a group holds at most this many signups (see orchestrator.api.coalescer)
 
 
 @router.post(
@@ -45,10 +46,6 @@ async def signup_hook(request: Request) -> Response:
     groups: Coalescer[SignedSignup, SignupAccepted] = request.app.state.signup_groups
     accepted = await groups.submit(SignedSignup(body, timestamp, signature))
     return Response(accepted.model_dump_json(), 202, media_type="application/json")
-
-
-# A group holds at most this many signups (see orchestrator.api.coalescer).
-GROUP_SIGNUPS = 100
 
 
 def signup_groups(runtime: Runtime) -> Coalescer[SignedSignup, SignupAccepted]:

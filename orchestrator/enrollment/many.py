@@ -120,7 +120,7 @@ def _enroll(
     session: Session, rows: Sequence[Row[Any]], journeys: Mapping[str, Journey], now: datetime
 ) -> dict[int, list[int]]:
     """Each customer in every signup journey: the enrollment ids by customer id."""
-    by_signup = [key for key, journey in journeys.items() if journey.trigger == "signup"]
+    by_signup = [key for key, journey in journeys.items() if journey.trigger == ENTRY]
     followed = [
         (journey, version)
         for journey, version in entering(session.connection(), journeys, by_signup)

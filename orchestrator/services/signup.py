@@ -53,8 +53,17 @@ def enroll_signed_signup(
     rules: EnrollmentRules,
     clock: Clock,
 ) -> SignupAccepted:
-    """``POST /hooks/signup``: verify the signature over the raw body (InvalidSignature), read
-    the body (InvalidRequest naming each field), then enroll in one transaction."""
+    """One signed signup on its own: read (:func:`read_signed_signup`), then enrolled in one
+    transaction. The hook groups signups instead (``services/signup_groups``)."""
+    signup = read_signed_signup(body, timestamp, signature, hook=hook, clock=clock)
+    return enroll_signup(engine, signup, journeys=journeys, rules=rules, clock=clock)
+
+
+def read_signed_signup(
+    body: bytes, timestamp: str | None, signature: str | None, *, hook: HookRules, clock: Clock
+) -> SignupRequest:
+    """Verify the signature over the raw body (InvalidSignature), then read the body
+    (InvalidRequest naming each field)."""
     verify(
         hook.secret,
         timestamp,
@@ -63,8 +72,7 @@ def enroll_signed_signup(
         now=clock.now().timestamp(),
         tolerance=hook.tolerance,
     )
-    signup = parse_model(SignupRequest, body)
-    return enroll_signup(engine, signup, journeys=journeys, rules=rules, clock=clock)
+    return parse_model(SignupRequest, body)
 
 
 def enroll_signup(

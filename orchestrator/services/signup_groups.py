@@ -4,10 +4,10 @@ The signup hook's cost is mostly per transaction and per statement, not per cust
 API hands the signups that wait while a group runs to :func:`enroll_signed_group` as the next
 group (see ``orchestrator.api.coalescer``). Each signup is verified and read on its own (a bad
 one gets its own 401 or 422), then the good ones are enrolled together with a few statements
-for all of them (``orchestrator.enrollment.many``). Nothing
-weakens: when a signup's answer is sent, its customer and enrollments are committed. If the
-group's transaction fails, nothing of it is stored and each signup runs again alone, so a
-failing one gets the error it would have had alone.
+for all of them (``orchestrator.enrollment.many``). Nothing weakens: when a signup's answer is
+sent, its customer and enrollments are committed. If the group's transaction fails, nothing of
+it is stored and each signup runs again alone, so a failing one gets the error it would have
+had alone.
 """
 
 from __future__ import annotations
@@ -21,12 +21,10 @@ from sqlalchemy.orm import Session
 
 from orchestrator.clock import Clock
 from orchestrator.enrollment.many import enroll_signups
-from orchestrator.enrollment.signature import verify
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.store import EnrollmentRules
-from orchestrator.guards.strict_json import parse_model
 from orchestrator.journeys.model import Journey
-from orchestrator.services.signup import HookRules, enroll_signup
+from orchestrator.services.signup import HookRules, enroll_signup, read_signed_signup
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +71,9 @@ def enroll_signed_group(
 
 def _verified(request: SignedSignup, hook: HookRules, clock: Clock) -> SignupRequest | Exception:
     try:
-        verify(
-            hook.secret,
-            request.timestamp,
-            request.signature,
-            request.body,
-            now=clock.now().timestamp(),
-            tolerance=hook.tolerance,
+        return read_signed_signup(
+            request.body, request.timestamp, request.signature, hook=hook, clock=clock
         )
-        return parse_model(SignupRequest, request.body)
     except Exception as exc:  # its own 401 or 422
         return exc
 
