@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,36 +28,83 @@ class HealthScore:
 
 def component_value(component: Component, raw: Any) -> float:
     """One component's value in [0, 1] from its raw input (count, set of names, or number)."""
+    return value_function(component)(raw)
+
+
+def value_function(component: Component) -> Callable[[Any], float]:
+    """The function from a component's raw input to its value, its settings bound once."""
     if isinstance(component, Frequency):
-        return min(int(raw or 0) / component.target, 1.0)
+        target = component.target
+        return lambda raw: min(int(raw or 0) / target, 1.0)
     if isinstance(component, Penalty):
-        return max(0.0, 1 - int(raw or 0) / component.limit)
+        limit = component.limit
+        return lambda raw: max(0.0, 1 - int(raw or 0) / limit)
     if isinstance(component, Adoption):
-        seen = set(raw or ())
-        return len(seen & set(component.events)) / len(component.events)
+        events, count = set(component.events), len(component.events)
+        return lambda raw: len(set(raw or ()) & events) / count
     assert isinstance(component, Latest)
-    if raw is None:
-        return component.missing
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        return component.missing
-    return min(max((number - component.min) / (component.max - component.min), 0.0), 1.0)
+    missing, low, span = component.missing, component.min, component.max - component.min
+
+    def latest(raw: Any) -> float:
+        if raw is None:
+            return missing
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            return missing
+        return min(max((number - low) / span, 0.0), 1.0)
+
+    return latest
 
 
 def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     """``raw`` maps component id → its input; a missing id counts as no events."""
+    scorer = _scorer(definition)
     parts: dict[str, dict[str, Any]] = {}
-    total = weights = 0.0
-    for component in definition.components:
-        value = component_value(component, raw.get(component.id))
-        total += component.weight * value
+    total = 0.0
+    for component_id, weight, value_of in scorer.components:
+        shown = raw.get(component_id)
+        value = value_of(shown)
+        total += weight * value
+        if isinstance(shown, set | frozenset):
+            shown = sorted(shown)
+        parts[component_id] = {"raw": shown, "value": round(value, 3), "weight": weight}
+    result = round(100 * total / scorer.weights)
+    band = scorer.bands[result] if 0 <= result <= 100 else definition.band_for(result).id
+    return HealthScore(result, band, parts)
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """A definition made ready to score many customers: each component's value function
+    with its settings bound, the weights' sum, and the band of every score 0–100. Built
+    once per definition: a batch of 1,000 events scores 1,000 customers, and looking each
+    component's kind and each band up again per customer was most of a score's cost."""
+
+    components: tuple[tuple[str, float, Callable[[Any], float]], ...]
+    weights: float
+    bands: tuple[str, ...]
+
+
+_SCORERS: dict[int, tuple[HealthDefinition, _Scorer]] = {}
+
+
+def _scorer(definition: HealthDefinition) -> _Scorer:
+    cached = _SCORERS.get(id(definition))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    weights = 0.0
+    for component in definition.components:  # summed in order, as the score's total is
         weights += component.weight
-        shown = raw.get(component.id)
-        shown = sorted(shown) if isinstance(shown, set | frozenset) else shown
-        parts[component.id] = {"raw": shown, "value": round(value, 3), "weight": component.weight}
-    result = round(100 * total / weights)
-    return HealthScore(result, definition.band_for(result).id, parts)
+    scorer = _Scorer(
+        components=tuple((c.id, c.weight, value_function(c)) for c in definition.components),
+        weights=weights,
+        bands=tuple(definition.band_for(n).id for n in range(101)),
+    )
+    if len(_SCORERS) >= 16:  # a few definitions live at once (reloaded when the file changes)
+        _SCORERS.clear()
+    _SCORERS[id(definition)] = (definition, scorer)
+    return scorer
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,26 @@ def test_band_actions_fire_on_entry_outside_the_cooldown_and_the_first_days() ->
     assert not fire(DEFINITION, band, "low", signed_up, recent, week, START)
     old = ActionHistory("tips", START - timedelta(days=8))
     assert fire(DEFINITION, band, "low", signed_up, old, week, START)
+
+
+def test_every_score_gets_the_band_whose_range_holds_it() -> None:
+    """The scorer's band table against the definition's own rule, across the whole range."""
+    for logins in range(11):
+        for tickets in range(6):
+            for nps in (None, 0, 3.5, 6, 10, "n/a"):
+                raw = {"logins": logins, "support_tickets": tickets, "nps": nps}
+                result = score(DEFINITION, raw)
+                assert result.band == DEFINITION.band_for(result.score).id
+
+
+def test_a_reloaded_definition_scores_with_its_own_bands() -> None:
+    """Scorers are kept per definition object: a definition loaded again after its file
+    changed must not be scored with the old one's bands."""
+    raised = tuple(
+        band.model_copy(update={"min": 60}) if band.id == "tips" else band
+        for band in DEFINITION.bands
+    )
+    reloaded = DEFINITION.model_copy(update={"bands": raised})
+    assert score(DEFINITION, {"logins": 10}).score == 58
+    assert score(DEFINITION, {"logins": 10}).band == "tips"
+    assert score(reloaded, {"logins": 10}).band == "at_risk"
