@@ -50,7 +50,20 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_recycle", 1800)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", fast_arrays.register)
+    event.listen(engine, "connect", _postgres_utc_session)
     return engine
+
+
+def _postgres_utc_session(dbapi_connection: Any, _record: Any) -> None:
+    """Sessions in UTC, whatever the server's default: psycopg then hands back instants with
+    ``datetime.UTC`` itself, which :class:`~orchestrator.db.types.UTCDateTime` passes through
+    instead of converting each (~7,000 values in a batch of 1,000 events). Nothing in the
+    SQL depends on the session's zone; a session left in another zone (a pooler that drops
+    ``SET``) is still read right, through the conversion."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
