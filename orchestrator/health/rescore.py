@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -37,8 +36,7 @@ from orchestrator.webhooks.outbox import emit
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class CustomerHealth:
+class CustomerHealth(NamedTuple):
     """What rescoring reads of a customer: its tier and sign-up (for band actions), the
     score and band it has now (to store only what moved) and where the relationship stands
     (:func:`~orchestrator.customers.relationship.relationship_of`)."""
@@ -119,7 +117,7 @@ def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list
         c.exited_at,
         c.converted_at,
     ).where(one_of(c.id, customer_ids, connection.dialect.name))
-    return [CustomerHealth(*row) for row in connection.execute(query)]
+    return [CustomerHealth._make(row) for row in connection.execute(query)]
 
 
 def _store(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.health.model import (
     Action,
@@ -19,8 +19,7 @@ from orchestrator.health.model import (
 )
 
 
-@dataclass(frozen=True)
-class HealthScore:
+class HealthScore(NamedTuple):
     score: int
     band: str
     components: dict[str, dict[str, Any]]  # id → raw input, value 0-1, weight (kept as history)
