@@ -12,6 +12,7 @@ to psycopg. The array's type is still psycopg's choice: only the text changes ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,27 +34,34 @@ def flat_array_literal(items: list[Any]) -> str | None:
     """The PostgreSQL array literal of a flat list of ints, strings or aware datetimes (None
     for anything else)."""
     kinds = set(map(type, items))
+    nulls = NoneType in kinds
     kinds.discard(NoneType)
     if len(kinds) != 1:
         return None
     kind = kinds.pop()
-    if kind is int:
-        text = ",".join("NULL" if item is None else str(item) for item in items)
-    elif kind is str:
-        text = ",".join("NULL" if item is None else _quoted(item) for item in items)
-        if "\x00" in text:  # psycopg refuses it with its own error
-            return None
-    elif kind is datetime:
-        if any(item is not None and item.tzinfo is None for item in items):
-            return None  # naive: psycopg's own dumper decides what a naive time is
-        text = ",".join("NULL" if item is None else f'"{item}"' for item in items)
+    if kind is datetime and any(item is not None and item.tzinfo is None for item in items):
+        return None  # naive: psycopg's own dumper decides what a naive time is
+    write = _WRITERS.get(kind)
+    if write is None:
+        return None
+    if nulls:
+        text = ",".join("NULL" if item is None else write(item) for item in items)
     else:
+        text = ",".join(map(write, items))  # the usual list: no Python loop of ours
+    if kind is str and "\x00" in text:  # psycopg refuses it with its own error
         return None
     return "{" + text + "}"
 
 
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quoted_time(moment: datetime) -> str:
+    return '"' + moment.isoformat() + '"'
+
+
+_WRITERS: dict[type, Callable[[Any], str]] = {int: str, str: _quoted, datetime: _quoted_time}
 
 
 def register(dbapi_connection: Any, _record: Any = None) -> None:

@@ -99,7 +99,7 @@ def test_the_literal_of_each_kind() -> None:
     assert flat_array_literal([1, None, -2]) == "{1,NULL,-2}"
     assert flat_array_literal(['a"b', "c\\d", None]) == '{"a\\"b","c\\\\d",NULL}'
     moment = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
-    assert flat_array_literal([moment]) == '{"2026-11-30 17:00:00+00:00"}'
+    assert flat_array_literal([moment]) == '{"2026-11-30T17:00:00+00:00"}'
     for handled_by_psycopg in (
         [],
         [None],
