@@ -27,7 +27,7 @@ from orchestrator.processes.http_server import (
 )
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
-from orchestrator.runtime import build_runtime, freeze_start_up_heap, install_runtime
+from orchestrator.runtime import build_runtime, install_runtime, settle_heap_for_serving
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
 from orchestrator.settings import Settings, load_settings, share_process_key
@@ -51,7 +51,7 @@ def run_all_in_one(settings: Settings) -> None:
     install_runtime(runtime)
     broker = make_broker(settings)
     register_actors(broker, settings.queue_name)
-    freeze_start_up_heap()
+    settle_heap_for_serving()
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
@@ -82,7 +82,7 @@ def run_api(settings: Settings, workers: int = 1) -> None:
     sock = bind(settings)
     if workers == 1:
         app = create_app(build_runtime(settings))
-        freeze_start_up_heap()
+        settle_heap_for_serving()
         serve(app, settings, sock)
         return
     share_process_key()
@@ -101,7 +101,7 @@ def api_app() -> FastAPI:
     runtime = build_runtime(settings)
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
-    freeze_start_up_heap()
+    settle_heap_for_serving()
     return app
 
 
@@ -113,7 +113,7 @@ def run_scheduler_process(settings: Settings) -> None:
     log_development_defaults(check_before_serving(settings))
     runtime = build_runtime(settings)
     broker = make_broker(settings)
-    freeze_start_up_heap()
+    settle_heap_for_serving()
     stop = threading.Event()
     heartbeat = Heartbeat(max_age=max(30.0, 10 * settings.dispatch_interval))
     _stop_on_signals(stop)

@@ -1,5 +1,6 @@
 """A worker process freezes what start-up built once its runtime exists, so full garbage
-collections stop rescanning the ~150,000 objects that live as long as the process."""
+collections stop rescanning the ~150,000 objects that live as long as the process, and
+collects its youngest objects less often than the default."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import orchestrator.runtime as runtime_module
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()  # the test process keeps collecting everything, as before
+    gc.set_threshold(*thresholds)
     runtime_module.install_runtime(None)
 
 
@@ -30,6 +33,7 @@ def test_a_worker_building_its_runtime_freezes_the_start_up_heap(
     assert runtime_module.current_runtime() is built
 
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == runtime_module.YOUNG_COLLECTION_EVERY
     frozen = gc.get_freeze_count()
     runtime_module.current_runtime()  # already built: nothing frozen again
     assert gc.get_freeze_count() == frozen
