@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, column, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -354,13 +354,61 @@ def schedule_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     has none for that step yet (the first of two for the same key wins)."""
     if not rows:
         return
-    statement = _INSERT_SCHEDULE[session.get_bind().dialect.name == "postgresql"]
-    session.execute(statement, list(rows))  # executemany: one cached multi-row INSERT
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_SCHEDULE_POSTGRES, _schedule_arrays(rows))
+    else:
+        session.execute(_INSERT_SCHEDULE_SQLITE, list(rows))  # executemany: multi-row INSERTs
 
 
-_INSERT_SCHEDULE = {
-    postgres: (postgresql if postgres else sqlite)
-    .insert(scheduled_sends)
+def _schedule_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as one array per column (``wake_at`` is always ``due_at`` here)."""
+    return {
+        "enrollment_ids": [row["enrollment_id"] for row in rows],
+        "customer_ids": [row["customer_id"] for row in rows],
+        "journey_ids": [row["journey_id"] for row in rows],
+        "step_ids": [row["step_id"] for row in rows],
+        "due_ats": [row["due_at"] for row in rows],
+        "states": [str(row["state"]) for row in rows],
+        "reasons": [row["reason"] for row in rows],
+        "updated_ats": [row["updated_at"] for row in rows],
+    }
+
+
+_INSERT_SCHEDULE_SQLITE = sqlite.insert(scheduled_sends).on_conflict_do_nothing(
+    index_elements=["enrollment_id", "step_id"]
+)
+
+# PostgreSQL: the rows as arrays unnested side by side (as usage/events.py stores events), so
+# the text is the same for one row or a thousand: executemany's multi-row VALUES bound each
+# row's nine values through their column types, ~20 µs a row (a batch of 1,000 events wrote
+# 200 rows). The columns' scalar defaults (attempts, counters) are added by ``from_select``.
+_ARRAY_COLUMNS = (  # wake_at is due_at
+    "enrollment_id",
+    "customer_id",
+    "journey_id",
+    "step_id",
+    "due_at",
+    "state",
+    "reason",
+    "updated_at",
+)
+_SCHEDULE_ARRAYS = (
+    text("""
+    SELECT * FROM ROWS FROM (unnest(CAST(:enrollment_ids AS integer[])),
+        unnest(CAST(:customer_ids AS integer[])), unnest(CAST(:journey_ids AS varchar[])),
+        unnest(CAST(:step_ids AS varchar[])), unnest(CAST(:due_ats AS timestamptz[])),
+        unnest(CAST(:states AS varchar[])), unnest(CAST(:reasons AS varchar[])),
+        unnest(CAST(:updated_ats AS timestamptz[])))
+        AS r(enrollment_id, customer_id, journey_id, step_id, due_at, state, reason, updated_at)
+    """)
+    .columns(*(column(name) for name in _ARRAY_COLUMNS))
+    .subquery("r")
+)
+_INSERT_SCHEDULE_POSTGRES = (
+    postgresql.insert(scheduled_sends)
+    .from_select(
+        [*_ARRAY_COLUMNS, "wake_at"],
+        select(*(_SCHEDULE_ARRAYS.c[name] for name in _ARRAY_COLUMNS), _SCHEDULE_ARRAYS.c.due_at),
+    )
     .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
-    for postgres in (False, True)
-}
+)
