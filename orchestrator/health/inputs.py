@@ -1,10 +1,17 @@
 """The raw inputs of many customers' scores, in one round trip.
 
-Each component is one ``SELECT`` bounded by ``customer_id`` and the event name, so it walks
-the ``usage_event (customer_id, name, occurred_at)`` index for just those customers: the cost
-follows the customers being scored, never the size of the table. The components' selects are
-joined with ``UNION ALL`` into one statement (a row says which component it answers), so
-scoring one customer costs one round trip, not one per component.
+The components' questions are joined with ``UNION ALL`` into one statement (a row says which
+component it answers), so scoring one customer costs one round trip, not one per component.
+
+Each question is asked per customer, walking the ``usage_event (customer_id, name,
+occurred_at)`` index for that customer and event name only, so its cost follows the
+customers being scored and their events in the window, never the size of the table: a count
+reads the customer's events in its window, "ever seen" (adoption) stops at the first one, and
+"the latest" reads one. On PostgreSQL that is spelled out (each customer of the array joined
+to each question, ``LATERAL``): given ``customer_id = ANY(:ids)`` instead, the planner read
+every customer's events through the ``occurred_at`` index or the whole table, and the cost
+grew with the table: 111 against 39 ms for 1,000 customers at 300 events each
+(``bench/event_history.py``). SQLite keeps the grouped statement.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    column,
     func,
     literal,
     null,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -44,11 +53,14 @@ def load_inputs(
     inputs: dict[int, dict[str, Any]] = {cid: {} for cid in customer_ids}
     if not customer_ids or not definition.components:
         return inputs
-    params: dict[str, Any] = {"ids": list(customer_ids), "now": now}
-    for index, component in enumerate(definition.components):
-        if isinstance(component, Frequency | Penalty):
-            params[f"since_{index}"] = now - component.within
-    query = _statement(definition, connection.dialect.name)
+    if connection.dialect.name == "postgresql":
+        query, params = _INPUTS_POSTGRES, _postgres_params(definition, customer_ids, now)
+    else:
+        query = _statement(definition, connection.dialect.name)
+        params = {"ids": list(customer_ids), "now": now}
+        for index, component in enumerate(definition.components):
+            if isinstance(component, Frequency | Penalty):
+                params[f"since_{index}"] = now - component.within
     for index, customer_id, count, name, properties in connection.execute(query, params).all():
         component = definition.components[index]
         found = inputs[customer_id]
@@ -144,3 +156,77 @@ def _component_select(index: int, component: Any, dialect: str) -> Select[Any]:
     return select(*_row(index, ranked.c.customer_id, properties=ranked.c.properties)).where(
         ranked.c.rank == 1
     )
+
+
+def _postgres_params(
+    definition: HealthDefinition, customer_ids: Sequence[int], now: datetime
+) -> dict[str, Any]:
+    """The components as arrays of questions: counts in a window, names ever seen, latest."""
+    counts: list[tuple[int, str, datetime]] = []
+    seen: list[tuple[int, str]] = []
+    latest: list[tuple[int, str]] = []
+    for index, component in enumerate(definition.components):
+        if isinstance(component, Frequency | Penalty):
+            counts.append((index, component.event, now - component.within))
+        elif isinstance(component, Adoption):
+            seen.extend((index, name) for name in dict.fromkeys(component.events))
+        else:
+            assert isinstance(component, Latest)
+            latest.append((index, component.event))
+    return {
+        "ids": list(customer_ids),
+        "now": now,
+        "count_components": [index for index, _, _ in counts],
+        "count_names": [name for _, name, _ in counts],
+        "count_sinces": [since for _, _, since in counts],
+        "seen_components": [index for index, _ in seen],
+        "seen_names": [name for _, name in seen],
+        "latest_components": [index for index, _ in latest],
+        "latest_names": [name for _, name in latest],
+    }
+
+
+# PostgreSQL: one text for every definition (its questions come as arrays), each question
+# asked per customer through the (customer_id, name, occurred_at) index; see the module's
+# docstring for why the customers drive the join. Each is a LATERAL subquery with an aggregate
+# or a LIMIT, which the planner cannot pull up into a join over the whole table (an EXISTS it
+# can, and did: a hash semi-join over every event, 120 ms at 30 events a customer).
+_INPUTS_POSTGRES = text("""
+    SELECT q.component, c.id, n.count, CAST(NULL AS varchar), CAST(NULL AS json)
+    FROM unnest(CAST(:ids AS integer[])) AS c(id)
+    CROSS JOIN unnest(CAST(:count_components AS integer[]), CAST(:count_names AS varchar[]),
+        CAST(:count_sinces AS timestamptz[])) AS q(component, name, since)
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS count FROM usage_event AS e
+        WHERE e.customer_id = c.id AND e.name = q.name
+            AND e.occurred_at > q.since AND e.occurred_at <= :now
+    ) AS n
+    WHERE n.count > 0
+    UNION ALL
+    SELECT q.component, c.id, NULL, q.name, NULL
+    FROM unnest(CAST(:ids AS integer[])) AS c(id)
+    CROSS JOIN unnest(CAST(:seen_components AS integer[]), CAST(:seen_names AS varchar[]))
+        AS q(component, name)
+    CROSS JOIN LATERAL (
+        SELECT FROM usage_event AS e
+        WHERE e.customer_id = c.id AND e.name = q.name AND e.occurred_at <= :now
+        LIMIT 1
+    ) AS seen
+    UNION ALL
+    SELECT q.component, c.id, NULL, NULL, latest.properties
+    FROM unnest(CAST(:ids AS integer[])) AS c(id)
+    CROSS JOIN unnest(CAST(:latest_components AS integer[]), CAST(:latest_names AS varchar[]))
+        AS q(component, name)
+    CROSS JOIN LATERAL (
+        SELECT e.properties FROM usage_event AS e
+        WHERE e.customer_id = c.id AND e.name = q.name AND e.occurred_at <= :now
+        ORDER BY e.occurred_at DESC, e.id DESC
+        LIMIT 1
+    ) AS latest
+""").columns(
+    column("component", Integer),
+    column("customer_id", Integer),
+    column("count", Integer),
+    column("name", String),
+    column("properties", _JSON),
+)
