@@ -1,0 +1,63 @@
+"""The health score's raw inputs (health/inputs.py) for many customers in one statement, on
+both databases: adoption is the features a customer used at least once, "latest" the
+properties of its latest event (the later stored of two at the same moment), events after
+``now`` count for neither, and a customer named twice is answered once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from orchestrator.db.tables import customers
+from orchestrator.health.inputs import load_inputs
+from orchestrator.health.loader import load_health
+from orchestrator.runtime import Runtime
+from orchestrator.settings import Settings
+from tests.support.environment import ROOT, make_settings
+from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, post_events
+from tests.support.usage import event as usage_event
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def test_adoption_and_latest_read_each_customers_own_events(
+    client: TestClient, runtime: Runtime
+) -> None:
+    definition = load_health(ROOT / "journeys" / "health.yaml")
+    now = runtime.clock.now()
+    for name in ("a", "b", "c"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    day = timedelta(days=1)
+    events = [
+        usage_event("a", "report_created", at=now - 90 * day, id="a1"),
+        usage_event("a", "report_created", at=now - day, id="a2"),
+        usage_event("a", "workflow_created", at=now, id="a3"),  # at now: counted
+        usage_event("a", "teammate_invited", at=now + day, id="a4"),  # after now: not yet
+        usage_event("a", "nps_submitted", at=now - 3 * day, id="a5", properties={"score": 9}),
+        usage_event("a", "nps_submitted", at=now - 2 * day, id="a6", properties={"score": 4}),
+        usage_event("a", "nps_submitted", at=now + day, id="a7", properties={"score": 1}),
+        usage_event("b", "nps_submitted", at=now - day, id="b1", properties={"score": 2}),
+        usage_event("b", "nps_submitted", at=now - day, id="b2", properties={"score": 7}),
+        usage_event("b", "integration_connected", at=now - 400 * day, id="b3"),
+    ]
+    for item in events:  # one request each: stored in this order, so b2 after b1
+        assert post_events(client, item).status_code == 202
+    with runtime.engine.connect() as connection:
+        ids = dict(connection.execute(select(customers.c.external_id, customers.c.id)).all())
+        inputs = load_inputs(connection, definition, [ids["a"], ids["b"], ids["c"]], now)
+        twice = load_inputs(connection, definition, [ids["c"], ids["b"], ids["a"], ids["b"]], now)
+
+    assert inputs[ids["a"]]["adoption"] == {"report_created", "workflow_created"}
+    assert inputs[ids["a"]]["nps"] == 4
+    assert inputs[ids["b"]]["adoption"] == {"integration_connected"}
+    assert inputs[ids["b"]]["nps"] == 7  # same moment: the later stored
+    assert "adoption" not in inputs[ids["c"]] and "nps" not in inputs[ids["c"]]
+    assert twice == inputs
