@@ -6,8 +6,9 @@ event batch touches, and 40 customers cost 200 queries. The rules are fixed text
 questions they can ask are known before any customer is looked at: every
 ``usage.count(name[, within])``, ``usage.seen(name[, within])`` and
 ``usage.weeks_with(name[, weeks])`` whose arguments are literals is answered here for all
-the customers at once (one grouped count per distinct window, all in one ``UNION ALL``), and
-the answers seed each customer's ``UsageFacts``. A question asked otherwise (other methods,
+the customers at once (one statement: on PostgreSQL one index range per customer and
+distinct window, on SQLite one grouped count per window in a ``UNION ALL``), and the answers
+seed each customer's ``UsageFacts``. A question asked otherwise (other methods,
 computed arguments) is still asked lazily, so every condition means what it meant.
 """
 
