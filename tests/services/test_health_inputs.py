@@ -1,14 +1,17 @@
-"""The raw inputs of a score, read for several customers at once: each component counts only
-its own window (start excluded, ``now`` included, nothing later), adoption is the set of key
-features ever used, the latest NPS is the last one (the later-stored one on a tie), and a
-customer without events has none. PostgreSQL asks each question per customer
-(health/inputs.py), SQLite through one grouped statement: both must read the same."""
+"""The health score's raw inputs (health/inputs.py) for many customers in one statement, on
+both databases: adoption is the features a customer used at least once, "latest" the
+properties of its latest event (the later stored of two at the same moment), events after
+``now`` count for neither, and a customer named twice is answered once; each count only its
+own window (start excluded, ``now`` included). PostgreSQL asks each question per customer,
+SQLite through grouped statements: both must read the same."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
@@ -16,10 +19,51 @@ from orchestrator.db.tables import customers, usage_events
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
 from orchestrator.runtime import Runtime
-from tests.support.environment import STANDARD_JOURNEYS
+from orchestrator.settings import Settings
+from tests.support.environment import ROOT, make_settings
 from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, post_events
+from tests.support.usage import event as usage_event
 
-DEFINITION = load_health(STANDARD_JOURNEYS / "health.yaml")  # logins 14d, tickets 30d, nps
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def test_adoption_and_latest_read_each_customers_own_events(
+    client: TestClient, runtime: Runtime
+) -> None:
+    definition = load_health(ROOT / "journeys" / "health.yaml")
+    now = runtime.clock.now()
+    for name in ("a", "b", "c"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    day = timedelta(days=1)
+    events = [
+        usage_event("a", "report_created", at=now - 90 * day, id="a1"),
+        usage_event("a", "report_created", at=now - day, id="a2"),
+        usage_event("a", "workflow_created", at=now, id="a3"),  # at now: counted
+        usage_event("a", "teammate_invited", at=now + day, id="a4"),  # after now: not yet
+        usage_event("a", "nps_submitted", at=now - 3 * day, id="a5", properties={"score": 9}),
+        usage_event("a", "nps_submitted", at=now - 2 * day, id="a6", properties={"score": 4}),
+        usage_event("a", "nps_submitted", at=now + day, id="a7", properties={"score": 1}),
+        usage_event("b", "nps_submitted", at=now - day, id="b1", properties={"score": 2}),
+        usage_event("b", "nps_submitted", at=now - day, id="b2", properties={"score": 7}),
+        usage_event("b", "integration_connected", at=now - 400 * day, id="b3"),
+    ]
+    for item in events:  # one request each: stored in this order, so b2 after b1
+        assert post_events(client, item).status_code == 202
+    with runtime.engine.connect() as connection:
+        ids = dict(connection.execute(select(customers.c.external_id, customers.c.id)).all())
+        inputs = load_inputs(connection, definition, [ids["a"], ids["b"], ids["c"]], now)
+        twice = load_inputs(connection, definition, [ids["c"], ids["b"], ids["a"], ids["b"]], now)
+
+    assert inputs[ids["a"]]["adoption"] == {"report_created", "workflow_created"}
+    assert inputs[ids["a"]]["nps"] == 4
+    assert inputs[ids["b"]]["adoption"] == {"integration_connected"}
+    assert inputs[ids["b"]]["nps"] == 7  # same moment: the later stored
+    assert "adoption" not in inputs[ids["c"]] and "nps" not in inputs[ids["c"]]
+    assert twice == inputs
 
 
 def test_each_component_reads_its_own_window_for_each_customer(
@@ -56,7 +100,9 @@ def test_each_component_reads_its_own_window_for_each_customer(
                 for i, (name, at, properties) in enumerate(rows)
             ],
         )
-        inputs = load_inputs(connection, DEFINITION, [busy, ids["quiet"]], now)
+        inputs = load_inputs(
+            connection, load_health(ROOT / "journeys" / "health.yaml"), [busy, ids["quiet"]], now
+        )
     assert inputs == {
         busy: {"logins": 2, "support_tickets": 1, "adoption": {"report_created"}, "nps": 9},
         ids["quiet"]: {},

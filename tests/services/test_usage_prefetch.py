@@ -101,6 +101,8 @@ def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runti
                 else:
                     expected = lazy.weeks_with(name, int(str(arg)))
                 assert answers[customer_id][key] == expected, (customer_id, key)
+        # a customer named twice (a batch's events name it once each) is counted once
+        assert prefetch_usage(connection, [*ids, *reversed(ids)], questions, now) == answers
     assert any(answers[c][("count", "login", "14d")] for c in ids)  # not all zeros
     assert any(answers[c][("weeks_with", "report_created", 4)] == 3 for c in ids)
 
