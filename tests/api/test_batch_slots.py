@@ -83,15 +83,15 @@ def test_large_batches_are_tracked_at_most_batches_at_once_at_a_time(
                 running -= 1
 
     monkeypatch.setattr(event_routes, "track_events", counted)
-    bodies = [encoded(batch(f"b{k}", 300, customers)) for k in range(6)]
+    bodies = [encoded(batch(f"b{k}", 300, customers)) for k in range(8)]
     assert min(map(len, bodies)) > event_routes.GATED_FROM_BYTES
 
     answers = asyncio.run(post_all(runtime, bodies))
 
-    assert [a.status_code for a in answers] == [202] * 6
-    assert [a.json()["stored"] for a in answers] == [300] * 6
+    assert [a.status_code for a in answers] == [202] * 8
+    assert [a.json()["stored"] for a in answers] == [300] * 8
     assert most == event_routes.BATCHES_AT_ONCE
-    assert stored(runtime) == 1800
+    assert stored(runtime) == 2400
 
 
 def test_a_bad_large_body_is_a_422_naming_the_field_and_gives_its_slot_back(
