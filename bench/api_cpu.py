@@ -8,7 +8,8 @@ over 1,000 customers (``--batch-requests`` of them): it prints what reading one 
 (``parse_event_body``: the JSON, the strict checks, the models) and the service alone
 (``track_events`` on bodies read beforehand) next to the whole app. The garbage collector's
 CPU is printed apart, by generation (``gc.callbacks``); ``gc.freeze()`` runs after the
-warm-up, as in the server.
+warm-up and the young generation's threshold is the server's (``--gc-young``), as in
+``stepmail api``.
 
     su postgres -c "createdb -O stepmail stepmail_bench_api_cpu"      # once
     .venv/bin/python bench/api_cpu.py
@@ -49,7 +50,7 @@ from pydantic import SecretStr
 
 from orchestrator.api.app import create_app
 from orchestrator.guards.strict_json import parse_json
-from orchestrator.runtime import build_runtime
+from orchestrator.runtime import SERVING_YOUNG_THRESHOLD, build_runtime
 from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
 from orchestrator.services.signup import enroll_signed_signup
@@ -135,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the service's CPU per request when the API hands it groups of this many",
     )
     parser.add_argument(
+        "--gc-young",
+        type=int,
+        default=SERVING_YOUNG_THRESHOLD,
+        help="the young generation's threshold (the API process's; Python's default is 700)",
+    )
+    parser.add_argument(
         "--batch-requests", type=int, default=40, help="batches of 1,000 (kind batch)"
     )
     args = parser.parse_args(argv)
@@ -163,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 uvloop.run(_drive(app, [make(-100 - n, run + "w")], 1))
             gc.collect()
             gc.freeze()  # as the server does once its runtime is built
+            gc.set_threshold(args.gc_young, *gc.get_threshold()[1:])
             requests = [make(n, run) for n in range(total)]
             alone = [make(n, run + "s") for n in range(total)]
             parsed: dict[int, Any] = {}

@@ -27,7 +27,12 @@ from orchestrator.processes.http_server import (
 )
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
-from orchestrator.runtime import build_runtime, freeze_start_up_heap, install_runtime
+from orchestrator.runtime import (
+    build_runtime,
+    collect_young_less_often,
+    freeze_start_up_heap,
+    install_runtime,
+)
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
 from orchestrator.settings import Settings, load_settings, share_process_key
@@ -52,6 +57,7 @@ def run_all_in_one(settings: Settings) -> None:
     broker = make_broker(settings)
     register_actors(broker, settings.queue_name)
     freeze_start_up_heap()
+    collect_young_less_often()
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
@@ -83,6 +89,7 @@ def run_api(settings: Settings, workers: int = 1) -> None:
     if workers == 1:
         app = create_app(build_runtime(settings))
         freeze_start_up_heap()
+        collect_young_less_often()
         serve(app, settings, sock)
         return
     share_process_key()
@@ -102,6 +109,7 @@ def api_app() -> FastAPI:
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
     freeze_start_up_heap()
+    collect_young_less_often()
     return app
 
 
