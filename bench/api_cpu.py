@@ -3,12 +3,19 @@ whole ASGI application (middleware, routing, dependencies, validation, the route
 answer), next to the service called without HTTP, on PostgreSQL: one request a call, and
 in groups of ``--group-sizes`` requests as the app hands it the requests that waited together
 (``orchestrator/api/coalescer.py``). uvicorn's parsing and socket work are not in it
-(``api_load.py`` measures a real server).
+(``api_load.py`` measures a real server). ``--kinds batch`` sends batches of 1,000 events
+over 1,000 customers (``--batch-requests`` of them): it prints what reading one body costs
+(``parse_event_body``: the JSON, the strict checks, the models) and the service alone
+(``track_events`` on bodies read beforehand) next to the whole app. The garbage collector's
+CPU is printed apart, by generation (``gc.callbacks``); ``gc.freeze()`` runs after the
+warm-up and the young generation's threshold is the server's (``--gc-young``), as in
+``stepmail api``.
 
     su postgres -c "createdb -O stepmail stepmail_bench_api_cpu"      # once
     .venv/bin/python bench/api_cpu.py
     .venv/bin/python bench/api_cpu.py --requests 2000 --profile signup
     .venv/bin/python bench/api_cpu.py --kinds event --group-sizes 1 4 16 64
+    .venv/bin/python bench/api_cpu.py --kinds batch --batch-requests 64 --concurrency 32
 
 Requests go straight to the application as ASGI messages, ``--concurrency`` at a time on
 uvloop, as uvicorn would hand them over. CPU is this process's own (``time.process_time``,
@@ -24,7 +31,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
+import json
 import os
 import pstats
 import time
@@ -40,7 +49,8 @@ from bench_db import prepare_database, seed_customers
 from pydantic import SecretStr
 
 from orchestrator.api.app import create_app
-from orchestrator.runtime import build_runtime
+from orchestrator.guards.strict_json import parse_json
+from orchestrator.runtime import YOUNG_COLLECTION_EVERY, build_runtime
 from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
 from orchestrator.services.signup import enroll_signed_signup
@@ -62,7 +72,10 @@ def asgi_maker(make: Callable[[int, str], api_load.Request]) -> Callable[[int, s
     return asgi
 
 
-MAKERS = {kind: asgi_maker(api_load.MAKERS[kind]) for kind in ("signup", "event")}
+MAKERS = {kind: asgi_maker(api_load.MAKERS[kind]) for kind in ("signup", "event", "batch")}
+# A batch of 1,000 is never grouped (orchestrator/api/events.py runs it alone): its service
+# call is timed apart from reading its body (parse_event_body) instead.
+GROUPED = ("signup", "event")
 
 
 async def call_app(app: Callable[..., Awaitable[None]], request: Request) -> int:
@@ -111,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=1000, help="per kind")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--kinds", nargs="+", choices=tuple(MAKERS), default=list(MAKERS))
+    parser.add_argument("--kinds", nargs="+", choices=tuple(MAKERS), default=list(GROUPED))
     parser.add_argument("--profile", nargs="*", choices=tuple(MAKERS), default=[])
     parser.add_argument("--top", type=int, default=50, help="profile lines")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
@@ -122,7 +135,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[1, 8, 32],
         help="the service's CPU per request when the API hands it groups of this many",
     )
+    parser.add_argument(
+        "--gc-young",
+        type=int,
+        default=YOUNG_COLLECTION_EVERY,
+        help="the young generation's threshold (the API process's; Python's default is 700)",
+    )
+    parser.add_argument(
+        "--batch-requests", type=int, default=40, help="batches of 1,000 (kind batch)"
+    )
     args = parser.parse_args(argv)
+    gc.callbacks.append(_GC_CLOCK)
     engine = prepare_database(args.database_url)
     seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
     settings = load_settings(
@@ -141,17 +164,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         for kind in args.kinds:
             make = MAKERS[kind]
             service = _service_call(runtime, kind)
-            for n in range(30):  # warm: statements prepared, routes and models built
+            total = args.batch_requests if kind == "batch" else args.requests
+            for n in range(3 if kind == "batch" else 30):  # warm: statements, routes, models
                 service(make(-1 - n, run + "w"))
                 uvloop.run(_drive(app, [make(-100 - n, run + "w")], 1))
-            requests = [make(n, run) for n in range(args.requests)]
-            alone = [make(n, run + "s") for n in range(args.requests)]
-            started = time.process_time()
+            gc.collect()
+            gc.freeze()  # as the server does once its runtime is built
+            gc.set_threshold(args.gc_young, *gc.get_threshold()[1:])
+            requests = [make(n, run) for n in range(total)]
+            alone = [make(n, run + "s") for n in range(total)]
+            parsed: dict[int, Any] = {}
+            if kind == "batch":  # the service alone: bodies read beforehand
+                _time_batch_reading(alone)
+                parsed = {id(r): parse_event_body(r[1]) for r in alone}
+                service = _batch_call(runtime, parsed)
+            started, in_gc = time.process_time(), _GC_CLOCK.spent
             for request in alone:
                 service(request)
             service_ms = 1000 * (time.process_time() - started) / len(alone)
+            service_gc_ms = 1000 * (_GC_CLOCK.spent - in_gc) / len(alone)
+            service = _service_call(runtime, kind)
+            parsed = {}  # its 40,000 models would make every full collection below dearer
             grouped = _group_call(runtime, kind)
-            for size in args.group_sizes:
+            for size in args.group_sizes if kind in GROUPED else ():
                 batch = [make(n, f"{run}g{size}") for n in range(args.requests)]
                 started = time.process_time()
                 for first in range(0, len(batch), size):
@@ -162,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             profiler = cProfile.Profile(time.thread_time) if kind in args.profile else None
             started, loop_started = time.process_time(), time.thread_time()
+            in_gc = _GC_CLOCK.spent
+            gens0, counts0 = list(_GC_CLOCK.by_generation), list(_GC_CLOCK.count)
             if profiler:
                 profiler.enable()
             statuses = uvloop.run(_drive(app, requests, args.concurrency))
@@ -169,11 +206,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 profiler.disable()
             app_ms = 1000 * (time.process_time() - started) / len(requests)
             loop_ms = 1000 * (time.thread_time() - loop_started) / len(requests)
+            app_gc_ms = 1000 * (_GC_CLOCK.spent - in_gc) / len(requests)
+            per_generation = ", ".join(
+                f"{1000 * (spent - before) / len(requests):.2f} ms in {count - counted}"
+                for spent, before, count, counted in zip(
+                    _GC_CLOCK.by_generation, gens0, _GC_CLOCK.count, counts0, strict=True
+                )
+            )
             print(
                 f"{kind:<7} through the app {app_ms:.2f} ms CPU per request, "
-                f"{loop_ms:.2f} ms of it on the event loop's thread (statuses {statuses}); "
-                f"the service one request a call {service_ms:.2f} ms (the app groups the requests "
-                f"that wait, up to {args.concurrency} at a time)"
+                f"{loop_ms:.2f} ms of it on the event loop's thread, {app_gc_ms:.2f} in the "
+                f"garbage collector (statuses {statuses}); "
+                f"the service one request a call {service_ms:.2f} ms (gc {service_gc_ms:.2f}; "
+                f"the app groups the requests that wait, up to {args.concurrency} at a time)\n"
+                f"        the collector by generation (0, 1, 2): {per_generation} collections"
             )
             if profiler:
                 out = io.StringIO()
@@ -184,6 +230,50 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         runtime.close()
         engine.dispose()
+
+
+class _GcClock:
+    """CPU spent in the cyclic garbage collector (``gc.callbacks``), every thread's."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._started = 0.0
+        self.by_generation = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            spent = time.process_time() - self._started
+            self.spent += spent
+            self.by_generation[info["generation"]] += spent
+            self.count[info["generation"]] += 1
+
+
+_GC_CLOCK = _GcClock()
+
+
+def _time_batch_reading(requests: list[Request]) -> None:
+    """CPU of turning a batch's body into its validated events, the JSON apart (the loop's
+    share of a batch before its service call)."""
+    started = time.process_time()
+    for _path, body, _headers in requests:
+        json.loads(body)
+    json_ms = 1000 * (time.process_time() - started) / len(requests)
+    started = time.process_time()
+    for _path, body, _headers in requests:
+        parse_json(body)
+    strict_ms = 1000 * (time.process_time() - started) / len(requests)
+    started = time.process_time()
+    for _path, body, _headers in requests:
+        parse_event_body(body)
+    parse_ms = 1000 * (time.process_time() - started) / len(requests)
+    print(
+        f"batch   reading a body of {len(requests[0][1]):,} bytes: parse_event_body "
+        f"{parse_ms:.2f} ms CPU (json.loads {json_ms:.2f}, with the strict checks "
+        f"{strict_ms:.2f}, the models the rest)"
+    )
 
 
 def _service_call(runtime: Any, kind: str) -> Callable[[Request], object]:
@@ -216,6 +306,21 @@ def _service_call(runtime: Any, kind: str) -> Callable[[Request], object]:
         )
 
     return event
+
+
+def _batch_call(runtime: Any, parsed: dict[int, Any]) -> Callable[[Request], object]:
+    """``track_events`` on a batch whose body was read beforehand (``parsed`` by request)."""
+
+    def batch(request: Request) -> object:
+        return track_events(
+            runtime.engine,
+            parsed[id(request)],
+            rules=runtime.usage_rules(),
+            clock=runtime.clock,
+            notify=lambda _ids: None,
+        )
+
+    return batch
 
 
 def _group_call(runtime: Any, kind: str) -> Callable[[list[Request]], list[object]]:

@@ -42,6 +42,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.event_groups = events.event_groups(runtime)
+    app.state.batch_slots = events.batch_slots()
     app.state.signup_groups = signup.signup_groups(runtime)
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Request, Response
@@ -27,6 +28,17 @@ from orchestrator.usage.events import (
 # a group holds at most GROUP_REQUESTS requests. A larger batch is its own transaction.
 GROUPED_UP_TO = 10
 GROUP_REQUESTS = 100
+# A larger body is read (parsed, validated) and its events tracked in one of BATCHES_AT_ONCE
+# slots per process; the others wait with their body as bytes. The service runs in Python,
+# one thread at a time whatever the thread pool's size, so more batches at once add little
+# throughput, only objects: each batch in flight holds ~1,000 models and their rows, which
+# every garbage collection then scans again (32 at once: ~80 ms of CPU a batch of 1,000
+# against ~65-70 ms with 2 to 4; bench/README, "Session 8"). Four, not one or two, so the
+# Python of some batches runs while others wait for PostgreSQL (with two, batches/s fell).
+# 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
+# grouped request over it just leaves its slot once read.
+BATCHES_AT_ONCE = 4
+GATED_FROM_BYTES = 16_384
 
 router = APIRouter(route_class=DirectRoute, dependencies=[ApiKeyAuth], responses=answers(401))
 
@@ -64,25 +76,46 @@ async def post_events(request: Request) -> Response:
     """All or nothing. An event whose ``id`` was stored before is counted as a duplicate and
     changes nothing, so retrying a request is safe."""
     runtime: Runtime = request.app.state.runtime
-    submission = parse_event_body(await request.body())
+    body = await request.body()
+    if len(body) <= GATED_FROM_BYTES:
+        submission = parse_event_body(body)
+    else:
+        slots: asyncio.Semaphore = request.app.state.batch_slots
+        async with slots:
+            submission = parse_event_body(body)
+            if len(submission.events) > GROUPED_UP_TO:
+                return _answer(runtime, await _track_alone(runtime, submission))
+        # a few events in a large body: out of its slot, it waits for its group below
     if len(submission.events) <= GROUPED_UP_TO:
         groups: Coalescer[EventSubmission, EventsAccepted] = request.app.state.event_groups
-        accepted = await groups.submit(submission)
-    else:
-        accepted = await run_in_threadpool(
-            track_events,
-            runtime.engine,
-            submission,
-            rules=runtime.usage_rules(),
-            clock=runtime.clock,
-            notify=lambda _task_ids: None,  # in the answer, notified below
-        )
+        return _answer(runtime, await groups.submit(submission))
+    return _answer(runtime, await _track_alone(runtime, submission))
+
+
+def _answer(runtime: Runtime, accepted: EventsAccepted) -> Response:
     background = None
     if accepted.task_ids:
         background = BackgroundTask(runtime.notify_now, accepted.task_ids)
     return Response(
         accepted.model_dump_json(), 202, media_type="application/json", background=background
     )
+
+
+async def _track_alone(runtime: Runtime, submission: EventSubmission) -> EventsAccepted:
+    """A batch of more than GROUPED_UP_TO events: its own transaction."""
+    return await run_in_threadpool(
+        track_events,
+        runtime.engine,
+        submission,
+        rules=runtime.usage_rules(),
+        clock=runtime.clock,
+        notify=lambda _task_ids: None,  # in the answer, notified by the route
+    )
+
+
+def batch_slots() -> asyncio.Semaphore:
+    """The app's slots for large bodies (one set per API process): see BATCHES_AT_ONCE."""
+    return asyncio.Semaphore(BATCHES_AT_ONCE)
 
 
 def event_groups(runtime: Runtime) -> Coalescer[EventSubmission, EventsAccepted]:

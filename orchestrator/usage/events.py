@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
-from orchestrator.guards.bounds import Moment, StrippedText
+from orchestrator.guards.bounds import TRIMMED, Moment
 from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
@@ -44,14 +44,18 @@ EventName = Annotated[
 ]
 
 
-class EventIn(StrippedText):
+class EventIn(BaseModel):
     """One product event. Send ``id`` to make retries safe: the same id is stored once."""
 
+    # Text is checked as sent, then trimmed (TRIMMED, as StrippedText would, only where a
+    # field can hold text: a name's pattern admits no space).
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=255, description="The customer.")
+    external_id: Annotated[str, Field(min_length=1, max_length=255), TRIMMED] = Field(
+        description="The customer."
+    )
     name: EventName = Field(description="e.g. login, report_created, nps_submitted")
-    id: str | None = Field(default=None, min_length=1, max_length=200)
+    id: Annotated[str, Field(min_length=1, max_length=200), TRIMMED] | None = None
     occurred_at: Moment | None = Field(
         default=None, description="ISO 8601 with offset; default: when received"
     )

@@ -344,3 +344,40 @@ def test_surrounding_spaces_are_still_trimmed(armed_client: TestClient) -> None:
     assert response.status_code == 202
     customer = armed_client.patch("/v1/customers/t2", json={}, headers=AUTH).json()
     assert (customer["name"], customer["company"]) == ("Taro", "Acme")
+
+
+EVENT_TEXT_AS_SENT = [
+    ("external_id", "a" * 255 + " ", "string_too_long"),  # 256 as sent
+    ("external_id", "   ", "value_error"),  # required text, blank
+    ("id", "e" * 200 + "\n", "string_too_long"),
+    ("id", " \r\n", "value_error"),
+    ("name", "login ", "string_pattern_mismatch"),
+]
+
+
+def test_event_text_is_checked_as_sent_then_trimmed(
+    armed_client: TestClient, armed_runtime: Runtime
+) -> None:
+    """Alone and as the 3rd event of a batch: the same refusal, naming the field."""
+    enroll(armed_client)
+    before = stored_rows(armed_runtime)
+    for field, value, kind in EVENT_TEXT_AS_SENT:
+        item = {**EVENT, "id": "t-1", field: value}
+        for body, loc in [
+            (item, ["body", field]),
+            ({"events": [EVENT, EVENT, item]}, ["body", "events", 2, field]),
+        ]:
+            response = _events(armed_client, json.dumps(body).encode())
+
+            assert response.status_code == 422, (field, value)
+            [error] = response.json()["detail"]
+            assert (error["loc"], error["type"]) == (loc, kind), (field, value)
+    assert stored_rows(armed_runtime) == before
+
+    trimmed = _events(armed_client, json.dumps({**EVENT, "id": " t-2\n"}).encode())
+    again = _events(
+        armed_client, json.dumps({**EVENT, "external_id": " a1 ", "id": "t-2"}).encode()
+    )
+
+    assert trimmed.json()["stored"] == 1
+    assert (again.json()["stored"], again.json()["duplicates"]) == (0, 1)

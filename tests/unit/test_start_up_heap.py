@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,3 +38,33 @@ def test_a_worker_building_its_runtime_freezes_the_start_up_heap(
     frozen = gc.get_freeze_count()
     runtime_module.current_runtime()  # already built: nothing frozen again
     assert gc.get_freeze_count() == frozen
+
+
+@pytest.fixture
+def default_thresholds() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.set_threshold(*before)
+
+
+def test_an_api_process_collects_its_young_generation_less_often(
+    unfrozen: None, default_thresholds: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stepmail api --workers N``'s app factory: the young generation's threshold is raised
+    (a batch of events allocates ~25 times Python's 700), the older ones keep theirs."""
+    from orchestrator.processes import serve
+
+    monkeypatch.setattr(serve, "load_settings", lambda: object())
+    monkeypatch.setattr(serve, "quiet_uvicorn_access_log", lambda: None)
+    monkeypatch.setattr(serve, "build_runtime", lambda settings: SimpleNamespace(close=None))
+    app = SimpleNamespace(router=SimpleNamespace(on_shutdown=[]))
+    monkeypatch.setattr(serve, "create_app", lambda runtime: app)
+    monkeypatch.setattr(
+        "orchestrator.processes.log_hygiene.configure_process_logging", lambda settings: None
+    )
+
+    serve.api_app()
+
+    assert gc.get_threshold() == (runtime_module.YOUNG_COLLECTION_EVERY, 10, 10)
+    assert gc.get_freeze_count() > 0
