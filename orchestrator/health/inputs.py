@@ -191,10 +191,11 @@ def _postgres_params(
 # docstring for why the customers drive the join. Each is a LATERAL subquery with an aggregate
 # or a LIMIT, which the planner cannot pull up into a join over the whole table (an EXISTS it
 # can, and did: a hash semi-join over every event, 120 ms at 30 events a customer).
-# The time bounds are row comparisons on the index's own columns, (customer_id, name,
+# Each probe's start is a row comparison on the index's own columns, (customer_id, name,
 # occurred_at), which only that index can use: with plain bounds on occurred_at the planner
 # could still walk the occurred_at index inside each probe, reading every customer's events in
-# the window (seen on a table whose statistics were taken while it was nearly empty).
+# the window (seen on a table whose statistics were taken while it was nearly empty). The end
+# stays plain: with both as row comparisons it took the (customer_id, event_key) index.
 _INPUTS_POSTGRES = text("""
     SELECT q.component, c.id, n.count, CAST(NULL AS varchar), CAST(NULL AS json)
     FROM unnest(CAST(:ids AS integer[])) AS c(id)
@@ -204,7 +205,7 @@ _INPUTS_POSTGRES = text("""
         SELECT count(*) AS count FROM usage_event AS e
         WHERE e.customer_id = c.id AND e.name = q.name
             AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, q.since)
-            AND (e.customer_id, e.name, e.occurred_at) <= (c.id, q.name, :now)
+            AND e.occurred_at <= :now
     ) AS n
     WHERE n.count > 0
     UNION ALL
@@ -215,7 +216,8 @@ _INPUTS_POSTGRES = text("""
     CROSS JOIN LATERAL (
         SELECT FROM usage_event AS e
         WHERE e.customer_id = c.id AND e.name = q.name
-            AND (e.customer_id, e.name, e.occurred_at) <= (c.id, q.name, :now)
+            AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, '-infinity')
+            AND e.occurred_at <= :now
         LIMIT 1
     ) AS seen
     UNION ALL
@@ -226,7 +228,8 @@ _INPUTS_POSTGRES = text("""
     CROSS JOIN LATERAL (
         SELECT e.properties FROM usage_event AS e
         WHERE e.customer_id = c.id AND e.name = q.name
-            AND (e.customer_id, e.name, e.occurred_at) <= (c.id, q.name, :now)
+            AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, '-infinity')
+            AND e.occurred_at <= :now
         ORDER BY e.occurred_at DESC, e.id DESC
         LIMIT 1
     ) AS latest
