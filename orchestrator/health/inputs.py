@@ -10,8 +10,7 @@ reads the customer's events in its window, "ever seen" (adoption) stops at the f
 "the latest" reads one. On PostgreSQL that is spelled out (each customer of the array joined
 to each question, ``LATERAL``): given ``customer_id = ANY(:ids)`` instead, the planner read
 every customer's events through the ``occurred_at`` index or the whole table, and the cost
-grew with the table: 111 against 39 ms for 1,000 customers at 300 events each (bench/README,
-"Session 8"). SQLite keeps the grouped statement.
+grew with the table (bench/README, "Session 8"). SQLite keeps the grouped statement.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def _window_counts(windows: tuple[Window, ...]) -> Any:
 # ``customer_id = ANY(:ids)`` instead let the planner, which cannot see a correlated window's
 # bounds, pick the occurred_at index and read every customer's events in the window, the whole
 # table for a "since ever" window: ~300 ms per 1,000 customers with 900,000 events stored
-# against ~50 now (bench/README.md, session 8). A window without events gives no row. The
+# (bench/README.md, session 8). A window without events gives no row. The
 # window's start is a row comparison on the index's own columns, which only that index can
 # use: given plain bounds on occurred_at, the planner still walked the occurred_at index inside
 # each pair when the table's statistics were taken while it was nearly empty (8 against 2 ms
