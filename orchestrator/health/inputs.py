@@ -24,7 +24,6 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    any_,
     bindparam,
     cast,
     column,
@@ -36,7 +35,6 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
@@ -55,7 +53,7 @@ def load_inputs(
     if connection.dialect.name == "postgresql":
         query, params = _INPUTS_POSTGRES, _postgres_params(definition, customer_ids, now)
     else:
-        query = _statement(definition, connection.dialect.name)
+        query = _statement(definition)
         params = {"ids": list(customer_ids), "now": now}
         for index, component in enumerate(definition.components):
             if isinstance(component, Frequency | Penalty):
@@ -73,19 +71,18 @@ def load_inputs(
     return inputs
 
 
-# Built once per definition and dialect, with the ids, ``now`` and each window's start as
+# SQLite: built once per definition, with the ids, ``now`` and each window's start as
 # parameters: building it per request cost a third of a single event's CPU.
-_STATEMENTS: dict[tuple[int, str], tuple[HealthDefinition, Any]] = {}
+_STATEMENTS: dict[int, tuple[HealthDefinition, Any]] = {}
 
 
-def _statement(definition: HealthDefinition, dialect: str) -> Any:
-    key = (id(definition), dialect)
+def _statement(definition: HealthDefinition) -> Any:
+    key = id(definition)
     cached = _STATEMENTS.get(key)
     if cached is not None and cached[0] is definition:
         return cached[1]
     parts = [
-        _component_select(index, component, dialect)
-        for index, component in enumerate(definition.components)
+        _component_select(index, component) for index, component in enumerate(definition.components)
     ]
     statement = parts[0] if len(parts) == 1 else union_all(*parts)
     if len(_STATEMENTS) >= 16:  # a few definitions live at once (reloaded when the file changes)
@@ -108,19 +105,12 @@ def _row(
 
 
 def _typed(value: Any, type_: Any) -> Any:
-    """A column of this type, or a NULL cast to it (PostgreSQL types a bare NULL as text)."""
+    """A column of this type, or a NULL cast to it."""
     return cast(null(), type_) if value is None else type_coerce(value, type_)
 
 
-def _ids(dialect: str) -> Any:
-    """The customers, as one array parameter on PostgreSQL (see :mod:`orchestrator.db.values`)."""
-    if dialect == "postgresql":
-        return _E.c.customer_id == any_(bindparam("ids", type_=ARRAY(Integer)))
-    return _E.c.customer_id.in_(bindparam("ids", expanding=True))
-
-
-def _component_select(index: int, component: Any, dialect: str) -> Select[Any]:
-    customer = _ids(dialect)
+def _component_select(index: int, component: Any) -> Select[Any]:
+    customer = _E.c.customer_id.in_(bindparam("ids", expanding=True))
     now = bindparam("now", type_=_E.c.occurred_at.type)
     if isinstance(component, Frequency | Penalty):
         since = bindparam(f"since_{index}", type_=_E.c.occurred_at.type)

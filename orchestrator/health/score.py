@@ -25,13 +25,9 @@ class HealthScore(NamedTuple):
     components: dict[str, dict[str, Any]]  # id → raw input, value 0-1, weight (kept as history)
 
 
-def component_value(component: Component, raw: Any) -> float:
-    """One component's value in [0, 1] from its raw input (count, set of names, or number)."""
-    return value_function(component)(raw)
-
-
 def value_function(component: Component) -> Callable[[Any], float]:
-    """The function from a component's raw input to its value, its settings bound once."""
+    """The function from a component's raw input (count, set of names, or number) to its
+    value in [0, 1], its settings bound once."""
     if isinstance(component, Frequency):
         target = component.target
         return lambda raw: min(int(raw or 0) / target, 1.0)
