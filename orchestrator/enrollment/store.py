@@ -361,13 +361,14 @@ def schedule_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _schedule_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The rows as one array per column (``wake_at`` is always ``due_at`` here)."""
+    """The rows as one array per column."""
     return {
         "enrollment_ids": [row["enrollment_id"] for row in rows],
         "customer_ids": [row["customer_id"] for row in rows],
         "journey_ids": [row["journey_id"] for row in rows],
         "step_ids": [row["step_id"] for row in rows],
         "due_ats": [row["due_at"] for row in rows],
+        "wake_ats": [row["wake_at"] for row in rows],
         "states": [str(row["state"]) for row in rows],
         "reasons": [row["reason"] for row in rows],
         "updated_ats": [row["updated_at"] for row in rows],
@@ -382,12 +383,13 @@ _INSERT_SCHEDULE_SQLITE = sqlite.insert(scheduled_sends).on_conflict_do_nothing(
 # the text is the same for one row or a thousand: executemany's multi-row VALUES bound each
 # row's nine values through their column types, ~20 µs a row (a batch of 1,000 events wrote
 # 200 rows). The columns' scalar defaults (attempts, counters) are added by ``from_select``.
-_ARRAY_COLUMNS = (  # wake_at is due_at
+_ARRAY_COLUMNS = (
     "enrollment_id",
     "customer_id",
     "journey_id",
     "step_id",
     "due_at",
+    "wake_at",
     "state",
     "reason",
     "updated_at",
@@ -397,9 +399,10 @@ _SCHEDULE_ARRAYS = (
     SELECT * FROM ROWS FROM (unnest(CAST(:enrollment_ids AS integer[])),
         unnest(CAST(:customer_ids AS integer[])), unnest(CAST(:journey_ids AS varchar[])),
         unnest(CAST(:step_ids AS varchar[])), unnest(CAST(:due_ats AS timestamptz[])),
-        unnest(CAST(:states AS varchar[])), unnest(CAST(:reasons AS varchar[])),
-        unnest(CAST(:updated_ats AS timestamptz[])))
-        AS r(enrollment_id, customer_id, journey_id, step_id, due_at, state, reason, updated_at)
+        unnest(CAST(:wake_ats AS timestamptz[])), unnest(CAST(:states AS varchar[])),
+        unnest(CAST(:reasons AS varchar[])), unnest(CAST(:updated_ats AS timestamptz[])))
+        AS r(enrollment_id, customer_id, journey_id, step_id, due_at, wake_at, state, reason,
+            updated_at)
     """)
     .columns(*(column(name) for name in _ARRAY_COLUMNS))
     .subquery("r")
@@ -407,8 +410,8 @@ _SCHEDULE_ARRAYS = (
 _INSERT_SCHEDULE_POSTGRES = (
     postgresql.insert(scheduled_sends)
     .from_select(
-        [*_ARRAY_COLUMNS, "wake_at"],
-        select(*(_SCHEDULE_ARRAYS.c[name] for name in _ARRAY_COLUMNS), _SCHEDULE_ARRAYS.c.due_at),
+        list(_ARRAY_COLUMNS),
+        select(*(_SCHEDULE_ARRAYS.c[name] for name in _ARRAY_COLUMNS)),
     )
     .on_conflict_do_nothing(index_elements=["enrollment_id", "step_id"])
 )
