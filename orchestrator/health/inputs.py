@@ -36,6 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from orchestrator.db.engine import PLAN_EACH_TIME
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 
@@ -185,7 +186,8 @@ def _postgres_params(
 # could still walk the occurred_at index inside each probe, reading every customer's events in
 # the window (seen on a table whose statistics were taken while it was nearly empty). The end
 # stays plain: with both as row comparisons it took the (customer_id, event_key) index.
-_INPUTS_POSTGRES = text("""
+_INPUTS_POSTGRES = (
+    text("""
     SELECT q.component, c.id, n.count, CAST(NULL AS varchar), CAST(NULL AS json)
     FROM unnest(CAST(:ids AS integer[])) AS c(id)
     CROSS JOIN unnest(CAST(:count_components AS integer[]), CAST(:count_names AS varchar[]),
@@ -222,10 +224,13 @@ _INPUTS_POSTGRES = text("""
         ORDER BY e.occurred_at DESC, e.id DESC
         LIMIT 1
     ) AS latest
-""").columns(
-    column("component", Integer),
-    column("customer_id", Integer),
-    column("count", Integer),
-    column("name", String),
-    column("properties", _JSON),
+""")
+    .columns(
+        column("component", Integer),
+        column("customer_id", Integer),
+        column("count", Integer),
+        column("name", String),
+        column("properties", _JSON),
+    )
+    .execution_options(**PLAN_EACH_TIME)
 )

@@ -23,6 +23,7 @@ from typing import Any
 from jinja2 import nodes
 from sqlalchemy import Connection, bindparam, func, literal, select, text, union_all
 
+from orchestrator.db.engine import PLAN_EACH_TIME
 from orchestrator.db.tables import usage_events
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
@@ -88,7 +89,8 @@ def prefetch_usage(
 @dataclass(frozen=True)
 class _Plan:
     """The statement for a set of questions, built once: its windows are offsets back from
-    ``now`` (a parameter), so its text, and the driver's prepared plan, never change."""
+    ``now`` (a parameter), so its text never changes. On PostgreSQL it is planned each time
+    all the same (``PLAN_EACH_TIME``, orchestrator/db/engine.py)."""
 
     windows: tuple[Window, ...]
     none_seen: dict[Key, object]  # every key's answer for a customer without such events: 0
@@ -165,7 +167,7 @@ _WINDOW_COUNTS_POSTGRES = text("""
             AND e.occurred_at <= w.until
     ) AS n
     WHERE n.count > 0
-""")
+""").execution_options(**PLAN_EACH_TIME)
 
 
 def question_key(call: nodes.Call) -> Key | None:
