@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from orchestrator.db import fast_arrays
+from orchestrator.db import fast_arrays, planning
 
 
 def normalise_database_url(url: str) -> str:
@@ -51,28 +51,8 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", fast_arrays.register)
     event.listen(engine, "connect", _postgres_utc_session)
-    event.listen(engine, "do_execute", _plan_each_time_when_asked)
+    event.listen(engine, "do_execute", planning.run_unprepared_when_asked)
     return engine
-
-
-# An execution option: the statement is planned for its own parameters each time it runs,
-# never from a plan the driver prepared earlier. psycopg prepares a statement on the server
-# after its fifth run, and PostgreSQL may then keep one generic plan for it until the table's
-# statistics change. For a probe per customer that plan is wrong for a table that grows
-# fast while its statistics are young: chosen when ``usage_event`` held a page, a sequential
-# scan inside each of a statement's hundreds of probes stays, however large the table grows,
-# until autovacuum next analyzes it (up to a minute; seen in the API bench as groups of
-# events slowing from 9 to 30 ms). Planning costs ~0.15 ms a statement.
-PLAN_EACH_TIME = {"plan_each_time": True}
-
-
-def _plan_each_time_when_asked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-    """Run a statement marked ``PLAN_EACH_TIME`` unprepared (True: SQLAlchemy's own run is
-    skipped); any other goes SQLAlchemy's way."""
-    if context is None or not context.execution_options.get("plan_each_time"):
-        return False
-    cursor.execute(statement, parameters, prepare=False)
-    return True
 
 
 def _postgres_utc_session(dbapi_connection: Any, _record: Any) -> None:

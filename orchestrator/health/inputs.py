@@ -36,7 +36,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from orchestrator.db.engine import PLAN_EACH_TIME
+from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 
@@ -53,6 +53,7 @@ def load_inputs(
         return inputs
     if connection.dialect.name == "postgresql":
         query, params = _INPUTS_POSTGRES, _postgres_params(definition, customer_ids, now)
+        without_jit(connection, len(customer_ids) * _questions(params))
     else:
         query = _statement(definition)
         params = {"ids": list(customer_ids), "now": now}
@@ -174,6 +175,11 @@ def _postgres_params(
         "latest_components": [index for index, _ in latest],
         "latest_names": [name for _, name in latest],
     }
+
+
+def _questions(params: dict[str, Any]) -> int:
+    """How many questions each customer is asked (PostgreSQL's parameters)."""
+    return sum(len(params[key]) for key in ("count_names", "seen_names", "latest_names"))
 
 
 # PostgreSQL: one text for every definition (its questions come as arrays), each question

@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import nodes
 from sqlalchemy import Connection, bindparam, func, literal, select, text, union_all
 
-from orchestrator.db.engine import PLAN_EACH_TIME
+from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
 from orchestrator.db.tables import usage_events
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
@@ -71,6 +71,7 @@ def prefetch_usage(
         params["names"] = [name for name, _, _ in plan.windows]
         params["afters"] = [None if after is None else now - after for _, after, _ in plan.windows]
         params["untils"] = [now - until for _, _, until in plan.windows]
+        without_jit(connection, len(ids) * len(plan.windows))
     for i, (name, after, until) in enumerate([] if postgres else plan.windows):
         params[f"name_{i}"] = name
         params[f"until_{i}"] = now - until
@@ -90,7 +91,7 @@ def prefetch_usage(
 class _Plan:
     """The statement for a set of questions, built once: its windows are offsets back from
     ``now`` (a parameter), so its text never changes. On PostgreSQL it is planned each time
-    all the same (``PLAN_EACH_TIME``, orchestrator/db/engine.py)."""
+    all the same (``PLAN_EACH_TIME``, orchestrator/db/planning.py)."""
 
     windows: tuple[Window, ...]
     none_seen: dict[Key, object]  # every key's answer for a customer without such events: 0

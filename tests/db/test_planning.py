@@ -1,7 +1,7 @@
-"""Statements marked ``PLAN_EACH_TIME`` are never run from a plan the driver prepared: psycopg
-prepares a statement on the server from its fifth run, and PostgreSQL may then keep a generic
-plan that was right when the table was small (the per-customer probes of usage/prefetch and
-health/inputs; orchestrator/db/engine.py says what that cost)."""
+"""The per-customer probes of usage/prefetch and health/inputs on PostgreSQL
+(orchestrator/db/planning.py): never run from a plan the driver prepared (a generic plan made
+while the table was small kept sequential scans), and a batch's transaction runs without JIT
+(compiling thousands of index probes cost more than it saved)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
-from orchestrator.db.engine import PLAN_EACH_TIME, make_engine
+from orchestrator.db.engine import make_engine
+from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
@@ -60,5 +61,39 @@ def test_the_per_customer_probes_are_planned_each_time(database_url: str) -> Non
                 prefetch_usage(connection, [1, 2], questions, START)
                 load_inputs(connection, health, [1, 2], START + timedelta(days=1))
             assert not _prepared(connection, "usage_event AS e")
+    finally:
+        engine.dispose()
+
+
+def _jit(connection: Connection) -> str:
+    return str(connection.execute(text("SHOW jit")).scalar())
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_batch_of_probes_runs_without_jit_until_its_transaction_ends(database_url: str) -> None:
+    engine = make_engine(database_url)
+    health = load_health(ROOT / "journeys" / "health.yaml")
+    questions = usage_questions([f"usage.count('e{n}', within='{n + 1}d') > 0" for n in range(10)])
+    many, few = list(range(1, 101)), [1, 2]  # 100 customers x 10 questions: 1,000 probes
+    try:
+        with engine.connect() as connection:
+            server_default = _jit(connection)
+            connection.commit()
+            prefetch_usage(connection, few, questions, START)
+            load_inputs(connection, health, few, START)
+            assert _jit(connection) == server_default  # a group of single events: untouched
+            prefetch_usage(connection, many, questions, START)
+            assert _jit(connection) == "off"
+            statements: list[str] = []
+            event.listen(connection, "before_cursor_execute", lambda *a: statements.append(a[2]))
+            load_inputs(connection, health, [*many, *range(200, 300)], START)  # 200 x 7
+            assert len(statements) == 1  # off once a transaction
+            connection.commit()
+            assert _jit(connection) == server_default
+            load_inputs(connection, health, many, START)  # 100 x 7 questions: 700
+            assert _jit(connection) == server_default
+            load_inputs(connection, health, [*many, *range(200, 300)], START)
+            assert _jit(connection) == "off"
+            connection.rollback()
     finally:
         engine.dispose()

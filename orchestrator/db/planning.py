@@ -1,0 +1,54 @@
+"""How Stepmail steers PostgreSQL's planner for its per-customer probes, and nothing else.
+
+The usage questions of an event batch (usage/prefetch, health/inputs) are asked as one
+statement of hundreds to thousands of small index probes, one per customer and question. Two
+of PostgreSQL's defaults suit that shape badly:
+
+- **Prepared plans.** psycopg prepares a statement on the server from its fifth run, and the
+  server may then keep one generic plan for it until the table's statistics change. Chosen
+  while ``usage_event`` held a page, a sequential scan inside each probe stays however large
+  the table grows, until autovacuum next analyzes it (up to a minute; in the API bench,
+  groups of single events slowed from 9 to 30 ms). :data:`PLAN_EACH_TIME` runs a statement
+  unprepared: planned for its own parameters each time, ~0.15 ms.
+- **JIT compilation.** A batch's probes add up to an estimated cost past ``jit_above_cost``,
+  so the server compiled the statement (~6 ms a batch of 1,000 customers) to run index
+  probes that compiling does not speed up. :func:`without_jit` turns it off for the rest of
+  the transaction, all of whose statements are short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+# An execution option (``text(...).execution_options(**PLAN_EACH_TIME)``), read by
+# :func:`run_unprepared_when_asked`, which make_engine installs on PostgreSQL engines.
+PLAN_EACH_TIME = {"plan_each_time": True}
+
+# From this many probes in one statement, the transaction runs without JIT. The default
+# jit_above_cost (100,000) is reached near 12,000 (each ~8.6); a tenth of that keeps a server
+# whose threshold was lowered from compiling a batch as well.
+PROBES_WITHOUT_JIT = 1_000
+
+_JIT_OFF = text("SET LOCAL jit = off")
+
+
+def run_unprepared_when_asked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    """SQLAlchemy's ``do_execute`` hook: a statement marked ``PLAN_EACH_TIME`` runs unprepared
+    (True: SQLAlchemy's own run is skipped); any other goes SQLAlchemy's way."""
+    if context is None or not context.execution_options.get("plan_each_time"):
+        return False
+    cursor.execute(statement, parameters, prepare=False)
+    return True
+
+
+def without_jit(connection: Connection, probes: int) -> None:
+    """Before a statement of ``probes`` probes: past :data:`PROBES_WITHOUT_JIT`, no JIT for
+    the rest of this transaction (PostgreSQL only; it ends with the transaction)."""
+    if probes < PROBES_WITHOUT_JIT or connection.dialect.name != "postgresql":
+        return
+    transaction = connection.get_transaction()
+    if transaction is None or connection.info.get("jit_off_in") is not transaction:
+        connection.execute(_JIT_OFF)  # once a transaction: a batch asks twice (usage, health)
+        connection.info["jit_off_in"] = connection.get_transaction()
