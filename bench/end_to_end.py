@@ -268,10 +268,15 @@ def wait_ready(process: subprocess.Popen[bytes], log_path: Path, count: int) -> 
 
 
 def stop_workers(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM lets Dramatiq finish in-flight messages; SIGKILL if it takes too long."""
+    """SIGTERM lets Dramatiq finish in-flight messages; SIGKILL if it takes too long.
+
+    SIGTERM goes to Dramatiq's main process only, which passes it on to its worker processes
+    (as systemd's ``KillMode=mixed`` and ``docker stop`` do): sent to the whole group, each
+    worker process got it twice, and Dramatiq takes a second signal for "kill now", which
+    left a batch in hand ``sending`` at the end of every run."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:

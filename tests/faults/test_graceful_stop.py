@@ -28,7 +28,8 @@ THREADS = 2
 
 
 def terminate(service: Service, timeout: float = 20) -> int:
-    """SIGTERM to the whole process group (what ``docker stop`` and systemd do), then wait."""
+    """SIGTERM to the service's own process (what ``docker stop`` and systemd with
+    ``KillMode=mixed`` send), then wait: a worker group passes it on to its processes."""
     service.process.send_signal(signal.SIGTERM)
     try:
         return service.process.wait(timeout=timeout)
