@@ -8,8 +8,10 @@ of PostgreSQL's defaults suit that shape badly:
   server may then keep one generic plan for it until the table's statistics change. Chosen
   while ``usage_event`` held a page, a sequential scan inside each probe stays however large
   the table grows, until autovacuum next analyzes it (up to a minute; in the API bench,
-  groups of single events slowed from 9 to 30 ms). :data:`PLAN_EACH_TIME` runs a statement
-  unprepared: planned for its own parameters each time, ~0.15 ms.
+  groups of single events slowed from 9 to 30 ms; a generic plan made at 60 rows took 116 ms
+  for 62 probes once the table held 30,000, against 0.34 ms planned afresh).
+  :data:`PLAN_EACH_TIME` runs a statement unprepared, planned for its own parameters each
+  time: ~0.15 ms a plan, about 6% of single events' throughput (bench/README, "Session 9").
 - **JIT compilation.** A batch's probes add up to an estimated cost past ``jit_above_cost``,
   so the server compiled the statement (~6 ms a batch of 1,000 customers) to run index
   probes that compiling does not speed up. :func:`without_jit` turns it off for the rest of
