@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
@@ -28,6 +29,14 @@ def prepare_database(url: str) -> Engine:
     if "bench" not in name:
         raise SystemExit(f"refusing to rebuild database {name!r}: its name must contain 'bench'")
     engine = make_engine(url)
+    try:
+        connection = engine.connect()
+    except OperationalError as exc:
+        raise SystemExit(
+            f"cannot connect to the bench database {name!r} ({exc.orig}); create it once with"
+            f' su postgres -c "createdb -O {make_url(url).username} {name}"'
+        ) from None
+    connection.close()
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
@@ -106,11 +115,12 @@ def seed_customers(engine: Engine, prefix: str, count: int, now: datetime) -> No
         connection.execute(INSERT_ENROLLMENTS, {"prefix": prefix, "journey": JOURNEY, "now": now})
 
 
-def seed_due(engine: Engine, count: int, now: datetime) -> None:
-    """``count`` customers whose welcome mail is due now: the rows the phase delivers."""
+def seed_due(engine: Engine, count: int, now: datetime, step: str = DUE_STEP) -> None:
+    """``count`` customers whose ``step`` mail (welcome unless said) is due now: the rows the
+    phase delivers."""
     seed_customers(engine, "due-", count, now)
     with engine.begin() as connection:
-        connection.execute(INSERT_DUE_SENDS, {"prefix": "due-", "step": DUE_STEP, "now": now})
+        connection.execute(INSERT_DUE_SENDS, {"prefix": "due-", "step": step, "now": now})
 
 
 def seed_pending(engine: Engine, count: int, now: datetime) -> None:
@@ -129,16 +139,16 @@ def analyze(engine: Engine) -> None:
         connection.execute(text("ANALYZE"))
 
 
-def restamp_due(engine: Engine, now: datetime) -> None:
-    """Make the due rows due *now*, so lag counts from the first tick, not from seeding or
-    worker start-up."""
+def restamp_due(engine: Engine, now: datetime, step: str = DUE_STEP) -> None:
+    """Make the due rows (of ``step``) due *now*, so lag counts from the first tick, not from
+    seeding or worker start-up."""
     with engine.begin() as connection:
         connection.execute(
             text(
                 "UPDATE scheduled_send SET due_at = :now, wake_at = :now, updated_at = :now"
                 " WHERE state = 'pending' AND step_id = :step"
             ),
-            {"now": now, "step": DUE_STEP},
+            {"now": now, "step": step},
         )
 
 

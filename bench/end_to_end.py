@@ -30,6 +30,7 @@ from pathlib import Path
 
 import redis
 from bench_db import (
+    DUE_STEP,
     DbCounters,
     Lag,
     analyze,
@@ -79,6 +80,7 @@ class BenchConfig:
     threads: int
     validating_fake: bool
     log_dir: Path
+    step: str = DUE_STEP  # the onboarding step whose mails are due
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         action="store_true",
         help="check every payload with the tests' FakeSendGrid (costs ~1.2 ms CPU a mail)",
     )
+    parser.add_argument(
+        "--step",
+        default=DUE_STEP,
+        help="the onboarding step that is due (activation_nudge: its condition reads usage)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
@@ -119,6 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         threads=args.threads,
         validating_fake=args.validating_fake,
         log_dir=Path(tempfile.mkdtemp(prefix="stepmail-bench-")),
+        step=args.step,
     )
 
 
@@ -331,7 +339,7 @@ def run_phase(engine: Engine, config: BenchConfig, phase: Phase, index: int) -> 
     reset(engine, config.redis_url)
     result.seed_seconds = seed(engine, phase)
     result.empty_claim_ms = empty_claim_ms(engine, settings)
-    seed_due(engine, phase.mails, datetime.now(UTC))
+    seed_due(engine, phase.mails, datetime.now(UTC), config.step)
     analyze(engine)
     result.log = config.log_dir / f"workers-{index}.log"
     measure_drain(engine, config, settings, result, result.log)
@@ -365,7 +373,7 @@ def measure_drain(
             postmaster = postmaster_pid(engine)
             database = engine.url.database
             cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster, database)
-            restamp_due(engine, datetime.now(UTC))
+            restamp_due(engine, datetime.now(UTC), config.step)
             db_before = db_counters(engine)
             result.drive = drive(engine, timed, fake, settings, result.phase.mails)
             result.workers_after = worker_stats(main_pid)
@@ -493,6 +501,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake = "tests' validating FakeSendGrid" if config.validating_fake else "fast_sendgrid (202)"
     load = os.getloadavg()[0]
     print(f"SendGrid stand-in: {fake}; load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"due step: onboarding/{config.step}")
     results = []
     try:
         for index, phase in enumerate(phases(config)):

@@ -3,7 +3,10 @@ PostgreSQL, delivered by ``deliver_batch`` in messages of 25 through the SendGri
 to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
 so another process's load does not count, only contention's cache and scheduling effects).
 
-    .venv/bin/python bench/send_stages.py [--mails 2000] [--profile]
+    .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome] [--profile]
+
+``--step`` picks the onboarding step that is due: ``activation_nudge`` is one whose
+condition reads the customer's usage (``not usage.seen('report_created')``) at send time.
 
 ``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
@@ -23,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_db import analyze, prepare_database, seed_due
+from bench_db import DUE_STEP, analyze, prepare_database, seed_due
 from provider import FakeSendGridProcess
 
 import orchestrator.delivery.hand_over as hand_over
@@ -57,11 +60,12 @@ def timed(owner: Any, name: str, label: str, spent: dict[str, float]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--step", default=DUE_STEP, help="the onboarding step that is due")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
     engine = prepare_database(args.database_url)
-    seed_due(engine, args.mails + WARM, datetime.now(UTC))
+    seed_due(engine, args.mails + WARM, datetime.now(UTC), args.step)
     analyze(engine)
     fake = FakeSendGridProcess("SG.bench", validating=False)
     settings = load_settings(
