@@ -14,6 +14,7 @@ computed arguments) is still asked lazily, so every condition means what it mean
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,6 +85,24 @@ def prefetch_usage(
             known[key] = int(count)
         for key in plan.weeks_by[question]:
             known[key] += 1  # type: ignore[operator]
+    return answers
+
+
+def prefetch_each(
+    connection: Connection, conditions: Iterable[tuple[int, tuple[str, ...]]], now: datetime
+) -> dict[int, dict[Key, object]]:
+    """Customer id → the answers to the literal usage questions of *its* conditions, for
+    customers that ask different ones (a batch of sends of several steps): one statement per
+    distinct set of questions, none for customers whose conditions ask nothing."""
+    asking: dict[frozenset[Key], set[int]] = defaultdict(set)
+    for customer_id, sources in conditions:
+        questions = _questions(sources)
+        if questions:
+            asking[questions].add(customer_id)
+    answers: dict[int, dict[Key, object]] = {}
+    for questions, customer_ids in asking.items():
+        for customer_id, known in prefetch_usage(connection, customer_ids, questions, now).items():
+            answers.setdefault(customer_id, {}).update(known)  # as of the same now: never at odds
     return answers
 
 
