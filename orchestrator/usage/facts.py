@@ -3,8 +3,10 @@
 A condition such as ``usage.count('login', within='14d') >= 3`` calls a method of the
 :class:`UsageFacts` passed into the sandbox. Each distinct question is one indexed query
 (``usage_event (customer_id, name, occurred_at)``), asked only if the condition asks it, and
-answered once per send. Attributes starting with ``_`` are out of the sandbox's reach, so a
-journey file cannot get at the engine.
+answered once per send, unless it came answered already: a batch of sends and the lifecycle
+rules answer their literal questions for all their customers at once
+(:mod:`orchestrator.usage.prefetch`). Attributes starting with ``_`` are out of the sandbox's
+reach, so a journey file cannot get at the engine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
+from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.journeys.durations import parse_duration
 
@@ -123,6 +126,9 @@ class UsageFacts:
 
 
 def _scalar(source: Engine | Connection, query: Select[Any]) -> Any:
+    # Planned for its own customer each time on PostgreSQL, as the batch's probes are: a plan
+    # kept from when usage_event was small would scan the whole table (db/planning.py).
+    query = query.execution_options(**PLAN_EACH_TIME)
     if isinstance(source, Connection):
         return source.execute(query).scalar()
     with source.connect() as connection:

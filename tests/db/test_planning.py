@@ -1,7 +1,7 @@
-"""The per-customer probes of usage/prefetch and health/inputs on PostgreSQL
-(orchestrator/db/planning.py): never run from a plan the driver prepared (a generic plan made
-while the table was small kept sequential scans), and a batch's transaction runs without JIT
-(compiling thousands of index probes cost more than it saved)."""
+"""The usage probes on PostgreSQL (orchestrator/db/planning.py): those of usage/prefetch and
+health/inputs, and a send's lazy questions (usage/facts), never run from a plan the driver
+prepared (a generic plan made while the table was small kept sequential scans), and a batch's
+transaction runs without JIT (compiling thousands of index probes cost more than it saved)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from orchestrator.db.engine import make_engine
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
+from orchestrator.usage.facts import UsageFacts
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
 from tests.support.environment import ROOT, START, require_server
 
@@ -51,7 +52,7 @@ def test_a_marked_statement_is_never_prepared_and_an_unmarked_one_is(engine: Eng
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_the_per_customer_probes_are_planned_each_time(database_url: str) -> None:
+def test_every_usage_probe_is_planned_each_time(database_url: str) -> None:
     engine = make_engine(database_url)
     health = load_health(ROOT / "journeys" / "health.yaml")
     questions = usage_questions(["usage.count('login', within='14d') > 0"])
@@ -60,7 +61,9 @@ def test_the_per_customer_probes_are_planned_each_time(database_url: str) -> Non
             for _ in range(RUNS):
                 prefetch_usage(connection, [1, 2], questions, START)
                 load_inputs(connection, health, [1, 2], START + timedelta(days=1))
-            assert not _prepared(connection, "usage_event AS e")
+                lazy = UsageFacts(connection, 1, START)  # a send's question not asked ahead
+                lazy.count("login", within="14d"), lazy.last("login"), lazy.weeks_with("x", 2)
+            assert not _prepared(connection, "usage_event")
     finally:
         engine.dispose()
 
@@ -77,11 +80,14 @@ def test_a_batch_of_probes_runs_without_jit_until_its_transaction_ends(database_
     many, few = list(range(1, 101)), [1, 2]  # 100 customers x 10 questions: 1,000 probes
     try:
         with engine.connect() as connection:
-            server_default = _jit(connection)
+            # on for the session, whatever the server's default: "left as it was" must differ
+            # from "off" for the checks below to prove anything
+            connection.execute(text("SET jit = on"))
             connection.commit()
+            assert _jit(connection) == "on"
             prefetch_usage(connection, few, questions, START)
             load_inputs(connection, health, few, START)
-            assert _jit(connection) == server_default  # a group of single events: untouched
+            assert _jit(connection) == "on"  # a group of single events: untouched
             prefetch_usage(connection, many, questions, START)
             assert _jit(connection) == "off"
             statements: list[str] = []
@@ -89,9 +95,9 @@ def test_a_batch_of_probes_runs_without_jit_until_its_transaction_ends(database_
             load_inputs(connection, health, [*many, *range(200, 300)], START)  # 200 x 7
             assert len(statements) == 1  # off once a transaction
             connection.commit()
-            assert _jit(connection) == server_default
+            assert _jit(connection) == "on"
             load_inputs(connection, health, many, START)  # 100 x 7 questions: 700
-            assert _jit(connection) == server_default
+            assert _jit(connection) == "on"
             load_inputs(connection, health, [*many, *range(200, 300)], START)
             assert _jit(connection) == "off"
             connection.rollback()
