@@ -1,7 +1,7 @@
-"""What a send's decision reads from the database: the enrollment, the customer, any
-suppression of their address and their choice for the journey's topic, for a whole batch in
-one joined SELECT; and the customers' open CSM tasks (which may hold a journey's mails) in one
-more, bounded by the batch's customers."""
+"""What a send's decision reads from the database: the enrollment, the customer (with the
+health score its conditions may read), any suppression of their address and their choice for
+the journey's topic, for a whole batch in one joined SELECT; and the customers' open CSM
+tasks (which may hold a journey's mails) in one more, bounded by the batch's customers."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class SendFacts:
     suppression_reason: str | None
     opted_out: bool
     open_tasks: tuple[OpenTask, ...] = ()
+    health: tuple[int | None, str | None] = (None, None)  # score, band (None: not scored yet)
 
 
 def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dict[int, SendFacts]:
@@ -88,6 +89,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
             suppression_reason=row.suppression_reason,
             opted_out=row.topic_subscribed is False,
             open_tasks=tasks.get(row.id, ()),
+            health=(row.health_score, row.health_band),
         )
         for row in rows
     }

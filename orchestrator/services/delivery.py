@@ -242,7 +242,12 @@ def _prepare(
     customer = facts.customer
     journey, step, renderer = route.journey, route.step, route.renderer
     usage = usage_context(
-        deps.engine, claim.customer_id, facts.enrollment.anchor_at, now, answers=answers
+        deps.engine,
+        claim.customer_id,
+        facts.enrollment.anchor_at,
+        now,
+        health=facts.health,
+        answers=answers,
     )
     decision = decide(
         claim,

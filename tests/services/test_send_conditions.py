@@ -37,8 +37,11 @@ steps:
   - id: reminder
     after: 1d
     template: onboarding/faq
-    # days_since is not answered ahead: asked per mail, as before
-    when: "usage.days_since('login') is none or usage.days_since('login') >= 1"
+    # days_since is not answered ahead: asked per mail, as before; the health score comes
+    # with the customer's row, read for the batch
+    when: >-
+      (health.score or 0) <= 100 and health.band != 'no such band'
+      and (usage.days_since('login') is none or usage.days_since('login') >= 1)
 """
 
 
@@ -66,18 +69,23 @@ def _customer_ids(runtime: Runtime) -> dict[str, int]:
 
 
 def _deliver_counting_usage_reads(runtime: Runtime, send_ids: Sequence[int]) -> int:
-    """Delivers the rows in one batch; how many statements read ``usage_event``."""
+    """Delivers the rows in one batch; how many statements read ``usage_event``. None reads a
+    customer's health score on its own (it comes with the batch's customer rows)."""
     reads: list[str] = []
+    health_reads: list[str] = []
 
     def statement(*args: Any) -> None:
         if "usage_event" in args[2]:
             reads.append(args[2])
+        if args[2].startswith("SELECT customer.health_score"):
+            health_reads.append(args[2])
 
     event.listen(runtime.engine, "before_cursor_execute", statement)
     try:
         deliver_batch(runtime.delivery_deps(), send_ids)
     finally:
         event.remove(runtime.engine, "before_cursor_execute", statement)
+    assert health_reads == []
     return len(reads)
 
 
