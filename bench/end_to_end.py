@@ -81,6 +81,7 @@ class BenchConfig:
     validating_fake: bool
     log_dir: Path
     step: str = DUE_STEP  # the onboarding step whose mails are due
+    frequency_cap: str | None = None  # STEPMAIL_FREQUENCY_CAP of the workers
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         default=DUE_STEP,
         help="the onboarding step that is due (activation_nudge: its condition reads usage)",
     )
+    parser.add_argument(
+        "--frequency-cap", help="the workers' STEPMAIL_FREQUENCY_CAP, e.g. '1/day,3/week'"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
@@ -127,6 +131,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         validating_fake=args.validating_fake,
         log_dir=Path(tempfile.mkdtemp(prefix="stepmail-bench-")),
         step=args.step,
+        frequency_cap=args.frequency_cap,
     )
 
 
@@ -152,7 +157,7 @@ def scheduler_settings(config: BenchConfig) -> Settings:
 
 def worker_env(config: BenchConfig, api_host: str) -> dict[str, str]:
     """What ``dramatiq workers`` reads: the same settings an operator would export."""
-    return {
+    env = {
         "STEPMAIL_ENVIRONMENT": "development",  # the bench's identities are example domains
         "STEPMAIL_DATABASE_URL": config.database_url,
         "STEPMAIL_REDIS_URL": config.redis_url,
@@ -163,6 +168,9 @@ def worker_env(config: BenchConfig, api_host: str) -> dict[str, str]:
         "STEPMAIL_JOURNEYS_DIR": str(ROOT / "journeys"),
         "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
     }
+    if config.frequency_cap:
+        env["STEPMAIL_FREQUENCY_CAP"] = config.frequency_cap
+    return env
 
 
 # -- the scheduler side ----------------------------------------------------------------------
@@ -501,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     fake = "tests' validating FakeSendGrid" if config.validating_fake else "fast_sendgrid (202)"
     load = os.getloadavg()[0]
     print(f"SendGrid stand-in: {fake}; load average {load:.1f} on {os.cpu_count()} CPUs")
-    print(f"due step: onboarding/{config.step}")
+    print(f"due step: onboarding/{config.step}; frequency cap: {config.frequency_cap or 'none'}")
     results = []
     try:
         for index, phase in enumerate(phases(config)):

@@ -3,10 +3,13 @@ PostgreSQL, delivered by ``deliver_batch`` in messages of 25 through the SendGri
 to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
 so another process's load does not count, only contention's cache and scheduling effects).
 
-    .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome] [--profile]
+    .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome]
+        [--frequency-cap '1/day,3/week'] [--profile]
 
 ``--step`` picks the onboarding step that is due: ``activation_nudge`` is one whose
 condition reads the customer's usage (``not usage.seen('report_created')``) at send time.
+``--frequency-cap`` runs with that cap: each mail is then counted against the customer's
+other sends under a lock on the customer.
 
 ``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
@@ -61,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--mails", type=int, default=2000)
     parser.add_argument("--step", default=DUE_STEP, help="the onboarding step that is due")
+    parser.add_argument(
+        "--frequency-cap", help="STEPMAIL_FREQUENCY_CAP for the run, e.g. '1/day,3/week'"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
@@ -76,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sendgrid_api_host=fake.url,
         journeys_dir=ROOT / "journeys",
         templates_dir=ROOT / "templates" / "mail",
+        frequency_cap=args.frequency_cap,
     )
     runtime = build_runtime(settings)
     try:
@@ -87,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         stages = [
             (delivery, "claim_many", "claim (dispatched -> sending)"),
             (delivery, "load_send_facts_many", "facts (one joined SELECT)"),
-            (delivery, "_prepare", "decide, render, compose"),
-            (delivery, "_render", "  of which render + compose"),
+            (delivery, "_usage_answers", "conditions' usage (one statement)"),
+            (delivery, "_decide", "decide"),
+            (delivery, "_pace", "pacing (window, frequency cap)"),
+            (delivery, "_render", "render + compose"),
             (hand_over.HandOverLog, "hand_over", "hand-over (committed statement)"),
             (sendgrid.SendGridTransport, "send", "transport.send"),
             (sendgrid.SendGridTransport, "build_payload", "  of which the JSON body's dict"),

@@ -24,10 +24,3 @@ def lock_customers(connection: Connection, customer_ids: Sequence[int]) -> None:
             .with_for_update()
         ).all()
 
-
-def lock_customer(connection: Connection, customer_id: int) -> None:
-    """One writer at a time for this customer (the frequency cap counts under it)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            select(customers.c.id).where(customers.c.id == customer_id).with_for_update()
-        )

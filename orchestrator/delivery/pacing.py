@@ -15,18 +15,24 @@ counts it while it is in flight.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, or_, select, update
 
 from orchestrator.customers.timezones import zone
-from orchestrator.db.locks import lock_customer
+from orchestrator.db.locks import lock_customers
 from orchestrator.db.tables import scheduled_sends
+from orchestrator.db.values import one_of
 from orchestrator.journeys.deferral import Deferral, deferral_reason, send_rules, window_deferral
-from orchestrator.journeys.frequency_cap import CappedSend, cap_wait, parse_frequency_cap
+from orchestrator.journeys.frequency_cap import (
+    CappedSend,
+    CapRule,
+    cap_wait,
+    parse_frequency_cap,
+)
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.send_window import (
     SendWindow,
@@ -92,70 +98,82 @@ def pacing_plan(
 
 
 def apply_pacing(
-    connection: Connection, plan: PacingPlan, journeys: Mapping[str, Journey], now: datetime
-) -> Deferral | None:
-    """Write the plan: the deferral (back to ``pending``), or the admission; None when the
-    send may go now."""
-    deferral, was_held = plan.deferral, plan.was_held
-    if plan.cap:
-        deferral = _cap_deferral(
-            connection,
-            journeys,
-            plan.cap,
-            plan.send_id,
-            plan.customer_id,
-            plan.window,
-            plan.quiet,
-            plan.local_zone,
-            now,
-        )
-        was_held = True  # an admitted capped send holds its slot from now on
-    if deferral is not None:
-        _defer(connection, plan.send_id, deferral, now)
-        log.info("send %d %s", plan.send_id, deferral.reason)
-    elif was_held:
-        _stamp_admitted(connection, plan.send_id, now)
-    return deferral
+    connection: Connection,
+    plans: Sequence[PacingPlan],
+    journeys: Mapping[str, Journey],
+    now: datetime,
+) -> list[Deferral | None]:
+    """Write a batch's plans in the caller's transaction, in order: each send's deferral (back
+    to ``pending``), or its admission; None for a send that may go now.
+
+    The frequency cap is counted under a lock on all the capped customers at once (taken in
+    id order, so two workers cannot deadlock), from one read of their sends. Each decision
+    then counts the ones before it in the batch as they were just written (an admitted send
+    holds its slot, a deferred one waits), so a batch decides exactly as one transaction
+    per send did: one lock, one read and one commit a batch instead of one each a mail.
+    """
+    caps = {plan.send_id: parse_frequency_cap(plan.cap) for plan in plans if plan.cap}
+    sends: dict[int, dict[int, CappedSend]] = {}
+    if caps:
+        customer_ids = sorted({plan.customer_id for plan in plans if plan.send_id in caps})
+        lock_customers(connection, customer_ids)
+        since = now - max(rule.period for rules in caps.values() for rule in rules)
+        sends = _capped_sends(connection, journeys, customer_ids, since)
+    decided: list[Deferral | None] = []
+    admitted: list[int] = []
+    for plan in plans:
+        deferral, was_held = plan.deferral, plan.was_held
+        known = sends.get(plan.customer_id, {})
+        rules = caps.get(plan.send_id)
+        if rules is not None:
+            deferral = _cap_deferral(plan, rules, known, now)
+            was_held = True  # an admitted capped send holds its slot from now on
+        mine = known.get(plan.send_id)
+        if deferral is not None:
+            _defer(connection, plan.send_id, deferral, now)
+            log.info("send %d %s", plan.send_id, deferral.reason)
+            if mine is not None:
+                known[plan.send_id] = replace(
+                    mine, state=SendState.PENDING.value, wake_at=deferral.wake_at, sent_at=None
+                )
+        elif was_held:
+            admitted.append(plan.send_id)
+            if mine is not None:
+                known[plan.send_id] = replace(mine, sent_at=now)
+        decided.append(deferral)
+    _stamp_admitted(connection, admitted, now)
+    return decided
 
 
 def _cap_deferral(
-    connection: Connection,
-    journeys: Mapping[str, Journey],
-    cap: str,
-    send_id: int,
-    customer_id: int,
-    window: SendWindow | None,
-    quiet: frozenset[date],
-    local_zone: ZoneInfo,
-    now: datetime,
+    plan: PacingPlan, rules: Sequence[CapRule], sends: Mapping[int, CappedSend], now: datetime
 ) -> Deferral | None:
-    """Count and decide under a lock on the customer, so concurrent workers take turns.
-
-    PostgreSQL: ``SELECT … FOR UPDATE`` on the customer row; SQLite: the transaction already
-    began with ``BEGIN IMMEDIATE``, which serialises writers.
-    """
-    lock_customer(connection, customer_id)
-    rules = parse_frequency_cap(cap)
-    sends = _capped_sends(connection, journeys, customer_id, now - max(r.period for r in rules))
-    mine = next((s for s in sends if s.id == send_id), None)
+    """The cap's answer for one send, from its customer's sends read under the lock."""
+    mine = sends.get(plan.send_id)
     if mine is None:
         return None
-    wait = cap_wait(rules, mine, [s for s in sends if s.id != send_id], now)
+    others = [send for send_id, send in sends.items() if send_id != plan.send_id]
+    wait = cap_wait(rules, mine, others, now)
     if wait is None:
         return None
     until, why = wait
-    opening = next_opening(window, quiet, local_zone, until) or until
+    opening = next_opening(plan.window, plan.quiet, plan.local_zone, until) or until
     return Deferral(opening, deferral_reason(opening, why))
 
 
 def _capped_sends(
-    connection: Connection, journeys: Mapping[str, Journey], customer_id: int, since: datetime
-) -> list[CappedSend]:
-    """The customer's sends that are still to go or went out since ``since``, minus the
-    transactional ones (exempt). Few rows per customer, read through the customer index."""
+    connection: Connection,
+    journeys: Mapping[str, Journey],
+    customer_ids: Sequence[int],
+    since: datetime,
+) -> dict[int, dict[int, CappedSend]]:
+    """Customer id → send id → each of their sends that is still to go or went out since
+    ``since``, minus the transactional ones (exempt). Few rows per customer, read through the
+    customer index."""
     rows = connection.execute(
         select(
             _SENDS.c.id,
+            _SENDS.c.customer_id,
             _SENDS.c.journey_id,
             _SENDS.c.step_id,
             _SENDS.c.due_at,
@@ -164,7 +182,7 @@ def _capped_sends(
             _SENDS.c.admitted_at,
             _SENDS.c.sent_at,
         ).where(
-            _SENDS.c.customer_id == customer_id,
+            one_of(_SENDS.c.customer_id, customer_ids, connection.dialect.name),
             or_(
                 _SENDS.c.state.in_([s.value for s in ACTIVE_SEND_STATES]),
                 _SENDS.c.sent_at > since,
@@ -172,11 +190,14 @@ def _capped_sends(
             ),
         )
     )
-    return [
-        CappedSend(row.id, row.due_at, row.wake_at, row.state, row.admitted_at or row.sent_at)
-        for row in rows
-        if not _is_transactional(journeys, row.journey_id, row.step_id)
-    ]
+    found: dict[int, dict[int, CappedSend]] = {cid: {} for cid in customer_ids}
+    for row in rows:
+        if _is_transactional(journeys, row.journey_id, row.step_id):
+            continue
+        found[row.customer_id][row.id] = CappedSend(
+            row.id, row.due_at, row.wake_at, row.state, row.admitted_at or row.sent_at
+        )
+    return found
 
 
 def _is_transactional(journeys: Mapping[str, Journey], journey_id: str, step_id: str) -> bool:
@@ -206,9 +227,13 @@ def _defer(connection: Connection, send_id: int, deferral: Deferral, now: dateti
     )
 
 
-def _stamp_admitted(connection: Connection, send_id: int, now: datetime) -> None:
-    connection.execute(
-        update(_SENDS)
-        .where(_SENDS.c.id == send_id, _SENDS.c.state == SendState.SENDING.value)
-        .values(admitted_at=now)
-    )
+def _stamp_admitted(connection: Connection, send_ids: Sequence[int], now: datetime) -> None:
+    if send_ids:
+        connection.execute(
+            update(_SENDS)
+            .where(
+                one_of(_SENDS.c.id, list(send_ids), connection.dialect.name),
+                _SENDS.c.state == SendState.SENDING.value,
+            )
+            .values(admitted_at=now)
+        )

@@ -12,10 +12,11 @@ called outside any transaction, then the outcome is written back.
 
 Transactions: one claims the batch and reads what ``decide`` needs; when the batch's
 conditions ask about usage, one statement answers their literal questions for every row
-(:func:`orchestrator.usage.prefetch.prefetch_each`); per row, one for a row
-that ends without a mail, one for pacing when it has something to write, one for a template
-that fails; per mail, the hand-over (one committed statement, :mod:`~orchestrator.delivery.
-hand_over`) and one for a failed transport call; at the end one records the sent rows.
+(:func:`orchestrator.usage.prefetch.prefetch_each`); per row, one for a row that ends without
+a mail and one for a template that fails; one for the batch's pacing when it has something to
+write (a deferral, an admission under the frequency cap); per mail, the hand-over (one
+committed statement, :mod:`~orchestrator.delivery.hand_over`) and one for a failed transport
+call; at the end one records the sent rows.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from orchestrator.delivery.outcomes import (
     set_state,
     wait_for_send_slot,
 )
-from orchestrator.delivery.pacing import apply_pacing, pacing_plan
+from orchestrator.delivery.pacing import PacingPlan, apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, Decision, decide, find_step
@@ -122,10 +123,10 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     when another worker has it or it is done).
 
     Each row is decided, paced and rendered on its own, but the database work of a batch is
-    shared: one transaction claims the rows and reads what the decisions need, one records
-    the sends that went out. That is what makes a worker fast. The one write per mail is its
-    hand-over, just before the transport call, so a crash strands nothing
-    (:mod:`orchestrator.delivery.hand_over`).
+    shared: one transaction claims the rows and reads what the decisions need, one writes
+    their pacing, one records the sends that went out. That is what makes a worker fast. The
+    one write per mail is its hand-over, just before the transport call, so a crash strands
+    nothing (:mod:`orchestrator.delivery.hand_over`).
     """
     now = deps.clock.now()
     with deps.engine.begin() as connection:
@@ -141,14 +142,26 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     routes = {claim.send_id: _route(deps, claim, facts[claim.send_id]) for claim in claims}
     answers = _usage_answers(deps, claims, routes, now)
     outcomes = {send_id: "ignored" for send_id in send_ids}
-    ready: list[tuple[Claim, ArchiveEntry]] = []
+    going: list[tuple[Claim, _Route, CustomerFacts]] = []
     for claim in claims:
         route, known = routes[claim.send_id], answers.get(claim.customer_id)
-        prepared = _prepare(deps, claim, facts[claim.send_id], route, known, now)
-        if isinstance(prepared, str):
-            outcomes[claim.send_id] = prepared
+        ended = _decide(deps, claim, facts[claim.send_id], route, known, now)
+        if ended is not None:
+            outcomes[claim.send_id] = ended
         else:
-            ready.append((claim, prepared))
+            going.append((claim, route, facts[claim.send_id].customer))
+    paced = _pace(deps, going, now)
+    outcomes.update(paced)
+    ready: list[tuple[Claim, ArchiveEntry]] = []
+    for claim, route, customer in going:
+        if claim.send_id in paced:
+            continue
+        assert route.journey is not None and route.step is not None  # decide() saw to it
+        rendered = _render(deps, route.renderer, claim, route.journey, route.step, customer, now)
+        if isinstance(rendered, str):
+            outcomes[claim.send_id] = rendered
+        else:
+            ready.append((claim, rendered))
     provider_ids: dict[int, str | None] = {}
     outcomes.update(_send_all(deps, ready, now, provider_ids))
     for claim in claims:
@@ -229,18 +242,16 @@ def _usage_answers(
         return prefetch_each(connection, conditions, now)
 
 
-def _prepare(
+def _decide(
     deps: DeliveryDeps,
     claim: Claim,
     facts: SendFacts,
     route: _Route,
     answers: Mapping[Key, object] | None,
     now: datetime,
-) -> str | ArchiveEntry:
-    """The mail to send for a claimed row, or the state the row ended in without one.
+) -> str | None:
+    """None when the claimed row's mail should go; else the state it ended in without one.
     ``answers``: usage questions of its conditions answered already (:func:`_usage_answers`)."""
-    customer = facts.customer
-    journey, step, renderer = route.journey, route.step, route.renderer
     usage = usage_context(
         deps.engine,
         claim.customer_id,
@@ -252,59 +263,65 @@ def _prepare(
     decision = decide(
         claim,
         facts.enrollment.state,
-        journey,
-        step,
-        customer,
+        route.journey,
+        route.step,
+        facts.customer,
         facts.suppression_reason,
         now,
         usage,
         opted_out=facts.opted_out,
         open_tasks=facts.open_tasks,
     )
-    if decision is not None:
-        with deps.engine.begin() as connection:
-            return finish_without_sending(connection, claim, decision, now)
-    assert journey is not None and step is not None  # decide() refuses a missing step
-    deferred = _deferred(deps, claim, journey, step, customer, now)
-    if deferred is not None:
-        return deferred
-    return _render(deps, renderer, claim, journey, step, customer, now)
-
-
-def _deferred(
-    deps: DeliveryDeps,
-    claim: Claim,
-    journey: Journey,
-    step: Step,
-    customer: CustomerFacts,
-    now: datetime,
-) -> str | None:
-    """Send window, quiet day or frequency cap say "not yet": the row went back to ``pending``
-    (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window opens only
-    after the step's ``expires_after``, it is ``missed`` now. None: it may go now."""
-    plan = pacing_plan(
-        deps.rules.pacing,
-        claim.send_id,
-        claim.customer_id,
-        journey,
-        step,
-        customer.timezone,
-        now,
-        was_held=claim.held_until is not None,
-    )
-    if plan is None:
-        return None  # the common case writes nothing
-    expiry = step.expires_after
-    wake_at = plan.deferral.wake_at if plan.deferral is not None else None
-    if expiry is not None and wake_at is not None and wake_at - claim.due_at > expiry:
-        assert plan.deferral is not None
-        late = format_duration(expiry)
-        why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
-        with deps.engine.begin() as connection:
-            return finish_without_sending(connection, claim, Decision(SendState.MISSED, why), now)
+    if decision is None:
+        return None
     with deps.engine.begin() as connection:
-        deferral = apply_pacing(connection, plan, deps.journeys, now)
-    return "deferred" if deferral is not None else None
+        return finish_without_sending(connection, claim, decision, now)
+
+
+def _pace(
+    deps: DeliveryDeps, going: Sequence[tuple[Claim, _Route, CustomerFacts]], now: datetime
+) -> dict[int, str]:
+    """Send window, quiet day or frequency cap say "not yet" for some rows: each went back to
+    ``pending`` (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window
+    opens only after the step's ``expires_after``, it is ``missed`` now. The rows missing from
+    the answer may go now. The common case writes nothing; otherwise the batch's plans are
+    written in one transaction (the frequency cap counted under one lock of their customers).
+    """
+    outcomes: dict[int, str] = {}
+    plans: list[PacingPlan] = []
+    for claim, route, customer in going:
+        journey, step = route.journey, route.step
+        assert journey is not None and step is not None  # decide() refuses a missing step
+        plan = pacing_plan(
+            deps.rules.pacing,
+            claim.send_id,
+            claim.customer_id,
+            journey,
+            step,
+            customer.timezone,
+            now,
+            was_held=claim.held_until is not None,
+        )
+        if plan is None:
+            continue
+        expiry = step.expires_after
+        wake_at = plan.deferral.wake_at if plan.deferral is not None else None
+        if expiry is not None and wake_at is not None and wake_at - claim.due_at > expiry:
+            assert plan.deferral is not None
+            late = format_duration(expiry)
+            why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
+            missed = Decision(SendState.MISSED, why)
+            with deps.engine.begin() as connection:
+                outcomes[claim.send_id] = finish_without_sending(connection, claim, missed, now)
+            continue
+        plans.append(plan)
+    if plans:
+        with deps.engine.begin() as connection:
+            deferrals = apply_pacing(connection, plans, deps.journeys, now)
+        for plan, deferral in zip(plans, deferrals, strict=True):
+            if deferral is not None:
+                outcomes[plan.send_id] = "deferred"
+    return outcomes
 
 
 def _render(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from orchestrator.api.app import create_app
 from orchestrator.clock import FrozenClock
@@ -21,7 +21,7 @@ from orchestrator.db.tables import scheduled_sends
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.loader import load_journey
 from orchestrator.runtime import Runtime, build_runtime
-from orchestrator.services.delivery import deliver
+from orchestrator.services.delivery import deliver, deliver_batch
 from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.transports.outbox import OutboxTransport
 from tests.support.delivery import run_due
@@ -245,6 +245,45 @@ def test_concurrent_workers_for_one_customer_admit_one_mail(
     assert sorted(results.values()) == ["deferred", "deferred", "sent"]
     sent = [send_id for send_id, state in results.items() if state == "sent"]
     assert sent == [min(capped)], "the earliest (lowest id) goes first, whoever runs first"
+
+
+def test_a_batch_counts_the_cap_once_and_decides_as_one_send_at_a_time(
+    make_runtime: RuntimeFactory,
+) -> None:
+    runtime = make_runtime(THREE_JOURNEYS, frequency_cap="1/day")
+    for name in ("a", "b", "c"):
+        signup(runtime, name)
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
+    assert len(ids) == 3 * 4  # per customer: three capped first steps and one receipt
+    statements: list[str] = []
+
+    def statement(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    try:
+        outcomes = dict(zip(ids, deliver_batch(runtime.delivery_deps(), ids), strict=True))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", statement)
+
+    by_customer: dict[int, list[Any]] = {}
+    for row in rows(runtime):
+        if row.id in outcomes and row.step_id == "first":
+            by_customer.setdefault(row.customer_id, []).append(row)
+    assert len(by_customer) == 3
+    for capped in by_customer.values():  # the earliest goes, the two after it wait
+        states = [outcomes[row.id] for row in sorted(capped, key=lambda r: r.id)]
+        assert states == ["sent", "deferred", "deferred"]
+    receipts = [row for row in rows(runtime) if row.step_id == "receipt"]
+    assert [outcomes[row.id] for row in receipts] == ["sent"] * 3  # exempt
+    # one lock of the three customers (PostgreSQL; SQLite's writers take turns anyway), one
+    # read of their sends, one stamp for the three admitted: not one of each per mail
+    locks = [s for s in statements if "FOR UPDATE" in s and "FROM customer" in s]
+    assert len(locks) == (1 if runtime.engine.dialect.name == "postgresql" else 0)
+    assert (
+        sum("scheduled_send.admitted_at" in s and s.startswith("SELECT") for s in statements) == 1
+    )
+    assert sum(s.startswith("UPDATE scheduled_send SET admitted_at") for s in statements) == 1
 
 
 def test_no_window_and_no_cap_write_nothing_extra(
