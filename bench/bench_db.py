@@ -4,7 +4,7 @@ the numbers read back from PostgreSQL (lag, row states, its own transaction coun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -121,6 +121,22 @@ def seed_due(engine: Engine, count: int, now: datetime, step: str = DUE_STEP) ->
     seed_customers(engine, "due-", count, now)
     with engine.begin() as connection:
         connection.execute(INSERT_DUE_SENDS, {"prefix": "due-", "step": step, "now": now})
+
+
+def seed_events(engine: Engine, name: str, every: int, now: datetime) -> int:
+    """One ``name`` usage event an hour ago for every ``every``-th due customer (by id), so
+    a step whose condition reads it skips them; returns how many were stored."""
+    with engine.begin() as connection:
+        stored = connection.execute(
+            text("""
+                INSERT INTO usage_event (customer_id, name, event_key, occurred_at,
+                    received_at, properties)
+                SELECT id, :name, 'bench-' || id, :at, :at, CAST('{}' AS json)
+                FROM customer WHERE external_id LIKE 'due-%' AND id % :every = 0
+            """),
+            {"name": name, "every": every, "at": now - timedelta(hours=1)},
+        )
+    return int(stored.rowcount)
 
 
 def seed_pending(engine: Engine, count: int, now: datetime) -> None:

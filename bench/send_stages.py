@@ -4,12 +4,13 @@ to the fast stand-in (a child process), with each stage's CPU time (``time.proce
 so another process's load does not count, only contention's cache and scheduling effects).
 
     .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome]
-        [--frequency-cap '1/day,3/week'] [--profile]
+        [--acted-every 2] [--frequency-cap '1/day,3/week'] [--profile]
 
 ``--step`` picks the onboarding step that is due: ``activation_nudge`` is one whose
 condition reads the customer's usage (``not usage.seen('report_created')``) at send time.
-``--frequency-cap`` runs with that cap: each mail is then counted against the customer's
-other sends under a lock on the customer.
+``--acted-every N``: every Nth due customer created a report an hour ago, so the nudge
+skips them (a row ended without a mail). ``--frequency-cap`` runs with that cap: each mail
+is then counted against the customer's other sends under a lock on the customer.
 
 ``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_db import DUE_STEP, analyze, prepare_database, seed_due
+from bench_db import DUE_STEP, analyze, prepare_database, seed_due, seed_events
 from provider import FakeSendGridProcess
 
 import orchestrator.delivery.hand_over as hand_over
@@ -67,11 +68,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--frequency-cap", help="STEPMAIL_FREQUENCY_CAP for the run, e.g. '1/day,3/week'"
     )
+    parser.add_argument(
+        "--acted-every",
+        type=int,
+        help="every Nth due customer has created a report (the nudge skips them)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
     engine = prepare_database(args.database_url)
     seed_due(engine, args.mails + WARM, datetime.now(UTC), args.step)
+    if args.acted_every:
+        seed_events(engine, "report_created", args.acted_every, datetime.now(UTC))
     analyze(engine)
     fake = FakeSendGridProcess("SG.bench", validating=False)
     settings = load_settings(
@@ -96,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             (delivery, "load_send_facts_many", "facts (one joined SELECT)"),
             (delivery, "_usage_answers", "conditions' usage (one statement)"),
             (delivery, "_decide", "decide"),
+            (delivery, "_end_without_sending", "rows ended without a mail"),
             (delivery, "_pace", "pacing (window, frequency cap)"),
             (delivery, "_render", "render + compose"),
             (hand_over.HandOverLog, "hand_over", "hand-over (committed statement)"),
@@ -118,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
         accepted = fake.stats().accepted - WARM
         print(
-            f"{len(ids)} mails, {accepted} accepted: {1000 * cpu / len(ids):.3f} ms CPU per mail"
-            f" on one thread (wall {wall:.1f} s)"
+            f"{len(ids)} rows ({accepted} mails accepted): {1000 * cpu / len(ids):.3f} ms CPU"
+            f" per row on one thread (wall {wall:.1f} s)"
         )
         for _, _, label in stages:
             if label in spent:

@@ -23,4 +23,3 @@ def lock_customers(connection: Connection, customer_ids: Sequence[int]) -> None:
             .order_by(customers.c.id)
             .with_for_update()
         ).all()
-

@@ -55,26 +55,34 @@ RATE_LIMIT_REQUEUE = timedelta(
 
 
 def finish_without_sending(
-    connection: Connection, claim: Claim, decision: Decision, now: datetime
-) -> str:
-    """The row ends as ``decide`` said (skipped, missed, cancelled, failed), or waits held for
-    an open CSM task; an exit rule also ends the enrollment."""
-    if decision.held_by_task is not None:
-        hold_send(
-            connection,
-            claim.send_id,
-            claim.customer_id,
-            decision.held_by_task,
-            decision.reason,
-            now,
-        )
-        log.info("send %d held: %s", claim.send_id, decision.reason)
-        return decision.state.value
-    set_state(connection, claim.send_id, decision.state, decision.reason, now)
-    if decision.end_enrollment is not None:
-        end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
-    log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
-    return decision.state.value
+    connection: Connection, ended: Sequence[tuple[Claim, Decision]], now: datetime
+) -> dict[int, str]:
+    """Each row ends as ``decide`` said (skipped, missed, cancelled, failed), or waits held
+    for an open CSM task; an exit rule also ends the enrollment. The plain endings of a batch
+    are one statement (executed for each row); send id → the state each row is now in."""
+    states: dict[int, str] = {}
+    plain: list[dict[str, Any]] = []
+    for claim, decision in ended:
+        states[claim.send_id] = decision.state.value
+        if decision.held_by_task is not None:
+            hold_send(
+                connection,
+                claim.send_id,
+                claim.customer_id,
+                decision.held_by_task,
+                decision.reason,
+                now,
+            )
+            log.info("send %d held: %s", claim.send_id, decision.reason)
+            continue
+        plain.append(_state_row(claim.send_id, decision.state, decision.reason, now))
+        log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
+    if plain:
+        connection.execute(_SET_STATE, plain)
+    for claim, decision in ended:
+        if decision.held_by_task is None and decision.end_enrollment is not None:
+            end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    return states
 
 
 def record_sent(connection: Connection, sent: Sequence[tuple[int, SendResult, datetime]]) -> None:
@@ -245,11 +253,19 @@ def reconciliation_window(window: timedelta, jitter: RandomSource) -> timedelta:
 def set_state(
     connection: Connection, send_id: int, state: SendState, reason: str, now: datetime
 ) -> None:
-    connection.execute(
-        update(_SENDS)
-        .where(_SENDS.c.id == send_id)
-        .values(state=state.value, reason=reason[:1000], updated_at=now)
-    )
+    connection.execute(_SET_STATE, _state_row(send_id, state, reason, now))
+
+
+def _state_row(send_id: int, state: SendState, reason: str, now: datetime) -> dict[str, Any]:
+    return {"send_id": send_id, "state": state.value, "reason": reason[:1000], "at": now}
+
+
+# Built once: building the statement cost more CPU than running it.
+_SET_STATE = (
+    update(_SENDS)
+    .where(_SENDS.c.id == bindparam("send_id"))
+    .values(state=bindparam("state"), reason=bindparam("reason"), updated_at=bindparam("at"))
+)
 
 
 def finish_attempt(

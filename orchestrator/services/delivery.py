@@ -12,9 +12,9 @@ called outside any transaction, then the outcome is written back.
 
 Transactions: one claims the batch and reads what ``decide`` needs; when the batch's
 conditions ask about usage, one statement answers their literal questions for every row
-(:func:`orchestrator.usage.prefetch.prefetch_each`); per row, one for a row that ends without
-a mail and one for a template that fails; one for the batch's pacing when it has something to
-write (a deferral, an admission under the frequency cap); per mail, the hand-over (one
+(:func:`orchestrator.usage.prefetch.prefetch_each`); one for the rows that end without a mail;
+one for the batch's pacing when it has something to write (a deferral, an admission under the
+frequency cap); per row, one for a template that fails; per mail, the hand-over (one
 committed statement, :mod:`~orchestrator.delivery.hand_over`) and one for a failed transport
 call; at the end one records the sent rows.
 """
@@ -143,13 +143,15 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     answers = _usage_answers(deps, claims, routes, now)
     outcomes = {send_id: "ignored" for send_id in send_ids}
     going: list[tuple[Claim, _Route, CustomerFacts]] = []
+    ended: list[tuple[Claim, Decision]] = []
     for claim in claims:
         route, known = routes[claim.send_id], answers.get(claim.customer_id)
-        ended = _decide(deps, claim, facts[claim.send_id], route, known, now)
-        if ended is not None:
-            outcomes[claim.send_id] = ended
+        decision = _decide(deps, claim, facts[claim.send_id], route, known, now)
+        if decision is not None:
+            ended.append((claim, decision))
         else:
             going.append((claim, route, facts[claim.send_id].customer))
+    outcomes.update(_end_without_sending(deps, ended, now))
     paced = _pace(deps, going, now)
     outcomes.update(paced)
     ready: list[tuple[Claim, ArchiveEntry]] = []
@@ -249,9 +251,10 @@ def _decide(
     route: _Route,
     answers: Mapping[Key, object] | None,
     now: datetime,
-) -> str | None:
-    """None when the claimed row's mail should go; else the state it ended in without one.
-    ``answers``: usage questions of its conditions answered already (:func:`_usage_answers`)."""
+) -> Decision | None:
+    """None when the claimed row's mail should go; else why it ends without one (nothing is
+    written here). ``answers``: usage questions of its conditions answered already
+    (:func:`_usage_answers`)."""
     usage = usage_context(
         deps.engine,
         claim.customer_id,
@@ -260,7 +263,7 @@ def _decide(
         health=facts.health,
         answers=answers,
     )
-    decision = decide(
+    return decide(
         claim,
         facts.enrollment.state,
         route.journey,
@@ -272,10 +275,17 @@ def _decide(
         opted_out=facts.opted_out,
         open_tasks=facts.open_tasks,
     )
-    if decision is None:
-        return None
+
+
+def _end_without_sending(
+    deps: DeliveryDeps, ended: Sequence[tuple[Claim, Decision]], now: datetime
+) -> dict[int, str]:
+    """Write what ``decide`` said for the rows that go without a mail (skipped, cancelled,
+    held ...), all in one transaction; send id → the state each ended in."""
+    if not ended:
+        return {}
     with deps.engine.begin() as connection:
-        return finish_without_sending(connection, claim, decision, now)
+        return finish_without_sending(connection, ended, now)
 
 
 def _pace(
@@ -312,7 +322,7 @@ def _pace(
             why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
             missed = Decision(SendState.MISSED, why)
             with deps.engine.begin() as connection:
-                outcomes[claim.send_id] = finish_without_sending(connection, claim, missed, now)
+                outcomes.update(finish_without_sending(connection, [(claim, missed)], now))
             continue
         plans.append(plan)
     if plans:

@@ -70,15 +70,21 @@ def _customer_ids(runtime: Runtime) -> dict[str, int]:
 
 def _deliver_counting_usage_reads(runtime: Runtime, send_ids: Sequence[int]) -> int:
     """Delivers the rows in one batch; how many statements read ``usage_event``. None reads a
-    customer's health score on its own (it comes with the batch's customer rows)."""
+    customer's health score on its own (it comes with the batch's customer rows), and the
+    rows that end without a mail are written by one statement."""
     reads: list[str] = []
     health_reads: list[str] = []
+    endings: list[str] = []
 
     def statement(*args: Any) -> None:
         if "usage_event" in args[2]:
             reads.append(args[2])
         if args[2].startswith("SELECT customer.health_score"):
             health_reads.append(args[2])
+        sql = args[2]  # a row's ending: not the sent rows' statement, not an exit's others
+        ending = sql.startswith("UPDATE scheduled_send SET state=") and "sent_at" not in sql
+        if ending and "WHERE scheduled_send.id =" in sql:
+            endings.append(sql)
 
     event.listen(runtime.engine, "before_cursor_execute", statement)
     try:
@@ -86,6 +92,7 @@ def _deliver_counting_usage_reads(runtime: Runtime, send_ids: Sequence[int]) -> 
     finally:
         event.remove(runtime.engine, "before_cursor_execute", statement)
     assert health_reads == []
+    assert len(endings) <= 1
     return len(reads)
 
 
