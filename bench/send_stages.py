@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             (delivery, "_usage_answers", "conditions' usage (one statement)"),
             (delivery, "_decide", "decide"),
             (delivery, "_end_without_sending", "rows ended without a mail"),
-            (delivery, "_pace", "pacing (window, frequency cap)"),
+            (delivery, "_apply_pacing", "pacing (window, frequency cap)"),
             (delivery, "_render", "render + compose"),
             (hand_over.HandOverLog, "hand_over", "hand-over (committed statement)"),
             (sendgrid.SendGridTransport, "send", "transport.send"),

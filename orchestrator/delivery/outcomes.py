@@ -62,6 +62,7 @@ def finish_without_sending(
     are one statement (executed for each row); send id → the state each row is now in."""
     states: dict[int, str] = {}
     plain: list[dict[str, Any]] = []
+    exits: list[tuple[int, str]] = []
     for claim, decision in ended:
         states[claim.send_id] = decision.state.value
         if decision.held_by_task is not None:
@@ -76,12 +77,13 @@ def finish_without_sending(
             log.info("send %d held: %s", claim.send_id, decision.reason)
             continue
         plain.append(_state_row(claim.send_id, decision.state, decision.reason, now))
+        if decision.end_enrollment is not None:
+            exits.append((claim.enrollment_id, decision.end_enrollment))
         log.info("send %d %s: %s", claim.send_id, decision.state.value, decision.reason)
     if plain:
         connection.execute(_SET_STATE, plain)
-    for claim, decision in ended:
-        if decision.held_by_task is None and decision.end_enrollment is not None:
-            end_enrollment(connection, claim.enrollment_id, "exited", decision.end_enrollment, now)
+    for enrollment_id, reason in exits:  # after the rows' own states, as one by one
+        end_enrollment(connection, enrollment_id, "exited", reason, now)
     return states
 
 

@@ -151,12 +151,14 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
             ended.append((claim, decision))
         else:
             going.append((claim, route, facts[claim.send_id].customer))
-    outcomes.update(_end_without_sending(deps, ended, now))
-    paced = _pace(deps, going, now)
+    plans, missed = _pacing_plans(deps, going, now)
+    outcomes.update(_end_without_sending(deps, [*ended, *missed], now))
+    paced = _apply_pacing(deps, plans, now)
     outcomes.update(paced)
+    not_now = {*paced, *(claim.send_id for claim, _ in missed)}
     ready: list[tuple[Claim, ArchiveEntry]] = []
     for claim, route, customer in going:
-        if claim.send_id in paced:
+        if claim.send_id in not_now:  # deferred, or missed
             continue
         assert route.journey is not None and route.step is not None  # decide() saw to it
         rendered = _render(deps, route.renderer, claim, route.journey, route.step, customer, now)
@@ -288,17 +290,15 @@ def _end_without_sending(
         return finish_without_sending(connection, ended, now)
 
 
-def _pace(
+def _pacing_plans(
     deps: DeliveryDeps, going: Sequence[tuple[Claim, _Route, CustomerFacts]], now: datetime
-) -> dict[int, str]:
-    """Send window, quiet day or frequency cap say "not yet" for some rows: each went back to
-    ``pending`` (``deferred``; see :mod:`orchestrator.delivery.pacing`), or, when the window
-    opens only after the step's ``expires_after``, it is ``missed`` now. The rows missing from
-    the answer may go now. The common case writes nothing; otherwise the batch's plans are
-    written in one transaction (the frequency cap counted under one lock of their customers).
-    """
-    outcomes: dict[int, str] = {}
+) -> tuple[list[PacingPlan], list[tuple[Claim, Decision]]]:
+    """What send windows, quiet days and the frequency cap have to write for the rows about
+    to go (see :mod:`orchestrator.delivery.pacing`; the common case: nothing), and the rows
+    that are ``missed`` now because their window opens only after the step's
+    ``expires_after``. Pure: nothing is read or written here."""
     plans: list[PacingPlan] = []
+    missed: list[tuple[Claim, Decision]] = []
     for claim, route, customer in going:
         journey, step = route.journey, route.step
         assert journey is not None and step is not None  # decide() refuses a missing step
@@ -320,18 +320,25 @@ def _pace(
             assert plan.deferral is not None
             late = format_duration(expiry)
             why = f"expired: {plan.deferral.reason}, later than its expiry ({late} after due)"
-            missed = Decision(SendState.MISSED, why)
-            with deps.engine.begin() as connection:
-                outcomes.update(finish_without_sending(connection, [(claim, missed)], now))
-            continue
-        plans.append(plan)
-    if plans:
-        with deps.engine.begin() as connection:
-            deferrals = apply_pacing(connection, plans, deps.journeys, now)
-        for plan, deferral in zip(plans, deferrals, strict=True):
-            if deferral is not None:
-                outcomes[plan.send_id] = "deferred"
-    return outcomes
+            missed.append((claim, Decision(SendState.MISSED, why)))
+        else:
+            plans.append(plan)
+    return plans, missed
+
+
+def _apply_pacing(deps: DeliveryDeps, plans: Sequence[PacingPlan], now: datetime) -> dict[int, str]:
+    """Write the batch's pacing plans in one transaction (the frequency cap counted under one
+    lock of their customers); send id → ``deferred`` for each row that went back to
+    ``pending``. The rows missing from the answer may go now."""
+    if not plans:
+        return {}
+    with deps.engine.begin() as connection:
+        deferrals = apply_pacing(connection, plans, deps.journeys, now)
+    return {
+        plan.send_id: "deferred"
+        for plan, deferral in zip(plans, deferrals, strict=True)
+        if deferral is not None
+    }
 
 
 def _render(
