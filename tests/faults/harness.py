@@ -152,6 +152,20 @@ class Installation:
         with self.engine.connect() as connection:
             return Counter(connection.execute(query).scalars())
 
+    def uncertain(self) -> str:
+        """Each ``unknown`` welcome send with its reason and attempts: why it is uncertain."""
+        attempts = delivery_attempts
+        query = (
+            select(scheduled_sends.c.id, scheduled_sends.c.reason, attempts.c.outcome)
+            .add_columns(attempts.c.error, attempts.c.started_at, attempts.c.finished_at)
+            .join(attempts, attempts.c.scheduled_send_id == scheduled_sends.c.id, isouter=True)
+            .where(scheduled_sends.c.step_id == "welcome", scheduled_sends.c.state == "unknown")
+            .order_by(scheduled_sends.c.id, attempts.c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return "\n".join(" | ".join(str(value) for value in row) for row in rows)
+
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -56,6 +56,9 @@ def test_postgres_restarted_mid_run(
         rows = stepmail.welcome_rows()
         assert twice == set(), "a mail reached the SMTP server twice"
         assert set(states) <= {"sent", "unknown"}
-        assert states["unknown"] <= THREADS, "more than the mails in hand became uncertain"
+        assert states["unknown"] <= THREADS, (
+            f"more than the mails in hand became uncertain:\n{stepmail.uncertain()}\n"
+            f"{stepmail.logs()}"
+        )
         assert {k for k, r in rows.items() if r.state == "sent"} <= once
         assert {k for k, r in rows.items() if r.state == "unknown"} >= set(rows) - once
