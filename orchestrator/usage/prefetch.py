@@ -7,7 +7,8 @@ questions they can ask are known before any customer is looked at: every
 ``usage.count(name[, within])``, ``usage.seen(name[, within])`` and
 ``usage.weeks_with(name[, weeks])`` whose arguments are literals is answered here for all
 the customers at once (one statement: on PostgreSQL one index range per customer and
-distinct window, on SQLite one grouped count per window in a ``UNION ALL``), and the answers
+distinct window, and one per customer and event name for all its ``weeks_with``; on SQLite
+one grouped count per window, each week a window, in a ``UNION ALL``), and the answers
 seed each customer's ``UsageFacts``. A question asked otherwise (other methods,
 computed arguments) is still asked lazily, so every condition means what it meant.
 """
@@ -31,6 +32,7 @@ from orchestrator.journeys.conditions import parse_condition
 from orchestrator.journeys.durations import parse_duration
 
 _E = usage_events
+_INSTANT = timedelta(microseconds=1)  # a stored instant's resolution, here and in PostgreSQL
 Key = tuple[object, ...]  # UsageFacts' answer key: ("count", name, within), ("weeks_with", ...)
 # event name; after (exclusive) and until, as offsets back from now (None: since ever)
 Window = tuple[str, timedelta | None, timedelta]
@@ -68,11 +70,16 @@ def prefetch_usage(
     plan = _plan(questions, postgres)
     ids = sorted(set(customer_ids))  # once each: a customer is one row per window
     params: dict[str, Any] = {"ids": ids}
-    if postgres:  # the windows as arrays (see _WINDOW_COUNTS_POSTGRES)
+    if postgres:  # the windows and spans as arrays (see _WINDOW_COUNTS_POSTGRES)
         params["names"] = [name for name, _, _ in plan.windows]
         params["afters"] = [None if after is None else now - after for _, after, _ in plan.windows]
         params["untils"] = [now - until for _, _, until in plan.windows]
-        without_jit(connection, len(ids) * len(plan.windows))
+        params["span_names"] = [name for name, _ in plan.spans]
+        params["span_starts"] = [now - timedelta(days=7 * weeks) for _, weeks in plan.spans]
+        params["now"] = now
+        most = max((weeks for _, weeks in plan.spans), default=0)  # the weeks' first instants
+        params["week_starts"] = [now - timedelta(days=7 * w) + _INSTANT for w in range(most, 0, -1)]
+        without_jit(connection, len(ids) * (len(plan.windows) + len(plan.spans)))
     for i, (name, after, until) in enumerate([] if postgres else plan.windows):
         params[f"name_{i}"] = name
         params[f"until_{i}"] = now - until
@@ -80,8 +87,12 @@ def prefetch_usage(
             params[f"after_{i}"] = now - after
     answers: dict[int, dict[Key, object]] = {cid: dict(plan.none_seen) for cid in ids}
     for question, customer_id, count in connection.execute(plan.statement, params).all():
-        known = answers[customer_id]  # a row per window with events, so count >= 1
-        for key in plan.counted_by[question]:
+        known = answers[customer_id]
+        if question < 0:  # a span: ``count`` has bit w set for each week w with such events
+            for key, weeks in plan.weeks_in_span[-question - 1]:
+                known[key] = (count & ((1 << weeks) - 1)).bit_count()  # w = 0: the last 7 days
+            continue
+        for key in plan.counted_by[question]:  # a row per window with events, so count >= 1
             known[key] = int(count)
         for key in plan.weeks_by[question]:
             known[key] += 1  # type: ignore[operator]
@@ -116,12 +127,19 @@ class _Plan:
     none_seen: dict[Key, object]  # every key's answer for a customer without such events: 0
     counted_by: tuple[tuple[Key, ...], ...]  # per window: the count() keys it answers
     weeks_by: tuple[tuple[Key, ...], ...]  # per window: the weeks_with() keys it adds a week to
+    spans: tuple[tuple[str, int], ...]  # PostgreSQL: per event name, the most weeks asked
+    weeks_in_span: tuple[tuple[tuple[Key, int], ...], ...]  # per span: (weeks_with key, weeks)
     statement: Any
 
 
 @lru_cache(maxsize=64)
 def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
-    by_key = {key: _windows(key) for key in sorted(questions, key=repr)}
+    """On PostgreSQL a ``weeks_with`` question is read as one span of weeks per event name
+    (one index range per customer, giving the weeks that have such events), not as a count per
+    week: ``weeks_with('x', 8)`` was eight probes per customer. SQLite counts every week."""
+    keys = sorted(questions, key=repr)
+    spanned = [key for key in keys if postgres and key[0] == "weeks_with"]
+    by_key = {key: _windows(key) for key in keys if key not in spanned}
     windows = tuple(sorted({w for ws in by_key.values() for w in ws}, key=repr))
     index = {window: i for i, window in enumerate(windows)}
     counted: list[list[Key]] = [[] for _ in windows]
@@ -129,11 +147,17 @@ def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
     for key, ws in by_key.items():
         for window in ws:
             (counted if key[0] == "count" else weeks)[index[window]].append(key)
+    names = sorted({str(key[1]) for key in spanned})
+    in_span = tuple(
+        tuple((key, int(str(key[2]))) for key in spanned if key[1] == name) for name in names
+    )
     return _Plan(
         windows,
-        dict.fromkeys(by_key, 0),
+        dict.fromkeys(keys, 0),
         tuple(tuple(keys) for keys in counted),
         tuple(tuple(keys) for keys in weeks),
+        tuple((name, max(w for _, w in span)) for name, span in zip(names, in_span, strict=True)),
+        in_span,
         _WINDOW_COUNTS_POSTGRES if postgres else _window_counts(windows),
     )
 
@@ -174,6 +198,14 @@ def _window_counts(windows: tuple[Window, ...]) -> Any:
 # a group of 12 single events, every customer's events in the window read 144 times). The end
 # stays plain: with both bounds as row comparisons it took the (customer_id, event_key) index
 # and read all the customer's events.
+# A span (the weeks_with questions of one event name) is one range of the same index per
+# customer, from its start to now, giving the weeks that have such events as the bits of one
+# number: a row per customer with such events, its question negative (-1 the first span).
+# Bit 0 is the last 7 days; a week is (end - 7 days, end], as UsageFacts counts it, found by
+# width_bucket over the weeks' first instants (a microsecond after each exclusive start, the
+# resolution of a stored instant). One plain aggregate per customer: a DISTINCT of the weeks
+# (a hash table per customer) cost about twice as much, and the week as numeric arithmetic
+# on the epoch more than the bucket's binary search.
 _WINDOW_COUNTS_POSTGRES = text("""
     SELECT w.question - 1, c.customer_id, n.count
     FROM unnest(CAST(:names AS varchar[]), CAST(:afters AS timestamptz[]),
@@ -187,6 +219,21 @@ _WINDOW_COUNTS_POSTGRES = text("""
             AND e.occurred_at <= w.until
     ) AS n
     WHERE n.count > 0
+    UNION ALL
+    SELECT -s.span, c.customer_id, d.weeks
+    FROM unnest(CAST(:span_names AS varchar[]), CAST(:span_starts AS timestamptz[]))
+        WITH ORDINALITY AS s(name, after, span)
+    CROSS JOIN unnest(CAST(:ids AS integer[])) AS c(customer_id)
+    CROSS JOIN LATERAL (
+        SELECT bit_or(CAST(1 AS bigint) << (
+            cardinality(CAST(:week_starts AS timestamptz[]))
+            - width_bucket(e.occurred_at, CAST(:week_starts AS timestamptz[])))) AS weeks
+        FROM usage_event AS e
+        WHERE e.customer_id = c.customer_id AND e.name = s.name
+            AND (e.customer_id, e.name, e.occurred_at) > (c.customer_id, s.name, s.after)
+            AND e.occurred_at <= CAST(:now AS timestamptz)
+    ) AS d
+    WHERE d.weeks IS NOT NULL
 """).execution_options(**PLAN_EACH_TIME)
 
 

@@ -27,6 +27,8 @@ RULES = [
     "usage.seen('workflow_created') and usage.count('login', within='14d') >= 5",
     "usage.weeks_with('report_created', 4) >= 3 and usage.count(name='login', within='1d') > 0",
     "usage.weeks_with('report_created') >= 1 or usage.seen('export', '30d')",
+    # one span of weeks per name on PostgreSQL, whatever the weeks asked of it
+    "usage.weeks_with('report_created', 8) >= 7 and usage.weeks_with('login', 2) == 2",
     "usage.count('login', within=window) > 0",  # computed: asked lazily
     "usage.days_since('login') < 3",  # another method: asked lazily
     "usage.weeks_with('report_created', 40) > 0",  # out of range: raises lazily, as always
@@ -45,6 +47,8 @@ def test_only_literal_questions_are_answered_ahead() -> None:
         ("count", "login", "1d"),
         ("count", "export", "30d"),
         ("weeks_with", "report_created", 4),
+        ("weeks_with", "report_created", 8),
+        ("weeks_with", "login", 2),
     }
     shipped = load_lifecycle(ROOT / "journeys" / "lifecycle.yaml")
     assert len(usage_questions(s.when for s in shipped.stages if s.when)) == 6
@@ -71,7 +75,10 @@ def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runti
         timedelta(days=14),
         timedelta(days=22),
         timedelta(days=29),
+        timedelta(days=28),  # the 4th week's edge, in the 5th
         timedelta(days=40),
+        timedelta(days=49) - timedelta(microseconds=1),  # the last instant of the 7th week
+        timedelta(days=56),  # the 8th week's edge: in none of them
         -timedelta(hours=1),  # in the future: not counted
     ]
     events = [
@@ -105,6 +112,7 @@ def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runti
         assert prefetch_usage(connection, [*ids, *reversed(ids)], questions, now) == answers
     assert any(answers[c][("count", "login", "14d")] for c in ids)  # not all zeros
     assert any(answers[c][("weeks_with", "report_created", 4)] == 3 for c in ids)
+    assert {answers[c][("weeks_with", "report_created", 8)] for c in ids} == {0, 5, 7}
 
 
 def test_a_seeded_fact_asks_nothing_it_was_given(runtime: Runtime) -> None:
@@ -121,3 +129,50 @@ def test_a_seeded_fact_asks_nothing_it_was_given(runtime: Runtime) -> None:
         assert statements == []
         assert facts.count("login") == 0  # not given: asked
         assert len(statements) == 1
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_weeks_are_one_index_range_per_customer_and_name(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # weeks_with('x', 8) was eight probes per customer, one per week; on PostgreSQL every
+    # weeks_with of one event name is now one range of the index per customer (SQLite still
+    # counts each week)
+    now = runtime.clock.now()
+    for name in ("a", "b", "c"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    events = [
+        usage_event(customer, name, at=now - timedelta(days=days), id=f"{customer}-{name}-{days}")
+        for customer in ("a", "b", "c")
+        for name in ("report_created", "login")
+        for days in (1, 9, 20)
+    ]
+    assert post_events(client, *events).status_code == 202
+    questions = usage_questions(
+        [
+            "usage.weeks_with('report_created', 8) > 1 and usage.weeks_with('report_created') > 0"
+            " and usage.weeks_with('login', 2) > 0"
+        ]
+    )
+    with runtime.engine.connect() as connection:
+        ids = list(connection.execute(select(customers.c.id)).scalars())
+        sent: list[tuple[str, object]] = []
+        sql_event.listen(connection, "before_cursor_execute", lambda *a: sent.append((a[2], a[3])))
+        answers = prefetch_usage(connection, ids, questions, now)
+        statement, parameters = sent[-1]
+        plan = connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}",
+            parameters,  # type: ignore[arg-type]
+        ).scalar_one()
+    assert {answers[c][("weeks_with", "report_created", 8)] for c in ids} == {3}
+    assert {answers[c][("weeks_with", "login", 2)] for c in ids} == {2}
+
+    def probes(node: dict[str, object]) -> int:
+        own = node.get("Actual Loops", 0) if node.get("Relation Name") == "usage_event" else 0
+        children = node.get("Plans", [])
+        assert isinstance(own, int) and isinstance(children, list)
+        return own + sum(probes(child) for child in children)
+
+    assert probes(plan[0]["Plan"]) == len(ids) * 2  # was len(ids) * (8 + 2)
