@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, literal, select
 
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.db.tables import customers, usage_events
@@ -48,7 +48,14 @@ class UsageFacts:
         )
 
     def seen(self, name: str, within: str | None = None) -> bool:
-        return self.count(name, within) > 0
+        """Whether ``name`` happened, ever or in the last ``within``: the first such event
+        found answers it, however many there are (the count, if known already, answers too)."""
+        counted = self._answers.get(("count", name, within))
+        if isinstance(counted, int):
+            return counted > 0
+        return bool(
+            self._ask(("seen", name, within), lambda: self._scalar(self._seen(name, within)))
+        )
 
     def weeks_with(self, name: str, weeks: int = 4) -> int:
         """In how many of the last ``weeks`` weeks (7-day windows back from now, at most 26)
@@ -101,6 +108,12 @@ class UsageFacts:
 
     def _count(self, name: str, within: str | None) -> Select[Any]:
         query = self._where(select(func.count()).select_from(_E), name)
+        if within is not None:
+            query = query.where(_E.c.occurred_at > self._now - _window(within))
+        return query
+
+    def _seen(self, name: str, within: str | None) -> Select[Any]:
+        query = self._where(select(literal(True)).select_from(_E), name).limit(1)
         if within is not None:
             query = query.where(_E.c.occurred_at > self._now - _window(within))
         return query

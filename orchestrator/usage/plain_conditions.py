@@ -167,5 +167,5 @@ def _usage_call(node: nodes.Call) -> PlainRule:
     if method == "count":
         return lambda _v, a: int(a[key])  # type: ignore[call-overload]
     if method == "seen":
-        return lambda _v, a: int(a[key]) > 0  # type: ignore[call-overload]
+        return lambda _v, a: bool(a[key])
     return lambda _v, a: a[key]

@@ -33,7 +33,9 @@ from orchestrator.journeys.durations import parse_duration
 
 _E = usage_events
 _INSTANT = timedelta(microseconds=1)  # a stored instant's resolution, here and in PostgreSQL
-Key = tuple[object, ...]  # UsageFacts' answer key: ("count", name, within), ("weeks_with", ...)
+Key = tuple[
+    object, ...
+]  # UsageFacts' answer key: ("count" | "seen", name, within), ("weeks_with", ...)
 # event name; after (exclusive) and until, as offsets back from now (None: since ever)
 Window = tuple[str, timedelta | None, timedelta]
 
@@ -74,6 +76,7 @@ def prefetch_usage(
         params["names"] = [name for name, _, _ in plan.windows]
         params["afters"] = [None if after is None else now - after for _, after, _ in plan.windows]
         params["untils"] = [now - until for _, _, until in plan.windows]
+        params["firsts"] = plan.first_only
         params["span_names"] = [name for name, _ in plan.spans]
         params["span_starts"] = [now - timedelta(days=7 * weeks) for _, weeks in plan.spans]
         params["now"] = now
@@ -93,7 +96,7 @@ def prefetch_usage(
                 known[key] = (count & ((1 << weeks) - 1)).bit_count()  # w = 0: the last 7 days
             continue
         for key in plan.counted_by[question]:  # a row per window with events, so count >= 1
-            known[key] = int(count)
+            known[key] = int(count) if key[0] == "count" else True
         for key in plan.weeks_by[question]:
             known[key] += 1  # type: ignore[operator]
     return answers
@@ -124,8 +127,9 @@ class _Plan:
     all the same (``PLAN_EACH_TIME``, orchestrator/db/planning.py)."""
 
     windows: tuple[Window, ...]
-    none_seen: dict[Key, object]  # every key's answer for a customer without such events: 0
-    counted_by: tuple[tuple[Key, ...], ...]  # per window: the count() keys it answers
+    none_seen: dict[Key, object]  # every key's answer for a customer without such events
+    counted_by: tuple[tuple[Key, ...], ...]  # per window: the count() and seen() keys it answers
+    first_only: list[bool]  # per window: only seen() asks it, so one event is enough
     weeks_by: tuple[tuple[Key, ...], ...]  # per window: the weeks_with() keys it adds a week to
     spans: tuple[tuple[str, int], ...]  # PostgreSQL: per event name, the most weeks asked
     weeks_in_span: tuple[tuple[tuple[Key, int], ...], ...]  # per span: (weeks_with key, weeks)
@@ -146,15 +150,16 @@ def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
     weeks: list[list[Key]] = [[] for _ in windows]
     for key, ws in by_key.items():
         for window in ws:
-            (counted if key[0] == "count" else weeks)[index[window]].append(key)
+            (weeks if key[0] == "weeks_with" else counted)[index[window]].append(key)
     names = sorted({str(key[1]) for key in spanned})
     in_span = tuple(
         tuple((key, int(str(key[2]))) for key in spanned if key[1] == name) for name in names
     )
     return _Plan(
         windows,
-        dict.fromkeys(keys, 0),
+        {key: False if key[0] == "seen" else 0 for key in keys},
         tuple(tuple(keys) for keys in counted),
+        [bool(keys) and all(key[0] == "seen" for key in keys) for keys in counted],
         tuple(tuple(keys) for keys in weeks),
         tuple((name, max(w for _, w in span)) for name, span in zip(names, in_span, strict=True)),
         in_span,
@@ -197,7 +202,9 @@ def _window_counts(windows: tuple[Window, ...]) -> Any:
 # each pair when the table's statistics were taken while it was nearly empty (8 against 2 ms
 # a group of 12 single events, every customer's events in the window read 144 times). The end
 # stays plain: with both bounds as row comparisons it took the (customer_id, event_key) index
-# and read all the customer's events.
+# and read all the customer's events. A window only seen() asks about stops at its first
+# event (LIMIT 1; no limit when count() asks it too): "ever seen" no longer reads every such
+# event the customer ever sent.
 # A span (the weeks_with questions of one event name) is one range of the same index per
 # customer, from its start to now, giving the weeks that have such events as the bits of one
 # number: a row per customer with such events, its question negative (-1 the first span).
@@ -209,14 +216,18 @@ def _window_counts(windows: tuple[Window, ...]) -> Any:
 _WINDOW_COUNTS_POSTGRES = text("""
     SELECT w.question - 1, c.customer_id, n.count
     FROM unnest(CAST(:names AS varchar[]), CAST(:afters AS timestamptz[]),
-        CAST(:untils AS timestamptz[])) WITH ORDINALITY AS w(name, after, until, question)
+        CAST(:untils AS timestamptz[]), CAST(:firsts AS boolean[]))
+        WITH ORDINALITY AS w(name, after, until, first_only, question)
     CROSS JOIN unnest(CAST(:ids AS integer[])) AS c(customer_id)
     CROSS JOIN LATERAL (
-        SELECT count(*) AS count FROM usage_event AS e
-        WHERE e.customer_id = c.customer_id AND e.name = w.name
-            AND (e.customer_id, e.name, e.occurred_at)
-                > (c.customer_id, w.name, coalesce(w.after, '-infinity'))
-            AND e.occurred_at <= w.until
+        SELECT count(*) AS count FROM (
+            SELECT FROM usage_event AS e
+            WHERE e.customer_id = c.customer_id AND e.name = w.name
+                AND (e.customer_id, e.name, e.occurred_at)
+                    > (c.customer_id, w.name, coalesce(w.after, '-infinity'))
+                AND e.occurred_at <= w.until
+            LIMIT CASE WHEN w.first_only THEN 1 END
+        ) AS found
     ) AS n
     WHERE n.count > 0
     UNION ALL
@@ -274,7 +285,7 @@ def question_key(call: nodes.Call) -> Key | None:
     within = given.get("within")
     if within is not None and not _valid_window(within):
         return None
-    return ("count", event, within)  # seen() asks count() with the same arguments
+    return (target.attr, event, within)  # count or seen
 
 
 def _valid_window(within: object) -> bool:
@@ -288,7 +299,7 @@ def _valid_window(within: object) -> bool:
 def _windows(key: Key) -> list[Window]:
     """The counts a key's answer is made of, as UsageFacts asks them, back from now."""
     kind, name = key[0], str(key[1])
-    if kind == "count":
+    if kind in ("count", "seen"):
         within = key[2]
         after = None if within is None else parse_duration(within)
         return [(name, after, timedelta(0))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +30,8 @@ RULES = [
     "usage.weeks_with('report_created') >= 1 or usage.seen('export', '30d')",
     # one span of weeks per name on PostgreSQL, whatever the weeks asked of it
     "usage.weeks_with('report_created', 8) >= 7 and usage.weeks_with('login', 2) == 2",
+    # seen() alone stops at the first event; asked with count() it shares the count
+    "usage.seen('login', '14d') and usage.seen('report_created')",
     "usage.count('login', within=window) > 0",  # computed: asked lazily
     "usage.days_since('login') < 3",  # another method: asked lazily
     "usage.weeks_with('report_created', 40) > 0",  # out of range: raises lazily, as always
@@ -42,10 +45,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 def test_only_literal_questions_are_answered_ahead() -> None:
     assert usage_questions(RULES) == {
-        ("count", "workflow_created", None),
+        ("seen", "workflow_created", None),
         ("count", "login", "14d"),
         ("count", "login", "1d"),
-        ("count", "export", "30d"),
+        ("seen", "export", "30d"),
+        ("seen", "login", "14d"),
+        ("seen", "report_created", None),
         ("weeks_with", "report_created", 4),
         ("weeks_with", "report_created", 8),
         ("weeks_with", "login", 2),
@@ -57,7 +62,7 @@ def test_only_literal_questions_are_answered_ahead() -> None:
 def test_a_rule_that_is_one_question_is_answered_ahead() -> None:
     # Jinja's find_all skips the node it starts from: a rule that is only a call was asked
     # lazily, per customer (and the plain rules, missing its answer, fell back to the sandbox)
-    assert usage_questions(["usage.seen('login')"]) == {("count", "login", None)}
+    assert usage_questions(["usage.seen('login')"]) == {("seen", "login", None)}
     assert usage_questions(["usage.weeks_with('x', 2)"]) == {("weeks_with", "x", 2)}
 
 
@@ -105,6 +110,8 @@ def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runti
                 kind, name, arg = str(key[0]), str(key[1]), key[2]
                 if kind == "count":
                     expected = lazy.count(name, None if arg is None else str(arg))
+                elif kind == "seen":
+                    expected = lazy.seen(name, None if arg is None else str(arg))
                 else:
                     expected = lazy.weeks_with(name, int(str(arg)))
                 assert answers[customer_id][key] == expected, (customer_id, key)
@@ -129,17 +136,20 @@ def test_a_seeded_fact_asks_nothing_it_was_given(runtime: Runtime) -> None:
         assert statements == []
         assert facts.count("login") == 0  # not given: asked
         assert len(statements) == 1
+        assert facts.seen("login") is False and len(statements) == 1  # the count answers it
+        assert facts.seen("export") is False  # asked: the first such event would answer it
+        assert len(statements) == 2 and "LIMIT" in statements[-1]
+        facts = UsageFacts(connection, 1, now, {("seen", "export", None): True})
+        assert facts.seen("export") is True and len(statements) == 2
 
 
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-def test_weeks_are_one_index_range_per_customer_and_name(
-    client: TestClient, runtime: Runtime
-) -> None:
+def test_weeks_are_one_index_range_and_seen_one_event(client: TestClient, runtime: Runtime) -> None:
     # weeks_with('x', 8) was eight probes per customer, one per week; on PostgreSQL every
     # weeks_with of one event name is now one range of the index per customer (SQLite still
-    # counts each week)
+    # counts each week). seen('x') counted every such event; it now reads the first.
     now = runtime.clock.now()
     for name in ("a", "b", "c"):
         assert post_signup(client, signup_payload(name)).status_code == 202
@@ -153,7 +163,7 @@ def test_weeks_are_one_index_range_per_customer_and_name(
     questions = usage_questions(
         [
             "usage.weeks_with('report_created', 8) > 1 and usage.weeks_with('report_created') > 0"
-            " and usage.weeks_with('login', 2) > 0"
+            " and usage.weeks_with('login', 4) > 0 and usage.seen('login')"
         ]
     )
     with runtime.engine.connect() as connection:
@@ -167,12 +177,16 @@ def test_weeks_are_one_index_range_per_customer_and_name(
             parameters,  # type: ignore[arg-type]
         ).scalar_one()
     assert {answers[c][("weeks_with", "report_created", 8)] for c in ids} == {3}
-    assert {answers[c][("weeks_with", "login", 2)] for c in ids} == {2}
+    assert {answers[c][("weeks_with", "login", 4)] for c in ids} == {3}
 
-    def probes(node: dict[str, object]) -> int:
-        own = node.get("Actual Loops", 0) if node.get("Relation Name") == "usage_event" else 0
-        children = node.get("Plans", [])
-        assert isinstance(own, int) and isinstance(children, list)
-        return own + sum(probes(child) for child in children)
+    assert all(answers[c][("seen", "login", None)] is True for c in ids)
 
-    assert probes(plan[0]["Plan"]) == len(ids) * 2  # was len(ids) * (8 + 2)
+    def scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+        own = [node] if node.get("Relation Name") == "usage_event" else []
+        return own + [scan for child in node.get("Plans", []) for scan in scans(child)]
+
+    found = scans(plan[0]["Plan"])
+    assert sum(scan["Actual Loops"] for scan in found) == len(ids) * 3  # was len(ids) * 13
+    # the two spans read their 3 events a customer each, seen('login') one of its 3 (EXPLAIN
+    # gives rows per loop, rounded: every loop of a scan reads as many here)
+    assert sum(scan["Actual Rows"] * scan["Actual Loops"] for scan in found) == len(ids) * 7
