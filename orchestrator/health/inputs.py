@@ -15,8 +15,9 @@ grew with the table (bench/README, "Session 8"). SQLite keeps the grouped statem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +40,8 @@ from sqlalchemy import (
 from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
+from orchestrator.journeys.durations import parse_duration
+from orchestrator.usage.prefetch import Key
 
 _E = usage_events
 _JSON = _E.c.properties.type
@@ -71,6 +74,63 @@ def load_inputs(
             assert isinstance(component, Latest)
             found[component.id] = (properties or {}).get(component.property)
     return inputs
+
+
+def usage_answers(
+    definition: HealthDefinition,
+    inputs: Mapping[int, Mapping[str, Any]],
+    questions: Iterable[Key],
+) -> dict[int, dict[Key, object]]:
+    """Customer id → the usage questions (:mod:`orchestrator.usage.prefetch` keys) these
+    inputs, read as of the same now, answer already: a count or seen over a component's own
+    event and window (frequency, penalty), and "ever seen" of an adoption feature. The stage
+    rules ask several of the health file's questions again; with these they are not read
+    twice."""
+    readers: dict[Key, Callable[[Mapping[str, Any]], object]] = {}
+    for key in questions:
+        reader = _reader(definition, key)
+        if reader is not None:
+            readers[key] = reader
+    if not readers:
+        return {}
+    return {
+        customer_id: {key: read(found) for key, read in readers.items()}
+        for customer_id, found in inputs.items()
+    }
+
+
+def _reader(definition: HealthDefinition, key: Key) -> Callable[[Mapping[str, Any]], object] | None:
+    kind, name, argument = key
+    name = str(name)
+    if kind not in ("count", "seen"):
+        return None
+    within = None if argument is None else parse_duration(str(argument))
+    for component in definition.components:
+        if _counts(component, name, within):
+            return partial(_count_of if kind == "count" else _any_of, component.id)
+        adopted = isinstance(component, Adoption) and name in component.events
+        if adopted and kind == "seen" and within is None:
+            return partial(_adopted, component.id, name)
+    return None
+
+
+def _count_of(component_id: str, found: Mapping[str, Any]) -> int:
+    return int(found.get(component_id, 0))  # no row: no such event
+
+
+def _any_of(component_id: str, found: Mapping[str, Any]) -> bool:
+    return _count_of(component_id, found) > 0
+
+
+def _adopted(component_id: str, name: str, found: Mapping[str, Any]) -> bool:
+    return name in found.get(component_id, ())
+
+
+def _counts(component: object, name: object, within: timedelta | None) -> bool:
+    """Whether this component's input is the count of ``name`` in the last ``within``."""
+    if not isinstance(component, Frequency | Penalty):
+        return False
+    return component.event == name and component.within == within
 
 
 # SQLite: built once per definition, with the ids, ``now`` and each window's start as

@@ -60,13 +60,16 @@ def rescore_customers(
     now: datetime,
     *,
     rows: Sequence[CustomerHealth] | None = None,
+    inputs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[int]:
     """Score each customer now, store what changed, fire band actions; returns new task ids.
-    ``rows``: the customers as the caller already read them under their lock (else read here)."""
+    ``rows``: the customers as the caller already read them under their lock (else read here);
+    ``inputs``: theirs as :func:`~orchestrator.health.inputs.load_inputs` read them now."""
     if not customer_ids:
         return []
     connection = session.connection()
-    inputs = load_inputs(connection, definition, customer_ids, now)
+    if inputs is None:
+        inputs = load_inputs(connection, definition, customer_ids, now)
     if rows is None:
         rows = _read_customers(connection, customer_ids)
     results = {row.id: score(definition, inputs[row.id]) for row in rows}

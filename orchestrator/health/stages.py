@@ -43,15 +43,20 @@ from orchestrator.journeys.conditions import (
 from orchestrator.journeys.decide import condition_context
 from orchestrator.usage.facts import usage_context
 from orchestrator.usage.plain_conditions import PlainRule, plain_rule
-from orchestrator.usage.prefetch import Key, prefetch_usage, usage_questions
+from orchestrator.usage.prefetch import Key, prefetch_rest, usage_questions
 
 log = logging.getLogger(__name__)
 
 
 def advance_stages(
-    connection: Connection, customer_ids: Sequence[int], lifecycle: Lifecycle, now: datetime
+    connection: Connection,
+    customer_ids: Sequence[int],
+    lifecycle: Lifecycle,
+    now: datetime,
+    answered: Mapping[int, Mapping[Key, object]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Move each customer as far as the rules say; the ``stage_changed`` event rows to store."""
+    """Move each customer as far as the rules say; the ``stage_changed`` event rows to store.
+    ``answered``: answers to the rules' usage questions the caller has already, as of ``now``."""
     if not customer_ids:
         return []
     wanted = sorted(set(customer_ids))
@@ -66,9 +71,9 @@ def advance_stages(
         for row in rows
         if row.stage_source != "pinned" and rank.get(row.stage, -1) + 1 < len(lifecycle.stages)
     ]
-    answers = prefetch_usage(
-        connection, [row.id for row in movable], _questions(lifecycle), now
-    )  # one statement for every literal usage question of the rules, all these customers
+    answers = prefetch_rest(
+        connection, [row.id for row in movable], stage_questions(lifecycle), now, answered or {}
+    )  # one statement for every literal usage question of the rules not known, these customers
     targets: dict[int, Stage | None] = {}
     sandboxed: Sequence[Any] = movable
     if plain is not None:
@@ -162,7 +167,8 @@ def _furthest_plain(
     return None
 
 
-def _questions(lifecycle: Lifecycle) -> frozenset[Key]:
+def stage_questions(lifecycle: Lifecycle) -> frozenset[Key]:
+    """The literal usage questions of the stage rules (answered for a batch at once)."""
     return usage_questions(stage.when for stage in lifecycle.stages if stage.when is not None)
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -20,10 +21,11 @@ from sqlalchemy.orm import Session
 from orchestrator.clock import Clock
 from orchestrator.customers.tiers import TierThresholds
 from orchestrator.enrollment.stages import STAGE_CHANGED
+from orchestrator.health.inputs import load_inputs, usage_answers
 from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
-from orchestrator.health.stages import advance_stages
+from orchestrator.health.stages import advance_stages, stage_questions
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
@@ -140,6 +142,7 @@ def react(
     lock, saves reading them again (unless the journeys' reactions wrote a relationship)."""
     moved = react_to_events(session, new, rules.journeys, now, rules.attribution_window)
     tasks: list[int] = []
+    health_inputs: Mapping[int, Mapping[str, Any]] = {}
     if rules.health is not None:
         known = (
             None
@@ -150,10 +153,19 @@ def react(
         inputs = rules.health.input_events()
         touched = sorted({e.customer_id for e in new if e.name in inputs})
         rows = None if known is None else [known[cid] for cid in touched]
+        health_inputs = load_inputs(session.connection(), rules.health, touched, now)
         tasks += rescore_customers(
-            session, touched, rules.health, rules.journeys, rules.action_cooldown, now, rows=rows
+            session,
+            touched,
+            rules.health,
+            rules.journeys,
+            rules.action_cooldown,
+            now,
+            rows=rows,
+            inputs=health_inputs,
         )
-    advance(session, [e.customer_id for e in new if e.name != STAGE_CHANGED], rules, now)
+    ids = [e.customer_id for e in new if e.name != STAGE_CHANGED]
+    advance(session, ids, rules, now, health_inputs)
     return tasks
 
 
@@ -171,11 +183,21 @@ def _health_row(customer: EventCustomer) -> CustomerHealth:
 
 
 def advance(
-    session: Session, customer_ids: Sequence[int], rules: UsageRules, now: datetime
+    session: Session,
+    customer_ids: Sequence[int],
+    rules: UsageRules,
+    now: datetime,
+    health_inputs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> None:
     """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
-    are stored and enter the journeys waiting for them (they move no health score)."""
+    are stored and enter the journeys waiting for them (they move no health score).
+    ``health_inputs``: the customers' health inputs just read as of ``now``, which answer some
+    of the rules' usage questions (the rest are read)."""
     if rules.lifecycle is None or not customer_ids:
         return
-    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now)
+    known = None
+    if rules.health is not None and health_inputs:
+        questions = stage_questions(rules.lifecycle)
+        known = usage_answers(rules.health, health_inputs, questions)
+    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now, known)
     react_to_events(session, store_new_events(session, rows), rules.journeys, now)

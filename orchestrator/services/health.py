@@ -18,6 +18,7 @@ from orchestrator.clock import Clock
 from orchestrator.db.locks import lock_customers
 from orchestrator.errors import JobAlreadyRunning, NoHealthDefinition
 from orchestrator.health.daily import DailyReport, changed_customers, newly_actionable
+from orchestrator.health.inputs import load_inputs
 from orchestrator.health.rescore import rescore_customers
 from orchestrator.observability.metrics import HEALTH_JOB_RUNS
 from orchestrator.scheduling.periodic import Window, claim_window, finish_window
@@ -107,10 +108,17 @@ def run_daily_health(
     for ids in _chunks(sorted(candidates), chunk):
         with Session(engine) as session, session.begin():
             lock_customers(session.connection(), ids)
+            inputs = load_inputs(session.connection(), definition, ids, until)
             report.task_ids += rescore_customers(
-                session, ids, definition, rules.journeys, rules.action_cooldown, until
+                session,
+                ids,
+                definition,
+                rules.journeys,
+                rules.action_cooldown,
+                until,
+                inputs=inputs,
             )
-            advance(session, ids, rules, until)  # stages move with the health job too
+            advance(session, ids, rules, until, inputs)  # stages move with the health job too
     return report
 
 

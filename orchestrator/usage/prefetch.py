@@ -16,7 +16,7 @@ computed arguments) is still asked lazily, so every condition means what it mean
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -99,6 +99,28 @@ def prefetch_usage(
             known[key] = int(count) if key[0] == "count" else True
         for key in plan.weeks_by[question]:
             known[key] += 1  # type: ignore[operator]
+    return answers
+
+
+def prefetch_rest(
+    connection: Connection,
+    customer_ids: Collection[int],
+    questions: frozenset[Key],
+    now: datetime,
+    known: Mapping[int, Mapping[Key, object]],
+) -> dict[int, dict[Key, object]]:
+    """:func:`prefetch_usage` for customers some of whose answers are ``known`` already, as of
+    the same ``now`` (the health inputs just read): only the rest is asked, one statement per
+    distinct set of questions left, none when nothing is."""
+    asking: dict[frozenset[Key], set[int]] = defaultdict(set)
+    answers: dict[int, dict[Key, object]] = {}
+    for customer_id in customer_ids:
+        given = known.get(customer_id, {})
+        answers[customer_id] = {key: given[key] for key in questions if key in given}
+        asking[questions.difference(answers[customer_id])].add(customer_id)
+    for rest, ids in asking.items():
+        for customer_id, found in prefetch_usage(connection, ids, rest, now).items():
+            answers[customer_id].update(found)
     return answers
 
 

@@ -14,7 +14,10 @@ from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
 from orchestrator.db.tables import customers
+from orchestrator.health.inputs import load_inputs, usage_answers
 from orchestrator.health.lifecycle import load_lifecycle
+from orchestrator.health.loader import load_health
+from orchestrator.health.stages import stage_questions
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from orchestrator.usage.facts import UsageFacts
@@ -39,8 +42,11 @@ RULES = [
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(tmp_path, database_url, api_key=API_KEY)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """The test journeys, or the folder a test names (``indirect`` parametrization)."""
+    folder = getattr(request, "param", None)
+    extra = {} if folder is None else {"journeys_dir": folder}
+    return make_settings(tmp_path, database_url, api_key=API_KEY, **extra)
 
 
 def test_only_literal_questions_are_answered_ahead() -> None:
@@ -190,3 +196,70 @@ def test_weeks_are_one_index_range_and_seen_one_event(client: TestClient, runtim
     # the two spans read their 3 events a customer each, seen('login') one of its 3 (EXPLAIN
     # gives rows per loop, rounded: every loop of a scan reads as many here)
     assert sum(scan["Actual Rows"] * scan["Actual Loops"] for scan in found) == len(ids) * 7
+
+
+def test_the_health_inputs_answer_the_stage_rules_questions_they_share(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # the stage rules ask "ever seen" of two adoption features, logins in 14 days and tickets
+    # in 30: the health file's inputs, read a moment before as of the same now, already know
+    now = runtime.clock.now()
+    for name in ("a", "b", "c"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    ago = [timedelta(days=d) for d in (0, 1, 13, 14, 29, 30, 45)]
+    events = [
+        usage_event(customer, name, at=now - when, id=f"{customer}-{name}-{k}")
+        for customer, names in {
+            "a": ("login", "workflow_created", "support_ticket_opened", "integration_connected"),
+            "b": ("login", "support_ticket_opened"),
+        }.items()
+        for name in names
+        for k, when in enumerate(ago)
+        if customer == "a" or k % 3 == 2
+    ]
+    assert post_events(client, *events).status_code == 202
+    definition = load_health(ROOT / "journeys" / "health.yaml")
+    questions = stage_questions(load_lifecycle(ROOT / "journeys" / "lifecycle.yaml"))
+    with runtime.engine.connect() as connection:
+        ids = list(connection.execute(select(customers.c.id)).scalars())
+        answered = usage_answers(
+            definition, load_inputs(connection, definition, ids, now), questions
+        )
+        for customer_id in ids:
+            assert set(answered[customer_id]) == {
+                ("seen", "workflow_created", None),
+                ("seen", "integration_connected", None),
+                ("count", "login", "14d"),
+                ("count", "support_ticket_opened", "30d"),
+            }
+            lazy = UsageFacts(connection, customer_id, now)
+            for (kind, event_name, within), value in answered[customer_id].items():
+                ask = lazy.count if kind == "count" else lazy.seen
+                assert value == ask(str(event_name), None if within is None else str(within))
+    logins = sorted(str(answered[c][("count", "login", "14d")]) for c in ids)
+    assert logins == ["0", "1", "3"]  # a: 0, 1 and 13 days ago; b: 13; c: none
+
+
+@pytest.mark.parametrize("settings", [ROOT / "journeys"], indirect=True)  # health, lifecycle
+def test_an_event_batch_asks_the_stage_rules_only_what_the_health_inputs_did_not(
+    client: TestClient, runtime: Runtime
+) -> None:
+    for name in ("a", "b"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    asked: list[object] = []
+
+    def record(*args: Any) -> None:
+        if "question" in args[2]:  # the stage rules' usage statement (usage/prefetch.py)
+            values = args[3].values() if isinstance(args[3], dict) else args[3]
+            asked.extend(
+                v for value in values for v in (value if isinstance(value, list) else [value])
+            )
+
+    sql_event.listen(runtime.engine, "before_cursor_execute", record)
+    try:
+        events = [usage_event(c, "login", id=f"{c}-login") for c in ("a", "b")]
+        assert post_events(client, *events).status_code == 202
+    finally:
+        sql_event.remove(runtime.engine, "before_cursor_execute", record)
+    assert "report_created" in asked  # weeks_with: not among the health inputs
+    assert not {"login", "workflow_created", "integration_connected"} & set(map(str, asked))
