@@ -4,7 +4,8 @@ databases, at window edges included; what cannot be answered ahead is left to be
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,22 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) 
     folder = getattr(request, "param", None)
     extra = {} if folder is None else {"journeys_dir": folder}
     return make_settings(tmp_path, database_url, api_key=API_KEY, **extra)
+
+
+def history(
+    now: datetime,
+    names: dict[str, tuple[str, ...]],
+    moments: list[timedelta],
+    keep: Callable[[str, str, int], bool],
+) -> list[dict[str, Any]]:
+    """Events of each customer's names at each moment ago (the k-th where ``keep`` says)."""
+    return [
+        usage_event(customer, name, at=now - ago, id=f"{customer}-{name}-{k}")
+        for customer, customer_names in names.items()
+        for name in customer_names
+        for k, ago in enumerate(moments)
+        if keep(customer, name, k)
+    ]
 
 
 def test_only_literal_questions_are_answered_ahead() -> None:
@@ -92,16 +109,15 @@ def test_prefetched_answers_are_the_lazy_ones(client: TestClient, runtime: Runti
         timedelta(days=56),  # the 8th week's edge: in none of them
         -timedelta(hours=1),  # in the future: not counted
     ]
-    events = [
-        usage_event(customer, name, at=now - ago, id=f"{customer}-{name}-{k}")
-        for customer, names in {
+    events = history(
+        now,
+        {
             "a": ("login", "report_created", "workflow_created", "export"),
             "b": ("login", "report_created"),
-        }.items()
-        for name in names
-        for k, ago in enumerate(moments)
-        if (k + len(name)) % (2 if customer == "b" else 1) == 0
-    ]
+        },
+        moments,
+        lambda customer, name, k: (k + len(name)) % (2 if customer == "b" else 1) == 0,
+    )
     assert post_events(client, *events).status_code == 202
     questions = usage_questions(RULES)
     with runtime.engine.connect() as connection:
@@ -206,17 +222,15 @@ def test_the_health_inputs_answer_the_stage_rules_questions_they_share(
     now = runtime.clock.now()
     for name in ("a", "b", "c"):
         assert post_signup(client, signup_payload(name)).status_code == 202
-    ago = [timedelta(days=d) for d in (0, 1, 13, 14, 29, 30, 45)]
-    events = [
-        usage_event(customer, name, at=now - when, id=f"{customer}-{name}-{k}")
-        for customer, names in {
+    events = history(
+        now,
+        {
             "a": ("login", "workflow_created", "support_ticket_opened", "integration_connected"),
             "b": ("login", "support_ticket_opened"),
-        }.items()
-        for name in names
-        for k, when in enumerate(ago)
-        if customer == "a" or k % 3 == 2
-    ]
+        },
+        [timedelta(days=d) for d in (0, 1, 13, 14, 29, 30, 45)],
+        lambda customer, _name, k: customer == "a" or k % 3 == 2,
+    )
     assert post_events(client, *events).status_code == 202
     definition = load_health(ROOT / "journeys" / "health.yaml")
     questions = stage_questions(load_lifecycle(ROOT / "journeys" / "lifecycle.yaml"))
