@@ -122,8 +122,12 @@ def free_port() -> int:
 
 
 def api_env(database_url: str, port: int, outbox: Path) -> dict[str, str]:
-    """What an operator would export; development mode only for the example sender domain."""
+    """What an operator would export; development mode only for the example sender domain.
+    No ``STEPMAIL_*`` variable of this shell reaches the API but ``STEPMAIL_DB_POOL_SIZE``
+    (earlier notes ran with it set, and it was dropped here until session 11)."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith("STEPMAIL_")}
+    if "STEPMAIL_DB_POOL_SIZE" in os.environ:  # the one setting a run may choose
+        keep["STEPMAIL_DB_POOL_SIZE"] = os.environ["STEPMAIL_DB_POOL_SIZE"]
     return {
         **keep,
         "STEPMAIL_ENVIRONMENT": "development",
@@ -135,6 +139,11 @@ def api_env(database_url: str, port: int, outbox: Path) -> dict[str, str]:
         "STEPMAIL_JOURNEYS_DIR": str(ROOT / "journeys"),
         "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
         "STEPMAIL_OUTBOX_DIR": str(outbox),
+        # wrk_requests.lua takes a connection the server closes while it waits for its
+        # thread's last answers for one asking again, and stops the thread early: with
+        # batches answered in over 5 s (the default), their last requests showed as "no
+        # answer" and a read error though the API answered them all
+        "STEPMAIL_HTTP_KEEP_ALIVE_TIMEOUT": "300",
     }
 
 

@@ -8,9 +8,11 @@
 -- and when every connection of the thread waits the thread stops and writes "done" to
 -- stderr, so the caller can end wrk's sleep (SIGINT) instead of waiting out -d. A connection
 -- whose request was lost (reset) reconnects and asks, so it counts as waiting too; so would
--- a waiting one the server closes (its keep-alive timeout, 5 s) and wrk reopens, stopping
--- the thread early: its requests still out then show as "no answer". The two cannot be told
--- apart here: Lua sees neither which connection asks nor wrk's socket errors.
+-- a waiting one the server closes (its keep-alive timeout) and wrk reopens, stopping the
+-- thread early: its requests still out then show as "no answer". The two cannot be told
+-- apart here: Lua sees neither which connection asks nor wrk's socket errors. So
+-- api_load.py runs the API with a keep-alive timeout longer than any run (300 s): with the
+-- default 5 s, batches answered in more than 5 s lost their last answers that way.
 -- done() prints one JSON line: wrk's summary, the requests sent, the statuses seen, and the
 -- raw latency histogram (see latency_histogram for why it is read through the FFI).
 
