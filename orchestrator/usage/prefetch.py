@@ -33,9 +33,8 @@ from orchestrator.journeys.durations import parse_duration
 
 _E = usage_events
 _INSTANT = timedelta(microseconds=1)  # a stored instant's resolution, here and in PostgreSQL
-Key = tuple[
-    object, ...
-]  # UsageFacts' answer key: ("count" | "seen", name, within), ("weeks_with", ...)
+# UsageFacts' answer key: ("count" | "seen", name, within), ("weeks_with", name, weeks)
+Key = tuple[object, ...]
 # event name; after (exclusive) and until, as offsets back from now (None: since ever)
 Window = tuple[str, timedelta | None, timedelta]
 
