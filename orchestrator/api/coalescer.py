@@ -4,15 +4,31 @@ The first request of a quiet moment runs at once and alone, so nothing waits at 
 requests that arrive while a group runs wait for it and go together as the next group, one
 call in the thread pool and one transaction for all of them. Under load the groups grow with
 the load, and so does what each transaction's fixed cost is shared by.
+
+A moment right after a group is not quiet: its clients (a sender's pool of connections, each
+posting again once answered) come back within a round trip, and the first of them used to run
+alone, the rest as the group after it. Measured with 32 such clients, every second
+transaction was that lone request (250 groups of 1 and 250 of 31 for 8,000 events). Or the
+clients split into two halves, one waiting while the other ran: twice the transactions again,
+and fewer requests a second than one group of all (the thread and the event loop share one
+interpreter, so the overlap buys little). So after a group of several, the drain waits until
+the requests it just answered are back beside those already waiting, for at most a quarter of
+that group's run (never more than ``LINGER_CAP``); whoever came by then goes together. A lone
+request is never followed by a wait. Open-loop senders, whose answered requests do not come
+back, pay at most that quarter of a group in latency for larger groups.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
+
+LINGER_SHARE = 0.25  # of the last group's run: the longest wait for its clients to come back
+LINGER_CAP = 0.005  # seconds, whatever the last group took
 
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
@@ -27,19 +43,34 @@ class Coalescer(Generic[Item, Answer]):
     group fills the event loop's wait on the first one's commit)."""
 
     def __init__(
-        self, run_group: GroupRunner[Item, Answer], *, max_group: int, in_flight: int = 1
+        self,
+        run_group: GroupRunner[Item, Answer],
+        *,
+        max_group: int,
+        in_flight: int = 1,
+        linger_cap: float = LINGER_CAP,
     ) -> None:
         self._run_group = run_group
         self._max_group = max_group
         self._in_flight = in_flight
+        self._linger_cap = linger_cap
         self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._draining = 0  # groups running: counted here, not by task, see _drain
         self._tasks: set[asyncio.Task[None]] = set()  # held, or the loop may drop them
+        self._lingering: list[_Linger] = []  # drains waiting for their clients to come back
+
+    @property
+    def idle(self) -> bool:
+        """No group running, and none waiting for its clients to come back."""
+        return self._draining == 0
 
     async def submit(self, item: Item) -> Answer:
         """The item's answer once its group ran (its exception raised here)."""
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, answer))
+        for linger in self._lingering:
+            if len(self._waiting) >= linger.expected:
+                linger.back.set()
         if self._draining < self._in_flight:
             self._draining += 1
             task = asyncio.create_task(self._drain())
@@ -57,13 +88,16 @@ class Coalescer(Generic[Item, Answer]):
             self._draining -= 1
 
     async def _drain_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
             group = self._waiting[: self._max_group]
             del self._waiting[: self._max_group]
+            started = loop.time()
             try:
                 outcomes = await run_in_threadpool(self._run_group, [item for item, _ in group])
             except Exception as exc:  # the runner itself failed: every item gets the error
                 outcomes = [exc] * len(group)
+            ran = loop.time() - started
             for (_, answer), outcome in zip(group, outcomes, strict=True):
                 if answer.done():  # the request went away; its items were run all the same
                     continue
@@ -71,3 +105,27 @@ class Coalescer(Generic[Item, Answer]):
                     answer.set_exception(outcome)
                 else:
                     answer.set_result(outcome)
+            if len(group) > 1:
+                expected = min(len(self._waiting) + len(group), self._max_group)
+                await self._linger(expected, min(ran * LINGER_SHARE, self._linger_cap))
+
+    async def _linger(self, expected: int, seconds: float) -> None:
+        """Wait until ``expected`` requests wait (or ``seconds`` pass): the clients of the
+        group just answered, coming back (see the module)."""
+        if len(self._waiting) >= expected or seconds <= 0:
+            return
+        linger = _Linger(expected, asyncio.Event())
+        self._lingering.append(linger)
+        try:
+            async with asyncio.timeout(seconds):
+                await linger.back.wait()
+        except TimeoutError:
+            pass  # whoever came goes now; nobody: the drain ends
+        finally:
+            self._lingering.remove(linger)
+
+
+@dataclass(frozen=True)
+class _Linger:
+    expected: int  # requests waiting that end the wait
+    back: asyncio.Event

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -87,3 +88,90 @@ def test_a_runner_that_fails_fails_its_whole_group_and_the_next_request_still_ru
 
     asyncio.run(run())
     assert calls == [[1], [2]]
+
+
+class SlowRunner:
+    """Records each group's size; each group takes ``seconds`` (a transaction's time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sizes: list[int] = []
+
+    def __call__(self, items: Sequence[int]) -> list[int | Exception]:
+        self.sizes.append(len(items))
+        time.sleep(self.seconds)
+        return list(items)
+
+
+async def client(coalescer: Coalescer[int, int], position: int, rounds: int) -> None:
+    """A connection of a sender's pool: it posts again once answered, a little after the
+    connections before it (``position`` turns of the event loop: as a network spreads them)."""
+    for round_ in range(rounds):
+        for _ in range(position):
+            await asyncio.sleep(0)
+        await coalescer.submit(round_)
+
+
+def test_the_clients_of_a_group_come_back_as_one_group_not_one_alone_then_the_rest() -> None:
+    """Before, the first client back after a group found no group running and went alone,
+    the others as the group after it: every second transaction was one request."""
+    runner = SlowRunner(0.2)  # the wait for the clients: at most 50 ms, they take microseconds
+    coalescer = Coalescer(runner, max_group=100, linger_cap=1.0)
+
+    async def run() -> None:
+        await asyncio.gather(*(client(coalescer, position, rounds=4) for position in range(6)))
+
+    asyncio.run(run())
+
+    assert sum(runner.sizes) == 24
+    assert runner.sizes[-3:] == [6, 6, 6], runner.sizes  # before: ..., 1, 5, 1, 5
+
+
+def test_a_lone_request_is_answered_without_waiting_for_more() -> None:
+    runner = SlowRunner(0.05)
+    coalescer = Coalescer(runner, max_group=100, linger_cap=10.0)
+
+    async def run() -> None:
+        assert await coalescer.submit(7) == 7
+        await asyncio.sleep(0)
+        assert coalescer.idle  # a group of one never waits for its client to come back
+
+    asyncio.run(run())
+    assert runner.sizes == [1]
+
+
+def test_a_group_whose_clients_do_not_all_come_back_runs_whoever_came() -> None:
+    runner = Runner()
+    coalescer = Coalescer(runner, max_group=100, linger_cap=0.05)
+
+    async def run() -> list[int | BaseException]:
+        answers = await submit_while_the_first_runs(coalescer, runner, [1, 2, 3])
+        late = await asyncio.wait_for(coalescer.submit(4), 10)  # one of three came back
+        for _ in range(100):  # the drain ends once its wait is over
+            if coalescer.idle:
+                break
+            await asyncio.sleep(0.01)
+        assert coalescer.idle
+        return [*answers, late]
+
+    assert asyncio.run(run()) == [10, 20, 30, 40]
+    assert runner.groups == [[1], [2, 3], [4]]
+
+
+def test_two_halves_of_the_clients_merge_into_one_group() -> None:
+    """Half the clients arrive while the other half's group runs: before, the halves took
+    turns for good, twice the transactions of one group of all."""
+    runner = SlowRunner(0.2)
+    coalescer = Coalescer(runner, max_group=100, linger_cap=1.0)
+
+    async def second_half() -> None:
+        await asyncio.sleep(0.05)  # the first half's group is running
+        await asyncio.gather(*(client(coalescer, 0, rounds=4) for _ in range(3)))
+
+    async def run() -> None:
+        first_half = (client(coalescer, 0, rounds=4) for _ in range(3))
+        await asyncio.gather(*first_half, second_half())
+
+    asyncio.run(run())
+
+    assert runner.sizes == [3, 6, 6, 6, 3]  # before: [3, 3, 3, 3, 3, 3, 3, 3]
