@@ -75,7 +75,7 @@ def prefetch_usage(
         params["names"] = [name for name, _, _ in plan.windows]
         params["afters"] = [None if after is None else now - after for _, after, _ in plan.windows]
         params["untils"] = [now - until for _, _, until in plan.windows]
-        params["firsts"] = plan.first_only
+        params["firsts"] = list(plan.first_only)  # psycopg binds lists as arrays
         params["span_names"] = [name for name, _ in plan.spans]
         params["span_starts"] = [now - timedelta(days=7 * weeks) for _, weeks in plan.spans]
         params["now"] = now
@@ -150,7 +150,7 @@ class _Plan:
     windows: tuple[Window, ...]
     none_seen: dict[Key, object]  # every key's answer for a customer without such events
     counted_by: tuple[tuple[Key, ...], ...]  # per window: the count() and seen() keys it answers
-    first_only: list[bool]  # per window: only seen() asks it, so one event is enough
+    first_only: tuple[bool, ...]  # per window: only seen() asks it, so one event is enough
     weeks_by: tuple[tuple[Key, ...], ...]  # per window: the weeks_with() keys it adds a week to
     spans: tuple[tuple[str, int], ...]  # PostgreSQL: per event name, the most weeks asked
     weeks_in_span: tuple[tuple[tuple[Key, int], ...], ...]  # per span: (weeks_with key, weeks)
@@ -180,7 +180,7 @@ def _plan(questions: frozenset[Key], postgres: bool) -> _Plan:
         windows,
         {key: False if key[0] == "seen" else 0 for key in keys},
         tuple(tuple(keys) for keys in counted),
-        [bool(keys) and all(key[0] == "seen" for key in keys) for keys in counted],
+        tuple(bool(keys) and all(key[0] == "seen" for key in keys) for keys in counted),
         tuple(tuple(keys) for keys in weeks),
         tuple((name, max(w for _, w in span)) for name, span in zip(names, in_span, strict=True)),
         in_span,
