@@ -27,6 +27,8 @@ from typing import Generic, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 
+from orchestrator.observability.metrics import REQUEST_GROUPS
+
 LINGER_SHARE = 0.25  # of the last group's run: the longest wait for its clients to come back
 LINGER_CAP = 0.005  # seconds, whatever the last group took
 
@@ -46,11 +48,13 @@ class Coalescer(Generic[Item, Answer]):
         self,
         run_group: GroupRunner[Item, Answer],
         *,
+        kind: str,
         max_group: int,
         in_flight: int = 1,
         linger_cap: float = LINGER_CAP,
     ) -> None:
         self._run_group = run_group
+        self._sizes = REQUEST_GROUPS.labels(kind)
         self._max_group = max_group
         self._in_flight = in_flight
         self._linger_cap = linger_cap
@@ -92,6 +96,7 @@ class Coalescer(Generic[Item, Answer]):
         while self._waiting:
             group = self._waiting[: self._max_group]
             del self._waiting[: self._max_group]
+            self._sizes.observe(len(group))
             started = loop.time()
             try:
                 outcomes = await run_in_threadpool(self._run_group, [item for item, _ in group])

@@ -125,4 +125,4 @@ def event_groups(runtime: Runtime) -> Coalescer[EventSubmission, EventsAccepted]
         rules = runtime.usage_rules()
         return track_event_group(runtime.engine, submissions, rules=rules, clock=runtime.clock)
 
-    return Coalescer(run, max_group=GROUP_REQUESTS, in_flight=1)
+    return Coalescer(run, kind="event", max_group=GROUP_REQUESTS, in_flight=1)

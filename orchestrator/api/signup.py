@@ -61,4 +61,4 @@ def signup_groups(runtime: Runtime) -> Coalescer[SignedSignup, SignupAccepted]:
             clock=runtime.clock,
         )
 
-    return Coalescer(run, max_group=GROUP_SIGNUPS, in_flight=1)
+    return Coalescer(run, kind="signup", max_group=GROUP_SIGNUPS, in_flight=1)

@@ -63,6 +63,12 @@ WEBHOOK_LATENCY = Histogram(
     "One outgoing webhook POST",
     buckets=_NETWORK,
 )
+REQUEST_GROUPS = Histogram(
+    "stepmail_request_group_size",
+    "Requests the API ran together in one transaction (group commit: api/coalescer), by kind",
+    ["kind"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 100),
+)
 
 # Read at scrape time (exposition.ScrapeTimeGauges); listed so the dashboard test sees them.
 SCRAPE_TIME_GAUGES = {
@@ -90,6 +96,12 @@ def exported_names() -> set[str]:
         WEBHOOK_DELIVERIES,
     ):
         names.add(metric._name + "_total")
-    for histogram in (HTTP_LATENCY, RENDER_LATENCY, TRANSPORT_LATENCY, WEBHOOK_LATENCY):
+    for histogram in (
+        HTTP_LATENCY,
+        RENDER_LATENCY,
+        TRANSPORT_LATENCY,
+        WEBHOOK_LATENCY,
+        REQUEST_GROUPS,
+    ):
         names.update(histogram._name + suffix for suffix in ("_bucket", "_sum", "_count"))
     return names

@@ -9,8 +9,11 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from prometheus_client import REGISTRY
 
 from orchestrator.api.coalescer import Coalescer
+
+SIZES = "stepmail_request_group_size"
 
 
 class Runner:
@@ -41,7 +44,7 @@ async def submit_while_the_first_runs(
 
 def test_requests_arriving_during_a_group_go_together_next() -> None:
     runner = Runner()
-    coalescer = Coalescer(runner, max_group=100)
+    coalescer = Coalescer(runner, kind="test", max_group=100)
 
     answers = asyncio.run(submit_while_the_first_runs(coalescer, runner, [1, 2, 3, 4]))
 
@@ -51,7 +54,7 @@ def test_requests_arriving_during_a_group_go_together_next() -> None:
 
 def test_a_group_holds_at_most_max_group_requests() -> None:
     runner = Runner()
-    coalescer = Coalescer(runner, max_group=2)
+    coalescer = Coalescer(runner, kind="test", max_group=2)
 
     answers = asyncio.run(submit_while_the_first_runs(coalescer, runner, [1, 2, 3, 4, 5]))
 
@@ -61,7 +64,7 @@ def test_a_group_holds_at_most_max_group_requests() -> None:
 
 def test_each_request_gets_its_own_error() -> None:
     runner = Runner()
-    coalescer = Coalescer(runner, max_group=100)
+    coalescer = Coalescer(runner, kind="test", max_group=100)
 
     answers = asyncio.run(submit_while_the_first_runs(coalescer, runner, [1, -2, 3]))
 
@@ -81,7 +84,7 @@ def test_a_runner_that_fails_fails_its_whole_group_and_the_next_request_still_ru
         return list(items)
 
     async def run() -> None:
-        coalescer = Coalescer(runner, max_group=100)
+        coalescer = Coalescer(runner, kind="test", max_group=100)
         with pytest.raises(RuntimeError, match="database gone"):
             await coalescer.submit(1)
         assert await asyncio.wait_for(coalescer.submit(2), 10) == 2
@@ -116,7 +119,7 @@ def test_the_clients_of_a_group_come_back_as_one_group_not_one_alone_then_the_re
     """Before, the first client back after a group found no group running and went alone,
     the others as the group after it: every second transaction was one request."""
     runner = SlowRunner(0.2)  # the wait for the clients: at most 50 ms, they take microseconds
-    coalescer = Coalescer(runner, max_group=100, linger_cap=1.0)
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=1.0)
 
     async def run() -> None:
         await asyncio.gather(*(client(coalescer, position, rounds=4) for position in range(6)))
@@ -129,7 +132,7 @@ def test_the_clients_of_a_group_come_back_as_one_group_not_one_alone_then_the_re
 
 def test_a_lone_request_is_answered_without_waiting_for_more() -> None:
     runner = SlowRunner(0.05)
-    coalescer = Coalescer(runner, max_group=100, linger_cap=10.0)
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=10.0)
 
     async def run() -> None:
         assert await coalescer.submit(7) == 7
@@ -142,7 +145,7 @@ def test_a_lone_request_is_answered_without_waiting_for_more() -> None:
 
 def test_a_group_whose_clients_do_not_all_come_back_runs_whoever_came() -> None:
     runner = Runner()
-    coalescer = Coalescer(runner, max_group=100, linger_cap=0.05)
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=0.05)
 
     async def run() -> list[int | BaseException]:
         answers = await submit_while_the_first_runs(coalescer, runner, [1, 2, 3])
@@ -162,7 +165,7 @@ def test_two_halves_of_the_clients_merge_into_one_group() -> None:
     """Half the clients arrive while the other half's group runs: before, the halves took
     turns for good, twice the transactions of one group of all."""
     runner = SlowRunner(0.2)
-    coalescer = Coalescer(runner, max_group=100, linger_cap=1.0)
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=1.0)
 
     async def second_half() -> None:
         await asyncio.sleep(0.05)  # the first half's group is running
@@ -175,3 +178,19 @@ def test_two_halves_of_the_clients_merge_into_one_group() -> None:
     asyncio.run(run())
 
     assert runner.sizes == [3, 6, 6, 6, 3]  # before: [3, 3, 3, 3, 3, 3, 3, 3]
+
+
+def test_each_group_size_is_counted_for_the_metrics() -> None:
+    def sample(name: str) -> float:
+        value = REGISTRY.get_sample_value(name, {"kind": "test-sizes"})
+        return value or 0.0
+
+    runner = Runner()
+    coalescer = Coalescer(runner, kind="test-sizes", max_group=100, linger_cap=0.0)
+    groups, requests = sample(f"{SIZES}_count"), sample(f"{SIZES}_sum")
+
+    asyncio.run(submit_while_the_first_runs(coalescer, runner, [1, 2, 3, 4]))
+
+    assert runner.groups == [[1], [2, 3, 4]]
+    assert sample(f"{SIZES}_count") - groups == 2
+    assert sample(f"{SIZES}_sum") - requests == 4

@@ -76,6 +76,8 @@ def test_metrics_after_real_sends(
     tasks_before = counter("stepmail_tasks_opened_total", kind="nps_detractor")
     runs_before = counter("stepmail_health_job_runs_total", outcome="ok")
     renders_before = counter("stepmail_render_duration_seconds_count")
+    signups_before = counter("stepmail_request_group_size_sum", kind="signup")
+    events_before = counter("stepmail_request_group_size_sum", kind="event")
 
     for n in range(3):
         post_signup(client, signup_payload(f"c{n}"))
@@ -105,6 +107,8 @@ def test_metrics_after_real_sends(
     assert value("stepmail_transport_duration_seconds_count", transport="outbox", outcome="ok") >= 3
     assert value("stepmail_tasks_opened_total", kind="nps_detractor") == tasks_before + 1
     assert value("stepmail_health_job_runs_total", outcome="ok") == runs_before + 1
+    assert value("stepmail_request_group_size_sum", kind="signup") == signups_before + 4
+    assert value("stepmail_request_group_size_sum", kind="event") == events_before + 1
     assert value("stepmail_due_sends") == 1
     assert value("stepmail_oldest_due_age_seconds") == 300
     assert value("stepmail_queue_waiting") == 1
