@@ -6,16 +6,13 @@ call in the thread pool and one transaction for all of them. Under load the grou
 the load, and so does what each transaction's fixed cost is shared by.
 
 A moment right after a group is not quiet: its clients (a sender's pool of connections, each
-posting again once answered) come back within a round trip, and the first of them used to run
-alone, the rest as the group after it. Measured with 32 such clients, every second
-transaction was that lone request (250 groups of 1 and 250 of 31 for 8,000 events). Or the
-clients split into two halves, one waiting while the other ran: twice the transactions again,
-and fewer requests a second than one group of all (the thread and the event loop share one
-interpreter, so the overlap buys little). So after a group of several, the drain waits until
-the requests it just answered are back beside those already waiting, for at most a quarter of
-that group's run (never more than ``LINGER_CAP``); whoever came by then goes together. A lone
-request is never followed by a wait. Open-loop senders, whose answered requests do not come
-back, pay at most that quarter of a group in latency for larger groups.
+posting again once answered) come back within a round trip. Run at once, the first of them
+would go alone and the rest as the group after it, or the pool would split into two halves
+taking turns: twice the transactions (bench/README.md, session 12). So after a group of
+several, the drain waits until the requests it just answered are back beside those already
+waiting, for at most a quarter of that group's run (never more than ``LINGER_CAP``), and
+whoever came by then goes together. A lone request is never followed by a wait; a sender
+whose answered requests do not come back pays at most that wait in latency.
 """
 
 from __future__ import annotations
