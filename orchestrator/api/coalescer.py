@@ -48,13 +48,14 @@ class Coalescer(Generic[Item, Answer]):
         kind: str,
         max_group: int,
         in_flight: int = 1,
+        linger_share: float = LINGER_SHARE,
         linger_cap: float = LINGER_CAP,
     ) -> None:
         self._run_group = run_group
         self._sizes = REQUEST_GROUPS.labels(kind)
         self._max_group = max_group
         self._in_flight = in_flight
-        self._linger_cap = linger_cap
+        self._linger_share, self._linger_cap = linger_share, linger_cap
         self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._draining = 0  # groups running: counted here, not by task, see _drain
         self._tasks: set[asyncio.Task[None]] = set()  # held, or the loop may drop them
@@ -109,7 +110,7 @@ class Coalescer(Generic[Item, Answer]):
                     answer.set_result(outcome)
             if len(group) > 1:
                 expected = min(len(self._waiting) + len(group), self._max_group)
-                await self._linger(expected, min(ran * LINGER_SHARE, self._linger_cap))
+                await self._linger(expected, min(ran * self._linger_share, self._linger_cap))
 
     async def _linger(self, expected: int, seconds: float) -> None:
         """Wait until ``expected`` requests wait (or ``seconds`` pass): the clients of the

@@ -118,8 +118,8 @@ async def client(coalescer: Coalescer[int, int], position: int, rounds: int) -> 
 def test_the_clients_of_a_group_come_back_as_one_group_not_one_alone_then_the_rest() -> None:
     """Before, the first client back after a group found no group running and went alone,
     the others as the group after it: every second transaction was one request."""
-    runner = SlowRunner(0.2)  # the wait for the clients: at most 50 ms, they take microseconds
-    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=1.0)
+    runner = SlowRunner(0.05)  # the wait for the clients: at most 200 ms, they take microseconds
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_share=4.0, linger_cap=1.0)
 
     async def run() -> None:
         await asyncio.gather(*(client(coalescer, position, rounds=4) for position in range(6)))
@@ -144,8 +144,8 @@ def test_a_lone_request_is_answered_without_waiting_for_more() -> None:
 
 
 def test_a_group_whose_clients_do_not_all_come_back_runs_whoever_came() -> None:
-    runner = Runner()
-    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=0.05)
+    runner = Runner()  # its second group is instant: the share makes the wait the cap, 50 ms
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_share=1e6, linger_cap=0.05)
 
     async def run() -> list[int | BaseException]:
         answers = await submit_while_the_first_runs(coalescer, runner, [1, 2, 3])
@@ -165,7 +165,7 @@ def test_two_halves_of_the_clients_merge_into_one_group() -> None:
     """Half the clients arrive while the other half's group runs: before, the halves took
     turns for good, twice the transactions of one group of all."""
     runner = SlowRunner(0.2)
-    coalescer = Coalescer(runner, kind="test", max_group=100, linger_cap=1.0)
+    coalescer = Coalescer(runner, kind="test", max_group=100, linger_share=1.0, linger_cap=1.0)
 
     async def second_half() -> None:
         await asyncio.sleep(0.05)  # the first half's group is running
