@@ -22,7 +22,7 @@ from orchestrator.db.tables import (
     subscription_preferences,
     suppressions,
 )
-from orchestrator.db.values import one_of
+from orchestrator.db.values import one_of_param
 from orchestrator.journeys.decide import Claim, OpenTask
 
 _SENDS = scheduled_sends
@@ -56,29 +56,9 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
     their choice for the journey's topic. One joined SELECT for the whole batch."""
     if not claims:
         return {}
-    query = (
-        select(
-            _SENDS.c.id.label("send_id"),
-            _CUSTOMERS,
-            _ENROLLMENTS.c.state.label("enrollment_state"),
-            _ENROLLMENTS.c.anchor_at.label("enrollment_anchor_at"),
-            _ENROLLMENTS.c.version_id.label("enrollment_version_id"),
-            _SUPPRESSIONS.c.reason.label("suppression_reason"),
-            _PREFERENCES.c.subscribed.label("topic_subscribed"),
-        )
-        .select_from(
-            _SENDS.join(_ENROLLMENTS, _ENROLLMENTS.c.id == _SENDS.c.enrollment_id)
-            .join(_CUSTOMERS, _CUSTOMERS.c.id == _ENROLLMENTS.c.customer_id)
-            .outerjoin(_SUPPRESSIONS, _SUPPRESSIONS.c.email == func.lower(_CUSTOMERS.c.email))
-            .outerjoin(
-                _PREFERENCES,
-                (_PREFERENCES.c.customer_id == _CUSTOMERS.c.id)
-                & (_PREFERENCES.c.topic == _SENDS.c.journey_id),
-            )
-        )
-        .where(one_of(_SENDS.c.id, [c.send_id for c in claims], connection.dialect.name))
-    )
-    rows = connection.execute(query).all()
+    postgres = connection.dialect.name == "postgresql"
+    send_ids = [claim.send_id for claim in claims]
+    rows = connection.execute(_FACTS[postgres], {"send_ids": send_ids}).all()
     tasks = open_tasks(connection, {row.id for row in rows})
     return {
         row.send_id: SendFacts(
@@ -99,18 +79,54 @@ def open_tasks(connection: Connection, customer_ids: set[int]) -> dict[int, tupl
     """Customer id → their open CSM tasks, oldest first (the ``csm_task (customer_id)`` index)."""
     if not customer_ids:
         return {}
-    query = (
+    postgres = connection.dialect.name == "postgresql"
+    query, params = _OPEN_TASKS[postgres], {"customer_ids": sorted(customer_ids)}
+    found: dict[int, list[OpenTask]] = {}
+    for customer_id, task_id, kind in connection.execute(query, params):
+        found.setdefault(customer_id, []).append(OpenTask(task_id, kind))
+    return {customer_id: tuple(tasks) for customer_id, tasks in found.items()}
+
+
+def _facts_statement(postgres: bool) -> Any:
+    return (
+        select(
+            _SENDS.c.id.label("send_id"),
+            _CUSTOMERS,
+            _ENROLLMENTS.c.state.label("enrollment_state"),
+            _ENROLLMENTS.c.anchor_at.label("enrollment_anchor_at"),
+            _ENROLLMENTS.c.version_id.label("enrollment_version_id"),
+            _SUPPRESSIONS.c.reason.label("suppression_reason"),
+            _PREFERENCES.c.subscribed.label("topic_subscribed"),
+        )
+        .select_from(
+            _SENDS.join(_ENROLLMENTS, _ENROLLMENTS.c.id == _SENDS.c.enrollment_id)
+            .join(_CUSTOMERS, _CUSTOMERS.c.id == _ENROLLMENTS.c.customer_id)
+            .outerjoin(_SUPPRESSIONS, _SUPPRESSIONS.c.email == func.lower(_CUSTOMERS.c.email))
+            .outerjoin(
+                _PREFERENCES,
+                (_PREFERENCES.c.customer_id == _CUSTOMERS.c.id)
+                & (_PREFERENCES.c.topic == _SENDS.c.journey_id),
+            )
+        )
+        .where(one_of_param(_SENDS.c.id, "send_ids", postgres))
+    )
+
+
+def _open_tasks_statement(postgres: bool) -> Any:
+    return (
         select(csm_tasks.c.customer_id, csm_tasks.c.id, csm_tasks.c.kind)
         .where(
-            one_of(csm_tasks.c.customer_id, sorted(customer_ids), connection.dialect.name),
+            one_of_param(csm_tasks.c.customer_id, "customer_ids", postgres),
             csm_tasks.c.status == "open",
         )
         .order_by(csm_tasks.c.id)
     )
-    found: dict[int, list[OpenTask]] = {}
-    for customer_id, task_id, kind in connection.execute(query):
-        found.setdefault(customer_id, []).append(OpenTask(task_id, kind))
-    return {customer_id: tuple(tasks) for customer_id, tasks in found.items()}
+
+
+# Built once per dialect: building them for every batch cost a worker more CPU than running
+# them (bench/README.md, session 12).
+_FACTS = {postgres: _facts_statement(postgres) for postgres in (False, True)}
+_OPEN_TASKS = {postgres: _open_tasks_statement(postgres) for postgres in (False, True)}
 
 
 def customer_facts(connection: Connection, customer_id: int) -> CustomerFacts:
