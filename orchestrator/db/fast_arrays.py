@@ -6,14 +6,17 @@ through its own dumper and a quoting regex: ~0.6 ms for 1,000 ints or strings, ~
 1,000 timestamps, about a fifth of a batch's CPU. :class:`FlatListDumper` writes the lists
 the code sends -- ints, strings or time-zone-aware datetimes, ``None`` among them -- as the
 same array literal in one ``str.join`` (every string element quoted, so no element needs a
-rule of its own), and leaves anything else (nested, mixed, other types, a NUL in a string)
-to psycopg. The array's type is still psycopg's choice: only the text changes hands faster.
+rule of its own; a list with no quote or backslash in it, and no None, is joined without a
+Python call per item: 1,000 strings ~30 µs, ints ~100 µs), and leaves anything else
+(nested, mixed, other types, a NUL in a string) to psycopg. The array's type is still
+psycopg's choice: only the text changes hands faster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from psycopg.abc import Buffer
@@ -32,25 +35,49 @@ class FlatListDumper(ListDumper):
 
 def flat_array_literal(items: list[Any]) -> str | None:
     """The PostgreSQL array literal of a flat list of ints, strings or aware datetimes (None
-    for anything else)."""
+    for anything else). The usual list (one type, no None, no string to escape) is written
+    by C loops alone: ``str.join`` over ``map``, with no Python call per item."""
     kinds = set(map(type, items))
     nulls = NoneType in kinds
     kinds.discard(NoneType)
     if len(kinds) != 1:
         return None
     kind = kinds.pop()
-    if kind is datetime and any(item is not None and item.tzinfo is None for item in items):
-        return None  # naive: psycopg's own dumper decides what a naive time is
-    write = _WRITERS.get(kind)
-    if write is None:
+    present = [item for item in items if item is not None] if nulls else items
+    plain = True  # no element needs a backslash
+    if kind is datetime:
+        if None in set(map(_ZONE, present)):
+            return None  # naive: psycopg's own dumper decides what a naive time is
+    elif kind is str:
+        text = "".join(present)
+        if "\x00" in text:
+            return None  # psycopg refuses it with its own error
+        plain = '"' not in text and "\\" not in text
+    elif kind is not int:
         return None
-    if nulls:
-        text = ",".join("NULL" if item is None else write(item) for item in items)
-    else:
-        text = ",".join(map(write, items))  # the usual list: no Python loop of ours
-    if kind is str and "\x00" in text:  # psycopg refuses it with its own error
-        return None
-    return "{" + text + "}"
+    if nulls or not plain:
+        write = _WRITERS[kind]
+        return "{" + ",".join("NULL" if item is None else write(item) for item in items) + "}"
+    if kind is int:
+        return "{" + ",".join(map(str, items)) + "}"
+    if kind is str:
+        return '{"' + '","'.join(items) + '"}'
+    return '{"' + '","'.join(_time_texts(items)) + '"}'
+
+
+def _time_texts(moments: list[datetime]) -> Iterator[str]:
+    """Each moment's ISO text. A batch's times are often one instant (events sent without
+    ``occurred_at`` happen when received): then each distinct one is written once (an equal
+    instant in another zone is the same ``timestamptz``)."""
+    texts: dict[datetime, str | None] = dict.fromkeys(moments)
+    if len(texts) * 2 > len(moments):
+        return map(datetime.isoformat, moments)
+    for moment in texts:
+        texts[moment] = moment.isoformat()
+    return map(texts.__getitem__, moments)  # type: ignore[arg-type]
+
+
+_ZONE = attrgetter("tzinfo")
 
 
 def _quoted(text: str) -> str:

@@ -79,6 +79,20 @@ def test_ints_and_times_come_back_as_sent(engine: Engine) -> None:
 
 
 @pytest.mark.postgres
+def test_repeated_times_and_plain_strings_come_back_as_sent(engine: Engine) -> None:
+    """The usual batch: one instant many times (in any zone), strings with nothing to escape
+    beside one that has (the list then takes the quoting path as a whole)."""
+    moment = datetime(2026, 11, 30, 17, 0, 0, 500, tzinfo=UTC)
+    times = [moment] * 6 + [moment.astimezone(TOKYO)] * 3 + [moment + timedelta(days=1)]
+    back = round_trip(engine, "SELECT CAST(:values AS timestamptz[])", times)
+    assert back == times
+    plain = [f"run-b{n}" for n in range(50)]
+    assert round_trip(engine, "SELECT CAST(:values AS varchar[])", plain) == plain
+    mixed = [*plain, 'a "quote"', "back\\slash"]
+    assert round_trip(engine, "SELECT CAST(:values AS varchar[])", mixed) == mixed
+
+
+@pytest.mark.postgres
 def test_what_it_does_not_handle_is_psycopgs(engine: Engine) -> None:
     naive = [datetime(2026, 11, 30, 17, 0)]
     assert round_trip(engine, "SELECT CAST(:values AS timestamp[])", naive) == naive
@@ -100,6 +114,13 @@ def test_the_literal_of_each_kind() -> None:
     assert flat_array_literal(['a"b', "c\\d", None]) == '{"a\\"b","c\\\\d",NULL}'
     moment = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
     assert flat_array_literal([moment]) == '{"2026-11-30T17:00:00+00:00"}'
+    text = '"2026-11-30T17:00:00+00:00"'
+    assert flat_array_literal([moment] * 3) == "{" + ",".join([text] * 3) + "}"
+    later = moment + timedelta(hours=1)
+    assert flat_array_literal([moment, None, later]) == (
+        '{"2026-11-30T17:00:00+00:00",NULL,"2026-11-30T18:00:00+00:00"}'
+    )
+    assert flat_array_literal(["a", "", "b c"]) == '{"a","","b c"}'
     for handled_by_psycopg in (
         [],
         [None],
@@ -108,5 +129,8 @@ def test_the_literal_of_each_kind() -> None:
         [[1]],
         [1.5],
         [moment.replace(tzinfo=None)],
+        [moment, moment.replace(tzinfo=None)],
+        [None, moment.replace(tzinfo=None)],
+        ["a", "b\x00"],
     ):
         assert flat_array_literal(handled_by_psycopg) is None
