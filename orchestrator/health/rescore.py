@@ -51,6 +51,14 @@ class CustomerHealth(NamedTuple):
     converted_at: datetime | None = None
 
 
+class Rescored(NamedTuple):
+    """What rescoring did: the CSM tasks it opened, and each customer's score now (what a
+    later rule in the same transaction reads of its health, without reading it again)."""
+
+    tasks: list[int]
+    scores: dict[int, HealthScore]
+
+
 def rescore_customers(
     session: Session,
     customer_ids: Sequence[int],
@@ -61,12 +69,12 @@ def rescore_customers(
     *,
     rows: Sequence[CustomerHealth] | None = None,
     inputs: Mapping[int, Mapping[str, Any]] | None = None,
-) -> list[int]:
-    """Score each customer now, store what changed, fire band actions; returns new task ids.
+) -> Rescored:
+    """Score each customer now, store what changed, fire band actions.
     ``rows``: the customers as the caller already read them under their lock (else read here);
     ``inputs``: theirs as :func:`~orchestrator.health.inputs.load_inputs` read them now."""
     if not customer_ids:
-        return []
+        return Rescored([], {})
     connection = session.connection()
     if inputs is None:
         inputs = load_inputs(connection, definition, customer_ids, now)
@@ -105,7 +113,7 @@ def rescore_customers(
             task = _fire(session, row.id, band.id, result, action, journeys, now)
             if task is not None:
                 tasks.append(task)
-    return tasks
+    return Rescored(tasks, results)
 
 
 def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list[CustomerHealth]:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import nodes
 from sqlalchemy import Connection, select
@@ -48,24 +48,44 @@ from orchestrator.usage.prefetch import Key, prefetch_rest, usage_questions
 log = logging.getLogger(__name__)
 
 
+class StageFacts(NamedTuple):
+    """What the plain rules read of a customer: the columns of ``_PLAIN_COLUMNS``, by name."""
+
+    id: int
+    stage: str | None
+    stage_source: str | None
+    signed_up_at: datetime
+    tier: str
+    plan: str
+    health_score: int | None
+    health_band: str | None
+
+
 def advance_stages(
     connection: Connection,
     customer_ids: Sequence[int],
     lifecycle: Lifecycle,
     now: datetime,
     answered: Mapping[int, Mapping[Key, object]] | None = None,
+    facts: Mapping[int, StageFacts] | None = None,
 ) -> list[dict[str, Any]]:
     """Move each customer as far as the rules say; the ``stage_changed`` event rows to store.
-    ``answered``: answers to the rules' usage questions the caller has already, as of ``now``."""
+    ``answered``: answers to the rules' usage questions the caller has already, as of ``now``;
+    ``facts``: the customers as they stand now in this transaction, which the caller holds
+    under their lock (read here when a customer is missing or the rules need the sandbox)."""
     if not customer_ids:
         return []
     wanted = sorted(set(customer_ids))
     plain = _plain_rules(lifecycle)
     rank: dict[str | None, int] = {s.id: i for i, s in enumerate(lifecycle.stages)}  # .rank()
     postgres = connection.dialect.name == "postgresql"
-    rows = connection.execute(  # what the rules read of the customer, at once
-        _CUSTOMERS[(postgres, plain is not None)], {"ids": wanted}
-    ).all()
+    rows: Sequence[Any]
+    if plain is not None and facts is not None and facts.keys() >= set(wanted):
+        rows = [facts[cid] for cid in wanted]
+    else:
+        rows = connection.execute(  # what the rules read of the customer, at once
+            _CUSTOMERS[(postgres, plain is not None)], {"ids": wanted}
+        ).all()
     movable = [
         row
         for row in rows

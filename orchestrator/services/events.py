@@ -25,7 +25,8 @@ from orchestrator.health.inputs import load_inputs, usage_answers
 from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
 from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
-from orchestrator.health.stages import advance_stages, stage_questions
+from orchestrator.health.score import HealthScore
+from orchestrator.health.stages import StageFacts, advance_stages, stage_questions
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
@@ -143,6 +144,7 @@ def react(
     moved = react_to_events(session, new, rules.journeys, now, rules.attribution_window)
     tasks: list[int] = []
     health_inputs: Mapping[int, Mapping[str, Any]] = {}
+    scores: Mapping[int, HealthScore] = {}
     if rules.health is not None:
         known = (
             None
@@ -154,7 +156,7 @@ def react(
         touched = sorted({e.customer_id for e in new if e.name in inputs})
         rows = None if known is None else [known[cid] for cid in touched]
         health_inputs = load_inputs(session.connection(), rules.health, touched, now)
-        tasks += rescore_customers(
+        rescored = rescore_customers(
             session,
             touched,
             rules.health,
@@ -164,8 +166,14 @@ def react(
             rows=rows,
             inputs=health_inputs,
         )
+        tasks += rescored.tasks
+        scores = rescored.scores
     ids = [e.customer_id for e in new if e.name != STAGE_CHANGED]
-    advance(session, ids, rules, now, health_inputs)
+    # The stage rules read the customers as locked, with the scores just stored: nothing
+    # else in this transaction writes what they read (the journeys' reactions may write the
+    # relationship, which the rules do not read).
+    facts = None if customers is None else _stage_facts(customers, scores)
+    advance(session, ids, rules, now, health_inputs, facts)
     return tasks
 
 
@@ -182,22 +190,39 @@ def _health_row(customer: EventCustomer) -> CustomerHealth:
     )
 
 
+def _stage_facts(
+    customers: Mapping[int, EventCustomer], scores: Mapping[int, HealthScore]
+) -> dict[int, StageFacts]:
+    facts = {}
+    for cid, c in customers.items():
+        score = scores.get(cid)
+        health = (c.health_score, c.health_band) if score is None else (score.score, score.band)
+        facts[cid] = StageFacts(
+            cid, c.stage, c.stage_source, c.signed_up_at, c.tier, c.plan, *health
+        )
+    return facts
+
+
 def advance(
     session: Session,
     customer_ids: Sequence[int],
     rules: UsageRules,
     now: datetime,
     health_inputs: Mapping[int, Mapping[str, Any]] | None = None,
+    customers: Mapping[int, StageFacts] | None = None,
 ) -> None:
     """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
     are stored and enter the journeys waiting for them (they move no health score).
     ``health_inputs``: the customers' health inputs just read as of ``now``, which answer some
-    of the rules' usage questions (the rest are read)."""
+    of the rules' usage questions (the rest are read); ``customers``: what the rules read of
+    them, as they stand now (else read)."""
     if rules.lifecycle is None or not customer_ids:
         return
     known = None
     if rules.health is not None and health_inputs:
         questions = stage_questions(rules.lifecycle)
         known = usage_answers(rules.health, health_inputs, questions)
-    rows = advance_stages(session.connection(), customer_ids, rules.lifecycle, now, known)
+    rows = advance_stages(
+        session.connection(), customer_ids, rules.lifecycle, now, known, customers
+    )
     react_to_events(session, store_new_events(session, rows), rules.journeys, now)

@@ -117,7 +117,7 @@ def run_daily_health(
                 rules.action_cooldown,
                 until,
                 inputs=inputs,
-            )
+            ).tasks
             advance(session, ids, rules, until, inputs)  # stages move with the health job too
     return report
 

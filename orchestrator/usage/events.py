@@ -196,6 +196,9 @@ def _lock_customers_statement(postgres: bool) -> Any:
         c.cancelled_at,
         c.exited_at,
         c.converted_at,
+        c.stage,
+        c.stage_source,
+        c.plan,
     )
     if postgres:  # one array parameter, so the text (and its prepared plan) is the same each time
         wanted = bindparam("external_ids", type_=ARRAY(c.external_id.type))
@@ -208,9 +211,9 @@ _LOCK_CUSTOMERS = {postgres: _lock_customers_statement(postgres) for postgres in
 
 
 class EventCustomer(NamedTuple):
-    """A customer an event batch names, read once under its lock: what storing, reacting and
-    rescoring need of it (so none of them reads the customer again). A tuple, built from the
-    row as it comes."""
+    """A customer an event batch names, read once under its lock: what storing, reacting,
+    rescoring and the stage rules need of it (so none of them reads the customer again). A
+    tuple, built from the row as it comes."""
 
     id: int
     external_id: str
@@ -221,6 +224,9 @@ class EventCustomer(NamedTuple):
     cancelled_at: datetime | None  # where the relationship stands (customers/relationship.py)
     exited_at: datetime | None
     converted_at: datetime | None
+    stage: str | None  # what the lifecycle stage rules read (health/stages.py)
+    stage_source: str | None
+    plan: str
 
 
 def lock_event_customers(
