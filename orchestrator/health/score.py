@@ -57,11 +57,12 @@ def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     scorer = _scorer(definition)
     parts: dict[str, dict[str, Any]] = {}
     total = 0.0
-    for component_id, weight, value_of in scorer.components:
-        shown = raw.get(component_id)
+    get = raw.get
+    for component_id, weight, value_of, named in scorer.components:
+        shown = get(component_id)
         value = value_of(shown)
         total += weight * value
-        if isinstance(shown, set | frozenset):
+        if named and isinstance(shown, (set, frozenset)):
             shown = sorted(shown)
         parts[component_id] = {"raw": shown, "value": round(value, 3), "weight": weight}
     result = round(100 * total / scorer.weights)
@@ -76,7 +77,8 @@ class _Scorer:
     once per definition: a batch of 1,000 events scores 1,000 customers, and looking each
     component's kind and each band up again per customer was most of a score's cost."""
 
-    components: tuple[tuple[str, float, Callable[[Any], float]], ...]
+    # id, weight, value function, and whether its input is a set of names (shown sorted)
+    components: tuple[tuple[str, float, Callable[[Any], float], bool], ...]
     weights: float
     bands: tuple[str, ...]
 
@@ -92,7 +94,10 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
     for component in definition.components:  # summed in order, as the score's total is
         weights += component.weight
     scorer = _Scorer(
-        components=tuple((c.id, c.weight, value_function(c)) for c in definition.components),
+        components=tuple(
+            (c.id, c.weight, value_function(c), isinstance(c, Adoption))
+            for c in definition.components
+        ),
         weights=weights,
         bands=tuple(definition.band_for(n).id for n in range(101)),
     )

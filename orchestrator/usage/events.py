@@ -240,7 +240,7 @@ def lock_event_customers(
     query = _LOCK_CUSTOMERS[session.get_bind().dialect.name == "postgresql"]
     params = {"external_ids": wanted}
     rows = session.execute(query, params).all()
-    found = {row.external_id: EventCustomer._make(row) for row in rows}
+    found = {c.external_id: c for c in map(EventCustomer._make, rows)}  # a tuple's name is fast
     unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
     if unknown:
         raise UnknownCustomers(unknown, batched=batched)

@@ -58,7 +58,7 @@ _ENROLLMENTS = enrollments
 ATTRIBUTION_WINDOW = timedelta(days=7)  # STEPMAIL_ATTRIBUTION_WINDOW_DAYS' default
 
 
-@dataclass
+@dataclass(slots=True)
 class _Active:
     id: int
     journey_id: str
@@ -187,9 +187,10 @@ def _active_enrollments(session: Session, customer_ids: set[int]) -> dict[int, l
     postgres = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(_OPEN_ENROLLMENTS[postgres], {"ids": sorted(customer_ids)}).all()
     found: dict[int, list[_Active]] = {}
-    for row in rows:
-        found.setdefault(row.customer_id, []).append(
-            _Active(row.id, row.journey_id, row.anchor_at, row.version_id)
+    # Unpacked, not read by name: a row's attribute costs ~0.3 µs, and a batch has 1,000 rows.
+    for enrollment_id, customer_id, journey_id, anchor_at, version_id in rows:
+        found.setdefault(customer_id, []).append(
+            _Active(enrollment_id, journey_id, anchor_at, version_id)
         )
     return found
 
