@@ -1,0 +1,70 @@
+"""Storing a batch's scores: a score that moved adds a history row (with its components) and
+becomes the customer's; one that did not adds none and only says when it was computed. Both
+kinds in one batch, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from orchestrator.clock import FrozenClock
+from orchestrator.db.tables import customers, health_score_history
+from orchestrator.runtime import Runtime
+from orchestrator.settings import Settings
+from tests.support.environment import make_settings
+from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import API_KEY, event, post_events
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, api_key=API_KEY)
+
+
+def history(runtime: Runtime, external_id: str) -> list[tuple[int, str, dict[str, object]]]:
+    h, c = health_score_history.c, customers.c
+    query = (
+        select(h.score, h.band, h.components)
+        .join(customers, c.id == h.customer_id)
+        .where(c.external_id == external_id)
+        .order_by(h.id)
+    )
+    with runtime.engine.connect() as connection:
+        return [(score, band, components) for score, band, components in connection.execute(query)]
+
+
+def latest(runtime: Runtime, external_id: str) -> tuple[object, ...]:
+    c = customers.c
+    query = select(c.health_score, c.health_band, c.health_updated_at).where(
+        c.external_id == external_id
+    )
+    with runtime.engine.connect() as connection:
+        return tuple(connection.execute(query).one())
+
+
+def test_moved_and_unmoved_scores_of_one_batch(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    for who in ("same", "moves"):
+        assert post_signup(client, signup_payload(who)).status_code == 202
+    first = clock.now()
+    post_events(client, event("same", "report_created", id="r1"), event("moves", "login", id="l1"))
+    assert [len(history(runtime, who)) for who in ("same", "moves")] == [1, 1]
+    clock.advance(timedelta(minutes=1))
+    second = clock.now()
+    # "same" has seen report_created already: its score stays; "moves" adopts a feature
+    post_events(
+        client, event("same", "report_created", id="r2"), event("moves", "report_created", id="r3")
+    )
+    same, moves = history(runtime, "same"), history(runtime, "moves")
+    assert len(same) == 1 and len(moves) == 2
+    assert moves[1][0] > moves[0][0]
+    assert moves[1][2]["adoption"]["raw"] == ["report_created"]  # type: ignore[index]
+    assert same[0][2]["adoption"]["raw"] == ["report_created"]  # type: ignore[index]
+    assert latest(runtime, "same") == (same[0][0], same[0][1], second)
+    assert latest(runtime, "moves") == (moves[1][0], moves[1][1], second)
+    assert first < second
