@@ -33,11 +33,12 @@ GROUP_REQUESTS = 100
 # one thread at a time whatever the thread pool's size, so more batches at once add little
 # throughput, only objects: each batch in flight holds ~1,000 models and their rows, which
 # every garbage collection then scans again (32 at once: ~80 ms of CPU a batch of 1,000
-# against ~65-70 ms with 2 to 4; bench/README, "Session 8"). Four, not one or two, so the
-# Python of some batches runs while others wait for PostgreSQL (with two, batches/s fell).
-# 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
+# against ~65-70 ms with 2 to 4; bench/README, "Session 8"). Six, not one or two, so the
+# Python of some batches runs while others wait for PostgreSQL (with two, batches/s fell);
+# with four, the two cores of the bench machine sat ~17% idle (all four batches in Python,
+# one thread at a time), with six ~12% (bench/README, "Session 13"). 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
 # grouped request over it just leaves its slot once read.
-BATCHES_AT_ONCE = 4
+BATCHES_AT_ONCE = 6
 GATED_FROM_BYTES = 16_384
 
 router = APIRouter(route_class=DirectRoute, dependencies=[ApiKeyAuth], responses=answers(401))
