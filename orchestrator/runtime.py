@@ -404,9 +404,13 @@ def current_runtime() -> Runtime:
 # Python's default is 700. A batch of 1,000 events allocates ~25 times that, so with 700 its
 # objects were scanned ~35 times while alive and moved to older generations, whose
 # collections then scanned them again: ~10 ms of a batch's ~70 ms of CPU, against ~5 with
-# 10,000 (bench/README, "Session 8"). What dies young is freed by reference counting and
-# never scanned; only garbage in cycles waits longer, at most this many objects more.
-YOUNG_COLLECTION_EVERY = 10_000
+# 10,000 (bench/README, "Session 8"). With six batches in flight in an API process, 10,000
+# still caught most of their objects alive: ~7-9 ms of collections a batch, against ~1 with
+# 100,000, when the objects of the batches before have died (bench/README, "Session 13").
+# A collection scans only what is still alive: what dies young is freed by reference
+# counting and never scanned; only garbage in cycles waits longer, at most this many
+# objects more.
+YOUNG_COLLECTION_EVERY = 100_000
 
 
 def settle_heap_for_serving() -> None:
