@@ -35,12 +35,12 @@ from types import ModuleType
 from typing import Any
 
 from bench_db import prepare_database, seed_customers
-from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, EVENT_NAMES
+from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events
 
 from orchestrator.runtime import build_runtime, settle_heap_for_serving
 from orchestrator.services.events import track_events
 from orchestrator.settings import load_settings
-from orchestrator.usage.events import EventIn, EventSubmission
+from orchestrator.usage.events import EventSubmission
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,14 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def batch(n: int) -> float:
         """One batch's CPU (this process's), in seconds."""
-        events = [
-            EventIn(
-                external_id=f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
-                name=EVENT_NAMES[k % len(EVENT_NAMES)],
-                id=f"ab-{next(counter)}",
-            )
-            for k in range(BATCH)
-        ]
+        events = batch_events(n, lambda _k: f"ab-{next(counter)}")
         started = time.process_time()
         track_events(
             runtime.engine,

@@ -79,15 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         call([EventIn(external_id=customer, name=name, id=f"s-{next(counter)}")], False)
 
     def batch(n: int) -> None:
-        events = [
-            EventIn(
-                external_id=f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
-                name=EVENT_NAMES[k % len(EVENT_NAMES)],
-                id=f"b-{next(counter)}",
-            )
-            for k in range(BATCH)
-        ]
-        call(events, True)
+        call(batch_events(n, lambda _k: f"b-{next(counter)}"), True)
 
     try:
         for n in range(20):  # warm: statements prepared, files cached
@@ -103,6 +95,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         runtime.close()
         engine.dispose()
+
+
+def batch_events(n: int, id_of: Callable[[int], str]) -> list[EventIn]:
+    """The bench's batch ``n``: 1,000 events over 1,000 customers (the next thousand of
+    ``CUSTOMERS``, cycling), the k-th with the id ``id_of(k)``."""
+    return [
+        EventIn(
+            external_id=f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
+            name=EVENT_NAMES[k % len(EVENT_NAMES)],
+            id=id_of(k),
+        )
+        for k in range(BATCH)
+    ]
 
 
 class _GCClock:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_db import prepare_database, seed_customers
-from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, EVENT_NAMES
+from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events
 from proc_stats import server_cpu
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from orchestrator.runtime import build_runtime
 from orchestrator.services.events import track_events
 from orchestrator.settings import load_settings
-from orchestrator.usage.events import EventIn, EventSubmission
+from orchestrator.usage.events import EventSubmission
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,14 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run = f"{int(time.time())}"
 
     def batch(n: int) -> None:
-        events = [
-            EventIn(
-                external_id=f"ev-{1 + (n * BATCH + k) % CUSTOMERS}",
-                name=EVENT_NAMES[k % len(EVENT_NAMES)],
-                id=f"{run}-{n}-{k}",
-            )
-            for k in range(BATCH)
-        ]
+        events = batch_events(n, lambda k: f"{run}-{n}-{k}")
         track_events(
             runtime.engine,
             EventSubmission(events, True),

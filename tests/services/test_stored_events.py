@@ -11,24 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.db.tables import customers, usage_events
-from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.runtime import Runtime
-from orchestrator.services import signup
 from orchestrator.usage.events import NewEvent, store_new_events
-from tests.support.signups import signup_payload
+from tests.services.test_services import enroll
 
 TOKYO = timezone(timedelta(hours=9))
 RECEIVED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def customer_id(runtime: Runtime, external_id: str) -> int:
-    signup.enroll_signup(
-        runtime.engine,
-        SignupRequest.model_validate(signup_payload(external_id)),
-        journeys=runtime.journeys,
-        rules=runtime.enrollment_rules(),
-        clock=runtime.clock,
-    )
+    enroll(runtime, external_id)
     with runtime.engine.connect() as connection:
         query = select(customers.c.id).where(customers.c.external_id == external_id)
         return int(connection.execute(query).scalar_one())
