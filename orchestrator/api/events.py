@@ -36,8 +36,9 @@ GROUP_REQUESTS = 100
 # against ~65-70 ms with 2 to 4; bench/README, "Session 8"). Six, not one or two, so the
 # Python of some batches runs while others wait for PostgreSQL (with two, batches/s fell);
 # with four, the two cores of the bench machine sat ~17% idle (all four batches in Python,
-# one thread at a time), with six ~12% (bench/README, "Session 13"). 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
-# grouped request over it just leaves its slot once read.
+# one thread at a time), with six ~12% (bench/README, "Session 13"). 16 kB is ~150 events
+# without properties: more than a grouped request usually sends, and a grouped request over
+# it just leaves its slot once read.
 BATCHES_AT_ONCE = 6
 GATED_FROM_BYTES = 16_384
 
