@@ -172,7 +172,9 @@ def react(
     # The stage rules read the customers as locked, with the scores just stored: nothing
     # else in this transaction writes what they read (the journeys' reactions may write the
     # relationship, which the rules do not read).
-    facts = None if customers is None else _stage_facts(customers, scores)
+    facts = None
+    if customers is not None and rules.lifecycle is not None and ids:
+        facts = _stage_facts(customers, scores)
     advance(session, ids, rules, now, health_inputs, facts)
     return tasks
 
