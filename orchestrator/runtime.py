@@ -418,10 +418,11 @@ def settle_heap_for_serving() -> None:
     statements: ~150,000 objects) out of the garbage collector's reach: they live as long as
     the process, and every full collection scanned them all again, ~20 ms of a batch of 1,000
     events (bench/README, "Session 6: the event service"). And collect the youngest objects
-    every 10,000 allocations instead of 700: a batch of events or mails makes a few hundred
-    thousand short-lived objects, and the default ran ~3 ms of collections per batch of
-    1,000 events for almost nothing found (bench/README, "Session 8"). Called once a serving
-    process has built its runtime; what is freed later is collected as before."""
+    every YOUNG_COLLECTION_EVERY allocations instead of 700: a batch of events or mails makes
+    a few hundred thousand short-lived objects, which the default scanned again and again
+    while they lived, for almost nothing found (bench/README, "Session 8", "Session 13").
+    Called once a serving process has built its runtime; what is freed later is collected as
+    before."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
