@@ -29,20 +29,22 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench_db import prepare_database, seed_customers
-from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events
+from event_cpu import (
+    BATCH,
+    CUSTOMERS,
+    DEFAULT_DATABASE_URL,
+    batch_events,
+    seeded_database,
+    shipped_runtime,
+)
 
-from orchestrator.runtime import build_runtime, settle_heap_for_serving
+from orchestrator.runtime import settle_heap_for_serving
 from orchestrator.services.events import track_events
-from orchestrator.settings import load_settings
 from orchestrator.usage.events import EventSubmission
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
     swaps = [read_swap(spec, args.old_tree) for spec in args.swap]
-    engine = prepare_database(args.database_url)
-    seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
-    settings = load_settings(
-        environment="development",
-        database_url=args.database_url,
-        journeys_dir=ROOT / "journeys",
-        templates_dir=ROOT / "templates" / "mail",
-    )
-    runtime = build_runtime(settings)
+    engine = seeded_database(args.database_url)
+    runtime = shipped_runtime(args.database_url)
     counter = iter(range(10**9))
 
     def batch(n: int) -> float:

@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench_db import prepare_database, seed_customers
+from sqlalchemy import Engine
 
-from orchestrator.runtime import build_runtime, settle_heap_for_serving
+from orchestrator.runtime import Runtime, build_runtime, settle_heap_for_serving
 from orchestrator.services.events import track_events
 from orchestrator.settings import load_settings
 from orchestrator.usage.events import EventIn, EventSubmission
@@ -48,20 +49,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="after the warm-up, settle the heap as a serving process does after start-up "
         "(runtime.settle_heap_for_serving: gc.freeze(), so the collector no longer scans the "
-        "objects loaded at start, and young collections every 10,000 allocations)",
+        "objects loaded at start, and young collections every "
+        "runtime.YOUNG_COLLECTION_EVERY allocations)",
     )
     args = parser.parse_args(argv)
     gc.callbacks.append(_GC_CLOCK)
-    engine = prepare_database(args.database_url)
-    signed_up = datetime.now(UTC) - timedelta(days=3)
-    seed_customers(engine, "ev-", CUSTOMERS, signed_up)
-    settings = load_settings(
-        environment="development",
-        database_url=args.database_url,
-        journeys_dir=ROOT / "journeys",
-        templates_dir=ROOT / "templates" / "mail",
-    )
-    runtime = build_runtime(settings)
+    engine = seeded_database(args.database_url)
+    runtime = shipped_runtime(args.database_url)
     counter = iter(range(10**9))
 
     def call(events: list[EventIn], batched: bool) -> None:
@@ -95,6 +89,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         runtime.close()
         engine.dispose()
+
+
+def seeded_database(url: str) -> Engine:
+    """The bench database rebuilt, with ``CUSTOMERS`` customers signed up three days ago."""
+    engine = prepare_database(url)
+    seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
+    return engine
+
+
+def shipped_runtime(url: str) -> Runtime:
+    """A runtime on ``url`` with the shipped journeys, health and lifecycle files."""
+    settings = load_settings(
+        environment="development",
+        database_url=url,
+        journeys_dir=ROOT / "journeys",
+        templates_dir=ROOT / "templates" / "mail",
+    )
+    return build_runtime(settings)
 
 
 def batch_events(n: int, id_of: Callable[[int], str]) -> list[EventIn]:

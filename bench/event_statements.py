@@ -18,21 +18,16 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bench_db import prepare_database, seed_customers
-from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events
+from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events, shipped_runtime
 from proc_stats import server_cpu
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from orchestrator.runtime import build_runtime
 from orchestrator.services.events import track_events
-from orchestrator.settings import load_settings
 from orchestrator.usage.events import EventSubmission
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class StatementClock:
@@ -100,13 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed_customers(engine, "ev-", CUSTOMERS, datetime.now(UTC) - timedelta(days=3))
     if args.history:
         seed_history(engine, args.history)
-    settings = load_settings(
-        environment="development",
-        database_url=args.database_url,
-        journeys_dir=ROOT / "journeys",
-        templates_dir=ROOT / "templates" / "mail",
-    )
-    runtime = build_runtime(settings)
+    runtime = shipped_runtime(args.database_url)
     clock = StatementClock()
     event.listen(runtime.engine, "before_cursor_execute", clock.before)
     event.listen(runtime.engine, "after_cursor_execute", clock.after)
