@@ -14,6 +14,11 @@ is then counted against the customer's other sends under a lock on the customer.
 
 ``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
+
+``--old-tree DIR --swap MODULE:NAME[=SOURCE]`` compares instead, as ``event_ab.py`` does: the
+batches of 25 go in pairs, one with the old tree's version of each swapped name and one with
+this tree's, and the CPU of each pair is compared (the host's drift cancels out of a pair).
+To compare the whole send path: ``--swap orchestrator.services.delivery:deliver_batch``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import cProfile
 import functools
 import io
 import pstats
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -31,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from bench_db import DUE_STEP, analyze, prepare_database, seed_due, seed_events
+from event_ab import Swap, compare, read_swap
 from provider import FakeSendGridProcess
 
 import orchestrator.delivery.hand_over as hand_over
 import orchestrator.services.delivery as delivery
 import orchestrator.transports.sendgrid as sendgrid
-from orchestrator.runtime import build_runtime
+from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.settings import load_settings
 
@@ -74,8 +81,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="every Nth due customer has created a report (the nudge skips them)",
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--old-tree", type=Path, help="compare with this checkout (A/B pairs)")
+    parser.add_argument("--swap", action="append", default=[], metavar="MODULE:NAME[=SOURCE]")
+    parser.add_argument("--pairs", type=int, default=40, help="with --old-tree")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
+    if args.old_tree is not None and not args.swap:
+        parser.error("--old-tree needs at least one --swap")
+    swaps = [read_swap(spec, args.old_tree) for spec in args.swap] if args.old_tree else []
+    if swaps:
+        args.mails = max(args.mails, 2 * MESSAGE * args.pairs)
     engine = prepare_database(args.database_url)
     seed_due(engine, args.mails + WARM, datetime.now(UTC), args.step)
     if args.acted_every:
@@ -98,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for start in range(0, WARM, MESSAGE):  # templates compiled, connections open
             delivery.deliver_batch(runtime.delivery_deps(), ids[start : start + MESSAGE])
         ids = ids[WARM:]
+        if swaps:
+            compare_halves(runtime, ids, swaps, args.pairs)
+            return
         spent: dict[str, float] = defaultdict(float)
         stages = [
             (delivery, "claim_many", "claim (dispatched -> sending)"),
@@ -106,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             (delivery, "_decide", "decide"),
             (delivery, "_end_without_sending", "rows ended without a mail"),
             (delivery, "_apply_pacing", "pacing (window, frequency cap)"),
-            (delivery, "_render", "render + compose"),
+            (delivery, "_render", "render + compose"),  # before session 14
+            (delivery, "_draft", "render (subject, HTML)"),
+            (delivery, "_compose_all", "text parts + compose"),
             (hand_over.HandOverLog, "hand_over", "hand-over (committed statement)"),
             (sendgrid.SendGridTransport, "send", "transport.send"),
             (sendgrid.SendGridTransport, "build_payload", "  of which the JSON body's dict"),
@@ -142,6 +162,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         fake.stop()
         runtime.close()
         engine.dispose()
+
+
+def compare_halves(runtime: Runtime, ids: Sequence[int], swaps: Sequence[Swap], pairs: int) -> None:
+    """Batches of ``ids`` in old/new pairs; prints the CPU a row of each half and their
+    difference."""
+
+    def batch(n: int) -> float:
+        started = time.process_time()
+        delivery.deliver_batch(runtime.delivery_deps(), ids[n * MESSAGE : (n + 1) * MESSAGE])
+        return time.process_time() - started
+
+    old, new = compare(batch, swaps, pairs, start=0)
+    per_row = [1000 * seconds / MESSAGE for seconds in (*old, *new)]
+    old_rows, new_rows = per_row[: len(old)], per_row[len(old) :]
+    differences = [a - b for a, b in zip(old_rows, new_rows, strict=True)]
+    print(f"swapped: {', '.join(f'{swap.module.__name__}:{swap.name}' for swap in swaps)}")
+    for label, values in (("old", old_rows), ("new", new_rows)):
+        print(f"{label}: CPU a row median {statistics.median(values):.3f} ms")
+    print(
+        f"old - new per pair: median {statistics.median(differences):.3f} ms a row, "
+        f"mean {statistics.mean(differences):.3f} ({len(differences)} pairs of {MESSAGE})"
+    )
 
 
 if __name__ == "__main__":
