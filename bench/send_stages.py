@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             (sendgrid.SendGridTransport, "build_payload", "  of which the JSON body's dict"),
             (sendgrid, "json_body", "  of which json.dumps"),
             (hand_over.HandOverLog, "finish", "finish (sent rows)"),
+            (hand_over, "write_archive", "  of which the archive's INSERT"),
         ]
         if not args.profile:
             for owner, name, label in stages:

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
+from orchestrator.archive.store import write_archive
 from orchestrator.db.tables import message_archive, scheduled_sends
 from orchestrator.runtime import Runtime
 from orchestrator.services.delivery import deliver_batch
@@ -46,3 +47,26 @@ def test_an_archive_error_never_undoes_sent(
         ).scalars()
         assert sorted(states) == ["sent", "sent"]
     assert any("not archived" in r.getMessage() for r in caplog.records)
+
+
+def test_archive_rows_are_written_as_they_are(client: TestClient, runtime: Runtime) -> None:
+    """PostgreSQL takes the rows in one COPY (text format, escaped by the driver): text that
+    COPY would read as its own syntax, and every byte of a body, come back unchanged."""
+    assert post_signup(client, signup_payload("c0")).status_code == 202
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 10, timedelta(seconds=120))
+    subject = "tab\there, back\\slash \\N, \\x41 and 日本語"
+    body = bytes(range(256)) * 3
+    row = {
+        "send_id": ids[0],
+        "archived_at": runtime.clock.now(),
+        "subject": subject,
+        "template_name": "onboarding/welcome\\.html",
+        "dictionary_id": None,
+        "size": len(body),
+        "body": body,
+    }
+    with runtime.engine.begin() as connection:
+        write_archive(connection, [row])
+    with runtime.engine.connect() as connection:
+        stored = connection.execute(select(message_archive)).one()
+    assert stored._asdict() == row
