@@ -1,0 +1,91 @@
+"""A/B inside ``end_to_end.py``'s Dramatiq workers: each batch in turn runs the old tree's
+``deliver_batch`` or this tree's, and the thread CPU of each half is added up a mail. The
+host's drift (±15% between neighbouring whole runs) cancels out of batches taken side by
+side; whole runs could not see a 9% change.
+
+    git worktree add --detach /tmp/old <rev>
+    STEPMAIL_BENCH_OLD_DELIVERY=/tmp/old/orchestrator/services/delivery.py \\
+        PYTHONPATH=bench/worker_ab .venv/bin/python bench/end_to_end.py --mails 30000 --pending
+    tail -qn1 /tmp/stepmail-worker-ab.*.txt
+
+Python imports ``sitecustomize`` at start-up from ``PYTHONPATH``, which the bench passes on
+to its workers. Without ``STEPMAIL_BENCH_OLD_DELIVERY`` nothing changes. The old file is
+loaded on its own and imports everything else from this tree, so only what
+``orchestrator/services/delivery.py`` itself does is compared. Each worker process appends
+its running totals to ``/tmp/stepmail-worker-ab.PID.txt`` every 200 batches.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+OLD_DELIVERY = os.environ.get("STEPMAIL_BENCH_OLD_DELIVERY")
+ACTORS = "orchestrator.processes.actors"
+
+_spent = {"old": [0.0, 0], "new": [0.0, 0]}  # thread CPU seconds, mails
+_lock = threading.Lock()
+_batches = [0]
+_import = builtins.__import__
+
+
+def _old_deliver_batch(path: str) -> Callable[..., Any]:
+    spec = importlib.util.spec_from_file_location("old_tree_delivery", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["old_tree_delivery"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.deliver_batch  # type: ignore[no-any-return]
+
+
+def _report() -> None:
+    totals = " ".join(
+        f"{half} {1000 * seconds / max(mails, 1):.3f} ms a mail ({mails})"
+        for half, (seconds, mails) in _spent.items()
+    )
+    with open(f"/tmp/stepmail-worker-ab.{os.getpid()}.txt", "a") as out:
+        out.write(totals + "\n")
+
+
+def _install(actors: Any, old_path: str) -> None:
+    """The actor looks ``deliver_batch`` up in its module at each call: replaced there."""
+    new = actors.deliver_batch
+    old = _old_deliver_batch(old_path)
+
+    def alternating(deps: Any, send_ids: Sequence[int]) -> Any:
+        with _lock:
+            _batches[0] += 1
+            half = "old" if _batches[0] % 2 else "new"
+        started = time.thread_time()
+        try:
+            return (old if half == "old" else new)(deps, send_ids)
+        finally:
+            spent = time.thread_time() - started
+            with _lock:
+                _spent[half][0] += spent
+                _spent[half][1] += len(send_ids)
+                if _batches[0] % 200 == 0:
+                    _report()
+
+    actors.deliver_batch = alternating
+
+
+def _watching_import(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Installs the A/B once the actors' module has finished loading, then steps aside."""
+    module = _import(name, *args, **kwargs)
+    actors = sys.modules.get(ACTORS)
+    if OLD_DELIVERY and hasattr(actors, "deliver_batch"):
+        builtins.__import__ = _import
+        _install(actors, OLD_DELIVERY)
+    return module
+
+
+if OLD_DELIVERY:
+    builtins.__import__ = _watching_import
