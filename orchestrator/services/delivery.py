@@ -122,10 +122,11 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     when it went back to ``pending`` for its send window or the frequency cap, ``ignored``
     when another worker has it or it is done).
 
-    Each row is decided, paced and rendered on its own, but the database work of a batch is
-    shared: one transaction claims the rows and reads what the decisions need, one writes
-    their pacing, one records the sends that went out. That is what makes a worker fast. The
-    one write per mail is its hand-over, just before the transport call, so a crash strands
+    Each row is decided, paced and rendered on its own (the batch's HTML first, then its text
+    parts, then composed: :class:`DraftMail`), but the database work of a batch is shared:
+    one transaction claims the rows and reads what the decisions need, one writes their
+    pacing, one records the sends that went out. That is what makes a worker fast. The one
+    write per mail is its hand-over, just before the transport call, so a crash strands
     nothing (:mod:`orchestrator.delivery.hand_over`).
     """
     now = deps.clock.now()
