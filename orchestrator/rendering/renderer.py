@@ -58,8 +58,8 @@ class DraftMail:
 
     A batch drafts all its mails, then finishes them all: the HTML-to-text converter is C++
     with its own code and tables, and run between two Jinja renders it found none of them in
-    the CPU's caches and took about twice as long (~140 against ~70 µs a mail; the send path's
-    CPU a mail fell by ~0.15 ms: bench/README, "Session 14")."""
+    the CPU's caches and took about twice as long (~140 against ~70 µs a mail; a worker's CPU
+    a mail fell by ~0.09 ms, 8–9%: bench/README, "Session 14")."""
 
     subject: str
     html: str
