@@ -24,6 +24,15 @@ from tests.support.transports import ScriptedTransport
 LEASE = timedelta(seconds=120)
 
 
+def due_welcomes(client: TestClient, runtime: Runtime, count: int) -> list[int]:
+    """``count`` customers signed up, their welcome mails claimed for one batch."""
+    for n in range(count):
+        assert post_signup(client, signup_payload(f"c{n}")).status_code == 202
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
+    assert len(ids) == count
+    return ids
+
+
 def spy_on_rendering(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The order in which a batch drafts its mails (``html``) and makes text parts (``text``)."""
     calls: list[str] = []
@@ -45,10 +54,7 @@ def spy_on_rendering(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_batch_makes_its_text_parts_after_all_its_html(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for n in range(4):
-        assert post_signup(client, signup_payload(f"c{n}")).status_code == 202
-    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
-    assert len(ids) == 4
+    ids = due_welcomes(client, runtime, 4)
     calls = spy_on_rendering(monkeypatch)
     transport = ScriptedTransport()
 
@@ -58,15 +64,13 @@ def test_a_batch_makes_its_text_parts_after_all_its_html(
     assert calls == ["html"] * 4 + ["text"] * 4
     for mail in transport.sent:
         assert mail.text == renderer_module.plain_text(mail.html)
-        assert "c" in mail.text and "(http" in mail.text  # the content, links written out
+        assert "山田 太郎" in mail.text and "(http" in mail.text  # the content, links written out
 
 
 def test_a_row_whose_template_fails_leaves_the_rest_of_the_batch_whole(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for n in range(3):
-        assert post_signup(client, signup_payload(f"c{n}")).status_code == 202
-    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 100, LEASE)
+    ids = due_welcomes(client, runtime, 3)
     drafted = {"count": 0}
     draft = MailRenderer.draft
 
