@@ -175,8 +175,8 @@ def compare_halves(runtime: Runtime, ids: Sequence[int], swaps: Sequence[Swap], 
         return time.process_time() - started
 
     old, new = compare(batch, swaps, pairs, start=0)
-    per_row = [1000 * seconds / MESSAGE for seconds in (*old, *new)]
-    old_rows, new_rows = per_row[: len(old)], per_row[len(old) :]
+    old_rows = [1000 * seconds / MESSAGE for seconds in old]
+    new_rows = [1000 * seconds / MESSAGE for seconds in new]
     differences = [a - b for a, b in zip(old_rows, new_rows, strict=True)]
     print(f"swapped: {', '.join(f'{swap.module.__name__}:{swap.name}' for swap in swaps)}")
     for label, values in (("old", old_rows), ("new", new_rows)):

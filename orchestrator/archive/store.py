@@ -178,20 +178,22 @@ def write_archive(connection: Connection, rows: Sequence[dict[str, Any]]) -> Non
         log.warning("%d mails not archived: %s", len(rows), exc.__class__.__name__)
 
 
-# What a row holds, in the order COPY takes it (the keys of MailArchiver's rows).
-_COPIED = ("send_id", "archived_at", "subject", "template_name", "dictionary_id", "size", "body")
-_COPY = f"COPY message_archive ({', '.join(_COPIED)}) FROM STDIN"
-
-
 def _copy_rows(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """The rows in one COPY, through the driver: a batch's 25 rows as an executemany cost
     ~0.05 ms of worker CPU a mail (a pipelined INSERT each), as a COPY ~0.03 (bench/README,
-    "Session 14"). Text format: psycopg writes each value as its column reads it, so a column
-    widened later needs no change here."""
+    "Session 14"). The columns are the rows' keys that the table has, as the INSERT took
+    them. Text format:
+    psycopg writes each value as its column reads it, so a column widened later needs no
+    change here."""
+    keys = [key for key in rows[0] if key in _ARCHIVE.c]
+    columns = ", ".join(_ARCHIVE.c[key].name for key in keys)
     driver: Any = connection.connection.dbapi_connection
-    with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {_ARCHIVE.name} ({columns}) FROM STDIN") as copy,
+    ):
         for row in rows:
-            copy.write_row([row[column] for column in _COPIED])
+            copy.write_row([row[key] for key in keys])
 
 
 def read_archived(connection: Connection, send_id: int, codec: Codec) -> ArchivedMail | None:

@@ -70,3 +70,23 @@ def test_archive_rows_are_written_as_they_are(client: TestClient, runtime: Runti
     with runtime.engine.connect() as connection:
         stored = connection.execute(select(message_archive)).one()
     assert stored._asdict() == row
+
+
+def test_a_key_the_table_does_not_have_is_left_out(client: TestClient, runtime: Runtime) -> None:
+    """As SQLAlchemy's INSERT did (and still does on SQLite), the COPY takes the columns the
+    table has."""
+    assert post_signup(client, signup_payload("c0")).status_code == 202
+    ids = claim_due_sends(runtime.engine, runtime.clock.now(), 10, timedelta(seconds=120))
+    row = {
+        "send_id": ids[0],
+        "archived_at": runtime.clock.now(),
+        "subject": "s",
+        "template_name": "t",
+        "dictionary_id": None,
+        "size": 1,
+        "body": b"x",
+    }
+    with runtime.engine.begin() as connection:
+        write_archive(connection, [{**row, "no_such_column": 1}])
+    with runtime.engine.connect() as connection:
+        assert connection.execute(select(message_archive)).one()._asdict() == row
