@@ -15,8 +15,9 @@ a 3 ms change from the drift.
 ``--swap MODULE:NAME[=SOURCE]``: during the old half of a pair, ``MODULE.NAME`` is the
 attribute ``NAME`` of module ``SOURCE`` (default: ``MODULE``) as the old tree defines it (its
 file loaded on its own, importing everything else from this tree). Swap the name where it
-is looked up: a function imported into another module is swapped there. The database name
-must contain ``bench`` (it is rebuilt).
+is looked up: a function imported into another module is swapped there. ``NAME`` may be
+``CLASS.METHOD``: the method is swapped on this tree's class (instances made before see it).
+The database name must contain ``bench`` (it is rebuilt).
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from orchestrator.usage.events import EventSubmission
 
 @dataclass(frozen=True)
 class Swap:
-    """``module.name`` is ``old`` in the old half of a pair and ``new`` in the other."""
+    """``module.name`` is ``old`` in the old half of a pair and ``new`` in the other (the
+    module, or a class of it: ``MODULE:CLASS.NAME`` swaps a method)."""
 
-    module: ModuleType
+    module: ModuleType | type
     name: str
     old: Any
     new: Any
@@ -133,9 +135,16 @@ def read_swap(spec: str, old_tree: Path) -> Swap:
     if not path.is_file():
         raise SystemExit(f"--swap {spec!r}: no {path}")
     old_module = load_file(f"old_tree.{source_name}", path)
-    if not hasattr(module, name) or not hasattr(old_module, name):
+    owner: ModuleType | type = module
+    old_owner: ModuleType | type = old_module
+    *classes, name = name.split(".")
+    for class_name in classes:
+        if not hasattr(owner, class_name) or not hasattr(old_owner, class_name):
+            raise SystemExit(f"--swap {spec!r}: {class_name} is not defined in both trees")
+        owner, old_owner = getattr(owner, class_name), getattr(old_owner, class_name)
+    if not hasattr(owner, name) or not hasattr(old_owner, name):
         raise SystemExit(f"--swap {spec!r}: {name} is not defined in both trees")
-    return Swap(module, name, getattr(old_module, name), getattr(module, name))
+    return Swap(owner, name, getattr(old_owner, name), getattr(owner, name))
 
 
 def load_file(name: str, path: Path) -> ModuleType:

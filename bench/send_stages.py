@@ -18,7 +18,8 @@ database name must contain ``bench`` (it is rebuilt); Redis is not used.
 ``--old-tree DIR --swap MODULE:NAME[=SOURCE]`` compares instead, as ``event_ab.py`` does: the
 batches of 25 go in pairs, one with the old tree's version of each swapped name and one with
 this tree's, and the CPU of each pair is compared (the host's drift cancels out of a pair).
-To compare the whole send path: ``--swap orchestrator.services.delivery:deliver_batch``.
+To compare the whole send path: ``--swap orchestrator.services.delivery:deliver_batch``; a
+renderer method: ``--swap orchestrator.rendering.renderer:MailRenderer.draft``.
 """
 
 from __future__ import annotations

@@ -8,8 +8,12 @@ side; whole runs could not see a 9% change.
         PYTHONPATH=bench/worker_ab .venv/bin/python bench/end_to_end.py --mails 30000 --pending
     tail -qn1 /tmp/stepmail-worker-ab.*.txt
 
+``STEPMAIL_BENCH_OLD_RENDERER=/tmp/old/orchestrator/rendering/renderer.py`` (instead, or as
+well) compares ``MailRenderer.draft`` the same way: the old half's batches draft their mails
+with the old tree's ``draft`` (and so its ``DraftMail``), on this tree's renderer.
+
 Python imports ``sitecustomize`` at start-up from ``PYTHONPATH``, which the bench passes on
-to its workers. Without ``STEPMAIL_BENCH_OLD_DELIVERY`` nothing changes. The old file is
+to its workers. Without either variable nothing changes. The old file is
 loaded on its own and imports everything else from this tree, so only what
 ``orchestrator/services/delivery.py`` itself does is compared. Each worker process appends
 its running totals to ``/tmp/stepmail-worker-ab.PID.txt`` every 200 batches.
@@ -23,26 +27,42 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 OLD_DELIVERY = os.environ.get("STEPMAIL_BENCH_OLD_DELIVERY")
+OLD_RENDERER = os.environ.get("STEPMAIL_BENCH_OLD_RENDERER")
 ACTORS = "orchestrator.processes.actors"
 
 _spent = {"old": [0.0, 0], "new": [0.0, 0]}  # thread CPU seconds, mails
 _lock = threading.Lock()
 _batches = [0]
 _import = builtins.__import__
+_half = threading.local()  # this thread's batch: "old" or "new"
 
 
-def _old_deliver_batch(path: str) -> Callable[..., Any]:
-    spec = importlib.util.spec_from_file_location("old_tree_delivery", path)
+def _old_module(name: str, path: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["old_tree_delivery"] = module  # dataclasses look their module up
+    sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    return module.deliver_batch  # type: ignore[no-any-return]
+    return module
+
+
+def _alternate_drafts(path: str) -> None:
+    """``MailRenderer.draft`` is the old tree's in an old half's thread."""
+    from orchestrator.rendering.renderer import MailRenderer
+
+    new = MailRenderer.draft
+    old = _old_module("old_tree_renderer", path).MailRenderer.draft
+
+    def draft(self: Any, *args: Any, **kwargs: Any) -> Any:
+        chosen = old if getattr(_half, "value", "new") == "old" else new
+        return chosen(self, *args, **kwargs)
+
+    MailRenderer.draft = draft  # type: ignore[method-assign]
 
 
 def _report() -> None:
@@ -54,15 +74,18 @@ def _report() -> None:
         out.write(totals + "\n")
 
 
-def _install(actors: Any, old_path: str) -> None:
+def _install(actors: Any, old_path: str | None) -> None:
     """The actor looks ``deliver_batch`` up in its module at each call: replaced there."""
     new = actors.deliver_batch
-    old = _old_deliver_batch(old_path)
+    old = _old_module("old_tree_delivery", old_path).deliver_batch if old_path else new
+    if OLD_RENDERER:
+        _alternate_drafts(OLD_RENDERER)
 
     def alternating(deps: Any, send_ids: Sequence[int]) -> Any:
         with _lock:
             _batches[0] += 1
             half = "old" if _batches[0] % 2 else "new"
+        _half.value = half
         started = time.thread_time()
         try:
             return (old if half == "old" else new)(deps, send_ids)
@@ -81,11 +104,11 @@ def _watching_import(name: str, *args: Any, **kwargs: Any) -> Any:
     """Installs the A/B once the actors' module has finished loading, then steps aside."""
     module = _import(name, *args, **kwargs)
     actors = sys.modules.get(ACTORS)
-    if OLD_DELIVERY and hasattr(actors, "deliver_batch"):
+    if (OLD_DELIVERY or OLD_RENDERER) and hasattr(actors, "deliver_batch"):
         builtins.__import__ = _import
         _install(actors, OLD_DELIVERY)
     return module
 
 
-if OLD_DELIVERY:
+if OLD_DELIVERY or OLD_RENDERER:
     builtins.__import__ = _watching_import
