@@ -80,6 +80,7 @@ class BenchConfig:
     threads: int
     validating_fake: bool
     log_dir: Path
+    provider_latency: float = 0.0  # seconds the stand-in holds each answer
     step: str = DUE_STEP  # the onboarding step whose mails are due
     frequency_cap: str | None = None  # STEPMAIL_FREQUENCY_CAP of the workers
 
@@ -109,6 +110,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help="check every payload with the tests' FakeSendGrid (costs ~1.2 ms CPU a mail)",
     )
     parser.add_argument(
+        "--provider-latency-ms",
+        type=float,
+        default=0.0,
+        help="the stand-in answers each send after this long, as the real API's round trip",
+    )
+    parser.add_argument(
         "--step",
         default=DUE_STEP,
         help="the onboarding step that is due (activation_nudge: its condition reads usage)",
@@ -130,6 +137,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         threads=args.threads,
         validating_fake=args.validating_fake,
         log_dir=Path(tempfile.mkdtemp(prefix="stepmail-bench-")),
+        provider_latency=max(0.0, args.provider_latency_ms) / 1000,
         step=args.step,
         frequency_cap=args.frequency_cap,
     )
@@ -167,6 +175,8 @@ def worker_env(config: BenchConfig, api_host: str) -> dict[str, str]:
         "STEPMAIL_QUEUE_NAME": QUEUE,
         "STEPMAIL_JOURNEYS_DIR": str(ROOT / "journeys"),
         "STEPMAIL_TEMPLATES_DIR": str(ROOT / "templates" / "mail"),
+        # two connections a sending thread (its hand-overs, a short transaction), as documented
+        "STEPMAIL_DB_POOL_SIZE": str(max(20, 2 * config.threads + 2)),
     }
     if config.frequency_cap:
         env["STEPMAIL_FREQUENCY_CAP"] = config.frequency_cap
@@ -371,7 +381,9 @@ def measure_drain(
     """Start the fake and the workers, warm up, then tick until every due mail is accepted."""
     broker = make_broker(settings)
     timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE))
-    fake = FakeSendGridProcess(API_KEY, validating=config.validating_fake)
+    fake = FakeSendGridProcess(
+        API_KEY, validating=config.validating_fake, latency=config.provider_latency
+    )
     try:
         started = time.perf_counter()
         with running_workers(config, fake.url, log) as main_pid:
@@ -507,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"worker logs in {config.log_dir}"
     )
     fake = "tests' validating FakeSendGrid" if config.validating_fake else "fast_sendgrid (202)"
+    if config.provider_latency:
+        fake += f", answering after {1000 * config.provider_latency:g} ms"
     load = os.getloadavg()[0]
     print(f"SendGrid stand-in: {fake}; load average {load:.1f} on {os.cpu_count()} CPUs")
     print(f"due step: onboarding/{config.step}; frequency cap: {config.frequency_cap or 'none'}")

@@ -7,6 +7,10 @@ more than half a core at the 1,000 mails/s target: the fake would be measured, n
 Stepmail. This one is a single asyncio protocol (tens of microseconds a request). Use
 ``--validating-fake`` on the bench when the payloads themselves need checking.
 
+``latency`` (seconds) holds each answer back that long, as the real API's round trip does
+(tens to hundreds of milliseconds from most places): with it, a run measures how many sends
+the workers keep in flight rather than their CPU. Answers on one connection keep their order.
+
 It runs as a child process and speaks the bench's pipe protocol: it sends its URL, then
 answers ``"stats"`` with ``(accepted, invalid, connections)`` until ``"stop"``.
 """
@@ -34,9 +38,10 @@ class Tally:
 class SendProtocol(asyncio.Protocol):
     """One client connection: split the byte stream into requests, answer each in order."""
 
-    def __init__(self, tally: Tally, ids: itertools.count[int]) -> None:
+    def __init__(self, tally: Tally, ids: itertools.count[int], latency: float = 0.0) -> None:
         self.tally = tally
         self.ids = ids
+        self.latency = latency
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -49,7 +54,15 @@ class SendProtocol(asyncio.Protocol):
         self.buffer += data
         while (request := self._next_request()) is not None:
             assert self.transport is not None
-            self.transport.write(self._reply(request))
+            reply = self._reply(request)
+            if self.latency:
+                asyncio.get_running_loop().call_later(self.latency, self._write, reply)
+            else:
+                self.transport.write(reply)
+
+    def _write(self, reply: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
 
     def _next_request(self) -> bytes | None:
         """The head of the next complete request (its body consumed), or None to wait."""
@@ -85,15 +98,17 @@ def content_length(head: bytes) -> int:
     return 0
 
 
-def serve(conn: Connection, api_key: str) -> None:
+def serve(conn: Connection, api_key: str, latency: float = 0.0) -> None:
     """Child-process entry point (see the module docstring for the pipe protocol)."""
-    asyncio.run(_serve(conn, api_key))
+    asyncio.run(_serve(conn, api_key, latency))
 
 
-async def _serve(conn: Connection, api_key: str) -> None:
+async def _serve(conn: Connection, api_key: str, latency: float) -> None:
     loop = asyncio.get_running_loop()
     tally, ids = Tally(api_key), itertools.count(1)
-    server = await loop.create_server(lambda: SendProtocol(tally, ids), "127.0.0.1", 0, backlog=512)
+    server = await loop.create_server(
+        lambda: SendProtocol(tally, ids, latency), "127.0.0.1", 0, backlog=512
+    )
     host, port = server.sockets[0].getsockname()[:2]
     conn.send(f"http://{host}:{port}")
     stopped = loop.create_future()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -24,18 +25,22 @@ class FakeStats:
 
 class FakeSendGridProcess:
     """The SendGrid stand-in, in a child process: by default the minimal 202 server of
-    ``fast_sendgrid``; with ``validating``, the tests' ``FakeSendGrid``, which checks every
-    body against the OpenAPI description but costs ~1.2 ms of CPU a request.
+    ``fast_sendgrid`` (answering after ``latency`` seconds); with ``validating``, the tests'
+    ``FakeSendGrid``, which checks every body against the OpenAPI description but costs ~1.2
+    ms of CPU a request.
 
     Either lives in its own process because a server's handler threads sharing this
     process's GIL slowed the scheduler's Redis enqueue tenfold: a bench artefact.
     """
 
-    def __init__(self, api_key: str, *, validating: bool) -> None:
+    def __init__(self, api_key: str, *, validating: bool, latency: float = 0.0) -> None:
+        if validating and latency:
+            raise SystemExit("the validating fake answers at once: no latency with it")
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        target = _serve_fake if validating else serve_fast
-        self._process = context.Process(target=target, args=(child, api_key), daemon=True)
+        target: Callable[..., None] = _serve_fake if validating else serve_fast
+        args: tuple[object, ...] = (child, api_key) if validating else (child, api_key, latency)
+        self._process = context.Process(target=target, args=args, daemon=True)
         self._process.start()
         child.close()
         self.pid: int = self._process.pid or 0
