@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     """SendGrid's API base URL (e.g. its EU host `https://api.eu.sendgrid.com`)."""
     sendgrid_timeout: float = Field(default=10.0, gt=0, le=60)
     """Seconds a SendGrid call may take (below half of SEND_LEASE)."""
+    sendgrid_in_flight: int = Field(default=8, ge=1, le=64)
+    """Mails a sending thread posts to SendGrid at the same time, each over its own
+    keep-alive connection: a thread moves this many mails a round trip. A worker killed
+    mid-send leaves at most this many mails per thread to reconciliation."""
 
     smtp_host: str = Field(default="localhost", max_length=253, pattern=r"^[^\s/@]+$")
     """SMTP server host."""

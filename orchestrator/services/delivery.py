@@ -14,9 +14,10 @@ Transactions: one claims the batch and reads what ``decide`` needs; when the bat
 conditions ask about usage, one statement answers their literal questions for every row
 (:func:`orchestrator.usage.prefetch.prefetch_each`); one for the rows that end without a mail;
 one for the batch's pacing when it has something to write (a deferral, an admission under the
-frequency cap); per row, one for a template that fails; per mail, the hand-over (one
-committed statement, :mod:`~orchestrator.delivery.hand_over`) and one for a failed transport
-call; at the end one records the sent rows.
+frequency cap); per row, one for a template that fails; per window of mails sent together
+(one mail, or up to the transport's ``in_flight``), the hand-over (one committed statement,
+:mod:`~orchestrator.delivery.hand_over`); per failed transport call, one; at the end one
+records the sent rows.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from orchestrator.rendering.compose import compose_mail
 from orchestrator.rendering.context import SenderIdentity, mail_context
 from orchestrator.rendering.renderer import DraftMail, MailRenderer, RenderedMail
 from orchestrator.tracking.links import ClickLinks, click_key
-from orchestrator.transports.base import Transport, is_reconcilable
+from orchestrator.transports.base import Transport, in_flight, is_reconcilable, send_each
 from orchestrator.transports.rate_limit import SendRateLimiter
 from orchestrator.usage.facts import usage_context
 from orchestrator.usage.prefetch import Key, prefetch_each, usage_questions
@@ -126,8 +127,8 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     parts, then composed: :class:`DraftMail`), but the database work of a batch is shared:
     one transaction claims the rows and reads what the decisions need, one writes their
     pacing, one records the sends that went out. That is what makes a worker fast. The one
-    write per mail is its hand-over, just before the transport call, so a crash strands
-    nothing (:mod:`orchestrator.delivery.hand_over`).
+    write per window of mails is its hand-over, just before the transport calls, so a crash
+    strands nothing (:mod:`orchestrator.delivery.hand_over`).
     """
     now = deps.clock.now()
     with deps.engine.begin() as connection:
@@ -479,12 +480,13 @@ def _send_all(
     now: datetime,
     provider_ids: dict[int, str | None],
 ) -> dict[int, str]:
-    """Send the mails one by one, each handed over on the record first, then record the sent
-    rows together.
+    """Send the mails window by window, each window handed over on the record first, then
+    record the sent rows together.
 
-    Killed at any point, the worker leaves at most the one mail it was handing over with an
-    unknown outcome: the ones before are recorded as sent on their attempts, the ones after
-    have no attempt and are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
+    Killed at any point, the worker leaves at most the window it was sending with unknown
+    outcomes (one mail, unless the transport posts several at once: ``in_flight``): the
+    mails before are recorded as sent on their attempts, the ones after have no attempt and
+    are simply sent later (see :mod:`orchestrator.delivery.hand_over`).
     """
     outcomes: dict[int, str] = {}
     hand_overs = HandOverLog(deps.engine, deps.transport.name, deps.archiver)
@@ -504,51 +506,116 @@ def _send_each(
     outcomes: dict[int, str],
     provider_ids: dict[int, str | None],
 ) -> None:
-    """Each mail: keep the lease, take a send slot, hand it over on the record, send it."""
-    lease = deps.rules.lease
-    leased_until = now + lease
-    for index, (claim, entry) in enumerate(ready):
-        leased_until = _keep_lease(deps, ready[index:], leased_until)
-        if not _send_slot(deps, hand_overs):
+    """Each window: keep the lease, take its mails' send slots, hand them over on the
+    record, send them."""
+    leased_until = now + deps.rules.lease
+    size = in_flight(deps.transport)
+    position = 0
+    while position < len(ready):
+        leased_until = _keep_lease(deps, ready[position:], leased_until)
+        window, position = _next_window(deps, ready, position, size, hand_overs, outcomes)
+        if window:
+            _send_window(deps, window, hand_overs, outcomes, provider_ids)
+
+
+def _next_window(
+    deps: DeliveryDeps,
+    ready: Sequence[tuple[Claim, ArchiveEntry]],
+    start: int,
+    size: int,
+    hand_overs: HandOverLog,
+    outcomes: dict[int, str],
+) -> tuple[list[tuple[Claim, ArchiveEntry]], int]:
+    """The mails from ``start`` that go together, each with its send slot taken, and where
+    the next window starts. At most ``size``; no customer twice (their mails leave in
+    order); a window that has mails ends rather than wait for a slot. A mail whose slot
+    never came goes back to ``pending`` (:func:`wait_for_send_slot`)."""
+    window: list[tuple[Claim, ArchiveEntry]] = []
+    customers: set[int] = set()
+    position = start
+    while position < len(ready) and len(window) < size:
+        claim, entry = ready[position]
+        if claim.customer_id in customers:
+            break
+        slot = _send_slot(deps, hand_overs, wait=not window)
+        if slot is None:
+            break
+        position += 1
+        if not slot:
             with deps.engine.begin() as connection:
                 outcomes[claim.send_id] = wait_for_send_slot(
                     connection, claim, deps.clock.now(), deps.jitter
                 )
             continue
-        attempt_id = hand_overs.hand_over(claim, deps.clock.now())
+        window.append((claim, entry))
+        customers.add(claim.customer_id)
+    return window, position
+
+
+def _send_window(
+    deps: DeliveryDeps,
+    window: Sequence[tuple[Claim, ArchiveEntry]],
+    hand_overs: HandOverLog,
+    outcomes: dict[int, str],
+    provider_ids: dict[int, str | None],
+) -> None:
+    """Hand the window's mails over in one committed statement, send those still this
+    worker's, and note what came of each (a failure is written at once)."""
+    attempts = hand_overs.hand_over([claim for claim, _ in window], deps.clock.now())
+    going: list[tuple[Claim, ArchiveEntry, int]] = []
+    for claim, entry in window:
+        attempt_id = attempts.get(claim.send_id)
         if attempt_id is None:
             log.warning("send %d was taken back before it was handed over", claim.send_id)
             outcomes[claim.send_id] = "ignored"
+        else:
+            going.append((claim, entry, attempt_id))
+    if not going:
+        return
+    started = time.perf_counter()
+    results = send_each(deps.transport, [entry.mail for _, entry, _ in going])
+    seconds = time.perf_counter() - started  # each mail of a window waited for all of it
+    for (claim, entry, attempt_id), result in zip(going, results, strict=True):
+        if isinstance(result, DeliveryError):
+            TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(seconds)
+            outcomes[claim.send_id] = _failed(deps, hand_overs, claim, entry, attempt_id, result)
             continue
-        started = time.perf_counter()
-        try:
-            result = deps.transport.send(entry.mail)
-        except DeliveryError as exc:
-            TRANSPORT_LATENCY.labels(deps.transport.name, "error").observe(
-                time.perf_counter() - started
-            )
-            hand_overs.flush()
-            failed_at = deps.clock.now()
-            archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(exc) else []
-            with deps.engine.begin() as connection:
-                outcomes[claim.send_id] = record_failure(
-                    connection, claim, attempt_id, exc, failed_at, deps.retry_policy
-                )
-                write_archive(connection, archived)
-            continue
-        TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(time.perf_counter() - started)
+        TRANSPORT_LATENCY.labels(deps.transport.name, "ok").observe(seconds)
         hand_overs.sent(claim, attempt_id, result, deps.clock.now(), entry)
         provider_ids[claim.send_id] = result.provider_message_id
         outcomes[claim.send_id] = SendState.SENT.value
 
 
-def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog) -> bool:
-    """A slot under ``STEPMAIL_SEND_RATE_LIMIT`` (always, when there is no limit). Before
-    waiting for one, the last sent mail goes on the record, so a crash in the wait leaves it
-    known as sent. The slot is taken before the hand-over: a mail waiting for one has not left."""
+def _failed(
+    deps: DeliveryDeps,
+    hand_overs: HandOverLog,
+    claim: Claim,
+    entry: ArchiveEntry,
+    attempt_id: int,
+    error: DeliveryError,
+) -> str:
+    """Write a failed transport call at once (the sent mails before it first); the state
+    its row went to."""
+    hand_overs.flush()
+    failed_at = deps.clock.now()
+    archived = hand_overs.archive_rows([entry], failed_at) if _may_have_left(error) else []
+    with deps.engine.begin() as connection:
+        outcome = record_failure(connection, claim, attempt_id, error, failed_at, deps.retry_policy)
+        write_archive(connection, archived)
+    return outcome
+
+
+def _send_slot(deps: DeliveryDeps, hand_overs: HandOverLog, *, wait: bool) -> bool | None:
+    """A slot under ``STEPMAIL_SEND_RATE_LIMIT`` (always, when there is no limit): True when
+    taken, False when waiting for one ran out, None when there is none now and ``wait`` is
+    False. Before waiting, the sent mails go on the record, so a crash in the wait leaves
+    them known as sent. The slot is taken before the hand-over: a mail waiting for one has
+    not left."""
     limiter = deps.rate_limiter
     if limiter is None or limiter.try_acquire():
         return True
+    if not wait:
+        return None
     hand_overs.flush()
     return limiter.acquire()
 

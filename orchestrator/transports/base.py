@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.errors import DeliveryError
 from orchestrator.transports.mail import OutgoingMail
 
 
@@ -41,3 +43,30 @@ def is_reconcilable(transport: Transport) -> bool:
     default so transports (and test doubles) that predate the attribute need no change.
     """
     return bool(getattr(transport, "reconcilable", False))
+
+
+def in_flight(transport: Transport) -> int:
+    """How many mails the transport takes at once (:func:`send_each`): its ``in_flight``
+    attribute, else one. Only a transport that posts them side by side has one: handing
+    several mails over before sending them one after another would only leave more of them
+    in doubt after a crash."""
+    return max(1, int(getattr(transport, "in_flight", 1)))
+
+
+def send_each(
+    transport: Transport, mails: Sequence[OutgoingMail]
+) -> list[SendResult | DeliveryError]:
+    """Each mail's result or transport error, in order: through the transport's
+    ``send_many`` when it has one (posting them at the same time), else one ``send`` after
+    another."""
+    send_many = getattr(transport, "send_many", None)
+    if send_many is not None and len(mails) > 1:
+        results: list[SendResult | DeliveryError] = send_many(mails)
+        return results
+    each: list[SendResult | DeliveryError] = []
+    for mail in mails:
+        try:
+            each.append(transport.send(mail))
+        except DeliveryError as exc:
+            each.append(exc)
+    return each

@@ -32,17 +32,21 @@ What stays as it was with urllib3:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
+import select
 import ssl
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pycurl
 
 MAX_ANSWER = 64 * 1024
+_NO_CODE = -1  # a failure libcurl gave no transfer error code for
 _NOT_REWINDABLE = pycurl.SEEKFUNC_FAIL
 # libcurl errors that only happen before a request is written: name resolution, connecting,
 # TLS set-up and the certificate.
@@ -117,7 +121,8 @@ class CaStore:
 
 
 class CurlPost:
-    """POST to ``url`` with fixed ``headers``; safe to share between threads."""
+    """POST to ``url`` with fixed ``headers``, one body (:meth:`post`) or several at once
+    (:meth:`post_many`); safe to share between threads."""
 
     def __init__(
         self,
@@ -143,6 +148,8 @@ class CurlPost:
         self._closed = False
         self._lock = threading.Lock()
         self._handles: list[pycurl.Curl] = []
+        self._local = threading.local()  # each thread's _Window, for post_many
+        self._windows: list[_Window] = []
 
     def post(self, body: bytes) -> Answer:
         if self._closed:
@@ -161,12 +168,50 @@ class CurlPost:
         finally:
             self._slots.release()
 
+    def post_many(self, bodies: Sequence[bytes]) -> list[Answer | NeverSent | MaybeSent]:
+        """Every body POSTed at the same time, the answers (or why there is none) in the
+        order of ``bodies``; nothing is raised for one post's failure.
+
+        The posts run over the calling thread's own keep-alive connections (a
+        :class:`_Window`, at most ``len(bodies)`` of them, kept for its next call), not the
+        shared pool of :meth:`post`: a sending thread then waits one round trip for a whole
+        window of mails instead of one per mail."""
+        if not bodies:
+            return []
+        window = self._thread_window()
+        if window is None:
+            return [NeverSent("the connection pool is closed") for _ in bodies]
+        try:
+            return window.post_all(bodies)
+        finally:
+            with self._lock:
+                window.busy = False
+                if self._closed:
+                    window.close()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             handles, self._handles = self._handles, []
+            idle_windows = [window for window in self._windows if not window.busy]
+            self._windows = [window for window in self._windows if window.busy]
         for handle in handles:
             handle.close()
+        for window in idle_windows:  # a busy one closes itself when its posts are done
+            window.close()
+
+    def _thread_window(self) -> _Window | None:
+        """This thread's window, made on its first call; None once the pool is closed."""
+        window: _Window | None = getattr(self._local, "window", None)
+        with self._lock:
+            if self._closed:
+                return None
+            if window is None or window.closed:
+                window = _Window(self._new_handle)
+                self._local.window = window
+                self._windows.append(window)
+            window.busy = True
+        return window
 
     def _take(self) -> pycurl.Curl:
         try:
@@ -215,20 +260,13 @@ class CurlPost:
         return handle
 
     def _perform(self, handle: pycurl.Curl, body: bytes) -> Answer:
-        lines: list[bytes] = []
-        kept = _Kept()
-        handle.setopt(pycurl.POSTFIELDSIZE, len(body))
-        handle.setopt(pycurl.READFUNCTION, io.BytesIO(body).read)
-        handle.setopt(pycurl.HEADERFUNCTION, _header_collector(lines))
-        handle.setopt(pycurl.WRITEFUNCTION, kept.write)
+        transfer = _Transfer(handle, body)
         try:
             handle.perform()
         except pycurl.error as exc:
             code, message = exc.args[0], str(exc.args[1]) if len(exc.args) > 1 else ""
-            started = handle.getinfo(pycurl.REQUEST_SIZE) > 0 and code not in _BEFORE_ANY_REQUEST
-            raise (MaybeSent if started else NeverSent)(f"curl error {code}: {message}") from None
-        status = int(handle.getinfo(pycurl.RESPONSE_CODE))
-        return Answer(status, tuple(lines), kept.bytes())
+            raise transfer.failure(int(code), message) from None
+        return transfer.answer()
 
 
 def _cannot_rewind(offset: int, origin: int) -> int:
@@ -262,3 +300,132 @@ class _Kept:
 
     def bytes(self) -> bytes:
         return b"".join(self._parts)
+
+
+class _Transfer:
+    """One POST set up on ``handle``: the answer it collects and, when libcurl reports a
+    failure, whether the request can have left (the same rules for :meth:`CurlPost.post`
+    and :meth:`CurlPost.post_many`)."""
+
+    def __init__(self, handle: pycurl.Curl, body: bytes) -> None:
+        self.handle = handle
+        self._lines: list[bytes] = []
+        self._kept = _Kept()
+        handle.setopt(pycurl.POSTFIELDSIZE, len(body))
+        handle.setopt(pycurl.READFUNCTION, io.BytesIO(body).read)
+        handle.setopt(pycurl.HEADERFUNCTION, _header_collector(self._lines))
+        handle.setopt(pycurl.WRITEFUNCTION, self._kept.write)
+
+    def answer(self) -> Answer:
+        status = int(self.handle.getinfo(pycurl.RESPONSE_CODE))
+        return Answer(status, tuple(self._lines), self._kept.bytes())
+
+    def failure(self, code: int, message: str) -> NeverSent | MaybeSent:
+        started = self.handle.getinfo(pycurl.REQUEST_SIZE) > 0 and code not in _BEFORE_ANY_REQUEST
+        return (MaybeSent if started else NeverSent)(f"curl error {code}: {message}")
+
+
+class _Window:
+    """One thread's libcurl multi handle: the transfers of a :meth:`CurlPost.post_many` run
+    side by side on it, and their connections stay in its cache for the thread's next
+    window (libcurl keeps a multi's connections with the multi, not with an easy handle). It
+    is only ever used by the thread that made it."""
+
+    def __init__(self, new_handle: Callable[[], pycurl.Curl]) -> None:
+        self._new_handle = new_handle
+        self._multi = pycurl.CurlMulti()
+        self._idle: list[pycurl.Curl] = []
+        self._size = 0
+        self.busy = False  # between CurlPost._thread_window and the end of post_many
+        self.closed = False
+
+    def post_all(self, bodies: Sequence[bytes]) -> list[Answer | NeverSent | MaybeSent]:
+        if len(bodies) > self._size:  # the multi keeps as many connections as a window needs
+            self._size = len(bodies)
+            self._multi.setopt(pycurl.M_MAXCONNECTS, self._size)
+        running: dict[pycurl.Curl, tuple[int, _Transfer]] = {}
+        results: list[Answer | NeverSent | MaybeSent | None] = [None] * len(bodies)
+        try:
+            for index, body in enumerate(bodies):
+                handle = self._idle.pop() if self._idle else self._new_handle()
+                transfer = _Transfer(handle, body)
+                self._multi.add_handle(handle)
+                running[handle] = index, transfer
+            self._run(running, results)
+        except pycurl.error as exc:  # the multi handle itself failed
+            self._abandon(running, results, f"libcurl: {exc}")
+        except BaseException:  # interrupted (a time limit, a shutdown): nothing to return
+            self._abandon(running, results, "interrupted")
+            raise
+        return [NeverSent("not started") if result is None else result for result in results]
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for handle in self._idle:
+            handle.close()
+        self._idle = []
+        self._multi.close()
+
+    def _run(
+        self,
+        running: dict[pycurl.Curl, tuple[int, _Transfer]],
+        results: list[Answer | NeverSent | MaybeSent | None],
+    ) -> None:
+        """Drive the transfers until each has finished (libcurl's own timeouts end each)."""
+        while running:
+            while True:
+                code, _ = self._multi.perform()
+                if code != pycurl.E_CALL_MULTI_PERFORM:
+                    break
+            self._collect(running, results)
+            if running:
+                self._wait()
+
+    def _collect(
+        self,
+        running: dict[pycurl.Curl, tuple[int, _Transfer]],
+        results: list[Answer | NeverSent | MaybeSent | None],
+    ) -> None:
+        while True:
+            queued, done, failed = self._multi.info_read()
+            for handle in done:
+                index, transfer = running.pop(handle)
+                results[index] = transfer.answer()
+                self._multi.remove_handle(handle)
+                self._idle.append(handle)
+            for handle, code, message in failed:
+                index, transfer = running.pop(handle)
+                results[index] = transfer.failure(code, str(message))
+                self._multi.remove_handle(handle)
+                handle.close()  # its connection is in an unknown state: never reused
+            if not queued:
+                return
+
+    def _wait(self) -> None:
+        """Until a socket of the window is ready or libcurl's next timeout (a multi without
+        a socket yet, resolving a name, is polled every few milliseconds)."""
+        timeout_ms = self._multi.timeout()
+        seconds = 1.0 if timeout_ms < 0 else min(timeout_ms / 1000, 1.0)
+        readable, writable, broken = self._multi.fdset()
+        if readable or writable or broken:
+            select.select(readable, writable, broken, seconds)
+        else:
+            time.sleep(min(seconds, 0.005))
+
+    def _abandon(
+        self,
+        running: dict[pycurl.Curl, tuple[int, _Transfer]],
+        results: list[Answer | NeverSent | MaybeSent | None],
+        why: str,
+    ) -> None:
+        """A window that cannot go on: each unfinished post may or may not have left (as
+        libcurl's count of bytes written says), and the multi is not used again."""
+        for handle, (index, transfer) in running.items():
+            results[index] = transfer.failure(_NO_CODE, why)
+            with contextlib.suppress(pycurl.error):
+                self._multi.remove_handle(handle)
+            handle.close()
+        running.clear()
+        self.close()

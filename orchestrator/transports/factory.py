@@ -49,6 +49,7 @@ def _sendgrid(settings: Settings) -> Transport:
         api_host=settings.sendgrid_api_host,
         timeout=settings.sendgrid_timeout,
         sandbox_mode=settings.sendgrid_sandbox,
+        in_flight=settings.sendgrid_in_flight,
     )
 
 

@@ -209,6 +209,7 @@ def installation_env(settings: Settings, **extra: str) -> dict[str, str]:
         "STEPMAIL_SMTP_TIMEOUT": str(settings.smtp_timeout),
         "STEPMAIL_SENDGRID_API_HOST": settings.sendgrid_api_host,
         "STEPMAIL_SENDGRID_TIMEOUT": str(settings.sendgrid_timeout),
+        "STEPMAIL_SENDGRID_IN_FLIGHT": str(settings.sendgrid_in_flight),
         "STEPMAIL_RECONCILIATION_WINDOW": str(settings.reconciliation_window),
         "STEPMAIL_SEND_RATE_LIMIT": str(settings.send_rate_limit),
         # Off unless a test asks: several installations (and helpers) share this host's ports.

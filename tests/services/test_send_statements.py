@@ -38,7 +38,7 @@ def deliver_counting(
 
     original = HandOverLog.hand_over
 
-    def hand_over(self: HandOverLog, *args: Any) -> int | None:
+    def hand_over(self: HandOverLog, *args: Any) -> dict[int, int]:
         tally["hand_overs"] += 1
         return original(self, *args)
 

@@ -1,0 +1,170 @@
+"""A window of mails posted to SendGrid at once (``SendGridTransport.send_many``): side by side
+over the thread's own kept connections, each mail with the outcome it would have alone, and
+never a mail posted twice."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from orchestrator.errors import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UnknownDeliveryOutcome,
+)
+from orchestrator.transports.base import SendResult
+from orchestrator.transports.sendgrid import SendGridTransport
+from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.transports.test_sendgrid import CLIENT_TIMEOUT, _read_request, make_mail
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGrid]:
+    with FakeSendGrid(hang_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def transport(sendgrid: FakeSendGrid) -> Iterator[SendGridTransport]:
+    client = SendGridTransport(sendgrid.api_key, sendgrid.url, timeout=CLIENT_TIMEOUT)
+    yield client
+    client.close()
+
+
+def test_a_window_is_posted_at_once_and_its_connections_are_kept(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    arrived = threading.Barrier(4, timeout=2.0)  # each answer waits for all four requests
+
+    def together(body: object) -> str:
+        try:
+            arrived.wait()
+        except threading.BrokenBarrierError:
+            return "500"  # posted one after another: never reached
+        return "ok"
+
+    sendgrid.script(together)
+    first = transport.send_many([make_mail(subject=f"a{n}") for n in range(4)])
+    second = transport.send_many([make_mail(subject=f"b{n}") for n in range(4)])
+
+    assert all(isinstance(result, SendResult) for result in first + second)
+    given = {mail.message_id for mail in sendgrid.accepted}
+    assert {result.provider_message_id for result in first + second} == given  # type: ignore[union-attr]
+    assert len(given) == 8
+    assert sendgrid.connections == 4  # the second window went over the first one's
+
+
+def test_each_mail_of_a_window_has_the_outcome_it_would_have_alone(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    answers = {"ok": "ok", "slow down": "429", "refused": "400", "hangs": "hang", "drops": "drop"}
+    sendgrid.script(lambda body: answers[body["subject"]])
+
+    results = transport.send_many([make_mail(subject=subject) for subject in answers])
+
+    ok, slow_down, refused, hangs, drops = results
+    assert isinstance(ok, SendResult) and ok.provider_message_id
+    assert isinstance(slow_down, TransientDeliveryError)
+    assert (slow_down.status, slow_down.retry_after) == (429, 1.0)
+    assert isinstance(refused, PermanentDeliveryError) and refused.status == 400
+    assert isinstance(hangs, UnknownDeliveryOutcome)
+    assert isinstance(drops, UnknownDeliveryOutcome)
+    # the connections of the failed posts are not used again; the next window goes through
+    sendgrid.script(lambda body: "ok")
+    again = transport.send_many([make_mail(), make_mail()])
+    assert all(isinstance(result, SendResult) for result in again)
+
+
+def test_a_mail_that_cannot_be_written_fails_alone(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    mails = [
+        make_mail(subject="first"),
+        make_mail(subject="broken", html="lone \ud800"),
+        make_mail(subject="last"),
+    ]
+
+    first, broken, last = transport.send_many(mails)
+
+    assert isinstance(broken, PermanentDeliveryError)
+    assert isinstance(first, SendResult) and isinstance(last, SendResult)
+    assert sorted(mail.body["subject"] for mail in sendgrid.accepted) == ["first", "last"]
+
+
+def test_a_closed_transport_posts_no_window(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    transport.close()
+    results = transport.send_many([make_mail(), make_mail()])
+    assert all(isinstance(result, TransientDeliveryError) for result in results)
+    assert all("closed" in str(result) for result in results)
+    assert sendgrid.accepted == []
+
+
+def test_a_window_under_way_when_the_transport_closes_is_answered(
+    sendgrid: FakeSendGrid, transport: SendGridTransport
+) -> None:
+    arrived, go = threading.Barrier(3, timeout=2.0), threading.Event()
+
+    def held(body: object) -> str:
+        arrived.wait()
+        go.wait(2.0)
+        return "ok"
+
+    sendgrid.script(held)
+    results: list[object] = []
+    sender = threading.Thread(
+        target=lambda: results.extend(transport.send_many([make_mail(), make_mail()]))
+    )
+    sender.start()
+    arrived.wait()  # both requests are at the server
+    transport.close()
+    go.set()
+    sender.join()
+
+    assert len(results) == 2 and all(isinstance(result, SendResult) for result in results)
+    after = transport.send_many([make_mail(), make_mail()])
+    assert all(isinstance(result, TransientDeliveryError) for result in after)
+
+
+def test_a_kept_connection_closed_without_an_answer_is_never_posted_again() -> None:
+    """The window's form of the single post's guarantee: libcurl would resend a request
+    whose kept connection closed before answering, and may not."""
+    bodies: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        peer = threading.Thread(target=_answer_first_then_hang_up, args=(server, bodies))
+        peer.start()
+        transport = SendGridTransport("SG.key", f"http://127.0.0.1:{server.getsockname()[1]}")
+        try:
+            [first] = transport.send_many([make_mail(subject="first")])
+            [second] = transport.send_many([make_mail(subject="second")])
+        finally:
+            transport.close()
+            peer.join()
+    assert isinstance(first, SendResult)
+    assert isinstance(second, UnknownDeliveryOutcome)
+    assert [json.loads(body)["subject"] for body in bodies] == ["first", "second"]
+
+
+def _answer_first_then_hang_up(server: socket.socket, bodies: list[bytes]) -> None:
+    """Answer the first request 202, read the second whole and close without a word; then
+    take (and record) any further connection for a while."""
+    server.settimeout(2.0)
+    connection, _ = server.accept()
+    with connection:
+        bodies.append(_read_request(connection))
+        connection.sendall(
+            b"HTTP/1.1 202 Accepted\r\nX-Message-Id: m1\r\nContent-Length: 0\r\n\r\n"
+        )
+        bodies.append(_read_request(connection))
+    server.settimeout(1.0)
+    try:
+        again, _ = server.accept()
+    except TimeoutError:
+        return
+    with again:
+        bodies.append(_read_request(again))
