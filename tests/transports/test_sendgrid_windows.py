@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,8 @@ from orchestrator.errors import (
 )
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.sendgrid import SendGridTransport
+from tests.fakes.certificates import write_self_signed
+from tests.fakes.connect_proxy import ConnectProxy
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.transports.test_sendgrid import CLIENT_TIMEOUT, _read_request, make_mail
 
@@ -168,3 +172,57 @@ def _answer_first_then_hang_up(server: socket.socket, bodies: list[bytes]) -> No
         return
     with again:
         bodies.append(_read_request(again))
+
+
+# -- TLS and the egress proxy, as for a single post --------------------------------------------
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    return write_self_signed(tmp_path)
+
+
+@pytest.fixture
+def tls_sendgrid(certificate: tuple[Path, Path]) -> Iterator[FakeSendGrid]:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(*certificate)
+    with FakeSendGrid(tls=tls) as server:
+        yield server
+
+
+@pytest.fixture
+def no_proxy_but_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_proxy_but_ours")
+def test_a_window_goes_through_the_proxy_tunnel_with_tls_verified(
+    tls_sendgrid: FakeSendGrid, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        transport = SendGridTransport(tls_sendgrid.api_key, tls_sendgrid.url, timeout=2.0)
+        try:
+            results = transport.send_many([make_mail(), make_mail(), make_mail()])
+        finally:
+            transport.close()
+    assert all(isinstance(result, SendResult) for result in results)
+    assert proxy.tunnels == [tls_sendgrid.url.removeprefix("https://")] * 3
+    assert len(tls_sendgrid.accepted) == 3
+
+
+@pytest.mark.usefixtures("no_proxy_but_ours")
+def test_a_window_to_an_untrusted_certificate_is_never_sent(
+    tls_sendgrid: FakeSendGrid,
+) -> None:
+    # the stand-in's certificate is in neither SSL_CERT_FILE nor the system store
+    transport = SendGridTransport(tls_sendgrid.api_key, tls_sendgrid.url, timeout=2.0)
+    try:
+        results = transport.send_many([make_mail(), make_mail()])
+    finally:
+        transport.close()
+    assert all(isinstance(result, TransientDeliveryError) for result in results)
+    assert all("not sent" in str(result) for result in results)
+    assert tls_sendgrid.accepted == []
