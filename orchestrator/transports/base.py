@@ -57,10 +57,10 @@ def send_each(
     transport: Transport, mails: Sequence[OutgoingMail]
 ) -> list[SendResult | DeliveryError]:
     """Each mail's result or transport error, in order: through the transport's
-    ``send_many`` when it has one (posting them at the same time), else one ``send`` after
-    another."""
+    ``send_many`` when it has one (posting them at the same time, a window of one mail too:
+    over the same connections), else one ``send`` after another."""
     send_many = getattr(transport, "send_many", None)
-    if send_many is not None and len(mails) > 1:
+    if send_many is not None:
         results: list[SendResult | DeliveryError] = send_many(mails)
         return results
     each: list[SendResult | DeliveryError] = []

@@ -54,7 +54,7 @@ from orchestrator.transports.mail import Mailbox, OutgoingMail
 logger = logging.getLogger(__name__)
 
 SEND_PATH = "/v3/mail/send"
-MAX_CONNECTIONS = 20  # per process: at least WORKER_THREADS (8 by default), like DB_POOL_SIZE
+MAX_CONNECTIONS = 20  # the shared pool of single posts (send); windows keep their own
 IN_FLIGHT = 8  # mails a sending thread posts at once (STEPMAIL_SENDGRID_IN_FLIGHT)
 MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
