@@ -487,6 +487,14 @@ def load_settings(**overrides: object) -> Settings:
             f"below half of STEPMAIL_SEND_LEASE ({slowest:.0f}s ≥ {settings.send_lease / 2:.0f}s): "
             "a worker renews its batch's lease between sends, not during one"
         )
+    sockets = worker_sockets(settings)
+    if sockets > WORKER_SOCKET_LIMIT:
+        raise ConfigurationError(
+            f"STEPMAIL_WORKER_THREADS × STEPMAIL_SENDGRID_IN_FLIGHT ({settings.worker_threads} × "
+            f"{settings.sendgrid_in_flight}) would keep about {sockets} connections open in a "
+            f"worker process, more than {WORKER_SOCKET_LIMIT}: lower one of them, or run more "
+            "worker processes"
+        )
     if settings.tier_low_threshold > settings.tier_high_threshold:
         raise ConfigurationError(
             "STEPMAIL_TIER_LOW_THRESHOLD must not exceed STEPMAIL_TIER_HIGH_THRESHOLD"
@@ -498,6 +506,22 @@ def load_settings(**overrides: object) -> Settings:
             "a SendGrid batch of the largest size could never be read"
         )
     return settings
+
+
+# A worker process waits for its SendGrid windows with select(), which sees descriptors below
+# 1,024 only (FD_SETSIZE): its database pool, its SendGrid connections and its own files
+# must stay under that, with room for the files and Redis connections a process has.
+WORKER_SOCKET_LIMIT = 900
+_SINGLE_POSTS = 20  # transports.sendgrid.MAX_CONNECTIONS, the shared pool of single posts
+
+
+def worker_sockets(settings: Settings) -> int:
+    """About how many connections a worker process keeps: its database pool, and with
+    SendGrid each thread's window plus the shared pool of single posts."""
+    if settings.mail_transport != "sendgrid":
+        return settings.db_pool_size
+    windows = settings.worker_threads * settings.sendgrid_in_flight
+    return settings.db_pool_size + windows + _SINGLE_POSTS
 
 
 @lru_cache(maxsize=1)

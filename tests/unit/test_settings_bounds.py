@@ -144,3 +144,18 @@ def test_footer_texts_are_one_line(value: str) -> None:
 def test_the_preauth_budget_holds_at_least_one_batch() -> None:
     message = refused(preauth_body_budget=2 * 1024 * 1024, max_batch_body_bytes=4 * 1024 * 1024)
     assert message.startswith("STEPMAIL_PREAUTH_BODY_BUDGET must be at least")
+
+
+def test_a_worker_that_would_keep_too_many_connections_is_refused() -> None:
+    message = refused(
+        mail_transport="sendgrid", sendgrid_api_key="SG.key", worker_threads=64,
+        sendgrid_in_flight=16,
+    )  # fmt: skip
+    assert message.startswith("STEPMAIL_WORKER_THREADS × STEPMAIL_SENDGRID_IN_FLIGHT (64 × 16)")
+    assert "\n" not in message
+    # the same threads with another transport, or with fewer in flight, are fine
+    load_settings(_env_file=None, worker_threads=64, sendgrid_in_flight=16)
+    load_settings(
+        _env_file=None, mail_transport="sendgrid", sendgrid_api_key="SG.key", worker_threads=64,
+        sendgrid_in_flight=8,
+    )  # fmt: skip
