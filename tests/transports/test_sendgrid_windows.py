@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,23 +18,18 @@ from orchestrator.errors import (
 )
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.sendgrid import SendGridTransport
-from tests.fakes.certificates import write_self_signed
 from tests.fakes.connect_proxy import ConnectProxy
 from tests.fakes.sendgrid_server import FakeSendGrid
-from tests.transports.test_sendgrid import CLIENT_TIMEOUT, _read_request, make_mail
+from tests.transports.test_sendgrid import (
+    _answer_once_then_hang_up,
+    certificate,
+    make_mail,
+    sendgrid,
+    tls_sendgrid,
+    transport,
+)
 
-
-@pytest.fixture
-def sendgrid() -> Iterator[FakeSendGrid]:
-    with FakeSendGrid(hang_seconds=2.0) as server:
-        yield server
-
-
-@pytest.fixture
-def transport(sendgrid: FakeSendGrid) -> Iterator[SendGridTransport]:
-    client = SendGridTransport(sendgrid.api_key, sendgrid.url, timeout=CLIENT_TIMEOUT)
-    yield client
-    client.close()
+__all__ = ["certificate", "sendgrid", "tls_sendgrid", "transport"]  # fixtures
 
 
 def test_a_window_is_posted_at_once_and_its_connections_are_kept(
@@ -140,7 +133,7 @@ def test_a_kept_connection_closed_without_an_answer_is_never_posted_again() -> N
     whose kept connection closed before answering, and may not."""
     bodies: list[bytes] = []
     with socket.create_server(("127.0.0.1", 0)) as server:
-        peer = threading.Thread(target=_answer_first_then_hang_up, args=(server, bodies))
+        peer = threading.Thread(target=_answer_once_then_hang_up, args=(server, bodies))
         peer.start()
         transport = SendGridTransport("SG.key", f"http://127.0.0.1:{server.getsockname()[1]}")
         try:
@@ -154,40 +147,7 @@ def test_a_kept_connection_closed_without_an_answer_is_never_posted_again() -> N
     assert [json.loads(body)["subject"] for body in bodies] == ["first", "second"]
 
 
-def _answer_first_then_hang_up(server: socket.socket, bodies: list[bytes]) -> None:
-    """Answer the first request 202, read the second whole and close without a word; then
-    take (and record) any further connection for a while."""
-    server.settimeout(2.0)
-    connection, _ = server.accept()
-    with connection:
-        bodies.append(_read_request(connection))
-        connection.sendall(
-            b"HTTP/1.1 202 Accepted\r\nX-Message-Id: m1\r\nContent-Length: 0\r\n\r\n"
-        )
-        bodies.append(_read_request(connection))
-    server.settimeout(1.0)
-    try:
-        again, _ = server.accept()
-    except TimeoutError:
-        return
-    with again:
-        bodies.append(_read_request(again))
-
-
 # -- TLS and the egress proxy, as for a single post --------------------------------------------
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    return write_self_signed(tmp_path)
-
-
-@pytest.fixture
-def tls_sendgrid(certificate: tuple[Path, Path]) -> Iterator[FakeSendGrid]:
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(*certificate)
-    with FakeSendGrid(tls=tls) as server:
-        yield server
 
 
 @pytest.fixture
