@@ -134,7 +134,11 @@ def test_the_send_rate_limit_holds_across_two_worker_processes(
     times = fake.request_times
     assert len(times) == MAILS  # every mail once, none dropped
     slots = runtime.rate_limiter.slots_per_bucket if runtime.rate_limiter else 0
-    assert max_per_sliding_second(times) <= RATE + slots + 1  # +1: network jitter at the fake
+    # +2: a post reaches the fake some time after its slot was taken (the hand-over's commit
+    # lies between), up to a bucket late on a machine running the whole suite (once 8 in a
+    # second, two posts 6 ms apart). A broken limit still fails: none sends 20 in well under
+    # a second, one big one-second bucket lets 2 × RATE through across its boundary.
+    assert max_per_sliding_second(times) <= RATE + slots + 2
     assert fake.invalid == []
     assert fake.connections >= 2  # both processes sent (each has its own connection pool)
 
