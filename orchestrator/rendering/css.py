@@ -41,6 +41,7 @@ from jinja2.lexer import Token, TokenStream
 
 from orchestrator.errors import StylesheetError
 from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme, safe_link
+from orchestrator.rendering.slots import link_filter_reading_unmarked
 from orchestrator.tracking.links import track_link
 
 STYLESHEET = "layouts/mail.css"
@@ -200,8 +201,8 @@ class InlineStylesheet(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.filters.setdefault("safe_link", safe_link)
-        environment.filters.setdefault("track_link", track_link)
+        environment.filters.setdefault("safe_link", link_filter_reading_unmarked(safe_link))
+        environment.filters.setdefault("track_link", link_filter_reading_unmarked(track_link))
 
     def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
         if not (stream.name or "").endswith(".html"):

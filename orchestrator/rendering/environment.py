@@ -8,7 +8,7 @@ every send keeps a worker from making eight ``stat`` calls per mail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,12 +19,15 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     Undefined,
+    nodes,
     select_autoescape,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
+from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 
 
@@ -75,6 +78,23 @@ class MailSandbox(ImmutableSandboxedEnvironment):
     undefined. That is all this does; every other lookup (``.items``, objects, subclasses)
     goes through the sandbox's checks as before."""
 
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        """The compiled code, with whether the template passes its values on written into it
+        (:mod:`orchestrator.rendering.slots`): the verdict cannot outlive the code it is about."""
+        code = super()._generate(source, name, filename, defer_init)
+        return f"{code}\n{slots.VERDICT} = {slots.passes_values_on(source)!r}\n"
+
+    def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
+        template = super()._load_template(name, globals)
+        slots.note_template(template)  # a marked render through it must be able to trust it
+        return template
+
     def getattr(self, obj: Any, attribute: str) -> Any | Undefined:
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
             try:
@@ -102,6 +122,7 @@ def mail_environment(loader: BaseLoader, stylesheet: object) -> MailSandbox:
         lstrip_blocks=True,
         auto_reload=True,
         cache_size=1000,
+        finalize=slots.finalize,
     )
     env.extend(mail_stylesheet=stylesheet)
     env.filters["money"] = format_money

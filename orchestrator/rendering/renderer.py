@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import html as html_lib
 import os
-import re
 import threading
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
-from resiliparse.extract.html2text import extract_plain_text
 
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import TemplateError
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
+from orchestrator.rendering.slots import marking, note_template, unmarked
+from orchestrator.rendering.text_part import LayoutTexts, plain_text
 from orchestrator.tracking.links import ClickLinks, tracking
 
 _RENDER_ERRORS = (
@@ -38,9 +39,6 @@ _RENDER_ERRORS = (
     TemplateNotFound,  # a missing layout or macro file, found only when extended or imported
     TemplateSyntaxError,  # ... or a broken one
 )
-_BLANK_RUNS = re.compile(r"\n{3,}")
-# Never part of the text: the inbox preview line is hidden in the HTML, and so it is here.
-_NOT_TEXT = [".preheader", "head", "style", "script"]
 
 
 @dataclass(frozen=True)
@@ -59,15 +57,26 @@ class DraftMail:
     A batch drafts all its mails, then finishes them all: the HTML-to-text converter is C++
     with its own code and tables, and run between two Jinja renders it found none of them in
     the CPU's caches and took about twice as long (~140 against ~70 µs a mail; a worker's CPU
-    a mail fell by ~0.09 ms, 8–9%: bench/README, "Session 14")."""
+    a mail fell by ~0.09 ms, 8–9%: bench/README, "Session 14").
+
+    ``marked`` is the HTML with its values marked, when its layout's text may be reused
+    (:mod:`orchestrator.rendering.text_part`), and ``texts`` the renderer's layouts."""
 
     subject: str
     html: str
     text: str | None
     template_name: str
+    marked: str | None = field(default=None, repr=False, compare=False)
+    texts: LayoutTexts | None = field(default=None, repr=False, compare=False)
 
     def finish(self) -> RenderedMail:
-        text = plain_text(self.html) if self.text is None else self.text
+        text = self.text
+        if text is None:
+            text = (
+                plain_text(self.html)
+                if self.texts is None
+                else self.texts.text(self.html, self.marked)
+            )
         return RenderedMail(self.subject, self.html, text, self.template_name)
 
 
@@ -90,6 +99,9 @@ class MailRenderer:
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, str, str, str], tuple[float, int, str | None]] = {}
         self._frames = str(templates_dir.resolve()) + os.sep  # where our templates' code comes from
+        self.texts = LayoutTexts()
+        # Templates a marked render could not trust (see _render_marked), until recompiled.
+        self._unmarked: weakref.WeakKeyDictionary[Template, bool] = weakref.WeakKeyDictionary()
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first template name of the fallback chain that exists, or None.
@@ -152,14 +164,36 @@ class MailRenderer:
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
         with tracking(links):
-            body = self._render(html_template, html_name, context)  # CSS inlined at compile
+            body, marked = self._render_marked(html_template, html_name, context)
         text_name = self.resolve(template, tier, locale, "txt")
         text = None  # made from the HTML when the draft is finished
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)
             if links is not None:
                 text = links.track_text(text)
-        return DraftMail(subject=subject, html=body, text=text, template_name=html_name)
+        if text is not None:
+            marked = None
+        return DraftMail(subject, body, text, html_name, marked=marked, texts=self.texts)
+
+    def _render_marked(
+        self, template: Template, name: str, context: Mapping[str, Any]
+    ) -> tuple[str, str | None]:
+        """The HTML (its stylesheet was inlined at compile time), and the same with its values
+        marked when its layout's text may be reused (:mod:`orchestrator.rendering.slots`).
+
+        A marked render that cannot be trusted (a template that does not pass its values on,
+        a mark's character in a value) is drawn again unmarked; a template whose own templates
+        failed is drawn unmarked from then on, until it is compiled again."""
+        if template in self._unmarked:
+            return self._render(template, name, context), None
+        with marking() as marks:
+            note_template(template)
+            marked = self._render(template, name, context)
+        if marks.clean(marked):
+            return unmarked(marked), None if marks.varied else marked
+        if not marks.templates_pass:
+            self._unmarked[template] = True
+        return self._render(template, name, context), None
 
     def _load(self, name: str) -> Template:
         try:
@@ -222,22 +256,3 @@ class MailRenderer:
         if not path.startswith(root + os.sep):
             return None
         return path[len(root) + 1 :].replace(os.sep, "/")
-
-
-def plain_text(html: str) -> str:
-    """The text part from the HTML, links written out as ``text (url)``.
-
-    resiliparse (Apache-2.0, C++) is used rather than inscriptis: both keep the reading
-    order, but this is about seven times faster, and the text part is made for every send.
-    """
-    text = extract_plain_text(
-        html,
-        preserve_formatting=True,
-        main_content=False,
-        links=True,
-        alt_texts=True,
-        list_bullets=True,
-        skip_elements=_NOT_TEXT,
-    )
-    lines = [line.rstrip() for line in text.splitlines()]
-    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip() + "\n"

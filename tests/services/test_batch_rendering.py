@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import orchestrator.rendering.renderer as renderer_module
 from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.rendering.text_part import LayoutTexts, plain_text
 from orchestrator.runtime import Runtime
 from orchestrator.services.delivery import deliver_batch
 from orchestrator.services.scheduling import claim_due_sends
@@ -36,18 +36,18 @@ def due_welcomes(client: TestClient, runtime: Runtime, count: int) -> list[int]:
 def spy_on_rendering(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The order in which a batch drafts its mails (``html``) and makes text parts (``text``)."""
     calls: list[str] = []
-    draft, plain_text = MailRenderer.draft, renderer_module.plain_text
+    draft, text = MailRenderer.draft, LayoutTexts.text
 
     def spied_draft(self: MailRenderer, *args: Any, **kwargs: Any) -> Any:
         calls.append("html")
         return draft(self, *args, **kwargs)
 
-    def spied_plain_text(html: str) -> str:
+    def spied_text(self: LayoutTexts, html: str, marked: str | None) -> str:
         calls.append("text")
-        return plain_text(html)
+        return text(self, html, marked)
 
     monkeypatch.setattr(MailRenderer, "draft", spied_draft)
-    monkeypatch.setattr(renderer_module, "plain_text", spied_plain_text)
+    monkeypatch.setattr(LayoutTexts, "text", spied_text)
     return calls
 
 
@@ -63,7 +63,7 @@ def test_a_batch_makes_its_text_parts_after_all_its_html(
     assert outcomes == ["sent"] * 4
     assert calls == ["html"] * 4 + ["text"] * 4
     for mail in transport.sent:
-        assert mail.text == renderer_module.plain_text(mail.html)
+        assert mail.text == plain_text(mail.html)
         assert "山田 太郎" in mail.text and "(http" in mail.text  # the content, links written out
 
 
@@ -106,5 +106,5 @@ def test_a_text_template_is_kept_as_written(tmp_path: Path) -> None:
     assert with_text.text == "Hello Ann, as written"
     assert with_text.finish().text == "Hello Ann, as written"
     assert without.text is None  # made from the HTML when finished
-    assert without.finish().text == renderer_module.plain_text(without.html)
+    assert without.finish().text == plain_text(without.html)
     assert renderer.render("note", "tech", "en", {"name": "Ann"}) == with_text.finish()

@@ -1,0 +1,136 @@
+"""The plain-text part of a mail, made from its HTML, once per layout.
+
+Converting HTML to text was the largest single cost of a send: ~19% of a worker's CPU
+(bench/README, "Session 16"). But a batch's mails mostly share their HTML but for a few
+values (one step, tier and language; another name and other signed links), and the text of
+that *layout* is the same but for the same values. :mod:`orchestrator.rendering.slots` marks
+where each value stands; :class:`LayoutTexts` converts a layout once, with numbered marks,
+and then fills each later mail's values into that text.
+
+A layout is learnt the second time it is seen (a mail whose HTML is its own costs one
+conversion, not two), and only when the text filled from it is, for the mail it was learnt
+from, exactly the text converted from that mail's HTML. Values the converter might not copy
+as written are never marked (``slots.opaque``), so what held for that mail holds for the next.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import threading
+
+from resiliparse.extract.html2text import extract_plain_text
+
+from orchestrator.rendering.slots import CLOSE, OPEN
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+# Never part of the text: the inbox preview line is hidden in the HTML, and so it is here.
+_NOT_TEXT = [".preheader", "head", "style", "script"]
+_VALUE = re.compile(f"{OPEN}([^{OPEN}{CLOSE}]*){CLOSE}")
+# While a layout is learnt, each value's mark carries its number: a character of the
+# supplementary private-use planes (the converter keeps them, and reorders values: a link's
+# address is written after its text).
+_FIRST_NUMBER = 0xF0000
+_MOST_VALUES = 0xFFFE
+_NUMBERED = re.compile(f"{OPEN}([\U000f0000-\U000ffffd])([^{OPEN}{CLOSE}]*){CLOSE}")
+
+
+def plain_text(html: str) -> str:
+    """The text part from the HTML, links written out as ``text (url)``.
+
+    resiliparse (Apache-2.0, C++) is used rather than inscriptis: both keep the reading
+    order, but this is about seven times faster, and the text part is made for every send.
+    """
+    text = extract_plain_text(
+        html,
+        preserve_formatting=True,
+        main_content=False,
+        links=True,
+        alt_texts=True,
+        list_bullets=True,
+        skip_elements=_NOT_TEXT,
+    )
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+class _LayoutText:
+    """A layout's text: fixed pieces, and after each the number of the value that follows."""
+
+    __slots__ = ("head", "rest")
+
+    def __init__(self, head: str, rest: tuple[tuple[int, str], ...]) -> None:
+        self.head = head
+        self.rest = rest
+
+    def fill(self, values: list[str]) -> str:
+        pieces = [self.head]
+        for number, piece in self.rest:
+            value = values[number]
+            pieces.append(html_lib.unescape(value) if "&" in value else value)
+            pieces.append(piece)
+        return "".join(pieces)
+
+
+_NOT_REUSABLE = _LayoutText("", ())
+
+
+class LayoutTexts:
+    """Text parts by layout, for one renderer's mails. Safe to share between threads; at most
+    ``layouts`` layouts are kept (the oldest goes first)."""
+
+    def __init__(self, layouts: int = 256, sightings: int = 4096) -> None:
+        self._layouts = layouts
+        self._sightings = sightings
+        self._texts: dict[str, _LayoutText] = {}
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+
+    def text(self, html: str, marked: str | None) -> str:
+        """The text part of ``html``; ``marked`` is the same HTML with its values marked
+        (None: not marked, the text is converted)."""
+        if marked is None:
+            return plain_text(html)
+        pieces = _VALUE.split(marked)
+        layout = OPEN.join(pieces[0::2])
+        known = self._texts.get(layout)
+        if known is not None and known is not _NOT_REUSABLE:
+            return known.fill(pieces[1::2])
+        text = plain_text(html)
+        if known is None and self._seen_before(layout):
+            self._keep(layout, _learn(pieces, text))
+        return text
+
+    def _seen_before(self, layout: str) -> bool:
+        key = hash(layout)
+        with self._lock:
+            if key in self._seen:
+                return True
+            if len(self._seen) >= self._sightings:
+                self._seen.clear()
+            self._seen.add(key)
+            return False
+
+    def _keep(self, layout: str, text: _LayoutText) -> None:
+        with self._lock:
+            while len(self._texts) >= self._layouts:
+                del self._texts[next(iter(self._texts))]
+            self._texts[layout] = text
+
+
+def _learn(pieces: list[str], text: str) -> _LayoutText:
+    """The layout of ``pieces`` (fixed HTML and values, alternating), converted with numbered
+    marks; :data:`_NOT_REUSABLE` unless filling it with these values gives back ``text``."""
+    values = pieces[1::2]
+    if len(values) > _MOST_VALUES:
+        return _NOT_REUSABLE
+    numbered = [pieces[0]]
+    for number, value in enumerate(values):
+        numbered += (OPEN, chr(_FIRST_NUMBER + number), value, CLOSE, pieces[2 * number + 2])
+    parts = _NUMBERED.split(plain_text("".join(numbered)))
+    fixed = parts[0::3]
+    if any(OPEN in piece or CLOSE in piece for piece in fixed):
+        return _NOT_REUSABLE  # a mark the converter split from its value
+    numbers = [ord(mark) - _FIRST_NUMBER for mark in parts[1::3]]
+    layout = _LayoutText(fixed[0], tuple(zip(numbers, fixed[1:], strict=True)))
+    return layout if layout.fill(values) == text else _NOT_REUSABLE

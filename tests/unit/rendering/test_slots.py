@@ -1,0 +1,158 @@
+"""Values are marked only where the marks cannot change the mail: a template that reads what
+it wrote (a filter block, a set block, an autoescape switch, a macro's output used as a value)
+is drawn unmarked, and so is a mail whose values carry a mark's character."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jinja2 import Environment
+
+from orchestrator.rendering.renderer import MailRenderer
+from orchestrator.rendering.slots import CLOSE, OPEN, marking, opaque, passes_values_on
+from orchestrator.rendering.text_part import plain_text
+
+_MACROS = """\
+{% macro hello(name) %}<p>Hello {{ name }}</p>{% endmacro %}
+{% macro box() %}<div>{{ caller() }}</div>{% endmacro %}
+{% macro sessions(sessions) %}{% for s in sessions %}<li>{{ s }}</li>{% endfor %}{% endmacro %}
+"""
+
+
+def verdict(source: str) -> bool:
+    return passes_values_on(Environment(autoescape=True).parse(source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<p>{{ name }} {{ name|upper }} {{ n + 1 }}</p>",
+        "{% if name %}<b>{{ name }}</b>{% endif %}{% for x in items %}{{ x }}{% endfor %}",
+        "{% set greeting = 'Hi ' ~ name %}{{ greeting }}",  # a value, not a block of output
+        '{% import "m.html" as m %}{{ m.hello(name) }}{% call m.box() %}{{ name }}{% endcall %}',
+        '{% from "m.html" import hello %}{{ hello(name) }}',
+        "{% extends 'base.html' %}{% block body %}{{ super() }}{{ self.title() }}{% endblock %}",
+        _MACROS,  # a parameter may share its macro's name
+        '<a href="{% filter track_link %}{% filter safe_link %}{{ url }}{% endfilter %}'
+        '{% endfilter %}">x</a>',
+    ],
+)
+def test_templates_that_write_their_values_straight_out_pass(source: str) -> None:
+    assert verdict(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% filter upper %}{{ name }}{% endfilter %}",
+        "{% filter truncate(5) %}{{ name }}{% endfilter %}",
+        "{% set block %}{{ name }}{% endset %}{{ block|length }}",
+        "{% autoescape false %}{{ name }}{% endautoescape %}",
+        '{% import "m.html" as m %}{{ m.hello(name)|trim }}',
+        '{% import "m.html" as m %}{% set h = m.hello(name) %}{{ h }}',
+        '{% import "m.html" as m %}{% if m.hello(name)|length > 9 %}x{% endif %}',
+        '{% from "m.html" import hello %}{{ hello(name) ~ "!" }}',
+        "{% macro hello() %}x{% endmacro %}{{ [hello][0]() }}",
+        "{% macro box() %}{{ caller()|striptags }}{% endmacro %}",
+        "{% block title %}x{% endblock %}{{ self.title()|upper }}",
+    ],
+)
+def test_templates_that_read_what_they_wrote_do_not(source: str) -> None:
+    assert not verdict(source)
+
+
+@pytest.mark.parametrize(
+    "value", ["Ann", "山田 太郎", "O'Brien & <Sons>", "https://x.example/?a=1&b=2"]
+)
+def test_a_word_like_value_is_opaque(value: str) -> None:
+    assert opaque(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [" Ann", "Ann ", "Ann  Lee", "Ann\nLee", "Ann\tLee", "Ann\u00a0Lee", "Ann\u200bLee", "\ue00e"],
+)
+def test_a_value_the_converter_might_change_is_not(value: str) -> None:
+    assert not opaque(value)
+
+
+def renderer_with(tmp_path: Path, files: dict[str, str]) -> MailRenderer:
+    for name, source in files.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    return MailRenderer(tmp_path, "en")
+
+
+def test_a_marked_draft_is_the_unmarked_render_with_its_layout_kept(tmp_path: Path) -> None:
+    renderer = renderer_with(
+        tmp_path, {"note.html": "{% block subject %}Hi{% endblock %}<p>Hello {{ name }}</p>"}
+    )
+
+    draft = renderer.draft("note", "tech", "en", {"name": "Ann & Bo"})
+
+    assert draft.html == "Hi<p>Hello Ann &amp; Bo</p>"
+    assert draft.marked == f"Hi<p>Hello {OPEN}Ann &amp; Bo{CLOSE}</p>"
+    assert draft.finish().text == "Hi\n\nHello Ann & Bo\n"
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        ("<p>{% filter upper %}{{ name }}{% endfilter %}</p>", "<p>ANN</p>"),
+        ("{% set t %}{{ name }}{% endset %}<p>{{ t|length }} {{ t }}</p>", "<p>3 Ann</p>"),
+    ],
+)
+def test_a_layout_that_reads_its_values_is_drawn_unmarked(
+    tmp_path: Path, layout: str, expected: str
+) -> None:
+    """The marks would change what the filter or ``|length`` sees: such a template is drawn
+    again without them, and from then on drawn once, unmarked."""
+    renderer = renderer_with(
+        tmp_path,
+        {
+            "base.html": layout,
+            "note.html": "{% extends 'base.html' %}{% block subject %}Hi{% endblock %}",
+        },
+    )
+    drafts = [renderer.draft("note", "tech", "en", {"name": "Ann"}) for _ in range(2)]
+
+    assert [draft.html for draft in drafts] == [expected, expected]
+    assert [draft.marked for draft in drafts] == [None, None]
+
+
+def test_a_value_carrying_a_marks_character_is_written_as_it_is(tmp_path: Path) -> None:
+    renderer = renderer_with(
+        tmp_path,
+        {"note.html": "{% block subject %}Hi{% endblock %}<p>{{ a }} and {{ b }}</p>"},
+    )
+    hostile = f"x{CLOSE}y{OPEN}"
+
+    draft = renderer.draft("note", "tech", "en", {"a": "Ann", "b": hostile})
+
+    assert draft.html == f"Hi<p>Ann and {hostile}</p>"
+    assert draft.marked is None
+    assert draft.finish().text == plain_text(draft.html)
+
+
+def test_a_value_written_unmarked_keeps_the_mails_layout_its_own(tmp_path: Path) -> None:
+    renderer = renderer_with(
+        tmp_path, {"note.html": "{% block subject %}Hi{% endblock %}<p>{{ a }}|{{ b }}</p>"}
+    )
+
+    draft = renderer.draft("note", "tech", "en", {"a": "Ann", "b": "  two  spaces "})
+
+    assert draft.html == "Hi<p>Ann|  two  spaces </p>"
+    assert draft.marked is None  # the converter would fold those spaces: convert this one
+
+
+def test_marks_are_written_only_while_marking(tmp_path: Path) -> None:
+    renderer = renderer_with(tmp_path, {"note.html": "<p>{{ 'constant' }} {{ name }}</p>"})
+    template = renderer.env.get_template("note.html")
+
+    with marking() as marks:
+        marked = template.render(name="Ann")
+    unmarked = template.render(name="Ann")
+
+    assert marked == f"<p>{OPEN}constant{CLOSE} {OPEN}Ann{CLOSE}</p>"
+    assert marks.written == 2 and marks.clean(marked)
+    assert unmarked == "<p>constant Ann</p>"  # no mark was compiled into the code

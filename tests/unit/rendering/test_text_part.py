@@ -1,0 +1,91 @@
+"""A layout's text is converted once and filled with each mail's values; it is learnt on its
+second sighting, only when it gives back the converted text, and a bounded number is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+import orchestrator.rendering.text_part as text_part
+from orchestrator.rendering.slots import CLOSE, OPEN, unmarked
+from orchestrator.rendering.text_part import LayoutTexts, plain_text
+
+
+def mail(name: str, url: str, step: str = "welcome") -> str:
+    return (
+        f"<html><head><title>{step}</title></head><body>"
+        f"<p>Hello {OPEN}{name}{CLOSE},</p><p>This is the {step} mail.</p>"
+        f'<a href="{OPEN}{url}{CLOSE}">Start</a>'
+        f'<ul><li>{OPEN}{name}{CLOSE}</li></ul><img alt="{OPEN}{name}{CLOSE}" src="x">'
+        "</body></html>"
+    )
+
+
+@pytest.fixture
+def conversions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    converted: list[str] = []
+
+    def counted(html: str) -> str:
+        converted.append(html)
+        return plain_text(html)
+
+    monkeypatch.setattr(text_part, "plain_text", counted)
+    return converted
+
+
+def test_a_layout_is_converted_until_its_second_mail_then_filled(
+    conversions: list[str],
+) -> None:
+    texts = LayoutTexts()
+    mails = [
+        mail("Ann", "https://x.example/a?u=1&amp;v=2"),
+        mail("O&#39;Brien &amp; &lt;Sons&gt;", "https://x.example/b"),
+        mail("山田 太郎", "https://x.example/c"),
+        mail("Zoë", "https://x.example/d"),
+    ]
+
+    made = [texts.text(unmarked(marked), marked) for marked in mails]
+
+    assert made == [plain_text(unmarked(marked)) for marked in mails]
+    assert len(conversions) == 3  # the first mail; the second, and its layout learnt
+    assert "Hello O'Brien & <Sons>," in made[1]
+    assert "Start (https://x.example/c)" in made[2]  # the link's address after its text
+
+
+def test_another_layout_is_another_text(conversions: list[str]) -> None:
+    texts = LayoutTexts()
+    for step in ("welcome", "welcome", "faq", "faq", "welcome", "faq"):
+        marked = mail("Ann", "https://x.example/a", step)
+        assert texts.text(unmarked(marked), marked) == plain_text(unmarked(marked))
+    assert len(conversions) == 6  # 1 + 2 for each layout, none for the last two
+
+
+def test_a_mail_without_marks_is_converted(conversions: list[str]) -> None:
+    texts = LayoutTexts()
+    html = unmarked(mail("Ann", "https://x.example/a"))
+    assert [texts.text(html, None) for _ in range(3)] == [plain_text(html)] * 3
+    assert len(conversions) == 3
+
+
+def test_a_layout_whose_filled_text_differs_is_never_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Were the converter to change a value (here: every word upper-cased), the learnt text
+    would not give back the converted one, and each mail goes on being converted."""
+    monkeypatch.setattr(text_part, "plain_text", lambda html: plain_text(html).upper())
+    texts = LayoutTexts()
+
+    mails = [mail(name, "https://x.example/a") for name in ("Ann", "Bo", "Cy", "Di")]
+
+    made = [texts.text(unmarked(marked), marked) for marked in mails]
+
+    assert made == [plain_text(unmarked(marked)).upper() for marked in mails]
+    assert "HELLO DI," in made[3]
+
+
+def test_only_so_many_layouts_are_kept() -> None:
+    texts = LayoutTexts(layouts=2)
+    for step in ("a", "b", "c", "d"):
+        for _ in range(2):
+            marked = mail("Ann", "https://x.example/a", step)
+            texts.text(unmarked(marked), marked)
+    assert len(texts._texts) == 2
