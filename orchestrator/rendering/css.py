@@ -38,6 +38,7 @@ from jinja2 import Environment
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
+from markupsafe import Markup
 
 from orchestrator.errors import StylesheetError
 from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme, safe_link
@@ -50,10 +51,11 @@ _SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?P<classes>(?:\.[a-zA-Z_
 # A run of Jinja tokens stands in the markup as \ue000<n>\ue001 while start tags are rewritten.
 _HOLE = re.compile("\ue000(\\d+)\ue001")
 # Where a link filter begins and ends: marks like \ue000o\ue001 become filter tags. o: safe_link,
-# t: track_link, s: both (the link guarded first, then tracked); c closes one filter, d two.
-_FILTERS = {"o": ("safe_link",), "t": ("track_link",), "s": ("track_link", "safe_link")}
-_CLOSES = {"c": 1, "d": 2}
-_PIECE = re.compile("\ue000(\\d+|[otscd])\ue001")
+# t: track_link, s: guarded_track_link (guarded first, then tracked: one filter, so a link
+# written with marks is read once, see rendering/slots); c closes the filter.
+_FILTERS = {"o": ("safe_link",), "t": ("track_link",), "s": ("guarded_track_link",)}
+_CLOSES = {"c": 1}
+_PIECE = re.compile("\ue000(\\d+|[otsc])\ue001")
 _TRACKED_TAGS = frozenset({"a", "area"})  # their href is followed by the reader
 LINK_ATTRIBUTES = frozenset(
     {"href", "src", "action", "formaction", "background", "poster", "cite", "longdesc"}
@@ -203,6 +205,9 @@ class InlineStylesheet(Extension):
         super().__init__(environment)
         environment.filters.setdefault("safe_link", link_filter_reading_unmarked(safe_link))
         environment.filters.setdefault("track_link", link_filter_reading_unmarked(track_link))
+        environment.filters.setdefault(
+            "guarded_track_link", link_filter_reading_unmarked(guarded_track_link)
+        )
 
     def filter_stream(self, stream: TokenStream) -> Iterable[Token]:
         if not (stream.name or "").endswith(".html"):
@@ -216,6 +221,11 @@ class InlineStylesheet(Extension):
                 path = str(source.path)
                 raise TemplateSyntaxError(str(exc), exc.line, STYLESHEET, path) from None
         return _inline(list(stream), stylesheet, stream.name, stream.filename)
+
+
+def guarded_track_link(value: Markup | str) -> Markup:
+    """A link the reader follows, filled in by Jinja: guarded (``safe_link``), then tracked."""
+    return track_link(safe_link(value))
 
 
 def _inline(
@@ -368,7 +378,7 @@ def _guarded_links(tag: str, offset: int, tracked: bool) -> str:
             return attr[0][:start] + _marked(value, "t", "c")
         if value[0] not in "\"'":
             raise ValueError(f"{plain}: quote a link that Jinja fills in")
-        opening, closing = ("s", "d") if track else ("o", "c")
+        opening, closing = ("s", "c") if track else ("o", "c")
         return attr[0][:start] + _marked(value, opening, closing)
 
     return tag[:offset] + _ATTRIBUTE.sub(guard, tag[offset:])

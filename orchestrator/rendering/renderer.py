@@ -25,7 +25,7 @@ from orchestrator.errors import TemplateError
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names
-from orchestrator.rendering.slots import marking, note_template, unmarked
+from orchestrator.rendering.slots import cut, marking, note_template
 from orchestrator.rendering.text_part import LayoutTexts, plain_text
 from orchestrator.tracking.links import ClickLinks, tracking
 
@@ -59,14 +59,15 @@ class DraftMail:
     the CPU's caches and took about twice as long (~140 against ~70 µs a mail; a worker's CPU
     a mail fell by ~0.09 ms, 8–9%: bench/README, "Session 14").
 
-    ``marked`` is the HTML with its values marked, when its layout's text may be reused
-    (:mod:`orchestrator.rendering.text_part`), and ``texts`` the renderer's layouts."""
+    ``pieces`` is the HTML cut at its values (fixed HTML and values alternating), when it
+    was drawn with marks, and ``texts`` the renderer's layouts: the text part is then filled
+    from the layout's (:mod:`orchestrator.rendering.text_part`)."""
 
     subject: str
     html: str
     text: str | None
     template_name: str
-    marked: str | None = field(default=None, repr=False, compare=False)
+    pieces: list[str] | None = field(default=None, repr=False, compare=False)
     texts: LayoutTexts | None = field(default=None, repr=False, compare=False)
 
     def finish(self) -> RenderedMail:
@@ -75,7 +76,7 @@ class DraftMail:
             text = (
                 plain_text(self.html)
                 if self.texts is None
-                else self.texts.text(self.html, self.marked)
+                else self.texts.text(self.html, self.pieces)
             )
         return RenderedMail(self.subject, self.html, text, self.template_name)
 
@@ -164,7 +165,7 @@ class MailRenderer:
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
         with tracking(links):
-            body, marked = self._render_marked(html_template, html_name, context)
+            body, pieces = self._render_marked(html_template, html_name, context)
         text_name = self.resolve(template, tier, locale, "txt")
         text = None  # made from the HTML when the draft is finished
         if text_name is not None:
@@ -172,14 +173,14 @@ class MailRenderer:
             if links is not None:
                 text = links.track_text(text)
         if text is not None:
-            marked = None
-        return DraftMail(subject, body, text, html_name, marked=marked, texts=self.texts)
+            pieces = None
+        return DraftMail(subject, body, text, html_name, pieces=pieces, texts=self.texts)
 
     def _render_marked(
         self, template: Template, name: str, context: Mapping[str, Any]
-    ) -> tuple[str, str | None]:
-        """The HTML (its stylesheet was inlined at compile time), and the same with its values
-        marked when its layout's text may be reused (:mod:`orchestrator.rendering.slots`).
+    ) -> tuple[str, list[str] | None]:
+        """The HTML (its stylesheet was inlined at compile time), and the same cut at its
+        values when it was drawn with marks (:mod:`orchestrator.rendering.slots`).
 
         A marked render that cannot be trusted (a template that does not pass its values on,
         a mark's character in a value) is drawn again unmarked; a template whose own templates
@@ -189,8 +190,9 @@ class MailRenderer:
         with marking() as marks:
             note_template(template)
             marked = self._render(template, name, context)
-        if marks.clean(marked):
-            return unmarked(marked), None if marks.varied else marked
+        pieces = cut(marked, marks)
+        if pieces is not None:
+            return "".join(pieces), pieces
         if not marks.templates_pass:
             self._unmarked[template] = True
         return self._render(template, name, context), None

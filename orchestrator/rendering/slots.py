@@ -2,22 +2,21 @@
 
 Most mails of a batch share their HTML but for a few values (a name, a company, the signed
 links). A mail rendered while :func:`marking` is on carries a pair of private-use marks
-around each such value, so the text part can be made once per *layout* (the HTML with the
-values cut out) and filled with each mail's values (:mod:`orchestrator.rendering.text_part`).
+around each value, so the text part can be made once per *layout* (the HTML with the values
+cut out) and filled with each mail's values (:mod:`orchestrator.rendering.text_part`).
 
-The marks must never change what the mail says. So a value is marked only when the text
-converter treats it as an opaque word: printable, not empty, no space at either end, no two
-in a row. Any other value is written as it is and the mail's layout is not reused
-(``varied``). And a render is marked only through templates whose compiled code says they
-pass the value on untouched (:func:`passes_values_on`): no ``{% filter %}`` or ``{% set %}``
-block, no autoescape switch, no macro result used as anything but output. A template that
-fails that, or a mark found where this render did not put one, makes the renderer draw the
-mail again without marks: slower, never different.
+The marks must never change what the mail says. A render is marked only through templates
+whose compiled code says they pass their values on untouched (:func:`passes_values_on`): no
+``{% filter %}`` or ``{% set %}`` block, no autoescape switch, no macro output used as
+anything but output. Cutting the HTML at the marks (:func:`cut`) then gives back the HTML of
+an unmarked render, unless a mark stood where this render did not write one (a value, a
+``|safe`` string or the template itself carrying a mark's character): such a mail, and every
+mail through a template that fails the check, is drawn again without marks. Slower, never
+different.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,29 +30,18 @@ OPEN, CLOSE = "\ue00e", "\ue00f"
 # The name the compiled code of a template binds to the verdict of passes_values_on.
 VERDICT = "stepmail_passes_values_on"
 # Filters the stylesheet extension wraps link attributes in: they read their value unmarked.
-_LINK_FILTERS = frozenset({"track_link", "safe_link"})
+_LINK_FILTERS = frozenset({"track_link", "safe_link", "guarded_track_link"})
 
 
 class Marks:
-    """One render's marks: how many it wrote, and whether its layout can be reused."""
+    """One render's marks: how many it wrote, and whether its templates pass values on."""
 
-    __slots__ = ("foreign", "templates_pass", "varied", "written")
+    __slots__ = ("foreign", "templates_pass", "written")
 
     def __init__(self) -> None:
         self.written = 0
-        self.varied = False  # a value was written unmarked: this mail's layout is its own
-        self.foreign = False  # a value carried a mark's character itself
-        self.templates_pass = True  # every template used passes values on (see module doc)
-
-    def clean(self, html: str) -> bool:
-        """The marked render, marks removed, is the unmarked one: every template passes values
-        on, and every mark in ``html`` is one of this render's."""
-        return (
-            self.templates_pass
-            and not self.foreign
-            and html.count(OPEN) == self.written
-            and html.count(CLOSE) == self.written
-        )
+        self.templates_pass = True
+        self.foreign = False  # a link carried a mark's character of its own
 
 
 _MARKS: ContextVar[Marks | None] = ContextVar("stepmail_marks", default=None)
@@ -68,6 +56,23 @@ def marking() -> Iterator[Marks]:
         yield marks
     finally:
         _MARKS.reset(reset)
+
+
+def cut(marked: str, marks: Marks) -> list[str] | None:
+    """``marked`` cut at its values: fixed HTML and values alternating, the marks gone (so
+    ``"".join`` of it is the unmarked HTML); None when it cannot be trusted to be."""
+    if not marks.templates_pass or marks.foreign:
+        return None
+    parts = marked.split(OPEN)
+    if len(parts) != marks.written + 1 or marked.count(CLOSE) != marks.written:
+        return None  # a mark this render did not write: all are its own when none is missing
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        value, close, rest = part.partition(CLOSE)
+        if not close:
+            return None  # its own, but out of order
+        pieces += (value, rest)
+    return pieces
 
 
 def note_template(template: Any) -> None:
@@ -90,24 +95,16 @@ def finalize(eval_ctx: EvalContext, value: Any) -> Any:
     It takes the eval context so that Jinja never calls it at compile time on a constant,
     which would bake marks into the code."""
     marks = _MARKS.get()
-    if marks is None or hasattr(value, "__html__"):
-        return value  # Markup: a macro's output, marked inside, or |safe, part of the layout
-    text = value if type(value) is str else str(value)
-    if not text:
+    if marks is None:
         return value
-    if opaque(text):
-        marks.written += 1
-        return OPEN + text + CLOSE
-    if OPEN in text or CLOSE in text:
-        marks.foreign = True
-    marks.varied = True
-    return text
-
-
-def opaque(text: str) -> bool:
-    """A value the text converter copies as it is, wherever it stands: printable (no line
-    breaks, no non-breaking or zero-width spaces), no space at either end, none doubled."""
-    return text.isprintable() and text[0] != " " and text[-1] != " " and "  " not in text
+    if type(value) is not str:
+        if hasattr(value, "__html__"):
+            return value  # Markup: a macro's output, marked inside, or |safe: the layout's
+        value = str(value)
+    if not value:
+        return value
+    marks.written += 1
+    return OPEN + value + CLOSE
 
 
 def link_filter_reading_unmarked(link_filter: Callable[[Any], Markup]) -> Callable[[Any], Markup]:
@@ -124,20 +121,15 @@ def link_filter_reading_unmarked(link_filter: Callable[[Any], Markup]) -> Callab
         if opened:
             marks.written -= opened
             marks.foreign |= text.count(CLOSE) != opened
-            value = value.replace(OPEN, "").replace(CLOSE, "")  # Markup stays Markup
+            text = text.replace(OPEN, "").replace(CLOSE, "")
+            value = Markup(text) if isinstance(value, Markup) else text  # noqa: S704 (was Markup)
         link = link_filter(value)
-        read = html.unescape(str(link))
-        if read and opaque(read):
-            marks.written += 1
-            return Markup(OPEN + link + CLOSE)  # noqa: S704 (the link's own escaping kept)
-        marks.varied = True
-        return link
+        if not link:
+            return link
+        marks.written += 1
+        return Markup(OPEN + str(link) + CLOSE)  # noqa: S704 (the filter's escaped link)
 
     return filtered
-
-
-def unmarked(html: str) -> str:
-    return html.replace(OPEN, "").replace(CLOSE, "")
 
 
 def passes_values_on(template: nodes.Template) -> bool:

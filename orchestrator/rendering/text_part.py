@@ -8,9 +8,10 @@ where each value stands; :class:`LayoutTexts` converts a layout once, with numbe
 and then fills each later mail's values into that text.
 
 A layout is learnt the second time it is seen (a mail whose HTML is its own costs one
-conversion, not two), and only when the text filled from it is, for the mail it was learnt
-from, exactly the text converted from that mail's HTML. Values the converter might not copy
-as written are never marked (``slots.opaque``), so what held for that mail holds for the next.
+conversion, not two), from a mail whose values the converter copies as they are
+(:func:`opaque`), and only when the text filled from it is, for that mail, exactly the text
+converted from its HTML. A later mail is filled only when its values are opaque too, so what
+held for the first holds for it; any other mail is converted.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from orchestrator.rendering.slots import CLOSE, OPEN
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # Never part of the text: the inbox preview line is hidden in the HTML, and so it is here.
 _NOT_TEXT = [".preheader", "head", "style", "script"]
-_VALUE = re.compile(f"{OPEN}([^{OPEN}{CLOSE}]*){CLOSE}")
 # While a layout is learnt, each value's mark carries its number: a character of the
 # supplementary private-use planes (the converter keeps them, and reorders values: a link's
 # address is written after its text).
@@ -54,6 +54,18 @@ def plain_text(html: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 
+def opaque(text: str) -> bool:
+    """A value the converter copies as it is, wherever it stands: printable (no line
+    breaks, no non-breaking or zero-width spaces), not empty, no space at either end, none
+    doubled."""
+    return text.isprintable() and text[:1] not in ("", " ") and text[-1] != " " and "  " not in text
+
+
+def _read(value: str) -> str:
+    """A value as the HTML carries it, as the converter reads it."""
+    return html_lib.unescape(value) if "&" in value else value
+
+
 class _LayoutText:
     """A layout's text: fixed pieces, and after each the number of the value that follows."""
 
@@ -63,11 +75,14 @@ class _LayoutText:
         self.head = head
         self.rest = rest
 
-    def fill(self, values: list[str]) -> str:
+    def fill(self, values: list[str]) -> str | None:
+        """The text with these values, or None when one of them might not be copied as it is."""
         pieces = [self.head]
         for number, piece in self.rest:
-            value = values[number]
-            pieces.append(html_lib.unescape(value) if "&" in value else value)
+            value = _read(values[number])
+            if not opaque(value):
+                return None
+            pieces.append(value)
             pieces.append(piece)
         return "".join(pieces)
 
@@ -86,16 +101,17 @@ class LayoutTexts:
         self._seen: set[int] = set()
         self._lock = threading.Lock()
 
-    def text(self, html: str, marked: str | None) -> str:
-        """The text part of ``html``; ``marked`` is the same HTML with its values marked
-        (None: not marked, the text is converted)."""
-        if marked is None:
+    def text(self, html: str, pieces: list[str] | None) -> str:
+        """The text part of ``html``; ``pieces`` is the same HTML cut at its values (fixed
+        HTML and values alternating: :func:`orchestrator.rendering.slots.cut`), or None."""
+        if pieces is None:
             return plain_text(html)
-        pieces = _VALUE.split(marked)
         layout = OPEN.join(pieces[0::2])
         known = self._texts.get(layout)
         if known is not None and known is not _NOT_REUSABLE:
-            return known.fill(pieces[1::2])
+            filled = known.fill(pieces[1::2])
+            if filled is not None:
+                return filled
         text = plain_text(html)
         if known is None and self._seen_before(layout):
             self._keep(layout, _learn(pieces, text))
@@ -111,17 +127,21 @@ class LayoutTexts:
             self._seen.add(key)
             return False
 
-    def _keep(self, layout: str, text: _LayoutText) -> None:
+    def _keep(self, layout: str, text: _LayoutText | None) -> None:
+        if text is None:
+            return  # this mail had a value that might not be copied: learn from another
         with self._lock:
             while len(self._texts) >= self._layouts:
                 del self._texts[next(iter(self._texts))]
             self._texts[layout] = text
 
 
-def _learn(pieces: list[str], text: str) -> _LayoutText:
-    """The layout of ``pieces`` (fixed HTML and values, alternating), converted with numbered
-    marks; :data:`_NOT_REUSABLE` unless filling it with these values gives back ``text``."""
+def _learn(pieces: list[str], text: str) -> _LayoutText | None:
+    """The layout of ``pieces``, converted with numbered marks: :data:`_NOT_REUSABLE` unless
+    filling it with these values gives back ``text``; None when a value is not opaque."""
     values = pieces[1::2]
+    if not all(opaque(_read(value)) for value in values):
+        return None
     if len(values) > _MOST_VALUES:
         return _NOT_REUSABLE
     numbered = [pieces[0]]

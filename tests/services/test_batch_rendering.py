@@ -42,9 +42,9 @@ def spy_on_rendering(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("html")
         return draft(self, *args, **kwargs)
 
-    def spied_text(self: LayoutTexts, html: str, marked: str | None) -> str:
+    def spied_text(self: LayoutTexts, html: str, pieces: list[str] | None) -> str:
         calls.append("text")
-        return text(self, html, marked)
+        return text(self, html, pieces)
 
     monkeypatch.setattr(MailRenderer, "draft", spied_draft)
     monkeypatch.setattr(LayoutTexts, "text", spied_text)

@@ -10,8 +10,8 @@ import pytest
 from jinja2 import Environment
 
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.rendering.slots import CLOSE, OPEN, marking, opaque, passes_values_on
-from orchestrator.rendering.text_part import plain_text
+from orchestrator.rendering.slots import CLOSE, OPEN, cut, marking, passes_values_on
+from orchestrator.rendering.text_part import opaque, plain_text
 
 _MACROS = """\
 {% macro hello(name) %}<p>Hello {{ name }}</p>{% endmacro %}
@@ -91,7 +91,7 @@ def test_a_marked_draft_is_the_unmarked_render_with_its_layout_kept(tmp_path: Pa
     draft = renderer.draft("note", "tech", "en", {"name": "Ann & Bo"})
 
     assert draft.html == "Hi<p>Hello Ann &amp; Bo</p>"
-    assert draft.marked == f"Hi<p>Hello {OPEN}Ann &amp; Bo{CLOSE}</p>"
+    assert draft.pieces == ["Hi<p>Hello ", "Ann &amp; Bo", "</p>"]
     assert draft.finish().text == "Hi\n\nHello Ann & Bo\n"
 
 
@@ -117,32 +117,28 @@ def test_a_layout_that_reads_its_values_is_drawn_unmarked(
     drafts = [renderer.draft("note", "tech", "en", {"name": "Ann"}) for _ in range(2)]
 
     assert [draft.html for draft in drafts] == [expected, expected]
-    assert [draft.marked for draft in drafts] == [None, None]
+    assert [draft.pieces for draft in drafts] == [None, None]
 
 
-def test_a_value_carrying_a_marks_character_is_written_as_it_is(tmp_path: Path) -> None:
-    renderer = renderer_with(
-        tmp_path,
-        {"note.html": "{% block subject %}Hi{% endblock %}<p>{{ a }} and {{ b }}</p>"},
-    )
-    hostile = f"x{CLOSE}y{OPEN}"
+@pytest.mark.parametrize(
+    "hostile",
+    [f"x{CLOSE}y{OPEN}", f"{OPEN}z{CLOSE}", f"{OPEN}", f"{CLOSE}x", f"a{OPEN}b{CLOSE}{CLOSE}"],
+)
+@pytest.mark.parametrize(
+    "where",
+    ["<p>{{ a }} and {{ b }}</p>", '<p>{{ a }}</p><a href="https://x.example/{{ b }}">x</a>'],
+)
+def test_a_value_carrying_a_marks_character_is_written_as_it_is(
+    tmp_path: Path, hostile: str, where: str
+) -> None:
+    renderer = renderer_with(tmp_path, {"note.html": "{% block subject %}Hi{% endblock %}" + where})
+    expected = renderer.env.get_template("note.html").render(a="Ann", b=hostile)
 
     draft = renderer.draft("note", "tech", "en", {"a": "Ann", "b": hostile})
 
-    assert draft.html == f"Hi<p>Ann and {hostile}</p>"
-    assert draft.marked is None
+    assert hostile in draft.html or "%" in draft.html  # kept (in a link, as the guard left it)
+    assert draft.html == expected
     assert draft.finish().text == plain_text(draft.html)
-
-
-def test_a_value_written_unmarked_keeps_the_mails_layout_its_own(tmp_path: Path) -> None:
-    renderer = renderer_with(
-        tmp_path, {"note.html": "{% block subject %}Hi{% endblock %}<p>{{ a }}|{{ b }}</p>"}
-    )
-
-    draft = renderer.draft("note", "tech", "en", {"a": "Ann", "b": "  two  spaces "})
-
-    assert draft.html == "Hi<p>Ann|  two  spaces </p>"
-    assert draft.marked is None  # the converter would fold those spaces: convert this one
 
 
 def test_marks_are_written_only_while_marking(tmp_path: Path) -> None:
@@ -154,5 +150,5 @@ def test_marks_are_written_only_while_marking(tmp_path: Path) -> None:
     unmarked = template.render(name="Ann")
 
     assert marked == f"<p>{OPEN}constant{CLOSE} {OPEN}Ann{CLOSE}</p>"
-    assert marks.written == 2 and marks.clean(marked)
+    assert cut(marked, marks) == ["<p>", "constant", " ", "Ann", "</p>"]
     assert unmarked == "<p>constant Ann</p>"  # no mark was compiled into the code
