@@ -12,6 +12,10 @@ side; whole runs could not see a 9% change.
 well) compares ``MailRenderer.draft`` the same way: the old half's batches draft their mails
 with the old tree's ``draft`` (and so its ``DraftMail``), on this tree's renderer.
 
+``STEPMAIL_BENCH_UNMARKED=1`` (needs no old tree) compares the text part made once per
+layout against each mail converted: the old half's batches draw their mails unmarked, the
+renderer's fallback (``orchestrator/rendering/slots.py``), so each text part is converted.
+
 Python imports ``sitecustomize`` at start-up from ``PYTHONPATH``, which the bench passes on
 to its workers. Without either variable nothing changes. The old file is
 loaded on its own and imports everything else from this tree, so only what
@@ -32,6 +36,7 @@ from typing import Any
 
 OLD_DELIVERY = os.environ.get("STEPMAIL_BENCH_OLD_DELIVERY")
 OLD_RENDERER = os.environ.get("STEPMAIL_BENCH_OLD_RENDERER")
+UNMARKED = os.environ.get("STEPMAIL_BENCH_UNMARKED") == "1"
 ACTORS = "orchestrator.processes.actors"
 
 _spent = {"old": [0.0, 0], "new": [0.0, 0]}  # thread CPU seconds, mails
@@ -65,6 +70,20 @@ def _alternate_drafts(path: str) -> None:
     MailRenderer.draft = draft  # type: ignore[method-assign]
 
 
+def _alternate_marks() -> None:
+    """An old half's thread draws its mails unmarked: every text part converted."""
+    from orchestrator.rendering.renderer import MailRenderer
+
+    marked = MailRenderer._render_marked
+
+    def render(self: Any, template: Any, name: str, context: Any) -> Any:
+        if getattr(_half, "value", "new") == "old":
+            return self._render(template, name, context), None
+        return marked(self, template, name, context)
+
+    MailRenderer._render_marked = render  # type: ignore[method-assign]
+
+
 def _report() -> None:
     totals = " ".join(
         f"{half} {1000 * seconds / max(mails, 1):.3f} ms a mail ({mails})"
@@ -80,6 +99,8 @@ def _install(actors: Any, old_path: str | None) -> None:
     old = _old_module("old_tree_delivery", old_path).deliver_batch if old_path else new
     if OLD_RENDERER:
         _alternate_drafts(OLD_RENDERER)
+    if UNMARKED:
+        _alternate_marks()
 
     def alternating(deps: Any, send_ids: Sequence[int]) -> Any:
         with _lock:
@@ -104,11 +125,11 @@ def _watching_import(name: str, *args: Any, **kwargs: Any) -> Any:
     """Installs the A/B once the actors' module has finished loading, then steps aside."""
     module = _import(name, *args, **kwargs)
     actors = sys.modules.get(ACTORS)
-    if (OLD_DELIVERY or OLD_RENDERER) and hasattr(actors, "deliver_batch"):
+    if (OLD_DELIVERY or OLD_RENDERER or UNMARKED) and hasattr(actors, "deliver_batch"):
         builtins.__import__ = _import
         _install(actors, OLD_DELIVERY)
     return module
 
 
-if OLD_DELIVERY or OLD_RENDERER:
+if OLD_DELIVERY or OLD_RENDERER or UNMARKED:
     builtins.__import__ = _watching_import
