@@ -1,7 +1,7 @@
 """Where each value went in a rendered mail: marks around every ``{{ … }}`` Jinja writes.
 
 Most mails of a batch share their HTML but for a few values (a name, a company, the signed
-links). A mail rendered while :func:`marking` is on carries a pair of private-use marks
+links). A mail rendered while :func:`marking` is on carries a pair of marks
 around each value, so the text part can be made once per *layout* (the HTML with the values
 cut out) and filled with each mail's values (:mod:`orchestrator.rendering.text_part`).
 
@@ -26,7 +26,9 @@ from jinja2 import nodes, pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
-OPEN, CLOSE = "\ue00e", "\ue00f"
+# Control characters (shift out, shift in): no mail has a use for them, and unlike any
+# character above U+00FF they keep an English mail's HTML a one-byte-a-character string.
+OPEN, CLOSE = "\x0e", "\x0f"
 # The name the compiled code of a template binds to the verdict of passes_values_on.
 VERDICT = "stepmail_passes_values_on"
 # Filters the stylesheet extension wraps link attributes in: they read their value unmarked.

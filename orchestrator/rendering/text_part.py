@@ -22,7 +22,7 @@ import threading
 
 from resiliparse.extract.html2text import extract_plain_text
 
-from orchestrator.rendering.slots import CLOSE, OPEN
+from orchestrator.rendering.slots import OPEN
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # Never part of the text: the inbox preview line is hidden in the HTML, and so it is here.
@@ -32,7 +32,11 @@ _NOT_TEXT = [".preheader", "head", "style", "script"]
 # address is written after its text).
 _FIRST_NUMBER = 0xF0000
 _MOST_VALUES = 0xFFFE
-_NUMBERED = re.compile(f"{OPEN}([\U000f0000-\U000ffffd])([^{OPEN}{CLOSE}]*){CLOSE}")
+# (Private-use marks here: the converter drops the control characters the render marks with.)
+_VALUE_OPEN, _VALUE_CLOSE = "\ue00e", "\ue00f"
+_NUMBERED = re.compile(
+    f"{_VALUE_OPEN}([\U000f0000-\U000ffffd])([^{_VALUE_OPEN}{_VALUE_CLOSE}]*){_VALUE_CLOSE}"
+)
 
 
 def plain_text(html: str) -> str:
@@ -146,10 +150,11 @@ def _learn(pieces: list[str], text: str) -> _LayoutText | None:
         return _NOT_REUSABLE
     numbered = [pieces[0]]
     for number, value in enumerate(values):
-        numbered += (OPEN, chr(_FIRST_NUMBER + number), value, CLOSE, pieces[2 * number + 2])
+        number_mark = chr(_FIRST_NUMBER + number)
+        numbered += (_VALUE_OPEN, number_mark, value, _VALUE_CLOSE, pieces[2 * number + 2])
     parts = _NUMBERED.split(plain_text("".join(numbered)))
     fixed = parts[0::3]
-    if any(OPEN in piece or CLOSE in piece for piece in fixed):
+    if any(_VALUE_OPEN in piece or _VALUE_CLOSE in piece for piece in fixed):
         return _NOT_REUSABLE  # a mark the converter split from its value
     numbers = [ord(mark) - _FIRST_NUMBER for mark in parts[1::3]]
     layout = _LayoutText(fixed[0], tuple(zip(numbers, fixed[1:], strict=True)))

@@ -36,7 +36,8 @@ KEY = click_key("k" * 40)
 # Pieces of names and companies: words, markup, entities, and every kind of space or mark
 # the converter might fold, drop or split on.
 PIECES = ["Ann", "山田", "太郎", "O'Brien", "&", "<b>", "&amp;", "Zoë", " ", "  ", "\n",
-          "\t", "\u00a0", "\u200b", "\u3000", OPEN, CLOSE, "\U000f0001", "", "x" * 40]  # fmt: skip
+          "\t", "\u00a0", "\u200b", "\u3000", OPEN, CLOSE, "\ue00e", "\ue00f", "\U000f0001",
+          "", "x" * 40]  # fmt: skip
 
 
 def hostile_text(rng: random.Random) -> str:
