@@ -194,7 +194,8 @@ class MailRenderer:
         if pieces is not None:
             return "".join(pieces), pieces
         if not marks.templates_pass:
-            self._unmarked[template] = True
+            with self._lock:
+                self._unmarked[template] = True
         return self._render(template, name, context), None
 
     def _load(self, name: str) -> Template:
