@@ -508,9 +508,10 @@ def load_settings(**overrides: object) -> Settings:
     return settings
 
 
-# A worker process waits for its SendGrid windows with select(), which sees descriptors below
-# 1,024 only (FD_SETSIZE): its database pool, its SendGrid connections and its own files
-# must stay under that, with room for the files and Redis connections a process has.
+# A process may open 1,024 descriptors on most systems (the soft RLIMIT_NOFILE): a worker's
+# database pool, its SendGrid connections and its own files must stay under that, with room
+# for the files and Redis connections a process has. (The windows' wait itself, poll(), has
+# no limit on descriptor numbers.)
 WORKER_SOCKET_LIMIT = 900
 _SINGLE_POSTS = 20  # transports.sendgrid.MAX_CONNECTIONS, the shared pool of single posts
 

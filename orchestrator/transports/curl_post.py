@@ -334,6 +334,12 @@ class _Window:
     def __init__(self, new_handle: Callable[[], pycurl.Curl]) -> None:
         self._new_handle = new_handle
         self._multi = pycurl.CurlMulti()
+        # libcurl says which sockets to watch and when to call back (its socket API), and
+        # the window waits with poll(): no limit on descriptor numbers, unlike select().
+        self._watched: dict[int, int] = {}  # socket -> poll events
+        self._timeout_ms = -1  # libcurl's next timeout; -1: none
+        self._multi.setopt(pycurl.M_SOCKETFUNCTION, self._watch)
+        self._multi.setopt(pycurl.M_TIMERFUNCTION, self._time)
         self._idle: list[pycurl.Curl] = []
         self._size = 0
         self.busy = False  # between CurlPost._thread_window and the end of post_many
@@ -374,14 +380,29 @@ class _Window:
         results: list[Answer | NeverSent | MaybeSent | None],
     ) -> None:
         """Drive the transfers until each has finished (libcurl's own timeouts end each)."""
-        while running:
-            while True:
-                code, _ = self._multi.perform()
-                if code != pycurl.E_CALL_MULTI_PERFORM:
-                    break
+        self._act(pycurl.SOCKET_TIMEOUT, 0)
+        while True:
             self._collect(running, results)
-            if running:
-                self._wait()
+            if not running:
+                return
+            self._wait()
+
+    def _watch(self, what: int, sock: int, multi: object, data: object) -> None:
+        """libcurl's socket callback: watch ``sock`` for what it names, or no longer."""
+        if what == pycurl.POLL_REMOVE:
+            self._watched.pop(sock, None)
+        else:
+            self._watched[sock] = _POLL_EVENTS.get(what, 0)  # POLL_NONE: errors only
+
+    def _time(self, timeout_ms: int) -> None:
+        """libcurl's timer callback: act on a timeout in ``timeout_ms`` (-1: none)."""
+        self._timeout_ms = timeout_ms
+
+    def _act(self, sock: int, events: int) -> None:
+        while True:
+            code, _ = self._multi.socket_action(sock, events)
+            if code != pycurl.E_CALL_MULTI_PERFORM:
+                return
 
     def _collect(
         self,
@@ -404,15 +425,17 @@ class _Window:
                 return
 
     def _wait(self) -> None:
-        """Until a socket of the window is ready or libcurl's next timeout (a multi without
-        a socket yet, resolving a name, is polled every few milliseconds)."""
-        timeout_ms = self._multi.timeout()
-        seconds = 1.0 if timeout_ms < 0 else min(timeout_ms / 1000, 1.0)
-        readable, writable, broken = self._multi.fdset()
-        if readable or writable or broken:
-            select.select(readable, writable, broken, seconds)
-        else:
-            time.sleep(min(seconds, 0.005))
+        """Until a watched socket is ready, then tell libcurl which; or until libcurl's next
+        timeout (at most a second: a timeout set by no callback is never missed for long)."""
+        timeout_ms = 1000 if self._timeout_ms < 0 else min(self._timeout_ms, 1000)
+        poller = select.poll()
+        for sock, events in self._watched.items():
+            poller.register(sock, events)
+        ready = poller.poll(timeout_ms) if self._watched else _sleep_ms(timeout_ms)
+        if not ready:
+            self._act(pycurl.SOCKET_TIMEOUT, 0)
+        for sock, events in ready:
+            self._act(sock, _curl_events(events))
 
     def _abandon(
         self,
@@ -429,3 +452,28 @@ class _Window:
             handle.close()
         running.clear()
         self.close()
+
+
+_POLL_EVENTS = {
+    pycurl.POLL_IN: select.POLLIN,
+    pycurl.POLL_OUT: select.POLLOUT,
+    pycurl.POLL_INOUT: select.POLLIN | select.POLLOUT,
+}
+
+
+def _curl_events(events: int) -> int:
+    """poll()'s events on a socket, as libcurl's ``socket_action`` takes them."""
+    mask = 0
+    if events & select.POLLIN:
+        mask |= pycurl.CSELECT_IN
+    if events & select.POLLOUT:
+        mask |= pycurl.CSELECT_OUT
+    if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+        mask |= pycurl.CSELECT_ERR
+    return mask
+
+
+def _sleep_ms(timeout_ms: int) -> list[tuple[int, int]]:
+    """No socket to watch yet (a name being resolved): libcurl's timeout, a few ms at most."""
+    time.sleep(min(timeout_ms, 5) / 1000)
+    return []

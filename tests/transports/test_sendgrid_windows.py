@@ -5,8 +5,11 @@ never a mail posted twice."""
 from __future__ import annotations
 
 import json
+import os
+import resource
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from orchestrator.errors import (
     TransientDeliveryError,
     UnknownDeliveryOutcome,
 )
+from orchestrator.transports import curl_post
 from orchestrator.transports.base import SendResult
 from orchestrator.transports.sendgrid import SendGridTransport
 from tests.fakes.connect_proxy import ConnectProxy
@@ -186,3 +190,48 @@ def test_a_window_to_an_untrusted_certificate_is_never_sent(
     assert all(isinstance(result, TransientDeliveryError) for result in results)
     assert all("not sent" in str(result) for result in results)
     assert tls_sendgrid.accepted == []
+
+
+@pytest.fixture
+def descriptors_past_1024() -> Iterator[None]:
+    """The process holds descriptors up to past 1,024 (select()'s limit), so the window's
+    next sockets are numbered above it. Skipped where the hard limit does not allow it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1400
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the descriptor limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_window_waits_on_sockets_numbered_past_select_s_limit(
+    sendgrid: FakeSendGrid,
+    transport: SendGridTransport,
+    descriptors_past_1024: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The window waits with poll() on the sockets libcurl names, whatever their number:
+    select() sees none past 1,024, and libcurl's own fdset leaves them out."""
+    watched: list[int] = []
+    watch = curl_post._Window._watch
+
+    def spied(self: curl_post._Window, what: int, sock: int, multi: object, data: object) -> None:
+        watched.append(sock)
+        watch(self, what, sock, multi, data)
+
+    monkeypatch.setattr(curl_post._Window, "_watch", spied)
+    arrived = threading.Barrier(4, timeout=2.0)
+    sendgrid.script(lambda body: "ok" if arrived.wait() >= 0 else "500")
+
+    results = transport.send_many([make_mail(subject=f"a{n}") for n in range(4)])
+
+    assert all(isinstance(result, SendResult) for result in results)
+    assert min(watched) > 1024
