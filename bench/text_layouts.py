@@ -22,19 +22,15 @@ from typing import Any
 
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Step
-from orchestrator.rendering.context import SenderIdentity, mail_context
+from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
+from orchestrator.settings import Settings
 from orchestrator.tracking.links import ClickLinks, click_key
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-SENDER = SenderIdentity(
-    name="Relay Inc.",
-    email="onboarding@relay.example",
-    postal_address="1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan",
-    contact="support@relay.example",
-)
+SENDER = sender_identity(Settings(_env_file=None))  # the shipped defaults
 KEY = click_key("bench-signing-secret-" * 2)
 Mails = list[tuple[str, str, dict[str, Any]]]  # tier, locale and context of each mail
 

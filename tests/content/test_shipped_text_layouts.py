@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,15 @@ import pytest
 import orchestrator.rendering.text_part as text_part
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS
-from orchestrator.rendering.context import SenderIdentity, mail_context
+from orchestrator.rendering.context import mail_context
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.samples import sample_customer
 from orchestrator.rendering.slots import CLOSE, OPEN
 from orchestrator.rendering.text_part import plain_text
 from orchestrator.tracking.links import ClickLinks, click_key, tracking
+from tests.content.test_onboarding_content import NOW, SENDER
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-SENDER = SenderIdentity(
-    name="Relay Inc.",
-    email="onboarding@relay.example",
-    postal_address="1-2-3 Marunouchi, Chiyoda-ku, Tokyo 100-0005, Japan",
-    contact="support@relay.example",
-)
 KEY = click_key("k" * 40)
 # Pieces of names and companies: words, markup, entities, and every kind of space or mark
 # the converter might fold, drop or split on.
