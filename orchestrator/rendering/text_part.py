@@ -32,7 +32,7 @@ _NOT_TEXT = [".preheader", "head", "style", "script"]
 # address is written after its text).
 _FIRST_NUMBER = 0xF0000
 _MOST_VALUES = 0xFFFE
-# (Private-use marks here: the converter drops the control characters the render marks with.)
+# Marks of their own, apart from the render's (slots.OPEN): a learnt text is split on these.
 _VALUE_OPEN, _VALUE_CLOSE = "\ue00e", "\ue00f"
 _NUMBERED = re.compile(
     f"{_VALUE_OPEN}([\U000f0000-\U000ffffd])([^{_VALUE_OPEN}{_VALUE_CLOSE}]*){_VALUE_CLOSE}"
