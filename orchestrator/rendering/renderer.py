@@ -164,16 +164,17 @@ class MailRenderer:
             )
         html_template = self._load(html_name)
         subject = self._subject(html_template, html_name, context)
-        with tracking(links):
-            body, pieces = self._render_marked(html_template, html_name, context)
         text_name = self.resolve(template, tier, locale, "txt")
+        with tracking(links):
+            if text_name is None:  # the text part will be made from the HTML's layout
+                body, pieces = self._render_marked(html_template, html_name, context)
+            else:
+                body, pieces = self._render(html_template, html_name, context), None
         text = None  # made from the HTML when the draft is finished
         if text_name is not None:
             text = self._render(self._load(text_name), text_name, context)
             if links is not None:
                 text = links.track_text(text)
-        if text is not None:
-            pieces = None
         return DraftMail(subject, body, text, html_name, pieces=pieces, texts=self.texts)
 
     def _render_marked(

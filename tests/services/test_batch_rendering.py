@@ -104,6 +104,8 @@ def test_a_text_template_is_kept_as_written(tmp_path: Path) -> None:
     without = renderer.draft("other", "tech", "en", {})
 
     assert with_text.text == "Hello Ann, as written"
+    assert with_text.pieces is None  # drawn without marks: its text is not made from the HTML
+    assert without.pieces is not None
     assert with_text.finish().text == "Hello Ann, as written"
     assert without.text is None  # made from the HTML when finished
     assert without.finish().text == plain_text(without.html)
