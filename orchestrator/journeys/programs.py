@@ -102,6 +102,36 @@ class Programs(BaseModel):
         return sorted(found, key=lambda p: p.starts_at)[:limit]
 
 
+class SessionsAt:
+    """The sessions mails list at one moment, as templates show them: worked out once per tier
+    and language, and each session's view once per language and time zone. A batch of mails
+    to customers in a few time zones formats each start a few times, not once a mail; only
+    the link (signed per customer) is left to fill in. For one batch: it never forgets."""
+
+    def __init__(self, programs: Programs, now: datetime) -> None:
+        self._programs = programs
+        self._now = now
+        self._upcoming: dict[tuple[str, str], list[Program]] = {}
+        self._views: dict[tuple[str, str, str], dict[str, object]] = {}
+
+    def shown(
+        self, tier: str, language: str, timezone: str
+    ) -> list[tuple[Program, dict[str, object]]]:
+        """Each session a mail to this reader lists, with its view but for the ``url``."""
+        programs = self._upcoming.get((tier, language))
+        if programs is None:
+            programs = self._programs.upcoming(self._now, tier, language)
+            self._upcoming[(tier, language)] = programs
+        return [(program, self._view(program, language, timezone)) for program in programs]
+
+    def _view(self, program: Program, language: str, timezone: str) -> dict[str, object]:
+        key = (program.id, language, timezone)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = session_view(program, language, timezone, "")
+        return view
+
+
 def session_view(program: Program, language: str, timezone: str, url: str) -> dict[str, object]:
     """What a template sees of one session: title, kind and start in the reader's language and
     local time (``2026年12月3日(木) 15:00`` / ``Thu 3 Dec 2026, 3:00 PM``), and its link."""

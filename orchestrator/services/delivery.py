@@ -52,7 +52,7 @@ from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOut
 from orchestrator.journeys.decide import Claim, Decision, decide, find_step
 from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
-from orchestrator.journeys.programs import Programs, session_view
+from orchestrator.journeys.programs import Programs, SessionsAt
 from orchestrator.journeys.states import SendState
 from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
 from orchestrator.recipients.survey_links import (
@@ -159,11 +159,14 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     outcomes.update(paced)
     not_now = {*paced, *(claim.send_id for claim, _ in missed)}
     drafted: list[_Drafted] = []
+    sessions = None if deps.programs is None else SessionsAt(deps.programs, now)
     for claim, route, customer in going:
         if claim.send_id in not_now:  # deferred, or missed
             continue
         assert route.journey is not None and route.step is not None  # decide() saw to it
-        draft = _draft(deps, route.renderer, claim, route.journey, route.step, customer, now)
+        draft = _draft(
+            deps, route.renderer, claim, route.journey, route.step, customer, sessions, now
+        )
         if isinstance(draft, str):
             outcomes[claim.send_id] = draft
         else:
@@ -365,6 +368,7 @@ def _draft(
     journey: Journey,
     step: Step,
     customer: CustomerFacts,
+    sessions: SessionsAt | None,
     now: datetime,
 ) -> str | _Drafted:
     """The row's mail drafted, or ``failed`` when the template cannot render for this
@@ -387,7 +391,7 @@ def _draft(
                 unsubscribe_url=link,
                 now=now,
                 survey_url=_survey_url(links, journey, step, customer),
-                sessions=_sessions(deps, customer, now),
+                sessions=_sessions(deps, sessions, customer),
             ),
             links=_click_links(deps, journey, claim.send_id),
         )
@@ -454,23 +458,21 @@ def _survey_url(
 
 
 def _sessions(
-    deps: DeliveryDeps, customer: CustomerFacts, now: datetime
+    deps: DeliveryDeps, sessions: SessionsAt | None, customer: CustomerFacts
 ) -> list[dict[str, object]]:
     """The next sessions for the customer's tier and language, each with its signed link."""
-    if deps.programs is None:
+    if sessions is None:
         return []
     links = deps.rules.links
     return [
-        session_view(
-            program,
-            customer.language,
-            customer.timezone,
-            program_url(
+        {
+            **view,
+            "url": program_url(
                 links.public_base_url,
                 make_program_token(links.signing_secret, customer.public_id, program.id),
             ),
-        )
-        for program in deps.programs.upcoming(now, customer.tier, customer.language)
+        }
+        for program, view in sessions.shown(customer.tier, customer.language, customer.timezone)
     ]
 
 
