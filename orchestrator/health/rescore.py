@@ -11,7 +11,6 @@ step aside for a customer who cancelled, exited the onboarding or just converted
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from orchestrator.customers.relationship import relationship_of
+from orchestrator.db.json_text import json_text
 from orchestrator.db.tables import customers, health_actions, health_score_history, usage_events
 from orchestrator.db.values import one_of, one_of_param
 from orchestrator.enrollment.store import enroll_customer, entering
@@ -151,7 +151,7 @@ def _store(
                 "ids": moved,
                 "scores": [results[cid].score for cid in moved],
                 "bands": [results[cid].band for cid in moved],
-                "components": json.dumps([results[cid].components for cid in moved]),
+                "components": json_text([results[cid].components for cid in moved]),
                 "now": now,
             },
         )

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from orchestrator.db.json_text import json_text
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
 from orchestrator.guards.bounds import TRIMMED, Moment
@@ -149,7 +150,7 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
     if session.get_bind().dialect.name == "postgresql":
         received = {row["received_at"] for row in rows}
         assert len(received) == 1, "a batch is received at one moment"
-        properties = json.dumps([row["properties"] for row in rows])
+        properties = json_text([row["properties"] for row in rows])
         params = {
             "received_at": received.pop(),
             "customer_ids": [row["customer_id"] for row in rows],
