@@ -76,7 +76,10 @@ async def put_stage(
 class HealthOut(BaseModel):
     score: int | None
     band: str | None
-    updated_at: datetime | None
+    updated_at: datetime | None = Field(
+        description="When the score was last computed, to within a minute: a score that did"
+        " not move is stamped again at most once a minute"
+    )
 
 
 class StepOut(BaseModel):

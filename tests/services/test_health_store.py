@@ -1,6 +1,7 @@
 """Storing a batch's scores: a score that moved adds a history row (with its components) and
 becomes the customer's; one that did not adds none and only says when it was computed. Both
-kinds in one batch, on SQLite and PostgreSQL."""
+kinds in one batch, on SQLite and PostgreSQL. An unmoved score's stamp is renewed at most once
+a minute."""
 
 from __future__ import annotations
 
@@ -68,3 +69,24 @@ def test_moved_and_unmoved_scores_of_one_batch(
     assert latest(runtime, "same") == (same[0][0], same[0][1], second)
     assert latest(runtime, "moves") == (moves[1][0], moves[1][1], second)
     assert first < second
+
+
+def test_an_unmoved_score_is_stamped_again_only_once_its_stamp_is_a_minute_old(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    for who in ("same", "moves"):
+        assert post_signup(client, signup_payload(who)).status_code == 202
+    first = clock.now()
+    post_events(client, event("same", "report_created", id="r1"), event("moves", "login", id="l1"))
+    clock.advance(timedelta(seconds=59))
+    second = clock.now()
+    post_events(
+        client, event("same", "report_created", id="r2"), event("moves", "report_created", id="r3")
+    )
+    assert latest(runtime, "same")[2] == first  # computed again, to the same score
+    assert latest(runtime, "moves")[2] == second  # a score that moved is always stamped
+    clock.advance(timedelta(seconds=1))
+    third = clock.now()
+    post_events(client, event("same", "report_created", id="r4"))
+    assert latest(runtime, "same")[2] == third
+    assert len(history(runtime, "same")) == 1
