@@ -380,7 +380,7 @@ def measure_drain(
 ) -> None:
     """Start the fake and the workers, warm up, then tick until every due mail is accepted."""
     broker = make_broker(settings)
-    timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE))
+    timed = TimedDispatcher(BrokerDispatcher(broker, QUEUE, settings.dispatch_message_size))
     fake = FakeSendGridProcess(
         API_KEY, validating=config.validating_fake, latency=config.provider_latency
     )

@@ -1,5 +1,6 @@
 """Where a worker's CPU goes per mail, in-process and on one thread: N welcome mails due on
-PostgreSQL, delivered by ``deliver_batch`` in messages of 25 through the SendGrid transport
+PostgreSQL, delivered by ``deliver_batch`` in messages of ``DISPATCH_MESSAGE_SIZE`` (its default:
+50; 25 before session 18) through the SendGrid transport
 to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
 so another process's load does not count, only contention's cache and scheduling effects).
 
@@ -16,7 +17,7 @@ is then counted against the customer's other sends under a lock on the customer.
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
 
 ``--old-tree DIR --swap MODULE:NAME[=SOURCE]`` compares instead, as ``event_ab.py`` does: the
-batches of 25 go in pairs, one with the old tree's version of each swapped name and one with
+batches go in pairs, one with the old tree's version of each swapped name and one with
 this tree's, and the CPU of each pair is compared (the host's drift cancels out of a pair).
 To compare the whole send path: ``--swap orchestrator.services.delivery:deliver_batch``; a
 renderer method: ``--swap orchestrator.rendering.renderer:MailRenderer.draft``.
@@ -46,11 +47,11 @@ import orchestrator.services.delivery as delivery
 import orchestrator.transports.sendgrid as sendgrid
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.scheduling import claim_due_sends
-from orchestrator.settings import load_settings
+from orchestrator.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_bench"
-MESSAGE = 25  # DISPATCH_MESSAGE_SIZE
+MESSAGE: int = Settings.model_fields["dispatch_message_size"].default
 WARM = 100
 
 

@@ -63,7 +63,12 @@ class BrokerDispatcher:
     messages small.
     """
 
-    def __init__(self, broker: dramatiq.Broker, queue_name: str, batch_size: int = 25) -> None:
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        queue_name: str,
+        batch_size: int = Settings.model_fields["dispatch_message_size"].default,
+    ) -> None:
         self.broker = broker
         self.queue_name = queue_name
         self.batch_size = batch_size
