@@ -47,20 +47,24 @@ def latest(runtime: Runtime, external_id: str) -> tuple[object, ...]:
         return tuple(connection.execute(query).one())
 
 
-def test_moved_and_unmoved_scores_of_one_batch(
-    client: TestClient, runtime: Runtime, clock: FrozenClock
-) -> None:
+def score_twice(client: TestClient, clock: FrozenClock, later: timedelta) -> None:
+    """Two customers scored, then ``later`` scored again: "same" sends report_created again
+    (seen already: its score stays), "moves" adopts a feature (its score moves)."""
     for who in ("same", "moves"):
         assert post_signup(client, signup_payload(who)).status_code == 202
-    first = clock.now()
     post_events(client, event("same", "report_created", id="r1"), event("moves", "login", id="l1"))
-    assert [len(history(runtime, who)) for who in ("same", "moves")] == [1, 1]
-    clock.advance(timedelta(minutes=1))
-    second = clock.now()
-    # "same" has seen report_created already: its score stays; "moves" adopts a feature
+    clock.advance(later)
     post_events(
         client, event("same", "report_created", id="r2"), event("moves", "report_created", id="r3")
     )
+
+
+def test_moved_and_unmoved_scores_of_one_batch(
+    client: TestClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    first = clock.now()
+    score_twice(client, clock, timedelta(minutes=1))
+    second = clock.now()
     same, moves = history(runtime, "same"), history(runtime, "moves")
     assert len(same) == 1 and len(moves) == 2
     assert moves[1][0] > moves[0][0]
@@ -74,15 +78,9 @@ def test_moved_and_unmoved_scores_of_one_batch(
 def test_an_unmoved_score_is_stamped_again_only_once_its_stamp_is_a_minute_old(
     client: TestClient, runtime: Runtime, clock: FrozenClock
 ) -> None:
-    for who in ("same", "moves"):
-        assert post_signup(client, signup_payload(who)).status_code == 202
     first = clock.now()
-    post_events(client, event("same", "report_created", id="r1"), event("moves", "login", id="l1"))
-    clock.advance(timedelta(seconds=59))
+    score_twice(client, clock, timedelta(seconds=59))
     second = clock.now()
-    post_events(
-        client, event("same", "report_created", id="r2"), event("moves", "report_created", id="r3")
-    )
     assert latest(runtime, "same")[2] == first  # computed again, to the same score
     assert latest(runtime, "moves")[2] == second  # a score that moved is always stamped
     clock.advance(timedelta(seconds=1))
