@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 # A score that did not move is stamped again (``health_updated_at``) only when its stamp is at
 # least this old. A customer whose events come in every second would otherwise have its row
 # rewritten every second to say nothing new: that write was ~6 ms of PostgreSQL's ~60–70 ms a
-# batch of 1,000 events (bench/README, "Session 18"). ``health.updated_at`` is when the score was last computed, to
-# within this much; a score that moved is always stamped.
+# batch of 1,000 events (bench/README, "Session 18"). ``health.updated_at`` is when the score
+# was last computed, to within this much; a score that moved is always stamped.
 RESTAMP_UNMOVED_AFTER = timedelta(minutes=1)
 
 
