@@ -355,7 +355,11 @@ class _Window:
             for index, body in enumerate(bodies):
                 handle = self._idle.pop() if self._idle else self._new_handle()
                 transfer = _Transfer(handle, body)
-                self._multi.add_handle(handle)
+                try:
+                    self._multi.add_handle(handle)
+                except pycurl.error:
+                    handle.close()  # never added, never run: its mail was not sent
+                    raise
                 running[handle] = index, transfer
             self._run(running, results)
         except pycurl.error as exc:  # the multi handle itself failed

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pycurl
 import pytest
 
 from orchestrator.errors import (
@@ -235,3 +236,37 @@ def test_a_window_waits_on_sockets_numbered_past_select_s_limit(
 
     assert all(isinstance(result, SendResult) for result in results)
     assert min(watched) > 1024
+
+
+def test_a_handle_the_window_cannot_take_is_closed_and_no_mail_goes(
+    sendgrid: FakeSendGrid, transport: SendGridTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libcurl refuses the window's second transfer: the window is given up before anything
+    is posted, each mail is a plain transient failure (never sent, so retried at once, not
+    left in doubt), and the refused handle is closed, not left to the garbage collector."""
+    real_multi = pycurl.CurlMulti
+    refused: list[pycurl.Curl] = []
+
+    class RefusesTheSecond:
+        def __init__(self) -> None:
+            self._multi = real_multi()
+            self._added = 0
+
+        def add_handle(self, handle: pycurl.Curl) -> None:
+            self._added += 1
+            if self._added == 2:
+                refused.append(handle)
+                raise pycurl.error(pycurl.E_MULTI_OUT_OF_MEMORY, "out of memory")
+            self._multi.add_handle(handle)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._multi, name)
+
+    monkeypatch.setattr(pycurl, "CurlMulti", RefusesTheSecond)
+    results = transport.send_many([make_mail(subject=f"a{n}") for n in range(3)])
+
+    assert all(isinstance(result, TransientDeliveryError) for result in results)
+    assert not any(isinstance(result, UnknownDeliveryOutcome) for result in results)
+    assert sendgrid.accepted == []
+    with pytest.raises(pycurl.error):  # closed: a closed handle has nothing to tell
+        refused[0].getinfo(pycurl.REQUEST_SIZE)
