@@ -1,6 +1,6 @@
 """Where a worker's CPU goes per mail, in-process and on one thread: N welcome mails due on
 PostgreSQL, delivered by ``deliver_batch`` in messages of ``DISPATCH_MESSAGE_SIZE`` (its default:
-50; 25 before session 18) through the SendGrid transport
+100; 25 before session 18) through the SendGrid transport
 to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
 so another process's load does not count, only contention's cache and scheduling effects).
 

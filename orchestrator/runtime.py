@@ -28,6 +28,7 @@ from orchestrator.db.engine import make_engine
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.delivery.stopping import stop_asked
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.model import Journey
 from orchestrator.journeys.programs import programs_definition
@@ -209,6 +210,7 @@ class Runtime:
             rate_limiter=self.rate_limiter,
             programs=programs_definition(self.settings.journeys_dir),
             archiver=self.archiver,
+            stopping=stop_asked,
         )
 
     def click_rules(self) -> ClickRules:

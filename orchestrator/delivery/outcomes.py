@@ -239,6 +239,29 @@ def wait_for_send_slot(
     return SendState.PENDING.value
 
 
+def hand_back(connection: Connection, claims: Sequence[Claim], now: datetime) -> dict[int, str]:
+    """The worker is stopping (:mod:`orchestrator.delivery.stopping`): rows it claimed but
+    never handed over go back to ``pending``, due at once, for the next worker. Nothing left,
+    so it costs no attempt, as :func:`wait_for_send_slot`. Rows no longer ``sending`` (taken
+    back by their lease running out) are left as they are."""
+    if not claims:
+        return {}
+    ids = [claim.send_id for claim in claims]
+    connection.execute(
+        update(_SENDS)
+        .where(_SENDS.c.id.in_(ids), _SENDS.c.state == SendState.SENDING.value)
+        .values(
+            state=SendState.PENDING.value,
+            wake_at=now,
+            attempts=_SENDS.c.attempts - 1,
+            reason="handed back: the worker was stopping before it sent it",
+            updated_at=now,
+        )
+    )
+    log.info("%d sends handed back: the worker is stopping", len(ids))
+    return dict.fromkeys(ids, SendState.PENDING.value)
+
+
 def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -> timedelta:
     """Exponential backoff from 30 s, capped at an hour, never sooner than the provider asked,
     then stretched at random (see :mod:`orchestrator.delivery.jitter`)."""

@@ -8,9 +8,12 @@ line. Each worker process imports :mod:`workers`, which installs :class:`WorkerL
 its ``forks`` make Dramatiq start :func:`serve_worker_metrics` once for the group, on
 ``STEPMAIL_WORKER_METRICS_PORT``.
 
-On SIGTERM Dramatiq stops taking messages, gives prefetched ones back to Redis, and lets each
-worker thread finish the batch in hand (within ``--worker-shutdown-timeout``); the rows of a
-batch cut short by a harder kill come back through their lease.
+On SIGTERM Dramatiq stops taking messages, gives prefetched ones back to Redis, and waits for
+each worker thread's message in hand (within ``--worker-shutdown-timeout``). The middleware
+asks the send path to stop too (:mod:`orchestrator.delivery.stopping`): a thread finishes the
+window of mails it is sending and hands the rest of its batch back, due at once, so a stop
+lasts one window, not one batch. The rows of a batch cut short by a harder kill come back
+through their lease.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import dramatiq
 from dramatiq.middleware import Middleware
 
+from orchestrator.delivery.stopping import ask_to_stop
 from orchestrator.observability.multiprocess import MULTIPROC_ENV, use_group_metrics_dir
 
 log = logging.getLogger(__name__)
@@ -41,13 +45,18 @@ class WorkerLifecycle(Middleware):
         log.info("worker process %d ready (%d threads)", os.getpid(), len(worker.workers))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        ask_to_stop()
         log.info(
-            "worker process %d stopping: no new messages; finishing the batches in hand",
+            "worker process %d stopping: no new messages; finishing the windows in hand and "
+            "handing the rest of each batch back",
             os.getpid(),
         )
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        log.info("worker process %d stopped cleanly: every batch in hand finished", os.getpid())
+        log.info(
+            "worker process %d stopped cleanly: every batch in hand finished or handed back",
+            os.getpid(),
+        )
 
 
 def serve_worker_metrics() -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -41,6 +41,7 @@ from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.outcomes import (
     RetryPolicy,
     finish_without_sending,
+    hand_back,
     reconciliation_window,
     record_failure,
     set_state,
@@ -48,6 +49,7 @@ from orchestrator.delivery.outcomes import (
 )
 from orchestrator.delivery.pacing import PacingPlan, apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.delivery.stopping import never_stopping
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, Decision, decide, find_step
 from orchestrator.journeys.durations import format_duration
@@ -102,6 +104,9 @@ class DeliveryDeps:
     programs: Programs | None = None  # journeys/programs.yaml: the sessions mails list
     archiver: MailArchiver | None = None  # None: sent mails are not archived
     versions: FollowedVersions | None = None
+    # Asked between two windows: once true, the rest of the batch is handed back unsent
+    # (orchestrator.delivery.stopping); the worker process's stop.
+    stopping: Callable[[], bool] = never_stopping
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -509,11 +514,17 @@ def _send_each(
     provider_ids: dict[int, str | None],
 ) -> None:
     """Each window: keep the lease, take its mails' send slots, hand them over on the
-    record, send them."""
+    record, send them. A worker that is stopping hands back the mails it has not started
+    (:mod:`orchestrator.delivery.stopping`)."""
     leased_until = now + deps.rules.lease
     size = in_flight(deps.transport)
     position = 0
     while position < len(ready):
+        if deps.stopping():
+            with deps.engine.begin() as connection:
+                rest = [claim for claim, _ in ready[position:]]
+                outcomes.update(hand_back(connection, rest, deps.clock.now()))
+            return
         leased_until = _keep_lease(deps, ready[position:], leased_until)
         window, position = _next_window(deps, ready, position, size, hand_overs, outcomes)
         if window:

@@ -1,8 +1,9 @@
 """SIGTERM, as an orchestrator sends it on a deploy, to real ``stepmail scheduler`` and
 ``stepmail worker`` processes in the middle of their work: each says so in its log, finishes
-what it holds (the tick's claimed rows dispatched, the webhook round recorded, the mails in a
-worker's hands sent) and exits 0; nothing is lost, nothing goes twice. Their metrics ports
-answer ``/healthz`` and ``/metrics`` with the counts of the real sends while they run."""
+what it holds (the tick's claimed rows dispatched, the webhook round recorded, the window of
+mails in a worker's hands sent, the rest of its batch handed back, due at once) and exits 0;
+nothing is lost, nothing goes twice. Their metrics ports answer ``/healthz`` and ``/metrics``
+with the counts of the real sends while they run."""
 
 from __future__ import annotations
 
@@ -84,11 +85,12 @@ def test_a_worker_stopped_mid_batch_finishes_the_mails_in_hand(
 
         assert terminate(first) == 0
         log = first.log.read_text()
-        assert "stopping: no new messages; finishing the batches in hand" in log, log
+        assert "stopping: no new messages; finishing the windows in hand" in log, log
         assert "stopped cleanly" in log, log
         outcomes = stepmail.attempt_outcomes()
         assert "lost" not in outcomes and None not in outcomes, outcomes
         assert "unknown" not in stepmail.states()
+        assert "sending" not in stepmail.states()  # none waits for its lease
         # The stop took effect mid-run: the worker took no more messages once it had finished
         # its batches (how many mails that is depends on how fast the signal travels through
         # Dramatiq's processes on a loaded machine, so no count is asserted).

@@ -6,6 +6,7 @@ a send slot."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -178,6 +179,49 @@ def test_a_row_taken_back_before_its_window_is_handed_over_is_not_sent(
     sent_to = sorted(int(m.body["custom_args"]["stepmail_send_id"]) for m in fake_sendgrid.accepted)
     assert sent_to == [ids[0], ids[2], ids[3]]
     assert ids[1] not in attempts(windowed)
+
+
+def test_a_stopping_worker_finishes_its_window_and_hands_the_rest_back(
+    windowed: Runtime, fake_sendgrid: FakeSendGrid, clock: FrozenClock
+) -> None:
+    """Asked to stop while its first window went out, the batch sends no other window: its
+    other rows are pending again, due at once, with their attempt given back, and the next
+    worker sends each of them once."""
+    ids = sign_up(windowed, 10)
+    with windowed.engine.connect() as connection:
+        counts = connection.execute(select(scheduled_sends.c.id, scheduled_sends.c.attempts))
+        dispatched = {send_id: count for send_id, count in counts}
+    asked: list[bool] = []
+
+    def stop_after_the_first_window() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    deps = replace(windowed.delivery_deps(), stopping=stop_after_the_first_window)
+    outcomes = deliver_batch(deps, ids)
+
+    assert outcomes == ["sent"] * IN_FLIGHT + ["pending"] * (10 - IN_FLIGHT)
+    assert len(fake_sendgrid.accepted) == IN_FLIGHT
+    assert set(attempts(windowed)) == set(ids[:IN_FLIGHT])  # no attempt for those handed back
+    query = select(
+        scheduled_sends.c.id,
+        scheduled_sends.c.state,
+        scheduled_sends.c.wake_at,
+        scheduled_sends.c.attempts,
+        scheduled_sends.c.reason,
+    ).where(scheduled_sends.c.id.in_(ids[IN_FLIGHT:]))
+    with windowed.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    assert {row.state for row in rows} == {"pending"}
+    assert all(row.wake_at == clock.now() for row in rows)  # due at once
+    assert all(row.attempts == dispatched[row.id] for row in rows)  # as before the worker took it
+    assert all("stopping" in row.reason for row in rows)
+
+    again = claim_due_sends(windowed.engine, clock.now(), 100, LEASE)
+    assert sorted(again) == ids[IN_FLIGHT:]
+    assert deliver_batch(windowed.delivery_deps(), again) == ["sent"] * (10 - IN_FLIGHT)
+    sent_to = [int(m.body["custom_args"]["stepmail_send_id"]) for m in fake_sendgrid.accepted]
+    assert sorted(sent_to) == ids  # each once
 
 
 def test_the_hand_over_connection_goes_back_with_the_servers_own_plan_choice(
