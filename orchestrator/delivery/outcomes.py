@@ -241,25 +241,37 @@ def wait_for_send_slot(
 
 def hand_back(connection: Connection, claims: Sequence[Claim], now: datetime) -> dict[int, str]:
     """The worker is stopping (:mod:`orchestrator.delivery.stopping`): rows it claimed but
-    never handed over go back to ``pending``, due at once, for the next worker. Nothing left,
-    so it costs no attempt, as :func:`wait_for_send_slot`. Rows no longer ``sending`` (taken
-    back by their lease running out) are left as they are."""
-    if not claims:
-        return {}
-    ids = [claim.send_id for claim in claims]
-    connection.execute(
-        update(_SENDS)
-        .where(_SENDS.c.id.in_(ids), _SENDS.c.state == SendState.SENDING.value)
-        .values(
-            state=SendState.PENDING.value,
-            wake_at=now,
-            attempts=_SENDS.c.attempts - 1,
-            reason="handed back: the worker was stopping before it sent it",
-            updated_at=now,
-        )
+    never handed over go back to ``pending``, due at once, for the next worker (``pending``).
+    Nothing left, so it costs no attempt, as :func:`wait_for_send_slot`. A row that is no
+    longer this worker's (taken back and dispatched again: another worker may be sending it)
+    is left alone (``ignored``). One statement a row: this runs once, as a worker stops."""
+    outcomes: dict[int, str] = {}
+    for claim in claims:
+        params = {"send_id": claim.send_id, "dispatch": claim.dispatch, "now": now}
+        handed = connection.execute(_HAND_BACK, params).rowcount == 1
+        outcomes[claim.send_id] = SendState.PENDING.value if handed else "ignored"
+    log.info(
+        "%d sends handed back: the worker is stopping",
+        sum(outcome == SendState.PENDING.value for outcome in outcomes.values()),
     )
-    log.info("%d sends handed back: the worker is stopping", len(ids))
-    return dict.fromkeys(ids, SendState.PENDING.value)
+    return outcomes
+
+
+_HAND_BACK = (
+    update(_SENDS)
+    .where(
+        _SENDS.c.id == bindparam("send_id"),
+        _SENDS.c.state == SendState.SENDING.value,
+        _SENDS.c.dispatches == bindparam("dispatch"),
+    )
+    .values(
+        state=SendState.PENDING.value,
+        wake_at=bindparam("now"),
+        attempts=_SENDS.c.attempts - 1,
+        reason="handed back: the worker was stopping before it sent it",
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def retry_delay(attempt: int, retry_after: float | None, jitter: RandomSource) -> timedelta:
