@@ -26,5 +26,5 @@ def stop_asked() -> bool:
 
 
 def never_stopping() -> bool:
-    """For a send path no one stops mid-batch (tests, the CLI's test send)."""
+    """The default of a send path built without a worker process that could stop (tests)."""
     return False
