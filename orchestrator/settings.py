@@ -232,8 +232,9 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=500, gt=0, le=100_000)
     """Due rows one scheduler claim takes."""
     dispatch_message_size: int = Field(default=100, gt=0, le=100)
-    """Row ids per broker message: one worker batch, sharing database round trips (batches of
-    25 spent ~0.2 ms more worker CPU a mail than batches of 100: bench/README, "Session 18")."""
+    """Row ids per broker message: one worker batch, sharing database round trips. Larger costs
+    less CPU a mail (bench/README, "Session 18"); smaller spreads a small burst over more
+    threads."""
     send_lease: int = Field(default=120, gt=0, le=120)
     """Seconds (at most 120) after which a claimed but unsent row is dispatched again."""
     max_send_attempts: int = Field(default=8, gt=0, le=100)
