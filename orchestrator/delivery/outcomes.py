@@ -224,40 +224,48 @@ def wait_for_send_slot(
 ) -> str:
     """No send slot under ``STEPMAIL_SEND_RATE_LIMIT`` in time: back to ``pending`` for the
     scheduler to dispatch again in a second. Nothing was handed over, so it costs no attempt."""
-    connection.execute(
-        update(_SENDS)
-        .where(_SENDS.c.id == claim.send_id, _SENDS.c.state == SendState.SENDING.value)
-        .values(
-            state=SendState.PENDING.value,
-            wake_at=now + spread(RATE_LIMIT_REQUEUE, jitter, REQUEUE_SPREAD),
-            attempts=_SENDS.c.attempts - 1,
-            reason="waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)",
-            updated_at=now,
-        )
-    )
+    wake_at = now + spread(RATE_LIMIT_REQUEUE, jitter, REQUEUE_SPREAD)
+    if not _requeue(
+        connection, claim, wake_at, "waiting for a send slot (STEPMAIL_SEND_RATE_LIMIT)", now
+    ):
+        return "ignored"
     log.info("send %d waits for a send slot", claim.send_id)
     return SendState.PENDING.value
 
 
 def hand_back(connection: Connection, claims: Sequence[Claim], now: datetime) -> dict[int, str]:
     """The worker is stopping (:mod:`orchestrator.delivery.stopping`): rows it claimed but
-    never handed over go back to ``pending``, due at once, for the next worker (``pending``).
-    Nothing left, so it costs no attempt, as :func:`wait_for_send_slot`. A row that is no
-    longer this worker's (taken back and dispatched again: another worker may be sending it)
-    is left alone (``ignored``). One statement a row: this runs once, as a worker stops."""
-    outcomes: dict[int, str] = {}
-    for claim in claims:
-        params = {"send_id": claim.send_id, "dispatch": claim.dispatch, "now": now}
-        handed = connection.execute(_HAND_BACK, params).rowcount == 1
-        outcomes[claim.send_id] = SendState.PENDING.value if handed else "ignored"
-    log.info(
-        "%d sends handed back: the worker is stopping",
-        sum(outcome == SendState.PENDING.value for outcome in outcomes.values()),
-    )
+    never handed over go back to ``pending``, due at once, for the next worker. Nothing left,
+    so it costs no attempt. One statement a row: this runs once, as a worker stops."""
+    reason = "handed back: the worker was stopping before it sent it"
+    outcomes = {
+        claim.send_id: SendState.PENDING.value
+        if _requeue(connection, claim, now, reason, now)
+        else "ignored"
+        for claim in claims
+    }
+    handed = sum(outcome == SendState.PENDING.value for outcome in outcomes.values())
+    log.info("%d sends handed back: the worker is stopping", handed)
     return outcomes
 
 
-_HAND_BACK = (
+def _requeue(
+    connection: Connection, claim: Claim, wake_at: datetime, reason: str, now: datetime
+) -> bool:
+    """A claimed row that never left back to ``pending`` until ``wake_at``, its attempt given
+    back; False when it is no longer this worker's (taken back and dispatched again: another
+    worker may be sending it), which is then left alone."""
+    params = {
+        "send_id": claim.send_id,
+        "dispatch": claim.dispatch,
+        "wake": wake_at,
+        "why": reason,
+        "now": now,
+    }
+    return connection.execute(_REQUEUE, params).rowcount == 1
+
+
+_REQUEUE = (
     update(_SENDS)
     .where(
         _SENDS.c.id == bindparam("send_id"),
@@ -266,9 +274,9 @@ _HAND_BACK = (
     )
     .values(
         state=SendState.PENDING.value,
-        wake_at=bindparam("now"),
+        wake_at=bindparam("wake"),
         attempts=_SENDS.c.attempts - 1,
-        reason="handed back: the worker was stopping before it sent it",
+        reason=bindparam("why"),
         updated_at=bindparam("now"),
     )
 )
