@@ -49,6 +49,7 @@ from orchestrator.delivery.outcomes import (
 )
 from orchestrator.delivery.pacing import PacingPlan, apply_pacing, pacing_plan
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
+from orchestrator.delivery.send_log import report_batch
 from orchestrator.delivery.stopping import never_stopping
 from orchestrator.errors import DeliveryError, TemplateError, UnknownDeliveryOutcome
 from orchestrator.journeys.decide import Claim, Decision, decide, find_step
@@ -56,7 +57,7 @@ from orchestrator.journeys.durations import format_duration
 from orchestrator.journeys.model import Journey, Step
 from orchestrator.journeys.programs import Programs, SessionsAt
 from orchestrator.journeys.states import SendState
-from orchestrator.observability.metrics import RENDER_LATENCY, SENDS, TRANSPORT_LATENCY
+from orchestrator.observability.metrics import RENDER_LATENCY, TRANSPORT_LATENCY
 from orchestrator.recipients.survey_links import (
     make_program_token,
     make_survey_token,
@@ -179,41 +180,9 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
     ready = _compose_all(deps, drafted, now)
     provider_ids: dict[int, str | None] = {}
     outcomes.update(_send_all(deps, ready, now, provider_ids))
-    for claim in claims:
-        tier = facts[claim.send_id].customer.tier
-        _report(deps, claim, outcomes[claim.send_id], tier, provider_ids.get(claim.send_id))
+    tiers = {claim.send_id: facts[claim.send_id].customer.tier for claim in claims}
+    report_batch(claims, outcomes, tiers, provider_ids, deps.transport.name)
     return [outcomes[send_id] for send_id in send_ids]
-
-
-def _report(
-    deps: DeliveryDeps, claim: Claim, outcome: str, tier: str, provider_id: str | None
-) -> None:
-    """One log line and one count per send outcome. The recipient's address is left out on
-    purpose (personal data in logs outlives its erasure): the send id leads to it in the
-    database, for whoever may look there."""
-    if outcome == "ignored":
-        return
-    transport = deps.transport.name
-    SENDS.labels(outcome, transport, claim.journey_id, claim.step_id).inc()
-    log.info(
-        "send %d %s: journey=%s step=%s tier=%s transport=%s provider_id=%s",
-        claim.send_id,
-        outcome,
-        claim.journey_id,
-        claim.step_id,
-        tier,
-        transport,
-        provider_id or "-",
-        extra={
-            "send_id": claim.send_id,
-            "outcome": outcome,
-            "journey": claim.journey_id,
-            "step": claim.step_id,
-            "tier": tier,
-            "transport": transport,
-            "provider_id": provider_id,
-        },
-    )
 
 
 @dataclass(frozen=True)
