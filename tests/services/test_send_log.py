@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from orchestrator.errors import TransientDeliveryError
 from orchestrator.observability.logging import configure_logging
 from orchestrator.runtime import Runtime
-from orchestrator.settings import Settings
 from tests.support.delivery import run_due
 from tests.support.environment import SECRET
 from tests.support.signups import post_signup, signup_payload
