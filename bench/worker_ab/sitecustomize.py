@@ -12,6 +12,11 @@ side; whole runs could not see a 9% change.
 well) compares ``MailRenderer.draft`` the same way: the old half's batches draft their mails
 with the old tree's ``draft`` (and so its ``DraftMail``), on this tree's renderer.
 
+``STEPMAIL_BENCH_GC=1`` (needs no old tree) times the garbage collector instead: each worker
+process appends the wall time its collections took, by generation, and the mails it handled
+to ``/tmp/stepmail-worker-gc.PID.txt`` every 200 batches (a collection holds the GIL: every
+thread of the process waits for it).
+
 ``STEPMAIL_BENCH_UNMARKED=1`` (needs no old tree) compares the text part made once per
 layout against each mail converted: the old half's batches draw their mails unmarked, the
 renderer's fallback (``orchestrator/rendering/slots.py``), so each text part is converted.
@@ -26,6 +31,7 @@ its running totals to ``/tmp/stepmail-worker-ab.PID.txt`` every 200 batches.
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib.util
 import os
 import sys
@@ -37,6 +43,7 @@ from typing import Any
 OLD_DELIVERY = os.environ.get("STEPMAIL_BENCH_OLD_DELIVERY")
 OLD_RENDERER = os.environ.get("STEPMAIL_BENCH_OLD_RENDERER")
 UNMARKED = os.environ.get("STEPMAIL_BENCH_UNMARKED") == "1"
+GC_TIMES = os.environ.get("STEPMAIL_BENCH_GC") == "1"
 ACTORS = "orchestrator.processes.actors"
 
 _spent = {"old": [0.0, 0], "new": [0.0, 0]}  # thread CPU seconds, mails
@@ -84,6 +91,51 @@ def _alternate_marks() -> None:
     MailRenderer._render_marked = render  # type: ignore[method-assign]
 
 
+_collected = [0, 0, 0]  # collections by generation
+_collecting = [0.0, 0.0, 0.0]  # their seconds
+_collection_started = [0.0]
+
+
+def _time_collections(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _collection_started[0] = time.perf_counter()
+        return
+    generation = info["generation"]
+    _collected[generation] += 1
+    _collecting[generation] += time.perf_counter() - _collection_started[0]
+
+
+def _report_collections() -> None:
+    mails = _spent["new"][1]
+    spent = sum(_collecting)
+    by_generation = " ".join(
+        f"gen{n} {_collected[n]} in {1000 * _collecting[n]:.0f} ms" for n in range(3)
+    )
+    with open(f"/tmp/stepmail-worker-gc.{os.getpid()}.txt", "a") as out:
+        out.write(
+            f"{1000 * spent / max(mails, 1):.4f} ms a mail ({mails} mails; {by_generation}; "
+            f"frozen {gc.get_freeze_count()})\n"
+        )
+
+
+def _count_mails(actors: Any) -> None:
+    """Only the mails are counted (as the new half): the collections are timed by the hook."""
+    gc.callbacks.append(_time_collections)
+    deliver = actors.deliver_batch
+
+    def counted(deps: Any, send_ids: Sequence[int]) -> Any:
+        try:
+            return deliver(deps, send_ids)
+        finally:
+            with _lock:
+                _batches[0] += 1
+                _spent["new"][1] += len(send_ids)
+                if _batches[0] % 200 == 0:
+                    _report_collections()
+
+    actors.deliver_batch = counted
+
+
 def _report() -> None:
     totals = " ".join(
         f"{half} {1000 * seconds / max(mails, 1):.3f} ms a mail ({mails})"
@@ -125,11 +177,14 @@ def _watching_import(name: str, *args: Any, **kwargs: Any) -> Any:
     """Installs the A/B once the actors' module has finished loading, then steps aside."""
     module = _import(name, *args, **kwargs)
     actors = sys.modules.get(ACTORS)
-    if (OLD_DELIVERY or OLD_RENDERER or UNMARKED) and hasattr(actors, "deliver_batch"):
+    if (OLD_DELIVERY or OLD_RENDERER or UNMARKED or GC_TIMES) and hasattr(actors, "deliver_batch"):
         builtins.__import__ = _import
-        _install(actors, OLD_DELIVERY)
+        if GC_TIMES:
+            _count_mails(actors)
+        else:
+            _install(actors, OLD_DELIVERY)
     return module
 
 
-if OLD_DELIVERY or OLD_RENDERER or UNMARKED:
+if OLD_DELIVERY or OLD_RENDERER or UNMARKED or GC_TIMES:
     builtins.__import__ = _watching_import

@@ -13,6 +13,7 @@ matter. So `` JaVa\\tScRiPt:alert(1)`` is a ``javascript:`` link.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -34,19 +35,37 @@ _C0_AND_SPACE = "".join(chr(code) for code in range(0x21))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _UNSAFE_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\u2028\u2029]")
 NEUTRAL_LINK = Markup("#")  # a constant: nothing to escape
+# A mail's links are mostly the same few for every mail of a step, read ~8 times a mail:
+# the verdicts on links up to this long are remembered (4,096 of each, ~8 MB at most);
+# a longer one is read each time.
+_REMEMBERED_UP_TO = 2048
+_REMEMBERED = 4096
 
 
 def link_scheme(url: str) -> str | None:
     """The scheme a browser would take from ``url`` (lower case), or None for a relative link."""
+    return _remembered_scheme(url) if len(url) <= _REMEMBERED_UP_TO else _read_scheme(url)
+
+
+def _read_scheme(url: str) -> str | None:
     text = _TAB_OR_NEWLINE.sub("", url).strip(_C0_AND_SPACE)
     match = _SCHEME.match(text)
     return match.group(1).lower() if match else None
+
+
+_remembered_scheme = functools.lru_cache(maxsize=_REMEMBERED)(_read_scheme)
 
 
 def web_link_problem(url: object) -> str | None:
     """Why ``url`` is not an absolute http(s) link with a host, or None if it is one."""
     if not isinstance(url, str):
         return "must be a string holding an http or https URL"
+    if len(url) <= _REMEMBERED_UP_TO:
+        return _remembered_web_link_problem(url)
+    return _web_link_problem(url)
+
+
+def _web_link_problem(url: str) -> str | None:
     if _UNSAFE_IN_URL.search(url):
         return "must be an http or https URL without spaces or control characters"
     scheme = link_scheme(url)
@@ -56,6 +75,9 @@ def web_link_problem(url: object) -> str | None:
     if not urlsplit(url).hostname:
         return "must be an http or https URL with a host"
     return None
+
+
+_remembered_web_link_problem = functools.lru_cache(maxsize=_REMEMBERED)(_web_link_problem)
 
 
 def base_url_problem(url: str) -> str | None:
@@ -131,8 +153,20 @@ def safe_link(value: Markup | str) -> Markup:
     Jinja hands over the autoescaped value; the check reads it unescaped, as a browser would.
     """
     markup = value if isinstance(value, Markup) else escape(value)
-    scheme = link_scheme(html.unescape(str(markup)))
+    written = str(markup)
+    if len(written) <= _REMEMBERED_UP_TO:
+        scheme = _remembered_unescaped_scheme(written)
+    else:
+        scheme = _unescaped_scheme(written)
     if scheme is None or scheme in RENDERED_SCHEMES:
         return markup
     log.warning("a %r link was left out of a mail (only http, https and mailto)", scheme)
     return NEUTRAL_LINK
+
+
+def _unescaped_scheme(written: str) -> str | None:
+    """The scheme of a link attribute as a browser reads it: unescaped first."""
+    return link_scheme(html.unescape(written))
+
+
+_remembered_unescaped_scheme = functools.lru_cache(maxsize=_REMEMBERED)(_unescaped_scheme)

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from orchestrator.db.tables import customers
 from orchestrator.errors import ConfigurationError, JourneyError, TemplateError
-from orchestrator.guards.links import link_scheme, safe_link
+from orchestrator.guards.links import link_scheme, safe_link, web_link_problem
 from orchestrator.journeys.loader import load_journey, load_journeys
 from orchestrator.rendering.context import mail_context, sender_identity
 from orchestrator.rendering.renderer import MailRenderer
@@ -75,6 +75,20 @@ def test_the_scheme_is_read_as_a_browser_reads_it(url: str, scheme: str | None) 
 def test_the_render_filter_neutralises_a_hostile_link(url: str) -> None:
     assert safe_link(url) == "#"
     assert safe_link(escape(url)) == "#"  # as Jinja hands it over, autoescaped
+
+
+@pytest.mark.parametrize("padding", [0, 5000])  # remembered verdicts, and read each time
+@pytest.mark.parametrize("url", HOSTILE_LINKS)
+def test_a_hostile_link_is_refused_every_time_whatever_its_length(url: str, padding: int) -> None:
+    """The verdicts on short links are remembered (the same few links fill every mail): a
+    remembered verdict is the one reading gives, after a good link and after a bad one."""
+    hostile = url + "x" * padding
+    good = "https://app.example/welcome?" + "y" * padding
+    for _ in range(3):
+        assert safe_link(good) == good and web_link_problem(good) is None
+        assert safe_link(hostile) == "#" and safe_link(escape(hostile)) == "#"
+        assert web_link_problem(hostile) is not None
+        assert link_scheme(hostile) == link_scheme(url)
 
 
 def test_a_signup_with_a_hostile_link_attribute_gets_422(
