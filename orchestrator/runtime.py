@@ -391,13 +391,18 @@ def install_runtime(runtime: Runtime | None) -> None:
 
 
 def current_runtime() -> Runtime:
-    """The installed runtime; a worker started with ``dramatiq workers`` builds it on first use."""
+    """The installed runtime. A worker process started with ``dramatiq workers`` builds it as
+    it boots (:mod:`orchestrator.processes.worker`; on its first message if that failed):
+    built, the current journeys' templates compiled, then the heap settled, so the compiled
+    templates are out of the collector's reach too."""
     global _current
     with _lock:
         if _current is None:
             from orchestrator.settings import get_settings
 
-            _current = build_runtime(get_settings())
+            runtime = build_runtime(get_settings())
+            runtime.catalog.compile_templates()
+            _current = runtime
             settle_heap_for_serving()
         return _current
 

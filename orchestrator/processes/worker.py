@@ -30,6 +30,7 @@ from dramatiq.middleware import Middleware
 
 from orchestrator.delivery.stopping import ask_to_stop
 from orchestrator.observability.multiprocess import MULTIPROC_ENV, use_group_metrics_dir
+from orchestrator.runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ class WorkerLifecycle(Middleware):
         return [serve_worker_metrics]
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Build the runtime now (its templates compiled), not on the first message: the first
+        batches after a deploy would pay for it. If it cannot be built yet (the database is
+        not up), the first message tries again, as before."""
+        try:
+            current_runtime()
+        except Exception as exc:
+            log.warning(
+                "worker process %d: not ready to send yet (%s); its first message tries again",
+                os.getpid(),
+                exc,
+            )
         log.info("worker process %d ready (%d threads)", os.getpid(), len(worker.workers))
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

@@ -199,6 +199,19 @@ class MailRenderer:
                 self._unmarked[template] = True
         return self._render(template, name, context), None
 
+    def template_names(self) -> list[str]:
+        """The mail templates this renderer can load (``.html`` and ``.txt``), sorted."""
+        return sorted(self.env.list_templates(extensions=("html", "txt")))
+
+    def compile(self, name: str) -> bool:
+        """Compile ``name`` now if it is not already (False if it cannot be: rendering a mail
+        that needs it reports why, with its line)."""
+        try:
+            self._load(name)
+        except TemplateError:
+            return False
+        return True
+
     def _load(self, name: str) -> Template:
         try:
             with self._lock:  # Jinja's cache is thread-safe; compiling the same file twice is waste

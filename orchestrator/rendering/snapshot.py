@@ -150,3 +150,6 @@ class SnapshotRenderer(MailRenderer):
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         names = candidate_names(template, tier, locale, self.default_locale, suffix)
         return next((name for name in names if name in self.files), None)
+
+    def template_names(self) -> list[str]:
+        return sorted(name for name in self.files if name.endswith((".html", ".txt")))

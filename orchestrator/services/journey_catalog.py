@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -153,6 +154,32 @@ class JourneyCatalog:
             return None
         loaded = self._load(version_id)
         return loaded.renderer if loaded is not None else None
+
+    def compile_templates(self) -> int:
+        """Compile the templates of each journey's current version now, and say how many: a
+        worker process does this as it starts, so its first batches do not (the shipped
+        journeys' 108 templates take ~0.8 s; one thread's first batch of welcome mails took
+        ~0.35 s against ~0.08 s for the next: bench/README, "Session 19"). A template that
+        cannot be compiled is only counted here: rendering a mail that needs it says why."""
+        started = time.perf_counter()
+        compiled = failed = 0
+        for journey_id in sorted(self._view):
+            renderer = self.renderer(journey_id, None)
+            if renderer is None:
+                continue
+            for name in renderer.template_names():
+                if renderer.compile(name):
+                    compiled += 1
+                else:
+                    failed += 1
+        log.info(
+            "mail templates of %d journeys compiled in %.1f s: %d (%d could not be)",
+            len(self._view),
+            time.perf_counter() - started,
+            compiled,
+            failed,
+        )
+        return compiled
 
     def disk_contents(self) -> dict[str, tuple[JourneyContent, Journey]]:
         """The journeys as this process last read them from its folder."""

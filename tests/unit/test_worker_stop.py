@@ -4,12 +4,14 @@ batches in hand."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+import orchestrator.processes.worker as worker_module
 from orchestrator.delivery import stopping
 from orchestrator.processes.worker import WorkerLifecycle
 
@@ -22,7 +24,10 @@ def fresh_process() -> Iterator[None]:
     stopping._ASKED.clear()
 
 
-def test_the_worker_s_shutdown_asks_its_send_path_to_stop(fresh_process: None) -> None:
+def test_the_worker_s_shutdown_asks_its_send_path_to_stop(
+    fresh_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "current_runtime", lambda: None)
     nothing: Any = None
     worker: Any = SimpleNamespace(workers=())
     assert not stopping.stop_asked()
@@ -30,3 +35,30 @@ def test_the_worker_s_shutdown_asks_its_send_path_to_stop(fresh_process: None) -
     assert not stopping.stop_asked()
     WorkerLifecycle().before_worker_shutdown(nothing, worker)
     assert stopping.stop_asked()
+
+
+def test_a_worker_builds_its_runtime_as_it_boots(
+    fresh_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built (and its templates compiled) before the first message, not by it."""
+    built: list[bool] = []
+    monkeypatch.setattr(worker_module, "current_runtime", lambda: built.append(True))
+    nothing: Any = None
+    worker: Any = SimpleNamespace(workers=())
+    WorkerLifecycle().after_worker_boot(nothing, worker)
+    assert built == [True]
+
+
+def test_a_runtime_that_cannot_be_built_at_boot_is_left_to_the_first_message(
+    fresh_process: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def database_down() -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(worker_module, "current_runtime", database_down)
+    caplog.set_level(logging.INFO, logger=worker_module.__name__)
+    nothing: Any = None
+    worker: Any = SimpleNamespace(workers=())
+    WorkerLifecycle().after_worker_boot(nothing, worker)
+    assert "not ready to send yet (connection refused)" in caplog.text
+    assert "ready (0 threads)" in caplog.text
