@@ -7,7 +7,7 @@ import random
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -189,3 +189,45 @@ def sample_mail() -> OutgoingMail:
         html="<p>hi</p>",
         text="hi",
     )
+
+
+def test_a_row_taken_back_while_waiting_for_a_send_slot_is_left_to_its_new_worker(
+    sg_client: TestClient, sg_runtime: Runtime, fake_sendgrid: FakeSendGrid
+) -> None:
+    """The wait for a slot outlived the lease: the row was dispatched again and another
+    worker may be sending it. The requeue leaves it alone (it would have made a row in
+    another worker's hands due again, and given back an attempt that worker made)."""
+    post_signup(sg_client, signup_payload("a"))
+    claimed: dict[str, Any] = {}
+
+    class LeaseOutlived:
+        """No slot now, and none before the row is taken back and dispatched again."""
+
+        def try_acquire(self) -> bool:
+            return False
+
+        def acquire(self) -> bool:
+            with sg_runtime.engine.begin() as connection:
+                row = connection.execute(
+                    select(scheduled_sends).where(scheduled_sends.c.state == "sending")
+                ).one()
+                claimed["row"] = row
+                connection.execute(
+                    scheduled_sends.update()
+                    .where(scheduled_sends.c.id == row.id)
+                    .values(dispatches=scheduled_sends.c.dispatches + 1)
+                )
+            return False
+
+        def close(self) -> None:
+            return None
+
+    sg_runtime.rate_limiter = cast(SendRateLimiter, LeaseOutlived())
+    assert run_due(sg_runtime) == ["ignored"]
+
+    after: Any = send_row_for(sg_runtime, "a")
+    before = claimed["row"]
+    assert before.state == after.state == "sending"  # still the other worker's
+    assert after.attempts == before.attempts  # not given back
+    assert after.wake_at == before.wake_at and after.reason == before.reason
+    assert fake_sendgrid.accepted == []
