@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -26,18 +27,26 @@ def unfrozen() -> Iterator[None]:
 def test_a_worker_building_its_runtime_freezes_the_start_up_heap(
     unfrozen: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = object()
+    compiled: list[bool] = []
+
+    def compile_templates() -> int:
+        compiled.append(True)
+        return 0
+
+    built: Any = SimpleNamespace(catalog=SimpleNamespace(compile_templates=compile_templates))
     monkeypatch.setattr(runtime_module, "build_runtime", lambda settings: built)
     runtime_module.install_runtime(None)
     assert gc.get_freeze_count() == 0
 
     assert runtime_module.current_runtime() is built
+    assert compiled == [True]  # its templates compiled before the heap settled
 
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == runtime_module.YOUNG_COLLECTION_EVERY
     frozen = gc.get_freeze_count()
-    runtime_module.current_runtime()  # already built: nothing frozen again
+    runtime_module.current_runtime()  # already built: nothing frozen or compiled again
     assert gc.get_freeze_count() == frozen
+    assert compiled == [True]
 
 
 @pytest.fixture
