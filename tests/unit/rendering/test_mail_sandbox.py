@@ -73,3 +73,20 @@ def test_a_dict_subclass_gets_the_sandbox_lookup() -> None:
         secret = "attribute"
 
     assert render("{{ d.secret }}", d=Shadowing(secret="item")) == "attribute"
+
+
+def test_a_template_s_globals_are_one_dict_over_the_environment_s() -> None:
+    """A plain dict, not a chain walked for every context; a template's own globals still
+    overlay the environment's and stay the template's."""
+    env = mail_environment(
+        DictLoader({"a.html": "{{ who }} {{ brand }}", "b.html": "{{ who }}"}), _Stylesheet()
+    )
+    env.globals["who"] = "env"
+    env.globals["brand"] = "Acme"
+    own = env.get_template("a.html", globals={"who": "own"})
+    other = env.get_template("b.html")
+
+    assert type(own.globals) is dict
+    assert own.render() == "own Acme"
+    assert other.render() == "env"
+    assert env.globals["who"] == "env"  # the environment's untouched
