@@ -17,7 +17,7 @@ import functools
 import html
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,29 +42,32 @@ _REMEMBERED_UP_TO = 2048
 _REMEMBERED = 4096
 
 
+def _remembering_short(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """``read``, its answers for texts up to ``_REMEMBERED_UP_TO`` characters remembered."""
+    remembered = functools.lru_cache(maxsize=_REMEMBERED)(read)
+
+    def verdict(text: str) -> str | None:
+        return remembered(text) if len(text) <= _REMEMBERED_UP_TO else read(text)
+
+    return functools.update_wrapper(verdict, read)
+
+
+@_remembering_short
 def link_scheme(url: str) -> str | None:
     """The scheme a browser would take from ``url`` (lower case), or None for a relative link."""
-    return _remembered_scheme(url) if len(url) <= _REMEMBERED_UP_TO else _read_scheme(url)
-
-
-def _read_scheme(url: str) -> str | None:
     text = _TAB_OR_NEWLINE.sub("", url).strip(_C0_AND_SPACE)
     match = _SCHEME.match(text)
     return match.group(1).lower() if match else None
-
-
-_remembered_scheme = functools.lru_cache(maxsize=_REMEMBERED)(_read_scheme)
 
 
 def web_link_problem(url: object) -> str | None:
     """Why ``url`` is not an absolute http(s) link with a host, or None if it is one."""
     if not isinstance(url, str):
         return "must be a string holding an http or https URL"
-    if len(url) <= _REMEMBERED_UP_TO:
-        return _remembered_web_link_problem(url)
     return _web_link_problem(url)
 
 
+@_remembering_short
 def _web_link_problem(url: str) -> str | None:
     if _UNSAFE_IN_URL.search(url):
         return "must be an http or https URL without spaces or control characters"
@@ -75,9 +78,6 @@ def _web_link_problem(url: str) -> str | None:
     if not urlsplit(url).hostname:
         return "must be an http or https URL with a host"
     return None
-
-
-_remembered_web_link_problem = functools.lru_cache(maxsize=_REMEMBERED)(_web_link_problem)
 
 
 def base_url_problem(url: str) -> str | None:
@@ -153,20 +153,14 @@ def safe_link(value: Markup | str) -> Markup:
     Jinja hands over the autoescaped value; the check reads it unescaped, as a browser would.
     """
     markup = value if isinstance(value, Markup) else escape(value)
-    written = str(markup)
-    if len(written) <= _REMEMBERED_UP_TO:
-        scheme = _remembered_unescaped_scheme(written)
-    else:
-        scheme = _unescaped_scheme(written)
+    scheme = _unescaped_scheme(str(markup))
     if scheme is None or scheme in RENDERED_SCHEMES:
         return markup
     log.warning("a %r link was left out of a mail (only http, https and mailto)", scheme)
     return NEUTRAL_LINK
 
 
+@_remembering_short
 def _unescaped_scheme(written: str) -> str | None:
     """The scheme of a link attribute as a browser reads it: unescaped first."""
     return link_scheme(html.unescape(written))
-
-
-_remembered_unescaped_scheme = functools.lru_cache(maxsize=_REMEMBERED)(_unescaped_scheme)
