@@ -241,7 +241,7 @@ class UsageEvent(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    customer_id: int = Field(foreign_key="customer.id")
+    customer_id: int  # not a foreign key, for speed; why it cannot dangle: migration 0010
     name: str = Field(max_length=100)
     event_key: str = Field(max_length=200)
     occurred_at: datetime = _utc_column()
@@ -332,7 +332,7 @@ class HealthScoreEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_health_history_customer", "customer_id", "computed_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    customer_id: int = Field(foreign_key="customer.id")
+    customer_id: int  # not a foreign key, for speed; why it cannot dangle: migration 0010
     score: int
     band: str = Field(max_length=20)
     components: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
