@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +46,9 @@ def value_function(component: Component) -> Callable[[Any], float]:
             return missing
         try:
             number = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            return missing
+        if not math.isfinite(number):  # "nan" or "inf" sent as a property: no answer
             return missing
         return min(max((number - low) / span, 0.0), 1.0)
 
@@ -58,16 +61,52 @@ def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     parts: dict[str, dict[str, Any]] = {}
     total = 0.0
     get = raw.get
-    for component_id, weight, value_of, named in scorer.components:
+    for component_id, weight, value_of, named, known in scorer.components:
         shown = get(component_id)
-        value = value_of(shown)
+        key = _memo_key(shown, named)
+        found = known.get(key) if key is not _UNKEPT else None
+        if found is None:
+            found = _value(value_of, shown, key)
+            if key is not _UNKEPT and len(known) < _KNOWN_INPUTS:
+                known[key] = found
+        value, rounded, names = found
         total += weight * value
-        if named and isinstance(shown, (set, frozenset)):
-            shown = sorted(shown)
-        parts[component_id] = {"raw": shown, "value": round(value, 3), "weight": weight}
+        parts[component_id] = {
+            "raw": shown if names is None else list(names),
+            "value": rounded,
+            "weight": weight,
+        }
     result = round(100 * total / scorer.weights)
     band = scorer.bands[result] if 0 <= result <= 100 else definition.band_for(result).id
     return HealthScore(result, band, parts)
+
+
+_UNKEPT = object()  # an input not remembered: computed each time
+_KNOWN_INPUTS = 1024  # per component; then new inputs are computed each time
+_SMALL = 1 << 31
+
+
+def _memo_key(shown: Any, named: bool) -> Any:
+    """What a component's value is remembered under: no input, a count (an int of normal
+    size), or a set of names as a frozenset. Anything else (a float, a huge number, a string,
+    a JSON object from a property) is computed each time, so the memo stays small and exact."""
+    kind = shown.__class__
+    if shown is None or (kind is int and -_SMALL < shown < _SMALL):
+        return shown
+    if named and isinstance(shown, (set, frozenset)):
+        return frozenset(shown)
+    return _UNKEPT
+
+
+def _value(value_of: Callable[[Any], float], shown: Any, key: Any) -> _Known:
+    """A component's value for ``shown``, that value rounded as the history keeps it, and the
+    input's names sorted when it is a set of names (None otherwise: shown as it came)."""
+    value = value_of(shown)
+    names = tuple(sorted(key)) if isinstance(key, frozenset) else None
+    return value, round(value, 3), names
+
+
+_Known = tuple[float, float, "tuple[str, ...] | None"]
 
 
 @dataclass(frozen=True)
@@ -75,10 +114,13 @@ class _Scorer:
     """A definition made ready to score many customers: each component's value function
     with its settings bound, the weights' sum, and the band of every score 0–100. Built
     once per definition: a batch of 1,000 events scores 1,000 customers, and looking each
-    component's kind and each band up again per customer was most of a score's cost."""
+    component's kind and each band up again per customer was most of a score's cost. Each
+    component also remembers its value (exact and rounded) for the inputs it has seen: most
+    customers share a few small counts, and ``round(x, 3)`` of a float is slow in Python."""
 
-    # id, weight, value function, and whether its input is a set of names (shown sorted)
-    components: tuple[tuple[str, float, Callable[[Any], float], bool], ...]
+    # id, weight, value function, whether its input is a set of names (shown sorted), and
+    # input → (value, value rounded to 3 places, the names sorted or None)
+    components: tuple[tuple[str, float, Callable[[Any], float], bool, dict[Any, _Known]], ...]
     weights: float
     bands: tuple[str, ...]
 
@@ -95,7 +137,7 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
         weights += component.weight
     scorer = _Scorer(
         components=tuple(
-            (c.id, c.weight, value_function(c), isinstance(c, Adoption))
+            (c.id, c.weight, value_function(c), isinstance(c, Adoption), {})
             for c in definition.components
         ),
         weights=weights,

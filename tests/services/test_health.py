@@ -3,6 +3,7 @@ recompute that reads only what moved."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import customers, health_actions, health_score_history
 from orchestrator.health.daily import DailyReport
 from orchestrator.health.loader import load_health
+from orchestrator.health.score import score
 from orchestrator.runtime import Runtime
 from orchestrator.scheduling.periodic import claim_window, finish_window
 from orchestrator.services.health import run_daily_health, run_daily_if_due
@@ -22,7 +24,7 @@ from orchestrator.settings import Settings
 from tests.support.delivery import run_due
 from tests.support.environment import STANDARD_JOURNEYS, START, make_settings
 from tests.support.signups import post_signup, signup_payload
-from tests.support.usage import API_KEY, enrollment_rows, event, post_events
+from tests.support.usage import API_KEY, AUTH, enrollment_rows, event, post_events
 
 DEFINITION = load_health(STANDARD_JOURNEYS / "health.yaml")
 KEY_FEATURES = ("report_created", "workflow_created", "integration_connected", "teammate_invited")
@@ -177,3 +179,29 @@ def test_two_schedulers_never_claim_the_same_window(runtime: Runtime, clock: Fro
     assert taken_over is not None and taken_over.since == first.since
     finish_window(runtime.engine, "job", taken_over)
     assert claim_window(runtime.engine, "job", timedelta(days=1), later, timedelta(hours=1)) is None
+
+
+@pytest.mark.parametrize("answer", ["nan", "NaN", "inf", "-Infinity", "1e999", 10**400])
+def test_an_nps_answer_that_is_no_finite_number_counts_as_no_answer(
+    client: TestClient, runtime: Runtime, answer: object
+) -> None:
+    """A property is the sender's text: "nan" or "inf" reads as a float, and a huge integer
+    does not fit one. Scored as a missing answer (the health file's ``missing``), never a
+    500 that leaves the customer's events unstored."""
+    post_signup(client, signup_payload("odd"))
+    response = client.post(
+        "/v1/events",
+        content=(
+            '{"external_id": "odd", "name": "nps_submitted", "id": "nps-odd", '
+            f'"properties": {{"score": {json.dumps(answer)}}}}}'
+        ),
+        headers={**AUTH, "content-type": "application/json"},
+    )
+    if isinstance(answer, int):  # the API bounds numbers: a 4xx naming the property
+        assert response.status_code == 422, response.text
+        assert "score" in response.text
+        return
+    assert response.status_code == 202, response.text
+    with runtime.engine.connect() as connection:
+        stored = connection.execute(select(customers.c.health_score)).scalar()
+    assert stored == score(DEFINITION, {}).score  # NPS missing: 0.5 of its weight

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 from orchestrator.health.loader import load_health
-from orchestrator.health.score import ActionHistory, actions_to_fire, score
+from orchestrator.health.score import (
+    ActionHistory,
+    _scorer,
+    actions_to_fire,
+    score,
+    value_function,
+)
 from tests.support.environment import STANDARD_JOURNEYS, START
 
 DEFINITION = load_health(STANDARD_JOURNEYS / "health.yaml")
@@ -58,3 +66,57 @@ def test_a_reloaded_definition_scores_with_its_own_bands() -> None:
     assert score(DEFINITION, {"logins": 10}).score == 58
     assert score(DEFINITION, {"logins": 10}).band == "tips"
     assert score(reloaded, {"logins": 10}).band == "at_risk"
+
+
+def plain_score(raw: dict[str, Any]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The score as the health file defines it, computed from scratch each time."""
+    parts, total = {}, 0.0
+    for component in DEFINITION.components:
+        shown = raw.get(component.id)
+        value = value_function(component)(shown)
+        total += component.weight * value
+        if isinstance(shown, (set, frozenset)):
+            shown = sorted(shown)
+        parts[component.id] = {"raw": shown, "value": round(value, 3), "weight": component.weight}
+    return round(100 * total / sum(c.weight for c in DEFINITION.components)), parts
+
+
+HOSTILE_NPS = (None, 0, 7, -3, 10**40, -(10**40), 6.5, float("nan"), "8", "x" * 100_000, {"a": 1})
+
+
+def test_remembered_inputs_score_as_computed_afresh() -> None:
+    """Each component remembers its value per input: asked again, in any order, every input
+    gives what computing it from scratch gives, and each result owns its components."""
+    raws: list[dict[str, Any]] = [
+        {
+            "logins": logins,
+            "adoption": set(KEY_FEATURES[: logins % 5]) | ({"x"} if logins % 3 else set()),
+            "support_tickets": logins % 7,
+            "nps": HOSTILE_NPS[logins % len(HOSTILE_NPS)],
+        }
+        for logins in range(40)
+    ]
+    raws += [{"logins": 10**30}, {"adoption": ["b", "a"]}, {"adoption": frozenset({"b", "a"})}]
+    for _ in range(3):
+        for raw in raws + raws[::-1]:
+            result = score(DEFINITION, raw)
+            expected = plain_score(raw)
+            assert (result.score, json.dumps(result.components)) == (
+                expected[0],
+                json.dumps(expected[1]),
+            )
+    first, second = score(DEFINITION, raws[3]), score(DEFINITION, raws[3])
+    first.components["adoption"]["raw"].append("mutated")
+    assert "mutated" not in second.components["adoption"]["raw"]
+    assert first.components["logins"] is not second.components["logins"]
+
+
+def test_the_remembered_inputs_stay_few_and_small() -> None:
+    """At most 1,024 inputs a component, and never a string, a float or a huge number."""
+    for logins in range(5_000):
+        score(DEFINITION, {"logins": logins, "nps": HOSTILE_NPS[logins % len(HOSTILE_NPS)]})
+    for *_, known in _scorer(DEFINITION).components:
+        assert len(known) <= 1024
+        for key in known:
+            assert key is None or isinstance(key, frozenset) or type(key) is int
+            assert not isinstance(key, int) or abs(key) < 2**31
