@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import urllib.parse
 import urllib.request
@@ -297,7 +298,9 @@ def error_text(body: bytes) -> str:
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
-    """``Retry-After`` (seconds or an HTTP date), else ``X-RateLimit-Reset`` (a unix time).
+    """``Retry-After`` (seconds or an HTTP date), else ``X-RateLimit-Reset`` (a unix time),
+    as seconds from ``now`` between 0 and :data:`LONGEST_PROVIDER_WAIT`; None if neither
+    header says a finite time ("nan", "inf" and "1e999" are floats to Python, not waits).
 
     ``headers`` is keyed by lower-cased names (:meth:`Answer.headers`).
     """
@@ -309,20 +312,31 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | No
     reset = headers.get("x-ratelimit-reset")
     if reset:
         try:
-            return max(0.0, float(reset) - now)
+            return _wait(float(reset) - now)
         except ValueError:
             return None
     return None
 
 
+# A provider's wait is honoured up to a day: a longer one (or a garbled header) must not park
+# a mail for years, nor overflow the retry time (a timedelta cannot hold 1e12 seconds).
+LONGEST_PROVIDER_WAIT = 24 * 3600.0
+
+
+def _wait(seconds: float) -> float | None:
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), LONGEST_PROVIDER_WAIT)
+
+
 def _parse_retry_after(value: str, now: float) -> float | None:
     try:
-        return max(0.0, float(value))
+        return _wait(float(value))
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+        return _wait(parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

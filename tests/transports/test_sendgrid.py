@@ -11,10 +11,12 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from orchestrator.delivery.outcomes import retry_delay
 from orchestrator.errors import (
     ConfigurationError,
     PermanentDeliveryError,
@@ -26,6 +28,7 @@ from orchestrator.transports.curl_post import MAX_ANSWER, CurlPost
 from orchestrator.transports.factory import make_transport
 from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.transports.sendgrid import (
+    LONGEST_PROVIDER_WAIT,
     SendGridTransport,
     error_text,
     json_body,
@@ -34,6 +37,7 @@ from orchestrator.transports.sendgrid import (
 from tests.fakes.certificates import write_self_signed
 from tests.fakes.connect_proxy import ConnectProxy
 from tests.fakes.sendgrid_server import DEFAULT_SPEC, FakeSendGrid, body_validator
+from tests.support.environment import FixedDraw
 
 CLIENT_TIMEOUT = 0.5
 validate_body = body_validator(str(DEFAULT_SPEC))
@@ -555,6 +559,24 @@ def test_retry_after_falls_back_to_the_rate_limit_reset() -> None:
     date = {"retry-after": "Thu, 01 Jan 1970 00:00:30 GMT"}
     assert retry_after_seconds(date, now=10.0) == 20.0
     assert retry_after_seconds({}, now=0.0) is None
+
+
+@pytest.mark.parametrize("garbled", ["nan", "inf", "-inf", "1e999", "NaN"])
+def test_a_wait_that_is_no_finite_number_is_no_wait(garbled: str) -> None:
+    """Python reads these as floats; none is a time to wait (an infinite one overflowed the
+    retry's timedelta and failed the batch)."""
+    assert retry_after_seconds({"retry-after": garbled}, now=0.0) is None
+    assert retry_after_seconds({"x-ratelimit-reset": garbled}, now=0.0) is None
+
+
+def test_a_provider_wait_is_honoured_up_to_a_day() -> None:
+    day = LONGEST_PROVIDER_WAIT
+    assert retry_after_seconds({"retry-after": "1e12"}, now=0.0) == day
+    assert retry_after_seconds({"x-ratelimit-reset": "99999999999"}, now=0.0) == day
+    assert retry_after_seconds({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, now=0.0) == day
+    assert retry_after_seconds({"retry-after": "-5"}, now=0.0) == 0.0
+    longest = retry_delay(1, retry_after_seconds({"retry-after": "1e12"}, now=0.0), FixedDraw(0.0))
+    assert longest == timedelta(days=1)
 
 
 def test_error_text_falls_back_to_the_raw_body() -> None:
