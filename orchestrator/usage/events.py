@@ -242,8 +242,8 @@ def lock_event_customers(
     params = {"external_ids": wanted}
     rows = session.execute(query, params).all()
     found = {c.external_id: c for c in map(EventCustomer._make, rows)}  # a tuple's name is fast
-    unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
-    if unknown:
+    if len(found) < len(wanted):  # only then is an event's customer missing: name each one
+        unknown = [(i, e.external_id) for i, e in enumerate(events) if e.external_id not in found]
         raise UnknownCustomers(unknown, batched=batched)
     return found
 

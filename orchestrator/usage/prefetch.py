@@ -115,8 +115,12 @@ def prefetch_rest(
     answers: dict[int, dict[Key, object]] = {}
     for customer_id in customer_ids:
         given = known.get(customer_id, {})
-        answers[customer_id] = {key: given[key] for key in questions if key in given}
-        asking[questions.difference(answers[customer_id])].add(customer_id)
+        if given.keys() <= questions:  # the usual case (usage_answers asks only these): a copy
+            mine = dict(given)
+        else:
+            mine = {key: given[key] for key in questions if key in given}
+        answers[customer_id] = mine
+        asking[questions.difference(mine)].add(customer_id)
     for rest, ids in asking.items():
         for customer_id, found in prefetch_usage(connection, ids, rest, now).items():
             answers[customer_id].update(found)
