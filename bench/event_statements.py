@@ -7,8 +7,8 @@ customers, with the shipped journeys, health and lifecycle files.
     .venv/bin/python bench/event_statements.py
     .venv/bin/python bench/event_statements.py --fillfactor 100      # the table as before 0009
 
-``--fillfactor`` sets the customer table's before the customers are seeded (migration 0009
-sets 80). The database name must contain ``bench`` (it is rebuilt).
+``--fillfactor`` sets the customer table's before the customers are seeded (migration 0011
+sets 60). The database name must contain ``bench`` (it is rebuilt).
 """
 
 from __future__ import annotations
