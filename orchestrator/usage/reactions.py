@@ -234,14 +234,14 @@ def _ends_enrollment(
 ) -> bool:
     """A goal converts (credited to the last mail before it), an exit event exits; both cancel
     the steps not yet sent."""
-    at = event.occurred_at.isoformat()
-    if journey.goal is not None and journey.goal.matches(event.name, dict(event.properties)):
-        state, reason = "converted", f"goal {event.name} at {at}"
+    properties = dict(event.properties)
+    if journey.goal is not None and journey.goal.matches(event.name, properties):
+        state, reason = "converted", f"goal {event.name} at {event.occurred_at.isoformat()}"
         attribute_conversion(
             session.connection(), enrollment.id, event.occurred_at, attribution_window
         )
-    elif any(m.matches(event.name, dict(event.properties)) for m in journey.exit_on_events):
-        state, reason = "exited", f"exit event {event.name} at {at}"
+    elif any(m.matches(event.name, properties) for m in journey.exit_on_events):
+        state, reason = "exited", f"exit event {event.name} at {event.occurred_at.isoformat()}"
     else:
         return False
     pending.write(session)  # rows it must cancel are written first
