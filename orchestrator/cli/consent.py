@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
+from orchestrator.cli.moments import moment_option
 from orchestrator.errors import FileAccessError, InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Consent records (特定電子メール法).")
@@ -59,12 +60,11 @@ def _moment(flag: str, text: str | None, *, end_of_day: bool) -> datetime | None
     if text is None:
         return None
     value = text.strip()
+    if len(value) != 10:
+        return moment_option(flag, value, naive_is_utc=True, expected="a date or ISO 8601 time")
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime.combine(day, time(0), UTC)
-            return start + timedelta(days=1) if end_of_day else start
-        moment = datetime.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{flag}: not a date or ISO 8601 time: {text[:40]!r}") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    start = moment_option(flag, datetime.combine(day, time(0), UTC).isoformat())  # bounded
+    return start + timedelta(days=1) if end_of_day else start

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from orchestrator.errors import InvalidInput, NoHealthDefinition
+from orchestrator.cli.moments import moment_option
+from orchestrator.errors import NoHealthDefinition
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -37,7 +37,7 @@ def health_daily(
             rules=rules,
             clock=runtime.clock,
             notify=runtime.notify_now,
-            since=_moment(since) if since else None,
+            since=moment_option("--since", since) if since else None,
         )
         notified = runtime.notify_now()
     finally:
@@ -47,13 +47,3 @@ def health_daily(
         f"{report.newly_actionable} past their first days), "
         f"{len(report.task_ids)} task(s) opened, {notified} notified"
     )
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--since {text!r}: expected ISO 8601") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"--since {text!r}: needs a time-zone offset")
-    return moment

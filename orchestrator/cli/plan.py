@@ -8,14 +8,14 @@ it); a file or database problem has its usual code (65, 78)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from orchestrator.cli.moments import moment_option
 from orchestrator.cli.output import console
 from orchestrator.clock import SystemClock
-from orchestrator.errors import ConfigurationError, InvalidInput
+from orchestrator.errors import ConfigurationError
 from orchestrator.settings import load_settings
 
 NOTHING_CHANGES = 0
@@ -46,7 +46,7 @@ def plan(
             settings.journeys_dir,
             settings.templates_dir,
             settings.default_locale,
-            _moment(at) if at else SystemClock().now(),
+            moment_option("--at", at) if at else SystemClock().now(),
         )
     blocked = any(change.status == "blocked" for change in changes)
     in_flight = any(change.changes_in_flight for change in changes)
@@ -75,13 +75,3 @@ def plan(
             markup=False,
         )
     raise typer.Exit(BLOCKED if blocked else IN_FLIGHT_CHANGES if in_flight else NOTHING_CHANGES)
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--at {text!r}: expected ISO 8601") from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"--at {text!r}: needs a time-zone offset")
-    return moment

@@ -22,7 +22,7 @@ def run() -> None:
 
 def api(
     workers: Annotated[
-        int, typer.Option(help="API processes sharing the port (uvicorn workers)", min=1)
+        int, typer.Option(help="API processes sharing the port (uvicorn workers)", min=1, max=64)
     ] = 1,
 ) -> None:
     """Serve the HTTP API only (scale it separately from schedulers and workers)."""
@@ -48,10 +48,10 @@ def _logging_from(settings: Settings) -> Settings:
 
 
 def worker(
-    processes: Annotated[int, typer.Option(help="worker processes", min=1)] = 1,
+    processes: Annotated[int, typer.Option(help="worker processes", min=1, max=64)] = 1,
     threads: Annotated[
         int | None,
-        typer.Option(help="threads per process [default: STEPMAIL_WORKER_THREADS]", min=1),
+        typer.Option(help="threads per process [default: STEPMAIL_WORKER_THREADS]", min=1, max=256),
     ] = None,
 ) -> None:
     """Run Dramatiq workers (same as ``dramatiq workers``). Needs STEPMAIL_REDIS_URL."""

@@ -20,7 +20,9 @@ app = typer.Typer(no_args_is_help=True, help="Sends whose outcome is unknown: se
 
 @app.command("unknown")
 def unknown_command(
-    limit: Annotated[int, typer.Option(min=1, help="at most this many, oldest first")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=ROW_ID_MAX, help="at most this many, oldest first")
+    ] = 100,
     json_output: JsonFlag = False,
 ) -> None:
     """Print the sends waiting for a person: id, address, journey/step, attempts, since, why."""

@@ -10,6 +10,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
+from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.recipients.reasons import MANUAL
 from orchestrator.runtime import open_engine
 from orchestrator.services.suppressions import (
@@ -33,7 +34,9 @@ def _valid_email(email: str) -> str:
 @app.command("list")
 def list_command(
     reason: Annotated[str | None, typer.Option(help="only this reason, e.g. bounce")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
+    limit: Annotated[
+        int, typer.Option(min=1, max=ROW_ID_MAX, help="at most this many, newest first")
+    ] = 100,
     json_output: JsonFlag = False,
 ) -> None:
     """Print suppressed addresses: email, reason, source, since when (tab-separated)."""

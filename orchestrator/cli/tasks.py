@@ -20,7 +20,7 @@ app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human
 @app.command("list")
 def tasks_list(
     status: Annotated[str, typer.Option(help="open | closed | all")] = "open",
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(min=1, max=ROW_ID_MAX, help="at most this many")] = 100,
     json_output: JsonFlag = False,
 ) -> None:
     """Tasks, soonest due first."""

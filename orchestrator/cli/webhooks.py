@@ -98,7 +98,9 @@ def webhooks_enable(endpoint_id: EndpointId, json_output: JsonFlag = False) -> N
 
 @app.command("deliveries")
 def webhooks_deliveries(
-    endpoint: Annotated[int | None, typer.Option(help="only this endpoint's messages")] = None,
+    endpoint: Annotated[
+        int | None, typer.Option(min=1, max=ROW_ID_MAX, help="only this endpoint's messages")
+    ] = None,
     state: Annotated[str | None, typer.Option(help=" | ".join(STATES))] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     json_output: JsonFlag = False,
@@ -139,7 +141,7 @@ def webhooks_replay(message_id: MessageId, json_output: JsonFlag = False) -> Non
 
 @app.command("prune")
 def webhooks_prune(
-    older_than: Annotated[int, typer.Option(min=0, help="days")] = 30,
+    older_than: Annotated[int, typer.Option(min=0, max=36_500, help="days")] = 30,
     failed: Annotated[bool, typer.Option("--failed", help="failed messages too")] = False,
 ) -> None:
     """Forget delivered messages (and their attempts) older than --older-than days; the

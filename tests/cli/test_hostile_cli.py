@@ -130,6 +130,21 @@ def test_a_good_csv_still_enrolls(env: dict[str, str], tmp_path: Path) -> None:
             "--days",
         ),
         (["simulate", "onboarding", "--nps", "99"], "--nps"),
+        # numbers past what a column holds or a calendar reaches, or processes without end
+        (["sends", "unknown", "--limit", "99999999999999999999"], "--limit"),
+        (["suppressions", "list", "--limit", "99999999999999999999"], "--limit"),
+        (["tasks", "list", "--limit", "99999999999999999999"], "--limit"),
+        (["tasks", "list", "--limit", "-1"], "--limit"),
+        (["webhooks", "deliveries", "--endpoint", "99999999999999999999"], "--endpoint"),
+        (["webhooks", "prune", "--older-than", "99999999"], "--older-than"),
+        (["worker", "--processes", "100000"], "--processes"),
+        (["worker", "--threads", "100000"], "--threads"),
+        (["api", "--workers", "100000"], "--workers"),
+        (["health", "daily", "--since", "0001-01-01T00:00:00+00:00"], "--since"),
+        (["health", "daily", "--since", "2026-11-01T00:00:00"], "--since"),  # no offset
+        (["plan", "--at", "0001-01-01T00:00:00+00:00"], "--at"),
+        (["consent", "export", "--until", "9999-12-31"], "--until"),
+        (["consent", "export", "--since", "9999-12-31T23:59:59"], "--since"),
         (["preview", "onboarding", "welcome", "--locale", "../../../../etc/passwd"], "--locale"),
     ],
 )
