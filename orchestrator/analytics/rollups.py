@@ -99,6 +99,8 @@ def _count(
         return int(rows), int(last), int(written)
     upsert, mark = statements
     written = connection.execute(text(upsert), bound).rowcount
+    if written < 0:  # Python's sqlite3 counts no rows for a statement that opens with WITH
+        written = connection.execute(text("SELECT changes()")).scalar_one()
     ids = list(connection.execute(text(mark), bound).scalars())
     return len(ids), max(ids, default=0), int(written)
 
