@@ -48,8 +48,8 @@ def report_batch(
             _send_line(level, claim, outcome, tiers[claim.send_id], transport, provider_ids)
     for (outcome, journey, step), count in counted.items():
         SENDS.labels(outcome, transport, journey, step).inc(count)
-    if counted:
-        _batch_line(len(claims), counted, transport)
+    if counted:  # the sends this worker dealt with: an ignored row is not one of them
+        _batch_line(sum(counted.values()), counted, transport)
 
 
 def _send_line(

@@ -8,12 +8,15 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from orchestrator.delivery.send_log import report_batch
 from orchestrator.errors import TransientDeliveryError
+from orchestrator.journeys.decide import Claim
 from orchestrator.observability.logging import configure_logging
 from orchestrator.runtime import Runtime
 from tests.support.delivery import run_due
@@ -107,6 +110,19 @@ def test_an_outcome_to_act_on_is_still_one_info_line_a_send(
     (batch,) = [line for line in lines if "outcomes" in line]
     assert batch["outcomes"] == {"pending": 1}
     assert batch["message"] == "batch of 1 sends: 1 pending (transport=scripted)"
+
+
+def test_the_batch_line_counts_only_the_sends_it_dealt_with(json_log: io.StringIO) -> None:
+    """A row taken back by another worker (``ignored``) is neither logged nor counted: the
+    line's number of sends is the sum of the outcomes it lists."""
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    claims = [Claim(n, n, n, "onboarding", "welcome", at, 1) for n in (1, 2, 3)]
+    outcomes = {1: "sent", 2: "ignored", 3: "sent"}
+    report_batch(claims, outcomes, dict.fromkeys((1, 2, 3), "low"), {}, "scripted")
+
+    (batch,) = [line for line in _lines(json_log) if "outcomes" in line]
+    assert batch["sends"] == 2 and batch["outcomes"] == {"sent": 2}
+    assert batch["message"] == "batch of 2 sends: 2 sent (transport=scripted)"
 
 
 def test_no_outgoing_url_reaches_the_log(runtime: Runtime, json_log: io.StringIO) -> None:
