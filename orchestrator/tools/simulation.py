@@ -34,7 +34,9 @@ from orchestrator.customers.changes import CustomerPatch
 from orchestrator.customers.tiers import Tier
 from orchestrator.customers.timezones import zone
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.errors import InvalidInput, JourneyNotFound, SimulationDidNotSettle
+from orchestrator.errors import InvalidInput, InvalidJson, JourneyNotFound, SimulationDidNotSettle
+from orchestrator.guards.bounds import MAX_MOMENT, MIN_MOMENT
+from orchestrator.guards.strict_json import parse_json
 from orchestrator.journeys.durations import format_duration, parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey
@@ -123,7 +125,18 @@ def parse_scripted_event(text: str) -> ScriptedEvent:
         if not sep or not key.strip():
             raise InvalidInput(f"--event {text!r}: properties are key=value pairs")
         properties[key.strip()] = parse_value(value.strip())
+    _refuse_what_the_api_refuses(text, properties)
     return ScriptedEvent(after, found["name"], properties)
+
+
+def _refuse_what_the_api_refuses(text: str, properties: dict[str, Any]) -> None:
+    """NaN, 1e400, integers beyond 64 bits and the like (``json.loads`` reads them; the API's
+    strict JSON does not): refused as ``stepmail track`` refuses them, naming the property."""
+    try:
+        parse_json(json.dumps(properties, allow_nan=True).encode("utf-8", "surrogatepass"), ())
+    except InvalidJson as exc:
+        where = ".".join(str(part) for part in exc.errors[0]["loc"])
+        raise InvalidInput(f"--event {text!r}: {where}: {exc.errors[0]['msg']}") from None
 
 
 def parse_value(text: str) -> Any:
@@ -193,8 +206,8 @@ class SimulationRequest:
             raise InvalidInput(f"--days must be from 1 to {MAX_DAYS}, not {self.days}")
         if self.start.tzinfo is None:
             raise InvalidInput("--start needs a time zone")
-        end = self.start + timedelta(days=self.days)
-        if self.start.year < 1970 or end.year >= 3000:
+        if not MIN_MOMENT <= self.start < MAX_MOMENT - timedelta(days=self.days):
+            # compared before adding: year 9999 plus the days would overflow, not compare
             raise InvalidInput("--start and --days must stay between 1970 and 3000")
         for item in self.script:
             if item.after > timedelta(days=self.days):

@@ -130,6 +130,9 @@ def test_a_good_csv_still_enrolls(env: dict[str, str], tmp_path: Path) -> None:
             "--days",
         ),
         (["simulate", "onboarding", "--nps", "99"], "--nps"),
+        (["simulate", "onboarding", "--start", "9999-12-31T00:00:00+00:00"], "--start"),
+        (["simulate", "onboarding", "--event", "1d:nps_submitted:score=1e999"], "--event"),
+        (["simulate", "onboarding", "--event", "1d:nps_submitted:score=NaN"], "--event"),
         # numbers past what a column holds or a calendar reaches, or processes without end
         (["sends", "unknown", "--limit", "99999999999999999999"], "--limit"),
         (["suppressions", "list", "--limit", "99999999999999999999"], "--limit"),
