@@ -81,6 +81,7 @@ def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     return HealthScore(result, band, parts)
 
 
+_Known = tuple[float, float, "tuple[str, ...] | None"]  # value, rounded, names sorted (or None)
 _UNKEPT = object()  # an input not remembered: computed each time
 _KNOWN_INPUTS = 1024  # per component; then new inputs are computed each time
 _SMALL = 1 << 31
@@ -104,9 +105,6 @@ def _value(value_of: Callable[[Any], float], shown: Any, key: Any) -> _Known:
     value = value_of(shown)
     names = tuple(sorted(key)) if isinstance(key, frozenset) else None
     return value, round(value, 3), names
-
-
-_Known = tuple[float, float, "tuple[str, ...] | None"]
 
 
 @dataclass(frozen=True)
