@@ -3,7 +3,6 @@ would, through the same service."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator.errors import InvalidInput, InvalidJson
-from orchestrator.guards.strict_json import parse_json
+from orchestrator.guards.strict_json import check_storable
 from orchestrator.settings import load_settings
 
 console = Console(soft_wrap=True)
@@ -49,7 +48,7 @@ def track(
     # 64 bits, lone surrogates and NUL are refused here as POST /v1/events refuses them
     # (PostgreSQL's JSONB cannot hold NaN; SQLite stored it).
     try:
-        parse_json(json.dumps(payload, allow_nan=True).encode("utf-8", "surrogatepass"), ())
+        check_storable(payload)
         item = EventIn.model_validate(payload)
     except InvalidJson as exc:
         raise InvalidInput(_json_problems(exc)) from None

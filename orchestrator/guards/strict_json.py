@@ -28,6 +28,14 @@ Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
+def check_storable(value: Any, root: Loc = ()) -> None:
+    """InvalidJson naming the first place where ``value``, made in Python rather than parsed
+    (command-line properties), breaks a rule a request body keeps: NaN, infinity, integers
+    past 64 bits, NUL, lone surrogates, nesting."""
+    for loc, problem, kind in _problems(value, root):
+        raise _invalid(kind, loc, problem)
+
+
 def parse_json(body: bytes, root: Loc = ("body",)) -> Any:
     """The body's JSON value, or InvalidJson naming the first place that breaks a rule."""
     try:

@@ -36,7 +36,7 @@ from orchestrator.customers.timezones import zone
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import InvalidInput, InvalidJson, JourneyNotFound, SimulationDidNotSettle
 from orchestrator.guards.bounds import MAX_MOMENT, MIN_MOMENT
-from orchestrator.guards.strict_json import parse_json
+from orchestrator.guards.strict_json import check_storable
 from orchestrator.journeys.durations import format_duration, parse_duration
 from orchestrator.journeys.loader import load_journeys
 from orchestrator.journeys.model import ALL_TIERS, Journey
@@ -133,7 +133,7 @@ def _refuse_what_the_api_refuses(text: str, properties: dict[str, Any]) -> None:
     """NaN, 1e400, integers beyond 64 bits and the like (``json.loads`` reads them; the API's
     strict JSON does not): refused as ``stepmail track`` refuses them, naming the property."""
     try:
-        parse_json(json.dumps(properties, allow_nan=True).encode("utf-8", "surrogatepass"), ())
+        check_storable(properties)
     except InvalidJson as exc:
         where = ".".join(str(part) for part in exc.errors[0]["loc"])
         raise InvalidInput(f"--event {text!r}: {where}: {exc.errors[0]['msg']}") from None

@@ -109,3 +109,33 @@ def test_the_scan_never_changes_the_answer(seed: int, monkeypatch: pytest.Monkey
 
     assert scanned == checked
     assert any(o[0] == "ok" for o in checked) and any(o[0] == "refused" for o in checked)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"score": float("nan")},
+        {"score": float("inf")},
+        {"n": 2**64},
+        {"s": "a\x00b"},
+        {"s": "\ud800"},
+        {"\ud800": 1},
+        {"deep": json.loads("[" * 40 + "]" * 40)},
+        {"fine": [1, "two", {"three": 3.0, "four": None, "five": True}]},
+    ],
+)
+def test_a_value_made_in_python_is_judged_as_its_json_would_be(value: Any) -> None:
+    """``check_storable`` (command-line properties) refuses what ``parse_json`` refuses in a
+    body holding the same value, at the same place, and lets through what it lets through."""
+    body = json.dumps(value, allow_nan=True).encode("utf-8", "surrogatepass")
+    expected: list[Any] | None = None
+    try:
+        parse_json(body, ())
+    except InvalidJson as exc:
+        expected = exc.errors
+    try:
+        strict_json.check_storable(value)
+    except InvalidJson as exc:
+        assert exc.errors == expected
+    else:
+        assert expected is None
