@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import host_speed
 import httpx
 import wrk_client
 from bench_db import db_counters, prepare_database, seed_customers
@@ -282,6 +283,7 @@ class Result:
     client_cpu: float = 0.0
     transactions: int = 0
     postgres_cpu: float = 0.0
+    host_ms: float = 0.0  # bench/host_speed.py's loop, just before the kind's run
 
     @property
     def count(self) -> int:
@@ -353,6 +355,7 @@ def measure(
     total = config.batch_requests if kind == "batch" else config.requests
     requests = build_requests(base, kind, total) if config.client == "wrk" else []
     database = engine.url.database
+    result.host_ms = host_speed.loop_ms()
     before_db, before_cpu = db_counters(engine), server_cpu(pid)
     before_pg = _postgres_cpu(database)
     if config.client == "wrk":
@@ -427,6 +430,7 @@ def print_result(r: Result) -> None:
         f"(CPU {1000 * r.postgres_cpu / per:.2f} ms),"
         f" client CPU {1000 * r.client_cpu / per:.3f} ms"
     )
+    print(f"        {host_speed.describe(r.host_ms)}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import host_speed
 import redis
 from bench_db import (
     DUE_STEP,
@@ -344,6 +345,7 @@ class PhaseResult:
     states: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     connections: int = 0
+    host_ms: float = 0.0  # bench/host_speed.py's loop, just before the drain
 
     @property
     def mails_per_second(self) -> float:
@@ -390,6 +392,7 @@ def measure_drain(
             warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
+            result.host_ms = host_speed.loop_ms()
             postmaster = postmaster_pid(engine)
             database = engine.url.database
             cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster, database)
@@ -489,15 +492,17 @@ def print_cpu(result: PhaseResult) -> None:
     print(
         f"machine CPU during the drain: {100 * result.cpu.machine / capacity:.0f}% busy; "
         f"the parts above {100 * ours / capacity:.0f}%, everything else "
-        f"{100 * other / capacity:.0f}% (other processes on the machine)"
+        f"{100 * other / capacity:.0f}% (other processes on the machine), "
+        f"of it stolen by the hypervisor {100 * result.cpu.steal / capacity:.1f}%"
     )
+    print(host_speed.describe(result.host_ms))
 
 
 def print_summary(results: Sequence[PhaseResult]) -> None:
     print("\n== summary")
     print(
         f"{'mails':>6} {'pending':>10} {'mails/s':>8} {'lag p50/p95/max s':>19} "
-        f"{'claim empty ms':>15} {'claim/batch ms':>15}  worker RSS MiB (peak)"
+        f"{'claim empty ms':>15} {'claim/batch ms':>15} {'host ms':>8}  worker RSS MiB (peak)"
     )
     for r in results:
         lag = f"{r.lag.p50:.1f}/{r.lag.p95:.1f}/{r.lag.max:.1f}"
@@ -506,7 +511,7 @@ def print_summary(results: Sequence[PhaseResult]) -> None:
         rss = ", ".join(f"{mib(m.rss)} ({mib(m.peak)})" for m in r.workers_after)
         print(
             f"{r.phase.mails:>6} {r.phase.pending:>10,} {r.mails_per_second:>8.0f} "
-            f"{lag:>19} {empty:>15.2f} {batch:>15.2f}  {rss}"
+            f"{lag:>19} {empty:>15.2f} {batch:>15.2f} {r.host_ms:>8.2f}  {rss}"
         )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import host_speed
 from bench_db import prepare_database, seed_customers
 from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events, shipped_runtime
 from proc_stats import server_cpu
@@ -143,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{backend_ms / args.batches:.1f} ms, this process {own_ms:.1f} ms; customer updates "
             f"so far: {updates}, {hot} of them on their page (HOT)"
         )
+        print(host_speed.describe(host_speed.loop_ms()))
         ranked = sorted(clock.seconds.items(), key=lambda item: -item[1])
         for statement, seconds in ranked[: args.top]:
             per_batch = 1000 * seconds / args.batches

@@ -127,6 +127,11 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+def machine_steal_seconds() -> float:
+    """CPU seconds the hypervisor ran other guests while this one wanted a core."""
+    return int(Path("/proc/stat").read_text().split(maxsplit=9)[8]) / CLOCK_TICKS
+
+
 @dataclass(frozen=True)
 class CpuSnapshot:
     """CPU seconds of every component at one instant; two of them bracket the drain."""
@@ -136,6 +141,7 @@ class CpuSnapshot:
     fake: float
     servers: dict[str, float]
     machine: float
+    steal: float = 0.0
 
     def minus(self, earlier: CpuSnapshot) -> CpuSnapshot:
         """The CPU spent in between; a process new since ``earlier`` counts from zero."""
@@ -146,6 +152,7 @@ class CpuSnapshot:
             self.fake - earlier.fake,
             servers,
             self.machine - earlier.machine,
+            self.steal - earlier.steal,
         )
 
     def parts(self) -> dict[str, float]:
@@ -171,6 +178,7 @@ def cpu_snapshot(
         fake=stats_of(fake_pid).cpu,
         servers=server_cpu(postmaster, database),
         machine=machine_busy_seconds(),
+        steal=machine_steal_seconds(),
     )
 
 

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import host_speed
 from bench_db import DUE_STEP, analyze, prepare_database, seed_due, seed_events
 from event_ab import Swap, compare, read_swap
 from provider import FakeSendGridProcess
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if hasattr(owner, name):  # an older tree may not have the stage (A/B runs)
                     timed(owner, name, label, spent)
         profile = cProfile.Profile(time.process_time)
+        host_ms = host_speed.loop_ms()
         started_cpu, started = time.process_time(), time.perf_counter()
         if args.profile:
             profile.enable()
@@ -154,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{len(ids)} rows ({accepted} mails accepted): {1000 * cpu / len(ids):.3f} ms CPU"
             f" per row on one thread (wall {wall:.1f} s)"
         )
+        print(host_speed.describe(host_ms))
         for _, _, label in stages:
             if label in spent:
                 print(f"  {label:<36} {1000 * spent[label] / len(ids):.3f} ms")
