@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import markupsafe
 import pytest
 from jinja2 import DictLoader, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
-from orchestrator.rendering.environment import MailSandbox, mail_environment
+from orchestrator.rendering.environment import (
+    MailSandbox,
+    _public_escape,
+    escape_output,
+    mail_environment,
+)
 
 
 class _Stylesheet:
@@ -90,3 +97,77 @@ def test_a_template_s_globals_are_one_dict_over_the_environment_s() -> None:
     assert own.render() == "own Acme"
     assert other.render() == "env"
     assert env.globals["who"] == "env"  # the environment's untouched
+
+
+class _Html:
+    """Not Markup, but says it is HTML (as markupsafe lets any object do)."""
+
+    def __html__(self) -> str:
+        return "<i>mine</i>"
+
+
+class _Text(str):
+    """A str subclass that is not markup: escaped like any string."""
+
+
+_OUTPUT_VALUES: list[Any] = [
+    "plain",
+    "",
+    "<script>alert('x')</script> & \"q\"",
+    "山田 <b>太郎</b>",
+    "nul\x00 cr\r\nlf \udcff",  # a NUL, CR/LF and a lone surrogate are written as they are
+    Markup("<b>safe</b> &amp;"),
+    _Text("<u>sub</u>"),
+    _Html(),
+    12345,
+    -1.5,
+    None,
+    True,
+    ["<x>", 1],
+]
+
+
+@pytest.mark.parametrize("value", _OUTPUT_VALUES, ids=repr)
+def test_escape_output_writes_what_markupsafe_escape_writes(value: Any) -> None:
+    assert escape_output(value) == str(markupsafe.escape(value))
+    assert type(escape_output(value)) in (str, Markup)
+
+
+def test_the_fallback_for_an_older_markupsafe_escapes_alike() -> None:
+    for value in _OUTPUT_VALUES:
+        if type(value) is str:
+            assert _public_escape(value) == escape_output(value)
+
+
+def test_compiled_mail_templates_write_through_escape_output() -> None:
+    env = mail_environment(DictLoader({"t.html": "{{ x }}"}), _Stylesheet())
+    assert env.get_template("t.html").root_render_func.__globals__["escape"] is escape_output
+
+
+# Every way a value reaches the output: a variable, a filter, |safe, a macro (imported and
+# local), a call block, a loop, a block, a concatenation, an inline if, a constant.
+_MACROS = """{% macro b(url, label) %}<a href="{{ url }}">{{ label }}</a>{% endmacro %}"""
+_EVERY_OUTPUT = """{% import "m.html" as m %}{% macro own(x) %}[{{ x }}]{% endmacro %}
+{% macro wrap(x) %}({{ x }}{{ caller() }}){% endmacro %}
+{{ v }} {{ v|upper }} {{ safe|safe }} {{ m.b(v, safe) }} {{ own(v) }}
+{% call wrap(v) %}{{ v }}{% endcall %}
+{% for item in items %}{{ item }}{{ loop.index }}{% endfor %}
+{% block body %}{{ v ~ "&" ~ safe }}{% endblock %}
+{{ v if n > 1 else safe }} {{ "<const>" }} {{ n }} {{ items }}"""
+
+
+def test_a_mail_template_renders_as_the_plain_immutable_sandbox_does() -> None:
+    templates = {"t.html": _EVERY_OUTPUT, "m.html": _MACROS}
+    context = {
+        "v": "<b>\"Tom\" & 'Jerry'</b>",
+        "safe": Markup("<em>ok</em>"),
+        "items": ["<1>", Markup("<2>"), 3],
+        "n": 2,
+    }
+    ours = mail_environment(DictLoader(templates), _Stylesheet())
+    plain = ImmutableSandboxedEnvironment(
+        loader=DictLoader(templates), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    expected = plain.get_template("t.html").render(context)
+    assert "&lt;b&gt;" in expected and "<em>ok</em>" in expected  # the check has teeth
+    assert ours.get_template("t.html").render(context) == expected
