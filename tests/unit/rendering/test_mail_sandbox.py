@@ -13,6 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from orchestrator.rendering.environment import (
+    _DICT_READERS,
     MailSandbox,
     _public_escape,
     escape_output,
@@ -171,3 +172,47 @@ def test_a_mail_template_renders_as_the_plain_immutable_sandbox_does() -> None:
     expected = plain.get_template("t.html").render(context)
     assert "&lt;b&gt;" in expected and "<em>ok</em>" in expected  # the check has teeth
     assert ours.get_template("t.html").render(context) == expected
+
+
+def test_the_dict_readers_taken_short_are_ones_the_immutable_sandbox_allows() -> None:
+    sandbox = ImmutableSandboxedEnvironment()
+    for name in _DICT_READERS:
+        assert sandbox.is_safe_attribute({}, name, getattr({}, name)), name
+    for name in ("update", "pop", "setdefault", "clear", "popitem"):
+        assert name not in _DICT_READERS
+        assert not sandbox.is_safe_attribute({}, name, getattr({}, name)), name
+
+
+def _render_with_macros(source: str, **context: Any) -> str:
+    loader = DictLoader({"t.html": source, "m.html": _MACROS + "{% set _hidden = 'h' %}"})
+    return mail_environment(loader, _Stylesheet()).get_template("t.html").render(context)
+
+
+def test_an_imported_macro_and_a_dict_reader_are_reached_without_the_sandbox_probe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    probes: list[str] = []
+    sandbox_getattr = ImmutableSandboxedEnvironment.getattr
+
+    def counting(self: ImmutableSandboxedEnvironment, obj: Any, attribute: str) -> Any:
+        probes.append(attribute)
+        return sandbox_getattr(self, obj, attribute)
+
+    monkeypatch.setattr(ImmutableSandboxedEnvironment, "getattr", counting)
+    source = '{% import "m.html" as m %}{{ m.b(v.get("url"), v.get("x", "-")) }}'
+    out = _render_with_macros(source, v={"url": "https://a.example/?q=<1>"})
+    assert out == '<a href="https://a.example/?q=&lt;1&gt;">-</a>'
+    assert probes == []
+
+
+def test_an_imported_file_s_other_names_still_go_through_the_sandbox() -> None:
+    with pytest.raises(UndefinedError, match="missing"):  # not exported: undefined, as before
+        _render_with_macros('{% import "m.html" as m %}{{ m.missing }}')
+    with pytest.raises(UndefinedError):  # Jinja exports no name starting with _
+        _render_with_macros('{% import "m.html" as m %}{{ m._hidden }}')
+    with pytest.raises(SecurityError):  # in the module's __dict__, but the sandbox's to refuse
+        _render_with_macros('{% import "m.html" as m %}{{ m._body_stream }}')
+    with pytest.raises(SecurityError):
+        _render_with_macros('{% import "m.html" as m %}{{ m.__class__.__mro__ }}')
+    with pytest.raises(SecurityError):  # a dict method that writes: refused as before
+        render("{{ d.setdefault('a', 1) }}", d={})
