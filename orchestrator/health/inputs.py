@@ -1,16 +1,17 @@
 """The raw inputs of many customers' scores, in one round trip.
 
-The components' questions are joined with ``UNION ALL`` into one statement (a row says which
-component it answers), so scoring one customer costs one round trip, not one per component.
+The components' questions are asked in one statement, so scoring one customer costs one round
+trip, not one per component: on PostgreSQL one row a customer with a column a question, on
+SQLite the questions joined with ``UNION ALL`` (a row says which component it answers).
 
 Each question is asked per customer, walking the ``usage_event (customer_id, name,
 occurred_at)`` index for that customer and event name only, so its cost follows the
 customers being scored and their events in the window, never the size of the table: a count
 reads the customer's events in its window, "ever seen" (adoption) stops at the first one, and
-"the latest" reads one. On PostgreSQL that is spelled out (each customer of the array joined
-to each question, ``LATERAL``): given ``customer_id = ANY(:ids)`` instead, the planner read
-every customer's events through the ``occurred_at`` index or the whole table, and the cost
-grew with the table (bench/README, "Session 8"). SQLite keeps the grouped statement.
+"the latest" reads one. On PostgreSQL that is spelled out (a subquery a question, for each
+customer of the array): given ``customer_id = ANY(:ids)`` instead, the planner read every
+customer's events through the ``occurred_at`` index or the whole table, and the cost grew
+with the table (bench/README, "Session 8"). SQLite keeps the grouped statement.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -55,14 +56,13 @@ def load_inputs(
     if not customer_ids or not definition.components:
         return inputs
     if connection.dialect.name == "postgresql":
-        query, params = _INPUTS_POSTGRES, _postgres_params(definition, customer_ids, now)
-        without_jit(connection, len(customer_ids) * _questions(params))
-    else:
-        query = _statement(definition)
-        params = {"ids": list(customer_ids), "now": now}
-        for index, component in enumerate(definition.components):
-            if isinstance(component, Frequency | Penalty):
-                params[f"since_{index}"] = now - component.within
+        _load_postgres(connection, definition, customer_ids, now, inputs)
+        return inputs
+    query = _statement(definition)
+    params = {"ids": list(customer_ids), "now": now}
+    for index, component in enumerate(definition.components):
+        if isinstance(component, Frequency | Penalty):
+            params[f"since_{index}"] = now - component.within
     for index, customer_id, count, name, properties in connection.execute(query, params).all():
         component = definition.components[index]
         found = inputs[customer_id]
@@ -74,6 +74,47 @@ def load_inputs(
             assert isinstance(component, Latest)
             found[component.id] = (properties or {}).get(component.property)
     return inputs
+
+
+def _load_postgres(
+    connection: Connection,
+    definition: HealthDefinition,
+    customer_ids: Sequence[int],
+    now: datetime,
+    inputs: dict[int, dict[str, Any]],
+) -> None:
+    """PostgreSQL's answers, one row a customer, into ``inputs`` as the grouped statement's
+    rows would put them: a count only when not zero, a feature only when seen, the latest
+    only when there is one (its properties are never NULL: the column is NOT NULL)."""
+    built = _postgres_statement(definition)
+    without_jit(connection, len(customer_ids) * len(built.questions))
+    components = definition.components
+    readers = [
+        _reader_of(n + 1, question, components) for n, question in enumerate(built.questions)
+    ]
+    for row in connection.execute(built.statement, built.params(customer_ids, now)):
+        found = inputs[row[0]]
+        for position, kind, component_id, detail in readers:
+            answer = row[position]
+            if answer is None:
+                continue  # nothing seen, no latest event
+            if kind == "count":
+                if answer:
+                    found[component_id] = answer
+            elif kind == "seen":
+                found.setdefault(component_id, set()).add(detail)
+            else:
+                found[component_id] = (answer or {}).get(detail)
+
+
+def _reader_of(
+    position: int, question: _Question, components: Sequence[Any]
+) -> tuple[int, str, str, str]:
+    """Where a question's answer is in a row, and what it says: the component's id, and the
+    name seen or the property read."""
+    component = components[question.component]
+    detail = component.property if question.kind == "latest" else question.name
+    return position, question.kind, component.id, detail
 
 
 def usage_answers(
@@ -209,94 +250,94 @@ def _component_select(index: int, component: Any) -> Select[Any]:
     )
 
 
-def _postgres_params(
-    definition: HealthDefinition, customer_ids: Sequence[int], now: datetime
-) -> dict[str, Any]:
-    """The components as arrays of questions: counts in a window, names ever seen, latest."""
-    counts: list[tuple[int, str, datetime]] = []
-    seen: list[tuple[int, str]] = []
-    latest: list[tuple[int, str]] = []
+def _postgres_statement(definition: HealthDefinition) -> _PostgresStatement:
+    """The definition's questions as one statement, built once per definition."""
+    key = id(definition)
+    cached = _POSTGRES.get(key)
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    questions: list[_Question] = []
     for index, component in enumerate(definition.components):
         if isinstance(component, Frequency | Penalty):
-            counts.append((index, component.event, now - component.within))
+            questions.append(_Question("count", index, component.event, component.within))
         elif isinstance(component, Adoption):
-            seen.extend((index, name) for name in dict.fromkeys(component.events))
+            questions.extend(
+                _Question("seen", index, name) for name in dict.fromkeys(component.events)
+            )
         else:
             assert isinstance(component, Latest)
-            latest.append((index, component.event))
-    return {
-        "ids": list(customer_ids),
-        "now": now,
-        "count_components": [index for index, _, _ in counts],
-        "count_names": [name for _, name, _ in counts],
-        "count_sinces": [since for _, _, since in counts],
-        "seen_components": [index for index, _ in seen],
-        "seen_names": [name for _, name in seen],
-        "latest_components": [index for index, _ in latest],
-        "latest_names": [name for _, name in latest],
-    }
-
-
-def _questions(params: dict[str, Any]) -> int:
-    """How many questions each customer is asked (PostgreSQL's parameters)."""
-    return sum(len(params[key]) for key in ("count_names", "seen_names", "latest_names"))
-
-
-# PostgreSQL: one text for every definition (its questions come as arrays), each question
-# asked per customer through the (customer_id, name, occurred_at) index; see the module's
-# docstring for why the customers drive the join. Each is a LATERAL subquery with an aggregate
-# or a LIMIT, which the planner cannot pull up into a join over the whole table (an EXISTS it
-# can, and did: a hash semi-join over every event, 120 ms at 30 events a customer).
-# Each probe's start is a row comparison on the index's own columns, (customer_id, name,
-# occurred_at), which only that index can use: with plain bounds on occurred_at the planner
-# could still walk the occurred_at index inside each probe, reading every customer's events in
-# the window (seen on a table whose statistics were taken while it was nearly empty). The end
-# stays plain: with both as row comparisons it took the (customer_id, event_key) index.
-_INPUTS_POSTGRES = (
-    text("""
-    SELECT q.component, c.id, n.count, CAST(NULL AS varchar), CAST(NULL AS json)
-    FROM unnest(CAST(:ids AS integer[])) AS c(id)
-    CROSS JOIN unnest(CAST(:count_components AS integer[]), CAST(:count_names AS varchar[]),
-        CAST(:count_sinces AS timestamptz[])) AS q(component, name, since)
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS count FROM usage_event AS e
-        WHERE e.customer_id = c.id AND e.name = q.name
-            AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, q.since)
-            AND e.occurred_at <= :now
-    ) AS n
-    WHERE n.count > 0
-    UNION ALL
-    SELECT q.component, c.id, NULL, q.name, NULL
-    FROM unnest(CAST(:ids AS integer[])) AS c(id)
-    CROSS JOIN unnest(CAST(:seen_components AS integer[]), CAST(:seen_names AS varchar[]))
-        AS q(component, name)
-    CROSS JOIN LATERAL (
-        SELECT FROM usage_event AS e
-        WHERE e.customer_id = c.id AND e.name = q.name
-            AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, '-infinity')
-            AND e.occurred_at <= :now
-        LIMIT 1
-    ) AS seen
-    UNION ALL
-    SELECT q.component, c.id, NULL, NULL, latest.properties
-    FROM unnest(CAST(:ids AS integer[])) AS c(id)
-    CROSS JOIN unnest(CAST(:latest_components AS integer[]), CAST(:latest_names AS varchar[]))
-        AS q(component, name)
-    CROSS JOIN LATERAL (
-        SELECT e.properties FROM usage_event AS e
-        WHERE e.customer_id = c.id AND e.name = q.name
-            AND (e.customer_id, e.name, e.occurred_at) > (c.id, q.name, '-infinity')
-            AND e.occurred_at <= :now
-        ORDER BY e.occurred_at DESC, e.id DESC
-        LIMIT 1
-    ) AS latest
-""")
-    .columns(
-        column("component", Integer),
-        column("customer_id", Integer),
-        column("count", Integer),
-        column("name", String),
-        column("properties", _JSON),
+            questions.append(_Question("latest", index, component.event))
+    answers = ",\n".join(
+        _ANSWERS[question.kind].format(n=n) for n, question in enumerate(questions)
     )
-    .execution_options(**PLAN_EACH_TIME)
-)
+    statement = (
+        text(f"SELECT c.id,\n{answers}\nFROM unnest(CAST(:ids AS integer[])) AS c(id)")
+        .columns(
+            column("customer_id", Integer),
+            *(
+                column(f"q{n}", _JSON if question.kind == "latest" else Integer)
+                for n, question in enumerate(questions)
+            ),
+        )
+        .execution_options(**PLAN_EACH_TIME)
+    )
+    built = _PostgresStatement(statement, tuple(questions))
+    if len(_POSTGRES) >= 16:  # a few definitions live at once (reloaded when the file changes)
+        _POSTGRES.clear()
+    _POSTGRES[key] = (definition, built)
+    return built
+
+
+class _Question(NamedTuple):
+    """One answer a customer's row carries: a count in a window, a name ever seen, or the
+    properties of the latest event of a name; ``component`` is its component's index."""
+
+    kind: str
+    component: int
+    name: str
+    within: timedelta | None = None
+
+
+class _PostgresStatement(NamedTuple):
+    statement: Any
+    questions: tuple[_Question, ...]
+
+    def params(self, customer_ids: Sequence[int], now: datetime) -> dict[str, Any]:
+        params: dict[str, Any] = {"ids": list(customer_ids), "now": now}
+        for n, question in enumerate(self.questions):
+            params[f"name_{n}"] = question.name
+            if question.within is not None:
+                params[f"since_{n}"] = now - question.within
+        return params
+
+
+_POSTGRES: dict[int, tuple[HealthDefinition, _PostgresStatement]] = {}
+
+# PostgreSQL: one row a customer, a scalar subquery a question (see the module's docstring
+# for why the customers drive the probes). Each probe's start is a row comparison on the
+# index's own columns, (customer_id, name, occurred_at), which only that index can use: with
+# plain bounds on occurred_at the planner could walk the occurred_at index inside each probe,
+# reading every customer's events in the window (seen on a table whose statistics were taken
+# while it was nearly empty). The end stays plain: with both as row comparisons it took the
+# (customer_id, event_key) index. "Seen" is a LIMIT 1 subquery, not EXISTS, which the planner
+# may answer by hashing every event of the name.
+#
+# Before (session 20 and earlier) the questions came as arrays, cross-joined with the
+# customers, one output row an answer: the same probes took about twice the time
+# (bench/README, "Session 21").
+_PROBE = """FROM usage_event AS e
+        WHERE e.customer_id = c.id AND e.name = CAST(:name_{n} AS varchar)
+            AND (e.customer_id, e.name, e.occurred_at)
+                > (c.id, CAST(:name_{n} AS varchar), {since})
+            AND e.occurred_at <= CAST(:now AS timestamptz)"""
+_ANSWERS = {
+    "count": "    (SELECT count(*) "
+    + _PROBE.replace("{since}", "CAST(:since_{n} AS timestamptz)")
+    + ") AS q{n}",
+    "seen": "    (SELECT 1 "
+    + _PROBE.replace("{since}", "'-infinity'")
+    + "\n        LIMIT 1) AS q{n}",
+    "latest": "    (SELECT e.properties "
+    + _PROBE.replace("{since}", "'-infinity'")
+    + "\n        ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) AS q{n}",
+}

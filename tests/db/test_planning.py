@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, text
@@ -103,3 +104,53 @@ def test_a_batch_of_probes_runs_without_jit_until_its_transaction_ends(database_
             connection.rollback()
     finally:
         engine.dispose()
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_each_health_question_walks_one_customer_s_events_in_their_index(database_url: str) -> None:
+    """One subquery a question and customer, each an index probe of that customer's events of
+    one name: never the table, the occurred_at index, or every event of a name hashed."""
+    engine = make_engine(database_url)
+    health = load_health(ROOT / "journeys" / "health.yaml")
+    names = ["login", "report_created", "support_ticket_opened", "nps_submitted"]
+    statements: list[tuple[str, Any]] = []
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO usage_event (customer_id, name, event_key, occurred_at,"
+                    " received_at, properties) SELECT g % 400, (CAST(:names AS varchar[]))"
+                    "[1 + g % 4], 'k' || g, :at - g * interval '1 minute', :at, '{}'"
+                    " FROM generate_series(1, 20000) AS g"
+                ),
+                {"names": names, "at": START},
+            )
+            connection.execute(text("ANALYZE usage_event"))
+        with engine.connect() as connection:
+
+            def seen(_c: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+                statements.append((statement, params))
+
+            event.listen(connection, "before_cursor_execute", seen)
+            inputs = load_inputs(connection, health, [1, 2, 3, 4], START)
+            event.remove(connection, "before_cursor_execute", seen)
+            statement, params = statements[-1]
+            explained = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params)
+            nodes = list(_plan_nodes(explained.scalar_one()[0]["Plan"]))
+    finally:
+        engine.dispose()
+    # it read: customer n has only events of names[n % 4]
+    assert inputs[1] == {"adoption": {"report_created"}}
+    assert inputs[2]["support_tickets"] > 0 and inputs[4]["logins"] > 0
+    assert inputs[3] == {"nps": None}  # an NPS event without a score
+    on_table = [node for node in nodes if node.get("Relation Name") == "usage_event"]
+    probes = [node["Index Name"] for node in nodes if "Index Name" in node]  # bitmap's too
+    assert "Seq Scan" not in {node["Node Type"] for node in on_table}
+    assert probes == ["ix_usage_event_customer_name"] * 7  # logins, 4 features, tickets, NPS
+    assert not [node for node in nodes if str(node.get("Subplan Name", "")).startswith("hashed")]
