@@ -42,17 +42,21 @@ def test_the_mail_environment_is_the_mail_sandbox() -> None:
     assert env.autoescape is not False
 
 
-def test_a_dict_item_is_read_without_asking_for_an_attribute(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    probes: list[str] = []
+@pytest.fixture
+def probes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The attributes the sandbox's own lookup (with its checks) is asked for."""
+    asked: list[str] = []
     sandbox_getattr = ImmutableSandboxedEnvironment.getattr
 
     def counting(self: ImmutableSandboxedEnvironment, obj: Any, attribute: str) -> Any:
-        probes.append(attribute)
+        asked.append(attribute)
         return sandbox_getattr(self, obj, attribute)
 
     monkeypatch.setattr(ImmutableSandboxedEnvironment, "getattr", counting)
+    return asked
+
+
+def test_a_dict_item_is_read_without_asking_for_an_attribute(probes: list[str]) -> None:
     out = render("{{ customer.name }} {{ customer.company.name }}", customer=_CUSTOMER)
     assert out == "山田 &lt;b&gt; Acme"  # autoescaped as before
     assert probes == []
@@ -189,16 +193,8 @@ def _render_with_macros(source: str, **context: Any) -> str:
 
 
 def test_an_imported_macro_and_a_dict_reader_are_reached_without_the_sandbox_probe(
-    monkeypatch: pytest.MonkeyPatch,
+    probes: list[str],
 ) -> None:
-    probes: list[str] = []
-    sandbox_getattr = ImmutableSandboxedEnvironment.getattr
-
-    def counting(self: ImmutableSandboxedEnvironment, obj: Any, attribute: str) -> Any:
-        probes.append(attribute)
-        return sandbox_getattr(self, obj, attribute)
-
-    monkeypatch.setattr(ImmutableSandboxedEnvironment, "getattr", counting)
     source = '{% import "m.html" as m %}{{ m.b(v.get("url"), v.get("x", "-")) }}'
     out = _render_with_macros(source, v={"url": "https://a.example/?q=<1>"})
     assert out == '<a href="https://a.example/?q=&lt;1&gt;">-</a>'
