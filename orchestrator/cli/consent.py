@@ -66,5 +66,6 @@ def _moment(flag: str, text: str | None, *, end_of_day: bool) -> datetime | None
         day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{flag}: not a date or ISO 8601 time: {text[:40]!r}") from None
-    start = moment_option(flag, datetime.combine(day, time(0), UTC).isoformat())  # bounded
+    midnight = datetime.combine(day, time(0), UTC).isoformat()
+    start = moment_option(flag, midnight, typed=value)  # bounded
     return start + timedelta(days=1) if end_of_day else start

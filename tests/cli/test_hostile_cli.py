@@ -159,6 +159,12 @@ def test_out_of_range_arguments_are_usage_errors(
     assert any(option in line for line in lines), lines
 
 
+def test_a_date_out_of_range_is_quoted_as_it_was_typed(env: dict[str, str]) -> None:
+    code, lines = invoke(env, "consent", "export", "--since", "0001-01-01")
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error: --since '0001-01-01': "), lines
+
+
 # -- L4: track --prop goes through the API's JSON rules ----------------------------------------
 
 
