@@ -41,6 +41,7 @@ from sqlalchemy import (
 from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
+from orchestrator.health.per_definition import per_definition
 from orchestrator.journeys.durations import parse_duration
 from orchestrator.usage.prefetch import Key
 
@@ -176,22 +177,12 @@ def _counts(component: object, name: object, within: timedelta | None) -> bool:
 
 # SQLite: built once per definition, with the ids, ``now`` and each window's start as
 # parameters: building it per request cost a third of a single event's CPU.
-_STATEMENTS: dict[int, tuple[HealthDefinition, Any]] = {}
-
-
+@per_definition
 def _statement(definition: HealthDefinition) -> Any:
-    key = id(definition)
-    cached = _STATEMENTS.get(key)
-    if cached is not None and cached[0] is definition:
-        return cached[1]
     parts = [
         _component_select(index, component) for index, component in enumerate(definition.components)
     ]
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    if len(_STATEMENTS) >= 16:  # a few definitions live at once (reloaded when the file changes)
-        _STATEMENTS.clear()
-    _STATEMENTS[key] = (definition, statement)
-    return statement
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _row(
@@ -250,12 +241,9 @@ def _component_select(index: int, component: Any) -> Select[Any]:
     )
 
 
+@per_definition
 def _postgres_statement(definition: HealthDefinition) -> _PostgresStatement:
     """The definition's questions as one statement, built once per definition."""
-    key = id(definition)
-    cached = _POSTGRES.get(key)
-    if cached is not None and cached[0] is definition:
-        return cached[1]
     questions: list[_Question] = []
     for index, component in enumerate(definition.components):
         if isinstance(component, Frequency | Penalty):
@@ -282,11 +270,7 @@ def _postgres_statement(definition: HealthDefinition) -> _PostgresStatement:
         )
         .execution_options(**PLAN_EACH_TIME)
     )
-    built = _PostgresStatement(statement, tuple(questions))
-    if len(_POSTGRES) >= 16:  # a few definitions live at once (reloaded when the file changes)
-        _POSTGRES.clear()
-    _POSTGRES[key] = (definition, built)
-    return built
+    return _PostgresStatement(statement, tuple(questions))
 
 
 class _Question(NamedTuple):
@@ -311,8 +295,6 @@ class _PostgresStatement(NamedTuple):
                 params[f"since_{n}"] = now - question.within
         return params
 
-
-_POSTGRES: dict[int, tuple[HealthDefinition, _PostgresStatement]] = {}
 
 # PostgreSQL: one row a customer, a scalar subquery a question (see the module's docstring
 # for why the customers drive the probes). Each probe's start is a row comparison on the

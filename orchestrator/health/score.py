@@ -18,6 +18,7 @@ from orchestrator.health.model import (
     Latest,
     Penalty,
 )
+from orchestrator.health.per_definition import per_definition
 
 
 class HealthScore(NamedTuple):
@@ -123,17 +124,12 @@ class _Scorer:
     bands: tuple[str, ...]
 
 
-_SCORERS: dict[int, tuple[HealthDefinition, _Scorer]] = {}
-
-
+@per_definition
 def _scorer(definition: HealthDefinition) -> _Scorer:
-    cached = _SCORERS.get(id(definition))
-    if cached is not None and cached[0] is definition:
-        return cached[1]
     weights = 0.0
     for component in definition.components:  # summed in order, as the score's total is
         weights += component.weight
-    scorer = _Scorer(
+    return _Scorer(
         components=tuple(
             (c.id, c.weight, value_function(c), isinstance(c, Adoption), {})
             for c in definition.components
@@ -141,10 +137,6 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
         weights=weights,
         bands=tuple(definition.band_for(n).id for n in range(101)),
     )
-    if len(_SCORERS) >= 16:  # a few definitions live at once (reloaded when the file changes)
-        _SCORERS.clear()
-    _SCORERS[id(definition)] = (definition, scorer)
-    return scorer
 
 
 @dataclass(frozen=True)
