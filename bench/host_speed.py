@@ -4,9 +4,10 @@ The development VM's speed drifts by 20-40% within minutes (bench/README, sessio
 the same code sent 2,184 mails/s at 0.57 ms of worker CPU a mail in one minute and 1,387 at
 0.92 ms ten minutes later, and the kernel reported no steal time in either. A whole run
 cannot tell a slower change from a slower minute, so the benches print, beside their numbers,
-how long a fixed piece of pure Python took just before: the same loop on the same
-interpreter, so a run whose loop took 1.3 times as long as usual ran on a host 1.3 times
-slower. It is a thermometer, not a correction: the benches never scale their numbers by it.
+how long a fixed piece of pure Python took just before. It is a thermometer, not a
+correction: the benches never scale their numbers by it. It catches a sick host (a loop of
+6-7 ms where 4 is usual), but in session 21 it did not follow the drift: the loop read
+3.8-4.3 ms while the same code's workers took 0.53-0.66 ms a mail (bench/README).
 
     .venv/bin/python bench/host_speed.py        # the loop alone, five times
 """
