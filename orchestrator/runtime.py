@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from orchestrator.archive.store import MailArchiver
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.customers.tiers import TierThresholds
-from orchestrator.db.engine import make_engine
+from orchestrator.db.engine import make_engine, open_pooled
 from orchestrator.delivery.jitter import RandomSource
 from orchestrator.delivery.pacing import PacingRules
 from orchestrator.delivery.rules import DeliveryRules, LinkRules
@@ -258,6 +258,11 @@ class Runtime:
             if depth is not None:  # Redis down: these gauges are absent, the others stay
                 gauges.update(depth)
         return gauges
+
+    def open_connections(self, count: int) -> int:
+        """Open up to ``count`` database connections now, to wait in the pool for the first
+        transactions (:func:`orchestrator.db.engine.open_pooled`); returns how many."""
+        return open_pooled(self.engine, count)
 
     def close(self) -> None:
         self.catalog.close()

@@ -34,6 +34,10 @@ from orchestrator.runtime import current_runtime
 
 log = logging.getLogger(__name__)
 
+# A batch holds its hand-over connection while its other transactions take one more
+# (orchestrator.delivery.hand_over).
+CONNECTIONS_A_THREAD = 2
+
 
 class WorkerLifecycle(Middleware):
     """Log lines at a worker process's start and stop; the group's metrics server."""
@@ -43,11 +47,12 @@ class WorkerLifecycle(Middleware):
         return [serve_worker_metrics]
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        """Build the runtime now (its templates compiled), not on the first message: the first
-        batches after a deploy would pay for it. If it cannot be built yet (the database is
-        not up), the first message tries again, as before."""
+        """Build the runtime now (its templates compiled) and open the database connections
+        its threads hold at once (a batch's transaction and its hand-over connection), not on
+        the first messages: the first batches after a deploy would pay for them. If it cannot
+        be built yet (the database is not up), the first message tries again, as before."""
         try:
-            current_runtime()
+            current_runtime().open_connections(CONNECTIONS_A_THREAD * len(worker.workers))
         except Exception as exc:
             log.warning(
                 "worker process %d: not ready to send yet (%s); its first message tries again",

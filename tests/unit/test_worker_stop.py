@@ -24,10 +24,17 @@ def fresh_process() -> Iterator[None]:
     stopping._ASKED.clear()
 
 
+class Unconnected:
+    """A runtime without a database: it opens no connection."""
+
+    def open_connections(self, count: int) -> int:
+        return 0
+
+
 def test_the_worker_s_shutdown_asks_its_send_path_to_stop(
     fresh_process: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker_module, "current_runtime", lambda: None)
+    monkeypatch.setattr(worker_module, "current_runtime", lambda: Unconnected())
     nothing: Any = None
     worker: Any = SimpleNamespace(workers=())
     assert not stopping.stop_asked()
@@ -42,7 +49,12 @@ def test_a_worker_builds_its_runtime_as_it_boots(
 ) -> None:
     """Built (and its templates compiled) before the first message, not by it."""
     built: list[bool] = []
-    monkeypatch.setattr(worker_module, "current_runtime", lambda: built.append(True))
+
+    def build() -> Unconnected:
+        built.append(True)
+        return Unconnected()
+
+    monkeypatch.setattr(worker_module, "current_runtime", build)
     nothing: Any = None
     worker: Any = SimpleNamespace(workers=())
     WorkerLifecycle().after_worker_boot(nothing, worker)
