@@ -45,7 +45,14 @@ from bench_db import (
     sent_lag,
     state_counts,
 )
-from proc_stats import CpuSnapshot, ProcStats, cpu_snapshot, parent_pid, worker_stats
+from proc_stats import (
+    CpuSnapshot,
+    ProcStats,
+    cpu_snapshot,
+    parent_pid,
+    wait_quiet,
+    worker_stats,
+)
 from provider import FakeSendGridProcess
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -390,6 +397,7 @@ def measure_drain(
         started = time.perf_counter()
         with running_workers(config, fake.url, log) as main_pid:
             warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
+            wait_quiet(main_pid)  # the group's fork process too has finished starting
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
             result.host_ms = host_speed.loop_ms()

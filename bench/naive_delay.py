@@ -37,7 +37,7 @@ import redis
 from bench_db import analyze, prepare_database, reset, restamp_due, seed_due, seed_pending
 from end_to_end import QUEUE, BenchConfig, TimedDispatcher, running_workers, warm_up
 from naive_actor import EARLY_KEY, SENT_KEY
-from proc_stats import ProcStats, child_pids, stats_of
+from proc_stats import ProcStats, child_pids, stats_of, wait_quiet
 from provider import FakeSendGridProcess
 from sqlalchemy import Engine
 
@@ -161,6 +161,7 @@ def run_stepmail(args: argparse.Namespace, engine: Engine, log_dir: Path) -> Out
     try:
         with running_workers(config, fake.url, log_dir / "stepmail-workers.log") as main_pid:
             warm_up(timed.inner, args.redis_url, args.processes * args.threads * 4)
+            wait_quiet(main_pid)
             restamp_due(engine, datetime.now(UTC) + timedelta(seconds=args.due_in))
             window_start = next_tick = time.perf_counter()
             last, sent = None, 0

@@ -188,3 +188,34 @@ def parent_pid(pid: int) -> int | None:
         return int(_proc_stat(pid)[1][1])
     except OSError:
         return None
+
+
+def group_cpu(main_pid: int) -> float:
+    """CPU seconds so far of ``main_pid`` and its direct children (a Dramatiq worker group:
+    its worker processes and its fork processes)."""
+    total = 0.0
+    for pid in [main_pid, *child_pids(main_pid)]:
+        try:
+            total += _cpu_seconds(_proc_stat(pid)[1])
+        except OSError:
+            continue  # exited while we looked
+    return total
+
+
+def wait_quiet(
+    main_pid: int, *, window: float = 0.2, busy: float = 0.1, timeout: float = 60
+) -> float:
+    """Wait until the process group uses under ``busy`` of one core over ``window`` seconds;
+    returns the seconds waited. A worker group is not started when its worker processes say
+    they are ready: Dramatiq starts its fork processes (Stepmail's metrics server) after
+    them, and the first one imported the whole service (~1.5 s of CPU) while a phase's clock
+    ran, counted as the workers' and taken from their cores."""
+    started = time.monotonic()
+    before = group_cpu(main_pid)
+    while time.monotonic() - started < timeout:
+        time.sleep(window)
+        now = group_cpu(main_pid)
+        if now - before < busy * window:
+            break
+        before = now
+    return time.monotonic() - started
