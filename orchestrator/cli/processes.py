@@ -63,7 +63,7 @@ def worker(
         raise ConfigurationError(
             "STEPMAIL_REDIS_URL is not set; use `stepmail run` for embedded mode"
         )
-    from orchestrator.processes.worker import prepare_metrics_dir
+    from orchestrator.processes.worker_metrics import prepare_metrics_dir
 
     _logging_from(settings)
     log_development_defaults(check_before_serving(settings))

@@ -5,7 +5,8 @@ a line when a worker process stops and what it finished, and one metrics server 
 configures logging, points ``PROMETHEUS_MULTIPROC_DIR`` at an empty folder (see
 :mod:`orchestrator.observability.exposition` for why) and hands over to Dramatiq's own command
 line. Each worker process imports :mod:`workers`, which installs :class:`WorkerLifecycle`;
-its ``forks`` make Dramatiq start :func:`serve_worker_metrics` once for the group, on
+its ``forks`` make Dramatiq start
+:func:`~orchestrator.processes.worker_metrics.serve_worker_metrics` once for the group, on
 ``STEPMAIL_WORKER_METRICS_PORT``.
 
 On SIGTERM Dramatiq stops taking messages, gives prefetched ones back to Redis, and waits for
@@ -21,15 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
 from orchestrator.delivery.stopping import ask_to_stop
-from orchestrator.observability.multiprocess import MULTIPROC_ENV, use_group_metrics_dir
+from orchestrator.observability.multiprocess import MULTIPROC_ENV
+from orchestrator.processes.worker_metrics import serve_worker_metrics
 from orchestrator.runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -74,44 +74,6 @@ class WorkerLifecycle(Middleware):
             "worker process %d stopped cleanly: every batch in hand finished or handed back",
             os.getpid(),
         )
-
-
-def serve_worker_metrics() -> int:
-    """The group's ``/metrics`` (every worker process's counters, from the shared folder) and
-    ``/healthz`` (answering means the group runs: Dramatiq stops every process when one of its
-    worker processes dies)."""
-    from orchestrator.observability.exposition import serve_metrics_forever
-    from orchestrator.settings import get_settings
-
-    settings = get_settings()
-    if not settings.worker_metrics_port:
-        return 0
-    use_group_metrics_dir()
-    try:
-        serve_metrics_forever(settings.metrics_host, settings.worker_metrics_port)
-    except OSError as exc:
-        log.error(
-            "worker metrics: cannot listen on %s:%d (%s); STEPMAIL_WORKER_METRICS_PORT=0 turns "
-            "them off",
-            settings.metrics_host,
-            settings.worker_metrics_port,
-            exc.strerror,
-        )
-        return 1
-    return 0
-
-
-def prepare_metrics_dir(configured: Path | None) -> Path:
-    """A folder for this group's metric files with none of a previous run's (they would add
-    its counts to ours): the configured one, its ``*.db`` metric files removed and nothing
-    else touched (it may be a folder the operator keeps other things in), else a fresh
-    temporary one."""
-    if configured is None:
-        return Path(tempfile.mkdtemp(prefix="stepmail-metrics-"))
-    configured.mkdir(parents=True, exist_ok=True)
-    for stale in configured.glob("*.db"):
-        stale.unlink(missing_ok=True)
-    return configured
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.processes.worker import prepare_metrics_dir
+from orchestrator.processes.worker_metrics import prepare_metrics_dir
 
 
 def test_only_the_previous_runs_metric_files_go(tmp_path: Path) -> None:
