@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # A batch holds its hand-over connection while its other transactions take one more
 # (orchestrator.delivery.hand_over).
 CONNECTIONS_A_THREAD = 2
+# How soon an idle worker looks at its queue again (Dramatiq's default: up to 1,000 ms). Ten
+# looks a second per process cost a Redis script call each, ~0.1 ms of CPU.
+IDLE_POLL_MS = 100
+WORKER_TIMEOUT_ENV = "dramatiq_worker_timeout"
 
 
 class WorkerLifecycle(Middleware):
@@ -45,6 +49,15 @@ class WorkerLifecycle(Middleware):
     @property
     def forks(self) -> list[Callable[[], int]]:
         return [serve_worker_metrics]
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """An idle queue is looked at again within :data:`IDLE_POLL_MS`, unless the operator
+        set Dramatiq's own ``dramatiq_worker_timeout``. Dramatiq's default lets an idle
+        worker back off to between half a second and a second, so the first mails of a burst
+        waited that long for a worker while the cores stood idle (bench/README, "Session
+        22"). Read by the consumer and worker threads Dramatiq starts after this hook."""
+        if os.environ.get(WORKER_TIMEOUT_ENV) is None:
+            worker.worker_timeout = IDLE_POLL_MS
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """Build the runtime now (its templates compiled) and open the database connections

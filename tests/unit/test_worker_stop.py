@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 
 import orchestrator.processes.worker as worker_module
 from orchestrator.delivery import stopping
@@ -74,3 +76,38 @@ def test_a_runtime_that_cannot_be_built_at_boot_is_left_to_the_first_message(
     WorkerLifecycle().after_worker_boot(nothing, worker)
     assert "not ready to send yet (connection refused)" in caplog.text
     assert "ready (0 threads)" in caplog.text
+
+
+def started_worker(broker: StubBroker, **options: Any) -> dramatiq.Worker:
+    broker.add_middleware(WorkerLifecycle())
+    broker.declare_queue("sends")
+    worker = dramatiq.Worker(broker, worker_threads=2, **options)
+    worker.start()
+    return worker
+
+
+def test_an_idle_worker_looks_at_its_queue_ten_times_a_second(
+    fresh_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not Dramatiq's up to a second: a burst's first mails waited that long while the cores
+    stood idle."""
+    monkeypatch.setattr(worker_module, "current_runtime", lambda: Unconnected())
+    monkeypatch.delenv(worker_module.WORKER_TIMEOUT_ENV, raising=False)
+    worker = started_worker(StubBroker())
+    try:
+        assert worker.consumers["sends"].worker_timeout == worker_module.IDLE_POLL_MS == 100
+        assert [thread.timeout for thread in worker.workers] == [0.1, 0.1]  # seconds
+    finally:
+        worker.stop()
+
+
+def test_an_operator_s_own_worker_timeout_stands(
+    fresh_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "current_runtime", lambda: Unconnected())
+    monkeypatch.setenv(worker_module.WORKER_TIMEOUT_ENV, "250")
+    worker = started_worker(StubBroker(), worker_timeout=250)
+    try:
+        assert worker.consumers["sends"].worker_timeout == 250
+    finally:
+        worker.stop()
