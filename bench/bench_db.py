@@ -123,6 +123,23 @@ def seed_due(engine: Engine, count: int, now: datetime, step: str = DUE_STEP) ->
         connection.execute(INSERT_DUE_SENDS, {"prefix": "due-", "step": step, "now": now})
 
 
+WARM_PREFIX = "warm-"  # customers whose mails warm the workers up, before a phase's clock
+
+
+def seed_warm(engine: Engine, count: int, now: datetime, step: str = DUE_STEP) -> None:
+    """``count`` customers whose ``step`` mail is due now, for the warm-up (the phase's own
+    due rows wait a day meanwhile: :func:`park_due`)."""
+    seed_customers(engine, WARM_PREFIX, count, now)
+    with engine.begin() as connection:
+        connection.execute(INSERT_DUE_SENDS, {"prefix": WARM_PREFIX, "step": step, "now": now})
+
+
+def park_due(engine: Engine, now: datetime, step: str = DUE_STEP) -> None:
+    """The phase's due rows (of ``step``) due tomorrow, so a warm-up claims none of them;
+    :func:`restamp_due` makes them due again when the clock starts."""
+    restamp_due(engine, now + timedelta(days=1), step)
+
+
 def seed_events(engine: Engine, name: str, every: int, now: datetime) -> int:
     """One ``name`` usage event an hour ago for every ``every``-th due customer (by id), so
     a step whose condition reads it skips them; returns how many were stored."""
@@ -184,7 +201,8 @@ def sent_lag(engine: Engine) -> Lag:
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - due_at)),
             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - due_at)),
             max(extract(epoch FROM sent_at - due_at))
-        FROM scheduled_send WHERE state = 'sent'
+        FROM scheduled_send WHERE state = 'sent' AND customer_id NOT IN (
+            SELECT id FROM customer WHERE external_id LIKE 'warm-%')
     """)
     with engine.connect() as connection:
         count, p50, p95, worst = connection.execute(query).one()
@@ -192,8 +210,13 @@ def sent_lag(engine: Engine) -> Lag:
 
 
 def state_counts(engine: Engine) -> dict[str, int]:
-    """Every row's state: shows failures or rows still pending instead of hiding them."""
-    query = text("SELECT state, count(*) FROM scheduled_send GROUP BY state ORDER BY state")
+    """Every row's state, but the warm-up's: shows failures or rows still pending instead of
+    hiding them."""
+    query = text("""
+        SELECT state, count(*) FROM scheduled_send WHERE customer_id NOT IN (
+            SELECT id FROM customer WHERE external_id LIKE 'warm-%')
+        GROUP BY state ORDER BY state
+    """)
     with engine.connect() as connection:
         return {state: int(count) for state, count in connection.execute(query)}
 

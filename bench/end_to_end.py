@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dramatiq
 import host_speed
 import redis
 from bench_db import (
@@ -37,11 +38,13 @@ from bench_db import (
     analyze,
     check_journey,
     db_counters,
+    park_due,
     prepare_database,
     reset,
     restamp_due,
     seed_due,
     seed_pending,
+    seed_warm,
     sent_lag,
     state_counts,
 )
@@ -69,6 +72,11 @@ API_KEY = "SG.bench"
 WARM_UP_SEND_ID = 0  # no such row: the worker builds its runtime, claims nothing, returns
 EMPTY_CLAIM_REPEATS = 20
 STALL_SECONDS = 20
+# The warm-up's real mails: 100 a worker thread, in messages of 25, so that every thread of
+# every process has sent some before the clock starts (a process takes up to 2 × threads
+# messages at a time).
+WARM_MAILS_A_THREAD = 100
+WARM_MESSAGE = 25
 MIB = 1024 * 1024
 
 
@@ -91,6 +99,7 @@ class BenchConfig:
     provider_latency: float = 0.0  # seconds the stand-in holds each answer
     step: str = DUE_STEP  # the onboarding step whose mails are due
     frequency_cap: str | None = None  # STEPMAIL_FREQUENCY_CAP of the workers
+    warm_mails: int = 0  # real mails sent before a phase's clock (0: no-op messages only)
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--frequency-cap", help="the workers' STEPMAIL_FREQUENCY_CAP, e.g. '1/day,3/week'"
     )
+    parser.add_argument(
+        "--warm-mails",
+        type=int,
+        help="real mails each phase sends before its clock starts (default: 100 a worker "
+        "thread; 0: no-op messages only, as before session 22)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
@@ -148,6 +163,9 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         provider_latency=max(0.0, args.provider_latency_ms) / 1000,
         step=args.step,
         frequency_cap=args.frequency_cap,
+        warm_mails=max(
+            0, _chosen(args.warm_mails, WARM_MAILS_A_THREAD * args.workers * args.threads)
+        ),
     )
 
 
@@ -239,6 +257,7 @@ def drive(
     fake: FakeSendGridProcess,
     settings: Settings,
     mails: int,
+    already: int = 0,
 ) -> DriveResult:
     """Tick every ``dispatch_interval`` like ``stepmail scheduler`` until the fake has taken
     ``mails`` mails; returns the wall time from the first tick. Gives up when nothing was
@@ -252,7 +271,7 @@ def drive(
             tick(engine, dispatcher, datetime.now(UTC), settings.dispatch_batch_size, lease)
             next_tick = time.perf_counter() + settings.dispatch_interval
         time.sleep(0.005)
-        now_accepted = fake.stats().accepted
+        now_accepted = fake.stats().accepted - already
         if now_accepted > accepted:
             accepted, last_progress = now_accepted, time.perf_counter()
     return DriveResult(time.perf_counter() - started, accepted)
@@ -271,6 +290,30 @@ def warm_up(dispatcher: Dispatcher, redis_url: str, messages: int, timeout: floa
             time.sleep(0.02)
     finally:
         client.close()
+
+
+def warm_with_mails(
+    engine: Engine,
+    config: BenchConfig,
+    settings: Settings,
+    broker: dramatiq.Broker,
+    fake: FakeSendGridProcess,
+    timeout: float = 120,
+) -> None:
+    """Send ``config.warm_mails`` real mails of the phase's step before its clock starts,
+    while its own due rows wait: each worker thread then has made its first batches, whose
+    one-time work (the statements compiled, the archive's dictionaries read or stored, the
+    provider's connections opened) a long-running worker does once, not in every burst."""
+    now = datetime.now(UTC)
+    park_due(engine, now, config.step)
+    seed_warm(engine, config.warm_mails, now, config.step)
+    ids = claim_due_sends(engine, now, config.warm_mails, timedelta(seconds=settings.send_lease))
+    BrokerDispatcher(broker, QUEUE, WARM_MESSAGE).dispatch(ids)
+    deadline = time.monotonic() + timeout
+    while fake.stats().accepted < len(ids):
+        if time.monotonic() > deadline:
+            raise SystemExit("the warm-up's mails were not all sent; see the worker log")
+        time.sleep(0.02)
 
 
 # -- worker processes ------------------------------------------------------------------------
@@ -396,7 +439,10 @@ def measure_drain(
     try:
         started = time.perf_counter()
         with running_workers(config, fake.url, log) as main_pid:
-            warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
+            if config.warm_mails:
+                warm_with_mails(engine, config, settings, broker, fake)
+            else:
+                warm_up(timed.inner, config.redis_url, config.processes * config.threads * 4)
             wait_quiet(main_pid)  # the group's fork process too has finished starting
             result.startup_seconds = time.perf_counter() - started
             result.workers_warm = worker_stats(main_pid)
@@ -406,7 +452,8 @@ def measure_drain(
             cpu_before = cpu_snapshot(result.workers_warm, fake.pid, postmaster, database)
             restamp_due(engine, datetime.now(UTC), config.step)
             db_before = db_counters(engine)
-            result.drive = drive(engine, timed, fake, settings, result.phase.mails)
+            warm = fake.stats().accepted
+            result.drive = drive(engine, timed, fake, settings, result.phase.mails, warm)
             result.workers_after = worker_stats(main_pid)
             after = cpu_snapshot(result.workers_after, fake.pid, postmaster, database)
             result.cpu = after.minus(cpu_before)
