@@ -3,9 +3,9 @@ server that reads them all (``/metrics``, ``/healthz``).
 
 The server runs in a process of its own, which Dramatiq forks from its main process once the
 worker processes are ready: it imports the module that holds the function it runs. This module
-imports only what serving metrics needs (~0.2 s of CPU); the worker module it lived in imported
-the whole send path (~1.1 s), taken from the worker processes' cores as they took their first
-messages (bench/README, "Session 22").
+imports only what serving metrics needs (the fork took ~0.3 s of CPU in all); the worker
+module it lived in imported the whole send path (~1.1 s more), taken from the worker
+processes' cores as they took their first messages (bench/README, "Session 22").
 """
 
 from __future__ import annotations
