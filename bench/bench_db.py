@@ -202,10 +202,10 @@ def sent_lag(engine: Engine) -> Lag:
             percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - due_at)),
             max(extract(epoch FROM sent_at - due_at))
         FROM scheduled_send WHERE state = 'sent' AND customer_id NOT IN (
-            SELECT id FROM customer WHERE external_id LIKE 'warm-%')
+            SELECT id FROM customer WHERE external_id LIKE :warm || '%')
     """)
     with engine.connect() as connection:
-        count, p50, p95, worst = connection.execute(query).one()
+        count, p50, p95, worst = connection.execute(query, {"warm": WARM_PREFIX}).one()
     return Lag(int(count), float(p50 or 0), float(p95 or 0), float(worst or 0))
 
 
@@ -214,11 +214,12 @@ def state_counts(engine: Engine) -> dict[str, int]:
     hiding them."""
     query = text("""
         SELECT state, count(*) FROM scheduled_send WHERE customer_id NOT IN (
-            SELECT id FROM customer WHERE external_id LIKE 'warm-%')
+            SELECT id FROM customer WHERE external_id LIKE :warm || '%')
         GROUP BY state ORDER BY state
     """)
     with engine.connect() as connection:
-        return {state: int(count) for state, count in connection.execute(query)}
+        rows = connection.execute(query, {"warm": WARM_PREFIX})
+        return {state: int(count) for state, count in rows}
 
 
 @dataclass(frozen=True)
