@@ -27,7 +27,12 @@ from orchestrator.processes.http_server import (
 )
 from orchestrator.processes.scheduler import Heartbeat, scheduler_jobs, start_scheduler_thread
 from orchestrator.processes.webhook_loop import start_webhook_loop
-from orchestrator.runtime import build_runtime, install_runtime, settle_heap_for_serving
+from orchestrator.runtime import (
+    build_runtime,
+    install_runtime,
+    ready_to_serve,
+    settle_heap_for_serving,
+)
 from orchestrator.scheduling.broker import make_broker
 from orchestrator.services.admin import upgrade_database
 from orchestrator.settings import Settings, load_settings, share_process_key
@@ -51,7 +56,7 @@ def run_all_in_one(settings: Settings) -> None:
     install_runtime(runtime)
     broker = make_broker(settings)
     register_actors(broker, settings.queue_name)
-    settle_heap_for_serving()
+    ready_to_serve(runtime)
     worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
     worker.start()
     stop = start_scheduler_thread(runtime, broker)
@@ -81,8 +86,9 @@ def run_api(settings: Settings, workers: int = 1) -> None:
     ensure_descriptors(settings)  # a spawned worker inherits the raised limit
     sock = bind(settings)
     if workers == 1:
-        app = create_app(build_runtime(settings))
-        settle_heap_for_serving()
+        runtime = build_runtime(settings)
+        app = create_app(runtime)
+        ready_to_serve(runtime)
         serve(app, settings, sock)
         return
     share_process_key()
@@ -101,7 +107,7 @@ def api_app() -> FastAPI:
     runtime = build_runtime(settings)
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
-    settle_heap_for_serving()
+    ready_to_serve(runtime)
     return app
 
 

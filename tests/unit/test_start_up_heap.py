@@ -33,20 +33,23 @@ def test_a_worker_building_its_runtime_freezes_the_start_up_heap(
         compiled.append(True)
         return 0
 
-    built: Any = SimpleNamespace(catalog=SimpleNamespace(compile_templates=compile_templates))
+    built: Any = SimpleNamespace(
+        catalog=SimpleNamespace(compile_templates=compile_templates),
+        read_definitions=lambda: compiled.append(False),
+    )
     monkeypatch.setattr(runtime_module, "build_runtime", lambda settings: built)
     runtime_module.install_runtime(None)
     assert gc.get_freeze_count() == 0
 
     assert runtime_module.current_runtime() is built
-    assert compiled == [True]  # its templates compiled before the heap settled
+    assert compiled == [True, False]  # templates compiled, files read, then the heap settled
 
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == runtime_module.YOUNG_COLLECTION_EVERY
     frozen = gc.get_freeze_count()
     runtime_module.current_runtime()  # already built: nothing frozen or compiled again
     assert gc.get_freeze_count() == frozen
-    assert compiled == [True]
+    assert compiled == [True, False]
 
 
 @pytest.fixture
@@ -66,7 +69,8 @@ def test_an_api_process_collects_its_young_generation_less_often(
 
     monkeypatch.setattr(serve, "load_settings", lambda: object())
     monkeypatch.setattr(serve, "quiet_uvicorn_access_log", lambda: None)
-    monkeypatch.setattr(serve, "build_runtime", lambda settings: SimpleNamespace(close=None))
+    built = SimpleNamespace(close=None, read_definitions=lambda: None)
+    monkeypatch.setattr(serve, "build_runtime", lambda settings: built)
     app = SimpleNamespace(router=SimpleNamespace(on_shutdown=[]))
     monkeypatch.setattr(serve, "create_app", lambda runtime: app)
     monkeypatch.setattr(
