@@ -22,8 +22,13 @@ server, bounds req/s). With wrk the latencies are its raw histogram (its coordin
 correction undone), and requests sent but not answered (a reset, or still out at
 ``--seconds``, which wrk does not wait for) count as "no answer" beside wrk's socket errors.
 
+Before each kind's measured requests, ``--warm-up`` requests of it (default 320; batches one
+for each 100) go unmeasured: the numbers are a serving API's, not a just-started one's first
+groups (``--warm-up 0`` measures those too).
+
 Bounded: every run sends at most ``--requests`` requests (or stops after ``--seconds``) per
-kind, only to 127.0.0.1, and the database name must contain ``bench`` (it is rebuilt).
+kind, plus its warm-up, only to 127.0.0.1, and the database name must contain ``bench`` (it
+is rebuilt).
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class LoadConfig:
     seconds: float
     kinds: tuple[str, ...]
     client: str
+    warm_up: int  # unmeasured requests of a kind before its measured ones (batches: see below)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
@@ -90,6 +96,13 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
     parser.add_argument("--batch-requests", type=int, default=20, help="batches of 1,000")
     parser.add_argument("--seconds", type=float, default=60, help="cap per kind")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=10 * 32,
+        help="requests of each kind sent, and not measured, before it (batches: one for each"
+        " 100 of them); 0 measures a cold process",
+    )
     parser.add_argument(
         "--client",
         choices=CLIENTS,
@@ -108,6 +121,7 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
         args.seconds,
         tuple(args.kinds),
         args.client,
+        args.warm_up,
     )
 
 
@@ -265,9 +279,10 @@ MAKERS: dict[str, Callable[[int, str], Request]] = {
 }
 
 
-def run_id() -> str:
-    """Part of every external id and event id, so no two runs' requests are alike."""
-    return f"{int(time.time())}-{os.getpid()}"
+def run_id(tag: str = "") -> str:
+    """Part of every external id and event id, so no two runs' requests are alike (``tag``
+    keeps a warm-up's apart from the run it precedes)."""
+    return f"{int(time.time())}-{os.getpid()}{tag}"
 
 
 @dataclass
@@ -291,11 +306,11 @@ class Result:
 
 
 async def drive(
-    base: str, kind: str, total: int, concurrency: int, cap: float, result: Result
+    base: str, kind: str, total: int, concurrency: int, cap: float, result: Result, tag: str
 ) -> None:
     """``concurrency`` clients, each sending its next request as soon as the last answered,
     until ``total`` were sent or ``cap`` seconds passed."""
-    make, run = MAKERS[kind], run_id()
+    make, run = MAKERS[kind], run_id(tag)
     counter = itertools.count()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     deadline = time.perf_counter() + cap
@@ -321,16 +336,18 @@ async def drive(
         result.seconds = time.perf_counter() - started
 
 
-def send_with_httpx(base: str, kind: str, total: int, config: LoadConfig, result: Result) -> None:
+def send_with_httpx(
+    base: str, kind: str, total: int, config: LoadConfig, result: Result, tag: str = ""
+) -> None:
     started = time.process_time()
-    asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result))
+    asyncio.run(drive(base, kind, total, config.concurrency, config.seconds, result, tag))
     result.client_cpu = time.process_time() - started
 
 
-def build_requests(base: str, kind: str, total: int) -> list[bytes]:
+def build_requests(base: str, kind: str, total: int, tag: str = "") -> list[bytes]:
     """Every request a wrk run may send, the bytes httpx would write for it. Built before
     the run: the httpx client builds each as it sends it, on its own CPU."""
-    make, run = MAKERS[kind], run_id()
+    make, run = MAKERS[kind], run_id(tag)
     with httpx.Client(base_url=base) as client:
         built = (make(n, run) for n in range(total))
         return [
@@ -348,9 +365,32 @@ def send_with_wrk(base: str, requests: list[bytes], config: LoadConfig, result: 
     result.statuses.update(run.statuses)
 
 
+def warm_up(base: str, kind: str, config: LoadConfig, processes: int) -> None:
+    """Requests of ``kind`` the run does not measure, from the same client: a process's first
+    groups do one-time work (SQLAlchemy compiles each statement on its first run, ~20 ms of
+    CPU with the group's requests waiting on it), which a serving API did long before any
+    given minute (bench/README, "Session 23"). Each must be accepted."""
+    total = warm_up_requests(kind, config.warm_up)
+    if total <= 0:
+        return
+    result = Result(kind, processes, config.concurrency)
+    if config.client == "wrk":
+        send_with_wrk(base, build_requests(base, kind, total, tag="w"), config, result)
+    else:
+        send_with_httpx(base, kind, total, config, result, tag="w")
+    if set(result.statuses) != {202}:
+        raise SystemExit(f"{kind} warm-up: statuses {dict(result.statuses)}, not all 202")
+
+
+def warm_up_requests(kind: str, warm_up: int) -> int:
+    """A batch does a hundred single events' work and more: one batch per 100 requests."""
+    return -(-warm_up // 100) if kind == "batch" else warm_up
+
+
 def measure(
     engine: Engine, base: str, pid: int, kind: str, config: LoadConfig, processes: int
 ) -> Result:
+    warm_up(base, kind, config, processes)
     result = Result(kind, processes, config.concurrency)
     total = config.batch_requests if kind == "batch" else config.requests
     requests = build_requests(base, kind, total) if config.client == "wrk" else []
@@ -439,8 +479,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="stepmail-api-load-"))
     load = os.getloadavg()
     print(
-        f"client {config.client}; database {make_url(config.database_url).database}; API logs in"
-        f" {log_dir}; load average"
+        f"client {config.client}; warm-up {config.warm_up} requests a kind (batches"
+        f" {warm_up_requests('batch', config.warm_up)}); database"
+        f" {make_url(config.database_url).database}; API logs in {log_dir}; load average"
         f" {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs"
     )
     results = []
