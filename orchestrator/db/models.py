@@ -34,6 +34,8 @@ UNCOUNTED_SEND_SQL = (
     "counted_state <> (CASE WHEN state IN ('sent', 'skipped', 'missed', 'failed', 'unknown', "
     "'cancelled') THEN state ELSE '' END) OR counted_engagement <> engagement"
 )
+# Sends the provider gave an id (a lookup by id implies it, so the planner uses the index).
+PROVIDER_ID_KNOWN_SQL = "provider_message_id IS NOT NULL"
 # Enrollments not counted yet as enrolled (bit 1), or converted since (bit 2).
 UNCOUNTED_ENROLLMENT_SQL = "counted <> (CASE WHEN state = 'converted' THEN 3 ELSE 1 END)"
 
@@ -177,6 +179,14 @@ class ScheduledSend(SQLModel, table=True):
             sqlite_where=text(WAKEABLE_SQL),
             postgresql_where=text(WAKEABLE_SQL),
         ),
+        # A provider event finds its send by the id the provider gave it; a row gets one
+        # only once accepted, so the pending rows stay out of the index (migration 0012).
+        Index(
+            "ix_scheduled_send_provider_message_id",
+            "provider_message_id",
+            sqlite_where=text(PROVIDER_ID_KNOWN_SQL),
+            postgresql_where=text(PROVIDER_ID_KNOWN_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -195,7 +205,7 @@ class ScheduledSend(SQLModel, table=True):
     # the journey's grace counts; and when the cap admitted it, from which it holds a cap slot.
     held_until: datetime | None = _utc_column(nullable=True)
     admitted_at: datetime | None = _utc_column(nullable=True)
-    provider_message_id: str | None = Field(default=None, max_length=255, index=True)
+    provider_message_id: str | None = Field(default=None, max_length=255)
     updated_at: datetime = _utc_column()
     # What the provider reported after acceptance (event webhook): latest status and engagement.
     delivery_status: str | None = Field(default=None, max_length=30)
