@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, update
+from sqlalchemy import Connection, bindparam, update
 
+from orchestrator.db.rows import named_rows
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.db.values import one_of, one_of_param
 from orchestrator.delivery.hand_over import recover_stalled
@@ -75,11 +76,12 @@ def claim_many(
 
 def _take(
     connection: Connection, send_ids: Sequence[int], now: datetime, lease: timedelta
-) -> list[Row[Any]]:
-    """``dispatched → sending`` for the rows still waiting for a worker (one UPDATE)."""
+) -> list[Any]:
+    """``dispatched → sending`` for the rows still waiting for a worker (one UPDATE); named
+    tuples, whose columns read ~30 times faster by name than a ``Row``'s (db/rows.py)."""
     statement = _TAKE[connection.dialect.name == "postgresql"]
     params = {"send_ids": list(send_ids), "wake_at": now + lease, "now": now}
-    return list(connection.execute(statement, params).all())
+    return named_rows(connection.execute(statement, params))
 
 
 def _take_statement(postgres: bool) -> Any:

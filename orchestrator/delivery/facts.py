@@ -14,6 +14,7 @@ from sqlalchemy import Connection, func, select
 
 from orchestrator.customers.facts import CustomerFacts
 from orchestrator.customers.relationship import relationship_of
+from orchestrator.db.rows import named_rows
 from orchestrator.db.tables import (
     csm_tasks,
     customers,
@@ -58,7 +59,7 @@ def load_send_facts_many(connection: Connection, claims: Sequence[Claim]) -> dic
         return {}
     postgres = connection.dialect.name == "postgresql"
     send_ids = [claim.send_id for claim in claims]
-    rows = connection.execute(_FACTS[postgres], {"send_ids": send_ids}).all()
+    rows = named_rows(connection.execute(_FACTS[postgres], {"send_ids": send_ids}))
     tasks = open_tasks(connection, {row.id for row in rows})
     return {
         row.send_id: SendFacts(
