@@ -24,6 +24,7 @@ from sqlalchemy import Connection, or_, select, update
 
 from orchestrator.customers.timezones import zone
 from orchestrator.db.locks import lock_customers
+from orchestrator.db.rows import named_rows
 from orchestrator.db.tables import scheduled_sends
 from orchestrator.db.values import one_of
 from orchestrator.journeys.deferral import Deferral, deferral_reason, send_rules, window_deferral
@@ -170,24 +171,26 @@ def _capped_sends(
     """Customer id → send id → each of their sends that is still to go or went out since
     ``since``, minus the transactional ones (exempt). Few rows per customer, read through the
     customer index."""
-    rows = connection.execute(
-        select(
-            _SENDS.c.id,
-            _SENDS.c.customer_id,
-            _SENDS.c.journey_id,
-            _SENDS.c.step_id,
-            _SENDS.c.due_at,
-            _SENDS.c.wake_at,
-            _SENDS.c.state,
-            _SENDS.c.admitted_at,
-            _SENDS.c.sent_at,
-        ).where(
-            one_of(_SENDS.c.customer_id, customer_ids, connection.dialect.name),
-            or_(
-                _SENDS.c.state.in_([s.value for s in ACTIVE_SEND_STATES]),
-                _SENDS.c.sent_at > since,
-                _SENDS.c.admitted_at > since,
-            ),
+    rows = named_rows(  # ~10 columns read a row by name: see db/rows.py
+        connection.execute(
+            select(
+                _SENDS.c.id,
+                _SENDS.c.customer_id,
+                _SENDS.c.journey_id,
+                _SENDS.c.step_id,
+                _SENDS.c.due_at,
+                _SENDS.c.wake_at,
+                _SENDS.c.state,
+                _SENDS.c.admitted_at,
+                _SENDS.c.sent_at,
+            ).where(
+                one_of(_SENDS.c.customer_id, customer_ids, connection.dialect.name),
+                or_(
+                    _SENDS.c.state.in_([s.value for s in ACTIVE_SEND_STATES]),
+                    _SENDS.c.sent_at > since,
+                    _SENDS.c.admitted_at > since,
+                ),
+            )
         )
     )
     found: dict[int, dict[int, CappedSend]] = {cid: {} for cid in customer_ids}
