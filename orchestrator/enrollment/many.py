@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from orchestrator.db.rows import named_rows
 from orchestrator.db.tables import customers, enrollments
 from orchestrator.enrollment.signup import SignupAccepted, SignupRequest
 from orchestrator.enrollment.stages import record_first_stages
@@ -73,26 +74,25 @@ def enroll_signups(
 
 def _customers(
     session: Session, signups: Sequence[SignupRequest], rules: EnrollmentRules, now: datetime
-) -> tuple[list[Row[Any]], list[Row[Any]]]:
-    """The customers this statement created and those that existed, in ``external_id`` order."""
+) -> tuple[list[Any], list[Any]]:
+    """The customers this statement created and those that existed, in ``external_id`` order
+    (named tuples: their columns are read by name ~20 times a signup, see db/rows.py)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     values = [customer_values(s, rules.tiers, now, rules.first_stage) for s in signups]
-    created: list[Row[Any]] = list(session.execute(INSERT_CUSTOMER[postgres], values))
+    created = named_rows(session.execute(INSERT_CUSTOMER[postgres], values))
     missing = sorted({s.external_id for s in signups} - {r.external_id for r in created})
-    found: list[Row[Any]] = list(
-        session.execute(_FIND_CUSTOMERS, {"ids": missing}) if missing else []
-    )
+    found = named_rows(session.execute(_FIND_CUSTOMERS, {"ids": missing})) if missing else []
     return sorted(created, key=_by_external_id), sorted(found, key=_by_external_id)
 
 
-def _by_external_id(row: Row[Any]) -> str:
+def _by_external_id(row: Any) -> str:
     return str(row.external_id)
 
 
 def _first_records(
     session: Session,
     signups: Sequence[SignupRequest],
-    created: Sequence[Row[Any]],
+    created: Sequence[Any],
     rules: EnrollmentRules,
     now: datetime,
 ) -> None:
@@ -117,7 +117,7 @@ def _first_records(
 
 
 def _enroll(
-    session: Session, rows: Sequence[Row[Any]], journeys: Mapping[str, Journey], now: datetime
+    session: Session, rows: Sequence[Any], journeys: Mapping[str, Journey], now: datetime
 ) -> dict[int, list[int]]:
     """Each customer in every signup journey: the enrollment ids by customer id."""
     by_signup = [key for key, journey in journeys.items() if journey.trigger == ENTRY]
@@ -152,7 +152,7 @@ def _enrollment_ids(
         enrollment_values(customer_id, journey_id, ENTRY, schedule, now, version)
         for (customer_id, journey_id), (schedule, version) in plans.items()
     ]
-    inserted = session.execute(_INSERT_ENROLLMENT_KEYED[postgres], values).all()
+    inserted = named_rows(session.execute(_INSERT_ENROLLMENT_KEYED[postgres], values))
     ids = {(row.customer_id, row.journey_id): row.id for row in inserted}
     missing = [key for key in plans if key not in ids]
     if missing:
