@@ -11,6 +11,7 @@ the figure agrees within about half a percent.
     .venv/bin/python bench/send_instructions.py                      # this tree
     .venv/bin/python bench/send_instructions.py --tree /tmp/old       # another checkout
     .venv/bin/python bench/send_instructions.py --mails 200 1200 --step activation_nudge
+    .venv/bin/python bench/send_instructions.py --frequency-cap '1/day,3/week'
 
 Instructions are not time: a change that trades instructions for cache misses, or moves work
 to the database server (not counted: only this process is traced), can read better here than
@@ -65,12 +66,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--mails", type=int, nargs=2, default=(200, 1200), metavar=("SHORT", "LONG")
     )
     parser.add_argument("--step", help="send_stages.py --step (default: its welcome step)")
+    parser.add_argument("--frequency-cap", help="send_stages.py --frequency-cap (default: none)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args(argv)
     short, long = args.mails
     if not 0 < short < long:
         parser.error("--mails SHORT LONG needs 0 < SHORT < LONG")
     extra = ["--step", args.step] if args.step else []
+    extra += ["--frequency-cap", args.frequency_cap] if args.frequency_cap else []
     tree = args.tree.resolve()
     counts = [instructions(tree, n, args.database_url, extra) for n in (short, long)]
     per_mail = (counts[1] - counts[0]) / (long - short)
