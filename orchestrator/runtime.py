@@ -259,22 +259,26 @@ class Runtime:
                 gauges.update(depth)
         return gauges
 
-    def read_definitions(self) -> None:
-        """Read the optional definition files now (health, lifecycle, programs, the event
-        catalogue), each cached per file version: otherwise the first request or batch after
-        a start parsed their YAML, ~55 ms of CPU that the ~30 requests waiting behind the
-        first group paid in latency (bench/README, "Session 23"). A broken file is not an
-        error here: the path that uses it reports it, as it did before."""
-        from orchestrator.health.lifecycle import lifecycle_definition
-        from orchestrator.health.loader import health_definition
-
+    def read_definitions(self, *, sends_only: bool = False) -> None:
+        """Read the optional definition files now, each cached per file version: otherwise
+        the first request or batch after a start parsed their YAML, ~55 ms of CPU that the
+        ~30 requests waiting behind the first group paid in latency (bench/README, "Session
+        23"). ``sends_only`` (a worker process): the programs file, all the send path reads;
+        else also the health, lifecycle and event-catalogue files the API's events and
+        signups read. A broken file is not an error here: the path that uses it reports it,
+        as it did before."""
         folder = self.settings.journeys_dir
-        for read in (health_definition, lifecycle_definition, programs_definition):
+        readers: list[Callable[[Path], object]] = [programs_definition]
+        if not sends_only:
+            from orchestrator.health.lifecycle import lifecycle_definition
+            from orchestrator.health.loader import health_definition
+
+            readers += [health_definition, lifecycle_definition, catalogue_or_none]
+        for read in readers:
             try:
                 read(folder)
             except JourneyError:
                 continue
-        catalogue_or_none(folder)
 
     def open_connections(self, count: int) -> int:
         """Open up to ``count`` database connections now, to wait in the pool for the first
@@ -425,7 +429,7 @@ def current_runtime() -> Runtime:
             runtime = build_runtime(get_settings())
             runtime.catalog.compile_templates()
             _current = runtime
-            ready_to_serve(runtime)
+            ready_to_serve(runtime, sends_only=True)
         return _current
 
 
@@ -442,11 +446,11 @@ def current_runtime() -> Runtime:
 YOUNG_COLLECTION_EVERY = 100_000
 
 
-def ready_to_serve(runtime: Runtime) -> None:
+def ready_to_serve(runtime: Runtime, *, sends_only: bool = False) -> None:
     """What a serving process does once its runtime is built, before its first request or
-    message: read the definition files, then settle the heap (so what they built is frozen
-    with the rest of start-up)."""
-    runtime.read_definitions()
+    message: read the definition files (``sends_only``: a worker's), then settle the heap
+    (so what they built is frozen with the rest of start-up)."""
+    runtime.read_definitions(sends_only=sends_only)
     settle_heap_for_serving()
 
 

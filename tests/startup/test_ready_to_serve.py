@@ -72,6 +72,20 @@ def test_a_ready_process_serves_events_and_signups_without_parsing_a_file(
     assert deps.programs is not None
 
 
+def test_a_worker_reads_only_what_the_send_path_reads(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process serves only sends: its batches parse nothing, and the files only the
+    API reads (health, lifecycle, the catalogue) are left unread."""
+    ready_to_serve(runtime, sends_only=True)
+    parsed = refuse_parsing(monkeypatch)
+
+    assert runtime.delivery_deps().programs is not None
+    assert parsed == []
+    with pytest.raises(AssertionError, match="parsed while serving"):
+        runtime.usage_rules()
+
+
 def test_without_it_the_first_request_parses_them(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,21 +35,21 @@ def test_a_worker_building_its_runtime_freezes_the_start_up_heap(
 
     built: Any = SimpleNamespace(
         catalog=SimpleNamespace(compile_templates=compile_templates),
-        read_definitions=lambda: compiled.append(False),
+        read_definitions=lambda sends_only: compiled.append(sends_only),
     )
     monkeypatch.setattr(runtime_module, "build_runtime", lambda settings: built)
     runtime_module.install_runtime(None)
     assert gc.get_freeze_count() == 0
 
     assert runtime_module.current_runtime() is built
-    assert compiled == [True, False]  # templates compiled, files read, then the heap settled
+    assert compiled == [True, True]  # templates compiled, the send path's files read, settled
 
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == runtime_module.YOUNG_COLLECTION_EVERY
     frozen = gc.get_freeze_count()
     runtime_module.current_runtime()  # already built: nothing frozen or compiled again
     assert gc.get_freeze_count() == frozen
-    assert compiled == [True, False]
+    assert compiled == [True, True]
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_an_api_process_collects_its_young_generation_less_often(
 
     monkeypatch.setattr(serve, "load_settings", lambda: object())
     monkeypatch.setattr(serve, "quiet_uvicorn_access_log", lambda: None)
-    built = SimpleNamespace(close=None, read_definitions=lambda: None)
+    built = SimpleNamespace(close=None, read_definitions=lambda sends_only: None)
     monkeypatch.setattr(serve, "build_runtime", lambda settings: built)
     app = SimpleNamespace(router=SimpleNamespace(on_shutdown=[]))
     monkeypatch.setattr(serve, "create_app", lambda runtime: app)
