@@ -171,7 +171,7 @@ def _capped_sends(
     """Customer id → send id → each of their sends that is still to go or went out since
     ``since``, minus the transactional ones (exempt). Few rows per customer, read through the
     customer index."""
-    rows = named_rows(  # ~10 columns read a row by name: see db/rows.py
+    rows = named_rows(  # each row's columns are read by name: see db/rows.py
         connection.execute(
             select(
                 _SENDS.c.id,
