@@ -18,6 +18,7 @@ answers ``"stats"`` with ``(accepted, invalid, connections)`` until ``"stop"``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -116,11 +117,20 @@ async def _serve(conn: Connection, api_key: str, latency: float) -> None:
     await stopped
     loop.remove_reader(conn.fileno())
     server.close()
-    conn.send(None)
+    with contextlib.suppress(OSError):  # a parent that died no longer waits for it
+        conn.send(None)
 
 
 def _answer(conn: Connection, tally: Tally, stopped: asyncio.Future[None]) -> None:
-    if conn.recv() == "stop":
-        stopped.set_result(None)
+    """One request from the parent. A closed pipe (the parent died, e.g. killed) stops the
+    server too: the reader would otherwise fire again at once, forever, and keep a core
+    busy raising EOFError (bench/README, "Session 23")."""
+    try:
+        asked = conn.recv()
+    except (EOFError, OSError):
+        asked = "stop"
+    if asked == "stop":
+        if not stopped.done():
+            stopped.set_result(None)
     else:
         conn.send((tally.accepted, tally.invalid, tally.connections))
