@@ -6,7 +6,10 @@ p50/p95/p99, the status codes, and what is robust to a busy machine: the API pro
 CPU milliseconds per request (from /proc), PostgreSQL transactions per request (from
 ``pg_stat_database``) and the load client's CPU per request (on 2 cores the client competes
 with the server it measures). Wall-clock numbers are only worth what the machine's load was;
-the first line prints it, and which client ran.
+the first line prints it, and which client ran. Each run also prints how fast the host ran
+Python just before it (``host_speed.py``) and how long the disk took to flush a small write
+during it (``disk_flush.py``): every ``202`` waits for a flush, so a stall of the disk is
+every waiting request's latency (``--flush-probe-dir``: a directory on the database's disk).
 
     su postgres -c "createdb -O stepmail stepmail_bench_api"      # once
     apt-get install -y wrk                                         # the C client (optional)
@@ -52,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import disk_flush
 import host_speed
 import httpx
 import wrk_client
@@ -85,6 +89,7 @@ class LoadConfig:
     kinds: tuple[str, ...]
     client: str
     warm_up: int  # unmeasured requests of a kind before its measured ones (batches: see below)
+    flush_dir: str | None  # where disk_flush.py's probe writes during each run (None: $TMPDIR)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
@@ -109,6 +114,11 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
         default="wrk" if shutil.which("wrk") else "httpx",
         help="wrk if it is installed (apt-get install -y wrk), else httpx",
     )
+    parser.add_argument(
+        "--flush-probe-dir",
+        default=None,
+        help="a directory on the database's disk, for disk_flush.py's probe (default: $TMPDIR)",
+    )
     args = parser.parse_args(argv)
     if args.client == "wrk" and not shutil.which("wrk"):
         parser.error("--client wrk: no wrk on PATH (apt-get install -y wrk)")
@@ -122,6 +132,7 @@ def parse_args(argv: Sequence[str] | None = None) -> LoadConfig:
         tuple(args.kinds),
         args.client,
         args.warm_up,
+        args.flush_probe_dir,
     )
 
 
@@ -299,6 +310,7 @@ class Result:
     transactions: int = 0
     postgres_cpu: float = 0.0
     host_ms: float = 0.0  # bench/host_speed.py's loop, just before the kind's run
+    flushes: disk_flush.Flushes = field(default_factory=disk_flush.Flushes)  # during the run
 
     @property
     def count(self) -> int:
@@ -398,10 +410,11 @@ def measure(
     result.host_ms = host_speed.loop_ms()
     before_db, before_cpu = db_counters(engine), server_cpu(pid)
     before_pg = _postgres_cpu(database)
-    if config.client == "wrk":
-        send_with_wrk(base, requests, config, result)
-    else:
-        send_with_httpx(base, kind, total, config, result)
+    with disk_flush.probing(config.flush_dir) as result.flushes:
+        if config.client == "wrk":
+            send_with_wrk(base, requests, config, result)
+        else:
+            send_with_httpx(base, kind, total, config, result)
     after_cpu = server_cpu(pid)
     result.postgres_cpu = _postgres_cpu_since(before_pg, database)
     result.server_cpu = after_cpu[0] - before_cpu[0]
@@ -471,6 +484,7 @@ def print_result(r: Result) -> None:
         f" client CPU {1000 * r.client_cpu / per:.3f} ms"
     )
     print(f"        {host_speed.describe(r.host_ms)}")
+    print(f"        {r.flushes.describe()}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

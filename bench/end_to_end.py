@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import disk_flush
 import dramatiq
 import host_speed
 import redis
@@ -100,6 +101,7 @@ class BenchConfig:
     step: str = DUE_STEP  # the onboarding step whose mails are due
     frequency_cap: str | None = None  # STEPMAIL_FREQUENCY_CAP of the workers
     warm_mails: int = 0  # real mails sent before a phase's clock (0: no-op messages only)
+    flush_dir: str | None = None  # where disk_flush.py's probe writes (None: $TMPDIR)
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help="real mails each phase sends before its clock starts (default: 100 a worker "
         "thread; 0: no-op messages only, as before session 22)",
     )
+    parser.add_argument(
+        "--flush-probe-dir",
+        help="a directory on the database's disk, for disk_flush.py's probe (default: $TMPDIR)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
@@ -166,6 +172,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         warm_mails=max(
             0, _chosen(args.warm_mails, WARM_MAILS_A_THREAD * args.workers * args.threads)
         ),
+        flush_dir=args.flush_probe_dir,
     )
 
 
@@ -396,6 +403,7 @@ class PhaseResult:
     invalid: int = 0
     connections: int = 0
     host_ms: float = 0.0  # bench/host_speed.py's loop, just before the drain
+    flushes: disk_flush.Flushes = field(default_factory=disk_flush.Flushes)  # during the drain
 
     @property
     def mails_per_second(self) -> float:
@@ -453,7 +461,8 @@ def measure_drain(
             restamp_due(engine, datetime.now(UTC), config.step)
             db_before = db_counters(engine)
             warm = fake.stats().accepted
-            result.drive = drive(engine, timed, fake, settings, result.phase.mails, warm)
+            with disk_flush.probing(config.flush_dir) as result.flushes:
+                result.drive = drive(engine, timed, fake, settings, result.phase.mails, warm)
             result.workers_after = worker_stats(main_pid)
             after = cpu_snapshot(result.workers_after, fake.pid, postmaster, database)
             result.cpu = after.minus(cpu_before)
@@ -551,6 +560,7 @@ def print_cpu(result: PhaseResult) -> None:
         f"of it stolen by the hypervisor {100 * result.cpu.steal / capacity:.1f}%"
     )
     print(host_speed.describe(result.host_ms))
+    print(result.flushes.describe())
 
 
 def print_summary(results: Sequence[PhaseResult]) -> None:
