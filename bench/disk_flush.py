@@ -68,23 +68,18 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 10)}"
 
 
-def _probe(path: Path, stop: threading.Event, flushes: Flushes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        count = 0
-        while not stop.is_set():
-            started = time.perf_counter()
-            os.write(fd, BLOCK)
-            os.fdatasync(fd)
-            flushes.samples.append((time.time(), 1000 * (time.perf_counter() - started)))
-            count += 1
-            if count % REWIND_EVERY == 0:
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-            stop.wait(INTERVAL)
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
+def _probe(fd: int, stop: threading.Event, flushes: Flushes) -> None:
+    count = 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        os.write(fd, BLOCK)
+        os.fdatasync(fd)
+        flushes.samples.append((time.time(), 1000 * (time.perf_counter() - started)))
+        count += 1
+        if count % REWIND_EVERY == 0:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+        stop.wait(INTERVAL)
 
 
 @contextmanager
@@ -93,14 +88,17 @@ def probing(directory: str | None = None) -> Iterator[Flushes]:
     while the block runs; the ``Flushes`` fill as it goes and are complete after it."""
     folder = Path(directory or tempfile.gettempdir())
     path = folder / f"stepmail-disk-flush-{os.getpid()}-{threading.get_ident()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # here: a bad dir raises
     flushes, stop = Flushes(), threading.Event()
-    thread = threading.Thread(target=_probe, args=(path, stop, flushes), daemon=True)
+    thread = threading.Thread(target=_probe, args=(fd, stop, flushes), daemon=True)
     thread.start()
     try:
         yield flushes
     finally:
         stop.set()
         thread.join()
+        os.close(fd)
+        path.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
