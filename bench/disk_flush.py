@@ -5,9 +5,9 @@ Every request the API answers with ``202`` waits for PostgreSQL to flush its com
 (``fdatasync`` of the WAL: a ``202`` means stored). On the development VM that flush usually
 takes under a millisecond, but the host's disk stalls it, idle or not, for 100-700 ms at a
 time, several times a minute in a bad stretch. Every request in flight waits out the stall,
-so one stall in a two-second run is its p99. In session 24 PostgreSQL's log of slow
-statements put each ``COMMIT`` over 100 ms in the same second as a stall this probe saw, of
-the same length (bench/README, "Session 24").
+so one stall in a two-second run is its p99. In session 24 each ``COMMIT`` over 80 ms in
+PostgreSQL's log of slow statements ended within about 10 ms of a stall this probe saw, of
+about the same length (bench/README, "Session 24").
 
 The probe appends 8 kB to a file of its own and ``fdatasync``\\ s it every 20 ms, from a
 thread (the syscalls release the GIL), in a directory on the database's disk. It reads the
