@@ -29,17 +29,17 @@ from orchestrator.usage.events import (
 GROUPED_UP_TO = 10
 GROUP_REQUESTS = 100
 # A larger body is read (parsed, validated) and its events tracked in one of BATCHES_AT_ONCE
-# slots per process; the others wait with their body as bytes. The service runs in Python,
-# one thread at a time whatever the thread pool's size, so more batches at once add little
-# throughput, only objects: each batch in flight holds ~1,000 models and their rows, which
-# every garbage collection then scans again (32 at once: ~80 ms of CPU a batch of 1,000
-# against ~65-70 ms with 2 to 4; bench/README, "Session 8"). Six, not one or two, so the
-# Python of some batches runs while others wait for PostgreSQL (with two, batches/s fell);
-# with four, the two cores of the bench machine sat ~17% idle (all four batches in Python,
-# one thread at a time), with six ~12% (bench/README, "Session 13"). 16 kB is ~150 events
-# without properties: more than a grouped request usually sends, and a grouped request over
-# it just leaves its slot once read.
-BATCHES_AT_ONCE = 6
+# slots per process; the others wait with their body as bytes, so that a burst of large
+# bodies holds at most this many batches' models and rows (~1,000 models each) at once. The
+# service runs in Python, one thread at a time, so the slots are there to keep the cores busy:
+# while one batch runs Python, the others wait for PostgreSQL (their statements, their commit,
+# or the locks of customers another batch holds). With four, the bench machine's two cores
+# sat ~17% idle; with six ~12% (bench/README, "Session 13"); with ten 9-10%, and
+# events/s rose in four pairs of five, with no more CPU a batch: young collections are rare
+# since session 13, so the extra batches in flight no longer cost scans (bench/README,
+# "Session 25"). 16 kB is ~150 events without properties: more than a grouped request
+# usually sends, and a grouped request over it just leaves its slot once read.
+BATCHES_AT_ONCE = 10
 GATED_FROM_BYTES = 16_384
 
 router = APIRouter(route_class=DirectRoute, dependencies=[ApiKeyAuth], responses=answers(401))
