@@ -60,7 +60,7 @@ import host_speed
 import httpx
 import wrk_client
 from bench_db import db_counters, prepare_database, seed_customers
-from proc_stats import child_pids, main_thread_cpu, stats_of
+from proc_stats import child_pids, machine_busy_seconds, main_thread_cpu, stats_of
 from proc_stats import server_cpu as postgres_server_cpu
 from sqlalchemy import Engine, exists, select, table, text
 from sqlalchemy.engine import make_url
@@ -310,6 +310,7 @@ class Result:
     transactions: int = 0
     postgres_cpu: float = 0.0
     host_ms: float = 0.0  # bench/host_speed.py's loop, just before the kind's run
+    machine_busy: float = 0.0  # CPU seconds every core spent not idle during the run
     flushes: disk_flush.Flushes = field(default_factory=disk_flush.Flushes)  # during the run
 
     @property
@@ -410,11 +411,13 @@ def measure(
     result.host_ms = host_speed.loop_ms()
     before_db, before_cpu = db_counters(engine), server_cpu(pid)
     before_pg = _postgres_cpu(database)
+    busy_before = machine_busy_seconds()
     with disk_flush.probing(config.flush_dir) as result.flushes:
         if config.client == "wrk":
             send_with_wrk(base, requests, config, result)
         else:
             send_with_httpx(base, kind, total, config, result)
+    result.machine_busy = machine_busy_seconds() - busy_before
     after_cpu = server_cpu(pid)
     result.postgres_cpu = _postgres_cpu_since(before_pg, database)
     result.server_cpu = after_cpu[0] - before_cpu[0]
@@ -483,6 +486,9 @@ def print_result(r: Result) -> None:
         f"(CPU {1000 * r.postgres_cpu / per:.2f} ms),"
         f" client CPU {1000 * r.client_cpu / per:.3f} ms"
     )
+    capacity = (os.cpu_count() or 1) * r.seconds
+    if capacity:  # idle cores under load: work waiting (locks, commits, one GIL), not CPU
+        print(f"        machine CPU during the run: {100 * r.machine_busy / capacity:.0f}% busy")
     print(f"        {host_speed.describe(r.host_ms)}")
     print(f"        {r.flushes.describe()}")
 
