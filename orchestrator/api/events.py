@@ -34,11 +34,11 @@ GROUP_REQUESTS = 100
 # service runs in Python, one thread at a time, so the slots are there to keep the cores busy:
 # while one batch runs Python, the others wait for PostgreSQL (their statements, their commit,
 # or the locks of customers another batch holds). With four, the bench machine's two cores
-# sat ~17% idle; with six ~12% (bench/README, "Session 13"); with ten 9-10%, and
-# events/s rose in four pairs of five, with no more CPU a batch: young collections are rare
-# since session 13, so the extra batches in flight no longer cost scans (bench/README,
-# "Session 25"). 16 kB is ~150 events without properties: more than a grouped request
-# usually sends, and a grouped request over it just leaves its slot once read.
+# sat ~17% idle; with six 11-16%; with ten 9-11%, and more events/s in six pairs of nine,
+# with no more CPU a batch: young collections have been rare since session 13, so the
+# batches in flight no longer cost scans (bench/README, "Session 13", "Session 25"). 16 kB
+# is ~150 events without properties: more than a grouped request usually sends, and a
+# grouped request over it just leaves its slot once read.
 BATCHES_AT_ONCE = 10
 GATED_FROM_BYTES = 16_384
 
