@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         frequency_cap=args.frequency_cap,
     )
     runtime = build_runtime(settings)
+    runtime.catalog.compile_templates()  # as a worker process does when it starts
     try:
         ids = claim_due_sends(engine, datetime.now(UTC), args.mails + WARM, timedelta(minutes=2))
         for start in range(0, WARM, MESSAGE):  # templates compiled, connections open

@@ -22,8 +22,6 @@ import hmac
 import html
 import re
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -146,14 +144,25 @@ def _unb64(text: str) -> bytes:
 _CURRENT: ContextVar[ClickLinks | None] = ContextVar("stepmail_click_links", default=None)
 
 
-@contextmanager
-def tracking(links: ClickLinks | None) -> Iterator[None]:
+class _Tracking:
+    """``with tracking(links)``: a class, not a ``@contextmanager`` generator, which took ~1.2
+    µs more each mail (bench/README, "Session 26")."""
+
+    __slots__ = ("_links", "_reset")
+
+    def __init__(self, links: ClickLinks | None) -> None:
+        self._links = links
+
+    def __enter__(self) -> None:
+        self._reset = _CURRENT.set(self._links)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._reset)
+
+
+def tracking(links: ClickLinks | None) -> _Tracking:
     """Within this block, ``track_link`` signs links with ``links`` (None: leaves them)."""
-    reset = _CURRENT.set(links)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(reset)
+    return _Tracking(links)
 
 
 def track_link(value: Markup | str) -> Markup:
