@@ -153,7 +153,7 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         """A call from a template; a macro's (``m.button(…)``, four or so a mail) by a short
         way that gives what the sandbox and :meth:`Context.call` give: a macro is always safe
         to call (it is Jinja's own object, and no template can set an attribute on it), and
-        it takes the eval context first. The long way cost ~2 µs more a call (bench/README,
+        it takes the eval context first. The long way cost ~0.8 µs more a call (bench/README,
         "Session 26"). Every other callable goes through the sandbox's check.
 
         (The double underscores are the sandbox's: a template's keyword cannot clash.)"""
