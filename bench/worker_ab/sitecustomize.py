@@ -83,10 +83,10 @@ def _alternate_marks() -> None:
 
     marked = MailRenderer._render_marked
 
-    def render(self: Any, template: Any, name: str, context: Any) -> Any:
+    def render(self: Any, template: Any, name: str, context: Any, first: Any) -> Any:
         if getattr(_half, "value", "new") == "old":
-            return self._render(template, name, context), None
-        return marked(self, template, name, context)
+            return self._render_in(template, name, first), None
+        return marked(self, template, name, context, first)
 
     MailRenderer._render_marked = render  # type: ignore[method-assign]
 
