@@ -2,8 +2,9 @@
 signed click links, text part), in process, with no database, no transport and no Dramatiq.
 
 It renders the shipped journey's step for every tier and language in turn, sample customers
-as ``stepmail preview`` draws them, after compiling every template as a worker process does
-when it starts (a renderer holding all the templates finds each one as a worker does). Use it
+as ``stepmail preview`` draws them, from the journey's templates as a version keeps them (a
+worker renders a journey with a stored version so), each compiled first as a worker process
+does when it starts. Use it
 under ``py-spy record`` to see where a render's time goes, or to compare two checkouts in
 alternating rounds (``--tree``): the host's drift cancels out of neighbouring rounds.
 
@@ -38,15 +39,15 @@ def measure(root: Path, journey_id: str, step_id: str | None, mails: int) -> flo
         raise SystemExit(f"the code imported is not {root}'s: {orchestrator.__file__}")
     from orchestrator.journeys.loader import load_journey
     from orchestrator.rendering.context import SenderIdentity, mail_context
-    from orchestrator.rendering.renderer import MailRenderer
     from orchestrator.rendering.samples import sample_customer
+    from orchestrator.rendering.snapshot import SnapshotRenderer, used_templates
     from orchestrator.tracking.links import ClickLinks
 
     journey = load_journey(root / "journeys" / f"{journey_id}.yaml")
     step = next((s for s in journey.steps if step_id in (None, s.id)), None)
     if step is None:
         raise SystemExit(f"{journey_id} has no step {step_id!r}")
-    renderer = MailRenderer(root / "templates" / "mail", "ja")
+    renderer = SnapshotRenderer(used_templates(journey, root / "templates" / "mail", "ja"))
     for name in renderer.template_names():
         renderer.compile(name)
     now = datetime(2026, 12, 1, 9, tzinfo=UTC)
