@@ -153,8 +153,8 @@ class SnapshotRenderer(MailRenderer):
 
     def resolve(self, template: str, tier: str, locale: str, suffix: str = "html") -> str | None:
         """The first name of the chain in the copy. The copy never changes, so each answer is
-        kept (every mail asks twice, for its HTML and its text; walking the chain was ~3 µs
-        each: bench/README, "Session 26"); at most ``_FOUND_KEPT`` of them, as a locale is
+        kept (every mail asks twice, for its HTML and its text; walking the chain was ~2.4
+        µs each: bench/README, "Session 26"); at most ``_FOUND_KEPT`` of them, as a locale is
         the customer's own text."""
         key = (template, tier, locale, suffix)
         try:
