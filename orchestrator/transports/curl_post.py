@@ -439,6 +439,11 @@ class _Window:
         if not ready:
             self._act(pycurl.SOCKET_TIMEOUT, 0)
         for sock, events in ready:
+            if events & select.POLLNVAL:
+                # Not an open descriptor: a socket closed without libcurl's POLL_REMOVE. It is
+                # watched no longer (poll() would answer at once for it on every wait, and its
+                # number may soon be another file's); libcurl is told, as of any error.
+                self._watched.pop(sock, None)
             self._act(sock, _curl_events(events))
 
     def _abandon(

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import resource
+import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,6 +238,56 @@ def test_a_window_waits_on_sockets_numbered_past_select_s_limit(
 
     assert all(isinstance(result, SendResult) for result in results)
     assert min(watched) > 1024
+
+
+def _not_open_descriptor() -> int:
+    """A descriptor number no file has in this process (poll() answers POLLNVAL for it)."""
+    for fd in range(1021, 900, -1):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return fd
+    pytest.skip("no free descriptor number below 1,022")
+
+
+def test_a_watched_socket_that_is_no_longer_open_is_dropped_not_polled_in_a_loop(
+    sendgrid: FakeSendGrid, transport: SendGridTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket in the window's watch list that is no longer open (closed without libcurl's
+    POLL_REMOVE) is dropped at the first poll() that says so: polled again, it would wake
+    every wait at once while the window's mails are answered, and its number may soon be
+    another file's. The window's mails are answered as usual."""
+    stale = _not_open_descriptor()
+    watch = curl_post._Window._watch
+    wait = curl_post._Window._wait
+    windows: list[curl_post._Window] = []
+    waits = 0
+
+    def planted(self: curl_post._Window, what: int, sock: int, multi: object, data: object) -> None:
+        if not windows:
+            windows.append(self)
+            self._watched[stale] = select.POLLIN
+        watch(self, what, sock, multi, data)
+
+    def counted(self: curl_post._Window) -> None:
+        nonlocal waits
+        waits += 1
+        wait(self)
+
+    monkeypatch.setattr(curl_post._Window, "_watch", planted)
+    monkeypatch.setattr(curl_post._Window, "_wait", counted)
+
+    def slow_ok(body: dict[str, object]) -> str:
+        time.sleep(0.3)
+        return "ok"
+
+    sendgrid.script(slow_ok)
+
+    results = transport.send_many([make_mail(subject=f"a{n}") for n in range(2)])
+
+    assert all(isinstance(result, SendResult) for result in results)
+    assert stale not in windows[0]._watched
+    assert waits < 50  # each wait woke for a socket of the window or libcurl's timeout
 
 
 def test_a_handle_the_window_cannot_take_is_closed_and_no_mail_goes(
