@@ -102,6 +102,11 @@ class LayoutTexts:
         self._layouts = layouts
         self._sightings = sightings
         self._texts: dict[str, _LayoutText] = {}
+        # The layout last found for each shape (its pieces' count and length), with its
+        # fixed pieces: a mail of that layout is known by comparing its pieces (memcmp), not
+        # by joining them and hashing the result, which read the whole HTML twice
+        # (bench/README, "Session 27").
+        self._by_shape: dict[tuple[int, int], tuple[list[str], _LayoutText]] = {}
         self._seen: set[int] = set()
         self._lock = threading.Lock()
 
@@ -110,16 +115,26 @@ class LayoutTexts:
         HTML and values alternating: :func:`orchestrator.rendering.slots.cut`), or None."""
         if pieces is None:
             return plain_text(html)
-        layout = OPEN.join(pieces[0::2])
+        fixed = pieces[0::2]
+        shape = (len(fixed), sum(map(len, fixed)))
+        found = self._by_shape.get(shape)
+        if found is not None and found[0] == fixed:
+            return _filled(found[1], html, pieces)
+        layout = OPEN.join(fixed)
         known = self._texts.get(layout)
-        if known is not None and known is not _NOT_REUSABLE:
-            filled = known.fill(pieces[1::2])
-            if filled is not None:
-                return filled
-        text = plain_text(html)
-        if known is None and self._seen_before(layout):
-            self._keep(layout, _learn(pieces, text))
-        return text
+        if known is None:
+            text = plain_text(html)
+            if self._seen_before(layout):
+                self._keep(layout, _learn(pieces, text))
+            return text
+        self._remember_shape(shape, fixed, known)
+        return _filled(known, html, pieces)
+
+    def _remember_shape(self, shape: tuple[int, int], fixed: list[str], known: _LayoutText) -> None:
+        with self._lock:
+            if len(self._by_shape) >= self._layouts:
+                self._by_shape.clear()
+            self._by_shape[shape] = (fixed, known)
 
     def _seen_before(self, layout: str) -> bool:
         key = hash(layout)
@@ -138,6 +153,15 @@ class LayoutTexts:
             while len(self._texts) >= self._layouts:
                 del self._texts[next(iter(self._texts))]
             self._texts[layout] = text
+
+
+def _filled(known: _LayoutText, html: str, pieces: list[str]) -> str:
+    """The text filled from a known layout's, or converted when it cannot be."""
+    if known is not _NOT_REUSABLE:
+        filled = known.fill(pieces[1::2])
+        if filled is not None:
+            return filled
+    return plain_text(html)
 
 
 def _learn(pieces: list[str], text: str) -> _LayoutText | None:

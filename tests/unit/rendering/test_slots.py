@@ -4,13 +4,14 @@ is drawn unmarked, and so is a mail whose values carry a mark's character."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 from jinja2 import Environment
 
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.rendering.slots import CLOSE, OPEN, cut, marking, passes_values_on
+from orchestrator.rendering.slots import CLOSE, OPEN, Marks, cut, marking, passes_values_on
 from orchestrator.rendering.text_part import opaque, plain_text
 
 _MACROS = """\
@@ -152,3 +153,53 @@ def test_marks_are_written_only_while_marking(tmp_path: Path) -> None:
     assert marked == f"<p>{OPEN}constant{CLOSE} {OPEN}Ann{CLOSE}</p>"
     assert cut(marked, marks) == ["<p>", "constant", " ", "Ann", "</p>"]
     assert unmarked == "<p>constant Ann</p>"  # no mark was compiled into the code
+
+
+def _cut_by_split_and_count(marked: str, marks: Marks) -> list[str] | None:
+    """``cut`` as it was written before session 27: the reference it must agree with."""
+    if not marks.templates_pass or marks.foreign:
+        return None
+    parts = marked.split(OPEN)
+    if len(parts) != marks.written + 1 or marked.count(CLOSE) != marks.written:
+        return None
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        value, close, rest = part.partition(CLOSE)
+        if not close:
+            return None
+        pieces += (value, rest)
+    return pieces
+
+
+def test_cut_agrees_with_splitting_and_counting_on_every_short_text() -> None:
+    """Every text of up to seven characters of text and marks, with 0 to 4 marks written:
+    the pieces (or the refusal) are the reference's, marks in order or not."""
+    checked = 0
+    for length in range(8):
+        for letters in itertools.product(("a", "é", OPEN, CLOSE), repeat=length):
+            marked = "".join(letters)
+            for written in range(5):
+                marks = Marks()
+                marks.written = written
+                assert cut(marked, marks) == _cut_by_split_and_count(marked, marks), (
+                    marked,
+                    written,
+                )
+                checked += 1
+    assert checked == 5 * sum(4**n for n in range(8))
+
+
+@pytest.mark.parametrize(
+    ("marked", "written"),
+    [
+        (f"<p>{OPEN}Ann{CLOSE}</p>", 2),  # fewer marks than written
+        (f"<p>{OPEN}Ann{CLOSE}{OPEN}</p>", 1),  # an open mark too many
+        (f"<p>{CLOSE}{OPEN}Ann{CLOSE}</p>", 1),  # a close mark before any open one
+        (f"<p>{OPEN}{OPEN}Ann{CLOSE}</p>", 1),  # two open marks in a row
+        (f"<p>{OPEN}Ann{CLOSE}{CLOSE}</p>", 1),  # a close mark too many
+    ],
+)
+def test_cut_refuses_marks_the_render_did_not_write(marked: str, written: int) -> None:
+    marks = Marks()
+    marks.written = written
+    assert cut(marked, marks) is None

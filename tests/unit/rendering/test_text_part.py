@@ -71,6 +71,40 @@ def test_another_layout_is_another_text(conversions: list[str]) -> None:
     assert len(conversions) == 6  # 1 + 2 for each layout, none for the last two
 
 
+def test_layouts_of_one_shape_are_told_apart(conversions: list[str]) -> None:
+    """Two layouts with as many pieces and as many characters (a known layout is looked up
+    first by that shape, then compared piece by piece) each get their own text."""
+    texts = LayoutTexts()
+    steps = ("alpha", "alpha", "omega", "omega", "alpha", "omega", "omega", "alpha")
+    for step in steps:
+        marked = mail("Ann", "https://x.example/a", step)
+        assert text_of(texts, marked) == plain_text(unmarked(marked))
+    assert len(conversions) == 6  # 1 + 2 for each layout (as above), none for the last four
+
+
+class _CountedGets(dict[str, object]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def get(self, key: str, default: object = None) -> object:
+        self.gets += 1
+        return super().get(key, default)
+
+
+def test_a_layout_met_again_is_known_without_joining_its_pieces() -> None:
+    """Once found, a layout is known again by its pieces alone: the layouts' table, keyed by
+    the joined layout, is not asked again while mails of that layout follow."""
+    texts = LayoutTexts()
+    table = _CountedGets()
+    texts._texts = table  # type: ignore[assignment]
+    names = ("Ann", "Bo", "Cy", "Di", "Ed", "Flo")
+    for name in names:
+        marked = mail(name, "https://x.example/a")
+        assert text_of(texts, marked) == plain_text(unmarked(marked))
+    assert table.gets == 3  # the first two mails (not yet learnt), the third (found there)
+
+
 def test_a_mail_without_marks_is_converted(conversions: list[str]) -> None:
     texts = LayoutTexts()
     html = unmarked(mail("Ann", "https://x.example/a"))
