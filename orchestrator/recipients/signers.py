@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 
 from itsdangerous import Signer
 from itsdangerous.encoding import base64_encode, want_bytes
 
+from orchestrator.keyed_hash import PreparedHmac
+
 
 class PreparedSigner(Signer):
     """A ``Signer`` (SHA-256, itsdangerous's default key derivation) whose derived key is
-    keyed into an HMAC once; each signature is a copy of it. Safe to share between threads:
-    the prepared HMAC is only copied, never updated."""
+    prepared for HMAC once (:mod:`orchestrator.keyed_hash`). Safe to share between threads."""
 
     def __init__(self, secret: str, salt: str) -> None:
         super().__init__(secret, salt=salt, digest_method=hashlib.sha256)
-        self._keyed = hmac.new(self.derive_key(), digestmod=hashlib.sha256)
+        self._keyed = PreparedHmac(self.derive_key())
 
     def get_signature(self, value: str | bytes) -> bytes:
-        mac = self._keyed.copy()
-        mac.update(want_bytes(value))
-        return base64_encode(mac.digest())
+        return base64_encode(self._keyed.digest(want_bytes(value)))
 
 
 @functools.lru_cache(maxsize=32)

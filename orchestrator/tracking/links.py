@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from orchestrator.errors import BadClickLink
 from orchestrator.guards.links import web_link_problem
+from orchestrator.keyed_hash import PreparedHmac
 
 PATH = "/r/"
 MAX_URL = 2000  # longer links are left as they are (no mail client needs one)
@@ -94,19 +95,14 @@ def sign_click(key: bytes, send_id: int, url: str) -> str:
 
 
 def _tag(key: bytes, payload: bytes) -> bytes:
-    """HMAC-SHA256 of ``payload``, truncated: a copy of the key's prepared HMAC, fed the
-    payload (the same bytes as ``hmac.new(key, payload, sha256)``, without keying a new HMAC
-    for each of the few links of every mail)."""
-    mac = _keyed(key).copy()
-    mac.update(payload)
-    return mac.digest()[:_TAG_BYTES]
+    """HMAC-SHA256 of ``payload``, truncated (with the key prepared once: see
+    :mod:`orchestrator.keyed_hash`)."""
+    return _keyed(key).digest(payload)[:_TAG_BYTES]
 
 
 @functools.lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """An HMAC keyed with ``key`` and fed nothing: only ever copied, never updated, so the
-    threads of a worker share it safely."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _keyed(key: bytes) -> PreparedHmac:
+    return PreparedHmac(key)
 
 
 def read_click(key: bytes, token: str) -> ClickLink:
