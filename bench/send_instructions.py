@@ -12,6 +12,10 @@ the figure agrees within about half a percent.
     .venv/bin/python bench/send_instructions.py --tree /tmp/old       # another checkout
     .venv/bin/python bench/send_instructions.py --mails 200 1200 --step activation_nudge
     .venv/bin/python bench/send_instructions.py --frequency-cap '1/day,3/week'
+    .venv/bin/python bench/send_instructions.py --render-only [--tree /tmp/old]
+
+``--render-only`` counts ``render_cpu.py`` instead: a mail's render alone (draft, signed
+links, text part), no database, no transport ("Session 27").
 
 Instructions are not time: a change that trades instructions for cache misses, or moves work
 to the database server (not counted: only this process is traced), can read better here than
@@ -35,27 +39,26 @@ DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_b
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def instructions(tree: Path, mails: int, database_url: str, extra: Sequence[str]) -> int:
-    """The instructions ``send_stages.py --mails N`` of ``tree`` executes, start to end."""
+def instructions(tree: Path, mails: int, bench: Sequence[str]) -> int:
+    """The instructions ``bench`` (a script of ``tree`` and its arguments) executes for
+    ``mails`` mails, start to end."""
     command = [
         "valgrind",
         "--tool=cachegrind",
         "--cache-sim=no",
         "--cachegrind-out-file=/dev/null",
         sys.executable,
-        str(tree / "bench" / "send_stages.py"),
+        str(tree / "bench" / bench[0]),
         "--mails",
         str(mails),
-        "--database-url",
-        database_url,
-        *extra,
+        *bench[1:],
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(tree)}
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
     found = _I_REFS.search(done.stderr)
     if done.returncode != 0 or found is None:
         sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"send_stages.py --mails {mails} failed under valgrind (above)")
+        raise SystemExit(f"{bench[0]} --mails {mails} failed under valgrind (above)")
     return int(found.group(1).replace(",", ""))
 
 
@@ -68,14 +71,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--step", help="send_stages.py --step (default: its welcome step)")
     parser.add_argument("--frequency-cap", help="send_stages.py --frequency-cap (default: none)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument(
+        "--render-only", action="store_true", help="count render_cpu.py (no database)"
+    )
     args = parser.parse_args(argv)
     short, long = args.mails
     if not 0 < short < long:
         parser.error("--mails SHORT LONG needs 0 < SHORT < LONG")
-    extra = ["--step", args.step] if args.step else []
-    extra += ["--frequency-cap", args.frequency_cap] if args.frequency_cap else []
     tree = args.tree.resolve()
-    counts = [instructions(tree, n, args.database_url, extra) for n in (short, long)]
+    step = ["--step", args.step] if args.step else []
+    if args.render_only:
+        if args.frequency_cap:
+            parser.error("--frequency-cap is the send path's; --render-only has none")
+        bench = ["render_cpu.py", "--one", str(tree), *step]
+    else:
+        bench = ["send_stages.py", "--database-url", args.database_url, *step]
+        bench += ["--frequency-cap", args.frequency_cap] if args.frequency_cap else []
+    counts = [instructions(tree, n, bench) for n in (short, long)]
     per_mail = (counts[1] - counts[0]) / (long - short)
     print(f"tree {tree}")
     print(f"instructions: {counts[0]:,} for {short} mails, {counts[1]:,} for {long}")
