@@ -41,6 +41,7 @@ def measure(root: Path, journey_id: str, step_id: str | None, mails: int) -> flo
     from orchestrator.rendering.context import SenderIdentity, mail_context
     from orchestrator.rendering.samples import sample_customer
     from orchestrator.rendering.snapshot import SnapshotRenderer, used_templates
+    from orchestrator.runtime import settle_heap_for_serving
     from orchestrator.tracking.links import ClickLinks
 
     journey = load_journey(root / "journeys" / f"{journey_id}.yaml")
@@ -50,6 +51,7 @@ def measure(root: Path, journey_id: str, step_id: str | None, mails: int) -> flo
     renderer = SnapshotRenderer(used_templates(journey, root / "templates" / "mail", "ja"))
     for name in renderer.template_names():
         renderer.compile(name)
+    settle_heap_for_serving()  # as a worker does once its templates are compiled
     now = datetime(2026, 12, 1, 9, tzinfo=UTC)
     sender = SenderIdentity(
         "Stepmail", "team@example.com", "1-2-3 Chiyoda, Tokyo", "help@example.com"

@@ -3,6 +3,9 @@ PostgreSQL, delivered by ``deliver_batch`` in messages of ``DISPATCH_MESSAGE_SIZ
 100; 25 before session 18) through the SendGrid transport
 to the fast stand-in (a child process), with each stage's CPU time (``time.process_time``,
 so another process's load does not count, only contention's cache and scheduling effects).
+Before the first batch it does what a worker process does when it starts: every template of
+each journey compiled (since session 26), then the heap settled (``ready_to_serve``: start-up's
+objects frozen, young collections every 100,000 allocations; since session 27).
 
     .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome]
         [--acted-every 2] [--frequency-cap '1/day,3/week'] [--profile]
@@ -46,7 +49,7 @@ from provider import FakeSendGridProcess
 import orchestrator.delivery.hand_over as hand_over
 import orchestrator.services.delivery as delivery
 import orchestrator.transports.sendgrid as sendgrid
-from orchestrator.runtime import Runtime, build_runtime
+from orchestrator.runtime import Runtime, build_runtime, ready_to_serve
 from orchestrator.services.scheduling import claim_due_sends
 from orchestrator.settings import Settings, load_settings
 
@@ -111,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         frequency_cap=args.frequency_cap,
     )
     runtime = build_runtime(settings)
-    runtime.catalog.compile_templates()  # as a worker process does when it starts
+    runtime.catalog.compile_templates()  # as a worker process does when it starts,
+    ready_to_serve(runtime, sends_only=True)  # then its heap settled (session 27)
     try:
         ids = claim_due_sends(engine, datetime.now(UTC), args.mails + WARM, timedelta(minutes=2))
         for start in range(0, WARM, MESSAGE):  # templates compiled, connections open
