@@ -70,8 +70,8 @@ def marking() -> _Marking:
 
 def cut(marked: str, marks: Marks) -> list[str] | None:
     """``marked`` cut at its values: fixed HTML and values alternating, the marks gone (so
-    ``"".join`` of it is the unmarked HTML); None when it cannot be trusted to be: unless
-    the render's marks, and only they, stand in order (open, close, open, ...)."""
+    ``"".join`` of it is the unmarked HTML); None when it cannot be trusted to be, that is
+    unless the render's own marks, and no others, stand in order (open, close, open, ...)."""
     if not marks.templates_pass or marks.foreign:
         return None
     parts = marked.split(OPEN)
