@@ -94,6 +94,12 @@ class _LayoutText:
 _NOT_REUSABLE = _LayoutText("", ())
 
 
+# How many layouts of one shape (as many pieces, as many characters) are compared piece by
+# piece before the joined layout is looked up; more than a few is rare.
+_LAYOUTS_A_SHAPE = 4
+_ShapeEntry = tuple[list[str], _LayoutText]
+
+
 class LayoutTexts:
     """Text parts by layout, for one renderer's mails. Safe to share between threads; at most
     ``layouts`` layouts are kept (the oldest goes first)."""
@@ -102,11 +108,12 @@ class LayoutTexts:
         self._layouts = layouts
         self._sightings = sightings
         self._texts: dict[str, _LayoutText] = {}
-        # The layout last found for each shape (its pieces' count and length), with its
-        # fixed pieces: a mail of that layout is known by comparing its pieces (memcmp), not
-        # by joining them and hashing the result, which read the whole HTML twice
-        # (bench/README, "Session 27").
-        self._by_shape: dict[tuple[int, int], tuple[list[str], _LayoutText]] = {}
+        # The layouts last found for each shape (its pieces' count and length), newest
+        # first, with their fixed pieces: a mail of one of them is known by comparing its
+        # pieces (memcmp), not by joining them and hashing the result, which read the whole
+        # HTML twice (bench/README, "Session 27"). A few a shape, so that layouts of one shape
+        # sent in turn do not evict each other (each mail would join and hash again).
+        self._by_shape: dict[tuple[int, int], tuple[_ShapeEntry, ...]] = {}
         self._seen: set[int] = set()
         self._lock = threading.Lock()
 
@@ -117,9 +124,9 @@ class LayoutTexts:
             return plain_text(html)
         fixed = pieces[0::2]
         shape = (len(fixed), sum(map(len, fixed)))
-        found = self._by_shape.get(shape)
-        if found is not None and found[0] == fixed:
-            return _filled(found[1], html, pieces)
+        for shape_fixed, shape_text in self._by_shape.get(shape, ()):
+            if shape_fixed == fixed:
+                return _filled(shape_text, html, pieces)
         layout = OPEN.join(fixed)
         known = self._texts.get(layout)
         if known is None:
@@ -134,7 +141,8 @@ class LayoutTexts:
         with self._lock:
             if len(self._by_shape) >= self._layouts:
                 self._by_shape.clear()
-            self._by_shape[shape] = (fixed, known)
+            others = self._by_shape.get(shape, ())
+            self._by_shape[shape] = ((fixed, known), *others[: _LAYOUTS_A_SHAPE - 1])
 
     def _seen_before(self, layout: str) -> bool:
         key = hash(layout)

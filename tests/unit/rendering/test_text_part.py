@@ -105,6 +105,34 @@ def test_a_layout_met_again_is_known_without_joining_its_pieces() -> None:
     assert table.gets == 3  # the first two mails (not yet learnt), the third (found there)
 
 
+def test_layouts_of_one_shape_sent_in_turn_are_each_known_by_their_pieces() -> None:
+    """Layouts that share a shape and alternate do not push each other out of the lookup by
+    shape: once each is found, neither is looked up by its joined layout again."""
+    texts = LayoutTexts()
+    table = _CountedGets()
+    texts._texts = table  # type: ignore[assignment]
+    steps = ("alpha", "omega", "sigma")  # three layouts, one shape
+    for step in steps * 3:  # the third round finds all three in the table
+        marked = mail("Ann", "https://x.example/a", step)
+        assert text_of(texts, marked) == plain_text(unmarked(marked))
+    gets = table.gets
+    for name in ("Bo", "Cy", "Di", "Ed"):
+        for step in steps:
+            marked = mail(name, "https://x.example/a", step)
+            assert text_of(texts, marked) == plain_text(unmarked(marked))
+    assert table.gets == gets
+
+
+def test_so_many_layouts_of_one_shape_are_compared_by_their_pieces() -> None:
+    texts = LayoutTexts()
+    steps = ("alpha", "omega", "sigma", "delta", "kappa", "gamma")  # six of one shape
+    for step in steps * 3:
+        marked = mail("Ann", "https://x.example/a", step)
+        assert text_of(texts, marked) == plain_text(unmarked(marked))
+    (entries,) = texts._by_shape.values()
+    assert len(entries) == text_part._LAYOUTS_A_SHAPE
+
+
 def test_a_mail_without_marks_is_converted(conversions: list[str]) -> None:
     texts = LayoutTexts()
     html = unmarked(mail("Ann", "https://x.example/a"))
