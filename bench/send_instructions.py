@@ -39,9 +39,9 @@ DEFAULT_DATABASE_URL = "postgresql://stepmail:stepmail@127.0.0.1:5432/stepmail_b
 _I_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def instructions(tree: Path, mails: int, bench: Sequence[str]) -> int:
+def instructions(tree: Path, mails: int, bench: Sequence[str], count: str = "--mails") -> int:
     """The instructions ``bench`` (a script of ``tree`` and its arguments) executes for
-    ``mails`` mails, start to end."""
+    ``mails`` mails (or what its option ``count`` counts), start to end."""
     command = [
         "valgrind",
         "--tool=cachegrind",
@@ -49,7 +49,7 @@ def instructions(tree: Path, mails: int, bench: Sequence[str]) -> int:
         "--cachegrind-out-file=/dev/null",
         sys.executable,
         str(tree / "bench" / bench[0]),
-        "--mails",
+        count,
         str(mails),
         *bench[1:],
     ]
@@ -58,7 +58,7 @@ def instructions(tree: Path, mails: int, bench: Sequence[str]) -> int:
     found = _I_REFS.search(done.stderr)
     if done.returncode != 0 or found is None:
         sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"{bench[0]} --mails {mails} failed under valgrind (above)")
+        raise SystemExit(f"{bench[0]} {count} {mails} failed under valgrind (above)")
     return int(found.group(1).replace(",", ""))
 
 
