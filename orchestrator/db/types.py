@@ -29,8 +29,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None or value.tzinfo is UTC:  # PostgreSQL sessions are set to UTC
-            return value  # type: ignore[no-any-return]
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return _as_utc(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """:func:`_as_utc` itself where the driver hands back datetimes (psycopg), one call a
+        value instead of TypeDecorator's two; SQLite's own string processor still runs first
+        there."""
+        if self.impl_instance.result_processor(dialect, coltype) is None:
+            return _as_utc
+        return super().result_processor(dialect, coltype)
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None or value.tzinfo is UTC:  # PostgreSQL sessions are set to UTC
+        return value  # type: ignore[no-any-return]
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
