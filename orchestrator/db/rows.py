@@ -5,7 +5,11 @@ has failed: an ``AttributeError`` is made, its message formatted and dropped, ev
 Measured here (SQLAlchemy 2.1, Python 3.11): ~1.2 µs a column read by name against ~40 ns
 for a named tuple's field, and ~0.3 µs to build the tuple from the row. A send reads ~40
 columns of its claim's and its facts' rows: read from named tuples, a mail took 4.9% fewer
-instructions (bench/README, "Session 23")."""
+instructions (bench/README, "Session 23").
+
+Rows are fetched at once (``Result.all``): iterating a result fetches one row a call, through
+SQLAlchemy's and psycopg's Python, ~4,400 instructions a row more (bench/README, "Session
+28")."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def named_rows(result: Result[Any]) -> list[Any]:
     ``row[i]`` read as on a ``Row``). The keys must be valid field names: a label such as
     ``count(*)`` or ``_private`` is a ValueError here, not a renamed field."""
     make = row_type(tuple(result.keys()))._make
-    return [make(row) for row in result]
+    return [make(row) for row in result.all()]  # one fetch, not a driver call a row
 
 
 @lru_cache(maxsize=64)
