@@ -8,8 +8,8 @@ columns of its claim's and its facts' rows: read from named tuples, a mail took 
 instructions (bench/README, "Session 23").
 
 Rows are fetched at once (``Result.all``): iterating a result fetches one row a call, through
-SQLAlchemy's and psycopg's Python, ~4,400 instructions a row more (bench/README, "Session
-28")."""
+SQLAlchemy's and psycopg's Python (the health inputs read so: ~4,400 instructions a row more;
+bench/README, "Session 28")."""
 
 from __future__ import annotations
 

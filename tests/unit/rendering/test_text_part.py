@@ -123,7 +123,7 @@ def test_layouts_of_one_shape_sent_in_turn_are_each_known_by_their_pieces() -> N
     assert table.gets == gets
 
 
-def test_so_many_layouts_of_one_shape_are_compared_by_their_pieces() -> None:
+def test_only_so_many_layouts_of_one_shape_are_kept_by_their_shape() -> None:
     texts = LayoutTexts()
     steps = ("alpha", "omega", "sigma", "delta", "kappa", "gamma")  # six of one shape
     for step in steps * 3:
