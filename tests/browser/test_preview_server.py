@@ -96,7 +96,8 @@ def test_saving_a_template_updates_the_open_page_in_place(served: Served) -> Non
     )
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(f"{served.base_url}/")
-    page.click("text=welcome")
+    with page.expect_navigation():  # waits for the step page's load: all six mails parsed
+        page.click("text=welcome")
     assert page.url == f"{served.base_url}/journeys/onboarding/welcome"
     shown = {
         (f.get_attribute("data-tier"), f.get_attribute("data-locale"))
