@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from event_cpu import BATCH, DEFAULT_DATABASE_URL
-from send_instructions import ROOT, instructions
+from send_instructions import ROOT, print_difference
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -33,11 +33,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--batches SHORT LONG needs 0 < SHORT < LONG")
     tree = args.tree.resolve()
     bench = ["event_cpu.py", "--database-url", args.database_url, "--singles", "1", "--gc-freeze"]
-    counts = [instructions(tree, n, bench, count="--batches") for n in (short, long)]
-    per_batch = (counts[1] - counts[0]) / (long - short)
-    print(f"tree {tree}")
-    print(f"instructions: {counts[0]:,} for {short} batches, {counts[1]:,} for {long}")
-    print(f"instructions a batch of {BATCH:,} events: {per_batch:,.0f}")
+    each = f"a batch of {BATCH:,} events"
+    print_difference(tree, bench, (short, long), "--batches", "batches", each)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,18 @@ def instructions(tree: Path, mails: int, bench: Sequence[str], count: str = "--m
     return int(found.group(1).replace(",", ""))
 
 
+def print_difference(
+    tree: Path, bench: Sequence[str], sizes: tuple[int, int], count: str, units: str, each: str
+) -> None:
+    """Count ``bench`` for a short and a long run (``count`` giving their sizes) and print the
+    instructions of one more unit: what both runs do once cancels out."""
+    short, long = sizes
+    counts = [instructions(tree, n, bench, count) for n in sizes]
+    print(f"tree {tree}")
+    print(f"instructions: {counts[0]:,} for {short} {units}, {counts[1]:,} for {long}")
+    print(f"instructions {each}: {(counts[1] - counts[0]) / (long - short):,.0f}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout to measure")
@@ -87,11 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         bench = ["send_stages.py", "--database-url", args.database_url, *step]
         bench += ["--frequency-cap", args.frequency_cap] if args.frequency_cap else []
-    counts = [instructions(tree, n, bench) for n in (short, long)]
-    per_mail = (counts[1] - counts[0]) / (long - short)
-    print(f"tree {tree}")
-    print(f"instructions: {counts[0]:,} for {short} mails, {counts[1]:,} for {long}")
-    print(f"instructions a mail: {per_mail:,.0f}")
+    print_difference(tree, bench, (short, long), "--mails", "mails", "a mail")
 
 
 if __name__ == "__main__":
