@@ -9,15 +9,17 @@ from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 
 
-def customer_options(url: str) -> list[str] | None:
-    """PostgreSQL's storage options of the customer table (None on SQLite)."""
+def table_options(url: str, table: str = "customer") -> list[str] | None:
+    """PostgreSQL's storage options of ``table`` (None on SQLite)."""
     engine = make_engine(url)
     try:
         if engine.dialect.name != "postgresql":
             return None
         with engine.connect() as connection:
-            query = "SELECT reloptions FROM pg_class WHERE oid = 'customer'::regclass"
-            options: list[str] | None = connection.execute(text(query)).scalar_one()
+            query = "SELECT reloptions FROM pg_class WHERE oid = CAST(:table AS regclass)"
+            options: list[str] | None = connection.execute(
+                text(query), {"table": table}
+            ).scalar_one()
             return options or []
     finally:
         engine.dispose()
@@ -28,11 +30,11 @@ def test_0009_sets_the_customer_fillfactor_and_goes_back_down(empty_url: str) ->
     from orchestrator.db.migrate import alembic_config
 
     upgrade(empty_url, "0008")
-    before = customer_options(empty_url)
+    before = table_options(empty_url)
     upgrade(empty_url, "0009")
-    after = customer_options(empty_url)
+    after = table_options(empty_url)
     command.downgrade(alembic_config(empty_url), "0008")
-    down = customer_options(empty_url)
+    down = table_options(empty_url)
     upgrade(empty_url)
 
     if before is None:  # SQLite

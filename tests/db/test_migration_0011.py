@@ -5,7 +5,7 @@ to 0009's fifth."""
 from __future__ import annotations
 
 from orchestrator.db.migrate import upgrade
-from tests.db.test_migration_0009 import customer_options
+from tests.db.test_migration_0009 import table_options
 
 
 def test_0011_sets_the_customer_fillfactor_to_60_and_goes_back_down(empty_url: str) -> None:
@@ -13,11 +13,11 @@ def test_0011_sets_the_customer_fillfactor_to_60_and_goes_back_down(empty_url: s
     from orchestrator.db.migrate import alembic_config
 
     upgrade(empty_url, "0010")
-    before = customer_options(empty_url)
+    before = table_options(empty_url)
     upgrade(empty_url, "0011")
-    after = customer_options(empty_url)
+    after = table_options(empty_url)
     command.downgrade(alembic_config(empty_url), "0010")
-    down = customer_options(empty_url)
+    down = table_options(empty_url)
     upgrade(empty_url)
 
     if before is None:  # SQLite
