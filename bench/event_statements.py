@@ -23,7 +23,7 @@ from typing import Any
 import host_speed
 from bench_db import prepare_database, seed_customers
 from event_cpu import BATCH, CUSTOMERS, DEFAULT_DATABASE_URL, batch_events, shipped_runtime
-from proc_stats import server_cpu
+from proc_stats import backend_cpu_ms, server_cpu
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
@@ -124,12 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         wall = 1000 * (time.perf_counter() - started) / args.batches
         own_ms = 1000 * (time.process_time() - cpu_started) / args.batches
         backends_after = server_cpu(database=database)
-        # Backends alive at both ends only: one that exits hands its CPU to the postmaster.
-        backend_ms = 1000 * sum(
-            backends_after[key] - backends_before[key]
-            for key in backends_after.keys() & backends_before.keys()
-            if key.startswith("postgres:")
-        )
+        backend_ms = backend_cpu_ms(backends_before, backends_after)
         runtime.close()  # its backends exit and report their counters (idle, they wait 10 s)
         time.sleep(0.5)
         with engine.connect() as connection:

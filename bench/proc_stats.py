@@ -219,3 +219,13 @@ def wait_quiet(
             break
         before = now
     return time.monotonic() - started
+
+
+def backend_cpu_ms(before: dict[str, float], after: dict[str, float]) -> float:
+    """PostgreSQL backends' CPU milliseconds between two :func:`server_cpu` readings, counting
+    only the backends alive at both (one that exits hands its CPU to the postmaster)."""
+    return 1000 * sum(
+        after[key] - before[key]
+        for key in after.keys() & before.keys()
+        if key.startswith("postgres:")
+    )

@@ -44,7 +44,9 @@ from typing import Any
 import host_speed
 from bench_db import DUE_STEP, analyze, prepare_database, seed_due, seed_events
 from event_ab import Swap, compare, read_swap
+from proc_stats import backend_cpu_ms, server_cpu
 from provider import FakeSendGridProcess
+from sqlalchemy.engine import make_url
 
 import orchestrator.delivery.hand_over as hand_over
 import orchestrator.services.delivery as delivery
@@ -148,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     timed(owner, name, label, spent)
         profile = cProfile.Profile(time.process_time)
         host_ms = host_speed.loop_ms()
+        database = make_url(args.database_url).database
+        backends_before = server_cpu(database=database)
         started_cpu, started = time.process_time(), time.perf_counter()
         if args.profile:
             profile.enable()
@@ -156,10 +160,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.profile:
             profile.disable()
         cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+        backend_ms = backend_cpu_ms(backends_before, server_cpu(database=database))
         accepted = fake.stats().accepted - WARM
         print(
             f"{len(ids)} rows ({accepted} mails accepted): {1000 * cpu / len(ids):.3f} ms CPU"
-            f" per row on one thread (wall {wall:.1f} s)"
+            f" per row on one thread, PostgreSQL's backends {backend_ms / len(ids):.3f} ms"
+            f" (wall {wall:.1f} s)"
         )
         print(host_speed.describe(host_ms))
         for _, _, label in stages:

@@ -230,7 +230,7 @@ class DeliveryAttempt(SQLModel, table=True):
     __tablename__ = "delivery_attempt"
 
     id: int | None = Field(default=None, primary_key=True)
-    scheduled_send_id: int = Field(foreign_key="scheduled_send.id", index=True)
+    scheduled_send_id: int = Field(index=True)  # not a foreign key, for speed: migration 0014
     attempt: int
     transport: str = Field(max_length=20)
     started_at: datetime = _utc_column()
@@ -484,7 +484,7 @@ class MessageArchive(SQLModel, table=True):
 
     __tablename__ = "message_archive"
 
-    send_id: int = Field(primary_key=True, foreign_key="scheduled_send.id")
+    send_id: int = Field(primary_key=True)  # not a foreign key, for speed: migration 0014
     archived_at: datetime = _utc_column(index=True)
     subject: str = Field(sa_column=Column(Text(), nullable=False))
     template_name: str = Field(max_length=255)
