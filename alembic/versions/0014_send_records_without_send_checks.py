@@ -4,9 +4,9 @@ Every mail sent writes a ``delivery_attempt`` row and a ``message_archive`` row,
 the send. PostgreSQL checks each foreign key with a trigger query per inserted row
 (``SELECT 1 FROM scheduled_send WHERE id = $1 FOR KEY SHARE``): 20,000 attempt rows took
 217-226 ms to insert with the check and 83-85 ms without (~6.7 µs a row, more than the insert
-itself). ``bench/send_stages.py --mails 4000``, the trees before and after in turn, three
-pairs: PostgreSQL's CPU a mail 0.200 / 0.182 / 0.210 ms -> 0.170 / 0.160 / 0.195 ms (-11%;
-bench/README.md, session 29).
+itself). ``bench/send_stages.py --mails 4000``, the trees before and after in turn, ten
+pairs: PostgreSQL's CPU a mail 0.197 -> 0.179 ms on average (-9%), lower in nine pairs of ten
+(bench/README.md, session 29).
 
 The check cannot find anything wrong on these two columns:
 
