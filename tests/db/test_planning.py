@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.orm import Session
 
 from orchestrator.db.engine import make_engine
 from orchestrator.db.planning import PLAN_EACH_TIME
@@ -18,6 +19,7 @@ from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
 from orchestrator.usage.facts import UsageFacts
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
+from orchestrator.usage.reactions import _active_enrollments
 from tests.support.environment import ROOT, START, require_server
 
 pytestmark = pytest.mark.postgres
@@ -154,3 +156,19 @@ def test_each_health_question_walks_one_customer_s_events_in_their_index(databas
     assert "Seq Scan" not in {node["Node Type"] for node in on_table}
     assert probes == ["ix_usage_event_customer_name"] * 7  # logins, 4 features, tickets, NPS
     assert not [node for node in nodes if str(node.get("Subplan Name", "")).startswith("hashed")]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_an_event_batchs_open_enrollments_are_planned_for_their_ids_each_time(
+    database_url: str,
+) -> None:
+    """A generic plan could check each open enrollment's customer against the batch's ids
+    one by one (12.3 ms against 0.6 ms for 1,000 customers on the event bench)."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            for _ in range(RUNS):
+                assert _active_enrollments(session, {1, 2}) == {}
+            assert not _prepared(session.connection(), "FROM enrollment")
+    finally:
+        engine.dispose()
