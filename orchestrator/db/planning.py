@@ -1,4 +1,6 @@
-"""How Stepmail steers PostgreSQL's planner for its per-customer probes, and nothing else.
+"""How Stepmail steers PostgreSQL's planner for its per-customer probes (and an event batch's
+open enrollments, which ``usage/reactions.py`` marks the same way: a generic plan checked each
+open enrollment against the batch's ids one by one), and nothing else.
 
 The usage questions of an event batch (usage/prefetch, health/inputs) are asked as one
 statement of hundreds to thousands of small index probes, one per customer and question. Two
