@@ -202,7 +202,7 @@ def _open_enrollments(postgres: bool) -> Any:
     Planned for its own ids each time on PostgreSQL, never from a prepared generic plan: a
     generic plan that reads the open enrollments through the state index checks each row's
     customer against the array item by item, where a plan made for the ids hashes them. On
-    the event bench a batch's 1,000 customers took 12.3 ms that way against 0.6 ms
+    the event bench a batch's 1,000 customers took 11-12 ms that way against 0.5-0.7 ms
     (bench/README, "Session 29"), and the fewer enrollments are open against all, the likelier
     the state index."""
     e = _ENROLLMENTS.c
