@@ -196,7 +196,11 @@ def plan_changes(
 
 
 def current_journey_versions(engine: Engine) -> dict[str, VersionRef]:
-    with engine.connect() as connection:
+    """The journeys' current versions. Read in a transaction that commits: the catalog asks
+    once a second, and psycopg forgets every statement a connection prepared when it rolls
+    back, so a read ending in ROLLBACK made each pooled connection in turn prepare and plan
+    its hot statements afresh (bench/README, "Session 30")."""
+    with engine.begin() as connection:
         return current_refs(connection)
 
 

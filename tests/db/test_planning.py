@@ -17,6 +17,7 @@ from orchestrator.db.engine import make_engine
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
+from orchestrator.services.journey_versions import current_journey_versions
 from orchestrator.usage.facts import UsageFacts
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
 from orchestrator.usage.reactions import _active_enrollments
@@ -170,5 +171,23 @@ def test_an_event_batchs_open_enrollments_are_planned_for_their_ids_each_time(
             for _ in range(RUNS):
                 assert _active_enrollments(session, {1, 2}) == {}
             assert not _prepared(session.connection(), "FROM enrollment")
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_catalogs_read_leaves_a_connections_prepared_statements(database_url: str) -> None:
+    """The journey catalog reads the current versions once a second, on any of the pool's
+    connections. psycopg deallocates all a connection prepared when it rolls back; the read
+    commits, so the hot statements prepared on that connection stay prepared."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)  # one connection: the same
+    hot = text("SELECT count(*) FROM customer WHERE id > :id")
+    try:
+        with engine.begin() as connection:
+            for _ in range(RUNS):
+                connection.execute(hot, {"id": 0})
+        current_journey_versions(engine)
+        with engine.connect() as connection:
+            assert _prepared(connection, "FROM customer WHERE id > $1")
     finally:
         engine.dispose()
