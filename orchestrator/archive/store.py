@@ -130,7 +130,9 @@ class MailArchiver:
             return True
 
     def _newest(self, template: str) -> Dictionary | None:
-        with self.engine.connect() as connection:
+        # begin(): a read that ends in ROLLBACK makes psycopg deallocate every statement the
+        # connection prepared (the send path's, on a worker's pool)
+        with self.engine.begin() as connection:
             row = connection.execute(
                 select(_DICTIONARIES.c.id, _DICTIONARIES.c.content)
                 .where(_DICTIONARIES.c.template_name == template[:255])

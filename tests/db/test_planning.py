@@ -1,11 +1,13 @@
 """The usage probes on PostgreSQL (orchestrator/db/planning.py): those of usage/prefetch and
 health/inputs, and a send's lazy questions (usage/facts), never run from a plan the driver
 prepared (a generic plan made while the table was small kept sequential scans), and a batch's
-transaction runs without JIT (compiling thousands of index probes cost more than it saved)."""
+transaction runs without JIT (compiling thousands of index probes cost more than it saved);
+and the reads a long-running process makes by itself commit, keeping what its connections
+prepared."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +15,13 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
+from orchestrator.archive.store import ArchiveEntry, MailArchiver
 from orchestrator.db.engine import make_engine
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
 from orchestrator.services.journey_versions import current_journey_versions
+from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.usage.facts import UsageFacts
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
 from orchestrator.usage.reactions import _active_enrollments
@@ -175,18 +179,39 @@ def test_an_event_batchs_open_enrollments_are_planned_for_their_ids_each_time(
         engine.dispose()
 
 
+def _read_current_versions(engine: Engine) -> None:
+    current_journey_versions(engine)
+
+
+def _choose_an_archive_dictionary(engine: Engine) -> None:
+    mail = OutgoingMail(
+        idempotency_key="enr-1:welcome",
+        sender=Mailbox("onboarding@example.com"),
+        to=Mailbox("taro@example.jp"),
+        subject="Welcome",
+        html="<p>Welcome</p>",
+        text="Welcome",
+    )
+    # no dictionary for the template yet: it looks for the newest, then stores one
+    assert MailArchiver(engine).rows([ArchiveEntry(1, "welcome", mail)], START)
+
+
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_the_catalogs_read_leaves_a_connections_prepared_statements(database_url: str) -> None:
-    """The journey catalog reads the current versions once a second, on any of the pool's
-    connections. psycopg deallocates all a connection prepared when it rolls back; the read
-    commits, so the hot statements prepared on that connection stay prepared."""
+@pytest.mark.parametrize("read", [_read_current_versions, _choose_an_archive_dictionary])
+def test_a_long_running_process_s_own_reads_leave_prepared_statements(
+    database_url: str, read: Callable[[Engine], None]
+) -> None:
+    """The reads a process makes by itself on its pool's connections (the journey catalog's,
+    once a second; a worker's choice of archive dictionary) end in COMMIT: psycopg deallocates
+    everything a connection prepared when it rolls back, and the send and event paths'
+    statements would be prepared and planned afresh."""
     engine = make_engine(database_url, pool_size=1, max_overflow=0)  # one connection: the same
     hot = text("SELECT count(*) FROM customer WHERE id > :id")
     try:
         with engine.begin() as connection:
             for _ in range(RUNS):
                 connection.execute(hot, {"id": 0})
-        current_journey_versions(engine)
+        read(engine)
         with engine.connect() as connection:
             assert _prepared(connection, "FROM customer WHERE id > $1")
     finally:
