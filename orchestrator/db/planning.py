@@ -1,6 +1,6 @@
 """How Stepmail steers PostgreSQL's planner for its per-customer probes (and an event batch's
 open enrollments, which ``usage/reactions.py`` marks the same way: a generic plan checked each
-open enrollment against the batch's ids one by one), and nothing else.
+open enrollment against the batch's ids one by one), and why its own reads commit.
 
 The usage questions of an event batch (usage/prefetch, health/inputs) are asked as one
 statement of hundreds to thousands of small index probes, one per customer and question. Two
@@ -18,6 +18,14 @@ of PostgreSQL's defaults suit that shape badly:
   so the server compiled the statement (~6 ms a batch of 1,000 customers) to run index
   probes that compiling does not speed up. :func:`without_jit` turns it off for the rest of
   the transaction, all of whose statements are short.
+
+Prepared statements outlive only commits: psycopg deallocates every statement a connection
+prepared when that connection rolls back. The reads a long-running process makes by itself on
+its pool (the journey catalog's, once a second; a worker's choice of archive dictionary)
+therefore commit, so the hot statements stay prepared and reach generic plans. Every
+statement with an array parameter has been checked for a generic plan that tests rows against
+the array one by one (``bench/generic_plans.py``: only the open enrollments' did, on a young
+database, and it is planned each time); check a new one the same way.
 """
 
 from __future__ import annotations
