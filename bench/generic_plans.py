@@ -36,7 +36,9 @@ from typing import Any
 
 from bench_db import FUTURE_STEPS, analyze, prepare_database, seed_customers
 from event_statements import SEED_HISTORY
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from orchestrator.db.engine import make_engine
 
@@ -97,7 +99,6 @@ class Finding:
 
     kind: str  # ROW_BY_ROW or SEQUENTIAL
     relation: str
-    condition: str
 
 
 # The hazard: the planner costs an array parameter at 10 items, and a batch brings 1,000.
@@ -119,20 +120,26 @@ def seed(engine: Engine, customers: int, events_each: int) -> None:
 
 def seen_statements(url: str) -> list[str]:
     """The array statements ``pg_stat_statements`` holds (this role's), most called first."""
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text("""
-                SELECT query FROM pg_stat_statements
-                WHERE query ~ :pattern AND query !~* 'pg_catalog|pg_stat_statements'
-                  AND query !~* '^\\s*(explain|prepare)' AND query !~ :seeding
-                GROUP BY query ORDER BY sum(calls) DESC
-            """),
-            {"pattern": ARRAY_STATEMENT, "seeding": BENCH_SEEDING},
-        )
-        statements = [row.query for row in rows]
-    engine.dispose()
-    return statements
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("""
+                    SELECT query FROM pg_stat_statements
+                    WHERE query ~ :pattern AND query !~* 'pg_catalog|pg_stat_statements'
+                      AND query !~* '^\\s*(explain|prepare)' AND query !~ :seeding
+                    GROUP BY query ORDER BY sum(calls) DESC
+                """),
+                {"pattern": ARRAY_STATEMENT, "seeding": BENCH_SEEDING},
+            )
+            return [row.query for row in rows]
+    except ProgrammingError as exc:
+        raise SystemExit(
+            f"cannot read pg_stat_statements at {make_url(url).database!r} ({str(exc.orig).splitlines()[0]});"
+            " load and create it first (this module's docstring)"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def parameter_count(statement: str) -> int:
@@ -171,9 +178,9 @@ def findings(plan: dict[str, Any], sizes: dict[str, float], big: int) -> list[Fi
             continue
         condition = node.get("Filter", "")
         if ARRAY_FILTER.search(condition):
-            found.append(Finding(ROW_BY_ROW, relation, condition))
+            found.append(Finding(ROW_BY_ROW, relation))
         elif node["Node Type"] == "Seq Scan":
-            found.append(Finding(SEQUENTIAL, relation, condition))
+            found.append(Finding(SEQUENTIAL, relation))
     return found
 
 
