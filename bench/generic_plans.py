@@ -134,8 +134,9 @@ def seen_statements(url: str) -> list[str]:
             )
             return [row.query for row in rows]
     except ProgrammingError as exc:
+        why = str(exc.orig).splitlines()[0]
         raise SystemExit(
-            f"cannot read pg_stat_statements at {make_url(url).database!r} ({str(exc.orig).splitlines()[0]});"
+            f"cannot read pg_stat_statements at {make_url(url).database!r} ({why});"
             " load and create it first (this module's docstring)"
         ) from None
     finally:
