@@ -37,6 +37,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from jinja2 import nodes
@@ -169,3 +170,158 @@ def _usage_call(node: nodes.Call) -> PlainRule:
     if method == "seen":
         return lambda _v, a: bool(a[key])
     return lambda _v, a: a[key]
+
+
+# --- Deciding a rule before every answer is at hand -------------------------------------------
+#
+# Many customers an event batch touches are settled by what is known already: a stage for
+# customers past 60 days is false at ``days_since_signup >= 60`` for a customer of three, and
+# ``usage.weeks_with('report_created', 4) >= 3 and usage.count('login', within='14d') >= 5``
+# is false once the login count (read for the health score) is under five. Asking the
+# database for the other answers then costs a scan of each customer's events for nothing.
+# ``decided_rule`` gives a rule's truth from the answers at hand, or UNDECIDED.
+#
+# It is sound: True or False is the truth the plain rule gives once every answer is there,
+# whatever those answers are (counts and weeks are ints, seen is a bool), and that rule then
+# raises nothing. A part whose answers are missing is passed over only where it cannot
+# raise (``_cannot_raise``), and a part that raises here makes the whole rule UNDECIDED, so a
+# customer whose rule fails still has every answer read and fails as it always did.
+
+
+class _Undecided:
+    def __repr__(self) -> str:
+        return "UNDECIDED"
+
+
+UNDECIDED: Any = _Undecided()
+DecidedRule = Callable[[Values, Answers], Any]  # True, False or UNDECIDED
+
+
+@lru_cache(maxsize=256)
+def decided_rule(source: str) -> DecidedRule | None:
+    """``source``'s truth from the answers given (a missing key: not known), or None where
+    :func:`plain_rule` is None."""
+    try:
+        tree = parse_condition(source)
+        _translate(tree)  # the same shapes only
+        return _guarded(_truth(tree))
+    except (ConditionError, _Unsupported):
+        return None
+
+
+def _guarded(truth: DecidedRule) -> DecidedRule:
+    def decided(v: Values, a: Answers) -> Any:
+        try:
+            return truth(v, a)
+        except Exception:  # the plain rule raises too, or not: read everything, then see
+            return UNDECIDED
+
+    return decided
+
+
+def _truth(node: nodes.Node) -> DecidedRule:
+    """True, False or UNDECIDED: the truth of ``node``'s value."""
+    if isinstance(node, nodes.And | nodes.Or):
+        kind = type(node)
+        parts = [(_truth(part), _cannot_raise(part)) for part in _chain(node, kind)]
+        settles = kind is nodes.Or  # the truth of a part that settles the whole: or/True
+
+        def joined(v: Values, a: Answers) -> Any:
+            # Python evaluates the parts in turn up to the first that settles the whole. An
+            # undecided part that cannot raise is passed over: whether it settles the whole
+            # or not, a later part known to settle it settles it the same way.
+            passed_over = False
+            for truth_of, cannot_raise in parts:
+                truth = truth_of(v, a)
+                if truth is settles:
+                    return settles
+                if truth is UNDECIDED:
+                    if not cannot_raise:
+                        return UNDECIDED
+                    passed_over = True
+            return UNDECIDED if passed_over else not settles
+
+        return joined
+    if isinstance(node, nodes.Not):
+        inner = _truth(node.node)
+
+        def negated(v: Values, a: Answers) -> Any:
+            truth = inner(v, a)
+            return truth if truth is UNDECIDED else not truth
+
+        return negated
+    value = _translate(node)
+    keys = _keys(node)
+    if not keys:
+        return lambda v, a: bool(value(v, a))
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda v, a: bool(value(v, a)) if key in a else UNDECIDED
+    return lambda v, a: bool(value(v, a)) if keys <= a.keys() else UNDECIDED
+
+
+def _chain(node: nodes.Node, kind: type[nodes.Node]) -> list[nodes.Node]:
+    """``a and b and c`` (parsed as ``(a and b) and c``) as its parts ``[a, b, c]``: the same
+    parts, evaluated in the same order, stopping at the same one."""
+    if isinstance(node, kind):
+        assert isinstance(node, nodes.BinExpr)
+        return _chain(node.left, kind) + _chain(node.right, kind)
+    return [node]
+
+
+def _keys(node: nodes.Node) -> frozenset[Key]:
+    """The usage answers ``node`` reads."""
+    found = set()
+    for call in node.find_all(nodes.Call):
+        key = question_key(call)
+        if key is not None:
+            found.add(key)
+    if isinstance(node, nodes.Call):
+        key = question_key(node)
+        if key is not None:
+            found.add(key)
+    return frozenset(found)
+
+
+_NEVER_RAISE = frozenset({"eq", "ne"})  # between any two of these values
+
+
+def _cannot_raise(node: nodes.Node) -> bool:
+    """Whether evaluating ``node`` raises for no answers (ints, and bools for ``seen``) and no
+    customer values. Only what is sure: orderings of numbers, equality, ``in`` a literal
+    list, and ``and``, ``or``, ``not`` of such parts."""
+    if isinstance(node, nodes.And | nodes.Or):
+        return _cannot_raise(node.left) and _cannot_raise(node.right)
+    if isinstance(node, nodes.Not):
+        return _cannot_raise(node.node)
+    if isinstance(node, nodes.Compare):
+        operands = [node.expr, *(operand.expr for operand in node.ops)]
+        if not all(_cannot_raise(operand) for operand in operands):
+            return False
+        for operand, (left, right) in zip(node.ops, pairwise(operands), strict=True):
+            if operand.op in ("in", "notin"):
+                if not isinstance(right, nodes.Tuple | nodes.List):
+                    return False
+            elif operand.op not in _NEVER_RAISE and not (_numeric(left) and _numeric(right)):
+                return False
+        return True
+    if isinstance(node, nodes.Neg):
+        return _numeric(node)
+    if isinstance(node, nodes.Const | nodes.Tuple | nodes.List):
+        return True  # a literal (the translation allows no other)
+    return isinstance(node, nodes.Call | nodes.Name | nodes.Getattr)  # an answer or a value
+
+
+_NUMBER_NAMES = frozenset({"days_since_signup", "days_since_enrollment"})
+
+
+def _numeric(node: nodes.Node) -> bool:
+    """Whether ``node`` is always a number (bools count): an answer, a day count, a numeric
+    literal, or one of them negated."""
+    if isinstance(node, nodes.Neg):
+        return _numeric(node.node)
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, bool | int | float)
+    if isinstance(node, nodes.Name):
+        return node.name in _NUMBER_NAMES
+    return isinstance(node, nodes.Call)  # a usage answer: count, weeks (int) or seen (bool)

@@ -15,12 +15,14 @@ from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
 from orchestrator.db.tables import customers
+from orchestrator.health import stages
 from orchestrator.health.inputs import load_inputs, usage_answers
 from orchestrator.health.lifecycle import load_lifecycle
 from orchestrator.health.loader import load_health
 from orchestrator.health.stages import stage_questions
 from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
+from orchestrator.usage import prefetch
 from orchestrator.usage.facts import UsageFacts
 from orchestrator.usage.prefetch import prefetch_usage, usage_questions
 from tests.support.environment import ROOT, make_settings
@@ -254,26 +256,68 @@ def test_the_health_inputs_answer_the_stage_rules_questions_they_share(
     assert logins == ["0", "1", "3"]  # a: 0, 1 and 13 days ago; b: 13; c: none
 
 
-@pytest.mark.parametrize("settings", [ROOT / "journeys"], indirect=True)  # health, lifecycle
-def test_an_event_batch_asks_the_stage_rules_only_what_the_health_inputs_did_not(
-    client: TestClient, runtime: Runtime
-) -> None:
-    for name in ("a", "b"):
-        assert post_signup(client, signup_payload(name)).status_code == 202
-    asked: list[object] = []
+def stage_statements(
+    client: TestClient, runtime: Runtime, *events: dict[str, Any]
+) -> list[list[object]]:
+    """Post ``events`` as one batch; the values each run of the stage rules' usage statement
+    (usage/prefetch.py) was given, flattened, one list a run."""
+    runs: list[list[object]] = []
 
     def record(*args: Any) -> None:
-        if "question" in args[2]:  # the stage rules' usage statement (usage/prefetch.py)
+        if "question" in args[2]:
             values = args[3].values() if isinstance(args[3], dict) else args[3]
-            asked.extend(
-                v for value in values for v in (value if isinstance(value, list) else [value])
+            runs.append(
+                [v for value in values for v in (value if isinstance(value, list) else [value])]
             )
 
     sql_event.listen(runtime.engine, "before_cursor_execute", record)
     try:
-        events = [usage_event(c, "login", id=f"{c}-login") for c in ("a", "b")]
         assert post_events(client, *events).status_code == 202
     finally:
         sql_event.remove(runtime.engine, "before_cursor_execute", record)
+    return runs
+
+
+@pytest.mark.parametrize("settings", [ROOT / "journeys"], indirect=True)  # health, lifecycle
+def test_an_event_batch_asks_the_stage_rules_only_what_the_health_inputs_did_not(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a`` has five logins in 14 days, so whether it is "active" turns on its weeks with
+    reports, which the health inputs do not read: only that is asked, and only of ``a``."""
+    for name in ("a", "b"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    with runtime.engine.connect() as connection:
+        names = dict(connection.execute(select(customers.c.id, customers.c.external_id)).all())
+    asked_about: list[list[str]] = []
+
+    def prefetch_rest(connection: Any, ids: Any, *args: Any) -> Any:
+        if ids:
+            asked_about.append(sorted(names[i] for i in ids))
+        return prefetch.prefetch_rest(connection, ids, *args)
+
+    monkeypatch.setattr(stages, "prefetch_rest", prefetch_rest)
+    logins = [usage_event("a", "login", id=f"a-login-{n}") for n in range(5)]
+    runs = stage_statements(client, runtime, *logins, usage_event("b", "login", id="b-login"))
+    assert len(runs) == 1
+    asked = runs[0]
     assert "report_created" in asked  # weeks_with: not among the health inputs
     assert not {"login", "workflow_created", "integration_connected"} & set(map(str, asked))
+    assert asked_about == [["a"]]  # b, one login: not "active" whatever its weeks
+
+
+@pytest.mark.parametrize("settings", [ROOT / "journeys"], indirect=True)  # health, lifecycle
+def test_a_batch_whose_stages_are_settled_by_what_is_known_reads_no_more(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Customers of a few days with a login each: "self-sufficient" is false at 60 days,
+    "active" at five logins, "established" is known from the health inputs. No usage
+    statement runs for the stage rules, and the stages are what the rules say."""
+    for name in ("a", "b"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    events = [usage_event(c, "login", id=f"{c}-login") for c in ("a", "b")]
+    assert stage_statements(client, runtime, *events) == []
+    with runtime.engine.connect() as connection:
+        stages = connection.execute(
+            select(customers.c.external_id, customers.c.stage).order_by(customers.c.external_id)
+        ).all()
+    assert [tuple(row) for row in stages] == [("a", "onboarding"), ("b", "onboarding")]

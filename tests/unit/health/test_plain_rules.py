@@ -7,6 +7,8 @@ sandbox."""
 from __future__ import annotations
 
 import itertools
+import random
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from orchestrator.health.lifecycle import load_lifecycle
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.usage.facts import HealthFacts, UsageFacts
-from orchestrator.usage.plain_conditions import plain_rule
+from orchestrator.usage.plain_conditions import UNDECIDED, decided_rule, plain_rule
 from orchestrator.usage.prefetch import usage_questions
 from tests.support.environment import ROOT
 
@@ -113,3 +115,113 @@ def test_anything_else_stays_with_the_sandbox(source: str) -> None:
 def test_the_shipped_lifecycle_runs_as_plain_functions() -> None:
     shipped = load_lifecycle(ROOT / "journeys" / "lifecycle.yaml")
     assert all(plain_rule(stage.when) is not None for stage in shipped.stages if stage.when)
+
+
+# --- Rules decided before every answer is read (decided_rule) ---------------------------------
+
+SHIPPED_RULES = [
+    str(stage.when)
+    for stage in load_lifecycle(ROOT / "journeys" / "lifecycle.yaml").stages
+    if stage.when
+]
+UNKNOWN_ANSWERS = (0, 1, 3, 8)  # what a missing answer may turn out to be (seen: 0 / not 0)
+
+
+def decisions(source: str) -> Iterator[tuple[Any, bool, str]]:
+    """For every customer of :func:`contexts`, every set of answers known and every value the
+    others may turn out to have: (the decision from what is known, what the plain rule gives
+    once all are read, the case). Each decision must be UNDECIDED or that outcome."""
+    rule, decided = plain_rule(source), decided_rule(source)
+    assert rule is not None and decided is not None
+    for values, answers in contexts([source]):
+        keys = sorted(answers, key=repr)
+        for size in range(len(keys) + 1):
+            for known_keys in itertools.combinations(keys, size):
+                known = {key: answers[key] for key in known_keys}
+                decision = decided(values, known)
+                if decision is UNDECIDED:
+                    continue
+                missing = [key for key in keys if key not in known]
+                for turned_out in itertools.product(UNKNOWN_ANSWERS, repeat=len(missing)):
+                    full = {**known, **dict(zip(missing, turned_out, strict=True))}
+                    run = outcome(lambda v=values, a=full: bool(rule(v, a)))
+                    yield decision, run == ("value", decision), f"{values} {known} {full} {run}"
+
+
+@pytest.mark.parametrize("source", TRANSLATED + SHIPPED_RULES)
+def test_a_rule_decided_early_is_what_it_gives_with_every_answer(source: str) -> None:
+    for decision, same, case in decisions(source):
+        assert decision in (True, False), case
+        assert same, (source, case)
+
+
+def test_the_shipped_rules_are_decided_without_the_answers_they_do_not_need() -> None:
+    """A customer of a few days is not self-sufficient whatever its weeks of reports; with
+    four logins it is not active either: neither needs its weeks read. With five it does."""
+    sufficient, active = decided_rule(SHIPPED_RULES[2]), decided_rule(SHIPPED_RULES[1])
+    assert sufficient is not None and active is not None
+    young = dict(contexts(SHIPPED_RULES)[0][0], days_since_signup=3, days_since_enrollment=3)
+    assert sufficient(young, {}) is False
+    logins = ("count", "login", "14d")
+    assert active(young, {logins: 4}) is False
+    assert active(young, {logins: 5}) is UNDECIDED
+    weeks = next(key for key in usage_questions([SHIPPED_RULES[1]]) if key[0] == "weeks_with")
+    assert active(young, {logins: 5, weeks: 3}) is True
+
+
+def test_a_part_that_could_raise_is_never_passed_over() -> None:
+    """``plan > 3`` raises for a plan that is text; known false on the right, the left is
+    still needed, since the rule raises (and the customer is named) rather than being false.
+    A comparison of answers with numbers cannot raise, so it can be passed over."""
+    risky = decided_rule("plan > usage.count('login') and days_since_signup > 100")
+    safe = decided_rule("usage.count('login') > 3 and days_since_signup > 100")
+    assert risky is not None and safe is not None
+    values = dict(contexts(SHIPPED_RULES)[0][0], plan="pro", days_since_signup=3)
+    assert risky(values, {}) is UNDECIDED
+    assert safe(values, {}) is False
+
+
+def random_rule(draw: random.Random, depth: int = 0) -> str:
+    """A rule of the translated shapes: and, or, not, comparisons of answers, values and
+    literals, conditional expressions."""
+    leaves = [
+        "usage.count('login', within='14d')",
+        "usage.seen('report_created')",
+        "usage.weeks_with('report_created', 4)",
+        "days_since_signup",
+        "health.score",
+        "plan",
+        "3",
+        "0",
+        "'pro'",
+        "none",
+        "-1",
+    ]
+    if depth > 2 or draw.random() < 0.3:
+        left, right = draw.choice(leaves), draw.choice(leaves)
+        op = draw.choice([">=", "<", "==", "!=", "in", "not in"])
+        if "in" in op:
+            right = draw.choice(["(1, 3)", "['pro', 'basic']", "plan"])
+        return f"{left} {op} {right}"
+    kind = draw.choice(["and", "or", "not", "if", "leaf"])
+    if kind == "not":
+        return f"not ({random_rule(draw, depth + 1)})"
+    if kind == "if":
+        parts = [random_rule(draw, depth + 1) for _ in range(3)]
+        return f"({parts[0]}) if ({parts[1]}) else ({parts[2]})"
+    if kind == "leaf":
+        return draw.choice(leaves)
+    return f"({random_rule(draw, depth + 1)}) {kind} ({random_rule(draw, depth + 1)})"
+
+
+def test_random_rules_decided_early_are_what_they_give_with_every_answer() -> None:
+    draw = random.Random(20261203)
+    decided_some = 0
+    for _ in range(150):
+        source = random_rule(draw)
+        if plain_rule(source) is None:
+            continue
+        for decision, same, case in decisions(source):
+            decided_some += 1
+            assert same, (source, decision, case)
+    assert decided_some > 1000  # the rules were decided often enough to mean something
