@@ -1,8 +1,9 @@
 """The health-band distribution, kept as snapshots: no page view counts the customers.
 
-The scheduler counts the customers per band (one pass over ``ix_customer_health_band``)
-every few minutes and keeps the count as today's rows of ``health_band_daily``, with the
-moment it was taken; a day keeps its last count. The overview shows the latest day's rows as
+The scheduler counts the customers per band every five minutes (one pass over the table: the
+band has no index, so that a score changing it stays on its page, migration 0015) and keeps the
+count as today's rows of ``health_band_daily``, with the moment it was taken; a day keeps its
+last count. The overview shows the latest day's rows as
 the bands "now" (:func:`latest_bands`) and the days of its range as the trend.
 
 An install that upgrades has no trend before its first snapshot, so the first run backfills

@@ -51,7 +51,6 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         # The daily health job finds the customers whose first days without band actions end.
         Index("ix_customer_signed_up_at", "signed_up_at"),
-        Index("ix_customer_health_band", "health_band"),  # the overview's band distribution
         # The console finds customers by the start of an address or a company name.
         Index("ix_customer_email", "email", "id"),
         Index("ix_customer_company", "company", "id"),
