@@ -44,7 +44,7 @@ from jinja2 import nodes
 
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
-from orchestrator.usage.prefetch import Key, question_key
+from orchestrator.usage.prefetch import Key, node_questions, question_key
 
 # What a translated rule reads: the customer's plain values by name (``NAMES``, plus
 # "health.score" / "health.band"), and its prefetched usage answers by key.
@@ -251,7 +251,7 @@ def _truth(node: nodes.Node) -> DecidedRule:
 
         return negated
     value = _translate(node)
-    keys = _keys(node)
+    keys = node_questions(node)
     if not keys:
         return lambda v, a: bool(value(v, a))
     if len(keys) == 1:
@@ -267,20 +267,6 @@ def _chain(node: nodes.Node, kind: type[nodes.Node]) -> list[nodes.Node]:
         assert isinstance(node, nodes.BinExpr)
         return _chain(node.left, kind) + _chain(node.right, kind)
     return [node]
-
-
-def _keys(node: nodes.Node) -> frozenset[Key]:
-    """The usage answers ``node`` reads."""
-    found = set()
-    for call in node.find_all(nodes.Call):
-        key = question_key(call)
-        if key is not None:
-            found.add(key)
-    if isinstance(node, nodes.Call):
-        key = question_key(node)
-        if key is not None:
-            found.add(key)
-    return frozenset(found)
 
 
 _NEVER_RAISE = frozenset({"eq", "ne"})  # between any two of these values

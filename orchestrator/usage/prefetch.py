@@ -52,12 +52,15 @@ def _questions(sources: tuple[str, ...]) -> frozenset[Key]:
             tree = parse_condition(source)
         except ConditionError:
             continue  # evaluated lazily, it fails the way it always did
-        calls = [tree] if isinstance(tree, nodes.Call) else []  # find_all skips the root
-        for call in [*calls, *tree.find_all(nodes.Call)]:
-            key = question_key(call)
-            if key is not None:
-                found.add(key)
+        found |= node_questions(tree)
     return frozenset(found)
+
+
+def node_questions(node: nodes.Node) -> frozenset[Key]:
+    """The answer keys of the literal ``usage`` questions in one parsed expression."""
+    calls = [node] if isinstance(node, nodes.Call) else []  # find_all skips the root
+    keys = (question_key(call) for call in [*calls, *node.find_all(nodes.Call)])
+    return frozenset(key for key in keys if key is not None)
 
 
 def prefetch_usage(
