@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -44,10 +44,33 @@ log = logging.getLogger(__name__)
 RESTAMP_UNMOVED_AFTER = timedelta(minutes=1)
 
 
-class CustomerHealth(NamedTuple):
+class HealthRow(Protocol):
     """What rescoring reads of a customer: its tier and sign-up (for band actions), the
     score and band it has now (to store only what moved) and where the relationship stands
-    (:func:`~orchestrator.customers.relationship.relationship_of`)."""
+    (:func:`~orchestrator.customers.relationship.relationship_of`). A :class:`CustomerHealth`
+    read here, or a row the caller read with these columns (an event batch's customers, read
+    under their lock, are rescored as they came: no tuple is built again per customer)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def signed_up_at(self) -> datetime: ...
+    @property
+    def health_score(self) -> int | None: ...
+    @property
+    def health_band(self) -> str | None: ...
+    @property
+    def cancelled_at(self) -> datetime | None: ...
+    @property
+    def exited_at(self) -> datetime | None: ...
+    @property
+    def converted_at(self) -> datetime | None: ...
+
+
+class CustomerHealth(NamedTuple):
+    """A :class:`HealthRow` as rescoring reads it itself."""
 
     id: int
     tier: str
@@ -75,7 +98,7 @@ def rescore_customers(
     cooldown: timedelta,
     now: datetime,
     *,
-    rows: Sequence[CustomerHealth] | None = None,
+    rows: Sequence[HealthRow] | None = None,
     inputs: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Rescored:
     """Score each customer now, store what changed, fire band actions.
@@ -141,7 +164,7 @@ def _read_customers(connection: Connection, customer_ids: Sequence[int]) -> list
 
 def _store(
     connection: Connection,
-    rows: Sequence[CustomerHealth],
+    rows: Sequence[HealthRow],
     results: Mapping[int, HealthScore],
     now: datetime,
 ) -> None:
@@ -321,7 +344,7 @@ def task_signals(
     definition: HealthDefinition,
     now: datetime,
     *,
-    known: Mapping[int, CustomerHealth] | None = None,
+    known: Mapping[int, HealthRow] | None = None,
 ) -> list[int]:
     """At-risk signals (a detractor NPS, a burst of tickets) open a task for the CSM, unless
     the relationship says to step aside. ``known``: the customers as the caller read them

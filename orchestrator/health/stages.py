@@ -31,7 +31,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from jinja2 import nodes
 from sqlalchemy import Connection, select
@@ -61,8 +61,30 @@ from orchestrator.usage.prefetch import Key, prefetch_rest, usage_questions
 log = logging.getLogger(__name__)
 
 
+class StageRow(Protocol):
+    """What the plain rules read of a customer: the columns of ``_PLAIN_COLUMNS``, by name
+    (a :class:`StageFacts`, or a row the caller read with these columns)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def stage_source(self) -> str | None: ...
+    @property
+    def signed_up_at(self) -> datetime: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def health_score(self) -> int | None: ...
+    @property
+    def health_band(self) -> str | None: ...
+
+
 class StageFacts(NamedTuple):
-    """What the plain rules read of a customer: the columns of ``_PLAIN_COLUMNS``, by name."""
+    """A :class:`StageRow` built by a caller (a customer whose score just moved)."""
 
     id: int
     stage: str | None
@@ -80,7 +102,7 @@ def advance_stages(
     lifecycle: Lifecycle,
     now: datetime,
     answered: Mapping[int, Mapping[Key, object]] | None = None,
-    facts: Mapping[int, StageFacts] | None = None,
+    facts: Mapping[int, StageRow] | None = None,
 ) -> list[dict[str, Any]]:
     """Move each customer as far as the rules say; the ``stage_changed`` event rows to store.
     ``answered``: answers to the rules' usage questions the caller has already, as of ``now``;

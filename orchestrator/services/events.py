@@ -24,9 +24,9 @@ from orchestrator.enrollment.stages import STAGE_CHANGED
 from orchestrator.health.inputs import load_inputs, usage_answers
 from orchestrator.health.lifecycle import Lifecycle
 from orchestrator.health.model import HealthDefinition
-from orchestrator.health.rescore import CustomerHealth, rescore_customers, task_signals
+from orchestrator.health.rescore import HealthRow, rescore_customers, task_signals
 from orchestrator.health.score import HealthScore
-from orchestrator.health.stages import StageFacts, advance_stages, stage_questions
+from orchestrator.health.stages import StageFacts, StageRow, advance_stages, stage_questions
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.model import Journey
 from orchestrator.services.tasks import TaskNotifier
@@ -148,11 +148,9 @@ def react(
     health_inputs: Mapping[int, Mapping[str, Any]] = {}
     scores: Mapping[int, HealthScore] = {}
     if rules.health is not None:
-        known = (
-            None
-            if customers is None or moved
-            else {cid: _health_row(customer) for cid, customer in customers.items()}
-        )
+        # The customers as read under their lock are what rescoring reads (HealthRow), unless
+        # the journeys' reactions just wrote their relationship.
+        known: Mapping[int, HealthRow] | None = None if moved else customers
         tasks += task_signals(session, new, rules.health, now, known=known)
         inputs = rules.health.input_events()
         touched = sorted({e.customer_id for e in new if e.name in inputs})
@@ -181,29 +179,18 @@ def react(
     return tasks
 
 
-def _health_row(customer: EventCustomer) -> CustomerHealth:
-    return CustomerHealth(
-        customer.id,
-        customer.tier,
-        customer.signed_up_at,
-        customer.health_score,
-        customer.health_band,
-        customer.cancelled_at,
-        customer.exited_at,
-        customer.converted_at,
-    )
-
-
 def _stage_facts(
     customers: Mapping[int, EventCustomer], scores: Mapping[int, HealthScore]
-) -> dict[int, StageFacts]:
-    facts = {}
-    for cid, c in customers.items():
-        score = scores.get(cid)
-        health = (c.health_score, c.health_band) if score is None else (score.score, score.band)
-        facts[cid] = StageFacts(
-            cid, c.stage, c.stage_source, c.signed_up_at, c.tier, c.plan, *health
-        )
+) -> dict[int, StageRow]:
+    """The customers as the stage rules read them: as locked, with the score just stored
+    where it moved."""
+    facts: dict[int, StageRow] = dict(customers)
+    for cid, score in scores.items():
+        c, health = customers[cid], (score.score, score.band)
+        if health != (c.health_score, c.health_band):
+            facts[cid] = StageFacts(
+                cid, c.stage, c.stage_source, c.signed_up_at, c.tier, c.plan, *health
+            )
     return facts
 
 
@@ -213,7 +200,7 @@ def advance(
     rules: UsageRules,
     now: datetime,
     health_inputs: Mapping[int, Mapping[str, Any]] | None = None,
-    customers: Mapping[int, StageFacts] | None = None,
+    customers: Mapping[int, StageRow] | None = None,
 ) -> None:
     """Move these customers' stages as the lifecycle rules say; the ``stage_changed`` events
     are stored and enter the journeys waiting for them (they move no health score).
