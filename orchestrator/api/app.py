@@ -32,7 +32,9 @@ from orchestrator.runtime import Runtime
 from orchestrator.version import stepmail_version
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, processes: int = 1) -> FastAPI:
+    """The API as one of ``processes`` serving the same port (they share out the slots for
+    large event bodies, ``events.BATCHES_AT_ONCE``)."""
     app = FastAPI(
         title="Stepmail",
         version=stepmail_version(),
@@ -42,7 +44,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.event_groups = events.event_groups(runtime)
-    app.state.batch_slots = events.batch_slots()
+    app.state.batch_slots = events.batch_slots(processes)
     app.state.signup_groups = signup.signup_groups(runtime)
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes

@@ -29,15 +29,19 @@ from orchestrator.usage.events import (
 GROUPED_UP_TO = 10
 GROUP_REQUESTS = 100
 # A larger body is read (parsed, validated) and its events tracked in one of BATCHES_AT_ONCE
-# slots per process; the others wait with their body as bytes, so that a burst of large
-# bodies holds at most this many batches' models and rows (~1,000 models each) at once. The
-# service runs in Python, one thread at a time, so the slots are there to keep the cores busy:
-# while one batch runs Python, the others wait for PostgreSQL (their statements, their commit,
-# or the locks of customers another batch holds). With four, the bench machine's two cores
-# sat ~17% idle; with six 11-16%; with ten 9-11%, and more events/s in six pairs of nine,
-# with no more CPU a batch: young collections have been rare since session 13, so the
-# batches in flight no longer cost scans (bench/README, "Session 13", "Session 25"). 16 kB
-# is ~150 events without properties: more than a grouped request usually sends, and a
+# slots, shared out among the API's processes (`stepmail api --workers N`: each has
+# BATCHES_AT_ONCE / N, rounded up); the others wait with their body as bytes, so that a burst
+# of large bodies holds at most this many batches' models and rows (~1,000 models each) at
+# once. The service runs in Python, one thread at a time, so the slots are there to keep the
+# cores busy: while one batch runs Python, the others wait for PostgreSQL (their statements,
+# their commit, or the locks of customers another batch holds). With four, the bench
+# machine's two cores sat ~17% idle; with six 11-16%; with ten 9-11%, and more events/s in
+# six pairs of nine, with no more CPU a batch: young collections have been rare since session
+# 13, so the batches in flight no longer cost scans (bench/README, "Session 13", "Session
+# 25"). The count is the database's to bear, not a process's: two processes of ten each cost
+# PostgreSQL a quarter more CPU a batch than one of ten, and fewer events/s; two of five gave
+# 7-17% more events/s than one of ten, in four pairs of four (bench/README, "Session 32").
+# 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
 # grouped request over it just leaves its slot once read.
 BATCHES_AT_ONCE = 10
 GATED_FROM_BYTES = 16_384
@@ -115,9 +119,15 @@ async def _track_alone(runtime: Runtime, submission: EventSubmission) -> EventsA
     )
 
 
-def batch_slots() -> asyncio.Semaphore:
-    """The app's slots for large bodies (one set per API process): see BATCHES_AT_ONCE."""
-    return asyncio.Semaphore(BATCHES_AT_ONCE)
+def batch_slots(processes: int = 1) -> asyncio.Semaphore:
+    """The app's slots for large bodies, its share of BATCHES_AT_ONCE as one of
+    ``processes`` API processes."""
+    return asyncio.Semaphore(slots_per_process(processes))
+
+
+def slots_per_process(processes: int) -> int:
+    """BATCHES_AT_ONCE shared out among ``processes``, rounded up (at least one each)."""
+    return max(1, -(-BATCHES_AT_ONCE // max(1, processes)))
 
 
 def event_groups(runtime: Runtime) -> Coalescer[EventSubmission, EventsAccepted]:

@@ -7,6 +7,7 @@ development defaults, and a missing folder or unreachable server stops it with o
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -44,6 +45,8 @@ from orchestrator.startup.gate import (
 )
 
 log = logging.getLogger(__name__)
+# How many processes ``stepmail api --workers N`` started, handed to each in its environment.
+API_PROCESSES_VARIABLE = "_STEPMAIL_API_PROCESSES"
 
 
 def run_all_in_one(settings: Settings) -> None:
@@ -92,6 +95,7 @@ def run_api(settings: Settings, workers: int = 1) -> None:
         serve(app, settings, sock)
         return
     share_process_key()
+    os.environ[API_PROCESSES_VARIABLE] = str(workers)  # each worker's share of the batch slots
     serve_workers(f"{__name__}:api_app", settings, sock, workers)
 
 
@@ -105,7 +109,7 @@ def api_app() -> FastAPI:
     configure_process_logging(settings)
     quiet_uvicorn_access_log()  # set up again: uvicorn's, done before this, is undone
     runtime = build_runtime(settings)
-    app = create_app(runtime)
+    app = create_app(runtime, processes=int(os.environ.get(API_PROCESSES_VARIABLE, "1")))
     app.router.on_shutdown.append(runtime.close)
     ready_to_serve(runtime)
     return app

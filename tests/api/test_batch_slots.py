@@ -1,6 +1,7 @@
-"""Large ``POST /v1/events`` bodies are read and tracked at most ``BATCHES_AT_ONCE`` at a time
-per process (the others wait as bytes, so their models do not weigh on every garbage
-collection), and every such request still gets its own answer or its own 422."""
+"""Large ``POST /v1/events`` bodies are read and tracked at most ``BATCHES_AT_ONCE`` at a time,
+shared out among the API's processes (the others wait as bytes, so their models do not weigh
+on every garbage collection), and every such request still gets its own answer or its own
+422."""
 
 from __future__ import annotations
 
@@ -36,9 +37,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url, api_key=API_KEY)
 
 
-async def post_all(runtime: Runtime, bodies: Sequence[bytes]) -> list[httpx.Response]:
-    """Every body at once, on one app."""
-    transport = httpx.ASGITransport(app=create_app(runtime))
+async def post_all(
+    runtime: Runtime, bodies: Sequence[bytes], processes: int = 1
+) -> list[httpx.Response]:
+    """Every body at once, on one app (one of ``processes``)."""
+    transport = httpx.ASGITransport(app=create_app(runtime, processes=processes))
     async with httpx.AsyncClient(transport=transport, base_url="http://stepmail") as client:
         posts = (client.post("/v1/events", content=body, headers=HEADERS) for body in bodies)
         return await asyncio.wait_for(asyncio.gather(*posts), timeout=120)
@@ -61,9 +64,20 @@ def stored(runtime: Runtime) -> int:
         return int(connection.execute(select(func.count()).select_from(usage_events)).scalar_one())
 
 
+def test_the_slots_are_shared_out_among_the_processes() -> None:
+    """The database bears the batches of every process: N processes hold about as many at
+    once as one, each at least one."""
+    shares = {n: event_routes.slots_per_process(n) for n in (1, 2, 3, 4, 10, 64)}
+    assert shares == {1: 10, 2: 5, 3: 4, 4: 3, 10: 1, 64: 1}
+    assert event_routes.BATCHES_AT_ONCE == 10  # the shares above are of ten
+
+
+@pytest.mark.parametrize("processes", [1, 2])
 def test_large_batches_are_tracked_at_most_batches_at_once_at_a_time(
-    client: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    client: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, processes: int
 ) -> None:
+    """One process holds BATCHES_AT_ONCE large bodies at a time; one of two, half as many."""
+    slots = event_routes.slots_per_process(processes)
     customers = [f"c{n}" for n in range(3)]
     for external_id in customers:
         assert post_signup(client, signup_payload(external_id)).status_code == 202
@@ -83,15 +97,15 @@ def test_large_batches_are_tracked_at_most_batches_at_once_at_a_time(
                 running -= 1
 
     monkeypatch.setattr(event_routes, "track_events", counted)
-    count = event_routes.BATCHES_AT_ONCE + 2  # more than the slots: some must wait
+    count = slots + 2  # more than the slots: some must wait
     bodies = [encoded(batch(f"b{k}", 300, customers)) for k in range(count)]
     assert min(map(len, bodies)) > event_routes.GATED_FROM_BYTES
 
-    answers = asyncio.run(post_all(runtime, bodies))
+    answers = asyncio.run(post_all(runtime, bodies, processes))
 
     assert [a.status_code for a in answers] == [202] * count
     assert [a.json()["stored"] for a in answers] == [300] * count
-    assert most == event_routes.BATCHES_AT_ONCE
+    assert most == slots
     assert stored(runtime) == 300 * count
 
 

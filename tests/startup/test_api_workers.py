@@ -1,6 +1,7 @@
 """``stepmail api --workers N``: the start-up checks run once, in the parent, before any worker
 starts; then N processes serve one port, sharing the key a development process makes for
-itself (so a link or cookie signed by one is good in all)."""
+itself (so a link or cookie signed by one is good in all), each told how many they are (they
+share out the slots for large event bodies)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.processes.serve import API_PROCESSES_VARIABLE
 from orchestrator.settings import PROCESS_KEY_VARIABLE
 from tests.startup.test_preflight import assert_one_line
 from tests.support.processes import BIN, clean_environ, development_env, stepmail
@@ -71,6 +73,7 @@ def test_two_workers_serve_one_port_with_one_key(tmp_path: Path) -> None:
         keys = {_environ(pid).get(PROCESS_KEY_VARIABLE) for pid in servers}
         assert len(keys) == 1 and None not in keys
         assert PROCESS_KEY_VARIABLE not in _environ(process.pid)  # made after the parent started
+        assert {_environ(pid).get(API_PROCESSES_VARIABLE) for pid in servers} == {"2"}
         for _ in range(10):  # new connections: both workers answer
             assert httpx.get(url, headers={"Connection": "close"}).status_code == 200
     finally:
