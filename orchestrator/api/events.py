@@ -40,8 +40,8 @@ GROUP_REQUESTS = 100
 # 13, so the batches in flight no longer cost scans (bench/README, "Session 13", "Session
 # 25"). The count is the database's to bear, not a process's: two processes of ten each cost
 # PostgreSQL a tenth to a fifth more CPU a batch than one of ten, and fewer events/s in four
-# pairs of four; two of five gave more events/s than one of ten in nine pairs of eleven
-# (bench/README, "Session 32").
+# pairs of four; two of five gave more events/s than one of ten in thirteen pairs of
+# seventeen, and than two of ten in four of four (bench/README, "Session 32").
 # 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
 # grouped request over it just leaves its slot once read.
 BATCHES_AT_ONCE = 10
