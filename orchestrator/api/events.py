@@ -127,8 +127,8 @@ def batch_slots(processes: int = 1) -> asyncio.Semaphore:
 
 
 def slots_per_process(processes: int) -> int:
-    """BATCHES_AT_ONCE shared out among ``processes``, rounded up (at least one each)."""
-    return max(1, -(-BATCHES_AT_ONCE // max(1, processes)))
+    """BATCHES_AT_ONCE shared out among ``processes``, rounded up (so at least one each)."""
+    return -(-BATCHES_AT_ONCE // max(1, processes))
 
 
 def event_groups(runtime: Runtime) -> Coalescer[EventSubmission, EventsAccepted]:
