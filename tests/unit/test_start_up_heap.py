@@ -72,7 +72,7 @@ def test_an_api_process_collects_its_young_generation_less_often(
     built = SimpleNamespace(close=None, read_definitions=lambda sends_only: None)
     monkeypatch.setattr(serve, "build_runtime", lambda settings: built)
     app = SimpleNamespace(router=SimpleNamespace(on_shutdown=[]))
-    monkeypatch.setattr(serve, "create_app", lambda runtime: app)
+    monkeypatch.setattr(serve, "create_app", lambda runtime, processes=1: app)
     monkeypatch.setattr(
         "orchestrator.processes.log_hygiene.configure_process_logging", lambda settings: None
     )
