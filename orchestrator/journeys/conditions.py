@@ -12,9 +12,15 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ConditionError
+from orchestrator.guards.jinja_nesting import MESSAGE, BoundedNesting
 from orchestrator.journeys.yaml_files import did_you_mean
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+class _ConditionSandbox(BoundedNesting, ImmutableSandboxedEnvironment):
+    """The immutable sandbox, reporting a condition nested too deeply as a syntax error."""
+
+
+_ENV = _ConditionSandbox(undefined=StrictUndefined)
 
 
 @lru_cache(maxsize=1024)
@@ -23,8 +29,20 @@ def compile_condition(source: str) -> Any:
     try:
         return _ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
+        if exc.message == MESSAGE:  # past what Python compiles (guards/jinja_nesting.py)
+            raise ConditionError(_too_deep(source)) from None
         reason = _unknown_filter_or_test(source) or exc.message
         raise ConditionError(f"invalid condition {source!r}: {reason}") from None
+    except _TOO_DEEP:  # the parser's recursion, which compile_expression does not catch
+        raise ConditionError(_too_deep(source)) from None
+
+
+_TOO_DEEP = (RecursionError, MemoryError)
+
+
+def _too_deep(source: str) -> str:
+    shown = source if len(source) <= 200 else f"{source[:60]}… ({len(source):,} characters)"
+    return f"invalid condition {shown!r}: {MESSAGE}"
 
 
 def _unknown_filter_or_test(source: str) -> str | None:
@@ -51,6 +69,8 @@ def parse_condition(source: str) -> nodes.Expr:
             parser.fail(f"unexpected {parser.stream.current.value!r} after the expression")
     except TemplateSyntaxError as exc:
         raise ConditionError(f"invalid condition {source!r}: {exc.message}") from None
+    except _TOO_DEEP:
+        raise ConditionError(_too_deep(source)) from None
     return expression
 
 

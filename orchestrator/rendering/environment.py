@@ -30,6 +30,7 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
+from orchestrator.guards.jinja_nesting import BoundedNesting
 from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 
@@ -105,7 +106,7 @@ def escape_output(value: Any) -> str:
 _OUTPUT_ESCAPE = f"from {__name__} import {escape_output.__name__} as escape"
 
 
-class MailSandbox(ImmutableSandboxedEnvironment):
+class MailSandbox(BoundedNesting, ImmutableSandboxedEnvironment):
     """The immutable sandbox, with shorter ways to the lookups mail templates make most, each
     giving what the sandbox's own checks give:
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound, TemplateSyntaxError, meta
 
+from orchestrator.guards.jinja_nesting import BoundedNesting
 from orchestrator.journeys.model import ALL_TIERS, Journey
 from orchestrator.rendering.css import STYLESHEET, Stylesheet
 from orchestrator.rendering.environment import mail_environment
@@ -88,7 +89,7 @@ def _add_references(found: dict[str, str], templates_dir: Path) -> None:
                 queue.append(reference)
 
 
-_PARSER = Environment(autoescape=True)  # parsing only: nothing is rendered with it
+_PARSER = BoundedNesting(autoescape=True)  # parsing only: nothing is rendered with it
 
 
 @functools.lru_cache(maxsize=2048)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
+
+from orchestrator.guards.jinja_nesting import BoundedNesting
 
 TEMPLATE_SUFFIXES = (".html", ".txt")
 # The host of every link a sample attribute carries: not a link an author wrote, so
@@ -47,7 +48,7 @@ def variants(tested: dict[str, Any]) -> list[Variant]:
 
 def tested_attributes(templates_dir: Path) -> dict[str, Any]:
     """Every customer attribute a template reads, with a sample value for it."""
-    parser = SandboxedEnvironment()
+    parser = BoundedNesting()  # parsing only: nothing is rendered with it
     found: dict[str, Any] = {}
     for path in sorted(templates_dir.rglob("*")):
         if path.suffix not in TEMPLATE_SUFFIXES or not path.is_file():

@@ -377,6 +377,44 @@ def test_a_file_nested_thousands_deep_or_huge_is_one_line(env: dict[str, str], n
     assert f"{path}: larger than 2 MiB" in problems
 
 
+LONG_CHAIN = " and ".join(f"usage.count('login') > {n}" for n in range(300))
+DEEP_PARENTHESES = "not (" * 100 + "usage.seen('login')" + ")" * 100
+
+
+@pytest.mark.parametrize("condition", [LONG_CHAIN, DEEP_PARENTHESES])
+def test_a_condition_nested_past_what_python_compiles_is_one_line(
+    env: dict[str, str], condition: str
+) -> None:
+    """Three hundred parts joined by ``and`` (Python's parser allows 200 nested parentheses)
+    or a hundred nested ones (Jinja's parser recursing past Python's limit) were a
+    traceback."""
+    line = edit(journey(env), "not usage.seen('report_created')", condition)
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{journey(env)}:{line}: steps.4.when: invalid condition ")
+    assert "nested too deeply to compile" in problem
+    assert len(problem) < 400  # the condition is cut short, not printed whole
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "{% if " + " and ".join(["customer.name"] * 300) + " %}x{% endif %}",  # Python's limit
+        "{{ " + "(" * 150 + "customer.name" + ")" * 150 + " }}",  # Jinja's parser recursing
+        "{% for a in [1] %}" * 25 + "x" + "{% endfor %}" * 25,  # 20 nested blocks in Python
+    ],
+)
+def test_a_template_nested_past_what_python_compiles_names_its_line(
+    env: dict[str, str], nested: str
+) -> None:
+    path = template(env, "onboarding/faq.low.en.html")
+    line = edit(path, "{% block content %}\n", "{% block content %}\n\n\n" + nested + "\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(f"{path}:{line + 3}: nested too deeply to compile")
+
+
 def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
     """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
     line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")
