@@ -5,10 +5,10 @@ The lifecycle rules run for every customer an event batch touches. Through the J
 each customer costs a context (the customer as a dict, its attributes, usage and health
 objects) and the sandbox's checks on every attribute and call: ~50 µs a customer, most of a
 batch's stage-rule time. The rules themselves only compare a few numbers, so a rule whose
-syntax tree is made only of the nodes below is turned, once per process, into nested closures
-that do exactly what Jinja's compiled code does with those nodes (Python's ``and``, ``or``,
-``not``, comparisons and conditional expressions; Jinja adds nothing to them, the sandbox
-intercepts no operator), reading:
+syntax tree is made only of the nodes below is compiled, once per process, into one Python
+function that does exactly what Jinja's compiled code does with those nodes (Python's
+``and``, ``or``, ``not``, comparisons and conditional expressions; Jinja adds nothing to them,
+the sandbox intercepts no operator), reading:
 
 - the names ``tier``, ``plan``, ``stage``, ``days_since_signup``, ``days_since_enrollment``;
 - ``health.score`` and ``health.band``;
@@ -24,8 +24,10 @@ applies the listed operators to them; it looks up no attribute, calls no functio
 input, and has no arithmetic (so no ``'x' * 10 ** 9``). Any other node (a filter, a test, an
 attribute of ``customer`` or ``attributes``, a computed usage argument, a name it does not
 list) makes the whole translation None, and the caller runs the sandboxed expression as
-before. Step conditions and templates, which authors write in the console and mail files, are
-never translated: only the lifecycle rules use this.
+before. No text of the rule is in the function's source (:class:`_Source`): its literals and
+questions are constants the function holds, so a rule cannot write code, only values. Step
+conditions and templates, which authors write in the console and mail files, are never
+translated: only the lifecycle rules use this.
 
 A translated rule that raises (comparing ``None >= 70``, as Jinja would raise too) is not
 judged here: the caller runs that customer through the sandbox, which raises the same error
@@ -34,7 +36,6 @@ and reports it the way it always did.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from itertools import pairwise
@@ -43,7 +44,7 @@ from typing import Any
 from jinja2 import nodes
 
 from orchestrator.errors import ConditionError
-from orchestrator.journeys.conditions import parse_condition
+from orchestrator.journeys.conditions import compile_condition, parse_condition
 from orchestrator.usage.prefetch import Key, node_questions, question_key
 
 # What a translated rule reads: the customer's plain values by name (``NAMES``, plus
@@ -53,16 +54,15 @@ Answers = Mapping[Key, object]
 PlainRule = Callable[[Values, Answers], Any]
 
 NAMES = frozenset({"tier", "plan", "stage", "days_since_signup", "days_since_enrollment"})
-_HEALTH = frozenset({"score", "band"})
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "gteq": operator.ge,
-    "lt": operator.lt,
-    "lteq": operator.le,
-    "in": lambda a, b: a in b,
-    "notin": lambda a, b: a not in b,
+_COMPARE = {
+    "eq": "==",
+    "ne": "!=",
+    "gt": ">",
+    "gteq": ">=",
+    "lt": "<",
+    "lteq": "<=",
+    "in": "in",
+    "notin": "not in",
 }
 _LITERAL = (bool, int, float, str, type(None))
 
@@ -76,100 +76,123 @@ def plain_rule(source: str) -> PlainRule | None:
     """``source`` as a plain function, or None when it uses anything not listed above (or
     does not parse: the sandbox reports that)."""
     try:
-        return _translate(parse_condition(source))
-    except (ConditionError, _Unsupported):
+        compile_condition(source)  # only what the sandbox runs
+        tree = parse_condition(source)
+        code = _Source()
+        code.functions.append(f"def rule(v, a):\n    return {code.value(tree)}")
+        return code.build("rule")
+    except (ConditionError, _Unsupported, *_TOO_DEEP):
         return None
 
 
-def _translate(node: nodes.Node) -> PlainRule:
-    if isinstance(node, nodes.Const) and isinstance(node.value, _LITERAL):
-        value = node.value
-        return lambda _v, _a: value
-    if isinstance(node, nodes.Tuple | nodes.List):
-        items = [_literal(item) for item in node.items]
-        constant: Any = tuple(items) if isinstance(node, nodes.Tuple) else items
-        if isinstance(node, nodes.List):  # a fresh list each time, as Jinja builds one
-            return lambda _v, _a: list(constant)
-        return lambda _v, _a: constant
-    if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in NAMES:
-        name = node.name
-        return lambda v, _a: v[name]
-    if (
-        isinstance(node, nodes.Getattr)
-        and isinstance(node.node, nodes.Name)
-        and node.node.name == "health"
-        and node.attr in _HEALTH
-    ):
-        field = f"health.{node.attr}"
-        return lambda v, _a: v[field]
-    if isinstance(node, nodes.Call):
-        return _usage_call(node)
-    if isinstance(node, nodes.And):
-        left, right = _translate(node.left), _translate(node.right)
-        return lambda v, a: left(v, a) and right(v, a)
-    if isinstance(node, nodes.Or):
-        left, right = _translate(node.left), _translate(node.right)
-        return lambda v, a: left(v, a) or right(v, a)
-    if isinstance(node, nodes.Not):
-        inner = _translate(node.node)
-        return lambda v, a: not inner(v, a)
-    if isinstance(node, nodes.Neg):
-        negated = _translate(node.node)
-        return lambda v, a: -negated(v, a)
-    if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
-        test, then, other = _translate(node.test), _translate(node.expr1), _translate(node.expr2)
-        return lambda v, a: then(v, a) if test(v, a) else other(v, a)
-    if isinstance(node, nodes.Compare):
-        return _compare(node)
-    raise _Unsupported(type(node).__name__)
+class _Source:
+    """The Python source of one rule's functions, and the constants it names.
+
+    Nothing the rule says becomes source text: every value taken from it (a literal, a usage
+    question's key) is a constant ``_cN`` of the functions' namespace, and a customer value
+    is read by a subscript this module spells (``_READ``). So the source is made only of this
+    class's identifiers and Python's operators, whatever the rule holds, and the functions it
+    defines see no builtins but the few named in :meth:`build`."""
+
+    def __init__(self) -> None:
+        self.constants: dict[str, object] = {}
+        self.functions: list[str] = []
+        self._names = 0
+
+    def fresh(self, prefix: str) -> str:
+        """A name not used before in this source."""
+        self._names += 1
+        return f"{prefix}{self._names}"
+
+    def constant(self, value: object) -> str:
+        name = self.fresh("_c")
+        self.constants[name] = value
+        return name
+
+    def value(self, node: nodes.Node) -> str:
+        """``node``'s value as an expression of ``v`` (the customer's values) and ``a`` (its
+        answers): the operators Jinja's compiled code applies to these nodes."""
+        if isinstance(node, nodes.Const) and isinstance(node.value, _LITERAL):
+            return self.constant(node.value)
+        if isinstance(node, nodes.Tuple | nodes.List):
+            items = self.constant(tuple(_literal(item) for item in node.items))
+            return f"list({items})" if isinstance(node, nodes.List) else items  # a fresh list
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in _READ:
+            return _READ[node.name]
+        if (
+            isinstance(node, nodes.Getattr)
+            and isinstance(node.node, nodes.Name)
+            and node.node.name == "health"
+            and f"health.{node.attr}" in _READ
+        ):
+            return _READ[f"health.{node.attr}"]
+        if isinstance(node, nodes.Call):
+            return self._usage_call(node)
+        if isinstance(node, nodes.And | nodes.Or):  # a and b and c: (a and b) and c, flat
+            joiner = " and " if isinstance(node, nodes.And) else " or "
+            return f"({joiner.join(self.value(part) for part in _chain(node, type(node)))})"
+        if isinstance(node, nodes.Not):
+            return f"(not {self.value(node.node)})"
+        if isinstance(node, nodes.Neg):
+            return f"(-{self.value(node.node)})"
+        if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+            test, then = self.value(node.test), self.value(node.expr1)
+            return f"({then} if {test} else {self.value(node.expr2)})"
+        if isinstance(node, nodes.Compare):
+            return self._compare(node)
+        raise _Unsupported(type(node).__name__)
+
+    def _compare(self, node: nodes.Compare) -> str:
+        """``a < b <= c`` as Python chains it: each operand evaluated once, stop at the first
+        false comparison (as Jinja compiles it)."""
+        parts = [self.value(node.expr)]
+        for operand in node.ops:
+            if operand.op not in _COMPARE:
+                raise _Unsupported(operand.op)
+            parts += [_COMPARE[operand.op], self.value(operand.expr)]
+        return f"({' '.join(parts)})"
+
+    def _usage_call(self, node: nodes.Call) -> str:
+        """A literal ``usage.count/seen/weeks_with`` question: its prefetched answer, as
+        :class:`~orchestrator.usage.facts.UsageFacts` would give it."""
+        key = question_key(node)
+        if key is None:
+            raise _Unsupported("usage call")
+        assert isinstance(node.node, nodes.Getattr)
+        answer = f"a[{self.constant(key)}]"
+        return {"count": f"int({answer})", "seen": f"bool({answer})"}.get(node.node.attr, answer)
+
+    def build(self, name: str) -> Callable[..., Any]:
+        """The function ``name`` of the source, compiled; raises SyntaxError, RecursionError
+        or MemoryError for a rule nested past what Python compiles."""
+        namespace: dict[str, Any] = {
+            "__builtins__": {},
+            "int": int,
+            "bool": bool,
+            "list": list,
+            "Exception": Exception,
+            "U": UNDECIDED,
+            **self.constants,
+        }
+        code = compile("\n".join(self.functions), "<lifecycle rule>", "exec")
+        exec(code, namespace)  # noqa: S102 (no text of the rule is in the source: see above)
+        function: Callable[..., Any] = namespace[name]
+        return function
+
+
+# How a customer value is read, by the name a rule gives it (all a rule may read of one).
+_READ = {
+    **{name: f"v[{name!r}]" for name in sorted(NAMES)},
+    "health.score": "v['health.score']",
+    "health.band": "v['health.band']",
+}
+_TOO_DEEP = (SyntaxError, RecursionError, MemoryError)  # nesting past what Python compiles
 
 
 def _literal(node: nodes.Node) -> Any:
     if isinstance(node, nodes.Const) and isinstance(node.value, _LITERAL):
         return node.value
     raise _Unsupported(type(node).__name__)
-
-
-def _compare(node: nodes.Compare) -> PlainRule:
-    """``a < b <= c`` as Python chains it: each operand evaluated once, stop at the first
-    false comparison."""
-    first = _translate(node.expr)
-    steps = []
-    for operand in node.ops:
-        if operand.op not in _COMPARE:
-            raise _Unsupported(operand.op)
-        steps.append((_COMPARE[operand.op], _translate(operand.expr)))
-    if len(steps) == 1:
-        ((compare, second),) = steps
-        return lambda v, a: compare(first(v, a), second(v, a))
-
-    def chained(v: Values, a: Answers) -> Any:
-        left = first(v, a)
-        result: Any = True
-        for compare, operand in steps:
-            right = operand(v, a)
-            result = compare(left, right)
-            if not result:
-                return result
-            left = right
-        return result
-
-    return chained
-
-
-def _usage_call(node: nodes.Call) -> PlainRule:
-    """A literal ``usage.count/seen/weeks_with`` question: its prefetched answer, as
-    :class:`~orchestrator.usage.facts.UsageFacts` would give it."""
-    key = question_key(node)
-    if key is None:
-        raise _Unsupported("usage call")
-    assert isinstance(node.node, nodes.Getattr)
-    method = node.node.attr
-    if method == "count":
-        return lambda _v, a: int(a[key])  # type: ignore[call-overload]
-    if method == "seen":
-        return lambda _v, a: bool(a[key])
-    return lambda _v, a: a[key]
 
 
 # --- Deciding a rule before every answer is at hand -------------------------------------------
@@ -202,62 +225,58 @@ def decided_rule(source: str) -> DecidedRule | None:
     """``source``'s truth from the answers given (a missing key: not known), or None where
     :func:`plain_rule` is None."""
     try:
+        compile_condition(source)  # only what the sandbox runs
         tree = parse_condition(source)
-        _translate(tree)  # the same shapes only
-        return _guarded(_truth(tree))
-    except (ConditionError, _Unsupported):
+        code = _DecidedSource()
+        code.value(tree)  # the same shapes only
+        truth = code.truth(tree)
+        code.functions.append(
+            "def decided(v, a):\n"
+            "    try:\n"
+            f"        return {truth}\n"
+            "    except Exception:\n"  # the plain rule raises too, or not: read all, then see
+            "        return U"
+        )
+        return code.build("decided")
+    except (ConditionError, _Unsupported, *_TOO_DEEP):
         return None
 
 
-def _guarded(truth: DecidedRule) -> DecidedRule:
-    def decided(v: Values, a: Answers) -> Any:
-        try:
-            return truth(v, a)
-        except Exception:  # the plain rule raises too, or not: read everything, then see
-            return UNDECIDED
+class _DecidedSource(_Source):
+    """A rule's source with its truth in three values: True, False or ``U`` (UNDECIDED)."""
 
-    return decided
+    def truth(self, node: nodes.Node) -> str:
+        """An expression giving the truth of ``node``'s value from the answers in ``a``."""
+        if isinstance(node, nodes.And | nodes.Or):
+            return self._chain_function(node)
+        if isinstance(node, nodes.Not):
+            inner, held = self.truth(node.node), self.fresh("_held")
+            return f"(U if ({held} := {inner}) is U else not {held})"
+        value = self.value(node)
+        keys = node_questions(node)
+        if not keys:
+            return f"bool({value})"
+        if len(keys) == 1:
+            (key,) = keys
+            return f"(bool({value}) if {self.constant(key)} in a else U)"
+        return f"(bool({value}) if {self.constant(keys)} <= a.keys() else U)"
 
-
-def _truth(node: nodes.Node) -> DecidedRule:
-    """True, False or UNDECIDED: the truth of ``node``'s value."""
-    if isinstance(node, nodes.And | nodes.Or):
-        kind = type(node)
-        parts = [(_truth(part), _cannot_raise(part)) for part in _chain(node, kind)]
-        settles = kind is nodes.Or  # the truth of a part that settles the whole: or/True
-
-        def joined(v: Values, a: Answers) -> Any:
-            # Python evaluates the parts in turn up to the first that settles the whole. An
-            # undecided part that cannot raise is passed over: whether it settles the whole
-            # or not, a later part known to settle it settles it the same way.
-            passed_over = False
-            for truth_of, cannot_raise in parts:
-                truth = truth_of(v, a)
-                if truth is settles:
-                    return settles
-                if truth is UNDECIDED:
-                    if not cannot_raise:
-                        return UNDECIDED
-                    passed_over = True
-            return UNDECIDED if passed_over else not settles
-
-        return joined
-    if isinstance(node, nodes.Not):
-        inner = _truth(node.node)
-
-        def negated(v: Values, a: Answers) -> Any:
-            truth = inner(v, a)
-            return truth if truth is UNDECIDED else not truth
-
-        return negated
-    value = _translate(node)
-    keys = node_questions(node)
-    if not keys:
-        return lambda v, a: bool(value(v, a))
-    if len(keys) == 1:
-        (key,) = keys
-        return lambda v, a: bool(value(v, a)) if key in a else UNDECIDED
-    return lambda v, a: bool(value(v, a)) if keys <= a.keys() else UNDECIDED
+    def _chain_function(self, node: nodes.And | nodes.Or) -> str:
+        """A function of its own for ``a and b and c`` (or ``or``), called where the chain
+        stands: Python evaluates the parts in turn up to the first that settles the whole.
+        An undecided part that cannot raise is passed over: whether it settles the whole or
+        not, a later part known to settle it settles it the same way."""
+        settles = isinstance(node, nodes.Or)  # the truth of a part that settles the whole
+        name = self.fresh("_chain")
+        lines = [f"def {name}(v, a):", "    passed = False"]
+        for part in _chain(node, type(node)):
+            lines.append(f"    t = {self.truth(part)}")
+            lines.append(f"    if t is {settles}: return {settles}")
+            undecided = "passed = True" if _cannot_raise(part) else "return U"
+            lines.append(f"    if t is U: {undecided}")
+        lines.append(f"    return U if passed else {not settles}")
+        self.functions.append("\n".join(lines))
+        return f"{name}(v, a)"
 
 
 def _chain(node: nodes.Node, kind: type[nodes.Node]) -> list[nodes.Node]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.errors import ConditionError
 from orchestrator.health.lifecycle import load_lifecycle
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.usage.facts import HealthFacts, UsageFacts
@@ -225,3 +226,58 @@ def test_random_rules_decided_early_are_what_they_give_with_every_answer() -> No
             decided_some += 1
             assert same, (source, decision, case)
     assert decided_some > 1000  # the rules were decided often enough to mean something
+
+
+def test_random_rules_give_what_the_sandbox_gives() -> None:
+    draw = random.Random(20261204)
+    compared = 0
+    for _ in range(150):
+        source = random_rule(draw)
+        rule = plain_rule(source)
+        if rule is None:
+            continue
+        for values, answers in contexts([source]):
+            plain = outcome(lambda v=values, a=answers, r=rule: r(v, a))
+            jinja = outcome(lambda v=values, a=answers, s=source: sandboxed(s, v, a))
+            assert plain == jinja, (source, values, answers)
+            assert type(plain[1]) is type(jinja[1])
+            compared += 1
+    assert compared > 5000
+
+
+HOSTILE = "plan == '\\'); import os #' or tier == \"x\\ny\\x00\" or stage in ('__import__',)"
+
+
+def test_no_text_of_a_rule_becomes_code() -> None:
+    """A rule's literals are values the function holds, never source it runs: text that
+    would close a string and run a statement compares as text, as in the sandbox."""
+    rule, decided = plain_rule(HOSTILE), decided_rule(HOSTILE)
+    assert rule is not None and decided is not None
+    for values, answers in contexts([HOSTILE]):
+        for plan in ("'); import os #", "pro"):
+            values = {**values, "plan": plan}
+            assert outcome(lambda v=values, a=answers: rule(v, a)) == outcome(
+                lambda v=values, a=answers: sandboxed(HOSTILE, v, a)
+            )
+            assert decided(values, answers) is bool(rule(values, answers))
+    for function in (rule, decided):
+        text = [const for const in function.__code__.co_consts if isinstance(const, str)]
+        assert not any("import" in const or "\n" in const for const in text), text
+
+
+def test_a_long_chain_runs_as_one_expression() -> None:
+    """A hundred and fifty parts joined by ``and`` compile flat (not nested as Jinja nests
+    them) and give the sandbox's value; three hundred, past what Jinja compiles, stay with
+    the sandbox, which refuses them."""
+    source = " and ".join(f"usage.count('login') > {n}" for n in range(150))
+    rule, decided = plain_rule(source), decided_rule(source)
+    assert rule is not None and decided is not None
+    for logins in (0, 75, 150):
+        answers: dict[Any, object] = {("count", "login", None): logins}
+        values = contexts([source])[0][0]
+        assert rule(values, answers) == sandboxed(source, values, answers)
+        assert decided(values, answers) is (logins == 150)
+    too_long = " and ".join(f"usage.count('login') > {n}" for n in range(300))
+    assert plain_rule(too_long) is None and decided_rule(too_long) is None
+    with pytest.raises(ConditionError, match="nested too deeply"):
+        compile_condition(too_long)
