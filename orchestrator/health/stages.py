@@ -227,13 +227,13 @@ def _settled(
     """What :func:`_furthest_plain` gives once every answer is read, from the answers
     ``known`` already; UNDECIDED when that needs more (or a rule fails: it is run in full
     and fails as it always did)."""
-    values = _plain_values(row, now)
+    days = _days_since_signup(row, now)
     stages = lifecycle.stages
     for index in range(len(stages) - 1, rank.get(row.stage, -1), -1):
         rule = rules[index]
         if rule is None:
             return stages[index]
-        truth = rule(values, known)
+        truth = rule(row, days, known)
         if truth is UNDECIDED or truth:
             return UNDECIDED if truth is UNDECIDED else stages[index]
     return None
@@ -249,27 +249,18 @@ def _furthest_plain(
 ) -> Stage | None:
     """What :func:`_furthest` gives, from the plain rules: the furthest later stage whose rule
     holds, or the first stage (no rule) for a customer with none; raises what a rule raises."""
-    values = _plain_values(row, now)
+    days = _days_since_signup(row, now)
     stages = lifecycle.stages
     for index in range(len(stages) - 1, rank.get(row.stage, -1), -1):
         rule = rules[index]
-        if rule is None or rule(values, answers):
+        if rule is None or rule(row, days, answers):
             return stages[index]
     return None
 
 
-def _plain_values(row: Any, now: datetime) -> dict[str, Any]:
-    """What a plain rule reads of the customer, by name."""
-    days = max(0, (now - row.signed_up_at).days)
-    return {
-        "tier": row.tier,
-        "plan": row.plan,
-        "stage": row.stage,
-        "days_since_signup": days,
-        "days_since_enrollment": days,
-        "health.score": row.health_score,
-        "health.band": row.health_band,
-    }
+def _days_since_signup(row: StageRow, now: datetime) -> int:
+    """What a plain rule reads as ``days_since_signup`` (the customer's row gives the rest)."""
+    return max(0, (now - row.signed_up_at).days)
 
 
 def stage_questions(lifecycle: Lifecycle) -> frozenset[Key]:

@@ -19,9 +19,10 @@ the sandbox intercepts no operator), reading:
 
 Why this keeps the sandbox's guarantee: the sandbox exists so that a condition can read data
 but never reach into Python (attributes, methods, globals). The translated function can do
-strictly less than the sandboxed one: it reads named values from a dict the caller filled and
-applies the listed operators to them; it looks up no attribute, calls no function of the
-input, and has no arithmetic (so no ``'x' * 10 ** 9``). Any other node (a filter, a test, an
+strictly less than the sandboxed one: it reads five fixed columns of the customer's row
+(:class:`CustomerValues`), its days since signup and its answers, and applies the listed
+operators to them; it looks up no attribute the rule names, calls no function of the input,
+and has no arithmetic (so no ``'x' * 10 ** 9``). Any other node (a filter, a test, an
 attribute of ``customer`` or ``attributes``, a computed usage argument, a name it does not
 list) makes the whole translation None, and the caller runs the sandboxed expression as
 before. No text of the rule is in the function's source (:class:`_Source`): its literals and
@@ -39,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import nodes
 
@@ -47,11 +48,26 @@ from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import compile_condition, parse_condition
 from orchestrator.usage.prefetch import Key, node_questions, question_key
 
-# What a translated rule reads: the customer's plain values by name (``NAMES``, plus
-# "health.score" / "health.band"), and its prefetched usage answers by key.
-Values = Mapping[str, Any]
+
+class CustomerValues(Protocol):
+    """What a translated rule reads of the customer (with its days since signup, given
+    apart): a row or tuple with these columns."""
+
+    @property
+    def tier(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def health_score(self) -> int | None: ...
+    @property
+    def health_band(self) -> str | None: ...
+
+
+# A translated rule: f(the customer, its days since signup, its prefetched answers by key).
 Answers = Mapping[Key, object]
-PlainRule = Callable[[Values, Answers], Any]
+PlainRule = Callable[[CustomerValues, int, Answers], Any]
 
 NAMES = frozenset({"tier", "plan", "stage", "days_since_signup", "days_since_enrollment"})
 _COMPARE = {
@@ -79,7 +95,7 @@ def plain_rule(source: str) -> PlainRule | None:
         compile_condition(source)  # only what the sandbox runs
         tree = parse_condition(source)
         code = _Source()
-        code.functions.append(f"def rule(v, a):\n    return {code.value(tree)}")
+        code.functions.append(f"def rule(r, d, a):\n    return {code.value(tree)}")
         return code.build("rule")
     except (ConditionError, _Unsupported, *_TOO_DEEP):
         return None
@@ -90,7 +106,7 @@ class _Source:
 
     Nothing the rule says becomes source text: every value taken from it (a literal, a usage
     question's key) is a constant ``_cN`` of the functions' namespace, and a customer value
-    is read by a subscript this module spells (``_READ``). So the source is made only of this
+    is read by an expression this module spells (``_READ``). So the source is made only of this
     class's identifiers and Python's operators, whatever the rule holds, and the functions it
     defines see no builtins but the few named in :meth:`build`."""
 
@@ -110,8 +126,8 @@ class _Source:
         return name
 
     def value(self, node: nodes.Node) -> str:
-        """``node``'s value as an expression of ``v`` (the customer's values) and ``a`` (its
-        answers): the operators Jinja's compiled code applies to these nodes."""
+        """``node``'s value as an expression of ``r`` (the customer), ``d`` (its days since
+        signup) and ``a`` (its answers): the operators Jinja's compiled code applies."""
         if isinstance(node, nodes.Const) and isinstance(node.value, _LITERAL):
             return self.constant(node.value)
         if isinstance(node, nodes.Tuple | nodes.List):
@@ -182,9 +198,13 @@ class _Source:
 
 # How a customer value is read, by the name a rule gives it (all a rule may read of one).
 _READ = {
-    **{name: f"v[{name!r}]" for name in sorted(NAMES)},
-    "health.score": "v['health.score']",
-    "health.band": "v['health.band']",
+    "tier": "r.tier",
+    "plan": "r.plan",
+    "stage": "r.stage",
+    "days_since_signup": "d",
+    "days_since_enrollment": "d",  # a lifecycle rule is about the customer, not an enrollment
+    "health.score": "r.health_score",
+    "health.band": "r.health_band",
 }
 _TOO_DEEP = (SyntaxError, RecursionError, MemoryError)  # nesting past what Python compiles
 
@@ -217,7 +237,7 @@ class _Undecided:
 
 
 UNDECIDED: Any = _Undecided()
-DecidedRule = Callable[[Values, Answers], Any]  # True, False or UNDECIDED
+DecidedRule = Callable[[CustomerValues, int, Answers], Any]  # True, False or UNDECIDED
 
 
 @lru_cache(maxsize=256)
@@ -231,7 +251,7 @@ def decided_rule(source: str) -> DecidedRule | None:
         code.value(tree)  # the same shapes only
         truth = code.truth(tree)
         code.functions.append(
-            "def decided(v, a):\n"
+            "def decided(r, d, a):\n"
             "    try:\n"
             f"        return {truth}\n"
             "    except Exception:\n"  # the plain rule raises too, or not: read all, then see
@@ -268,7 +288,7 @@ class _DecidedSource(_Source):
         not, a later part known to settle it settles it the same way."""
         settles = isinstance(node, nodes.Or)  # the truth of a part that settles the whole
         name = self.fresh("_chain")
-        lines = [f"def {name}(v, a):", "    passed = False"]
+        lines = [f"def {name}(r, d, a):", "    passed = False"]
         for part in _chain(node, type(node)):
             lines.append(f"    t = {self.truth(part)}")
             lines.append(f"    if t is {settles}: return {settles}")
@@ -276,7 +296,7 @@ class _DecidedSource(_Source):
             lines.append(f"    if t is U: {undecided}")
         lines.append(f"    return U if passed else {not settles}")
         self.functions.append("\n".join(lines))
-        return f"{name}(v, a)"
+        return f"{name}(r, d, a)"
 
 
 def _chain(node: nodes.Node, kind: type[nodes.Node]) -> list[nodes.Node]:

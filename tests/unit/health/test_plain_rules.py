@@ -10,15 +10,16 @@ import itertools
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from orchestrator.errors import ConditionError
 from orchestrator.health.lifecycle import load_lifecycle
 from orchestrator.journeys.conditions import compile_condition
+from orchestrator.usage import plain_conditions
 from orchestrator.usage.facts import HealthFacts, UsageFacts
-from orchestrator.usage.plain_conditions import UNDECIDED, decided_rule, plain_rule
+from orchestrator.usage.plain_conditions import UNDECIDED
 from orchestrator.usage.prefetch import usage_questions
 from tests.support.environment import ROOT
 
@@ -56,6 +57,43 @@ SANDBOX_ONLY = [
     "plan ~ 'x'",
     "plan ==",
 ]
+
+
+class Customer(NamedTuple):
+    """The columns a translated rule reads of a customer's row."""
+
+    tier: str
+    plan: str
+    stage: str | None
+    health_score: int | None
+    health_band: str | None
+
+
+def as_called(rule: Any) -> Any:
+    """A translated rule called as these tests call it: (values by name, answers)."""
+    if rule is None:
+        return None
+
+    def called(values: dict[str, Any], answers: Any) -> Any:
+        customer = Customer(
+            values["tier"],
+            values["plan"],
+            values["stage"],
+            values["health.score"],
+            values["health.band"],
+        )
+        assert values["days_since_enrollment"] == values["days_since_signup"]
+        return rule(customer, values["days_since_signup"], answers)
+
+    return called
+
+
+def plain_rule(source: str) -> Any:
+    return as_called(plain_conditions.plain_rule(source))
+
+
+def decided_rule(source: str) -> Any:
+    return as_called(plain_conditions.decided_rule(source))
 
 
 def contexts(sources: list[str]) -> list[tuple[dict[str, Any], dict[Any, object]]]:
@@ -177,7 +215,9 @@ def test_a_part_that_could_raise_is_never_passed_over() -> None:
     risky = decided_rule("plan > usage.count('login') and days_since_signup > 100")
     safe = decided_rule("usage.count('login') > 3 and days_since_signup > 100")
     assert risky is not None and safe is not None
-    values = dict(contexts(SHIPPED_RULES)[0][0], plan="pro", days_since_signup=3)
+    values = dict(
+        contexts(SHIPPED_RULES)[0][0], plan="pro", days_since_signup=3, days_since_enrollment=3
+    )
     assert risky(values, {}) is UNDECIDED
     assert safe(values, {}) is False
 
@@ -260,7 +300,9 @@ def test_no_text_of_a_rule_becomes_code() -> None:
                 lambda v=values, a=answers: sandboxed(HOSTILE, v, a)
             )
             assert decided(values, answers) is bool(rule(values, answers))
-    for function in (rule, decided):
+    compiled = plain_conditions.plain_rule(HOSTILE), plain_conditions.decided_rule(HOSTILE)
+    for function in compiled:
+        assert function is not None
         text = [const for const in function.__code__.co_consts if isinstance(const, str)]
         assert not any("import" in const or "\n" in const for const in text), text
 
