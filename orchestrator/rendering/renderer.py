@@ -39,6 +39,11 @@ _RENDER_ERRORS = (
     KeyError,
     TemplateNotFound,  # a missing layout or macro file, found only when extended or imported
     TemplateSyntaxError,  # ... or a broken one
+    RecursionError,  # a template that includes itself, a macro that calls itself without end
+)
+_ENDLESS = (
+    "nested without end: a template that includes, extends or imports itself (through "
+    "others too), or a macro that calls itself without end"
 )
 
 
@@ -276,6 +281,8 @@ class MailRenderer:
             tb = tb.tb_next
         if isinstance(exc, TemplateNotFound):
             return TemplateError(where, line, f"template not found: {exc.name}")
+        if isinstance(exc, RecursionError):
+            return TemplateError(where, line, _ENDLESS)
         return TemplateError(where, line, str(exc))
 
     def _template_name(self, filename: str | None) -> str | None:

@@ -415,6 +415,28 @@ def test_a_template_nested_past_what_python_compiles_names_its_line(
     assert problems[0].startswith(f"{path}:{line + 3}: nested too deeply to compile")
 
 
+@pytest.mark.parametrize(
+    "endless",
+    [
+        '{% include "onboarding/faq.low.en.html" %}',  # itself
+        '{% include "layouts/endless.html" %}',  # through another, which includes it back
+        "{% macro again(n) %}{{ again(n + 1) }}{% endmacro %}{{ again(0) }}",
+    ],
+)
+def test_a_template_without_end_names_its_line(env: dict[str, str], endless: str) -> None:
+    """A template that includes itself, or a macro that calls itself, recursed until
+    Python's limit: a traceback from ``stepmail check`` (and from the worker sending it)."""
+    template(env, "layouts/endless.html").write_text(
+        '{% include "onboarding/faq.low.en.html" %}\n', "utf-8"
+    )
+    path = template(env, "onboarding/faq.low.en.html")
+    line = edit(path, "{% block content %}\n", "{% block content %}\n" + endless + "\n")
+    code, problems = check(env)
+    assert code == 1
+    [problem] = [p for p in problems if p.startswith(f"{path}:")]
+    assert problem.startswith(f"{path}:{line + 1}: nested without end: ")
+
+
 def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
     """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
     line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from orchestrator.rendering.renderer import MailRenderer
 from orchestrator.rendering.text_part import LayoutTexts, plain_text
@@ -90,6 +91,43 @@ def test_a_row_whose_template_fails_leaves_the_rest_of_the_batch_whole(
     assert outcomes == ["sent", "failed", "sent"]
     assert len(transport.sent) == 2
     assert all(mail.text.strip() for mail in transport.sent)
+
+
+class _Endless(dict[str, Any]):
+    """A customer whose every field is itself: reading one recurses until Python's limit."""
+
+    def __getitem__(self, key: str) -> Any:
+        return self[key]
+
+
+def test_a_row_whose_render_recurses_without_end_fails_alone(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A RecursionError (a template including itself, a macro calling itself) came out of
+    the batch as it was; it is a template error, the row's send failed with its reason."""
+    ids = due_welcomes(client, runtime, 3)
+    drafted = {"count": 0}
+    draft = MailRenderer.draft
+
+    def second_recurses(self: MailRenderer, *args: Any, **kwargs: Any) -> Any:
+        drafted["count"] += 1
+        if drafted["count"] == 2:
+            context = dict(args[3])
+            context["customer"] = _Endless(context["customer"])
+            return draft(self, args[0], args[1], args[2], context, **kwargs)
+        return draft(self, *args, **kwargs)
+
+    monkeypatch.setattr(MailRenderer, "draft", second_recurses)
+    transport = ScriptedTransport()
+
+    outcomes = deliver_batch(with_transport(runtime, transport).delivery_deps(), ids)
+
+    assert outcomes == ["sent", "failed", "sent"]
+    with runtime.engine.connect() as connection:
+        reason = connection.execute(
+            text("SELECT reason FROM scheduled_send WHERE id = :id"), {"id": ids[1]}
+        ).scalar_one()
+    assert reason.startswith("template: ") and "nested without end" in reason
 
 
 def test_a_text_template_is_kept_as_written(tmp_path: Path) -> None:
