@@ -40,6 +40,7 @@ _RENDER_ERRORS = (
     TemplateNotFound,  # a missing layout or macro file, found only when extended or imported
     TemplateSyntaxError,  # ... or a broken one
     RecursionError,  # a template that includes itself, a macro that calls itself without end
+    ArithmeticError,  # a division by zero, a float out of range
 )
 _ENDLESS = (
     "nested without end: a template that includes, extends or imports itself (through "

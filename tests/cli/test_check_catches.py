@@ -437,6 +437,24 @@ def test_a_template_without_end_names_its_line(env: dict[str, str], endless: str
     assert problem.startswith(f"{path}:{line + 1}: nested without end: ")
 
 
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("1 / (customer.name | length * 0)", "division by zero"),
+        ("(customer.name | length + 10.0) ** 400", "Numerical result out of range"),
+    ],
+)
+def test_arithmetic_that_fails_names_its_line(
+    env: dict[str, str], expression: str, message: str
+) -> None:
+    path = template(env, "onboarding/faq.low.en.html")
+    line = edit(path, "{% block content %}\n", "{% block content %}\n{{ " + expression + " }}\n")
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{path}:{line + 1}: ") and message in problem
+
+
 def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
     """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
     line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")
