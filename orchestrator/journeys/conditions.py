@@ -13,11 +13,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ConditionError
 from orchestrator.guards.jinja_nesting import MESSAGE, BoundedNesting
+from orchestrator.guards.jinja_operators import BoundedOperators
 from orchestrator.journeys.yaml_files import did_you_mean
 
 
-class _ConditionSandbox(BoundedNesting, ImmutableSandboxedEnvironment):
-    """The immutable sandbox, reporting a condition nested too deeply as a syntax error."""
+class _ConditionSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironment):
+    """The immutable sandbox, reporting a condition nested too deeply as a syntax error, with
+    its repetitions and powers bounded."""
 
 
 _ENV = _ConditionSandbox(undefined=StrictUndefined)

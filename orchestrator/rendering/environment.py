@@ -31,6 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
 from orchestrator.guards.jinja_nesting import BoundedNesting
+from orchestrator.guards.jinja_operators import BoundedOperators
 from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 
@@ -106,7 +107,7 @@ def escape_output(value: Any) -> str:
 _OUTPUT_ESCAPE = f"from {__name__} import {escape_output.__name__} as escape"
 
 
-class MailSandbox(BoundedNesting, ImmutableSandboxedEnvironment):
+class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironment):
     """The immutable sandbox, with shorter ways to the lookups mail templates make most, each
     giving what the sandbox's own checks give:
 

@@ -442,6 +442,8 @@ def test_a_template_without_end_names_its_line(env: dict[str, str], endless: str
     [
         ("1 / (customer.name | length * 0)", "division by zero"),
         ("(customer.name | length + 10.0) ** 400", "Numerical result out of range"),
+        ("'x' * 10 ** 9", "makes 1,000,000,000; at most 1,000,000"),  # was folded: 1 GB
+        ("(customer.name | length) ** (10 ** 9)", "bits; at most 100,000"),
     ],
 )
 def test_arithmetic_that_fails_names_its_line(

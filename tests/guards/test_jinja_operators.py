@@ -1,0 +1,61 @@
+"""``*`` and ``**`` in templates and conditions stop at a bound instead of building a value
+of gigabytes (or computing for minutes), at render time and at compile time, where Jinja
+folds constant expressions; under the bound they give what Python gives."""
+
+from __future__ import annotations
+
+import pytest
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from orchestrator.errors import ConditionError
+from orchestrator.guards.jinja_operators import MAX_ITEMS, BoundedOperators
+from orchestrator.journeys.conditions import evaluate_condition
+
+
+class _Sandbox(BoundedOperators, ImmutableSandboxedEnvironment):
+    pass
+
+
+ENV = _Sandbox()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ 'ab' * 3 }}", "ababab"),
+        ("{{ 3 * 'ab' }}", "ababab"),
+        ("{{ [1] * 3 }}", "[1, 1, 1]"),
+        ("{{ 6 * 7 }}", "42"),
+        ("{{ 2 ** 10 }}", "1024"),
+        ("{{ 2.5 ** 2 }}", "6.25"),
+        ("{{ (-1) ** 999999999 }}", "-1"),
+        ("{{ 10 ** -2 }}", "0.01"),
+        (f"{{{{ ('x' * {MAX_ITEMS}) | length }}}}", str(MAX_ITEMS)),
+    ],
+)
+def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) -> None:
+    assert ENV.from_string(source).render() == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 10 ** 9 }}",  # constant: Jinja would fold it while compiling
+        "{{ n * 'x' }}",
+        "{{ [0] * n }}",
+        f"{{{{ 'x' * {MAX_ITEMS + 1} }}}}",
+        "{{ 9 ** 999999999 }}",
+        "{{ n ** n }}",
+    ],
+)
+def test_past_the_bound_they_are_refused_at_once(source: str) -> None:
+    template = ENV.from_string(source)  # compiled, not folded
+    with pytest.raises(SecurityError, match="at most"):  # checked before it is computed
+        template.render(n=10**9)
+
+
+def test_a_condition_past_the_bound_fails_as_a_condition() -> None:
+    with pytest.raises(ConditionError, match="at most 1,000,000"):
+        evaluate_condition("plan * 1000000000 == 'x'", {"plan": "x"})
+    assert evaluate_condition("plan * 2 == 'xx'", {"plan": "x"}) is True
