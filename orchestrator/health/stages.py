@@ -51,6 +51,7 @@ from orchestrator.journeys.decide import condition_context
 from orchestrator.usage.facts import usage_context
 from orchestrator.usage.plain_conditions import (
     UNDECIDED,
+    CustomerValues,
     DecidedRule,
     PlainRule,
     decided_rule,
@@ -61,26 +62,17 @@ from orchestrator.usage.prefetch import Key, prefetch_rest, usage_questions
 log = logging.getLogger(__name__)
 
 
-class StageRow(Protocol):
-    """What the plain rules read of a customer: the columns of ``_PLAIN_COLUMNS``, by name
-    (a :class:`StageFacts`, or a row the caller read with these columns)."""
+class StageRow(CustomerValues, Protocol):
+    """What the plain rules and the stage moves read of a customer: the columns of
+    ``_PLAIN_COLUMNS``, by name (a :class:`StageFacts`, or a row the caller read with these
+    columns)."""
 
     @property
     def id(self) -> int: ...
     @property
-    def stage(self) -> str | None: ...
-    @property
     def stage_source(self) -> str | None: ...
     @property
     def signed_up_at(self) -> datetime: ...
-    @property
-    def tier(self) -> str: ...
-    @property
-    def plan(self) -> str: ...
-    @property
-    def health_score(self) -> int | None: ...
-    @property
-    def health_band(self) -> str | None: ...
 
 
 class StageFacts(NamedTuple):
