@@ -25,6 +25,12 @@ Definition = TypeVar("Definition")
 MAX_DEPTH = 64
 # A journey, the health score or the catalogue is a few kilobytes; a bigger file is a mistake.
 MAX_BYTES = 2 * 1024 * 1024
+# Values a file may hold once its aliases are expanded. A few lines of aliases of aliases (the
+# "billion laughs": ten of ten of ... ten values) are built as shared objects, but every walk
+# of the data (the duplicate keys, validation) visits each of their 10^9 values: minutes of
+# CPU for ``stepmail check`` and for every process loading the files. The shipped files hold
+# under 2,000.
+MAX_VALUES = 100_000
 
 
 def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
@@ -47,6 +53,7 @@ def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, d
     """:func:`read_mapping` of a text already read (``path`` names it in errors)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        refuse_alias_expansion(path, root)
         refuse_duplicate_keys(path, root)
         data = yaml.safe_load(text)
     except RecursionError:  # PyYAML composes recursively: thousands of [ or {
@@ -58,6 +65,40 @@ def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, d
     if not isinstance(data, dict):
         raise JourneyError(str(path), 1, None, f"{what} must be a mapping of fields")
     return root, data
+
+
+def refuse_alias_expansion(path: Path, root: yaml.Node | None) -> None:
+    """JourneyError when the document, its aliases expanded, holds more than MAX_VALUES
+    values, or an alias inside the value it names (a value holding itself). Each node is
+    counted once, so this walk follows the file's size, not the expansion's."""
+    counted: dict[int, int] = {}  # node id -> values under it; -1 while being counted
+
+    def count(node: yaml.Node) -> int:
+        known = counted.get(id(node))
+        if known == -1:
+            line = node.start_mark.line + 1
+            raise JourneyError(str(path), line, None, "a YAML alias inside the value it names")
+        if known is not None:
+            return known
+        counted[id(node)] = -1
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(count(key) + count(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(count(item) for item in node.value)
+        if total > MAX_VALUES:
+            line = node.start_mark.line + 1
+            raise JourneyError(
+                str(path),
+                line,
+                None,
+                f"more than {MAX_VALUES:,} values once its YAML aliases are expanded",
+            )
+        counted[id(node)] = total
+        return total
+
+    if root is not None:
+        count(root)
 
 
 def refuse_duplicate_keys(path: Path, root: yaml.Node | None) -> None:

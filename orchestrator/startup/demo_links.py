@@ -15,8 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.errors import JourneyError
 from orchestrator.guards.hosts import public_host_problem
 from orchestrator.journeys.loader import journey_files
+from orchestrator.journeys.yaml_files import read_text
 from orchestrator.settings import Settings
 from orchestrator.startup.development_defaults import DevelopmentDefault
 
@@ -66,14 +68,20 @@ def _report(variable: str, path: Path, found: list[Found]) -> list[DevelopmentDe
 
 
 def _in_yaml(path: Path) -> Iterator[Found]:
-    """Every string value of the file (comments are not values), with its line and path."""
+    """Every string value of the file (comments are not values), with its line and path;
+    a value an alias repeats is read once (aliases of aliases would repeat it millions of
+    times, and one inside the value it names without end)."""
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        root = yaml.compose(read_text(path), Loader=yaml.SafeLoader)
+    except (JourneyError, yaml.YAMLError, RecursionError):
         return  # the journeys check reports an unreadable file
     stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    seen: set[int] = set()
     while stack:
         node, where = stack.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             stack += [(value, f"{where}.{key.value}".lstrip(".")) for key, value in node.value]
         elif isinstance(node, yaml.SequenceNode):

@@ -457,6 +457,24 @@ def test_arithmetic_that_fails_names_its_line(
     assert problem.startswith(f"{path}:{line + 1}: ") and message in problem
 
 
+def test_aliases_that_expand_past_any_file_are_refused_at_once(env: dict[str, str]) -> None:
+    """Ten aliases of ten aliases ... nine deep (the "billion laughs"): PyYAML builds them as
+    shared values, but each walk of the data visited all 10^9 (minutes at 10^8); and an
+    alias inside the value it names."""
+    path = journey(env)
+    original = path.read_text("utf-8")
+    laughs = ["x-l0: &l0 [a, b, c, d, e, f, g, h, i, j]"]
+    laughs += [f"x-l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 10) + "]" for n in range(1, 9)]
+    path.write_text("\n".join(laughs) + "\n" + original, "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [f"{path}:5: more than 100,000 values once its YAML aliases are expanded"]
+    path.write_text("x-self: &self [a, *self]\n" + original, "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [f"{path}:1: a YAML alias inside the value it names"]
+
+
 def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
     """The terminal library reads ``[a-z]`` as a style: the pattern vanished from messages."""
     line = edit(journey(env, "events"), "  login:\n", "  Log In:\n")

@@ -195,6 +195,20 @@ def test_production_refuses_journeys_that_link_to_demo_domains(tmp_path: Path) -
     assert len(lines) == 2
 
 
+def test_a_demo_link_repeated_by_aliases_is_read_once(tmp_path: Path) -> None:
+    """An alias inside the value it names made the walk endless (memory without bound), and
+    aliases of aliases repeated a value millions of times: each value is read once."""
+    journeys = own_journeys(tmp_path / "edited")
+    onboarding = journeys / "onboarding.yaml"
+    laughs = ["x-l0: &l0 [https://relay.example/a, *l0]"]
+    laughs += [f"x-l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 10) + "]" for n in range(1, 9)]
+    onboarding.write_text("\n".join(laughs) + "\n" + onboarding.read_text("utf-8"), "utf-8")
+    lines = refusal(production(tmp_path, unsubscribe_secret=OWN_LINK_KEY, journeys_dir=journeys))
+    assert lines[0].startswith(
+        f"STEPMAIL_JOURNEYS_DIR holds demo links: {onboarding}:1: x-l0[0] links to relay.example"
+    )
+
+
 def test_a_demo_link_in_a_template_is_named_but_not_in_a_comment(tmp_path: Path) -> None:
     import shutil
 
