@@ -95,7 +95,11 @@ class Stylesheet:
     """Rules with element-only selectors, and the ``style`` value each element gets."""
 
     def __init__(self, css: str) -> None:
-        self._rules = tuple(_parse(css))
+        try:
+            self._rules = tuple(_parse(css))
+        except RecursionError:  # tinycss2 parses nested blocks recursively
+            line = _line_nested_past(css, _DEEPEST)
+            raise StylesheetError(line, "CSS nested too deeply to parse") from None
         self.style_for = cache(self._style_for)
 
     def _style_for(self, tag: str, classes: frozenset[str]) -> str:
@@ -111,6 +115,25 @@ class Stylesheet:
                 (important if is_important else normal)[name] = value
         merged = {**normal, **{name: f"{value} !important" for name, value in important.items()}}
         return " ".join(f"{name}: {_attribute_safe(value)};" for name, value in merged.items())
+
+
+_DEEPEST = 64  # brackets a stylesheet needs nested: a handful
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+
+
+def _line_nested_past(css: str, depth: int) -> int:
+    """The line where brackets are first nested deeper than ``depth`` (1 if they never are)."""
+    nested, line = 0, 1
+    for char in css:
+        if char == "\n":
+            line += 1
+        elif char in _OPENING:
+            nested += 1
+            if nested > depth:
+                return line
+        elif char in _CLOSING:
+            nested = max(0, nested - 1)
+    return 1
 
 
 def _parse(css: str) -> Iterator[_Rule]:
@@ -174,11 +197,13 @@ def _attribute_safe(value: str) -> str:
 
 
 class StylesheetFile:
-    """``layouts/mail.css`` of a templates folder, parsed again only when the file changes."""
+    """``layouts/mail.css`` of a templates folder, parsed again only when the file changes
+    (a stylesheet that fails to parse too: every template compiled reports the same error,
+    without parsing it again)."""
 
     def __init__(self, templates_dir: Path) -> None:
         self.path = templates_dir / STYLESHEET
-        self._parsed: tuple[int, Stylesheet | None] | None = None
+        self._parsed: tuple[int, Stylesheet | StylesheetError | None] | None = None
 
     def version(self) -> int:
         try:
@@ -190,8 +215,14 @@ class StylesheetFile:
         version = self.version()
         if self._parsed is None or self._parsed[0] != version:
             css = self.path.read_text("utf-8") if version else None
-            self._parsed = (version, Stylesheet(css) if css is not None else None)
-        return self._parsed[1]
+            try:
+                self._parsed = (version, Stylesheet(css) if css is not None else None)
+            except StylesheetError as exc:
+                self._parsed = (version, exc)
+        parsed = self._parsed[1]
+        if isinstance(parsed, StylesheetError):
+            raise StylesheetError(parsed.line, str(parsed))  # a new one: no traceback to grow
+        return parsed
 
 
 class InlineStylesheet(Extension):

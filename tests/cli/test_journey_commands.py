@@ -124,6 +124,18 @@ def test_check_names_the_line_of_a_stylesheet_rule_that_cannot_be_inlined(
     assert f"{path}:{line}: selector '.content p' cannot be inlined" in output.replace("\n", "")
 
 
+def test_check_names_the_line_of_a_stylesheet_nested_past_what_it_parses(
+    env: dict[str, str],
+) -> None:
+    """tinycss2 parses nested brackets recursively: a hundred thousand were a traceback."""
+    path = Path(env["STEPMAIL_TEMPLATES_DIR"]) / "layouts" / "mail.css"
+    path.write_text(path.read_text("utf-8") + "\np { color: " + "(" * 100_000 + " }\n", "utf-8")
+    line = len(path.read_text("utf-8").splitlines())
+    code, output = invoke(env, "check")
+    assert code == 1 and "Traceback" not in output
+    assert f"{path}:{line}: CSS nested too deeply to parse" in output.replace("\n", "")
+
+
 def test_preview_open_hands_the_html_to_the_browser_or_says_there_is_none(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
