@@ -56,8 +56,8 @@ class BoundedNesting(Environment):
             return super()._compile(source, filename)
         except _NOT_COMPILED as exc:
             failed = getattr(exc, "lineno", None)
-        name = None if filename == "<template>" else filename
-        raise TemplateSyntaxError(MESSAGE, template_line(source, failed), name, filename)
+        # the template's name is not known here: the caller names it by the file
+        raise TemplateSyntaxError(MESSAGE, template_line(source, failed), None, filename)
 
 
 def template_line(code: str, code_line: int | None) -> int:

@@ -415,6 +415,22 @@ def test_a_template_nested_past_what_python_compiles_names_its_line(
     assert problems[0].startswith(f"{path}:{line + 3}: nested too deeply to compile")
 
 
+def test_a_template_nested_too_deeply_is_named_once_with_a_relative_folder(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's compiler knows the file, not the template's name: the folder was named twice."""
+    path = template(env, "onboarding/faq.low.en.html")
+    nested = "{% if " + " and ".join(["customer.name"] * 300) + " %}x{% endif %}"
+    line = edit(path, "{% block content %}\n", "{% block content %}\n" + nested + "\n")
+    monkeypatch.chdir(tmp_path)
+    relative = {**env, "STEPMAIL_JOURNEYS_DIR": "journeys", "STEPMAIL_TEMPLATES_DIR": "templates"}
+    code, problems = check(relative)
+    assert code == 1
+    assert problems[0].startswith(
+        f"templates/onboarding/faq.low.en.html:{line + 1}: nested too deeply to compile"
+    )
+
+
 @pytest.mark.parametrize(
     "endless",
     [
