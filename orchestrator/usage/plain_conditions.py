@@ -69,7 +69,6 @@ class CustomerValues(Protocol):
 Answers = Mapping[Key, object]
 PlainRule = Callable[[CustomerValues, int, Answers], Any]
 
-NAMES = frozenset({"tier", "plan", "stage", "days_since_signup", "days_since_enrollment"})
 _COMPARE = {
     "eq": "==",
     "ne": "!=",
