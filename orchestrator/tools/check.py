@@ -177,6 +177,9 @@ class _Samples:
         self.report.rendered += 1
         for problem in _footer_problems(mail, journey, step, tier, locale, self.settings):
             self.report.add(problem)
+        clipped = _clipped(mail, self.settings.templates_dir)
+        if clipped is not None:
+            self.report.add(f"{clipped} ({journey.id}/{step.id}, {tier}, {locale})")
         self._links(mail, journey, step)
 
     def _links(self, mail: RenderedMail, journey: Journey, step: Step) -> None:
@@ -203,6 +206,24 @@ class _Samples:
             and parts.scheme in ("http", "https")
             and parts.hostname != SAMPLE_LINK_HOST
         )
+
+
+# Gmail shows a mail whose HTML is over about 102 KB cut off, behind "[Message clipped] View
+# entire message": the end of the mail, where the layout puts the sender's address and the
+# unsubscribe link the law asks for, is what the reader no longer sees.
+GMAIL_CLIPS_AT = 102_000
+
+
+def _clipped(mail: RenderedMail, templates_dir: Path) -> str | None:
+    """The problem of a mail Gmail would clip (its template file and its size), if it is one."""
+    size = len(mail.html.encode("utf-8"))
+    if size <= GMAIL_CLIPS_AT:
+        return None
+    return (
+        f"{templates_dir / mail.template_name}: renders to {size / 1000:,.0f} KB of HTML; Gmail "
+        f"clips a mail past {GMAIL_CLIPS_AT // 1000} KB, hiding its end (the sender's address "
+        "and the unsubscribe link)"
+    )
 
 
 def _footer_problems(

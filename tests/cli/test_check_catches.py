@@ -4,6 +4,7 @@ one message naming the file and line."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -489,6 +490,29 @@ def test_aliases_that_expand_past_any_file_are_refused_at_once(env: dict[str, st
     code, problems = check(env)
     assert code == 1
     assert problems == [f"{path}:1: a YAML alias inside the value it names"]
+
+
+def test_a_mail_gmail_would_clip_is_named_with_its_size(env: dict[str, str]) -> None:
+    """Past ~102 KB of HTML Gmail cuts a mail off, and the footer (the sender's address, the
+    unsubscribe link) is what goes; the shipped mails are ~12 KB at most."""
+    path = template(env, "onboarding/faq.low.en.html")
+    edit(
+        path,
+        "{% block content %}\n",
+        "{% block content %}\n<p>" + "Lorem ipsum. " * 9_000 + "</p>\n",
+    )
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert re.fullmatch(
+        re.escape(f"{path}: renders to ")
+        + r"1[2-3]\d KB of HTML; "
+        + re.escape(
+            "Gmail clips a mail past 102 KB, hiding its end (the sender's address and the "
+            "unsubscribe link) (onboarding/faq, low, en)"
+        ),
+        problem,
+    ), problem
 
 
 def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, str]) -> None:
