@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from orchestrator.health.model import (
     Action,
@@ -21,10 +21,54 @@ from orchestrator.health.model import (
 from orchestrator.health.per_definition import per_definition
 
 
-class HealthScore(NamedTuple):
-    score: int
-    band: str
-    components: dict[str, dict[str, Any]]  # id → raw input, value 0-1, weight (kept as history)
+class HealthScore:
+    """A customer's score (0-100) and band, and its ``components`` (id → raw input, value 0-1,
+    weight: what the history keeps), built when first read: most scores in a batch of
+    events did not move, and only a moved score's components are stored."""
+
+    __slots__ = ("_founds", "_key", "_parts", "_scorer", "_shown", "band", "score")
+
+    def __init__(
+        self,
+        score: int,
+        band: str,
+        scorer: _Scorer,
+        shown: tuple[Any, ...],
+        founds: tuple[_Known, ...],
+        key: tuple[Any, ...] | None,
+    ) -> None:
+        self.score = score
+        self.band = band
+        self._scorer = scorer
+        self._shown = shown
+        self._founds = founds
+        self._key = key
+        self._parts: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def components_key(self) -> Hashable | None:
+        """Equal for two results whose components are equal (one definition, the same
+        remembered inputs), so what is made of them can be made once; None: not remembered."""
+        return None if self._key is None else (self._scorer, self._key)
+
+    @property
+    def components(self) -> dict[str, dict[str, Any]]:
+        """Built once, this result's own (another result for the same inputs has its own)."""
+        if self._parts is None:
+            self._parts = {
+                component[0]: {
+                    "raw": shown if names is None else list(names),
+                    "value": rounded,
+                    "weight": component[1],
+                }
+                for component, shown, (_, rounded, names) in zip(
+                    self._scorer.components, self._shown, self._founds, strict=True
+                )
+            }
+        return self._parts
+
+    def __repr__(self) -> str:
+        return f"HealthScore(score={self.score!r}, band={self.band!r})"
 
 
 def value_function(component: Component) -> Callable[[Any], float]:
@@ -59,32 +103,52 @@ def value_function(component: Component) -> Callable[[Any], float]:
 def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     """``raw`` maps component id → its input; a missing id counts as no events."""
     scorer = _scorer(definition)
-    parts: dict[str, dict[str, Any]] = {}
-    total = 0.0
     get = raw.get
-    for component_id, weight, value_of, named, known in scorer.components:
-        shown = get(component_id)
-        key = _memo_key(shown, named)
-        found = known.get(key) if key is not _UNKEPT else None
-        if found is None:
-            found = _value(value_of, shown, key)
-            if key is not _UNKEPT and len(known) < _KNOWN_INPUTS:
-                known[key] = found
-        value, rounded, names = found
-        total += weight * value
-        parts[component_id] = {
-            "raw": shown if names is None else list(names),
-            "value": rounded,
-            "weight": weight,
-        }
+    shown = tuple([get(component[0]) for component in scorer.components])
+    key = _scores_key(shown, scorer.named)
+    if key is not None:
+        found = scorer.scores.get(key)
+        if found is not None:
+            return HealthScore(found[0], found[1], scorer, shown, found[2], key)
+    founds = []
+    total = 0.0
+    for (_, weight, value_of, named, known), given in zip(scorer.components, shown, strict=True):
+        memo = _memo_key(given, named)
+        value = known.get(memo) if memo is not _UNKEPT else None
+        if value is None:
+            value = _value(value_of, given, memo)
+            if memo is not _UNKEPT and len(known) < _KNOWN_INPUTS:
+                known[memo] = value
+        total += weight * value[0]
+        founds.append(value)
     result = round(100 * total / scorer.weights)
     band = scorer.bands[result] if 0 <= result <= 100 else definition.band_for(result).id
-    return HealthScore(result, band, parts)
+    kept = tuple(founds)
+    if key is not None:
+        if len(scorer.scores) >= _KNOWN_SCORES:
+            scorer.scores.clear()
+        scorer.scores[key] = (result, band, kept)
+    return HealthScore(result, band, scorer, shown, kept, key)
+
+
+def _scores_key(shown: tuple[Any, ...], named: tuple[bool, ...]) -> tuple[Any, ...] | None:
+    """What a whole score is remembered under: every component's :func:`_memo_key`, or None
+    when one of them is not remembered."""
+    key: list[Any] = []
+    for given, is_named in zip(shown, named, strict=True):  # _memo_key, inlined: per customer
+        if given is None or (given.__class__ is int and -_SMALL < given < _SMALL):
+            key.append(given)
+        elif is_named and isinstance(given, (set, frozenset)):
+            key.append(frozenset(given))
+        else:
+            return None
+    return tuple(key)
 
 
 _Known = tuple[float, float, "tuple[str, ...] | None"]  # value, rounded, names sorted (or None)
 _UNKEPT = object()  # an input not remembered: computed each time
 _KNOWN_INPUTS = 1024  # per component; then new inputs are computed each time
+_KNOWN_SCORES = 4096  # whole scores by their inputs; then they are forgotten and start again
 _SMALL = 1 << 31
 
 
@@ -108,20 +172,25 @@ def _value(value_of: Callable[[Any], float], shown: Any, key: Any) -> _Known:
     return value, round(value, 3), names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed as itself (HealthScore.components_key)
 class _Scorer:
     """A definition made ready to score many customers: each component's value function
     with its settings bound, the weights' sum, and the band of every score 0–100. Built
     once per definition: a batch of 1,000 events scores 1,000 customers, and looking each
     component's kind and each band up again per customer was most of a score's cost. Each
     component also remembers its value (exact and rounded) for the inputs it has seen: most
-    customers share a few small counts, and ``round(x, 3)`` of a float is slow in Python."""
+    customers share a few small counts, and ``round(x, 3)`` of a float is slow in Python. And
+    it remembers whole scores by those inputs, so most customers cost one lookup: the loop
+    over the components was 3.2 µs a customer, of a batch's ~36 ms of API CPU about 3 ms."""
 
     # id, weight, value function, whether its input is a set of names (shown sorted), and
     # input → (value, value rounded to 3 places, the names sorted or None)
     components: tuple[tuple[str, float, Callable[[Any], float], bool, dict[Any, _Known]], ...]
     weights: float
     bands: tuple[str, ...]
+    named: tuple[bool, ...]  # per component: whether its input is a set of names
+    # the remembered inputs of every component → score, band and each component's _Known
+    scores: dict[tuple[Any, ...], tuple[int, str, tuple[_Known, ...]]]
 
 
 @per_definition
@@ -136,6 +205,8 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
         ),
         weights=weights,
         bands=tuple(definition.band_for(n).id for n in range(101)),
+        named=tuple(isinstance(c, Adoption) for c in definition.components),
+        scores={},
     )
 
 

@@ -120,3 +120,33 @@ def test_the_remembered_inputs_stay_few_and_small() -> None:
         for key in known:
             assert key is None or isinstance(key, frozenset) or type(key) is int
             assert not isinstance(key, int) or abs(key) < 2**31
+
+
+def test_whole_scores_are_remembered_few_and_small_and_stay_exact() -> None:
+    """A score is remembered by its inputs only when every input is (no input, a small int,
+    a set of names), at most 4,096 of them: past that the memory starts again and a score
+    asked again is what computing it afresh gives."""
+    scorer = _scorer(DEFINITION)
+    for logins in range(10_000):
+        raw = {"logins": logins % 600, "support_tickets": logins // 600}
+        result = score(DEFINITION, raw)
+        assert (result.score, result.components) == plain_score(raw)
+    assert 0 < len(scorer.scores) <= 4096
+    for key in scorer.scores:
+        for part in key:
+            assert part is None or isinstance(part, frozenset) or type(part) is int
+    for nps in HOSTILE_NPS[4:]:  # a float, a huge number, a string, an object: not remembered
+        assert score(DEFINITION, {"nps": nps}).components_key is None
+
+
+def test_equal_inputs_share_a_components_key_and_nothing_else() -> None:
+    """What is made once from a score's components (the history's JSON) is shared only by
+    scores of one definition with the same inputs."""
+    raw = {"logins": 3, "adoption": {"report_created"}}
+    same = {"logins": 3, "adoption": frozenset({"report_created"})}
+    reloaded = DEFINITION.model_copy()
+    first, second = score(DEFINITION, raw), score(DEFINITION, same)
+    assert first.components_key == second.components_key is not None
+    assert score(DEFINITION, {"logins": 4}).components_key != first.components_key
+    assert score(reloaded, raw).components_key != first.components_key
+    assert score(DEFINITION, {"logins": True}).components_key != first.components_key
