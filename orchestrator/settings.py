@@ -239,6 +239,12 @@ class Settings(BaseSettings):
     """Seconds (at most 120) after which a claimed but unsent row is dispatched again."""
     max_send_attempts: int = Field(default=8, gt=0, le=100)
     """Transient failures before a send is marked failed."""
+    api_batch_slots: int | None = Field(default=None, gt=0, le=100)
+    """Large event bodies (over 16 kB) one API process reads and tracks at once; the others
+    wait as bytes. Unset: ten for the host, shared out among the processes of
+    ``stepmail api --workers N``. Set it where API processes are started one by one (a unit or
+    a container each) on one host: the database bears all their batches, so about ten in all
+    (5 each for two)."""
     worker_threads: int = Field(default=8, gt=0, le=256)
     """Threads per worker process (`stepmail run`, `stepmail worker`)."""
     db_pool_size: int = Field(default=20, gt=0, le=1000)

@@ -44,7 +44,7 @@ def create_app(runtime: Runtime, *, processes: int = 1) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.event_groups = events.event_groups(runtime)
-    app.state.batch_slots = events.batch_slots(processes)
+    app.state.batch_slots = events.batch_slots(processes, runtime.settings.api_batch_slots)
     app.state.signup_groups = signup.signup_groups(runtime)
     install_error_handler(app)
     app.router.route_class = StrictRoute  # /healthz, like every router's routes

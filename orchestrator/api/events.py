@@ -43,7 +43,8 @@ GROUP_REQUESTS = 100
 # pairs of four; two of five gave more events/s than one of ten in thirteen pairs of
 # seventeen, and than two of ten in four of four (bench/README, "Session 32").
 # 16 kB is ~150 events without properties: more than a grouped request usually sends, and a
-# grouped request over it just leaves its slot once read.
+# grouped request over it just leaves its slot once read. Processes started one by one
+# cannot know of each other: ``STEPMAIL_API_BATCH_SLOTS`` gives each its share.
 BATCHES_AT_ONCE = 10
 GATED_FROM_BYTES = 16_384
 
@@ -120,10 +121,10 @@ async def _track_alone(runtime: Runtime, submission: EventSubmission) -> EventsA
     )
 
 
-def batch_slots(processes: int = 1) -> asyncio.Semaphore:
-    """The app's slots for large bodies, its share of BATCHES_AT_ONCE as one of
-    ``processes`` API processes."""
-    return asyncio.Semaphore(slots_per_process(processes))
+def batch_slots(processes: int = 1, configured: int | None = None) -> asyncio.Semaphore:
+    """The app's slots for large bodies: ``configured`` (``STEPMAIL_API_BATCH_SLOTS``), else
+    its share of BATCHES_AT_ONCE as one of ``processes`` API processes."""
+    return asyncio.Semaphore(configured or slots_per_process(processes))
 
 
 def slots_per_process(processes: int) -> int:

@@ -15,17 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from orchestrator.api import events as event_routes
 from orchestrator.api.app import create_app
+from orchestrator.clock import FrozenClock
 from orchestrator.db.tables import usage_events
-from orchestrator.runtime import Runtime
+from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.event_groups import track_event_group
 from orchestrator.services.events import track_events
 from orchestrator.settings import Settings
 from orchestrator.usage.events import EventSubmission
-from tests.support.environment import make_settings
+from tests.support.environment import START, make_settings
 from tests.support.signups import post_signup, signup_payload
 from tests.support.usage import API_KEY, AUTH, event
 
@@ -72,12 +74,29 @@ def test_the_slots_are_shared_out_among_the_processes() -> None:
     assert event_routes.BATCHES_AT_ONCE == 10  # the shares above are of ten
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize(("processes", "configured"), [(1, None), (2, None), (2, 3)])
 def test_large_batches_are_tracked_at_most_batches_at_once_at_a_time(
-    client: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, processes: int
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    processes: int,
+    configured: int | None,
 ) -> None:
-    """One process holds BATCHES_AT_ONCE large bodies at a time; one of two, half as many."""
-    slots = event_routes.slots_per_process(processes)
+    """One process holds BATCHES_AT_ONCE large bodies at a time; one of two, half as many;
+    with ``STEPMAIL_API_BATCH_SLOTS`` (processes started one by one), as many as it says."""
+    settings = make_settings(tmp_path, database_url, api_key=API_KEY, api_batch_slots=configured)
+    runtime = build_runtime(settings, clock=FrozenClock(START))
+    slots = configured or event_routes.slots_per_process(processes)
+    try:
+        with TestClient(create_app(runtime)) as client:
+            _batches_at_once(client, runtime, monkeypatch, processes, slots)
+    finally:
+        runtime.close()
+
+
+def _batches_at_once(
+    client: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, processes: int, slots: int
+) -> None:
     customers = [f"c{n}" for n in range(3)]
     for external_id in customers:
         assert post_signup(client, signup_payload(external_id)).status_code == 202
