@@ -13,7 +13,7 @@ onboarding or just converted, unless their ``even_if`` says otherwise
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -246,23 +246,7 @@ _STORE_MOVED_POSTGRES = text("""
 def _components_json(results: Mapping[int, HealthScore], moved: Sequence[int]) -> str:
     """The moved scores' components as one JSON array: each element's text made once for
     all the scores with the same components (most customers share a few small inputs)."""
-    texts = []
-    for cid in moved:
-        result = results[cid]
-        key = result.components_key
-        made = None if key is None else _COMPONENT_TEXTS.get(key)
-        if made is None:
-            made = json_text(result.components)
-            if key is not None:
-                if len(_COMPONENT_TEXTS) >= _KEPT_TEXTS:
-                    _COMPONENT_TEXTS.clear()
-                _COMPONENT_TEXTS[key] = made
-        texts.append(made)
-    return "[" + ",".join(texts) + "]"
-
-
-_COMPONENT_TEXTS: dict[Hashable, str] = {}
-_KEPT_TEXTS = 4096  # then forgotten, and made again as they come
+    return "[" + ",".join([results[cid].made_once(json_text) for cid in moved]) + "]"
 
 
 # Built once (building costs more CPU than running them for one customer).

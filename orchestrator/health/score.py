@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from orchestrator.health.model import (
     Action,
@@ -19,6 +19,8 @@ from orchestrator.health.model import (
     Penalty,
 )
 from orchestrator.health.per_definition import per_definition
+
+T = TypeVar("T")
 
 
 class HealthScore:
@@ -45,11 +47,21 @@ class HealthScore:
         self._key = key
         self._parts: dict[str, dict[str, Any]] | None = None
 
-    @property
-    def components_key(self) -> Hashable | None:
-        """Equal for two results whose components are equal (one definition, the same
-        remembered inputs), so what is made of them can be made once; None: not remembered."""
-        return None if self._key is None else (self._scorer, self._key)
+    def made_once(self, make: Callable[[dict[str, dict[str, Any]]], T]) -> T:
+        """``make(self.components)``, made once for every score of this definition with the
+        same remembered inputs and kept with the definition: ``make`` must give a value
+        nothing changes (a text), since those scores share it."""
+        if self._key is None:
+            return make(self.components)
+        made = self._scorer.made
+        key = (make, self._key)
+        found = made.get(key)
+        if found is None:
+            found = make(self.components)
+            if len(made) >= _KNOWN_SCORES:
+                made.clear()
+            made[key] = found
+        return cast(T, found)
 
     @property
     def components(self) -> dict[str, dict[str, Any]]:
@@ -172,7 +184,7 @@ def _value(value_of: Callable[[Any], float], shown: Any, key: Any) -> _Known:
     return value, round(value, 3), names
 
 
-@dataclass(frozen=True, eq=False)  # compared and hashed as itself (HealthScore.components_key)
+@dataclass(frozen=True)
 class _Scorer:
     """A definition made ready to score many customers: each component's value function
     with its settings bound, the weights' sum, and the band of every score 0–100. Built
@@ -191,6 +203,7 @@ class _Scorer:
     named: tuple[bool, ...]  # per component: whether its input is a set of names
     # the remembered inputs of every component → score, band and each component's _Known
     scores: dict[tuple[Any, ...], tuple[int, str, tuple[_Known, ...]]]
+    made: dict[tuple[Any, ...], Any]  # (a maker, those inputs) → HealthScore.made_once's value
 
 
 @per_definition
@@ -207,6 +220,7 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
         bands=tuple(definition.band_for(n).id for n in range(101)),
         named=tuple(isinstance(c, Adoption) for c in definition.components),
         scores={},
+        made={},
     )
 
 

@@ -135,18 +135,31 @@ def test_whole_scores_are_remembered_few_and_small_and_stay_exact() -> None:
     for key in scorer.scores:
         for part in key:
             assert part is None or isinstance(part, frozenset) or type(part) is int
+    before = len(scorer.scores)
     for nps in HOSTILE_NPS[4:]:  # a float, a huge number, a string, an object: not remembered
-        assert score(DEFINITION, {"nps": nps}).components_key is None
+        score(DEFINITION, {"nps": nps})
+    assert len(scorer.scores) == before
 
 
-def test_equal_inputs_share_a_components_key_and_nothing_else() -> None:
-    """What is made once from a score's components (the history's JSON) is shared only by
-    scores of one definition with the same inputs."""
+def test_what_is_made_of_equal_inputs_is_made_once_and_kept_with_the_definition() -> None:
+    """What is made of a score's components (the history's JSON) is shared only by scores
+    of one definition with the same remembered inputs, and only for the same maker."""
+    made: list[dict[str, Any]] = []
+
+    def make(components: dict[str, Any]) -> str:
+        made.append(components)
+        return json.dumps(components)
+
     raw = {"logins": 3, "adoption": {"report_created"}}
     same = {"logins": 3, "adoption": frozenset({"report_created"})}
     reloaded = DEFINITION.model_copy()
-    first, second = score(DEFINITION, raw), score(DEFINITION, same)
-    assert first.components_key == second.components_key is not None
-    assert score(DEFINITION, {"logins": 4}).components_key != first.components_key
-    assert score(reloaded, raw).components_key != first.components_key
-    assert score(DEFINITION, {"logins": True}).components_key != first.components_key
+    first = score(DEFINITION, raw).made_once(make)
+    assert score(DEFINITION, same).made_once(make) is first
+    assert len(made) == 1
+    assert score(DEFINITION, {"logins": True}).made_once(make) != first  # True is not 1 here
+    assert score(reloaded, raw).made_once(make) == first  # equal, but made again
+    assert score(DEFINITION, raw).made_once(lambda c: json.dumps(c) + " ") != first
+    assert score(DEFINITION, {"nps": "x" * 100}).made_once(make)  # not remembered: made each time
+    assert score(DEFINITION, {"nps": "x" * 100}).made_once(make)
+    assert len(made) == 5
+    assert len(_scorer(DEFINITION).made) <= 4096
