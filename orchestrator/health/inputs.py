@@ -16,9 +16,8 @@ with the table (bench/README, "Session 8"). SQLite keeps the grouped statement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -129,20 +128,30 @@ def usage_answers(
     event and window (frequency, penalty), and "ever seen" of an adoption feature. The stage
     rules ask several of the health file's questions again; with these they are not read
     twice."""
-    readers: dict[Key, Callable[[Mapping[str, Any]], object]] = {}
-    for key in questions:
-        reader = _reader(definition, key)
-        if reader is not None:
-            readers[key] = reader
+    readers = [reader for key in questions if (reader := _reader(definition, key)) is not None]
     if not readers:
         return {}
-    return {
-        customer_id: {key: read(found) for key, read in readers.items()}
-        for customer_id, found in inputs.items()
-    }
+    answered: dict[int, dict[Key, object]] = {}
+    for customer_id, found in inputs.items():  # one loop, no call a question: per customer
+        get = found.get
+        answers: dict[Key, object] = {}
+        for key, component_id, reads, name in readers:
+            if reads is _COUNT:
+                answers[key] = int(get(component_id, 0))  # no row: no such event
+            elif reads is _ANY:
+                answers[key] = int(get(component_id, 0)) > 0
+            else:
+                answers[key] = name in get(component_id, ())
+        answered[customer_id] = answers
+    return answered
 
 
-def _reader(definition: HealthDefinition, key: Key) -> Callable[[Mapping[str, Any]], object] | None:
+_COUNT, _ANY, _ADOPTED = "count", "any", "adopted"  # what a reader reads of a component
+
+
+def _reader(definition: HealthDefinition, key: Key) -> tuple[Key, str, str, str] | None:
+    """The question ``key`` as its answer is read from a customer's inputs: the component,
+    whether its count, whether it is not zero, or whether ``name`` was adopted."""
     kind, name, argument = key
     name = str(name)
     if kind not in ("count", "seen"):
@@ -150,23 +159,11 @@ def _reader(definition: HealthDefinition, key: Key) -> Callable[[Mapping[str, An
     within = None if argument is None else parse_duration(str(argument))
     for component in definition.components:
         if _counts(component, name, within):
-            return partial(_count_of if kind == "count" else _any_of, component.id)
+            return key, component.id, _COUNT if kind == "count" else _ANY, name
         adopted = isinstance(component, Adoption) and name in component.events
         if adopted and kind == "seen" and within is None:
-            return partial(_adopted, component.id, name)
+            return key, component.id, _ADOPTED, name
     return None
-
-
-def _count_of(component_id: str, found: Mapping[str, Any]) -> int:
-    return int(found.get(component_id, 0))  # no row: no such event
-
-
-def _any_of(component_id: str, found: Mapping[str, Any]) -> bool:
-    return _count_of(component_id, found) > 0
-
-
-def _adopted(component_id: str, name: str, found: Mapping[str, Any]) -> bool:
-    return name in found.get(component_id, ())
 
 
 def _counts(component: object, name: object, within: timedelta | None) -> bool:
