@@ -28,7 +28,7 @@ from orchestrator.enrollment.store import enroll_customer, entering
 from orchestrator.handoff.tasks import open_task
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.model import Action, HealthDefinition, MailAction, Signal
-from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, score
+from orchestrator.health.score import ActionHistory, HealthScore, actions_to_fire, scores_of
 from orchestrator.journeys.model import Journey
 from orchestrator.usage.events import NewEvent
 from orchestrator.webhooks.facts import customer_ref
@@ -111,7 +111,7 @@ def rescore_customers(
         inputs = load_inputs(connection, definition, customer_ids, now)
     if rows is None:
         rows = _read_customers(connection, customer_ids)
-    results = {row.id: score(definition, inputs[row.id]) for row in rows}
+    results = scores_of(definition, inputs, [row.id for row in rows])
     _store(connection, rows, results, now)
     due = {  # only these can fire anything: past the first days, with actions for their tier
         row.id

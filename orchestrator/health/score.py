@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -114,7 +114,19 @@ def value_function(component: Component) -> Callable[[Any], float]:
 
 def score(definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     """``raw`` maps component id → its input; a missing id counts as no events."""
+    return _score(_scorer(definition), definition, raw)
+
+
+def scores_of(
+    definition: HealthDefinition, inputs: Mapping[int, Mapping[str, Any]], ids: Iterable[int]
+) -> dict[int, HealthScore]:
+    """:func:`score` of each customer of ``ids`` from its ``inputs``, the definition made
+    ready once for them all."""
     scorer = _scorer(definition)
+    return {cid: _score(scorer, definition, inputs[cid]) for cid in ids}
+
+
+def _score(scorer: _Scorer, definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
     get = raw.get
     shown = tuple([get(component[0]) for component in scorer.components])
     key = _scores_key(shown, scorer.named)

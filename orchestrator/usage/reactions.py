@@ -100,13 +100,23 @@ def react_to_events(
     active = _active_enrollments(session, {e.customer_id for e in events})
     triggers = _triggers_by_event(journeys)
     heard = _HeardEvents()
+    # an enrollment's (journey, version) → the journey it follows and the names it hears:
+    # looked up once a call, not once an event (most of a batch's customers are in one)
+    followed: dict[tuple[str, int | None], tuple[Journey | None, frozenset[str]]] = {}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
-        relationship_written |= _note_relationship(session, event)
-        for enrollment in active.get(event.customer_id, []):
-            journey = followed_journey(journeys, enrollment.journey_id, enrollment.version_id)
-            if journey is None or not enrollment.active or event.occurred_at < enrollment.anchor_at:
+        if event.name in _RELATIONSHIP_EVENTS:
+            relationship_written |= _note_relationship(session, event)
+        for enrollment in active.get(event.customer_id, ()):
+            if not enrollment.active or event.occurred_at < enrollment.anchor_at:
                 continue
-            if event.name not in heard.by(journey):
+            version = (enrollment.journey_id, enrollment.version_id)
+            found = followed.get(version)
+            if found is None:
+                journey = followed_journey(journeys, *version)
+                names = frozenset() if journey is None else heard.by(journey)
+                found = followed[version] = (journey, names)
+            journey, names = found
+            if journey is None or event.name not in names:
                 continue  # no goal, exit, event step or wait of this journey names it
             if _ends_enrollment(
                 session, journey, enrollment, event, now, attribution_window, pending
@@ -219,6 +229,9 @@ def _open_enrollments(postgres: bool) -> Any:
 
 # Built once per dialect: building it per call cost as much CPU as running it.
 _OPEN_ENROLLMENTS = {postgres: _open_enrollments(postgres) for postgres in (False, True)}
+
+
+_RELATIONSHIP_EVENTS = frozenset({CANCELLED_EVENT, REACTIVATED_EVENT})
 
 
 def _note_relationship(session: Session, event: NewEvent) -> bool:
