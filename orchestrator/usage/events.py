@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from orchestrator.customers.nps import nps_category
 from orchestrator.db.json_text import json_text
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
@@ -30,6 +31,7 @@ from orchestrator.guards.bounds import TRIMMED, Moment
 from orchestrator.guards.strict_json import field_errors, parse_json
 
 MAX_BATCH = 1000
+NPS_EVENT = "nps_submitted"  # its properties get the answer's category (_with_nps_category)
 # Emitted by Stepmail itself; refused from outside so a caller cannot fake a tier change.
 RESERVED_EVENTS = frozenset({"tier_changed", "stage_changed"})
 
@@ -264,7 +266,10 @@ def event_rows(
     for event in events:
         occurred_at = event.occurred_at or now
         customer_id = ids[event.external_id]
-        key = event_key(event, occurred_at)
+        key = event.id if event.id is not None else event_key(event, occurred_at)
+        properties = event.properties
+        if event.name == NPS_EVENT:  # asked here: a call for every event is ~1% of a batch
+            properties = _with_nps_category(properties)
         rows.setdefault(
             (customer_id, key),
             {
@@ -273,22 +278,21 @@ def event_rows(
                 "event_key": key,
                 "occurred_at": occurred_at,
                 "received_at": now,
-                "properties": _with_nps_category(event.name, event.properties),
+                "properties": properties,
             },
         )
     return list(rows.values())
 
 
-def _with_nps_category(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+def _with_nps_category(properties: dict[str, Any]) -> dict[str, Any]:
     """An ``nps_submitted`` from the product gets the ``category`` Stepmail's own survey adds
     (detractor 0-6, passive 7-8, promoter 9-10), so the same journeys are entered on it."""
     score = properties.get("score")
-    if name != "nps_submitted" or "category" in properties or type(score) is not int:
+    if "category" in properties or type(score) is not int:
         return properties
     if not 0 <= score <= 10:
         return properties
-    category = "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
-    return {**properties, "category": category}
+    return {**properties, "category": nps_category(score)}
 
 
 @dataclass(frozen=True)

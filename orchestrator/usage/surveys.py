@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator.customers.nps import nps_category
 from orchestrator.db.tables import survey_responses
-from orchestrator.usage.events import NewEvent, store_new_events
+from orchestrator.usage.events import NPS_EVENT, NewEvent, store_new_events
 
-NPS_EVENT = "nps_submitted"
 MAX_COMMENT = 2000
 _R = survey_responses
 
