@@ -219,7 +219,7 @@ def _settled(
     """What :func:`_furthest_plain` gives once every answer is read, from the answers
     ``known`` already; UNDECIDED when that needs more (or a rule fails: it is run in full
     and fails as it always did)."""
-    days = _days_since_signup(row, now)
+    days = max(0, (now - row.signed_up_at).days)  # _days_since_signup, inlined: per customer
     stages = lifecycle.stages
     for index in range(len(stages) - 1, rank.get(row.stage, -1), -1):
         rule = rules[index]

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import any_, bindparam, func, select, update
@@ -103,7 +104,7 @@ def react_to_events(
     # an enrollment's (journey, version) → the journey it follows and the names it hears:
     # looked up once a call, not once an event (most of a batch's customers are in one)
     followed: dict[tuple[str, int | None], tuple[Journey | None, frozenset[str]]] = {}
-    for event in sorted(events, key=lambda e: (e.occurred_at, e.event_key)):
+    for event in sorted(events, key=_IN_ORDER):
         if event.name in _RELATIONSHIP_EVENTS:
             relationship_written |= _note_relationship(session, event)
         for enrollment in active.get(event.customer_id, ()):
@@ -126,7 +127,9 @@ def react_to_events(
                 continue
             _schedule_event_steps(journey, enrollment, event, now, pending)
             _settle_waits(session, journey, enrollment, event, now, pending)
-        _enter_triggered_journeys(session, event, journeys, now, triggers.get(event.name, ()))
+        candidates = triggers.get(event.name)
+        if candidates:
+            _enter_triggered_journeys(session, event, journeys, now, candidates)
     pending.write(session)
     return relationship_written
 
@@ -232,6 +235,7 @@ _OPEN_ENROLLMENTS = {postgres: _open_enrollments(postgres) for postgres in (Fals
 
 
 _RELATIONSHIP_EVENTS = frozenset({CANCELLED_EVENT, REACTIVATED_EVENT})
+_IN_ORDER = attrgetter("occurred_at", "event_key")  # the order events happened in
 
 
 def _note_relationship(session: Session, event: NewEvent) -> bool:
