@@ -127,8 +127,7 @@ def scores_of(
 
 
 def _score(scorer: _Scorer, definition: HealthDefinition, raw: Mapping[str, Any]) -> HealthScore:
-    get = raw.get
-    shown = tuple([get(component[0]) for component in scorer.components])
+    shown = tuple(map(raw.get, scorer.ids))
     key = _scores_key(shown, scorer.named)
     if key is not None:
         found = scorer.scores.get(key)
@@ -212,6 +211,7 @@ class _Scorer:
     components: tuple[tuple[str, float, Callable[[Any], float], bool, dict[Any, _Known]], ...]
     weights: float
     bands: tuple[str, ...]
+    ids: tuple[str, ...]  # the components' ids, in order
     named: tuple[bool, ...]  # per component: whether its input is a set of names
     # the remembered inputs of every component → score, band and each component's _Known
     scores: dict[tuple[Any, ...], tuple[int, str, tuple[_Known, ...]]]
@@ -230,6 +230,7 @@ def _scorer(definition: HealthDefinition) -> _Scorer:
         ),
         weights=weights,
         bands=tuple(definition.band_for(n).id for n in range(101)),
+        ids=tuple(c.id for c in definition.components),
         named=tuple(isinstance(c, Adoption) for c in definition.components),
         scores={},
         made={},
