@@ -3,7 +3,7 @@ open enrollments, which ``usage/reactions.py`` marks the same way: a generic pla
 open enrollment against the batch's ids one by one), and why its own reads commit.
 
 The usage questions of an event batch (usage/prefetch, health/inputs) are asked as one
-statement of hundreds to thousands of small index probes, one per customer and question. Two
+statement of hundreds to thousands of small index probes, one per customer and question. Three
 of PostgreSQL's defaults suit that shape badly:
 
 - **Prepared plans.** psycopg prepares a statement on the server from its fifth run, and the
@@ -16,8 +16,17 @@ of PostgreSQL's defaults suit that shape badly:
   time: ~0.15 ms a plan, about 6% of single events' throughput (bench/README, "Session 9").
 - **JIT compilation.** A batch's probes add up to an estimated cost past ``jit_above_cost``,
   so the server compiled the statement (~6 ms a batch of 1,000 customers) to run index
-  probes that compiling does not speed up. :func:`without_jit` turns it off for the rest of
-  the transaction, all of whose statements are short.
+  probes that compiling does not speed up. :func:`plan_for_many_probes` turns it off for the
+  rest of the transaction, all of whose statements are short.
+- **The price of a random page.** ``random_page_cost`` defaults to 4, a spinning disk's
+  price. The statements after the probes touch a few rows a customer by key, customers
+  this transaction has just read under their lock: at that price the planner stored a
+  batch's ~640 moved scores by hashing every customer of the table (a sequential scan) in
+  a table of 10,000, where looking each one up by its key cost a third less (health/
+  rescore's statement: 12.5 → 8.9 ms, ``EXPLAIN ANALYZE``, bench/README "Session 35"); only
+  a table about twice as large tipped it to the keys. The same call prices a random page as
+  a cached one (1.1, the usual setting for SSDs) for the rest of the transaction, never
+  above the server's own setting.
 
 Prepared statements outlive only commits: psycopg deallocates every statement a connection
 prepared when that connection rolls back. The reads a long-running process makes by itself on
@@ -38,12 +47,18 @@ from sqlalchemy import Connection, text
 # :func:`run_unprepared_when_asked`, which make_engine installs on PostgreSQL engines.
 PLAN_EACH_TIME = {"plan_each_time": True}
 
-# From this many probes in one statement, the transaction runs without JIT. The default
-# jit_above_cost (100,000) is reached near 12,000 (each ~8.6); a tenth of that keeps a server
-# whose threshold was lowered from compiling a batch as well.
+# From this many probes in one statement, the transaction is planned as a batch's: no JIT,
+# random pages priced as cached ones. The default jit_above_cost (100,000) is reached near
+# 12,000 (each ~8.6); a tenth of that keeps a server whose threshold was lowered from
+# compiling a batch as well.
 PROBES_WITHOUT_JIT = 1_000
+RANDOM_PAGE_COST = 1.1  # what comes after touches rows this transaction just read
 
-_JIT_OFF = text("SET LOCAL jit = off")
+# One round trip for both settings, each for the rest of the transaction (is_local).
+_PLAN_FOR_PROBES = text(
+    "SELECT set_config('jit', 'off', true), set_config('random_page_cost',"
+    " CAST(LEAST(CAST(current_setting('random_page_cost') AS float8), :cost) AS text), true)"
+)
 
 
 def run_unprepared_when_asked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
@@ -55,12 +70,14 @@ def run_unprepared_when_asked(cursor: Any, statement: str, parameters: Any, cont
     return True
 
 
-def without_jit(connection: Connection, probes: int) -> None:
-    """Before a statement of ``probes`` probes: past :data:`PROBES_WITHOUT_JIT`, no JIT for
-    the rest of this transaction (PostgreSQL only; it ends with the transaction)."""
+def plan_for_many_probes(connection: Connection, probes: int) -> None:
+    """Before a statement of ``probes`` probes: past :data:`PROBES_WITHOUT_JIT`, no JIT and
+    random pages at :data:`RANDOM_PAGE_COST` (or the server's own, if lower) for the rest of
+    this transaction (PostgreSQL only; both end with the transaction)."""
     if probes < PROBES_WITHOUT_JIT or connection.dialect.name != "postgresql":
         return
     transaction = connection.get_transaction()
-    if transaction is None or connection.info.get("jit_off_in") is not transaction:
-        connection.execute(_JIT_OFF)  # once a transaction: a batch asks twice (usage, health)
-        connection.info["jit_off_in"] = connection.get_transaction()
+    if transaction is None or connection.info.get("planned_for_probes_in") is not transaction:
+        # once a transaction: a batch asks twice (usage, health)
+        connection.execute(_PLAN_FOR_PROBES, {"cost": RANDOM_PAGE_COST})
+        connection.info["planned_for_probes_in"] = connection.get_transaction()

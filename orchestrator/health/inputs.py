@@ -37,7 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
+from orchestrator.db.planning import PLAN_EACH_TIME, plan_for_many_probes
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 from orchestrator.health.per_definition import per_definition
@@ -87,7 +87,7 @@ def _load_postgres(
     rows would put them: a count only when not zero, a feature only when seen, the latest
     only when there is one (its properties are never NULL: the column is NOT NULL)."""
     built = _postgres_statement(definition)
-    without_jit(connection, len(customer_ids) * len(built.questions))
+    plan_for_many_probes(connection, len(customer_ids) * len(built.questions))
     components = definition.components
     readers = [
         _reader_of(n + 1, question, components) for n, question in enumerate(built.questions)

@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import nodes
 from sqlalchemy import Connection, bindparam, func, literal, select, text, union_all
 
-from orchestrator.db.planning import PLAN_EACH_TIME, without_jit
+from orchestrator.db.planning import PLAN_EACH_TIME, plan_for_many_probes
 from orchestrator.db.tables import usage_events
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
@@ -84,7 +84,7 @@ def prefetch_usage(
         params["now"] = now
         most = max((weeks for _, weeks in plan.spans), default=0)  # the weeks' first instants
         params["week_starts"] = [now - timedelta(days=7 * w) + _INSTANT for w in range(most, 0, -1)]
-        without_jit(connection, len(ids) * (len(plan.windows) + len(plan.spans)))
+        plan_for_many_probes(connection, len(ids) * (len(plan.windows) + len(plan.spans)))
     for i, (name, after, until) in enumerate([] if postgres else plan.windows):
         params[f"name_{i}"] = name
         params[f"until_{i}"] = now - until

@@ -1,12 +1,15 @@
 """The usage probes on PostgreSQL (orchestrator/db/planning.py): those of usage/prefetch and
 health/inputs, and a send's lazy questions (usage/facts), never run from a plan the driver
 prepared (a generic plan made while the table was small kept sequential scans), and a batch's
-transaction runs without JIT (compiling thousands of index probes cost more than it saved);
+transaction runs without JIT (compiling thousands of index probes cost more than it saved)
+and prices random pages as cached ones (its moved scores stored by key, not by hashing every
+customer);
 and the reads a long-running process makes by itself commit, keeping what its connections
 prepared."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,6 +23,7 @@ from orchestrator.db.engine import make_engine
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
+from orchestrator.health.rescore import _STORE_MOVED_POSTGRES
 from orchestrator.services.journey_versions import current_journey_versions
 from orchestrator.transports.mail import Mailbox, OutgoingMail
 from orchestrator.usage.facts import UsageFacts
@@ -76,41 +80,117 @@ def test_every_usage_probe_is_planned_each_time(database_url: str) -> None:
         engine.dispose()
 
 
-def _jit(connection: Connection) -> str:
-    return str(connection.execute(text("SHOW jit")).scalar())
+def _planning(connection: Connection) -> tuple[str, str]:
+    """The session's jit and random_page_cost, as SHOW gives them."""
+    jit = connection.execute(text("SHOW jit")).scalar()
+    return str(jit), str(connection.execute(text("SHOW random_page_cost")).scalar())
+
+
+AS_LEFT, FOR_PROBES = ("on", "4"), ("off", "1.1")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_a_batch_of_probes_runs_without_jit_until_its_transaction_ends(database_url: str) -> None:
+def test_a_batch_of_probes_is_planned_as_one_until_its_transaction_ends(database_url: str) -> None:
+    """No JIT, random pages priced as cached ones: set once, for the batch's transaction."""
     engine = make_engine(database_url)
     health = load_health(ROOT / "journeys" / "health.yaml")
     questions = usage_questions([f"usage.count('e{n}', within='{n + 1}d') > 0" for n in range(10)])
     many, few = list(range(1, 101)), [1, 2]  # 100 customers x 10 questions: 1,000 probes
     try:
         with engine.connect() as connection:
-            # on for the session, whatever the server's default: "left as it was" must differ
-            # from "off" for the checks below to prove anything
+            # set for the session, whatever the server's defaults: "left as it was" must
+            # differ from the batch's settings for the checks below to prove anything
             connection.execute(text("SET jit = on"))
+            connection.execute(text("SET random_page_cost = 4"))
             connection.commit()
-            assert _jit(connection) == "on"
+            assert _planning(connection) == AS_LEFT
             prefetch_usage(connection, few, questions, START)
             load_inputs(connection, health, few, START)
-            assert _jit(connection) == "on"  # a group of single events: untouched
+            assert _planning(connection) == AS_LEFT  # a group of single events: untouched
             prefetch_usage(connection, many, questions, START)
-            assert _jit(connection) == "off"
+            assert _planning(connection) == FOR_PROBES
             statements: list[str] = []
             event.listen(connection, "before_cursor_execute", lambda *a: statements.append(a[2]))
             load_inputs(connection, health, [*many, *range(200, 300)], START)  # 200 x 7
-            assert len(statements) == 1  # off once a transaction
+            assert len(statements) == 1  # set once a transaction
             connection.commit()
-            assert _jit(connection) == "on"
+            assert _planning(connection) == AS_LEFT
             load_inputs(connection, health, many, START)  # 100 x 7 questions: 700
-            assert _jit(connection) == "on"
+            assert _planning(connection) == AS_LEFT
             load_inputs(connection, health, [*many, *range(200, 300)], START)
-            assert _jit(connection) == "off"
+            assert _planning(connection) == FOR_PROBES
+            connection.rollback()
+            # a server that prices random pages lower already keeps its price
+            connection.execute(text("SET random_page_cost = 1.0"))
+            connection.commit()
+            load_inputs(connection, health, [*many, *range(200, 300)], START)
+            assert _planning(connection) == ("off", "1")
             connection.rollback()
     finally:
         engine.dispose()
+
+
+def _seed_customers(connection: Connection, count: int) -> None:
+    """``count`` customers of about the API bench's size (~230 bytes a row)."""
+    connection.execute(
+        text(
+            "INSERT INTO customer (external_id, public_id, email, name, company, plan,"
+            " annual_contract_value, currency, locale, timezone, tier, tier_explicit,"
+            " attributes, signed_up_at, created_at, updated_at, health_score, health_band)"
+            " SELECT 'customer-' || g, 'pub-' || g, 'customer' || g || '@example.com',"
+            " 'Customer ' || g, 'Company ' || g, 'pro', 1200, 'USD', 'en', 'Asia/Tokyo',"
+            " 'tech', false, :attributes, :at, :at, :at, 40, 'at_risk'"
+            " FROM generate_series(1, :count) AS g"
+        ),
+        {"at": START, "count": count, "attributes": json.dumps({"seats": 12, "note": "x" * 90})},
+    )
+    connection.execute(text("ANALYZE customer"))
+
+
+def _moved_scores_plan(connection: Connection, ids: list[int]) -> set[tuple[str, str]]:
+    """(node type, relation or index) of the plan health/rescore stores moved scores with."""
+    statement = str(_STORE_MOVED_POSTGRES)
+    components = json.dumps([{"logins": {"raw": 1, "value": 0.1, "weight": 30.0}}] * len(ids))
+    params = {
+        "ids": ids,
+        "scores": [60] * len(ids),
+        "bands": ["tips"] * len(ids),
+        "components": components,
+        "now": START,
+    }
+    compiled = text(f"EXPLAIN (FORMAT JSON) {statement}").bindparams(**params)
+    plan = connection.execute(compiled).scalar_one()[0]["Plan"]
+    return {
+        (node["Node Type"], node.get("Index Name") or node.get("Relation Name", ""))
+        for node in _plan_nodes(plan)
+    }
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_batch_s_moved_scores_are_stored_by_key_not_by_hashing_every_customer(
+    database_url: str,
+) -> None:
+    """At PostgreSQL's price of a random page (4), storing 640 moved scores among 10,000
+    customers hashed the whole customer table; the batch's price looks each one up."""
+    engine = make_engine(database_url)
+    health = load_health(ROOT / "journeys" / "health.yaml")
+    moved = list(range(1, 10_001, 15))[:640]
+    try:
+        with engine.begin() as connection:
+            _seed_customers(connection, 10_000)
+        with engine.connect() as connection:
+            connection.execute(text("SET random_page_cost = 4"))
+            connection.commit()
+            as_left = _moved_scores_plan(connection, moved)
+            assert ("Seq Scan", "customer") in as_left  # what the batch's price prevents
+            connection.rollback()
+            load_inputs(connection, health, moved, START)  # 640 customers x 7 questions
+            for_probes = _moved_scores_plan(connection, moved)
+            connection.rollback()
+    finally:
+        engine.dispose()
+    assert ("Index Scan", "customer_pkey") in for_probes
+    assert not {node for node in for_probes if node[1] == "customer" and "Seq" in node[0]}
 
 
 def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
