@@ -10,6 +10,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+def keeps_utc_sessions(dialect: Dialect) -> None:
+    """Mark an engine's dialect as one whose sessions are always in UTC (``make_engine``
+    sets each session's zone and checks it at every checkout): instants read through it
+    come from psycopg in UTC already, and :class:`UTCDateTime` takes them as they come."""
+    setattr(dialect, _UTC_SESSIONS, True)  # a name of our own on a library object
+
+
+_UTC_SESSIONS = "stepmail_utc_sessions"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC instants; always hands back timezone-aware UTC datetimes.
 
@@ -32,11 +42,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return _as_utc(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        """:func:`_as_utc` itself where the driver hands back datetimes (psycopg), one call a
-        value instead of TypeDecorator's two; SQLite's own string processor still runs first
-        there."""
+        """Nothing where the sessions are kept in UTC (:func:`keeps_utc_sessions`): psycopg
+        hands every instant back in the session's zone, so with ``datetime.UTC`` itself (no
+        call a value: ~5,000 in a batch of 1,000 events). :func:`_as_utc` itself on any other
+        engine whose driver hands back datetimes, one call a value instead of
+        TypeDecorator's two; SQLite's own string processor still runs first there."""
         if self.impl_instance.result_processor(dialect, coltype) is None:
-            return _as_utc
+            return None if getattr(dialect, _UTC_SESSIONS, False) else _as_utc
         return super().result_processor(dialect, coltype)
 
 
