@@ -248,12 +248,15 @@ def decided_rule(source: str) -> DecidedRule | None:
         tree = parse_condition(source)
         code = _DecidedSource()
         code.value(tree)  # the same shapes only
-        truth = code.truth(tree)
+        if isinstance(tree, nodes.And | nodes.Or):  # the usual rule: its chain inline
+            body = code.chain_lines(tree)
+        else:
+            body = [f"return {code.truth(tree)}"]
         code.functions.append(
             "def decided(r, d, a):\n"
             "    try:\n"
-            f"        return {truth}\n"
-            "    except Exception:\n"  # the plain rule raises too, or not: read all, then see
+            + "".join(f"        {line}\n" for line in body)
+            + "    except Exception:\n"  # the plain rule raises too, or not: read all, then see
             "        return U"
         )
         return code.build("decided")
@@ -281,21 +284,28 @@ class _DecidedSource(_Source):
         return f"(bool({value}) if {self.constant(keys)} <= a.keys() else U)"
 
     def _chain_function(self, node: nodes.And | nodes.Or) -> str:
-        """A function of its own for ``a and b and c`` (or ``or``), called where the chain
-        stands: Python evaluates the parts in turn up to the first that settles the whole.
-        An undecided part that cannot raise is passed over: whether it settles the whole or
-        not, a later part known to settle it settles it the same way."""
-        settles = isinstance(node, nodes.Or)  # the truth of a part that settles the whole
+        """A function of its own for a chain inside an expression (a rule that is a chain
+        has it inline: :func:`decided_rule`), called where the chain stands."""
         name = self.fresh("_chain")
-        lines = [f"def {name}(r, d, a):", "    passed = False"]
-        for part in _chain(node, type(node)):
-            lines.append(f"    t = {self.truth(part)}")
-            lines.append(f"    if t is {settles}: return {settles}")
-            undecided = "passed = True" if _cannot_raise(part) else "return U"
-            lines.append(f"    if t is U: {undecided}")
-        lines.append(f"    return U if passed else {not settles}")
-        self.functions.append("\n".join(lines))
+        body = "".join(f"\n    {line}" for line in self.chain_lines(node))
+        self.functions.append(f"def {name}(r, d, a):{body}")
         return f"{name}(r, d, a)"
+
+    def chain_lines(self, node: nodes.And | nodes.Or) -> list[str]:
+        """The statements that return the truth of ``a and b and c`` (or ``or``): Python
+        evaluates the parts in turn up to the first that settles the whole. An undecided part
+        that cannot raise is passed over: whether it settles the whole or not, a later part
+        known to settle it settles it the same way. ``passed`` and ``t`` are the caller's
+        locals."""
+        settles = isinstance(node, nodes.Or)  # the truth of a part that settles the whole
+        lines = ["passed = False"]
+        for part in _chain(node, type(node)):
+            lines.append(f"t = {self.truth(part)}")
+            lines.append(f"if t is {settles}: return {settles}")
+            undecided = "passed = True" if _cannot_raise(part) else "return U"
+            lines.append(f"if t is U: {undecided}")
+        lines.append(f"return U if passed else {not settles}")
+        return lines
 
 
 def _chain(node: nodes.Node, kind: type[nodes.Node]) -> list[nodes.Node]:
