@@ -181,7 +181,8 @@ def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEv
                     row["customer_id"],
                     row["name"],
                     row["event_key"],
-                    row["occurred_at"].astimezone(UTC),
+                    # as stored: in UTC (most are already: received now, no time sent)
+                    at if (at := row["occurred_at"]).tzinfo is UTC else at.astimezone(UTC),
                     as_stored,
                 ),
             )
