@@ -55,7 +55,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     event.listen(engine, "connect", _postgres_utc_session)
     event.listen(engine, "checkout", _postgres_still_in_utc)
     keeps_utc_sessions(engine.dialect)
-    event.listen(engine, "do_execute", planning.run_unprepared_when_asked)
+    event.listen(engine, "do_execute", planning.execute_as_marked)
     return engine
 
 

@@ -1,6 +1,7 @@
 """How Stepmail steers PostgreSQL's planner for its per-customer probes (and an event batch's
 open enrollments, which ``usage/reactions.py`` marks the same way: a generic plan checked each
-open enrollment against the batch's ids one by one), and why its own reads commit.
+open enrollment against the batch's ids one by one), why its own reads commit, and which
+statements read their rows in binary.
 
 The usage questions of an event batch (usage/prefetch, health/inputs) are asked as one
 statement of hundreds to thousands of small index probes, one per customer and question. Three
@@ -35,6 +36,12 @@ therefore commit, so the hot statements stay prepared and reach generic plans. E
 statement with an array parameter has been checked for a generic plan that tests rows against
 the array one by one (``bench/generic_plans.py``: only the open enrollments' did, on a young
 database, and it is planned each time); check a new one the same way.
+
+**Rows in binary.** An event batch reads thousands of rows (its customers under their lock,
+the health answers, the open enrollments, the keys of the events stored): in PostgreSQL's
+text format every integer is parsed from its digits and every timestamp from its text on
+both ends. :data:`BINARY_RESULTS` has psycopg ask for them in binary instead, the same
+Python values (2% of a batch's instructions in the API, bench/README "Session 35").
 """
 
 from __future__ import annotations
@@ -43,9 +50,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-# An execution option (``text(...).execution_options(**PLAN_EACH_TIME)``), read by
-# :func:`run_unprepared_when_asked`, which make_engine installs on PostgreSQL engines.
+# Execution options (``text(...).execution_options(**PLAN_EACH_TIME)``), read by
+# :func:`execute_as_marked`, which make_engine installs on PostgreSQL engines.
 PLAN_EACH_TIME = {"plan_each_time": True}
+BINARY_RESULTS = {"binary_results": True}
 
 # From this many probes in one statement, the transaction is planned as a batch's: no JIT,
 # random pages priced as cached ones. The default jit_above_cost (100,000) is reached near
@@ -61,12 +69,20 @@ _PLAN_FOR_PROBES = text(
 )
 
 
-def run_unprepared_when_asked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-    """SQLAlchemy's ``do_execute`` hook: a statement marked ``PLAN_EACH_TIME`` runs unprepared
-    (True: SQLAlchemy's own run is skipped); any other goes SQLAlchemy's way."""
-    if context is None or not context.execution_options.get("plan_each_time"):
+def execute_as_marked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    """SQLAlchemy's ``do_execute`` hook: a statement marked ``PLAN_EACH_TIME`` runs unprepared,
+    one marked ``BINARY_RESULTS`` has its rows sent in binary (True: SQLAlchemy's own run is
+    skipped); any other goes SQLAlchemy's way."""
+    if context is None:
         return False
-    cursor.execute(statement, parameters, prepare=False)
+    options = context.execution_options
+    unprepared, binary = options.get("plan_each_time"), options.get("binary_results", False)
+    if not (unprepared or binary):
+        return False
+    if unprepared:
+        cursor.execute(statement, parameters, prepare=False, binary=binary)
+    else:
+        cursor.execute(statement, parameters, binary=True)
     return True
 
 

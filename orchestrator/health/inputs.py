@@ -37,7 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from orchestrator.db.planning import PLAN_EACH_TIME, plan_for_many_probes
+from orchestrator.db.planning import BINARY_RESULTS, PLAN_EACH_TIME, plan_for_many_probes
 from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 from orchestrator.health.per_definition import per_definition
@@ -266,7 +266,7 @@ def _postgres_statement(definition: HealthDefinition) -> _PostgresStatement:
                 for n, question in enumerate(questions)
             ),
         )
-        .execution_options(**PLAN_EACH_TIME)
+        .execution_options(**PLAN_EACH_TIME, **BINARY_RESULTS)
     )
     return _PostgresStatement(statement, tuple(questions))
 

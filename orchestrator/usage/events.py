@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.customers.nps import nps_category
 from orchestrator.db.json_text import json_text
+from orchestrator.db.planning import BINARY_RESULTS
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.errors import InvalidJson, InvalidRequest, UnknownCustomers
 from orchestrator.guards.bounds import TRIMMED, Moment
@@ -145,7 +146,7 @@ _STORE_EVENTS_POSTGRES = text("""
         AS e(customer_id, name, event_key, occurred_at, properties)
     ON CONFLICT (customer_id, event_key) DO NOTHING
     RETURNING customer_id, event_key
-""")
+""").execution_options(**BINARY_RESULTS)
 
 
 def store_new_events(session: Session, rows: list[dict[str, Any]]) -> list[NewEvent]:
@@ -213,7 +214,8 @@ def _lock_customers_statement(postgres: bool) -> Any:
     )
     if postgres:  # one array parameter, so the text (and its prepared plan) is the same each time
         wanted = bindparam("external_ids", type_=ARRAY(c.external_id.type))
-        return query.where(c.external_id == any_(wanted)).order_by(c.id).with_for_update()
+        locked = query.where(c.external_id == any_(wanted)).order_by(c.id).with_for_update()
+        return locked.execution_options(**BINARY_RESULTS)
     return query.where(c.external_id.in_(bindparam("external_ids", expanding=True))).order_by(c.id)
 
 

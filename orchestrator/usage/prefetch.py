@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import nodes
 from sqlalchemy import Connection, bindparam, func, literal, select, text, union_all
 
-from orchestrator.db.planning import PLAN_EACH_TIME, plan_for_many_probes
+from orchestrator.db.planning import BINARY_RESULTS, PLAN_EACH_TIME, plan_for_many_probes
 from orchestrator.db.tables import usage_events
 from orchestrator.errors import ConditionError
 from orchestrator.journeys.conditions import parse_condition
@@ -273,7 +273,7 @@ _WINDOW_COUNTS_POSTGRES = text("""
             AND e.occurred_at <= CAST(:now AS timestamptz)
     ) AS d
     WHERE d.weeks IS NOT NULL
-""").execution_options(**PLAN_EACH_TIME)
+""").execution_options(**PLAN_EACH_TIME, **BINARY_RESULTS)
 
 
 def question_key(call: nodes.Call) -> Key | None:

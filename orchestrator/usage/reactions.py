@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.analytics.attribution import attribute_conversion
 from orchestrator.customers.relationship import CANCELLED_EVENT, REACTIVATED_EVENT
-from orchestrator.db.planning import PLAN_EACH_TIME
+from orchestrator.db.planning import BINARY_RESULTS, PLAN_EACH_TIME
 from orchestrator.db.tables import enrollments, scheduled_sends
 from orchestrator.enrollment.relationship import (
     record_cancelled,
@@ -227,7 +227,7 @@ def _open_enrollments(postgres: bool) -> Any:
         ids,
         e.state.in_(OPEN_ENROLLMENT),  # a paused one still converts or exits
     )
-    return query.execution_options(**PLAN_EACH_TIME) if postgres else query
+    return query.execution_options(**PLAN_EACH_TIME, **BINARY_RESULTS) if postgres else query
 
 
 # Built once per dialect: building it per call cost as much CPU as running it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.archive.store import ArchiveEntry, MailArchiver
 from orchestrator.db.engine import make_engine
-from orchestrator.db.planning import PLAN_EACH_TIME
+from orchestrator.db.planning import BINARY_RESULTS, PLAN_EACH_TIME
 from orchestrator.health.inputs import load_inputs
 from orchestrator.health.loader import load_health
 from orchestrator.health.rescore import _STORE_MOVED_POSTGRES
@@ -61,6 +61,36 @@ def test_a_marked_statement_is_never_prepared_and_an_unmarked_one_is(engine: Eng
             assert connection.execute(marked, {"x": 3}).scalar() == 8
         assert _prepared(connection, "x > $1")  # the driver prepares what is not marked
         assert not _prepared(connection, "x >= ")
+
+
+BINARY_PROBE = text(
+    "SELECT CAST(7 AS integer) AS i, CAST(:big AS bigint) AS big, CAST('日本 é' AS varchar) AS s,"
+    " CAST(:at AS timestamptz) AS at, CAST('{\"a\": [1, null, 2.5]}' AS json) AS j,"
+    " CAST(1234.50 AS numeric(18, 2)) AS n, true AS b, CAST(NULL AS integer) AS z,"
+    " ARRAY[3, 4] AS a"
+)
+
+
+def test_a_statement_marked_for_binary_rows_reads_the_same_values_in_binary(
+    engine: Engine,
+) -> None:
+    params = {"big": 2**40, "at": START}
+    formats: list[int] = []
+
+    def result_format(_c: Any, cursor: Any, *_rest: Any) -> None:
+        formats.append(cursor.pgresult.fformat(0))  # 0 text, 1 binary
+
+    with engine.connect() as connection:
+        event.listen(connection, "after_cursor_execute", result_format)
+        as_text = connection.execute(BINARY_PROBE, params).one()
+        for both in ({}, PLAN_EACH_TIME):  # alone, and with a statement run unprepared
+            marked = BINARY_PROBE.execution_options(**BINARY_RESULTS, **both)
+            for _ in range(RUNS):
+                as_binary = connection.execute(marked, params).one()
+                assert tuple(as_binary) == tuple(as_text)
+                assert list(map(type, as_binary)) == list(map(type, as_text))
+    assert formats == [0] + [1] * 2 * RUNS
+    assert as_binary.at.tzinfo is UTC and as_binary.j == {"a": [1, None, 2.5]}
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
