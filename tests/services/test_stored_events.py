@@ -70,3 +70,20 @@ def test_only_new_events_come_back_as_stored_in_order(runtime: Runtime) -> None:
     assert new[1].properties == {}
     with Session(runtime.engine) as session, session.begin():
         assert store_new_events(session, batch) == []
+
+
+def test_a_batch_received_without_times_is_stored_at_the_moment_received(
+    runtime: Runtime,
+) -> None:
+    """All at the moment received (PostgreSQL is then sent no times at all), or each at its
+    own time when one of them was sent with a time."""
+    cid = customer_id(runtime, "stored-2")
+    sent = RECEIVED.astimezone(TOKYO) - timedelta(days=2)
+    with Session(runtime.engine) as session, session.begin():
+        now = store_new_events(session, [row(cid, "n1", RECEIVED), row(cid, "n2", RECEIVED)])
+        mixed = store_new_events(session, [row(cid, "m1", RECEIVED), row(cid, "m2", sent)])
+    assert now == stored(runtime, ["n1", "n2"])
+    assert [e.occurred_at for e in now] == [RECEIVED, RECEIVED]
+    assert mixed == stored(runtime, ["m1", "m2"])
+    assert [e.occurred_at for e in mixed] == [RECEIVED, sent]
+    assert mixed[1].occurred_at.utcoffset() == timedelta(0)
