@@ -3,9 +3,8 @@ health/inputs, and a send's lazy questions (usage/facts), never run from a plan 
 prepared (a generic plan made while the table was small kept sequential scans), and a batch's
 transaction runs without JIT (compiling thousands of index probes cost more than it saved)
 and prices random pages as cached ones (its moved scores stored by key, not by hashing every
-customer);
-and the reads a long-running process makes by itself commit, keeping what its connections
-prepared."""
+customer); a statement marked for binary rows reads the same values; and the reads a
+long-running process makes by itself commit, keeping what its connections prepared."""
 
 from __future__ import annotations
 
