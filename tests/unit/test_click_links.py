@@ -1,0 +1,68 @@
+"""A mail's links are signed as ``sign_click`` signs them, and read from the escaped attribute
+as a browser reads it, by whichever way the code takes."""
+
+from __future__ import annotations
+
+import html
+import itertools
+
+import pytest
+from markupsafe import Markup, escape
+
+from orchestrator.tracking.links import (
+    ClickLinks,
+    as_written,
+    click_key,
+    sign_click,
+    track_link,
+    tracking,
+)
+
+KEY = click_key("s3cret-signing-key")
+# What the code before session 36 made of this link for send 42 (sign_click is pinned in
+# tests/unit/test_link_signers.py): a mail's links must carry the same token.
+URL = "https://example.com/docs?a=1&b=ü"
+TOKEN = "AAAAKmh0dHBzOi8vZXhhbXBsZS5jb20vZG9jcz9hPTEmYj3DvA.WHwDfpIYUovzoBlIDwkF0w"
+
+
+def test_a_mails_links_carry_the_token_sign_click_makes() -> None:
+    links = ClickLinks(KEY, "https://mail.example.com/", 42)
+    assert sign_click(KEY, 42, URL) == TOKEN
+    assert links.track(URL) == f"https://mail.example.com/r/{TOKEN}"
+    other = ClickLinks(KEY, "https://mail.example.com", 43)  # each send its own id
+    assert other.track(URL) == f"https://mail.example.com/r/{sign_click(KEY, 43, URL)}"
+
+
+@pytest.mark.parametrize(
+    "base", ["https://mail.example.com", "https://example.com/a&b'<\"x>/", "https://例え.jp/"]
+)
+def test_the_filter_writes_the_tracked_link_escaped(base: str) -> None:
+    links = ClickLinks(KEY, base, 42)
+    written = escape(URL)  # what Jinja hands the filter
+    with tracking(links):
+        filtered = track_link(written)
+    assert isinstance(filtered, Markup)
+    assert str(filtered) == str(escape(links.track(URL)))
+    assert html.unescape(str(filtered)) == links.track(URL)
+
+
+def test_links_not_tracked_stay_as_written() -> None:
+    links = ClickLinks(KEY, "https://mail.example.com", 42)
+    own = escape("https://mail.example.com/u/token?a=1&b=2")
+    with tracking(links):
+        assert track_link(own) == own
+        assert track_link(escape("mailto:help@example.com")) == escape("mailto:help@example.com")
+    assert track_link(escape(URL)) == escape(URL)  # no mail being rendered
+
+
+PIECES = ["&", "amp;", "&amp;", "a", ";", "#38;", "lt;", "&#x26;", "ampx;", "&am", "p"]
+
+
+def test_an_attribute_is_read_as_html_unescape_reads_it() -> None:
+    tried = 0
+    for size in range(5):
+        for parts in itertools.product(PIECES, repeat=size):
+            text = "".join(parts)
+            assert as_written(text) == html.unescape(text), text
+            tried += 1
+    assert tried == sum(len(PIECES) ** n for n in range(5))
