@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.health.inputs import load_inputs
@@ -22,7 +22,13 @@ from orchestrator.runtime import Runtime
 from orchestrator.settings import Settings
 from tests.support.environment import ROOT, make_settings
 from tests.support.signups import post_signup, signup_payload
-from tests.support.usage import API_KEY, post_events
+from tests.support.usage import (
+    API_KEY,
+    fresh_connection,
+    long_nps_history,
+    post_events,
+    usage_rows_fetched,
+)
 from tests.support.usage import event as usage_event
 
 
@@ -64,6 +70,40 @@ def test_adoption_and_latest_read_each_customers_own_events(
     assert inputs[ids["b"]]["nps"] == 7  # same moment: the later stored
     assert "adoption" not in inputs[ids["c"]] and "nps" not in inputs[ids["c"]]
     assert twice == inputs
+
+
+def test_the_latest_is_read_from_the_customers_last_events_not_its_history(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """PostgreSQL reads the latest answer from the index's last entry for the customer and
+    name backwards, as far as its moment goes (two answers share it here, the later stored
+    wins; one after ``now`` does not count): the rows it fetches stay a handful however many
+    answers came before (ordered by moment and id at once, it fetched and sorted all 303)."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's grouped statement ranks every event of the name")
+    definition = load_health(ROOT / "journeys" / "health.yaml")
+    now = runtime.clock.now()
+    for name in ("long", "none"):
+        assert post_signup(client, signup_payload(name)).status_code == 202
+    assert post_events(client, *long_nps_history("long", now, 300)).status_code == 202
+    for key, score in (("t1", 3), ("t2", 8)):  # one moment, stored in this order
+        item = usage_event("long", "nps_submitted", at=now - timedelta(hours=1), id=key)
+        assert post_events(client, {**item, "properties": {"score": score}}).status_code == 202
+    later = usage_event("long", "nps_submitted", at=now + timedelta(hours=1), id="later")
+    assert post_events(client, {**later, "properties": {"score": 0}}).status_code == 202
+    with runtime.engine.connect() as connection:  # statistics of this table, not a test's before
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("ANALYZE usage_event")
+        )
+    with fresh_connection(runtime) as connection:
+        ids = dict(connection.execute(select(customers.c.external_id, customers.c.id)).all())
+        before = usage_rows_fetched(connection)
+        inputs = load_inputs(connection, definition, [ids["long"], ids["none"]], now)
+        fetched = usage_rows_fetched(connection) - before
+
+    assert inputs[ids["long"]]["nps"] == 8
+    assert "nps" not in inputs[ids["none"]]
+    assert fetched <= 20, fetched  # 312 when it read the history
 
 
 def test_each_component_reads_its_own_window_for_each_customer(

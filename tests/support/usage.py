@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from orchestrator.db.tables import enrollments, scheduled_sends, usage_events
 from orchestrator.runtime import Runtime
@@ -44,3 +47,39 @@ def enrollment_rows(runtime: Runtime) -> list[Any]:
 def event_count(runtime: Runtime) -> int:
     with runtime.engine.connect() as connection:
         return len(connection.execute(select(usage_events.c.id)).all())
+
+
+def usage_rows_fetched(connection: Connection) -> int:
+    """``usage_event`` rows this PostgreSQL backend has fetched through an index and not yet
+    reported to the server's statistics (heap visits, the visibility checks of index-only
+    scans included): on a connection of its own (:func:`fresh_connection`), what it has
+    done so far."""
+    fetched = connection.execute(
+        text("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'usage_event'")
+    ).scalar_one()
+    return int(fetched or 0)
+
+
+@contextmanager
+def fresh_connection(runtime: Runtime) -> Iterator[Connection]:
+    """A transaction on a new backend, outside the pool: its statistics are its own."""
+    engine = create_engine(runtime.engine.url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def long_nps_history(external_id: str, now: datetime, answers: int) -> list[dict[str, Any]]:
+    """``answers`` NPS answers an hour apart, the latest two hours before ``now``."""
+    return [
+        event(
+            external_id,
+            "nps_submitted",
+            now - timedelta(hours=2 + n),
+            id=f"h{n}",
+            properties={"score": n % 11},
+        )
+        for n in range(answers)
+    ]
