@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, func, literal, select
+from sqlalchemy import Connection, Engine, Select, column, func, literal, select, text
 
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.db.tables import customers, usage_events
@@ -98,13 +98,21 @@ class UsageFacts:
 
     def property(self, name: str, key: str, default: Any = None) -> Any:
         """``key`` of the latest ``name`` event's properties (e.g. the last NPS score)."""
-        query = (
-            self._where(select(_E.c.properties), name)
-            .order_by(_E.c.occurred_at.desc(), _E.c.id.desc())
-            .limit(1)
-        )
-        properties = self._ask(("property", name), lambda: self._scalar(query)) or {}
+        properties = self._ask(("property", name), lambda: self._latest_properties(name)) or {}
         return properties.get(key, default)
+
+    def _latest_properties(self, name: str) -> Any:
+        if self._engine.dialect.name == "postgresql":  # see _LATEST_PROPERTIES
+            query: Any = _LATEST_PROPERTIES.bindparams(
+                customer_id=self._customer_id, name=name, now=self._now
+            )
+        else:
+            query = (
+                self._where(select(_E.c.properties), name)
+                .order_by(_E.c.occurred_at.desc(), _E.c.id.desc())
+                .limit(1)
+            )
+        return self._scalar(query)
 
     def _count(self, name: str, within: str | None) -> Select[Any]:
         query = self._where(select(func.count()).select_from(_E), name)
@@ -138,7 +146,23 @@ class UsageFacts:
         return self._answers[key]  # type: ignore[return-value]
 
 
-def _scalar(source: Engine | Connection, query: Select[Any]) -> Any:
+# The latest event's properties on PostgreSQL as the health score reads them (health/inputs.py,
+# ``_LATEST``): from the index's last entry for the customer and name at or before ``now``
+# back to that moment, the later stored of its events. Ordered by moment and id, the query
+# read and sorted every event of the name the customer ever sent.
+_LATEST_PROPERTIES = text(
+    "SELECT t.properties FROM (SELECT m.properties, m.id FROM usage_event AS m"
+    " WHERE m.name = CAST(:name AS varchar)"
+    " AND (m.customer_id, m.name, m.occurred_at)"
+    " > (CAST(:customer_id AS integer), CAST(:name AS varchar), '-infinity')"
+    " AND (m.customer_id, m.name, m.occurred_at)"
+    " <= (CAST(:customer_id AS integer), CAST(:name AS varchar), CAST(:now AS timestamptz))"
+    " ORDER BY m.customer_id DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t"
+    " ORDER BY t.id DESC LIMIT 1"
+).columns(column("properties", _E.c.properties.type))
+
+
+def _scalar(source: Engine | Connection, query: Any) -> Any:
     # Planned for its own customer each time on PostgreSQL, as the batch's probes are: a plan
     # kept from when usage_event was small would scan the whole table (db/planning.py).
     query = query.execution_options(**PLAN_EACH_TIME)
