@@ -316,18 +316,21 @@ _PROBE = """FROM usage_event AS e
 # "The latest": the customer's events of the name at or before ``now`` from the index's last
 # entry backwards, as far as the first moment goes (``WITH TIES``), the later stored of them.
 # Ordered by the moment and the id in one step, the probe read and sorted every event of the
-# name the customer ever sent (the index holds no id): 10 customers with 2,000 NPS answers
-# each cost ~1.5 ms apiece (bench/README, "Session 36"). The range is two row comparisons
-# and the order is the customer's, then the moment's: only this index gives it (ordered by
-# the moment alone, a young table's statistics sent the planner down the ``occurred_at``
-# index, through every customer's events; ordered by the id, down the primary key).
+# name the customer ever sent wherever the planner sorted in full (the index holds no id): 10
+# customers with 2,000 NPS answers each cost ~1.5 ms apiece (bench/latest_probe.py,
+# bench/README "Session 36"). The name and the moment are bounded by row comparisons and
+# ordered on: with the customer fixed, only this index gives that order, so the plan reads it
+# from the end without a sort. (Ordered by the moment alone, a young table's statistics sent
+# the planner down the ``occurred_at`` index through every customer's events; by the customer
+# and the moment, down ``(customer_id, event_key)`` through all of the customer's events;
+# by the id, down the primary key.)
 _LATEST = """(SELECT t.properties FROM (SELECT m.properties, m.id FROM usage_event AS m
-            WHERE m.name = CAST(:name_{n} AS varchar)
+            WHERE m.customer_id = c.id
             AND (m.customer_id, m.name, m.occurred_at)
                 > (c.id, CAST(:name_{n} AS varchar), '-infinity')
             AND (m.customer_id, m.name, m.occurred_at)
                 <= (c.id, CAST(:name_{n} AS varchar), CAST(:now AS timestamptz))
-            ORDER BY m.customer_id DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t
+            ORDER BY m.name DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t
         ORDER BY t.id DESC LIMIT 1)"""
 _ANSWERS = {
     "count": "    (SELECT count(*) "

@@ -152,12 +152,12 @@ class UsageFacts:
 # read and sorted every event of the name the customer ever sent.
 _LATEST_PROPERTIES = text(
     "SELECT t.properties FROM (SELECT m.properties, m.id FROM usage_event AS m"
-    " WHERE m.name = CAST(:name AS varchar)"
+    " WHERE m.customer_id = CAST(:customer_id AS integer)"
     " AND (m.customer_id, m.name, m.occurred_at)"
     " > (CAST(:customer_id AS integer), CAST(:name AS varchar), '-infinity')"
     " AND (m.customer_id, m.name, m.occurred_at)"
     " <= (CAST(:customer_id AS integer), CAST(:name AS varchar), CAST(:now AS timestamptz))"
-    " ORDER BY m.customer_id DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t"
+    " ORDER BY m.name DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t"
     " ORDER BY t.id DESC LIMIT 1"
 ).columns(column("properties", _E.c.properties.type))
 
