@@ -44,6 +44,7 @@ from orchestrator.db.tables import usage_events
 from orchestrator.health.model import Adoption, Frequency, HealthDefinition, Latest, Penalty
 from orchestrator.health.per_definition import per_definition
 from orchestrator.journeys.durations import parse_duration
+from orchestrator.usage.latest_sql import latest_properties_sql
 from orchestrator.usage.prefetch import Key
 
 _E = usage_events
@@ -313,25 +314,8 @@ _PROBE = """FROM usage_event AS e
             AND (e.customer_id, e.name, e.occurred_at)
                 > (c.id, CAST(:name_{n} AS varchar), {since})
             AND e.occurred_at <= CAST(:now AS timestamptz)"""
-# "The latest": the customer's events of the name at or before ``now`` from the index's last
-# entry backwards, as far as the first moment goes (``WITH TIES``), the later stored of them.
-# Ordered by the moment and the id in one step, the probe read and sorted every event of the
-# name the customer ever sent wherever the planner sorted in full (the index holds no id): 10
-# customers with 2,000 NPS answers each cost ~1.5 ms apiece (bench/latest_probe.py,
-# bench/README "Session 36"). The name and the moment are bounded by row comparisons and
-# ordered on: with the customer fixed, only this index gives that order, so the plan reads it
-# from the end without a sort. (Ordered by the moment alone, a young table's statistics sent
-# the planner down the ``occurred_at`` index through every customer's events; by the customer
-# and the moment, down ``(customer_id, event_key)`` through all of the customer's events;
-# by the id, down the primary key.)
-_LATEST = """(SELECT t.properties FROM (SELECT m.properties, m.id FROM usage_event AS m
-            WHERE m.customer_id = c.id
-            AND (m.customer_id, m.name, m.occurred_at)
-                > (c.id, CAST(:name_{n} AS varchar), '-infinity')
-            AND (m.customer_id, m.name, m.occurred_at)
-                <= (c.id, CAST(:name_{n} AS varchar), CAST(:now AS timestamptz))
-            ORDER BY m.name DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t
-        ORDER BY t.id DESC LIMIT 1)"""
+# "The latest": usage/latest_sql.py says how, and why so.
+_LATEST = latest_properties_sql("c.id", "CAST(:name_{n} AS varchar)", "CAST(:now AS timestamptz)")
 _ANSWERS = {
     "count": "    (SELECT count(*) "
     + _PROBE.replace("{since}", "CAST(:since_{n} AS timestamptz)")

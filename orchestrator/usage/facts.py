@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Select, column, func, literal, select
 from orchestrator.db.planning import PLAN_EACH_TIME
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.journeys.durations import parse_duration
+from orchestrator.usage.latest_sql import latest_properties_sql
 
 _E = usage_events
 _T = TypeVar("_T")
@@ -146,19 +147,10 @@ class UsageFacts:
         return self._answers[key]  # type: ignore[return-value]
 
 
-# The latest event's properties on PostgreSQL as the health score reads them (health/inputs.py,
-# ``_LATEST``): from the index's last entry for the customer and name at or before ``now``
-# back to that moment, the later stored of its events. Ordered by moment and id, the query
-# read and sorted every event of the name the customer ever sent.
-_LATEST_PROPERTIES = text(
-    "SELECT t.properties FROM (SELECT m.properties, m.id FROM usage_event AS m"
-    " WHERE m.customer_id = CAST(:customer_id AS integer)"
-    " AND (m.customer_id, m.name, m.occurred_at)"
-    " > (CAST(:customer_id AS integer), CAST(:name AS varchar), '-infinity')"
-    " AND (m.customer_id, m.name, m.occurred_at)"
-    " <= (CAST(:customer_id AS integer), CAST(:name AS varchar), CAST(:now AS timestamptz))"
-    " ORDER BY m.name DESC, m.occurred_at DESC FETCH FIRST 1 ROW WITH TIES) AS t"
-    " ORDER BY t.id DESC LIMIT 1"
+_LATEST_PROPERTIES = text(  # usage/latest_sql.py
+    latest_properties_sql(
+        "CAST(:customer_id AS integer)", "CAST(:name AS varchar)", "CAST(:now AS timestamptz)"
+    )
 ).columns(column("properties", _E.c.properties.type))
 
 
