@@ -28,13 +28,13 @@ from orchestrator.db.tables import (
     subscription_preferences,
     suppressions,
     task_notes,
-    usage_events,
 )
 from orchestrator.delivery.facts import customer_facts
 from orchestrator.enrollment.stages import StageEntry, stage_history
 from orchestrator.errors import CustomerNotFound, InvalidField
 from orchestrator.handoff.holds import HoldLine, holds_of
 from orchestrator.journeys.model import Journey, Step
+from orchestrator.usage.recent import recent_events, recent_events_named
 from orchestrator.usage.surveys import Answer, latest_answers
 
 SearchField = Literal["any", "external_id", "email", "company"]
@@ -258,6 +258,7 @@ class CustomerProfile:
 
 SubjectOf = Callable[[CustomerFacts, Journey, Step], str | None]
 EVENTS_SHOWN = 100
+TIER_CHANGES_SHOWN = 50
 HEALTH_POINTS = 90
 
 
@@ -300,7 +301,7 @@ def customer_profile(
             signed_up_at=row.signed_up_at,
             health_score=row.health_score,
             health_band=row.health_band,
-            tier_history=[m for m in events if m.title == "tier_changed"],
+            tier_history=_tier_changes(connection, row.id),
             health=_health(connection, row.id),
             enrollments=enrolled,
             timeline=_timeline(events, enrolled),
@@ -435,13 +436,16 @@ def _step_view(
 
 
 def _events(connection: Connection, customer_id: int) -> list[Moment]:
-    rows = connection.execute(
-        select(usage_events.c.name, usage_events.c.occurred_at, usage_events.c.properties)
-        .where(usage_events.c.customer_id == customer_id)
-        .order_by(usage_events.c.occurred_at.desc(), usage_events.c.id.desc())
-        .limit(EVENTS_SHOWN)
-    )
-    return [Moment(r.occurred_at, "event", r.name, dict(r.properties or {})) for r in rows]
+    return [
+        Moment(e.occurred_at, "event", e.name, e.properties)
+        for e in recent_events(connection, customer_id, EVENTS_SHOWN)
+    ]
+
+
+def _tier_changes(connection: Connection, customer_id: int) -> list[Moment]:
+    # Read by their own name: among the latest events of an active customer there may be none.
+    changes = recent_events_named(connection, customer_id, "tier_changed", TIER_CHANGES_SHOWN)
+    return [Moment(e.occurred_at, "event", e.name, e.properties) for e in changes]
 
 
 def _timeline(events: list[Moment], enrolled: list[EnrollmentView]) -> list[Moment]:
