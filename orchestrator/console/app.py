@@ -9,10 +9,11 @@ from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.accounts.passwords import make_hasher
 from orchestrator.console.deps import ConsoleState, LoginRequired, Page, here, reader_language
@@ -56,19 +57,39 @@ def create_console_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-class _Guard(BaseHTTPMiddleware):
+class _Guard:
     """Before any route: a NUL in the path or query (PostgreSQL cannot hold one) is a 400.
-    After: every answer carries the security headers; assets may be cached a while."""
+    After: every answer carries the security headers; assets may be cached a while.
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if "\x00" in unquote(request.url.path) or "%00" in request.url.query:
-            return PlainTextResponse("NUL in the address", status_code=400, headers=PAGE_HEADERS)
-        response = await call_next(request)
-        for name, value in PAGE_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith(BASE + "/static/") and response.status_code == 200:
-            response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
-        return response
+    A plain ASGI middleware, not Starlette's ``BaseHTTPMiddleware``: that one reads the
+    request in a task group of its own, so an error raised while the body streams in (the
+    body's limit, its time or the bodies' budget, each a 4xx) reached the server wrapped in an
+    ``ExceptionGroup``, past every handler, and the answer was a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        url = Request(scope).url
+        if "\x00" in unquote(url.path) or "%00" in url.query:
+            refused = PlainTextResponse("NUL in the address", status_code=400, headers=PAGE_HEADERS)
+            await refused(scope, receive, send)
+            return
+        asset = url.path.startswith(BASE + "/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in PAGE_HEADERS.items():
+                    headers.setdefault(name, value)
+                if asset and message["status"] == 200:
+                    headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from argon2 import PasswordHasher
 from fastapi import Depends, Request
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from orchestrator.accounts.roles import Permission, can
@@ -145,7 +147,11 @@ def needs(permission: Permission) -> Any:
 
 
 async def posted_form(request: Request) -> Form:
-    return parse_form(await request.body())
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # gone before its body was in: a 400 nobody reads, not a 500
+        raise HTTPException(400, "the request body did not arrive") from None
+    return parse_form(body)
 
 
 def _session(request: Request, state: ConsoleState) -> LiveSession | None:

@@ -196,7 +196,18 @@ def test_hostile_input_gets_a_page_naming_the_problem(
         content=b"email=%ff&csrf_token=x",
         headers={"Origin": SITE, "Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert bad.status_code == 422 and "form: is not UTF-8" in bad.text
+    assert bad.status_code == 422 and "email: is not UTF-8" in bad.text
+    for body, named in (
+        (b"email=%ED%A0%80&csrf_token=x", "email"),  # an encoded lone surrogate
+        (b"e%FFmail=a&csrf_token=x", "e?mail"),  # in the name
+        (b"email=\xff&csrf_token=x", "email"),  # a raw byte, not percent-encoded
+    ):
+        refused = console.post(
+            "/console/operations/suppressions",
+            content=body,
+            headers={"Origin": SITE, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert refused.status_code == 422 and f"{named}: is not UTF-8" in refused.text, body
     long = post(
         console, "/console/operations/suppressions", {"email": "a" * 400, "csrf_token": token}
     )
