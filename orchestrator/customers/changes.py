@@ -13,9 +13,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.customers.fields import Address, Attributes, Locale, Money, OneLine, SingleLine
+from orchestrator.customers.fields import (
+    MAX_ATTRIBUTES_BYTES,
+    Address,
+    Attributes,
+    Locale,
+    Money,
+    OneLine,
+    SingleLine,
+    attributes_size,
+)
 from orchestrator.customers.tiers import Tier, TierThresholds
 from orchestrator.customers.timezones import validate_timezone
+from orchestrator.errors import InvalidRequest
 from orchestrator.guards.bounds import StrippedText
 
 NOT_NULL = (
@@ -115,13 +125,26 @@ def changed_values(current: Any, patch: CustomerPatch, tiers: TierThresholds) ->
     }
     if patch.attributes is not None:
         merged = {**current.attributes, **patch.attributes}
-        values["attributes"] = {k: v for k, v in merged.items() if v is not None}
+        values["attributes"] = _bounded({k: v for k, v in merged.items() if v is not None})
     for name in ("email", "csm_email"):
         if values.get(name) is not None:
             values[name] = str(values[name])
     tier, explicit = next_tier(current, patch, tiers)
     values.update(tier=tier, tier_explicit=explicit)
     return values
+
+
+def _bounded(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The merged attributes, refused (naming the field) past what one body could carry: a
+    caller adding keys patch after patch would otherwise grow them without end."""
+    size = attributes_size(attributes)
+    if size > MAX_ATTRIBUTES_BYTES:
+        message = (
+            f"merged with the customer's, {size:,} bytes of JSON; at most "
+            f"{MAX_ATTRIBUTES_BYTES:,} (set keys to null to remove them)"
+        )
+        raise InvalidRequest([{"type": "too_long", "loc": ["body", "attributes"], "msg": message}])
+    return attributes
 
 
 def next_tier(current: Any, patch: CustomerPatch, tiers: TierThresholds) -> tuple[Tier, bool]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -67,8 +68,28 @@ def _no_display_name(value: object) -> object:
 Address = Annotated[
     EmailStr, BeforeValidator(_no_display_name), AfterValidator(check_plain_address)
 ]
-# Free JSON, but a top-level key ending in _url is a link a template may put in an href.
-Attributes = Annotated[dict[str, Any], AfterValidator(check_link_attributes)]
+# Free JSON, but a top-level key ending in _url is a link a template may put in an href, and
+# at most MAX_ATTRIBUTES_BYTES of it: what one request's body could carry, which a patch's
+# merge must not grow past either (every mail to the customer reads them whole).
+MAX_ATTRIBUTES_BYTES = 65_536
+
+
+def attributes_size(attributes: dict[str, Any]) -> int:
+    """Bytes of the attributes as stored (compact JSON, UTF-8)."""
+    text = json.dumps(attributes, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_attributes_size(attributes: dict[str, Any]) -> dict[str, Any]:
+    size = attributes_size(attributes)
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"{size:,} bytes of JSON; at most {MAX_ATTRIBUTES_BYTES:,}")
+    return attributes
+
+
+Attributes = Annotated[
+    dict[str, Any], AfterValidator(check_link_attributes), AfterValidator(check_attributes_size)
+]
 # A yearly contract value: at most 14 digits before the point and 2 after (the database holds
 # Numeric(18, 2)). The schema states the bound that pydantic's own schema leaves out.
 Money = Annotated[

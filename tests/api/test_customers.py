@@ -39,3 +39,27 @@ def test_patch_refuses_bad_fields_and_unknown_customers(client: TestClient) -> N
         "/v1/customers/someone", json={"attributes": {"seats": 40}, "tier": "low"}, headers=AUTH
     ).json()
     assert merged["attributes"]["seats"] == 40 and merged["tier_explicit"]
+
+
+def test_attributes_cannot_grow_past_one_bodys_worth_patch_by_patch(client: TestClient) -> None:
+    """Each patch fits the body's limit, but merged they grew without end (9 MB after 150,
+    each answered 200, every mail to the customer reading them whole): the patch that would
+    pass the bound is refused naming the field and changes nothing; nulls shrink them again."""
+    post_signup(client, signup_payload("grows"))
+    chunk = "x" * 500
+    answers = [
+        client.patch(
+            "/v1/customers/grows",
+            json={"attributes": {f"k{n}-{i}": chunk for i in range(40)}, "plan": f"p{n}"},
+            headers=AUTH,
+        )
+        for n in range(4)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 422]
+    refused = answers[-1].json()["detail"][0]
+    assert refused["loc"] == ["body", "attributes"] and "at most 65,536" in refused["msg"]
+    kept = client.get("/v1/customers/grows", headers=AUTH).json()
+    assert len(kept["attributes"]) == 120 and kept["plan"] == "p2"  # the refused patch: nothing
+    removal = {f"k0-{i}": None for i in range(40)}
+    shrunk = client.patch("/v1/customers/grows", json={"attributes": removal}, headers=AUTH)
+    assert shrunk.status_code == 200 and len(shrunk.json()["attributes"]) == 80
