@@ -40,8 +40,8 @@ def parse_json(body: bytes, root: Loc = ("body",)) -> Any:
     """The body's JSON value, or InvalidJson naming the first place that breaks a rule."""
     try:
         value = json.loads(body)
-    except RecursionError:
-        raise _invalid("json_too_deep", root, _too_deep()) from None
+    except RecursionError:  # past ~1,000 levels: named where the bound is passed, from bytes
+        raise _invalid("json_too_deep", (*root, *_deep_place(body)), _too_deep()) from None
     except ValueError as exc:  # includes UnicodeDecodeError and over-long integer literals
         raise _invalid("json_invalid", root, f"body is not valid JSON: {exc}") from None
     for loc, problem, kind in _problems(value, root, check_text=not texts_are_clean(body)):
@@ -102,6 +102,45 @@ def _problems(value: Any, root: Loc, *, check_text: bool = True) -> Iterator[tup
                 child_kind is not bool and child is not None and (problem := _scalar_problem(child))
             ):
                 yield (*loc, key), *problem
+
+
+# A JSON text's tokens, as far as nesting goes: a string (kept whole, escapes and all), a
+# bracket, a colon or a comma; everything else (numbers, literals, space) is skipped.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def _deep_place(body: bytes) -> Loc:
+    """Where ``body`` first nests deeper than :data:`MAX_JSON_DEPTH`, as keys and indexes,
+    read from its tokens without building a value (json.loads gave up near depth 1,000);
+    the place as deep as the bound, or as far as the body could be read."""
+    path: list[str | int] = []
+    kinds: list[bytes] = []  # b"{" or b"[" for each open container
+    last_string: bytes | None = None
+    for match in _TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"{", b"["):
+            if len(kinds) >= MAX_JSON_DEPTH:
+                return tuple(path)
+            kinds.append(token)
+            path.append(0 if token == b"[" else "")
+        elif token in (b"}", b"]"):
+            if not kinds:
+                break
+            kinds.pop()
+            path.pop()
+        elif token == b":" and kinds and kinds[-1] == b"{" and last_string is not None:
+            path[-1] = _key(last_string)
+        elif token == b"," and kinds and kinds[-1] == b"[":
+            path[-1] = int(path[-1]) + 1
+        last_string = token if token.startswith(b'"') else None
+    return tuple(path[:MAX_JSON_DEPTH])
+
+
+def _key(token: bytes) -> str:
+    try:
+        return _printable(str(json.loads(token)))
+    except ValueError:
+        return "?"
 
 
 def _scalar_problem(item: Any) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.errors import InvalidJson
 from orchestrator.guards import strict_json
-from orchestrator.guards.strict_json import parse_json, texts_are_clean
+from orchestrator.guards.strict_json import MAX_JSON_DEPTH, parse_json, texts_are_clean
 
 # Every way json.loads can produce a NUL or a lone surrogate from a UTF-8 body, and the
 # encodings it detects by itself.
@@ -139,3 +139,17 @@ def test_a_value_made_in_python_is_judged_as_its_json_would_be(value: Any) -> No
         assert exc.errors == expected
     else:
         assert expected is None
+
+
+@pytest.mark.parametrize("levels", [40, 3_000])
+def test_too_deep_is_named_at_the_same_place_however_deep(levels: int) -> None:
+    """Past ~1,000 levels json.loads gives up before any value exists; the place is then read
+    from the body's tokens, and is the one a shallower body is named at: keys holding
+    brackets, colons, commas and escaped quotes do not move it."""
+    head = b'{"a[": 1, "b\\":{,": [1, "]", {"c": '
+    body = head + b"[" * levels + b"]" * levels + b"}]}"
+    with pytest.raises(InvalidJson) as raised:
+        parse_json(body)
+    [error] = raised.value.errors
+    assert error["type"] == "json_too_deep"
+    assert error["loc"] == ["body", 'b":{,', 2, "c", *[0] * (MAX_JSON_DEPTH - 3)]
