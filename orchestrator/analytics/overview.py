@@ -2,11 +2,11 @@
 the oldest due row is, open CSM tasks, and the health bands now and day by day.
 
 Each number comes from an index: the rollups' ``day`` index, the scheduler's partial index of
-rows still to go (``WAKEABLE_SQL``), ``csm_task (status, due_at)`` and the band snapshots
-(:mod:`orchestrator.analytics.bands`: the latest is "now", at most a few minutes old), so the
-page costs the same at ten million sends and a million customers. ``unknown`` and
-``failed`` are read from the rollups (all days): they are the rows counted in those states,
-exact up to the rollup job's lag.
+rows still to go (``WAKEABLE_SQL``), the partial index of sends whose outcome is unknown,
+``csm_task (status, due_at)`` and the band snapshots (:mod:`orchestrator.analytics.bands`: the
+latest is "now", at most a few minutes old), so the page costs the same at ten million sends
+and a million customers. ``failed`` is read from the rollups (all days): the rows counted in
+that state, exact up to the rollup job's lag.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 
 from orchestrator.analytics.bands import band_trend, latest_bands
-from orchestrator.db.models import UNCOUNTED_SEND_SQL, WAKEABLE_SQL
+from orchestrator.db.models import UNCOUNTED_SEND_SQL, UNKNOWN_SEND_SQL, WAKEABLE_SQL
 from orchestrator.db.tables import analytics_daily, csm_tasks, scheduled_sends
 from orchestrator.journeys.states import ACTIVE_SEND_STATES
 
@@ -132,12 +132,15 @@ def _backlog(connection: Connection, now: datetime) -> Backlog:
     due_now = connection.execute(
         select(func.count()).select_from(_SENDS).where(text(WAKEABLE_SQL), _SENDS.c.wake_at <= now)
     ).scalar_one()
-    held = connection.execute(select(func.sum(_DAILY.c.unknown), func.sum(_DAILY.c.failed))).one()
+    unknown = connection.execute(
+        select(func.count()).select_from(_SENDS).where(text(UNKNOWN_SEND_SQL))
+    ).scalar_one()
+    failed = connection.execute(select(func.sum(_DAILY.c.failed))).scalar()
     waiting = oldest is not None and oldest <= now
     return Backlog(
         **{state.value: int(states.get(state.value, 0)) for state in ACTIVE_SEND_STATES},
-        unknown=int(held[0] or 0),
-        failed=int(held[1] or 0),
+        unknown=int(unknown),
+        failed=int(failed or 0),
         due_now=int(due_now),
         oldest_due_at=oldest if waiting else None,
         due_lag_seconds=(now - oldest).total_seconds() if waiting and oldest else 0.0,

@@ -36,6 +36,8 @@ UNCOUNTED_SEND_SQL = (
 )
 # Sends the provider gave an id (a lookup by id implies it, so the planner uses the index).
 PROVIDER_ID_KNOWN_SQL = "provider_message_id IS NOT NULL"
+# Sends whose outcome is unknown, waiting for a person (the console's list; migration 0016).
+UNKNOWN_SEND_SQL = "state = 'unknown'"
 # Enrollments not counted yet as enrolled (bit 1), or converted since (bit 2).
 UNCOUNTED_ENROLLMENT_SQL = "counted <> (CASE WHEN state = 'converted' THEN 3 ELSE 1 END)"
 
@@ -186,6 +188,13 @@ class ScheduledSend(SQLModel, table=True):
             sqlite_where=text(PROVIDER_ID_KNOWN_SQL),
             postgresql_where=text(PROVIDER_ID_KNOWN_SQL),
         ),
+        # The few sends waiting for a person, found without a scan of all sends (0016).
+        Index(
+            "ix_scheduled_send_unknown",
+            "id",
+            sqlite_where=text(UNKNOWN_SEND_SQL),
+            postgresql_where=text(UNKNOWN_SEND_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -262,6 +271,10 @@ class Suppression(SQLModel, table=True):
     """An address that must not be mailed by any journey (unsubscribe, bounce, complaint)."""
 
     __tablename__ = "suppression"
+    __table_args__ = (  # the API's list, newest first, all or one reason (migration 0016)
+        Index("ix_suppression_created", "created_at"),
+        Index("ix_suppression_reason_created", "reason", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
@@ -292,6 +305,8 @@ class ProviderEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_provider_event_id"),
         UniqueConstraint("provider", "content_hash", name="uq_provider_event_content"),
+        # The console's list of one type, newest first (migration 0016).
+        Index("ix_provider_event_type", "event_type", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -365,7 +380,12 @@ class CsmTask(SQLModel, table=True):
     """Work for a human: the hand-off that keeps automation from abandoning a customer."""
 
     __tablename__ = "csm_task"
-    __table_args__ = (Index("ix_csm_task_status", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_csm_task_status", "status", "due_at"),
+        # The inbox's closed tasks, latest closed first, and its filter's kinds (0016).
+        Index("ix_csm_task_closed", "status", "closed_at", "id"),
+        Index("ix_csm_task_kind", "status", "kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
@@ -433,7 +453,7 @@ class SendHold(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     scheduled_send_id: int = Field(foreign_key="scheduled_send.id", index=True)
-    customer_id: int = Field(foreign_key="customer.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)  # the customer's page (0016)
     task_id: int = Field(foreign_key="csm_task.id", index=True)
     held_at: datetime = _utc_column()
     ended_at: datetime | None = _utc_column(nullable=True)

@@ -243,6 +243,7 @@ class CustomerProfile:
     health: list[HealthPoint]
     enrollments: list[EnrollmentView]
     timeline: list[Moment]
+    timeline_cut: bool  # older events (and the mails among them) not shown
     tasks: list[TaskLine]
     consent: list[Mapping[str, Any]]
     suppression: Mapping[str, Any] | None
@@ -305,6 +306,7 @@ def customer_profile(
             health=_health(connection, row.id),
             enrollments=enrolled,
             timeline=_timeline(events, enrolled),
+            timeline_cut=_cut(events),
             tasks=_tasks(connection, row.id),
             consent=_consent(connection, row.id),
             suppression=_suppression(connection, row.email),
@@ -449,6 +451,9 @@ def _tier_changes(connection: Connection, customer_id: int) -> list[Moment]:
 
 
 def _timeline(events: list[Moment], enrolled: list[EnrollmentView]) -> list[Moment]:
+    """The customer's events and sent mails, latest first. When the events shown are only the
+    latest (:data:`EVENTS_SHOWN`), the mails sent before the oldest of them are left out too:
+    older lines are the events' and the mails' together, or none (``timeline_cut``)."""
     mails = [
         Moment(
             step.sent_at,
@@ -460,7 +465,13 @@ def _timeline(events: list[Moment], enrolled: list[EnrollmentView]) -> list[Mome
         for step in e.steps
         if step.state == "sent" and step.sent_at is not None
     ]
+    if _cut(events):
+        mails = [mail for mail in mails if mail.at >= events[-1].at]
     return sorted([*events, *mails], key=lambda m: m.at, reverse=True)
+
+
+def _cut(events: list[Moment]) -> bool:
+    return len(events) >= EVENTS_SHOWN
 
 
 def _health(connection: Connection, customer_id: int) -> list[HealthPoint]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text, true, update
 
 from orchestrator.audit.log import Actor, record
 from orchestrator.clock import Clock
@@ -58,6 +58,7 @@ class Note:
 class Inbox:
     tasks: list[InboxTask]
     kinds: list[str]  # every kind among the listed state's tasks, for the filter
+    next_after: int | None = None  # the last task's id, when there is a next page
 
 
 def _query() -> Any:
@@ -115,42 +116,66 @@ def inbox(
     kind: str | None = None,
     now: datetime,
     limit: int = 200,
+    after: int | None = None,
 ) -> Inbox:
-    query = (
-        _query()
-        .where(_T.c.status == status)
-        .order_by(_T.c.due_at if status == "open" else _T.c.closed_at.desc(), _T.c.id)
-        .limit(limit)
-    )
+    """A page of tasks: open ones soonest due first, closed ones latest closed first, after the
+    task ``after`` (the last of the page before; an id that names no task starts over)."""
+    query = _query().where(_T.c.status == status)
+    if status == "open":
+        query = query.order_by(_T.c.due_at, _T.c.id)
+    else:
+        query = query.order_by(_T.c.closed_at.desc(), _T.c.id.desc())
     if scope == "mine":
         query = query.where(_T.c.assignee == me)
     if kind:
         query = query.where(_T.c.kind == kind)
-    kinds = select(_T.c.kind).where(_T.c.status == status).distinct().order_by(_T.c.kind)
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        if after is not None:
+            query = query.where(_after(connection, status, after))
+        rows = connection.execute(query.limit(limit + 1)).all()
+        more = len(rows) > limit
+        tasks = [_task(r, now) for r in rows[:limit]]
         return Inbox(
-            [
-                InboxTask(
-                    r.id,
-                    r.external_id,
-                    r.customer_name,
-                    r.company,
-                    r.tier,
-                    r.kind,
-                    r.reason,
-                    r.status,
-                    r.assignee,
-                    r.created_at,
-                    r.due_at,
-                    r.closed_at,
-                    r.notes,
-                    overdue=r.status == "open" and r.due_at < now,
-                )
-                for r in rows
-            ],
-            list(connection.execute(kinds).scalars()),
+            tasks,
+            _kinds(connection, status),
+            next_after=tasks[-1].id if more else None,
         )
+
+
+def count_open(engine: Engine, *, me: str) -> int:
+    """The open tasks assigned to ``me``, all of them (the home page's tile)."""
+    query = select(func.count()).where(_T.c.status == "open", _T.c.assignee == me)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def _after(connection: Connection, status: TaskState, task_id: int) -> Any:
+    """The tasks past ``task_id`` in the list's order (every task, if it names none)."""
+    key = _T.c.due_at if status == "open" else _T.c.closed_at
+    at = connection.execute(select(key).where(_T.c.id == task_id)).scalar()
+    if at is None:
+        return true()
+    if status == "open":
+        return or_(key > at, and_(key == at, _T.c.id > task_id))
+    return or_(key < at, and_(key == at, _T.c.id < task_id))
+
+
+def _kinds(connection: Connection, status: TaskState) -> list[str]:
+    """Every kind among the tasks of ``status``, for the filter: a skip through the
+    ``(status, kind)`` index, one step a kind, however many tasks were ever closed."""
+    return list(connection.execute(_KINDS, {"status": status}).scalars())
+
+
+_KINDS = text(
+    """WITH RECURSIVE kinds(kind) AS (
+    SELECT (SELECT t.kind FROM csm_task AS t WHERE t.status = :status ORDER BY t.kind LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.kind FROM csm_task AS t WHERE t.status = :status AND t.kind > k.kind
+            ORDER BY t.kind LIMIT 1)
+        FROM kinds AS k WHERE k.kind IS NOT NULL
+)
+SELECT kind FROM kinds WHERE kind IS NOT NULL"""
+)
 
 
 def assign_task(engine: Engine, task_id: int, assignee: str, *, actor: Actor, clock: Clock) -> None:

@@ -1,8 +1,9 @@
 """The console's first page: what needs a person now (my tasks, overdue ones, sends whose
 outcome is unknown), and the overview: mails per day and what became of them, the backlog by
 state and how late the oldest due mail is, open CSM tasks, and the health bands now and over
-time. The numbers are the daily rollups' (``services.analytics.overview``): the page never
-scans the sends, whatever their number."""
+time. The numbers are the daily rollups' and whole counts (``services.analytics.overview``),
+never the length of a list read for the page: the page never scans the sends, whatever their
+number."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from orchestrator.console import formatting
 from orchestrator.console.charts import Chart, Series, bar_chart, line_chart
 from orchestrator.console.deps import Page, needs
 from orchestrator.console.i18n import N_
-from orchestrator.services import analytics, operations, task_inbox
+from orchestrator.services import analytics, task_inbox
 from orchestrator.services.analytics import Overview
 
 router = APIRouter()
+MY_TASKS_SHOWN = 10
 
 # The overview's lines, in the order they are drawn (the stylesheet's series-1 … series-6).
 ACTIVITY = (
@@ -49,15 +51,16 @@ def overview(page: Annotated[Page, needs(Permission.READ)]) -> Response:
     assert page.session is not None
     runtime = page.runtime
     engine, now = runtime.engine, runtime.clock.now()
-    mine = task_inbox.inbox(engine, me=page.session.email, scope="mine", now=now).tasks
-    team = task_inbox.inbox(engine, me=page.session.email, scope="team", now=now).tasks
+    me = page.session.email
+    mine = task_inbox.inbox(engine, me=me, scope="mine", now=now, limit=MY_TASKS_SHOWN).tasks
     view = analytics.overview(engine, rules=runtime.analytics_rules(), clock=runtime.clock)
     return page.render(
         "home.html",
         mine=mine,
-        team_open=len(team),
-        overdue=sum(task.overdue for task in team),
-        unknown=len(operations.unknown_sends(engine, limit=100)),
+        mine_open=task_inbox.count_open(engine, me=me),
+        team_open=view.open_tasks,
+        overdue=view.overdue_tasks,
+        unknown=view.backlog.unknown,
         o=view,
         due_lag=timedelta(seconds=round(view.backlog.due_lag_seconds)),
         charts_data=overview_charts(view, page.gettext, page.lang),

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from orchestrator.accounts.roles import Permission
 from orchestrator.console.deps import Page, Posted, back, needs
-from orchestrator.console.pages.ids import parse_id
+from orchestrator.console.pages.ids import optional_id, parse_id
+from orchestrator.console.security import BASE
 from orchestrator.services import accounts, task_inbox
 from orchestrator.services.task_inbox import Scope, TaskState
 
 router = APIRouter()
+PAGE_SIZE = 100
 
 
 @router.get("/inbox")
@@ -22,25 +25,34 @@ def inbox(
     scope: str = "mine",
     status: str = "open",
     kind: str = "",
+    after: str = "",
 ) -> Response:
     assert page.session is not None
     chosen_scope: Scope = "team" if scope == "team" else "mine"
     chosen_status: TaskState = "closed" if status == "closed" else "open"
+    chosen_kind = kind[:50]
     found = task_inbox.inbox(
         page.runtime.engine,
         me=page.session.email,
         scope=chosen_scope,
         status=chosen_status,
-        kind=kind[:50] or None,
+        kind=chosen_kind or None,
         now=page.runtime.clock.now(),
+        limit=PAGE_SIZE,
+        after=optional_id(after),
     )
+    next_link = None
+    if found.next_after is not None:
+        query = {"scope": chosen_scope, "status": chosen_status, "kind": chosen_kind}
+        next_link = f"{BASE}/inbox?{urlencode({**query, 'after': found.next_after})}"
     return page.render(
         "inbox.html",
         tasks=found.tasks,
         kinds=found.kinds,
         scope=chosen_scope,
         status=chosen_status,
-        kind=kind[:50],
+        kind=chosen_kind,
+        next_link=next_link,
     )
 
 
