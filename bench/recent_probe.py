@@ -16,13 +16,12 @@ of each form (25 runs a round) and its shared buffers. The database name must co
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench_db import prepare_database, seed_customers
+from latest_probe import _buffers, _median_ms
 from sqlalchemy import text
 
 from orchestrator.services.customer_directory import EVENTS_SHOWN
@@ -88,27 +87,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         buffers = [f"{form} {_buffers(raw, sql, params):,}" for form, sql in forms.items()]
         print(f"{label}, shared buffers: " + ", ".join(buffers))
     raw.close()
-
-
-def _median_ms(raw: Any, sql: str, params: dict[str, Any]) -> float:
-    cursor = raw.cursor()
-    runs = []
-    for _ in range(25):
-        started = time.perf_counter()
-        cursor.execute(sql, params, prepare=False)
-        cursor.fetchall()
-        runs.append(1000 * (time.perf_counter() - started))
-    raw.rollback()
-    return statistics.median(runs)
-
-
-def _buffers(raw: Any, sql: str, params: dict[str, Any]) -> int:
-    cursor = raw.cursor()
-    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
-    row = cursor.fetchone()
-    raw.rollback()
-    plan = row[0][0]["Plan"]
-    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from orchestrator.services.suppressions import list_suppressions_page
 from tests.support.console import address, console_client, sign_in
 from tests.support.delivery import run_due
 from tests.support.signups import post_signup, signup_payload
+from tests.support.usage import event_row
 
 EN = {"Accept-Language": "en"}
 
@@ -123,9 +124,9 @@ def test_the_timeline_leaves_out_older_mails_where_it_leaves_out_older_events(
     with runtime.engine.connect() as connection:
         customer_id = connection.execute(select(customers.c.id)).scalar_one()
     start = runtime.clock.now()
-    first = _event(customer_id, "first_report", start + timedelta(days=1))
+    first = event_row(customer_id, "fr", "first_report", start + timedelta(days=1))
     logins = [
-        _event(customer_id, f"login-{n}", start + timedelta(days=5, minutes=n))
+        event_row(customer_id, f"l{n}", "login", start + timedelta(days=5, minutes=n))
         for n in range(customer_directory.EVENTS_SHOWN)
     ]
     few = customer_directory.customer_profile(runtime.engine, "a1", journeys=runtime.journeys)
@@ -273,18 +274,6 @@ def _task(customer_id: int, n: int, due_at: Any, kind: str = "at_risk") -> dict[
         "status": "open",
         "created_at": due_at - timedelta(days=3),
         "due_at": due_at,
-    }
-
-
-def _event(customer_id: int, key: str, at: Any) -> dict[str, Any]:
-    name = key.split("-")[0]
-    return {
-        "customer_id": customer_id,
-        "name": name,
-        "event_key": key,
-        "occurred_at": at,
-        "received_at": at,
-        "properties": {},
     }
 
 

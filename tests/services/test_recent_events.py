@@ -21,7 +21,7 @@ from orchestrator.settings import Settings
 from orchestrator.usage.recent import RecentEvent, recent_events, recent_events_named
 from tests.support.environment import make_settings
 from tests.support.signups import post_signup, signup_payload
-from tests.support.usage import API_KEY, fresh_connection, usage_rows_fetched
+from tests.support.usage import API_KEY, event_row, fresh_connection, usage_rows_fetched
 
 
 @pytest.fixture
@@ -139,14 +139,7 @@ def _sign_up(client: TestClient, runtime: Runtime, *external_ids: str) -> dict[s
 
 
 def _row(customer_id: int, key: str, name: str, at: datetime) -> dict[str, Any]:
-    return {
-        "customer_id": customer_id,
-        "name": name,
-        "event_key": key,
-        "occurred_at": at,
-        "received_at": at,
-        "properties": {"n": key},
-    }
+    return event_row(customer_id, key, name, at, {"n": key})
 
 
 def _store(runtime: Runtime, rows: list[dict[str, Any]]) -> None:

@@ -71,6 +71,20 @@ def fresh_connection(runtime: Runtime) -> Iterator[Connection]:
         engine.dispose()
 
 
+def event_row(
+    customer_id: int, key: str, name: str, at: datetime, properties: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A ``usage_event`` row to insert as is, received when it occurred."""
+    return {
+        "customer_id": customer_id,
+        "name": name,
+        "event_key": key,
+        "occurred_at": at,
+        "received_at": at,
+        "properties": {} if properties is None else properties,
+    }
+
+
 def long_nps_history(external_id: str, now: datetime, answers: int) -> list[dict[str, Any]]:
     """``answers`` NPS answers an hour apart, the latest two hours before ``now``."""
     return [
