@@ -1,8 +1,10 @@
 """The CSM inbox: open tasks, mine or the team's, by kind and due date; assign, note, close.
 
 Every change is one transaction with its audit row. "Mine" is the tasks assigned to the
-signed-in user's address (a task is assigned to the customer's CSM when it opens). Lists are
-read through the ``(status, due_at)`` index, soonest first.
+signed-in user's address (a task is assigned to the customer's CSM when it opens). Open tasks
+are read through the ``(status, due_at)`` index, soonest first; closed ones through
+``(status, closed_at, id)``, latest first; both in keyset pages after a task's id, so a page
+costs the same however many tasks were ever closed.
 """
 
 from __future__ import annotations
