@@ -53,7 +53,7 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/console_screenshot.py
 
 # Re-extract the console's strings into its template and merge them into both catalogs; then
-# translate the new entries of orchestrator/console/locale/ja (tests/test_console_i18n.py checks).
+# translate the new entries of orchestrator/console/locale/ja (tests/console/test_i18n.py checks).
 LOCALE := orchestrator/console/locale
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F $(LOCALE)/babel.cfg -k N_ --no-location --sort-output \

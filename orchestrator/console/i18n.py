@@ -3,7 +3,7 @@
 Why gettext ``.po`` files (read with Babel) rather than a dictionary in code: they are the
 format translators and their tools (Poedit, Weblate, Crowdin) work in; English source strings
 stay readable in the templates (``{% trans %}Customers{% endtrans %}``); Babel extracts every
-marked string, so a test proves both catalogs hold each one (``tests/test_console_i18n.py``).
+marked string, so a test proves both catalogs hold each one (``tests/console/test_i18n.py``).
 The ``.po`` text is compiled in memory when the console starts: no binary ``.mo`` in git.
 English is the source language, so its catalog may leave a message untranslated (the message
 is the English); Japanese must translate every one.

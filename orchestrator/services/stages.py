@@ -79,11 +79,3 @@ def set_stage(
 
 def _refused(field: str, message: str) -> InvalidRequest:
     return InvalidRequest([{"type": "value_error", "loc": ["body", field], "msg": message}])
-
-
-def get_customer(engine: Engine, external_id: str) -> CustomerView:
-    """The customer as the read API shows it (stage, health, relationship)."""
-    with engine.connect() as connection:
-        return CustomerView.model_validate(
-            customer_row(connection, external_id), from_attributes=True
-        )
