@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.customers.fields import (
-    MAX_ATTRIBUTES_BYTES,
     Address,
     Attributes,
     Locale,
     Money,
     OneLine,
     SingleLine,
-    attributes_size,
+    check_attributes_size,
 )
 from orchestrator.customers.tiers import Tier, TierThresholds
 from orchestrator.customers.timezones import validate_timezone
@@ -137,14 +136,13 @@ def changed_values(current: Any, patch: CustomerPatch, tiers: TierThresholds) ->
 def _bounded(attributes: dict[str, Any]) -> dict[str, Any]:
     """The merged attributes, refused (naming the field) past what one body could carry: a
     caller adding keys patch after patch would otherwise grow them without end."""
-    size = attributes_size(attributes)
-    if size > MAX_ATTRIBUTES_BYTES:
-        message = (
-            f"merged with the customer's, {size:,} bytes of JSON; at most "
-            f"{MAX_ATTRIBUTES_BYTES:,} (set keys to null to remove them)"
-        )
-        raise InvalidRequest([{"type": "too_long", "loc": ["body", "attributes"], "msg": message}])
-    return attributes
+    try:
+        return check_attributes_size(attributes)
+    except ValueError as exc:
+        message = f"merged with the customer's, {exc} (set keys to null to remove them)"
+        raise InvalidRequest(
+            [{"type": "too_long", "loc": ["body", "attributes"], "msg": message}]
+        ) from None
 
 
 def next_tier(current: Any, patch: CustomerPatch, tiers: TierThresholds) -> tuple[Tier, bool]:
