@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
 from orchestrator.db import fast_arrays, planning
 from orchestrator.db.types import keeps_utc_sessions
+from orchestrator.errors import ConfigurationError
 
 
 def normalise_database_url(url: str) -> str:
@@ -29,8 +31,14 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     inside another connection's write transaction (a version's snapshot loaded while
     enrolling) never waits for it.
     """
-    url = normalise_database_url(url)
-    parsed = make_url(url)
+    try:
+        url = normalise_database_url(url)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # never echoed: a malformed URL may carry a password
+        raise ConfigurationError(
+            "STEPMAIL_DATABASE_URL is not a database URL "
+            "(expected sqlite:///path/to/file.db or postgresql://user:password@host/db)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -210,3 +210,17 @@ def test_an_error_message_cannot_carry_markup_or_escapes(env: dict[str, str]) ->
     )
     assert code == 2
     assert "\x1b" not in "".join(lines)
+
+
+@pytest.mark.parametrize("command", [["status"], ["sends", "unknown"], ["plan"]])
+def test_a_database_url_that_is_none_is_one_line_naming_the_setting(
+    env: dict[str, str], command: list[str]
+) -> None:
+    """Commands that open just the database (``status``) once printed SQLAlchemy's traceback
+    for a URL it cannot parse; the URL itself is never echoed (it may carry a password)."""
+    code, lines = invoke({**env, "STEPMAIL_DATABASE_URL": "garbage:pass@"}, *command)
+    assert code == 78, lines
+    assert lines == [
+        "error: STEPMAIL_DATABASE_URL is not a database URL (expected "
+        "sqlite:///path/to/file.db or postgresql://user:password@host/db)"
+    ]
