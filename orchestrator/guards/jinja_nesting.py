@@ -23,6 +23,10 @@ from jinja2.parser import Parser
 _TOO_DEEP = (RecursionError, MemoryError)  # the parser and code generator recurse
 _NOT_COMPILED = (SyntaxError, RecursionError, MemoryError)  # Python's own limits
 _DEBUG_INFO = re.compile(r"^debug_info = '([0-9=&]*)'$", re.MULTILINE)
+# Jinja writes a float constant as its repr, and a literal too large for a float (``1e999``,
+# or ``1e308 + 1e308`` folded while compiling) is ``inf``: a name the compiled module lacks, so
+# the render raised NameError and ``stepmail check`` printed a traceback. The module gets both.
+_NON_FINITE = '\ninf = float("inf")\nnan = float("nan")\n'
 MESSAGE = "nested too deeply to compile (fewer parentheses, parts or nested blocks)"
 
 
@@ -46,7 +50,7 @@ class BoundedNesting(Environment):
         defer_init: bool = False,
     ) -> str:
         try:
-            return super()._generate(source, name, filename, defer_init)
+            return super()._generate(source, name, filename, defer_init) + _NON_FINITE
         except _TOO_DEEP:
             line = deepest_line(source)
         raise TemplateSyntaxError(MESSAGE, line, name, filename)

@@ -59,3 +59,15 @@ def test_a_condition_past_the_bound_fails_as_a_condition() -> None:
     with pytest.raises(ConditionError, match="at most 1,000,000"):
         evaluate_condition("plan * 1000000000 == 'x'", {"plan": "x"})
     assert evaluate_condition("plan * 2 == 'xx'", {"plan": "x"}) is True
+
+
+def test_a_number_too_large_for_a_float_renders_instead_of_raising() -> None:
+    """Jinja writes a float constant as its repr: ``1e999`` (or ``1e308 + 1e308``, folded
+    while compiling) became the name ``inf`` in the compiled module, a NameError at render
+    and a traceback from ``stepmail check``."""
+    from orchestrator.rendering.environment import MailSandbox
+
+    sandbox = MailSandbox()
+    text = "{{ 1e999 }}|{{ 1e308 + 1e308 }}|{{ 1e999 - 1e999 }}|{{ -1e999 }}"
+    assert sandbox.from_string(text).render() == "inf|inf|nan|-inf"
+    assert sandbox.compile_expression("1e999 > 10 ** 300")() is True
