@@ -14,6 +14,11 @@ from orchestrator.db import fast_arrays, planning
 from orchestrator.db.types import keeps_utc_sessions
 from orchestrator.errors import ConfigurationError
 
+NOT_A_DATABASE_URL = (
+    "STEPMAIL_DATABASE_URL is not a database URL "
+    "(expected sqlite:///path/to/file.db or postgresql://user:password@host/db)"
+)
+
 
 def normalise_database_url(url: str) -> str:
     """Accept the plain ``postgresql://`` form operators paste and pick our driver (psycopg 3)."""
@@ -35,10 +40,7 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
         url = normalise_database_url(url)
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # never echoed: a malformed URL may carry a password
-        raise ConfigurationError(
-            "STEPMAIL_DATABASE_URL is not a database URL "
-            "(expected sqlite:///path/to/file.db or postgresql://user:password@host/db)"
-        ) from None
+        raise ConfigurationError(NOT_A_DATABASE_URL) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

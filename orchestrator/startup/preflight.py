@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from orchestrator.db.engine import make_engine, normalise_database_url
+from orchestrator.db.engine import NOT_A_DATABASE_URL, make_engine, normalise_database_url
 from orchestrator.errors import ConfigurationError
 from orchestrator.journeys.loader import journey_files, load_all
 from orchestrator.settings import Settings
@@ -182,10 +182,7 @@ def probe_engine(url: str, *, create: bool = False) -> Engine | str:
     try:
         parsed = make_url(normalise_database_url(url))
     except (ArgumentError, ValueError):
-        return (
-            "STEPMAIL_DATABASE_URL is not a database URL "
-            "(expected sqlite:///path/to/file.db or postgresql://user:password@host/db)"
-        )
+        return NOT_A_DATABASE_URL
     backend = parsed.get_backend_name()
     if backend not in DATABASES:
         return f"STEPMAIL_DATABASE_URL: {backend!r} is not supported (SQLite or PostgreSQL)"
