@@ -8,6 +8,8 @@ A key written twice is refused with both lines: YAML loaders silently keep the l
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -40,11 +42,23 @@ def read_mapping(path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any
 
 
 def read_text(path: Path) -> str:
-    """A hand-written file's text; JourneyError when it is unreadable or implausibly big."""
+    """A hand-written file's text; JourneyError when it is unreadable, not a regular file or
+    implausibly big.
+
+    A device or a pipe in the journeys folder would be read without end (``/dev/zero``) or
+    block the reader (a FIFO with no writer), so it is refused before reading; and at most
+    the bound plus one byte is read, whatever the size the file says it has."""
     try:
-        if path.stat().st_size > MAX_BYTES:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait for one
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise JourneyError(str(path), None, None, "cannot read: not a regular file")
+        with os.fdopen(descriptor, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
             raise JourneyError(str(path), None, None, f"larger than {MAX_BYTES // 1024**2} MiB")
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
 
@@ -52,19 +66,56 @@ def read_text(path: Path) -> str:
 def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     """:func:`read_mapping` of a text already read (``path`` names it in errors)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        refuse_alias_expansion(path, root)
-        refuse_duplicate_keys(path, root)
-        data = yaml.safe_load(text)
+        root, data = _load(text, path)
     except RecursionError:  # PyYAML composes recursively: thousands of [ or {
         raise JourneyError(str(path), None, None, "invalid YAML: nested too deeply") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise JourneyError(str(path), line, None, f"invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        line, problem = _yaml_problem(text, exc)
+        raise JourneyError(str(path), line, None, f"invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise JourneyError(str(path), 1, None, f"{what} must be a mapping of fields")
     return root, data
+
+
+def _load(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
+    """The node tree and the data built from it: one parse, checked before it is built."""
+    loader = _HandWrittenLoader(text)  # reads the text: a forbidden character stops it here
+    try:
+        root = loader.get_single_node()
+        refuse_alias_expansion(path, root)
+        refuse_duplicate_keys(path, root)
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
+class _HandWrittenLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a value its constructors cannot build (``2026-02-30``, year
+    0, an offset of 99 hours, an integer of 5,000 digits) is a YAML error at its line: the
+    plain loader lets Python's ValueError through, a traceback for the person who wrote it."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            shown = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+            if len(shown) > 40:
+                shown = shown[:40] + "…"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown!r}: {exc}", node.start_mark
+            ) from None
+
+
+def _yaml_problem(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """The line and the cause of a YAML error, whichever kind PyYAML raised."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return (mark.line + 1 if mark else None), str(exc.problem)
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML forbids (NUL, ESC, DEL)
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return line, f"the character U+{code:04X} is not allowed in YAML"
+    return None, str(exc).splitlines()[0]
 
 
 def refuse_alias_expansion(path: Path, root: yaml.Node | None) -> None:

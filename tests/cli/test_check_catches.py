@@ -4,6 +4,7 @@ one message naming the file and line."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -376,6 +377,52 @@ def test_a_file_nested_thousands_deep_or_huge_is_one_line(env: dict[str, str], n
     code, problems = check(env)
     assert code == 1
     assert f"{path}: larger than 2 MiB" in problems
+
+
+BROKEN_YAML = [
+    pytest.param("a: 1\nb: x\x0cy\n", 2, "the character U+000C is not allowed", id="form-feed"),
+    pytest.param("a: \x00\n", 1, "the character U+0000 is not allowed", id="nul"),
+    pytest.param("a: 1\n\nb: \x1b[31m\n", 3, "the character U+001B is not allowed", id="esc"),
+    pytest.param("a: x\x7f\n", 1, "the character U+007F is not allowed", id="del"),
+    pytest.param("a: 1\nb: [2026-02-30]\n", 2, "cannot read '2026-02-30'", id="no-such-day"),
+    pytest.param("a: 0000-01-01\n", 1, "cannot read '0000-01-01': year 0", id="year-0"),
+    pytest.param("a: 2026-01-01T00:00:00+99:00\n", 1, "cannot read '2026-01-01T00", id="offset"),
+    pytest.param("a: 1\nb: " + "9" * 4400 + "\n", 2, "cannot read '999", id="long-integer"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), BROKEN_YAML)
+@pytest.mark.parametrize("name", ["events", "onboarding", "health"])
+def test_yaml_that_python_cannot_read_is_one_line_at_its_line(
+    env: dict[str, str], name: str, text: str, line: int, problem: str
+) -> None:
+    """A character YAML forbids (PyYAML's ReaderError) or a value its constructors cannot
+    build (Python's ValueError: a day that does not exist, year 0, an offset of 99 hours, an
+    integer past Python's 4,300 digits) was a traceback from every command reading the file."""
+    path = journey(env, name)
+    path.write_text(text, "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    assert any(p.startswith(f"{path}:{line}: invalid YAML: {problem}") for p in problems), problems
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_a_journey_that_is_not_a_regular_file_is_refused_unread(
+    env: dict[str, str], kind: str
+) -> None:
+    """``/dev/zero`` was read until the OOM killer came (its size says 0) and a FIFO blocked
+    every command that lists the journeys."""
+    path = journey(env)
+    path.unlink()
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: cannot read: not a regular file" in problems
 
 
 LONG_CHAIN = " and ".join(f"usage.count('login') > {n}" for n in range(300))
