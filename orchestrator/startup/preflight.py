@@ -51,14 +51,34 @@ def preflight(settings: Settings, *, migrates_itself: bool = False) -> None:
 
 
 def journeys_problem(settings: Settings) -> str | None:
+    folder = journeys_folder_problem(settings)
+    if folder:
+        return folder
+    report = load_all(settings.journeys_dir)
+    return f"STEPMAIL_JOURNEYS_DIR: {report.errors[0]}" if report.errors else None
+
+
+def journeys_folder_problem(settings: Settings) -> str | None:
+    """The journeys folder is missing, not a folder or holds no journey: a mistyped
+    ``STEPMAIL_JOURNEYS_DIR`` would otherwise read as an installation with nothing wrong."""
     directory = settings.journeys_dir
     folder = _folder_problem("STEPMAIL_JOURNEYS_DIR", directory)
     if folder:
         return folder
     if not journey_files(directory):
         return f"STEPMAIL_JOURNEYS_DIR: no journey files (*.yaml) in {directory.resolve()}"
-    report = load_all(directory)
-    return f"STEPMAIL_JOURNEYS_DIR: {report.errors[0]}" if report.errors else None
+    return None
+
+
+def templates_folder_problem(settings: Settings) -> str | None:
+    """The templates folder is missing, not a folder or holds no HTML template."""
+    directory = settings.templates_dir
+    folder = _folder_problem("STEPMAIL_TEMPLATES_DIR", directory)
+    if folder:
+        return folder
+    if not any(path.is_file() for path in directory.rglob("*.html")):
+        return f"STEPMAIL_TEMPLATES_DIR: no templates (*.html) in {directory.resolve()}"
+    return None
 
 
 def templates_problem(settings: Settings) -> str | None:
@@ -67,13 +87,10 @@ def templates_problem(settings: Settings) -> str | None:
     a customer in any locale gets a mail, never ``failed: no HTML template``."""
     from orchestrator.rendering.renderer import MailRenderer
 
-    directory = settings.templates_dir
-    folder = _folder_problem("STEPMAIL_TEMPLATES_DIR", directory)
+    folder = templates_folder_problem(settings)
     if folder:
         return folder
-    if not any(path.is_file() for path in directory.rglob("*.html")):
-        return f"STEPMAIL_TEMPLATES_DIR: no templates (*.html) in {directory.resolve()}"
-    renderer = MailRenderer(directory, settings.default_locale)
+    renderer = MailRenderer(settings.templates_dir, settings.default_locale)
     locale = settings.default_locale
     missing = [
         f"{step.template} (tier {tier}; {journey.id}/{step.id})"
@@ -86,8 +103,9 @@ def templates_problem(settings: Settings) -> str | None:
         return None
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
     return (
-        f"STEPMAIL_TEMPLATES_DIR: no template in {directory.resolve()} for {missing[0]}{more} "
-        f"in STEPMAIL_DEFAULT_LOCALE {locale!r}, the locale every other one falls back to"
+        f"STEPMAIL_TEMPLATES_DIR: no template in {settings.templates_dir.resolve()} for "
+        f"{missing[0]}{more} in STEPMAIL_DEFAULT_LOCALE {locale!r}, the locale every other "
+        "one falls back to"
     )
 
 

@@ -31,6 +31,7 @@ from orchestrator.journeys.programs import programs_problems
 from orchestrator.rendering.context import sender_identity
 from orchestrator.rendering.renderer import MailRenderer, RenderedMail
 from orchestrator.settings import Settings
+from orchestrator.startup.preflight import journeys_folder_problem, templates_folder_problem
 from orchestrator.tools.link_check import LinkCheckRules, check_links_online
 from orchestrator.tools.links import link_problem, links_in, where_written
 from orchestrator.tools.preview import PREVIEW_UNSUBSCRIBE_URL, render_sample
@@ -65,6 +66,11 @@ def check_all(
     """Every problem as ``file:line: cause``, how many mails rendered cleanly, links fetched."""
     options = options or CheckOptions()
     report = CheckReport()
+    folders = [journeys_folder_problem(settings), templates_folder_problem(settings)]
+    for unreadable in filter(None, folders):
+        report.add(unreadable)
+    if report.problems:
+        return report  # nothing to read: "no problems" would say a mistyped path is fine
     journeys = _check_files(settings.journeys_dir, report)
     online = _render_everything(settings, journeys, now, report)
     if options.links is not None:

@@ -425,6 +425,24 @@ def test_a_journey_that_is_not_a_regular_file_is_refused_unread(
     assert f"{path}: cannot read: not a regular file" in problems
 
 
+@pytest.mark.parametrize("setting", ["STEPMAIL_JOURNEYS_DIR", "STEPMAIL_TEMPLATES_DIR"])
+@pytest.mark.parametrize("state", ["missing", "a file", "empty"])
+def test_a_folder_that_is_missing_or_empty_is_a_problem(
+    env: dict[str, str], tmp_path: Path, setting: str, state: str
+) -> None:
+    """A mistyped ``STEPMAIL_JOURNEYS_DIR`` read as "0 mails rendered, no problems", exit 0:
+    the check a pull request relies on passed with nothing checked."""
+    folder = tmp_path / "mistyped"
+    if state == "a file":
+        folder.write_text("", "utf-8")
+    elif state == "empty":
+        folder.mkdir()
+    code, problems = check({**env, setting: str(folder)})
+    assert code == 1
+    assert len(problems) == 1 and problems[0].startswith(f"{setting}: "), problems
+    assert str(folder) in problems[0]
+
+
 LONG_CHAIN = " and ".join(f"usage.count('login') > {n}" for n in range(300))
 DEEP_PARENTHESES = "not (" * 100 + "usage.seen('login')" + ")" * 100
 
