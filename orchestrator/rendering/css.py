@@ -42,6 +42,7 @@ from markupsafe import Markup
 
 from orchestrator.errors import StylesheetError
 from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme, safe_link
+from orchestrator.rendering.lookup import not_utf8
 from orchestrator.rendering.slots import link_filter_reading_unmarked
 from orchestrator.tracking.links import track_link
 
@@ -214,8 +215,8 @@ class StylesheetFile:
     def load(self) -> Stylesheet | None:
         version = self.version()
         if self._parsed is None or self._parsed[0] != version:
-            css = self.path.read_text("utf-8") if version else None
             try:
+                css = self._read() if version else None
                 self._parsed = (version, Stylesheet(css) if css is not None else None)
             except StylesheetError as exc:
                 self._parsed = (version, exc)
@@ -223,6 +224,16 @@ class StylesheetFile:
         if isinstance(parsed, StylesheetError):
             raise StylesheetError(parsed.line, str(parsed))  # a new one: no traceback to grow
         return parsed
+
+    def _read(self) -> str:
+        """The file's text; one that is not UTF-8 or cannot be read is a stylesheet error, as
+        a syntax error is (every template that inlines it names the file)."""
+        try:
+            return self.path.read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StylesheetError(*not_utf8(exc)) from None
+        except OSError as exc:
+            raise StylesheetError(0, f"cannot be read: {exc.strerror}") from None
 
 
 class InlineStylesheet(Extension):

@@ -30,10 +30,12 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
+from orchestrator.errors import TemplateError
 from orchestrator.guards.jinja_nesting import BoundedNesting
 from orchestrator.guards.jinja_operators import BoundedOperators
 from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
+from orchestrator.rendering.lookup import not_utf8
 
 
 class MailTemplateLoader(FileSystemLoader):
@@ -55,7 +57,12 @@ class MailTemplateLoader(FileSystemLoader):
     def get_source(
         self, environment: Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        source, filename, uptodate = super().get_source(environment, template)
+        try:
+            source, filename, uptodate = super().get_source(environment, template)
+        except UnicodeDecodeError as exc:
+            raise TemplateError(template, *not_utf8(exc)) from None
+        except OSError as exc:  # there, but not readable (its permissions)
+            raise TemplateError(template, None, f"cannot be read: {exc.strerror}") from None
         css_version = self.stylesheet.version()
         checked_at = self.monotonic()
 

@@ -18,6 +18,8 @@ part is derived from the HTML.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def locale_chain(locale: str, default_locale: str) -> list[str]:
     """``en-US`` → ``en-US, en, <default>``, without repeats."""
@@ -38,3 +40,19 @@ def candidate_names(
     ]
     names += [f"{template}.{tier}.{suffix}", f"{template}.{suffix}"]
     return names
+
+
+def is_template_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name the file system refuses (one too long for it) names
+    none, rather than raising as ``Path.is_file`` does."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def not_utf8(exc: UnicodeDecodeError) -> tuple[int, str]:
+    """The line of a mail file's first byte that is not UTF-8 (the file was decoded whole),
+    and why it cannot be read."""
+    line = exc.object[: exc.start].count(b"\n") + 1
+    return line, f"not UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8"

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2 import (
+    Template,
+    TemplateNotFound,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 
@@ -25,7 +31,7 @@ from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import TemplateError
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
-from orchestrator.rendering.lookup import candidate_names
+from orchestrator.rendering.lookup import candidate_names, is_template_file
 from orchestrator.rendering.slots import cut, marking, note_template
 from orchestrator.rendering.text_part import LayoutTexts, plain_text
 from orchestrator.tracking.links import ClickLinks, tracking
@@ -41,6 +47,7 @@ _RENDER_ERRORS = (
     TemplateSyntaxError,  # ... or a broken one
     RecursionError,  # a template that includes itself, a macro that calls itself without end
     ArithmeticError,  # a division by zero, a float out of range
+    TemplateRuntimeError,  # {% extends %} twice in one template
 )
 _ENDLESS = (
     "nested without end: a template that includes, extends or imports itself (through "
@@ -134,7 +141,7 @@ class MailRenderer:
             (
                 name
                 for name in candidate_names(template, tier, locale, self.default_locale, suffix)
-                if (self.templates_dir / name).is_file()
+                if is_template_file(self.templates_dir / name)
             ),
             None,
         )

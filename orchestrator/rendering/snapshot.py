@@ -25,7 +25,7 @@ from orchestrator.guards.jinja_nesting import BoundedNesting
 from orchestrator.journeys.model import ALL_TIERS, Journey
 from orchestrator.rendering.css import STYLESHEET, Stylesheet
 from orchestrator.rendering.environment import mail_environment
-from orchestrator.rendering.lookup import candidate_names
+from orchestrator.rendering.lookup import candidate_names, is_template_file
 from orchestrator.rendering.renderer import MailRenderer
 
 SUFFIXES = ("html", "txt")
@@ -40,7 +40,7 @@ def used_templates(journey: Journey, templates_dir: Path, default_locale: str) -
             for tier in step.tiers:
                 for suffix in SUFFIXES:
                     names = candidate_names(step.template, tier, locale, default_locale, suffix)
-                    name = next((n for n in names if (templates_dir / n).is_file()), None)
+                    name = next((n for n in names if is_template_file(templates_dir / n)), None)
                     if name is not None:
                         _read_into(found, templates_dir, name)
     _add_references(found, templates_dir)

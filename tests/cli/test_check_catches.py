@@ -589,3 +589,53 @@ def test_brackets_in_a_message_are_printed_not_taken_as_markup(env: dict[str, st
         f"{journey(env, 'events')}:{line}: events.Log In: "
         "String should match pattern '^[a-z0-9][a-z0-9_.:-]*$'"
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["onboarding/faq.low.en.html", "onboarding/faq.low.en.txt", "layouts/mail.css"]
+)
+def test_a_mail_file_that_is_not_utf8_names_its_line(env: dict[str, str], name: str) -> None:
+    """Latin-1 bytes in a template, a text part or the stylesheet were a UnicodeDecodeError."""
+    path = template(env, name)
+    text = path.read_bytes() if path.exists() else b"{{ customer.name }}\n"
+    path.write_bytes(text + b"caf\xe9\n")
+    code, problems = check(env)
+    assert code == 1
+    line = text.count(b"\n") + 1
+    assert problems[0].startswith(f"{path}:{line}: not UTF-8 (byte 0xe9); save the file as UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "{% extends",
+            '{% extends "layouts/base.html" %}{% extends',
+            ":1: extended multiple times",
+        ),
+    ],
+)
+def test_a_template_jinja_cannot_finish_names_the_file(
+    env: dict[str, str], old: str, new: str, message: str
+) -> None:
+    """Extending twice (TemplateRuntimeError) was a traceback."""
+    path = template(env, "onboarding/faq.low.en.html")
+    text = path.read_text("utf-8")
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{path}{message}")
+
+
+def test_a_template_name_too_long_for_the_file_system_is_not_found(env: dict[str, str]) -> None:
+    """A 300-character ``template:`` was an OSError (file name too long)."""
+    name = "onboarding/" + "f" * 300
+    edit(journey(env), "template: onboarding/faq\n", f"template: {name}\n")
+    code, problems = check(env)
+    assert code == 1
+    assert problems
+    assert all(
+        problem.startswith(f"{template(env, name)}: no HTML template for tier ")
+        for problem in problems
+    )

@@ -1,0 +1,64 @@
+"""Template files a hostile fuzz wrote: each is a :class:`TemplateError` naming the file (and
+the line where one is known), never another exception from Jinja, the file system or the
+text converter: ``stepmail check`` reports only TemplateError, and the worker fails only the
+send that raised it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import TemplateError
+from orchestrator.rendering.css import STYLESHEET
+from orchestrator.rendering.renderer import MailRenderer
+
+_LAYOUT = (
+    "<html><head><title>{% block subject %}{% endblock %}</title></head>\n"
+    "<body>{% block content %}{% endblock %}</body></html>\n"
+)
+_STEP = (
+    '{% extends "layout.html" %}\n'
+    "{% block subject %}Hi{% endblock %}\n"
+    "{% block content %}<p>{{ vars.note }}</p>{% endblock %}\n"
+)
+_CONTEXT = {"vars": {"note": "hello"}}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "layout.html").write_text(_LAYOUT, "utf-8")
+    (tmp_path / "step.html").write_text(_STEP, "utf-8")
+    return tmp_path
+
+
+def _error(folder: Path, template: str = "step", context: Mapping[str, object] = _CONTEXT) -> str:
+    with pytest.raises(TemplateError) as caught:
+        MailRenderer(folder, "en").render(template, "low", "en", context)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["step.html", "layout.html", "step.txt"])
+def test_a_template_that_is_not_utf8_names_its_line(folder: Path, name: str) -> None:
+    path = folder / name
+    text = path.read_bytes() if path.exists() else b"{{ vars.note }}\n"
+    path.write_bytes(text + b"caf\xe9\n")
+    line = text.count(b"\n") + 1
+    assert _error(folder) == f"{name}:{line}: not UTF-8 (byte 0xe9); save the file as UTF-8"
+
+
+def test_a_stylesheet_that_is_not_utf8_names_its_line(folder: Path) -> None:
+    (folder / STYLESHEET).parent.mkdir()
+    (folder / STYLESHEET).write_bytes(b"p { color: red; }\n/* caf\xe9 */\n")
+    assert _error(folder) == f"{STYLESHEET}:2: not UTF-8 (byte 0xe9); save the file as UTF-8"
+
+
+def test_extends_twice_names_the_template(folder: Path) -> None:
+    (folder / "step.html").write_text('{% extends "layout.html" %}' + _STEP, "utf-8")
+    assert _error(folder) == "step.html:1: extended multiple times"
+
+
+def test_a_template_name_too_long_for_the_file_system_is_not_found(folder: Path) -> None:
+    name = "x" * 300
+    assert _error(folder, name) == f"{name}: no HTML template for tier 'low', locale 'en'"
