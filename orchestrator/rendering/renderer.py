@@ -54,6 +54,11 @@ _ENDLESS = (
     "others too), or a macro that calls itself without end"
 )
 
+_UNENCODABLE = (
+    'renders a lone surrogate (U+D800 to U+DFFF, such as "\\ud800" in a string), which no mail '
+    "can carry: in the template or a value it shows (a journey's vars)"
+)
+
 
 @dataclass(frozen=True)
 class RenderedMail:
@@ -87,11 +92,14 @@ class DraftMail:
     def finish(self) -> RenderedMail:
         text = self.text
         if text is None:
-            text = (
-                plain_text(self.html)
-                if self.texts is None
-                else self.texts.text(self.html, self.pieces)
-            )
+            try:
+                text = (
+                    plain_text(self.html)
+                    if self.texts is None
+                    else self.texts.text(self.html, self.pieces)
+                )
+            except TypeError:  # the converter takes only text UTF-8 can carry
+                raise TemplateError(self.template_name, None, _UNENCODABLE) from None
         return RenderedMail(self.subject, self.html, text, self.template_name)
 
 

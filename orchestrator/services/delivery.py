@@ -177,7 +177,7 @@ def deliver_batch(deps: DeliveryDeps, send_ids: Sequence[int]) -> list[str]:
             outcomes[claim.send_id] = draft
         else:
             drafted.append(draft)
-    ready = _compose_all(deps, drafted, now)
+    ready = _compose_all(deps, drafted, now, outcomes)
     provider_ids: dict[int, str | None] = {}
     outcomes.update(_send_all(deps, ready, now, provider_ids))
     tiers = {claim.send_id: facts[claim.send_id].customer.tier for claim in claims}
@@ -370,26 +370,38 @@ def _draft(
             links=_click_links(deps, journey, claim.send_id),
         )
     except TemplateError as exc:
-        log.error("send %d failed to render: %s", claim.send_id, exc)
-        with deps.engine.begin() as connection:
-            set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
-        return SendState.FAILED.value
+        return _failed_to_render(deps, claim, exc, now)
     seconds = time.perf_counter() - started
     return _Drafted(claim, journey, step, customer, link, draft, seconds)
 
 
+def _failed_to_render(deps: DeliveryDeps, claim: Claim, exc: TemplateError, now: datetime) -> str:
+    """The row ``failed``, with why its mail cannot be rendered."""
+    log.error("send %d failed to render: %s", claim.send_id, exc)
+    with deps.engine.begin() as connection:
+        set_state(connection, claim.send_id, SendState.FAILED, f"template: {exc}", now)
+    return SendState.FAILED.value
+
+
 def _compose_all(
-    deps: DeliveryDeps, drafted: Sequence[_Drafted], now: datetime
+    deps: DeliveryDeps, drafted: Sequence[_Drafted], now: datetime, outcomes: dict[int, str]
 ) -> list[tuple[Claim, ArchiveEntry]]:
     """The batch's drafts finished (their text parts made one after the other, see
-    :class:`DraftMail`), then composed into the mails to send, with what the archive keeps."""
-    finished: list[tuple[RenderedMail, float]] = []
+    :class:`DraftMail`), then composed into the mails to send, with what the archive keeps.
+    A draft whose text part cannot be made (a lone surrogate in its HTML) is ``failed``."""
+    finished: list[tuple[_Drafted, RenderedMail, float]] = []
     for drafted_mail in drafted:
         started = time.perf_counter()
-        rendered = drafted_mail.draft.finish()
-        finished.append((rendered, time.perf_counter() - started))
+        try:
+            rendered = drafted_mail.draft.finish()
+        except TemplateError as exc:
+            outcomes[drafted_mail.claim.send_id] = _failed_to_render(
+                deps, drafted_mail.claim, exc, now
+            )
+            continue
+        finished.append((drafted_mail, rendered, time.perf_counter() - started))
     ready: list[tuple[Claim, ArchiveEntry]] = []
-    for drafted_mail, (rendered, text_seconds) in zip(drafted, finished, strict=True):
+    for drafted_mail, rendered, text_seconds in finished:
         started = time.perf_counter()
         claim, customer = drafted_mail.claim, drafted_mail.customer
         mail = compose_mail(

@@ -613,12 +613,18 @@ def test_a_mail_file_that_is_not_utf8_names_its_line(env: dict[str, str], name: 
             '{% extends "layouts/base.html" %}{% extends',
             ":1: extended multiple times",
         ),
+        (
+            "{% block content %}\n",
+            '{% block content %}\n{{ "\\ud800" }}\n',
+            ": renders a lone surrogate (U+D800 to U+DFFF",
+        ),
     ],
 )
 def test_a_template_jinja_cannot_finish_names_the_file(
     env: dict[str, str], old: str, new: str, message: str
 ) -> None:
-    """Extending twice (TemplateRuntimeError) was a traceback."""
+    """Extending twice (TemplateRuntimeError) and a lone surrogate (a TypeError from the text
+    converter) were tracebacks."""
     path = template(env, "onboarding/faq.low.en.html")
     text = path.read_text("utf-8")
     path.write_text(text.replace(old, new, 1), "utf-8")
@@ -626,6 +632,16 @@ def test_a_template_jinja_cannot_finish_names_the_file(
     assert code == 1
     [problem] = problems
     assert problem.startswith(f"{path}{message}")
+
+
+def test_a_lone_surrogate_in_a_journeys_vars_names_the_template(env: dict[str, str]) -> None:
+    edit(journey(env), "vars:\n", 'vars:\n  note: "\\ud800"\n')
+    path = template(env, "onboarding/faq.low.en.html")
+    edit(path, "{% block content %}\n", "{% block content %}\n{{ vars.note }}\n")
+    code, problems = check(env)
+    assert code == 1
+    [problem] = problems
+    assert problem.startswith(f"{path}: renders a lone surrogate (U+D800 to U+DFFF")
 
 
 def test_a_template_name_too_long_for_the_file_system_is_not_found(env: dict[str, str]) -> None:

@@ -107,6 +107,25 @@ def test_simulate_prints_the_timeline_without_side_effects(env: dict[str, str]) 
     assert not Path(env["STEPMAIL_DATABASE_URL"].removeprefix("sqlite:///")).exists()
 
 
+def test_simulate_fails_a_mail_whose_text_part_cannot_be_made_and_goes_on(
+    env: dict[str, str],
+) -> None:
+    """A lone surrogate in the HTML surfaced only when the batch made the text parts, past the
+    send path's catch: simulate (and a worker) died with a TypeError. The send fails; the
+    journey goes on."""
+    faq = Path(env["STEPMAIL_TEMPLATES_DIR"]) / "onboarding" / "faq.low.en.html"
+    text = faq.read_text("utf-8")
+    faq.write_text(text.replace("{% block content %}\n", '{% block content %}{{ "\\ud800" }}\n'))
+    code, output = invoke(
+        env, "simulate", "onboarding", "--tier", "low", "--locale", "en", "--days", "7"
+    )
+    assert code == 0, output
+    [failed] = [line for line in output.splitlines() if "onboarding/faq" in line]
+    assert failed.split()[5] == "failed"
+    assert "template: onboarding/faq.low.en.html: renders a lone surrogate" in failed
+    assert "onboarding/case_studies" in output
+
+
 def test_a_bad_setting_names_the_variable(env: dict[str, str]) -> None:
     code, output = invoke({**env, "STEPMAIL_PORT": "eighty"}, "check")
     assert code == 78

@@ -59,6 +59,21 @@ def test_extends_twice_names_the_template(folder: Path) -> None:
     assert _error(folder) == "step.html:1: extended multiple times"
 
 
+@pytest.mark.parametrize(
+    ("content", "context"),
+    [
+        ('{{ "\\ud800" }}', _CONTEXT),  # a literal of the template
+        ("{{ vars.note }}", {"vars": {"note": "\ud800"}}),  # a journey's vars
+    ],
+)
+def test_a_lone_surrogate_in_the_mail_names_the_template(
+    folder: Path, content: str, context: Mapping[str, object]
+) -> None:
+    (folder / "step.html").write_text(_STEP.replace("{{ vars.note }}", content), "utf-8")
+    message = _error(folder, context=context)
+    assert message.startswith("step.html: renders a lone surrogate (U+D800 to U+DFFF")
+
+
 def test_a_template_name_too_long_for_the_file_system_is_not_found(folder: Path) -> None:
     name = "x" * 300
     assert _error(folder, name) == f"{name}: no HTML template for tier 'low', locale 'en'"
