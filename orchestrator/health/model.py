@@ -18,7 +18,9 @@ from orchestrator.journeys.model import ALL_TIERS, Slug
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # .inf or .nan in a weight, a range or a threshold is no number the score can use: an
+    # infinite weight made every score NaN, and the health job died turning it into a whole
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _Component(_Frozen):

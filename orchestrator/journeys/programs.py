@@ -10,7 +10,7 @@ with ``program: <id>``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -37,6 +38,9 @@ from orchestrator.journeys.yaml_files import (
 )
 
 PROGRAMS_FILE = "programs.yaml"
+# Far enough inside Python's calendar (years 1 to 9999) for any time zone and MAX_DURATION.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 SHOWN = 3  # the next sessions a mail lists
 # What `check` and previews render a low-touch mail with: the list must fit in every template.
 PREVIEW_SESSIONS: tuple[dict[str, object], ...] = (
@@ -67,6 +71,17 @@ class Program(BaseModel):
     registration_url: Annotated[str, AfterValidator(check_web_link)]
     tiers: tuple[Tier, ...] = ("low",)
     languages: tuple[Literal["ja", "en"], ...] = ("ja", "en")
+
+    @field_validator("starts_at")
+    @classmethod
+    def _on_the_calendar(cls, value: datetime) -> datetime:
+        """A start every time zone can show, with its duration added: near year 1 or 9999 the
+        reader's local time (or the end) falls off Python's calendar (OverflowError)."""
+        if not _EARLIEST <= value < _LATEST:
+            raise ValueError(
+                f"a start from {_EARLIEST.year} to {_LATEST.year - 1}, not {value.isoformat()}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _titled(self) -> Program:

@@ -655,3 +655,33 @@ def test_a_template_name_too_long_for_the_file_system_is_not_found(env: dict[str
         problem.startswith(f"{template(env, name)}: no HTML template for tier ")
         for problem in problems
     )
+
+
+# -- values check passed and the runtime could not use ---------------------------------------
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_a_health_weight_that_is_no_finite_number_is_named(env: dict[str, str], value: str) -> None:
+    """``weight: .inf`` passed check, then made every score NaN and simulate died on it."""
+    path = journey(env, "health")
+    line = edit(path, "    weight: 30\n    event: login", f"    weight: {value}\n    event: login")
+    code, problems = check(env)
+    assert code == 1
+    assert problems[0].startswith(f"{path}:{line}: components.0.weight: ")
+
+
+def test_a_program_starting_at_the_calendars_end_is_named(env: dict[str, str]) -> None:
+    """A start in year 9999 passed check; shown in a reader's time zone it overflowed."""
+    path = journey(env, "programs")
+    shutil.copy(ROOT / "journeys" / "programs.yaml", path)
+    line = edit(
+        path,
+        "starts_at: 2026-12-03T15:00:00+09:00",
+        "starts_at: 9999-12-31T23:00:00+00:00",
+    )
+    code, problems = check(env)
+    assert code == 1
+    assert problems == [
+        f"{path}:{line}: programs.0.starts_at: a start from 1970 to 8999, "
+        "not 9999-12-31T23:00:00+00:00"
+    ]
