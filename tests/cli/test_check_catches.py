@@ -685,3 +685,17 @@ def test_a_program_starting_at_the_calendars_end_is_named(env: dict[str, str]) -
         f"{path}:{line}: programs.0.starts_at: a start from 1970 to 8999, "
         "not 9999-12-31T23:00:00+00:00"
     ]
+
+
+@pytest.mark.parametrize("name", ["health", "lifecycle", "programs"])
+def test_an_optional_file_that_is_a_symlink_loop_is_named(env: dict[str, str], name: str) -> None:
+    """``Path.exists`` is False for a loop: check said nothing, simulate died on ELOOP."""
+    path = journey(env, name)
+    path.unlink(missing_ok=True)
+    path.symlink_to(path.name)
+    code, problems = check(env)
+    assert code == 1
+    assert f"{path}: cannot read: Too many levels of symbolic links" in problems
+    result = runner.invoke(app, ["simulate", "onboarding", "--days", "1"], env=env)
+    assert "Traceback" not in result.output and not isinstance(result.exception, OSError)
+    assert f"{path}: cannot read: Too many levels of symbolic links" in result.output
