@@ -389,8 +389,9 @@ def handoff_config(settings: Settings) -> HandoffConfig:
 def open_engine(settings: Settings, *, read_only: bool = False) -> Iterator[Engine]:
     """Just the database, for commands that need nothing else (a broken journey file must not
     stop ``stepmail sends unknown``); disposed of on the way out. ``read_only``: every write
-    through it is refused (``stepmail plan``)."""
-    engine = make_engine(settings.database_url, read_only=read_only)
+    through it is refused (``stepmail plan``). A SQLite file must be there: these commands
+    never create the database (a mistyped path would read as an empty installation)."""
+    engine = make_engine(settings.database_url, read_only=read_only, existing=True)
     try:
         yield engine
     finally:

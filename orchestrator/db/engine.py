@@ -18,6 +18,8 @@ NOT_A_DATABASE_URL = (
     "STEPMAIL_DATABASE_URL is not a database URL "
     "(expected sqlite:///path/to/file.db or postgresql://user:password@host/db)"
 )
+DATABASES = ("sqlite", "postgresql")
+UPGRADE_HINT = "run `stepmail db upgrade`"
 
 
 def normalise_database_url(url: str) -> str:
@@ -28,19 +30,27 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, read_only: bool = False, existing: bool = False, **kwargs: Any
+) -> Engine:
     """Create an engine; for SQLite, make the parent folder and enable WAL and a busy timeout.
 
     ``read_only``: the database refuses every write through it (``stepmail plan`` promises
     to change nothing), and on SQLite a transaction does not take the write lock, so a read
     inside another connection's write transaction (a version's snapshot loaded while
-    enrolling) never waits for it.
+    enrolling) never waits for it. ``existing``: a SQLite file that is not there is a
+    ConfigurationError rather than a new empty database (and folders) at a mistyped path.
     """
     try:
         url = normalise_database_url(url)
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # never echoed: a malformed URL may carry a password
         raise ConfigurationError(NOT_A_DATABASE_URL) from None
+    problem = unsupported_database(parsed.get_backend_name())
+    if problem is None and existing:
+        problem = missing_sqlite_file(parsed.database)
+    if problem:
+        raise ConfigurationError(problem)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +77,29 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     keeps_utc_sessions(engine.dialect)
     event.listen(engine, "do_execute", planning.execute_as_marked)
     return engine
+
+
+def unsupported_database(backend: str) -> str | None:
+    """Why a URL's database is not one Stepmail runs on, if it is not."""
+    if backend in DATABASES:
+        return None
+    return f"STEPMAIL_DATABASE_URL: {backend!r} is not supported (SQLite or PostgreSQL)"
+
+
+def missing_sqlite_file(database: str | None) -> str | None:
+    """Why a SQLite database file is not there, if it is not (in-memory and ``file:`` URIs
+    are taken as they are)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    if path.is_file():
+        return None
+    if not path.parent.is_dir():
+        return f"STEPMAIL_DATABASE_URL: the folder {path.parent.resolve()} does not exist"
+    return (
+        f"STEPMAIL_DATABASE_URL: the database has no Stepmail tables yet ({path.resolve()} "
+        f"does not exist): {UPGRADE_HINT}"
+    )
 
 
 def _postgres_utc_session(dbapi_connection: Any, _record: Any) -> None:

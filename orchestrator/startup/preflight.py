@@ -18,7 +18,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from orchestrator.db.engine import NOT_A_DATABASE_URL, make_engine, normalise_database_url
+from orchestrator.db.engine import (
+    NOT_A_DATABASE_URL,
+    UPGRADE_HINT,
+    make_engine,
+    missing_sqlite_file,
+    normalise_database_url,
+    unsupported_database,
+)
 from orchestrator.errors import ConfigurationError
 from orchestrator.journeys.loader import journey_files, load_all
 from orchestrator.settings import Settings
@@ -27,8 +34,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable host fails start-up, never hangs it
-DATABASES = ("sqlite", "postgresql")
-UPGRADE_HINT = "run `stepmail db upgrade`"
 
 Check = Callable[[Settings], str | None]
 
@@ -202,11 +207,12 @@ def probe_engine(url: str, *, create: bool = False) -> Engine | str:
     except (ArgumentError, ValueError):
         return NOT_A_DATABASE_URL
     backend = parsed.get_backend_name()
-    if backend not in DATABASES:
-        return f"STEPMAIL_DATABASE_URL: {backend!r} is not supported (SQLite or PostgreSQL)"
+    unsupported = unsupported_database(backend)
+    if unsupported:
+        return unsupported
     try:
         if backend == "sqlite":
-            missing = _missing_sqlite_file(parsed.database, create=create)
+            missing = None if create else missing_sqlite_file(parsed.database)
             return missing or make_engine(url, poolclass=NullPool)
         return create_engine(
             parsed, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT}
@@ -256,20 +262,6 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return script.get_revision(revision) is not None
     except CommandError:
         return False
-
-
-def _missing_sqlite_file(database: str | None, *, create: bool) -> str | None:
-    if create or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    path = Path(database)
-    if path.is_file():
-        return None
-    if not path.parent.is_dir():
-        return f"STEPMAIL_DATABASE_URL: the folder {path.parent.resolve()} does not exist"
-    return (
-        f"STEPMAIL_DATABASE_URL: the database has no Stepmail tables yet ({path.resolve()} "
-        f"does not exist): {UPGRADE_HINT}"
-    )
 
 
 def _folder_problem(variable: str, directory: Path) -> str | None:

@@ -224,3 +224,37 @@ def test_a_database_url_that_is_none_is_one_line_naming_the_setting(
         "error: STEPMAIL_DATABASE_URL is not a database URL (expected "
         "sqlite:///path/to/file.db or postgresql://user:password@host/db)"
     ]
+
+
+@pytest.mark.parametrize("command", [["status"], ["sends", "unknown"], ["plan"]])
+def test_a_database_on_no_engine_stepmail_runs_is_one_line(
+    env: dict[str, str], command: list[str]
+) -> None:
+    """``mysql://`` reached SQLAlchemy's missing-driver traceback."""
+    code, lines = invoke({**env, "STEPMAIL_DATABASE_URL": "mysql://u:secret@db/x"}, *command)
+    assert code == 78, lines
+    assert lines == [
+        "error: STEPMAIL_DATABASE_URL: 'mysql' is not supported (SQLite or PostgreSQL)"
+    ]
+    assert "secret" not in "".join(lines)
+
+
+@pytest.mark.parametrize("command", [["status"], ["sends", "unknown"], ["users", "list"]])
+def test_a_mistyped_sqlite_path_is_named_and_never_created(
+    env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    """A command that only reads made the folders and an empty database for a mistyped path,
+    then said the database was not migrated."""
+    typo = tmp_path / "typo" / "stepmial.db"
+    code, lines = invoke({**env, "STEPMAIL_DATABASE_URL": f"sqlite:///{typo}"}, *command)
+    assert code == 78, lines
+    assert lines == [f"error: STEPMAIL_DATABASE_URL: the folder {typo.parent} does not exist"]
+    assert not typo.parent.exists()
+    typo.parent.mkdir()
+    code, lines = invoke({**env, "STEPMAIL_DATABASE_URL": f"sqlite:///{typo}"}, *command)
+    assert code == 78, lines
+    assert lines == [
+        f"error: STEPMAIL_DATABASE_URL: the database has no Stepmail tables yet ({typo} does "
+        "not exist): run `stepmail db upgrade`"
+    ]
+    assert not typo.exists()
