@@ -17,8 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.journeys.model import ConditionSource, Slug
-from orchestrator.journeys.optional_files import optional_problems, read_optional
 from orchestrator.journeys.yaml_files import (
+    load_problems,
     read_mapping,
     read_when_changed,
     validation_error,
@@ -87,7 +87,7 @@ def load_lifecycle(path: Path) -> Lifecycle:
 def lifecycle_definition(journeys_dir: Path) -> Lifecycle | None:
     """The installation's stages, or None without a lifecycle file (no stages at all).
     Cached per file version, so a deploy that changes the file is picked up."""
-    return read_optional(_read_lifecycle, journeys_dir / LIFECYCLE_FILE)
+    return _read_lifecycle(journeys_dir / LIFECYCLE_FILE)
 
 
 _read_lifecycle = read_when_changed(load_lifecycle)
@@ -95,4 +95,4 @@ _read_lifecycle = read_when_changed(load_lifecycle)
 
 def lifecycle_problems(journeys_dir: Path) -> list[str]:
     """For ``stepmail check``: a broken lifecycle file."""
-    return optional_problems(journeys_dir / LIFECYCLE_FILE, load_lifecycle)
+    return load_problems(journeys_dir / LIFECYCLE_FILE, load_lifecycle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from orchestrator.health.model import (
 )
 from orchestrator.journeys.catalogue import EventCatalogue
 from orchestrator.journeys.lint import EventReference, reference_problems
-from orchestrator.journeys.optional_files import optional_problems, read_optional
 from orchestrator.journeys.yaml_files import (
     did_you_mean,
     line_of,
@@ -55,7 +55,7 @@ def _read(path: Path) -> tuple[yaml.Node | None, HealthDefinition]:
 def health_definition(journeys_dir: Path) -> HealthDefinition | None:
     """The installation's definition, or None without a health file (no scoring at all).
     Cached per file version, so a deploy that changes the file is picked up."""
-    return read_optional(_read_health, journeys_dir / HEALTH_FILE)
+    return _read_health(journeys_dir / HEALTH_FILE)
 
 
 _read_health = read_when_changed(load_health)
@@ -72,9 +72,8 @@ def health_problems(
     """For ``stepmail check``: a broken health file, actions naming unknown journeys, and
     (with a catalogue) events or properties it does not hold."""
     path = journeys_dir / HEALTH_FILE
-    unreachable = optional_problems(path, lambda _: None)
-    if unreachable or not path.exists():
-        return unreachable
+    if not os.path.lexists(path):
+        return []
     try:
         root, definition = _read(path)
     except JourneyError as exc:

@@ -30,8 +30,8 @@ from orchestrator.customers.timezones import validate_timezone, zone
 from orchestrator.guards.links import check_web_link
 from orchestrator.journeys.durations import Duration
 from orchestrator.journeys.model import Slug
-from orchestrator.journeys.optional_files import optional_problems, read_optional
 from orchestrator.journeys.yaml_files import (
+    load_problems,
     read_mapping,
     read_when_changed,
     validation_error,
@@ -178,7 +178,7 @@ def load_programs(path: Path) -> Programs:
 
 def programs_definition(journeys_dir: Path) -> Programs | None:
     """The installation's programs, or None without a programs file. Cached per version."""
-    return read_optional(_read_programs, journeys_dir / PROGRAMS_FILE)
+    return _read_programs(journeys_dir / PROGRAMS_FILE)
 
 
 _read_programs = read_when_changed(load_programs)
@@ -186,4 +186,4 @@ _read_programs = read_when_changed(load_programs)
 
 def programs_problems(journeys_dir: Path) -> list[str]:
     """For ``stepmail check``: a broken programs file."""
-    return optional_problems(journeys_dir / PROGRAMS_FILE, load_programs)
+    return load_problems(journeys_dir / PROGRAMS_FILE, load_programs)

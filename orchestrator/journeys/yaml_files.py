@@ -59,7 +59,9 @@ def read_text(path: Path) -> str:
         if len(data) > MAX_BYTES:
             raise JourneyError(str(path), None, None, f"larger than {MAX_BYTES // 1024**2} MiB")
         return data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # the file is named already; the cause is enough
+        raise JourneyError(str(path), None, None, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
         raise JourneyError(str(path), None, None, f"cannot read: {exc}") from None
 
 
@@ -300,14 +302,17 @@ def read_when_changed(load: Callable[[Path], Definition]) -> Callable[[Path], De
             found = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:  # there but unreachable (a symlink loop): not "no file"
+            raise JourneyError(str(path), None, None, f"cannot read: {exc.strerror}") from None
         return cached(path, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns))
 
     return read
 
 
 def load_problems(path: Path, load: Callable[[Path], object]) -> list[str]:
-    """For ``stepmail check``: why an optional file that is there cannot be loaded, if so."""
-    if not path.exists():
+    """For ``stepmail check``: why an optional file that is there cannot be loaded, if so
+    (a name that leads nowhere, a symlink loop, is there: ``exists`` would say it is not)."""
+    if not os.path.lexists(path):
         return []
     try:
         load(path)

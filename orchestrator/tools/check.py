@@ -8,6 +8,7 @@ and links a mail client can follow; with ``--links``, each link answers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,7 +110,7 @@ def _check_files(journeys_dir: Path, report: CheckReport) -> dict[str, Journey]:
 
 def _catalogue(journeys_dir: Path, report: CheckReport) -> EventCatalogue | None:
     path = journeys_dir / EVENTS_FILE
-    if not path.exists():
+    if not os.path.lexists(path):  # a symlink loop is there, and reported
         return None
     try:
         return load_catalogue(path)

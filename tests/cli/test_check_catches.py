@@ -687,7 +687,7 @@ def test_a_program_starting_at_the_calendars_end_is_named(env: dict[str, str]) -
     ]
 
 
-@pytest.mark.parametrize("name", ["health", "lifecycle", "programs"])
+@pytest.mark.parametrize("name", ["health", "lifecycle", "programs", "events"])
 def test_an_optional_file_that_is_a_symlink_loop_is_named(env: dict[str, str], name: str) -> None:
     """``Path.exists`` is False for a loop: check said nothing, simulate died on ELOOP."""
     path = journey(env, name)
@@ -696,6 +696,8 @@ def test_an_optional_file_that_is_a_symlink_loop_is_named(env: dict[str, str], n
     code, problems = check(env)
     assert code == 1
     assert f"{path}: cannot read: Too many levels of symbolic links" in problems
+    if name == "events":
+        return  # a catalogue that does not load is a warning at run time: no event is flagged
     result = runner.invoke(app, ["simulate", "onboarding", "--days", "1"], env=env)
     assert "Traceback" not in result.output and not isinstance(result.exception, OSError)
     assert f"{path}: cannot read: Too many levels of symbolic links" in result.output
