@@ -8,8 +8,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from orchestrator.cli.output import console
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
 from orchestrator.settings import Settings, load_settings
@@ -17,7 +17,6 @@ from orchestrator.settings import Settings, load_settings
 if TYPE_CHECKING:
     from orchestrator.services.analytics import AnalyticsRules
 
-console = Console(soft_wrap=True)
 app = typer.Typer(no_args_is_help=True, help="Journey analytics: the daily rollups.")
 
 

@@ -6,7 +6,6 @@ import os
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer vendors click since 0.26
 from typer.core import TyperGroup
 
@@ -29,7 +28,7 @@ from orchestrator.cli import (
     users,
     webhooks,
 )
-from orchestrator.cli.output import console, errors, printable, verbosity
+from orchestrator.cli.output import console, labelled, verbosity
 from orchestrator.errors import InvalidInput, StepmailError
 
 
@@ -56,7 +55,7 @@ def _fail(exc: StepmailError) -> NoReturn:
     """Each line with its control characters escaped (printable) and as text, not markup (a
     pattern such as '^[a-z0-9]…' keeps its brackets)."""
     for line in exc.cli_lines():
-        errors.print(f"[red]error:[/red] {escape(printable(line))}", highlight=False)
+        labelled("error:", "red", line)
     raise typer.Exit(exc.exit_code) from None
 
 
@@ -99,7 +98,7 @@ def _print_version(value: bool) -> None:
     if value:
         from orchestrator.version import stepmail_version
 
-        console.print(f"stepmail {stepmail_version()}", highlight=False)
+        console.print(f"stepmail {stepmail_version()}")
         raise typer.Exit()
 
 
@@ -134,4 +133,4 @@ def _warn_about_unknown_variables() -> None:
     from orchestrator.startup.unknown_variables import unknown_variable_warnings
 
     for warning in unknown_variable_warnings():
-        errors.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        labelled("warning:", "yellow", warning)

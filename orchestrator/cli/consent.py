@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 
 from orchestrator.cli.moments import moment_option
+from orchestrator.cli.output import errors, printable
 from orchestrator.errors import FileAccessError, InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Consent records (特定電子メール法).")
-_console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command("export")
@@ -51,7 +50,7 @@ def export(
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise FileAccessError(f"{out}: cannot write: {exc.strerror}") from None
-    _console.print(f"{count} consent record(s) written to {out}", highlight=False)
+    errors.print(f"{count} consent record(s) written to {printable(out)}")
 
 
 def _moment(flag: str, text: str | None, *, end_of_day: bool) -> datetime | None:

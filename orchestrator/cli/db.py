@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.cli.output import console
+from orchestrator.cli.output import console, printable
 from orchestrator.errors import ConfigurationError
 from orchestrator.settings import Settings, load_settings
 
@@ -22,7 +22,7 @@ def db_upgrade(revision: str = "head") -> None:
     if problems:
         raise ConfigurationError("\n".join(problems))
     upgrade_database(settings.database_url, revision)
-    console.print(f"database at {revision}")
+    console.print(f"database at {printable(revision)}")
 
 
 def require_database(settings: Settings) -> None:

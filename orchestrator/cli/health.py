@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from orchestrator.cli.moments import moment_option
+from orchestrator.cli.output import console
 from orchestrator.errors import NoHealthDefinition
 from orchestrator.settings import load_settings
 
-console = Console(soft_wrap=True)
 app = typer.Typer(no_args_is_help=True, help="Health scores.")
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from orchestrator.cli.arguments import external_id_option
-from orchestrator.cli.output import JsonFlag, console, errors, print_json, printable
+from orchestrator.cli.output import JsonFlag, console, errors, labelled, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.customers.fields import LOCALE_PATTERN
 from orchestrator.errors import InvalidInput
@@ -62,12 +61,12 @@ def check(
     rules = LinkCheckRules(links_timeout, links_concurrency, allow_private) if links else None
     report = check_all(load_settings(), SystemClock().now(), CheckOptions(links=rules))
     for problem in report.problems:
-        errors.print(f"[red]✗[/red] {escape(printable(problem))}", highlight=False)
+        labelled("✗", "red", problem)
     if report.problems:
         errors.print(f"{len(report.problems)} problem(s)")
         raise typer.Exit(1)
     fetched = f", {report.links_checked} links answered" if links else ""
-    console.print(f"[green]✓[/green] {report.rendered} mails rendered{fetched}, no problems")
+    labelled("✓", "green", f"{report.rendered} mails rendered{fetched}, no problems", to=console)
 
 
 def preview(
@@ -111,7 +110,7 @@ def preview(
         print_json([str(path) for path in paths])
     else:
         for path in paths:
-            console.print(str(path), highlight=False, markup=False)
+            console.print(printable(path))
     if open_browser:
         _open(paths[0])
 
@@ -177,7 +176,7 @@ def _preview_customer(
 
 
 def _note(text: str) -> None:
-    errors.print(f"[yellow]note:[/yellow] {escape(text)}", highlight=False)
+    labelled("note:", "yellow", text)
 
 
 def _open(path: Path) -> None:
@@ -199,7 +198,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         settings,
         host,
         port,
-        announce=lambda text: console.print(text, highlight=False, markup=False),
+        announce=lambda text: console.print(text),
     )
 
 
@@ -252,7 +251,7 @@ def simulate(
     if json_output:
         sys.stdout.write(simulation_json(result))
     else:
-        console.print(format_simulation(result), highlight=False, markup=False)
+        console.print(format_simulation(result))
 
 
 def schema(
@@ -266,4 +265,4 @@ def schema(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        console.print(str(out), highlight=False, markup=False)
+        console.print(printable(out))

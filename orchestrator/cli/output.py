@@ -5,6 +5,12 @@ The conventions: results go to stdout, errors and warnings to stderr (so ``| jq`
 get only the result); a list command's ``--json`` prints one JSON document (an array, or an
 object for a report) and nothing else on stdout; ``--quiet`` (before the command) silences the
 informational lines a command prints besides its result, never an error.
+
+What is printed is plain text: the two consoles read no markup, no emoji codes and highlight
+nothing, because most of what a command prints came from outside (a URL, an external id, a
+subject, a path) and Rich would read ``[/x]`` as a closing tag (a ``MarkupError`` after the
+command had already written to the database) or ``:smile:`` as an emoji. Colour is only ever a
+label's, through :func:`labelled`; a value from outside goes through :func:`printable`.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-console = Console(soft_wrap=True)  # paths and file:line messages stay on one line
-errors = Console(stderr=True, soft_wrap=True)
+# soft_wrap: paths and file:line messages stay on one line.
+console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print JSON (one document on stdout) instead of text.")
@@ -39,9 +47,17 @@ def print_json(document: Any) -> None:
 
 
 def info(message: str) -> None:
-    """An informational line (a count, a summary) on stderr, unless ``--quiet``."""
+    """An informational line (a count, a summary) on stderr, unless ``--quiet``; escaped as
+    :func:`printable` (it may name a path or a value from outside)."""
     if not verbosity.quiet:
-        errors.print(message, highlight=False)
+        errors.print(printable(message))
+
+
+def labelled(label: str, style: str, message: str, *, to: Console = errors) -> None:
+    """``label`` coloured (``error:`` in red), then ``message`` as text escaped as
+    :func:`printable`: the one way a command colours a line, built as a ``Text`` so nothing in
+    the message is read as markup."""
+    to.print(Text.assemble((label, style), " ", printable(message)))
 
 
 def _plain(value: Any) -> Any:
@@ -59,13 +75,16 @@ def _plain(value: Any) -> Any:
 
 # C0 and C1 controls (ESC starts the sequences that recolour, retitle or rewrite a terminal;
 # CR returns to the line's start), DEL, Unicode line breaks and the bidirectional overrides
-# that make text read in another order than it is stored.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# that make text read in another order than it is stored; lone surrogates (a byte of a file
+# name or an argument that is not UTF-8) cannot be written to a UTF-8 terminal at all.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def printable(value: object) -> str:
-    """Stored text as a terminal may show it: each control character as a visible escape
-    (``\\x1b``, ``\\r``, ``\\t``), so an address, a reason or a source that came from outside
-    (the API, a provider's webhook, a CSV) cannot drive the operator's terminal or split a
-    tab-separated line."""
+    """Stored text as a terminal may show it: each control character and lone surrogate as a
+    visible escape (``\\x1b``, ``\\r``, ``\\t``, ``\\udcff``), so an address, a reason or a
+    source that came from outside (the API, a provider's webhook, a CSV) cannot drive the
+    operator's terminal, split a tab-separated line or stop the output with an encoding error."""
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))

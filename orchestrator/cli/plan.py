@@ -56,22 +56,20 @@ def plan(
             "blocked": blocked,
             "journeys": [change.as_json() for change in changes],
         }
-        console.out(json.dumps(document, ensure_ascii=False, indent=2), highlight=False)
+        console.out(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         for change in changes:
-            console.print(change.headline(), highlight=False, markup=False)
+            console.print(change.headline())
             for line in change.lines():
-                console.print(f"  {line}", highlight=False, markup=False)
+                console.print(f"  {line}")
             if change.plan is not None and change.status == "blocked":
                 for line in blocking_lines(change.plan):
-                    console.print(f"  NOT APPLIED: {line}", highlight=False, markup=False)
+                    console.print(f"  NOT APPLIED: {line}")
         console.print(
             "blocked: a change would not be applied"
             if blocked
             else "customers in flight: changes"
             if in_flight
-            else "customers in flight: nothing changes",
-            highlight=False,
-            markup=False,
+            else "customers in flight: nothing changes"
         )
     raise typer.Exit(BLOCKED if blocked else IN_FLIGHT_CHANGES if in_flight else NOTHING_CHANGES)

@@ -12,12 +12,11 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from orchestrator.cli.output import console, printable
 from orchestrator.errors import InvalidInput, UnknownCustomers
 from orchestrator.settings import load_settings
 
-console = Console(soft_wrap=True)
 app = typer.Typer(
     no_args_is_help=True, help="Webinars and group sessions (journeys/programs.yaml)."
 )
@@ -89,6 +88,6 @@ def attendance(
     finally:
         runtime.close()
     console.print(
-        f"{program}: {accepted.stored} attendance(s) recorded, {accepted.duplicates} already known",
-        highlight=False,
+        f"{printable(program)}: {accepted.stored} attendance(s) recorded, "
+        f"{accepted.duplicates} already known"
     )

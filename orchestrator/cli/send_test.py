@@ -10,7 +10,7 @@ import typer
 from orchestrator.audit.log import COMMAND_LINE
 from orchestrator.cli.arguments import external_id_option
 from orchestrator.cli.db import require_database
-from orchestrator.cli.output import console
+from orchestrator.cli.output import console, printable
 from orchestrator.errors import InvalidInput
 from orchestrator.runtime import build_runtime
 from orchestrator.services.test_sends import send_test
@@ -56,4 +56,4 @@ def send_test_command(
         )
     finally:
         runtime.close()
-    console.print(f"sent {sent.subject!r} to {sent.to} ({sent.idempotency_key})", highlight=False)
+    console.print(f"sent {sent.subject!r} to {printable(sent.to)} ({sent.idempotency_key})")

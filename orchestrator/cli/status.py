@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.cli.output import JsonFlag, console, errors, print_json
+from orchestrator.cli.output import JsonFlag, console, labelled, print_json, printable
 from orchestrator.settings import load_settings
 
 
@@ -55,6 +55,6 @@ def _print(report: object) -> None:
         ),
     ]
     for name, value in rows:
-        console.print(f"{name:<12} {value}", highlight=False)
+        console.print(f"{name:<12} {printable(value)}")
     for problem in report.problems:
-        errors.print(f"[yellow]attention:[/yellow] {problem}", highlight=False, markup=True)
+        labelled("attention:", "yellow", problem)

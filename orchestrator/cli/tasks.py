@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from orchestrator.cli.output import JsonFlag, info, print_json, printable
+from orchestrator.cli.output import JsonFlag, console, info, print_json, printable
 from orchestrator.errors import InvalidInput
 from orchestrator.guards.bounds import ROW_ID_MAX
 from orchestrator.services.tasks import TaskStatus
 from orchestrator.settings import load_settings
 
-console = Console(soft_wrap=True)
 app = typer.Typer(no_args_is_help=True, help="CSM tasks: the hand-off to a human.")
 
 
@@ -41,9 +39,7 @@ def tasks_list(
                 f"#{task.id}  due {task.due_at:%Y-%m-%d %H:%M}  {task.status}  {task.kind}  "
                 f"{task.external_id} ({task.tier}, {task.company or task.customer_name})  "
                 f"-> {task.assignee or 'CS team'}  {task.reason}"
-            ),
-            highlight=False,
-            markup=False,
+            )
         )
     if not tasks:
         info("no tasks")

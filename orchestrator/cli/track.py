@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from orchestrator.cli.output import console, printable
 from orchestrator.errors import InvalidInput, InvalidJson
 from orchestrator.guards.strict_json import check_storable
 from orchestrator.settings import load_settings
-
-console = Console(soft_wrap=True)
 
 
 def track(
@@ -66,7 +64,7 @@ def track(
     finally:
         runtime.close()
     what = "stored" if accepted.stored else "already stored (same id): nothing done"
-    console.print(f"{event} for {external_id}: {what}", highlight=False)
+    console.print(f"{printable(event)} for {printable(external_id)}: {what}")
 
 
 def _json_problems(exc: InvalidJson) -> str:

@@ -39,7 +39,7 @@ def add_command(
         user = accounts.add_user(
             engine, email, role, password, hasher=make_hasher(), clock=SystemClock()
         )
-    typer.echo(f"added {user.email} ({user.role.value})")
+    typer.echo(f"added {printable(user.email)} ({user.role.value})")
 
 
 @app.command("list")
@@ -65,7 +65,7 @@ def disable_command(email: str) -> None:
     """Disable a console user: their sessions end at once; the audit log keeps their name."""
     with open_engine(load_settings()) as engine:
         user = accounts.disable_user(engine, email, clock=SystemClock())
-    typer.echo(f"disabled {user.email}")
+    typer.echo(f"disabled {printable(user.email)}")
 
 
 def _new_password() -> str:

@@ -54,9 +54,9 @@ def webhooks_add(
     if json_output:
         print_json(endpoint)
         return
-    console.print(f"endpoint {endpoint['id']}  {endpoint['url']}", highlight=False)
-    console.print(f"events  {', '.join(endpoint['events'])}", highlight=False)
-    console.print(f"secret  {endpoint['secret']}", highlight=False)
+    console.print(f"endpoint {endpoint['id']}  {printable(endpoint['url'])}")
+    console.print(f"events  {', '.join(endpoint['events'])}")
+    console.print(f"secret  {endpoint['secret']}")
     info("keep the secret: it verifies the webhook-signature header and is not shown again")
 
 
@@ -76,9 +76,7 @@ def webhooks_list(json_output: JsonFlag = False) -> None:
         console.print(
             printable(
                 f"#{e['id']}  {state}  {e['url']}  {','.join(e['events'])}  {e['description']}"
-            ),
-            highlight=False,
-            markup=False,
+            )
         )
     if not endpoints:
         info("no webhook endpoints")
@@ -117,7 +115,7 @@ def webhooks_deliveries(
         print_json(messages)
         return
     for m in messages:
-        console.print(printable(_delivery_line(m)), highlight=False, markup=False)
+        console.print(printable(_delivery_line(m)))
     if not messages:
         info("no webhook deliveries")
 
@@ -134,9 +132,9 @@ def webhooks_replay(message_id: MessageId, json_output: JsonFlag = False) -> Non
     if json_output:
         print_json(result)
     elif result["replayed"]:
-        console.print(f"message {message_id} queued again", highlight=False)
+        console.print(f"message {message_id} queued again")
     else:
-        console.print(f"message {message_id} is being delivered now; not replayed", highlight=False)
+        console.print(f"message {message_id} is being delivered now; not replayed")
 
 
 @app.command("prune")
@@ -155,7 +153,7 @@ def webhooks_prune(
     before = SystemClock().now() - timedelta(days=older_than)
     with open_engine(load_settings()) as engine:
         gone = prune_delivered(engine, before, include_failed=failed)
-    console.print(f"{gone} webhook message(s) pruned", highlight=False)
+    console.print(f"{gone} webhook message(s) pruned")
 
 
 def _set_enabled(endpoint_id: int, enabled: bool, json_output: bool) -> None:
@@ -168,7 +166,7 @@ def _set_enabled(endpoint_id: int, enabled: bool, json_output: bool) -> None:
         print_json(endpoint)
     else:
         state = "enabled" if enabled else "disabled"
-        console.print(f"endpoint {endpoint_id} {state}", highlight=False)
+        console.print(f"endpoint {endpoint_id} {state}")
 
 
 def _delivery_line(m: dict[str, Any]) -> str:

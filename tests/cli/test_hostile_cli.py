@@ -4,52 +4,22 @@ argument or the option, never a traceback, never unbounded memory, never a file 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.db.engine import make_engine
-from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import customers, usage_events
 from orchestrator.tools.csv_signups import MAX_LINE
-from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.cli import cli_installation, count, invoke
 
 HEADER = "external_id,email,name,company,annual_contract_value,locale\n"
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
-    return {
-        "STEPMAIL_DATABASE_URL": url,
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
-
-
-def invoke(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(app, list(args), env={**env, "COLUMNS": "300"})
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, [line for line in result.output.splitlines() if line.strip()]
-
-
-def count(env: dict[str, str], table: object) -> int:
-    engine = make_engine(env["STEPMAIL_DATABASE_URL"])
-    with engine.connect() as connection:
-        number: int = connection.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[arg-type]
-    engine.dispose()
-    return number
+    return cli_installation(tmp_path)
 
 
 ROW = "c1,c1@customer.jp,山田太郎,株式会社サンプル,0,ja\n"
