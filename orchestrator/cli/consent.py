@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from orchestrator.cli.arguments import external_id_option
 from orchestrator.cli.moments import moment_option
 from orchestrator.cli.output import errors, printable
 from orchestrator.errors import FileAccessError, InvalidInput
@@ -39,6 +40,8 @@ def export(
     end = _moment("--until", until, end_of_day=True)
     if start is not None and end is not None and start >= end:
         raise InvalidInput("--since must be before --until")
+    if customer is not None:
+        customer = external_id_option("--customer", customer)
     with open_engine(load_settings()) as engine:
         text, count = export_consent(
             engine, format=format, customer=customer, since=start, until=end

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.audit.log import COMMAND_LINE
-from orchestrator.cli.arguments import external_id_option
+from orchestrator.cli.arguments import external_id_option, utf8_text
 from orchestrator.cli.db import require_database
 from orchestrator.cli.output import console, printable
 from orchestrator.errors import InvalidInput
@@ -31,6 +31,7 @@ def send_test_command(
     """Send one step's mail as a test ([TEST] subject, X-Stepmail-Test header) through the
     configured transport: a sample customer of the tier and language, or --customer's own
     mail; only to --to, no enrollment, not counted."""
+    utf8_text("--to", to)
     if customer is not None and (tier is not None or locale is not None):
         raise InvalidInput("--tier and --locale are the customer's own with --customer")
     if customer is not None:

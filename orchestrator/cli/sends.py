@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.delivery.unknown_sends import Settlement
@@ -55,6 +56,7 @@ def settle_command(
     note: Annotated[str, typer.Option(help="what you checked (kept on the send)")] = "",
 ) -> None:
     """Settle one unknown send after checking the provider's log or with the recipient."""
+    utf8_text("--note", note)
     with open_engine(load_settings()) as engine:
         settle_unknown_send(engine, send_id, as_, note=note.strip(), clock=SystemClock())
     typer.echo(f"send {send_id} settled as {as_.value}")

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import JsonFlag, info, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidInput
@@ -40,6 +41,7 @@ def list_command(
     json_output: JsonFlag = False,
 ) -> None:
     """Print suppressed addresses: email, reason, source, since when (tab-separated)."""
+    utf8_text("--reason", reason)
     with open_engine(load_settings()) as engine:
         entries = list_suppressions(engine, reason=reason, limit=limit)
     if json_output:
@@ -59,6 +61,9 @@ def add_command(
     source: Annotated[str, typer.Option(help="who or what asked")] = "cli",
 ) -> None:
     """Stop mailing EMAIL from every journey."""
+    utf8_text("EMAIL", email)
+    utf8_text("--reason", reason)
+    utf8_text("--source", source)
     address = _valid_email(email)
     if not reason.strip() or len(reason) > 50:
         raise InvalidInput("--reason: must be 1 to 50 characters")
@@ -75,6 +80,7 @@ def add_command(
 @app.command("remove")
 def remove_command(email: str) -> None:
     """Lift the suppression of EMAIL (and forget its soft bounces)."""
+    utf8_text("EMAIL", email)
     address = email.strip().lower()
     with open_engine(load_settings()) as engine:
         remove_suppression(engine, address)

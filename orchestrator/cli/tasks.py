@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import JsonFlag, console, info, print_json, printable
 from orchestrator.errors import InvalidInput
 from orchestrator.guards.bounds import ROW_ID_MAX
@@ -56,6 +57,7 @@ def tasks_close(
     from orchestrator.runtime import open_engine
     from orchestrator.services.tasks import close_task
 
+    utf8_text("--reason", reason)
     settings = load_settings()
     journeys = load_all(settings.journeys_dir).journeys  # a broken file must not block a close
     with open_engine(settings) as engine:

@@ -17,6 +17,7 @@ import typer
 from orchestrator.accounts.passwords import make_hasher
 from orchestrator.accounts.roles import Role
 from orchestrator.accounts.users import User
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import printable
 from orchestrator.clock import SystemClock
 from orchestrator.errors import InvalidField
@@ -34,6 +35,7 @@ def add_command(
     role: Annotated[Role, typer.Option("--role", help="admin | editor | csm | viewer")],
 ) -> None:
     """Add a console user (password from a prompt, or STEPMAIL_NEW_USER_PASSWORD)."""
+    utf8_text("EMAIL", email)
     password = _new_password()
     with open_engine(load_settings()) as engine:
         user = accounts.add_user(
@@ -63,6 +65,7 @@ def list_command(
 @app.command("disable")
 def disable_command(email: str) -> None:
     """Disable a console user: their sessions end at once; the audit log keeps their name."""
+    utf8_text("EMAIL", email)
     with open_engine(load_settings()) as engine:
         user = accounts.disable_user(engine, email, clock=SystemClock())
     typer.echo(f"disabled {printable(user.email)}")

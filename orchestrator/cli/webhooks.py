@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import JsonFlag, console, info, print_json, printable
 from orchestrator.errors import InvalidInput
 from orchestrator.guards.bounds import ROW_ID_MAX
@@ -37,6 +38,9 @@ def webhooks_add(
     json_output: JsonFlag = False,
 ) -> None:
     """Subscribe a URL; prints its signing secret (shown this once)."""
+    utf8_text("URL", url)
+    utf8_text("--event", *events)
+    utf8_text("--description", description)
     from orchestrator.clock import SystemClock
     from orchestrator.runtime import open_engine
     from orchestrator.services.webhooks import add_endpoint, outgoing_webhook_rules
