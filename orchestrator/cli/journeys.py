@@ -16,7 +16,7 @@ from orchestrator.cli.arguments import external_id_option
 from orchestrator.cli.output import JsonFlag, console, errors, labelled, print_json, printable
 from orchestrator.clock import SystemClock
 from orchestrator.customers.fields import LOCALE_PATTERN
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import FileAccessError, InvalidInput
 from orchestrator.settings import Settings, load_settings
 
 TierOption = Annotated[str, typer.Option("--tier", help="high | low | tech")]
@@ -257,12 +257,17 @@ def simulate(
 def schema(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
-    """Print the JSON Schema of journey files (for editors)."""
+    """Print the JSON Schema of journey files (for editors); with --out, write it there (a
+    folder that is missing, a folder given as the file or a full disk is one line naming the
+    path, as consent export says it)."""
     from orchestrator.journeys.loader import journey_json_schema
 
     text = journey_json_schema()
     if out is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         out.write_text(text, encoding="utf-8")
-        console.print(printable(out))
+    except OSError as exc:
+        raise FileAccessError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    console.print(printable(out))

@@ -228,3 +228,36 @@ def test_a_mistyped_sqlite_path_is_named_and_never_created(
         "not exist): run `stepmail db upgrade`"
     ]
     assert not typo.exists()
+
+
+# -- schema --out: a path that cannot be written -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("missing", "No such file or directory"),
+        ("folder", "Is a directory"),
+        ("/dev/full", "No space left on device"),
+    ],
+)
+def test_schema_to_a_path_it_cannot_write_is_one_line_naming_it(
+    env: dict[str, str], tmp_path: Path, where: str, says: str
+) -> None:
+    """A missing folder, a folder, a full disk: FileNotFoundError, IsADirectoryError, OSError
+    tracebacks once; now one line naming the path, exit 74 (EX_IOERR) as consent export."""
+    if where == "/dev/full" and not Path(where).exists():
+        pytest.skip("no /dev/full")
+    out = {"missing": tmp_path / "nowhere" / "schema.json", "folder": tmp_path}.get(
+        where, Path(where)
+    )
+    code, lines = invoke(env, "schema", "--out", str(out))
+    assert code == 74, lines
+    assert lines == [f"error: {out}: cannot write: {says}"]
+
+
+def test_schema_out_writes_the_file_and_names_it(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    code, lines = invoke(env, "schema", "--out", str(out))
+    assert code == 0 and lines == [str(out)], lines
+    assert out.read_text("utf-8").startswith("{")
