@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from orchestrator.cli.arguments import utf8_text
 from orchestrator.cli.output import console, printable
 from orchestrator.errors import ConfigurationError
 from orchestrator.settings import Settings, load_settings
@@ -17,6 +18,7 @@ def db_upgrade(revision: str = "head") -> None:
     from orchestrator.services.admin import upgrade_database
     from orchestrator.startup.preflight import database_problems
 
+    utf8_text("--revision", revision)
     settings = load_settings()
     problems = database_problems(settings.database_url, migrates_itself=True)
     if problems:

@@ -11,11 +11,18 @@ from sqlmodel import SQLModel
 from orchestrator.db import models  # noqa: F401  (registers every table on the metadata)
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
+from orchestrator.errors import InvalidInput
 
 
 def upgrade_database(database_url: str, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (Alembic); safe to run at every start."""
-    upgrade(database_url, revision)
+    """Bring the database to ``revision`` (Alembic); safe to run at every start. A revision
+    Alembic cannot find is a mistake in what was asked: one line, not Alembic's traceback."""
+    from alembic.util import CommandError  # imported late: importing Alembic logs at INFO
+
+    try:
+        upgrade(database_url, revision)
+    except CommandError as exc:
+        raise InvalidInput(f"revision: {exc}") from None
 
 
 def ping_database(engine: Engine) -> None:

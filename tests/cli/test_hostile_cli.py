@@ -261,3 +261,19 @@ def test_schema_out_writes_the_file_and_names_it(env: dict[str, str], tmp_path: 
     code, lines = invoke(env, "schema", "--out", str(out))
     assert code == 0 and lines == [str(out)], lines
     assert out.read_text("utf-8").startswith("{")
+
+
+@pytest.mark.parametrize(
+    ("revision", "says"),
+    [
+        ("nope[/x]", "error: revision: Can't locate revision identified by 'nope[/x]'"),
+        ("\udcff", "error: --revision: not UTF-8 text"),
+    ],
+)
+def test_db_upgrade_to_an_unknown_revision_is_one_line(
+    env: dict[str, str], revision: str, says: str
+) -> None:
+    """Alembic's CommandError was a traceback."""
+    code, lines = invoke(env, "db", "upgrade", "--revision", revision)
+    assert code == 2, lines
+    assert lines == [says]
