@@ -28,13 +28,18 @@ _DEBUG_INFO = re.compile(r"^debug_info = '([0-9=&]*)'$", re.MULTILINE)
 # the render raised NameError and ``stepmail check`` printed a traceback. The module gets both.
 _NON_FINITE = '\ninf = float("inf")\nnan = float("nan")\n'
 MESSAGE = "nested too deeply to compile (fewer parentheses, parts or nested blocks)"
+# A mail template is a few kilobytes (Gmail clips a mail's HTML past 102 KB).
+MAX_SOURCE_CHARS = 1_000_000
+TOO_LARGE = f"larger than {MAX_SOURCE_CHARS:,} characters: too large to be a mail template"
 
 
 class BoundedNesting(Environment):
     """An environment whose parse and compile raise ``TemplateSyntaxError`` for a template
-    nested too deeply (mix it in before the environment class it extends)."""
+    nested too deeply or too large (mix it in before the environment class it extends)."""
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        if len(source) > MAX_SOURCE_CHARS:  # compiling 50 MB took a minute, in every worker
+            raise TemplateSyntaxError(TOO_LARGE, 1, name, filename)
         parser = Parser(self, source, name, filename)
         try:
             return parser.parse()

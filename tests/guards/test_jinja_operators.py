@@ -32,6 +32,13 @@ ENV = _Sandbox()
         ("{{ (-1) ** 999999999 }}", "-1"),
         ("{{ 10 ** -2 }}", "0.01"),
         (f"{{{{ ('x' * {MAX_ITEMS}) | length }}}}", str(MAX_ITEMS)),
+        ("{{ 'a' ~ 'b' ~ 1 }}", "ab1"),
+        ("{{ 'a' + 'b' }}|{{ [1] + [2] }}|{{ 1 + 2 }}|{{ 0.5 + 1 }}", "ab|[1, 2]|3|1.5"),
+        (
+            f"{{{{ (('x' * {MAX_ITEMS // 2}) ~ ('y' * {MAX_ITEMS // 2})) | length }}}}",
+            str(MAX_ITEMS),
+        ),
+        ("{{ lipsum(2, html=False) | wordcount > 10 }}", "True"),
     ],
 )
 def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) -> None:
@@ -47,12 +54,34 @@ def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) 
         f"{{{{ 'x' * {MAX_ITEMS + 1} }}}}",
         "{{ 9 ** 999999999 }}",
         "{{ n ** n }}",
+        f"{{{{ ('x' * {MAX_ITEMS}) ~ 'y' }}}}",
+        f"{{{{ ('x' * {MAX_ITEMS}) + 'y' }}}}",
+        f"{{{{ [0] * {MAX_ITEMS} + [1] }}}}",
+        "{{ lipsum(n) }}",
+        "{{ lipsum(1, max=n) }}",
     ],
 )
 def test_past_the_bound_they_are_refused_at_once(source: str) -> None:
     template = ENV.from_string(source)  # compiled, not folded
     with pytest.raises(SecurityError, match="at most"):  # checked before it is computed
         template.render(n=10**9)
+
+
+@pytest.mark.parametrize("join", ["~", "+"])
+def test_a_loop_doubling_a_text_stops_at_the_bound(join: str) -> None:
+    """Thirty turns of ``s ~ s`` make a gigabyte; Jinja compiles ``~`` to a plain join no
+    operator hook sees."""
+    source = (
+        "{% set ns = namespace(text='x') %}{% for _ in range(40) %}"
+        f"{{% set ns.text = ns.text {join} ns.text %}}{{% endfor %}}{{{{ ns.text | length }}}}"
+    )
+    with pytest.raises(SecurityError, match="joining makes 1,048,576 characters"):
+        ENV.from_string(source).render()
+
+
+def test_a_join_keeps_markup_escaped_once() -> None:
+    sandbox = _Sandbox(autoescape=True)
+    assert sandbox.from_string("{{ '<i>' ~ x }}").render(x="<b>") == "&lt;i&gt;&lt;b&gt;"
 
 
 def test_a_condition_past_the_bound_fails_as_a_condition() -> None:

@@ -77,3 +77,23 @@ def test_a_lone_surrogate_in_the_mail_names_the_template(
 def test_a_template_name_too_long_for_the_file_system_is_not_found(folder: Path) -> None:
     name = "x" * 300
     assert _error(folder, name) == f"{name}: no HTML template for tier 'low', locale 'en'"
+
+
+def test_a_template_too_large_to_be_a_mail_is_refused_before_compiling(folder: Path) -> None:
+    """A 54 MB template compiled for a minute, in check and in every worker."""
+    (folder / "layout.html").write_text(_LAYOUT + "<!-- padding -->\n" * 70_000, "utf-8")
+    assert _error(folder) == (
+        "layout.html:1: larger than 1,000,000 characters: too large to be a mail template"
+    )
+
+
+def test_a_text_doubled_in_a_loop_stops_at_its_line(folder: Path) -> None:
+    (folder / "step.html").write_text(
+        _STEP.replace(
+            "<p>{{ vars.note }}</p>",
+            "{% set ns = namespace(t='x') %}\n{% for _ in range(40) %}\n"
+            "{% set ns.t = ns.t ~ ns.t %}\n{% endfor %}{{ ns.t }}",
+        ),
+        "utf-8",
+    )
+    assert _error(folder).startswith("step.html:5: joining makes 1,048,576 characters")
