@@ -46,12 +46,13 @@ def make_engine(
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # never echoed: a malformed URL may carry a password
         raise ConfigurationError(NOT_A_DATABASE_URL) from None
-    problem = unsupported_database(parsed.get_backend_name())
-    if problem is None and existing:
+    backend = parsed.get_backend_name()
+    problem = unsupported_database(backend)
+    if backend == "sqlite" and existing:
         problem = missing_sqlite_file(parsed.database)
     if problem:
         raise ConfigurationError(problem)
-    if parsed.get_backend_name() == "sqlite":
+    if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)

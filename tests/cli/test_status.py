@@ -4,6 +4,7 @@ says when a server is missing: one ``error:`` line naming the setting, never a t
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -71,6 +72,7 @@ def test_status_exits_1_naming_what_needs_an_operator(
 
 
 def test_an_unmigrated_database_is_named_with_the_fix(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()  # there, with no tables (none: test_hostile_cli)
     empty = {
         "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
         "STEPMAIL_REDIS_URL": "",
