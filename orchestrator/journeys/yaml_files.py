@@ -92,20 +92,35 @@ def _load(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
 
 
 class _HandWrittenLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a value its constructors cannot build (``2026-02-30``, year
-    0, an offset of 99 hours, an integer of 5,000 digits) is a YAML error at its line: the
-    plain loader lets Python's ValueError through, a traceback for the person who wrote it."""
+    """PyYAML's safe loader, but a value its constructors cannot build is a YAML error at its
+    line: ``2026-02-30``, year 0, an offset of 99 hours or an integer of 5,000 digits
+    (ValueError), ``!!timestamp 'x'``, ``!!bool 'x'`` or ``!!int ''`` (AttributeError,
+    KeyError, IndexError from inside PyYAML); the plain loader lets each through, a traceback
+    for the person who wrote it. A number longer than Python reads is refused before it is
+    built: a base-60 integer (``1:2:3``) of 400,000 parts took PyYAML minutes."""
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node.tag in _NUMBER_TAGS and len(node.value) > _MAX_NUMBER_CHARS:
+            raise _unbuildable(node, f"a number of {len(node.value):,} characters")
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError) as exc:
-            shown = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
-            if len(shown) > 40:
-                shown = shown[:40] + "…"
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {shown!r}: {exc}", node.start_mark
-            ) from None
+        except (ValueError, OverflowError) as exc:  # Python's words say why: keep them
+            raise _unbuildable(node, str(exc)) from None
+        except (LookupError, AttributeError, TypeError):  # PyYAML's insides: say what it is not
+            raise _unbuildable(node, f"not a valid {node.tag.rsplit(':', 1)[-1]}") from None
+
+
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+_MAX_NUMBER_CHARS = 4_300  # Python's own limit on the digits int() reads
+
+
+def _unbuildable(node: yaml.Node, why: str) -> yaml.constructor.ConstructorError:
+    shown = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+    if len(shown) > 40:
+        shown = shown[:40] + "…"
+    return yaml.constructor.ConstructorError(
+        None, None, f"cannot read {shown!r}: {why}", node.start_mark
+    )
 
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> tuple[int | None, str]:

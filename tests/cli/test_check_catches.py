@@ -388,6 +388,16 @@ BROKEN_YAML = [
     pytest.param("a: 0000-01-01\n", 1, "cannot read '0000-01-01': year 0", id="year-0"),
     pytest.param("a: 2026-01-01T00:00:00+99:00\n", 1, "cannot read '2026-01-01T00", id="offset"),
     pytest.param("a: 1\nb: " + "9" * 4400 + "\n", 2, "cannot read '999", id="long-integer"),
+    pytest.param("a: !!timestamp 'x'\n", 1, "cannot read 'x': not a valid timestamp", id="ts-tag"),
+    pytest.param("a: 1\nb: !!bool 'x'\n", 2, "cannot read 'x': not a valid bool", id="bool-tag"),
+    pytest.param("a: !!int ''\n", 1, "cannot read '': not a valid int", id="int-tag"),
+    pytest.param("a: !!float '_'\n", 1, "cannot read '_': not a valid float", id="float-tag"),
+    pytest.param(  # PyYAML reads base 60 in quadratic time: 800 KB took minutes
+        "a: 1\nb: " + ":".join(["1"] * 400_000) + "\n",
+        2,
+        "cannot read '1:1:1",
+        id="base-60",
+    ),
 ]
 
 
