@@ -71,7 +71,7 @@ def journeys_folder_problem(settings: Settings) -> str | None:
     if folder:
         return folder
     if not journey_files(directory):
-        return f"STEPMAIL_JOURNEYS_DIR: no journey files (*.yaml) in {directory.resolve()}"
+        return f"STEPMAIL_JOURNEYS_DIR: no journey files (*.yaml) in {_shown(directory)}"
     return None
 
 
@@ -82,7 +82,7 @@ def templates_folder_problem(settings: Settings) -> str | None:
     if folder:
         return folder
     if not any(path.is_file() for path in directory.rglob("*.html")):
-        return f"STEPMAIL_TEMPLATES_DIR: no templates (*.html) in {directory.resolve()}"
+        return f"STEPMAIL_TEMPLATES_DIR: no templates (*.html) in {_shown(directory)}"
     return None
 
 
@@ -108,7 +108,7 @@ def templates_problem(settings: Settings) -> str | None:
         return None
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
     return (
-        f"STEPMAIL_TEMPLATES_DIR: no template in {settings.templates_dir.resolve()} for "
+        f"STEPMAIL_TEMPLATES_DIR: no template in {_shown(settings.templates_dir)} for "
         f"{missing[0]}{more} in STEPMAIL_DEFAULT_LOCALE {locale!r}, the locale every other "
         "one falls back to"
     )
@@ -152,7 +152,7 @@ def outbox_problem(settings: Settings) -> str | None:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
             pass
     except OSError as exc:
-        return f"STEPMAIL_OUTBOX_DIR: cannot write to {directory.resolve()}: {exc.strerror}"
+        return f"STEPMAIL_OUTBOX_DIR: cannot write to {_shown(directory)}: {exc.strerror}"
     return None
 
 
@@ -265,11 +265,23 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
 
 
 def _folder_problem(variable: str, directory: Path) -> str | None:
-    if not directory.exists():
-        return f"{variable}: {directory.resolve()} does not exist"
+    try:
+        directory.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{variable}: {_shown(directory)} does not exist"
+    except OSError as exc:  # a symlink loop, a folder we may not enter
+        return f"{variable}: {_shown(directory)}: {exc.strerror}"
     if not directory.is_dir():
-        return f"{variable}: {directory.resolve()} is not a directory"
+        return f"{variable}: {_shown(directory)} is not a directory"
     return None
+
+
+def _shown(path: Path) -> Path:
+    """The path with its links followed, or as given where they loop (``resolve`` raises)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _cause(exc: BaseException) -> BaseException:

@@ -436,7 +436,7 @@ def test_a_journey_that_is_not_a_regular_file_is_refused_unread(
 
 
 @pytest.mark.parametrize("setting", ["STEPMAIL_JOURNEYS_DIR", "STEPMAIL_TEMPLATES_DIR"])
-@pytest.mark.parametrize("state", ["missing", "a file", "empty"])
+@pytest.mark.parametrize("state", ["missing", "a file", "empty", "a symlink loop"])
 def test_a_folder_that_is_missing_or_empty_is_a_problem(
     env: dict[str, str], tmp_path: Path, setting: str, state: str
 ) -> None:
@@ -447,6 +447,8 @@ def test_a_folder_that_is_missing_or_empty_is_a_problem(
         folder.write_text("", "utf-8")
     elif state == "empty":
         folder.mkdir()
+    elif state == "a symlink loop":  # resolving it for the message raised RuntimeError
+        folder.symlink_to(folder.name)
     code, problems = check({**env, setting: str(folder)})
     assert code == 1
     assert len(problems) == 1 and problems[0].startswith(f"{setting}: "), problems
