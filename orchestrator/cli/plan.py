@@ -34,10 +34,12 @@ def plan(
     from orchestrator.runtime import open_engine
     from orchestrator.services.journey_catalog import plan_folder
     from orchestrator.services.journey_versions import blocking_lines
-    from orchestrator.startup.preflight import database_problems
+    from orchestrator.startup.preflight import database_problems, journeys_folder_problem
 
     settings = load_settings()
-    problems = database_problems(settings.database_url)
+    # no folder (a mistyped setting) would plan every journey as removed, and pass
+    folder = journeys_folder_problem(settings)
+    problems = [folder] if folder else database_problems(settings.database_url)
     if problems:
         raise ConfigurationError("\n".join(problems))
     with open_engine(settings, read_only=True) as engine:

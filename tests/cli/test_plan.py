@@ -153,3 +153,19 @@ def test_a_step_renamed_and_re_timed_is_planned_as_applied(
     (done,) = list_versions(runtime.engine, "flow")[-1].apply_report["groups"]  # type: ignore[index]
     assert done["renamed"] == {"faq→questions": 3}
     assert done["rescheduled"] == {"questions": {"rows": 3, "missed": 0}}
+
+
+@pytest.mark.parametrize("state", ["missing", "empty"])
+def test_a_journeys_folder_that_is_missing_or_empty_is_refused(
+    runtime: Runtime, settings: Settings, state: str
+) -> None:
+    """A mistyped ``STEPMAIL_JOURNEYS_DIR`` planned every journey as removed ("nobody new
+    enters") and exited 0."""
+    for path in settings.journeys_dir.iterdir():
+        path.unlink()
+    if state == "missing":
+        settings.journeys_dir.rmdir()
+    code, output = plan(settings)
+    assert code == 78, output
+    assert output.startswith("error: STEPMAIL_JOURNEYS_DIR: "), output
+    assert "nobody new enters" not in output
