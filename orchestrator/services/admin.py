@@ -23,6 +23,10 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
         upgrade(database_url, revision)
     except CommandError as exc:
         raise InvalidInput(f"revision: {exc}") from None
+    except AssertionError:  # Alembic asserts on forms it cannot read: '', '@', 'head+1'
+        raise InvalidInput(
+            f"revision: {revision!r} is not one Alembic can reach (head, or an id such as 0016)"
+        ) from None
 
 
 def ping_database(engine: Engine) -> None:

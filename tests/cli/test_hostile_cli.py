@@ -268,6 +268,14 @@ def test_schema_out_writes_the_file_and_names_it(env: dict[str, str], tmp_path: 
     [
         ("nope[/x]", "error: revision: Can't locate revision identified by 'nope[/x]'"),
         ("\udcff", "error: --revision: not UTF-8 text"),
+        *[
+            (
+                form,
+                f"error: revision: {form!r} is not one Alembic can reach (head, or an id "
+                "such as 0016)",
+            )
+            for form in ("", "@", "head+1")  # Alembic asserted: AssertionError, a traceback
+        ],
     ],
 )
 def test_db_upgrade_to_an_unknown_revision_is_one_line(
