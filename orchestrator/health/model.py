@@ -16,6 +16,8 @@ from orchestrator.customers.tiers import Tier
 from orchestrator.journeys.durations import Duration
 from orchestrator.journeys.model import ALL_TIERS, Slug
 
+MAX_WEIGHT = 1_000_000  # shares of the score: any ratio a definition needs
+
 
 class _Frozen(BaseModel):
     # .inf or .nan in a weight, a range or a threshold is no number the score can use: an
@@ -27,7 +29,8 @@ class _Component(_Frozen):
     """What every component has: a name for the history and its share of the score."""
 
     id: Slug
-    weight: float = Field(gt=0)
+    # bounded: weights are summed, and 1.7e308 + 30 is infinite (the health job died on it)
+    weight: float = Field(gt=0, le=MAX_WEIGHT)
 
 
 class Frequency(_Component):

@@ -672,7 +672,7 @@ def test_a_template_name_too_long_for_the_file_system_is_not_found(env: dict[str
 # -- values check passed and the runtime could not use ---------------------------------------
 
 
-@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "1.7e308"])
 def test_a_health_weight_that_is_no_finite_number_is_named(env: dict[str, str], value: str) -> None:
     """``weight: .inf`` passed check, then made every score NaN and simulate died on it."""
     path = journey(env, "health")
