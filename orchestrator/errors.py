@@ -241,6 +241,11 @@ class NotSuppressed(NotFound):
         self.email = email
         super().__init__(f"{email} is not suppressed")
 
+    def cli_lines(self) -> list[str]:
+        """One line whatever was typed: an address with a CR LF was two ``error:`` lines."""
+        shown = self.email if self.email.isprintable() else repr(self.email)
+        return [f"{shown} is not suppressed"]
+
     def http_detail(self) -> object:
         return "address is not suppressed"
 
