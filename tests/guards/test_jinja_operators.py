@@ -39,6 +39,13 @@ ENV = _Sandbox()
             str(MAX_ITEMS),
         ),
         ("{{ lipsum(2, html=False) | wordcount > 10 }}", "True"),
+        (
+            "{{ 'a'|center(5) }}|{{ 'ab'.center(6) }}|{{ 'a'.ljust(3) }}|{{ '5'.zfill(3) }}|"
+            "{{ 'a\tb'.expandtabs(4) }}|{{ 'aXa'.replace('a', 'bb') }}|"
+            "{{ 'aa'|replace('a', 'c', 1) }}|{{ 'x\ny'|indent(2) }}|{{ ['a', 'b']|join('-') }}|"
+            "{{ '-'.join(['a', 'b']) }}",
+            "  a  |  ab  |a  |005|a   b|bbXbb|ca|x\n  y|a-b|a-b",
+        ),
     ],
 )
 def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) -> None:
@@ -59,6 +66,19 @@ def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) 
         f"{{{{ [0] * {MAX_ITEMS} + [1] }}}}",
         "{{ lipsum(n) }}",
         "{{ lipsum(1, max=n) }}",
+        "{{ 'a'|center(n) }}",
+        "{{ 'a'.ljust(n) }}",
+        "{{ 'a'.rjust(n) }}",
+        "{{ 'a'.zfill(n) }}",
+        "{{ 'a'.center(n) }}",
+        "{{ ('\t' * 1000).expandtabs(10 ** 7) }}",
+        "{{ ('a' * 100000).replace('a', 'b' * 100000) }}",
+        "{{ ('a' * 100000)|replace('a', 'b' * 100000) }}",
+        "{{ ('a' * 10000)|replace('', 'b' * 28000) }}",
+        "{{ ('a\n' * 100000)|indent('x' * 100000) }}",
+        "{{ ('a\n' * 100000)|indent(100000) }}",
+        "{{ ('x' * 100000).join(['a'] * 100) }}",
+        "{{ (['a'] * 100)|join('x' * 100000) }}",
     ],
 )
 def test_past_the_bound_they_are_refused_at_once(source: str) -> None:
@@ -75,7 +95,7 @@ def test_a_loop_doubling_a_text_stops_at_the_bound(join: str) -> None:
         "{% set ns = namespace(text='x') %}{% for _ in range(40) %}"
         f"{{% set ns.text = ns.text {join} ns.text %}}{{% endfor %}}{{{{ ns.text | length }}}}"
     )
-    with pytest.raises(SecurityError, match="joining makes 1,048,576 characters"):
+    with pytest.raises(SecurityError, match="that makes 1,048,576 characters"):
         ENV.from_string(source).render()
 
 

@@ -96,4 +96,4 @@ def test_a_text_doubled_in_a_loop_stops_at_its_line(folder: Path) -> None:
         ),
         "utf-8",
     )
-    assert _error(folder).startswith("step.html:5: joining makes 1,048,576 characters")
+    assert _error(folder).startswith("step.html:5: that makes 1,048,576 characters")
