@@ -26,6 +26,7 @@ from orchestrator.journeys.model import ALL_TIERS, Journey
 from orchestrator.rendering.css import STYLESHEET, Stylesheet
 from orchestrator.rendering.environment import mail_environment
 from orchestrator.rendering.lookup import candidate_names, is_template_file
+from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file, template_path
 from orchestrator.rendering.renderer import MailRenderer
 
 SUFFIXES = ("html", "txt")
@@ -70,11 +71,20 @@ def template_locales(templates_dir: Path, template: str, default_locale: str) ->
 
 
 def _read_into(found: dict[str, str], templates_dir: Path, name: str) -> bool:
+    """Add the template ``name`` to ``found``; False when it is none.
+
+    The name is resolved as the folder's loader resolves it, and read only if it is a regular
+    file within the bound (:mod:`orchestrator.rendering.mail_files`): an ``{% include %}`` of
+    ``"../../etc/hostname"`` or ``"/dev/zero"`` is not stored in the version (rendering from
+    it then fails as rendering from the folder does)."""
     if name in found:
         return True
+    path = template_path(templates_dir, name)
+    if path is None:
+        return False
     try:
-        found[name] = (templates_dir / name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        found[name] = read_mail_file(path)
+    except (OSError, UnicodeDecodeError, MailFileTooLarge):
         return False  # gone since it was listed, or unreadable: rendering would fail the same
     return True
 
@@ -98,9 +108,11 @@ def _references(source: str) -> tuple[str, ...]:
     files (and every journey sharing a layout) would parse the same text again."""
     try:
         tree = _PARSER.parse(source)
-    except TemplateSyntaxError:
-        return ()  # a broken template renders as broken from the copy too
-    return tuple(name for name in meta.find_referenced_templates(tree) if name is not None)
+        return tuple(name for name in meta.find_referenced_templates(tree) if name is not None)
+    except (TemplateSyntaxError, RecursionError):
+        # a broken template renders as broken from the copy too; so does one the walk of its
+        # tree cannot finish (thousands of chained filters or lookups: the walk recurses)
+        return ()
 
 
 class SnapshotLoader(BaseLoader):
