@@ -41,12 +41,15 @@ from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup
 
 from orchestrator.errors import StylesheetError
+from orchestrator.guards.jinja_nesting import MAX_SOURCE_CHARS
 from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme, safe_link
 from orchestrator.rendering.lookup import not_utf8
+from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file
 from orchestrator.rendering.slots import link_filter_reading_unmarked
 from orchestrator.tracking.links import track_link
 
 STYLESHEET = "layouts/mail.css"
+_TOO_LARGE = f"larger than {MAX_SOURCE_CHARS:,} characters: too large to be a mail stylesheet"
 
 _SELECTOR = re.compile(r"(?P<tag>[a-zA-Z][a-zA-Z0-9]*)?(?P<classes>(?:\.[a-zA-Z_-][\w-]*)*)")
 # A run of Jinja tokens stands in the markup as \ue000<n>\ue001 while start tags are rewritten.
@@ -226,14 +229,18 @@ class StylesheetFile:
         return parsed
 
     def _read(self) -> str:
-        """The file's text; one that is not UTF-8 or cannot be read is a stylesheet error, as
-        a syntax error is (every template that inlines it names the file)."""
+        """The file's text; one that is not UTF-8, cannot be read, is not a regular file (a FIFO
+        blocked every compile, ``/dev/zero`` ran out of memory) or is past the bound is a
+        stylesheet error, as a syntax error is (every template that inlines it names the
+        file)."""
         try:
-            return self.path.read_text("utf-8")
+            return read_mail_file(self.path)  # a regular file, within the bound, or an error
         except UnicodeDecodeError as exc:
             raise StylesheetError(*not_utf8(exc)) from None
         except OSError as exc:
-            raise StylesheetError(0, f"cannot be read: {exc.strerror}") from None
+            raise StylesheetError(0, f"cannot be read: {exc.strerror or exc}") from None
+        except MailFileTooLarge:
+            raise StylesheetError(0, _TOO_LARGE) from None
 
 
 class InlineStylesheet(Extension):

@@ -8,6 +8,7 @@ every send keeps a worker from making eight ``stat`` calls per mail.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +22,8 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
     Undefined,
     nodes,
     select_autoescape,
@@ -31,11 +34,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.clock import Clock
 from orchestrator.errors import TemplateError
-from orchestrator.guards.jinja_nesting import BoundedNesting
+from orchestrator.guards.jinja_nesting import TOO_LARGE, BoundedNesting
 from orchestrator.guards.jinja_operators import BoundedOperators
 from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 from orchestrator.rendering.lookup import not_utf8
+from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file, template_path
 
 
 class MailTemplateLoader(FileSystemLoader):
@@ -57,12 +61,7 @@ class MailTemplateLoader(FileSystemLoader):
     def get_source(
         self, environment: Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        try:
-            source, filename, uptodate = super().get_source(environment, template)
-        except UnicodeDecodeError as exc:
-            raise TemplateError(template, *not_utf8(exc)) from None
-        except OSError as exc:  # there, but not readable (its permissions)
-            raise TemplateError(template, None, f"cannot be read: {exc.strerror}") from None
+        source, filename, uptodate = self._file_source(template)
         css_version = self.stylesheet.version()
         checked_at = self.monotonic()
 
@@ -75,6 +74,36 @@ class MailTemplateLoader(FileSystemLoader):
             return uptodate() and self.stylesheet.version() == css_version
 
         return source, filename, fresh
+
+    def _file_source(self, template: str) -> tuple[str, str, Callable[[], bool]]:
+        """``FileSystemLoader.get_source`` (the same name resolution, a missing or non-regular
+        file not found), but the file read by :func:`read_mail_file`: at most the bound of it,
+        where Jinja's read a 50 MB template whole before it was refused as too large.
+
+        ``TemplateNotFound`` is an ``OSError``, so it is let through before an unreadable file
+        is made a TemplateError: caught with those, an ``{% include … ignore missing %}`` of a
+        missing file failed the mail with "cannot be read: None"."""
+        path = template_path(Path(self.searchpath[0]), template)
+        filename = None if path is None else os.path.normpath(path)
+        if filename is None or not os.path.isfile(filename):
+            raise TemplateNotFound(template)
+        try:
+            source = read_mail_file(filename)
+            mtime = os.path.getmtime(filename)
+        except UnicodeDecodeError as exc:
+            raise TemplateError(template, *not_utf8(exc)) from None
+        except MailFileTooLarge:
+            raise TemplateSyntaxError(TOO_LARGE, 1, template, filename) from None
+        except OSError as exc:  # there, but not readable (its permissions), or gone since
+            raise TemplateError(template, None, f"cannot be read: {exc.strerror or exc}") from None
+
+        def uptodate() -> bool:
+            try:
+                return os.path.getmtime(filename) == mtime
+            except OSError:
+                return False
+
+        return source, filename, uptodate
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
