@@ -75,7 +75,11 @@ def _web_link_problem(url: str) -> str | None:
     if scheme not in WEB_SCHEMES:
         shown = f"{scheme}:" if scheme else "a relative link"
         return f"must be an http or https URL, not {shown}"
-    if not urlsplit(url).hostname:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:  # "Invalid IPv6 URL": a [ without its ], as in http://[::1
+        return f"must be an http or https URL with a readable host ({exc})"
+    if not host:
         return "must be an http or https URL with a host"
     return None
 

@@ -42,7 +42,7 @@ _RENDER_ERRORS = (
     TypeError,
     ValueError,
     AttributeError,
-    KeyError,
+    LookupError,  # an index or key the template asks for that is not there ('{0}'.format())
     TemplateNotFound,  # a missing layout or macro file, found only when extended or imported
     TemplateSyntaxError,  # ... or a broken one
     RecursionError,  # a template that includes itself, a macro that calls itself without end

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from orchestrator.guards.links import link_scheme, web_link_problem
+from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file
 
 # Attributes that hold a link a reader follows or a client fetches.
 _LINK_ATTRIBUTES = frozenset({"href", "src", "background", "action", "poster"})
@@ -75,8 +76,8 @@ def where_written(templates_dir: Path, url: str, template_name: str) -> str:
         if path.suffix not in (".html", ".txt") or not path.is_file():
             continue
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
+            lines = read_mail_file(path).splitlines()
+        except (OSError, UnicodeDecodeError, MailFileTooLarge):
             continue
         for number, line in enumerate(lines, 1):
             if url and url in line:

@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, nodes
 
 from orchestrator.guards.jinja_nesting import BoundedNesting
+from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file
 
 TEMPLATE_SUFFIXES = (".html", ".txt")
 # The host of every link a sample attribute carries: not a link an author wrote, so
@@ -54,10 +55,13 @@ def tested_attributes(templates_dir: Path) -> dict[str, Any]:
         if path.suffix not in TEMPLATE_SUFFIXES or not path.is_file():
             continue
         try:
-            tree = parser.parse(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            tree = parser.parse(read_mail_file(path))
+            reads = list(_attribute_reads(tree))
+        except (OSError, UnicodeDecodeError, MailFileTooLarge, TemplateSyntaxError):
             continue  # rendering reports it, with its line
-        for key, number in _attribute_reads(tree):
+        except RecursionError:  # thousands of chained filters or lookups: the walk recurses
+            continue  # compiling it recurses as deep: rendering reports it, with its line
+        for key, number in reads:
             if number is not None or key not in found:
                 found[key] = _sample_value(key, number)
     return found
