@@ -13,30 +13,19 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.cli import check_problems, cli_files
+from tests.support.environment import ROOT
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {
-        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+    return cli_files(tmp_path)
 
 
 def check(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
-    """The exit code and the problem lines (``✗ …``), each on one line."""
-    result = runner.invoke(app, ["check", *args], env=env)
-    assert "Traceback" not in result.output
-    problems = [line[2:] for line in result.output.splitlines() if line.startswith("✗ ")]
-    return result.exit_code, problems
+    return check_problems(env, *args)
 
 
 def edit(path: Path, old: str, new: str) -> int:
@@ -527,8 +516,12 @@ def test_a_template_without_end_names_its_line(env: dict[str, str], endless: str
     line = edit(path, "{% block content %}\n", "{% block content %}\n" + endless + "\n")
     code, problems = check(env)
     assert code == 1
-    [problem] = [p for p in problems if p.startswith(f"{path}:")]
-    assert problem.startswith(f"{path}:{line + 1}: nested without end: ")
+    # in a cycle of two templates, the one named is where Python's limit struck: either
+    places = [f"{path}:{line + 1}: "]
+    if "endless.html" in endless:
+        places.append(f"{template(env, 'layouts/endless.html')}:1: ")
+    [problem] = [p for p in problems if p.startswith(tuple(places))]
+    assert "nested without end: " in problem
 
 
 @pytest.mark.parametrize(

@@ -4,38 +4,20 @@ render, a ValueError from a link that cannot be parsed)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from tests.support.environment import ROOT, STANDARD_JOURNEYS
-
-runner = CliRunner()
+from tests.support.cli import check_problems, cli_files
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {
-        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+    return cli_files(tmp_path)
 
 
-def check(env: dict[str, str]) -> tuple[int, list[str]]:
-    """The exit code and the problem lines (``✗ …``)."""
-    result = runner.invoke(app, ["check"], env=env)
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    problems = [line[2:] for line in result.output.splitlines() if line.startswith("✗ ")]
-    return result.exit_code, problems
+def check(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    return check_problems(env, *args)
 
 
 def _faq(env: dict[str, str], content: str) -> tuple[Path, int]:

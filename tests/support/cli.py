@@ -18,17 +18,32 @@ from tests.support.environment import ROOT, STANDARD_JOURNEYS
 
 def cli_installation(tmp_path: Path) -> dict[str, str]:
     """The environment of a fresh installation under ``tmp_path``."""
+    env = cli_files(tmp_path)
+    upgrade(env["STEPMAIL_DATABASE_URL"])
+    return env
+
+
+def cli_files(tmp_path: Path) -> dict[str, str]:
+    """:func:`cli_installation` before its database exists: for commands that read only the
+    files (``check``)."""
     journeys, templates = tmp_path / "journeys", tmp_path / "templates"
     shutil.copytree(STANDARD_JOURNEYS, journeys)
     shutil.copytree(ROOT / "templates" / "mail", templates)
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
     return {
-        "STEPMAIL_DATABASE_URL": url,
+        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "STEPMAIL_JOURNEYS_DIR": str(journeys),
         "STEPMAIL_TEMPLATES_DIR": str(templates),
         "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
+
+
+def check_problems(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
+    """``stepmail check``'s exit code and its problem lines (``✗ …``), each on one line; a
+    traceback fails the test."""
+    result = run_cli(env, "check", *args)
+    assert "Traceback" not in result.output
+    problems = [line[2:] for line in result.output.splitlines() if line.startswith("✗ ")]
+    return result.exit_code, problems
 
 
 def run_cli(env: dict[str, str], *args: str) -> Result:
