@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,14 @@ from orchestrator.cli import app
 from orchestrator.db.engine import make_engine
 from orchestrator.db.migrate import upgrade
 from orchestrator.db.tables import customers, scheduled_sends
-from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.cli import cli_files
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {
-        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+    return cli_files(tmp_path)
 
 
 def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from tests.support.environment import ROOT, STANDARD_JOURNEYS
+from tests.support.cli import cli_files
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {
-        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+    return cli_files(tmp_path)
 
 
 def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
