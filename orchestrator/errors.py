@@ -8,6 +8,7 @@ README, "Exit codes"). An error the API never shows keeps the base class's 500.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,23 @@ class StepmailError(Exception):
     def cli_lines(self) -> list[str]:
         """What ``stepmail`` prints, one ``error:`` line each."""
         return str(self).splitlines() or [type(self).__name__]
+
+
+# C0 and C1 controls (ESC starts the sequences that recolour, retitle or rewrite a terminal;
+# CR returns to the line's start), DEL, Unicode line breaks and the bidirectional overrides
+# that make text read in another order than it is stored; lone surrogates (a byte of a file
+# name or an argument that is not UTF-8) cannot be written to a UTF-8 terminal at all.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(value: object) -> str:
+    """Stored text as a terminal may show it: each control character and lone surrogate as a
+    visible escape (``\\x1b``, ``\\r``, ``\\t``, ``\\udcff``), so an address, a reason or a
+    source that came from outside (the API, a provider's webhook, a CSV) cannot drive the
+    operator's terminal, split a tab-separated line or stop the output with an encoding error."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -243,8 +261,7 @@ class NotSuppressed(NotFound):
 
     def cli_lines(self) -> list[str]:
         """One line whatever was typed: an address with a CR LF was two ``error:`` lines."""
-        shown = self.email if self.email.isprintable() else repr(self.email)
-        return [f"{shown} is not suppressed"]
+        return [f"{printable(self.email)} is not suppressed"]
 
     def http_detail(self) -> object:
         return "address is not suppressed"

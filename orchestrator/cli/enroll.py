@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import track
 
-from orchestrator.cli.output import console, errors, info
+from orchestrator.cli.output import console, errors, info, printable
 from orchestrator.enrollment.signup import SignupRequest
 from orchestrator.errors import InvalidInput
 from orchestrator.settings import load_settings
@@ -73,10 +73,10 @@ def enroll(
 def _signups_from_csv(path: Path, encoding: str) -> list[SignupRequest]:
     found = read_csv_signups(path, encoding)
     if encoding == "auto" and found.encoding != "utf-8":
-        info(f"{path}: read as {found.encoding}")
+        info(f"{printable(path)}: read as {found.encoding}")
     if not found.refused:
         return found.signups
-    shown = [f"{path}:{line}: {why}" for line, why in found.refused[:REFUSED_SHOWN]]
+    shown = [f"{printable(path)}:{line}: {why}" for line, why in found.refused[:REFUSED_SHOWN]]
     hidden = len(found.refused) - len(shown)
     if hidden:
         shown.append(f"… and {hidden} more refused row(s)")

@@ -16,13 +16,14 @@ label's, through :func:`labelled`; a value from outside goes through :func:`prin
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
+
+from orchestrator.errors import printable as printable  # shown here with the consoles
 
 # soft_wrap: paths and file:line messages stay on one line.
 console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
@@ -71,20 +72,3 @@ def _plain(value: Any) -> Any:
 
         return asdict(value)
     return str(value)
-
-
-# C0 and C1 controls (ESC starts the sequences that recolour, retitle or rewrite a terminal;
-# CR returns to the line's start), DEL, Unicode line breaks and the bidirectional overrides
-# that make text read in another order than it is stored; lone surrogates (a byte of a file
-# name or an argument that is not UTF-8) cannot be written to a UTF-8 terminal at all.
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-
-
-def printable(value: object) -> str:
-    """Stored text as a terminal may show it: each control character and lone surrogate as a
-    visible escape (``\\x1b``, ``\\r``, ``\\t``, ``\\udcff``), so an address, a reason or a
-    source that came from outside (the API, a provider's webhook, a CSV) cannot drive the
-    operator's terminal, split a tab-separated line or stop the output with an encoding error."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(value))

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from orchestrator.enrollment.signup import SignupRequest
-from orchestrator.errors import FileAccessError, InvalidInput
+from orchestrator.errors import FileAccessError, InvalidInput, printable
 
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "shift_jis", "cp932")
 REQUIRED = ("external_id", "email", "name")
@@ -46,8 +46,9 @@ class CsvSignups:
 def read_csv_signups(path: Path, encoding: str = "auto") -> CsvSignups:
     if encoding not in ENCODINGS:
         raise InvalidInput(f"--encoding: one of {', '.join(ENCODINGS)}, not {encoding!r}")
-    text, used = decode(read_bounded(path), encoding, path)
-    _check_line_lengths(text, path)
+    where = printable(path)  # a file name may hold a line break: the message stays one line
+    text, used = decode(read_bounded(path), encoding, where)
+    _check_line_lengths(text, where)
     read = [0]  # lines handed to the reader: csv's line_num lags behind on a refused line
 
     def counted() -> Iterator[str]:
@@ -56,7 +57,7 @@ def read_csv_signups(path: Path, encoding: str = "auto") -> CsvSignups:
             yield line
 
     reader = csv.DictReader(counted(), restval=None)
-    reader.fieldnames = _checked_header(reader.fieldnames, path)
+    reader.fieldnames = _checked_header(reader.fieldnames, where)
     found = CsvSignups(path, used)
     try:
         for row in reader:
@@ -69,7 +70,7 @@ def read_csv_signups(path: Path, encoding: str = "auto") -> CsvSignups:
             except InvalidInput as exc:
                 found.refused.append((line, str(exc)))
     except csv.Error as exc:
-        raise InvalidInput(f"{path}:{read[0]}: not CSV: {exc}") from None
+        raise InvalidInput(f"{where}:{read[0]}: not CSV: {exc}") from None
     return found
 
 
@@ -78,49 +79,50 @@ def read_bounded(path: Path) -> bytes:
     device or a pipe): at most ``MAX_BYTES`` in all and ``MAX_LINE`` characters a line."""
     lines: list[bytes] = []
     total = 0
+    where = printable(path)
     try:
         with path.open("rb") as handle:
             while line := handle.readline(_MAX_LINE_BYTES + 1):
                 if len(line) > _MAX_LINE_BYTES:
-                    raise InvalidInput(_too_long(path, len(lines) + 1))
+                    raise InvalidInput(_too_long(where, len(lines) + 1))
                 total += len(line)
                 if total > MAX_BYTES:
-                    raise InvalidInput(f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB")
+                    raise InvalidInput(f"{where}: larger than {MAX_BYTES // 1024 // 1024} MiB")
                 lines.append(line)
     except OSError as exc:  # missing, a folder, a device that fails to read
-        raise FileAccessError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise FileAccessError(f"{where}: cannot read: {exc.strerror or exc}") from None
     return b"".join(lines)
 
 
-def _check_line_lengths(text: str, path: Path) -> None:
+def _check_line_lengths(text: str, where: str) -> None:
     for number, line in enumerate(text.splitlines(), 1):
         if len(line) > MAX_LINE:
-            raise InvalidInput(_too_long(path, number))
+            raise InvalidInput(_too_long(where, number))
 
 
-def _too_long(path: Path, number: int) -> str:
-    return f"{path}:{number}: a line longer than {MAX_LINE} characters"
+def _too_long(where: str, number: int) -> str:
+    return f"{where}:{number}: a line longer than {MAX_LINE} characters"
 
 
-def decode(data: bytes, encoding: str, path: Path) -> tuple[str, str]:
-    """The text and the encoding it was read with."""
+def decode(data: bytes, encoding: str, where: str) -> tuple[str, str]:
+    """The text and the encoding it was read with (``where`` names the file in a refusal)."""
     if encoding != "auto":
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             raise InvalidInput(
-                f"{path}:{line}: not {encoding} (byte {exc.start}); try --encoding auto"
+                f"{where}:{line}: not {encoding} (byte {exc.start}); try --encoding auto"
             ) from None
     if data.startswith(b"\xef\xbb\xbf"):
-        return _strict(data, "utf-8-sig", path), "utf-8-sig"
+        return _strict(data, "utf-8-sig", where), "utf-8-sig"
     for candidate in ("utf-8", "cp932"):
         try:
             return data.decode(candidate), candidate
         except UnicodeDecodeError:
             continue
     raise InvalidInput(
-        f"{path}: neither UTF-8 nor Shift_JIS/CP932; save it as UTF-8 or say --encoding"
+        f"{where}: neither UTF-8 nor Shift_JIS/CP932; save it as UTF-8 or say --encoding"
     )
 
 
@@ -139,18 +141,18 @@ def validated(raw: Mapping[str, str | None], where: str) -> SignupRequest:
         raise InvalidInput(problems) from None
 
 
-def _strict(data: bytes, encoding: str, path: Path) -> str:
+def _strict(data: bytes, encoding: str, where: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InvalidInput(f"{path}:{line}: starts as UTF-8 (a BOM) but is not UTF-8") from None
+        raise InvalidInput(f"{where}:{line}: starts as UTF-8 (a BOM) but is not UTF-8") from None
 
 
-def _checked_header(columns: Sequence[str] | None, path: Path) -> list[str]:
+def _checked_header(columns: Sequence[str] | None, where: str) -> list[str]:
     """Once for the file: a wrong header is one error, not one per row."""
     if not columns:
-        raise InvalidInput(f"{path}:1: empty: the first line must name the columns")
+        raise InvalidInput(f"{where}:1: empty: the first line must name the columns")
     names = [c.strip(" \t") for c in columns]
     unknown = [c for c in names if c not in COLUMNS]
     missing = [c for c in REQUIRED if c not in names]
@@ -162,7 +164,7 @@ def _checked_header(columns: Sequence[str] | None, path: Path) -> list[str]:
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
     if repeated:
-        problems.append(f"repeated column(s) {', '.join(repeated)}")
+        problems.append(f"repeated column(s) {', '.join(printable(c) for c in repeated)}")
     if problems:
-        raise InvalidInput(f"{path}:1: " + "; ".join(problems))
+        raise InvalidInput(f"{where}:1: " + "; ".join(problems))
     return names

@@ -87,6 +87,28 @@ def test_a_good_csv_still_enrolls(env: dict[str, str], tmp_path: Path) -> None:
     assert count(env, customers) == 2
 
 
+@pytest.mark.parametrize(
+    ("content", "says", "lines_expected"),
+    [
+        (HEADER + "c1,not-an-address,A,,0,ja\n", ":2: email: value is not a valid email", 2),
+        ("external_id,email\n", ":1: missing column(s) name", 1),
+        ("external_id,email,name,name\n", ":1: repeated column(s) name", 1),
+        (None, ": cannot read: No such file", 1),
+    ],
+)
+def test_a_file_name_with_a_line_break_is_named_on_one_line(
+    env: dict[str, str], tmp_path: Path, content: str | None, says: str, lines_expected: int
+) -> None:
+    """The name is shown escaped: a CR LF in it made every message two ``error:`` lines."""
+    path = tmp_path / "a\r\nb.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, lines = invoke(env, "enroll", "--csv", str(path))
+    assert code != 0
+    assert len(lines) == lines_expected, lines
+    assert lines[0].startswith(f"error: {tmp_path}/a\\r\\nb.csv") and says in lines[0], lines
+
+
 # -- L3: other commands ----------------------------------------------------------------------
 
 

@@ -124,7 +124,7 @@ def test_not_suppressed_says_the_address_on_the_command_line_only() -> None:
     error = errors.NotSuppressed("a@example.com")
     assert error.cli_lines() == ["a@example.com is not suppressed"]
     assert error.http_detail() == "address is not suppressed"
-    assert errors.NotSuppressed("a\r\nb").cli_lines() == ["'a\\r\\nb' is not suppressed"]
+    assert errors.NotSuppressed("a\r\nb").cli_lines() == ["a\\r\\nb is not suppressed"]
 
 
 def test_a_multi_line_error_is_one_cli_line_each() -> None:
