@@ -47,7 +47,8 @@ _SEND_COLUMNS = (
     "counted_state, counted_engagement, stat_day, stat_tier, stat_locale, stat_kind"
 )
 _ENROLLMENT_COLUMNS = (
-    "id, customer_id, journey_id, state, created_at, counted, stat_day, stat_tier, stat_locale"
+    "id, customer_id, journey_id, state, created_at, counted, stat_day, stat_tier, stat_locale, "
+    "started_version_id"
 )
 Expressions = dict[str, str]
 
@@ -238,17 +239,32 @@ _ENROLLMENT_MARKS = (
 )
 
 
+# An enrollment counted for the first time (``counted`` still 0) is added to the count of the
+# version it started on; ``uncount_enrollments_since`` takes it off again for a rebuild.
+_VERSION_STARTS_UPSERT = (
+    "INSERT INTO journey_version_starts (version_id, enrollments) "
+    "SELECT started_version_id, count(*) FROM decided "
+    "WHERE counted = 0 AND started_version_id IS NOT NULL "
+    "GROUP BY started_version_id ORDER BY started_version_id "
+    "ON CONFLICT (version_id) DO UPDATE "
+    "SET enrollments = journey_version_starts.enrollments + excluded.enrollments"
+)
+
+
 def _mark(table: str, marks: str, returning: str) -> str:
     return (
         f"UPDATE {table} AS t SET {marks} FROM decided AS d WHERE t.id = d.id RETURNING {returning}"  # noqa: S608
     )
 
 
-def _postgres_statement(ctes: str, table: str, marks: str, upsert: str) -> str:
-    """One statement: mark the rows, add to the rollups, report (rows, last id, rollup rows)."""
+def _postgres_statement(ctes: str, table: str, marks: str, writes: Sequence[str]) -> str:
+    """One statement: mark the rows, add to the rollups (and to the versions' starts),
+    report (rows, last id, rollup rows)."""
+    upsert, *more = writes
+    also = "".join(f", also_{n} AS ({w})" for n, w in enumerate(more))
     return (
-        f"{ctes}, marked AS ({_mark(table, marks, 't.id')}), written AS ({upsert} RETURNING 1) "  # noqa: S608
-        "SELECT (SELECT count(*) FROM marked), (SELECT coalesce(max(id), 0) FROM marked), "
+        f"{ctes}, marked AS ({_mark(table, marks, 't.id')}), written AS ({upsert} RETURNING 1)"  # noqa: S608
+        f"{also} SELECT (SELECT count(*) FROM marked), (SELECT coalesce(max(id), 0) FROM marked), "
         "(SELECT count(*) FROM written)"
     )
 
@@ -256,17 +272,19 @@ def _postgres_statement(ctes: str, table: str, marks: str, upsert: str) -> str:
 @cache
 def counting_statements(dialect_name: str, table: str) -> tuple[str, ...]:
     """The statements that count a batch of ``table`` (``scheduled_send`` or ``enrollment``).
-    PostgreSQL: one, returning (rows, last id, rollup rows). SQLite: the upsert, then the
-    marks (returning the ids)."""
+    PostgreSQL: one, returning (rows, last id, rollup rows). SQLite: the rollups' upsert (and
+    for enrollments the versions' starts), then the marks (returning the ids)."""
     dialect = Dialect(dialect_name)
+    writes: tuple[str, ...]
     if table == "scheduled_send":
-        ctes, marks, upsert = _send_ctes(dialect), _SEND_MARKS, _send_upsert()
+        ctes, marks, writes = _send_ctes(dialect), _SEND_MARKS, (_send_upsert(),)
     else:
-        ctes, marks, upsert = _enrollment_ctes(dialect), _ENROLLMENT_MARKS, _enrollment_upsert()
+        ctes, marks = _enrollment_ctes(dialect), _ENROLLMENT_MARKS
+        writes = (_enrollment_upsert(), _VERSION_STARTS_UPSERT)
     if dialect.postgres:
-        return (_postgres_statement(ctes, table, marks, upsert),)
+        return (_postgres_statement(ctes, table, marks, writes),)
     # SQLite's RETURNING names the target table's columns only, never by its alias.
-    return (f"{ctes} {upsert}", f"{ctes} {_mark(table, marks, 'id')}")
+    return (*(f"{ctes} {write}" for write in writes), f"{ctes} {_mark(table, marks, 'id')}")
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:

@@ -4,7 +4,8 @@ Every ``scheduled_send`` row remembers what the rollups hold of it (``counted_st
 ``counted_engagement`` and the ``stat_*`` day, tier, language and skip kind it is counted
 under). A row whose outcome or engagement moved since is *uncounted*, and a partial index
 holds exactly those rows (``UNCOUNTED_SEND_SQL``), so finding them costs what changed. The
-same goes for enrollments (enrolled, converted).
+same goes for enrollments (enrolled, converted, and the journey version each started on:
+``journey_version_starts``).
 
 :func:`count_changes` takes a batch of them above an id, locked (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), adds ``new - old`` of each to its rollup row, added up per row first (one row
@@ -25,19 +26,29 @@ The funnel lags the sends by at most the job's interval (10 s).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, func, select, text, union_all, update
 
 from orchestrator.analytics.counting_sql import counting_statements, register_sqlite_functions
-from orchestrator.db.tables import analytics_daily, enrollments, scheduled_sends
+from orchestrator.db.models import NOT_COUNTED_ENROLLMENT_SQL
+from orchestrator.db.tables import (
+    analytics_daily,
+    enrollments,
+    journey_version_starts,
+    journey_versions,
+    scheduled_sends,
+)
 
 _SENDS = scheduled_sends
 _ENROLLMENTS = enrollments
 _DAILY = analytics_daily
+_STARTS = journey_version_starts
+_VERSIONS = journey_versions
 
 
 @dataclass
@@ -97,10 +108,12 @@ def _count(
     if len(statements) == 1:  # PostgreSQL: all in one
         rows, last, written = connection.execute(text(statements[0]), bound).one()
         return int(rows), int(last), int(written)
-    upsert, mark = statements
+    upsert, *more, mark = statements
     written = connection.execute(text(upsert), bound).rowcount
     if written < 0:  # Python's sqlite3 counts no rows for a statement that opens with WITH
         written = connection.execute(text("SELECT changes()")).scalar_one()
+    for statement in more:
+        connection.execute(text(statement), bound)
     ids = list(connection.execute(text(mark), bound).scalars())
     return len(ids), max(ids, default=0), int(written)
 
@@ -131,7 +144,26 @@ def uncount_enrollments_since(
         since,
         after_id,
         limit,
+        _forget_version_starts,
     )
+
+
+def _forget_version_starts(connection: Connection, ids: list[int]) -> None:
+    """Take enrollments about to be counted again off their versions' starts (the next pass
+    adds them back), so the starts stay exact through a rebuild."""
+    version = _ENROLLMENTS.c.started_version_id
+    starts = connection.execute(
+        select(version, func.count())
+        .where(_ENROLLMENTS.c.id.in_(ids), version.is_not(None))
+        .group_by(version)
+        .order_by(version)
+    ).all()
+    for version_id, forgotten in starts:
+        connection.execute(
+            update(_STARTS)
+            .where(_STARTS.c.version_id == version_id)
+            .values(enrollments=_STARTS.c.enrollments - forgotten)
+        )
 
 
 def _uncount(
@@ -142,12 +174,15 @@ def _uncount(
     since: date | None,
     after_id: int,
     limit: int,
+    before: Callable[[Connection, list[int]], None] | None = None,
 ) -> int:
     chosen = select(table.c.id).where(table.c.id > after_id, counted).order_by(table.c.id)
     if since is not None:
         chosen = chosen.where(table.c.stat_day >= since)
     ids = list(connection.execute(chosen.limit(limit).with_for_update()).scalars())
     if ids:
+        if before is not None:
+            before(connection, ids)
         connection.execute(update(table).where(table.c.id.in_(ids)).values(values))
     return ids[-1] if ids else 0
 
@@ -158,3 +193,29 @@ def clear_rollups_since(connection: Connection, since: date | None) -> int:
     if since is not None:
         statement = statement.where(_DAILY.c.day >= since)
     return int(connection.execute(statement).rowcount)
+
+
+def version_starts(connection: Connection, journey_id: str) -> dict[int, int]:
+    """version id → enrollments that started on it, exact and live: the counted ones from
+    ``journey_version_starts``, the rest through the partial index of enrollments never
+    counted (those since the job's last pass), in one statement so a pass committing between
+    two reads can neither hide nor double a row."""
+    version = _ENROLLMENTS.c.started_version_id
+    counted = select(_STARTS.c.version_id.label("version_id"), _STARTS.c.enrollments.label("n"))
+    counted = counted.join_from(_STARTS, _VERSIONS, _VERSIONS.c.id == _STARTS.c.version_id).where(
+        _VERSIONS.c.journey_id == journey_id
+    )
+    not_yet = (
+        select(version.label("version_id"), func.count().label("n"))
+        .where(
+            text(NOT_COUNTED_ENROLLMENT_SQL),  # as its index says it, so the planner uses it
+            _ENROLLMENTS.c.journey_id == journey_id,
+            version.is_not(None),
+        )
+        .group_by(version)
+    )
+    both = union_all(counted, not_yet).subquery()
+    rows = connection.execute(
+        select(both.c.version_id, func.sum(both.c.n)).group_by(both.c.version_id)
+    )
+    return {int(version_id): int(n) for version_id, n in rows}

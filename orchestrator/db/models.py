@@ -40,6 +40,9 @@ PROVIDER_ID_KNOWN_SQL = "provider_message_id IS NOT NULL"
 UNKNOWN_SEND_SQL = "state = 'unknown'"
 # Enrollments not counted yet as enrolled (bit 1), or converted since (bit 2).
 UNCOUNTED_ENROLLMENT_SQL = "counted <> (CASE WHEN state = 'converted' THEN 3 ELSE 1 END)"
+# Never counted at all (a subset of the above; ``counted = 0`` is estimated from the column's
+# statistics, where the planner takes the expression above to hold nearly every row).
+NOT_COUNTED_ENROLLMENT_SQL = "counted = 0"
 
 
 def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
@@ -113,6 +116,15 @@ class Enrollment(SQLModel, table=True):
         ),
         # A version change reads and moves the journey's active enrollments.
         Index("ix_enrollment_journey_state", "journey_id", "state"),
+        # The enrollments the rollup job has not counted yet, by journey and the version each
+        # started on: the journey page adds them to journey_version_starts (migration 0017).
+        Index(
+            "ix_enrollment_not_counted",
+            "journey_id",
+            "started_version_id",
+            sqlite_where=text(NOT_COUNTED_ENROLLMENT_SQL),
+            postgresql_where=text(NOT_COUNTED_ENROLLMENT_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -701,6 +713,23 @@ class JourneyCurrent(SQLModel, table=True):
     journey_id: str = Field(primary_key=True, max_length=100)
     version_id: int | None = Field(default=None, foreign_key="journey_version.id")
     applied_at: datetime | None = _utc_column(nullable=True)
+
+
+class JourneyVersionStarts(SQLModel, table=True):
+    """How many enrollments started on each journey version, as far as the rollup job has
+    counted them: it adds an enrollment here when it first counts it, in the same statement
+    that marks it counted, so this plus the enrollments not counted yet (the partial index
+    ``ix_enrollment_uncounted`` holds them) is the exact number. Counting them live read every
+    enrollment the journey ever had on every view of its page."""
+
+    __tablename__ = "journey_version_starts"
+
+    version_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("journey_version.id"), primary_key=True, autoincrement=False
+        )
+    )
+    enrollments: int = 0
 
 
 class WebhookEndpoint(SQLModel, table=True):

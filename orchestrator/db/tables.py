@@ -24,6 +24,7 @@ from orchestrator.db.models import (
     JobWatermark,
     JourneyCurrent,
     JourneyVersion,
+    JourneyVersionStarts,
     LinkClick,
     LoginFailure,
     MessageArchive,
@@ -74,6 +75,7 @@ health_band_daily = cast(Table, HealthBandDaily.__table__)  # type: ignore[attr-
 journey_versions = cast(Table, JourneyVersion.__table__)  # type: ignore[attr-defined]
 snapshot_files = cast(Table, SnapshotFile.__table__)  # type: ignore[attr-defined]
 journey_current = cast(Table, JourneyCurrent.__table__)  # type: ignore[attr-defined]
+journey_version_starts = cast(Table, JourneyVersionStarts.__table__)  # type: ignore[attr-defined]
 task_notes = cast(Table, TaskNote.__table__)  # type: ignore[attr-defined]
 console_users = cast(Table, ConsoleUser.__table__)  # type: ignore[attr-defined]
 console_sessions = cast(Table, ConsoleSession.__table__)  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from orchestrator.analytics.rollups import version_starts
 from orchestrator.clock import Clock
 from orchestrator.db.tables import enrollments
 from orchestrator.errors import JourneyError
@@ -213,8 +214,8 @@ def journey_versions(engine: Engine, journey_id: str) -> list[VersionInfo]:
     """Every version of a journey, oldest first, with who started on and follows each."""
     with engine.connect() as connection:
         current = current_refs(connection).get(journey_id)
-        started = _count_by(connection, journey_id, enrollments.c.started_version_id, False)
-        following = _count_by(connection, journey_id, enrollments.c.version_id, True)
+        started = version_starts(connection, journey_id)
+        following = _following(connection, journey_id)
         return [
             VersionInfo(
                 row.ref,
@@ -331,14 +332,15 @@ def _ref(connection: Connection, version_id: int | None) -> VersionRef | None:
     return stored.row.ref if stored is not None else None
 
 
-def _count_by(
-    connection: Connection, journey_id: str, column: Any, active_only: bool
-) -> dict[int, int]:
-    query = select(column, func.count()).where(enrollments.c.journey_id == journey_id)
-    if active_only:
-        query = query.where(enrollments.c.state.in_(OPEN_ENROLLMENT_STATES))
-    rows = connection.execute(query.group_by(column))
-    return {row[0]: int(row[1]) for row in rows if row[0] is not None}
+def _following(connection: Connection, journey_id: str) -> dict[int, int]:
+    """version id → the journey's open enrollments on it (``ix_enrollment_journey_state``)."""
+    version = enrollments.c.version_id
+    query = select(version, func.count()).where(
+        enrollments.c.journey_id == journey_id,
+        enrollments.c.state.in_(OPEN_ENROLLMENT_STATES),
+        version.is_not(None),
+    )
+    return {row[0]: int(row[1]) for row in connection.execute(query.group_by(version))}
 
 
 def _compare(plan: JourneyPlan, groups: Sequence[Mapping[str, Any]]) -> None:

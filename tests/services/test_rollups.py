@@ -12,11 +12,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from orchestrator.analytics.rollups import count_changes
+from orchestrator.analytics.rollups import count_changes, version_starts
 from orchestrator.clock import FrozenClock
-from orchestrator.db.tables import customers, enrollments, scheduled_sends
+from orchestrator.db.tables import (
+    customers,
+    enrollments,
+    journey_version_starts,
+    scheduled_sends,
+)
 from orchestrator.runtime import Runtime
 from orchestrator.services.analytics import rebuild_rollups, refresh_rollups
 from orchestrator.settings import Settings
@@ -69,6 +74,26 @@ def mutate(runtime: Runtime, rng: random.Random, clock: FrozenClock) -> None:
             connection.execute(update(customers).where(customers.c.id == 1).values(tier=tier))
 
 
+def started_by_version(runtime: Runtime) -> dict[int, int]:
+    """The enrollments that started on each version, counted from scratch."""
+    version = enrollments.c.started_version_id
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            select(version, func.count()).where(version.is_not(None)).group_by(version)
+        )
+        return {version_id: n for version_id, n in rows}
+
+
+def version_starts_of(runtime: Runtime) -> dict[int, int]:
+    """What the journey pages read, for every journey."""
+    with runtime.engine.connect() as connection:
+        return {
+            version_id: n
+            for journey_id in runtime.journeys
+            for version_id, n in version_starts(connection, journey_id).items()
+        }
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_rollups_equal_a_recount_after_random_histories(
     client: TestClient, runtime: Runtime, clock: FrozenClock, seed: int
@@ -84,12 +109,18 @@ def test_rollups_equal_a_recount_after_random_histories(
         if rng.random() < 0.5:  # a pass of a few rows only: batches end anywhere
             with runtime.engine.begin() as connection:
                 count_changes(connection, zone, limit=rng.randint(1, 5))
+        assert version_starts_of(runtime) == started_by_version(runtime)  # counted or not
     refresh_rollups(runtime.engine, rules=runtime.analytics_rules(), batches=None)
     expected = recount(runtime)
     assert expected and rollups(runtime) == expected
+    assert version_starts_of(runtime) == started_by_version(runtime) != {}
 
     report = rebuild_rollups(runtime.engine, rules=runtime.analytics_rules(), clock=clock)
     assert report.rows > 0 and rollups(runtime) == expected
+    assert version_starts_of(runtime) == started_by_version(runtime)
+    with runtime.engine.connect() as connection:  # all counted: the kept rows alone say it
+        kept = {v: n for v, n in connection.execute(select(journey_version_starts))}
+    assert kept == started_by_version(runtime)
     # every rollup row was written again (SQLite's count of them once came back as -1)
     assert report.rollup_rows >= len(expected) > 0
 
