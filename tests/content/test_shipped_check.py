@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from orchestrator.cli import app
 from orchestrator.health.loader import health_event_references, load_health
 from orchestrator.journeys.catalogue import load_catalogue
 from orchestrator.journeys.lint import conditions, event_references
 from orchestrator.journeys.loader import load_journeys
+from tests.support.cli import cli_files, run_cli
 from tests.support.environment import ROOT
 
-runner = CliRunner()
 
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(ROOT / "journeys", journeys)
-    shutil.copytree(ROOT / "templates" / "mail", templates)
-    return {
-        "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "STEPMAIL_JOURNEYS_DIR": str(journeys),
-        "STEPMAIL_TEMPLATES_DIR": str(templates),
-        "STEPMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
-
-
-def invoke(env: dict[str, str], *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), env=env)
-    return result.exit_code, result.output
-
-
-def test_check_passes_on_the_shipped_journeys(env: dict[str, str]) -> None:
-    code, output = invoke(env, "check")
-    assert code == 0, output
+def test_check_passes_on_the_shipped_journeys(tmp_path: Path) -> None:
+    result = run_cli(cli_files(tmp_path, ROOT / "journeys"), "check")
+    assert result.exit_code == 0, result.output
     # 31 step × tier before the customer-success loop, + NPS recovery and promoter (3 each),
     # three stage-entry journeys (3 each) and the community invitation (3): 49 step × tier,
     # each in ja and en, with and without a CSM and csm_booking_url
-    assert "392 mails rendered, no problems" in output
+    assert "392 mails rendered, no problems" in result.output
 
 
 def test_the_shipped_catalogue_covers_every_event_journeys_and_the_score_name() -> None:

@@ -23,11 +23,11 @@ def cli_installation(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def cli_files(tmp_path: Path) -> dict[str, str]:
+def cli_files(tmp_path: Path, journeys_from: Path = STANDARD_JOURNEYS) -> dict[str, str]:
     """:func:`cli_installation` before its database exists: for commands that read only the
-    files (``check``)."""
+    files (``check``). ``journeys_from``: the tests' frozen journeys, or the shipped ones."""
     journeys, templates = tmp_path / "journeys", tmp_path / "templates"
-    shutil.copytree(STANDARD_JOURNEYS, journeys)
+    shutil.copytree(journeys_from, journeys)
     shutil.copytree(ROOT / "templates" / "mail", templates)
     return {
         "STEPMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
