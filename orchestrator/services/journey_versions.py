@@ -24,11 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from orchestrator.analytics.rollups import version_starts
 from orchestrator.clock import Clock
-from orchestrator.db.tables import enrollments
 from orchestrator.errors import JourneyError
 from orchestrator.journeys.changes import (
     JourneyPlan,
@@ -40,7 +39,6 @@ from orchestrator.journeys.changes import (
 )
 from orchestrator.journeys.loader import parse_journey
 from orchestrator.journeys.model import Journey
-from orchestrator.journeys.states import OPEN_ENROLLMENT_STATES
 from orchestrator.journeys.versions import JourneyContent, VersionRef
 from orchestrator.versions.apply import apply_group
 from orchestrator.versions.in_flight import active_groups, read_in_flight
@@ -215,7 +213,7 @@ def journey_versions(engine: Engine, journey_id: str) -> list[VersionInfo]:
     with engine.connect() as connection:
         current = current_refs(connection).get(journey_id)
         started = version_starts(connection, journey_id)
-        following = _following(connection, journey_id)
+        following = active_groups(connection, journey_id)  # version id → open enrollments
         return [
             VersionInfo(
                 row.ref,
@@ -330,17 +328,6 @@ def _ref(connection: Connection, version_id: int | None) -> VersionRef | None:
         return None
     stored = load_version(connection, version_id)
     return stored.row.ref if stored is not None else None
-
-
-def _following(connection: Connection, journey_id: str) -> dict[int, int]:
-    """version id → the journey's open enrollments on it (``ix_enrollment_journey_state``)."""
-    version = enrollments.c.version_id
-    query = select(version, func.count()).where(
-        enrollments.c.journey_id == journey_id,
-        enrollments.c.state.in_(OPEN_ENROLLMENT_STATES),
-        version.is_not(None),
-    )
-    return {row[0]: int(row[1]) for row in connection.execute(query.group_by(version))}
 
 
 def _compare(plan: JourneyPlan, groups: Sequence[Mapping[str, Any]]) -> None:
