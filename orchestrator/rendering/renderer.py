@@ -54,6 +54,25 @@ _ENDLESS = (
     "others too), or a macro that calls itself without end"
 )
 
+
+def _endless(frames: list[tuple[str, int]], rendered: str) -> TemplateError | None:
+    """A recursion's cycle, named at the same line wherever Python's limit struck: the
+    outermost line that comes round again starts it; of its lines, the rendered template's
+    last is named (the include or call its author wrote), the cycle's others in the message."""
+    first_seen: dict[tuple[str, int], int] = {}
+    for index, frame in enumerate(frames):
+        start = first_seen.setdefault(frame, index)
+        if start != index:
+            cycle = frames[start:index]
+            own = [i for i, (name, _) in enumerate(cycle) if name == rendered]
+            at = own[-1] if own else 0  # its last: the include or call that goes round again
+            cycle = cycle[at:] + cycle[:at]  # from the named line round to it again
+            shown = " → ".join(f"{name}:{line}" for name, line in [*cycle, cycle[0]])
+            detail = f" ({shown} → …)" if len(cycle) > 1 else ""
+            return TemplateError(cycle[0][0], cycle[0][1], _ENDLESS + detail)
+    return None
+
+
 _UNENCODABLE = (
     'renders a lone surrogate (U+D800 to U+DFFF, such as "\\ud800" in a string), which no mail '
     "can carry: in the template or a value it shows (a journey's vars)"
@@ -288,18 +307,24 @@ class MailRenderer:
         if isinstance(exc, TemplateSyntaxError):
             where = exc.name or self._template_name(exc.filename) or fallback
             return TemplateError(where, exc.lineno, exc.message or "syntax error")
-        where, line = fallback, None
+        frames = self._template_frames(exc)
+        where, line = frames[-1] if frames else (fallback, None)
+        if isinstance(exc, TemplateNotFound):
+            return TemplateError(where, line, f"template not found: {exc.name}")
+        if isinstance(exc, RecursionError):
+            return _endless(frames, fallback) or TemplateError(where, line, _ENDLESS)
+        return TemplateError(where, line, str(exc))
+
+    def _template_frames(self, exc: BaseException) -> list[tuple[str, int]]:
+        """The template lines the exception passed through, outermost first."""
+        frames = []
         tb = exc.__traceback__
         while tb is not None:
             name = self._template_name(tb.tb_frame.f_code.co_filename)
             if name is not None:
-                where, line = name, tb.tb_lineno
+                frames.append((name, tb.tb_lineno))
             tb = tb.tb_next
-        if isinstance(exc, TemplateNotFound):
-            return TemplateError(where, line, f"template not found: {exc.name}")
-        if isinstance(exc, RecursionError):
-            return TemplateError(where, line, _ENDLESS)
-        return TemplateError(where, line, str(exc))
+        return frames
 
     def _template_name(self, filename: str | None) -> str | None:
         """``onboarding/welcome.high.en.html`` for a file under the templates folder (Jinja

@@ -516,12 +516,12 @@ def test_a_template_without_end_names_its_line(env: dict[str, str], endless: str
     line = edit(path, "{% block content %}\n", "{% block content %}\n" + endless + "\n")
     code, problems = check(env)
     assert code == 1
-    # in a cycle of two templates, the one named is where Python's limit struck: either
-    places = [f"{path}:{line + 1}: "]
-    if "endless.html" in endless:
-        places.append(f"{template(env, 'layouts/endless.html')}:1: ")
-    [problem] = [p for p in problems if p.startswith(tuple(places))]
+    # named at the checked template's line, wherever in the cycle Python's limit struck
+    [problem] = [p for p in problems if p.startswith(f"{path}:{line + 1}: ")]
     assert "nested without end: " in problem
+    if "endless.html" in endless:  # the cycle, from that line round to it again
+        cycle = f"(onboarding/faq.low.en.html:{line + 1} → layouts/endless.html:1 → "
+        assert cycle in problem and f"onboarding/faq.low.en.html:{line + 1} → …)" in problem
 
 
 @pytest.mark.parametrize(
