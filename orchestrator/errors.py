@@ -348,7 +348,8 @@ class TemplateError(StepmailError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = self.template if self.line is None else f"{self.template}:{self.line}"
+        # No line (0 included: a stylesheet that cannot be read is no line of it)
+        where = f"{self.template}:{self.line}" if self.line else self.template
         return f"{where}: {self.message}"
 
 
