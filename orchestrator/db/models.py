@@ -397,6 +397,8 @@ class CsmTask(SQLModel, table=True):
         # The inbox's closed tasks, latest closed first, and its filter's kinds (0016).
         Index("ix_csm_task_closed", "status", "closed_at", "id"),
         Index("ix_csm_task_kind", "status", "kind"),
+        # Every task, soonest due first: the task API's status=all, a page at a time (0018).
+        Index("ix_csm_task_due", "due_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

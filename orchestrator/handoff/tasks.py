@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, and_, insert, or_, select, update
+from sqlalchemy import Connection, Select, insert, select, tuple_, update
 
 from orchestrator.customers.tiers import Tier
 from orchestrator.db.tables import csm_tasks, customers
@@ -92,16 +92,14 @@ def list_tasks(
     limit: int = 100,
     after: tuple[datetime, int] | None = None,
 ) -> list[TaskView]:
-    """Tasks by due time, soonest first (the ``(status, due_at)`` index serves this), after
-    the key ``(due_at, id)`` of the last task of the previous page."""
+    """Tasks by due time, soonest first, after the key ``(due_at, id)`` of the last task of
+    the previous page: one status through ``(status, due_at)``, all through ``(due_at, id)``,
+    each read from the page's start (a row comparison the index bounds), never sorted whole."""
     query = _with_customer().order_by(_TASKS.c.due_at, _TASKS.c.id).limit(limit)
     if status is not None:
         query = query.where(_TASKS.c.status == status)
     if after is not None:
-        due, task_id = after
-        query = query.where(
-            or_(_TASKS.c.due_at > due, and_(_TASKS.c.due_at == due, _TASKS.c.id > task_id))
-        )
+        query = query.where(tuple_(_TASKS.c.due_at, _TASKS.c.id) > after)  # typed as the columns
     return [TaskView.model_validate(row, from_attributes=True) for row in connection.execute(query)]
 
 

@@ -29,6 +29,7 @@ from orchestrator.db.tables import (
 from orchestrator.runtime import Runtime
 from orchestrator.services import customer_directory, operations, task_inbox
 from orchestrator.services.suppressions import list_suppressions_page
+from orchestrator.services.tasks import list_tasks_page
 from tests.support.console import address, console_client, sign_in
 from tests.support.delivery import run_due
 from tests.support.signups import post_signup, signup_payload
@@ -139,6 +140,35 @@ def test_the_timeline_leaves_out_older_mails_where_it_leaves_out_older_events(
     assert len(full.timeline) == customer_directory.EVENTS_SHOWN
 
 
+@pytest.mark.parametrize("status", ["open", "closed", None])
+def test_the_task_api_pages_through_every_task(
+    console: TestClient, runtime: Runtime, status: str | None
+) -> None:
+    customer_id, _ = _signed_up(console, runtime, "c1")
+    now = runtime.clock.now()
+    due = [now + timedelta(hours=n // 3) for n in range(60)]  # three share each moment
+    _store(runtime, csm_tasks, [_task(customer_id, n, at) for n, at in enumerate(due)])
+    closed = [
+        {**_task(customer_id, 100 + n, at), "status": "closed", "closed_at": now}
+        for n, at in enumerate(due[::2])
+    ]
+    _store(runtime, csm_tasks, closed)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = list_tasks_page(runtime.engine, status=status, cursor=cursor, limit=7)
+        seen += [task.id for task in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    query = select(csm_tasks.c.id).order_by(csm_tasks.c.due_at, csm_tasks.c.id)
+    if status is not None:
+        query = query.where(csm_tasks.c.status == status)
+    with runtime.engine.connect() as connection:
+        assert seen == list(connection.execute(query).scalars())
+    assert len(seen) == {"open": 60, "closed": 30, None: 90}[status]
+
+
 def test_each_list_reads_its_page_through_an_index(console: TestClient, runtime: Runtime) -> None:
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("plans are PostgreSQL's")
@@ -202,6 +232,7 @@ def test_each_list_reads_its_page_through_an_index(console: TestClient, runtime:
     with runtime.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     engine = runtime.engine
+    first = list_tasks_page(engine, status=None, limit=50)
     reads: dict[str, tuple[str, Callable[[], Any]]] = {
         "scheduled_send": ("ix_scheduled_send_unknown", lambda: operations.unknown_sends(engine)),
         "send_hold": (
@@ -220,8 +251,13 @@ def test_each_list_reads_its_page_through_an_index(console: TestClient, runtime:
             "ix_csm_task_closed",
             lambda: task_inbox.inbox(engine, me="x", scope="team", status="closed", now=now),
         ),
+        "csm_task ": (  # the task API's status=all, a page after the first (migration 0018)
+            "ix_csm_task_due",
+            lambda: list_tasks_page(engine, status=None, cursor=first.next_cursor, limit=50),
+        ),
     }
-    for table, (index, read) in reads.items():
+    for key, (index, read) in reads.items():
+        table = key.strip()
         plans = [_plan(engine, sql, params) for sql, params in _statements(engine, table, read)]
         assert plans, table
         assert all(f"Seq Scan on {table}" not in plan for plan in plans), (table, plans)
