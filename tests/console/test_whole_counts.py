@@ -26,6 +26,7 @@ from orchestrator.db.tables import (
     suppressions,
     usage_events,
 )
+from orchestrator.handoff.tasks import TaskStatus
 from orchestrator.runtime import Runtime
 from orchestrator.services import customer_directory, operations, task_inbox
 from orchestrator.services.suppressions import list_suppressions_page
@@ -142,7 +143,7 @@ def test_the_timeline_leaves_out_older_mails_where_it_leaves_out_older_events(
 
 @pytest.mark.parametrize("status", ["open", "closed", None])
 def test_the_task_api_pages_through_every_task(
-    console: TestClient, runtime: Runtime, status: str | None
+    console: TestClient, runtime: Runtime, status: TaskStatus | None
 ) -> None:
     customer_id, _ = _signed_up(console, runtime, "c1")
     now = runtime.clock.now()
