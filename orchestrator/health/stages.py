@@ -41,6 +41,8 @@ from orchestrator.db.values import one_of_param
 from orchestrator.delivery.facts import customer_from_row
 from orchestrator.enrollment.stages import move_stage
 from orchestrator.errors import ConditionError
+from orchestrator.guards import jinja_steps
+from orchestrator.guards.jinja_steps import BUDGET
 from orchestrator.health.lifecycle import Lifecycle, Stage
 from orchestrator.journeys.conditions import (
     compile_condition,
@@ -282,10 +284,13 @@ def _furthest(
     ruled = [stage for stage in furthest_first if stage.when is not None]
     rule = furthest_rule(tuple(str(stage.when) for stage in ruled)) if ruled else None
     if rule is not None:
+        budget = BUDGET.set([jinja_steps.MAX_STEPS])  # as evaluate_condition opens one a rule
         try:
             chosen = rule(**context)
         except Exception:  # run them one by one below: that names the rule that failed
             chosen = None
+        finally:
+            BUDGET.reset(budget)
         if isinstance(chosen, int) and chosen >= 0:
             return ruled[chosen]
         if isinstance(chosen, int):  # none holds: the first stage, for a customer with none

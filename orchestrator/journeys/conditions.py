@@ -12,8 +12,10 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ConditionError
+from orchestrator.guards import jinja_steps
 from orchestrator.guards.jinja_nesting import MESSAGE, BoundedNesting
 from orchestrator.guards.jinja_operators import BoundedOperators
+from orchestrator.guards.jinja_steps import BUDGET
 from orchestrator.journeys.yaml_files import did_you_mean
 
 
@@ -87,7 +89,10 @@ def known_tests() -> frozenset[str]:
 def evaluate_condition(source: str, context: Mapping[str, Any]) -> bool:
     """Evaluate ``source``; an undefined name or a runtime error becomes a ConditionError."""
     expression = compile_condition(source)
+    budget = BUDGET.set([jinja_steps.MAX_STEPS])  # its calls and walks are charged
     try:
         return bool(expression(**context))
     except Exception as exc:  # the sandbox and StrictUndefined raise many kinds
         raise ConditionError(f"condition {source!r} failed: {exc}") from None
+    finally:
+        BUDGET.reset(budget)

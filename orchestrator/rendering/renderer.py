@@ -29,6 +29,8 @@ from jinja2.runtime import Context
 
 from orchestrator.clock import Clock, SystemClock
 from orchestrator.errors import TemplateError
+from orchestrator.guards import jinja_steps
+from orchestrator.guards.jinja_steps import step_budget
 from orchestrator.guards.mail_headers import single_line
 from orchestrator.rendering.environment import make_mail_environment
 from orchestrator.rendering.lookup import candidate_names, is_template_file
@@ -77,6 +79,20 @@ _UNENCODABLE = (
     'renders a lone surrogate (U+D800 to U+DFFF, such as "\\ud800" in a string), which no mail '
     "can carry: in the template or a value it shows (a journey's vars)"
 )
+
+
+# A mail's HTML or text past this is refused as a template error (Gmail clips a mail's HTML
+# past 102 KB, and `stepmail check` reports that; this bounds what a worker holds and sends,
+# and what the text part's converter reads). Its values and markup are charged on the
+# render's step budget as they are written, so no render comes near it for long.
+MAX_MAIL_CHARS = 2_000_000
+
+
+def _too_large(size: int, part: str) -> str:
+    return (
+        f"renders {size:,} characters of {part}; at most {MAX_MAIL_CHARS:,} (Gmail clips a "
+        f"mail past 102 KB)"
+    )
 
 
 @dataclass(frozen=True)
@@ -203,24 +219,34 @@ class MailRenderer:
             raise TemplateError(
                 template, None, f"no HTML template for tier {tier!r}, locale {locale!r}"
             )
-        html_template = self._load(html_name)
-        # The subject and the HTML are drawn in one context: the subject's block first, which
-        # leaves it as it was (what a block assigns is its own), and making a second cost
-        # ~3.8 µs a mail (bench/README, "Session 26").
-        shared = html_template.new_context(dict(context))
-        subject = self._subject(html_template, html_name, shared)
-        text_name = self.resolve(template, tier, locale, "txt")
-        with tracking(links):
-            if text_name is None:  # the text part will be made from the HTML's layout
-                body, pieces = self._render_marked(html_template, html_name, context, shared)
-            else:
-                body, pieces = self._render_in(html_template, html_name, shared), None
-        text = None  # made from the HTML when the draft is finished
-        if text_name is not None:
-            text = self._render(self._load(text_name), text_name, context)
-            if links is not None:
-                text = links.track_text(text)
-        return DraftMail(subject, body, text, html_name, pieces=pieces, texts=self.texts)
+        html_template = self._load(html_name)  # (its code runs once: its load not charged)
+        # One step budget for the whole mail (subject, HTML, text template), opened inline:
+        # a mail's every Python call counts (guards/jinja_steps).
+        budget = jinja_steps.BUDGET.set([jinja_steps.MAX_STEPS])
+        try:
+            # The subject and the HTML are drawn in one context: the subject's block first, which
+            # leaves it as it was (what a block assigns is its own), and making a second cost
+            # ~3.8 µs a mail (bench/README, "Session 26").
+            shared = html_template.new_context(dict(context))
+            subject = self._subject(html_template, html_name, shared)
+            text_name = self.resolve(template, tier, locale, "txt")
+            with tracking(links):
+                if text_name is None:  # the text part will be made from the HTML's layout
+                    body, pieces = self._render_marked(html_template, html_name, context, shared)
+                else:
+                    body, pieces = self._render_in(html_template, html_name, shared), None
+            if len(body) > MAX_MAIL_CHARS:
+                raise TemplateError(html_name, None, _too_large(len(body), "HTML"))
+            text = None  # made from the HTML when the draft is finished
+            if text_name is not None:
+                text = self._render(self._load(text_name), text_name, context)
+                if len(text) > MAX_MAIL_CHARS:
+                    raise TemplateError(text_name, None, _too_large(len(text), "text"))
+                if links is not None:
+                    text = links.track_text(text)
+            return DraftMail(subject, body, text, html_name, pieces=pieces, texts=self.texts)
+        finally:
+            jinja_steps.BUDGET.reset(budget)
 
     def _render_marked(
         self, template: Template, name: str, context: Mapping[str, Any], first: Context
@@ -243,7 +269,8 @@ class MailRenderer:
         if not marks.templates_pass:
             with self._lock:
                 self._unmarked[template] = True
-        return self._render(template, name, context), None
+        with step_budget():  # drawn again: the mail is not charged twice for being marked
+            return self._render(template, name, context), None
 
     def template_names(self) -> list[str]:
         """The mail templates this renderer can load (``.html`` and ``.txt``), sorted."""

@@ -25,6 +25,8 @@ from jinja2 import nodes, pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from orchestrator.guards.jinja_steps import PREPAID_CHARS, charge_text
+
 # Control characters (shift out, shift in): no mail has a use for them, and unlike any
 # character above U+00FF they keep an English mail's HTML a one-byte-a-character string.
 OPEN, CLOSE = "\x0e", "\x0f"
@@ -104,18 +106,21 @@ def template_passes_values_on(template: Any) -> bool:
 @pass_eval_context
 def finalize(eval_ctx: EvalContext, value: Any) -> Any:
     """The environment's ``finalize``: the value between marks while :func:`marking` is on.
-    Jinja escapes what this returns, and escaping leaves the marks as they are.
+    Jinja escapes what this returns, and escaping leaves the marks as they are. Its length
+    is charged on the render's step budget (:mod:`orchestrator.guards.jinja_steps`).
 
     It takes the eval context so that Jinja never calls it at compile time on a constant,
     which would bake marks into the code."""
-    marks = _MARKS.get()
-    if marks is None:
-        return value
     if type(value) is not str:
         if hasattr(value, "__html__"):
-            return value  # Markup: a macro's output, marked inside, or |safe: the layout's
-        value = str(value)
-    if not value:
+            # Markup: a macro's output, marked inside, or |safe: the layout's. What made it
+            # was charged (the macro's steps, the safe filter's walk).
+            return value
+        value = str(value)  # what escaping or the text template would make of it
+    if len(value) > PREPAID_CHARS:  # shorter: prepaid in the steps of the template's code
+        charge_text(len(value))
+    marks = _MARKS.get()
+    if marks is None or not value:
         return value
     marks.written += 1
     return OPEN + value + CLOSE

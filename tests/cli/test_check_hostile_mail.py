@@ -64,3 +64,25 @@ def test_a_link_whose_host_cannot_be_read_is_a_bad_link(env: dict[str, str]) -> 
         f"{path}:{line}: link 'http://[::1' is not an http or https URL with a readable host "
         "(Invalid IPv6 URL) (onboarding/faq)"
     ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+        "<p>{{ '%0999999999d' % 1 }}</p>",
+    ],
+    ids=["nested-loops", "macro-twice-a-level", "format-width"],
+)
+def test_a_template_past_the_step_budget_or_a_width_is_one_problem_at_its_line(
+    env: dict[str, str], content: str
+) -> None:
+    """Minutes a render (27 s for the loops, a gigabyte for the width) in check, in the
+    preview and in every worker; now a problem at the template's line, at once."""
+    path, line = _faq(env, content)
+    code, problems = check(env)
+    assert code == 1
+    assert problems
+    assert all(problem.startswith(f"{path}:{line}: ") for problem in problems)
+    assert "steps" in problems[0] or "at most 1,000,000" in problems[0]

@@ -46,6 +46,12 @@ ENV = _Sandbox()
             "{{ '-'.join(['a', 'b']) }}",
             "  a  |  ab  |a  |005|a   b|bbXbb|ca|x\n  y|a-b|a-b",
         ),
+        (
+            "{{ '%05d' % 3 }}|{{ '%s-%s' % (1, 2) }}|{{ '%.2f' % 1 }}|{{ '%%' % () }}|"
+            "{{ '{:>4}'.format(1) }}|{{ '{:{}}'.format(1, 3) }}|{{ '%03d'|format(7) }}|"
+            "{{ '%(a)s' % {'a': 1} }}|{{ '{a:>3}'.format_map({'a': 1}) }}|{{ '%*d' % (3, 1) }}",
+            "00003|1-2|1.00|%|   1|  1|007|1|  1|  1",
+        ),
     ],
 )
 def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) -> None:
@@ -79,6 +85,17 @@ def test_under_the_bound_the_operators_are_python_s(source: str, expected: str) 
         "{{ ('a\n' * 100000)|indent(100000) }}",
         "{{ ('x' * 100000).join(['a'] * 100) }}",
         "{{ (['a'] * 100)|join('x' * 100000) }}",
+        # formatting widths and precisions: a gigabyte of padding each
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '%*d' % (n, 1) }}",
+        "{{ '%.*f' % (n, 1.5) }}",
+        "{{ '%(a)0999999999d' % {'a': 1} }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ '{:{}}'.format(1, n) }}",
+        "{{ '{0:{w}}'.format(1, w=n) }}",
+        "{{ '{a:>999999999}'.format_map({'a': 1}) }}",
+        "{{ '%0999999999d'|format(1) }}",
+        "{{ '%*d'|format(n, 1) }}",
     ],
 )
 def test_past_the_bound_they_are_refused_at_once(source: str) -> None:

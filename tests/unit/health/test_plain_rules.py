@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from orchestrator.errors import ConditionError
+from orchestrator.guards.jinja_steps import step_budget
 from orchestrator.health.lifecycle import load_lifecycle
 from orchestrator.journeys.conditions import compile_condition
 from orchestrator.usage import plain_conditions
@@ -125,7 +126,8 @@ def sandboxed(source: str, values: dict[str, Any], answers: dict[Any, object]) -
         1,
         (values["health.score"], values["health.band"]),
     )
-    return compile_condition(source)(**context)
+    with step_budget():  # as evaluate_condition and the stage rules run it
+        return compile_condition(source)(**context)
 
 
 def outcome(run: Any) -> tuple[str, Any]:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import TemplateError
+from orchestrator.guards import jinja_steps
+from orchestrator.rendering import renderer
 from orchestrator.rendering.css import STYLESHEET
 from orchestrator.rendering.renderer import MailRenderer
 
@@ -97,3 +99,49 @@ def test_a_text_doubled_in_a_loop_stops_at_its_line(folder: Path) -> None:
         "utf-8",
     )
     assert _error(folder).startswith("step.html:5: that makes 1,048,576 characters")
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", 3),
+        (
+            "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}\n"
+            "{{ f(40) }}",
+            3,
+        ),
+        ("{% for i in range(300) %}\n{{ vars.note }}{% endfor %}", 4),  # a long value written
+    ],
+    ids=["nested-loops", "macro-twice-a-level", "long-value-in-a-loop"],
+)
+def test_work_past_the_step_budget_stops_at_its_line(
+    folder: Path, content: str, line: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ran for minutes within the growth bounds (27 s a render for the loops)."""
+    monkeypatch.setattr(jinja_steps, "MAX_STEPS", 20_000)
+    (folder / "step.html").write_text(_STEP.replace("<p>{{ vars.note }}</p>", content), "utf-8")
+    message = _error(folder, context={"vars": {"note": "&" * 1000}})
+    assert message.startswith(f"step.html:{line}: the template takes more than 20,000 steps")
+
+
+def test_the_subject_html_and_text_of_a_mail_share_one_budget(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jinja_steps, "MAX_STEPS", 20_000)
+    # a step a turn: 35% of the budget, twice (the layout writes the subject in its title)
+    loop = "{% for i in range(7000) %}{% endfor %}"
+    (folder / "step.html").write_text(_STEP.replace("Hi{%", f"Hi{loop}{{%"), "utf-8")
+    MailRenderer(folder, "en").render("step", "low", "en", _CONTEXT)  # alone, it fits
+    (folder / "step.txt").write_text(loop + "{{ vars.note }}", "utf-8")
+    assert "20,000 steps" in _error(folder)
+
+
+def test_a_mail_too_large_to_send_names_its_template(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(renderer, "MAX_MAIL_CHARS", 10_000)
+    (folder / "step.html").write_text(_STEP.replace("{{ vars.note }}", "x" * 20_000), "utf-8")
+    assert _error(folder) == (
+        "step.html: renders 20,064 characters of HTML; at most 10,000 (Gmail clips a mail "
+        "past 102 KB)"
+    )
