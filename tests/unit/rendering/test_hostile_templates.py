@@ -5,6 +5,7 @@ send that raised it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -145,3 +146,18 @@ def test_a_mail_too_large_to_send_names_its_template(
         "step.html: renders 20,064 characters of HTML; at most 10,000 (Gmail clips a mail "
         "past 102 KB)"
     )
+
+
+def test_a_template_of_a_hundred_thousand_tags_compiles_in_linear_time(folder: Path) -> None:
+    """Inlining the stylesheet looked back over all the markup before each start tag: a
+    template of ~1,000,000 characters in 110,000 ``<p>`` took minutes to compile, in check,
+    the preview and every worker (20,000 took 3.7 s, 10,000 1.2 s); now ~0.5 s for 100,000."""
+    (folder / "step.html").write_text(
+        _STEP.replace("<p>{{ vars.note }}</p>", "<p>x</p>\n" * 100_000 + "<p>{{ vars.note }}</p>"),
+        "utf-8",
+    )
+    started = time.process_time()
+    mail = MailRenderer(folder, "en").render("step", "low", "en", _CONTEXT)
+    assert time.process_time() - started < 20  # minutes before; the bound is for slow hosts
+    assert mail.html.count("<p>") == 100_001
+    assert mail.html.endswith("<p>hello</p></body></html>")
