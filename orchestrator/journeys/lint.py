@@ -19,7 +19,7 @@ from orchestrator.journeys.condition_check import (
     uncatalogued,
 )
 from orchestrator.journeys.model import EventMatch, Journey
-from orchestrator.journeys.yaml_files import did_you_mean, line_of, read_mapping, written_part
+from orchestrator.journeys.yaml_files import did_you_mean, line_of, read_tree, written_part
 
 Loc = tuple[str | int, ...]
 BUILT_IN_TRIGGERS = ("signup", "manual")
@@ -89,7 +89,7 @@ def journey_problems(
 ) -> list[JourneyError]:
     """What would fail later in a journey that loads: at its lines, in file order."""
     try:
-        root, _ = read_mapping(path, "a journey file")
+        root = read_tree(path, "a journey file")
     except JourneyError as exc:  # changed since it loaded
         return [exc]
     problems = list(_condition_problems(path, root, journey, words))
