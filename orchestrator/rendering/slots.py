@@ -111,16 +111,17 @@ def finalize(eval_ctx: EvalContext, value: Any) -> Any:
 
     It takes the eval context so that Jinja never calls it at compile time on a constant,
     which would bake marks into the code."""
+    marks = _MARKS.get()
     if type(value) is not str:
         if hasattr(value, "__html__"):
             # Markup: a macro's output, marked inside, or |safe: the layout's. What made it
             # was charged (the macro's steps, the safe filter's walk).
             return value
         value = str(value)  # what escaping or the text template would make of it
-    if len(value) > PREPAID_CHARS:  # shorter: prepaid in the steps of the template's code
-        charge_text(len(value))
-    marks = _MARKS.get()
-    if marks is None or not value:
+    size = len(value)
+    if size > PREPAID_CHARS:  # shorter: prepaid in the steps of the template's code
+        charge_text(size)
+    if marks is None or not size:
         return value
     marks.written += 1
     return OPEN + value + CLOSE
