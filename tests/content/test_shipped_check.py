@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from orchestrator.guards import jinja_steps
 from orchestrator.health.loader import health_event_references, load_health
 from orchestrator.journeys.catalogue import load_catalogue
 from orchestrator.journeys.lint import conditions, event_references
@@ -13,7 +16,12 @@ from tests.support.cli import cli_files, run_cli
 from tests.support.environment import ROOT
 
 
-def test_check_passes_on_the_shipped_journeys(tmp_path: Path) -> None:
+def test_check_passes_on_the_shipped_journeys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # within a hundredth of the render's step budget: a shipped mail takes at most ~2,800
+    # steps of its million (guards/jinja_steps)
+    monkeypatch.setattr(jinja_steps, "MAX_STEPS", jinja_steps.MAX_STEPS // 100)
     result = run_cli(cli_files(tmp_path, ROOT / "journeys"), "check")
     assert result.exit_code == 0, result.output
     # 31 step × tier before the customer-success loop, + NPS recovery and promoter (3 each),
