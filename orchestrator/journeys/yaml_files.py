@@ -99,8 +99,8 @@ def parse_mapping(text: str, path: Path, what: str) -> tuple[yaml.Node | None, d
     if not isinstance(data, dict):
         raise JourneyError(str(path), 1, None, f"{what} must be a mapping of fields")
     if root is not None:
-        if len(_TREES) >= _TREES_KEPT:
-            del _TREES[next(iter(_TREES))]  # the oldest
+        if len(_TREES) >= _TREES_KEPT:  # the oldest goes (pop: two threads may both try)
+            _TREES.pop(next(iter(_TREES), b""), None)
         _TREES[_tree_key(text, path)] = root
     return root, data
 
