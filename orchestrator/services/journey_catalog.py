@@ -47,11 +47,11 @@ from orchestrator.services.journey_versions import (
     VersionInfo,
     blocking_lines,
     current_journey_versions,
-    journey_versions,
     load_journey_version,
     plan_changes,
     stored_journey,
     sync_journey,
+    versions_and_plan,
 )
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,5 @@ def version_overview(
         journeys_dir, templates_dir, default_locale, only=journey_id
     )
     problem = next((str(exc) for _, exc in broken), None)
-    pending = None
-    if journey_id in contents:
-        pending = plan_changes(engine, contents, now=now, journey_ids=[journey_id])[0]
-    return VersionOverview(journey_versions(engine, journey_id), pending, problem)
+    versions, pending = versions_and_plan(engine, journey_id, contents.get(journey_id), now=now)
+    return VersionOverview(versions, pending, problem)

@@ -212,21 +212,49 @@ def journey_versions(engine: Engine, journey_id: str) -> list[VersionInfo]:
     """Every version of a journey, oldest first, with who started on and follows each."""
     with engine.connect() as connection:
         current = current_refs(connection).get(journey_id)
-        started = version_starts(connection, journey_id)
-        following = active_groups(connection, journey_id)  # version id → open enrollments
-        return [
-            VersionInfo(
-                row.ref,
-                row.seen_at,
-                row.applied_at,
-                current is not None and current.id == row.ref.id,
-                started.get(row.ref.id, 0),
-                following.get(row.ref.id, 0),
-                row.blocked_reason,
-                row.apply_report,
-            )
-            for row in list_versions(connection, journey_id)
-        ]
+        following = active_groups(connection, journey_id)
+        return _versions(connection, journey_id, current, following)
+
+
+def versions_and_plan(
+    engine: Engine,
+    journey_id: str,
+    files: tuple[JourneyContent, Journey] | None,
+    *,
+    now: datetime,
+) -> tuple[list[VersionInfo], PendingChange | None]:
+    """The journey page's reads: :func:`journey_versions`, and what :func:`plan_changes`
+    says of ``files`` (None without them), from one read of who follows each version (the
+    journey's open enrollments, which grow with its customers: ~17 ms at 20,000)."""
+    with engine.connect() as connection:
+        current = current_refs(connection).get(journey_id)
+        following = active_groups(connection, journey_id)
+        versions = _versions(connection, journey_id, current, following)
+        if files is None:
+            return versions, None
+        return versions, _pending(connection, journey_id, files, current, now, following)
+
+
+def _versions(
+    connection: Connection,
+    journey_id: str,
+    current: VersionRef | None,
+    following: Mapping[int | None, int],
+) -> list[VersionInfo]:
+    started = version_starts(connection, journey_id)
+    return [
+        VersionInfo(
+            row.ref,
+            row.seen_at,
+            row.applied_at,
+            current is not None and current.id == row.ref.id,
+            started.get(row.ref.id, 0),
+            following.get(row.ref.id, 0),
+            row.blocked_reason,
+            row.apply_report,
+        )
+        for row in list_versions(connection, journey_id)
+    ]
 
 
 def stored_journey(stored: StoredVersion) -> Journey | None:
@@ -250,13 +278,13 @@ def _plan(
     version: VersionRef,
     first: bool,
     now: datetime,
+    following: Mapping[int | None, int] | None = None,
 ) -> tuple[JourneyPlan, dict[int, str]]:
-    """The plan of making ``version`` current, from what is in flight now."""
-    groups = {
-        key: size
-        for key, size in active_groups(connection, journey.id).items()
-        if key != version.id
-    }
+    """The plan of making ``version`` current, from what is in flight now (``following``:
+    :func:`active_groups`, when the caller has read it)."""
+    if following is None:
+        following = active_groups(connection, journey.id)
+    groups = {key: size for key, size in following.items() if key != version.id}
     base = read_in_flight(connection, journey.id, groups)
     diffs = {}
     for key, group in base.items():
@@ -296,8 +324,11 @@ def _pending(
     files: tuple[JourneyContent, Journey] | None,
     current: VersionRef | None,
     now: datetime,
+    following: Mapping[int | None, int] | None = None,
 ) -> PendingChange:
-    in_flight = sum(active_groups(connection, journey_id).values())
+    if following is None:
+        following = active_groups(connection, journey_id)
+    in_flight = sum(following.values())
     if files is None:
         return PendingChange(journey_id, "file removed", current, None, in_flight)
     content, journey = files
@@ -308,7 +339,7 @@ def _pending(
         return PendingChange(journey_id, "superseded", current, row.ref.number, in_flight)
     number = row.ref.number if row is not None else next_number(connection, journey_id)
     version = VersionRef(row.ref.id if row else -1, number, content.content_hash)
-    plan, labels = _plan(connection, journey, content, version, current is None, now)
+    plan, labels = _plan(connection, journey, content, version, current is None, now, following)
     status = "new" if current is None else "blocked" if plan.blocking else "changed"
     return PendingChange(journey_id, status, current, number, in_flight, plan, labels)
 

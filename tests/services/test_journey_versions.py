@@ -12,15 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from orchestrator.clock import FrozenClock
 from orchestrator.runtime import Runtime, build_runtime
 from orchestrator.services.analytics import refresh_rollups
-from orchestrator.services.journey_versions import journey_versions
+from orchestrator.services.journey_catalog import read_journey_contents, version_overview
+from orchestrator.services.journey_versions import journey_versions, plan_changes
 from orchestrator.settings import Settings
 from orchestrator.transports.outbox import OutboxTransport
 from tests.support.delivery import run_due
 from tests.support.environment import START, FixedDraw, make_settings
+from tests.support.journeys import write_journeys
 from tests.support.signups import outbox_files
 from tests.support.versions import (
     FLOW,
@@ -218,6 +221,48 @@ def test_versions_list_who_started_and_follows(runtime: Runtime) -> None:
     refresh_rollups(runtime.engine, rules=runtime.analytics_rules(), batches=None)
     again = journey_versions(runtime.engine, "flow")
     assert [(v.ref.number, v.started, v.following) for v in again] == [(1, 1, 0), (2, 2, 3)]
+
+
+def test_the_journey_page_reads_who_follows_each_version_once(
+    runtime: Runtime, clock: FrozenClock, settings: Settings
+) -> None:
+    """The page's versions and its pending plan come from one read of the open enrollments
+    by version (it grows with the journey's customers), and say what the two reads apart say."""
+    enroll(runtime, "a")
+    change_flow(runtime, FLOW.replace("after: 3d", "after: 4d"))
+    enroll(runtime, "b")
+    write_journeys(settings.journeys_dir, {"flow": FLOW.replace("after: 3d", "after: 5d")})
+    grouped: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        if "GROUP BY enrollment.version_id" in sql and "scheduled_send" not in sql:
+            grouped.append(sql)
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    try:
+        overview = version_overview(
+            runtime.engine,
+            settings.journeys_dir,
+            settings.templates_dir,
+            settings.default_locale,
+            "flow",
+            clock.now(),
+        )
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", statement)
+    assert len(grouped) == 1
+    assert overview.versions == journey_versions(runtime.engine, "flow")
+    pending = plan_changes(
+        runtime.engine,
+        read_journey_contents(settings.journeys_dir, settings.templates_dir, "ja")[0],
+        now=clock.now(),
+        journey_ids=["flow"],
+    )[0]
+    assert overview.pending == pending
+    assert overview.pending is not None and overview.pending.status == "changed"
+    assert overview.pending.in_flight == 2
+    assert overview.pending.plan is not None
+    assert [group.enrollments for group in overview.pending.plan.groups] == [2]
 
 
 def test_a_changed_file_is_picked_up_without_a_restart(
