@@ -59,7 +59,7 @@ MAX_POWER_BITS = 100_000  # ~30,000 decimal digits
 MAX_LIPSUM_PARAGRAPHS = 100  # and as many words a paragraph at most ten times that
 
 
-class _BoundedCode(CodeGenerator):
+class BoundedCode(CodeGenerator):
     """Compiles ``a ~ b`` to a join the environment checks (Jinja writes it as a plain
     ``str_join``, which no operator hook sees), and the work no hook sees to a charge on the
     render's step budget (:mod:`orchestrator.guards.jinja_steps`): a loop's turns, an include
@@ -160,7 +160,7 @@ class BoundedOperators(SandboxedEnvironment):
     extends)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
-    code_generator_class = _BoundedCode
+    code_generator_class = BoundedCode
     template_class = BudgetedTemplate
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

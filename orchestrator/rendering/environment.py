@@ -15,7 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import markupsafe
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -42,6 +41,7 @@ from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 from orchestrator.rendering.lookup import not_utf8
 from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file, template_path
+from orchestrator.rendering.output_code import OUTPUT_NAMES, MailCode
 
 
 class MailTemplateLoader(FileSystemLoader):
@@ -113,38 +113,6 @@ _DICT_READERS = frozenset({"get", "items", "keys", "values"})  # what the immuta
 _NOT_EXPORTED = object()
 
 
-def _public_escape(text: str) -> str:
-    return str(markupsafe.escape(text))
-
-
-# markupsafe 3 escapes a plain string in C before it wraps it in Markup; an older one offers
-# only the wrapped form (the same text)
-_escape_text: Callable[[str], str] = getattr(markupsafe, "_escape_inner", _public_escape)
-
-
-def escape_output(value: Any) -> str:
-    """What an autoescaped ``{{ … }}`` writes: markupsafe's ``escape`` without the
-    :class:`~markupsafe.Markup` it wraps the text in.
-
-    In compiled template code Jinja calls ``escape`` only where a value is written out, and
-    what it returns is only ever joined into the output (a macro's or block's output is made
-    ``Markup`` again as a whole), so the wrapper is never read; its Python-level ``__new__``
-    cost ~15 µs a mail, a tenth of a render (bench/README, "Session 21"). The text is the same:
-    a plain string escaped, markup (``__html__``) as it is, anything else made a string and
-    escaped."""
-    if type(value) is str:
-        return _escape_text(value)
-    html = getattr(value, "__html__", None)
-    if html is not None:
-        markup = html()
-        return markup if isinstance(markup, str) else str(markup)
-    return _escape_text(str(value))
-
-
-# Appended to every mail template's compiled module, so its output sites call escape_output.
-_OUTPUT_ESCAPE = f"from {__name__} import {escape_output.__name__} as escape"
-
-
 class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironment):
     """The immutable sandbox, with shorter ways to the lookups mail templates make most, each
     giving what the sandbox's own checks give:
@@ -161,7 +129,11 @@ class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironmen
     The sandbox's checks of the last two (is the attribute internal, would it change a known
     mutable type) cost ~10 µs a mail, a tenth of a render (bench/README, "Session 21").
     Every other lookup (objects, subclasses, names starting with ``_``, a dict method that
-    writes) goes through the sandbox's checks as before."""
+    writes) goes through the sandbox's checks as before.
+
+    Its compiled code writes each value out with one call (:mod:`output_code`)."""
+
+    code_generator_class = MailCode
 
     def _generate(
         self,
@@ -174,7 +146,7 @@ class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironmen
         (:mod:`orchestrator.rendering.slots`): the verdict cannot outlive the code it is about."""
         code = super()._generate(source, name, filename, defer_init)
         verdict = f"{slots.VERDICT} = {slots.passes_values_on(source)!r}"
-        return f"{code}\n{verdict}\n{_OUTPUT_ESCAPE}\n"
+        return f"{code}\n{verdict}\n{OUTPUT_NAMES}\n"
 
     def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
         # BoundedOperators' own (charge_load, then Jinja's) is skipped and done here: one

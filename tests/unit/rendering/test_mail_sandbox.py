@@ -12,12 +12,19 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, unsafe
 from markupsafe import Markup
 
+from orchestrator.guards.jinja_steps import BUDGET, CHARS_PER_STEP, MAX_STEPS, step_budget
 from orchestrator.rendering.environment import (
     _DICT_READERS,
     MailSandbox,
-    _public_escape,
-    escape_output,
     mail_environment,
+)
+from orchestrator.rendering.slots import (
+    _public_escape,
+    escape_text,
+    finalize,
+    marking,
+    written_html,
+    written_text,
 )
 
 
@@ -133,20 +140,67 @@ _OUTPUT_VALUES: list[Any] = [
 
 
 @pytest.mark.parametrize("value", _OUTPUT_VALUES, ids=repr)
-def test_escape_output_writes_what_markupsafe_escape_writes(value: Any) -> None:
-    assert escape_output(value) == str(markupsafe.escape(value))
-    assert type(escape_output(value)) in (str, Markup)
+def test_a_value_written_is_what_markupsafe_escape_makes_of_finalize(value: Any) -> None:
+    """``written_html`` is what Jinja's ``escape(finalize(value))`` wrote, in one call, marked
+    or not; ``written_text`` is ``finalize``."""
+    eval_ctx: Any = None
+    assert written_html(value) == str(markupsafe.escape(finalize(eval_ctx, value)))
+    assert type(written_html(value)) in (str, Markup)
+    assert written_text(value) == finalize(eval_ctx, value)
+    with marking() as marks:
+        html, text = written_html(value), written_text(value)
+        assert html == str(markupsafe.escape(finalize(eval_ctx, value)))
+    markup = hasattr(value, "__html__")
+    if markup or value == "":
+        assert (html, marks.written) == (str(markupsafe.escape(value)), 0)
+    else:
+        assert html == "\x0e" + str(markupsafe.escape(str(value))) + "\x0f"
+        assert text == "\x0e" + str(value) + "\x0f"
+        assert marks.written == 3  # html, text, and the check's finalize
+
+
+def test_a_long_value_written_is_charged_on_the_budget() -> None:
+    long = "<" * 5_000
+    with step_budget():
+        budget = BUDGET.get()
+        assert budget is not None
+        written_html(long)
+        written_text(long)
+        assert budget[0] == MAX_STEPS - 2 * 5_000 // CHARS_PER_STEP
+    with pytest.raises(SecurityError):
+        written_html(long)  # no budget open: refused, not written unbounded
 
 
 def test_the_fallback_for_an_older_markupsafe_escapes_alike() -> None:
     for value in _OUTPUT_VALUES:
         if type(value) is str:
-            assert _public_escape(value) == escape_output(value)
+            assert _public_escape(value) == escape_text(value)
 
 
-def test_compiled_mail_templates_write_through_escape_output() -> None:
-    env = mail_environment(DictLoader({"t.html": "{{ x }}"}), _Stylesheet())
-    assert env.get_template("t.html").root_render_func.__globals__["escape"] is escape_output
+def test_compiled_mail_templates_write_each_value_with_one_call() -> None:
+    templates = {"t.html": "{{ x }}", "t.txt": "{{ x }}", "v.html": _VOLATILE}
+    env = mail_environment(DictLoader(templates), _Stylesheet())
+    html = env.compile(templates["t.html"], "t.html", raw=True)
+    text = env.compile(templates["t.txt"], "t.txt", raw=True)
+    assert "written_html(" in html and "finalize" not in html and "escape(" not in html
+    assert "written_text(" in text and "finalize" not in text and "str(" not in text
+    globals_ = env.get_template("t.html").root_render_func.__globals__
+    assert globals_["written_html"] is written_html
+    assert globals_["written_text"] is written_text
+
+
+# Whether to escape known only as the template runs: Jinja's own output code, with finalize.
+_VOLATILE = "{% autoescape flag %}{{ v }}{% endautoescape %}|{{ v }}"
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_an_autoescape_block_decided_at_run_time_writes_as_jinja_does(flag: bool) -> None:
+    context = {"v": "<b>&</b>", "flag": flag}
+    env = mail_environment(DictLoader({"v.html": _VOLATILE}), _Stylesheet())
+    plain = ImmutableSandboxedEnvironment(loader=DictLoader({"v.html": _VOLATILE}), autoescape=True)
+    expected = plain.get_template("v.html").render(context)
+    assert expected.startswith("<b>&</b>|" if not flag else "&lt;b&gt;")
+    assert env.get_template("v.html").render(context) == expected
 
 
 # Every way a value reaches the output: a variable, a filter, |safe, a macro (imported and
