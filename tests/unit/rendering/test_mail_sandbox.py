@@ -9,6 +9,7 @@ import markupsafe
 import pytest
 from jinja2 import DictLoader, UndefinedError
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, unsafe
 from markupsafe import Markup
 
@@ -304,3 +305,31 @@ def test_a_callable_the_sandbox_refuses_is_still_refused() -> None:
         render("{{ wipe() }}", wipe=wipe)
     with pytest.raises(SecurityError):
         render("{{ d.clear() }}", d={"a": 1})
+
+
+def test_a_macro_given_every_argument_by_position_runs_without_jinjas_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The short way is taken for ``m.b(x, y)`` only; the result is what Jinja makes, in a
+    mail's HTML (markup, not escaped again) and in its text part (plain, not escaped)."""
+    invoked: list[str] = []
+    long_way = Macro._invoke
+
+    def counted(self: Macro, arguments: list[Any], autoescape: bool) -> Any:
+        invoked.append(self.name)
+        return long_way(self, arguments, autoescape)
+
+    monkeypatch.setattr(Macro, "_invoke", counted)
+    templates = {
+        "m.html": _MACROS,
+        "t.html": '{% import "m.html" as m %}{{ m.b(v, "<l>") }}',
+        "k.html": '{% import "m.html" as m %}{{ m.b(v, label="<l>") }}',
+        "t.txt": "{% macro p(x) %}<{{ x }}>{% endmacro %}{{ p(v) }}",
+    }
+    env = mail_environment(DictLoader(templates), _Stylesheet())
+    assert env.get_template("t.html").render(v="?a=1&b") == '<a href="?a=1&amp;b">&lt;l&gt;</a>'
+    assert invoked == []
+    assert env.get_template("k.html").render(v="x") == '<a href="x">&lt;l&gt;</a>'
+    assert invoked == ["b"]
+    assert env.get_template("t.txt").render(v="a&b") == "<a&b>"
+    assert invoked == ["b"]

@@ -7,7 +7,7 @@ import pytest
 
 import orchestrator.rendering.text_part as text_part
 from orchestrator.rendering.slots import CLOSE, OPEN, Marks, cut
-from orchestrator.rendering.text_part import LayoutTexts, opaque, plain_text
+from orchestrator.rendering.text_part import LayoutTexts, _LayoutText, _read, opaque, plain_text
 
 
 def text_of(texts: LayoutTexts, marked: str) -> str:
@@ -191,3 +191,35 @@ def test_a_mail_with_a_value_that_is_not_opaque_is_converted(conversions: list[s
     assert made == [plain_text(unmarked(mail(name, "https://x.example/a"))) for name in names]
     assert "Hello Cy Lee," in made[2] and "Hello Di Ed," in made[3]
     assert len(conversions) == 5  # Ann; Bo and its layout; Cy; Di; none for Fay
+
+
+_FILL_VALUES = [
+    "Ann",
+    "山田 太郎",
+    "O&#39;Brien &amp; &lt;Sons&gt;",
+    "https://x.example/?a=1&amp;b=2",
+    "",
+    " Ann",
+    "Ann ",
+    "Ann  Lee",
+    "Ann\nLee",
+    "Ann&#10;Lee",
+    "&nbsp;Ann",
+    "Ann&#x200b;Lee",
+    "&amp;",
+    "&",
+    "&amp",
+    "Ann\u00a0Lee",
+]
+
+
+@pytest.mark.parametrize("value", _FILL_VALUES, ids=repr)
+def test_a_layout_fills_a_value_exactly_when_it_is_opaque_as_read(value: str) -> None:
+    """``fill`` writes ``_read`` and ``opaque`` out inline: the copies agree."""
+    layout = _LayoutText("Hello ", ((0, ", bye "), (1, ".")))
+    filled = layout.fill(["Bo", value])
+    read = _read(value)
+    if opaque(read):
+        assert filled == f"Hello Bo, bye {read}."
+    else:
+        assert filled is None
