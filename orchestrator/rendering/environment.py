@@ -42,7 +42,7 @@ from orchestrator.rendering import slots
 from orchestrator.rendering.css import InlineStylesheet, StylesheetFile
 from orchestrator.rendering.lookup import not_utf8
 from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file, template_path
-from orchestrator.rendering.output_code import OUTPUT_NAMES, MailCode
+from orchestrator.rendering.output_code import DICT_ATTRIBUTES, OUTPUT_NAMES, MailCode
 
 
 class MailTemplateLoader(FileSystemLoader):
@@ -109,7 +109,6 @@ class MailTemplateLoader(FileSystemLoader):
         return source, filename, uptodate
 
 
-_DICT_ATTRIBUTES = frozenset(dir(dict))
 _DICT_READERS = frozenset({"get", "items", "keys", "values"})  # what the immutable sandbox allows
 _NOT_EXPORTED = object()
 
@@ -204,7 +203,7 @@ class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironmen
     def getattr(self, obj: Any, attribute: str) -> Any | Undefined:
         kind = type(obj)
         if kind is dict:
-            if attribute not in _DICT_ATTRIBUTES:
+            if attribute not in DICT_ATTRIBUTES:
                 try:
                     return obj[attribute]
                 except KeyError:

@@ -73,6 +73,30 @@ def test_a_dict_item_is_read_without_asking_for_an_attribute(probes: list[str]) 
 _CUSTOMER = {"name": "山田 <b>", "company": {"name": "Acme"}}
 
 
+def test_a_plain_dict_item_is_read_in_the_compiled_code_without_a_lookup_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``customer.name`` on a plain dict is read in place; a missing item, a name that is a
+    dict attribute and any other type still go through ``MailSandbox.getattr``."""
+    asked: list[str] = []
+    mail_getattr = MailSandbox.getattr
+
+    def counting(self: MailSandbox, obj: Any, attribute: str) -> Any:
+        asked.append(attribute)
+        return mail_getattr(self, obj, attribute)
+
+    monkeypatch.setattr(MailSandbox, "getattr", counting)
+
+    class Shadowing(dict[str, Any]):
+        secret = "attribute"
+
+    source = "{{ customer.name }} {{ customer.company.name }} {{ d.items is callable }} "
+    source += "{{ s.secret }} {{ customer.nick is defined }}"
+    out = render(source, customer=_CUSTOMER, d={"items": "x"}, s=Shadowing(secret="item"))
+    assert out == "山田 &lt;b&gt; Acme True attribute False"
+    assert asked == ["items", "secret", "nick"]
+
+
 def test_a_missing_item_is_still_an_error() -> None:
     with pytest.raises(UndefinedError, match="missing"):
         render("{{ customer.missing }}", customer=_CUSTOMER)
