@@ -31,7 +31,6 @@ from jinja2.environment import TemplateModule
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
 
 from orchestrator.clock import Clock
 from orchestrator.errors import TemplateError
@@ -196,7 +195,7 @@ class MailSandbox(BoundedNesting, BoundedOperators, ImmutableSandboxedEnvironmen
                 # and _invoke do then, without their two Python calls (bench/README,
                 # "Session 40").
                 made = __obj._func(*args)
-                return Markup(made) if __context.eval_ctx.autoescape else made  # noqa: S704
+                return slots.as_markup(made) if __context.eval_ctx.autoescape else made
             return __obj(__context.eval_ctx, *args, **kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 

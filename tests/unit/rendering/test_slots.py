@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 from jinja2 import Environment
+from markupsafe import Markup, escape
 
 from orchestrator.rendering.renderer import MailRenderer
-from orchestrator.rendering.slots import CLOSE, OPEN, Marks, cut, marking, passes_values_on
+from orchestrator.rendering.slots import (
+    CLOSE,
+    OPEN,
+    Marks,
+    as_markup,
+    cut,
+    marking,
+    passes_values_on,
+)
 from orchestrator.rendering.text_part import opaque, plain_text
 
 _MACROS = """\
@@ -203,3 +212,12 @@ def test_cut_refuses_marks_the_render_did_not_write(marked: str, written: int) -
     marks = Marks()
     marks.written = written
     assert cut(marked, marks) is None
+
+
+@pytest.mark.parametrize("text", ["", "<b>&amp;</b>", "\x0e山田\x0f", "a\udcffb"])
+def test_as_markup_is_markup_of_the_text(text: str) -> None:
+    made = as_markup(text)
+    assert type(made) is Markup
+    assert made == Markup(text)  # noqa: S704 (the test's own text)
+    assert made.__html__() == text
+    assert str(escape(made)) == text  # markup: not escaped again
