@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -32,8 +33,10 @@ class CustomerFacts:
     stage: str | None = None  # the lifecycle stage (journeys/lifecycle.yaml), if any
     relationship: Relationship = field(default_factory=Relationship)  # cancelled, exited…
 
-    @property
+    @functools.cached_property
     def language(self) -> str:
+        """``ja`` of ``ja-JP``; worked out once (a mail asks ~6 times: bench/README,
+        "Session 40")."""
         return self.locale.split("-")[0].split("_")[0]
 
     def as_dict(self) -> dict[str, Any]:
