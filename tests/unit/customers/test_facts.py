@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
-from orchestrator.customers.facts import CustomerFacts
+from orchestrator.rendering.samples import sample_customer
 
-_FACTS = CustomerFacts(
-    external_id="c1",
-    email="c1@customer.example",
-    name="Jane",
-    company="Acme",
-    plan="business",
-    tier="low",
-    locale="ja",
-    timezone="Asia/Tokyo",
-    annual_contract_value=Decimal(360_000),
-    currency="JPY",
-    csm_name=None,
-    csm_email=None,
-    attributes={},
-    signed_up_at=datetime(2026, 11, 1, tzinfo=UTC),
-)
+_FACTS = sample_customer("low", "ja", datetime(2026, 11, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
