@@ -62,6 +62,9 @@ class MailCode(BoundedCode):
             super().visit_Getattr(node, frame)
             return
         held, name = self.temporary_identifier(), repr(node.attr)
-        self.write(f"({held}[{name}] if type({held} := (")
+        # Two parentheses a level, as ``environment.getattr(`` had one: Python compiles at
+        # most 200 (guards/jinja_nesting). The object needs none of its own: Jinja writes a
+        # tuple in parentheses, and ``:=`` binds looser than anything else it writes.
+        self.write(f"({held}[{name}] if type({held} := ")
         self.visit(node.node, frame)
-        self.write(f")) is dict and {name} in {held} else environment.getattr({held}, {name}))")
+        self.write(f") is dict and {name} in {held} else environment.getattr({held}, {name}))")
