@@ -8,7 +8,7 @@ each journey compiled (since session 26), then the heap settled (``ready_to_serv
 objects frozen, young collections every 100,000 allocations; since session 27).
 
     .venv/bin/python bench/send_stages.py [--mails 2000] [--step welcome]
-        [--acted-every 2] [--frequency-cap '1/day,3/week'] [--profile]
+        [--acted-every 2] [--frequency-cap '1/day,3/week'] [--profile [--sort ncalls]]
 
 ``--step`` picks the onboarding step that is due: ``activation_nudge`` is one whose
 condition reads the customer's usage (``not usage.seen('report_created')``) at send time.
@@ -16,7 +16,8 @@ condition reads the customer's usage (``not usage.seen('report_created')``) at s
 skips them (a row ended without a mail). ``--frequency-cap`` runs with that cap: each mail
 is then counted against the customer's other sends under a lock on the customer.
 
-``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time. The
+``--profile`` adds a cProfile (CPU clock) of the same run, sorted by cumulative time
+(``--sort tottime`` or ``ncalls`` for another order). The
 database name must contain ``bench`` (it is rebuilt); Redis is not used.
 
 ``--old-tree DIR --swap MODULE:NAME[=SOURCE]`` compares instead, as ``event_ab.py`` does: the
@@ -89,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="every Nth due customer has created a report (the nudge skips them)",
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--sort",
+        default="cumulative",
+        choices=("cumulative", "tottime", "ncalls"),
+        help="with --profile: its order (ncalls: what runs per mail, per value, per link)",
+    )
     parser.add_argument("--old-tree", type=Path, help="compare with this checkout (A/B pairs)")
     parser.add_argument("--swap", action="append", default=[], metavar="MODULE:NAME[=SOURCE]")
     parser.add_argument("--pairs", type=int, default=40, help="with --old-tree")
@@ -173,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"  {label:<36} {1000 * spent[label] / len(ids):.3f} ms")
         if args.profile:
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(50)
+            pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(50)
             print(out.getvalue())
     finally:
         fake.stop()
