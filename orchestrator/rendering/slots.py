@@ -109,7 +109,7 @@ def template_passes_values_on(template: Any) -> bool:
 def finalize(eval_ctx: EvalContext, value: Any) -> Any:
     """The environment's ``finalize``: :func:`written_text`. Jinja calls it only where the
     output code is its own (inside ``{% autoescape %}``): the mail environment's code writes
-    :func:`written_text` or :func:`written_html` itself (``rendering/environment``).
+    :func:`written_text` or :func:`written_html` itself (``rendering/output_code``).
 
     It takes the eval context so that Jinja never calls it at compile time on a constant,
     which would bake marks into the code."""
