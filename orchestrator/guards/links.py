@@ -38,16 +38,16 @@ NEUTRAL_LINK = Markup("#")  # a constant: nothing to escape
 # A mail's links are mostly the same few for every mail of a step, read ~8 times a mail:
 # the verdicts on links up to this long are remembered (4,096 of each, ~8 MB at most);
 # a longer one is read each time.
-_REMEMBERED_UP_TO = 2048
-_REMEMBERED = 4096
+REMEMBERED_UP_TO = 2048
+REMEMBERED = 4096
 
 
 def _remembering_short(read: Callable[[str], str | None]) -> Callable[[str], str | None]:
-    """``read``, its answers for texts up to ``_REMEMBERED_UP_TO`` characters remembered."""
-    remembered = functools.lru_cache(maxsize=_REMEMBERED)(read)
+    """``read``, its answers for texts up to ``REMEMBERED_UP_TO`` characters remembered."""
+    remembered = functools.lru_cache(maxsize=REMEMBERED)(read)
 
     def verdict(text: str) -> str | None:
-        return remembered(text) if len(text) <= _REMEMBERED_UP_TO else read(text)
+        return remembered(text) if len(text) <= REMEMBERED_UP_TO else read(text)
 
     return functools.update_wrapper(verdict, read)
 
@@ -160,6 +160,11 @@ def safe_link(value: Markup | str) -> Markup:
     scheme = _unescaped_scheme(str(markup))
     if scheme is None or scheme in RENDERED_SCHEMES:
         return markup
+    return refused_link(scheme)
+
+
+def refused_link(scheme: str) -> Markup:
+    """What a link of a refused ``scheme`` becomes in a mail (``#``), said in the log."""
     log.warning("a %r link was left out of a mail (only http, https and mailto)", scheme)
     return NEUTRAL_LINK
 

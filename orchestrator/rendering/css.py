@@ -38,7 +38,6 @@ from jinja2 import Environment
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
-from markupsafe import Markup
 
 from orchestrator.errors import StylesheetError
 from orchestrator.guards.jinja_nesting import MAX_SOURCE_CHARS
@@ -46,7 +45,7 @@ from orchestrator.guards.links import RENDERED_SCHEMES, WEB_SCHEMES, link_scheme
 from orchestrator.rendering.lookup import not_utf8
 from orchestrator.rendering.mail_files import MailFileTooLarge, read_mail_file
 from orchestrator.rendering.slots import link_filter_reading_unmarked
-from orchestrator.tracking.links import track_link
+from orchestrator.tracking.links import guarded_track_link, track_link
 
 STYLESHEET = "layouts/mail.css"
 _TOO_LARGE = f"larger than {MAX_SOURCE_CHARS:,} characters: too large to be a mail stylesheet"
@@ -270,11 +269,6 @@ class InlineStylesheet(Extension):
                 path = str(source.path)
                 raise TemplateSyntaxError(str(exc), exc.line, STYLESHEET, path) from None
         return _inline(list(stream), stylesheet, stream.name, stream.filename)
-
-
-def guarded_track_link(value: Markup | str) -> Markup:
-    """A link the reader follows, filled in by Jinja: guarded (``safe_link``), then tracked."""
-    return track_link(safe_link(value))
 
 
 def _inline(

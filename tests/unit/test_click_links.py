@@ -9,10 +9,12 @@ import itertools
 import pytest
 from markupsafe import Markup, escape
 
+from orchestrator.guards.links import safe_link
 from orchestrator.tracking.links import (
     ClickLinks,
     as_written,
     click_key,
+    guarded_track_link,
     sign_click,
     track_link,
     tracking,
@@ -66,3 +68,55 @@ def test_an_attribute_is_read_as_html_unescape_reads_it() -> None:
             assert as_written(text) == html.unescape(text), text
             tried += 1
     assert tried == sum(len(PIECES) ** n for n in range(5))
+
+
+# Hrefs as Jinja hands them to the filter: escaped, or marked safe by a template (``|safe``).
+HREFS = [
+    escape(URL),
+    escape("https://example.com/a?x=1&y=2"),
+    Markup("https://example.com/a?x=1&amp;y=2&lt;"),
+    Markup("https://example.com/&#x26;&amp;amp;"),
+    escape("mailto:help@example.com"),
+    escape("/relative/path"),
+    escape("#top"),
+    escape(""),
+    escape("javascript:alert(1)"),
+    Markup(" JaVa\tScRiPt:alert(1)"),
+    Markup("&#106;avascript:alert(1)"),
+    Markup("java&#x09;script:alert(1)"),
+    escape("data:text/html,<b>x</b>"),
+    escape("vbscript:msgbox"),
+    escape("https://mail.example.com/u/token?a=1&b=2"),  # Stepmail's own: never tracked
+    escape("https://"),
+    escape("https://exa mple.com/"),
+    escape("http://[::1"),
+    escape("https://example.com/" + "x" * 1990),  # just under MAX_URL
+    escape("https://example.com/" + "x" * 2000),  # over MAX_URL: left as written
+    escape("https://example.com/?q=" + "&" * 600),  # short as written, long escaped
+    escape("javascript:" + "x" * 3000),  # past what is remembered
+    escape("https://example.com/" + "y" * 3000),
+    "https://example.com/plain?str=1&x=<y>",  # a plain str is escaped first
+]
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+def test_the_guarded_tracked_link_is_the_two_filters_in_a_row(
+    tracked: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``guarded_track_link`` reads each href once where it was ``safe_link`` then
+    ``track_link``: the same link for every kind of href, twice (the second time remembered),
+    and the same warning for a refused scheme."""
+    links = ClickLinks(KEY, "https://mail.example.com", 42) if tracked else None
+    for href in HREFS:
+        with tracking(links):
+            caplog.clear()
+            expected = track_link(safe_link(href))
+            expected_logs = [r.getMessage() for r in caplog.records]
+            for _ in range(2):
+                caplog.clear()
+                got = guarded_track_link(href)
+                assert isinstance(got, Markup), href
+                assert got == expected, href
+                assert [r.getMessage() for r in caplog.records] == expected_logs, href
+    refused = sum(1 for href in HREFS if "script" in str(href) or "data:" in str(href))
+    assert refused == 6  # the list still holds the refused schemes it means to
