@@ -74,13 +74,14 @@ class ClickLinks:
     URL as an escaped attribute value): three or four links a mail each made them again
     (bench/README, "Session 36")."""
 
-    __slots__ = ("_own", "_own_markup", "_send_id", "_signer", "key", "public_base_url", "send_id")
+    __slots__ = ("_own", "_send_id", "_signer", "key", "own_markup", "public_base_url", "send_id")
 
     def __init__(self, key: bytes, public_base_url: str, send_id: int) -> None:
         self.key = key
         self.public_base_url = public_base_url
         self.send_id = send_id
-        self._own, self._own_markup, self._signer = _shared(key, public_base_url)
+        # Stepmail's own links begin so, escaped as in an attribute: they are never tracked
+        self._own, self.own_markup, self._signer = _shared(key, public_base_url)
         self._send_id = _SEND_ID.pack(send_id)
 
     def track(self, url: str) -> str | None:
@@ -93,7 +94,7 @@ class ClickLinks:
         """:meth:`track` as an escaped attribute value (a token needs no escaping: URL-safe
         base64 and a dot)."""
         token = self._token(url)
-        return None if token is None else Markup(f"{self._own_markup}r/{token}")  # noqa: S704
+        return None if token is None else Markup(f"{self.own_markup}r/{token}")  # noqa: S704
 
     def _token(self, url: str) -> str | None:
         if len(url) > MAX_URL or url.startswith(self._own) or web_link_problem(url) is not None:
@@ -105,7 +106,7 @@ class ClickLinks:
         None only for one of Stepmail's own."""
         if url.startswith(self._own):
             return None
-        return Markup(f"{self._own_markup}r/{self._signed(url)}")  # noqa: S704
+        return Markup(f"{self.own_markup}r/{self._signed(url)}")  # noqa: S704
 
     def _signed(self, url: str) -> str:
         """The token: payload and tag, each ``_b64`` written out (two calls a link fewer)."""
@@ -230,13 +231,17 @@ def guarded_track_link(value: Markup | str) -> Markup:
     row made ~13 Python calls a link (bench/README, "Session 41")."""
     markup = value if isinstance(value, Markup) else escape(value)
     written = str(markup)
+    links = _CURRENT.get()
+    if links is not None and written.startswith(links.own_markup):
+        # Stepmail's own (unsubscribe, a survey's answers): not tracked, its scheme the base
+        # URL's, and each mail's its own, so never worth remembering.
+        return markup
     if len(written) <= REMEMBERED_UP_TO:
         refused, url = _remembered_href(written)
     else:
         refused, url = _read_href(written)
     if refused is not None:
         return refused_link(refused)
-    links = _CURRENT.get()
     if url is None or links is None:
         return markup
     tracked = links.signed_markup(url)

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from orchestrator.guards.links import safe_link
 from orchestrator.tracking.links import (
     ClickLinks,
+    _remembered_href,
     as_written,
     click_key,
     guarded_track_link,
@@ -87,6 +88,9 @@ HREFS = [
     escape("data:text/html,<b>x</b>"),
     escape("vbscript:msgbox"),
     escape("https://mail.example.com/u/token?a=1&b=2"),  # Stepmail's own: never tracked
+    Markup("https://mail.example.com&#x2F;u/token"),  # ... however it is escaped
+    Markup("https&#58;//mail.example.com/u/token"),
+    escape("https://mail.example.com.evil.test/x"),  # not our own
     escape("https://"),
     escape("https://exa mple.com/"),
     escape("http://[::1"),
@@ -120,3 +124,15 @@ def test_the_guarded_tracked_link_is_the_two_filters_in_a_row(
                 assert [r.getMessage() for r in caplog.records] == expected_logs, href
     refused = sum(1 for href in HREFS if "script" in str(href) or "data:" in str(href))
     assert refused == 6  # the list still holds the refused schemes it means to
+
+
+def test_our_own_links_are_not_remembered() -> None:
+    """An unsubscribe or survey link is each mail's own: it is recognised by its start and
+    never fills the remembered readings another mail's links could use."""
+    links = ClickLinks(KEY, "https://mail.example.com", 42)
+    before = _remembered_href.cache_info()
+    with tracking(links):
+        for n in range(50):
+            own = escape(f"https://mail.example.com/u/token-{n}?a=1&b=2")
+            assert guarded_track_link(own) == own
+    assert _remembered_href.cache_info() == before
