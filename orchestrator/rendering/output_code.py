@@ -14,23 +14,12 @@ name is no attribute of ``dict`` (known as the template is compiled), the code r
 dict's item in place and calls ``environment.getattr`` only for anything else (another type,
 a missing key): what :meth:`MailSandbox.getattr <orchestrator.rendering.environment.
 MailSandbox.getattr>` answers for a plain dict, without the call.
-
-Each name a template reads from its context (``customer``, ``vars``, a macro's ``links``) was
-``resolve('customer')`` where its frame starts, ~13 calls a mail: the code reads
-``context.vars``, then ``context.parent``, in place, as ``Context.resolve_or_missing`` does.
 """
 
 from __future__ import annotations
 
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
-from jinja2.idtracking import (
-    VAR_LOAD_ALIAS,
-    VAR_LOAD_PARAMETER,
-    VAR_LOAD_RESOLVE,
-    VAR_LOAD_UNDEFINED,
-)
-from jinja2.runtime import Context
 
 from orchestrator.guards.jinja_operators import BoundedCode
 from orchestrator.rendering import slots
@@ -64,29 +53,6 @@ class MailCode(BoundedCode):
             super()._output_child_post(node, frame, finalize)
         else:
             self.write(")")
-
-    def enter_frame(self, frame: Frame) -> None:
-        """Jinja's, but a name the frame resolves from the template's own context is read in
-        place: ``context.vars[name]`` if there, else ``context.parent.get(name, missing)``. A
-        context of another class, or a derived one, keeps Jinja's call."""
-        if self.environment.context_class is not Context or self.get_context_ref() != "context":
-            super().enter_frame(frame)
-            return
-        undefined = []
-        for target, (action, param) in frame.symbols.loads.items():
-            if action == VAR_LOAD_RESOLVE:
-                self.writeline(
-                    f"{target} = context.vars[{param!r}] if {param!r} in context.vars"
-                    f" else context.parent.get({param!r}, missing)"
-                )
-            elif action == VAR_LOAD_ALIAS:
-                self.writeline(f"{target} = {param}")
-            elif action == VAR_LOAD_UNDEFINED:
-                undefined.append(target)
-            elif action != VAR_LOAD_PARAMETER:
-                raise NotImplementedError("unknown load instruction")
-        if undefined:
-            self.writeline(f"{' = '.join(undefined)} = missing")
 
     @optimizeconst
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:

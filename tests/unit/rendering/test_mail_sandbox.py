@@ -9,7 +9,7 @@ import markupsafe
 import pytest
 from jinja2 import DictLoader, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context, Macro
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, unsafe
 from markupsafe import Markup
 
@@ -95,51 +95,6 @@ def test_a_plain_dict_item_is_read_in_the_compiled_code_without_a_lookup_call(
     out = render(source, customer=_CUSTOMER, d={"items": "x"}, s=Shadowing(secret="item"))
     assert out == "山田 &lt;b&gt; Acme True attribute False"
     assert asked == ["items", "secret", "nick"]
-
-
-class _OwnContext(Context):
-    """A context of another class: the compiled code calls its ``resolve_or_missing``."""
-
-
-# Names read from the context at a template's, a macro's, a loop's and an imported macro's
-# start, with and without a value: a global, a render variable, a ``set`` at the top, one
-# shadowing a global, one missing (``is defined``, ``default``).
-_NAMES = {
-    "t.html": (
-        "{% from 'm.html' import card with context %}{% set top = 'T' %}"
-        "{{ greeting }} {{ customer.name }} {{ top }} {{ shadow }} {{ nowhere is defined }}"
-        "{{ nowhere | default('-') }}{% for x in items %}[{{ x }}{{ top }}{{ greeting }}]"
-        "{% endfor %}{% macro line(a) %}{{ a }}{{ top }}{{ customer.name }}{% endmacro %}"
-        "{{ line(1) }}{{ card() }}"
-    ),
-    "m.html": "{% macro card() %}<{{ customer.name }}{{ greeting }}>{% endmacro %}",
-}
-
-
-@pytest.mark.parametrize("context_class", [Context, _OwnContext])
-def test_the_names_a_template_reads_are_resolved_in_place(
-    monkeypatch: pytest.MonkeyPatch, context_class: type[Context]
-) -> None:
-    """The compiled code reads ``context.vars`` and ``context.parent`` itself, with the same
-    answers ``Context.resolve_or_missing`` gives: a context of another class still gets the
-    call."""
-    asked: list[str] = []
-    resolve = Context.resolve_or_missing
-
-    def counting(self: Context, key: str) -> Any:
-        asked.append(key)
-        return resolve(self, key)
-
-    monkeypatch.setattr(Context, "resolve_or_missing", counting)
-    env = mail_environment(DictLoader(_NAMES), _Stylesheet())
-    env.context_class = context_class
-    env.globals.update(greeting="Hi", shadow="global")
-    out = env.get_template("t.html").render(customer=_CUSTOMER, items=[1, 2], shadow="mine")
-    assert out == ("Hi 山田 &lt;b&gt; T mine False-[1THi][2THi]1T山田 &lt;b&gt;<山田 &lt;b&gt;Hi>")
-    if context_class is Context:
-        assert asked == []
-    else:
-        assert {"greeting", "customer", "shadow", "nowhere", "items"} <= set(asked)
 
 
 def test_a_missing_item_is_still_an_error() -> None:
